@@ -1,0 +1,126 @@
+"""Errors the gateway raises, and how they look on Google's wire.
+
+    GatewayError                  anything the gateway answers with an error status
+     ├── RequestError             the client's request is wrong (400, 401, 403, 404, 405, 413)
+     ├── NoCredentialAvailable    every credential that could serve is cooling or disabled (429/503)
+     ├── UpstreamError            the upstream answered an error; its status and body pass through
+     └── UpstreamUnreachable      timeouts and connection failures after all retries (502/504)
+
+Handlers never build error bodies themselves: they raise, and the dialect at the boundary renders
+(`google_error_body` here for Gemini routes; the OpenAI and Anthropic dialects have their own).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+GOOGLE_STATUS = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    405: "UNIMPLEMENTED",
+    409: "ABORTED",
+    413: "INVALID_ARGUMENT",
+    429: "RESOURCE_EXHAUSTED",
+    499: "CANCELLED",
+    500: "INTERNAL",
+    501: "UNIMPLEMENTED",
+    502: "UNAVAILABLE",
+    503: "UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
+}
+
+
+class GatewayError(Exception):
+    status_code: int = 500
+
+    def __init__(self, message: str, *, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if status_code is not None:
+            self.status_code = status_code
+
+    @property
+    def google_status(self) -> str:
+        return GOOGLE_STATUS.get(self.status_code, "UNKNOWN")
+
+    def headers(self) -> dict[str, str]:
+        return {}
+
+
+class RequestError(GatewayError):
+    status_code = 400
+
+
+class NoCredentialAvailable(GatewayError):
+    """Nothing in the pool can serve this model now; `retry_after` says when the first one can."""
+
+    status_code = 429
+
+    def __init__(self, message: str, *, retry_after: float | None, status_code: int = 429) -> None:
+        super().__init__(message, status_code=status_code)
+        self.retry_after = retry_after
+
+    def headers(self) -> dict[str, str]:
+        if self.retry_after is None:
+            return {}
+        return {"retry-after": str(max(1, int(self.retry_after + 0.999)))}
+
+
+class UpstreamError(GatewayError):
+    """The upstream's own error answer, kept as it was sent so it can be passed through."""
+
+    def __init__(self, status_code: int, body: bytes, *, content_type: str = "application/json") -> None:
+        self.body = body
+        self.content_type = content_type
+        self.payload = _parse_error(body)
+        message = str(self.payload.get("message") or body[:300].decode("utf-8", "replace"))
+        super().__init__(message, status_code=status_code)
+
+    @property
+    def google_status(self) -> str:
+        status = self.payload.get("status")
+        return status if isinstance(status, str) else super().google_status
+
+    @property
+    def details(self) -> list[dict[str, Any]]:
+        details = self.payload.get("details")
+        return [d for d in details if isinstance(d, dict)] if isinstance(details, list) else []
+
+
+class UpstreamUnreachable(GatewayError):
+    status_code = 502
+
+
+def _parse_error(body: bytes) -> dict[str, Any]:
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return {}
+    if isinstance(data, list) and data and isinstance(data[0], dict):
+        data = data[0]  # Google sometimes wraps the envelope in a list
+    if isinstance(data, dict) and isinstance(data.get("error"), dict):
+        return data["error"]  # type: ignore[no-any-return]
+    return {}
+
+
+def google_error_body(
+    status_code: int, message: str, status: str | None = None, details: list[dict[str, Any]] | None = None
+) -> bytes:
+    error: dict[str, Any] = {
+        "code": status_code,
+        "message": message,
+        "status": status or GOOGLE_STATUS.get(status_code, "UNKNOWN"),
+    }
+    if details:
+        error["details"] = details
+    return orjson.dumps({"error": error})
+
+
+def render_google_error(exc: GatewayError) -> bytes:
+    if isinstance(exc, UpstreamError) and exc.payload:
+        return exc.body
+    return google_error_body(exc.status_code, exc.message, exc.google_status)

@@ -1,0 +1,110 @@
+"""The gateway's one settings class.
+
+Values come from (highest first) init arguments, environment variables, the `.env` file, and
+defaults. List settings accept comma-separated strings (`GEMINI_API_KEYS=a,b,c`) as users of
+this kind of tool write them, as well as JSON lists.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+GOOGLE_BASE_URL = "https://generativelanguage.googleapis.com"
+# Values copied from sample configs; running with one of them is always a mistake.
+PLACEHOLDER_SECRETS = frozenset(
+    {"changeme", "change-me", "your-admin-token", "your_token", "sk-xxx", "xxx", "admin", "password", "secret"}
+)
+
+SecretList = Annotated[list[SecretStr], NoDecode]
+StrList = Annotated[list[str], NoDecode]
+
+
+def _split_list(value: object) -> object:
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            import orjson
+
+            return orjson.loads(text)
+        return [item.strip() for item in text.split(",") if item.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    # Upstream access
+    gemini_api_keys: SecretList = Field(default_factory=list, description="Gemini API keys (comma-separated)")
+    gemini_base_url: str = Field(GOOGLE_BASE_URL, description="Base URL of the Gemini Developer API")
+    upstream_proxy: str | None = Field(None, description="http://, https:// or socks5:// proxy for upstream calls")
+
+    # Who may call the gateway
+    gateway_tokens: SecretList = Field(default_factory=list, description="Tokens clients must present")
+    admin_token: SecretStr | None = Field(None, description="Token for /api/* and the admin UI")
+
+    # Where it runs and keeps things
+    host: str = "127.0.0.1"
+    port: int = 8000
+    data_dir: Path = Path("data")
+    database_url: str | None = Field(None, description="SQLAlchemy URL; default SQLite under DATA_DIR")
+    log_level: str = "info"
+
+    # Pool behaviour
+    pool_strategy: Literal["least_busy", "round_robin"] = "least_busy"
+    max_retries: int = Field(3, ge=0, le=20, description="Retries on another credential after the first try")
+    cooldown_base_seconds: float = Field(5.0, gt=0, description="First cooldown after a 429 without RetryInfo")
+    cooldown_max_seconds: float = Field(600.0, gt=0, description="Cap of the exponential 429 backoff")
+    upstream_connect_timeout: float = Field(10.0, gt=0)
+    upstream_timeout: float = Field(600.0, gt=0, description="Seconds without upstream bytes before giving up")
+    pool_state_flush_seconds: float = Field(2.0, gt=0, description="How often pool state is saved")
+
+    @field_validator("gemini_api_keys", "gateway_tokens", mode="before")
+    @classmethod
+    def _lists(cls, value: object) -> object:
+        return _split_list(value)
+
+    @field_validator("admin_token", mode="after")
+    @classmethod
+    def _no_placeholder(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and value.get_secret_value().strip().lower() in PLACEHOLDER_SECRETS:
+            raise ValueError("ADMIN_TOKEN is a placeholder from a sample config; set a real secret")
+        if value is not None and not value.get_secret_value().strip():
+            return None
+        return value
+
+    @field_validator("gemini_base_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'gateway.db').as_posix()}"
+
+    def exposure_problem(self) -> str | None:
+        """Why serving on `host` would be unsafe, or None."""
+        if self.gateway_tokens or _is_loopback(self.host):
+            return None
+        return (
+            f"refusing to listen on {self.host}: it is reachable from other machines and GATEWAY_TOKENS "
+            "is empty, so anyone could spend your Gemini quota. Set GATEWAY_TOKENS=<token>[,<token>...] "
+            "or bind HOST=127.0.0.1."
+        )
+
+
+def _is_loopback(host: str) -> bool:
+    if host in {"localhost", "localhost.localdomain"}:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
