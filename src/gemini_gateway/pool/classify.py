@@ -1,0 +1,136 @@
+"""Pure decisions about a failed upstream attempt: retry elsewhere? cool down? disable?
+
+Google's error details drive it: ErrorInfo reasons that mean "this key is bad", RetryInfo's
+retryDelay, and QuotaFailure quota ids that tell a per-minute limit from a per-day one.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+# Reasons Google gives when the credential itself (not the request) is at fault.
+BAD_CREDENTIAL_REASONS = frozenset(
+    {
+        "API_KEY_INVALID",
+        "API_KEY_SERVICE_BLOCKED",
+        "API_KEY_HTTP_REFERRER_BLOCKED",
+        "API_KEY_IP_ADDRESS_BLOCKED",
+        "API_KEY_ANDROID_APP_BLOCKED",
+        "API_KEY_IOS_APP_BLOCKED",
+        "API_KEY_EXPIRED",
+        "SERVICE_DISABLED",
+        "CONSUMER_SUSPENDED",
+        "CONSUMER_INVALID",
+        "BILLING_DISABLED",
+        "ACCESS_TOKEN_EXPIRED",
+        "ACCOUNT_STATE_INVALID",
+    }
+)
+RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+PACIFIC = ZoneInfo("America/Los_Angeles")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)s\s*$")
+_RETRY_IN_TEXT = re.compile(r"retry in (\d+(?:\.\d+)?)\s*s", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    retry: bool  # try the call again on another credential
+    counts_as_failure: bool  # held against the credential's record
+    cooldown_until: float | None = None  # wall-clock end of a cooldown for this model
+    cooldown_all_models: bool = False
+    disable_reason: str | None = None
+    note: str = ""
+
+
+def parse_duration(value: object) -> float | None:
+    """Proto3 JSON Duration ("56s", "1.5s") to seconds."""
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if match:
+            return float(match.group(1))
+    return None
+
+
+def next_pacific_midnight(now: float) -> float:
+    local = datetime.fromtimestamp(now, PACIFIC)
+    midnight = (local + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    return midnight.timestamp()
+
+
+def _details(payload: dict[str, Any], type_suffix: str) -> list[dict[str, Any]]:
+    details = payload.get("details")
+    if not isinstance(details, list):
+        return []
+    return [d for d in details if isinstance(d, dict) and str(d.get("@type", "")).endswith(type_suffix)]
+
+
+def error_reasons(payload: dict[str, Any]) -> set[str]:
+    return {str(d.get("reason")) for d in _details(payload, "google.rpc.ErrorInfo") if d.get("reason")}
+
+
+def is_daily_quota(payload: dict[str, Any]) -> bool:
+    for failure in _details(payload, "google.rpc.QuotaFailure"):
+        for violation in failure.get("violations") or []:
+            if not isinstance(violation, dict):
+                continue
+            quota_id = str(violation.get("quotaId", "")) + str(violation.get("quotaMetric", ""))
+            if "PerDay" in quota_id or "Daily" in quota_id:
+                return True
+    return False
+
+
+def retry_delay(payload: dict[str, Any]) -> float | None:
+    for info in _details(payload, "google.rpc.RetryInfo"):
+        seconds = parse_duration(info.get("retryDelay"))
+        if seconds is not None:
+            return seconds
+    match = _RETRY_IN_TEXT.search(str(payload.get("message", "")))
+    return float(match.group(1)) if match else None
+
+
+def classify_error(
+    status: int,
+    payload: dict[str, Any],
+    *,
+    now: float,
+    backoff_level: int,
+    base_cooldown: float,
+    max_cooldown: float,
+) -> Verdict:
+    """Decide what an upstream error answer means for the call and for the credential."""
+    reasons = error_reasons(payload)
+    bad = reasons & BAD_CREDENTIAL_REASONS
+    if bad and status in (400, 401, 403):
+        reason = sorted(bad)[0]
+        message = str(payload.get("message", ""))[:200]
+        return Verdict(retry=True, counts_as_failure=True, disable_reason=f"{reason}: {message}".strip())
+    if status == 429:
+        if is_daily_quota(payload):
+            return Verdict(
+                retry=True,
+                counts_as_failure=True,
+                cooldown_until=next_pacific_midnight(now),
+                note="daily quota",
+            )
+        delay = retry_delay(payload)
+        if delay is None:
+            delay = min(max_cooldown, base_cooldown * (2**backoff_level))
+        return Verdict(
+            retry=True, counts_as_failure=True, cooldown_until=now + delay, note=f"cooldown {delay:g}s"
+        )
+    if status == 401:
+        # An API key never gets 401; for token credentials it means the token must be refreshed.
+        return Verdict(retry=True, counts_as_failure=True, note="unauthenticated")
+    if status in RETRYABLE_STATUSES:
+        return Verdict(retry=True, counts_as_failure=True)
+    # Any other 4xx is about the request (bad field, a file of another project): not the key's fault.
+    return Verdict(retry=False, counts_as_failure=False)
+
+
+def classify_transport(kind: str) -> Verdict:
+    """Timeouts and connection errors: try elsewhere, never disable."""
+    return Verdict(retry=True, counts_as_failure=True, note=kind)

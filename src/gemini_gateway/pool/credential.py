@@ -1,0 +1,103 @@
+"""One upstream credential and its live state."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+
+def mask_secret(secret: str) -> str:
+    """Enough of a secret to tell keys apart, never enough to use one."""
+    if len(secret) <= 12:
+        return secret[:2] + "…" if secret else ""
+    return f"{secret[:4]}…{secret[-4:]}"
+
+
+def credential_id(kind: str, secret: str) -> str:
+    """Stable, non-secret id: survives restarts without storing the secret."""
+    digest = hashlib.sha256(f"{kind}:{secret}".encode()).hexdigest()[:12]
+    return f"{kind}:{digest}"
+
+
+@dataclass(slots=True, eq=False)
+class Credential:
+    kind: str
+    secret: str = field(repr=False)
+    id: str = ""
+    label: str = ""
+    max_concurrency: int | None = None
+    enabled: bool = True
+    disabled_reason: str | None = None
+    in_flight: int = 0
+    successes: int = 0
+    failures: int = 0
+    last_error: str | None = None
+    last_used: float = 0.0
+    # model -> wall-clock time the cooldown ends ("*" = every model)
+    cooldowns: dict[str, float] = field(default_factory=dict)
+    # model -> consecutive 429s without RetryInfo, drives the exponential backoff
+    backoff_level: dict[str, int] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.id:
+            self.id = credential_id(self.kind, self.secret)
+        if not self.label:
+            self.label = mask_secret(self.secret)
+
+    def cooling_until(self, model: str | None, now: float) -> float | None:
+        """When this credential can serve `model` again, or None if it can now."""
+        ends = [t for m, t in self.cooldowns.items() if (m == "*" or m == model) and t > now]
+        return max(ends) if ends else None
+
+    def usable(self, model: str | None, now: float) -> bool:
+        if not self.enabled or self.disabled_reason is not None:
+            return False
+        if self.max_concurrency is not None and self.in_flight >= self.max_concurrency:
+            return False
+        return self.cooling_until(model, now) is None
+
+    def prune_cooldowns(self, now: float) -> None:
+        for model in [m for m, t in self.cooldowns.items() if t <= now]:
+            del self.cooldowns[model]
+
+    def persistent_state(self) -> dict[str, Any]:
+        return {
+            "enabled": self.enabled,
+            "disabled_reason": self.disabled_reason,
+            "successes": self.successes,
+            "failures": self.failures,
+            "last_error": self.last_error,
+            "last_used": self.last_used,
+            "cooldowns": dict(self.cooldowns),
+            "backoff_level": dict(self.backoff_level),
+        }
+
+    def restore_state(self, state: dict[str, Any]) -> None:
+        self.enabled = bool(state.get("enabled", True))
+        self.disabled_reason = state.get("disabled_reason")
+        self.successes = int(state.get("successes", 0))
+        self.failures = int(state.get("failures", 0))
+        self.last_error = state.get("last_error")
+        self.last_used = float(state.get("last_used", 0.0))
+        self.cooldowns = {str(k): float(v) for k, v in (state.get("cooldowns") or {}).items()}
+        self.backoff_level = {str(k): int(v) for k, v in (state.get("backoff_level") or {}).items()}
+
+    def view(self, now: float) -> dict[str, Any]:
+        """What the monitoring API shows: masked label, never the secret."""
+        self.prune_cooldowns(now)
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "label": self.label,
+            "enabled": self.enabled,
+            "disabled_reason": self.disabled_reason,
+            "in_flight": self.in_flight,
+            "max_concurrency": self.max_concurrency,
+            "successes": self.successes,
+            "failures": self.failures,
+            "last_error": self.last_error,
+            "last_used": self.last_used or None,
+            "cooldowns": {m: round(t - now, 1) for m, t in self.cooldowns.items()},
+        }

@@ -1,0 +1,153 @@
+"""The credential pool: the one owner of credential state on the request path."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from gemini_gateway.errors import NoCredentialAvailable
+from gemini_gateway.pool.classify import Verdict
+from gemini_gateway.pool.credential import Credential
+from gemini_gateway.pool.strategy import Strategy, select
+
+
+class CredentialPool:
+    """Credentials of every upstream kind, with cooldowns per credential and model.
+
+    All methods are synchronous and never await, so under asyncio they are atomic: no locks.
+    `acquire` counts the credential as in flight; every acquire is paired with one `release`.
+    """
+
+    def __init__(self, strategy: Strategy = "least_busy", *, clock: Callable[[], float] = time.time) -> None:
+        self.strategy: Strategy = strategy
+        self.clock = clock
+        self._credentials: dict[str, Credential] = {}
+        self._turn = 0
+        self.dirty = False  # state changed since the last save
+
+    def __len__(self) -> int:
+        return len(self._credentials)
+
+    def __iter__(self) -> Any:
+        return iter(list(self._credentials.values()))
+
+    def get(self, credential_id: str) -> Credential | None:
+        return self._credentials.get(credential_id)
+
+    def add(self, credential: Credential) -> Credential:
+        """Add a credential; one already present (same id) keeps its state."""
+        existing = self._credentials.get(credential.id)
+        if existing is not None:
+            return existing
+        self._credentials[credential.id] = credential
+        self.dirty = True
+        return credential
+
+    def remove(self, credential_id: str) -> bool:
+        self.dirty = True
+        return self._credentials.pop(credential_id, None) is not None
+
+    def replace(self, kind: str, credentials: Iterable[Credential]) -> None:
+        """Make the credentials of `kind` exactly these, keeping the state of those that stay."""
+        wanted = {c.id: c for c in credentials}
+        for cid in [cid for cid, c in self._credentials.items() if c.kind == kind and cid not in wanted]:
+            del self._credentials[cid]
+        for credential in wanted.values():
+            self.add(credential)
+        self.dirty = True
+
+    def acquire(self, model: str | None, *, exclude: set[str] | frozenset[str] = frozenset()) -> Credential:
+        """Take the best usable credential for `model`, or raise NoCredentialAvailable."""
+        now = self.clock()
+        candidates = [c for c in self._credentials.values() if c.id not in exclude and c.usable(model, now)]
+        if not candidates:
+            raise self._why_none(model, exclude, now)
+        self._turn += 1
+        chosen = select(candidates, self.strategy, self._turn)
+        chosen.in_flight += 1
+        chosen.last_used = now
+        return chosen
+
+    def _why_none(
+        self, model: str | None, exclude: set[str] | frozenset[str], now: float
+    ) -> NoCredentialAvailable:
+        if not self._credentials:
+            return NoCredentialAvailable(
+                "no upstream credentials are configured (set GEMINI_API_KEYS)",
+                retry_after=None,
+                status_code=503,
+            )
+        live = [c for c in self._credentials.values() if c.enabled and c.disabled_reason is None]
+        if not live:
+            return NoCredentialAvailable(
+                "every upstream credential is disabled; see /api/pool for the reasons",
+                retry_after=None,
+                status_code=503,
+            )
+        waits = [t for c in live if c.id not in exclude and (t := c.cooling_until(model, now)) is not None]
+        busy = [c for c in live if c.max_concurrency is not None and c.in_flight >= c.max_concurrency]
+        if busy and not waits:
+            return NoCredentialAvailable(
+                "every upstream credential is busy; try again shortly", retry_after=1
+            )
+        retry_after = (min(waits) - now) if waits else None
+        label = f" for {model}" if model else ""
+        return NoCredentialAvailable(
+            f"all upstream credentials are rate limited{label}; retry after {retry_after or 1:.0f}s",
+            retry_after=retry_after,
+        )
+
+    def release(
+        self, credential: Credential, model: str | None, verdict: Verdict | None, error: str = ""
+    ) -> None:
+        """Return a credential after an attempt; `verdict` None means success."""
+        credential.in_flight = max(0, credential.in_flight - 1)
+        self.dirty = True
+        if verdict is None:
+            credential.successes += 1
+            if model is not None:
+                credential.backoff_level.pop(model, None)
+            return
+        if verdict.counts_as_failure:
+            credential.failures += 1
+            credential.last_error = error[:300] or verdict.note or None
+        if verdict.cooldown_until is not None:
+            key = "*" if verdict.cooldown_all_models or model is None else model
+            credential.cooldowns[key] = max(credential.cooldowns.get(key, 0.0), verdict.cooldown_until)
+            credential.backoff_level[key] = credential.backoff_level.get(key, 0) + 1
+        if verdict.disable_reason is not None:
+            credential.disabled_reason = verdict.disable_reason
+
+    def release_neutral(self, credential: Credential) -> None:
+        """Return a credential after an attempt that says nothing about it (client went away)."""
+        credential.in_flight = max(0, credential.in_flight - 1)
+
+    def set_enabled(self, credential_id: str, enabled: bool) -> bool:
+        credential = self._credentials.get(credential_id)
+        if credential is None:
+            return False
+        credential.enabled = enabled
+        if enabled:
+            credential.disabled_reason = None
+            credential.cooldowns.clear()
+            credential.backoff_level.clear()
+        self.dirty = True
+        return True
+
+    def backoff_level(self, credential: Credential, model: str | None) -> int:
+        return credential.backoff_level.get(model or "*", 0)
+
+    def view(self) -> list[dict[str, Any]]:
+        now = self.clock()
+        return [c.view(now) for c in self._credentials.values()]
+
+    def export_state(self) -> dict[str, dict[str, Any]]:
+        self.dirty = False
+        return {cid: c.persistent_state() for cid, c in self._credentials.items()}
+
+    def restore_state(self, states: dict[str, dict[str, Any]]) -> None:
+        for cid, state in states.items():
+            credential = self._credentials.get(cid)
+            if credential is not None:
+                credential.restore_state(state)
