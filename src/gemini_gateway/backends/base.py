@@ -25,7 +25,14 @@ if TYPE_CHECKING:
 
 # Methods that address a model: POST /{version}/models/{model}:{method}
 MODEL_METHODS = frozenset(
-    {"generateContent", "streamGenerateContent", "countTokens", "embedContent", "batchEmbedContents", "predict"}
+    {
+        "generateContent",
+        "streamGenerateContent",
+        "countTokens",
+        "embedContent",
+        "batchEmbedContents",
+        "predict",
+    }
 )
 
 

@@ -62,14 +62,14 @@ class CredentialPool:
         now = self.clock()
         candidates = [c for c in self._credentials.values() if c.id not in exclude and c.usable(model, now)]
         if not candidates:
-            raise self._why_none(model, exclude, now)
+            raise self.unavailable_error(model, exclude, now)
         self._turn += 1
         chosen = select(candidates, self.strategy, self._turn)
         chosen.in_flight += 1
         chosen.last_used = now
         return chosen
 
-    def _why_none(
+    def unavailable_error(
         self, model: str | None, exclude: set[str] | frozenset[str], now: float
     ) -> NoCredentialAvailable:
         if not self._credentials:

@@ -1,0 +1,120 @@
+"""Gemini Developer API with API keys: the canonical form goes through byte for byte."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import ClassVar
+
+import aiohttp
+
+from gemini_gateway.backends.base import MODEL_METHODS, StreamCut, UpstreamCall, UpstreamReply
+from gemini_gateway.backends.http_client import UpstreamHTTP
+from gemini_gateway.errors import UpstreamError, UpstreamUnreachable
+from gemini_gateway.pool.credential import Credential
+from gemini_gateway.sse import SSEParser
+
+JSON = "application/json"
+
+
+class ApiKeyBackend:
+    kind: ClassVar[str] = "api_key"
+
+    def __init__(self, http: UpstreamHTTP, base_url: str) -> None:
+        self.http = http
+        self.base_url = base_url.rstrip("/")
+
+    def supports(self, method: str) -> bool:
+        return method in MODEL_METHODS or method in ("models.list", "models.get")
+
+    def url(self, call: UpstreamCall) -> str:
+        root = f"{self.base_url}/{call.api_version}/models"
+        if call.method == "models.list":
+            return root
+        if call.method == "models.get":
+            return f"{root}/{call.model}"
+        url = f"{root}/{call.model}:{call.method}"
+        return url + "?alt=sse" if call.stream else url
+
+    def _headers(self, credential: Credential) -> dict[str, str]:
+        # The key goes in a header, never the URL, so it cannot leak through logged URLs.
+        return {"x-goog-api-key": credential.secret, "content-type": JSON}
+
+    async def unary(self, call: UpstreamCall, credential: Credential) -> UpstreamReply:
+        method = "GET" if call.method.startswith("models.") else "POST"
+        try:
+            async with self.http.session.request(
+                method,
+                self.url(call),
+                data=call.body or None,
+                params=call.params or None,
+                headers=self._headers(credential),
+                proxy=self.http.proxy,
+            ) as response:
+                body = await response.read()
+                content_type = response.headers.get("content-type", JSON)
+        except TimeoutError as exc:
+            raise UpstreamUnreachable("the upstream did not answer in time", status_code=504) from exc
+        except aiohttp.ClientError as exc:
+            raise UpstreamUnreachable(f"could not reach the upstream ({type(exc).__name__})") from exc
+        if response.status >= 400:
+            raise UpstreamError(response.status, body, content_type=content_type)
+        return UpstreamReply(response.status, body, content_type)
+
+    async def stream(self, call: UpstreamCall, credential: Credential) -> AiohttpEventStream:
+        try:
+            response = await self.http.session.post(
+                self.url(call),
+                data=call.body,
+                params=call.params or None,
+                headers=self._headers(credential),
+                proxy=self.http.proxy,
+            )
+        except TimeoutError as exc:
+            raise UpstreamUnreachable("the upstream did not answer in time", status_code=504) from exc
+        except aiohttp.ClientError as exc:
+            raise UpstreamUnreachable(f"could not reach the upstream ({type(exc).__name__})") from exc
+        if response.status >= 400:
+            try:
+                body = await response.read()
+            except (TimeoutError, aiohttp.ClientError):
+                body = b""
+            finally:
+                response.release()
+            raise UpstreamError(
+                response.status, body, content_type=response.headers.get("content-type", JSON)
+            )
+        return AiohttpEventStream(response)
+
+
+class AiohttpEventStream:
+    """SSE payloads from an upstream response; owns (and always closes) the response."""
+
+    def __init__(self, response: aiohttp.ClientResponse) -> None:
+        self.response = response
+        self._done = False
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._events()
+
+    async def _events(self) -> AsyncIterator[bytes]:
+        parser = SSEParser()
+        try:
+            async for data in self.response.content.iter_any():
+                for payload in parser.feed(data):
+                    yield payload
+            for payload in parser.close():
+                yield payload
+            self._done = True
+        except TimeoutError as exc:
+            raise StreamCut("the upstream stream stalled", status_code=504) from exc
+        except aiohttp.ClientError as exc:
+            raise StreamCut(f"the upstream stream was cut ({type(exc).__name__})") from exc
+        finally:
+            await self.aclose()
+
+    async def aclose(self) -> None:
+        if self._done:
+            self.response.release()
+        else:
+            # Unfinished: the connection cannot be reused, and closing it stops the upstream work.
+            self.response.close()

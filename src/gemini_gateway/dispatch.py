@@ -1,0 +1,216 @@
+"""The retry and failover loop between a handler and the backends.
+
+A call is tried on one credential after another (never the same one twice) until one answers,
+the error is about the request itself, or `max_retries` is spent. Streams are retried only
+until their first event, because after that bytes have reached the client.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Mapping
+from typing import NoReturn
+
+import orjson
+
+from gemini_gateway.backends.base import Backend, EventStream, StreamCut, UpstreamCall, UpstreamReply
+from gemini_gateway.errors import GatewayError, NoCredentialAvailable, UpstreamError, UpstreamUnreachable
+from gemini_gateway.exchange import Attempt, Exchange
+from gemini_gateway.pool.classify import Verdict, classify_error, classify_transport
+from gemini_gateway.pool.credential import Credential
+from gemini_gateway.pool.pool import CredentialPool
+
+_FINISH_MARKERS = (b'"finishReason"', b'"blockReason"')
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        pool: CredentialPool,
+        backends: Mapping[str, Backend],
+        *,
+        max_retries: int,
+        base_cooldown: float,
+        max_cooldown: float,
+    ) -> None:
+        self.pool = pool
+        self.backends = backends
+        self.max_retries = max_retries
+        self.base_cooldown = base_cooldown
+        self.max_cooldown = max_cooldown
+
+    async def unary(self, call: UpstreamCall, exchange: Exchange) -> UpstreamReply:
+        tried: set[str] = set()
+        last_error: GatewayError | None = None
+        for _ in range(self.max_retries + 1):
+            credential = self._acquire(call, tried, last_error)
+            backend = self.backends[credential.kind]
+            started = time.perf_counter()
+            try:
+                reply = await backend.unary(call, credential)
+            except (UpstreamError, UpstreamUnreachable) as exc:
+                if not self._failed(call, exchange, credential, exc, started):
+                    raise
+                last_error = exc
+                continue
+            except BaseException as exc:
+                self._abandoned(exchange, credential, started, exc)
+                raise
+            self._served(call, exchange, credential, started, reply.status)
+            return reply
+        self._exhausted(last_error)
+
+    async def stream(self, call: UpstreamCall, exchange: Exchange) -> AsyncIterator[bytes]:
+        """Open a stream on the first credential that yields an event; returns the event iterator."""
+        tried: set[str] = set()
+        last_error: GatewayError | None = None
+        for _ in range(self.max_retries + 1):
+            credential = self._acquire(call, tried, last_error)
+            backend = self.backends[credential.kind]
+            started = time.perf_counter()
+            upstream: EventStream | None = None
+            try:
+                upstream = await backend.stream(call, credential)
+                events = upstream.__aiter__()
+                first = await anext(events, None)
+                if first is None:
+                    raise StreamCut("the upstream closed the stream without sending anything")
+                if first.startswith(b'{"error"') or first.startswith(b'{\n  "error"'):
+                    raise _error_event(first)
+            except (UpstreamError, UpstreamUnreachable) as exc:
+                if upstream is not None:
+                    await upstream.aclose()
+                if not self._failed(call, exchange, credential, exc, started):
+                    raise
+                last_error = exc
+                continue
+            except BaseException as exc:
+                if upstream is not None:
+                    await upstream.aclose()
+                self._abandoned(exchange, credential, started, exc)
+                raise
+            exchange.upstream_ms += (time.perf_counter() - started) * 1000
+            exchange.credential = credential.label
+            exchange.credential_id = credential.id
+            return self._relay(call, exchange, credential, upstream, events, first, started)
+        self._exhausted(last_error)
+
+    async def _relay(
+        self,
+        call: UpstreamCall,
+        exchange: Exchange,
+        credential: Credential,
+        upstream: EventStream,
+        events: AsyncIterator[bytes],
+        first: bytes,
+        started: float,
+    ) -> AsyncIterator[bytes]:
+        tee = exchange.events
+        finished = any(marker in first for marker in _FINISH_MARKERS)
+        outcome: Verdict | None = classify_transport("client went away")
+        error = ""
+        try:
+            if tee is not None:
+                tee.append(first)
+            yield first
+            async for payload in events:
+                if not finished and any(marker in payload for marker in _FINISH_MARKERS):
+                    finished = True
+                if tee is not None:
+                    tee.append(payload)
+                if payload.startswith(b'{"error"'):
+                    raise _error_event(payload)
+                yield payload
+            if not finished:
+                raise StreamCut("the upstream stream ended before its finish reason")
+            outcome = None
+        except (StreamCut, UpstreamError) as exc:
+            outcome, error = classify_transport("stream cut"), exc.message
+            raise StreamCut(exc.message) from exc
+        finally:
+            await upstream.aclose()
+            duration = (time.perf_counter() - started) * 1000
+            status = 200 if outcome is None else None
+            if error or outcome is None:
+                self.pool.release(credential, call.model, outcome, error)
+            else:
+                self.pool.release_neutral(credential)
+                error = "client disconnected"
+            exchange.attempts.append(
+                Attempt(credential.kind, credential.label, status, duration, error or None)
+            )
+
+    def _acquire(self, call: UpstreamCall, tried: set[str], last_error: GatewayError | None) -> Credential:
+        try:
+            credential = self.pool.acquire(call.model, exclude=tried)
+        except NoCredentialAvailable as exc:
+            if last_error is None:
+                raise
+            if isinstance(last_error, UpstreamError) and last_error.status_code == 429:
+                raise self.pool.unavailable_error(call.model, frozenset(), self.pool.clock()) from last_error
+            raise last_error from exc
+        tried.add(credential.id)
+        return credential
+
+    def _failed(
+        self,
+        call: UpstreamCall,
+        exchange: Exchange,
+        credential: Credential,
+        exc: GatewayError,
+        started: float,
+    ) -> bool:
+        """Book a failed attempt; True when the call should be tried on another credential."""
+        duration = (time.perf_counter() - started) * 1000
+        exchange.upstream_ms += duration
+        if isinstance(exc, UpstreamError):
+            verdict = classify_error(
+                exc.status_code,
+                exc.payload,
+                now=self.pool.clock(),
+                backoff_level=self.pool.backoff_level(credential, call.model),
+                base_cooldown=self.base_cooldown,
+                max_cooldown=self.max_cooldown,
+            )
+        else:
+            verdict = classify_transport(type(exc).__name__)
+        self.pool.release(credential, call.model, verdict, exc.message)
+        exchange.attempts.append(
+            Attempt(credential.kind, credential.label, exc.status_code, duration, exc.message[:300])
+        )
+        return verdict.retry
+
+    def _served(
+        self, call: UpstreamCall, exchange: Exchange, credential: Credential, started: float, status: int
+    ) -> None:
+        duration = (time.perf_counter() - started) * 1000
+        exchange.upstream_ms += duration
+        exchange.credential = credential.label
+        exchange.credential_id = credential.id
+        self.pool.release(credential, call.model, None)
+        exchange.attempts.append(Attempt(credential.kind, credential.label, status, duration))
+
+    def _abandoned(
+        self, exchange: Exchange, credential: Credential, started: float, exc: BaseException
+    ) -> None:
+        duration = (time.perf_counter() - started) * 1000
+        exchange.upstream_ms += duration
+        self.pool.release_neutral(credential)
+        exchange.attempts.append(
+            Attempt(credential.kind, credential.label, None, duration, f"abandoned: {type(exc).__name__}")
+        )
+
+    @staticmethod
+    def _exhausted(last_error: GatewayError | None) -> NoReturn:
+        if last_error is None:  # max_retries + 1 >= 1, so a try always happened
+            raise UpstreamUnreachable("no attempt was made")
+        raise last_error
+
+
+def _error_event(payload: bytes) -> UpstreamError:
+    """A stream event carrying Google's error envelope, as the error it is."""
+    try:
+        status = int(orjson.loads(payload)["error"]["code"])
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        status = 500
+    return UpstreamError(status, payload)

@@ -1,0 +1,99 @@
+"""Engine lifecycle and migrations for every supported store (SQLite, PostgreSQL, MySQL/MariaDB)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import event, select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+
+from gemini_gateway.store.models import PoolState
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def normalise_url(url: str) -> str:
+    """Accept the plain URLs users paste and pick the async driver for them."""
+    parsed = make_url(url)
+    driver = {
+        "sqlite": "sqlite+aiosqlite",
+        "postgresql": "postgresql+asyncpg",
+        "postgres": "postgresql+asyncpg",
+        "mysql": "mysql+aiomysql",
+        "mariadb": "mysql+aiomysql",
+    }.get(parsed.drivername)
+    if driver:
+        parsed = parsed.set(drivername=driver)
+    return parsed.render_as_string(hide_password=False)
+
+
+class Database:
+    def __init__(self, url: str) -> None:
+        self.url = normalise_url(url)
+        self.is_sqlite = self.url.startswith("sqlite")
+        if self.is_sqlite:
+            database = make_url(self.url).database
+            if database and database != ":memory:":
+                Path(database).parent.mkdir(parents=True, exist_ok=True)
+        kwargs: dict[str, Any] = {"pool_pre_ping": not self.is_sqlite}
+        if self.is_sqlite:
+            kwargs["connect_args"] = {"timeout": 5}
+        self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
+        if self.is_sqlite:
+            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    async def migrate(self) -> None:
+        """Bring the schema to the newest migration (Alembic runs in a thread with its own loop)."""
+        await asyncio.to_thread(upgrade, self.url)
+
+    async def ping(self) -> None:
+        async with asyncio.timeout(2.0), self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    async def load_pool_state(self) -> dict[str, dict[str, Any]]:
+        async with self.sessions() as session:
+            rows = (await session.execute(select(PoolState))).scalars().all()
+        return {row.credential_id: row.state for row in rows}
+
+    async def save_pool_state(self, states: dict[str, tuple[str, dict[str, Any]]]) -> None:
+        """Replace the saved pool state with `states` (credential id -> (kind, state))."""
+        now = time.time()
+        async with self.sessions.begin() as session:
+            existing = {
+                row.credential_id: row for row in (await session.execute(select(PoolState))).scalars()
+            }
+            for cid, (kind, state) in states.items():
+                row = existing.pop(cid, None)
+                if row is None:
+                    session.add(PoolState(credential_id=cid, kind=kind, state=state, updated_at=now))
+                else:
+                    row.state, row.kind, row.updated_at = state, kind, now
+
+    async def aclose(self) -> None:
+        await self.engine.dispose()
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
+
+
+def alembic_config(url: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
+def upgrade(url: str, revision: str = "head") -> None:
+    command.upgrade(alembic_config(url), revision)
