@@ -17,7 +17,17 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 GOOGLE_BASE_URL = "https://generativelanguage.googleapis.com"
 # Values copied from sample configs; running with one of them is always a mistake.
 PLACEHOLDER_SECRETS = frozenset(
-    {"changeme", "change-me", "your-admin-token", "your_token", "sk-xxx", "xxx", "admin", "password", "secret"}
+    {
+        "changeme",
+        "change-me",
+        "your-admin-token",
+        "your_token",
+        "sk-xxx",
+        "xxx",
+        "admin",
+        "password",
+        "secret",
+    }
 )
 
 SecretList = Annotated[list[SecretStr], NoDecode]
@@ -43,7 +53,9 @@ class Settings(BaseSettings):
     # Upstream access
     gemini_api_keys: SecretList = Field(default_factory=list, description="Gemini API keys (comma-separated)")
     gemini_base_url: str = Field(GOOGLE_BASE_URL, description="Base URL of the Gemini Developer API")
-    upstream_proxy: str | None = Field(None, description="http://, https:// or socks5:// proxy for upstream calls")
+    upstream_proxy: str | None = Field(
+        None, description="http://, https:// or socks5:// proxy for upstream calls"
+    )
 
     # Who may call the gateway
     gateway_tokens: SecretList = Field(default_factory=list, description="Tokens clients must present")
@@ -55,14 +67,19 @@ class Settings(BaseSettings):
     data_dir: Path = Path("data")
     database_url: str | None = Field(None, description="SQLAlchemy URL; default SQLite under DATA_DIR")
     log_level: str = "info"
+    max_request_bytes: int = Field(64 * 1024 * 1024, gt=0, description="Largest request body accepted")
 
     # Pool behaviour
     pool_strategy: Literal["least_busy", "round_robin"] = "least_busy"
     max_retries: int = Field(3, ge=0, le=20, description="Retries on another credential after the first try")
-    cooldown_base_seconds: float = Field(5.0, gt=0, description="First cooldown after a 429 without RetryInfo")
+    cooldown_base_seconds: float = Field(
+        5.0, gt=0, description="First cooldown after a 429 without RetryInfo"
+    )
     cooldown_max_seconds: float = Field(600.0, gt=0, description="Cap of the exponential 429 backoff")
     upstream_connect_timeout: float = Field(10.0, gt=0)
-    upstream_timeout: float = Field(600.0, gt=0, description="Seconds without upstream bytes before giving up")
+    upstream_timeout: float = Field(
+        600.0, gt=0, description="Seconds without upstream bytes before giving up"
+    )
     pool_state_flush_seconds: float = Field(2.0, gt=0, description="How often pool state is saved")
 
     @field_validator("gemini_api_keys", "gateway_tokens", mode="before")

@@ -23,6 +23,9 @@ class ApiKeyBackend:
         self.http = http
         self.base_url = base_url.rstrip("/")
 
+    async def aclose(self) -> None:
+        """Nothing of its own to close: the HTTP session belongs to the app."""
+
     def supports(self, method: str) -> bool:
         return method in MODEL_METHODS or method in ("models.list", "models.get")
 

@@ -1,0 +1,161 @@
+"""The application factory: `create_app(settings)` builds everything; the lifespan does the I/O."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+
+from gemini_gateway import __version__
+from gemini_gateway.auth import Authenticator
+from gemini_gateway.backends.api_key import ApiKeyBackend
+from gemini_gateway.backends.base import Backend
+from gemini_gateway.backends.http_client import create_upstream_http
+from gemini_gateway.context import Gateway
+from gemini_gateway.dispatch import Dispatcher
+from gemini_gateway.errors import GatewayError, google_error_body, render_google_error
+from gemini_gateway.pool.credential import Credential
+from gemini_gateway.pool.pool import CredentialPool
+from gemini_gateway.redaction import REDACTOR
+from gemini_gateway.routes import gemini, health, monitor
+from gemini_gateway.settings import Settings
+from gemini_gateway.store.database import Database
+
+log = logging.getLogger("gemini_gateway")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    keys = [k.get_secret_value() for k in settings.gemini_api_keys]
+    tokens = [t.get_secret_value() for t in settings.gateway_tokens]
+    admin = settings.admin_token.get_secret_value() if settings.admin_token else None
+    for secret in [*keys, *tokens, *([admin] if admin else [])]:
+        REDACTOR.add(secret)
+
+    pool = CredentialPool(settings.pool_strategy)
+    pool.replace("api_key", (Credential(kind="api_key", secret=k) for k in keys))
+    backends: dict[str, Backend] = {}
+    dispatcher = Dispatcher(
+        pool,
+        backends,
+        max_retries=settings.max_retries,
+        base_cooldown=settings.cooldown_base_seconds,
+        max_cooldown=settings.cooldown_max_seconds,
+    )
+    gateway = Gateway(settings=settings, pool=pool, dispatcher=dispatcher, auth=Authenticator(tokens, admin))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        gateway.http = create_upstream_http(
+            proxy=settings.upstream_proxy,
+            connect_timeout=settings.upstream_connect_timeout,
+            read_timeout=settings.upstream_timeout,
+        )
+        backends["api_key"] = ApiKeyBackend(gateway.http, settings.gemini_base_url)
+        await _open_store(gateway)
+        saver = asyncio.create_task(_save_pool_periodically(gateway))
+        try:
+            yield
+        finally:
+            saver.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await saver
+            await _save_pool(gateway)
+            for backend in backends.values():
+                await backend.aclose()
+            await gateway.http.aclose()
+            if gateway.database is not None:
+                await gateway.database.aclose()
+
+    app = FastAPI(
+        title="gemini-gateway",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.gateway = gateway
+    app.include_router(health.router)
+    app.include_router(monitor.router)
+    app.router.routes.extend(gemini.routes())
+    _install_error_handlers(app)
+    return app
+
+
+async def _open_store(gateway: Gateway) -> None:
+    """Open and migrate the store; a broken store leaves the gateway serving, just not recording."""
+    database = Database(gateway.settings.resolved_database_url)
+    try:
+        await database.migrate()
+        gateway.pool.restore_state(await database.load_pool_state())
+    except Exception as exc:  # any driver or migration failure: serve without the store
+        gateway.store_error = f"{type(exc).__name__}: {str(exc)[:200]}"
+        log.error("store unavailable, serving without it: %s", gateway.store_error)
+        await database.aclose()
+        return
+    gateway.database = database
+
+
+async def _save_pool(gateway: Gateway) -> None:
+    if gateway.database is None or not gateway.pool.dirty:
+        return
+    kinds = {c.id: c.kind for c in gateway.pool}
+    states = {cid: (kinds[cid], state) for cid, state in gateway.pool.export_state().items()}
+    try:
+        await gateway.database.save_pool_state(states)
+    except Exception as exc:  # the store may be down; state is saved again on the next tick
+        gateway.pool.dirty = True
+        log.warning("could not save pool state: %s", type(exc).__name__)
+
+
+async def _save_pool_periodically(gateway: Gateway) -> None:
+    while True:
+        await asyncio.sleep(gateway.settings.pool_state_flush_seconds)
+        await _save_pool(gateway)
+
+
+def _google_error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        google_error_body(status, message), status, headers=headers, media_type="application/json"
+    )
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    async def gateway_error(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, GatewayError)
+        return Response(
+            render_google_error(exc), exc.status_code, headers=exc.headers(), media_type="application/json"
+        )
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        if exc.status_code == 404:
+            return _google_error(404, f"the route {request.method} {request.url.path} does not exist")
+        if exc.status_code == 405:
+            return _google_error(405, f"method {request.method} is not allowed on {request.url.path}")
+        return _google_error(exc.status_code, str(exc.detail))
+
+    async def validation_error(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:5])
+        return _google_error(400, f"Invalid request: {problems}")
+
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return _google_error(500, "internal error in the gateway; see its log for details")
+
+    handlers: dict[Any, Any] = {
+        GatewayError: gateway_error,
+        HTTPException: http_error,
+        RequestValidationError: validation_error,
+        Exception: unexpected,
+    }
+    for exc_class, handler in handlers.items():
+        app.add_exception_handler(exc_class, handler)

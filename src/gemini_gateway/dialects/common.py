@@ -1,0 +1,350 @@
+"""What every dialect needs: field checks, ids and thought signatures, finish reasons, usage, parts.
+
+Thought signatures are kept stateless: a Gemini `thoughtSignature` on a functionCall part is folded
+into the tool-call id handed to the client (OpenAI `call_...`, Anthropic `toolu_...`), and read back
+out when the client replays that call. No cache, so restarts and several replicas don't matter.
+
+    call_<24 hex>_g<signature, url-safe base64 without padding>     (Gemini sent no call id)
+    call_i-<gemini call id>_g<signature>                            (Gemini sent one)
+
+The `_g` marker is present even when there is no signature, so our own unsigned calls (the 2nd..nth
+of a parallel step, or calls of non-thinking models) are told apart from foreign ids, which get
+Google's documented bypass value instead.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Final, Literal
+
+import orjson
+
+from gemini_gateway.errors import RequestError
+
+JSON = dict[str, Any]
+
+SKIP_SIGNATURE: Final = "skip_thought_signature_validator"
+SSE_DONE: Final = b"data: [DONE]\n\n"
+
+
+class ParamError(RequestError):
+    """A client field is missing, mistyped or out of range; `param` names it as the client sent it."""
+
+    def __init__(self, param: str | None, message: str, *, status_code: int = 400) -> None:
+        super().__init__(f"{param}: {message}" if param else message, status_code=status_code)
+        self.param = param
+
+
+# --- typed field access --------------------------------------------------------------------------
+
+_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "a boolean"}
+
+
+def _type_error(param: str, expected: str, value: object) -> ParamError:
+    return ParamError(param, f"expected {expected}, got {type(value).__name__}")
+
+
+def opt_str(body: JSON, key: str, param: str | None = None) -> str | None:
+    value = body.get(key)
+    if value is None or isinstance(value, str):
+        return value
+    raise _type_error(param or key, "a string", value)
+
+
+def req_str(body: JSON, key: str, param: str | None = None) -> str:
+    value = opt_str(body, key, param)
+    if not value:
+        raise ParamError(param or key, "is required")
+    return value
+
+
+def opt_int(
+    body: JSON, key: str, param: str | None = None, *, minimum: int | None = None, maximum: int | None = None
+) -> int | None:
+    value = body.get(key)
+    if value is None:
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise _type_error(param or key, "an integer", value)
+    _check_range(param or key, value, minimum, maximum)
+    return value
+
+
+def opt_num(
+    body: JSON,
+    key: str,
+    param: str | None = None,
+    *,
+    minimum: float | None = None,
+    maximum: float | None = None,
+) -> float | None:
+    value = body.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise _type_error(param or key, "a number", value)
+    _check_range(param or key, value, minimum, maximum)
+    return value
+
+
+def _check_range(param: str, value: float, minimum: float | None, maximum: float | None) -> None:
+    if minimum is not None and value < minimum:
+        raise ParamError(param, f"must be >= {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ParamError(param, f"must be <= {maximum}, got {value}")
+
+
+def opt_bool(body: JSON, key: str, param: str | None = None) -> bool | None:
+    value = body.get(key)
+    if value is None or isinstance(value, bool):
+        return value
+    raise _type_error(param or key, "a boolean", value)
+
+
+def opt_dict(body: JSON, key: str, param: str | None = None) -> JSON | None:
+    value = body.get(key)
+    if value is None or isinstance(value, dict):
+        return value
+    raise _type_error(param or key, "an object", value)
+
+
+def opt_list(body: JSON, key: str, param: str | None = None) -> list[Any] | None:
+    value = body.get(key)
+    if value is None or isinstance(value, list):
+        return value
+    raise _type_error(param or key, "an array", value)
+
+
+def as_dict(value: object, param: str) -> JSON:
+    if isinstance(value, dict):
+        return value
+    raise _type_error(param, "an object", value)
+
+
+def stop_list(value: object, param: str, limit: int = 5) -> list[str] | None:
+    """`stop` / `stop_sequences`: a string or a list of strings, at most what Gemini takes."""
+    if value is None:
+        return None
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not all(isinstance(s, str) for s in items):
+        raise ParamError(param, "expected a string or an array of strings")
+    if len(items) > limit:
+        raise ParamError(param, f"at most {limit} stop sequences are supported, got {len(items)}")
+    return [s for s in items if s] or None
+
+
+def json_text(value: object) -> str:
+    return orjson.dumps(value).decode()
+
+
+# --- ids and thought signatures ------------------------------------------------------------------
+
+
+def new_id(prefix: str, size: int = 12) -> str:
+    return prefix + secrets.token_hex(size)
+
+
+_GEMINI_ID_OK = re.compile(r"[A-Za-z0-9-]{1,64}")
+_CALL_ID = re.compile(r"[A-Za-z]+_(?:[0-9a-f]{24}|i-(?P<gid>[A-Za-z0-9-]{1,64}))_g(?P<sig>[A-Za-z0-9_-]*)")
+_TO_URLSAFE = str.maketrans("+/", "-_")
+_FROM_URLSAFE = str.maketrans("-_", "+/")
+_B64_CHARS = re.compile(r"[A-Za-z0-9+/_-]*=*")
+
+
+@dataclass(frozen=True, slots=True)
+class CallRef:
+    """What a tool-call id minted here remembers about the Gemini functionCall behind it."""
+
+    signature: str | None
+    gemini_id: str | None
+
+
+def encode_call_id(prefix: str, signature: str | None = None, gemini_id: str | None = None) -> str:
+    core = f"i-{gemini_id}" if gemini_id and _GEMINI_ID_OK.fullmatch(gemini_id) else secrets.token_hex(12)
+    sig = ""
+    if signature and _B64_CHARS.fullmatch(signature):
+        sig = signature.rstrip("=").translate(_TO_URLSAFE)
+    return f"{prefix}{core}_g{sig}"
+
+
+def decode_call_id(call_id: str) -> CallRef | None:
+    """The signature and Gemini id folded into an id minted here; None for anyone else's id."""
+    match = _CALL_ID.fullmatch(call_id)
+    if match is None:
+        return None
+    sig = match["sig"]
+    if sig:
+        sig = sig.translate(_FROM_URLSAFE)
+        sig += "=" * (-len(sig) % 4)
+    return CallRef(signature=sig or None, gemini_id=match["gid"])
+
+
+def function_call_part(name: str, args: JSON, call_id: str | None) -> JSON:
+    """A model-turn functionCall part for a call the client replays, signature restored."""
+    call: JSON = {"name": name, "args": args}
+    part: JSON = {"functionCall": call}
+    ref = decode_call_id(call_id) if call_id else None
+    if ref is None:
+        # Not produced by us (another vendor, a hand-built history): Gemini 3 would reject it unsigned.
+        part["thoughtSignature"] = SKIP_SIGNATURE
+        return part
+    if ref.gemini_id:
+        call["id"] = ref.gemini_id
+    if ref.signature:
+        part["thoughtSignature"] = ref.signature
+    return part
+
+
+def function_response_part(name: str, response: JSON, call_id: str | None) -> JSON:
+    reply: JSON = {"name": name, "response": response}
+    ref = decode_call_id(call_id) if call_id else None
+    if ref is not None and ref.gemini_id:
+        reply["id"] = ref.gemini_id
+    return {"functionResponse": reply}
+
+
+def parse_arguments(arguments: object, param: str) -> JSON:
+    """OpenAI sends call arguments as a JSON string; Gemini wants an object."""
+    if arguments is None or arguments == "":
+        return {}
+    if isinstance(arguments, dict):
+        return arguments
+    if not isinstance(arguments, str):
+        raise _type_error(param, "a JSON string", arguments)
+    try:
+        value = orjson.loads(arguments)
+    except orjson.JSONDecodeError as exc:
+        raise ParamError(param, f"is not valid JSON ({exc})") from None
+    return value if isinstance(value, dict) else {"value": value}
+
+
+# --- answers: candidates, parts, finish reasons, usage -------------------------------------------
+
+FinishKind = Literal["stop", "length", "tool_calls", "content_filter"]
+
+FILTER_REASONS: Final = frozenset(
+    {
+        "SAFETY",
+        "RECITATION",
+        "BLOCKLIST",
+        "PROHIBITED_CONTENT",
+        "SPII",
+        "IMAGE_SAFETY",
+        "IMAGE_PROHIBITED_CONTENT",
+        "IMAGE_RECITATION",
+    }
+)
+
+
+def finish_kind(reason: str | None, has_calls: bool) -> FinishKind:
+    """Gemini finishReason -> the neutral reason dialects render (a call turn still ends with STOP)."""
+    if reason in FILTER_REASONS:
+        return "content_filter"
+    if reason == "MAX_TOKENS":
+        return "length"
+    return "tool_calls" if has_calls else "stop"
+
+
+def candidates_of(response: JSON) -> list[JSON]:
+    found = response.get("candidates")
+    if not isinstance(found, list):
+        return []
+    return [c for c in found if isinstance(c, dict)]
+
+
+def parts_of(candidate: JSON) -> list[JSON]:
+    content = candidate.get("content")
+    parts = content.get("parts") if isinstance(content, dict) else None
+    return [p for p in parts if isinstance(p, dict)] if isinstance(parts, list) else []
+
+
+def blocked_reason(response: JSON) -> str | None:
+    """promptFeedback.blockReason when the prompt itself was refused (then there are no candidates)."""
+    feedback = response.get("promptFeedback")
+    if isinstance(feedback, dict) and feedback.get("blockReason"):
+        return str(feedback["blockReason"])
+    return None
+
+
+def visible_text(part: JSON) -> str | None:
+    """Text a client should see for a non-thought, non-call part; None when the part has none.
+
+    Code execution and inline images have no slot in the text dialects, so they are shown the
+    way chat UIs render them (markdown) rather than dropped.
+    """
+    text = part.get("text")
+    if isinstance(text, str):
+        return text
+    if code := part.get("executableCode"):
+        return f"\n```{str(code.get('language', '')).lower()}\n{code.get('code', '')}\n```\n"
+    if result := part.get("codeExecutionResult"):
+        return f"\n```output\n{result.get('output', '')}\n```\n"
+    blob = part.get("inlineData")
+    if isinstance(blob, dict) and str(blob.get("mimeType", "")).startswith("image/"):
+        return f"![image](data:{blob['mimeType']};base64,{blob.get('data', '')})"
+    return None
+
+
+@dataclass(slots=True)
+class Usage:
+    prompt: int = 0
+    candidates: int = 0
+    thoughts: int = 0
+    cached: int = 0
+    tool_prompt: int = 0
+    total: int = 0
+
+    @property
+    def output(self) -> int:
+        """What OpenAI and Anthropic call completion/output tokens: answer plus reasoning."""
+        return self.candidates + self.thoughts
+
+    @classmethod
+    def of(cls, response: JSON) -> Usage:
+        meta = response.get("usageMetadata")
+        if not isinstance(meta, dict):
+            return cls()
+        # Zero counts are omitted on the wire.
+        usage = cls(
+            prompt=int(meta.get("promptTokenCount") or 0),
+            candidates=int(meta.get("candidatesTokenCount") or 0),
+            thoughts=int(meta.get("thoughtsTokenCount") or 0),
+            cached=int(meta.get("cachedContentTokenCount") or 0),
+            tool_prompt=int(meta.get("toolUsePromptTokenCount") or 0),
+        )
+        total = meta.get("totalTokenCount")
+        usage.total = int(total) if total else usage.prompt + usage.tool_prompt + usage.output
+        return usage
+
+
+# --- requests: merging turns -----------------------------------------------------------------------
+
+
+def append_turn(contents: list[JSON], role: str, parts: Sequence[JSON]) -> None:
+    """Add parts as a turn, merged into the previous one when the role repeats (Gemini alternates)."""
+    if not parts:
+        return
+    if contents and contents[-1]["role"] == role:
+        contents[-1]["parts"].extend(parts)
+    else:
+        contents.append({"role": role, "parts": list(parts)})
+
+
+def text_parts(texts: Iterable[str]) -> list[JSON]:
+    return [{"text": t} for t in texts if t]
+
+
+# --- SSE framing -----------------------------------------------------------------------------------
+
+
+def sse_data(payload: object) -> bytes:
+    return b"data: " + orjson.dumps(payload) + b"\n\n"
+
+
+def sse_event(name: str, payload: object) -> bytes:
+    return b"event: " + name.encode() + b"\ndata: " + orjson.dumps(payload) + b"\n\n"

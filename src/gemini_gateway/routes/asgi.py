@@ -1,0 +1,107 @@
+"""Small ASGI helpers for the hot routes, which skip request/response objects for speed."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+import orjson
+
+from gemini_gateway.errors import RequestError
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+Headers = list[tuple[bytes, bytes]]
+
+JSON_HEADERS: Headers = [(b"content-type", b"application/json; charset=UTF-8")]
+
+
+async def read_body(receive: Receive, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise asyncio.CancelledError("client disconnected while sending the body")
+        chunk = message.get("body", b"")
+        if chunk:
+            size += len(chunk)
+            if size > limit:
+                raise RequestError(f"request body is larger than the {limit} byte limit", status_code=413)
+            chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def parse_json_object(body: bytes) -> dict[str, Any]:
+    if not body.strip():
+        raise RequestError("the request body is empty; a JSON object is required")
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise RequestError(f"Invalid JSON payload received. {exc}") from None
+    if not isinstance(data, dict):
+        raise RequestError("Invalid JSON payload received. The body must be a JSON object.")
+    return data
+
+
+def header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+async def send_response(
+    send: Send, status: int, body: bytes, headers: Iterable[tuple[bytes, bytes]] = JSON_HEADERS
+) -> None:
+    await send({"type": "http.response.start", "status": status, "headers": list(headers)})
+    await send({"type": "http.response.body", "body": body})
+
+
+class DisconnectGuard:
+    """Cancels the handling task the moment the client goes away, so upstream work stops at once."""
+
+    __slots__ = ("_task", "_watcher", "disconnected")
+
+    def __init__(self, receive: Receive) -> None:
+        self.disconnected = False
+        self._task = asyncio.current_task()
+        self._watcher = asyncio.get_running_loop().create_task(self._watch(receive))
+
+    async def _watch(self, receive: Receive) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                self.disconnected = True
+                if self._task is not None:
+                    self._task.cancel()
+                return
+
+    def stop(self) -> None:
+        self._watcher.cancel()
+
+    def absorb(self) -> bool:
+        """In an `except CancelledError`: True (and the cancel undone) if it came from a disconnect."""
+        if self.disconnected and self._task is not None:
+            self._task.uncancel()
+            return True
+        return False
+
+
+class ASGIEndpoint:
+    """Marks a plain `(scope, receive, send)` function as an ASGI app for Starlette's `Route`.
+
+    Starlette wraps plain functions as request/response handlers; an object is mounted as is.
+    """
+
+    __slots__ = ("handler",)
+
+    def __init__(self, handler: Callable[[Scope, Receive, Send], Awaitable[None]]) -> None:
+        self.handler = handler
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.handler(scope, receive, send)

@@ -1,0 +1,197 @@
+"""Gemini-native routes: `/v1beta`, `/v1` and `/gemini/v1beta`, passed through to the pool."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import parse_qsl
+
+from starlette.routing import BaseRoute, Route
+
+from gemini_gateway.backends.base import MODEL_METHODS, UpstreamCall
+from gemini_gateway.context import Gateway, gateway_of
+from gemini_gateway.errors import (
+    GatewayError,
+    RequestError,
+    google_error_body,
+    render_google_error,
+)
+from gemini_gateway.exchange import Exchange, get_exchange
+from gemini_gateway.routes.asgi import (
+    JSON_HEADERS,
+    ASGIEndpoint,
+    DisconnectGuard,
+    Receive,
+    Scope,
+    Send,
+    parse_json_object,
+    read_body,
+    send_response,
+)
+from gemini_gateway.sse import frame
+
+log = logging.getLogger("gemini_gateway.routes")
+SSE_HEADERS = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")]
+FORWARDED_LIST_PARAMS = ("pageSize", "pageToken")
+
+
+def _version(scope: Scope) -> str:
+    return "v1" if scope["path"].startswith("/v1/") else "v1beta"
+
+
+def _query(scope: Scope) -> dict[str, str]:
+    return dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
+
+
+def gateway_headers(exchange: Exchange, base: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    headers = list(base)
+    headers.append((b"x-gateway-overhead-ms", f"{exchange.overhead_ms():.3f}".encode()))
+    if exchange.credential:
+        headers.append((b"x-gateway-credential", exchange.credential.encode()))
+    return headers
+
+
+async def send_google_error(send: Send, exc: GatewayError, exchange: Exchange) -> None:
+    exchange.status, exchange.error = exc.status_code, exc.message
+    headers = gateway_headers(exchange, JSON_HEADERS)
+    headers.extend((k.encode(), v.encode()) for k, v in exc.headers().items())
+    await send_response(send, exc.status_code, render_google_error(exc), headers)
+
+
+def _check_shape(method: str, body: dict[str, Any]) -> None:
+    """The few shape checks Google makes before a model runs; everything else the upstream judges."""
+    if method in ("generateContent", "streamGenerateContent"):
+        contents = body.get("contents")
+        if not isinstance(contents, list) or not contents:
+            raise RequestError("* GenerateContentRequest.contents: contents is not specified")
+        if not all(isinstance(c, dict) for c in contents):
+            raise RequestError("Invalid JSON payload received. 'contents' must be a list of Content objects.")
+    elif method == "countTokens":
+        if not isinstance(body.get("contents", []), list):
+            raise RequestError("Invalid JSON payload received. 'contents' must be a list.")
+    elif method == "embedContent":
+        if not isinstance(body.get("content"), dict):
+            raise RequestError("* EmbedContentRequest.content: content is not specified")
+    elif method == "batchEmbedContents":
+        requests = body.get("requests")
+        if not isinstance(requests, list) or not requests:
+            raise RequestError("* BatchEmbedContentsRequest.requests: requests is not specified")
+
+
+def parse_target(target: str) -> tuple[str, str]:
+    model, sep, method = target.rpartition(":")
+    if not sep or not model or method not in MODEL_METHODS:
+        raise RequestError(f"method '{target}' is not found", status_code=404)
+    return model, method
+
+
+async def model_call(scope: Scope, receive: Receive, send: Send) -> None:
+    """POST /{version}/models/{model}:{method}"""
+    gateway = gateway_of(scope)
+    exchange = get_exchange(scope)
+    exchange.dialect, exchange.route = "gemini", scope["path"]
+    guard: DisconnectGuard | None = None
+    try:
+        exchange.client_id = gateway.auth.client(scope).id
+        model, method = parse_target(scope["path_params"]["target"])
+        exchange.model = model
+        body = await read_body(receive, gateway.settings.max_request_bytes)
+        _check_shape(method, parse_json_object(body))
+        call = UpstreamCall(method=method, model=model, body=body, api_version=_version(scope))
+        guard = DisconnectGuard(receive)
+        if call.stream:
+            exchange.stream = True
+            sse = _query(scope).get("alt") == "sse"
+            await _relay_stream(gateway, call, exchange, send, sse)
+        else:
+            reply = await gateway.dispatcher.unary(call, exchange)
+            exchange.status = reply.status
+            headers = gateway_headers(exchange, [(b"content-type", reply.content_type.encode())])
+            await send_response(send, reply.status, reply.body, headers)
+    except GatewayError as exc:
+        await send_google_error(send, exc, exchange)
+    except asyncio.CancelledError:
+        if guard is None or not guard.absorb():
+            raise
+        exchange.status, exchange.error = 499, "client disconnected"
+    finally:
+        if guard is not None:
+            guard.stop()
+
+
+async def _relay_stream(
+    gateway: Gateway, call: UpstreamCall, exchange: Exchange, send: Send, sse: bool
+) -> None:
+    events = await gateway.dispatcher.stream(call, exchange)
+    exchange.status = 200
+    exchange.first_byte_ms = exchange.overhead_ms() + exchange.upstream_ms
+    headers = SSE_HEADERS if sse else JSON_HEADERS
+    await send({"type": "http.response.start", "status": 200, "headers": gateway_headers(exchange, headers)})
+    try:
+        if sse:
+            await _send_sse(events, send)
+        else:
+            await _send_json_array(events, send)
+    except GatewayError as exc:
+        # Bytes already reached the client, so the status cannot change: send the error as the
+        # last element and end without completing the body, so the client sees a broken stream.
+        exchange.error = exc.message
+        error = google_error_body(exc.status_code, exc.message, exc.google_status)
+        await send(
+            {
+                "type": "http.response.body",
+                "body": frame(error) if sse else b",\r\n" + error + b"]",
+                "more_body": True,
+            }
+        )
+        return
+    await send({"type": "http.response.body", "body": b""})
+
+
+async def _send_sse(events: AsyncIterator[bytes], send: Send) -> None:
+    async for payload in events:
+        await send({"type": "http.response.body", "body": frame(payload), "more_body": True})
+
+
+async def _send_json_array(events: AsyncIterator[bytes], send: Send) -> None:
+    separator = b"["
+    async for payload in events:
+        await send({"type": "http.response.body", "body": separator + payload, "more_body": True})
+        separator = b",\r\n"
+    await send({"type": "http.response.body", "body": b"]", "more_body": True})
+
+
+async def list_models(scope: Scope, receive: Receive, send: Send) -> None:
+    """GET /{version}/models and /{version}/models/{model}"""
+    gateway = gateway_of(scope)
+    exchange = get_exchange(scope)
+    exchange.dialect, exchange.route = "gemini", scope["path"]
+    try:
+        exchange.client_id = gateway.auth.client(scope).id
+        model = scope["path_params"].get("target")
+        query = _query(scope)
+        params = {k: query[k] for k in FORWARDED_LIST_PARAMS if k in query}
+        call = UpstreamCall(
+            method="models.get" if model else "models.list",
+            model=model,
+            api_version=_version(scope),
+            params=params,
+        )
+        reply = await gateway.dispatcher.unary(call, exchange)
+        exchange.status = reply.status
+        await send_response(send, reply.status, reply.body, gateway_headers(exchange, JSON_HEADERS))
+    except GatewayError as exc:
+        await send_google_error(send, exc, exchange)
+
+
+def routes() -> list[BaseRoute]:
+    table: list[BaseRoute] = []
+    for prefix in ("/v1beta", "/v1", "/gemini/v1beta", "/gemini/v1"):
+        table += [
+            Route(f"{prefix}/models/{{target}}", ASGIEndpoint(model_call), methods=["POST"]),
+            Route(f"{prefix}/models/{{target}}", ASGIEndpoint(list_models), methods=["GET"]),
+            Route(f"{prefix}/models", ASGIEndpoint(list_models), methods=["GET"]),
+        ]
+    return table

@@ -1,0 +1,78 @@
+"""Pool monitoring for operators: `/api/pool` plus the names seed users know."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from gemini_gateway.context import Gateway
+from gemini_gateway.routes.responses import JSONBody
+
+router = APIRouter(prefix="/api", tags=["pool"])
+
+
+def _gateway(request: Request) -> Gateway:
+    gateway: Gateway = request.app.state.gateway
+    gateway.auth.admin(request.scope)
+    return gateway
+
+
+def _summary(credentials: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "total": len(credentials),
+        "enabled": sum(1 for c in credentials if c["enabled"] and not c["disabled_reason"]),
+        "cooling": sum(1 for c in credentials if c["cooldowns"]),
+        "in_flight": sum(c["in_flight"] for c in credentials),
+    }
+
+
+@router.get("/pool")
+async def pool(request: Request) -> JSONBody:
+    """Every credential (masked) with in-flight count, counters, cooldowns per model, disabled reason."""
+    gateway = _gateway(request)
+    credentials = gateway.pool.view()
+    return JSONBody(
+        {"strategy": gateway.pool.strategy, "summary": _summary(credentials), "credentials": credentials}
+    )
+
+
+@router.get("/load-balancing")
+async def load_balancing(request: Request) -> JSONBody:
+    """The same facts arranged as a load view: who is serving how much."""
+    gateway = _gateway(request)
+    credentials = gateway.pool.view()
+    instances = [
+        {
+            "id": c["id"],
+            "label": c["label"],
+            "kind": c["kind"],
+            "active_requests": c["in_flight"],
+            "total_requests": c["successes"] + c["failures"],
+            "successes": c["successes"],
+            "failures": c["failures"],
+            "healthy": c["enabled"] and not c["disabled_reason"] and not c["cooldowns"],
+        }
+        for c in credentials
+    ]
+    return JSONBody({"strategy": gateway.pool.strategy, "instances": instances})
+
+
+@router.get("/locks")
+async def locks(request: Request) -> JSONBody:
+    """Which credentials are held (in flight) or locked out (cooling, disabled), and until when."""
+    gateway = _gateway(request)
+    credentials = gateway.pool.view()
+    held = [
+        {
+            "id": c["id"],
+            "label": c["label"],
+            "in_flight": c["in_flight"],
+            "max_concurrency": c["max_concurrency"],
+            "cooldowns": c["cooldowns"],
+            "disabled_reason": c["disabled_reason"],
+        }
+        for c in credentials
+        if c["in_flight"] or c["cooldowns"] or c["disabled_reason"] or not c["enabled"]
+    ]
+    return JSONBody({"locks": held, "summary": _summary(credentials)})
