@@ -63,8 +63,8 @@ class CredentialPool:
         candidates = [c for c in self._credentials.values() if c.id not in exclude and c.usable(model, now)]
         if not candidates:
             raise self.unavailable_error(model, exclude, now)
-        self._turn += 1
         chosen = select(candidates, self.strategy, self._turn)
+        self._turn += 1
         chosen.in_flight += 1
         chosen.last_used = now
         return chosen
