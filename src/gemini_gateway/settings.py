@@ -32,6 +32,7 @@ PLACEHOLDER_SECRETS = frozenset(
 
 SecretList = Annotated[list[SecretStr], NoDecode]
 StrList = Annotated[list[str], NoDecode]
+RouteModes = Annotated[dict[str, Literal["full", "metadata", "off"]], NoDecode]
 
 
 def _split_list(value: object) -> object:
@@ -82,10 +83,48 @@ class Settings(BaseSettings):
     )
     pool_state_flush_seconds: float = Field(2.0, gt=0, description="How often pool state is saved")
 
+    # Recording of exchanges (see gemini_gateway.recorder)
+    recording_mode: Literal["full", "metadata", "off"] = Field(
+        "full", description="full: bodies too; metadata: no bodies (usage still extracted); off: nothing"
+    )
+    recording_max_body_bytes: int = Field(
+        16 * 1024 * 1024, ge=0, description="Bodies longer than this are stored truncated, with a marker"
+    )
+    recording_route_modes: RouteModes = Field(
+        default_factory=dict,
+        description="Per-route mode by path prefix, longest wins: '/v1beta/models=full,/v1/embeddings=off'",
+    )
+    recording_queue_size: int = Field(10_000, gt=0, description="Records waiting in memory before spooling")
+    recording_batch_size: int = Field(200, gt=0, description="Most records written in one transaction")
+    recording_batch_ms: float = Field(200.0, ge=0, description="How long the writer gathers a batch")
+    recording_write_timeout: float = Field(
+        5.0, gt=0, description="Seconds a batch may take before it is spooled to disk instead"
+    )
+    recording_retry_seconds: float = Field(
+        2.0, gt=0, description="How often a down store is probed and the disk spool replayed"
+    )
+    retention_days: float = Field(0, ge=0, description="Delete records older than this (0: keep)")
+    retention_max_mb: float = Field(
+        0, ge=0, description="Delete the oldest records beyond this size (0: no cap)"
+    )
+    retention_interval_seconds: float = Field(300.0, gt=0, description="How often retention runs")
+
     @field_validator("gemini_api_keys", "gateway_tokens", mode="before")
     @classmethod
     def _lists(cls, value: object) -> object:
         return _split_list(value)
+
+    @field_validator("recording_route_modes", mode="before")
+    @classmethod
+    def _route_modes(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip().startswith("{"):
+            pairs = (item.rpartition("=") for item in value.split(",") if item.strip())
+            return {prefix.strip(): mode.strip() for prefix, _, mode in pairs}
+        if isinstance(value, str):
+            import orjson
+
+            return orjson.loads(value)
+        return value
 
     @field_validator("admin_token", mode="after")
     @classmethod
