@@ -1,0 +1,114 @@
+"""Model names and generation knobs shared by the dialects: suffixes, aliases, thinking."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Final
+
+from gemini_gateway.dialects.common import JSON, ParamError
+
+SEARCH_TOOL: Final[JSON] = {"googleSearch": {}}
+_SEARCH_SUFFIX: Final = "-search"
+# gemini-balance spells it -nothinking; some of its forks -non-thinking.
+_NO_THINKING_SUFFIXES: Final = ("-nothinking", "-non-thinking")
+
+# reasoning_effort -> thinkingBudget on 2.5-era models (Google's OpenAI-compat table).
+_BUDGETS: Final = {"minimal": 1024, "low": 1024, "medium": 8192, "high": 24576, "xhigh": 24576, "max": 24576}
+_PRO_MAX_BUDGET: Final = 32768
+_PRO_MIN_BUDGET: Final = 128
+# reasoning_effort -> thinkingLevel on Gemini 3; Pro models take only LOW and HIGH.
+_LEVELS: Final = {
+    "none": "MINIMAL",
+    "minimal": "MINIMAL",
+    "low": "LOW",
+    "medium": "MEDIUM",
+    "high": "HIGH",
+    "xhigh": "HIGH",
+    "max": "HIGH",
+}
+_PRO_LEVELS: Final = {"none": "LOW", "minimal": "LOW", "low": "LOW"}
+EFFORTS: Final = frozenset(_LEVELS)
+
+
+def strip_model_prefix(model: str) -> str:
+    return model.removeprefix("models/")
+
+
+def apply_model_suffixes(
+    model: str, request: JSON, aliases: Mapping[str, str] | None = None
+) -> tuple[str, JSON]:
+    """Resolve an alias, then honour gemini-balance style suffixes; the request is not mutated.
+
+    `-search` adds Google Search grounding (next to any function tools), `-nothinking` turns
+    thinking off. Suffixes stack in any order: `gemini-2.5-flash-search-nothinking`.
+    """
+    model = strip_model_prefix(model)
+    if aliases:
+        model = strip_model_prefix(aliases.get(model, model))
+    search = no_thinking = False
+    while True:
+        if model.endswith(_SEARCH_SUFFIX):
+            model, search = model.removesuffix(_SEARCH_SUFFIX), True
+            continue
+        suffix = next((s for s in _NO_THINKING_SUFFIXES if model.endswith(s)), None)
+        if suffix is None:
+            break
+        model, no_thinking = model.removesuffix(suffix), True
+    if aliases and model in aliases:
+        model = strip_model_prefix(aliases[model])
+    if not (search or no_thinking):
+        return model, request
+    request = dict(request)
+    if search:
+        tools = list(request.get("tools") or [])
+        if not any("googleSearch" in tool for tool in tools):
+            tools.append(dict(SEARCH_TOOL))
+        request["tools"] = tools
+    if no_thinking:
+        config = dict(request.get("generationConfig") or {})
+        config["thinkingConfig"] = {"thinkingBudget": 0}
+        request["generationConfig"] = config
+    return model, request
+
+
+def is_gemini3(model: str) -> bool:
+    return "gemini-3" in model
+
+
+def thinking_for_effort(model: str, effort: object, param: str) -> JSON:
+    """OpenAI `reasoning_effort` -> Gemini thinkingConfig, per model generation."""
+    if not isinstance(effort, str) or effort not in EFFORTS:
+        raise ParamError(param, f"expected one of {', '.join(sorted(EFFORTS))}, got {effort!r}")
+    pro = "pro" in model
+    if is_gemini3(model):
+        # Gemini 3 cannot switch thinking off; "none" asks for the least of it.
+        level = _PRO_LEVELS.get(effort, "HIGH") if pro else _LEVELS[effort]
+        return {"thinkingLevel": level, "includeThoughts": effort != "none"}
+    if effort == "none":
+        # 2.5 Pro cannot think less than 128 tokens; Flash and Flash-Lite can stop entirely.
+        return {"thinkingBudget": _PRO_MIN_BUDGET if pro else 0}
+    budget = _BUDGETS[effort]
+    if pro and effort in ("xhigh", "max"):
+        budget = _PRO_MAX_BUDGET
+    return {"thinkingBudget": budget, "includeThoughts": True}
+
+
+def google_thinking_config(config: object, param: str) -> JSON:
+    """`extra_body.google.thinking_config` (Google's OpenAI-compat extension), snake or camel case."""
+    if not isinstance(config, dict):
+        raise ParamError(param, f"expected an object, got {type(config).__name__}")
+    out: JSON = {}
+    for snake, camel, kind in (
+        ("thinking_budget", "thinkingBudget", int),
+        ("include_thoughts", "includeThoughts", bool),
+        ("thinking_level", "thinkingLevel", str),
+    ):
+        value = config.get(snake, config.get(camel))
+        if value is None:
+            continue
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise ParamError(f"{param}.{snake}", f"expected {kind.__name__}, got {type(value).__name__}")
+        out[camel] = value.upper() if isinstance(value, str) else value
+    if "thinkingBudget" in out and "thinkingLevel" in out:
+        raise ParamError(param, "set thinking_budget or thinking_level, not both")
+    return out
