@@ -1,0 +1,197 @@
+"""The fake's ASGI app: a hand-written path split in front of the RPC handlers.
+
+Order of checks for an API call, as Google's front end does it: route, then the API key, then
+scripted faults (standing in for quota and server trouble), then the model, then the body.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from urllib.parse import parse_qsl
+
+import orjson
+
+from gemini_gateway.fake_upstream import asgi
+from gemini_gateway.fake_upstream.asgi import Receive, Scope, Send
+from gemini_gateway.fake_upstream.control import handle_control
+from gemini_gateway.fake_upstream.errors import (
+    FakeApiError,
+    Json,
+    key_invalid,
+    missing_key,
+    model_not_found,
+    oauth_unsupported,
+    route_not_found,
+)
+from gemini_gateway.fake_upstream.faults import fault_error
+from gemini_gateway.fake_upstream.generation import AnswerPlan, plan_answer
+from gemini_gateway.fake_upstream.handlers import batch_embed_contents, count_tokens, embed_content, predict
+from gemini_gateway.fake_upstream.models import MODEL_BODIES, ModelInfo, find_model, list_models_body
+from gemini_gateway.fake_upstream.proto_json import GENERATE_CONTENT_REQUEST, parse_body
+from gemini_gateway.fake_upstream.responses import array_element, render_response, sse_event, stream_events
+from gemini_gateway.fake_upstream.state import CallRecord, FakeConfig, FakeState
+
+_INDENT = orjson.OPT_INDENT_2
+_HANDLERS: dict[str, Callable[[ModelInfo, bytes], Json]] = {
+    "countTokens": count_tokens,
+    "embedContent": embed_content,
+    "batchEmbedContents": batch_embed_contents,
+    "predict": predict,
+}
+_GENERATE = frozenset({"generateContent", "streamGenerateContent"})
+_RPCS = _GENERATE | _HANDLERS.keys()
+
+
+class FakeGeminiApp:
+    """ASGI app answering like the Generative Language API under /v1beta and /v1, plus the
+    /_fake control routes. `state` is shared with whoever drives the fake."""
+
+    def __init__(self, state: FakeState) -> None:
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            path: str = scope["path"]
+            if path.startswith("/v1beta/"):
+                await self._api(scope, receive, send, "v1beta", path[8:])
+            elif path.startswith("/v1/"):
+                await self._api(scope, receive, send, "v1", path[4:])
+            elif path.startswith("/_fake/"):
+                await handle_control(self.state, scope, receive, send)
+            else:
+                await _send_error(send, route_not_found())
+        elif scope["type"] == "lifespan":
+            await asgi.lifespan(receive, send)
+
+    async def _api(self, scope: Scope, receive: Receive, send: Send, version: str, rest: str) -> None:
+        route = _route(rest, scope["method"])
+        if route is None:
+            await _send_error(send, route_not_found())
+            return
+        rpc, model_id = route
+        query = dict(parse_qsl(scope["query_string"].decode("latin-1"))) if scope["query_string"] else {}
+        key, bearer, chunks = _read_headers(scope)
+        key = key or query.get("key")
+        stream = rpc == "streamGenerateContent"
+        sse = query.get("alt") == "sse"
+        state = self.state
+        state.record(CallRecord(key, rpc, model_id, stream, version))
+        body = await asgi.read_body(receive)
+        try:
+            if not key:
+                raise oauth_unsupported() if bearer else missing_key()
+            if state.valid_keys is not None and key not in state.valid_keys:
+                raise key_invalid()
+            config = state.config
+            if config.latency_ms:
+                await asyncio.sleep(config.latency_ms / 1000)
+            cut_after: int | None = None
+            fault = state.take_fault(key, model_id)
+            if fault is not None:
+                if fault.kind == "hang":
+                    await asgi.wait_for_disconnect(receive)
+                    return
+                if fault.kind == "slow":
+                    await asyncio.sleep(fault.delay_ms / 1000)
+                elif fault.kind == "cut":
+                    cut_after = fault.after_chunks
+                else:
+                    raise fault_error(fault, model_id, version, rpc)
+            if stream:
+                plan = _plan(model_id, version, rpc, body, config)
+                await _send_stream(send, plan, config, chunks or config.stream_chunks, sse, cut_after)
+            elif cut_after is not None:
+                # Headers promising a body that never comes, then uvicorn drops the connection.
+                headers = [*asgi.JSON_HEADERS, (b"content-length", b"64")]
+                await send({"type": "http.response.start", "status": 200, "headers": headers})
+            else:
+                await asgi.send_json(send, 200, _answer(rpc, model_id, version, body, query, config))
+        except FakeApiError as error:
+            # Without alt=sse a stream is one JSON array, and so is the error that replaces it.
+            await asgi.send_json(
+                send, error.code, b"[" + error.body() + b"]" if stream and not sse else error.body()
+            )
+
+
+def _route(rest: str, method: str) -> tuple[str, str | None] | None:
+    """(rpc, model id) for `models`, `models/{id}` and `models/{id}:{rpc}`; None for anything else."""
+    if rest == "models":
+        return ("listModels", None) if method == "GET" else None
+    if not rest.startswith("models/"):
+        return None
+    name, _, rpc = rest[7:].partition(":")
+    if not name or "/" in name:
+        return None
+    if not rpc:
+        return ("getModel", name) if method == "GET" else None
+    return (rpc, name) if rpc in _RPCS and method == "POST" else None
+
+
+def _read_headers(scope: Scope) -> tuple[str | None, bool, int]:
+    key: str | None = None
+    bearer = False
+    chunks = 0
+    for name, value in scope["headers"]:
+        if name == b"x-goog-api-key":
+            key = value.decode("latin-1")
+        elif name == b"authorization":
+            bearer = True
+        elif name == b"x-fake-stream-chunks" and value.isdigit():
+            chunks = int(value)  # lets one call ask for a different split than the config's
+    return key, bearer, chunks
+
+
+def _model(model_id: str | None, version: str, rpc: str) -> ModelInfo:
+    model = find_model(model_id or "")
+    needed = "generateContent" if rpc == "streamGenerateContent" else rpc
+    if model is None or not model.supports(needed):
+        raise model_not_found(model_id or "", version, needed)
+    return model
+
+
+def _plan(model_id: str | None, version: str, rpc: str, body: bytes, config: FakeConfig) -> AnswerPlan:
+    model = _model(model_id, version, rpc)
+    request = parse_body(body, GENERATE_CONTENT_REQUEST)
+    return plan_answer(model, request, body, min_chars=config.min_answer_chars)
+
+
+def _answer(
+    rpc: str, model_id: str | None, version: str, body: bytes, query: dict[str, str], config: FakeConfig
+) -> bytes:
+    if rpc == "listModels":
+        return list_models_body(query.get("pageSize"), query.get("pageToken"))
+    if rpc == "getModel":
+        model = find_model(model_id or "")
+        if model is None:
+            raise model_not_found(model_id or "", version, "get")
+        return MODEL_BODIES[model.id]
+    if rpc == "generateContent":
+        return orjson.dumps(render_response(_plan(model_id, version, rpc, body, config)), option=_INDENT)
+    return orjson.dumps(_HANDLERS[rpc](_model(model_id, version, rpc), body), option=_INDENT)
+
+
+async def _send_stream(
+    send: Send, plan: AnswerPlan, config: FakeConfig, chunks: int, sse: bool, cut_after: int | None
+) -> None:
+    events = stream_events(plan, chunks)
+    delay = config.chunk_delay_ms / 1000
+    await asgi.start_stream(send, sse=sse)
+    for index, event in enumerate(events):
+        if cut_after is not None and index >= cut_after:
+            return  # leaving without the final empty chunk makes uvicorn close the connection abruptly
+        if index and delay:
+            await asyncio.sleep(delay)
+        await asgi.send_piece(send, sse_event(event) if sse else array_element(event, index == 0))
+    if cut_after is not None:
+        return
+    await asgi.send_piece(send, b"" if sse else b"]", last=True)
+
+
+async def _send_error(send: Send, error: FakeApiError) -> None:
+    await asgi.send_json(send, error.code, error.body())
+
+
+def create_fake_app(state: FakeState | None = None) -> FakeGeminiApp:
+    """The fake Gemini upstream as an ASGI app; pass a `FakeState` to configure and observe it."""
+    return FakeGeminiApp(state or FakeState())

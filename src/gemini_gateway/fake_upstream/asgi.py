@@ -1,0 +1,72 @@
+"""Minimal raw-ASGI plumbing: reading bodies and sending whole or streamed answers.
+
+The fake stays on bare ASGI (no framework routing) because it is the upstream in throughput
+benchmarks and must stay far faster than the gateway in front of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+VARY = (b"vary", b"Origin, X-Origin, Referer")
+JSON_HEADERS = ((b"content-type", b"application/json; charset=UTF-8"), VARY)
+SSE_HEADERS = (
+    (b"content-type", b"text/event-stream"),
+    (b"content-disposition", b"attachment"),
+    VARY,
+)
+
+
+async def read_body(receive: Receive) -> bytes:
+    message = await receive()
+    body: bytes = message.get("body", b"")
+    if not message.get("more_body", False):
+        return body
+    chunks = [body]
+    while message.get("more_body", False):
+        message = await receive()
+        chunks.append(message.get("body", b""))
+    return b"".join(chunks)
+
+
+async def send_json(send: Send, status: int, body: bytes) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [*JSON_HEADERS, (b"content-length", str(len(body)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+async def start_stream(send: Send, *, sse: bool) -> None:
+    """Headers of a streamed 200 answer; without a content-length uvicorn sends it chunked."""
+    await send(
+        {"type": "http.response.start", "status": 200, "headers": list(SSE_HEADERS if sse else JSON_HEADERS)}
+    )
+
+
+async def send_piece(send: Send, data: bytes, *, last: bool = False) -> None:
+    await send({"type": "http.response.body", "body": data, "more_body": not last})
+
+
+async def wait_for_disconnect(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+async def lifespan(receive: Receive, send: Send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return

@@ -1,0 +1,119 @@
+"""Google's error envelope (`google.rpc.Status` as JSON) and the errors the fake raises.
+
+The fake builds these bodies itself instead of reusing the gateway's helpers on purpose: it is
+the independent stand-in for Google that the gateway is tested against, so a change in the
+gateway's own rendering must not silently change what "Google" sends.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+Json = dict[str, Any]
+
+STATUS_NAMES = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    429: "RESOURCE_EXHAUSTED",
+    500: "INTERNAL",
+    502: "UNAVAILABLE",
+    503: "UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
+}
+SERVICE = "generativelanguage.googleapis.com"
+TYPE_PREFIX = "type.googleapis.com/google.rpc."
+
+
+def error_body(
+    code: int, message: str, status: str | None = None, details: list[Json] | None = None
+) -> bytes:
+    """The JSON envelope Google sends with every error status (pretty-printed, as Google does)."""
+    error: Json = {"code": code, "message": message, "status": status or STATUS_NAMES.get(code, "UNKNOWN")}
+    if details:
+        error["details"] = details
+    return orjson.dumps({"error": error}, option=orjson.OPT_INDENT_2)
+
+
+class FakeApiError(Exception):
+    """An error answer: raised anywhere while handling a call, rendered once by the app."""
+
+    def __init__(
+        self, code: int, message: str, status: str | None = None, details: list[Json] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status or STATUS_NAMES.get(code, "UNKNOWN")
+        self.details = details
+
+    def body(self) -> bytes:
+        return error_body(self.code, self.message, self.status, self.details)
+
+
+def error_info(reason: str, **metadata: str) -> Json:
+    return {
+        "@type": TYPE_PREFIX + "ErrorInfo",
+        "reason": reason,
+        "domain": "googleapis.com",
+        "metadata": {"service": SERVICE, **metadata},
+    }
+
+
+def bad_request(field: str | None, description: str) -> Json:
+    violation = {"field": field, "description": description} if field else {"description": description}
+    return {"@type": TYPE_PREFIX + "BadRequest", "fieldViolations": [violation]}
+
+
+def invalid_argument(message: str, field: str | None = None) -> FakeApiError:
+    """400 for a problem with the request itself, with a BadRequest detail when a field is known."""
+    return FakeApiError(400, message, details=[bad_request(field, message)] if field else None)
+
+
+def invalid_json(detail: str, field: str | None = None) -> FakeApiError:
+    message = f"Invalid JSON payload received. {detail}"
+    return FakeApiError(400, message, details=[bad_request(field, message)])
+
+
+def unknown_field(name: str, path: str) -> FakeApiError:
+    where = f" at '{path}'" if path else ""
+    return invalid_json(f'Unknown name "{name}"{where}: Cannot find field.', path or None)
+
+
+def model_not_found(model_id: str, version: str, method: str) -> FakeApiError:
+    return FakeApiError(
+        404,
+        f"models/{model_id} is not found for API version {version}, or is not supported for {method}. "
+        "Call ListModels to see the list of available models and their supported methods.",
+    )
+
+
+def route_not_found() -> FakeApiError:
+    return FakeApiError(404, "Method not found.")
+
+
+def missing_key() -> FakeApiError:
+    return FakeApiError(
+        403,
+        "Method doesn't allow unregistered callers (callers without established identity). "
+        "Please use API Key or other form of API consumer identity to call this API.",
+    )
+
+
+def key_invalid() -> FakeApiError:
+    message = "API key not valid. Please pass a valid API key."
+    localized = {"@type": TYPE_PREFIX + "LocalizedMessage", "locale": "en-US", "message": message}
+    return FakeApiError(400, message, details=[error_info("API_KEY_INVALID"), localized])
+
+
+def oauth_unsupported() -> FakeApiError:
+    return FakeApiError(
+        401,
+        "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or "
+        "other valid authentication credential. "
+        "See https://developers.google.com/identity/sign-in/web/devconsole-project.",
+        details=[error_info("ACCESS_TOKEN_TYPE_UNSUPPORTED", method="GenerativeService")],
+    )
