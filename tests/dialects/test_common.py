@@ -1,0 +1,173 @@
+"""Shared helpers: the stateless thought-signature codec, finish reasons, usage, field checks."""
+
+from __future__ import annotations
+
+import base64
+import os
+
+import pytest
+
+from gemini_gateway.dialects.common import (
+    SKIP_SIGNATURE,
+    ParamError,
+    Usage,
+    decode_call_id,
+    encode_call_id,
+    finish_kind,
+    function_call_part,
+    function_response_part,
+    opt_int,
+    opt_num,
+    parse_arguments,
+    stop_list,
+)
+from gemini_gateway.dialects.generation import (
+    apply_model_suffixes,
+    google_thinking_config,
+    thinking_for_effort,
+)
+
+# Real signatures are standard base64 of opaque bytes, often with + / and padding.
+SIGNATURE = base64.b64encode(b"\xfb\xff\xfe" + os.urandom(300)).decode()
+
+
+@pytest.mark.parametrize("prefix", ["call_", "toolu_", "fc_"])
+def test_signature_survives_the_call_id(prefix: str) -> None:
+    call_id = encode_call_id(prefix, SIGNATURE)
+    assert call_id.startswith(prefix)
+    # Anthropic validates tool_use ids against ^[a-zA-Z0-9_-]+$
+    assert all(c.isalnum() or c in "_-" for c in call_id)
+    ref = decode_call_id(call_id)
+    assert ref is not None
+    assert ref.signature is not None and base64.b64decode(ref.signature) == base64.b64decode(SIGNATURE)
+    assert ref.gemini_id is None
+
+
+def test_ids_are_unique_and_unsigned_ids_are_still_recognised() -> None:
+    first, second = encode_call_id("call_"), encode_call_id("call_")
+    assert first != second
+    ref = decode_call_id(first)
+    assert ref is not None and ref.signature is None
+
+
+def test_gemini_call_id_is_carried() -> None:
+    call_id = encode_call_id("toolu_", SIGNATURE, gemini_id="x7-abc")
+    ref = decode_call_id(call_id)
+    assert ref is not None and ref.gemini_id == "x7-abc"
+    part = function_call_part("f", {"a": 1}, call_id)
+    assert part["functionCall"] == {"name": "f", "args": {"a": 1}, "id": "x7-abc"}
+    assert part["thoughtSignature"] == ref.signature
+    assert function_response_part("f", {"output": "ok"}, call_id)["functionResponse"]["id"] == "x7-abc"
+
+
+@pytest.mark.parametrize(
+    "foreign", ["call_abc123", "toolu_01A09q90qw90lq917835lq9", "call_Xy7aBcDeFgHiJkLmNoPqRsTu", "", None]
+)
+def test_foreign_ids_get_the_bypass_signature(foreign: str | None) -> None:
+    part = function_call_part("f", {}, foreign)
+    assert part["thoughtSignature"] == SKIP_SIGNATURE
+    assert "id" not in part["functionCall"]
+
+
+def test_own_unsigned_call_replays_without_signature() -> None:
+    # The 2nd call of a parallel step has no signature of its own; inventing one would be wrong.
+    part = function_call_part("f", {}, encode_call_id("call_"))
+    assert "thoughtSignature" not in part
+
+
+def test_parse_arguments() -> None:
+    assert parse_arguments('{"a": [1]}', "p") == {"a": [1]}
+    assert parse_arguments("", "p") == {}
+    assert parse_arguments(None, "p") == {}
+    assert parse_arguments("[1, 2]", "p") == {"value": [1, 2]}
+    with pytest.raises(ParamError, match="not valid JSON") as info:
+        parse_arguments("{oops", "messages[1].tool_calls[0].function.arguments")
+    assert info.value.param == "messages[1].tool_calls[0].function.arguments"
+
+
+@pytest.mark.parametrize(
+    ("reason", "calls", "kind"),
+    [
+        ("STOP", False, "stop"),
+        ("STOP", True, "tool_calls"),
+        (None, True, "tool_calls"),
+        ("MAX_TOKENS", False, "length"),
+        ("MAX_TOKENS", True, "length"),
+        ("SAFETY", False, "content_filter"),
+        ("RECITATION", False, "content_filter"),
+        ("PROHIBITED_CONTENT", False, "content_filter"),
+        ("BLOCKLIST", False, "content_filter"),
+        ("SPII", False, "content_filter"),
+        ("MALFORMED_FUNCTION_CALL", False, "stop"),
+    ],
+)
+def test_finish_kind(reason: str | None, calls: bool, kind: str) -> None:
+    assert finish_kind(reason, calls) == kind
+
+
+def test_usage_treats_absent_counts_as_zero_and_derives_total() -> None:
+    usage = Usage.of(
+        {"usageMetadata": {"promptTokenCount": 10, "candidatesTokenCount": 4, "thoughtsTokenCount": 6}}
+    )
+    assert (usage.prompt, usage.output, usage.thoughts, usage.cached, usage.total) == (10, 10, 6, 0, 20)
+    assert Usage.of({}).total == 0
+
+
+def test_field_checks_name_the_field() -> None:
+    with pytest.raises(ParamError) as info:
+        opt_num({"temperature": "hot"}, "temperature")
+    assert info.value.param == "temperature" and "expected a number" in info.value.message
+    with pytest.raises(ParamError, match=r"must be <= 2\.0"):
+        opt_num({"temperature": 3}, "temperature", maximum=2.0)
+    with pytest.raises(ParamError):
+        opt_int({"n": True}, "n")  # booleans are ints in Python, never in JSON
+    assert opt_int({"n": 2.0}, "n") == 2
+    with pytest.raises(ParamError, match="at most 5"):
+        stop_list(["a", "b", "c", "d", "e", "f"], "stop")
+    assert stop_list("END", "stop") == ["END"]
+
+
+def test_model_suffixes_and_aliases() -> None:
+    request = {"contents": [], "tools": [{"functionDeclarations": [{"name": "f"}]}]}
+    model, out = apply_model_suffixes("models/gemini-2.5-flash-search-nothinking", request)
+    assert model == "gemini-2.5-flash"
+    assert out["tools"] == [{"functionDeclarations": [{"name": "f"}]}, {"googleSearch": {}}]
+    assert out["generationConfig"] == {"thinkingConfig": {"thinkingBudget": 0}}
+    assert request == {"contents": [], "tools": [{"functionDeclarations": [{"name": "f"}]}]}  # untouched
+    model, same = apply_model_suffixes("gpt-4o", request, {"gpt-4o": "models/gemini-2.5-pro"})
+    assert (model, same) == ("gemini-2.5-pro", request)
+    model, out = apply_model_suffixes("fast", {}, {"fast": "gemini-2.5-flash-search"})
+    assert model == "gemini-2.5-flash" and out["tools"] == [{"googleSearch": {}}]
+
+
+@pytest.mark.parametrize(
+    ("model", "effort", "config"),
+    [
+        ("gemini-2.5-flash", "none", {"thinkingBudget": 0}),
+        ("gemini-2.5-pro", "none", {"thinkingBudget": 128}),
+        ("gemini-2.5-flash", "low", {"thinkingBudget": 1024, "includeThoughts": True}),
+        ("gemini-2.5-flash", "medium", {"thinkingBudget": 8192, "includeThoughts": True}),
+        ("gemini-2.5-flash", "high", {"thinkingBudget": 24576, "includeThoughts": True}),
+        ("gemini-3-flash-preview", "minimal", {"thinkingLevel": "MINIMAL", "includeThoughts": True}),
+        ("gemini-3-flash-preview", "medium", {"thinkingLevel": "MEDIUM", "includeThoughts": True}),
+        ("gemini-3-pro-preview", "medium", {"thinkingLevel": "HIGH", "includeThoughts": True}),
+        ("gemini-3-pro-preview", "low", {"thinkingLevel": "LOW", "includeThoughts": True}),
+    ],
+)
+def test_reasoning_effort(model: str, effort: str, config: dict[str, object]) -> None:
+    assert thinking_for_effort(model, effort, "reasoning_effort") == config
+
+
+def test_reasoning_effort_errors_and_google_thinking_config() -> None:
+    with pytest.raises(ParamError, match="expected one of"):
+        thinking_for_effort("gemini-2.5-flash", "extreme", "reasoning_effort")
+    assert google_thinking_config({"thinking_budget": 800, "include_thoughts": True}, "p") == {
+        "thinkingBudget": 800,
+        "includeThoughts": True,
+    }
+    assert google_thinking_config({"thinking_level": "low"}, "p") == {"thinkingLevel": "LOW"}
+    with pytest.raises(ParamError, match="not both"):
+        google_thinking_config({"thinking_budget": 1, "thinking_level": "low"}, "p")
+    with pytest.raises(ParamError) as info:
+        google_thinking_config({"thinking_budget": "lots"}, "extra_body.google.thinking_config")
+    assert info.value.param == "extra_body.google.thinking_config.thinking_budget"
