@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import orjson
 import pytest
 
-from conftest import Validate  # type: ignore[import-not-found]
 from gemini_gateway.dialects.common import SKIP_SIGNATURE, ParamError, decode_call_id
 from gemini_gateway.dialects.media import RemoteImage, substitute_remote_images
 from gemini_gateway.dialects.openai_chat import ChatCall, parse_chat_request, render_chat_response
@@ -28,6 +28,8 @@ WEATHER_TOOL = {
         "strict": True,
     },
 }
+
+Validate = Callable[[str, Any], None]  # the `openai_schema` fixture
 
 
 def chat(**fields: Any) -> dict[str, Any]:

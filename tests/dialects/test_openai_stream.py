@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from conftest import Validate  # type: ignore[import-not-found]
 from gemini_gateway.dialects.common import decode_call_id
 from gemini_gateway.dialects.openai_chat import parse_chat_request
 from gemini_gateway.dialects.openai_stream import ChatStreamTranslator, error_event
 from gemini_gateway.errors import NoCredentialAvailable, UpstreamError
 
 SIG = "EqQBCkgIARABGAIiQM+/6Q=="
+
+Validate = Callable[[str, Any], None]  # the `openai_schema` fixture
 
 
 def translator(**fields: Any) -> ChatStreamTranslator:
