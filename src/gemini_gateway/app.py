@@ -19,12 +19,13 @@ from gemini_gateway.backends.api_key import ApiKeyBackend
 from gemini_gateway.backends.base import Backend
 from gemini_gateway.backends.http_client import create_upstream_http
 from gemini_gateway.context import Gateway
+from gemini_gateway.dialects.openai_errors import render_openai_error
 from gemini_gateway.dispatch import Dispatcher
 from gemini_gateway.errors import GatewayError, google_error_body, render_google_error
 from gemini_gateway.pool.credential import Credential
 from gemini_gateway.pool.pool import CredentialPool
 from gemini_gateway.redaction import REDACTOR
-from gemini_gateway.routes import gemini, health, monitor
+from gemini_gateway.routes import gemini, health, monitor, openai
 from gemini_gateway.settings import Settings
 from gemini_gateway.store.database import Database
 
@@ -84,6 +85,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.gateway = gateway
     app.include_router(health.router)
     app.include_router(monitor.router)
+    # OpenAI's routes first: `GET /v1/models` is shared, and that handler sends Google clients on.
+    app.router.routes.extend(openai.routes())
     app.router.routes.extend(gemini.routes())
     _install_error_handlers(app)
     return app
@@ -137,7 +140,11 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
         if exc.status_code == 404:
-            return _google_error(404, f"the route {request.method} {request.url.path} does not exist")
+            message = f"the route {request.method} {request.url.path} does not exist"
+            if request.url.path.startswith(("/openai/", "/hf/")):
+                status, body = render_openai_error(GatewayError(message, status_code=404))
+                return Response(body, status, media_type="application/json")
+            return _google_error(404, message)
         if exc.status_code == 405:
             return _google_error(405, f"method {request.method} is not allowed on {request.url.path}")
         return _google_error(exc.status_code, str(exc.detail))

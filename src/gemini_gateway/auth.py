@@ -20,6 +20,10 @@ class ClientIdentity:
     tier: Tier
     models: frozenset[str] | None = None  # allow-list, None = any model
 
+    def check_model(self, model: str) -> None:
+        if self.models is not None and model not in self.models:
+            raise RequestError(f"this client token may not use the model '{model}'", status_code=403)
+
 
 ANONYMOUS = ClientIdentity(id="anonymous", tier="user")
 

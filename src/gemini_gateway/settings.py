@@ -70,6 +70,16 @@ class Settings(BaseSettings):
     log_level: str = "info"
     max_request_bytes: int = Field(64 * 1024 * 1024, gt=0, description="Largest request body accepted")
 
+    # Client dialects
+    model_aliases: dict[str, str] = Field(
+        default_factory=dict,
+        description='Client model name -> upstream model, JSON: {"gpt-4o":"gemini-2.5-pro"}',
+    )
+    media_fetch_max_bytes: int = Field(20 * 1024 * 1024, gt=0, description="Largest image fetched from a URL")
+    allow_private_media_urls: bool = Field(
+        False, description="Let clients make the gateway fetch private URLs"
+    )
+
     # Pool behaviour
     pool_strategy: Literal["least_busy", "round_robin"] = "least_busy"
     max_retries: int = Field(3, ge=0, le=20, description="Retries on another credential after the first try")

@@ -94,8 +94,11 @@ async def model_call(scope: Scope, receive: Receive, send: Send) -> None:
     exchange.dialect, exchange.route = "gemini", scope["path"]
     guard: DisconnectGuard | None = None
     try:
-        exchange.client_id = gateway.auth.client(scope).id
+        client = gateway.auth.client(scope)
+        exchange.client_id = client.id
         model, method = parse_target(scope["path_params"]["target"])
+        model = model.removeprefix("models/")
+        client.check_model(model)
         exchange.model = model
         body = await read_body(receive, gateway.settings.max_request_bytes)
         _check_shape(method, parse_json_object(body))
@@ -170,7 +173,8 @@ async def list_models(scope: Scope, receive: Receive, send: Send) -> None:
     exchange.dialect, exchange.route = "gemini", scope["path"]
     try:
         exchange.client_id = gateway.auth.client(scope).id
-        model = scope["path_params"].get("target")
+        path_params = scope["path_params"]
+        model = path_params.get("target") or path_params.get("model")
         query = _query(scope)
         params = {k: query[k] for k in FORWARDED_LIST_PARAMS if k in query}
         call = UpstreamCall(

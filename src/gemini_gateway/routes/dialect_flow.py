@@ -1,0 +1,135 @@
+"""The request flow every translated dialect shares: auth, body, disconnects, errors, streams.
+
+A dialect handler supplies only what differs: how to turn the parsed body into upstream calls
+and how to render answers and errors. Errors before the first byte get the dialect's envelope
+and status; errors after it become the dialect's error event and a broken connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from gemini_gateway.auth import ClientIdentity
+from gemini_gateway.context import Gateway, gateway_of
+from gemini_gateway.errors import GatewayError
+from gemini_gateway.exchange import Exchange, get_exchange
+from gemini_gateway.routes.asgi import DisconnectGuard, Receive, Scope, Send, parse_json_object, read_body
+from gemini_gateway.routes.gemini import gateway_headers
+
+ErrorRenderer = Callable[[GatewayError], tuple[int, bytes]]
+JSON_TYPE = [(b"content-type", b"application/json")]
+SSE_TYPE = [(b"content-type", b"text/event-stream; charset=utf-8"), (b"cache-control", b"no-cache")]
+
+
+@dataclass(slots=True)
+class DialectRequest:
+    gateway: Gateway
+    exchange: Exchange
+    scope: Scope
+    send: Send
+    body: dict[str, Any]
+    client: ClientIdentity
+
+    def use_model(self, model: str) -> None:
+        """Note the model for records, and refuse it if this client's token may not use it."""
+        self.client.check_model(model)
+        self.exchange.model = model
+
+    async def answer_json(self, payload: Any, status: int = 200) -> None:
+        self.exchange.status = status
+        headers = gateway_headers(self.exchange, JSON_TYPE)
+        await self.send({"type": "http.response.start", "status": status, "headers": headers})
+        await self.send({"type": "http.response.body", "body": orjson.dumps(payload)})
+
+    async def answer_bytes(self, body: bytes, content_type: str, status: int = 200) -> None:
+        self.exchange.status = status
+        headers = gateway_headers(self.exchange, [(b"content-type", content_type.encode())])
+        await self.send({"type": "http.response.start", "status": status, "headers": headers})
+        await self.send({"type": "http.response.body", "body": body})
+
+    async def answer_stream(
+        self,
+        events: AsyncIterator[bytes],
+        translate: Callable[[dict[str, Any]], Iterable[bytes]],
+        finish: Callable[[], Iterable[bytes]],
+        error_event: Callable[[GatewayError], bytes],
+    ) -> None:
+        """Relay canonical events through a stream translator as server-sent events."""
+        self.exchange.status = 200
+        self.exchange.first_byte_ms = self.exchange.overhead_ms() + self.exchange.upstream_ms
+        await self.send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": gateway_headers(self.exchange, SSE_TYPE),
+            }
+        )
+        send = self.send
+        try:
+            async for payload in events:
+                for chunk in translate(orjson.loads(payload)):
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        except GatewayError as exc:
+            self.exchange.error = exc.message
+            # End without completing the body: the client must see a broken stream, not a clean end.
+            await send({"type": "http.response.body", "body": error_event(exc), "more_body": True})
+            return
+        tail = b"".join(finish())
+        await send({"type": "http.response.body", "body": tail})
+
+
+async def run_dialect(
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    *,
+    dialect: str,
+    render_error: ErrorRenderer,
+    handle: Callable[[DialectRequest], Awaitable[None]],
+) -> None:
+    gateway = gateway_of(scope)
+    exchange = get_exchange(scope)
+    exchange.dialect, exchange.route = dialect, scope["path"]
+    guard: DisconnectGuard | None = None
+    try:
+        client = gateway.auth.client(scope)
+        exchange.client_id = client.id
+        body = parse_json_object(await read_body(receive, gateway.settings.max_request_bytes))
+        guard = DisconnectGuard(receive)
+        await handle(DialectRequest(gateway, exchange, scope, send, body, client))
+    except GatewayError as exc:
+        await send_dialect_error(send, exchange, exc, render_error)
+    except asyncio.CancelledError:
+        if guard is None or not guard.absorb():
+            raise
+        exchange.status, exchange.error = 499, "client disconnected"
+    finally:
+        if guard is not None:
+            guard.stop()
+
+
+async def send_dialect_error(
+    send: Send, exchange: Exchange, exc: GatewayError, render_error: ErrorRenderer
+) -> None:
+    status, body = render_error(exc)
+    exchange.status, exchange.error = status, exc.message
+    headers = gateway_headers(exchange, JSON_TYPE)
+    headers.extend((k.encode(), v.encode()) for k, v in exc.headers().items())
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def decode_answer(body: bytes) -> dict[str, Any]:
+    """An upstream success body as JSON; a non-JSON one is the upstream's fault, not the client's."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise GatewayError("the upstream answered with something that is not JSON", status_code=502) from None
+    if not isinstance(data, dict):
+        raise GatewayError("the upstream answered with an unexpected JSON shape", status_code=502)
+    return data

@@ -1,0 +1,183 @@
+"""The official openai SDK against the gateway's OpenAI dialect, served by the fake upstream."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import httpx
+import openai
+import pytest
+
+from gemini_gateway.fake_upstream import FakeState
+from tests.conftest import KEYS, RunningGateway
+
+MODEL = "gemini-2.5-flash"
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Current weather in a city",
+        "parameters": {
+            "$schema": "http://json-schema.org/draft-07/schema#",
+            "type": "object",
+            "properties": {
+                "city": {"type": "string"},
+                "unit": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+            },
+            "required": ["city"],
+            "additionalProperties": False,
+        },
+    },
+}
+
+
+def sdk(gateway: RunningGateway, prefix: str = "/v1") -> openai.OpenAI:
+    return openai.OpenAI(api_key="client-token", base_url=gateway.url + prefix, max_retries=0)
+
+
+@pytest.mark.parametrize("prefix", ["/v1", "/openai/v1", "/hf/v1"])
+def test_chat_non_stream(gateway: RunningGateway, fake: FakeState, prefix: str) -> None:
+    client = sdk(gateway, prefix)
+    completion = client.chat.completions.create(
+        model=MODEL,
+        messages=[
+            {"role": "system", "content": "Be terse."},
+            {"role": "user", "content": "Tell me about narwhals"},
+        ],
+    )
+    assert completion.object == "chat.completion"
+    assert "narwhals" in (completion.choices[0].message.content or "").lower()
+    assert completion.choices[0].finish_reason == "stop"
+    assert completion.usage and completion.usage.total_tokens > 0
+    assert fake.calls[-1].key in KEYS and fake.calls[-1].method == "generateContent"
+
+
+def test_chat_stream_with_usage(gateway: RunningGateway, fake: FakeState) -> None:
+    fake.config.stream_chunks = 4
+    client = sdk(gateway)
+    chunks = list(
+        client.chat.completions.create(
+            model=MODEL,
+            messages=[{"role": "user", "content": "Stream about puffins"}],
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
+    assert chunks[0].choices[0].delta.role == "assistant"
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert "puffins" in text.lower()
+    finishes = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
+    assert finishes == ["stop"]
+    assert chunks[-1].usage is not None and chunks[-1].usage.total_tokens > 0
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_multi_turn_tool_use_keeps_thought_signatures(gateway: RunningGateway, stream: bool) -> None:
+    """gemini-3 rejects a history whose function call lost its thoughtSignature; this must pass."""
+    client = sdk(gateway)
+    messages: list[dict] = [{"role": "user", "content": "What is the weather in Oslo?"}]
+    kwargs = {"model": "gemini-3-pro-preview", "tools": [WEATHER_TOOL]}
+    if stream:
+        calls: dict[int, dict] = {}
+        for chunk in client.chat.completions.create(messages=messages, stream=True, **kwargs):
+            for delta in chunk.choices[0].delta.tool_calls or [] if chunk.choices else []:
+                entry = calls.setdefault(delta.index, {"id": "", "name": "", "arguments": ""})
+                entry["id"] = delta.id or entry["id"]
+                entry["name"] = (delta.function.name if delta.function else None) or entry["name"]
+                entry["arguments"] += (delta.function.arguments if delta.function else None) or ""
+        tool_calls = [
+            {"id": c["id"], "type": "function", "function": {"name": c["name"], "arguments": c["arguments"]}}
+            for c in calls.values()
+        ]
+    else:
+        first = client.chat.completions.create(messages=messages, **kwargs)
+        assert first.choices[0].finish_reason == "tool_calls"
+        tool_calls = [tc.model_dump() for tc in first.choices[0].message.tool_calls or []]
+    assert tool_calls and tool_calls[0]["function"]["name"] == "get_weather"
+    assert "city" in json.loads(tool_calls[0]["function"]["arguments"])
+    messages.append({"role": "assistant", "content": None, "tool_calls": tool_calls})
+    messages.append({"role": "tool", "tool_call_id": tool_calls[0]["id"], "content": '{"temp_c": 4}'})
+    second = client.chat.completions.create(messages=messages, **kwargs)
+    assert "get_weather" in (second.choices[0].message.content or "")
+
+
+def test_json_schema_response_format(gateway: RunningGateway) -> None:
+    client = sdk(gateway)
+    schema = {
+        "type": "object",
+        "properties": {"name": {"type": "string"}, "age": {"type": "integer"}},
+        "required": ["name", "age"],
+        "additionalProperties": False,
+    }
+    completion = client.chat.completions.create(
+        model=MODEL,
+        messages=[{"role": "user", "content": "A person"}],
+        response_format={
+            "type": "json_schema",
+            "json_schema": {"name": "person", "schema": schema, "strict": True},
+        },
+    )
+    data = json.loads(completion.choices[0].message.content or "")
+    assert isinstance(data["name"], str) and isinstance(data["age"], int)
+
+
+def test_image_data_url_reaches_the_upstream(gateway: RunningGateway) -> None:
+    png = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\x00" * 64).decode()
+    completion = sdk(gateway).chat.completions.create(
+        model=MODEL,
+        messages=[
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "What is this?"},
+                    {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{png}"}},
+                ],
+            }
+        ],
+    )
+    assert "image/png" in (completion.choices[0].message.content or "")
+
+
+def test_embeddings_float_and_base64(gateway: RunningGateway) -> None:
+    client = sdk(gateway)
+    result = client.embeddings.create(
+        model="gemini-embedding-001", input=["alpha", "beta"]
+    )  # SDK asks base64
+    assert len(result.data) == 2 and len(result.data[0].embedding) > 10
+    plain = client.embeddings.create(model="gemini-embedding-001", input="alpha", encoding_format="float")
+    assert plain.data[0].embedding == pytest.approx(result.data[0].embedding, rel=1e-6)
+
+
+def test_models_list_in_openai_shape(gateway: RunningGateway) -> None:
+    ids = [m.id for m in sdk(gateway).models.list()]
+    assert "gemini-2.5-flash" in ids and not any(i.startswith("models/") for i in ids)
+    assert sdk(gateway).models.retrieve("gemini-2.5-pro").id == "gemini-2.5-pro"
+
+
+def test_errors_use_openais_envelope(gateway: RunningGateway) -> None:
+    client = sdk(gateway)
+    with pytest.raises(openai.BadRequestError) as info:
+        client.chat.completions.create(model=MODEL, messages=[{"role": "wizard", "content": "hi"}])
+    assert info.value.body and "role" in str(info.value.body)
+    raw = httpx.post(
+        gateway.url + "/v1/chat/completions", content=b"{oops", headers={"content-type": "application/json"}
+    )
+    assert raw.status_code == 400 and raw.json()["error"]["type"] == "invalid_request_error"
+    with pytest.raises(openai.NotFoundError):
+        client.chat.completions.create(model="no-such-model", messages=[{"role": "user", "content": "hi"}])
+
+
+def test_image_url_to_loopback_is_refused(gateway: RunningGateway, fake: FakeState) -> None:
+    with pytest.raises(openai.BadRequestError) as info:
+        sdk(gateway).chat.completions.create(
+            model=MODEL,
+            messages=[
+                {
+                    "role": "user",
+                    "content": [{"type": "image_url", "image_url": {"url": "http://127.0.0.1:1/x.png"}}],
+                }
+            ],
+        )
+    assert "private" in str(info.value.body) or "loopback" in str(info.value.body)
+    assert not fake.calls
