@@ -1,0 +1,100 @@
+"""Sampling the gateway under load with py-spy, and boiling the samples down to where time goes."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+# py-spy's raw (collapsed) format: "frame;frame;...;leaf count", each frame "function (file:line)".
+_FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>.*?)(?::(?P<line>\d+))?\)$")
+
+# Where a frame's file lives says which layer of the stack the time belongs to.
+_LAYERS = (
+    ("gemini_gateway", "gateway code"),
+    ("uvicorn", "uvicorn (HTTP server)"),
+    ("httptools", "uvicorn (HTTP server)"),
+    ("starlette", "starlette/fastapi routing"),
+    ("fastapi", "starlette/fastapi routing"),
+    ("aiohttp", "aiohttp (upstream client)"),
+    ("multidict", "aiohttp (upstream client)"),
+    ("yarl", "aiohttp (upstream client)"),
+    ("uvloop", "event loop"),
+    ("asyncio", "event loop"),
+    ("orjson", "JSON"),
+)
+
+
+def record(py_spy: str, pid: int, seconds: float, out: Path, core: int) -> Path:
+    """Sample `pid` for `seconds` without pausing it (--nonblocking keeps the overhead off the target)."""
+    argv = [
+        "taskset", "-c", str(core), py_spy, "record", "--pid", str(pid), "--duration", str(int(seconds)),
+        "--rate", "250", "--nonblocking", "--format", "raw", "--output", str(out),
+    ]  # fmt: skip
+    subprocess.run(argv, check=True, capture_output=True, timeout=seconds + 60)
+    return out
+
+
+@dataclass
+class Profile:
+    samples: int
+    self_time: Counter[str]  # leaf frames
+    inclusive: Counter[str]  # every frame on the stack, counted once per sample
+    layers: Counter[str]  # leaf frames grouped by library
+
+    def top(self, counter: Counter[str], n: int, only: str | None = None) -> list[tuple[str, float]]:
+        rows = [(k, v) for k, v in counter.most_common() if only is None or only in k]
+        return [(k, 100.0 * v / self.samples) for k, v in rows[:n]]
+
+
+def _short(frame: str) -> str:
+    match = _FRAME.match(frame)
+    if not match:
+        return frame
+    path = match["file"]
+    for marker in ("site-packages/", "src/", "lib/python3"):
+        if marker in path:
+            path = path.split(marker, 1)[1]
+            break
+    return f"{match['func']} ({path}:{match['line'] or '?'})"
+
+
+def _layer(frame: str) -> str:
+    for needle, name in _LAYERS:
+        if needle in frame:
+            return name
+    return "other (stdlib, C)"
+
+
+def parse(path: Path) -> Profile:
+    self_time: Counter[str] = Counter()
+    inclusive: Counter[str] = Counter()
+    layers: Counter[str] = Counter()
+    total = 0
+    for line in path.read_text(errors="replace").splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        count = int(count_text)
+        frames = [_short(f) for f in stack.split(";") if not f.startswith("process ")]
+        if not frames:
+            continue
+        total += count
+        self_time[frames[-1]] += count
+        layers[_layer(frames[-1])] += count
+        for frame in set(frames):
+            inclusive[frame] += count
+    return Profile(total, self_time, inclusive, layers)
+
+
+def markdown(title: str, profile: Profile, n: int = 12) -> list[str]:
+    out = [f"#### {title} ({profile.samples} samples)", "", "Time by layer (leaf frames):", ""]
+    out += ["| layer | % of samples |", "| --- | ---: |"]
+    out += [f"| {name} | {pct:.1f} |" for name, pct in profile.top(profile.layers, 10)]
+    out += ["", "Hottest frames (self time):", "", "| frame | self % |", "| --- | ---: |"]
+    out += [f"| `{name}` | {pct:.1f} |" for name, pct in profile.top(profile.self_time, n)]
+    out += ["", "Gateway functions (inclusive time):", "", "| function | incl. % |", "| --- | ---: |"]
+    out += [f"| `{name}` | {pct:.1f} |" for name, pct in profile.top(profile.inclusive, n, "gemini_gateway")]
+    return [*out, ""]
