@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import StreamingResponse
 
 from gemini_gateway.context import Gateway
@@ -99,7 +99,7 @@ def _summary(row: dict[str, Any]) -> dict[str, Any]:
 @router.get("/logs")
 async def list_logs(
     request: Request,
-    filters: Annotated[Filters, Query()],
+    filters: Annotated[Filters, Depends()],
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> JSONBody:
@@ -115,7 +115,7 @@ async def list_logs(
 @router.get("/logs/export")
 async def export_logs(
     request: Request,
-    filters: Annotated[Filters, Query()],
+    filters: Annotated[Filters, Depends()],
     format: ExportFormat = "raw",
 ) -> StreamingResponse:
     """JSON Lines: raw records (bodies decoded) or `{"messages": [...]}` chat transcripts."""
@@ -140,7 +140,7 @@ async def get_log(request: Request, exchange_id: str) -> JSONBody:
 @router.get("/stats")
 async def stats(
     request: Request,
-    filters: Annotated[Filters, Query()],
+    filters: Annotated[Filters, Depends()],
     group_by: GroupBy = "model",
     bucket: Bucket = "day",
 ) -> JSONBody:

@@ -1,0 +1,34 @@
+"""What the request path keeps about one exchange: references, counters and clock readings.
+
+Nothing here parses, copies or compresses: the middleware appends references to the byte chunks
+that pass anyway, and the writer turns a `Capture` into rows later, off the request path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from gemini_gateway.exchange import Exchange
+
+Mode = Literal["full", "metadata"]
+
+
+@dataclass(slots=True)
+class Capture:
+    mode: Mode
+    scope: dict[str, Any]  # method, path, query_string and headers are read from it later
+    exchange: Exchange
+    cap: int  # bytes of each body worth keeping; beyond it only sizes are counted
+    request_chunks: list[bytes] = field(default_factory=list)
+    request_size: int = 0
+    status: int | None = None
+    response_headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    response_chunks: list[bytes] = field(default_factory=list)
+    response_size: int = 0
+    chunk_count: int = 0
+    first_byte: float | None = None  # perf_counter of the first non-empty response body chunk
+    finished: float = 0.0  # perf_counter when the app returned
+    failure: str | None = None  # exception that escaped the app, by name and message
+    complete: bool = False  # the last response body chunk was sent
+    disconnected: bool = False  # the client went away before the response was complete

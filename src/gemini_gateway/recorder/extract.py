@@ -1,0 +1,151 @@
+"""What the writer pulls out of bodies into columns: generation settings and token usage.
+
+Works on the three wire shapes a record can hold: Gemini (also the merged answer of every
+stream), OpenAI (chat, responses, embeddings) and Anthropic messages. Only what the client
+sent is kept; nothing is filled in.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# Top-level request fields of the OpenAI and Anthropic dialects that steer generation.
+_DIALECT_SETTINGS = (
+    "temperature",
+    "top_p",
+    "top_k",
+    "max_tokens",
+    "max_completion_tokens",
+    "max_output_tokens",
+    "n",
+    "stop",
+    "stop_sequences",
+    "presence_penalty",
+    "frequency_penalty",
+    "seed",
+    "logprobs",
+    "top_logprobs",
+    "response_format",
+    "reasoning_effort",
+    "reasoning",
+    "thinking",
+    "tool_choice",
+    "parallel_tool_calls",
+    "modalities",
+    "text",
+    "dimensions",
+    "encoding_format",
+)
+_GEMINI_SETTINGS = ("generationConfig", "safetySettings", "toolConfig", "cachedContent")
+
+
+def _tool_names(tools: Any) -> list[str]:
+    """Names of declared tools, not their schemas: enough to analyse usage, small to store."""
+    names: list[str] = []
+    for tool in tools if isinstance(tools, list) else ():
+        if not isinstance(tool, dict):
+            continue
+        for declaration in tool.get("functionDeclarations") or tool.get("function_declarations") or ():
+            if isinstance(declaration, dict) and "name" in declaration:
+                names.append(str(declaration["name"]))
+        function = tool.get("function")
+        if isinstance(function, dict) and "name" in function:
+            names.append(str(function["name"]))
+        elif "name" in tool:
+            names.append(str(tool["name"]))
+        names.extend(
+            key
+            for key in tool
+            if key
+            not in {
+                "functionDeclarations",
+                "function_declarations",
+                "function",
+                "name",
+                "type",
+                "description",
+                "input_schema",
+                "parameters",
+            }
+        )
+    return names
+
+
+def generation_settings(request: Any) -> dict[str, Any] | None:
+    if not isinstance(request, dict):
+        return None
+    found = {key: request[key] for key in _GEMINI_SETTINGS if key in request}
+    found.update((key, request[key]) for key in _DIALECT_SETTINGS if key in request)
+    names = _tool_names(request.get("tools"))
+    if names:
+        found["tools"] = names
+    return found or None
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def usage(response: Any) -> dict[str, int | None] | None:
+    """prompt / candidates / thoughts / cached / total tokens, from whichever shape the body has."""
+    if not isinstance(response, dict):
+        return None
+    gemini = response.get("usageMetadata")
+    if isinstance(gemini, dict):
+        return {
+            "prompt": _int(gemini.get("promptTokenCount")),
+            "candidates": _int(gemini.get("candidatesTokenCount")),
+            "thoughts": _int(gemini.get("thoughtsTokenCount")),
+            "cached": _int(gemini.get("cachedContentTokenCount")),
+            "total": _int(gemini.get("totalTokenCount")),
+        }
+    other = response.get("usage")
+    if not isinstance(other, dict):
+        return None
+    if "input_tokens" in other and "prompt_tokens" not in other:
+        return _anthropic_or_responses(other)
+    details = other.get("completion_tokens_details") or {}
+    prompt_details = other.get("prompt_tokens_details") or {}
+    return {
+        "prompt": _int(other.get("prompt_tokens")),
+        "candidates": _int(other.get("completion_tokens")),
+        "thoughts": _int(details.get("reasoning_tokens")) if isinstance(details, dict) else None,
+        "cached": _int(prompt_details.get("cached_tokens")) if isinstance(prompt_details, dict) else None,
+        "total": _int(other.get("total_tokens")),
+    }
+
+
+def _anthropic_or_responses(other: dict[str, Any]) -> dict[str, int | None]:
+    prompt, output = _int(other.get("input_tokens")), _int(other.get("output_tokens"))
+    output_details = other.get("output_tokens_details") or {}
+    input_details = other.get("input_tokens_details") or {}
+    cached = _int(other.get("cache_read_input_tokens"))
+    if cached is None and isinstance(input_details, dict):
+        cached = _int(input_details.get("cached_tokens"))
+    total = _int(other.get("total_tokens"))
+    if total is None and prompt is not None:
+        total = prompt + (output or 0)
+    return {
+        "prompt": prompt,
+        "candidates": output,
+        "thoughts": _int(output_details.get("reasoning_tokens"))
+        if isinstance(output_details, dict)
+        else None,
+        "cached": cached,
+        "total": total,
+    }
+
+
+def finish_reason(response: Any) -> str | None:
+    if not isinstance(response, dict):
+        return None
+    candidates = response.get("candidates")
+    if isinstance(candidates, list) and candidates and isinstance(candidates[0], dict):
+        reason = candidates[0].get("finishReason")
+        return str(reason)[:64] if reason else None
+    choices = response.get("choices")
+    if isinstance(choices, list) and choices and isinstance(choices[0], dict):
+        reason = choices[0].get("finish_reason")
+        return str(reason)[:64] if reason else None
+    reason = response.get("stop_reason")
+    return str(reason)[:64] if reason else None

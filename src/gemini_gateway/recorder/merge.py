@@ -1,0 +1,102 @@
+"""Merge the events of a Gemini stream into the one GenerateContentResponse they add up to.
+
+Each event carries a slice of every candidate. Consecutive text parts of the same kind are
+joined (answer text with answer text, thought text with thought text), so the merged answer
+reads like the client saw it; function calls and other parts are kept whole and in order.
+Per-candidate `finishReason`, safety and citation data, and the response-level usage, model
+version and prompt feedback, are taken from the last event that carried them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import orjson
+
+_LAST_WINS_CANDIDATE = (
+    "finishReason",
+    "finishMessage",
+    "safetyRatings",
+    "citationMetadata",
+    "groundingMetadata",
+)
+_LAST_WINS_RESPONSE = ("usageMetadata", "modelVersion", "responseId", "promptFeedback", "createTime")
+
+
+def _text_kind(part: dict[str, Any]) -> str | None:
+    """ "thought" or "text" for a plain text part that may be joined with its neighbour, else None."""
+    if not isinstance(part.get("text"), str):
+        return None
+    extra = set(part) - {"text", "thought", "thoughtSignature"}
+    if extra:
+        return None
+    return "thought" if part.get("thought") else "text"
+
+
+def _append_part(parts: list[dict[str, Any]], part: dict[str, Any]) -> None:
+    kind = _text_kind(part)
+    if kind is not None and parts:
+        previous = parts[-1]
+        if _text_kind(previous) == kind and "thoughtSignature" not in previous:
+            previous["text"] += part["text"]
+            if "thoughtSignature" in part:
+                previous["thoughtSignature"] = part["thoughtSignature"]
+            return
+    parts.append(dict(part))
+
+
+def merge_events(events: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    merged: dict[str, Any] = {}
+    candidates: dict[int, dict[str, Any]] = {}
+    for event in events:
+        for position, candidate in enumerate(event.get("candidates") or ()):
+            if not isinstance(candidate, dict):
+                continue
+            index = candidate.get("index", position)
+            target = candidates.setdefault(index, {"content": {"parts": [], "role": "model"}})
+            content = candidate.get("content")
+            if isinstance(content, dict):
+                if content.get("role"):
+                    target["content"]["role"] = content["role"]
+                for part in content.get("parts") or ():
+                    if isinstance(part, dict):
+                        _append_part(target["content"]["parts"], part)
+            for key in _LAST_WINS_CANDIDATE:
+                if key in candidate:
+                    target[key] = candidate[key]
+            if "index" in candidate:
+                target["index"] = index
+        for key in _LAST_WINS_RESPONSE:
+            if key in event:
+                merged[key] = event[key]
+    if candidates:
+        merged["candidates"] = [candidates[i] for i in sorted(candidates)]
+    return merged
+
+
+def merge_event_bytes(payloads: Iterable[bytes]) -> dict[str, Any]:
+    """`merge_events` over raw JSON payloads; undecodable ones (a cut stream) are skipped."""
+    decoded: list[dict[str, Any]] = []
+    for payload in payloads:
+        try:
+            event = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            continue
+        if isinstance(event, dict) and "error" not in event:
+            decoded.append(event)
+    return merge_events(decoded)
+
+
+def answer_text(response: dict[str, Any]) -> str | None:
+    """The visible answer of the first candidate (thoughts left out), or None if it has no text."""
+    candidates = response.get("candidates") or []
+    if not candidates or not isinstance(candidates[0], dict):
+        return None
+    parts = (candidates[0].get("content") or {}).get("parts") or []
+    texts = [
+        p["text"]
+        for p in parts
+        if isinstance(p, dict) and isinstance(p.get("text"), str) and not p.get("thought")
+    ]
+    return "".join(texts) if texts else None

@@ -1,0 +1,96 @@
+"""The tee: one pure ASGI middleware that records every API exchange on every route.
+
+Handlers never call the recorder. This wrapper sees the request body and the response as they
+pass, keeps references to their chunks, and hands one `Capture` to the recorder when the app
+returns, with `put_nowait` only: the request never waits on the store.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from gemini_gateway.exchange import SCOPE_KEY, Exchange
+from gemini_gateway.recorder.capture import Capture
+from gemini_gateway.routes.asgi import Receive, Scope, Send
+
+if TYPE_CHECKING:
+    from gemini_gateway.context import Gateway
+    from gemini_gateway.recorder.recorder import Recorder
+
+
+class RecorderMiddleware:
+    def __init__(self, app: Any, gateway: Gateway) -> None:
+        self.app = app
+        self.gateway = gateway
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        recorder: Recorder | None = self.gateway.services.get("recorder")
+        if scope["type"] != "http" or recorder is None:
+            await self.app(scope, receive, send)
+            return
+        mode = recorder.mode_for(scope["path"])
+        if mode is None:
+            await self.app(scope, receive, send)
+            return
+        exchange = Exchange()
+        exchange.events = []  # ask the dispatcher to tee canonical stream events for the merge
+        scope[SCOPE_KEY] = exchange
+        capture = Capture(mode, scope, exchange, recorder.max_body_bytes)
+        try:
+            await self.app(scope, _Receive(receive, capture), _Send(send, capture))
+        except BaseException as exc:
+            capture.failure = f"{type(exc).__name__}: {exc}"[:500]
+            raise
+        finally:
+            capture.finished = time.perf_counter()
+            recorder.submit(capture)
+
+
+class _Receive:
+    __slots__ = ("capture", "receive")
+
+    def __init__(self, receive: Receive, capture: Capture) -> None:
+        self.receive = receive
+        self.capture = capture
+
+    async def __call__(self) -> dict[str, Any]:
+        message = await self.receive()
+        capture = self.capture
+        if message["type"] == "http.request":
+            body = message.get("body")
+            if body:
+                if capture.request_size < capture.cap:
+                    capture.request_chunks.append(body)
+                capture.request_size += len(body)
+        elif message["type"] == "http.disconnect" and not capture.complete:
+            # Servers also answer `receive()` with a disconnect once the response is done; only an
+            # earlier one means the client went away.
+            capture.disconnected = True
+        return message
+
+
+class _Send:
+    __slots__ = ("capture", "send")
+
+    def __init__(self, send: Send, capture: Capture) -> None:
+        self.send = send
+        self.capture = capture
+
+    async def __call__(self, message: dict[str, Any]) -> None:
+        capture = self.capture
+        if message["type"] == "http.response.body":
+            body = message.get("body")
+            if body:
+                if capture.first_byte is None:
+                    capture.first_byte = time.perf_counter()
+                capture.chunk_count += 1
+                if capture.response_size < capture.cap:
+                    capture.response_chunks.append(body)
+                capture.response_size += len(body)
+            if not message.get("more_body", False):
+                capture.complete = True
+        elif message["type"] == "http.response.start":
+            capture.status = message["status"]
+            capture.response_headers = message.get("headers", [])
+        await self.send(message)

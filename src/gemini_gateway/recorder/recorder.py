@@ -1,0 +1,295 @@
+"""The recorder: a bounded queue, one writer task that batches inserts, and a disk spool.
+
+    request path ──submit()──► queue (bounded, put_nowait) ──► writer task ──► store (batched)
+                     │ full                                       │ down, slow, locked
+                     └──► overflow thread ──► spool ◄──────────────┘
+                                                └── replayed when a probe finds the store back
+
+Rows are built (JSON parsing, extraction, compression, masking) in a worker thread, so neither
+the request path nor the event loop pays for them. Only the writer task inserts and replays,
+which keeps the "exactly once" reasoning to one place: every record has a uuid key, inserts
+skip keys already stored, and a spool file is deleted only after its records are committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from gemini_gateway.recorder.capture import Capture, Mode
+from gemini_gateway.recorder.rows import build_rows
+from gemini_gateway.recorder.spool import Spool, spool_stats
+from gemini_gateway.settings import Settings
+from gemini_gateway.store.database import Database
+from gemini_gateway.store.exchanges import ExchangeStore, RecordRows
+from gemini_gateway.store.retention import apply_retention
+
+log = logging.getLogger("gemini_gateway.recorder")
+
+# Operator and UI surfaces are not model exchanges; recording them would only add noise.
+UNRECORDED_PREFIXES = ("/health", "/api/", "/admin", "/static", "/docs", "/openapi.json", "/favicon.ico")
+_STOP = object()
+_MODE_CACHE_SIZE = 4096
+
+
+class Recorder:
+    def __init__(self, settings: Settings, *, spool_dir: Path | None = None) -> None:
+        self.settings = settings
+        self.default_mode = settings.recording_mode
+        # Longest prefix first, so the most specific override wins.
+        self.route_modes = sorted(settings.recording_route_modes.items(), key=lambda kv: -len(kv[0]))
+        self.max_body_bytes = settings.recording_max_body_bytes
+        self.batch_size = settings.recording_batch_size
+        self.batch_seconds = settings.recording_batch_ms / 1000
+        self.write_timeout = settings.recording_write_timeout
+        self.retry_seconds = settings.recording_retry_seconds
+        self.spool = Spool(spool_dir or settings.data_dir / "spool")
+        self.queue: asyncio.Queue[Any] = asyncio.Queue(settings.recording_queue_size)
+        self.counters = dict.fromkeys(
+            ("submitted", "written", "spooled", "replayed", "rejected", "overflowed", "lost", "purged"), 0
+        )
+        self.healthy = False
+        self.last_error: str | None = None
+        self.store: ExchangeStore | None = None
+        self._own_database: Database | None = None
+        self._modes: dict[str, Mode | None] = {}
+        self._overflow = ThreadPoolExecutor(max_workers=1, thread_name_prefix="recorder-spool")
+        self._writer: asyncio.Task[None] | None = None
+        self._retention: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._next_probe = 0.0
+
+    # -- request path -------------------------------------------------------------------------
+
+    def mode_for(self, path: str) -> Mode | None:
+        """The recording mode for a request path, or None when it is not recorded."""
+        try:
+            return self._modes[path]
+        except KeyError:
+            pass
+        mode: Mode | None = None
+        if not path.startswith(UNRECORDED_PREFIXES):
+            chosen = next((m for prefix, m in self.route_modes if path.startswith(prefix)), self.default_mode)
+            mode = None if chosen == "off" else chosen
+        if len(self._modes) < _MODE_CACHE_SIZE:
+            self._modes[path] = mode
+        return mode
+
+    def submit(self, capture: Capture) -> None:
+        """Hand over one finished exchange. Never blocks, never raises into the request."""
+        self.counters["submitted"] += 1
+        if not self._stopping:
+            try:
+                self.queue.put_nowait(capture)
+                return
+            except asyncio.QueueFull:
+                pass
+        self.counters["overflowed"] += 1
+        try:
+            self._overflow.submit(self._spool_captures, [capture])
+        except RuntimeError:  # executor already shut down: the process is exiting
+            self.counters["lost"] += 1
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    async def start(self, database: Database | None) -> None:
+        """Start writing through `database` (the gateway's), or through an own one once reachable."""
+        if database is not None:
+            self.store = ExchangeStore(database)
+        self._writer = asyncio.create_task(self._run(), name="recorder-writer")
+        if self.settings.retention_days > 0 or self.settings.retention_max_mb > 0:
+            self._retention = asyncio.create_task(self._retain(), name="recorder-retention")
+
+    async def aclose(self) -> None:
+        """Flush the queue (to the store, or the spool if it cannot take it) and stop."""
+        self._stopping = True
+        if self._retention is not None:
+            self._retention.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._retention
+        if self._writer is not None:
+            with contextlib.suppress(asyncio.QueueFull):
+                self.queue.put_nowait(_STOP)
+            try:
+                await asyncio.wait_for(asyncio.shield(self._writer), self.write_timeout * 2 + 5)
+            except TimeoutError:
+                self._writer.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._writer
+        leftover = [item for item in _drain(self.queue) if item is not _STOP]
+        if leftover:
+            await asyncio.to_thread(self._spool_captures, leftover)
+        await asyncio.to_thread(self._overflow.shutdown, True)
+        self.spool.close()
+        if self._own_database is not None:
+            await self._own_database.aclose()
+
+    # -- writer task ----------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        await self._recover()
+        while True:
+            batch, stop = await self._next_batch()
+            if batch:
+                await self._write(batch)
+            if stop and self.queue.empty():
+                return
+            if time.monotonic() >= self._next_probe and (not self.healthy or self.spool.pending()):
+                await self._recover()
+
+    async def _next_batch(self) -> tuple[list[Capture], bool]:
+        try:
+            first = await asyncio.wait_for(self.queue.get(), self.retry_seconds)
+        except TimeoutError:
+            return [], self._stopping
+        items = [first, *_drain(self.queue, self.batch_size - 1)]
+        if len(items) < self.batch_size and self.batch_seconds > 0 and not self._stopping:
+            await asyncio.sleep(self.batch_seconds)  # gather more: one transaction per batch, not per record
+            items += _drain(self.queue, self.batch_size - len(items))
+        stop = any(item is _STOP for item in items) or self._stopping
+        return [item for item in items if item is not _STOP], stop
+
+    async def _write(self, captures: list[Capture]) -> None:
+        rows = await asyncio.to_thread(_build_all, captures)
+        if self.healthy and self.store is not None:
+            try:
+                async with asyncio.timeout(self.write_timeout):
+                    await self.store.insert(rows)
+                self.counters["written"] += len(rows)
+                return
+            except Exception as exc:  # any driver error or the timeout: the store cannot take it now
+                self._went_down(exc)
+        await self._to_spool(rows)
+
+    async def _to_spool(self, rows: Sequence[RecordRows]) -> None:
+        try:
+            self.counters["spooled"] += await asyncio.to_thread(self.spool.append, rows)
+        except OSError as exc:
+            self.counters["lost"] += len(rows)
+            log.error("could not spool %d records: %s", len(rows), exc)
+
+    def _spool_captures(self, captures: list[Capture]) -> None:
+        """Overflow thread: build and spool records the queue had no room for."""
+        try:
+            self.counters["spooled"] += self.spool.append(_build_all(captures))
+        except OSError as exc:
+            self.counters["lost"] += len(captures)
+            log.error("could not spool %d records: %s", len(captures), exc)
+
+    def _went_down(self, exc: BaseException) -> None:
+        self.healthy = False
+        self._next_probe = time.monotonic() + self.retry_seconds
+        self.last_error = f"{type(exc).__name__}: {str(exc)[:300]}"
+        log.warning("store not taking records (%s); spooling to %s", self.last_error, self.spool.directory)
+
+    async def _ensure_store(self) -> ExchangeStore:
+        if self.store is None:
+            database = Database(self.settings.resolved_database_url)
+            try:
+                await database.migrate()
+            except BaseException:
+                await database.aclose()
+                raise
+            self._own_database = database
+            self.store = ExchangeStore(database)
+        return self.store
+
+    async def _recover(self) -> None:
+        """Probe the store; if it answers, replay the spool and resume direct writes."""
+        self._next_probe = time.monotonic() + self.retry_seconds
+        try:
+            async with asyncio.timeout(self.write_timeout):
+                store = await self._ensure_store()
+                await store.database.ping()
+        except Exception as exc:  # still down
+            self._went_down(exc)
+            return
+        for path in await asyncio.to_thread(self.spool.take):
+            if not await self._replay(store, path):
+                return
+        if not self.healthy:
+            log.info("store is back; recording directly again")
+        self.healthy = True
+        self.last_error = None
+
+    async def _replay(self, store: ExchangeStore, path: Path) -> bool:
+        batches = await asyncio.to_thread(lambda: list(Spool.read(path, self.batch_size)))
+        for batch in batches:
+            try:
+                async with asyncio.timeout(self.write_timeout):
+                    await store.insert(batch)
+            except Exception as exc:  # down again, or a record this store refuses
+                if not await self._insert_one_by_one(store, batch, exc):
+                    return False
+            self.counters["replayed"] += len(batch)
+        await asyncio.to_thread(path.unlink)  # after commit: a crash before this replays harmlessly
+        return True
+
+    async def _insert_one_by_one(self, store: ExchangeStore, batch: list[RecordRows], exc: Exception) -> bool:
+        """Tell "store down" from "record refused": refused records are parked, the rest go in."""
+        try:
+            async with asyncio.timeout(self.write_timeout):
+                await store.database.ping()
+        except Exception:
+            self._went_down(exc)
+            return False
+        for record in batch:
+            for attempt in (record, RecordRows(record.exchange, [])):  # without bodies as a last try
+                try:
+                    async with asyncio.timeout(self.write_timeout):
+                        await store.insert([attempt])
+                    break
+                except Exception as error:  # refused; try the next form or park it
+                    reason = f"{type(error).__name__}: {error}"
+            else:
+                self.counters["rejected"] += 1
+                await asyncio.to_thread(self.spool.reject, [record], reason)
+        return True
+
+    async def _retain(self) -> None:
+        while True:
+            if self.healthy and self.store is not None:
+                try:
+                    self.counters["purged"] += await apply_retention(
+                        self.store, days=self.settings.retention_days, max_mb=self.settings.retention_max_mb
+                    )
+                except Exception as exc:  # the store may be down: next round
+                    log.warning("retention pass failed: %s", type(exc).__name__)
+            await asyncio.sleep(self.settings.retention_interval_seconds)
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "mode": self.default_mode,
+            "route_modes": dict(self.route_modes),
+            "healthy": self.healthy,
+            "last_error": self.last_error,
+            "queued": self.queue.qsize(),
+            "spool": spool_stats(self.spool.directory),
+            **self.counters,
+        }
+
+
+def _drain(queue: asyncio.Queue[Any], limit: int | None = None) -> list[Any]:
+    items: list[Any] = []
+    while limit is None or len(items) < limit:
+        try:
+            items.append(queue.get_nowait())
+        except asyncio.QueueEmpty:
+            break
+    return items
+
+
+def _build_all(captures: list[Capture]) -> list[RecordRows]:
+    rows: list[RecordRows] = []
+    for capture in captures:
+        try:
+            rows.append(build_rows(capture))
+        except Exception:  # a bug in extraction must not lose the batch: log it, keep the rest
+            log.exception("could not build the record of %s", capture.scope.get("path"))
+    return rows

@@ -1,0 +1,186 @@
+"""Turn a `Capture` into the rows the store keeps (runs in a worker thread, off the request path).
+
+Secrets are removed here, once, before anything reaches the store or the spool: credential
+headers and `key=`-like query values are masked, and error texts go through the log redactor.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+import orjson
+
+from gemini_gateway.pool.credential import mask_secret
+from gemini_gateway.recorder import extract
+from gemini_gateway.recorder.capture import Capture
+from gemini_gateway.recorder.merge import merge_event_bytes
+from gemini_gateway.redaction import REDACTOR
+from gemini_gateway.store.codec import DEFAULT_CODEC, cap_body, compress
+from gemini_gateway.store.exchanges import RecordRows
+
+SECRET_HEADERS = frozenset(
+    {
+        "authorization",
+        "proxy-authorization",
+        "x-goog-api-key",
+        "x-api-key",
+        "api-key",
+        "cookie",
+        "set-cookie",
+        "x-admin-token",
+    }
+)
+SECRET_QUERY = frozenset({"key", "api_key", "apikey", "access_token", "token"})
+STATUS_CLIENT_GONE = 499
+
+
+def mask_header(name: str, value: str) -> str:
+    if name not in SECRET_HEADERS:
+        return value
+    if name in ("cookie", "set-cookie"):
+        return "; ".join(
+            f"{key.strip()}={mask_secret(val)}" if sep else mask_secret(key)
+            for key, sep, val in (item.partition("=") for item in value.split(";"))
+        )
+    scheme, sep, credentials = value.partition(" ")
+    if sep and credentials:
+        return f"{scheme} {mask_secret(credentials.strip())}"
+    return mask_secret(value)
+
+
+def masked_headers(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    for key, value in raw:
+        name = key.decode("latin-1").lower()
+        text = mask_header(name, value.decode("latin-1"))
+        headers[name] = f"{headers[name]}, {text}" if name in headers else text
+    return headers
+
+
+def masked_query(raw: bytes) -> str | None:
+    if not raw:
+        return None
+    pairs = parse_qsl(raw.decode("latin-1"), keep_blank_values=True)
+    return urlencode([(k, mask_secret(v) if k.lower() in SECRET_QUERY else v) for k, v in pairs])
+
+
+def _json(body: bytes) -> Any:
+    if not body or body[:1] not in (b"{", b"[", b" ", b"\n"):
+        return None
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+
+
+def _header(headers: dict[str, str], name: str) -> str | None:
+    value = headers.get(name)
+    return value[:100] if value else None
+
+
+def build_rows(capture: Capture, codec: str = DEFAULT_CODEC) -> RecordRows:
+    exchange = capture.exchange
+    scope = capture.scope
+    request_headers = masked_headers(scope.get("headers", []))
+    response_headers = masked_headers(capture.response_headers)
+    request_body = b"".join(capture.request_chunks)
+    request = _json(request_body)
+
+    # The answer: a stream's teed canonical events merged into one response, else the bytes sent.
+    merged: dict[str, Any] | None = None
+    if exchange.stream and exchange.events:
+        merged = merge_event_bytes(exchange.events)
+        response_body = orjson.dumps(merged)
+        response_type: str | None = "application/json"
+        response_total = len(response_body)
+    else:
+        response_body = b"".join(capture.response_chunks)
+        response_type = _header(response_headers, "content-type")
+        response_total = capture.response_size
+    response = merged if merged is not None else _json(response_body)
+
+    status, error = _outcome(capture)
+    usage = extract.usage(response)
+    model = exchange.model or (request.get("model") if isinstance(request, dict) else None)
+    row: dict[str, Any] = {
+        "id": uuid.uuid4().hex,
+        "received_at_ms": int(exchange.received_at * 1000),
+        "mode": capture.mode,
+        "dialect": exchange.dialect[:16],
+        "route": (exchange.route or scope.get("path", ""))[:300],
+        "method": scope.get("method", "")[:10],
+        "path": scope.get("path", "")[:500],
+        "query": masked_query(scope.get("query_string", b"")),
+        "model": str(model).removeprefix("models/")[:128] if model else None,
+        "client_id": exchange.client_id,
+        "credential": exchange.credential,
+        "credential_id": exchange.credential_id,
+        "stream": exchange.stream,
+        "status": status,
+        "error": error,
+        "duration_ms": round((capture.finished - exchange.started) * 1000, 3),
+        "first_byte_ms": (
+            round((capture.first_byte - exchange.started) * 1000, 3) if capture.first_byte else None
+        ),
+        "upstream_ms": round(exchange.upstream_ms, 3),
+        "chunk_count": capture.chunk_count,
+        "request_bytes": capture.request_size,
+        "response_bytes": capture.response_size,
+        "prompt_tokens": usage.get("prompt") if usage else None,
+        "candidates_tokens": usage.get("candidates") if usage else None,
+        "thoughts_tokens": usage.get("thoughts") if usage else None,
+        "cached_tokens": usage.get("cached") if usage else None,
+        "total_tokens": usage.get("total") if usage else None,
+        "finish_reason": extract.finish_reason(response),
+        "generation_settings": extract.generation_settings(request),
+        "usage": usage,
+        "attempts": [
+            {
+                "backend": a.backend,
+                "credential": a.credential,
+                "status": a.status,
+                "duration_ms": round(a.duration_ms, 3),
+                "error": REDACTOR.redact(a.error) if a.error else None,
+            }
+            for a in exchange.attempts
+        ],
+        "request_headers": request_headers,
+        "response_headers": response_headers,
+    }
+    record = RecordRows(row)
+    if capture.mode == "full":
+        limit = capture.cap
+        for part, body, total, content_type in (
+            ("request", request_body, capture.request_size, _header(request_headers, "content-type")),
+            ("response", response_body, response_total, response_type),
+        ):
+            if not body:
+                continue
+            kept, truncated = cap_body(body, limit, total)
+            record.bodies.append(
+                {
+                    "exchange_id": row["id"],
+                    "part": part,
+                    "codec": codec,
+                    "content_type": content_type,
+                    "original_bytes": total,
+                    "truncated": truncated,
+                    "data": compress(kept, codec),
+                }
+            )
+    row["size_bytes"] = len(orjson.dumps(row)) + sum(len(b["data"]) + 64 for b in record.bodies)
+    return record
+
+
+def _outcome(capture: Capture) -> tuple[int, str | None]:
+    """Final status and error: a client that went away is 499 whatever was sent before."""
+    exchange = capture.exchange
+    error = exchange.error or capture.failure
+    if exchange.status == STATUS_CLIENT_GONE or (capture.disconnected and not capture.complete):
+        return STATUS_CLIENT_GONE, REDACTOR.redact(error or "client disconnected")[:2000]
+    status = capture.status or exchange.status or (500 if capture.failure else 0)
+    if status >= 400 and not error:
+        error = f"HTTP {status}"
+    return status, REDACTOR.redact(error)[:2000] if error else None

@@ -1,0 +1,52 @@
+"""Body compression: zstd when the `zstandard` package is installed, zlib otherwise.
+
+The codec is stored with every body, so a store written with one codec stays readable after
+the other becomes the default.
+"""
+
+from __future__ import annotations
+
+import zlib
+from typing import Any
+
+try:  # optional: better ratio and speed than zlib, not a hard dependency
+    import zstandard as _zstd
+except ImportError:  # pragma: no cover - depends on the machine
+    _zstd = None
+
+DEFAULT_CODEC = "zstd" if _zstd is not None else "zlib"
+TRUNCATION_MARKER = b"\n[gemini-gateway: body truncated, kept %d of %d bytes]"
+
+
+def compress(data: bytes, codec: str = DEFAULT_CODEC) -> bytes:
+    if codec == "zstd" and _zstd is not None:
+        compressor: Any = _zstd.ZstdCompressor(level=3)
+        return compressor.compress(data)  # type: ignore[no-any-return]
+    if codec == "zlib":
+        return zlib.compress(data, 6)
+    if codec == "none":
+        return data
+    raise ValueError(f"unknown body codec {codec!r}")
+
+
+def decompress(data: bytes, codec: str) -> bytes:
+    if codec == "zlib":
+        return zlib.decompress(data)
+    if codec == "none":
+        return data
+    if codec == "zstd":
+        if _zstd is None:
+            raise RuntimeError("this body is zstd-compressed: pip install zstandard to read it")
+        return _zstd.ZstdDecompressor().decompress(data)  # type: ignore[no-any-return]
+    raise ValueError(f"unknown body codec {codec!r}")
+
+
+def cap_body(body: bytes, limit: int, total: int | None = None) -> tuple[bytes, bool]:
+    """`body` cut to `limit` bytes plus a visible marker, and whether it was cut.
+
+    `total` is the size the body really had, when only its first chunks were kept.
+    """
+    total = max(total or 0, len(body))
+    if total <= limit:
+        return body, False
+    return body[:limit] + TRUNCATION_MARKER % (limit, total), True

@@ -1,0 +1,187 @@
+"""Writing and reading recorded exchanges, the same way on SQLite, PostgreSQL and MySQL/MariaDB."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from sqlalchemy import ColumnElement, Insert, Table, and_, delete, or_, select
+from sqlalchemy.dialects import mysql, postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from gemini_gateway.store.codec import decompress
+from gemini_gateway.store.database import Database
+from gemini_gateway.store.models import ExchangeBody, ExchangeRow
+
+EXCHANGES: Table = ExchangeRow.__table__  # type: ignore[assignment]
+BODIES: Table = ExchangeBody.__table__  # type: ignore[assignment]
+SUMMARY_COLUMNS = [c for c in EXCHANGES.c if c.name not in ("request_headers", "response_headers")]
+
+
+@dataclass(slots=True)
+class RecordRows:
+    """One exchange as rows: `exchange` for the `exchanges` table, `bodies` for `exchange_bodies`."""
+
+    exchange: dict[str, Any]
+    bodies: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(slots=True, frozen=True)
+class LogFilter:
+    """The filters every read (list, stats, export) accepts; None means "any"."""
+
+    since_ms: int | None = None
+    until_ms: int | None = None
+    model: str | None = None
+    status: str | None = None  # "429", or a class: "4xx", "5xx"
+    client: str | None = None
+    credential: str | None = None
+    dialect: str | None = None
+    errors_only: bool = False
+
+    def clauses(self) -> list[ColumnElement[bool]]:
+        c = EXCHANGES.c
+        found: list[ColumnElement[bool]] = []
+        if self.since_ms is not None:
+            found.append(c.received_at_ms >= self.since_ms)
+        if self.until_ms is not None:
+            found.append(c.received_at_ms < self.until_ms)
+        if self.model:
+            found.append(c.model == self.model.removeprefix("models/"))
+        if self.client:
+            found.append(c.client_id == self.client)
+        if self.credential:
+            found.append(or_(c.credential == self.credential, c.credential_id == self.credential))
+        if self.dialect:
+            found.append(c.dialect == self.dialect)
+        if self.status:
+            found.append(_status_clause(self.status))
+        if self.errors_only:
+            found.append(or_(c.status >= 400, c.error.is_not(None)))
+        return found
+
+
+def _status_clause(status: str) -> ColumnElement[bool]:
+    text = status.strip().lower()
+    if len(text) == 3 and text.endswith("xx") and text[0].isdigit():
+        low = int(text[0]) * 100
+        return and_(EXCHANGES.c.status >= low, EXCHANGES.c.status < low + 100)
+    return EXCHANGES.c.status == int(text)
+
+
+def insert_ignoring_duplicates(dialect: str, table: Table) -> Insert:
+    """INSERT that skips rows whose primary key exists: what makes spool replay exactly-once."""
+    if dialect == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing()
+    if dialect == "sqlite":
+        return sqlite.insert(table).on_conflict_do_nothing()
+    if dialect in ("mysql", "mariadb"):
+        statement = mysql.insert(table)
+        key = table.primary_key.columns.values()[0].name
+        # A no-op update on duplicate key (not INSERT IGNORE, which would also hide data errors).
+        return statement.on_duplicate_key_update({key: statement.inserted[key]})
+    raise ValueError(f"unsupported database dialect {dialect!r}")
+
+
+class ExchangeStore:
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        self.dialect = database.engine.dialect.name
+
+    async def insert(self, records: Sequence[RecordRows]) -> None:
+        """Insert records in one transaction; ids already stored are skipped."""
+        if not records:
+            return
+        async with self.database.engine.begin() as conn:
+            await self._insert(conn, records)
+
+    async def _insert(self, conn: AsyncConnection, records: Sequence[RecordRows]) -> None:
+        await conn.execute(insert_ignoring_duplicates(self.dialect, EXCHANGES), [r.exchange for r in records])
+        bodies = [b for r in records for b in r.bodies]
+        if bodies:
+            await conn.execute(insert_ignoring_duplicates(self.dialect, BODIES), bodies)
+
+    async def page(
+        self, where: LogFilter, *, cursor: str | None = None, limit: int = 50
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """Newest first; `cursor` is the `next_cursor` of the previous page."""
+        c = EXCHANGES.c
+        query = select(*SUMMARY_COLUMNS).where(*where.clauses())
+        if cursor:
+            at_ms, _, after_id = cursor.partition("_")
+            at = int(at_ms)
+            query = query.where(or_(c.received_at_ms < at, and_(c.received_at_ms == at, c.id < after_id)))
+        query = query.order_by(c.received_at_ms.desc(), c.id.desc()).limit(limit + 1)
+        async with self.database.engine.connect() as conn:
+            rows = [dict(r._mapping) for r in await conn.execute(query)]
+        more = len(rows) > limit
+        rows = rows[:limit]
+        next_cursor = f"{rows[-1]['received_at_ms']}_{rows[-1]['id']}" if more and rows else None
+        return rows, next_cursor
+
+    async def get(self, exchange_id: str) -> dict[str, Any] | None:
+        async with self.database.engine.connect() as conn:
+            row = (await conn.execute(select(EXCHANGES).where(EXCHANGES.c.id == exchange_id))).first()
+            if row is None:
+                return None
+            record = dict(row._mapping)
+            await self._attach_bodies(conn, [record])
+        return record
+
+    async def _attach_bodies(self, conn: AsyncConnection, records: list[dict[str, Any]]) -> None:
+        by_id = {r["id"]: r for r in records}
+        for r in records:
+            r["request_body"] = r["response_body"] = None
+        if not by_id:
+            return
+        rows = await conn.execute(select(BODIES).where(BODIES.c.exchange_id.in_(list(by_id))))
+        for body in rows:
+            by_id[body.exchange_id][f"{body.part}_body"] = decode_body(
+                body.data, body.codec, body.truncated, body.original_bytes, body.content_type
+            )
+
+    async def iterate(self, where: LogFilter, *, chunk: int = 100) -> AsyncIterator[dict[str, Any]]:
+        """Every matching record, oldest first, bodies decoded; reads in chunks to bound memory."""
+        c = EXCHANGES.c
+        after: tuple[int, str] | None = None
+        while True:
+            query = select(EXCHANGES).where(*where.clauses())
+            if after is not None:
+                query = query.where(
+                    or_(c.received_at_ms > after[0], and_(c.received_at_ms == after[0], c.id > after[1]))
+                )
+            query = query.order_by(c.received_at_ms, c.id).limit(chunk)
+            async with self.database.engine.connect() as conn:
+                records = [dict(r._mapping) for r in await conn.execute(query)]
+                await self._attach_bodies(conn, records)
+            for record in records:
+                yield record
+            if len(records) < chunk:
+                return
+            after = (records[-1]["received_at_ms"], records[-1]["id"])
+
+    async def delete(self, ids: Sequence[str]) -> int:
+        """Delete exchanges and their bodies (explicitly: SQLite does not enforce the cascade)."""
+        if not ids:
+            return 0
+        async with self.database.engine.begin() as conn:
+            await conn.execute(delete(BODIES).where(BODIES.c.exchange_id.in_(ids)))
+            result = await conn.execute(delete(EXCHANGES).where(EXCHANGES.c.id.in_(ids)))
+        return int(result.rowcount or 0)
+
+
+def decode_body(data: bytes, codec: str, truncated: bool, original: int, content_type: str | None) -> Any:
+    """A stored body for reading: JSON as objects, text as text; truncation stated, not hidden."""
+    raw = decompress(data, codec)
+    value: Any
+    try:
+        value = orjson.loads(raw) if not truncated else None
+    except orjson.JSONDecodeError:
+        value = None
+    if value is None:
+        value = raw.decode("utf-8", errors="replace")
+    if truncated:
+        return {"truncated": True, "original_bytes": original, "content_type": content_type, "text": value}
+    return value
