@@ -181,3 +181,25 @@ def test_image_url_to_loopback_is_refused(gateway: RunningGateway, fake: FakeSta
         )
     assert "private" in str(info.value.body) or "loopback" in str(info.value.body)
     assert not fake.calls
+
+
+def test_images_generation_b64(gateway: RunningGateway, fake: FakeState) -> None:
+    result = sdk(gateway).images.generate(model="imagen-4.0-generate-001", prompt="a red fox", n=2)
+    assert result.data and len(result.data) == 2
+    png = base64.b64decode(result.data[0].b64_json or "")
+    assert png.startswith(b"\x89PNG")
+    assert fake.calls[-1].method == "predict"
+
+
+def test_speech_wav_and_pcm(gateway: RunningGateway, fake: FakeState) -> None:
+    client = sdk(gateway)
+    wav = client.audio.speech.create(model="tts-1", voice="alloy", input="Hello there", response_format="wav")
+    data = wav.read()
+    assert data[:4] == b"RIFF" and data[8:12] == b"WAVE" and len(data) > 44
+    pcm = client.audio.speech.create(
+        model="tts-1", voice="nova", input="Hello there", response_format="pcm"
+    ).read()
+    assert len(pcm) == len(data) - 44
+    assert fake.calls[-1].model == "gemini-2.5-flash-preview-tts"
+    with pytest.raises(openai.BadRequestError):
+        client.audio.speech.create(model="tts-1", voice="alloy", input="Hi", response_format="mp3")

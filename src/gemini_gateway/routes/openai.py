@@ -13,7 +13,9 @@ from gemini_gateway.dialects.media import substitute_remote_images
 from gemini_gateway.dialects.openai_chat import parse_chat_request, render_chat_response
 from gemini_gateway.dialects.openai_embeddings import parse_embeddings_request, render_embeddings_response
 from gemini_gateway.dialects.openai_errors import render_openai_error
+from gemini_gateway.dialects.openai_images import parse_images_request, render_images_response
 from gemini_gateway.dialects.openai_models import render_model, render_models
+from gemini_gateway.dialects.openai_speech import parse_speech_request, render_speech_audio
 from gemini_gateway.dialects.openai_stream import ChatStreamTranslator, error_event
 from gemini_gateway.errors import GatewayError
 from gemini_gateway.remote_media import fetch_all
@@ -76,6 +78,40 @@ async def _embeddings(request: DialectRequest) -> None:
         reply = await request.gateway.dispatcher.unary(upstream, request.exchange)
         answers.append(decode_answer(reply.body))
     await request.answer_json(render_embeddings_response(answers, call))
+
+
+async def images(scope: Scope, receive: Receive, send: Send) -> None:
+    await run_dialect(
+        scope, receive, send, dialect="openai", render_error=render_openai_error, handle=_images
+    )
+
+
+async def _images(request: DialectRequest) -> None:
+    call = parse_images_request(request.body, aliases=request.gateway.settings.model_aliases)
+    request.use_model(call.model)
+    body = orjson.dumps(call.request)
+    answers = []
+    for _ in range(call.calls):
+        reply = await request.gateway.dispatcher.unary(
+            UpstreamCall(call.method, call.model, body), request.exchange
+        )
+        answers.append(decode_answer(reply.body))
+    await request.answer_json(render_images_response(answers, call, created=int(time.time())))
+
+
+async def speech(scope: Scope, receive: Receive, send: Send) -> None:
+    await run_dialect(
+        scope, receive, send, dialect="openai", render_error=render_openai_error, handle=_speech
+    )
+
+
+async def _speech(request: DialectRequest) -> None:
+    call = parse_speech_request(request.body, aliases=request.gateway.settings.model_aliases)
+    request.use_model(call.model)
+    upstream = UpstreamCall("generateContent", call.model, orjson.dumps(call.request))
+    reply = await request.gateway.dispatcher.unary(upstream, request.exchange)
+    audio, content_type = render_speech_audio(decode_answer(reply.body), call)
+    await request.answer_bytes(audio, content_type)
 
 
 def _wants_gemini(scope: Scope) -> bool:
@@ -145,6 +181,8 @@ def routes() -> list[BaseRoute]:
         table += [
             Route(f"{prefix}/chat/completions", ASGIEndpoint(chat_completions), methods=["POST"]),
             Route(f"{prefix}/embeddings", ASGIEndpoint(embeddings), methods=["POST"]),
+            Route(f"{prefix}/images/generations", ASGIEndpoint(images), methods=["POST"]),
+            Route(f"{prefix}/audio/speech", ASGIEndpoint(speech), methods=["POST"]),
             Route(f"{prefix}/models", ASGIEndpoint(models), methods=["GET"]),
             Route(f"{prefix}/models/{{model:path}}", ASGIEndpoint(models), methods=["GET"]),
         ]
