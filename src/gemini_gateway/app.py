@@ -24,8 +24,9 @@ from gemini_gateway.dispatch import Dispatcher
 from gemini_gateway.errors import GatewayError, google_error_body, render_google_error
 from gemini_gateway.pool.credential import Credential
 from gemini_gateway.pool.pool import CredentialPool
+from gemini_gateway.recorder import RecorderMiddleware, start_recorder, stop_recorder
 from gemini_gateway.redaction import REDACTOR
-from gemini_gateway.routes import gemini, health, monitor, openai
+from gemini_gateway.routes import gemini, health, logs, monitor, openai
 from gemini_gateway.settings import Settings
 from gemini_gateway.store.database import Database
 
@@ -62,9 +63,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         backends["api_key"] = ApiKeyBackend(gateway.http, settings.gemini_base_url)
         await _open_store(gateway)
         saver = asyncio.create_task(_save_pool_periodically(gateway))
+        await start_recorder(gateway)  # replays any spool a crash left behind
         try:
             yield
         finally:
+            await stop_recorder(gateway)  # flushes the queue while the store is still open
             saver.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await saver
@@ -85,10 +88,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.gateway = gateway
     app.include_router(health.router)
     app.include_router(monitor.router)
+    app.include_router(logs.router)
     # OpenAI's routes first: `GET /v1/models` is shared, and that handler sends Google clients on.
     app.router.routes.extend(openai.routes())
     app.router.routes.extend(gemini.routes())
     _install_error_handlers(app)
+    app.add_middleware(RecorderMiddleware, gateway=gateway)  # the tee: every API route, no handler edits
     return app
 
 
