@@ -20,7 +20,7 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gemini_gateway.recorder.capture import Capture, Mode
 from gemini_gateway.recorder.rows import build_rows
@@ -29,6 +29,9 @@ from gemini_gateway.settings import Settings
 from gemini_gateway.store.database import Database
 from gemini_gateway.store.exchanges import ExchangeStore, RecordRows
 from gemini_gateway.store.retention import apply_retention
+
+if TYPE_CHECKING:
+    from gemini_gateway.context import Gateway
 
 log = logging.getLogger("gemini_gateway.recorder")
 
@@ -293,3 +296,21 @@ def _build_all(captures: list[Capture]) -> list[RecordRows]:
         except Exception:  # a bug in extraction must not lose the batch: log it, keep the rest
             log.exception("could not build the record of %s", capture.scope.get("path"))
     return rows
+
+
+async def start_recorder(gateway: Gateway) -> Recorder | None:
+    """Start the recorder for a gateway (None when every route is set to "off")."""
+    settings = gateway.settings
+    if settings.recording_mode == "off" and all(m == "off" for m in settings.recording_route_modes.values()):
+        return None
+    recorder = Recorder(settings)
+    await recorder.start(gateway.database)
+    gateway.services["recorder"] = recorder
+    return recorder
+
+
+async def stop_recorder(gateway: Gateway) -> None:
+    """Flush and stop; call before the database is closed."""
+    recorder: Recorder | None = gateway.services.pop("recorder", None)
+    if recorder is not None:
+        await recorder.aclose()
