@@ -1,0 +1,361 @@
+"""POST /v1/responses (stateless): request -> GenerateContentRequest, answer -> response object.
+
+The gateway keeps no conversation store, so `previous_response_id` and item references are refused
+with a clear message; clients resend the whole input (what Codex-style agents do with `store:false`).
+Function-call signatures ride in `call_id` exactly as in chat completions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from gemini_gateway.dialects.common import (
+    JSON,
+    ParamError,
+    Usage,
+    append_turn,
+    as_dict,
+    candidates_of,
+    encode_call_id,
+    finish_kind,
+    function_call_part,
+    function_response_part,
+    json_text,
+    new_id,
+    opt_bool,
+    opt_dict,
+    opt_int,
+    opt_list,
+    opt_num,
+    opt_str,
+    parse_arguments,
+    parts_of,
+    req_str,
+    visible_text,
+)
+from gemini_gateway.dialects.generation import (
+    SEARCH_TOOL,
+    apply_model_suffixes,
+    strip_model_prefix,
+    thinking_for_effort,
+)
+from gemini_gateway.dialects.media import RemoteImage, remote_images
+from gemini_gateway.dialects.openai_chat import response_format_fields, tool_config
+from gemini_gateway.dialects.openai_messages import content_parts
+from gemini_gateway.dialects.schema import function_declaration
+
+_ECHOED = ("instructions", "tools", "tool_choice", "temperature", "top_p", "parallel_tool_calls", "metadata")
+_SEARCH_TOOLS = frozenset({"web_search", "web_search_preview", "web_search_2025_08_26"})
+
+
+@dataclass(slots=True)
+class ResponsesCall:
+    model: str
+    request: JSON
+    client_model: str
+    stream: bool = False
+    echo: JSON = field(default_factory=dict)  # request fields the response object repeats
+    remote_images: list[RemoteImage] = field(default_factory=list)
+
+
+def parse_responses_request(body: object, *, aliases: Mapping[str, str] | None = None) -> ResponsesCall:
+    if not isinstance(body, dict):
+        raise ParamError(None, "the request body must be a JSON object")
+    client_model = strip_model_prefix(req_str(body, "model"))
+    model, _ = apply_model_suffixes(client_model, {}, aliases)
+    if body.get("previous_response_id"):
+        raise ParamError(
+            "previous_response_id", "this gateway stores no responses; send the full input instead"
+        )
+    system, contents = convert_input(body.get("input"))
+    if instructions := opt_str(body, "instructions"):
+        system.insert(0, {"text": instructions})
+    request: JSON = {"contents": contents}
+    if system:
+        request["systemInstruction"] = {"parts": system}
+    declarations, search = _tools(body)
+    choice = body.get("tool_choice")
+    if choice is not None and declarations:
+        calling, declarations = tool_config(choice, declarations, "tool_choice")
+        if declarations:
+            request["toolConfig"] = calling
+    tools: list[JSON] = [{"functionDeclarations": declarations}] if declarations else []
+    if search:
+        tools.append(dict(SEARCH_TOOL))
+    if tools:
+        request["tools"] = tools
+    if config := _generation_config(body, model):
+        request["generationConfig"] = config
+    model, request = apply_model_suffixes(client_model, request, aliases)
+    echo = {key: body.get(key) for key in _ECHOED}
+    echo["max_output_tokens"] = body.get("max_output_tokens")
+    return ResponsesCall(
+        model=model,
+        request=request,
+        client_model=client_model,
+        stream=opt_bool(body, "stream") or False,
+        echo=echo,
+        remote_images=remote_images(contents),
+    )
+
+
+def _generation_config(body: JSON, model: str) -> JSON:
+    config: JSON = {}
+    if (temperature := opt_num(body, "temperature", minimum=0.0, maximum=2.0)) is not None:
+        config["temperature"] = temperature
+    if (top_p := opt_num(body, "top_p", minimum=0.0, maximum=1.0)) is not None:
+        config["topP"] = top_p
+    if (cap := opt_int(body, "max_output_tokens", minimum=1)) is not None:
+        config["maxOutputTokens"] = cap
+    text = opt_dict(body, "text") or {}
+    if (fmt := text.get("format")) is not None:
+        fmt = as_dict(fmt, "text.format")
+        if fmt.get("type") == "json_schema":
+            # Responses flattens the json_schema object into `format` itself.
+            fmt = {"type": "json_schema", "json_schema": fmt}
+        config.update(response_format_fields(fmt, "text.format"))
+    reasoning = opt_dict(body, "reasoning") or {}
+    thinking: JSON = {}
+    if reasoning.get("effort") is not None:
+        thinking = thinking_for_effort(model, reasoning["effort"], "reasoning.effort")
+    # Thought text is surfaced only when the client asked for reasoning summaries.
+    if reasoning.get("summary") and thinking.get("thinkingBudget") != 0:
+        thinking["includeThoughts"] = True
+    else:
+        thinking.pop("includeThoughts", None)
+    if thinking:
+        config["thinkingConfig"] = thinking
+    return config
+
+
+def _tools(body: JSON) -> tuple[list[JSON], bool]:
+    declarations = []
+    search = False
+    for i, raw in enumerate(opt_list(body, "tools") or ()):
+        tool = as_dict(raw, f"tools[{i}]")
+        kind = tool.get("type")
+        if kind in _SEARCH_TOOLS:
+            search = True
+            continue
+        if kind != "function":
+            continue  # hosted tools (file_search, computer, mcp...) have no Gemini counterpart here
+        name = tool.get("name")
+        if not isinstance(name, str) or not name:
+            raise ParamError(f"tools[{i}].name", "is required")
+        description = tool.get("description") if isinstance(tool.get("description"), str) else None
+        declarations.append(
+            function_declaration(name, description, tool.get("parameters"), f"tools[{i}].parameters")
+        )
+    return declarations, search
+
+
+# --- input items ----------------------------------------------------------------------------------
+
+
+def convert_input(value: object) -> tuple[list[JSON], list[JSON]]:
+    """(system parts, contents) for `input`: a string, or an array of items."""
+    if isinstance(value, str):
+        if not value:
+            raise ParamError("input", "must not be empty")
+        return [], [{"role": "user", "parts": [{"text": value}]}]
+    if not isinstance(value, list) or not value:
+        raise ParamError("input", "expected a string or a non-empty array of input items")
+    system: list[JSON] = []
+    contents: list[JSON] = []
+    call_names: dict[str, str] = {}
+    for i, raw in enumerate(value):
+        param = f"input[{i}]"
+        item = as_dict(raw, param)
+        kind = item.get("type", "message")
+        if kind == "message":
+            role = item.get("role")
+            parts = _message_parts(item.get("content"), f"{param}.content")
+            if role in ("system", "developer"):
+                system.extend(p for p in parts if "text" in p)
+            elif role in ("user", "assistant"):
+                append_turn(contents, "user" if role == "user" else "model", parts)
+            else:
+                raise ParamError(
+                    f"{param}.role", f"expected user, assistant, system or developer, got {role!r}"
+                )
+        elif kind == "function_call":
+            name = req_str(item, "name", f"{param}.name")
+            call_id = opt_str(item, "call_id", f"{param}.call_id")
+            if call_id:
+                call_names[call_id] = name
+            args = parse_arguments(item.get("arguments"), f"{param}.arguments")
+            append_turn(contents, "model", [function_call_part(name, args, call_id)])
+        elif kind == "function_call_output":
+            append_turn(contents, "user", _call_output(item, param, call_names))
+        elif kind == "reasoning":
+            continue  # summaries are not model input; signatures travel in call ids
+        elif kind == "item_reference":
+            raise ParamError(
+                f"{param}.type", "item references need stored responses, which this gateway keeps none of"
+            )
+        else:
+            raise ParamError(f"{param}.type", f"unsupported input item type {kind!r}")
+    if not contents:
+        raise ParamError("input", "must contain at least one user or assistant item")
+    return system, contents
+
+
+def _message_parts(content: object, param: str) -> list[JSON]:
+    if isinstance(content, list):
+        content = [_as_chat_part(as_dict(p, f"{param}[{j}]"), f"{param}[{j}]") for j, p in enumerate(content)]
+    return content_parts(content, param)
+
+
+def _as_chat_part(part: JSON, param: str) -> JSON:
+    """Responses content parts -> their chat-completions spelling, to share one converter."""
+    kind = part.get("type")
+    if kind in ("input_text", "output_text", "text"):
+        return {"type": "text", "text": part.get("text")}
+    if kind == "refusal":
+        return {"type": "refusal"}
+    if kind == "input_image":
+        url = part.get("image_url")
+        if url is None and isinstance(part.get("file_id"), str):
+            return {"type": "file", "file": {"file_id": part["file_id"]}}
+        return {"type": "image_url", "image_url": {"url": url}}
+    if kind == "input_file":
+        if isinstance(part.get("file_url"), str):
+            return {"type": "image_url", "image_url": {"url": part["file_url"]}}
+        return {"type": "file", "file": {k: part.get(k) for k in ("file_data", "file_id", "filename")}}
+    if kind == "input_audio":
+        return {"type": "input_audio", "input_audio": part.get("input_audio", part)}
+    raise ParamError(f"{param}.type", f"unsupported content part type {kind!r}")
+
+
+def _call_output(item: JSON, param: str, call_names: dict[str, str]) -> list[JSON]:
+    call_id = req_str(item, "call_id", f"{param}.call_id")
+    name = call_names.get(call_id)
+    if name is None:
+        raise ParamError(f"{param}.call_id", f"{call_id!r} does not match an earlier function_call item")
+    output = item.get("output")
+    media: list[JSON] = []
+    if isinstance(output, list):
+        parts = _message_parts(output, f"{param}.output")
+        text = "\n".join(p["text"] for p in parts if "text" in p)
+        media = [p for p in parts if "text" not in p]
+    elif isinstance(output, str):
+        text = output
+    else:
+        raise ParamError(f"{param}.output", "expected a string or an array of content parts")
+    return [function_response_part(name, {"output": text}, call_id), *media]
+
+
+# --- the response object ----------------------------------------------------------------------------
+
+
+def response_status(reason: str | None, has_calls: bool) -> tuple[str, JSON | None]:
+    kind = finish_kind(reason, has_calls)
+    if kind == "length":
+        return "incomplete", {"reason": "max_output_tokens"}
+    if kind == "content_filter":
+        return "incomplete", {"reason": "content_filter"}
+    return "completed", None
+
+
+def responses_usage(usage: Usage) -> JSON:
+    return {
+        "input_tokens": usage.prompt + usage.tool_prompt,
+        "input_tokens_details": {"cached_tokens": usage.cached},
+        "output_tokens": usage.output,
+        "output_tokens_details": {"reasoning_tokens": usage.thoughts},
+        "total_tokens": usage.total,
+    }
+
+
+def response_object(
+    call: ResponsesCall,
+    *,
+    response_id: str,
+    created_at: int,
+    status: str,
+    output: list[JSON],
+    usage: JSON | None = None,
+    incomplete: JSON | None = None,
+) -> JSON:
+    echo = call.echo
+    return {
+        "id": response_id,
+        "object": "response",
+        "created_at": created_at,
+        "status": status,
+        "error": None,
+        "incomplete_details": incomplete,
+        "instructions": echo.get("instructions"),
+        "max_output_tokens": echo.get("max_output_tokens"),
+        "model": call.client_model,
+        "output": output,
+        "parallel_tool_calls": echo.get("parallel_tool_calls") is not False,
+        "metadata": echo.get("metadata") or {},
+        "temperature": echo.get("temperature"),
+        "top_p": echo.get("top_p"),
+        "tool_choice": echo.get("tool_choice") or "auto",
+        "tools": echo.get("tools") or [],
+        "usage": usage,
+    }
+
+
+def function_call_item(part: JSON, status: str = "completed") -> JSON:
+    fc = part["functionCall"]
+    return {
+        "type": "function_call",
+        "id": new_id("fc_"),
+        "call_id": encode_call_id("call_", part.get("thoughtSignature"), fc.get("id")),
+        "name": fc.get("name", ""),
+        "arguments": json_text(fc.get("args") or {}),
+        "status": status,
+    }
+
+
+def render_responses_response(
+    gemini: JSON, call: ResponsesCall, *, response_id: str, created_at: int
+) -> JSON:
+    candidates = candidates_of(gemini)
+    candidate: JSON = candidates[0] if candidates else {}
+    output: list[JSON] = []
+    for part in parts_of(candidate):
+        if "functionCall" in part:
+            output.append(function_call_item(part))
+        elif part.get("thought") is True:
+            _last_or_new(output, "reasoning")["summary"][0]["text"] += str(part.get("text", ""))
+        elif (text := visible_text(part)) is not None and text:
+            _last_or_new(output, "message")["content"][0]["text"] += text
+    has_calls = any(item["type"] == "function_call" for item in output)
+    reason = candidate.get("finishReason") or ("SAFETY" if gemini.get("promptFeedback") else None)
+    status, incomplete = response_status(reason, has_calls)
+    for item in output:
+        if item["type"] == "message":
+            item["status"] = status
+    return response_object(
+        call,
+        response_id=response_id,
+        created_at=created_at,
+        status=status,
+        output=output,
+        usage=responses_usage(Usage.of(gemini)),
+        incomplete=incomplete,
+    )
+
+
+def new_item(kind: str) -> JSON:
+    if kind == "reasoning":
+        return {"type": "reasoning", "id": new_id("rs_"), "summary": [{"type": "summary_text", "text": ""}]}
+    return {
+        "type": "message",
+        "id": new_id("msg_"),
+        "role": "assistant",
+        "status": "completed",
+        "content": [{"type": "output_text", "text": "", "annotations": [], "logprobs": []}],
+    }
+
+
+def _last_or_new(output: list[JSON], kind: str) -> Any:
+    if not output or output[-1]["type"] != kind:
+        output.append(new_item(kind))
+    return output[-1]

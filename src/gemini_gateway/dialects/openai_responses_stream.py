@@ -1,0 +1,191 @@
+"""Gemini stream events -> Responses API named SSE events.
+
+One output item is open at a time: a reasoning item (thought parts), a message (text parts) or a
+function call (complete on arrival, so opened and closed at once). A change of part kind closes the
+open item. Every event carries a monotonically increasing `sequence_number`; there is no [DONE].
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gemini_gateway.dialects.common import (
+    JSON,
+    Usage,
+    candidates_of,
+    parts_of,
+    sse_event,
+    visible_text,
+)
+from gemini_gateway.dialects.openai_errors import openai_error_object
+from gemini_gateway.dialects.openai_responses import (
+    ResponsesCall,
+    function_call_item,
+    new_item,
+    response_object,
+    response_status,
+    responses_usage,
+)
+from gemini_gateway.errors import GatewayError
+
+
+class ResponsesStreamTranslator:
+    """Feed decoded Gemini events in order, then `finish()`; send every bytes object as is."""
+
+    def __init__(self, call: ResponsesCall, response_id: str, created_at: int) -> None:
+        self._call = call
+        self._id = response_id
+        self._created_at = created_at
+        self._seq = 0
+        self._started = False
+        self._output: list[JSON] = []
+        self._open: JSON | None = None  # the reasoning or message item being streamed
+        self._reason: str | None = None
+        self._usage = Usage()
+
+    def feed(self, event: JSON) -> list[bytes]:
+        out = self._start()
+        if "usageMetadata" in event:
+            self._usage = Usage.of(event)
+        if event.get("promptFeedback", {}).get("blockReason") and not candidates_of(event):
+            self._reason = "SAFETY"
+        candidates = candidates_of(event)
+        candidate = candidates[0] if candidates else {}
+        for part in parts_of(candidate):
+            if "functionCall" in part:
+                out += self._close()
+                out += self._function_call(part)
+            elif part.get("thought") is True:
+                out += self._text("reasoning", str(part.get("text", "")))
+            elif text := visible_text(part):
+                out += self._text("message", text)
+        if candidate.get("finishReason"):
+            self._reason = candidate["finishReason"]
+        return out
+
+    def finish(self) -> list[bytes]:
+        out = self._start()
+        has_calls = any(item["type"] == "function_call" for item in self._output)
+        status, incomplete = response_status(self._reason, has_calls)
+        out += self._close(status)
+        response = self._response(status, responses_usage(self._usage), incomplete)
+        kind = "response.completed" if status == "completed" else "response.incomplete"
+        out.append(self._emit(kind, response=response))
+        return out
+
+    def error_event(self, exc: GatewayError) -> bytes:
+        error = openai_error_object(exc)
+        return self._emit("error", code=error["code"], message=error["message"], param=error["param"])
+
+    # -- items ---------------------------------------------------------------------------------
+
+    def _start(self) -> list[bytes]:
+        if self._started:
+            return []
+        self._started = True
+        return [
+            self._emit("response.created", response=self._response("in_progress")),
+            self._emit("response.in_progress", response=self._response("in_progress")),
+        ]
+
+    def _text(self, kind: str, text: str) -> list[bytes]:
+        out: list[bytes] = []
+        if self._open is None or self._open["type"] != kind:
+            out += self._close()
+            out += self._open_item(kind)
+        item = self._open
+        assert item is not None
+        ids = self._ids()
+        if kind == "reasoning":
+            item["summary"][0]["text"] += text
+            out.append(
+                self._emit("response.reasoning_summary_text.delta", **ids, summary_index=0, delta=text)
+            )
+        else:
+            item["content"][0]["text"] += text
+            out.append(
+                self._emit("response.output_text.delta", **ids, content_index=0, delta=text, logprobs=[])
+            )
+        return out
+
+    def _open_item(self, kind: str) -> list[bytes]:
+        item = new_item(kind)
+        self._output.append(item)
+        self._open = item
+        index = len(self._output) - 1
+        if kind == "reasoning":
+            shell = {**item, "summary": []}
+            summary: JSON = {"type": "summary_text", "text": ""}
+            return [
+                self._emit("response.output_item.added", output_index=index, item=shell),
+                self._emit(
+                    "response.reasoning_summary_part.added", **self._ids(), summary_index=0, part=summary
+                ),
+            ]
+        shell = {**item, "status": "in_progress", "content": []}
+        part: JSON = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
+        return [
+            self._emit("response.output_item.added", output_index=index, item=shell),
+            self._emit("response.content_part.added", **self._ids(), content_index=0, part=part),
+        ]
+
+    def _close(self, status: str = "completed") -> list[bytes]:
+        item, self._open = self._open, None
+        if item is None:
+            return []
+        index = self._output.index(item)
+        ids = {"item_id": item["id"], "output_index": index}
+        if item["type"] == "reasoning":
+            part = item["summary"][0]
+            return [
+                self._emit("response.reasoning_summary_text.done", **ids, summary_index=0, text=part["text"]),
+                self._emit("response.reasoning_summary_part.done", **ids, summary_index=0, part=part),
+                self._emit("response.output_item.done", output_index=index, item=item),
+            ]
+        item["status"] = status
+        part = item["content"][0]
+        return [
+            self._emit("response.output_text.done", **ids, content_index=0, text=part["text"], logprobs=[]),
+            self._emit("response.content_part.done", **ids, content_index=0, part=part),
+            self._emit("response.output_item.done", output_index=index, item=item),
+        ]
+
+    def _function_call(self, part: JSON) -> list[bytes]:
+        item = function_call_item(part)
+        self._output.append(item)
+        index = len(self._output) - 1
+        ids = {"item_id": item["id"], "output_index": index}
+        return [
+            self._emit(
+                "response.output_item.added",
+                output_index=index,
+                item={**item, "arguments": "", "status": "in_progress"},
+            ),
+            self._emit("response.function_call_arguments.delta", **ids, delta=item["arguments"]),
+            self._emit(
+                "response.function_call_arguments.done", **ids, name=item["name"], arguments=item["arguments"]
+            ),
+            self._emit("response.output_item.done", output_index=index, item=item),
+        ]
+
+    # -- framing -------------------------------------------------------------------------------
+
+    def _ids(self) -> dict[str, Any]:
+        assert self._open is not None
+        return {"item_id": self._open["id"], "output_index": len(self._output) - 1}
+
+    def _response(self, status: str, usage: JSON | None = None, incomplete: JSON | None = None) -> JSON:
+        return response_object(
+            self._call,
+            response_id=self._id,
+            created_at=self._created_at,
+            status=status,
+            output=list(self._output) if status != "in_progress" else [],
+            usage=usage,
+            incomplete=incomplete,
+        )
+
+    def _emit(self, kind: str, **fields: Any) -> bytes:
+        payload = {"type": kind, "sequence_number": self._seq, **fields}
+        self._seq += 1
+        return sse_event(kind, payload)
