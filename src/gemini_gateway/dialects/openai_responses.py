@@ -262,7 +262,8 @@ def response_status(reason: str | None, has_calls: bool) -> tuple[str, JSON | No
 def responses_usage(usage: Usage) -> JSON:
     return {
         "input_tokens": usage.prompt + usage.tool_prompt,
-        "input_tokens_details": {"cached_tokens": usage.cached},
+        # Gemini's implicit cache reports reads only; nothing is "written" the way OpenAI bills it.
+        "input_tokens_details": {"cached_tokens": usage.cached, "cache_write_tokens": 0},
         "output_tokens": usage.output,
         "output_tokens_details": {"reasoning_tokens": usage.thoughts},
         "total_tokens": usage.total,
@@ -297,7 +298,7 @@ def response_object(
         "top_p": echo.get("top_p"),
         "tool_choice": echo.get("tool_choice") or "auto",
         "tools": echo.get("tools") or [],
-        "usage": usage,
+        **({"usage": usage} if usage is not None else {}),
     }
 
 
