@@ -45,6 +45,8 @@ async def compute_stats(
 ) -> list[dict[str, Any]]:
     c = EXCHANGES.c
     bucket_col, group_col = _bucket_expr(bucket), _group_expr(group_by)
+    # Constants stay out of GROUP BY / PARTITION BY: MySQL reads `GROUP BY 0` as a column position.
+    keys = [col for col, kind in ((bucket_col, bucket), (group_col, group_by)) if kind != "none"]
     failed = or_(c.status >= 400, c.error.is_not(None))
     totals = (
         select(
@@ -61,10 +63,10 @@ async def compute_stats(
             func.avg(c.duration_ms).label("latency_avg_ms"),
         )
         .where(*where.clauses())
-        .group_by(bucket_col, group_col)
+        .group_by(*keys)
     )
     # Nearest rank: the p-th percentile of n values is the k-th smallest, k the least with 100k >= p*n.
-    partition = [bucket_col, group_col]
+    partition = keys or None
     ranked = (
         select(
             bucket_col,
@@ -80,7 +82,7 @@ async def compute_stats(
     wanted = or_(*(and_(r.rn * 100 >= p * r.n, (r.rn - 1) * 100 < p * r.n) for p in PERCENTILES))
     ranks = select(r.bucket, r.grp, r.latency, r.rn, r.n).where(wanted)
     async with database.engine.connect() as conn:
-        groups = {(row.bucket, row.grp): _totals(row) for row in await conn.execute(totals)}
+        groups = {(row.bucket, row.grp): _totals(row) for row in await conn.execute(totals) if row.requests}
         for row in await conn.execute(ranks):
             entry = groups.get((row.bucket, row.grp))
             if entry is None:
