@@ -1,0 +1,238 @@
+"""POST /v1/messages and /v1/messages/count_tokens (Anthropic) <-> Gemini."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Final
+
+from gemini_gateway.dialects.anthropic_content import convert_messages, convert_system, thinking_signature
+from gemini_gateway.dialects.common import (
+    JSON,
+    ParamError,
+    Usage,
+    as_dict,
+    blocked_reason,
+    candidates_of,
+    encode_call_id,
+    finish_kind,
+    opt_bool,
+    opt_dict,
+    opt_int,
+    opt_list,
+    opt_num,
+    parts_of,
+    req_str,
+    stop_list,
+    visible_text,
+)
+from gemini_gateway.dialects.generation import (
+    SEARCH_TOOL,
+    apply_model_suffixes,
+    strip_model_prefix,
+    thinking_for_effort,
+)
+from gemini_gateway.dialects.media import RemoteImage, remote_images
+from gemini_gateway.dialects.schema import function_declaration
+
+STOP_REASONS: Final = {
+    "stop": "end_turn",
+    "length": "max_tokens",
+    "tool_calls": "tool_use",
+    "content_filter": "refusal",
+}
+
+
+@dataclass(slots=True)
+class MessagesCall:
+    model: str
+    request: JSON
+    client_model: str
+    stream: bool = False
+    remote_images: list[RemoteImage] = field(default_factory=list)
+
+
+def parse_messages_request(body: object, *, aliases: Mapping[str, str] | None = None) -> MessagesCall:
+    if not isinstance(body, dict):
+        raise ParamError(None, "the request body must be a JSON object")
+    client_model = strip_model_prefix(req_str(body, "model"))
+    if body.get("max_tokens") is None:
+        raise ParamError("max_tokens", "Field required")
+    model, _ = apply_model_suffixes(client_model, {}, aliases)
+    request = _request(body, model)
+    if config := _generation_config(body, model):
+        request["generationConfig"] = config
+    model, request = apply_model_suffixes(client_model, request, aliases)
+    return MessagesCall(
+        model=model,
+        request=request,
+        client_model=client_model,
+        stream=opt_bool(body, "stream") or False,
+        remote_images=remote_images(request["contents"]),
+    )
+
+
+def parse_count_tokens_request(body: object, *, aliases: Mapping[str, str] | None = None) -> tuple[str, JSON]:
+    """(model, countTokens body): the same translation, wrapped as Gemini's generateContentRequest."""
+    if not isinstance(body, dict):
+        raise ParamError(None, "the request body must be a JSON object")
+    client_model = strip_model_prefix(req_str(body, "model"))
+    model, _ = apply_model_suffixes(client_model, {}, aliases)
+    request = _request(body, model)
+    model, request = apply_model_suffixes(client_model, request, aliases)
+    request.pop("toolConfig", None)  # counting needs what is sent, not how tools are chosen
+    return model, {"generateContentRequest": {"model": f"models/{model}", **request}}
+
+
+def render_count_tokens(gemini: JSON) -> JSON:
+    return {"input_tokens": int(gemini.get("totalTokens") or 0)}
+
+
+def _request(body: JSON, model: str) -> JSON:
+    request: JSON = {"contents": convert_messages(body.get("messages"))}
+    if system := convert_system(body.get("system")):
+        request["systemInstruction"] = system
+    declarations, search = _tools(body)
+    tools: list[JSON] = [{"functionDeclarations": declarations}] if declarations else []
+    if search:
+        tools.append(dict(SEARCH_TOOL))
+    if tools:
+        request["tools"] = tools
+    choice = opt_dict(body, "tool_choice")
+    if choice is not None and declarations:
+        request["toolConfig"] = _tool_config(choice, {d["name"] for d in declarations})
+    return request
+
+
+def _tools(body: JSON) -> tuple[list[JSON], bool]:
+    declarations = []
+    search = False
+    for i, raw in enumerate(opt_list(body, "tools") or ()):
+        tool = as_dict(raw, f"tools[{i}]")
+        kind = tool.get("type")
+        if isinstance(kind, str) and kind.startswith("web_search"):
+            search = True
+            continue
+        if kind not in (None, "custom"):
+            continue  # Anthropic-defined tools (bash, text_editor, computer) come without a schema
+        name = tool.get("name")
+        if not isinstance(name, str) or not name:
+            raise ParamError(f"tools[{i}].name", "Field required")
+        description = tool.get("description") if isinstance(tool.get("description"), str) else None
+        declarations.append(
+            function_declaration(name, description, tool.get("input_schema"), f"tools[{i}].input_schema")
+        )
+    return declarations, search
+
+
+def _tool_config(choice: JSON, known: set[str]) -> JSON:
+    kind = choice.get("type")
+    modes = {"auto": "AUTO", "any": "ANY", "none": "NONE"}
+    if kind in modes:
+        return {"functionCallingConfig": {"mode": modes[str(kind)]}}
+    if kind == "tool":
+        name = choice.get("name")
+        if not isinstance(name, str) or name not in known:
+            raise ParamError("tool_choice.name", f"{name!r} is not among the tools")
+        return {"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": [name]}}
+    raise ParamError("tool_choice.type", f"expected auto, any, tool or none, got {kind!r}")
+
+
+def _generation_config(body: JSON, model: str) -> JSON:
+    config: JSON = {}
+    config["maxOutputTokens"] = opt_int(body, "max_tokens", minimum=1)
+    if (temperature := opt_num(body, "temperature", minimum=0.0, maximum=1.0)) is not None:
+        config["temperature"] = temperature
+    if (top_p := opt_num(body, "top_p", minimum=0.0, maximum=1.0)) is not None:
+        config["topP"] = top_p
+    if (top_k := opt_int(body, "top_k", minimum=1)) is not None:
+        config["topK"] = top_k
+    if stops := stop_list(body.get("stop_sequences"), "stop_sequences"):
+        config["stopSequences"] = stops
+    if thinking := _thinking(body, model):
+        config["thinkingConfig"] = thinking
+    return config
+
+
+def _thinking(body: JSON, model: str) -> JSON | None:
+    thinking = opt_dict(body, "thinking")
+    if thinking is None:
+        effort = (opt_dict(body, "output_config") or {}).get("effort")
+        return thinking_for_effort(model, effort, "output_config.effort") if effort is not None else None
+    kind = thinking.get("type")
+    if kind == "enabled":
+        budget = opt_int(thinking, "budget_tokens", "thinking.budget_tokens", minimum=0)
+        if budget is None:
+            raise ParamError("thinking.budget_tokens", "Field required")
+        return {"includeThoughts": True, "thinkingBudget": budget}
+    if kind == "adaptive":
+        return {"includeThoughts": True}  # Gemini's default is already to think as needed
+    if kind == "disabled":
+        off = thinking_for_effort(model, "none", "thinking")
+        off.pop("includeThoughts", None)
+        return off
+    raise ParamError("thinking.type", f"expected enabled, disabled or adaptive, got {kind!r}")
+
+
+# --- answers ---------------------------------------------------------------------------------------
+
+
+def anthropic_usage(usage: Usage) -> JSON:
+    """Anthropic's input_tokens excludes cache reads (total input = input + cache read + creation)."""
+    return {
+        "input_tokens": max(0, usage.prompt + usage.tool_prompt - usage.cached),
+        "output_tokens": usage.output,
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": usage.cached,
+    }
+
+
+def tool_use_block(part: JSON) -> JSON:
+    fc = part["functionCall"]
+    return {
+        "type": "tool_use",
+        "id": encode_call_id("toolu_", part.get("thoughtSignature"), fc.get("id")),
+        "name": fc.get("name", ""),
+        "input": fc.get("args") or {},
+    }
+
+
+def render_messages_response(gemini: JSON, call: MessagesCall, *, message_id: str) -> JSON:
+    candidates = candidates_of(gemini)
+    candidate: JSON = candidates[0] if candidates else {}
+    content: list[JSON] = []
+    for part in parts_of(candidate):
+        signature = part.get("thoughtSignature")
+        last = content[-1] if content else None
+        if part.get("thought") is True:
+            if last is None or last["type"] != "thinking":
+                last = {"type": "thinking", "thinking": "", "signature": ""}
+                content.append(last)
+            last["thinking"] += str(part.get("text", ""))
+            if signature:
+                last["signature"] = thinking_signature(signature)
+            continue
+        if signature and last is not None and last["type"] == "thinking" and not last["signature"]:
+            last["signature"] = thinking_signature(signature)  # the part after thoughts signs them
+        if "functionCall" in part:
+            content.append(tool_use_block(part))
+        elif text := visible_text(part):
+            if last is not None and last["type"] == "text":
+                last["text"] += text
+            else:
+                content.append({"type": "text", "text": text})
+    has_calls = any(block["type"] == "tool_use" for block in content)
+    if candidate:
+        stop = STOP_REASONS[finish_kind(candidate.get("finishReason"), has_calls)]
+    else:
+        stop = "refusal" if blocked_reason(gemini) else "end_turn"
+    return {
+        "id": message_id,
+        "type": "message",
+        "role": "assistant",
+        "model": call.client_model,
+        "content": content,
+        "stop_reason": stop,
+        "stop_sequence": None,
+        "usage": anthropic_usage(Usage.of(gemini)),
+    }
