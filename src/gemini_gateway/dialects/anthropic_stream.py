@@ -88,7 +88,7 @@ class MessagesStreamTranslator:
             return []
         self._started = True
         usage = anthropic_usage(self._usage)
-        message = {
+        message: JSON = {
             "id": self._id,
             "type": "message",
             "role": "assistant",
@@ -101,13 +101,13 @@ class MessagesStreamTranslator:
         return [sse_event("message_start", {"type": "message_start", "message": message})]
 
     def _part(self, part: JSON) -> list[bytes]:
-        signature = part.get("thoughtSignature")
+        signature: str | None = part.get("thoughtSignature")
         if part.get("thought") is True:
             out = [] if self._open == "thinking" else self._stop() + self._begin("thinking")
             if signature:
                 self._signature = signature
-            text = str(part.get("text", ""))
-            return out + ([self._delta({"type": "thinking_delta", "thinking": text})] if text else [])
+            thought = str(part.get("text", ""))
+            return out + ([self._delta({"type": "thinking_delta", "thinking": thought})] if thought else [])
         if self._open == "thinking" and signature and not self._signature:
             self._signature = signature
         if "functionCall" in part:
