@@ -1,0 +1,39 @@
+"""Gateways that record, and helpers to read their records back over the admin API."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+
+from tests.conftest import ADMIN_TOKEN
+
+CLIENT_TOKEN = "client-secret-token-7f3a9c2e51"
+RECORDING = {
+    "gateway_tokens": [CLIENT_TOKEN],
+    "recording_batch_ms": 10,
+    "recording_retry_seconds": 0.2,
+    "recording_write_timeout": 2.0,
+}
+ADMIN = {"authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+def wait_for_records(url: str, count: int, timeout: float = 10.0, **params: Any) -> list[dict[str, Any]]:
+    """Poll `/api/logs` until `count` records match (the writer batches, so they land a bit later)."""
+    deadline = time.monotonic() + timeout
+    items: list[dict[str, Any]] = []
+    while time.monotonic() < deadline:
+        response = httpx.get(f"{url}/api/logs", params={"limit": 500, **params}, headers=ADMIN)
+        response.raise_for_status()
+        items = response.json()["items"]
+        if len(items) >= count:
+            return items
+        time.sleep(0.05)
+    raise AssertionError(f"expected {count} records, found {len(items)}")
+
+
+def record(url: str, exchange_id: str) -> dict[str, Any]:
+    response = httpx.get(f"{url}/api/logs/{exchange_id}", headers=ADMIN)
+    response.raise_for_status()
+    return response.json()  # type: ignore[no-any-return]

@@ -1,0 +1,125 @@
+"""Row building: stream merging, extraction, and secrets masked before anything is stored."""
+
+from __future__ import annotations
+
+import orjson
+
+from gemini_gateway.exchange import Exchange
+from gemini_gateway.recorder.capture import Capture
+from gemini_gateway.recorder.merge import answer_text, merge_event_bytes
+from gemini_gateway.recorder.rows import build_rows, masked_headers, masked_query
+from gemini_gateway.store.codec import decompress
+
+
+def event(parts: list[dict[str, object]], **extra: object) -> bytes:
+    candidate: dict[str, object] = {"content": {"role": "model", "parts": parts}, "index": 0}
+    candidate.update({k: v for k, v in extra.items() if k in ("finishReason", "safetyRatings")})
+    response: dict[str, object] = {"candidates": [candidate]}
+    response.update({k: v for k, v in extra.items() if k in ("usageMetadata", "modelVersion")})
+    return orjson.dumps(response)
+
+
+def test_merge_joins_same_kind_text_and_keeps_thoughts_and_calls_apart() -> None:
+    call = {"functionCall": {"name": "get_weather", "args": {"city": "Oslo"}}, "thoughtSignature": "c2ln"}
+    events = [
+        event([{"text": "Let me ", "thought": True}]),
+        event([{"text": "think.", "thought": True}]),
+        event([{"text": "Hello"}], usageMetadata={"promptTokenCount": 3}),
+        event([{"text": ", world"}]),
+        event([call]),
+        event(
+            [{"text": "Done."}],
+            finishReason="STOP",
+            usageMetadata={"promptTokenCount": 3, "totalTokenCount": 9},
+        ),
+        b'{"candidates": [',  # a torn event (cut stream) is skipped, not fatal
+    ]
+    merged = merge_event_bytes(events)
+    parts = merged["candidates"][0]["content"]["parts"]
+    assert parts == [
+        {"text": "Let me think.", "thought": True},
+        {"text": "Hello, world"},
+        call,
+        {"text": "Done."},
+    ]
+    assert merged["candidates"][0]["finishReason"] == "STOP"
+    assert merged["usageMetadata"] == {"promptTokenCount": 3, "totalTokenCount": 9}
+    assert answer_text(merged) == "Hello, worldDone."
+
+
+def test_secret_headers_and_query_values_are_masked() -> None:
+    token = "client-token-0123456789abcdef"
+    headers = masked_headers(
+        [
+            (b"authorization", f"Bearer {token}".encode()),
+            (b"x-goog-api-key", token.encode()),
+            (b"x-api-key", token.encode()),
+            (b"cookie", f"session={token}; theme=dark".encode()),
+            (b"user-agent", b"google-genai-sdk/1.0"),
+        ]
+    )
+    assert token not in orjson.dumps(headers).decode()
+    assert headers["authorization"].startswith("Bearer clie…")
+    assert headers["user-agent"] == "google-genai-sdk/1.0"
+    assert headers["cookie"].startswith("session=clie…") and "theme=" in headers["cookie"]
+    query = masked_query(f"alt=sse&key={token}".encode())
+    assert query is not None and token not in query and query.startswith("alt=sse&key=")
+
+
+def test_stream_record_merges_events_and_counts_raw_chunks() -> None:
+    exchange = Exchange(model="gemini-2.5-flash", stream=True, status=200)
+    exchange.events = [
+        event([{"text": "Otters "}]),
+        event(
+            [{"text": "hold hands."}],
+            finishReason="STOP",
+            usageMetadata={
+                "promptTokenCount": 4,
+                "candidatesTokenCount": 3,
+                "thoughtsTokenCount": 2,
+                "totalTokenCount": 9,
+            },
+        ),
+    ]
+    scope = {
+        "method": "POST",
+        "path": "/v1beta/models/gemini-2.5-flash:streamGenerateContent",
+        "query_string": b"alt=sse",
+        "headers": [],
+    }
+    capture = Capture("full", scope, exchange, 1 << 20)
+    body = orjson.dumps(
+        {"contents": [{"parts": [{"text": "otters?"}]}], "generationConfig": {"maxOutputTokens": 50}}
+    )
+    capture.request_chunks, capture.request_size = [body], len(body)
+    capture.status, capture.chunk_count, capture.complete = 200, 3, True
+    capture.finished = exchange.started + 0.05
+    record = build_rows(capture)
+    row = record.exchange
+    assert row["chunk_count"] == 3 and row["stream"] is True
+    assert (row["prompt_tokens"], row["candidates_tokens"], row["thoughts_tokens"], row["total_tokens"]) == (
+        4,
+        3,
+        2,
+        9,
+    )
+    assert row["generation_settings"] == {"generationConfig": {"maxOutputTokens": 50}}
+    response = next(b for b in record.bodies if b["part"] == "response")
+    merged = orjson.loads(decompress(response["data"], response["codec"]))
+    assert answer_text(merged) == "Otters hold hands."
+
+
+def test_client_that_went_away_is_recorded_as_499() -> None:
+    exchange = Exchange(stream=True)
+    scope = {
+        "method": "POST",
+        "path": "/v1beta/models/m:streamGenerateContent",
+        "query_string": b"",
+        "headers": [],
+    }
+    capture = Capture("metadata", scope, exchange, 1024)
+    capture.status, capture.disconnected, capture.chunk_count = 200, True, 1
+    capture.finished = exchange.started
+    record = build_rows(capture)
+    assert record.exchange["status"] == 499 and record.exchange["error"] == "client disconnected"
+    assert record.bodies == []  # metadata mode stores no bodies
