@@ -37,3 +37,18 @@ def record(url: str, exchange_id: str) -> dict[str, Any]:
     response = httpx.get(f"{url}/api/logs/{exchange_id}", headers=ADMIN)
     response.raise_for_status()
     return response.json()  # type: ignore[no-any-return]
+
+
+def recorder_status(url: str) -> dict[str, Any]:
+    return httpx.get(f"{url}/api/recorder", headers=ADMIN).json()  # type: ignore[no-any-return]
+
+
+def wait_for_status(url: str, timeout: float = 10.0, **expected: Any) -> dict[str, Any]:
+    """Poll `/api/recorder` until every named counter has the expected value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        status = recorder_status(url)
+        if all(status.get(k) == v for k, v in expected.items()) or time.monotonic() > deadline:
+            assert {k: status.get(k) for k in expected} == expected
+            return status
+        time.sleep(0.05)
