@@ -61,6 +61,14 @@ class Settings(BaseSettings):
     # Who may call the gateway
     gateway_tokens: SecretList = Field(default_factory=list, description="Tokens clients must present")
     admin_token: SecretStr | None = Field(None, description="Token for /api/* and the admin UI")
+    cors_origins: StrList = Field(
+        default_factory=list,
+        description="Origins browsers may call the client API from ('*' for any); never the admin API",
+    )
+    admin_session_hours: float = Field(12.0, gt=0, description="How long an admin UI login lasts")
+    encryption_key: SecretStr | None = Field(
+        None, description="Fernet key for secrets stored in the database; default: DATA_DIR/secret.key"
+    )
 
     # Where it runs and keeps things
     host: str = "127.0.0.1"
@@ -119,7 +127,7 @@ class Settings(BaseSettings):
     )
     retention_interval_seconds: float = Field(300.0, gt=0, description="How often retention runs")
 
-    @field_validator("gemini_api_keys", "gateway_tokens", mode="before")
+    @field_validator("gemini_api_keys", "gateway_tokens", "cors_origins", mode="before")
     @classmethod
     def _lists(cls, value: object) -> object:
         return _split_list(value)
