@@ -7,7 +7,7 @@ epoch milliseconds (`received_at_ms`) plus ISO 8601 UTC (`received_at`).
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import StreamingResponse
@@ -16,37 +16,31 @@ from gemini_gateway.context import Gateway
 from gemini_gateway.errors import GatewayError, RequestError
 from gemini_gateway.recorder.export import ExportFormat, export_lines
 from gemini_gateway.routes.responses import JSONBody
-from gemini_gateway.store.exchanges import ExchangeStore, LogFilter
+from gemini_gateway.store.exchanges import ExchangeStore, LogFilter, parse_time_ms
 from gemini_gateway.store.stats import Bucket, GroupBy, compute_stats
 
 router = APIRouter(prefix="/api", tags=["logs"])
 
 
 def parse_time(value: str | None) -> int | None:
-    """Epoch milliseconds from epoch seconds or an ISO 8601 time (UTC when no zone is given)."""
-    if value is None or not value.strip():
-        return None
-    text = value.strip()
     try:
-        return int(float(text) * 1000)
-    except ValueError:
-        pass
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise RequestError(f"not a time: {value!r} (use ISO 8601 or epoch seconds)") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp() * 1000)
+        return parse_time_ms(value)
+    except ValueError as exc:
+        raise RequestError(str(exc)) from None
 
 
 def iso(ms: int | None) -> str | None:
     return datetime.fromtimestamp(ms / 1000, UTC).isoformat() if ms is not None else None
 
 
-def _store(request: Request) -> ExchangeStore:
+def _admin(request: Request) -> Gateway:
     gateway: Gateway = request.app.state.gateway
-    gateway.auth.admin(request.scope)
+    gateway.auth.admin(cast(dict[str, Any], request.scope))
+    return gateway
+
+
+def _store(request: Request) -> ExchangeStore:
+    gateway = _admin(request)
     recorder = gateway.services.get("recorder")
     store: ExchangeStore | None = getattr(recorder, "store", None)
     if store is None and gateway.database is not None:
@@ -155,7 +149,5 @@ async def stats(
 @router.get("/recorder")
 async def recorder_status(request: Request) -> JSONBody:
     """The recorder's own health: queue depth, spool size, counters, last store error."""
-    gateway: Gateway = request.app.state.gateway
-    gateway.auth.admin(request.scope)
-    recorder = gateway.services.get("recorder")
+    recorder = _admin(request).services.get("recorder")
     return JSONBody(recorder.status() if recorder is not None else {"mode": "off"})

@@ -10,7 +10,7 @@ import zlib
 from typing import Any
 
 try:  # optional: better ratio and speed than zlib, not a hard dependency
-    import zstandard as _zstd
+    import zstandard as _zstd  # type: ignore[import-not-found,unused-ignore]
 except ImportError:  # pragma: no cover - depends on the machine
     _zstd = None
 

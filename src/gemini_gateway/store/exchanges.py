@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -61,6 +62,24 @@ class LogFilter:
         if self.errors_only:
             found.append(or_(c.status >= 400, c.error.is_not(None)))
         return found
+
+
+def parse_time_ms(value: str | None) -> int | None:
+    """Epoch milliseconds from epoch seconds or an ISO 8601 time (UTC when no zone is given)."""
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    try:
+        return int(float(text) * 1000)
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"not a time: {value!r} (use ISO 8601 or epoch seconds)") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1000)
 
 
 def _status_clause(status: str) -> ColumnElement[bool]:
