@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 from pydantic import SecretStr, ValidationError
 
+from gemini_gateway.recorder.cli import logs_app
 from gemini_gateway.settings import Settings
 
 app = typer.Typer(help="A self-hosted gateway in front of Google Gemini.", no_args_is_help=True)
@@ -91,6 +92,9 @@ def fake_upstream(
     valid = {k.strip() for k in keys.split(",") if k.strip()} if keys else None
     typer.echo(f"fake Gemini upstream on http://{host}:{port}", err=True)
     serve_fake(host, port, valid_keys=valid)
+
+
+app.add_typer(logs_app, name="logs")
 
 
 def main() -> None:
