@@ -595,3 +595,71 @@ def test_spec_validator_rejects_wrong_shapes(openai_schema: Validate) -> None:
     no_logprobs = {**good, "choices": [{k: v for k, v in good["choices"][0].items() if k != "logprobs"}]}
     with pytest.raises(AssertionError):
         openai_schema("CreateChatCompletionResponse", no_logprobs)
+
+
+def test_legacy_function_messages_and_tool_images() -> None:
+    call = parse_chat_request(
+        chat(
+            messages=[
+                {"role": "user", "content": "go"},
+                {"role": "assistant", "content": "", "function_call": {"name": "legacy", "arguments": "{}"}},
+                {"role": "function", "name": "legacy", "content": "done"},
+                {
+                    "role": "assistant",
+                    "tool_calls": [
+                        {"id": "call_s", "type": "function", "function": {"name": "shot", "arguments": ""}}
+                    ],
+                },
+                {
+                    "role": "tool",
+                    "tool_call_id": "call_s",
+                    "content": [
+                        {"type": "text", "text": "captured"},
+                        {"type": "image_url", "image_url": {"url": "data:image/png;base64,QUJD"}},
+                    ],
+                },
+            ]
+        )
+    )
+    contents = call.request["contents"]
+    assert contents[1]["parts"] == [
+        {"functionCall": {"name": "legacy", "args": {}}, "thoughtSignature": SKIP_SIGNATURE}
+    ]
+    assert contents[2]["parts"] == [{"functionResponse": {"name": "legacy", "response": {"output": "done"}}}]
+    assert contents[4]["parts"] == [
+        {"functionResponse": {"name": "shot", "response": {"output": "captured"}}},
+        {"inlineData": {"mimeType": "image/png", "data": "QUJD"}},
+    ]
+
+
+def test_handler_facing_api_is_importable() -> None:
+    """The names the HTTP handlers are written against; renaming one is a breaking change."""
+    import importlib
+
+    surface = {
+        "openai_chat": ["ChatCall", "parse_chat_request", "render_chat_response"],
+        "openai_stream": ["ChatStreamTranslator", "error_event"],
+        "openai_errors": ["render_openai_error", "openai_error_object"],
+        "openai_models": ["render_models", "render_model"],
+        "openai_embeddings": ["EmbeddingsCall", "parse_embeddings_request", "render_embeddings_response"],
+        "openai_images": ["ImagesCall", "parse_images_request", "render_images_response"],
+        "openai_speech": ["SpeechCall", "parse_speech_request", "render_speech_audio"],
+        "openai_responses": ["ResponsesCall", "parse_responses_request", "render_responses_response"],
+        "openai_responses_stream": ["ResponsesStreamTranslator"],
+        "anthropic_messages": [
+            "MessagesCall",
+            "parse_messages_request",
+            "render_messages_response",
+            "parse_count_tokens_request",
+            "render_count_tokens",
+        ],
+        "anthropic_stream": ["MessagesStreamTranslator"],
+        "anthropic_errors": ["render_anthropic_error"],
+        "media": ["RemoteImage", "substitute_remote_images"],
+        "generation": ["apply_model_suffixes"],
+        "common": ["ParamError"],
+    }
+    for module, names in surface.items():
+        loaded = importlib.import_module(f"gemini_gateway.dialects.{module}")
+        missing = [n for n in names if not hasattr(loaded, n)]
+        assert not missing, f"{module}: {missing}"

@@ -347,3 +347,101 @@ def test_input_is_not_mutated() -> None:
     to_gemini_schema(PYDANTIC_MODEL)
     to_json_schema(PYDANTIC_MODEL)
     assert before == PYDANTIC_MODEL
+
+
+JSON_SCHEMA_KEYS = {
+    "type",
+    "format",
+    "title",
+    "description",
+    "enum",
+    "items",
+    "prefixItems",
+    "minItems",
+    "maxItems",
+    "minimum",
+    "maximum",
+    "anyOf",
+    "oneOf",
+    "properties",
+    "additionalProperties",
+    "required",
+    "propertyOrdering",
+}
+
+
+def assert_valid_json_form(schema: Any, path: str = "$") -> None:
+    """Only keywords Gemini's `*JsonSchema` fields document, references already inlined."""
+    assert isinstance(schema, dict), path
+    assert set(schema) <= JSON_SCHEMA_KEYS, f"{path}: {set(schema) - JSON_SCHEMA_KEYS}"
+    for name, sub in (schema.get("properties") or {}).items():
+        assert_valid_json_form(sub, f"{path}.{name}")
+    for key in ("items", "additionalProperties"):
+        if isinstance(schema.get(key), dict):
+            assert_valid_json_form(schema[key], f"{path}.{key}")
+    for key in ("anyOf", "oneOf", "prefixItems"):
+        for i, sub in enumerate(schema.get(key) or ()):
+            assert_valid_json_form(sub, f"{path}.{key}[{i}]")
+
+
+# Keywords agents' schema generators emit that Gemini has never accepted in `parameters`.
+EXOTIC = {
+    "type": "object",
+    "$id": "https://example.com/tool.json",
+    "$comment": "generated",
+    "properties": {
+        "glob": {
+            "type": "string",
+            "minLength": 1,
+            "contentEncoding": "utf-8",
+            "deprecated": True,
+            "readOnly": True,
+        },
+        "tags": {
+            "type": "array",
+            "items": {"type": "string"},
+            "uniqueItems": True,
+            "contains": {"const": "x"},
+        },
+        "mode": {
+            "type": "string",
+            "enum": ["a", "b"],
+            "x-order": 1,
+            "markdownDescription": "**m**",
+            "examples": ["a"],
+        },
+        "n": {"type": "integer", "exclusiveMaximum": 10, "multipleOf": 1, "format": "int64"},
+        "conditional": {
+            "type": "object",
+            "properties": {"kind": {"type": "string"}},
+            "if": {"properties": {"kind": {"const": "a"}}},
+            "then": {"required": ["kind"]},
+            "not": {"required": ["other"]},
+            "dependentRequired": {"kind": ["x"]},
+            "unevaluatedProperties": False,
+        },
+    },
+    "propertyNames": {"pattern": "^[a-z]+$"},
+    "patternProperties": {"^x-": {"type": "string"}},
+}
+
+AGENT_SCHEMAS = [CLAUDE_CODE_EDIT, PYDANTIC_MODEL, EXOTIC]
+
+
+@pytest.mark.parametrize("schema", AGENT_SCHEMAS, ids=["claude-code", "pydantic", "exotic"])
+def test_agent_schemas_come_out_valid_in_both_forms(schema: dict[str, Any]) -> None:
+    gemini = to_gemini_schema(schema)
+    assert gemini is not None
+    assert_valid_gemini(gemini)
+    assert_valid_json_form(to_json_schema(schema))
+
+
+def test_exotic_keywords_are_dropped_but_meaning_kept() -> None:
+    out = to_gemini_schema(EXOTIC)
+    assert out is not None
+    props = out["properties"]
+    assert props["glob"] == {"type": "STRING", "minLength": 1}
+    assert props["tags"] == {"type": "ARRAY", "items": {"type": "STRING"}}
+    assert props["mode"] == {"type": "STRING", "enum": ["a", "b"]}
+    assert props["n"] == {"type": "INTEGER", "format": "int64"}
+    assert props["conditional"] == {"type": "OBJECT", "properties": {"kind": {"type": "STRING"}}}
