@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import hashlib
-import hmac
-from collections.abc import Iterable
+import math
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import parse_qsl
@@ -12,6 +13,8 @@ from urllib.parse import parse_qsl
 from gemini_gateway.errors import RequestError
 
 Tier = Literal["admin", "user"]
+# Where a caller already authenticated another way (the admin UI's session) is put in the ASGI scope.
+SCOPE_IDENTITY = "gateway.identity"
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,6 +22,7 @@ class ClientIdentity:
     id: str  # safe to log and record; never the token
     tier: Tier
     models: frozenset[str] | None = None  # allow-list, None = any model
+    rate_limit: int | None = None  # requests per minute, None = unlimited
 
     def check_model(self, model: str) -> None:
         if self.models is not None and model not in self.models:
@@ -26,6 +30,43 @@ class ClientIdentity:
 
 
 ANONYMOUS = ClientIdentity(id="anonymous", tier="user")
+
+
+class ClientRateLimited(RequestError):
+    """A client token went over its requests-per-minute limit; each dialect renders its own 429."""
+
+    status_code = 429
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message, status_code=429)
+        self.retry_after = retry_after
+
+    def headers(self) -> dict[str, str]:
+        return {"retry-after": str(max(1, math.ceil(self.retry_after)))}
+
+
+class RateLimiter:
+    """A token bucket per client: `limit` requests a minute, refilled continuously, bursts up to `limit`."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self._buckets: dict[str, tuple[float, float]] = {}  # client id -> (tokens left, when)
+
+    def check(self, identity: ClientIdentity) -> None:
+        limit = identity.rate_limit
+        if not limit:
+            return
+        now = self.clock()
+        tokens, then = self._buckets.get(identity.id, (float(limit), now))
+        tokens = min(float(limit), tokens + (now - then) * limit / 60.0)
+        if tokens < 1.0:
+            self._buckets[identity.id] = (tokens, now)
+            wait = (1.0 - tokens) * 60.0 / limit
+            raise ClientRateLimited(
+                f"this client token is limited to {limit} requests per minute; retry in {math.ceil(wait)}s",
+                wait,
+            )
+        self._buckets[identity.id] = (tokens - 1.0, now)
 
 
 def token_digest(token: str) -> str:
@@ -60,6 +101,7 @@ class Authenticator:
         self._admin_digest = token_digest(admin_token) if admin_token else None
         if self._admin_digest:
             self._clients[self._admin_digest] = ClientIdentity(id="admin", tier="admin")
+        self.limiter = RateLimiter()
 
     @property
     def open(self) -> bool:
@@ -79,9 +121,13 @@ class Authenticator:
 
     def client(self, scope: dict[str, Any]) -> ClientIdentity:
         """The caller of an API route, or RequestError 401 (no token) / 403 (wrong token)."""
-        token = token_from_scope(scope)
-        identity = self.identify(token)
+        identity: ClientIdentity | None = scope.get(SCOPE_IDENTITY)
+        token = None
+        if identity is None:
+            token = token_from_scope(scope)
+            identity = self.identify(token)
         if identity is not None:
+            self.limiter.check(identity)
             return identity
         if self.open:
             return ANONYMOUS
@@ -94,11 +140,17 @@ class Authenticator:
         raise RequestError("the client token is not valid for this gateway", status_code=403)
 
     def admin(self, scope: dict[str, Any]) -> ClientIdentity:
-        if self._admin_digest is None:
-            raise RequestError("the admin API is disabled: set ADMIN_TOKEN", status_code=403)
-        token = token_from_scope(scope)
-        if token is None:
-            raise RequestError("missing admin token", status_code=401)
-        if not hmac.compare_digest(token_digest(token), self._admin_digest):
-            raise RequestError("admin token required", status_code=403)
-        return ClientIdentity(id="admin", tier="admin")
+        """The caller of an admin route: an admin UI session, the admin token or an admin-tier token."""
+        identity: ClientIdentity | None = scope.get(SCOPE_IDENTITY)
+        if identity is None:
+            token = token_from_scope(scope)
+            if token is None:
+                if self._admin_digest is None:
+                    raise RequestError("the admin API is disabled: set ADMIN_TOKEN", status_code=403)
+                raise RequestError("missing admin token", status_code=401)
+            identity = self.identify(token)
+            if identity is None:
+                raise RequestError("admin token required", status_code=403)
+        if identity.tier != "admin":
+            raise RequestError("this token may call the model API only, not the admin API", status_code=403)
+        return identity
