@@ -40,6 +40,7 @@ class ResponsesStreamTranslator:
         self._started = False
         self._output: list[JSON] = []
         self._open: JSON | None = None  # the reasoning or message item being streamed
+        self._pieces: list[str] = []  # its text so far, joined once at close (no quadratic +=)
         self._reason: str | None = None
         self._usage = Usage()
 
@@ -93,16 +94,13 @@ class ResponsesStreamTranslator:
         if self._open is None or self._open["type"] != kind:
             out += self._close()
             out += self._open_item(kind)
-        item = self._open
-        assert item is not None
         ids = self._ids()
+        self._pieces.append(text)
         if kind == "reasoning":
-            item["summary"][0]["text"] += text
             out.append(
                 self._emit("response.reasoning_summary_text.delta", **ids, summary_index=0, delta=text)
             )
         else:
-            item["content"][0]["text"] += text
             out.append(
                 self._emit("response.output_text.delta", **ids, content_index=0, delta=text, logprobs=[])
             )
@@ -133,10 +131,12 @@ class ResponsesStreamTranslator:
         item, self._open = self._open, None
         if item is None:
             return []
+        text, self._pieces = "".join(self._pieces), []
         index = self._output.index(item)
         ids = {"item_id": item["id"], "output_index": index}
         if item["type"] == "reasoning":
             part = item["summary"][0]
+            part["text"] = text
             return [
                 self._emit("response.reasoning_summary_text.done", **ids, summary_index=0, text=part["text"]),
                 self._emit("response.reasoning_summary_part.done", **ids, summary_index=0, part=part),
@@ -144,6 +144,7 @@ class ResponsesStreamTranslator:
             ]
         item["status"] = status
         part = item["content"][0]
+        part["text"] = text
         return [
             self._emit("response.output_text.done", **ids, content_index=0, text=part["text"], logprobs=[]),
             self._emit("response.content_part.done", **ids, content_index=0, part=part),
