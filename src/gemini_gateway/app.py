@@ -19,6 +19,7 @@ from gemini_gateway.backends.api_key import ApiKeyBackend
 from gemini_gateway.backends.base import Backend
 from gemini_gateway.backends.http_client import create_upstream_http
 from gemini_gateway.context import Gateway
+from gemini_gateway.dialects.anthropic_errors import render_anthropic_error
 from gemini_gateway.dialects.openai_errors import render_openai_error
 from gemini_gateway.dispatch import Dispatcher
 from gemini_gateway.errors import GatewayError, google_error_body, render_google_error
@@ -26,7 +27,7 @@ from gemini_gateway.pool.credential import Credential
 from gemini_gateway.pool.pool import CredentialPool
 from gemini_gateway.recorder import RecorderMiddleware, start_recorder, stop_recorder
 from gemini_gateway.redaction import REDACTOR
-from gemini_gateway.routes import gemini, health, logs, monitor, openai
+from gemini_gateway.routes import anthropic, gemini, health, logs, monitor, openai
 from gemini_gateway.settings import Settings
 from gemini_gateway.store.database import Database
 
@@ -91,6 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(logs.router)
     # OpenAI's routes first: `GET /v1/models` is shared, and that handler sends Google clients on.
     app.router.routes.extend(openai.routes())
+    app.router.routes.extend(anthropic.routes())
     app.router.routes.extend(gemini.routes())
     _install_error_handlers(app)
     app.add_middleware(RecorderMiddleware, gateway=gateway)  # the tee: every API route, no handler edits
@@ -146,6 +148,9 @@ def _install_error_handlers(app: FastAPI) -> None:
         assert isinstance(exc, HTTPException)
         if exc.status_code == 404:
             message = f"the route {request.method} {request.url.path} does not exist"
+            if request.url.path.startswith("/anthropic/"):
+                status, body = render_anthropic_error(GatewayError(message, status_code=404))
+                return Response(body, status, media_type="application/json")
             if request.url.path.startswith(("/openai/", "/hf/")):
                 status, body = render_openai_error(GatewayError(message, status_code=404))
                 return Response(body, status, media_type="application/json")

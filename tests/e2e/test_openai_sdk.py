@@ -203,3 +203,44 @@ def test_speech_wav_and_pcm(gateway: RunningGateway, fake: FakeState) -> None:
     assert fake.calls[-1].model == "gemini-2.5-flash-preview-tts"
     with pytest.raises(openai.BadRequestError):
         client.audio.speech.create(model="tts-1", voice="alloy", input="Hi", response_format="mp3")
+
+
+def test_responses_non_stream_and_stream(gateway: RunningGateway) -> None:
+    client = sdk(gateway)
+    response = client.responses.create(
+        model=MODEL, input="Tell me about cormorants", instructions="Be brief."
+    )
+    assert response.status == "completed" and "cormorants" in response.output_text.lower()
+    kinds = [
+        event.type for event in client.responses.create(model=MODEL, input="Stream about terns", stream=True)
+    ]
+    assert kinds[0] == "response.created" and kinds[-1] == "response.completed"
+    assert "response.output_text.delta" in kinds
+
+
+def test_responses_function_tools(gateway: RunningGateway) -> None:
+    client = sdk(gateway)
+    tool = {"type": "function", "name": "get_weather", "parameters": WEATHER_TOOL["function"]["parameters"]}
+    first = client.responses.create(model="gemini-3-pro-preview", input="Weather in Rome?", tools=[tool])
+    calls = [item for item in first.output if item.type == "function_call"]
+    assert calls and calls[0].name == "get_weather"
+    follow_up = [
+        {"role": "user", "content": "Weather in Rome?"},
+        calls[0].model_dump(exclude_none=True),
+        {"type": "function_call_output", "call_id": calls[0].call_id, "output": '{"temp_c": 25}'},
+    ]
+    second = client.responses.create(model="gemini-3-pro-preview", input=follow_up, tools=[tool])
+    assert "get_weather" in second.output_text
+
+
+def test_a_50_mb_image_is_refused_clearly(gateway: RunningGateway, fake: FakeState) -> None:
+    fifty_mb_as_base64 = "A" * (50 * 1024 * 1024 * 4 // 3)
+    url = "data:image/png;base64," + fifty_mb_as_base64
+    body = {
+        "model": MODEL,
+        "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": url}}]}],
+    }
+    response = httpx.post(gateway.url + "/v1/chat/completions", json=body, timeout=60)
+    assert response.status_code == 413
+    assert response.json()["error"]["type"] == "invalid_request_error"
+    assert not fake.calls

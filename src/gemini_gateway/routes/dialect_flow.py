@@ -8,7 +8,7 @@ and status; errors after it become the dialect's error event and a broken connec
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,8 +16,10 @@ import orjson
 
 from gemini_gateway.auth import ClientIdentity
 from gemini_gateway.context import Gateway, gateway_of
+from gemini_gateway.dialects.media import RemoteImage, substitute_remote_images
 from gemini_gateway.errors import GatewayError
 from gemini_gateway.exchange import Exchange, get_exchange
+from gemini_gateway.remote_media import fetch_all
 from gemini_gateway.routes.asgi import DisconnectGuard, Receive, Scope, Send, parse_json_object, read_body
 from gemini_gateway.routes.gemini import gateway_headers
 
@@ -39,6 +41,22 @@ class DialectRequest:
         """Note the model for records, and refuse it if this client's token may not use it."""
         self.client.check_model(model)
         self.exchange.model = model
+
+    async def inline_remote_media(
+        self, request: dict[str, Any], images: Sequence[RemoteImage]
+    ) -> dict[str, Any]:
+        """Fetch http(s) images the client referenced and inline them (Gemini cannot fetch them)."""
+        if not images:
+            return request
+        settings = self.gateway.settings
+        assert self.gateway.http is not None
+        fetched = await fetch_all(
+            self.gateway.http,
+            images,
+            max_bytes=settings.media_fetch_max_bytes,
+            allow_private=settings.allow_private_media_urls,
+        )
+        return substitute_remote_images(request, images, fetched)
 
     async def answer_json(self, payload: Any, status: int = 200) -> None:
         self.exchange.status = status

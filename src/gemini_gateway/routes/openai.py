@@ -9,16 +9,16 @@ from starlette.routing import BaseRoute, Route
 
 from gemini_gateway.backends.base import UpstreamCall
 from gemini_gateway.dialects.common import new_id
-from gemini_gateway.dialects.media import substitute_remote_images
 from gemini_gateway.dialects.openai_chat import parse_chat_request, render_chat_response
 from gemini_gateway.dialects.openai_embeddings import parse_embeddings_request, render_embeddings_response
 from gemini_gateway.dialects.openai_errors import render_openai_error
 from gemini_gateway.dialects.openai_images import parse_images_request, render_images_response
 from gemini_gateway.dialects.openai_models import render_model, render_models
+from gemini_gateway.dialects.openai_responses import parse_responses_request, render_responses_response
+from gemini_gateway.dialects.openai_responses_stream import ResponsesStreamTranslator
 from gemini_gateway.dialects.openai_speech import parse_speech_request, render_speech_audio
 from gemini_gateway.dialects.openai_stream import ChatStreamTranslator, error_event
 from gemini_gateway.errors import GatewayError
-from gemini_gateway.remote_media import fetch_all
 from gemini_gateway.routes.asgi import ASGIEndpoint, Receive, Scope, Send
 from gemini_gateway.routes.dialect_flow import DialectRequest, decode_answer, run_dialect
 from gemini_gateway.routes.gemini import list_models as gemini_list_models
@@ -32,20 +32,9 @@ async def chat_completions(scope: Scope, receive: Receive, send: Send) -> None:
 
 
 async def _chat(request: DialectRequest) -> None:
-    settings = request.gateway.settings
-    call = parse_chat_request(request.body, aliases=settings.model_aliases)
+    call = parse_chat_request(request.body, aliases=request.gateway.settings.model_aliases)
     request.use_model(call.model)
-    gemini_request = call.request
-    if call.remote_images:
-        assert request.gateway.http is not None
-        fetched = await fetch_all(
-            request.gateway.http,
-            call.remote_images,
-            max_bytes=settings.media_fetch_max_bytes,
-            allow_private=settings.allow_private_media_urls,
-        )
-        gemini_request = substitute_remote_images(gemini_request, call.remote_images, fetched)
-    body = orjson.dumps(gemini_request)
+    body = orjson.dumps(await request.inline_remote_media(call.request, call.remote_images))
     response_id, created = new_id("chatcmpl-", 24), int(time.time())
     dispatcher = request.gateway.dispatcher
     if not call.stream:
@@ -61,6 +50,33 @@ async def _chat(request: DialectRequest) -> None:
     )
     translator = ChatStreamTranslator(call, response_id, created)
     await request.answer_stream(events, translator.feed, translator.finish, error_event)
+
+
+async def responses(scope: Scope, receive: Receive, send: Send) -> None:
+    await run_dialect(
+        scope, receive, send, dialect="openai-responses", render_error=render_openai_error, handle=_responses
+    )
+
+
+async def _responses(request: DialectRequest) -> None:
+    call = parse_responses_request(request.body, aliases=request.gateway.settings.model_aliases)
+    request.use_model(call.model)
+    body = orjson.dumps(await request.inline_remote_media(call.request, call.remote_images))
+    response_id, created = new_id("resp_", 24), int(time.time())
+    dispatcher = request.gateway.dispatcher
+    if not call.stream:
+        reply = await dispatcher.unary(UpstreamCall("generateContent", call.model, body), request.exchange)
+        answer = render_responses_response(
+            decode_answer(reply.body), call, response_id=response_id, created_at=created
+        )
+        await request.answer_json(answer)
+        return
+    request.exchange.stream = True
+    events = await dispatcher.stream(
+        UpstreamCall("streamGenerateContent", call.model, body), request.exchange
+    )
+    translator = ResponsesStreamTranslator(call, response_id, created)
+    await request.answer_stream(events, translator.feed, translator.finish, translator.error_event)
 
 
 async def embeddings(scope: Scope, receive: Receive, send: Send) -> None:
@@ -180,6 +196,7 @@ def routes() -> list[BaseRoute]:
     for prefix in PREFIXES:
         table += [
             Route(f"{prefix}/chat/completions", ASGIEndpoint(chat_completions), methods=["POST"]),
+            Route(f"{prefix}/responses", ASGIEndpoint(responses), methods=["POST"]),
             Route(f"{prefix}/embeddings", ASGIEndpoint(embeddings), methods=["POST"]),
             Route(f"{prefix}/images/generations", ASGIEndpoint(images), methods=["POST"]),
             Route(f"{prefix}/audio/speech", ASGIEndpoint(speech), methods=["POST"]),
