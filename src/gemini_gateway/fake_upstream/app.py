@@ -53,7 +53,9 @@ class FakeGeminiApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             path: str = scope["path"]
-            if path.startswith("/v1beta/"):
+            if scope["method"] == "OPTIONS":
+                await asgi.send_preflight(scope, send)
+            elif path.startswith("/v1beta/"):
                 await self._api(scope, receive, send, "v1beta", path[8:])
             elif path.startswith("/v1/"):
                 await self._api(scope, receive, send, "v1", path[4:])

@@ -15,12 +15,21 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 VARY = (b"vary", b"Origin, X-Origin, Referer")
-JSON_HEADERS = ((b"content-type", b"application/json; charset=UTF-8"), VARY)
+# Browser tabs (the gateway's executors) call the fake cross-origin, as they call Google.
+CORS = (b"access-control-allow-origin", b"*")
+JSON_HEADERS = ((b"content-type", b"application/json; charset=UTF-8"), VARY, CORS)
 SSE_HEADERS = (
     (b"content-type", b"text/event-stream"),
     (b"content-disposition", b"attachment"),
     VARY,
+    CORS,
 )
+PREFLIGHT_HEADERS = (
+    CORS,
+    (b"access-control-allow-methods", b"GET, POST, OPTIONS"),
+    (b"access-control-max-age", b"3600"),
+)
+ALLOWED_HEADERS = b"content-type, x-goog-api-key, x-goog-api-client, authorization, x-fake-stream-chunks"
 
 
 async def read_body(receive: Receive) -> bytes:
@@ -55,6 +64,14 @@ async def start_stream(send: Send, *, sse: bool) -> None:
 
 async def send_piece(send: Send, data: bytes, *, last: bool = False) -> None:
     await send({"type": "http.response.body", "body": data, "more_body": not last})
+
+
+async def send_preflight(scope: Scope, send: Send) -> None:
+    """Answer a CORS preflight: any origin, the headers the browser asked for (or the usual ones)."""
+    asked = next((v for k, v in scope["headers"] if k == b"access-control-request-headers"), None)
+    headers = [*PREFLIGHT_HEADERS, (b"access-control-allow-headers", asked or ALLOWED_HEADERS)]
+    await send({"type": "http.response.start", "status": 204, "headers": headers})
+    await send({"type": "http.response.body", "body": b""})
 
 
 async def wait_for_disconnect(receive: Receive) -> None:

@@ -23,6 +23,7 @@ def uvicorn_config(state: FakeState, host: str, port: int, log_level: str = "war
         access_log=False,
         log_level=log_level,
         server_header=False,
+        proxy_headers=False,  # nothing sits in front of the fake; the middleware only costs time
         timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
     )
 
