@@ -17,6 +17,8 @@ from gemini_gateway import __version__
 from gemini_gateway.auth import Authenticator
 from gemini_gateway.backends.api_key import ApiKeyBackend
 from gemini_gateway.backends.base import Backend
+from gemini_gateway.backends.executor import ExecutorBackend
+from gemini_gateway.backends.executor_hub import ExecutorHub
 from gemini_gateway.backends.http_client import create_upstream_http
 from gemini_gateway.context import Gateway
 from gemini_gateway.dialects.anthropic_errors import render_anthropic_error
@@ -27,7 +29,7 @@ from gemini_gateway.pool.credential import Credential
 from gemini_gateway.pool.pool import CredentialPool
 from gemini_gateway.recorder import RecorderMiddleware, start_recorder, stop_recorder
 from gemini_gateway.redaction import REDACTOR
-from gemini_gateway.routes import anthropic, gemini, health, logs, monitor, openai
+from gemini_gateway.routes import anthropic, executor, gemini, health, logs, monitor, openai
 from gemini_gateway.settings import Settings
 from gemini_gateway.store.database import Database
 
@@ -39,7 +41,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     keys = [k.get_secret_value() for k in settings.gemini_api_keys]
     tokens = [t.get_secret_value() for t in settings.gateway_tokens]
     admin = settings.admin_token.get_secret_value() if settings.admin_token else None
-    for secret in [*keys, *tokens, *([admin] if admin else [])]:
+    executor_tokens = [t.get_secret_value() for t in settings.executor_tokens]
+    for secret in [*keys, *tokens, *executor_tokens, *([admin] if admin else [])]:
         REDACTOR.add(secret)
 
     pool = CredentialPool(settings.pool_strategy)
@@ -53,6 +56,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_cooldown=settings.cooldown_max_seconds,
     )
     gateway = Gateway(settings=settings, pool=pool, dispatcher=dispatcher, auth=Authenticator(tokens, admin))
+    executors = ExecutorHub(pool, executor_tokens, settings.executor_heartbeat_seconds)
+    gateway.services["executors"] = executors
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -62,6 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             read_timeout=settings.upstream_timeout,
         )
         backends["api_key"] = ApiKeyBackend(gateway.http, settings.gemini_base_url)
+        backends["executor"] = ExecutorBackend(executors, settings.upstream_timeout)
         await _open_store(gateway)
         saver = asyncio.create_task(_save_pool_periodically(gateway))
         await start_recorder(gateway)  # replays any spool a crash left behind
@@ -94,6 +100,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.router.routes.extend(openai.routes())
     app.router.routes.extend(anthropic.routes())
     app.router.routes.extend(gemini.routes())
+    app.router.routes.extend(executor.routes())
     _install_error_handlers(app)
     app.add_middleware(RecorderMiddleware, gateway=gateway)  # the tee: every API route, no handler edits
     return app

@@ -127,7 +127,15 @@ class Settings(BaseSettings):
     )
     retention_interval_seconds: float = Field(300.0, gt=0, description="How often retention runs")
 
-    @field_validator("gemini_api_keys", "gateway_tokens", "cors_origins", mode="before")
+    # Browser executors (docs/executor-protocol.md)
+    executor_tokens: SecretList = Field(
+        default_factory=list, description="Tokens executor tabs present on /ws/executor (empty: disabled)"
+    )
+    executor_heartbeat_seconds: float = Field(
+        10.0, gt=0, description="Heartbeat interval; 3 silent intervals drop an executor"
+    )
+
+    @field_validator("gemini_api_keys", "gateway_tokens", "cors_origins", "executor_tokens", mode="before")
     @classmethod
     def _lists(cls, value: object) -> object:
         return _split_list(value)

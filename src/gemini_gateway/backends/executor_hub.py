@@ -1,0 +1,276 @@
+"""Connected executors: one WebSocket each, one pool credential each, their tasks and health.
+
+`ExecutorHub.serve` runs a registered connection until it ends; meanwhile the connection's
+credential is in the pool, so the dispatcher can pick it like any API key. Tasks are started by
+`ExecutorBackend` (backends/executor.py) and fed here from the socket: every task owns a queue
+of payloads ending in `None` (done) or an error.
+
+Health: the gateway sends a heartbeat every `heartbeat_seconds` and the client answers. Silence
+(no frame of any kind) for 1.5 intervals marks the executor stale (the pool stops choosing it);
+for 3 intervals closes the connection, which fails its tasks over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import time
+from typing import Any
+
+from starlette.websockets import WebSocket
+
+from gemini_gateway.backends.base import StreamCut, UpstreamCall
+from gemini_gateway.backends.executor_protocol import (
+    CLOSE_GOING_AWAY,
+    CLOSE_TIMEOUT,
+    ProtocolError,
+    RegisterInfo,
+    cancel_frame,
+    chunk_payload,
+    decode,
+    heartbeat_frame,
+    registered_frame,
+    task_error,
+    task_frame,
+)
+from gemini_gateway.errors import GatewayError, UpstreamUnreachable
+from gemini_gateway.pool.credential import Credential
+from gemini_gateway.pool.pool import CredentialPool
+
+log = logging.getLogger("gemini_gateway.executors")
+
+STALE_AFTER = 1.5  # heartbeat intervals of silence before the pool stops choosing an executor
+DROP_AFTER = 3.0  # ... before the connection is closed and its tasks fail over
+
+TaskItem = bytes | GatewayError | None
+
+
+class ExecutorTask:
+    """One call running in a tab; the backend reads `queue` until `None` or an error."""
+
+    __slots__ = ("chunks", "finished", "id", "queue", "stream")
+
+    def __init__(self, task_id: str, stream: bool) -> None:
+        self.id = task_id
+        self.stream = stream
+        self.queue: asyncio.Queue[TaskItem] = asyncio.Queue()
+        self.chunks = 0  # payloads received; after the first, losing the tab cuts the stream
+        self.finished = False
+
+
+class ExecutorCredential(Credential):
+    """A pool credential backed by a live connection; there is no secret to store or mask."""
+
+    __slots__ = ("connection",)
+
+    def __init__(self, connection: ExecutorConnection, credential_id: str, name: str, limit: int) -> None:
+        super().__init__(kind="executor", secret="", id=credential_id, label=name, max_concurrency=limit)
+        self.connection = connection
+
+    def usable(self, model: str | None, now: float) -> bool:
+        connection = self.connection
+        if connection.closed or connection.stale:
+            return False
+        if model is not None and connection.info.models and model not in connection.info.models:
+            return False
+        return super().usable(model, now)
+
+    def view(self, now: float) -> dict[str, Any]:
+        view = super().view(now)
+        view.update(self.connection.view())
+        return view
+
+
+class ExecutorConnection:
+    def __init__(self, websocket: WebSocket, info: RegisterInfo, credential_id: str, name: str) -> None:
+        self.websocket = websocket
+        self.info = info
+        self.name = name
+        self.credential = ExecutorCredential(self, credential_id, name, info.max_concurrency)
+        self.tasks: dict[str, ExecutorTask] = {}
+        self.outbox: asyncio.Queue[bytes] = asyncio.Queue()
+        self.closed = False
+        self.stale = False
+        self.close_code: int | None = None
+        self.close_reason = ""
+        self.connected_since = time.time()
+        self.last_heartbeat: float | None = None
+        self.last_seen = time.monotonic()
+        self.served = 0
+        self.failed = 0
+        self.cancelled = 0
+        self.last_error: str | None = None
+        self._ids = itertools.count(1)
+
+    # Called by the backend ------------------------------------------------------------------
+
+    def start(self, call: UpstreamCall) -> ExecutorTask:
+        if self.closed:
+            raise UpstreamUnreachable(f"executor {self.name} has disconnected")
+        if call.method not in self.info.capabilities:
+            raise UpstreamUnreachable(f"executor {self.name} does not offer {call.method}")
+        task = ExecutorTask(str(next(self._ids)), call.stream)
+        self.tasks[task.id] = task
+        self.outbox.put_nowait(task_frame(task.id, call))
+        return task
+
+    def cancel(self, task: ExecutorTask, reason: str) -> None:
+        """Stop a task the gateway no longer wants; a no-op once it finished."""
+        if self.tasks.pop(task.id, None) is None:
+            return
+        task.finished = True
+        self.cancelled += 1
+        if not self.closed:
+            self.outbox.put_nowait(cancel_frame(task.id, reason))
+
+    # Frames from the tab --------------------------------------------------------------------
+
+    def receive(self, message: dict[str, Any]) -> None:
+        self.last_seen = time.monotonic()
+        self.stale = False
+        kind = message["type"]
+        if kind == "heartbeat":
+            self.last_heartbeat = time.time()
+            return
+        if kind not in ("chunk", "done", "error"):
+            return  # unknown types are ignored, so newer clients can add some
+        task = self.tasks.get(str(message.get("id")))
+        if task is None:
+            return  # a task cancelled (or timed out) here that the tab had not stopped yet
+        if kind == "chunk":
+            task.chunks += 1
+            task.queue.put_nowait(chunk_payload(message))
+        elif kind == "done":
+            self._finish(task, None)
+            self.served += 1
+        else:
+            error = task_error(message, self.name)
+            self.last_error = error.message[:300]
+            self._finish(task, error)
+            self.failed += 1
+
+    def _finish(self, task: ExecutorTask, item: TaskItem) -> None:
+        del self.tasks[task.id]
+        task.finished = True
+        task.queue.put_nowait(item)
+
+    def fail_all(self, why: str) -> None:
+        """The tab is gone: tasks with nothing received yet fail over, the others are cut."""
+        for task in list(self.tasks.values()):
+            message = f"executor {self.name} {why}"
+            self._finish(task, StreamCut(message) if task.chunks else UpstreamUnreachable(message))
+
+    # The connection's life ------------------------------------------------------------------
+
+    async def run(self, heartbeat_seconds: float) -> None:
+        self.outbox.put_nowait(registered_frame(self.credential.id, self.name, heartbeat_seconds))
+        workers = [
+            asyncio.create_task(self._read(), name=f"executor-read-{self.name}"),
+            asyncio.create_task(self._write(), name=f"executor-write-{self.name}"),
+            asyncio.create_task(self._watch(heartbeat_seconds), name=f"executor-watch-{self.name}"),
+        ]
+        try:
+            await asyncio.wait(workers, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            self.closed = True
+            for worker in workers:
+                worker.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+            self.fail_all(self.close_reason or "disconnected")
+            if self.close_code is not None:
+                with contextlib.suppress(Exception):  # the socket may already be gone
+                    await self.websocket.close(self.close_code, self.close_reason[:120])
+
+    async def _read(self) -> None:
+        while True:
+            message = await self.websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                self.close_reason = f"disconnected (code {message.get('code', 1005)})"
+                return
+            text = message.get("text")
+            try:
+                self.receive(decode(text if text is not None else message.get("bytes") or b""))
+            except ProtocolError as exc:
+                # One bad frame should not take down the tab's other tasks: log it and go on.
+                self.last_error = exc.message
+                log.warning("executor %s sent a bad frame: %s", self.name, exc.message)
+
+    async def _write(self) -> None:
+        while True:
+            frame = await self.outbox.get()
+            await self.websocket.send({"type": "websocket.send", "text": frame.decode()})
+
+    async def _watch(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            silent = time.monotonic() - self.last_seen
+            if silent > DROP_AFTER * interval:
+                self.close_code = CLOSE_TIMEOUT
+                self.close_reason = f"missed heartbeats (silent for {silent:.1f}s)"
+                log.warning("executor %s %s; closing it", self.name, self.close_reason)
+                return
+            if silent > STALE_AFTER * interval and not self.stale:
+                self.stale = True
+                log.warning("executor %s missed a heartbeat; not choosing it until it answers", self.name)
+            self.outbox.put_nowait(heartbeat_frame())
+
+    def view(self) -> dict[str, Any]:
+        """Executor facts for /api/pool, next to the generic credential fields."""
+        return {
+            "state": "closed" if self.closed else "stale" if self.stale else "connected",
+            "connected_since": self.connected_since,
+            "last_heartbeat": self.last_heartbeat,
+            "tasks_served": self.served,
+            "tasks_failed": self.failed,
+            "tasks_cancelled": self.cancelled,
+            "protocol": self.info.protocol,
+            "client": self.info.client,
+            "models": sorted(self.info.models),
+        }
+
+
+class ExecutorHub:
+    """Registry of live executors; adds and removes their credentials in the pool."""
+
+    def __init__(self, pool: CredentialPool, tokens: list[str], heartbeat_seconds: float) -> None:
+        self.pool = pool
+        self.tokens = tokens
+        self.heartbeat_seconds = heartbeat_seconds
+        self.connections: dict[str, ExecutorConnection] = {}
+
+    def connection_of(self, credential: Credential) -> ExecutorConnection:
+        connection = getattr(credential, "connection", None)
+        if not isinstance(connection, ExecutorConnection):
+            raise UpstreamUnreachable(f"credential {credential.label} is not a connected executor")
+        return connection
+
+    def _free_name(self, wanted: str) -> tuple[str, str]:
+        # Two tabs may ask for one name; the second gets a suffix instead of evicting the first,
+        # so tabs that share a saved name cannot knock each other off in a reconnect loop.
+        for n in itertools.count(1):
+            name = wanted if n == 1 else f"{wanted}-{n}"
+            credential_id = f"executor:{name}"
+            if self.pool.get(credential_id) is None and credential_id not in self.connections:
+                return credential_id, name
+        raise AssertionError("unreachable")
+
+    async def serve(self, websocket: WebSocket, info: RegisterInfo) -> None:
+        credential_id, name = self._free_name(info.name)
+        connection = ExecutorConnection(websocket, info, credential_id, name)
+        self.connections[credential_id] = connection
+        self.pool.add(connection.credential)
+        log.info("executor %s connected (max %d in flight)", name, info.max_concurrency)
+        try:
+            await connection.run(self.heartbeat_seconds)
+        finally:
+            self.pool.remove(credential_id)
+            self.connections.pop(credential_id, None)
+            log.info("executor %s gone: %s", name, connection.close_reason or "closed")
+
+    async def aclose(self) -> None:
+        for connection in list(self.connections.values()):
+            connection.fail_all("is closing: the gateway shuts down")
+            with contextlib.suppress(Exception):
+                await connection.websocket.close(CLOSE_GOING_AWAY, "the gateway is shutting down")

@@ -1,0 +1,393 @@
+/*
+ * gemini-gateway executor client, protocol 1 (see docs/executor-protocol.md).
+ *
+ * Runs in a browser tab (the /executor page, or an AI Studio tab through the userscript),
+ * connects to the gateway over WebSocket, and performs the tasks it receives with the page's
+ * own fetch against the configured Gemini endpoint, sending every response chunk back as it
+ * arrives. No dependencies and no build step: the same file is served to the page and pasted
+ * into the userscript.
+ */
+(function (root) {
+  "use strict";
+
+  var PROTOCOL = 1;
+  var CLIENT = "gemini-gateway-executor/1";
+  var STORAGE_KEY = "gemini-gateway-executor";
+  var NAME_KEY = "gemini-gateway-executor-name";
+  var GOOGLE = "https://generativelanguage.googleapis.com";
+  // Close codes after which retrying with the same settings cannot work (bad token, old client).
+  var FATAL_CLOSE_CODES = [4401, 4403, 4426];
+  var BACKOFF_FIRST_MS = 500;
+  var BACKOFF_MAX_MS = 30000;
+  // Captured once, before anything on the page can wrap it: calls go out with the page's access.
+  var pageFetch = root.fetch.bind(root);
+
+  /* Server-sent events: yields the data of each event; accepts LF, CRLF and CR framing. */
+  function SSEParser() {
+    this.buffer = "";
+  }
+  SSEParser.prototype.feed = function (text) {
+    this.buffer += text;
+    var events = [];
+    var boundary = /\r\n\r\n|\n\n|\r\r/g;
+    var start = 0;
+    var match;
+    while ((match = boundary.exec(this.buffer)) !== null) {
+      var data = eventData(this.buffer.slice(start, match.index));
+      if (data !== null) events.push(data);
+      start = match.index + match[0].length;
+    }
+    this.buffer = this.buffer.slice(start);
+    // A lone trailing "\r" may be the first half of "\r\n\r\n"; it stays buffered (above) so
+    // that a CRLF stream split between reads is never cut into two events.
+    return events;
+  };
+  SSEParser.prototype.end = function () {
+    var data = eventData(this.buffer);
+    this.buffer = "";
+    return data === null ? [] : [data];
+  };
+
+  function eventData(block) {
+    var lines = block.split(/\r\n|\n|\r/);
+    var data = [];
+    for (var i = 0; i < lines.length; i++) {
+      var line = lines[i];
+      if (line.slice(0, 5) !== "data:") continue; // comments, event:, id:, retry: carry no payload
+      data.push(line.charAt(5) === " " ? line.slice(6) : line.slice(5));
+    }
+    return data.length ? data.join("\n") : null;
+  }
+
+  /* Settings: query parameters win over saved ones, which win over defaults. */
+  function loadConfig(defaults, search) {
+    var saved = {};
+    try {
+      saved = JSON.parse(root.localStorage.getItem(STORAGE_KEY) || "{}") || {};
+    } catch (e) {
+      saved = {};
+    }
+    var query = new URLSearchParams(search || "");
+    var config = {
+      gateway: defaults.gateway,
+      token: "",
+      endpoint: GOOGLE,
+      apiKey: "",
+      concurrency: 4,
+      name: "",
+    };
+    var fields = { gateway: "gateway", token: "token", endpoint: "endpoint", apiKey: "key", concurrency: "concurrency", name: "name" };
+    Object.keys(fields).forEach(function (field) {
+      if (saved[field] !== undefined && saved[field] !== "") config[field] = saved[field];
+      if (query.has(fields[field])) config[field] = query.get(fields[field]);
+    });
+    config.concurrency = Math.max(1, parseInt(config.concurrency, 10) || 4);
+    config.endpoint = String(config.endpoint || GOOGLE).replace(/\/+$/, "");
+    if (!config.name) config.name = tabName();
+    return config;
+  }
+
+  function saveConfig(config) {
+    var copy = {
+      gateway: config.gateway,
+      token: config.token,
+      endpoint: config.endpoint,
+      apiKey: config.apiKey,
+      concurrency: config.concurrency,
+    };
+    root.localStorage.setItem(STORAGE_KEY, JSON.stringify(copy));
+    // The name lives per tab (sessionStorage): tabs sharing saved settings keep distinct names.
+    root.sessionStorage.setItem(NAME_KEY, config.name);
+  }
+
+  function tabName() {
+    var name = root.sessionStorage.getItem(NAME_KEY);
+    if (!name) {
+      name = "tab-" + Math.random().toString(36).slice(2, 8);
+      root.sessionStorage.setItem(NAME_KEY, name);
+    }
+    return name;
+  }
+
+  function taskUrl(endpoint, task) {
+    var path = endpoint + "/" + (task.api_version || "v1beta") + "/models";
+    if (task.method === "models.get") path += "/" + encodeURIComponent(task.model);
+    else if (task.method !== "models.list") path += "/" + encodeURIComponent(task.model) + ":" + task.method;
+    var query = new URLSearchParams(task.params || {});
+    if (task.stream) query.set("alt", "sse");
+    var text = query.toString();
+    return text ? path + "?" + text : path;
+  }
+
+  function errorBody(status, text) {
+    try {
+      var body = JSON.parse(text);
+      if (Array.isArray(body)) body = body[0]; // Google wraps some errors in a list
+      if (body && typeof body.error === "object") return body;
+    } catch (e) {
+      /* not JSON: wrapped below */
+    }
+    return { error: { code: status, message: String(text).slice(0, 500) || "HTTP " + status, status: "UNKNOWN" } };
+  }
+
+  /* The executor: one WebSocket to the gateway, any number of tasks in flight. */
+  function Executor(config) {
+    this.config = config;
+    this.socket = null;
+    this.tasks = new Map(); // task id -> AbortController
+    this.attempt = 0;
+    this.stopped = true;
+    this.retryTimer = null;
+    this.watchTimer = null;
+    this.lastMessage = 0;
+    this.heartbeatMs = 10000;
+    this.listeners = [];
+    this.status = {
+      state: "idle", // idle | connecting | connected | disconnected | refused
+      name: config.name,
+      served: 0,
+      failed: 0,
+      cancelled: 0,
+      inFlight: 0,
+      connects: 0,
+      lastError: "",
+      connectedSince: null,
+      nextRetryMs: null,
+    };
+  }
+
+  Executor.prototype.onChange = function (listener) {
+    this.listeners.push(listener);
+  };
+
+  Executor.prototype.update = function (changes) {
+    Object.assign(this.status, changes || {});
+    for (var i = 0; i < this.listeners.length; i++) this.listeners[i](this.status);
+  };
+
+  Executor.prototype.start = function () {
+    this.stopped = false;
+    this.attempt = 0;
+    this.connect();
+  };
+
+  Executor.prototype.stop = function () {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+    if (this.socket) this.socket.close(1000, "stopped by the user");
+    this.abortAll();
+    this.update({ state: "idle", nextRetryMs: null });
+  };
+
+  Executor.prototype.connect = function () {
+    var self = this;
+    clearTimeout(this.retryTimer);
+    var socket;
+    try {
+      socket = new WebSocket(this.config.gateway);
+    } catch (e) {
+      this.update({ lastError: "bad gateway URL: " + e.message });
+      this.scheduleReconnect();
+      return;
+    }
+    this.socket = socket;
+    this.update({ state: "connecting", nextRetryMs: null });
+    socket.onopen = function () {
+      self.send({
+        type: "register",
+        protocol: PROTOCOL,
+        token: self.config.token,
+        name: self.config.name,
+        max_concurrency: self.config.concurrency,
+        capabilities: [],
+        models: [],
+        client: CLIENT + " " + (root.navigator ? root.navigator.userAgent : ""),
+      });
+    };
+    socket.onmessage = function (event) {
+      if (socket !== self.socket) return;
+      self.lastMessage = Date.now();
+      var message;
+      try {
+        message = JSON.parse(event.data);
+      } catch (e) {
+        self.update({ lastError: "gateway sent a frame that is not JSON" });
+        return;
+      }
+      self.handle(message);
+    };
+    socket.onclose = function (event) {
+      if (socket !== self.socket) return;
+      self.closed(event.code, event.reason);
+    };
+  };
+
+  Executor.prototype.closed = function (code, reason) {
+    clearInterval(this.watchTimer);
+    this.socket = null;
+    // The gateway has already failed these tasks over; finishing them would waste quota.
+    this.abortAll();
+    if (this.stopped) return;
+    if (FATAL_CLOSE_CODES.indexOf(code) >= 0) {
+      this.stopped = true;
+      this.update({ state: "refused", lastError: reason || "refused (code " + code + ")", connectedSince: null });
+      return;
+    }
+    if (reason || code !== 1000) {
+      this.update({ lastError: "connection closed (code " + code + (reason ? ": " + reason : "") + ")" });
+    }
+    this.update({ state: "disconnected", connectedSince: null });
+    this.scheduleReconnect();
+  };
+
+  Executor.prototype.scheduleReconnect = function () {
+    if (this.stopped) return;
+    var self = this;
+    // Exponential backoff with jitter, so many tabs do not hammer a restarting gateway in step.
+    var base = Math.min(BACKOFF_MAX_MS, BACKOFF_FIRST_MS * Math.pow(2, this.attempt));
+    var delay = Math.round(base * (0.5 + Math.random() / 2));
+    this.attempt += 1;
+    this.update({ nextRetryMs: delay });
+    this.retryTimer = setTimeout(function () {
+      self.connect();
+    }, delay);
+  };
+
+  Executor.prototype.send = function (message) {
+    if (this.socket && this.socket.readyState === 1) this.socket.send(JSON.stringify(message));
+  };
+
+  Executor.prototype.handle = function (message) {
+    switch (message.type) {
+      case "registered":
+        this.attempt = 0;
+        this.heartbeatMs = (message.heartbeat_interval || 10) * 1000;
+        this.watch();
+        this.update({
+          state: "connected",
+          name: message.name,
+          connects: this.status.connects + 1,
+          connectedSince: new Date().toISOString(),
+        });
+        break;
+      case "heartbeat":
+        this.send({ type: "heartbeat", time: message.time, in_flight: this.status.inFlight });
+        break;
+      case "task":
+        this.run(message);
+        break;
+      case "cancel":
+        this.cancel(message.id);
+        break;
+      case "error":
+        this.update({ lastError: message.message || "gateway error" });
+        break;
+      default:
+        break; // newer gateways may send more; ignoring keeps old clients working
+    }
+  };
+
+  /* A gateway that stopped talking (half-open connection) is only noticed by its silence. */
+  Executor.prototype.watch = function () {
+    var self = this;
+    var socket = this.socket;
+    clearInterval(this.watchTimer);
+    this.lastMessage = Date.now();
+    this.watchTimer = setInterval(function () {
+      if (socket !== self.socket) return clearInterval(self.watchTimer);
+      if (Date.now() - self.lastMessage > 3 * self.heartbeatMs) socket.close(4000, "gateway silent");
+    }, this.heartbeatMs);
+  };
+
+  Executor.prototype.cancel = function (id) {
+    var controller = this.tasks.get(id);
+    if (!controller) return;
+    this.tasks.delete(id);
+    controller.abort();
+    this.update({ cancelled: this.status.cancelled + 1 });
+  };
+
+  Executor.prototype.abortAll = function () {
+    this.tasks.forEach(function (controller) {
+      controller.abort();
+    });
+    this.tasks.clear();
+  };
+
+  Executor.prototype.run = async function (task) {
+    var controller = new AbortController();
+    this.tasks.set(task.id, controller);
+    this.update({ inFlight: this.status.inFlight + 1 });
+    var headers = { "content-type": "application/json" };
+    if (this.config.apiKey) headers["x-goog-api-key"] = this.config.apiKey;
+    var get = task.method === "models.list" || task.method === "models.get";
+    try {
+      var response = await pageFetch(taskUrl(this.config.endpoint, task), {
+        method: get ? "GET" : "POST",
+        headers: headers,
+        body: get || task.body == null ? undefined : JSON.stringify(task.body),
+        signal: controller.signal,
+        // Without a key the tab's own Google session is the access.
+        credentials: this.config.apiKey ? "omit" : "include",
+      });
+      if (!response.ok) {
+        var text = await response.text();
+        this.fail(task, response.status, errorBody(response.status, text), "HTTP " + response.status);
+        return;
+      }
+      if (task.stream) await this.relay(task, response, controller);
+      else this.chunk(task, JSON.parse(await response.text()));
+      if (controller.signal.aborted) return;
+      this.send({ type: "done", id: task.id });
+      this.update({ served: this.status.served + 1 });
+    } catch (e) {
+      if (controller.signal.aborted) return; // cancelled by the gateway: it wants no answer
+      if (e && e.upstream) this.fail(task, e.upstream.error.code || 500, e.upstream, e.message);
+      else this.fail(task, 0, null, String((e && e.message) || e));
+    } finally {
+      this.tasks.delete(task.id);
+      this.update({ inFlight: this.status.inFlight - 1 });
+    }
+  };
+
+  Executor.prototype.relay = async function (task, response, controller) {
+    var reader = response.body.getReader();
+    var decoder = new TextDecoder();
+    var parser = new SSEParser();
+    for (;;) {
+      var step = await reader.read();
+      if (controller.signal.aborted) return;
+      var events = step.done ? parser.feed(decoder.decode()).concat(parser.end()) : parser.feed(decoder.decode(step.value, { stream: true }));
+      for (var i = 0; i < events.length; i++) {
+        var payload = JSON.parse(events[i]);
+        if (payload && payload.error) {
+          // Google reports trouble inside a started stream as an error event.
+          var error = new Error(payload.error.message || "error event in the stream");
+          error.upstream = payload;
+          reader.cancel();
+          throw error;
+        }
+        this.chunk(task, payload);
+      }
+      if (step.done) return;
+    }
+  };
+
+  Executor.prototype.chunk = function (task, payload) {
+    this.send({ type: "chunk", id: task.id, payload: payload });
+  };
+
+  Executor.prototype.fail = function (task, status, body, message) {
+    this.send({ type: "error", id: task.id, status: status, body: body, message: message });
+    this.update({ failed: this.status.failed + 1, lastError: message });
+  };
+
+  root.GeminiExecutor = {
+    PROTOCOL: PROTOCOL,
+    Executor: Executor,
+    SSEParser: SSEParser,
+    loadConfig: loadConfig,
+    saveConfig: saveConfig,
+    taskUrl: taskUrl,
+  };
+})(typeof window !== "undefined" ? window : globalThis);
