@@ -14,6 +14,7 @@ import orjson
 
 from gemini_gateway.fake_upstream import asgi
 from gemini_gateway.fake_upstream.asgi import Receive, Scope, Send
+from gemini_gateway.fake_upstream.cache import AnswerCache
 from gemini_gateway.fake_upstream.control import handle_control
 from gemini_gateway.fake_upstream.errors import (
     FakeApiError,
@@ -49,6 +50,7 @@ class FakeGeminiApp:
 
     def __init__(self, state: FakeState) -> None:
         self.state = state
+        self._answers = AnswerCache()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -101,14 +103,28 @@ class FakeGeminiApp:
                 else:
                     raise fault_error(fault, model_id, version, rpc)
             if stream:
-                plan = _plan(model_id, version, rpc, body, config)
-                await _send_stream(send, plan, config, chunks or config.stream_chunks, sse, cut_after)
+                chunks = chunks or config.stream_chunks
+                frames = self._answers.get_or_make(
+                    (rpc, model_id, sse, chunks, config.min_answer_chars),
+                    body,
+                    lambda: _stream_frames(model_id, version, body, config, chunks, sse),
+                )
+                await _send_stream(send, frames, config.chunk_delay_ms / 1000, sse, cut_after)
             elif cut_after is not None:
                 # Headers promising a body that never comes, then uvicorn drops the connection.
                 headers = [*asgi.JSON_HEADERS, (b"content-length", b"64")]
                 await send({"type": "http.response.start", "status": 200, "headers": headers})
+            elif rpc == "generateContent":
+                answer = self._answers.get_or_make(
+                    (rpc, model_id, config.min_answer_chars),
+                    body,
+                    lambda: orjson.dumps(
+                        render_response(_plan(model_id, version, rpc, body, config)), option=_INDENT
+                    ),
+                )
+                await asgi.send_json(send, 200, answer)
             else:
-                await asgi.send_json(send, 200, _answer(rpc, model_id, version, body, query, config))
+                await asgi.send_json(send, 200, _answer(rpc, model_id, version, body, query))
         except FakeApiError as error:
             # Without alt=sse a stream is one JSON array, and so is the error that replaces it.
             await asgi.send_json(
@@ -158,9 +174,7 @@ def _plan(model_id: str | None, version: str, rpc: str, body: bytes, config: Fak
     return plan_answer(model, request, body, min_chars=config.min_answer_chars)
 
 
-def _answer(
-    rpc: str, model_id: str | None, version: str, body: bytes, query: dict[str, str], config: FakeConfig
-) -> bytes:
+def _answer(rpc: str, model_id: str | None, version: str, body: bytes, query: dict[str, str]) -> bytes:
     if rpc == "listModels":
         return list_models_body(query.get("pageSize"), query.get("pageToken"))
     if rpc == "getModel":
@@ -168,26 +182,31 @@ def _answer(
         if model is None:
             raise model_not_found(model_id or "", version, "get")
         return MODEL_BODIES[model.id]
-    if rpc == "generateContent":
-        return orjson.dumps(render_response(_plan(model_id, version, rpc, body, config)), option=_INDENT)
     return orjson.dumps(_HANDLERS[rpc](_model(model_id, version, rpc), body), option=_INDENT)
 
 
+def _stream_frames(
+    model_id: str | None, version: str, body: bytes, config: FakeConfig, chunks: int, sse: bool
+) -> list[bytes]:
+    """The stream's events as framed bytes, ready to write one by one."""
+    events = stream_events(_plan(model_id, version, "streamGenerateContent", body, config), chunks)
+    if sse:
+        return [sse_event(event) for event in events]
+    return [array_element(event, index == 0) for index, event in enumerate(events)]
+
+
 async def _send_stream(
-    send: Send, plan: AnswerPlan, config: FakeConfig, chunks: int, sse: bool, cut_after: int | None
+    send: Send, frames: list[bytes], delay: float, sse: bool, cut_after: int | None
 ) -> None:
-    events = stream_events(plan, chunks)
-    delay = config.chunk_delay_ms / 1000
     await asgi.start_stream(send, sse=sse)
-    for index, event in enumerate(events):
+    for index, frame in enumerate(frames):
         if cut_after is not None and index >= cut_after:
             return  # leaving without the final empty chunk makes uvicorn close the connection abruptly
         if index and delay:
             await asyncio.sleep(delay)
-        await asgi.send_piece(send, sse_event(event) if sse else array_element(event, index == 0))
-    if cut_after is not None:
-        return
-    await asgi.send_piece(send, b"" if sse else b"]", last=True)
+        await asgi.send_piece(send, frame)
+    if cut_after is None:
+        await asgi.send_piece(send, b"" if sse else b"]", last=True)
 
 
 async def _send_error(send: Send, error: FakeApiError) -> None:
