@@ -10,6 +10,7 @@ import httpx
 import orjson
 import pytest
 
+from gemini_gateway.fake_upstream import FakeState
 from tests.fake_upstream.conftest import user
 
 Json = dict[str, Any]
@@ -51,6 +52,13 @@ def test_max_output_tokens_truncates(http: httpx.Client) -> None:
     candidate = answer["candidates"][0]
     assert candidate["finishReason"] == "MAX_TOKENS" and len(parts_of(answer)[0]["text"]) == 12
     assert answer["usageMetadata"]["candidatesTokenCount"] == 3
+
+
+def test_answers_can_be_padded_for_benchmarks(http: httpx.Client, state: FakeState) -> None:
+    state.config.merge({"min_answer_chars": 2000})
+    answer = generate(http, user("make it long"), "gemini-2.0-flash")
+    assert len(parts_of(answer)[0]["text"]) >= 2000
+    assert answer["usageMetadata"]["candidatesTokenCount"] >= 500
 
 
 def test_stop_sequences(http: httpx.Client) -> None:

@@ -10,7 +10,8 @@ the request so tests can see what arrived, records every call, and fails on dema
 
 Scripting: `state.add_fault("k1", "429", count=2, retry_delay="7s")`, `state.calls`,
 `state.reset()`, `state.config.merge({"stream_chunks": 20})`, or the same over HTTP on /_fake/*
-(see `control`).
+(see `control`). A single streamed call can ask for its own split with the request header
+`x-fake-stream-chunks: N`.
 """
 
 from gemini_gateway.fake_upstream.app import FakeGeminiApp, create_fake_app
