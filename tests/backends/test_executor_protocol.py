@@ -1,0 +1,338 @@
+"""The executor protocol over a real socket: handshake, refusals, versions, heartbeats, pool view.
+
+`PyExecutor` is a small Python executor (aiohttp WebSocket + HTTP to the fake upstream) that the
+backend tests reuse; the browser client is exercised in tests/e2e/test_executors_browser.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import httpx
+import orjson
+import pytest
+
+from gemini_gateway.backends.base import UpstreamCall
+from gemini_gateway.backends.executor_protocol import (
+    PROTOCOL_VERSION,
+    ProtocolError,
+    parse_register,
+    task_error,
+    task_frame,
+)
+from gemini_gateway.errors import UpstreamError, UpstreamUnreachable
+from gemini_gateway.fake_upstream import FakeState
+from gemini_gateway.sse import SSEParser
+from tests.conftest import ADMIN_TOKEN, GatewayFactory
+
+TOKEN = "executor-token-7f3a9c"
+EXEC_KEY = "executor-own-key-0001"
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+class PyExecutor:
+    """An executor like the browser's: runs each task against the fake with its own key.
+
+    `hold` pauses tasks before they answer (set it to let them go); `answer_heartbeats=False`
+    plays a frozen tab; `cut_after` sends that many chunks of a stream and then drops the socket.
+    """
+
+    def __init__(
+        self,
+        gateway_url: str,
+        fake_url: str,
+        name: str = "py",
+        *,
+        token: str | None = TOKEN,
+        protocol: int = PROTOCOL_VERSION,
+        concurrency: int = 4,
+        models: list[str] | None = None,
+    ) -> None:
+        self.url = gateway_url.replace("http://", "ws://") + "/ws/executor"
+        self.fake_url = fake_url
+        self.register: dict[str, Any] = {
+            "type": "register",
+            "protocol": protocol,
+            "name": name,
+            "max_concurrency": concurrency,
+            "models": models or [],
+            "capabilities": [],
+            "client": "pytest",
+        }
+        if token is not None:
+            self.register["token"] = token
+        self.hold = asyncio.Event()
+        self.hold.set()
+        self.answer_heartbeats = True
+        self.cut_after: int | None = None
+        self.tasks: list[dict[str, Any]] = []
+        self.cancels: list[dict[str, Any]] = []
+        self.heartbeats = 0
+        self.registered: dict[str, Any] = {}
+        self.close_code: int | None = None
+        self.close_reason = ""
+        self.closed = asyncio.Event()
+        self._running: dict[str, asyncio.Task[None]] = {}
+
+    async def __aenter__(self) -> PyExecutor:
+        self.session = aiohttp.ClientSession()
+        self.ws = await self.session.ws_connect(self.url, autoclose=False)
+        await self.ws.send_str(orjson.dumps(self.register).decode())
+        first = await self.ws.receive(timeout=5)
+        if first.type == aiohttp.WSMsgType.TEXT:
+            self.registered = orjson.loads(first.data)
+        self._loop = asyncio.create_task(self._read(first))
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.drop()
+        await self.session.close()
+
+    async def drop(self) -> None:
+        for task in self._running.values():
+            task.cancel()
+        if not self.ws.closed:
+            await self.ws.close()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._loop
+
+    async def refusal(self) -> tuple[int | None, str, dict[str, Any]]:
+        """For a refused executor: (close code, close reason, the error frame before it)."""
+        await asyncio.wait_for(self.closed.wait(), 5)
+        return self.close_code, self.close_reason, self.registered
+
+    async def _read(self, first: aiohttp.WSMessage) -> None:
+        message = first
+        while True:
+            if message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED):
+                self.close_code, self.close_reason = message.data, message.extra or ""
+                break
+            if message.type == aiohttp.WSMsgType.TEXT:
+                await self._handle(orjson.loads(message.data))
+            message = await self.ws.receive()
+        self.closed.set()
+
+    async def _handle(self, frame: dict[str, Any]) -> None:
+        if frame["type"] == "heartbeat":
+            self.heartbeats += 1
+            if self.answer_heartbeats:
+                await self._send({"type": "heartbeat", "time": frame["time"]})
+        elif frame["type"] == "task":
+            self.tasks.append(frame)
+            self._running[frame["id"]] = asyncio.create_task(self._run(frame))
+        elif frame["type"] == "cancel":
+            self.cancels.append(frame)
+            running = self._running.pop(frame["id"], None)
+            if running is not None:
+                running.cancel()
+
+    async def _send(self, frame: dict[str, Any]) -> None:
+        if not self.ws.closed:
+            with contextlib.suppress(ConnectionError):
+                await self.ws.send_str(orjson.dumps(frame).decode())
+
+    async def _run(self, task: dict[str, Any]) -> None:
+        await self.hold.wait()
+        path = f"{self.fake_url}/{task['api_version']}/models"
+        if task["method"] == "models.get":
+            path += f"/{task['model']}"
+        elif task["method"] != "models.list":
+            path += f"/{task['model']}:{task['method']}" + ("?alt=sse" if task["stream"] else "")
+        method = "GET" if task["method"].startswith("models.") else "POST"
+        headers = {"x-goog-api-key": EXEC_KEY}
+        async with self.session.request(method, path, json=task["body"], headers=headers) as response:
+            if response.status >= 400:
+                body = await response.json(content_type=None)
+                await self._send({"type": "error", "id": task["id"], "status": response.status, "body": body})
+                return
+            if not task["stream"]:
+                payload = await response.json(content_type=None)
+                await self._send({"type": "chunk", "id": task["id"], "payload": payload})
+            else:
+                parser, sent = SSEParser(), 0
+                async for data in response.content.iter_any():
+                    for event in parser.feed(data):
+                        if self.cut_after is not None and sent >= self.cut_after:
+                            await self.ws.close()
+                            return
+                        await self._send({"type": "chunk", "id": task["id"], "payload": orjson.loads(event)})
+                        sent += 1
+        await self._send({"type": "done", "id": task["id"]})
+
+
+@contextlib.asynccontextmanager
+async def executor(
+    gateway_url: str, fake_url: str, name: str = "py", **options: Any
+) -> AsyncIterator[PyExecutor]:
+    async with PyExecutor(gateway_url, fake_url, name, **options) as running:
+        yield running
+
+
+async def pool_view(client: httpx.AsyncClient) -> dict[str, dict[str, Any]]:
+    credentials = (await client.get("/api/pool", headers=ADMIN)).json()["credentials"]
+    return {c["label"]: c for c in credentials}
+
+
+async def wait_until(check: Any, timeout: float = 5.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await check():
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)
+
+
+# Pure protocol pieces ----------------------------------------------------------------------
+
+
+def test_register_is_validated_and_normalised() -> None:
+    info = parse_register(
+        {
+            "type": "register",
+            "protocol": 1,
+            "name": " my tab/1 ",
+            "max_concurrency": 9999,
+            "models": ["models/x"],
+        }
+    )
+    assert info.name == "my-tab-1" and info.max_concurrency == 256 and info.models == {"x"}
+    assert "streamGenerateContent" in info.capabilities  # none offered: everything
+    with pytest.raises(ProtocolError, match="name"):
+        parse_register({"type": "register", "protocol": 1, "name": "///"})
+    with pytest.raises(ProtocolError, match="max_concurrency"):
+        parse_register({"type": "register", "protocol": 1, "name": "a", "max_concurrency": 0})
+    with pytest.raises(ProtocolError, match="too old") as old:
+        parse_register({"type": "register", "protocol": 0, "name": "a"})
+    assert old.value.code == 4426
+
+
+def test_task_frame_embeds_the_body_and_errors_map_to_gateway_errors() -> None:
+    call = UpstreamCall("streamGenerateContent", "gemini-2.5-flash", b'{"contents":[]}')
+    frame = orjson.loads(task_frame("7", call))
+    assert frame == {
+        "type": "task",
+        "id": "7",
+        "method": "streamGenerateContent",
+        "model": "gemini-2.5-flash",
+        "api_version": "v1beta",
+        "stream": True,
+        "params": {},
+        "body": {"contents": []},
+    }
+    google = {"error": {"code": 429, "message": "slow down", "status": "RESOURCE_EXHAUSTED"}}
+    error = task_error({"status": 429, "body": google}, "tab")
+    assert isinstance(error, UpstreamError) and error.status_code == 429 and error.message == "slow down"
+    assert isinstance(task_error({"status": 0, "message": "Failed to fetch"}, "tab"), UpstreamUnreachable)
+    wrapped = task_error({"status": 500, "body": "oops"}, "tab")
+    assert isinstance(wrapped, UpstreamError) and orjson.loads(wrapped.body)["error"]["code"] == 500
+
+
+# Over the socket ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("token", "code", "words"),
+    [(None, 4401, "missing executor token"), ("wrong-token-123", 4403, "not valid")],
+)
+async def test_bad_tokens_are_refused_with_a_reason(
+    gateway_factory: GatewayFactory, fake_url: str, token: str | None, code: int, words: str
+) -> None:
+    with gateway_factory(executor_tokens=[TOKEN]) as running:
+        async with executor(running.url, fake_url, token=token) as tab:
+            close_code, reason, frame = await tab.refusal()
+    assert close_code == code and words in reason
+    assert frame["type"] == "error" and words in frame["message"]
+
+
+async def test_old_and_future_protocols_get_told_what_to_do(
+    gateway_factory: GatewayFactory, fake_url: str
+) -> None:
+    with gateway_factory(executor_tokens=[TOKEN]) as running:
+        async with executor(running.url, fake_url, protocol=0) as old:
+            code, reason, _ = await old.refusal()
+        assert code == 4426 and "too old" in reason and "/executor" in reason
+        async with executor(running.url, fake_url, protocol=PROTOCOL_VERSION + 1) as new:
+            code, reason, _ = await new.refusal()
+        assert code == 4426 and "newer than this gateway" in reason
+
+
+async def test_executors_are_off_without_tokens(gateway_factory: GatewayFactory, fake_url: str) -> None:
+    with gateway_factory() as running:
+        async with executor(running.url, fake_url) as tab:
+            code, reason, _ = await tab.refusal()
+    assert code == 4403 and "EXECUTOR_TOKENS" in reason
+
+
+async def test_a_connected_executor_is_a_pool_credential_until_it_leaves(
+    gateway_factory: GatewayFactory, fake_url: str
+) -> None:
+    with gateway_factory(executor_tokens=["other-token-1", TOKEN]) as running:
+        async with httpx.AsyncClient(base_url=running.url) as client:
+            async with executor(running.url, fake_url, "tab-a", concurrency=3) as tab:
+                assert tab.registered == {
+                    "type": "registered",
+                    "protocol": PROTOCOL_VERSION,
+                    "id": "executor:tab-a",
+                    "name": "tab-a",
+                    "heartbeat_interval": 10.0,
+                }
+                async with executor(running.url, fake_url, "tab-a") as twin:
+                    assert twin.registered["name"] == "tab-a-2"  # a taken name gets a suffix
+                    view = await pool_view(client)
+                entry = view["tab-a"]
+                assert entry["kind"] == "executor" and entry["state"] == "connected"
+                assert entry["max_concurrency"] == 3 and entry["in_flight"] == 0
+                assert entry["tasks_served"] == 0 and entry["connected_since"] > 0
+                assert entry["id"] == "executor:tab-a" and "tab-a-2" in view
+            await wait_until(lambda: _gone(client, "tab-a"))
+
+
+async def _gone(client: httpx.AsyncClient, label: str) -> bool:
+    return label not in await pool_view(client)
+
+
+async def test_silent_executor_goes_stale_then_is_dropped(
+    gateway_factory: GatewayFactory, fake_url: str, fake: FakeState
+) -> None:
+    with gateway_factory(
+        executor_tokens=[TOKEN], executor_heartbeat_seconds=0.2, gemini_api_keys=[]
+    ) as running:
+        async with (
+            httpx.AsyncClient(base_url=running.url) as client,
+            executor(running.url, fake_url, "alive") as alive,
+            executor(running.url, fake_url, "frozen") as frozen,
+        ):
+            frozen.answer_heartbeats = False
+            await wait_until(lambda: _state_is(client, "frozen", "stale"), 3)
+            # A stale executor is not chosen: calls go to the live one.
+            response = await client.post(
+                "/v1beta/models/gemini-2.5-flash:generateContent",
+                json={"contents": [{"parts": [{"text": "hi"}]}]},
+            )
+            assert response.headers["x-gateway-credential"] == "alive"
+            code, reason, _ = await frozen.refusal()
+            assert code == 4408 and "missed heartbeats" in reason
+            view = await pool_view(client)
+            assert "frozen" not in view and view["alive"]["state"] == "connected"
+            assert view["alive"]["last_heartbeat"] is not None and alive.heartbeats >= 2
+
+
+async def _state_is(client: httpx.AsyncClient, label: str, state: str) -> bool:
+    entry = (await pool_view(client)).get(label)
+    return entry is not None and entry["state"] == state
+
+
+async def test_a_frame_that_is_not_json_does_not_end_the_connection(
+    gateway_factory: GatewayFactory, fake_url: str
+) -> None:
+    with gateway_factory(executor_tokens=[TOKEN], gemini_api_keys=[]) as running:
+        async with executor(running.url, fake_url, "sloppy") as tab:
+            await tab.ws.send_str("this is not json")
+            async with httpx.AsyncClient(base_url=running.url) as client:
+                response = await client.post(
+                    "/v1beta/models/gemini-2.5-flash:generateContent",
+                    json={"contents": [{"parts": [{"text": "still there?"}]}]},
+                )
+            assert response.status_code == 200 and not tab.closed.is_set()
