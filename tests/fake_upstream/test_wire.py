@@ -185,3 +185,11 @@ def test_empty_contents_are_rejected(http: httpx.Client) -> None:
     assert "contents is not specified" in http.post(GENERATE, json={}).text
     empty_parts = http.post(GENERATE, json={"contents": [{"role": "user", "parts": []}]})
     assert empty_parts.status_code == 400 and "must not be empty" in empty_parts.text
+
+
+def test_cors_preflight_and_headers(http: httpx.Client) -> None:
+    preflight = http.options(GENERATE, headers={"access-control-request-headers": "x-goog-api-key"})
+    assert preflight.status_code == 204
+    assert preflight.headers["access-control-allow-origin"] == "*"
+    assert preflight.headers["access-control-allow-headers"] == "x-goog-api-key"
+    assert http.post(GENERATE, json=user("hi")).headers["access-control-allow-origin"] == "*"

@@ -80,9 +80,7 @@ def plan_answer(model: ModelInfo, request: Json, body: bytes, *, min_chars: int 
     prompt = read_prompt(request["contents"], request.get("systemInstruction"), request.get("tools"))
     thinking = _thinks(model, config)
     thought = _thought(prompt) if thinking else None
-    shown_thought = (
-        thought if thinking and (config.get("thinkingConfig") or {}).get("includeThoughts") else None
-    )
+    shown_thought = thought if (config.get("thinkingConfig") or {}).get("includeThoughts") else None
     call = _function_call(request, prompt)
     count = config.get("candidateCount") or 1
     candidates = []

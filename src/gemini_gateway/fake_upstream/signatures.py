@@ -22,13 +22,6 @@ def make_signature(*seeds: str) -> str:
     return base64.b64encode(_PREFIX + digest).decode()
 
 
-def is_fake_signature(value: str) -> bool:
-    try:
-        return base64.b64decode(value, validate=True).startswith(_PREFIX)
-    except ValueError:
-        return False
-
-
 def check_history(contents: list[Json]) -> None:
     """Reject a current step whose first functionCall in a model turn lacks a valid signature.
 
