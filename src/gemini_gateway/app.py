@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from gemini_gateway import __version__
+from gemini_gateway.admin import install_admin, start_admin, stop_admin
 from gemini_gateway.auth import Authenticator
 from gemini_gateway.backends.api_key import ApiKeyBackend
 from gemini_gateway.backends.base import Backend
@@ -61,6 +62,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await _open_store(gateway)
+        await start_admin(gateway)  # settings stored in the admin UI apply before anything reads them
         gateway.http = create_upstream_http(
             proxy=settings.upstream_proxy,
             connect_timeout=settings.upstream_connect_timeout,
@@ -68,7 +71,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         backends["api_key"] = ApiKeyBackend(gateway.http, settings.gemini_base_url)
         backends["executor"] = ExecutorBackend(executors, settings.upstream_timeout)
-        await _open_store(gateway)
         saver = asyncio.create_task(_save_pool_periodically(gateway))
         await start_recorder(gateway)  # replays any spool a crash left behind
         try:
@@ -84,6 +86,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await gateway.http.aclose()
             if gateway.database is not None:
                 await gateway.database.aclose()
+            await stop_admin(gateway)
 
     app = FastAPI(
         title="gemini-gateway",
@@ -103,6 +106,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.router.routes.extend(executor.routes())
     _install_error_handlers(app)
     app.add_middleware(RecorderMiddleware, gateway=gateway)  # the tee: every API route, no handler edits
+    install_admin(app, gateway)  # last: its guard and CORS wrap every route and the recorder
     return app
 
 

@@ -1,0 +1,64 @@
+"""Admin: the management API under `/api/`, the live log at `/ws/logs`, and the web UI at `/admin/`.
+
+install_admin(app, gateway)   routes, static files, and the edge middleware (call it last)
+start_admin(gateway)          in the lifespan, once the store is open: stored settings,
+                              client tokens and upstream credentials come back
+stop_admin(gateway)           detaches the live log
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from fastapi import FastAPI
+from starlette.routing import WebSocketRoute
+
+from gemini_gateway.admin import keys_api, pages, session_api, settings_api, tokens
+from gemini_gateway.admin.credentials import load_stored
+from gemini_gateway.admin.crypto import load_box
+from gemini_gateway.admin.guard import AdminGuard, ClientCors
+from gemini_gateway.admin.live import HubLogHandler, RequestEvents, live_logs_endpoint
+from gemini_gateway.admin.settings_api import load_stored_settings
+from gemini_gateway.admin.state import admin_state, new_state
+from gemini_gateway.context import Gateway
+
+__all__ = ["install_admin", "start_admin", "stop_admin"]
+log = logging.getLogger("gemini_gateway.admin")
+_HANDLER = "admin.log_handler"
+
+
+def install_admin(app: FastAPI, gateway: Gateway) -> None:
+    state = new_state(gateway)
+    for router in (session_api.router, keys_api.router, tokens.router, settings_api.router, pages.router):
+        app.include_router(router)
+    app.router.routes.append(WebSocketRoute("/ws/logs", live_logs_endpoint(state.hub)))
+    app.mount("/admin/static", pages.static_app(), name="admin-static")
+    # Added last, so they wrap everything: requests are judged before any route or the recorder.
+    app.add_middleware(RequestEvents, hub=state.hub)
+    app.add_middleware(ClientCors, gateway=gateway)
+    app.add_middleware(AdminGuard, gateway=gateway, state=state)
+
+
+async def start_admin(gateway: Gateway) -> None:
+    state = admin_state(gateway)
+    state.hub.loop = asyncio.get_running_loop()
+    handler = HubLogHandler(state.hub)
+    logging.getLogger().addHandler(handler)
+    gateway.services[_HANDLER] = handler
+    if gateway.database is None:
+        log.warning("admin: no store, so stored settings, client tokens and added keys are unavailable")
+        return
+    state.box = load_box(gateway.settings)  # a bad ENCRYPTION_KEY stops the start: it is a config error
+    try:
+        await load_stored_settings(gateway, state)
+        await tokens.load_tokens(gateway)
+        await load_stored(gateway, state)
+    except Exception as exc:  # a store that fails now: keep serving with what the environment gave
+        log.error("admin: could not load stored settings, tokens or keys: %s", type(exc).__name__)
+
+
+async def stop_admin(gateway: Gateway) -> None:
+    handler = gateway.services.pop(_HANDLER, None)
+    if handler is not None:
+        logging.getLogger().removeHandler(handler)

@@ -1,0 +1,195 @@
+"""Upstream credentials managed at run time: parse pasted keys, persist them encrypted, validate.
+
+Credentials from GEMINI_API_KEYS stay in the environment; those added here are stored encrypted
+(`SecretBox`) and come back at every start. Either kind is shown only by its masked label.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+import orjson
+
+from gemini_gateway.admin import repo
+from gemini_gateway.admin.tables import UpstreamSecret
+from gemini_gateway.pool.credential import Credential, mask_secret
+from gemini_gateway.redaction import REDACTOR
+
+if TYPE_CHECKING:
+    from gemini_gateway.admin.state import AdminState
+    from gemini_gateway.context import Gateway
+
+log = logging.getLogger("gemini_gateway.admin")
+# Kinds whose whole credential is one secret string, so a pasted line is enough to add one.
+KEY_KINDS = ("api_key",)
+_SEPARATORS = re.compile(r"[\s,;]+")
+_COMMENT = re.compile(r"(?:^|\s)#")  # keys hold no whitespace, so " #" always starts a comment
+_KEY_SHAPE = re.compile(r"^[\x21-\x7e]{8,512}$")
+VALIDATE_TIMEOUT = 15.0
+
+
+def parse_keys(text: str) -> tuple[list[str], int]:
+    """Keys from pasted text or a file (any separators, `#` comments, quotes): (unique keys, rejected)."""
+    keys: list[str] = []
+    rejected = 0
+    for line in text.splitlines():
+        for item in _SEPARATORS.split(_COMMENT.split(line, maxsplit=1)[0]):
+            item = item.strip().strip("\"'`")
+            if not item:
+                continue
+            if not _KEY_SHAPE.match(item):
+                rejected += 1
+            elif item not in keys:
+                keys.append(item)
+    return keys, rejected
+
+
+def source_of(state: AdminState, credential_id: str) -> str:
+    if credential_id in state.stored_credentials:
+        return "stored"
+    if credential_id in state.env_credentials:
+        return "env"
+    return "runtime"  # added by another part of the gateway (an executor tab, an OAuth login...)
+
+
+def health_of(view: dict[str, Any]) -> str:
+    if not view["enabled"]:
+        return "disabled"
+    if view["disabled_reason"]:
+        return "failed"
+    if view["cooldowns"]:
+        return "cooling"
+    if view["max_concurrency"] is not None and view["in_flight"] >= view["max_concurrency"]:
+        return "busy"
+    return "ok"
+
+
+def credential_rows(gateway: Gateway, state: AdminState) -> list[dict[str, Any]]:
+    rows = []
+    for view in gateway.pool.view():
+        credential = gateway.pool.get(view["id"])
+        total = view["successes"] + view["failures"]
+        rows.append(
+            {
+                **view,
+                "source": source_of(state, view["id"]),
+                "health": health_of(view),
+                "success_rate": round(view["successes"] / total, 4) if total else None,
+                "validation": credential.meta.get("validation") if credential is not None else None,
+                "validatable": view["kind"] in KEY_KINDS,
+            }
+        )
+    return rows
+
+
+async def add_keys(
+    gateway: Gateway, state: AdminState, kind: str, keys: list[str], actor: str
+) -> tuple[list[str], list[str]]:
+    """Add and persist keys; returns (ids added, ids already in the pool)."""
+    assert gateway.database is not None and state.box is not None
+    added: list[Credential] = []
+    existing: list[str] = []
+    for key in keys:
+        credential = Credential(kind=kind, secret=key)
+        if gateway.pool.get(credential.id) is not None:
+            existing.append(credential.id)
+        else:
+            added.append(credential)
+    now = time.time()
+    rows = [
+        UpstreamSecret(
+            credential_id=c.id,
+            kind=c.kind,
+            label=c.label,
+            ciphertext=state.box.encrypt(c.secret),
+            created_at=now,
+            created_by=actor,
+        )
+        for c in added
+    ]
+    await repo.add_secrets(gateway.database, rows)  # stored first: a key in the pool is never lost
+    for credential in added:
+        REDACTOR.add(credential.secret)
+        gateway.pool.add(credential)
+        state.stored_credentials.add(credential.id)
+    return [c.id for c in added], existing
+
+
+async def load_stored(gateway: Gateway, state: AdminState) -> int:
+    """Put the stored credentials back into the pool at start-up, with their saved state."""
+    assert gateway.database is not None and state.box is not None
+    loaded: list[str] = []
+    for row in await repo.load_secrets(gateway.database):
+        secret = state.box.decrypt(row.ciphertext)
+        if secret is None:
+            log.error(
+                "cannot decrypt stored credential %s (%s): the encryption key changed; add it again",
+                row.credential_id,
+                row.label,
+            )
+            continue
+        REDACTOR.add(secret)
+        gateway.pool.add(Credential(kind=row.kind, secret=secret))
+        state.stored_credentials.add(row.credential_id)
+        loaded.append(row.credential_id)
+    saved = await gateway.database.load_pool_state()
+    gateway.pool.restore_state({cid: saved[cid] for cid in loaded if cid in saved})
+    return len(loaded)
+
+
+def reset_counters(credential: Credential) -> None:
+    """Start a credential's record afresh: counters, last error, cooldowns (not enabled/disabled)."""
+    credential.successes = credential.failures = 0
+    credential.last_error = None
+    credential.cooldowns.clear()
+    credential.backoff_level.clear()
+
+
+async def validate_key(gateway: Gateway, secret: str) -> dict[str, Any]:
+    """Ask the upstream to list models with this key: the cheapest call that proves it works."""
+    assert gateway.http is not None
+    backend = gateway.dispatcher.backends.get("api_key")
+    base = str(getattr(backend, "base_url", gateway.settings.gemini_base_url)).rstrip("/")
+    started = time.perf_counter()
+    try:
+        async with gateway.http.session.get(
+            f"{base}/v1beta/models",
+            params={"pageSize": "1000"},
+            headers={"x-goog-api-key": secret},
+            proxy=gateway.http.proxy,
+            timeout=aiohttp.ClientTimeout(total=VALIDATE_TIMEOUT),
+        ) as response:
+            status, body = response.status, await response.read()
+    except (TimeoutError, aiohttp.ClientError) as exc:
+        return {
+            "valid": None,
+            "status": None,
+            "message": f"could not reach the upstream ({type(exc).__name__})",
+        }
+    result: dict[str, Any] = {
+        "status": status,
+        "checked_at": time.time(),
+        "latency_ms": round((time.perf_counter() - started) * 1000, 1),
+    }
+    payload = _json(body)
+    if status == 200:
+        models = payload.get("models") if isinstance(payload, dict) else None
+        count = len(models) if isinstance(models, list) else 0
+        return {**result, "valid": True, "models": count, "message": f"valid: {count} models"}
+    error = payload.get("error") if isinstance(payload, dict) else None
+    message = str(error.get("message")) if isinstance(error, dict) else body[:200].decode("utf-8", "replace")
+    message = REDACTOR.redact(message.replace(secret, mask_secret(secret)))
+    if status == 429:  # the key was recognised; it is only out of quota for now
+        return {**result, "valid": True, "message": f"valid but rate limited: {message}"}
+    return {**result, "valid": False if status in (400, 401, 403) else None, "message": message}
+
+
+def _json(body: bytes) -> Any:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None

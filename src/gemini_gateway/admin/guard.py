@@ -1,0 +1,173 @@
+"""Plain ASGI middleware at the edge: who an admin request comes from, and CORS for the client API.
+
+`AdminGuard` turns a valid session cookie into an identity in the scope (which `Authenticator.admin`
+and `.client` honour), refuses cross-origin admin requests, demands the CSRF header on every
+cookie-authenticated write, and counts wrong tokens per address. `ClientCors` answers browsers for
+the model API only, with the origins of the CORS_ORIGINS setting; admin paths never get CORS headers.
+"""
+
+from __future__ import annotations
+
+from http.cookies import SimpleCookie
+from typing import TYPE_CHECKING, Any
+
+from starlette.middleware.cors import CORSMiddleware
+
+from gemini_gateway.admin.sessions import CSRF_HEADER, SESSION_COOKIE, Session
+from gemini_gateway.auth import SCOPE_IDENTITY, ClientIdentity, token_from_scope
+from gemini_gateway.errors import google_error_body
+from gemini_gateway.routes.asgi import Receive, Scope, Send
+
+if TYPE_CHECKING:
+    from gemini_gateway.admin.state import AdminState
+    from gemini_gateway.context import Gateway
+
+ADMIN_PREFIXES = ("/api/", "/ws/")
+NOT_CLIENT_API = ("/api/", "/ws/", "/admin", "/docs", "/openapi.json", "/health")
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+EXPOSED_HEADERS = ["x-gateway-credential", "x-gateway-overhead-ms", "retry-after"]
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+def request_scheme(scope: Scope) -> str:
+    """http or https, believing a proxy's X-Forwarded-Proto (it can only make cookies stricter)."""
+    forwarded = _header(scope, b"x-forwarded-proto")
+    if forwarded:
+        return forwarded.split(",")[0].strip().lower()
+    scheme = str(scope.get("scheme", "http"))
+    return {"ws": "http", "wss": "https"}.get(scheme, scheme)
+
+
+def client_address(scope: Scope) -> str:
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
+
+
+def session_id(scope: Scope) -> str | None:
+    raw = _header(scope, b"cookie")
+    if not raw or SESSION_COOKIE not in raw:
+        return None
+    cookie: SimpleCookie = SimpleCookie()
+    try:
+        cookie.load(raw)
+    except Exception:  # a malformed Cookie header is the client's problem: treat it as absent
+        return None
+    morsel = cookie.get(SESSION_COOKIE)
+    return morsel.value if morsel is not None else None
+
+
+def cross_origin(scope: Scope) -> bool:
+    """True when a browser says the request comes from another site than this gateway."""
+    if (_header(scope, b"sec-fetch-site") or "").lower() == "cross-site":
+        return True
+    origin = _header(scope, b"origin")
+    if origin is None:
+        return False
+    host = _header(scope, b"x-forwarded-host") or _header(scope, b"host") or ""
+    return origin.rstrip("/").lower() != f"{request_scheme(scope)}://{host}".lower()
+
+
+class AdminGuard:
+    def __init__(self, app: Any, gateway: Gateway, state: AdminState) -> None:
+        self.app = app
+        self.gateway = gateway
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        sid = session_id(scope)
+        if scope["path"].startswith(ADMIN_PREFIXES):
+            refusal = self._admin(scope, sid)
+            if refusal is not None:
+                await _refuse(scope, send, *refusal)
+                return
+        elif sid is not None and token_from_scope(scope) is None:
+            session = self.state.sessions.get(sid)
+            # The playground calls the model API with the session; it must prove the page sent it.
+            if (
+                session is not None
+                and not cross_origin(scope)
+                and session.csrf_matches(_header(scope, CSRF_HEADER.encode()))
+            ):
+                scope[SCOPE_IDENTITY] = playground_identity(session)
+        await self.app(scope, receive, send)
+
+    def _admin(self, scope: Scope, sid: str | None) -> tuple[int, str, float | None] | None:
+        if cross_origin(scope):
+            return 403, "cross-origin requests to the admin API are refused", None
+        token = token_from_scope(scope)
+        if token is not None:
+            address = client_address(scope)
+            wait = self.state.failures.retry_after(address)
+            if wait is not None:
+                return 429, f"too many wrong tokens from {address}; try again in {wait:.0f}s", wait
+            if self.gateway.auth.identify(token) is None:
+                self.state.failures.fail(address)
+            return None
+        session: Session | None = self.state.sessions.get(sid)
+        if session is None:
+            return None  # the route answers 401 (or serves the login itself)
+        writes = scope["type"] == "http" and scope.get("method", "GET") not in SAFE_METHODS
+        if writes and not session.csrf_matches(_header(scope, CSRF_HEADER.encode())):
+            return 403, "missing or wrong CSRF token (send the x-csrf-token header)", None
+        scope[SCOPE_IDENTITY] = session.identity
+        return None
+
+
+def playground_identity(session: Session) -> ClientIdentity:
+    return ClientIdentity(id=f"{session.identity.id}:ui", tier=session.identity.tier)
+
+
+async def _refuse(scope: Scope, send: Send, status: int, message: str, retry_after: float | None) -> None:
+    if scope["type"] == "websocket":
+        # Before the handshake is accepted, a close is answered as HTTP 403 by the server.
+        await send({"type": "websocket.close", "code": 4403, "reason": message[:120]})
+        return
+    headers = [(b"content-type", b"application/json")]
+    if retry_after is not None:
+        headers.append((b"retry-after", str(max(1, int(retry_after + 0.999))).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": google_error_body(status, message)})
+
+
+class ClientCors:
+    """CORS for the model API with the origins currently in settings (rebuilt when they change)."""
+
+    def __init__(self, app: Any, gateway: Gateway) -> None:
+        self.app = app
+        self.gateway = gateway
+        self._origins: tuple[str, ...] = ()
+        self._cors: CORSMiddleware | None = None
+
+    def _middleware(self) -> CORSMiddleware | None:
+        origins = tuple(self.gateway.settings.cors_origins)
+        if origins != self._origins:
+            self._origins = origins
+            self._cors = (
+                CORSMiddleware(
+                    self.app,
+                    allow_origins=list(origins),
+                    allow_methods=["GET", "POST", "OPTIONS"],
+                    allow_headers=["*"],
+                    expose_headers=EXPOSED_HEADERS,
+                    max_age=600,
+                )
+                if origins
+                else None
+            )
+        return self._cors
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        cors = self._middleware() if scope["type"] == "http" else None
+        if cors is None or scope["path"].startswith(NOT_CLIENT_API):
+            await self.app(scope, receive, send)
+            return
+        await cors(scope, receive, send)  # type: ignore[arg-type]  # starlette's looser Send type

@@ -1,0 +1,188 @@
+"""The live log: server log lines and request events, fanned out to `/ws/logs` subscribers.
+
+Log records may come from any thread (the recorder builds rows in one), so the handler hands them
+to the event loop with `call_soon_threadsafe`. Request events cost nothing while nobody watches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, cast
+
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from gemini_gateway.errors import GatewayError
+from gemini_gateway.exchange import SCOPE_KEY, Exchange
+from gemini_gateway.redaction import REDACTOR
+from gemini_gateway.routes.asgi import Receive, Scope, Send
+
+if TYPE_CHECKING:
+    from gemini_gateway.context import Gateway
+
+Event = dict[str, Any]
+HISTORY = 200
+QUEUE_SIZE = 1000
+# Paths whose requests are not model traffic: the UI's own calls would drown the live view.
+QUIET_PREFIXES = ("/api/", "/ws/", "/admin", "/docs", "/openapi.json", "/health", "/favicon.ico")
+
+
+class LiveHub:
+    def __init__(self) -> None:
+        self.history: deque[Event] = deque(maxlen=HISTORY)
+        self.subscribers: set[asyncio.Queue[Event]] = set()
+        self.dropped = 0
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    def publish(self, event: Event) -> None:
+        self.history.append(event)
+        for queue in self.subscribers:
+            try:
+                queue.put_nowait(event)
+            except asyncio.QueueFull:  # a slow viewer loses lines; the gateway never waits for it
+                self.dropped += 1
+
+    def publish_threadsafe(self, event: Event) -> None:
+        loop = self.loop
+        if loop is None or loop.is_closed():
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            self.publish(event)
+        else:
+            with contextlib.suppress(RuntimeError):  # the loop closed between the check and the call
+                loop.call_soon_threadsafe(self.publish, event)
+
+    def subscribe(self) -> asyncio.Queue[Event]:
+        queue: asyncio.Queue[Event] = asyncio.Queue(QUEUE_SIZE)
+        self.subscribers.add(queue)
+        return queue
+
+    def unsubscribe(self, queue: asyncio.Queue[Event]) -> None:
+        self.subscribers.discard(queue)
+
+
+class HubLogHandler(logging.Handler):
+    """Every log line the server writes, redacted, as a `log` event."""
+
+    def __init__(self, hub: LiveHub) -> None:
+        super().__init__(logging.INFO)
+        self.hub = hub
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            message = REDACTOR.redact(record.getMessage())
+            if record.exc_info and record.exc_info[1] is not None:
+                message += f" ({type(record.exc_info[1]).__name__})"
+            self.hub.publish_threadsafe(
+                {
+                    "type": "log",
+                    "at": record.created,
+                    "level": record.levelname.lower(),
+                    "logger": record.name,
+                    "message": message[:2000],
+                }
+            )
+        except Exception:  # a log handler must never raise into the code that logs
+            self.handleError(record)
+
+
+class RequestEvents:
+    """ASGI middleware: one `request` event per finished API call, while someone is watching."""
+
+    def __init__(self, app: Any, hub: LiveHub) -> None:
+        self.app = app
+        self.hub = hub
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not self.hub.subscribers or scope["path"].startswith(QUIET_PREFIXES):
+            await self.app(scope, receive, send)
+            return
+        status: list[int] = []
+
+        async def watch(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                status.append(message["status"])
+            await send(message)
+
+        started = time.perf_counter()
+        try:
+            await self.app(scope, receive, watch)
+        finally:
+            exchange: Exchange | None = scope.get(SCOPE_KEY)
+            self.hub.publish(_request_event(scope, exchange, status[0] if status else 500, started))
+
+
+def _request_event(scope: Scope, exchange: Exchange | None, status: int, started: float) -> Event:
+    event: Event = {
+        "type": "request",
+        "at": time.time(),
+        "method": scope["method"],
+        "path": scope["path"],
+        "status": status,
+        "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+    }
+    if exchange is not None:
+        event.update(
+            dialect=exchange.dialect,
+            model=exchange.model,
+            client=exchange.client_id,
+            credential=exchange.credential,
+            stream=exchange.stream,
+            attempts=len(exchange.attempts),
+            error=exchange.error,
+        )
+    return event
+
+
+def live_logs_endpoint(hub: LiveHub) -> Callable[[WebSocket], Awaitable[None]]:
+    async def live_logs(websocket: WebSocket) -> None:
+        """`/ws/logs`: recent history first, then every event as it happens (admin only)."""
+        gateway: Gateway = websocket.app.state.gateway
+        try:
+            gateway.auth.admin(cast(dict[str, Any], websocket.scope))
+        except GatewayError as exc:
+            # Closing before accepting answers the upgrade with 403: no socket for non-admins.
+            await websocket.close(code=4403, reason=exc.message[:100])
+            return
+        queue = hub.subscribe()
+        await websocket.accept()
+        try:
+            await websocket.send_json({"type": "hello", "history": list(hub.history)})
+            await _relay(websocket, queue)
+        except (WebSocketDisconnect, RuntimeError):
+            pass  # the viewer went away mid-send
+        finally:
+            hub.unsubscribe(queue)
+
+    return live_logs
+
+
+async def _relay(websocket: WebSocket, queue: asyncio.Queue[Event]) -> None:
+    reader = asyncio.create_task(_drain_client(websocket))
+    try:
+        while not reader.done():
+            getter = asyncio.create_task(queue.get())
+            done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
+            if getter not in done:
+                getter.cancel()
+                return
+            await websocket.send_json(getter.result())
+    finally:
+        reader.cancel()
+
+
+async def _drain_client(websocket: WebSocket) -> None:
+    """Read (and ignore) what the viewer sends, to notice when it goes away."""
+    with contextlib.suppress(WebSocketDisconnect):
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                return

@@ -1,0 +1,218 @@
+"""Runtime settings: every setting with its value and source, validated edits, and live effect.
+
+Values come from defaults, then the environment (`.env` and variables), then values stored in the
+database from the admin UI, which win. `SPECS` says which settings can be edited here and whether
+an edit takes effect at once ("live") or at the next start; settings it does not list are shown
+read-only, so a setting added later is never editable by accident.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from pydantic import SecretStr, ValidationError
+from pydantic_core import to_jsonable_python
+from sqlalchemy.engine import make_url
+
+from gemini_gateway.backends.http_client import redact_proxy
+from gemini_gateway.errors import RequestError
+from gemini_gateway.pool.credential import mask_secret
+from gemini_gateway.settings import Settings
+
+if TYPE_CHECKING:
+    from gemini_gateway.admin.state import AdminState
+    from gemini_gateway.context import Gateway
+
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+GROUPS = ("Pool", "Dialects", "Recording", "Access", "Upstream", "Server", "Other")
+
+
+@dataclass(frozen=True, slots=True)
+class Spec:
+    group: str
+    editable: bool = True
+    live: bool = True  # an edit takes effect at once; otherwise at the next start
+    secret: bool = False  # never shown or audited in full
+    note: str | None = None  # why it is read-only here, or where it is managed
+
+
+_MANAGED_KEYS = "managed on the Pool page"
+_BOOTSTRAP = "needed before the database is open: set it in the environment"
+SPECS: dict[str, Spec] = {
+    "pool_strategy": Spec("Pool"),
+    "max_retries": Spec("Pool"),
+    "cooldown_base_seconds": Spec("Pool"),
+    "cooldown_max_seconds": Spec("Pool"),
+    "pool_state_flush_seconds": Spec("Pool"),
+    "model_aliases": Spec("Dialects"),
+    "media_fetch_max_bytes": Spec("Dialects"),
+    "allow_private_media_urls": Spec("Dialects"),
+    "max_request_bytes": Spec("Dialects"),
+    "recording_mode": Spec("Recording"),
+    "recording_max_body_bytes": Spec("Recording"),
+    "recording_route_modes": Spec("Recording"),
+    "recording_queue_size": Spec("Recording", live=False),
+    "recording_batch_size": Spec("Recording", live=False),
+    "recording_batch_ms": Spec("Recording", live=False),
+    "recording_write_timeout": Spec("Recording", live=False),
+    "recording_retry_seconds": Spec("Recording", live=False),
+    "retention_days": Spec("Recording", live=False),
+    "retention_max_mb": Spec("Recording", live=False),
+    "retention_interval_seconds": Spec("Recording", live=False),
+    "cors_origins": Spec("Access"),
+    "admin_session_hours": Spec("Access"),
+    "gateway_tokens": Spec("Access", editable=False, secret=True, note="managed on the Client tokens page"),
+    "admin_token": Spec("Access", editable=False, secret=True, note=_BOOTSTRAP),
+    "encryption_key": Spec("Access", editable=False, secret=True, note=_BOOTSTRAP),
+    "gemini_api_keys": Spec("Upstream", editable=False, secret=True, note=_MANAGED_KEYS),
+    "gemini_base_url": Spec("Upstream", live=False),
+    "upstream_proxy": Spec("Upstream", live=False, secret=True),
+    "upstream_connect_timeout": Spec("Upstream", live=False),
+    "upstream_timeout": Spec("Upstream", live=False),
+    "log_level": Spec("Server"),
+    "host": Spec("Server", editable=False, note=_BOOTSTRAP),
+    "port": Spec("Server", editable=False, note=_BOOTSTRAP),
+    "data_dir": Spec("Server", editable=False, note=_BOOTSTRAP),
+    "database_url": Spec("Server", editable=False, secret=True, note=_BOOTSTRAP),
+}
+
+
+def spec_of(name: str) -> Spec:
+    if name in SPECS:
+        return SPECS[name]
+    secret = "SecretStr" in str(Settings.model_fields[name].annotation)
+    return Spec("Other", editable=False, live=False, secret=secret, note="not editable at run time")
+
+
+def display(name: str, value: Any) -> Any:
+    """A value as the browser may see it: secrets masked, paths and URLs as text."""
+    if value is None:
+        return None
+    if name == "upstream_proxy":
+        return redact_proxy(str(value))
+    if name == "database_url":
+        return make_url(str(value)).render_as_string(hide_password=True)
+    if isinstance(value, SecretStr):
+        return "•••••• (set)" if value.get_secret_value() else None
+    if isinstance(value, list) and value and isinstance(value[0], SecretStr):
+        return [mask_secret(item.get_secret_value()) for item in value]
+    if spec_of(name).secret:
+        return "•••••• (set)"
+    return to_jsonable_python(value)
+
+
+def stored_form(settings: Settings, name: str) -> Any:
+    """A validated value as JSON for the database."""
+    return settings.model_dump(mode="json", include={name})[name]
+
+
+def validate(settings: Settings, changes: dict[str, Any]) -> Settings:
+    """A copy of `settings` with `changes`, each checked by the Settings class; RequestError if not."""
+    candidate = settings.model_copy()
+    problems: list[str] = []
+    for name, raw in changes.items():
+        if name not in Settings.model_fields:
+            problems.append(f"{name}: no such setting")
+            continue
+        spec = spec_of(name)
+        if not spec.editable:
+            problems.append(f"{name}: cannot be changed here ({spec.note})")
+            continue
+        try:
+            Settings.__pydantic_validator__.validate_assignment(candidate, name, raw)
+        except ValidationError as exc:
+            problems.extend(f"{name}: {e['msg']}" for e in exc.errors())
+            continue
+        if name == "log_level" and str(candidate.log_level).lower() not in LOG_LEVELS:
+            problems.append(f"log_level: one of {', '.join(LOG_LEVELS)}")
+    if problems:
+        raise RequestError("; ".join(problems), status_code=422)
+    return candidate
+
+
+def _pool(gateway: Gateway) -> bool:
+    gateway.pool.strategy = gateway.settings.pool_strategy
+    return True
+
+
+def _dispatcher(gateway: Gateway) -> bool:
+    settings, dispatcher = gateway.settings, gateway.dispatcher
+    dispatcher.max_retries = settings.max_retries
+    dispatcher.base_cooldown = settings.cooldown_base_seconds
+    dispatcher.max_cooldown = settings.cooldown_max_seconds
+    return True
+
+
+def _recorder(gateway: Gateway) -> bool:
+    recorder = gateway.services.get("recorder")
+    if recorder is None:  # recording was off at start: there is no writer to reconfigure
+        return False
+    settings = gateway.settings
+    recorder.default_mode = settings.recording_mode
+    recorder.route_modes = sorted(settings.recording_route_modes.items(), key=lambda kv: -len(kv[0]))
+    recorder.max_body_bytes = settings.recording_max_body_bytes
+    recorder._modes.clear()  # its per-path cache of modes was computed from the old settings
+    return True
+
+
+def _log_level(gateway: Gateway) -> bool:
+    logging.getLogger().setLevel(gateway.settings.log_level.upper())
+    return True
+
+
+# Settings copied into a component when it was built; the others are read where they are used.
+APPLIERS: dict[str, Callable[[Gateway], bool]] = {
+    "pool_strategy": _pool,
+    "max_retries": _dispatcher,
+    "cooldown_base_seconds": _dispatcher,
+    "cooldown_max_seconds": _dispatcher,
+    "recording_mode": _recorder,
+    "recording_route_modes": _recorder,
+    "recording_max_body_bytes": _recorder,
+    "log_level": _log_level,
+}
+
+
+def apply(gateway: Gateway, candidate: Settings, names: list[str]) -> dict[str, bool]:
+    """Copy `names` from `candidate` into the live settings; True per name when it took effect now."""
+    for name in names:
+        setattr(gateway.settings, name, getattr(candidate, name))
+    effect: dict[str, bool] = {}
+    for name in names:
+        applier = APPLIERS.get(name)
+        effect[name] = spec_of(name).live and (applier(gateway) if applier else True)
+    return effect
+
+
+def describe(gateway: Gateway, state: AdminState) -> list[dict[str, Any]]:
+    schema = Settings.model_json_schema()["properties"]
+    items = []
+    for name in Settings.model_fields:
+        spec = spec_of(name)
+        stored = name in state.stored_settings
+        from_env = name in state.env_fields
+        field_schema = schema.get(name, {})
+        item: dict[str, Any] = {
+            "name": name,
+            "env": name.upper(),
+            "group": spec.group,
+            "description": field_schema.get("description"),
+            "schema": {k: v for k, v in field_schema.items() if k not in ("title", "description", "default")},
+            "value": display(name, getattr(gateway.settings, name)),
+            "default": display(name, Settings.model_fields[name].get_default(call_default_factory=True)),
+            "source": "stored" if stored else "env" if from_env else "default",
+            "editable": spec.editable,
+            "live": spec.live,
+            "secret": spec.secret,
+            "note": spec.note,
+            "overrides_env": stored and from_env,
+        }
+        if stored:
+            item["environment_value"] = display(name, getattr(state.base, name))
+        items.append(item)
+    order = {group: i for i, group in enumerate(GROUPS)}
+    items.sort(key=lambda i: order.get(i["group"], len(order)))
+    return items

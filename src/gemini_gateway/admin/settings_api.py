@@ -1,0 +1,131 @@
+"""`/api/settings` and `/api/audit`: runtime settings, edited with validation, stored and audited."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
+
+from gemini_gateway.admin import repo, runtime
+from gemini_gateway.admin.deps import AdminActor, DatabaseDep, GatewayDep, StateDep, audit
+from gemini_gateway.admin.state import AdminState
+from gemini_gateway.context import Gateway
+from gemini_gateway.errors import RequestError
+from gemini_gateway.routes.responses import JSONBody
+from gemini_gateway.settings import Settings
+
+router = APIRouter(prefix="/api", tags=["admin: settings"])
+log = logging.getLogger("gemini_gateway.admin")
+ENCRYPTED = "$encrypted"
+
+
+class SettingsChange(BaseModel):
+    values: dict[str, Any] = Field(description="Setting name -> new value, e.g. {'max_retries': 5}")
+
+
+def _to_store(state: AdminState, name: str, value: Any) -> Any:
+    """Secret-bearing settings (a proxy URL with a password) are stored encrypted like keys."""
+    if runtime.spec_of(name).secret and state.box is not None:
+        return {ENCRYPTED: state.box.encrypt(orjson.dumps(value).decode())}
+    return value
+
+
+def _from_store(state: AdminState, value: Any) -> Any:
+    if isinstance(value, dict) and set(value) == {ENCRYPTED} and state.box is not None:
+        clear = state.box.decrypt(str(value[ENCRYPTED]))
+        if clear is None:
+            raise ValueError("encrypted under another key")
+        return orjson.loads(clear)
+    return value
+
+
+async def load_stored_settings(gateway: Gateway, state: AdminState) -> list[str]:
+    """Apply the settings stored in the database over the environment (at start-up)."""
+    assert gateway.database is not None
+    applied: list[str] = []
+    for name, raw in (await repo.load_settings(gateway.database)).items():
+        try:
+            candidate = runtime.validate(gateway.settings, {name: _from_store(state, raw)})
+        except (RequestError, ValueError) as exc:
+            message = exc.message if isinstance(exc, RequestError) else str(exc)
+            log.error("ignoring the stored value of %s: %s", name, message)
+            continue
+        runtime.apply(gateway, candidate, [name])
+        state.stored_settings[name] = getattr(candidate, name)
+        applied.append(name)
+    overridden = [n for n in applied if n in state.env_fields]
+    if overridden:
+        log.warning(
+            "values stored in the admin UI override the environment for: %s (reset them there to use "
+            "the environment again)",
+            ", ".join(n.upper() for n in overridden),
+        )
+    return applied
+
+
+@router.get("/settings")
+async def list_settings(gateway: GatewayDep, actor: AdminActor, state: StateDep) -> JSONBody:
+    """Every setting: current value (secrets masked), source (default, env, stored), and whether
+    an edit takes effect at once. `overrides_env` marks stored values that hide an environment value."""
+    return JSONBody({"settings": runtime.describe(gateway, state), "store": gateway.database is not None})
+
+
+@router.put("/settings")
+async def change_settings(
+    body: SettingsChange, gateway: GatewayDep, actor: AdminActor, state: StateDep, database: DatabaseDep
+) -> JSONBody:
+    """Validate every value with the Settings class, store them, apply them, audit each change."""
+    if not body.values:
+        raise RequestError("no values given")
+    candidate = runtime.validate(gateway.settings, body.values)
+    # Only real changes are stored: saving the environment's own value must not pin it over .env.
+    names = [n for n in body.values if getattr(candidate, n) != getattr(gateway.settings, n)]
+    old = {n: runtime.display(n, getattr(gateway.settings, n)) for n in names}
+    stored = {n: _to_store(state, n, runtime.stored_form(candidate, n)) for n in names}
+    await repo.save_settings(database, stored, actor.id)
+    effect = runtime.apply(gateway, candidate, names)
+    for name in names:
+        state.stored_settings[name] = getattr(candidate, name)
+        new = runtime.display(name, getattr(candidate, name))
+        await audit(database, actor, "settings.change", name, old[name], new)
+    changes = [{"name": n, "applied_now": effect[n], "restart_needed": not effect[n]} for n in names]
+    return JSONBody({"changed": changes, "settings": runtime.describe(gateway, state)})
+
+
+@router.delete("/settings/{name}")
+async def reset_setting(
+    name: str, gateway: GatewayDep, actor: AdminActor, state: StateDep, database: DatabaseDep
+) -> JSONBody:
+    """Forget the stored value: the environment's (or the default) applies again."""
+    if name not in Settings.model_fields:
+        raise RequestError(f"no setting {name!r}", status_code=404)
+    if name not in state.stored_settings:
+        raise RequestError(f"{name} has no stored value to reset", status_code=409)
+    old = runtime.display(name, getattr(gateway.settings, name))
+    await repo.delete_setting(database, name)
+    effect = runtime.apply(gateway, state.base, [name])
+    del state.stored_settings[name]
+    await audit(
+        database, actor, "settings.reset", name, old, runtime.display(name, getattr(state.base, name))
+    )
+    return JSONBody(
+        {
+            "changed": [{"name": name, "applied_now": effect[name], "restart_needed": not effect[name]}],
+            "settings": runtime.describe(gateway, state),
+        }
+    )
+
+
+@router.get("/audit")
+async def audit_log(
+    actor: AdminActor,
+    database: DatabaseDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    before: Annotated[int | None, Query(description="entries older than this id")] = None,
+) -> JSONBody:
+    """Who changed what and when, newest first; secrets appear masked."""
+    entries = await repo.list_audit(database, limit=limit, before=before)
+    return JSONBody({"entries": entries, "next_before": entries[-1]["id"] if len(entries) == limit else None})

@@ -1,0 +1,49 @@
+"""What the admin side keeps for one gateway, found at `gateway.services["admin"]`."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from gemini_gateway.admin.live import LiveHub
+from gemini_gateway.admin.sessions import FailureLimiter, SessionStore
+from gemini_gateway.settings import Settings
+
+if TYPE_CHECKING:
+    from gemini_gateway.admin.crypto import SecretBox
+    from gemini_gateway.context import Gateway
+
+SERVICE = "admin"
+
+
+@dataclass(slots=True)
+class AdminState:
+    # The settings as the environment gave them, before stored overrides: for "source" and resets.
+    base: Settings
+    env_fields: frozenset[str]
+    sessions: SessionStore
+    failures: FailureLimiter = field(default_factory=FailureLimiter)
+    hub: LiveHub = field(default_factory=LiveHub)
+    box: SecretBox | None = None
+    stored_settings: dict[str, object] = field(default_factory=dict)  # name -> stored (validated) value
+    env_credentials: frozenset[str] = frozenset()  # credential ids that came from GEMINI_API_KEYS
+    stored_credentials: set[str] = field(default_factory=set)  # credential ids kept encrypted in the store
+    started: float = field(default_factory=time.time)
+
+
+def admin_state(gateway: Gateway) -> AdminState:
+    state: AdminState = gateway.services[SERVICE]
+    return state
+
+
+def new_state(gateway: Gateway) -> AdminState:
+    settings = gateway.settings
+    state = AdminState(
+        base=settings.model_copy(deep=True),
+        env_fields=frozenset(settings.model_fields_set),
+        sessions=SessionStore(lambda: gateway.settings.admin_session_hours),
+        env_credentials=frozenset(c.id for c in gateway.pool),
+    )
+    gateway.services[SERVICE] = state
+    return state
