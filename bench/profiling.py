@@ -11,7 +11,9 @@ from pathlib import Path
 # py-spy's raw (collapsed) format: "frame;frame;...;leaf count", each frame "function (file:line)".
 _FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>.*?)(?::(?P<line>\d+))?\)$")
 
-# Where a frame's file lives says which layer of the stack the time belongs to.
+# Where a frame's file lives says which layer of the stack the time belongs to. Checked in order,
+# from the leaf up: the first frame that names a known library decides.
+_GC = "gc_collect"  # CPython's cyclic collector: runs inside whatever allocation tripped it
 _LAYERS = (
     ("gemini_gateway", "gateway code"),
     ("uvicorn", "uvicorn (HTTP server)"),
@@ -28,10 +30,14 @@ _LAYERS = (
 
 
 def record(py_spy: str, pid: int, seconds: float, out: Path, core: int) -> Path:
-    """Sample `pid` for `seconds` without pausing it (--nonblocking keeps the overhead off the target)."""
+    """Sample `pid` for `seconds`, Python and native frames.
+
+    --native pauses the target for each sample (it slows it a little), but without it the time of
+    C code, the garbage collector above all, is charged to whichever Python line was running.
+    """
     argv = [
         "taskset", "-c", str(core), py_spy, "record", "--pid", str(pid), "--duration", str(int(seconds)),
-        "--rate", "250", "--nonblocking", "--format", "raw", "--output", str(out),
+        "--rate", "200", "--native", "--format", "raw", "--output", str(out),
     ]  # fmt: skip
     subprocess.run(argv, check=True, capture_output=True, timeout=seconds + 60)
     return out
@@ -49,6 +55,12 @@ class Profile:
         return [(k, 100.0 * v / self.samples) for k, v in rows[:n]]
 
 
+def _function(frame: str) -> str:
+    """A frame without its line number: inclusive time is per function, not per line."""
+    match = _FRAME.match(frame)
+    return f"{match['func']} ({match['file']})" if match else frame
+
+
 def _short(frame: str) -> str:
     match = _FRAME.match(frame)
     if not match:
@@ -61,10 +73,13 @@ def _short(frame: str) -> str:
     return f"{match['func']} ({path}:{match['line'] or '?'})"
 
 
-def _layer(frame: str) -> str:
-    for needle, name in _LAYERS:
-        if needle in frame:
-            return name
+def _layer(frames: list[str]) -> str:
+    if any(_GC in f for f in frames):
+        return "CPython cyclic GC"
+    for frame in reversed(frames):
+        for needle, name in _LAYERS:
+            if needle in frame:
+                return name
     return "other (stdlib, C)"
 
 
@@ -78,19 +93,19 @@ def parse(path: Path) -> Profile:
         if not stack or not count_text.isdigit():
             continue
         count = int(count_text)
-        frames = [_short(f) for f in stack.split(";") if not f.startswith("process ")]
-        if not frames:
+        raw = [f for f in stack.split(";") if not f.startswith("process ")]
+        if not raw:
             continue
         total += count
-        self_time[frames[-1]] += count
-        layers[_layer(frames[-1])] += count
-        for frame in set(frames):
-            inclusive[frame] += count
+        self_time[_short(raw[-1])] += count
+        layers[_layer(raw)] += count
+        for function in {_short(_function(f)).replace(":?)", ")") for f in raw}:
+            inclusive[function] += count
     return Profile(total, self_time, inclusive, layers)
 
 
 def markdown(title: str, profile: Profile, n: int = 12) -> list[str]:
-    out = [f"#### {title} ({profile.samples} samples)", "", "Time by layer (leaf frames):", ""]
+    out = [f"#### {title} ({profile.samples} samples)", "", "Time by layer (innermost known frame):", ""]
     out += ["| layer | % of samples |", "| --- | ---: |"]
     out += [f"| {name} | {pct:.1f} |" for name, pct in profile.top(profile.layers, 10)]
     out += ["", "Hottest frames (self time):", "", "| frame | self % |", "| --- | ---: |"]
