@@ -15,6 +15,7 @@ import orjson
 from gemini_gateway.fake_upstream import asgi
 from gemini_gateway.fake_upstream.asgi import Receive, Scope, Send
 from gemini_gateway.fake_upstream.cache import AnswerCache
+from gemini_gateway.fake_upstream.code_assist import handle_code_assist
 from gemini_gateway.fake_upstream.control import handle_control
 from gemini_gateway.fake_upstream.errors import (
     FakeApiError,
@@ -29,6 +30,7 @@ from gemini_gateway.fake_upstream.faults import fault_error
 from gemini_gateway.fake_upstream.generation import AnswerPlan, plan_answer
 from gemini_gateway.fake_upstream.handlers import batch_embed_contents, count_tokens, embed_content, predict
 from gemini_gateway.fake_upstream.models import MODEL_BODIES, ModelInfo, find_model, list_models_body
+from gemini_gateway.fake_upstream.oauth import AUTH_PATHS, TOKEN_PATH, handle_oauth
 from gemini_gateway.fake_upstream.proto_json import GENERATE_CONTENT_REQUEST, parse_body
 from gemini_gateway.fake_upstream.responses import array_element, render_response, sse_event, stream_events
 from gemini_gateway.fake_upstream.state import CallRecord, FakeConfig, FakeState
@@ -63,6 +65,10 @@ class FakeGeminiApp:
                 await self._api(scope, receive, send, "v1", path[4:])
             elif path.startswith("/_fake/"):
                 await handle_control(self.state, scope, receive, send)
+            elif path.startswith("/v1internal"):
+                await handle_code_assist(self.state, scope, receive, send)
+            elif path == TOKEN_PATH or path in AUTH_PATHS:
+                await handle_oauth(self.state.oauth, scope, receive, send)
             else:
                 await _send_error(send, route_not_found())
         elif scope["type"] == "lifespan":

@@ -14,6 +14,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from gemini_gateway.fake_upstream.oauth import FakeOAuth
+
 FAULT_KINDS = frozenset(
     {"429", "500", "502", "503", "504", "invalid_key", "blocked", "bad_request", "slow", "cut", "hang"}
 )
@@ -148,6 +150,7 @@ class FakeState:
         self._faults: list[Fault] = []
         self._calls: deque[CallRecord] = deque(maxlen=self.config.max_calls)
         self._lock = threading.Lock()
+        self.oauth = FakeOAuth()  # accounts and tokens of the fake OAuth and Code Assist services
 
     @property
     def calls(self) -> list[CallRecord]:
@@ -225,6 +228,7 @@ class FakeState:
     def reset(self, *, config: bool = False) -> None:
         """Forget calls and faults; with `config=True` also restore the default configuration."""
         self.clear_faults()
+        self.oauth.reset()
         self._calls.clear()
         if config:
             self.config = FakeConfig()
