@@ -74,7 +74,7 @@ class CredentialPool:
     ) -> NoCredentialAvailable:
         if not self._credentials:
             return NoCredentialAvailable(
-                "no upstream credentials are configured (set GEMINI_API_KEYS)",
+                "no upstream credentials are configured (set GEMINI_API_KEYS, or connect an executor tab)",
                 retry_after=None,
                 status_code=503,
             )
