@@ -8,7 +8,7 @@ until their first event, because after that bytes have reached the client.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import NoReturn
 
 import orjson
@@ -141,16 +141,31 @@ class Dispatcher:
             )
 
     def _acquire(self, call: UpstreamCall, tried: set[str], last_error: GatewayError | None) -> Credential:
+        accept = self._accepts(call)
         try:
-            credential = self.pool.acquire(call.model, exclude=tried)
+            credential = self.pool.acquire(call.model, exclude=tried, accept=accept)
         except NoCredentialAvailable as exc:
             if last_error is None:
                 raise
             if isinstance(last_error, UpstreamError) and last_error.status_code == 429:
-                raise self.pool.unavailable_error(call.model, frozenset(), self.pool.clock()) from last_error
+                now = self.pool.clock()
+                raise self.pool.unavailable_error(call.model, frozenset(), now, accept) from last_error
             raise last_error from exc
         tried.add(credential.id)
         return credential
+
+    def _accepts(self, call: UpstreamCall) -> Callable[[Credential], bool]:
+        """Credentials whose backend can make this call (asked once per kind, not per credential)."""
+        verdicts: dict[str, bool] = {}
+
+        def accept(credential: Credential) -> bool:
+            verdict = verdicts.get(credential.kind)
+            if verdict is None:
+                backend = self.backends.get(credential.kind)
+                verdict = verdicts[credential.kind] = backend is not None and backend.supports(call.method)
+            return verdict
+
+        return accept
 
     def _failed(
         self,

@@ -15,6 +15,18 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 GOOGLE_BASE_URL = "https://generativelanguage.googleapis.com"
+CODE_ASSIST_BASE_URL = "https://cloudcode-pa.googleapis.com/v1internal"
+# What Gemini CLI accounts are served as of 2026; CODE_ASSIST_MODELS replaces the list.
+CODE_ASSIST_MODELS = (
+    "gemini-2.5-pro",
+    "gemini-2.5-flash",
+    "gemini-2.5-flash-lite",
+    "gemini-3-pro-preview",
+    "gemini-3-flash-preview",
+)
+GOOGLE_TOKEN_URL = "https://oauth2.googleapis.com/token"
+GOOGLE_AUTH_URL = "https://accounts.google.com/o/oauth2/v2/auth"
+MANUAL_REDIRECT_URI = "https://codeassist.google.com/authcode"
 # Values copied from sample configs; running with one of them is always a mistake.
 PLACEHOLDER_SECRETS = frozenset(
     {
@@ -135,7 +147,50 @@ class Settings(BaseSettings):
         10.0, gt=0, description="Heartbeat interval; 3 silent intervals drop an executor"
     )
 
-    @field_validator("gemini_api_keys", "gateway_tokens", "cors_origins", "executor_tokens", mode="before")
+    # Gemini CLI OAuth accounts on the Code Assist backend (gemini_gateway.oauth, backends/code_assist.py)
+    code_assist_base_url: str = Field(CODE_ASSIST_BASE_URL, description="Code Assist API root (v1internal)")
+    code_assist_models: StrList = Field(
+        default_factory=lambda: list(CODE_ASSIST_MODELS),
+        description="Models OAuth accounts serve (comma-separated); other models go to keys only",
+    )
+    code_assist_user_agent: str | None = Field(None, description="User-Agent sent to Code Assist")
+    code_assist_onboard_poll_seconds: float = Field(
+        5.0, gt=0, description="How often a new account's onboarding operation is polled"
+    )
+    code_assist_onboard_timeout_seconds: float = Field(
+        120.0, gt=0, description="How long onboarding a new account may take"
+    )
+    oauth_creds_dir: Path | None = Field(
+        None, description="Folder of oauth_creds*.json files (default: DATA_DIR/oauth); login saves there"
+    )
+    oauth_creds_json: SecretStr | None = Field(
+        None, description="JSON list of OAuth credentials, for stateless deployments"
+    )
+    oauth_client_id: str | None = Field(None, description="OAuth client id (an installed-app client)")
+    oauth_client_secret: SecretStr | None = Field(None, description="OAuth client secret")
+    oauth_token_url: str = Field(GOOGLE_TOKEN_URL, description="OAuth token endpoint")
+    oauth_auth_url: str = Field(GOOGLE_AUTH_URL, description="OAuth authorization endpoint")
+    oauth_manual_redirect_uri: str = Field(
+        MANUAL_REDIRECT_URI, description="Redirect URI of the copy-paste login (no loopback possible)"
+    )
+    oauth_refresh_skew_seconds: float = Field(
+        300.0, ge=0, description="Refresh access tokens this long before they expire"
+    )
+    oauth_routing: Literal["prefer_keys", "prefer_accounts", "weighted"] = Field(
+        "weighted", description="How API keys and OAuth accounts share calls both can serve"
+    )
+    oauth_weight: float = Field(
+        0.5, ge=0, le=1, description="With weighted routing: the share of calls OAuth accounts get"
+    )
+
+    @field_validator(
+        "gemini_api_keys",
+        "gateway_tokens",
+        "cors_origins",
+        "executor_tokens",
+        "code_assist_models",
+        mode="before",
+    )
     @classmethod
     def _lists(cls, value: object) -> object:
         return _split_list(value)
@@ -161,10 +216,14 @@ class Settings(BaseSettings):
             return None
         return value
 
-    @field_validator("gemini_base_url")
+    @field_validator("gemini_base_url", "code_assist_base_url")
     @classmethod
     def _strip_slash(cls, value: str) -> str:
         return value.rstrip("/")
+
+    @property
+    def resolved_oauth_creds_dir(self) -> Path:
+        return self.oauth_creds_dir or self.data_dir / "oauth"
 
     @property
     def resolved_database_url(self) -> str:

@@ -51,8 +51,12 @@ class Credential:
         ends = [t for m, t in self.cooldowns.items() if (m == "*" or m == model) and t > now]
         return max(ends) if ends else None
 
+    def serves(self, model: str | None) -> bool:
+        """Whether this credential's upstream offers `model` at all (kinds with a model list override)."""
+        return True
+
     def usable(self, model: str | None, now: float) -> bool:
-        if not self.enabled or self.disabled_reason is not None:
+        if not self.enabled or self.disabled_reason is not None or not self.serves(model):
             return False
         if self.max_concurrency is not None and self.in_flight >= self.max_concurrency:
             return False

@@ -9,7 +9,9 @@ from typing import Any
 from gemini_gateway.errors import NoCredentialAvailable
 from gemini_gateway.pool.classify import Verdict
 from gemini_gateway.pool.credential import Credential
-from gemini_gateway.pool.strategy import Strategy, select
+from gemini_gateway.pool.strategy import Routing, Strategy, route, select
+
+Accept = Callable[[Credential], bool]
 
 
 class CredentialPool:
@@ -25,6 +27,10 @@ class CredentialPool:
         self._credentials: dict[str, Credential] = {}
         self._turn = 0
         self.dirty = False  # state changed since the last save
+        # How API keys and OAuth accounts share calls both can serve (strategy.route).
+        self.routing: Routing = "weighted"
+        self.account_weight = 0.5
+        self._group_picks = [0, 0]
 
     def __len__(self) -> int:
         return len(self._credentials)
@@ -57,20 +63,43 @@ class CredentialPool:
             self.add(credential)
         self.dirty = True
 
-    def acquire(self, model: str | None, *, exclude: set[str] | frozenset[str] = frozenset()) -> Credential:
-        """Take the best usable credential for `model`, or raise NoCredentialAvailable."""
+    def acquire(
+        self,
+        model: str | None,
+        *,
+        exclude: set[str] | frozenset[str] = frozenset(),
+        accept: Accept | None = None,
+    ) -> Credential:
+        """Take the best usable credential for `model`, or raise NoCredentialAvailable.
+
+        `accept` lets the caller rule out credentials whose backend cannot make this call.
+        """
         now = self.clock()
-        candidates = [c for c in self._credentials.values() if c.id not in exclude and c.usable(model, now)]
+        candidates = [
+            c
+            for c in self._credentials.values()
+            if c.id not in exclude and c.usable(model, now) and (accept is None or accept(c))
+        ]
         if not candidates:
-            raise self.unavailable_error(model, exclude, now)
+            raise self.unavailable_error(model, exclude, now, accept)
+        candidates, group = route(candidates, self.routing, self.account_weight, self._picks())
+        if group is not None:
+            self._group_picks[group] += 1
         chosen = select(candidates, self.strategy, self._turn)
         self._turn += 1
         chosen.in_flight += 1
         chosen.last_used = now
         return chosen
 
+    def _picks(self) -> tuple[int, int]:
+        return self._group_picks[0], self._group_picks[1]
+
     def unavailable_error(
-        self, model: str | None, exclude: set[str] | frozenset[str], now: float
+        self,
+        model: str | None,
+        exclude: set[str] | frozenset[str],
+        now: float,
+        accept: Accept | None = None,
     ) -> NoCredentialAvailable:
         if not self._credentials:
             return NoCredentialAvailable(
@@ -78,7 +107,15 @@ class CredentialPool:
                 retry_after=None,
                 status_code=503,
             )
-        live = [c for c in self._credentials.values() if c.enabled and c.disabled_reason is None]
+        able = [c for c in self._credentials.values() if c.serves(model) and (accept is None or accept(c))]
+        if not able:
+            what = f"the model '{model}'" if model else "this call"
+            return NoCredentialAvailable(
+                f"no upstream credential in the pool serves {what}",
+                retry_after=None,
+                status_code=404,
+            )
+        live = [c for c in able if c.enabled and c.disabled_reason is None]
         if not live:
             return NoCredentialAvailable(
                 "every upstream credential is disabled; see /api/pool for the reasons",

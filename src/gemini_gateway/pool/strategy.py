@@ -8,6 +8,9 @@ from typing import Literal
 from gemini_gateway.pool.credential import Credential
 
 Strategy = Literal["least_busy", "round_robin"]
+Routing = Literal["prefer_keys", "prefer_accounts", "weighted"]
+# Credential kinds that are accounts (OAuth logins) rather than keys, for the keys/accounts mix.
+ACCOUNT_KINDS = frozenset({"oauth"})
 
 
 def select(candidates: Sequence[Credential], strategy: Strategy, turn: int) -> Credential:
@@ -26,3 +29,30 @@ def select(candidates: Sequence[Credential], strategy: Strategy, turn: int) -> C
         if candidate.in_flight < best.in_flight:
             best = candidate
     return best
+
+
+def route(
+    candidates: Sequence[Credential],
+    routing: Routing,
+    weight: float,
+    picks: tuple[int, int],
+    account_kinds: frozenset[str] = ACCOUNT_KINDS,
+) -> tuple[Sequence[Credential], int | None]:
+    """Narrow `candidates` to keys or to accounts when both could serve: (chosen, group).
+
+    `group` is 0 (keys) or 1 (accounts) when a choice was made, None when only one group was
+    there. `picks` counts earlier choices per group; under "weighted" the group furthest behind
+    its share (`weight` for accounts) goes next, so the mix is exact and needs no randomness.
+    """
+    accounts = [c for c in candidates if c.kind in account_kinds]
+    if not accounts or len(accounts) == len(candidates):
+        return candidates, None
+    keys = [c for c in candidates if c.kind not in account_kinds]
+    if routing == "prefer_keys":
+        return keys, 0
+    if routing == "prefer_accounts":
+        return accounts, 1
+    total = picks[0] + picks[1] + 1
+    accounts_due = weight * total - picks[1]
+    keys_due = (1 - weight) * total - picks[0]
+    return (accounts, 1) if accounts_due > keys_due else (keys, 0)
