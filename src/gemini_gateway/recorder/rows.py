@@ -6,6 +6,7 @@ headers and `key=`-like query values are masked, and error texts go through the 
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
@@ -17,7 +18,7 @@ from gemini_gateway.recorder import extract
 from gemini_gateway.recorder.capture import Capture
 from gemini_gateway.recorder.merge import merge_event_bytes
 from gemini_gateway.redaction import REDACTOR
-from gemini_gateway.store.codec import DEFAULT_CODEC, cap_body, compress
+from gemini_gateway.store.codec import DEFAULT_CODEC, cap_body, choose_codec, compress
 from gemini_gateway.store.exchanges import RecordRows
 
 SECRET_HEADERS = frozenset(
@@ -34,6 +35,17 @@ SECRET_HEADERS = frozenset(
 )
 SECRET_QUERY = frozenset({"key", "api_key", "apikey", "access_token", "token"})
 STATUS_CLIENT_GONE = 499
+METADATA_BYTES = 1024
+
+
+# Record ids: a random per-process prefix and a counter. Unique like uuid4 (80 random bits per
+# process), without a urandom call per record; the spool's exactly-once replay keys on them.
+_ID_PREFIX = uuid.uuid4().hex[:20]
+_ID_COUNTER = itertools.count()
+
+
+def new_id() -> str:
+    return f"{_ID_PREFIX}{next(_ID_COUNTER) & 0xFFFFFFFFFFFF:012x}"
 
 
 def mask_header(name: str, value: str) -> str:
@@ -105,7 +117,7 @@ def build_rows(capture: Capture, codec: str = DEFAULT_CODEC) -> RecordRows:
     usage = extract.usage(response)
     model = exchange.model or (request.get("model") if isinstance(request, dict) else None)
     row: dict[str, Any] = {
-        "id": uuid.uuid4().hex,
+        "id": new_id(),
         "received_at_ms": int(exchange.received_at * 1000),
         "mode": capture.mode,
         "dialect": exchange.dialect[:16],
@@ -159,18 +171,20 @@ def build_rows(capture: Capture, codec: str = DEFAULT_CODEC) -> RecordRows:
             if not body:
                 continue
             kept, truncated = cap_body(body, limit, total)
+            body_codec = choose_codec(kept, codec)
             record.bodies.append(
                 {
                     "exchange_id": row["id"],
                     "part": part,
-                    "codec": codec,
+                    "codec": body_codec,
                     "content_type": content_type,
                     "original_bytes": total,
                     "truncated": truncated,
-                    "data": compress(kept, codec),
+                    "data": compress(kept, body_codec),
                 }
             )
-    row["size_bytes"] = len(orjson.dumps(row)) + sum(len(b["data"]) + 64 for b in record.bodies)
+    # An estimate for the retention budget: bodies exactly, the row's other columns roughly.
+    row["size_bytes"] = METADATA_BYTES + sum(len(b["data"]) + 64 for b in record.bodies)
     return record
 
 
