@@ -173,7 +173,8 @@ async def test_executor_models_limit_what_it_is_given(gateway_factory: GatewayFa
             executor(running.url, fake_url, "pro-only", models=["gemini-2.5-pro"]) as tab,
         ):
             refused = await client.post(GEN, json=BODY)
-            assert refused.status_code in (429, 503) and not tab.tasks
+            assert refused.status_code == 404 and not tab.tasks
+            assert "serves the model 'gemini-2.5-flash'" in refused.json()["error"]["message"]
             served = await client.post("/v1beta/models/gemini-2.5-pro:generateContent", json=BODY)
             assert served.status_code == 200 and len(tab.tasks) == 1
 

@@ -69,11 +69,12 @@ class ExecutorCredential(Credential):
         super().__init__(kind="executor", secret="", id=credential_id, label=name, max_concurrency=limit)
         self.connection = connection
 
+    def serves(self, model: str | None) -> bool:
+        models = self.connection.info.models
+        return model is None or not models or model in models
+
     def usable(self, model: str | None, now: float) -> bool:
-        connection = self.connection
-        if connection.closed or connection.stale:
-            return False
-        if model is not None and connection.info.models and model not in connection.info.models:
+        if self.connection.closed or self.connection.stale:
             return False
         return super().usable(model, now)
 
