@@ -147,48 +147,68 @@ def parse_body(body: bytes, message: Message) -> Json:
         ) from None
     if not isinstance(data, dict):
         raise invalid_json("Root element must be a message.")
-    return read_message(data, message, "")
+    try:
+        return _read(data, message)
+    except _Problem as problem:
+        raise problem.error() from None
 
 
-def read_message(data: Json, message: Message, path: str) -> Json:
+class _Problem(Exception):
+    """A bad field deep in the body. Its path is collected while the exception unwinds, so
+    reading a valid body never builds path strings."""
+
+    def __init__(self, name: str | None = None, message: Message | None = None, value: Any = None) -> None:
+        super().__init__(name)
+        self.name = name  # an unknown field name, or None for a value of the wrong JSON type
+        self.message = message
+        self.value = value
+        self.steps: list[str] = []  # innermost first: "[0]", "parts", "[1]", "contents"
+
+    def error(self) -> FakeApiError:
+        path = ""
+        for step in reversed(self.steps):
+            path += step if step.startswith("[") or not path else "." + step
+        if self.name is not None:
+            return unknown_field(self.name, path)
+        shown = orjson.dumps(self.value).decode()[:60]
+        type_url = f"type.googleapis.com/{_PKG}{self.message.name if self.message else ''}"
+        return invalid_json(f"Invalid value at '{path}' ({type_url}), {shown}", path)
+
+
+def _read(data: Json, message: Message) -> Json:
     out: Json = {}
     fields = message.fields
     for key, value in data.items():
         entry = fields.get(key)
         if entry is None:
-            raise unknown_field(key, path)
+            raise _Problem(key)
         camel, snake, kind, child = entry
         if kind is Kind.VALUE or value is None or child is None:
             out[camel] = value
             continue
-        where = f"{path}.{snake}" if path else snake
-        if kind is Kind.MESSAGE:
-            out[camel] = read_message(_expect_object(value, child, where), child, where)
-        elif kind is Kind.LIST:
-            if not isinstance(value, list):
-                raise _invalid_value(where, child, value)
-            out[camel] = [
-                read_message(_expect_object(item, child, f"{where}[{i}]"), child, f"{where}[{i}]")
-                for i, item in enumerate(value)
-            ]
-        else:
-            if not isinstance(value, dict):
-                raise _invalid_value(where, child, value)
-            out[camel] = {
-                name: read_message(_expect_object(item, child, f"{where}[{name}]"), child, f"{where}[{name}]")
-                for name, item in value.items()
-            }
+        try:
+            if kind is Kind.MESSAGE:
+                out[camel] = _read_item(value, child, None)
+            elif kind is Kind.LIST:
+                if not isinstance(value, list):
+                    raise _Problem(None, child, value)
+                out[camel] = [_read_item(item, child, index) for index, item in enumerate(value)]
+            else:
+                if not isinstance(value, dict):
+                    raise _Problem(None, child, value)
+                out[camel] = {name: _read_item(item, child, name) for name, item in value.items()}
+        except _Problem as problem:
+            problem.steps.append(snake)
+            raise
     return out
 
 
-def _expect_object(value: Any, message: Message, path: str) -> Json:
-    if not isinstance(value, dict):
-        raise _invalid_value(path, message, value)
-    return value
-
-
-def _invalid_value(path: str, message: Message, value: Any) -> FakeApiError:
-    shown = orjson.dumps(value).decode()[:60]
-    return invalid_json(
-        f"Invalid value at '{path}' (type.googleapis.com/{_PKG}{message.name}), {shown}", path
-    )
+def _read_item(value: Any, message: Message, position: int | str | None) -> Json:
+    try:
+        if not isinstance(value, dict):
+            raise _Problem(None, message, value)
+        return _read(value, message)
+    except _Problem as problem:
+        if position is not None:
+            problem.steps.append(f"[{position}]")
+        raise
