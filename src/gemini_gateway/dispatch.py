@@ -8,8 +8,8 @@ until their first event, because after that bytes have reached the client.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
-from typing import NoReturn
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import NoReturn, TypeVar
 
 import orjson
 
@@ -21,6 +21,7 @@ from gemini_gateway.pool.credential import Credential
 from gemini_gateway.pool.pool import CredentialPool
 
 _FINISH_MARKERS = (b'"finishReason"', b'"blockReason"')
+R = TypeVar("R")
 
 
 class Dispatcher:
@@ -38,8 +39,20 @@ class Dispatcher:
         self.max_retries = max_retries
         self.base_cooldown = base_cooldown
         self.max_cooldown = max_cooldown
+        # Narrows `call.allowed` before a call is placed (credential affinity of files and caches).
+        self.binder: Callable[[UpstreamCall], Awaitable[None]] | None = None
 
     async def unary(self, call: UpstreamCall, exchange: Exchange) -> UpstreamReply:
+        return await self.run(call, exchange, lambda backend, credential: backend.unary(call, credential))
+
+    async def run(
+        self, call: UpstreamCall, exchange: Exchange, perform: Callable[[Backend, Credential], Awaitable[R]]
+    ) -> R:
+        """The failover loop of `unary` around any transport: `perform` makes the attempt on the
+        backend and credential chosen, raising UpstreamError / UpstreamUnreachable on failure.
+        Uploads use it, since they stream bodies and read headers a plain reply does not carry."""
+        if self.binder is not None:
+            await self.binder(call)
         tried: set[str] = set()
         last_error: GatewayError | None = None
         for _ in range(self.max_retries + 1):
@@ -47,7 +60,7 @@ class Dispatcher:
             backend = self.backends[credential.kind]
             started = time.perf_counter()
             try:
-                reply = await backend.unary(call, credential)
+                result = await perform(backend, credential)
             except (UpstreamError, UpstreamUnreachable) as exc:
                 if not self._failed(call, exchange, credential, exc, started):
                     raise
@@ -56,12 +69,14 @@ class Dispatcher:
             except BaseException as exc:
                 self._abandoned(exchange, credential, started, exc)
                 raise
-            self._served(call, exchange, credential, started, reply.status)
-            return reply
+            self._served(call, exchange, credential, started, getattr(result, "status", 200))
+            return result
         self._exhausted(last_error)
 
     async def stream(self, call: UpstreamCall, exchange: Exchange) -> AsyncIterator[bytes]:
         """Open a stream on the first credential that yields an event; returns the event iterator."""
+        if self.binder is not None:
+            await self.binder(call)
         tried: set[str] = set()
         last_error: GatewayError | None = None
         for _ in range(self.max_retries + 1):
@@ -155,10 +170,14 @@ class Dispatcher:
         return credential
 
     def _accepts(self, call: UpstreamCall) -> Callable[[Credential], bool]:
-        """Credentials whose backend can make this call (asked once per kind, not per credential)."""
+        """Credentials whose backend can make this call (asked once per kind, not per credential),
+        among those the call is bound to."""
         verdicts: dict[str, bool] = {}
+        allowed = call.allowed
 
         def accept(credential: Credential) -> bool:
+            if allowed is not None and credential.id not in allowed:
+                return False
             verdict = verdicts.get(credential.kind)
             if verdict is None:
                 backend = self.backends.get(credential.kind)

@@ -7,7 +7,13 @@ from typing import ClassVar
 
 import aiohttp
 
-from gemini_gateway.backends.base import MODEL_METHODS, StreamCut, UpstreamCall, UpstreamReply
+from gemini_gateway.backends.base import (
+    MODEL_METHODS,
+    RESOURCE_METHODS,
+    StreamCut,
+    UpstreamCall,
+    UpstreamReply,
+)
 from gemini_gateway.backends.http_client import UpstreamHTTP
 from gemini_gateway.errors import UpstreamError, UpstreamUnreachable
 from gemini_gateway.pool.credential import Credential
@@ -27,7 +33,9 @@ class ApiKeyBackend:
         """Nothing of its own to close: the HTTP session belongs to the app."""
 
     def supports(self, method: str) -> bool:
-        return method in MODEL_METHODS or method in ("models.list", "models.get")
+        return (
+            method in MODEL_METHODS or method in RESOURCE_METHODS or method in ("models.list", "models.get")
+        )
 
     def url(self, call: UpstreamCall) -> str:
         root = f"{self.base_url}/{call.api_version}/models"

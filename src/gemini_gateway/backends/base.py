@@ -34,6 +34,21 @@ MODEL_METHODS = frozenset(
         "predict",
     }
 )
+# Calls on resources that live in the credential's own project (Files API, cachedContents); only
+# the Gemini Developer API has them. Their transport is the caller's (see `Dispatcher.run`).
+RESOURCE_METHODS = frozenset(
+    {
+        "files.upload",
+        "files.list",
+        "files.get",
+        "files.delete",
+        "cachedContents.create",
+        "cachedContents.list",
+        "cachedContents.get",
+        "cachedContents.patch",
+        "cachedContents.delete",
+    }
+)
 
 
 @dataclass(slots=True)
@@ -45,6 +60,9 @@ class UpstreamCall:
     body: bytes = b""
     api_version: str = "v1beta"
     params: dict[str, str] = field(default_factory=dict)  # query parameters to forward (never a key)
+    # Ids of the only credentials that may serve: the owner of a file or cached content the call
+    # names lives in one project (see `gemini_gateway.affinity`). None = any credential.
+    allowed: frozenset[str] | None = None
 
     @property
     def stream(self) -> bool:
