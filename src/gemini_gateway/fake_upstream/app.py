@@ -32,8 +32,10 @@ from gemini_gateway.fake_upstream.handlers import batch_embed_contents, count_to
 from gemini_gateway.fake_upstream.models import MODEL_BODIES, ModelInfo, find_model, list_models_body
 from gemini_gateway.fake_upstream.oauth import AUTH_PATHS, TOKEN_PATH, handle_oauth
 from gemini_gateway.fake_upstream.proto_json import GENERATE_CONTENT_REQUEST, parse_body
+from gemini_gateway.fake_upstream.resources import RESOURCE_PREFIXES, handle_resources
 from gemini_gateway.fake_upstream.responses import array_element, render_response, sse_event, stream_events
 from gemini_gateway.fake_upstream.state import CallRecord, FakeConfig, FakeState
+from gemini_gateway.fake_upstream.vertex import VERTEX_PREFIXES, vertex_route
 
 _INDENT = orjson.OPT_INDENT_2
 _HANDLERS: dict[str, Callable[[ModelInfo, bytes], Json]] = {
@@ -59,6 +61,10 @@ class FakeGeminiApp:
             path: str = scope["path"]
             if scope["method"] == "OPTIONS":
                 await asgi.send_preflight(scope, send)
+            elif path.startswith(RESOURCE_PREFIXES):
+                await handle_resources(self.state, scope, receive, send)
+            elif path.startswith(VERTEX_PREFIXES):
+                await self._api(scope, receive, send, *vertex_route(self.state, scope))
             elif path.startswith("/v1beta/"):
                 await self._api(scope, receive, send, "v1beta", path[8:])
             elif path.startswith("/v1/"):
@@ -108,6 +114,8 @@ class FakeGeminiApp:
                     cut_after = fault.after_chunks
                 else:
                     raise fault_error(fault, model_id, version, rpc)
+            if rpc in _GENERATE or rpc == "countTokens":
+                state.projects.check_references(key, rpc, model_id, body)  # files, caches: per project
             if stream:
                 chunks = chunks or config.stream_chunks
                 frames = self._answers.get_or_make(

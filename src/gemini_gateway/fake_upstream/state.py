@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gemini_gateway.fake_upstream.oauth import FakeOAuth
+from gemini_gateway.fake_upstream.projects import Projects
 
 FAULT_KINDS = frozenset(
     {"429", "500", "502", "503", "504", "invalid_key", "blocked", "bad_request", "slow", "cut", "hang"}
@@ -151,6 +152,7 @@ class FakeState:
         self._calls: deque[CallRecord] = deque(maxlen=self.config.max_calls)
         self._lock = threading.Lock()
         self.oauth = FakeOAuth()  # accounts and tokens of the fake OAuth and Code Assist services
+        self.projects = Projects()  # files and cached contents, one project per API key
 
     @property
     def calls(self) -> list[CallRecord]:
@@ -229,6 +231,7 @@ class FakeState:
         """Forget calls and faults; with `config=True` also restore the default configuration."""
         self.clear_faults()
         self.oauth.reset()
+        self.projects.clear()
         self._calls.clear()
         if config:
             self.config = FakeConfig()
