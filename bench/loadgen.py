@@ -277,3 +277,18 @@ def busy_percent(before: dict[str, tuple[int, int]], after: dict[str, tuple[int,
         b0, t0 = before.get(name, (0, 0))
         result[name] = 100.0 * (busy - b0) / (total - t0) if total > t0 else 0.0
     return result
+
+
+def wait_quiet(cpu: str, limit: float, threshold: float = 15.0) -> float:
+    """Wait (at most `limit` s) until `cpu` is nearly idle; returns its busy % in the last window.
+
+    On a shared machine other work on the gateway's core would be measured as gateway slowness,
+    so each measurement starts when that core is quiet, or after `limit` with the load noted.
+    """
+    deadline = time.monotonic() + limit
+    while True:
+        before = cpu_times()
+        time.sleep(0.5)
+        busy = busy_percent(before, cpu_times()).get(cpu, 0.0)
+        if busy < threshold or time.monotonic() > deadline:
+            return busy

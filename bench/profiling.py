@@ -45,7 +45,7 @@ def record(py_spy: str, pid: int, seconds: float, out: Path, core: int) -> Path:
 
 @dataclass
 class Profile:
-    samples: int
+    samples: int  # on CPU: samples of waiting threads are left out
     self_time: Counter[str]  # leaf frames
     inclusive: Counter[str]  # every frame on the stack, counted once per sample
     layers: Counter[str]  # leaf frames grouped by library
@@ -83,6 +83,23 @@ def _layer(frames: list[str]) -> str:
     return "other (stdlib, C)"
 
 
+# Leaf functions of a thread that is not running: waiting for the GIL, a lock, a queue or epoll.
+# Native sampling sees idle threads too (the SQLite worker, the event loop in epoll_wait).
+_WAITING = (
+    "pthread_cond",
+    "PyThread_acquire_lock",
+    "epoll_wait",
+    "epoll_pwait",
+    "futex",
+    "sem_wait",
+    "sem_timedwait",
+)
+
+
+def _waiting(frames: list[str]) -> bool:
+    return any(w in f for f in frames[-3:] for w in _WAITING)
+
+
 def parse(path: Path) -> Profile:
     self_time: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
@@ -94,7 +111,7 @@ def parse(path: Path) -> Profile:
             continue
         count = int(count_text)
         raw = [f for f in stack.split(";") if not f.startswith("process ")]
-        if not raw:
+        if not raw or _waiting(raw):
             continue
         total += count
         self_time[_short(raw[-1])] += count
