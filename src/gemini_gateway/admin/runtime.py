@@ -80,6 +80,17 @@ SPECS: dict[str, Spec] = {
 }
 
 
+# For settings whose Field has no description of its own.
+HELP = {
+    "pool_strategy": "How the next credential is picked: the least busy one, or each in turn",
+    "upstream_connect_timeout": "Seconds to open a connection to the upstream",
+    "log_level": "Server log verbosity: debug, info, warning, error",
+    "host": "Address the server listens on",
+    "port": "Port the server listens on",
+    "data_dir": "Folder for the SQLite database, the spool, secret.key and admin-token",
+}
+
+
 def spec_of(name: str) -> Spec:
     if name in SPECS:
         return SPECS[name]
@@ -199,7 +210,7 @@ def describe(gateway: Gateway, state: AdminState) -> list[dict[str, Any]]:
             "name": name,
             "env": name.upper(),
             "group": spec.group,
-            "description": field_schema.get("description"),
+            "description": field_schema.get("description") or HELP.get(name),
             "schema": {k: v for k, v in field_schema.items() if k not in ("title", "description", "default")},
             "value": display(name, getattr(gateway.settings, name)),
             "default": display(name, Settings.model_fields[name].get_default(call_default_factory=True)),

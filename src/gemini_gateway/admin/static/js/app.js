@@ -1,0 +1,172 @@
+// The admin UI shell: login, navigation (hash routes), theme, and the page lifecycle.
+// Each page module exports `render(main, params)` and may return a cleanup function.
+import { api, ApiError, onUnauthorized } from "./api.js";
+import { clear, h, icon, toast } from "./dom.js";
+
+const PAGES = [
+  { path: "dashboard", title: "Dashboard", icon: "dashboard", load: () => import("./pages/dashboard.js") },
+  { path: "pool", title: "Pool", icon: "pool", load: () => import("./pages/pool.js") },
+  { path: "requests", title: "Requests", icon: "requests", load: () => import("./pages/requests.js") },
+  { path: "live", title: "Live log", icon: "live", load: () => import("./pages/live.js") },
+  { path: "playground", title: "Playground", icon: "playground", load: () => import("./pages/playground.js") },
+  { path: "tokens", title: "Client tokens", icon: "tokens", load: () => import("./pages/tokens.js") },
+  { path: "settings", title: "Settings", icon: "settings", load: () => import("./pages/settings.js") },
+];
+
+const app = document.getElementById("app");
+let session = null;
+let cleanup = null;
+let shell = null;
+
+// Theme: the system's by default, or the one picked here (remembered in this browser).
+function applyTheme(theme) {
+  const dark = theme ? theme === "dark" : matchMedia("(prefers-color-scheme: dark)").matches;
+  document.documentElement.dataset.theme = dark ? "dark" : "light";
+}
+applyTheme(localStorage.getItem("gw-theme"));
+
+function toggleTheme() {
+  const next = document.documentElement.dataset.theme === "dark" ? "light" : "dark";
+  localStorage.setItem("gw-theme", next);
+  applyTheme(next);
+  route();
+}
+
+function loginView(message = "") {
+  cleanup?.();
+  cleanup = null;
+  shell = null;
+  const error = h("div", { class: "error", role: "alert" }, message);
+  const input = h("input", { type: "password", name: "token", placeholder: "Admin token", autocomplete: "current-password", required: true, "aria-label": "Admin token" });
+  const button = h("button", { class: "primary", type: "submit" }, "Sign in");
+  const form = h(
+    "form",
+    {
+      class: "card",
+      onsubmit: async (event) => {
+        event.preventDefault();
+        button.disabled = true;
+        error.textContent = "";
+        try {
+          session = await api("/api/session", { method: "POST", body: { token: input.value }, quiet401: true });
+          input.value = "";
+          start();
+        } catch (exc) {
+          error.textContent = exc instanceof ApiError && exc.status === 401 ? "That token is not right." : exc.message;
+          input.select();
+        } finally {
+          button.disabled = false;
+        }
+      },
+    },
+    h("div", { class: "brand" }, h("img", { src: "/admin/static/favicon.svg", alt: "" }), h("div", {}, "gemini-gateway", h("small", {}, "Admin console"))),
+    h("label", { class: "field" }, "Admin token", input),
+    error,
+    button,
+    h("p", { class: "faint", style: { margin: 0, fontSize: "12px" } }, "Use ADMIN_TOKEN, or the token the gateway wrote to DATA_DIR/admin-token on first start."),
+  );
+  clear(app, h("main", { class: "login" }, form));
+  app.className = "";
+  input.focus();
+}
+
+function buildShell() {
+  const nav = h(
+    "nav",
+    { class: "nav" },
+    PAGES.map((p) => h("a", { href: `#/${p.path}`, dataset: { path: p.path } }, icon(p.icon), p.title)),
+  );
+  const themeButton = h("button", { class: "ghost", onclick: toggleTheme, title: "Switch light/dark" }, icon("sun"), "Theme");
+  const logout = h("button", { class: "ghost", onclick: signOut }, icon("logout"), "Sign out");
+  const main = h("main", { class: "main", id: "main" });
+  const root = h(
+    "div",
+    { class: "shell" },
+    h(
+      "aside",
+      { class: "sidebar" },
+      h("div", { class: "brand" }, h("img", { src: "/admin/static/favicon.svg", alt: "" }), h("div", {}, "gemini-gateway", h("small", {}, "Admin console"))),
+      nav,
+      h("div", { class: "sidebar-foot" }, h("div", { class: "who" }, `Signed in as ${session?.identity || "admin"}`), themeButton, logout),
+    ),
+    h("div", { class: "scrim", onclick: () => root.classList.remove("menu-open") }),
+    h(
+      "div",
+      { class: "content" },
+      h(
+        "header",
+        { class: "topbar" },
+        h("button", { class: "ghost", "aria-label": "Menu", onclick: () => root.classList.toggle("menu-open") }, icon("menu")),
+        h("span", { class: "title", id: "topbar-title" }, "gemini-gateway"),
+      ),
+      main,
+    ),
+  );
+  nav.addEventListener("click", () => root.classList.remove("menu-open"));
+  clear(app, root);
+  app.className = "";
+  return { root, nav, main };
+}
+
+async function signOut() {
+  try {
+    await api("/api/session", { method: "DELETE" });
+  } catch {
+    /* already gone */
+  }
+  session = null;
+  location.hash = "";
+  loginView();
+}
+
+let routeSeq = 0;
+
+async function route() {
+  if (!session) return;
+  const seq = ++routeSeq; // a newer navigation wins over one still loading
+  if (!shell) shell = buildShell();
+  const [name, ...rest] = location.hash.replace(/^#\/?/, "").split("/");
+  const page = PAGES.find((p) => p.path === name) || PAGES[0];
+  for (const link of shell.nav.querySelectorAll("a")) link.classList.toggle("active", link.dataset.path === page.path);
+  document.title = `${page.title} · gemini-gateway`;
+  document.getElementById("topbar-title").textContent = page.title;
+  cleanup?.();
+  cleanup = null;
+  const view = h("div", { class: "page", dataset: { page: page.path } });
+  clear(shell.main, h("div", { class: "boot" }, h("div", { class: "boot-mark" })));
+  const module = await page.load();
+  if (seq !== routeSeq) return;
+  clear(shell.main, view);
+  let done = null;
+  try {
+    done = (await module.render(view, rest.map(decodeURIComponent))) || null;
+  } catch (exc) {
+    if (!(exc instanceof ApiError && exc.status === 401)) {
+      view.append(h("div", { class: "notice bad" }, `This page failed to load: ${exc.message}`));
+    }
+  }
+  if (seq !== routeSeq) done?.();
+  else cleanup = done;
+}
+
+async function start() {
+  shell = null;
+  if (!location.hash || location.hash === "#") location.hash = "#/dashboard"; // hashchange routes
+  else await route();
+}
+
+onUnauthorized(() => {
+  if (session) toast("Your session ended; sign in again.", "warn");
+  session = null;
+  loginView();
+});
+window.addEventListener("hashchange", route);
+
+(async () => {
+  try {
+    session = await api("/api/session", { quiet401: true });
+    await start();
+  } catch {
+    loginView();
+  }
+})();

@@ -1,0 +1,215 @@
+// Playground: chat with any model through the gateway's own OpenAI-compatible API, streaming,
+// showing which credential served each answer and what it cost. The page's session stands in for
+// a client token (the gateway accepts it with the CSRF header); no token is ever held in the page.
+import { headers, utf8Header } from "../api.js";
+import { clear, h, icon, ms, num } from "../dom.js";
+
+const state = { model: "", system: "", temperature: 1, maxTokens: "", topP: "", stream: true, messages: [] };
+
+function richText(text) {
+  // Code fences become <pre> blocks; everything else stays plain text.
+  const parts = text.split(/```[a-zA-Z0-9_-]*\n?/);
+  return parts.map((part, i) => (i % 2 ? h("pre", {}, part.replace(/\n$/, "")) : part));
+}
+
+function bubble(role, text = "") {
+  const body = h("div", { class: "bubble" }, richText(text));
+  const meta = h("div", { class: "meta" });
+  return { el: h("div", { class: `chat-msg ${role}` }, body, meta), body, meta };
+}
+
+function metaLine(meta, facts) {
+  clear(
+    meta,
+    facts.credential ? h("span", { title: "x-gateway-credential" }, "served by ", h("b", { class: "credential" }, facts.credential)) : null,
+    facts.usage ? h("span", { class: "usage" }, `${num(facts.usage.prompt_tokens)} in · ${num(facts.usage.completion_tokens)} out · ${num(facts.usage.total_tokens)} total`) : null,
+    facts.ttfb !== undefined ? h("span", {}, `first token ${ms(facts.ttfb)}`) : null,
+    facts.total !== undefined ? h("span", {}, `total ${ms(facts.total)}`) : null,
+    facts.finish ? h("span", {}, facts.finish) : null,
+  );
+}
+
+async function* sseEvents(response) {
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  let buffer = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    buffer += decoder.decode(value, { stream: true });
+    let cut;
+    while ((cut = buffer.search(/\r?\n\r?\n/)) >= 0) {
+      const block = buffer.slice(0, cut);
+      buffer = buffer.slice(cut).replace(/^\r?\n\r?\n/, "");
+      const data = block.split(/\r?\n/).filter((l) => l.startsWith("data:")).map((l) => l.slice(5).trimStart()).join("\n");
+      if (data) yield data;
+    }
+  }
+}
+
+function requestBody() {
+  const messages = [];
+  if (state.system.trim()) messages.push({ role: "system", content: state.system });
+  messages.push(...state.messages);
+  const body = { model: state.model, messages, stream: state.stream };
+  if (state.stream) body.stream_options = { include_usage: true };
+  if (state.temperature !== "") body.temperature = Number(state.temperature);
+  if (state.maxTokens) body.max_tokens = Number(state.maxTokens);
+  if (state.topP) body.top_p = Number(state.topP);
+  return body;
+}
+
+export async function render(main) {
+  const list = h("div", { class: "messages", "aria-live": "polite" });
+  const input = h("textarea", { placeholder: "Send a message (Enter to send, Shift+Enter for a new line)", rows: 2, "aria-label": "Message" });
+  const send = h("button", { class: "primary", type: "submit" }, icon("send"), "Send");
+  const stop = h("button", { type: "button", class: "hidden" }, icon("stop"), "Stop");
+  const modelSelect = h("select", { "aria-label": "Model", onchange: (e) => (state.model = e.target.value) });
+  let controller = null;
+
+  const empty = () => h("div", { class: "empty" }, h("div", {}, "Pick a model and say something."), h("div", { class: "faint" }, "Requests go through /v1/chat/completions like any client's, and are recorded."));
+  function redraw() {
+    clear(list);
+    if (!state.messages.length) list.append(empty());
+    for (const m of state.messages) {
+      const b = bubble(m.role, m.content);
+      if (m.facts) metaLine(b.meta, m.facts);
+      list.append(b.el);
+    }
+    list.scrollTop = list.scrollHeight;
+  }
+
+  async function ask(text) {
+    state.messages.push({ role: "user", content: text });
+    redraw();
+    const answer = bubble("assistant");
+    answer.body.classList.add("caret");
+    list.append(answer.el);
+    const started = performance.now();
+    const facts = {};
+    let content = "";
+    controller = new AbortController();
+    send.classList.add("hidden");
+    stop.classList.remove("hidden");
+    try {
+      const response = await fetch("/v1/chat/completions", {
+        method: "POST",
+        headers: headers({ "content-type": "application/json" }),
+        credentials: "same-origin",
+        body: JSON.stringify(requestBody()),
+        signal: controller.signal,
+      });
+      facts.credential = utf8Header(response.headers.get("x-gateway-credential"));
+      if (!response.ok) {
+        const error = await response.json().catch(() => ({}));
+        throw new Error(error?.error?.message || `${response.status} ${response.statusText}`);
+      }
+      if (state.stream) {
+        for await (const data of sseEvents(response)) {
+          if (data === "[DONE]") break;
+          const chunk = JSON.parse(data);
+          if (chunk.error) throw new Error(chunk.error.message || "the stream failed");
+          if (chunk.usage) facts.usage = chunk.usage;
+          const choice = chunk.choices?.[0];
+          if (choice?.delta?.content) {
+            if (facts.ttfb === undefined) facts.ttfb = performance.now() - started;
+            content += choice.delta.content;
+            clear(answer.body, richText(content));
+            list.scrollTop = list.scrollHeight;
+          }
+          if (choice?.finish_reason) facts.finish = choice.finish_reason;
+          metaLine(answer.meta, facts);
+        }
+      } else {
+        const body = await response.json();
+        content = body.choices?.[0]?.message?.content || "";
+        facts.usage = body.usage;
+        facts.finish = body.choices?.[0]?.finish_reason;
+        clear(answer.body, richText(content));
+      }
+      facts.total = performance.now() - started;
+      state.messages.push({ role: "assistant", content, facts });
+    } catch (exc) {
+      const stopped = exc.name === "AbortError";
+      answer.el.classList.add(stopped ? "assistant" : "error");
+      if (stopped) {
+        facts.finish = "stopped";
+        state.messages.push({ role: "assistant", content, facts });
+      } else {
+        clear(answer.body, exc.message);
+        state.messages.pop(); // the question stays in the box to retry
+        input.value = text;
+      }
+      facts.total = performance.now() - started;
+    } finally {
+      answer.body.classList.remove("caret");
+      metaLine(answer.meta, facts);
+      controller = null;
+      send.classList.remove("hidden");
+      stop.classList.add("hidden");
+    }
+  }
+
+  const form = h(
+    "form",
+    {
+      class: "composer",
+      onsubmit: (event) => {
+        event.preventDefault();
+        const text = input.value.trim();
+        if (!text || controller || !state.model) return;
+        input.value = "";
+        ask(text);
+      },
+    },
+    input,
+    send,
+    stop,
+  );
+  input.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.shiftKey) {
+      event.preventDefault();
+      form.requestSubmit();
+    }
+  });
+  stop.addEventListener("click", () => controller?.abort());
+
+  const number = (key, attrs) => h("input", { type: "number", value: state[key], ...attrs, oninput: (e) => (state[key] = e.target.value) });
+  const tempValue = h("span", { class: "mono" }, String(state.temperature));
+  const params = h(
+    "section",
+    { class: "card params" },
+    h("label", { class: "field" }, "Model", modelSelect),
+    h("label", { class: "field" }, "System prompt", h("textarea", { rows: 4, placeholder: "optional", oninput: (e) => (state.system = e.target.value) }, state.system)),
+    h(
+      "label",
+      { class: "field" },
+      h("span", { class: "row", style: { justifyContent: "space-between" } }, "Temperature", tempValue),
+      h("input", { type: "range", min: 0, max: 2, step: 0.05, value: state.temperature, oninput: (e) => { state.temperature = e.target.value; tempValue.textContent = e.target.value; } }),
+    ),
+    h("label", { class: "field" }, "Max output tokens", number("maxTokens", { min: 1, placeholder: "model default" })),
+    h("label", { class: "field" }, "Top P", number("topP", { min: 0, max: 1, step: 0.05, placeholder: "model default" })),
+    h("label", { class: "check" }, h("input", { type: "checkbox", checked: state.stream, onchange: (e) => (state.stream = e.target.checked) }), "Stream the answer"),
+    h("button", { type: "button", onclick: () => { controller?.abort(); state.messages = []; redraw(); } }, icon("trash"), "Clear conversation"),
+  );
+  main.append(
+    h("div", { class: "page-head" }, h("div", {}, h("h1", {}, "Playground"), h("p", {}, "Talk to the pool through the gateway, and see which credential answered."))),
+    h("div", { class: "play" }, params, h("section", { class: "card chat" }, list, form)),
+  );
+  redraw();
+
+  try {
+    const response = await fetch("/v1/models", { headers: headers(), credentials: "same-origin" });
+    const body = await response.json();
+    if (!response.ok) throw new Error(body?.error?.message || response.statusText);
+    const listed = body.data.map((m) => m.id); // the upstream's own order: newest models first
+    const ids = [...listed].sort();
+    if (!state.model || !ids.includes(state.model)) state.model = listed.find((id) => id.includes("flash")) || listed[0] || "";
+    clear(modelSelect, ids.map((id) => h("option", { value: id, selected: id === state.model }, id)));
+  } catch (exc) {
+    clear(modelSelect, h("option", { value: "" }, "no models"));
+    list.prepend(h("div", { class: "notice warn" }, `Could not list models: ${exc.message}`));
+  }
+  input.focus();
+  return () => controller?.abort();
+}

@@ -1,0 +1,206 @@
+// Pool: every credential with health, load, cooldowns and errors; add, import, validate, toggle, reset, remove.
+import { api } from "../api.js";
+import { ago, clear, confirmDialog, duration, h, icon, modal, num, pct, toast } from "../dom.js";
+
+const TONE = { ok: "ok", cooling: "warn", busy: "warn", failed: "bad", disabled: "" };
+
+function summaryChips(summary, strategy) {
+  const chip = (label, value, tone = "") => h("span", { class: `badge ${tone}` }, `${value} ${label}`);
+  return h(
+    "div",
+    { class: "row" },
+    chip("credentials", summary.total, "accent"),
+    chip("healthy", summary.ok, "ok"),
+    summary.cooling ? chip("cooling", summary.cooling, "warn") : null,
+    summary.failed ? chip("failed", summary.failed, "bad") : null,
+    summary.disabled ? chip("disabled", summary.disabled) : null,
+    chip("in flight", summary.in_flight, "info"),
+    h("span", { class: "faint" }, `strategy: ${strategy.replace("_", " ")}`),
+  );
+}
+
+function validationBadge(result) {
+  if (!result) return null;
+  const tone = result.valid === true ? "ok" : result.valid === false ? "bad" : "warn";
+  const text = result.valid === true ? "valid" : result.valid === false ? "invalid" : "unchecked";
+  return h("span", { class: `badge ${tone}`, title: result.message || "" }, text);
+}
+
+function addDialog(refresh) {
+  modal((close) => {
+    const area = h("textarea", { rows: 7, placeholder: "Paste one or many keys: one per line, or separated by commas or spaces. Lines starting with # are ignored.", "aria-label": "Keys" });
+    const check = h("input", { type: "checkbox", checked: true });
+    const status = h("div", { class: "muted" });
+    const submit = h("button", { class: "primary", type: "submit" }, icon("plus"), "Add keys");
+    const form = h(
+      "form",
+      {
+        class: "stack",
+        onsubmit: async (event) => {
+          event.preventDefault();
+          submit.disabled = true;
+          try {
+            const result = await api("/api/keys", { method: "POST", body: { keys: area.value } });
+            area.value = "";
+            let invalid = 0;
+            if (check.checked) {
+              status.textContent = "Validating with the upstream…";
+              const checks = await Promise.all(result.added.map((c) => api(`/api/keys/${encodeURIComponent(c.id)}/validate`, { method: "POST" }).catch(() => null)));
+              invalid = checks.filter((c) => c && c.valid === false).length;
+            }
+            const parts = [`${result.added.length} added`];
+            if (result.existing.length) parts.push(`${result.existing.length} already in the pool`);
+            if (result.rejected) parts.push(`${result.rejected} not key-shaped`);
+            if (invalid) parts.push(`${invalid} rejected by the upstream`);
+            toast(parts.join(" · "), invalid ? "warn" : "ok");
+            close();
+            refresh();
+          } catch (exc) {
+            status.textContent = exc.message;
+            status.className = "notice bad";
+          } finally {
+            submit.disabled = false;
+          }
+        },
+      },
+      h("h2", {}, "Add API keys"),
+      h("p", { class: "muted", style: { margin: 0 } }, "Keys are stored encrypted in the database and shown only masked from now on."),
+      area,
+      h("label", { class: "check" }, check, "Validate each key against the upstream after adding"),
+      status,
+      h("footer", {}, h("button", { type: "button", onclick: close }, "Cancel"), submit),
+    );
+    return form;
+  });
+}
+
+async function importFile(file, refresh) {
+  if (!file) return;
+  try {
+    const text = await file.text();
+    const result = await api("/api/keys/import", { method: "POST", body: text, contentType: "text/plain" });
+    toast(`${file.name}: ${result.added.length} added, ${result.existing.length} already present, ${result.rejected} skipped`, "ok");
+    refresh();
+  } catch (exc) {
+    toast(`Import failed: ${exc.message}`, "bad");
+  }
+}
+
+async function act(path, message, refresh, method = "POST") {
+  try {
+    const result = await api(path, { method });
+    if (message) toast(typeof message === "function" ? message(result) : message, "ok");
+    refresh();
+    return result;
+  } catch (exc) {
+    toast(exc.message, "bad");
+    return null;
+  }
+}
+
+function credentialRow(c, refresh) {
+  const id = encodeURIComponent(c.id);
+  const cooldowns = Object.entries(c.cooldowns);
+  const actions = h(
+    "div",
+    { class: "actions" },
+    c.validatable
+      ? h("button", { class: "small", onclick: () => act(`/api/keys/${id}/validate`, (r) => `${c.label}: ${r.message}`, refresh) }, "Validate")
+      : null,
+    c.enabled
+      ? h("button", { class: "small", onclick: () => act(`/api/keys/${id}/disable`, `${c.label} disabled`, refresh) }, "Disable")
+      : h("button", { class: "small", onclick: () => act(`/api/keys/${id}/enable`, `${c.label} enabled`, refresh) }, "Enable"),
+    h("button", { class: "small ghost", title: "Reset counters and cooldowns", onclick: () => act(`/api/keys/${id}/reset`, `${c.label}: counters reset`, refresh) }, "Reset"),
+    h(
+      "button",
+      {
+        class: "small danger",
+        title: "Remove from the pool",
+        onclick: async () => {
+          const env = c.source === "env";
+          const ok = await confirmDialog(
+            `Remove ${c.label}?`,
+            env
+              ? "This key comes from GEMINI_API_KEYS: it leaves the pool now but returns at the next start unless you remove it there. Disabling keeps it out for good."
+              : "The key is deleted from the pool and from the database.",
+            "Remove",
+          );
+          if (ok) {
+            const result = await act(`/api/keys/${id}`, `${c.label} removed`, refresh, "DELETE");
+            if (result?.note) toast(result.note, "warn");
+          }
+        },
+      },
+      icon("trash"),
+    ),
+  );
+  const total = c.successes + c.failures;
+  return h(
+    "tr",
+    { dataset: { id: c.id } },
+    h(
+      "td",
+      { class: "wide" },
+      h("div", { class: "row", style: { gap: "8px" } }, h("span", { class: `dot ${TONE[c.health] ?? ""}`, title: c.health }), h("span", { class: "cell-main mono" }, c.label)),
+      h("div", { class: "row", style: { gap: "6px", marginTop: "4px" } }, h("span", { class: "badge" }, c.kind), h("span", { class: `badge ${c.source === "stored" ? "accent" : ""}` }, c.source), validationBadge(c.validation)),
+    ),
+    h("td", { "data-label": "Health" }, h("span", { class: `badge ${TONE[c.health] ?? ""}` }, c.health), c.disabled_reason ? h("div", { class: "cell-sub" }, c.disabled_reason) : null),
+    h("td", { class: "num", "data-label": "In flight" }, num(c.in_flight), c.max_concurrency ? h("span", { class: "faint" }, ` / ${c.max_concurrency}`) : null),
+    h(
+      "td",
+      { "data-label": "Success rate" },
+      h("div", { class: "row", style: { gap: "8px", flexWrap: "nowrap" } }, h("div", { class: "meter grow" }, h("i", { style: { width: pct(c.success_rate ?? 0), background: (c.success_rate ?? 1) < 0.8 ? "var(--warn)" : "var(--ok)" } })), h("span", { class: "nowrap" }, total ? pct(c.success_rate) : "–")),
+      h("div", { class: "cell-sub" }, `${num(c.successes)} ok · ${num(c.failures)} failed`),
+    ),
+    h("td", { "data-label": "Cooldowns" }, cooldowns.length ? h("div", { class: "chips" }, cooldowns.map(([model, left]) => h("span", { class: "badge warn", title: `cooling for ${model}` }, `${model === "*" ? "all models" : model} · ${duration(left)}`))) : h("span", { class: "faint" }, "none")),
+    h("td", { "data-label": "Last error", class: "wide" }, c.last_error ? h("div", { class: "truncate cell-sub", title: c.last_error }, c.last_error) : h("span", { class: "faint" }, "–"), h("div", { class: "cell-sub" }, `used ${ago(c.last_used)}`)),
+    h("td", { class: "wide" }, actions),
+  );
+}
+
+export async function render(main) {
+  const fileInput = h("input", { type: "file", accept: ".txt,.csv,.env,text/plain", class: "hidden", onchange: () => { importFile(fileInput.files[0], refresh); fileInput.value = ""; } });
+  const head = h(
+    "div",
+    { class: "page-head" },
+    h("div", {}, h("h1", {}, "Pool"), h("p", {}, "Upstream credentials, their health and load. Secrets are never shown in full.")),
+    h(
+      "div",
+      { class: "row" },
+      h("button", { onclick: () => act("/api/keys/reset", (r) => `Counters reset on ${r.reset} credentials`, refresh) }, icon("refresh"), "Reset all counters"),
+      h("button", { onclick: () => fileInput.click() }, icon("upload"), "Import file"),
+      h("button", { class: "primary", onclick: () => addDialog(refresh) }, icon("plus"), "Add keys"),
+      fileInput,
+    ),
+  );
+  const summary = h("div");
+  const tbody = h("tbody");
+  const table = h(
+    "table",
+    { class: "cards pool-table" },
+    h("thead", {}, h("tr", {}, h("th", {}, "Credential"), h("th", {}, "Health"), h("th", { class: "num" }, "In flight"), h("th", {}, "Success rate"), h("th", {}, "Cooldowns"), h("th", {}, "Last error"), h("th"))),
+    tbody,
+  );
+  const card = h("section", { class: "card" }, h("header", {}, summary), h("div", { class: "table-wrap" }, table));
+  main.append(head, card);
+
+  let alive = true;
+  async function refresh() {
+    const data = await api("/api/keys");
+    if (!alive) return;
+    clear(summary, summaryChips(data.summary, data.strategy));
+    if (!data.credentials.length) {
+      clear(tbody, h("tr", {}, h("td", { colspan: 7, class: "empty" }, "The pool is empty. Add keys to start serving.")));
+      return;
+    }
+    clear(tbody, data.credentials.map((c) => credentialRow(c, refresh)));
+  }
+  await refresh();
+  const timer = setInterval(() => {
+    if (!document.querySelector(".overlay")) refresh().catch(() => {});
+  }, 5000);
+  return () => {
+    alive = false;
+    clearInterval(timer);
+  };
+}
