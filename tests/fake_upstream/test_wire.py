@@ -193,3 +193,16 @@ def test_cors_preflight_and_headers(http: httpx.Client) -> None:
     assert preflight.headers["access-control-allow-origin"] == "*"
     assert preflight.headers["access-control-allow-headers"] == "x-goog-api-key"
     assert http.post(GENERATE, json=user("hi")).headers["access-control-allow-origin"] == "*"
+
+
+def test_stream_puts_thoughts_first_and_function_calls_whole(http: httpx.Client) -> None:
+    tools = [{"functionDeclarations": [{"name": "get_time", "description": "now"}]}]
+    body = {**user("what time is it"), "tools": tools}
+    body["generationConfig"] = {"thinkingConfig": {"includeThoughts": True}}
+    raw = http.post(STREAM, params={"alt": "sse"}, json=body).content
+    events = [orjson.loads(e.removeprefix(b"data: ")) for e in raw.split(b"\r\n\r\n") if e]
+    parts = [e["candidates"][0]["content"]["parts"] for e in events]
+    assert parts[0] == [{"text": parts[0][0]["text"], "thought": True}]
+    (call,) = parts[-1]
+    assert call["functionCall"] == {"name": "get_time", "args": {}} and call["thoughtSignature"]
+    assert events[-1]["candidates"][0]["finishReason"] == "STOP" and len(events) == 2
