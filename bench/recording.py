@@ -130,6 +130,8 @@ def drained(gateway: services.Service) -> None:
         time.sleep(0.05)
     if status["lost"]:
         raise RuntimeError(f"records lost: {status}")
+    if status["overflowed"]:
+        print(f"  note: {status['overflowed']:,} records overflowed the queue into the spool", file=sys.stderr)
 
 
 async def store_rates(seconds: float, workdir: Path) -> dict[str, str]:

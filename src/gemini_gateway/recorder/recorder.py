@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -39,6 +40,8 @@ log = logging.getLogger("gemini_gateway.recorder")
 UNRECORDED_PREFIXES = ("/health", "/api/", "/admin", "/static", "/docs", "/openapi.json", "/favicon.ico")
 _STOP = object()
 _MODE_CACHE_SIZE = 4096
+INLINE_BUILD_BYTES = 1024 * 1024
+BACKLOG_FACTOR = 5
 
 
 class Recorder:
@@ -63,6 +66,8 @@ class Recorder:
         self._own_database: Database | None = None
         self._modes: dict[str, Mode | None] = {}
         self._overflow = ThreadPoolExecutor(max_workers=1, thread_name_prefix="recorder-spool")
+        self._overflow_lock = threading.Lock()
+        self._overflow_pending: list[Capture] = []
         self._writer: asyncio.Task[None] | None = None
         self._retention: asyncio.Task[None] | None = None
         self._stopping = False
@@ -94,8 +99,12 @@ class Recorder:
             except asyncio.QueueFull:
                 pass
         self.counters["overflowed"] += 1
+        with self._overflow_lock:
+            self._overflow_pending.append(capture)
+            if len(self._overflow_pending) > 1:
+                return  # a drain job is already scheduled and will take this one too
         try:
-            self._overflow.submit(self._spool_captures, [capture])
+            self._overflow.submit(self._drain_overflow)
         except RuntimeError:  # executor already shut down: the process is exiting
             self.counters["lost"] += 1
 
@@ -151,7 +160,10 @@ class Recorder:
             first = await asyncio.wait_for(self.queue.get(), self.retry_seconds)
         except TimeoutError:
             return [], self._stopping
-        items = [first, *_drain(self.queue, self.batch_size - 1)]
+        # A backlog means the loop is busy and every round trip to the store is slow: take bigger
+        # batches (up to BACKLOG_FACTOR times the setting) so the writer keeps up with the load.
+        limit = self.batch_size * (BACKLOG_FACTOR if self.queue.qsize() >= self.batch_size else 1)
+        items = [first, *_drain(self.queue, limit - 1)]
         if len(items) < self.batch_size and self.batch_seconds > 0 and not self._stopping:
             await asyncio.sleep(self.batch_seconds)  # gather more: one transaction per batch, not per record
             items += _drain(self.queue, self.batch_size - len(items))
@@ -159,7 +171,12 @@ class Recorder:
         return [item for item in items if item is not _STOP], stop
 
     async def _write(self, captures: list[Capture]) -> None:
-        rows = await asyncio.to_thread(_build_all, captures)
+        if sum(c.request_size + c.response_size for c in captures) < INLINE_BUILD_BYTES:
+            # Small records: building them here costs a few ms per batch; a worker thread would
+            # wait for the busy loop's GIL at every zlib call and fall far behind.
+            rows = _build_all(captures)
+        else:
+            rows = await asyncio.to_thread(_build_all, captures)
         if self.healthy and self.store is not None:
             try:
                 async with asyncio.timeout(self.write_timeout):
@@ -176,6 +193,12 @@ class Recorder:
         except OSError as exc:
             self.counters["lost"] += len(rows)
             log.error("could not spool %d records: %s", len(rows), exc)
+
+    def _drain_overflow(self) -> None:
+        """Overflow thread: spool everything that overflowed since the last drain, in one append."""
+        with self._overflow_lock:
+            captures, self._overflow_pending = self._overflow_pending, []
+        self._spool_captures(captures)
 
     def _spool_captures(self, captures: list[Capture]) -> None:
         """Overflow thread: build and spool records the queue had no room for."""

@@ -19,6 +19,7 @@ from gemini_gateway.store.models import ExchangeBody, ExchangeRow
 
 EXCHANGES: Table = ExchangeRow.__table__  # type: ignore[assignment]
 BODIES: Table = ExchangeBody.__table__  # type: ignore[assignment]
+SQLITE_MAX_PARAMETERS = 32766  # SQLITE_MAX_VARIABLE_NUMBER since SQLite 3.32
 SUMMARY_COLUMNS = [c for c in EXCHANGES.c if c.name not in ("request_headers", "response_headers")]
 
 
@@ -121,6 +122,17 @@ class _PreparedInsert:
             raise RuntimeError(f"unexpected insert parameters for {table.name}: {self.keys}")
         self._values = itemgetter(*self.keys)
         self._json_positions = [i for i, k in enumerate(self.keys) if isinstance(table.c[k].type, JSON)]
+        self._multi_row: dict[int, str] = {}
+
+    def multi_row_sql(self, count: int) -> str:
+        """The same insert with `count` VALUES groups (SQLite's `?` style), cached per count."""
+        sql = self._multi_row.get(count)
+        if sql is None:
+            head, values, tail = self.sql.partition(" VALUES ")
+            group, close, rest = tail.partition(")")
+            sql = f"{head}{values}{', '.join([group + close] * count)}{rest}"
+            self._multi_row[count] = sql
+        return sql
 
     def parameters(self, rows: Sequence[dict[str, Any]]) -> list[tuple[Any, ...]]:
         if not self._json_positions:
@@ -153,9 +165,24 @@ class ExchangeStore:
         exchanges = self._exchanges.parameters([r.exchange for r in records])
         bodies = self._bodies.parameters([b for r in records for b in r.bodies])
         async with self.database.engine.begin() as conn:
-            await conn.exec_driver_sql(self._exchanges.sql, exchanges)  # type: ignore[arg-type]
+            await self._execute(conn, self._exchanges, exchanges)
             if bodies:
-                await conn.exec_driver_sql(self._bodies.sql, bodies)  # type: ignore[arg-type]
+                await self._execute(conn, self._bodies, bodies)
+
+    async def _execute(
+        self, conn: AsyncConnection, insert: _PreparedInsert, rows: list[tuple[Any, ...]]
+    ) -> None:
+        if self.dialect != "sqlite":
+            await conn.exec_driver_sql(insert.sql, rows)  # type: ignore[arg-type]
+            return
+        # SQLite runs in aiosqlite's thread, and executemany hands the GIL back and forth once per
+        # row; under load each hand-back waits out the interpreter's switch interval, which made
+        # a 200-row batch take a second. One multi-row statement is one hand-off.
+        per_statement = max(1, SQLITE_MAX_PARAMETERS // len(insert.keys))
+        for start in range(0, len(rows), per_statement):
+            chunk = rows[start : start + per_statement]
+            flat = tuple(value for row in chunk for value in row)
+            await conn.exec_driver_sql(insert.multi_row_sql(len(chunk)), flat)
 
     async def page(
         self, where: LogFilter, *, cursor: str | None = None, limit: int = 50
