@@ -16,9 +16,11 @@ from starlette.responses import Response
 
 from gemini_gateway import __version__
 from gemini_gateway.admin import install_admin, start_admin, stop_admin
+from gemini_gateway.admin.state import admin_state
 from gemini_gateway.auth import Authenticator
 from gemini_gateway.backends.api_key import ApiKeyBackend
 from gemini_gateway.backends.base import Backend
+from gemini_gateway.backends.code_assist import CodeAssistBackend
 from gemini_gateway.backends.executor import ExecutorBackend
 from gemini_gateway.backends.executor_hub import ExecutorHub
 from gemini_gateway.backends.http_client import create_upstream_http
@@ -27,11 +29,13 @@ from gemini_gateway.dialects.anthropic_errors import render_anthropic_error
 from gemini_gateway.dialects.openai_errors import render_openai_error
 from gemini_gateway.dispatch import Dispatcher
 from gemini_gateway.errors import GatewayError, google_error_body, render_google_error
+from gemini_gateway.oauth.manager import SERVICE as OAUTH
+from gemini_gateway.oauth.manager import OAuthManager
 from gemini_gateway.pool.credential import Credential
 from gemini_gateway.pool.pool import CredentialPool
 from gemini_gateway.recorder import RecorderMiddleware, start_recorder, stop_recorder
 from gemini_gateway.redaction import REDACTOR
-from gemini_gateway.routes import anthropic, executor, gemini, health, logs, monitor, openai
+from gemini_gateway.routes import anthropic, executor, gemini, health, logs, monitor, oauth, openai
 from gemini_gateway.settings import Settings
 from gemini_gateway.store.database import Database
 
@@ -48,6 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         REDACTOR.add(secret)
 
     pool = CredentialPool(settings.pool_strategy)
+    pool.routing, pool.account_weight = settings.oauth_routing, settings.oauth_weight
     pool.replace("api_key", (Credential(kind="api_key", secret=k) for k in keys))
     backends: dict[str, Backend] = {}
     dispatcher = Dispatcher(
@@ -60,6 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     gateway = Gateway(settings=settings, pool=pool, dispatcher=dispatcher, auth=Authenticator(tokens, admin))
     executors = ExecutorHub(pool, executor_tokens, settings.executor_heartbeat_seconds)
     gateway.services["executors"] = executors
+    accounts = gateway.services[OAUTH] = OAuthManager(settings, pool)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -72,6 +78,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         backends["api_key"] = ApiKeyBackend(gateway.http, settings.gemini_base_url)
         backends["executor"] = ExecutorBackend(executors, settings.upstream_timeout)
+        backends["oauth"] = CodeAssistBackend(accounts)
+        await accounts.start(gateway, admin_state(gateway).box)  # files, OAUTH_CREDS_JSON, the store
         saver = asyncio.create_task(_save_pool_periodically(gateway))
         await start_recorder(gateway)  # replays any spool a crash left behind
         _tune_gc()
@@ -101,6 +109,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(monitor.router)
     app.include_router(logs.router)
+    app.include_router(oauth.router)
+    app.include_router(oauth.callback_router)
     # OpenAI's routes first: `GET /v1/models` is shared, and that handler sends Google clients on.
     app.router.routes.extend(openai.routes())
     app.router.routes.extend(anthropic.routes())

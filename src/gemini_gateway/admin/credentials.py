@@ -124,6 +124,9 @@ async def load_stored(gateway: Gateway, state: AdminState) -> int:
     assert gateway.database is not None and state.box is not None
     loaded: list[str] = []
     for row in await repo.load_secrets(gateway.database):
+        # Other kinds come back through their owner (OAuth accounts: gemini_gateway.oauth).
+        if row.kind not in KEY_KINDS:
+            continue
         secret = state.box.decrypt(row.ciphertext)
         if secret is None:
             log.error(

@@ -125,6 +125,11 @@ class FakeOAuth:
             email = self._refresh_owner.get(refresh_token)
             self._access = {t: v for t, v in self._access.items() if v[0] != email}
 
+    def revoke_access_tokens(self, email: str) -> None:
+        """The account's access tokens stop working before their expiry; its refresh token still works."""
+        with self._lock:
+            self._access = {t: v for t, v in self._access.items() if v[0] != email}
+
     def account_of(self, access_token: str | None) -> FakeAccount | None:
         """The account a valid, unexpired access token belongs to."""
         if not access_token:

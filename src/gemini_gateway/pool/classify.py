@@ -28,6 +28,11 @@ BAD_CREDENTIAL_REASONS = frozenset(
         "BILLING_DISABLED",
         "ACCESS_TOKEN_EXPIRED",
         "ACCOUNT_STATE_INVALID",
+        # The gateway's own, for OAuth accounts (gemini_gateway.oauth.manager): only a person can fix these.
+        "REFRESH_TOKEN_REVOKED",
+        "OAUTH_CLIENT_REJECTED",
+        "ACCOUNT_NOT_ELIGIBLE",
+        "VALIDATION_REQUIRED",  # Code Assist: the account must be verified in a browser
     }
 )
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})

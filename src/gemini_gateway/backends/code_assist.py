@@ -1,0 +1,179 @@
+"""Gemini CLI OAuth accounts through Code Assist (`cloudcode-pa.googleapis.com/v1internal`).
+
+The canonical call is wrapped in Code Assist's envelope and the answer unwrapped, so every dialect
+works over accounts as over keys:
+
+    generateContent        {model, project, user_prompt_id, request: <GenerateContentRequest>}
+                           -> {response: <GenerateContentResponse>, traceId}
+    streamGenerateContent  the same, as SSE; every event unwrapped on its way through
+    countTokens            {request: {model: "models/<id>", contents}} -> {totalTokens}
+    models.list / .get     answered from CODE_ASSIST_MODELS, and only when the pool holds nothing
+                           but accounts (keys know the full list, so they answer it otherwise)
+
+Tokens and projects come from `OAuthManager` (refreshed and discovered once per account). A 401
+from Code Assist means the session was revoked before the token's expiry: the token is refreshed
+and the call made once more on the same account before the dispatcher sees an error.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from typing import ClassVar
+
+import aiohttp
+import orjson
+
+from gemini_gateway.backends.api_key import AiohttpEventStream
+from gemini_gateway.backends.base import UpstreamCall, UpstreamReply
+from gemini_gateway.errors import RequestError, UpstreamError, UpstreamUnreachable, google_error_body
+from gemini_gateway.oauth.account import KIND, OAuthAccount, OAuthCredential
+from gemini_gateway.oauth.manager import OAuthManager
+from gemini_gateway.pool.credential import Credential
+
+JSON = "application/json"
+_RPCS = frozenset({"generateContent", "streamGenerateContent", "countTokens"})
+_LISTS = frozenset({"models.list", "models.get"})
+
+
+class CodeAssistBackend:
+    kind: ClassVar[str] = KIND
+
+    def __init__(self, manager: OAuthManager) -> None:
+        self.manager = manager
+
+    async def aclose(self) -> None:
+        """Nothing of its own to close: the HTTP session belongs to the app."""
+
+    def supports(self, method: str) -> bool:
+        if method in _LISTS:
+            return not any(c.kind != KIND for c in self.manager.pool)
+        return method in _RPCS
+
+    async def unary(self, call: UpstreamCall, credential: Credential) -> UpstreamReply:
+        if call.method in _LISTS:
+            return UpstreamReply(200, self._models(call))
+        response = await self._open(call, _account(credential))
+        try:
+            body = await response.read()
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise UpstreamUnreachable(f"Code Assist answer was cut ({type(exc).__name__})") from exc
+        finally:
+            response.release()
+        return UpstreamReply(200, body if call.method == "countTokens" else unwrap(body))
+
+    async def stream(self, call: UpstreamCall, credential: Credential) -> UnwrappedStream:
+        return UnwrappedStream(AiohttpEventStream(await self._open(call, _account(credential))))
+
+    async def _open(self, call: UpstreamCall, account: OAuthAccount) -> aiohttp.ClientResponse:
+        """Send the call; returns the 200 response (unread), raises the upstream's error otherwise."""
+        manager = self.manager
+        endpoint = manager.endpoint
+        assert endpoint is not None
+        url = f"{endpoint.base_url}:{call.method}" + ("?alt=sse" if call.stream else "")
+        for attempt in range(2):
+            token = await manager.access_token(account)
+            if call.method == "countTokens":
+                body = count_tokens_envelope(call)
+            else:
+                body = generate_envelope(call, await manager.project(account))
+            try:
+                response = await endpoint.session.post(
+                    url, data=body, headers=endpoint.headers(token), proxy=endpoint.proxy
+                )
+            except TimeoutError as exc:
+                raise UpstreamUnreachable("Code Assist did not answer in time", status_code=504) from exc
+            except aiohttp.ClientError as exc:
+                raise UpstreamUnreachable(f"could not reach Code Assist ({type(exc).__name__})") from exc
+            if response.status < 400:
+                return response
+            try:
+                error = await response.read()
+            except (TimeoutError, aiohttp.ClientError):
+                error = b""
+            finally:
+                response.release()
+            if response.status == 401 and attempt == 0:
+                account.invalidate_access_token()
+                continue
+            raise UpstreamError(
+                response.status, error, content_type=response.headers.get("content-type", JSON)
+            )
+        raise AssertionError("unreachable")  # the loop returns or raises on its second pass
+
+    def _models(self, call: UpstreamCall) -> bytes:
+        models = sorted(self.manager.models)
+        if call.method == "models.get":
+            if call.model not in self.manager.models:
+                raise UpstreamError(404, google_error_body(404, f"models/{call.model} is not found"))
+            return orjson.dumps(_model(str(call.model)))
+        return orjson.dumps({"models": [_model(m) for m in models]})
+
+
+class UnwrappedStream:
+    """Code Assist's SSE events with their `response` envelope taken off."""
+
+    def __init__(self, inner: AiohttpEventStream) -> None:
+        self.inner = inner
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._events()
+
+    async def _events(self) -> AsyncIterator[bytes]:
+        async for payload in self.inner:
+            yield unwrap(payload)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+def generate_envelope(call: UpstreamCall, project: str) -> bytes:
+    """The request spliced in as bytes: a pass-through body is never parsed and re-encoded."""
+    inner = call.body.strip() or b"{}"
+    if not inner.startswith(b"{"):
+        raise RequestError("the request body must be a JSON object")
+    head = {"model": call.model, "project": project, "user_prompt_id": uuid.uuid4().hex}
+    return orjson.dumps(head)[:-1] + b',"request":' + inner + b"}"
+
+
+def count_tokens_envelope(call: UpstreamCall) -> bytes:
+    """Gemini's countTokens body (`contents`, or a whole `generateContentRequest`) as Code Assist's."""
+    try:
+        body = orjson.loads(call.body or b"{}")
+    except orjson.JSONDecodeError:
+        raise RequestError("the request body is not JSON") from None
+    if not isinstance(body, dict):
+        raise RequestError("the request body must be a JSON object")
+    inner = body.get("generateContentRequest")
+    contents = inner.get("contents") if isinstance(inner, dict) else body.get("contents")
+    return orjson.dumps({"request": {"model": f"models/{call.model}", "contents": contents or []}})
+
+
+def unwrap(payload: bytes) -> bytes:
+    """`{response: {...}, traceId}` -> the GenerateContentResponse; anything else passes unchanged."""
+    if payload.startswith(b'{"error"'):
+        return payload
+    try:
+        data = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return payload
+    if not isinstance(data, dict) or not isinstance(data.get("response"), dict):
+        return payload
+    response = data["response"]
+    if "responseId" not in response and isinstance(data.get("traceId"), str):
+        response["responseId"] = data["traceId"]  # as Gemini CLI does: clients expect an id
+    return orjson.dumps(response)
+
+
+def _account(credential: Credential) -> OAuthAccount:
+    if not isinstance(credential, OAuthCredential):
+        raise TypeError(f"the Code Assist backend got a {credential.kind} credential")
+    return credential.account
+
+
+def _model(model_id: str) -> dict[str, object]:
+    return {
+        "name": f"models/{model_id}",
+        "displayName": model_id,
+        "supportedGenerationMethods": ["generateContent", "countTokens"],
+    }

@@ -1,0 +1,171 @@
+"""The OAuth installed-app login, for the CLI and for the management API.
+
+Both start a `PendingLogin` (state + PKCE verifier + redirect URI), send the user to Google's
+authorization URL, and exchange the code that comes back. The code comes back either
+
+- to a loopback address: the CLI's temporary server on 127.0.0.1 (`LoopbackReceiver`), or the
+  gateway's own `/oauth2callback` when the admin UI runs on a loopback address; or
+- by hand: headless servers use a redirect URI that shows the code (OAUTH_MANUAL_REDIRECT_URI),
+  and the user pastes it, or the whole address the browser ended on (`code_from_paste`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import socket
+import time
+from dataclasses import dataclass, field
+from urllib.parse import parse_qs, urlsplit
+
+import aiohttp
+from aiohttp import web
+
+from gemini_gateway.oauth.client import PKCE, OAuthClient, authorization_url, exchange_code
+from gemini_gateway.oauth.tokens import OAuthTokens
+
+LOGIN_TTL = 600.0  # seconds a started login waits for its code
+CALLBACK_PATH = "/oauth2callback"
+DONE_PAGE = (
+    "<!doctype html><meta charset=utf-8><title>gemini-gateway login</title>"
+    "<p>Login complete. You can close this tab.</p>"
+)
+
+
+class LoginError(Exception):
+    """The login cannot finish; the message tells the user why (never holds a code or token)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PendingLogin:
+    state: str
+    pkce: PKCE = field(repr=False)
+    redirect_uri: str
+    url: str
+    project_id: str | None
+    started: float
+
+
+class PendingLogins:
+    """Logins started through the management API, waiting for their code; single use, expiring."""
+
+    def __init__(self) -> None:
+        self._items: dict[str, PendingLogin] = {}
+
+    def start(self, client: OAuthClient, redirect_uri: str, project_id: str | None = None) -> PendingLogin:
+        now = time.monotonic()
+        self._items = {s: p for s, p in self._items.items() if now - p.started < LOGIN_TTL}
+        pending = new_login(client, redirect_uri, project_id)
+        self._items[pending.state] = pending
+        return pending
+
+    def take(self, state: str) -> PendingLogin:
+        pending = self._items.pop(state, None)
+        if pending is None or time.monotonic() - pending.started >= LOGIN_TTL:
+            raise LoginError("this login is unknown, was finished already, or expired: start it again")
+        return pending
+
+
+def new_login(client: OAuthClient, redirect_uri: str, project_id: str | None = None) -> PendingLogin:
+    if not client.client_id:
+        raise LoginError(
+            "no OAuth client: set OAUTH_CLIENT_ID and OAUTH_CLIENT_SECRET "
+            "(Gemini CLI's installed-app pair, or your own Desktop-app client)"
+        )
+    state, pkce = secrets.token_urlsafe(24), PKCE.new()
+    url = authorization_url(client, redirect_uri, state, pkce)
+    return PendingLogin(state, pkce, redirect_uri, url, project_id, time.monotonic())
+
+
+def code_from_paste(text: str, state: str) -> str:
+    """The code from what a user pasted: the code itself, or the redirect address holding it."""
+    text = text.strip().strip("\"'")
+    if not text:
+        raise LoginError("nothing was pasted")
+    if "code=" not in text and "error=" not in text:
+        return text
+    query = parse_qs(urlsplit(text).query or text.partition("?")[2] or text)
+    if "error" in query:
+        raise LoginError(f"Google refused the login: {query['error'][0]}")
+    if query.get("state", [state])[0] != state:
+        raise LoginError("that address belongs to another login attempt (its state does not match)")
+    codes = query.get("code")
+    if not codes or not codes[0]:
+        raise LoginError("no code in what was pasted")
+    return codes[0]
+
+
+async def finish_login(
+    session: aiohttp.ClientSession,
+    client: OAuthClient,
+    pending: PendingLogin,
+    code: str,
+    *,
+    proxy: str | None = None,
+) -> OAuthTokens:
+    """Exchange the code (with the PKCE verifier) for the account's tokens."""
+    grant = await exchange_code(
+        session, client, code, pending.redirect_uri, pending.pkce.verifier, proxy=proxy
+    )
+    assert grant.refresh_token is not None  # exchange_code insists on one
+    tokens = OAuthTokens(
+        refresh_token=grant.refresh_token, client_id=client.client_id, project_id=pending.project_id
+    )
+    grant.apply(tokens)
+    return tokens
+
+
+class LoopbackReceiver:
+    """A temporary HTTP server on a loopback address that receives the redirect with the code."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.host, self.port = host, port
+        self.redirect_uri = ""
+        self._expected = ""
+        self._code: asyncio.Future[str] | None = None
+        self._runner: web.AppRunner | None = None
+
+    async def __aenter__(self) -> LoopbackReceiver:
+        self._code = asyncio.get_running_loop().create_future()
+        app = web.Application()
+        app.router.add_get(CALLBACK_PATH, self._callback)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        # Binding our own socket tells the port before the server starts (port 0: any free one).
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self.host, self.port))
+        await web.SockSite(self._runner, sock).start()
+        self.redirect_uri = f"http://{self.host}:{sock.getsockname()[1]}{CALLBACK_PATH}"
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    def expect(self, state: str) -> None:
+        self._expected = state
+
+    async def wait(self, seconds: float) -> str:
+        assert self._code is not None
+        try:
+            return await asyncio.wait_for(asyncio.shield(self._code), seconds)
+        except TimeoutError:
+            raise LoginError(f"no login came back within {seconds:g}s") from None
+
+    async def _callback(self, request: web.Request) -> web.Response:
+        assert self._code is not None
+        query = request.query
+        if self._code.done():
+            return web.Response(status=409, text="This login is finished already.")
+        if query.get("state") != self._expected:
+            # Not our redirect (a stale tab, another program): ignore it and keep waiting.
+            return web.Response(status=400, text="Unknown login state.")
+        if "error" in query:
+            self._code.set_exception(LoginError(f"Google refused the login: {query['error']}"))
+            return web.Response(status=400, text=f"Login refused: {query['error']}")
+        code = query.get("code")
+        if not code:
+            return web.Response(status=400, text="No code in the redirect.")
+        self._code.set_result(code)
+        return web.Response(text=DONE_PAGE, content_type="text/html")

@@ -1,0 +1,169 @@
+"""Which Code Assist project an account uses, found (and set up) the way Gemini CLI does.
+
+1. `loadCodeAssist` with the explicit project, if any. An account with a `currentTier` is set up:
+   its project is the explicit one, else the one the answer names.
+2. Otherwise pick the default allowed tier (else `legacy-tier`) and call `onboardUser`: without a
+   project for the free tier (Google provisions one), with the explicit project for the others.
+3. Poll the long-running operation until `done`; its `cloudaicompanionProject.id` is the project.
+
+Failures: an account that needs a person (browser verification, an ineligible account, a tier that
+needs a project nobody gave) raises `AccountNotEligible`, which disables it with that reason; HTTP
+errors pass through as `UpstreamError` (a 429 here cools the account down like any other).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import orjson
+
+from gemini_gateway.errors import UpstreamError, UpstreamUnreachable
+
+FREE_TIER = "free-tier"
+LEGACY_TIER = {"id": "legacy-tier", "userDefinedCloudaicompanionProject": True}
+
+
+class AccountNotEligible(Exception):
+    """The account cannot use Code Assist until a person acts; the message says what to do."""
+
+
+@dataclass(frozen=True, slots=True)
+class CodeAssistEndpoint:
+    """Where Code Assist is and how to reach it: shared by the backend and the setup."""
+
+    session: aiohttp.ClientSession
+    base_url: str
+    user_agent: str
+    proxy: str | None = None
+
+    def headers(self, access_token: str) -> dict[str, str]:
+        return {
+            "authorization": f"Bearer {access_token}",
+            "content-type": "application/json",
+            "user-agent": self.user_agent,
+        }
+
+    async def call(self, access_token: str, rpc: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        """POST `{base}:{rpc}` (or GET `{base}/{rpc}` for an operation name) and return the JSON answer."""
+        url = f"{self.base_url}:{rpc}" if body is not None else f"{self.base_url}/{rpc}"
+        try:
+            async with self.session.request(
+                "POST" if body is not None else "GET",
+                url,
+                data=orjson.dumps(body) if body is not None else None,
+                headers=self.headers(access_token),
+                proxy=self.proxy,
+            ) as response:
+                status, raw = response.status, await response.read()
+                content_type = response.headers.get("content-type", "application/json")
+        except TimeoutError as exc:
+            raise UpstreamUnreachable("Code Assist did not answer in time", status_code=504) from exc
+        except aiohttp.ClientError as exc:
+            raise UpstreamUnreachable(f"could not reach Code Assist ({type(exc).__name__})") from exc
+        if status >= 400:
+            raise UpstreamError(status, raw, content_type=content_type)
+        try:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise UpstreamUnreachable(f"Code Assist answered {rpc} with something that is not JSON") from None
+        return data if isinstance(data, dict) else {}
+
+
+@dataclass(frozen=True, slots=True)
+class Setup:
+    project: str
+    tier: str | None
+
+
+def client_metadata(project: str | None) -> dict[str, str]:
+    metadata = {"ideType": "IDE_UNSPECIFIED", "platform": "PLATFORM_UNSPECIFIED", "pluginType": "GEMINI"}
+    if project:
+        metadata["duetProject"] = project
+    return metadata
+
+
+async def discover_project(
+    endpoint: CodeAssistEndpoint,
+    access_token: str,
+    explicit_project: str | None,
+    *,
+    poll_seconds: float,
+    max_wait: float,
+) -> Setup:
+    metadata = client_metadata(explicit_project)
+    request: dict[str, Any] = {"metadata": metadata}
+    if explicit_project:
+        request["cloudaicompanionProject"] = explicit_project
+    loaded = await endpoint.call(access_token, "loadCodeAssist", request)
+    current = _tier(loaded.get("currentTier"))
+    if current is not None:
+        project = explicit_project or _text(loaded.get("cloudaicompanionProject"))
+        if not project:
+            raise AccountNotEligible(_ineligible(loaded) or "the account has no Code Assist project: set one")
+        paid = _tier(loaded.get("paidTier"))
+        return Setup(project, _text((paid or current).get("id")))
+    validation = _validation_needed(loaded)
+    if validation:
+        raise AccountNotEligible(validation)
+    tier = next((t for t in _tiers(loaded.get("allowedTiers")) if t.get("isDefault")), LEGACY_TIER)
+    tier_id = _text(tier.get("id")) or "legacy-tier"
+    onboard: dict[str, Any] = {"tierId": tier_id, "metadata": metadata}
+    if tier_id != FREE_TIER:
+        if not explicit_project and tier.get("userDefinedCloudaicompanionProject"):
+            reasons = _ineligible(loaded)
+            raise AccountNotEligible(
+                f"the account's tier ({tier_id}) needs a Google Cloud project: set project_id for it"
+                + (f" ({reasons})" if reasons else "")
+            )
+        onboard["cloudaicompanionProject"] = explicit_project
+    operation = await endpoint.call(access_token, "onboardUser", onboard)
+    deadline = time.monotonic() + max_wait
+    while not operation.get("done"):
+        name = _text(operation.get("name"))
+        if name is None:
+            raise UpstreamUnreachable("Code Assist onboarding returned an operation without a name")
+        if time.monotonic() + poll_seconds > deadline:
+            raise UpstreamUnreachable(f"onboarding the account took more than {max_wait:g}s", status_code=504)
+        await asyncio.sleep(poll_seconds)
+        operation = await endpoint.call(access_token, name)
+    if isinstance(operation.get("error"), dict):
+        message = str(operation["error"].get("message", "onboarding failed"))[:200]
+        raise AccountNotEligible(f"onboarding failed: {message}")
+    response = operation.get("response") if isinstance(operation.get("response"), dict) else {}
+    found = response.get("cloudaicompanionProject") if isinstance(response, dict) else None
+    project = explicit_project or (_text(found.get("id")) if isinstance(found, dict) else None)
+    if not project:
+        raise AccountNotEligible("onboarding finished without a project: set project_id for the account")
+    return Setup(project, tier_id)
+
+
+def _tier(value: object) -> dict[str, Any] | None:
+    return value if isinstance(value, dict) and value.get("id") else None
+
+
+def _tiers(value: object) -> list[dict[str, Any]]:
+    return [t for t in value if isinstance(t, dict)] if isinstance(value, list) else []
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _ineligible(loaded: dict[str, Any]) -> str:
+    reasons = [
+        f"{t.get('reasonCode', 'UNKNOWN')}: {t.get('reasonMessage', '')}".strip(": ")
+        for t in _tiers(loaded.get("ineligibleTiers"))
+    ]
+    return "; ".join(reasons)[:300]
+
+
+def _validation_needed(loaded: dict[str, Any]) -> str | None:
+    for tier in _tiers(loaded.get("ineligibleTiers")):
+        if tier.get("reasonCode") == "VALIDATION_REQUIRED":
+            url = tier.get("validationUrl") or "the link Gemini CLI shows"
+            return f"Google asks to verify this account in a browser first: {url}"
+    return None

@@ -1,0 +1,217 @@
+"""`/api/oauth`: Google accounts (Gemini CLI logins) for operators: list, add, log in, set project, remove.
+
+    GET    /api/oauth/accounts              every account: pool state plus email, project, tier, expiry
+    POST   /api/oauth/accounts              add from credential JSON (a file's content, or a list)
+    PATCH  /api/oauth/accounts/{id}         set (or clear) the account's explicit project id
+    DELETE /api/oauth/accounts/{id}         take it out of the pool (and the store)
+    POST   /api/oauth/reload                read OAUTH_CREDS_DIR / OAUTH_CREDS_JSON / the store again
+    POST   /api/oauth/login                 start a login: {auth_url, state, redirect_uri}
+    POST   /api/oauth/login/{state}         finish a copy-paste login with the pasted code or address
+    GET    /oauth2callback                  where Google sends the browser back (loopback logins)
+
+The callback carries no admin token (Google's redirect cannot): the single-use, expiring `state`
+of a login an admin started is what authorises it. It lives outside /api/ for that reason, and so
+that the admin API's cross-origin refusal does not turn the redirect from Google away.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, Request
+from pydantic import BaseModel, Field
+from starlette.responses import HTMLResponse
+
+from gemini_gateway.admin import repo
+from gemini_gateway.admin.deps import Actor, AdminActor, GatewayDep
+from gemini_gateway.context import Gateway
+from gemini_gateway.errors import GatewayError, RequestError, UpstreamUnreachable
+from gemini_gateway.oauth.account import OAuthAccount
+from gemini_gateway.oauth.client import OAuthError, OAuthUnreachable
+from gemini_gateway.oauth.login import CALLBACK_PATH, LoginError, PendingLogin, code_from_paste, finish_login
+from gemini_gateway.oauth.manager import OAuthManager, manager_of
+from gemini_gateway.oauth.tokens import CredentialFormatError, OAuthTokens, parse_tokens
+from gemini_gateway.routes.responses import JSONBody
+
+router = APIRouter(prefix="/api/oauth", tags=["admin: oauth accounts"])
+callback_router = APIRouter(tags=["admin: oauth accounts"])
+log = logging.getLogger("gemini_gateway.oauth")
+
+
+class StartLogin(BaseModel):
+    mode: Literal["loopback", "manual"] = Field(
+        "loopback",
+        description="loopback: Google redirects to this gateway's /oauth2callback (the admin UI on a "
+        "loopback address); manual: the user pastes the code (any server)",
+    )
+    project_id: str | None = Field(None, max_length=100, description="Google Cloud project id to use")
+
+
+class FinishLogin(BaseModel):
+    code: str = Field(min_length=1, max_length=4096, description="The code, or the whole redirect address")
+
+
+class SetProject(BaseModel):
+    project_id: str | None = Field(None, max_length=100, description="null: discover it again")
+
+
+def _account(manager: OAuthManager, credential_id: str) -> OAuthAccount:
+    account = manager.accounts.get(credential_id)
+    if account is None:
+        raise RequestError(f"no OAuth account {credential_id!r}", status_code=404)
+    return account
+
+
+def _row(gateway: Gateway, credential_id: str) -> dict[str, Any]:
+    credential = gateway.pool.get(credential_id)
+    return credential.view(gateway.pool.clock()) if credential is not None else {"id": credential_id}
+
+
+async def _audit(gateway: Gateway, actor: Actor, action: str, target: str) -> None:
+    if gateway.database is None:
+        return
+    try:
+        await repo.add_audit(
+            gateway.database, actor=actor.id, address=actor.address, action=action, target=target
+        )
+    except Exception as exc:  # the change is made; a missing audit line must not undo it
+        log.warning("could not write the audit log: %s", type(exc).__name__)
+
+
+async def _add(gateway: Gateway, actor: Actor, tokens: OAuthTokens) -> dict[str, Any]:
+    credential, new = await manager_of(gateway).add(tokens, actor.id)
+    await _audit(gateway, actor, "oauth.add" if new else "oauth.relogin", credential.label)
+    return {**_row(gateway, credential.id), "new": new}
+
+
+@router.get("/accounts")
+async def list_accounts(gateway: GatewayDep, actor: AdminActor) -> JSONBody:
+    manager = manager_of(gateway)
+    return JSONBody(
+        {
+            "routing": {"mode": gateway.pool.routing, "account_weight": gateway.pool.account_weight},
+            "models": sorted(manager.models),
+            "client_configured": manager.client.client_id is not None,
+            "accounts": manager.views(),
+        }
+    )
+
+
+@router.post("/accounts")
+async def add_accounts(
+    gateway: GatewayDep,
+    actor: AdminActor,
+    credentials: Annotated[Any, Body(description="A credential file's JSON, or a list of them")],
+) -> JSONBody:
+    items = credentials if isinstance(credentials, list) else [credentials]
+    try:
+        parsed = [parse_tokens(item) for item in items]
+    except CredentialFormatError as exc:
+        raise RequestError(f"unusable credential: {exc}") from None
+    if not parsed:
+        raise RequestError("no credential given")
+    rows = [await _add(gateway, actor, tokens) for tokens in parsed]
+    return JSONBody({"added": rows}, status_code=201)
+
+
+@router.patch("/accounts/{credential_id}")
+async def set_project(
+    gateway: GatewayDep, actor: AdminActor, credential_id: str, change: SetProject
+) -> JSONBody:
+    manager = manager_of(gateway)
+    account = _account(manager, credential_id)
+    account.tokens.project_id = change.project_id or None
+    await account.source.save(account.tokens)
+    await _audit(gateway, actor, "oauth.project", f"{account.label}: {change.project_id}")
+    return JSONBody(_row(gateway, credential_id))
+
+
+@router.delete("/accounts/{credential_id}")
+async def remove_account(gateway: GatewayDep, actor: AdminActor, credential_id: str) -> JSONBody:
+    account = await manager_of(gateway).remove(credential_id)
+    if account is None:
+        raise RequestError(f"no OAuth account {credential_id!r}", status_code=404)
+    await _audit(gateway, actor, "oauth.remove", account.label)
+    note = None
+    if account.source.kind != "store":
+        note = f"it comes from {account.source.describe()} and returns at the next start unless removed there"
+    return JSONBody({"removed": credential_id, "source": account.source.kind, "note": note})
+
+
+@router.post("/reload")
+async def reload_accounts(gateway: GatewayDep, actor: AdminActor) -> JSONBody:
+    added = await manager_of(gateway).reload()
+    return JSONBody({"added": added, "total": len(manager_of(gateway).accounts)})
+
+
+@router.post("/login")
+async def start_login(
+    gateway: GatewayDep, actor: AdminActor, request: Request, start: StartLogin
+) -> JSONBody:
+    manager = manager_of(gateway)
+    if start.mode == "manual":
+        redirect_uri = gateway.settings.oauth_manual_redirect_uri
+    else:
+        redirect_uri = str(request.base_url).rstrip("/") + CALLBACK_PATH
+    try:
+        pending = manager_of(gateway).logins.start(manager.client, redirect_uri, start.project_id)
+    except LoginError as exc:
+        raise RequestError(str(exc)) from None
+    return JSONBody(
+        {"auth_url": pending.url, "state": pending.state, "redirect_uri": redirect_uri, "mode": start.mode},
+        status_code=201,
+    )
+
+
+@router.post("/login/{state}")
+async def finish_manual_login(
+    gateway: GatewayDep, actor: AdminActor, state: str, finish: FinishLogin
+) -> JSONBody:
+    try:
+        pending = manager_of(gateway).logins.take(state)
+        code = code_from_paste(finish.code, pending.state)
+    except LoginError as exc:
+        raise RequestError(str(exc)) from None
+    tokens = await _exchange(gateway, pending, code)
+    return JSONBody(await _add(gateway, actor, tokens), status_code=201)
+
+
+@callback_router.get(CALLBACK_PATH, include_in_schema=False)
+async def login_callback(request: Request) -> HTMLResponse:
+    gateway: Gateway = request.app.state.gateway
+    query = request.query_params
+    try:
+        pending = manager_of(gateway).logins.take(query.get("state", ""))
+        if "error" in query:
+            raise LoginError(f"Google refused the login: {query['error']}")
+        code = query.get("code") or ""
+        if not code:
+            raise LoginError("the redirect carries no code")
+        tokens = await _exchange(gateway, pending, code)
+        row = await _add(
+            gateway, Actor("oauth-login", str(request.client.host if request.client else "")), tokens
+        )
+    except (LoginError, GatewayError) as exc:
+        message = exc.message if isinstance(exc, GatewayError) else str(exc)
+        return HTMLResponse(_page(f"Login failed: {message}"), status_code=400)
+    return HTMLResponse(_page(f"Added {row['label']} to the gateway. You can close this tab."))
+
+
+async def _exchange(gateway: Gateway, pending: PendingLogin, code: str) -> OAuthTokens:
+    assert gateway.http is not None
+    try:
+        return await finish_login(
+            gateway.http.session, manager_of(gateway).client, pending, code, proxy=gateway.http.proxy
+        )
+    except OAuthUnreachable as exc:
+        raise UpstreamUnreachable(str(exc)) from None
+    except OAuthError as exc:
+        raise RequestError(f"the login could not be finished: {exc}") from None
+
+
+def _page(message: str) -> str:
+    return (
+        f"<!doctype html><meta charset=utf-8><title>gemini-gateway login</title><p>{html.escape(message)}</p>"
+    )
