@@ -17,6 +17,7 @@ from starlette.responses import Response
 from gemini_gateway import __version__
 from gemini_gateway.admin import install_admin, start_admin, stop_admin
 from gemini_gateway.admin.state import admin_state
+from gemini_gateway.affinity import install_affinity, start_affinity
 from gemini_gateway.auth import Authenticator
 from gemini_gateway.backends.api_key import ApiKeyBackend
 from gemini_gateway.backends.base import Backend
@@ -24,6 +25,7 @@ from gemini_gateway.backends.code_assist import CodeAssistBackend
 from gemini_gateway.backends.executor import ExecutorBackend
 from gemini_gateway.backends.executor_hub import ExecutorHub
 from gemini_gateway.backends.http_client import create_upstream_http
+from gemini_gateway.backends.vertex import VertexExpressBackend
 from gemini_gateway.context import Gateway
 from gemini_gateway.dialects.anthropic_errors import render_anthropic_error
 from gemini_gateway.dialects.openai_errors import render_openai_error
@@ -36,6 +38,8 @@ from gemini_gateway.pool.pool import CredentialPool
 from gemini_gateway.recorder import RecorderMiddleware, start_recorder, stop_recorder
 from gemini_gateway.redaction import REDACTOR
 from gemini_gateway.routes import anthropic, executor, gemini, health, logs, monitor, oauth, openai
+from gemini_gateway.routes.caches import routes as cache_routes
+from gemini_gateway.routes.files import routes as file_routes
 from gemini_gateway.settings import Settings
 from gemini_gateway.store.database import Database
 
@@ -48,12 +52,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     tokens = [t.get_secret_value() for t in settings.gateway_tokens]
     admin = settings.admin_token.get_secret_value() if settings.admin_token else None
     executor_tokens = [t.get_secret_value() for t in settings.executor_tokens]
-    for secret in [*keys, *tokens, *executor_tokens, *([admin] if admin else [])]:
+    vertex_keys = [k.get_secret_value() for k in settings.vertex_express_keys]
+    for secret in [*keys, *vertex_keys, *tokens, *executor_tokens, *([admin] if admin else [])]:
         REDACTOR.add(secret)
 
     pool = CredentialPool(settings.pool_strategy)
     pool.routing, pool.account_weight = settings.oauth_routing, settings.oauth_weight
     pool.replace("api_key", (Credential(kind="api_key", secret=k) for k in keys))
+    pool.replace("vertex", (Credential(kind="vertex", secret=k) for k in vertex_keys))
     backends: dict[str, Backend] = {}
     dispatcher = Dispatcher(
         pool,
@@ -65,11 +71,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     gateway = Gateway(settings=settings, pool=pool, dispatcher=dispatcher, auth=Authenticator(tokens, admin))
     executors = ExecutorHub(pool, executor_tokens, settings.executor_heartbeat_seconds)
     gateway.services["executors"] = executors
+    install_affinity(gateway)  # calls naming a file or cached content go to the credential holding it
     accounts = gateway.services[OAUTH] = OAuthManager(settings, pool)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await _open_store(gateway)
+        await start_affinity(gateway)  # owners of files and cached contents, from the store
         await start_admin(gateway)  # settings stored in the admin UI apply before anything reads them
         gateway.http = create_upstream_http(
             proxy=settings.upstream_proxy,
@@ -78,6 +86,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         backends["api_key"] = ApiKeyBackend(gateway.http, settings.gemini_base_url)
         backends["executor"] = ExecutorBackend(executors, settings.upstream_timeout)
+        backends["vertex"] = VertexExpressBackend(gateway.http, settings.vertex_base_url)
         backends["oauth"] = CodeAssistBackend(accounts)
         await accounts.start(gateway, admin_state(gateway).box)  # files, OAUTH_CREDS_JSON, the store
         saver = asyncio.create_task(_save_pool_periodically(gateway))
@@ -115,6 +124,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.router.routes.extend(openai.routes())
     app.router.routes.extend(anthropic.routes())
     app.router.routes.extend(gemini.routes())
+    app.router.routes.extend(file_routes())
+    app.router.routes.extend(cache_routes())
     app.router.routes.extend(executor.routes())
     _install_error_handlers(app)
     app.add_middleware(RecorderMiddleware, gateway=gateway)  # the tee: every API route, no handler edits

@@ -15,6 +15,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 GOOGLE_BASE_URL = "https://generativelanguage.googleapis.com"
+VERTEX_BASE_URL = "https://aiplatform.googleapis.com"
 CODE_ASSIST_BASE_URL = "https://cloudcode-pa.googleapis.com/v1internal"
 # What Gemini CLI accounts are served as of 2026; CODE_ASSIST_MODELS replaces the list.
 CODE_ASSIST_MODELS = (
@@ -66,6 +67,10 @@ class Settings(BaseSettings):
     # Upstream access
     gemini_api_keys: SecretList = Field(default_factory=list, description="Gemini API keys (comma-separated)")
     gemini_base_url: str = Field(GOOGLE_BASE_URL, description="Base URL of the Gemini Developer API")
+    vertex_express_keys: SecretList = Field(
+        default_factory=list, description="Vertex AI express-mode API keys (comma-separated)"
+    )
+    vertex_base_url: str = Field(VERTEX_BASE_URL, description="Base URL of Vertex AI (express mode)")
     upstream_proxy: str | None = Field(
         None, description="http://, https:// or socks5:// proxy for upstream calls"
     )
@@ -185,6 +190,7 @@ class Settings(BaseSettings):
 
     @field_validator(
         "gemini_api_keys",
+        "vertex_express_keys",
         "gateway_tokens",
         "cors_origins",
         "executor_tokens",
@@ -216,7 +222,7 @@ class Settings(BaseSettings):
             return None
         return value
 
-    @field_validator("gemini_base_url", "code_assist_base_url")
+    @field_validator("gemini_base_url", "code_assist_base_url", "vertex_base_url")
     @classmethod
     def _strip_slash(cls, value: str) -> str:
         return value.rstrip("/")

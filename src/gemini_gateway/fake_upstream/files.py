@@ -99,7 +99,13 @@ def _metadata(body: bytes) -> Json:
 
 
 def _new_session(
-    projects: Projects, key: str, file: Json, mime: str | None, size: int | None, base: str
+    projects: Projects,
+    key: str,
+    file: Json,
+    mime: str | None,
+    size: int | None,
+    base: str,
+    version: str,
 ) -> UploadSession:
     name = file.get("name")
     if name is not None:
@@ -121,6 +127,7 @@ def _new_session(
         mime_type=str(mime),
         declared_size=size,
         base_url=base,
+        version=version,
     )
 
 
@@ -138,6 +145,7 @@ def _finish(projects: Projects, session: UploadSession) -> StoredFile:
         head=bytes(session.head),
         created=time.time(),
         base_url=session.base_url,
+        version=session.version,
     )
     projects.project(session.key).files[stored.id] = stored
     session.result = stored
@@ -151,9 +159,9 @@ async def start_resumable(projects: Projects, key: str, scope: Scope, receive: R
     size = int(size_text) if size_text and size_text.isdigit() else None
     mime = header(scope, b"x-goog-upload-header-content-type")
     base = base_url(scope)
-    session = _new_session(projects, key, file, mime, size, base)
-    projects.uploads[session.id] = session
     version = scope["path"].split("/")[2]  # /upload/{version}/files
+    session = _new_session(projects, key, file, mime, size, base, version)
+    projects.uploads[session.id] = session
     url = f"{base}/upload/{version}/files?upload_id={quote(session.id)}&upload_protocol=resumable"
     extra = [
         (b"x-goog-upload-status", b"active"),
@@ -221,7 +229,7 @@ async def upload_multipart(projects: Projects, key: str, scope: Scope, receive: 
     file = _metadata(metadata_part.partition(b"\r\n\r\n")[2])
     media_type = re.search(rb"(?im)^content-type:\s*([^\r\n;]+)", media_head)
     mime = media_type.group(1).decode("latin-1").strip() if media_type else None
-    session = _new_session(projects, key, file, mime, None, base_url(scope))
+    session = _new_session(projects, key, file, mime, None, base_url(scope), scope["path"].split("/")[2])
     await _stream_media(session, buffer, chunks, delimiter)
     stored = _finish(projects, session)
     await send_answer(send, 200, json_body({"file": stored.to_json()}), [(b"x-goog-upload-status", b"final")])
@@ -259,7 +267,7 @@ async def _stream_media(
 async def upload_raw(projects: Projects, key: str, scope: Scope, receive: Receive, send: Send) -> None:
     """`X-Goog-Upload-Protocol: raw`: the body is the media, with no metadata."""
     mime = header(scope, b"content-type")
-    session = _new_session(projects, key, {}, mime, None, base_url(scope))
+    session = _new_session(projects, key, {}, mime, None, base_url(scope), scope["path"].split("/")[2])
     async for chunk in body_chunks(receive):
         session.take(chunk)
     stored = _finish(projects, session)

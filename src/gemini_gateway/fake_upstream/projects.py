@@ -63,6 +63,7 @@ class StoredFile:
     head: bytes
     created: float
     base_url: str  # scheme://host the file's uri names, as the caller reached the fake
+    version: str = "v1beta"  # the API version it was uploaded through, which its uri names
     expires: float = 0.0
 
     def __post_init__(self) -> None:
@@ -85,7 +86,7 @@ class StoredFile:
                 "expirationTime": rfc3339(self.expires),
                 # Google's bytes field carries the hex digest's text, base64 encoded.
                 "sha256Hash": base64.b64encode(self.sha256_hex.encode()).decode(),
-                "uri": f"{self.base_url}/v1beta/{self.name}",
+                "uri": f"{self.base_url}/{self.version}/{self.name}",
                 "state": "ACTIVE",
                 "source": "UPLOADED",
             }
@@ -133,6 +134,7 @@ class UploadSession:
     mime_type: str
     declared_size: int | None
     base_url: str
+    version: str = "v1beta"
     received: int = 0
     hasher: Any = field(default_factory=hashlib.sha256)
     head: bytearray = field(default_factory=bytearray)

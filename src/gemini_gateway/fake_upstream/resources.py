@@ -1,4 +1,5 @@
-"""Routing of the fake's project resources: `/upload/v1beta/files`, `/v1beta/files`, `/v1beta/cachedContents`.
+"""Routing of the fake's project resources: `/upload/{v}/files`, `/{v}/files`, `/{v}/cachedContents`
+for `v` in v1beta and v1 (the google-genai SDK uses v1 by default and Google serves both).
 
 The same front-end order as the model routes: route, API key, scripted faults, then the handler.
 Resumable upload requests after the start carry no key on Google: the upload id in the URL is the
@@ -17,7 +18,11 @@ from gemini_gateway.fake_upstream.faults import TIMING_FAULTS, fault_error
 from gemini_gateway.fake_upstream.files import header, send_answer
 from gemini_gateway.fake_upstream.state import CallRecord, FakeState
 
-RESOURCE_PREFIXES = ("/upload/v1beta/files", "/v1beta/files", "/v1beta/cachedContents")
+RESOURCE_PREFIXES = tuple(
+    f"{root}/{version}/{kind}"
+    for version in ("v1beta", "v1")
+    for root, kind in (("/upload", "files"), ("", "files"), ("", "cachedContents"))
+)
 _FILE_ROUTES = {"GET": "getFile", "DELETE": "deleteFile"}
 _CACHE_ROUTES = {"GET": "getCachedContent", "PATCH": "updateCachedContent", "DELETE": "deleteCachedContent"}
 
@@ -34,10 +39,16 @@ async def handle_resources(state: FakeState, scope: Scope, receive: Receive, sen
         await send_answer(send, error.code, error.body())
 
 
+def _version(scope: Scope) -> str:
+    """v1beta or v1, from `/upload/{v}/...` or `/{v}/...`."""
+    parts: list[str] = scope["path"].split("/")
+    return parts[2] if parts[1] == "upload" else parts[1]
+
+
 def _route(scope: Scope) -> tuple[str, str | None]:
     """(rpc, resource id) for a non-upload path; raises 404 for anything else."""
     method = scope["method"]
-    kind, _, ident = scope["path"].removeprefix("/v1beta/").partition("/")
+    kind, _, ident = scope["path"].split("/", 2)[2].partition("/")
     if kind == "files":
         rpc = ("listFiles" if method == "GET" else None) if not ident else _FILE_ROUTES.get(method)
     elif kind == "cachedContents":
@@ -69,7 +80,7 @@ async def _resource(
     state: FakeState, key: str | None, query: dict[str, str], scope: Scope, receive: Receive, send: Send
 ) -> None:
     rpc, ident = _route(scope)
-    state.record(CallRecord(key, rpc, None, False, "v1beta"))
+    state.record(CallRecord(key, rpc, None, False, _version(scope)))
     project = state.projects.project(await _admit(state, key, scope))
     body = b""
     if rpc in ("createCachedContent", "updateCachedContent"):
@@ -96,14 +107,14 @@ async def _resource(
 async def _upload(
     state: FakeState, key: str | None, query: dict[str, str], scope: Scope, receive: Receive, send: Send
 ) -> None:
-    if scope["method"] != "POST" or scope["path"].rstrip("/") != "/upload/v1beta/files":
+    if scope["method"] != "POST" or scope["path"].rstrip("/") != f"/upload/{_version(scope)}/files":
         raise route_not_found()
     upload_id = query.get("upload_id")
     if upload_id:
-        state.record(CallRecord(key, "uploadChunk", None, False, "v1beta"))
+        state.record(CallRecord(key, "uploadChunk", None, False, _version(scope)))
         await files.upload_chunk(state.projects, upload_id, scope, receive, send)
         return
-    state.record(CallRecord(key, "uploadFile", None, False, "v1beta"))
+    state.record(CallRecord(key, "uploadFile", None, False, _version(scope)))
     key = await _admit(state, key, scope)
     protocol = (header(scope, b"x-goog-upload-protocol") or query.get("uploadType") or "").lower()
     command = (header(scope, b"x-goog-upload-command") or "").lower()

@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from gemini_gateway.context import Gateway
     from gemini_gateway.recorder.recorder import Recorder
 
+UPLOAD_PREFIXES = ("/upload/", "/gemini/upload/")  # Files API uploads (see routes.files)
+
 
 class RecorderMiddleware:
     def __init__(self, app: Any, gateway: Gateway) -> None:
@@ -36,7 +38,10 @@ class RecorderMiddleware:
         exchange = Exchange()
         exchange.events = []  # ask the dispatcher to tee canonical stream events for the merge
         scope[SCOPE_KEY] = exchange
-        capture = Capture(mode, scope, exchange, recorder.max_body_bytes)
+        cap = recorder.max_body_bytes
+        if scope["path"].startswith(UPLOAD_PREFIXES):
+            mode, cap = "metadata", 0  # media up to 2 GB: counted, never held in memory or stored
+        capture = Capture(mode, scope, exchange, cap)
         try:
             await self.app(scope, _Receive(receive, capture), _Send(send, capture))
         except BaseException as exc:

@@ -1,0 +1,43 @@
+"""Credential affinity: a file or cached content lives in the project of the credential that
+created it, so every call naming it must go to that credential, while everything else balances.
+
+    refs.py       which files and cached contents a request names (pure)
+    owners.py     who holds what: memory in front of the store's `resource_owners` table
+    binder.py     the dispatcher's binder: calls naming them are bound to their owner
+    uploads.py    resumable upload sessions behind opaque ids
+    upstream.py   the transport of resource calls, with streamed bodies
+    resources.py  owner-routed resource calls, owner discovery, listings merged over credentials
+"""
+
+from __future__ import annotations
+
+import logging
+
+from gemini_gateway.affinity.binder import Affinity
+from gemini_gateway.affinity.owners import Owner, OwnerStore
+from gemini_gateway.context import Gateway
+
+log = logging.getLogger("gemini_gateway.affinity")
+
+__all__ = ["Affinity", "Owner", "OwnerStore", "install_affinity", "start_affinity"]
+
+
+def install_affinity(gateway: Gateway) -> Affinity:
+    """Build the service and hook it into the dispatcher (no I/O: `create_app` calls this)."""
+    affinity = Affinity(gateway.pool)
+    gateway.services["affinity"] = affinity
+    gateway.dispatcher.binder = affinity.bind
+    return affinity
+
+
+async def start_affinity(gateway: Gateway) -> None:
+    """Attach the store once it is open and load the owners it remembers (lifespan)."""
+    affinity = gateway.services.get("affinity")
+    if not isinstance(affinity, Affinity) or gateway.database is None:
+        return
+    affinity.owners.database = gateway.database
+    try:
+        await affinity.owners.prune()
+        await affinity.owners.load()
+    except Exception as exc:  # misses still ask the store; a broken store must not stop serving
+        log.warning("could not load resource owners: %s", type(exc).__name__)

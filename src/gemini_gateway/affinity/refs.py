@@ -1,0 +1,86 @@
+"""Which project-bound resources a request names: pure functions, no I/O.
+
+A generateContent, streamGenerateContent or countTokens body (and a cachedContents.create body)
+can name Files API files in any content part, as `fileData.fileUri` or `file_data.file_uri`, and
+a cached content as `cachedContent` or `cached_content`; countTokens may wrap all of it in
+`generateContentRequest`. Every dialect arrives here in canonical (Gemini) form, so one reader
+serves them all.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+import orjson
+
+# A Files API file as a part names it: its full uri (any host: Google's, or a fake's in tests)
+# or the bare resource name.
+_FILE_URI = re.compile(r"^(?:https?://[^/]+/(?:v1beta|v1)/)?(files/[a-z0-9-]{1,40})$")
+_CACHE_NAME = re.compile(r"^cachedContents/[A-Za-z0-9_-]{1,128}$")
+# Methods whose bodies can name a file or a cached content.
+BINDING_METHODS = frozenset(
+    {"generateContent", "streamGenerateContent", "countTokens", "cachedContents.create"}
+)
+
+
+def file_name(uri: str) -> str | None:
+    """`https://…/v1beta/files/abc` or `files/abc` -> `files/abc`; None for any other uri."""
+    match = _FILE_URI.match(uri.strip())
+    return match.group(1) if match else None
+
+
+def cache_name(value: str) -> str | None:
+    name = value.strip()
+    if not name.startswith("cachedContents/"):
+        name = f"cachedContents/{name}"
+    return name if _CACHE_NAME.match(name) else None
+
+
+def named_resources(body: bytes) -> set[str]:
+    """Resource names (`files/x`, `cachedContents/y`) a request body refers to; empty if none.
+
+    Two byte scans decide the common case (nothing named) without parsing the body.
+    """
+    if b"files/" not in body and b"ached" not in body:
+        return set()
+    try:
+        request = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return set()  # the upstream reports a broken body; it names nothing we can route by
+    if not isinstance(request, dict):
+        return set()
+    found: set[str] = set()
+    for scope in (request, _get(request, "generateContentRequest", "generate_content_request")):
+        if not isinstance(scope, dict):
+            continue
+        cached = _get(scope, "cachedContent", "cached_content")
+        if isinstance(cached, str) and (name := cache_name(cached)):
+            found.add(name)
+        found.update(_file_names(_get(scope, "contents", "contents")))
+        system = _get(scope, "systemInstruction", "system_instruction")
+        if isinstance(system, dict):
+            found.update(_file_names([system]))
+    return found
+
+
+def _file_names(contents: Any) -> Iterable[str]:
+    if not isinstance(contents, list):
+        return
+    for content in contents:
+        parts = content.get("parts") if isinstance(content, dict) else None
+        if not isinstance(parts, list):
+            continue
+        for part in parts:
+            if not isinstance(part, dict):
+                continue
+            data = _get(part, "fileData", "file_data")
+            uri = _get(data, "fileUri", "file_uri") if isinstance(data, dict) else None
+            if isinstance(uri, str) and (name := file_name(uri)):
+                yield name
+
+
+def _get(data: dict[str, Any], camel: str, snake: str) -> Any:
+    value = data.get(camel)
+    return data.get(snake) if value is None else value

@@ -1,0 +1,271 @@
+"""Resource calls as the Files API and cachedContents routes make them, over the dispatcher.
+
+- `on_credential`: one call on one credential (pool bookkeeping, cooldowns, attempts recorded).
+- `on_owner`: a call on one resource, sent to the credential that holds it. When the gateway does
+  not know the holder (uploaded before the gateway, or by another tool) it asks each credential
+  in turn and remembers the answer.
+- `list_merged`: one listing over every credential's project, paged with a combined token.
+
+Quota scope: Files API and cachedContents calls keep their cooldowns under the pseudo-model
+"files" / "cachedContents", so a 429 on an upload does not cool a key down for generation.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from gemini_gateway.affinity.binder import Affinity, check_ready
+from gemini_gateway.affinity.owners import Owner
+from gemini_gateway.affinity.upstream import ResourceReply, resource_request
+from gemini_gateway.backends.base import UpstreamCall
+from gemini_gateway.context import Gateway
+from gemini_gateway.errors import GatewayError, NoCredentialAvailable, RequestError, UpstreamError
+from gemini_gateway.exchange import Exchange
+from gemini_gateway.pool.credential import Credential
+
+FILES_SCOPE = "files"
+CACHES_SCOPE = "cachedContents"
+_GONE = (403, 404)  # Google's answers for a resource its project does not hold
+
+
+def api_version(path: str) -> str:
+    """v1 or v1beta, as the client called: Google serves files and caches under both."""
+    return "v1" if "/v1/" in path else "v1beta"
+
+
+def affinity_of(gateway: Gateway) -> Affinity:
+    affinity = gateway.services.get("affinity")
+    if not isinstance(affinity, Affinity):
+        raise GatewayError("credential affinity is not set up in this gateway", status_code=501)
+    return affinity
+
+
+def resource_credentials(gateway: Gateway, method: str) -> list[Credential]:
+    """Credentials that can make `method` (their backend says so) and are not disabled, by id."""
+    backends = gateway.dispatcher.backends
+    able = [
+        c
+        for c in gateway.pool
+        if c.enabled
+        and c.disabled_reason is None
+        and (backend := backends.get(c.kind)) is not None
+        and backend.supports(method)
+    ]
+    if not able:
+        raise GatewayError(
+            "no upstream credential in the pool has the Files API and cached contents; "
+            "they need Gemini API keys (GEMINI_API_KEYS)",
+            status_code=501,
+        )
+    return sorted(able, key=lambda c: c.id)
+
+
+def rfc3339_seconds(value: Any) -> float | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+def decode_object(body: bytes) -> dict[str, Any]:
+    try:
+        data = orjson.loads(body) if body.strip() else {}
+    except orjson.JSONDecodeError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+async def on_credential(
+    gateway: Gateway,
+    exchange: Exchange,
+    method: str,
+    scope_model: str,
+    verb: str,
+    path: str,
+    *,
+    allowed: frozenset[str] | None,
+    params: Mapping[str, str] | None = None,
+    body: bytes = b"",
+) -> ResourceReply:
+    call = UpstreamCall(method, model=scope_model, body=body, allowed=allowed)
+    return await gateway.dispatcher.run(
+        call,
+        exchange,
+        lambda backend, credential: resource_request(
+            backend, credential, verb, path, params=params, body=body or None
+        ),
+    )
+
+
+async def on_owner(
+    gateway: Gateway,
+    exchange: Exchange,
+    name: str,
+    method: str,
+    scope_model: str,
+    verb: str,
+    path: str,
+    *,
+    params: Mapping[str, str] | None = None,
+    body: bytes = b"",
+    version: str = "v1beta",
+) -> ResourceReply:
+    """`verb path` on the credential holding `name`; raises Google's 403/404 when none does."""
+    affinity = affinity_of(gateway)
+    owner = await affinity.owners.owner(name)
+    if owner is None:
+        owner = await _discover(gateway, exchange, name, scope_model, affinity, version)
+    credential = gateway.pool.get(owner.credential_id)
+    if credential is None:
+        raise RequestError(
+            f"{name} was created with an upstream credential that is no longer in the pool", status_code=404
+        )
+    check_ready(credential, scope_model, name, gateway.pool.clock())
+    try:
+        return await on_credential(
+            gateway,
+            exchange,
+            method,
+            scope_model,
+            verb,
+            path,
+            allowed=frozenset({credential.id}),
+            params=params,
+            body=body,
+        )
+    except UpstreamError as exc:
+        if exc.status_code in _GONE:
+            await affinity.owners.forget(name)  # expired or deleted behind the gateway's back
+        raise
+
+
+async def _discover(
+    gateway: Gateway, exchange: Exchange, name: str, scope_model: str, affinity: Affinity, version: str
+) -> Owner:
+    """Ask each credential for `name` until one has it; remember and return that one."""
+    last: GatewayError | None = None
+    method = "files.get" if name.startswith("files/") else "cachedContents.get"
+    for credential in resource_credentials(gateway, method):
+        try:
+            reply = await on_credential(
+                gateway,
+                exchange,
+                method,
+                scope_model,
+                "GET",
+                f"{version}/{name}",
+                allowed=frozenset({credential.id}),
+            )
+        except (UpstreamError, NoCredentialAvailable) as exc:
+            if isinstance(exc, UpstreamError) and exc.status_code not in _GONE:
+                raise
+            last = exc
+            continue
+        data = decode_object(reply.body)
+        expires = rfc3339_seconds(data.get("expirationTime") or data.get("expireTime"))
+        owner = Owner(credential.id, expires)
+        await affinity.owners.remember_many({name: owner})
+        return owner
+    assert last is not None  # resource_credentials never returns an empty list
+    raise last
+
+
+def encode_token(credential_id: str, upstream: str | None) -> str:
+    raw = orjson.dumps({"c": credential_id, "t": upstream or ""})
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_token(token: str) -> tuple[str, str | None]:
+    try:
+        data = orjson.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        credential_id, upstream = data["c"], data["t"]
+    except (binascii.Error, ValueError, KeyError, TypeError):
+        raise RequestError("Invalid page token.") from None
+    if not isinstance(credential_id, str) or not isinstance(upstream, str):
+        raise RequestError("Invalid page token.")
+    return credential_id, upstream or None
+
+
+def page_size(query: Mapping[str, str], default: int, maximum: int) -> int:
+    text = query.get("pageSize") or query.get("page_size") or ""
+    try:
+        size = int(text) if text else 0
+    except ValueError:
+        raise RequestError(f"Invalid value at 'page_size' (TYPE_INT32), \"{text}\"") from None
+    if size < 0:
+        raise RequestError("page_size must not be negative")
+    return min(size or default, maximum)
+
+
+async def list_merged(
+    gateway: Gateway,
+    exchange: Exchange,
+    *,
+    method: str,
+    scope_model: str,
+    path: str,
+    items_key: str,
+    expiry_key: str,
+    query: Mapping[str, str],
+    default_size: int,
+    max_size: int,
+) -> dict[str, Any]:
+    """One page of the listing of every credential's project, in credential-id order.
+
+    The combined page token names the credential to continue with and that credential's own page
+    token, so pages never overlap or skip, and a credential removed between pages is stepped over.
+    """
+    size = page_size(query, default_size, max_size)
+    credentials = resource_credentials(gateway, method)
+    token = query.get("pageToken") or query.get("page_token")
+    start_id, upstream_token = decode_token(token) if token else (credentials[0].id, None)
+    index = next((i for i, c in enumerate(credentials) if c.id >= start_id), len(credentials))
+    if index < len(credentials) and credentials[index].id != start_id:
+        upstream_token = None  # that credential is gone: the next one starts from its beginning
+    items: list[Any] = []
+    learned: dict[str, Owner] = {}
+    while index < len(credentials) and len(items) < size:
+        credential = credentials[index]
+        params = {"pageSize": str(size - len(items))}
+        if upstream_token:
+            params["pageToken"] = upstream_token
+        reply = await on_credential(
+            gateway,
+            exchange,
+            method,
+            scope_model,
+            "GET",
+            path,
+            allowed=frozenset({credential.id}),
+            params=params,
+        )
+        page = decode_object(reply.body)
+        found = [item for item in page.get(items_key) or () if isinstance(item, dict)]
+        for item in found:
+            if isinstance(item.get("name"), str):
+                learned[item["name"]] = Owner(credential.id, rfc3339_seconds(item.get(expiry_key)))
+        items.extend(found)
+        upstream_token = page.get("nextPageToken") or None
+        if upstream_token is None:
+            index += 1
+    # Listing teaches ownership too: a resource seen in a project lives there.
+    owners = affinity_of(gateway).owners
+    await owners.remember_many(
+        {
+            n: o
+            for n, o in learned.items()
+            if (known := owners.known(n)) is None or known.credential_id != o.credential_id
+        }
+    )
+    result: dict[str, Any] = {items_key: items} if items else {}
+    if index < len(credentials):
+        result["nextPageToken"] = encode_token(credentials[index].id, upstream_token)
+    return result
