@@ -22,7 +22,8 @@ if TYPE_CHECKING:
     from gemini_gateway.admin.state import AdminState
     from gemini_gateway.context import Gateway
 
-ADMIN_PREFIXES = ("/api/", "/ws/")
+# Only the admin's own socket: /ws/executor is called from AI Studio tabs, cross-origin by design.
+ADMIN_PREFIXES = ("/api/", "/ws/logs")
 NOT_CLIENT_API = ("/api/", "/ws/", "/admin", "/docs", "/openapi.json", "/health")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 EXPOSED_HEADERS = ["x-gateway-credential", "x-gateway-overhead-ms", "retry-after"]

@@ -79,6 +79,8 @@ def _env_tokens(gateway: Gateway) -> list[dict[str, Any]]:
             "models": None,
             "rate_limit": None,
             "hint": hint(t.get_secret_value()),
+            "created_at": None,
+            "revoked_at": None,
             "source": "env",
         }
         for i, t in enumerate(settings.gateway_tokens)
@@ -94,6 +96,8 @@ def _env_tokens(gateway: Gateway) -> list[dict[str, Any]]:
                 "models": None,
                 "rate_limit": None,
                 "hint": hint(admin),
+                "created_at": None,
+                "revoked_at": None,
                 "source": "env",
             }
         )
@@ -160,7 +164,10 @@ async def revoke(
         gateway.auth.revoke(row.digest)
         state.sessions.drop_identity(identity_of(row).id)
         await audit(database, actor, "tokens.revoke", row.name, row.hint, None)
-    return JSONBody({"revoked": token_id, "name": row.name})
+    note = None
+    if gateway.auth.open:
+        note = "no user token is left: the model API answers callers without a token again (loopback only)"
+    return JSONBody({"revoked": token_id, "name": row.name, "note": note})
 
 
 async def _find(database: Database, token_id: str) -> ClientToken:

@@ -1,0 +1,31 @@
+"""A gateway shared by the tests of one module, for checks that do not need a fresh one."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from gemini_gateway.app import create_app
+from gemini_gateway.fake_upstream import FakeState
+from gemini_gateway.settings import Settings
+from tests.admin.helpers import USER_TOKEN
+from tests.conftest import ADMIN_TOKEN, KEYS, RunningGateway
+from tests.servers import serve_in_thread
+
+
+@pytest.fixture(scope="module")
+def shared_gateway(
+    tmp_path_factory: pytest.TempPathFactory, fake_upstream: tuple[str, FakeState]
+) -> Iterator[RunningGateway]:
+    values: dict[str, Any] = {
+        "gemini_api_keys": KEYS,
+        "gemini_base_url": fake_upstream[0],
+        "admin_token": ADMIN_TOKEN,
+        "gateway_tokens": [USER_TOKEN],
+        "data_dir": tmp_path_factory.mktemp("admin") / "data",
+    }
+    app = create_app(Settings(_env_file=None, **values))  # type: ignore[call-arg]
+    with serve_in_thread(app) as url:
+        yield RunningGateway(url, app)

@@ -1,0 +1,59 @@
+"""Shared bits of the admin tests: a logged-in HTTP client and the routes every check walks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from tests.conftest import ADMIN_TOKEN
+
+USER_TOKEN = "user-token-for-tests-7f3a"
+KEY_ID = "api_key:0000"  # any id: auth is checked before the id is looked up
+
+
+def admin_client(base_url: str) -> httpx.Client:
+    """An HTTP client logged in like the browser: session cookie plus the CSRF header."""
+    client = httpx.Client(base_url=base_url, timeout=15)
+    response = client.post("/api/session", json={"token": ADMIN_TOKEN})
+    response.raise_for_status()
+    client.headers["x-csrf-token"] = response.json()["csrf_token"]
+    return client
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"authorization": f"Bearer {token}"}
+
+
+# (method, path, json body or text body): every management route.
+ADMIN_ROUTES: list[tuple[str, str, Any]] = [
+    ("GET", "/api/session", None),
+    ("GET", "/api/overview", None),
+    ("GET", "/api/keys", None),
+    ("POST", "/api/keys", {"keys": "fake-key-route-check-0099"}),
+    ("POST", "/api/keys/import", "fake-key-route-check-0098\n"),
+    ("POST", "/api/keys/validate", {"key": "fake-key-route-check-0097"}),
+    ("POST", "/api/keys/reset", None),
+    ("POST", f"/api/keys/{KEY_ID}/validate", None),
+    ("POST", f"/api/keys/{KEY_ID}/enable", None),
+    ("POST", f"/api/keys/{KEY_ID}/disable", None),
+    ("POST", f"/api/keys/{KEY_ID}/reset", None),
+    ("DELETE", f"/api/keys/{KEY_ID}", None),
+    ("GET", "/api/settings", None),
+    ("PUT", "/api/settings", {"values": {"max_retries": 4}}),
+    ("DELETE", "/api/settings/max_retries", None),
+    ("GET", "/api/audit", None),
+    ("GET", "/api/tokens", None),
+    ("POST", "/api/tokens", {"name": "route-check"}),
+    ("DELETE", "/api/tokens/000000000000", None),
+    ("GET", "/api/pool", None),
+    ("GET", "/api/logs", None),
+    ("GET", "/api/stats", None),
+    ("GET", "/api/recorder", None),
+]
+
+
+def call(client: httpx.Client, method: str, path: str, body: Any, **kwargs: Any) -> httpx.Response:
+    if isinstance(body, str):
+        return client.request(method, path, content=body, **kwargs)
+    return client.request(method, path, json=body, **kwargs)
