@@ -89,6 +89,7 @@ class FakeOAuth:
             self._access: dict[str, tuple[str, float]] = {}  # access token -> (email, expires at)
             self._codes: dict[str, _Code] = {}
             self.operations: dict[str, list[Any]] = {}  # name -> [email, polls left, tier, project]
+            self.issued: list[str] = []  # every token handed out, for tests that look for leaks
 
     # -- accounts and tokens ---------------------------------------------------------------
 
@@ -142,10 +143,12 @@ class FakeOAuth:
     def _new_refresh(self, email: str) -> str:
         token = "1//fake-" + secrets.token_urlsafe(24)
         self._refresh_owner[token] = email
+        self.issued.append(token)
         return token
 
     def _new_access(self, email: str, lifetime: float) -> tuple[str, float]:
         token = "ya29.fake-" + secrets.token_urlsafe(32)
+        self.issued.append(token)
         expiry = time.time() + lifetime
         self._access[token] = (email, expiry)
         return token, expiry
