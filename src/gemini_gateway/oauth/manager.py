@@ -48,8 +48,10 @@ RETRIED_AFTER_RESTART = (
 
 
 def oauth_client(settings: Settings) -> OAuthClient:
+    # Empty values (a copied .env.example) mean "not set".
     secret = settings.oauth_client_secret.get_secret_value() if settings.oauth_client_secret else None
-    return OAuthClient(settings.oauth_client_id, secret, settings.oauth_token_url, settings.oauth_auth_url)
+    client_id = (settings.oauth_client_id or "").strip() or None
+    return OAuthClient(client_id, secret or None, settings.oauth_token_url, settings.oauth_auth_url)
 
 
 class OAuthManager:
@@ -85,8 +87,9 @@ class OAuthManager:
         """(Re)read the folder, the environment and the store; accounts already loaded keep their state."""
         found: list[tuple[OAuthTokens, Source]] = []
         found += sources.load_folder(self.settings.resolved_oauth_creds_dir)
-        if self.settings.oauth_creds_json is not None:
-            found += sources.load_env(self.settings.oauth_creds_json.get_secret_value())
+        listed = self.settings.oauth_creds_json.get_secret_value() if self.settings.oauth_creds_json else ""
+        if listed.strip():
+            found += sources.load_env(listed)
         if self.database is not None and self.box is not None:
             try:
                 found += await sources.load_store(self.database, self.box)
