@@ -68,7 +68,7 @@ async def database_url(kind: str, server_urls: dict[str, str | None], made: dict
     return url
 
 
-@pytest.fixture(params=STORES)
+@pytest.fixture(params=[*STORES, "sqlite-direct"])
 async def store(
     request: pytest.FixtureRequest,
     server_urls: dict[str, str | None],
@@ -78,10 +78,14 @@ async def store(
     """An empty exchanges store on each kind of database."""
     tmp = tmp_path_factory.getbasetemp() / "sqlite-store"
     tmp.mkdir(exist_ok=True)
-    url = await database_url(request.param, server_urls, session_databases, tmp)
+    kind = request.param.removesuffix("-direct")
+    url = await database_url(kind, server_urls, session_databases, tmp)
     database = Database(url)
     async with database.engine.begin() as conn:
         await conn.execute(text("DELETE FROM exchange_bodies"))
         await conn.execute(text("DELETE FROM exchanges"))
-    yield ExchangeStore(database)
+    # "sqlite-direct": the recorder's own SQLite write path (a sqlite3 connection on the loop).
+    store = ExchangeStore(database, direct_writes=request.param.endswith("-direct"))
+    yield store
+    store.close()
     await database.aclose()

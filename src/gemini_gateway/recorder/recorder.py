@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sqlite3
 import threading
 import time
 from collections.abc import Sequence
@@ -42,6 +43,7 @@ _STOP = object()
 _MODE_CACHE_SIZE = 4096
 INLINE_BUILD_BYTES = 1024 * 1024
 BACKLOG_FACTOR = 5
+CHECKPOINT_SECONDS = 5.0
 
 
 class Recorder:
@@ -72,6 +74,7 @@ class Recorder:
         self._retention: asyncio.Task[None] | None = None
         self._stopping = False
         self._next_probe = 0.0
+        self._next_checkpoint = 0.0
 
     # -- request path -------------------------------------------------------------------------
 
@@ -113,7 +116,7 @@ class Recorder:
     async def start(self, database: Database | None) -> None:
         """Start writing through `database` (the gateway's), or through an own one once reachable."""
         if database is not None:
-            self.store = ExchangeStore(database)
+            self.store = ExchangeStore(database, direct_writes=True)
         self._writer = asyncio.create_task(self._run(), name="recorder-writer")
         if self.settings.retention_days > 0 or self.settings.retention_max_mb > 0:
             self._retention = asyncio.create_task(self._retain(), name="recorder-retention")
@@ -139,6 +142,8 @@ class Recorder:
             await asyncio.to_thread(self._spool_captures, leftover)
         await asyncio.to_thread(self._overflow.shutdown, True)
         self.spool.close()
+        if self.store is not None:
+            self.store.close()
         if self._own_database is not None:
             await self._own_database.aclose()
 
@@ -182,10 +187,26 @@ class Recorder:
                 async with asyncio.timeout(self.write_timeout):
                     await self.store.insert(rows)
                 self.counters["written"] += len(rows)
+                await self._maybe_checkpoint()
                 return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc):
+                    self._went_down(exc)
+                # Locked: another writer holds SQLite for a moment. The batch waits in the spool
+                # and the next probe replays it; the store is not "down" for that.
+                self._next_probe = time.monotonic() + self.retry_seconds
             except Exception as exc:  # any driver error or the timeout: the store cannot take it now
                 self._went_down(exc)
         await self._to_spool(rows)
+
+    async def _maybe_checkpoint(self) -> None:
+        now = time.monotonic()
+        if self.store is not None and now >= self._next_checkpoint:
+            self._next_checkpoint = now + CHECKPOINT_SECONDS
+            try:
+                await self.store.checkpoint()
+            except Exception as exc:  # a busy reader can hold it off; the next one catches up
+                log.debug("WAL checkpoint skipped: %s", exc)
 
     async def _to_spool(self, rows: Sequence[RecordRows]) -> None:
         try:
@@ -223,7 +244,7 @@ class Recorder:
                 await database.aclose()
                 raise
             self._own_database = database
-            self.store = ExchangeStore(database)
+            self.store = ExchangeStore(database, direct_writes=True)
         return self.store
 
     async def _recover(self) -> None:
