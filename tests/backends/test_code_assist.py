@@ -7,6 +7,7 @@ from pathlib import Path
 
 import httpx
 import orjson
+import pytest
 
 from gemini_gateway.backends.base import UpstreamCall
 from gemini_gateway.backends.code_assist import count_tokens_envelope, generate_envelope, unwrap
@@ -141,3 +142,25 @@ def test_a_429_on_an_account_fails_over_to_a_key(
         assert abs(busy["cooldowns"][MODEL] - until_midnight) < 5  # a daily quota: until Pacific midnight
         stats = httpx.get(f"{running.url}/api/load-balancing", headers=ADMIN).json()["instances"]
         assert {i["kind"] for i in stats} == {"api_key", "oauth"}
+
+
+def test_a_stream_cut_before_its_first_event_fails_over_and_after_it_breaks(
+    gateway_factory: GatewayFactory, fake: FakeState, fake_url: str, tmp_path: Path
+) -> None:
+    for email in ("cut@example.com", "whole@example.com"):
+        write_account(tmp_path / "creds", account_json(fake, email))
+    settings = oauth_settings(fake_url, tmp_path / "creds", pool_strategy="round_robin")
+    body = {"contents": [{"role": "user", "parts": [{"text": "Stream about auks"}]}]}
+    with gateway_factory(**settings) as running:
+        url = f"{running.url}/v1beta/models/{MODEL}:streamGenerateContent?alt=sse"
+        fake.add_fault("cut@example.com", "cut", after_chunks=0)
+        for _ in range(2):  # one of the two reaches the cut account and fails over before any byte
+            with httpx.stream("POST", url, json=body) as stream:
+                assert stream.status_code == 200 and "auks" in stream.read().decode()
+        fake.clear_faults()
+        fake.add_fault(None, "cut", after_chunks=1)
+        received = b""
+        with httpx.stream("POST", url, json=body) as stream, pytest.raises(httpx.RemoteProtocolError):
+            for piece in stream.iter_raw():
+                received += piece
+        assert b'"error"' in received and b"finishReason" not in received  # never a clean finish

@@ -25,6 +25,7 @@ from tests.oauth.helpers import (
     oauth_settings,
     strict_client,
 )
+from tests.recorder.conftest import wait_for_records
 
 
 def cli_settings(fake_url: str, tmp_path: Path) -> Settings:
@@ -100,9 +101,9 @@ def test_api_login_with_the_gateways_own_callback(
     gateway_factory: GatewayFactory, fake: FakeState, fake_url: str, tmp_path: Path
 ) -> None:
     fake.oauth.login_email = "button@example.com"
-    with gateway_factory(**oauth_settings(fake_url, tmp_path / "creds")) as running:
+    with gateway_factory(**oauth_settings(fake_url, tmp_path / "creds", recording_batch_ms=10)) as running:
         started = httpx.post(f"{running.url}/api/oauth/login", json={}, headers=ADMIN).json()
-        assert started["redirect_uri"] == f"{running.url}/oauth2callback"
+        assert started["redirect_uri"] == f"{running.url}/admin/oauth2callback"
         landed = httpx.get(started["auth_url"], follow_redirects=True, timeout=10)  # no admin token here
         assert landed.status_code == 200 and "Added button@example.com" in landed.text
         replay = httpx.get(landed.url, timeout=10)  # the state is single-use
@@ -110,6 +111,10 @@ def test_api_login_with_the_gateways_own_callback(
         assert generate(running.url).status_code == 200
         account = credential_by_label(running.url, "button@example.com")["account"]
         assert account["source"] == "store" and account["project"]
+        paths = [item["path"] for item in wait_for_records(running.url, 1)]
+        assert paths == [
+            "/v1beta/models/gemini-2.5-flash:generateContent"
+        ]  # the one-time code is not recorded
 
 
 def test_api_manual_login_add_and_remove(

@@ -7,11 +7,12 @@
     POST   /api/oauth/reload                read OAUTH_CREDS_DIR / OAUTH_CREDS_JSON / the store again
     POST   /api/oauth/login                 start a login: {auth_url, state, redirect_uri}
     POST   /api/oauth/login/{state}         finish a copy-paste login with the pasted code or address
-    GET    /oauth2callback                  where Google sends the browser back (loopback logins)
+    GET    /admin/oauth2callback            where Google sends the browser back (loopback logins)
 
 The callback carries no admin token (Google's redirect cannot): the single-use, expiring `state`
-of a login an admin started is what authorises it. It lives outside /api/ for that reason, and so
-that the admin API's cross-origin refusal does not turn the redirect from Google away.
+of a login an admin started is what authorises it. It lives outside /api/ so that the admin API's
+cross-origin refusal does not turn the redirect from Google away, and under /admin so that the
+recorder never stores its one-time code.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from gemini_gateway.context import Gateway
 from gemini_gateway.errors import GatewayError, RequestError, UpstreamUnreachable
 from gemini_gateway.oauth.account import OAuthAccount
 from gemini_gateway.oauth.client import OAuthError, OAuthUnreachable
-from gemini_gateway.oauth.login import CALLBACK_PATH, LoginError, PendingLogin, code_from_paste, finish_login
+from gemini_gateway.oauth.login import LoginError, PendingLogin, code_from_paste, finish_login
 from gemini_gateway.oauth.manager import OAuthManager, manager_of
 from gemini_gateway.oauth.tokens import CredentialFormatError, OAuthTokens, parse_tokens
 from gemini_gateway.routes.responses import JSONBody
@@ -38,6 +39,7 @@ from gemini_gateway.routes.responses import JSONBody
 router = APIRouter(prefix="/api/oauth", tags=["admin: oauth accounts"])
 callback_router = APIRouter(tags=["admin: oauth accounts"])
 log = logging.getLogger("gemini_gateway.oauth")
+WEB_CALLBACK = "/admin/oauth2callback"
 
 
 class StartLogin(BaseModel):
@@ -154,7 +156,7 @@ async def start_login(
     if start.mode == "manual":
         redirect_uri = gateway.settings.oauth_manual_redirect_uri
     else:
-        redirect_uri = str(request.base_url).rstrip("/") + CALLBACK_PATH
+        redirect_uri = str(request.base_url).rstrip("/") + WEB_CALLBACK
     try:
         pending = manager_of(gateway).logins.start(manager.client, redirect_uri, start.project_id)
     except LoginError as exc:
@@ -178,7 +180,7 @@ async def finish_manual_login(
     return JSONBody(await _add(gateway, actor, tokens), status_code=201)
 
 
-@callback_router.get(CALLBACK_PATH, include_in_schema=False)
+@callback_router.get(WEB_CALLBACK, include_in_schema=False)
 async def login_callback(request: Request) -> HTMLResponse:
     gateway: Gateway = request.app.state.gateway
     query = request.query_params
