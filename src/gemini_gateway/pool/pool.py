@@ -82,10 +82,10 @@ class CredentialPool:
         ]
         if not candidates:
             raise self.unavailable_error(model, exclude, now, accept)
-        candidates, group = route(candidates, self.routing, self.account_weight, self._picks())
+        routed, group = route(candidates, self.routing, self.account_weight, self._picks())
         if group is not None:
             self._group_picks[group] += 1
-        chosen = select(candidates, self.strategy, self._turn)
+        chosen = select(routed, self.strategy, self._turn)
         self._turn += 1
         chosen.in_flight += 1
         chosen.last_used = now
