@@ -18,7 +18,9 @@ from gemini_gateway import __version__
 from gemini_gateway.admin import install_admin, start_admin, stop_admin
 from gemini_gateway.admin.state import admin_state
 from gemini_gateway.affinity import install_affinity, start_affinity
+from gemini_gateway.aistudio.service import AiStudioService
 from gemini_gateway.auth import Authenticator
+from gemini_gateway.backends.aistudio_page import AiStudioPageBackend
 from gemini_gateway.backends.api_key import ApiKeyBackend
 from gemini_gateway.backends.base import Backend
 from gemini_gateway.backends.code_assist import CodeAssistBackend
@@ -37,7 +39,7 @@ from gemini_gateway.pool.credential import Credential
 from gemini_gateway.pool.pool import CredentialPool
 from gemini_gateway.recorder import RecorderMiddleware, start_recorder, stop_recorder
 from gemini_gateway.redaction import REDACTOR
-from gemini_gateway.routes import anthropic, executor, gemini, health, logs, monitor, oauth, openai
+from gemini_gateway.routes import aistudio, anthropic, executor, gemini, health, logs, monitor, oauth, openai
 from gemini_gateway.routes.caches import routes as cache_routes
 from gemini_gateway.routes.files import routes as file_routes
 from gemini_gateway.settings import Settings
@@ -73,6 +75,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     gateway.services["executors"] = executors
     install_affinity(gateway)  # calls naming a file or cached content go to the credential holding it
     accounts = gateway.services[OAUTH] = OAuthManager(settings, pool)
+    pages = gateway.services["aistudio"] = AiStudioService(settings, pool)
+    pages.load_profiles()  # reads the profile folder only: no browser until a page is needed
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -88,7 +92,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         backends["executor"] = ExecutorBackend(executors, settings.upstream_timeout)
         backends["vertex"] = VertexExpressBackend(gateway.http, settings.vertex_base_url)
         backends["oauth"] = CodeAssistBackend(accounts)
+        backends["aistudio"] = AiStudioPageBackend(pages)
         await accounts.start(gateway, admin_state(gateway).box)  # files, OAUTH_CREDS_JSON, the store
+        await pages.start(gateway.http)
         saver = asyncio.create_task(_save_pool_periodically(gateway))
         await start_recorder(gateway)  # replays any spool a crash left behind
         _tune_gc()
@@ -120,6 +126,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(logs.router)
     app.include_router(oauth.router)
     app.include_router(oauth.callback_router)
+    app.include_router(aistudio.router)
     # OpenAI's routes first: `GET /v1/models` is shared, and that handler sends Google clients on.
     app.router.routes.extend(openai.routes())
     app.router.routes.extend(anthropic.routes())

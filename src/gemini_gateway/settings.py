@@ -188,6 +188,45 @@ class Settings(BaseSettings):
         0.5, ge=0, le=1, description="With weighted routing: the share of calls OAuth accounts get"
     )
 
+    # AI Studio page automation (docs/aistudio.md): saved logins driven by Playwright
+    aistudio_profiles_dir: Path | None = Field(
+        None, description="Folder of saved AI Studio logins, one JSON per account (default DATA_DIR/aistudio)"
+    )
+    aistudio_url: str = Field("https://aistudio.google.com", description="Where the AI Studio page is")
+    aistudio_browser: Literal["chromium", "camoufox"] = Field(
+        "chromium", description="chromium, or camoufox (the anti-fingerprinting Firefox) when installed"
+    )
+    aistudio_browser_path: str | None = Field(
+        None, description="Browser executable (default: Debian's /usr/bin/chromium, else Playwright's)"
+    )
+    aistudio_headless: bool = Field(True, description="Run the browser without a window")
+    aistudio_proxy: str | None = Field(None, description="Proxy for the browser (http://, socks5://)")
+    aistudio_max_contexts: int = Field(
+        2, ge=1, description="Browser contexts open at once (each costs hundreds of MB)"
+    )
+    aistudio_scripts_dir: Path | None = Field(
+        None, description="Folder of user scripts mounted into the page"
+    )
+    aistudio_helper_url: str | None = Field(
+        None, description="Optional helper endpoint answering calls with a profile's session (tier 2)"
+    )
+    aistudio_capture: Literal["auto", "helper", "dom"] = Field(
+        "auto", description="How answers are taken: auto (page RPC, then helper, then DOM), helper, dom"
+    )
+    aistudio_queue_depth: int = Field(4, ge=0, description="Calls that may wait for a busy profile's page")
+    aistudio_queue_timeout: float = Field(60.0, gt=0, description="Longest wait for a turn on a page")
+    aistudio_action_timeout: float = Field(15.0, gt=0, description="Longest one page action may take")
+    aistudio_response_timeout: float = Field(
+        90.0, gt=0, description="Page silence before its call fails over and the page is reclaimed"
+    )
+    aistudio_quota_cooldown: float = Field(
+        900.0, gt=0, description="How long a profile rests after the page reports its quota exhausted"
+    )
+    aistudio_health_seconds: float = Field(120.0, gt=0, description="How often idle pages are checked")
+    aistudio_warmup: bool = Field(
+        True, description="Open the profiles' pages at start, before the first call"
+    )
+
     @field_validator(
         "gemini_api_keys",
         "vertex_express_keys",

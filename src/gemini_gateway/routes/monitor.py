@@ -27,6 +27,11 @@ def _summary(credentials: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def _meta(credential: dict[str, Any]) -> dict[str, Any]:
+    """Facts a kind adds about its credentials (an AI Studio profile's page, lock and queue)."""
+    return {"meta": credential["meta"]} if "meta" in credential else {}
+
+
 @router.get("/pool")
 async def pool(request: Request) -> JSONBody:
     """Every credential (masked) with in-flight count, counters, cooldowns per model, disabled reason."""
@@ -52,6 +57,7 @@ async def load_balancing(request: Request) -> JSONBody:
             "successes": c["successes"],
             "failures": c["failures"],
             "healthy": c["enabled"] and not c["disabled_reason"] and not c["cooldowns"],
+            **_meta(c),
         }
         for c in credentials
     ]
@@ -71,6 +77,7 @@ async def locks(request: Request) -> JSONBody:
             "max_concurrency": c["max_concurrency"],
             "cooldowns": c["cooldowns"],
             "disabled_reason": c["disabled_reason"],
+            **_meta(c),
         }
         for c in credentials
         if c["in_flight"] or c["cooldowns"] or c["disabled_reason"] or not c["enabled"]

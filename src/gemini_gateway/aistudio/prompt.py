@@ -1,0 +1,147 @@
+"""A Gemini GenerateContentRequest as what must be done on the page: pure, no I/O.
+
+The page has one prompt box, so a conversation of several turns is entered as one transcript;
+the system instruction, sampling settings, thinking settings and function declarations go to
+their own controls. Only what the client sent is set: anything else stays as a fresh chat has
+it. What the page cannot do (media, structured output, several candidates) is refused with
+`Unsupported`, which the backend turns into a failover to another kind of credential.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+THINKING_LEVELS = {"minimal": "Minimal", "low": "Low", "medium": "Medium", "high": "High"}
+
+
+class Unsupported(Exception):
+    """The call needs something the page cannot do."""
+
+
+@dataclass(slots=True)
+class PageRequest:
+    model: str
+    prompt: str
+    system: str | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    max_output_tokens: int | None = None
+    stop: list[str] | None = None
+    thinking_budget: int | None = None  # 0 off, -1 automatic, >0 a manual budget
+    thinking_level: str | None = None  # the label the page shows ("Low", "High", ...)
+    include_thoughts: bool = False
+    functions: list[dict[str, Any]] = field(default_factory=list)
+    google_search: bool = False
+
+    def settings(self) -> dict[str, Any]:
+        """The run settings requested, for the monitoring view and logs."""
+        names = ("temperature", "top_p", "max_output_tokens", "stop", "thinking_budget", "thinking_level")
+        return {name: value for name in names if (value := getattr(self, name)) is not None}
+
+
+def page_request(model: str, body: bytes) -> PageRequest:
+    try:
+        request = orjson.loads(body or b"{}")
+    except orjson.JSONDecodeError as exc:
+        raise Unsupported("the request body is not JSON") from exc
+    if not isinstance(request, dict):
+        raise Unsupported("the request body is not a JSON object")
+    config = request.get("generationConfig") or {}
+    _refuse_unsupported_config(config)
+    result = PageRequest(
+        model=model,
+        prompt=transcript(request.get("contents") or []),
+        system=_text_of(request.get("systemInstruction")) or None,
+        temperature=_number(config.get("temperature")),
+        top_p=_number(config.get("topP")),
+        max_output_tokens=_integer(config.get("maxOutputTokens")),
+        stop=[str(s) for s in config["stopSequences"]]
+        if isinstance(config.get("stopSequences"), list)
+        else None,
+    )
+    thinking = config.get("thinkingConfig") or {}
+    if isinstance(thinking, dict):
+        result.thinking_budget = _integer(thinking.get("thinkingBudget"))
+        level = thinking.get("thinkingLevel")
+        if isinstance(level, str):
+            result.thinking_level = THINKING_LEVELS.get(level.lower(), level.capitalize())
+        result.include_thoughts = bool(thinking.get("includeThoughts"))
+    for tool in request.get("tools") or []:
+        if not isinstance(tool, dict):
+            continue
+        declarations = tool.get("functionDeclarations") or tool.get("function_declarations")
+        if declarations:
+            result.functions.extend(d for d in declarations if isinstance(d, dict))
+        elif "googleSearch" in tool or "google_search" in tool:
+            result.google_search = True
+        else:
+            raise Unsupported(f"the page offers no tool like {sorted(tool)!r}")
+    return result
+
+
+def _refuse_unsupported_config(config: dict[str, Any]) -> None:
+    if (config.get("candidateCount") or 1) > 1:
+        raise Unsupported("the page answers one candidate at a time")
+    if config.get("responseSchema") or config.get("responseJsonSchema"):
+        raise Unsupported("structured output (responseSchema) is not driven on the page")
+    modalities = [m for m in config.get("responseModalities") or [] if str(m).upper() != "TEXT"]
+    if modalities:
+        raise Unsupported(f"the page backend answers text only, not {modalities}")
+
+
+def transcript(contents: list[Any]) -> str:
+    """The conversation as the one message typed into the prompt box.
+
+    A single user turn is typed as it is; several turns become a labelled transcript, so the
+    model sees the history the client keeps (the page holds none between calls).
+    """
+    turns = [c for c in contents if isinstance(c, dict)]
+    if len(turns) == 1 and turns[0].get("role", "user") == "user":
+        return _turn_text(turns[0])
+    blocks = []
+    for turn in turns:
+        label = "Model" if turn.get("role") == "model" else "User"
+        blocks.append(f"{label}: {_turn_text(turn)}")
+    return "\n\n".join(blocks)
+
+
+def _turn_text(turn: dict[str, Any]) -> str:
+    pieces: list[str] = []
+    for part in turn.get("parts") or []:
+        if not isinstance(part, dict):
+            continue
+        if part.get("thought"):
+            continue  # earlier reasoning is not replayed, as with the API
+        if isinstance(part.get("text"), str):
+            pieces.append(part["text"])
+        elif isinstance(part.get("functionCall"), dict):
+            call = part["functionCall"]
+            args = orjson.dumps(call.get("args") or {}).decode()
+            pieces.append(f"[called function {call.get('name')} with {args}]")
+        elif isinstance(part.get("functionResponse"), dict):
+            reply = part["functionResponse"]
+            result = orjson.dumps(reply.get("response") or {}).decode()
+            pieces.append(f"[function {reply.get('name')} returned {result}]")
+        elif "inlineData" in part or "fileData" in part:
+            raise Unsupported("the page backend does not upload images or files")
+    return "\n".join(pieces)
+
+
+def _text_of(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if not isinstance(content, dict):
+        return ""
+    parts = content.get("parts") or []
+    return "\n".join(p["text"] for p in parts if isinstance(p, dict) and isinstance(p.get("text"), str))
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _integer(value: Any) -> int | None:
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None

@@ -1,0 +1,233 @@
+"""The AI Studio page backend's running parts: profiles, their pages, the browser, upkeep.
+
+Built in `create_app` (reading the profile folder is cheap and lets the pool restore the
+profiles' saved cooldowns), started in the lifespan. The browser starts only when a page is
+first needed, so a gateway without profiles never launches one. A background task picks up
+profile files added or removed by the CLI while the gateway runs, and checks idle pages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from gemini_gateway.aistudio import page_spec
+from gemini_gateway.aistudio.browser import BrowserConfig, BrowserManager
+from gemini_gateway.aistudio.capture import CaptureSettings, read_helper
+from gemini_gateway.aistudio.instance import PageConfig, PageInstance
+from gemini_gateway.aistudio.job import PageJob, unreachable
+from gemini_gateway.aistudio.profiles import ProfileStore
+from gemini_gateway.aistudio.scripts import load_scripts
+from gemini_gateway.pool.pool import CredentialPool
+from gemini_gateway.settings import Settings
+
+if TYPE_CHECKING:
+    from playwright.async_api import BrowserContext
+
+    from gemini_gateway.backends.http_client import UpstreamHTTP
+
+log = logging.getLogger("gemini_gateway.aistudio")
+SCAN_SECONDS = 10.0
+
+
+def profiles_dir(settings: Settings) -> Path:
+    return settings.aistudio_profiles_dir or settings.data_dir / "aistudio"
+
+
+class AiStudioService:
+    def __init__(self, settings: Settings, pool: CredentialPool) -> None:
+        self.settings = settings
+        self.pool = pool
+        self.store = ProfileStore(profiles_dir(settings))
+        self.config = PageConfig(
+            base_url=settings.aistudio_url.rstrip("/"),
+            action_timeout=settings.aistudio_action_timeout,
+            response_timeout=settings.aistudio_response_timeout,
+            queue_timeout=settings.aistudio_queue_timeout,
+            queue_depth=settings.aistudio_queue_depth,
+            quota_cooldown=settings.aistudio_quota_cooldown,
+            capture=settings.aistudio_capture,
+            helper_url=settings.aistudio_helper_url,
+        )
+        self.browser = BrowserManager(
+            BrowserConfig(
+                engine=settings.aistudio_browser,
+                executable=settings.aistudio_browser_path,
+                headless=settings.aistudio_headless,
+                proxy=settings.aistudio_proxy,
+                base_url=self.config.base_url,
+                scripts=load_scripts(settings.aistudio_scripts_dir),
+            )
+        )
+        self.instances: dict[str, PageInstance] = {}
+        self.http: UpstreamHTTP | None = None
+        self._open_contexts = 0
+        self._context_freed: asyncio.Event | None = None
+        self._upkeep: asyncio.Task[None] | None = None
+        self._closing: set[asyncio.Task[None]] = set()
+
+    # Profiles ---------------------------------------------------------------------------------
+
+    def load_profiles(self) -> int:
+        for name in self.store.names():
+            self._add(name)
+        return len(self.instances)
+
+    def _add(self, name: str) -> PageInstance:
+        instance = self.instances.get(name)
+        if instance is None:
+            instance = self.instances[name] = PageInstance(name, self)
+            self.pool.add(instance.credential)
+        return instance
+
+    def instance(self, name: str) -> PageInstance | None:
+        return self.instances.get(name)
+
+    async def save_profile(self, name: str, state: Any) -> PageInstance:
+        """Store a login and serve it; a profile logged in again starts over with a new page."""
+        self.store.save(name, state)
+        instance = self.instances.get(name)
+        if instance is None:
+            return self._add(name)
+        instance.reset_login()
+        if instance.current is None:
+            await instance.discard_page()
+        return instance
+
+    async def delete_profile(self, name: str) -> bool:
+        instance = self.instances.pop(name, None)
+        if instance is not None:
+            self.pool.remove(instance.credential.id)
+            await instance.aclose()
+        return self.store.delete(name) or instance is not None
+
+    def profiles(self) -> list[dict[str, Any]]:
+        now = self.pool.clock()
+        rows = []
+        for name in sorted(set(self.store.names()) | set(self.instances)):
+            row = self.store.summary(name)
+            instance = self.instances.get(name)
+            row["credential"] = instance.credential.view(now) if instance is not None else None
+            rows.append(row)
+        return rows
+
+    # Running ----------------------------------------------------------------------------------
+
+    async def start(self, http: UpstreamHTTP | None) -> None:
+        self.http = http
+        self._context_freed = asyncio.Event()
+        self._upkeep = asyncio.create_task(self._keep_up(), name="aistudio-upkeep")
+
+    async def _keep_up(self) -> None:
+        """Rescan the profile folder; check idle pages (the first round opens them: a warm start)."""
+        loop = asyncio.get_running_loop()
+        next_check = (
+            loop.time()
+            if self.settings.aistudio_warmup
+            else loop.time() + self.settings.aistudio_health_seconds
+        )
+        while True:
+            try:
+                self._rescan()
+                if loop.time() >= next_check:
+                    next_check = loop.time() + self.settings.aistudio_health_seconds
+                    for instance in list(self.instances.values())[: self.settings.aistudio_max_contexts]:
+                        await instance.check()
+            except Exception:  # upkeep must outlive any one failure
+                log.exception("AI Studio upkeep failed")
+            await asyncio.sleep(SCAN_SECONDS)
+
+    def _rescan(self) -> None:
+        on_disk = set(self.store.names())
+        for name in on_disk - set(self.instances):
+            log.info("AI Studio profile %s found; serving it", name)
+            self._add(name)
+        for name in set(self.instances) - on_disk:
+            instance = self.instances.pop(name)
+            self.pool.remove(instance.credential.id)
+            closing = asyncio.create_task(instance.aclose())
+            self._closing.add(closing)  # held until done: the loop keeps only weak references
+            closing.add_done_callback(self._closing.discard)
+
+    async def open_context(self, instance: PageInstance) -> BrowserContext:
+        """A browser context for `instance`, within AISTUDIO_MAX_CONTEXTS: an idle page of another
+        profile is closed to make room, or the call waits for one."""
+        limit = self.settings.aistudio_max_contexts
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.config.queue_timeout
+        while self._open_contexts >= limit:
+            idle = [
+                i
+                for i in self.instances.values()
+                if i is not instance and i.context is not None and i.current is None and not i.turns.holder
+            ]
+            if idle:
+                await min(idle, key=lambda i: i.last_used).discard_page()
+                continue
+            assert self._context_freed is not None
+            self._context_freed.clear()
+            try:
+                await asyncio.wait_for(self._context_freed.wait(), max(0.0, deadline - loop.time()))
+            except TimeoutError:
+                raise unreachable(f"all {limit} AI Studio browser contexts are busy", 503) from None
+        self._open_contexts += 1
+        try:
+            return await self.browser.new_context(self.store.path(instance.name), instance.on_rpc)
+        except BaseException:
+            self.context_closed(instance)
+            raise
+
+    def context_closed(self, instance: PageInstance) -> None:
+        self._open_contexts = max(0, self._open_contexts - 1)
+        if self._context_freed is not None:
+            self._context_freed.set()
+
+    async def helper_call(self, instance: PageInstance, job: PageJob) -> None:
+        """Tier 2: the helper endpoint makes the call with the profile's Google session."""
+        url = self.config.helper_url
+        if not url or self.http is None:
+            raise unreachable("no AI Studio helper endpoint is configured (AISTUDIO_HELPER_URL)", 501)
+        state = self.store.load(instance.name)
+        cookies = "; ".join(
+            f"{c['name']}={c['value']}"
+            for c in state["cookies"]
+            if str(c.get("domain", "")).endswith("google.com")
+        )
+        request = job.request
+        payload = {
+            "profile": instance.name,
+            "model": request.model,
+            "request": orjson.loads(job.body) if job.body else {},
+            "cookies": cookies,
+        }
+        settings = CaptureSettings(instance.name, self.config.response_timeout, self.config.quota_cooldown)
+        await read_helper(job, self.http.session, url, payload, settings)
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "page_version": page_spec.PAGE_VERSION,
+            "learned_from": page_spec.LEARNED_FROM,
+            "browser": {
+                "engine": self.browser.config.engine,
+                "running": self.browser.running,
+                "error": self.browser.error,
+                "contexts_open": self._open_contexts,
+                "max_contexts": self.settings.aistudio_max_contexts,
+                "user_scripts": [s.name for s in self.browser.config.scripts],
+            },
+            "profiles_dir": str(self.store.folder),
+        }
+
+    async def aclose(self) -> None:
+        if self._upkeep is not None:
+            self._upkeep.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._upkeep
+        for instance in list(self.instances.values()):
+            await instance.aclose()
+        await self.browser.aclose()
