@@ -100,8 +100,8 @@ def spec_of(name: str) -> Spec:
 
 def display(name: str, value: Any) -> Any:
     """A value as the browser may see it: secrets masked, paths and URLs as text."""
-    if value is None:
-        return None
+    if value is None or value == []:
+        return value
     if name == "upstream_proxy":
         return redact_proxy(str(value))
     if name == "database_url":

@@ -123,7 +123,9 @@ export function statusClass(status) {
 // Toasts, modals, confirm
 export function toast(message, kind = "") {
   const el = h("div", { class: `toast ${kind}`, role: "status" }, message);
-  document.getElementById("toasts").append(el);
+  const box = document.getElementById("toasts");
+  box.append(el);
+  while (box.childElementCount > 3) box.firstElementChild.remove();
   setTimeout(() => el.remove(), kind === "bad" ? 7000 : 4000);
 }
 

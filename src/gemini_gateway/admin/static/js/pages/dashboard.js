@@ -26,7 +26,7 @@ function kpi(label, value, foot, spark) {
   return h("div", { class: "card kpi" }, h("div", { class: "label" }, label), h("div", { class: "value" }, value), h("div", { class: "foot" }, foot), spark ? h("div", { class: "spark" }, spark) : null);
 }
 
-function barRows(rows, empty) {
+function barRows(rows, empty, none) {
   if (!rows.length) return h("div", { class: "empty" }, empty);
   const max = Math.max(1, ...rows.map((r) => r.requests));
   return h(
@@ -37,7 +37,7 @@ function barRows(rows, empty) {
       return h(
         "div",
         { class: "bar-row" },
-        h("span", { class: "name mono", title: r.group ?? "(none)" }, r.group ?? "(none)"),
+        h("span", { class: `name mono ${r.group ? "" : "faint"}`, title: r.group ?? none }, r.group ?? none),
         h(
           "span",
           { class: "bar-track", title: `${num(r.requests)} requests, ${num(r.errors)} errors` },
@@ -134,8 +134,8 @@ function view(data) {
     h(
       "div",
       { class: "grid two" },
-      h("section", { class: "card" }, h("header", {}, h("h2", {}, "Per model"), h("span", { class: "sub" }, "requests (errors in red)")), barRows(data.perModel.error ? [] : data.perModel, "No traffic in this range.")),
-      h("section", { class: "card" }, h("header", {}, h("h2", {}, "Per credential"), h("span", { class: "sub" }, "who served the traffic")), barRows(data.perCredential.error ? [] : data.perCredential, "No traffic in this range.")),
+      h("section", { class: "card" }, h("header", {}, h("h2", {}, "Per model"), h("span", { class: "sub" }, "requests (errors in red)")), barRows(data.perModel.error ? [] : data.perModel, "No traffic in this range.", "(no model)")),
+      h("section", { class: "card" }, h("header", {}, h("h2", {}, "Per credential"), h("span", { class: "sub" }, "who served the traffic")), barRows(data.perCredential.error ? [] : data.perCredential, "No traffic in this range.", "(no upstream)")),
     ),
     h(
       "div",

@@ -61,7 +61,7 @@ function requestBody() {
 
 export async function render(main) {
   const list = h("div", { class: "messages", "aria-live": "polite" });
-  const input = h("textarea", { placeholder: "Send a message (Enter to send, Shift+Enter for a new line)", rows: 2, "aria-label": "Message" });
+  const input = h("textarea", { placeholder: "Message (Enter sends, Shift+Enter: new line)", rows: 2, "aria-label": "Message" });
   const send = h("button", { class: "primary", type: "submit" }, icon("send"), "Send");
   const stop = h("button", { type: "button", class: "hidden" }, icon("stop"), "Stop");
   const modelSelect = h("select", { "aria-label": "Model", onchange: (e) => (state.model = e.target.value) });
@@ -210,6 +210,6 @@ export async function render(main) {
     clear(modelSelect, h("option", { value: "" }, "no models"));
     list.prepend(h("div", { class: "notice warn" }, `Could not list models: ${exc.message}`));
   }
-  input.focus();
+  input.focus({ preventScroll: true });
   return () => controller?.abort();
 }

@@ -57,15 +57,26 @@ function attemptsTable(attempts) {
   );
 }
 
+// Where the time went. A stream's upstream time covers only its opening (to the first event);
+// the rest is the answer streaming through.
 function timeline(r) {
   const total = r.duration_ms || 1;
   const upstream = Math.min(total, r.upstream_ms || 0);
   const first = r.first_byte_ms ? Math.min(total, r.first_byte_ms) : null;
+  const parts = r.stream && first !== null
+    ? [["upstream until the first event", upstream, 1], ["gateway", Math.max(0, first - upstream), 4], ["streaming", total - first, 3]]
+    : [["gateway", total - upstream, 4], ["upstream", upstream, 1]];
   return h(
     "div",
     { class: "stack", style: { gap: "6px" } },
-    h("div", { class: "timeline", title: "gateway / upstream" }, h("i", { style: { width: `${((total - upstream) / total) * 100}%`, background: "var(--c4)" } }), h("i", { style: { width: `${(upstream / total) * 100}%`, background: "var(--c1)" } })),
-    h("div", { class: "legend" }, h("span", {}, h("i", { class: "swatch-4" }), `gateway ${ms(total - upstream)}`), h("span", {}, h("i", { class: "swatch-1" }), `upstream ${ms(upstream)}`), first !== null ? h("span", {}, `first byte at ${ms(first)}`) : null, h("span", {}, `total ${ms(total)}`)),
+    h("div", { class: "timeline" }, parts.map(([label, value, c]) => h("i", { title: `${label} ${ms(value)}`, style: { width: `${(value / total) * 100}%`, background: `var(--c${c})` } }))),
+    h(
+      "div",
+      { class: "legend" },
+      parts.map(([label, value, c]) => h("span", {}, h("i", { class: `swatch-${c}` }), `${label} ${ms(value)}`)),
+      first !== null ? h("span", {}, `first byte at ${ms(first)}`) : null,
+      h("span", {}, `total ${ms(total)}`),
+    ),
   );
 }
 

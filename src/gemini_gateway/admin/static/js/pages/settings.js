@@ -169,6 +169,8 @@ export async function render(main) {
     }
   }
   function draw(settings) {
+    const scroll = window.scrollY; // a redraw after saving must not jump the page
+    requestAnimationFrame(() => window.scrollTo(0, scroll));
     changes.clear();
     onChanged();
     const groups = new Map();
@@ -177,8 +179,14 @@ export async function render(main) {
       groups.get(item.group).push(item);
     }
     const overridden = settings.filter((s) => s.overrides_env);
+    const jump = h(
+      "div",
+      { class: "row jump" },
+      [...groups.keys()].map((group) => h("button", { class: "small ghost", onclick: () => body.querySelector(`[data-group="${group}"]`).scrollIntoView({ behavior: "smooth" }) }, group)),
+    );
     clear(
       body,
+      jump,
       overridden.length
         ? h("div", { class: "notice warn" }, h("b", {}, `${overridden.length} stored value${overridden.length === 1 ? " overrides" : "s override"} the environment: `), overridden.map((s) => s.env).join(", "), ". Edits to .env for these are ignored until you reset them below.")
         : null,
