@@ -12,7 +12,7 @@ import pytest
 from gemini_gateway.backends.base import UpstreamCall
 from gemini_gateway.backends.code_assist import count_tokens_envelope, generate_envelope, unwrap
 from gemini_gateway.fake_upstream import FakeState
-from gemini_gateway.pool.classify import next_pacific_midnight
+from gemini_gateway.pool.classify import classify_error, next_pacific_midnight, parse_go_duration
 from tests.conftest import KEYS, GatewayFactory
 from tests.oauth.helpers import (
     ADMIN,
@@ -164,3 +164,22 @@ def test_a_stream_cut_before_its_first_event_fails_over_and_after_it_breaks(
             for piece in stream.iter_raw():
                 received += piece
         assert b'"error"' in received and b"finishReason" not in received  # never a clean finish
+
+
+def test_code_assist_quota_reset_delay_sets_the_cooldown() -> None:
+    payload = {
+        "code": 429,
+        "message": "You have exhausted your capacity on this model.",
+        "status": "RESOURCE_EXHAUSTED",
+        "details": [
+            {
+                "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                "reason": "QUOTA_EXHAUSTED",
+                "domain": "cloudcode-pa.googleapis.com",
+                "metadata": {"quotaResetDelay": "13h19m1.5s", "quotaResetTimeStamp": "2026-01-01T00:00:00Z"},
+            }
+        ],
+    }
+    verdict = classify_error(429, payload, now=1000.0, backoff_level=0, base_cooldown=5, max_cooldown=600)
+    assert verdict.retry and verdict.cooldown_until == 1000.0 + 13 * 3600 + 19 * 60 + 1.5
+    assert parse_go_duration("539.477ms") == pytest.approx(0.539477) and parse_go_duration("1x") is None

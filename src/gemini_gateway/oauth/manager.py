@@ -136,6 +136,8 @@ class OAuthManager:
         cid = account_id(tokens)
         existing = self.accounts.get(cid)
         if existing is not None and self.pool.get(cid) is not None:
+            for secret in tokens.secrets():
+                REDACTOR.add(secret)
             existing.tokens = tokens
             await self._save(existing)
             self.pool.set_enabled(existing.id, True)
@@ -227,6 +229,9 @@ class OAuthManager:
         )
         grant.apply(account.tokens)
         REDACTOR.add(account.tokens.refresh_token)  # a no-op unless Google rotated it
+        credential = self.pool.get(account.id)
+        if credential is not None:
+            credential.label = account.label  # the grant's ID token may have named the account
         account.refreshes += 1
         account.last_refresh = time.time()
         log.info("refreshed the access token of %s", account.label)

@@ -39,6 +39,9 @@ RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 PACIFIC = ZoneInfo("America/Los_Angeles")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)s\s*$")
 _RETRY_IN_TEXT = re.compile(r"retry in (\d+(?:\.\d+)?)\s*s", re.IGNORECASE)
+# Go-style durations ("13h19m1.2s", "539ms"), as Code Assist's ErrorInfo metadata quotaResetDelay has them.
+_GO_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
+_GO_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +61,15 @@ def parse_duration(value: object) -> float | None:
         if match:
             return float(match.group(1))
     return None
+
+
+def parse_go_duration(value: object) -> float | None:
+    if not isinstance(value, str):
+        return None
+    parts = _GO_DURATION.findall(value.strip())
+    if not parts or "".join(number + unit for number, unit in parts) != value.strip():
+        return None
+    return sum(float(number) * _GO_UNITS[unit] for number, unit in parts)
 
 
 def next_pacific_midnight(now: float) -> float:
@@ -91,6 +103,11 @@ def is_daily_quota(payload: dict[str, Any]) -> bool:
 def retry_delay(payload: dict[str, Any]) -> float | None:
     for info in _details(payload, "google.rpc.RetryInfo"):
         seconds = parse_duration(info.get("retryDelay"))
+        if seconds is not None:
+            return seconds
+    for info in _details(payload, "google.rpc.ErrorInfo"):
+        metadata = info.get("metadata")
+        seconds = parse_go_duration(metadata.get("quotaResetDelay")) if isinstance(metadata, dict) else None
         if seconds is not None:
             return seconds
     match = _RETRY_IN_TEXT.search(str(payload.get("message", "")))
