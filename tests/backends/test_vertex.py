@@ -121,6 +121,14 @@ def test_google_genai_through_a_gateway_of_express_keys(
         chunks = list(sdk.models.generate_content_stream(model=MODEL, contents="Stream on kingfishers"))
         assert "kingfishers" in "".join(c.text or "" for c in chunks).lower()
         assert (sdk.models.count_tokens(model=MODEL, contents="one two three").total_tokens or 0) > 0
+        # Express mode has no Files API or caches: a clear answer, not a call that cannot work.
+        for method, path in (
+            ("GET", "/v1beta/files"),
+            ("POST", "/upload/v1beta/files"),
+            ("POST", "/v1/cachedContents"),
+        ):
+            refused = httpx.request(method, running.url + path, json={"model": f"models/{MODEL}"})
+            assert refused.status_code == 501 and "GEMINI_API_KEYS" in refused.json()["error"]["message"]
     calls = fake.projects.vertex_calls
     assert [c.method for c in calls] == ["generateContent"] * 4 + ["streamGenerateContent", "countTokens"]
     assert {c.version for c in calls} == {upstream}

@@ -21,6 +21,7 @@ from gemini_gateway.affinity.resources import (
     list_merged,
     on_credential,
     on_owner,
+    resource_credentials,
     rfc3339_seconds,
 )
 from gemini_gateway.affinity.upstream import ResourceReply
@@ -93,6 +94,7 @@ async def collection(scope: Scope, receive: Receive, send: Send) -> None:
             raise RequestError("* CreateCachedContentRequest.cached_content.model: model is required")
         exchange.model = model.removeprefix("models/")
         client.check_model(exchange.model)
+        resource_credentials(gateway, "cachedContents.create")  # a clear 501 without API keys
         # The real model is the quota scope: creating a cache spends that model's token quota.
         reply = await on_credential(
             gateway,

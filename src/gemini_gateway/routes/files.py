@@ -112,6 +112,7 @@ async def upload(scope: Scope, receive: Receive, send: Send) -> None:
             return
         client = gateway.auth.client(scope)
         exchange.client_id = client.id
+        resource_credentials(gateway, "files.upload")  # a clear 501 when no key has a Files API
         protocol = (header(scope, b"x-goog-upload-protocol") or query.get("uploadType") or "").lower()
         if protocol == "resumable":
             await _start(gateway, exchange, scope, receive, send, client.id)
