@@ -34,9 +34,10 @@ class SecretBox:
 
 
 def load_box(settings: Settings) -> SecretBox:
-    if settings.encryption_key is not None:
+    configured = settings.encryption_key.get_secret_value().strip() if settings.encryption_key else ""
+    if configured:  # an empty ENCRYPTION_KEY= line (as in .env.example) means "use the key file"
         try:
-            return SecretBox(settings.encryption_key.get_secret_value().encode())
+            return SecretBox(configured.encode())
         except ValueError:
             raise ValueError(
                 "ENCRYPTION_KEY must be a Fernet key (32 url-safe base64-encoded bytes)"
