@@ -26,7 +26,7 @@ from tests.servers import serve_in_thread
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 NEW_KEY = "AIzaSyBrowserAddedKey-000000-4242"
-PAGES = ["dashboard", "pool", "requests", "live", "playground", "tokens", "settings"]
+PAGES = ["dashboard", "pool", "requests", "live", "playground", "tokens", "settings", "api"]
 DESKTOP = {"width": 1400, "height": 900}
 PHONE = {"width": 390, "height": 844}
 
@@ -97,6 +97,7 @@ def page(browser: Any, site: RunningGateway, problems: Problems) -> Iterator[Any
 def shot(page: Any, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     page.wait_for_timeout(150)  # let charts lay out after their ResizeObserver
+    page.evaluate("document.getElementById('toasts').replaceChildren()")  # earlier steps' toasts
     page.screenshot(path=str(ARTIFACTS / f"{name}-{page.viewport_size['width']}.png"))
 
 
@@ -254,6 +255,20 @@ def test_live_log_shows_requests_as_they_happen(page: Any, site: RunningGateway)
     line.wait_for()
     assert "POST /v1/chat/completions" in line.inner_text() and "→ 200" in line.inner_text()
     shot(page, "live")
+
+
+def test_api_reference_reads_the_openapi_document(page: Any) -> None:
+    login(page)
+    go(page, "api")
+    page.wait_for_selector(".op")
+    page.fill("input[aria-label='Filter operations']", "keys/import")
+    visible = page.locator(".op:not(.hidden)")
+    assert visible.count() == 1
+    visible.locator("summary").click()
+    visible.locator("text=Request body (text/plain)").wait_for()
+    page.fill("input[aria-label='Filter operations']", "")
+    page.locator(".op", has_text="/api/settings").first.locator("summary").click()
+    shot(page, "api")
 
 
 def test_every_page_at_phone_width(browser: Any, site: RunningGateway, problems: Problems) -> None:

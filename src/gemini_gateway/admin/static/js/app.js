@@ -11,6 +11,7 @@ const PAGES = [
   { path: "playground", title: "Playground", icon: "playground", load: () => import("./pages/playground.js") },
   { path: "tokens", title: "Client tokens", icon: "tokens", load: () => import("./pages/tokens.js") },
   { path: "settings", title: "Settings", icon: "settings", load: () => import("./pages/settings.js") },
+  { path: "api", title: "API reference", icon: "code", load: () => import("./pages/apiref.js") },
 ];
 
 const app = document.getElementById("app");
