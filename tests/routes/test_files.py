@@ -121,6 +121,7 @@ def test_a_finished_or_unknown_upload_is_not_found(gateway: RunningGateway, fake
     assert done.status_code == 200
     again = httpx.post(url, headers={"x-goog-upload-command": "query"})
     assert again.status_code == 404 and again.json()["error"]["status"] == "NOT_FOUND"
+    assert again.headers["x-goog-upload-status"] == "final"  # so resumable clients stop retrying
     forged = httpx.post(
         gateway.url + "/upload/v1beta/files?upload_id=nope&upload_protocol=resumable",
         headers={"x-goog-upload-command": "query"},

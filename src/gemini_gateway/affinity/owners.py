@@ -93,7 +93,7 @@ class OwnerStore:
                             expires_at=owner.expires_at,
                         )
                     )
-        except Exception as exc:  # memory still routes this process; the store catches up on the next write
+        except Exception as exc:  # memory still routes this process; only a restart would forget
             log.warning("could not store %d resource owner(s): %s", len(fresh), type(exc).__name__)
 
     async def forget(self, name: str) -> None:

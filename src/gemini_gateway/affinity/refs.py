@@ -41,9 +41,10 @@ def cache_name(value: str) -> str | None:
 def named_resources(body: bytes) -> set[str]:
     """Resource names (`files/x`, `cachedContents/y`) a request body refers to; empty if none.
 
-    Two byte scans decide the common case (nothing named) without parsing the body.
+    Byte scans decide the common case (nothing named) without parsing the body. The cache keys
+    are matched with their closing quote, which base64 media can never contain.
     """
-    if b"files/" not in body and b"ached" not in body:
+    if b"files/" not in body and b'achedContent"' not in body and b'ached_content"' not in body:
         return set()
     try:
         request = orjson.loads(body)

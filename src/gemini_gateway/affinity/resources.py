@@ -122,7 +122,9 @@ async def on_owner(
     affinity = affinity_of(gateway)
     owner = await affinity.owners.owner(name)
     if owner is None:
-        owner = await _discover(gateway, exchange, name, scope_model, affinity, version)
+        owner, found = await _discover(gateway, exchange, name, scope_model, affinity, version)
+        if verb == "GET":
+            return found  # the search already fetched it
     credential = gateway.pool.get(owner.credential_id)
     if credential is None:
         raise RequestError(
@@ -149,8 +151,8 @@ async def on_owner(
 
 async def _discover(
     gateway: Gateway, exchange: Exchange, name: str, scope_model: str, affinity: Affinity, version: str
-) -> Owner:
-    """Ask each credential for `name` until one has it; remember and return that one."""
+) -> tuple[Owner, ResourceReply]:
+    """Ask each credential for `name` until one has it; remember that one and return its answer."""
     last: GatewayError | None = None
     method = "files.get" if name.startswith("files/") else "cachedContents.get"
     for credential in resource_credentials(gateway, method):
@@ -173,7 +175,7 @@ async def _discover(
         expires = rfc3339_seconds(data.get("expirationTime") or data.get("expireTime"))
         owner = Owner(credential.id, expires)
         await affinity.owners.remember_many({name: owner})
-        return owner
+        return owner, reply
     assert last is not None  # resource_credentials never returns an empty list
     raise last
 

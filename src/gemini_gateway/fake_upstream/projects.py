@@ -208,8 +208,8 @@ class Projects:
 
     def check_references(self, key: str, rpc: str, model_id: str | None, body: bytes) -> None:
         """403 for a file or cached content this key's project does not hold, as Google does."""
-        if b"files/" not in body and b"ached" not in body:
-            return  # nothing named: the common case costs two byte scans
+        if b"files/" not in body and b'achedContent"' not in body and b'ached_content"' not in body:
+            return  # nothing named: the common case costs a few byte scans
         try:
             request = parse_body(
                 body, COUNT_TOKENS_REQUEST if rpc == "countTokens" else GENERATE_CONTENT_REQUEST

@@ -31,7 +31,7 @@ from gemini_gateway.affinity.upstream import ClientGone, ResourceReply, body_chu
 from gemini_gateway.auth import token_from_scope
 from gemini_gateway.backends.base import Backend, UpstreamCall
 from gemini_gateway.context import Gateway, gateway_of
-from gemini_gateway.errors import GatewayError, RequestError, UpstreamUnreachable
+from gemini_gateway.errors import GatewayError, RequestError, UpstreamUnreachable, render_google_error
 from gemini_gateway.exchange import Exchange, get_exchange
 from gemini_gateway.pool.credential import Credential
 from gemini_gateway.routes.asgi import (
@@ -119,9 +119,20 @@ async def upload(scope: Scope, receive: Receive, send: Send) -> None:
         else:
             await _upload_whole(gateway, exchange, scope, receive, send, client.id)
     except GatewayError as exc:
-        await send_google_error(send, exc, exchange)
+        if upload_id and exc.status_code < 500:
+            # A resumable client retries any answer without an upload status; this one is final.
+            await _send_upload_error(send, exc, exchange)
+        else:
+            await send_google_error(send, exc, exchange)
     except ClientGone:
         exchange.status, exchange.error = 499, "client disconnected"
+
+
+async def _send_upload_error(send: Send, exc: GatewayError, exchange: Exchange) -> None:
+    exchange.status, exchange.error = exc.status_code, exc.message
+    headers = gateway_headers(exchange, [*JSON_HEADERS, (b"x-goog-upload-status", b"final")])
+    headers.extend((k.encode(), v.encode()) for k, v in exc.headers().items())
+    await send_response(send, exc.status_code, render_google_error(exc), headers)
 
 
 async def _start(
