@@ -75,14 +75,15 @@ def token_digest(token: str) -> str:
 
 def token_from_scope(scope: dict[str, Any]) -> str | None:
     """The client token from `Authorization: Bearer`, `x-goog-api-key`, `x-api-key` or `?key=`."""
-    for name, value in scope["headers"]:
+    headers: list[tuple[bytes, bytes]] = scope["headers"]
+    for name, value in headers:
         if name == b"authorization":
             scheme, _, credentials = value.decode("latin-1").partition(" ")
             if scheme.lower() == "bearer" and credentials.strip():
                 return credentials.strip()
         elif name in (b"x-goog-api-key", b"x-api-key") and value:
             return value.decode("latin-1").strip()
-    query = scope.get("query_string", b"")
+    query: bytes = scope.get("query_string", b"")
     if b"key=" in query:
         for key, value in parse_qsl(query.decode("latin-1")):
             if key == "key" and value:
