@@ -85,9 +85,9 @@ def token_from_scope(scope: dict[str, Any]) -> str | None:
             return value.decode("latin-1").strip()
     query: bytes = scope.get("query_string", b"")
     if b"key=" in query:
-        for key, value in parse_qsl(query.decode("latin-1")):
-            if key == "key" and value:
-                return value
+        for param, given in parse_qsl(query.decode("latin-1")):
+            if param == "key" and given:
+                return given
     return None
 
 
