@@ -31,6 +31,7 @@ SECRET_HEADERS = frozenset(
         "cookie",
         "set-cookie",
         "x-admin-token",
+        "x-csrf-token",  # the admin UI's playground sends it with the session cookie
     }
 )
 SECRET_QUERY = frozenset({"key", "api_key", "apikey", "access_token", "token"})
