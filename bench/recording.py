@@ -131,7 +131,9 @@ def drained(gateway: services.Service) -> None:
     if status["lost"]:
         raise RuntimeError(f"records lost: {status}")
     if status["overflowed"]:
-        print(f"  note: {status['overflowed']:,} records overflowed the queue into the spool", file=sys.stderr)
+        print(
+            f"  note: {status['overflowed']:,} records overflowed the queue into the spool", file=sys.stderr
+        )
 
 
 async def store_rates(seconds: float, workdir: Path) -> dict[str, str]:
