@@ -145,12 +145,12 @@ class ClientCors:
     def __init__(self, app: Any, gateway: Gateway) -> None:
         self.app = app
         self.gateway = gateway
-        self._origins: tuple[str, ...] = ()
+        self._origins: list[str] | None = None
         self._cors: CORSMiddleware | None = None
 
     def _middleware(self) -> CORSMiddleware | None:
-        origins = tuple(self.gateway.settings.cors_origins)
-        if origins != self._origins:
+        origins = self.gateway.settings.cors_origins
+        if origins is not self._origins:  # an edit assigns a new list: identity is enough to notice
             self._origins = origins
             self._cors = (
                 CORSMiddleware(
