@@ -92,6 +92,12 @@ class PageDriver:
         label = self.page.locator(self.s.model_name).first
         if not await label.count():
             return True  # a layout without the label: trust the URL
+        # The label fills in once the page has loaded its model list.
+        await self.page.wait_for_function(
+            "(s) => { const e = document.querySelector(s); return !e || e.textContent.trim() !== ''; }",
+            arg=self.s.model_name,
+            timeout=self.timeout_ms,
+        )
         shown = (await label.inner_text(timeout=self.timeout_ms)).strip().lower()
         return shown in (model.lower(), f"models/{model.lower()}")
 

@@ -9,6 +9,7 @@ it. What the page cannot do (media, structured output, several candidates) is re
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,45 +50,52 @@ def page_request(model: str, body: bytes) -> PageRequest:
         raise Unsupported("the request body is not JSON") from exc
     if not isinstance(request, dict):
         raise Unsupported("the request body is not a JSON object")
-    config = request.get("generationConfig") or {}
+    config = _field(request, "generationConfig") or {}
     _refuse_unsupported_config(config)
+    stops = _field(config, "stopSequences")
     result = PageRequest(
         model=model,
         prompt=transcript(request.get("contents") or []),
-        system=_text_of(request.get("systemInstruction")) or None,
+        system=_text_of(_field(request, "systemInstruction")) or None,
         temperature=_number(config.get("temperature")),
-        top_p=_number(config.get("topP")),
-        max_output_tokens=_integer(config.get("maxOutputTokens")),
-        stop=[str(s) for s in config["stopSequences"]]
-        if isinstance(config.get("stopSequences"), list)
-        else None,
+        top_p=_number(_field(config, "topP")),
+        max_output_tokens=_integer(_field(config, "maxOutputTokens")),
+        stop=[str(s) for s in stops] if isinstance(stops, list) else None,
     )
-    thinking = config.get("thinkingConfig") or {}
+    thinking = _field(config, "thinkingConfig") or {}
     if isinstance(thinking, dict):
-        result.thinking_budget = _integer(thinking.get("thinkingBudget"))
-        level = thinking.get("thinkingLevel")
+        result.thinking_budget = _integer(_field(thinking, "thinkingBudget"))
+        level = _field(thinking, "thinkingLevel")
         if isinstance(level, str):
             result.thinking_level = THINKING_LEVELS.get(level.lower(), level.capitalize())
-        result.include_thoughts = bool(thinking.get("includeThoughts"))
+        result.include_thoughts = bool(_field(thinking, "includeThoughts"))
     for tool in request.get("tools") or []:
         if not isinstance(tool, dict):
             continue
-        declarations = tool.get("functionDeclarations") or tool.get("function_declarations")
+        declarations = _field(tool, "functionDeclarations")
         if declarations:
             result.functions.extend(d for d in declarations if isinstance(d, dict))
-        elif "googleSearch" in tool or "google_search" in tool:
+        elif _field(tool, "googleSearch") is not None:
             result.google_search = True
         else:
             raise Unsupported(f"the page offers no tool like {sorted(tool)!r}")
     return result
 
 
+def _field(obj: dict[str, Any], name: str) -> Any:
+    """A request field by its JSON name or its proto name: Google accepts both, and SDKs send
+    either (google-genai writes `thinking_budget` inside thinkingConfig)."""
+    if name in obj:
+        return obj[name]
+    return obj.get(re.sub(r"([A-Z])", lambda m: "_" + m.group(1).lower(), name))
+
+
 def _refuse_unsupported_config(config: dict[str, Any]) -> None:
-    if (config.get("candidateCount") or 1) > 1:
+    if (_field(config, "candidateCount") or 1) > 1:
         raise Unsupported("the page answers one candidate at a time")
-    if config.get("responseSchema") or config.get("responseJsonSchema"):
+    if _field(config, "responseSchema") or _field(config, "responseJsonSchema"):
         raise Unsupported("structured output (responseSchema) is not driven on the page")
-    modalities = [m for m in config.get("responseModalities") or [] if str(m).upper() != "TEXT"]
+    modalities = [m for m in _field(config, "responseModalities") or [] if str(m).upper() != "TEXT"]
     if modalities:
         raise Unsupported(f"the page backend answers text only, not {modalities}")
 
@@ -117,15 +125,13 @@ def _turn_text(turn: dict[str, Any]) -> str:
             continue  # earlier reasoning is not replayed, as with the API
         if isinstance(part.get("text"), str):
             pieces.append(part["text"])
-        elif isinstance(part.get("functionCall"), dict):
-            call = part["functionCall"]
+        elif isinstance(call := _field(part, "functionCall"), dict):
             args = orjson.dumps(call.get("args") or {}).decode()
             pieces.append(f"[called function {call.get('name')} with {args}]")
-        elif isinstance(part.get("functionResponse"), dict):
-            reply = part["functionResponse"]
+        elif isinstance(reply := _field(part, "functionResponse"), dict):
             result = orjson.dumps(reply.get("response") or {}).decode()
             pieces.append(f"[function {reply.get('name')} returned {result}]")
-        elif "inlineData" in part or "fileData" in part:
+        elif _field(part, "inlineData") is not None or _field(part, "fileData") is not None:
             raise Unsupported("the page backend does not upload images or files")
     return "\n".join(pieces)
 

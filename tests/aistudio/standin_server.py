@@ -1,0 +1,207 @@
+"""The stand-in AI Studio site: the page (standin/), its ListModels and GenerateContent RPCs.
+
+GenerateContent answers in the json+protobuf array format page_spec parses, streamed chunk by
+chunk. The account is the `SID` cookie of the profile the browser context was made from, and
+each account can be told how to behave (`StandinState.modes`): answer, answer slowly, hang
+without a byte, run out of quota, or finish its RPC while the page keeps showing Stop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import FileResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+HERE = Path(__file__).parent / "standin"
+RPC = "/$rpc/google.internal.alkali.applications.makersuite.v1.MakerSuiteService/"
+MODELS = [("gemini-2.5-flash", "Gemini 2.5 Flash"), ("gemini-2.5-pro", "Gemini 2.5 Pro")]
+
+
+@dataclass
+class StandinCall:
+    account: str
+    model: str
+    prompt: str
+    system: str | None
+    stops: list[str]
+    max_tokens: float
+    temperature: float
+    top_p: float
+    thinking: list[Any]
+    functions: list[dict[str, Any]]
+    search: bool
+    started: float = field(default_factory=time.monotonic)
+    ended: float | None = None
+    completed: bool = False
+
+
+class StandinState:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.modes: dict[str, str] = {}
+        self.calls: list[StandinCall] = []
+        self.events: list[dict[str, Any]] = []
+        self.chunks = 4
+        self.delay = 0.05
+
+    def reset(self) -> None:
+        with self.lock:
+            self.modes.clear()
+            self.calls.clear()
+            self.events.clear()
+            self.chunks, self.delay = 4, 0.05
+
+    def stops(self, account: str | None = None) -> int:
+        return sum(1 for e in self.events if e["type"] == "stop" and account in (None, e["account"]))
+
+    def calls_of(self, account: str) -> list[StandinCall]:
+        return [c for c in self.calls if c.account == account]
+
+
+def text_part(text: str) -> list[Any]:
+    return [None, text]
+
+
+def thought_part(text: str) -> list[Any]:
+    return [None, text, None, None, None, None, None, None, None, None, None, None, 1]
+
+
+def function_part(name: str, args: dict[str, Any]) -> list[Any]:
+    return [None] * 10 + [[name, encode_struct(args)]]
+
+
+def encode_value(value: Any) -> list[Any]:
+    """google.protobuf.Value as json+protobuf: the set field's position gives the kind."""
+    if value is None:
+        return [0]
+    if isinstance(value, bool):
+        return [None, None, None, int(value)]
+    if isinstance(value, int | float):
+        return [None, value]
+    if isinstance(value, str):
+        return [None, None, value]
+    if isinstance(value, dict):
+        return [None, None, None, None, encode_struct(value)]
+    return [None, None, None, None, None, [[encode_value(v) for v in value]]]
+
+
+def encode_struct(struct: dict[str, Any]) -> list[Any]:
+    return [[[key, encode_value(value)] for key, value in struct.items()]]
+
+
+def chunk(parts: list[Any], finish: int | None = None, usage: list[int] | None = None) -> list[Any]:
+    candidate: list[Any] = [[parts, "model"]]
+    if finish is not None:
+        candidate.append(finish)
+    return [[candidate], None, usage] if usage else [[candidate]]
+
+
+def parse_call(account: str, body: list[Any]) -> StandinCall:
+    config = body[3]
+    system = body[7][0][0][1] if len(body) > 7 and body[7] else None
+    return StandinCall(
+        account=account,
+        model=body[0].removeprefix("models/"),
+        prompt=body[1][0][0][0][1],
+        system=system,
+        stops=config[1],
+        max_tokens=config[3],
+        temperature=config[4],
+        top_p=config[5],
+        thinking=config[16],
+        functions=body[6][0][0] if len(body) > 6 and body[6] else [],
+        search=len(body) > 8 and body[8] == 1,
+    )
+
+
+def answer_chunks(call: StandinCall, pieces: int) -> list[list[Any]]:
+    """An answer that shows what the page sent, split into `pieces` text chunks."""
+    if call.functions:
+        args = {"city": "Paris", "days": 3, "metric": True, "tags": ["a", "b"], "nested": {"x": None}}
+        return [chunk([function_part(call.functions[0]["name"], args)], finish=1, usage=[12, 5, 17])]
+    settings = (
+        f"model={call.model} temperature={call.temperature:g} top_p={call.top_p:g} "
+        f"max_tokens={call.max_tokens:g} stops={','.join(call.stops)} thinking={call.thinking[0]}/"
+        f"{call.thinking[1]}/{call.thinking[2]} system={call.system} search={call.search}"
+    )
+    text = f"{call.account} heard '{call.prompt}'. [{settings}]"
+    size = max(1, -(-len(text) // pieces))
+    texts = [text[i : i + size] for i in range(0, len(text), size)]
+    chunks = [chunk([thought_part("Weighing the words. ")])] if call.thinking[0] else []
+    chunks += [chunk([text_part(t)]) for t in texts[:-1]]
+    chunks.append(chunk([text_part(texts[-1])], finish=1, usage=[10, len(texts), 10 + len(texts)]))
+    return chunks
+
+
+def create_standin_app(state: StandinState) -> Starlette:
+    async def page(request: Request) -> Response:
+        return FileResponse(HERE / "index.html", media_type="text/html")
+
+    async def script(request: Request) -> Response:
+        return FileResponse(HERE / "standin.js", media_type="text/javascript")
+
+    async def list_models(request: Request) -> Response:
+        models = [[f"models/{mid}", None, "001", name] for mid, name in MODELS]
+        return Response(orjson.dumps([models]), media_type="application/json+protobuf")
+
+    async def events(request: Request) -> Response:
+        event = orjson.loads(await request.body())
+        event["account"] = request.cookies.get("SID", "?")
+        with state.lock:
+            state.events.append(event)
+        return Response(status_code=204)
+
+    async def generate(request: Request) -> Response:
+        account = request.cookies.get("SID", "?")
+        call = parse_call(account, orjson.loads(await request.body()))
+        with state.lock:
+            state.calls.append(call)
+            mode = state.modes.get(account, "answer")
+            if mode.endswith("-once"):
+                state.modes[account] = "answer"
+                mode = mode.removesuffix("-once")
+        if mode == "quota":
+            call.ended = time.monotonic()
+            body = b'[,[8,"Quota exceeded for quota metric generate requests per day"]]'
+            return Response(body, status_code=429, media_type="application/json+protobuf")
+        pieces, delay = (40, 0.1) if mode == "slow" else (state.chunks, state.delay)
+
+        async def stream() -> Any:
+            try:
+                first = True
+                for item in answer_chunks(call, pieces):
+                    yield (b"[" if first else b",") + orjson.dumps(item)
+                    first = False
+                    await asyncio.sleep(delay)
+                yield b"]"
+                call.completed = True
+            finally:
+                call.ended = time.monotonic()
+
+        headers = {"x-standin-linger": "1"} if mode == "linger" else {}
+        if mode == "hang":
+            # Not even headers: the page's request stays open with nothing to show, until it goes.
+            while not await request.is_disconnected():
+                await asyncio.sleep(0.1)
+            call.ended = time.monotonic()
+            return Response(status_code=499)
+        return StreamingResponse(stream(), media_type="application/json+protobuf", headers=headers)
+
+    return Starlette(
+        routes=[
+            Route("/prompts/new_chat", page),
+            Route("/standin/standin.js", script),
+            Route("/standin/events", events, methods=["POST"]),
+            Route(RPC + "ListModels", list_models, methods=["POST"]),
+            Route(RPC + "GenerateContent", generate, methods=["POST"]),
+        ]
+    )

@@ -1,0 +1,269 @@
+"""The page backend in real headless Chromium against the stand-in AI Studio page.
+
+One gateway (and so one browser) serves this module: two profiles, alice (the page sends its
+RPC with XMLHttpRequest, as the live page does) and bob (fetch), and no API keys, so every
+answer comes from a page. The stand-in site records what each page sent and each Stop click.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import anthropic
+import httpx
+import openai
+import pytest
+from google import genai
+from google.genai import types
+
+from tests.aistudio.conftest import ADMIN, CHROMIUM, MODEL, page_gateway, profile_state, wait_for
+from tests.aistudio.standin_server import StandinState
+from tests.conftest import RunningGateway
+
+pytest.importorskip("playwright.async_api")
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(), reason="needs Debian's chromium (scripts/test-browser.sh)"
+)
+
+
+@pytest.fixture(scope="module")
+def pages(
+    standin: tuple[str, StandinState], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningGateway]:
+    url, _ = standin
+    data = tmp_path_factory.mktemp("pages")
+    with page_gateway(data, url, {"alice": None, "bob": "fetch"}) as running:
+        yield running
+
+
+def pool_of(gateway: RunningGateway) -> dict[str, dict[str, Any]]:
+    credentials = httpx.get(gateway.url + "/api/pool", headers=ADMIN).json()["credentials"]
+    return {c["label"]: c for c in credentials}
+
+
+def idle(gateway: RunningGateway) -> bool:
+    return all(c["in_flight"] == 0 and c["meta"]["lock"] is None for c in pool_of(gateway).values())
+
+
+def sdk(gateway: RunningGateway) -> genai.Client:
+    return genai.Client(api_key="client", http_options={"base_url": gateway.url, "api_version": "v1beta"})
+
+
+def test_every_dialect_streams_from_the_page(pages: RunningGateway, site: StandinState) -> None:
+    site.chunks, site.delay = 6, 0.15
+    client = sdk(pages)
+    config = types.GenerateContentConfig(
+        system_instruction="Be brief",
+        temperature=0.3,
+        top_p=0.5,
+        max_output_tokens=777,
+        stop_sequences=["END"],
+        thinking_config=types.ThinkingConfig(thinking_budget=1024, include_thoughts=True),
+    )
+    started, first_at, chunks = time.monotonic(), None, []
+    for item in client.models.generate_content_stream(model=MODEL, contents="Hello page", config=config):
+        first_at = first_at or time.monotonic() - started
+        chunks.append(item)
+    total = time.monotonic() - started
+    parts = [p for c in chunks for p in c.candidates[0].content.parts]
+    text = "".join(p.text for p in parts if p.text and not p.thought)
+    assert "heard 'Hello page'" in text
+    for setting in (
+        "temperature=0.3",
+        "top_p=0.5",
+        "max_tokens=777",
+        "stops=END",
+        "thinking=1/1024",
+        "system=Be brief",
+    ):
+        assert setting in text
+    assert any(p.thought for p in parts)  # the page's thoughts, asked for
+    assert len(chunks) >= 6 and first_at is not None and first_at < total - 0.4  # chunk by chunk
+    assert chunks[-1].candidates[0].finish_reason == types.FinishReason.STOP
+    assert chunks[-1].usage_metadata and chunks[-1].usage_metadata.prompt_token_count == 10
+
+    # The next call sent no settings: the page is back to what it had before the first.
+    plain = "".join(
+        c.text or "" for c in client.models.generate_content_stream(model=MODEL, contents="Again")
+    )
+    assert "temperature=1 " in plain and "max_tokens=65536" in plain and "stops= " in plain
+    assert "system=None" in plain
+
+    chat = openai.OpenAI(api_key="client", base_url=pages.url + "/v1", max_retries=0)
+    stream = chat.chat.completions.create(
+        model=MODEL,
+        messages=[
+            {"role": "system", "content": "Speak plainly"},
+            {"role": "user", "content": "Hi from openai"},
+        ],
+        temperature=0.7,
+        stream=True,
+    )
+    deltas = [c.choices[0].delta.content or "" for c in stream if c.choices]
+    answer = "".join(deltas)
+    assert len([d for d in deltas if d]) >= 3 and "heard 'Hi from openai'" in answer
+    assert "temperature=0.7" in answer and "system=Speak plainly" in answer
+
+    claude = anthropic.Anthropic(api_key="client", base_url=pages.url + "/anthropic", max_retries=0)
+    with claude.messages.stream(
+        model=MODEL, max_tokens=300, messages=[{"role": "user", "content": "Hi from anthropic"}]
+    ) as events:
+        pieces = list(events.text_stream)
+    assert len(pieces) >= 3 and "heard 'Hi from anthropic'" in "".join(pieces)
+    assert "max_tokens=300" in "".join(pieces)
+
+    unary = client.models.generate_content(model=MODEL, contents="One piece")
+    assert unary.text and "heard 'One piece'" in unary.text
+
+    wait_for(lambda: idle(pages), what="pages idle")
+    pool = pool_of(pages)
+    assert {c["kind"] for c in pool.values()} == {"aistudio"}
+    tiers = sum(c["meta"]["counts"].get("tier_rpc", 0) for c in pool.values())
+    assert tiers == 5 and sum(c["successes"] for c in pool.values()) == 5
+    assert {c.account for c in site.calls} == {"alice", "bob"}  # least-busy spread the calls
+
+
+def test_two_profiles_serve_two_calls_at_once(pages: RunningGateway, site: StandinState) -> None:
+    site.chunks, site.delay = 8, 0.1
+    client = sdk(pages)
+
+    def ask(i: int) -> str:
+        return "".join(
+            c.text or "" for c in client.models.generate_content_stream(model=MODEL, contents=f"Q{i}")
+        )
+
+    with ThreadPoolExecutor(2) as pool:
+        answers = list(pool.map(ask, range(2)))
+    assert all(f"heard 'Q{i}'" in a for i, a in enumerate(answers))
+    calls = site.calls
+    assert sorted(c.account for c in calls) == ["alice", "bob"]
+    assert max(c.started for c in calls) < min(c.ended or 0 for c in calls)  # both pages at once
+
+
+def test_a_client_that_goes_away_stops_the_page(pages: RunningGateway, site: StandinState) -> None:
+    site.chunks, site.delay = 60, 0.1
+    wait_for(lambda: idle(pages), what="pages idle")
+    body = {"contents": [{"role": "user", "parts": [{"text": "A long story"}]}]}
+    path = f"/v1beta/models/{MODEL}:streamGenerateContent?alt=sse"
+    with httpx.stream("POST", pages.url + path, json=body, timeout=30) as response:
+        assert response.status_code == 200
+        next(response.iter_bytes())  # one event, then hang up
+    wait_for(lambda: site.stops() == 1, what="the Stop click")
+    wait_for(lambda: idle(pages), what="the page's turn released")
+    call = site.calls[0]
+    assert not call.completed and call.ended is not None  # the page's RPC was aborted
+    served_by = pool_of(pages)[call.account]
+    assert served_by["meta"]["counts"]["cancelled"] == 1 and served_by["failures"] == 0
+
+    site.chunks = 3  # the stopped page serves again
+    client = sdk(pages)  # held: a dropped Client closes its HTTP client
+    text = "".join(c.text or "" for c in client.models.generate_content_stream(model=MODEL, contents="After"))
+    assert "heard 'After'" in text
+
+
+def test_a_hanging_page_is_reclaimed_and_its_call_fails_over(
+    pages: RunningGateway, site: StandinState
+) -> None:
+    site.modes["alice"] = "hang"
+    client = sdk(pages)
+    started = time.monotonic()
+    for i in range(2):  # the pool's turn rotates: one of two calls starts on alice
+        text = "".join(
+            c.text or "" for c in client.models.generate_content_stream(model=MODEL, contents=f"H{i}")
+        )
+        assert f"bob heard 'H{i}'" in text
+    assert time.monotonic() - started < 15
+    hung = site.calls_of("alice")
+    assert len(hung) == 1
+    wait_for(lambda: hung[0].ended is not None, what="the hung RPC to be dropped")  # its page was discarded
+    wait_for(lambda: idle(pages), what="pages idle")
+    alice = pool_of(pages)["alice"]
+    assert alice["failures"] == 1 and "silent for 3s" in (alice["last_error"] or "")
+    assert alice["meta"]["page"]["pages_created"] >= 2 or not alice["meta"]["page"]["open"]
+
+    # Not wedged: with alice answering again, two calls at once are served by both profiles.
+    site.modes.clear()
+    with ThreadPoolExecutor(2) as pool:
+        texts = list(
+            pool.map(
+                lambda i: "".join(
+                    c.text or "" for c in client.models.generate_content_stream(model=MODEL, contents=f"W{i}")
+                ),
+                range(2),
+            )
+        )
+    assert {t.split(" heard")[0] for t in texts} == {"alice", "bob"}
+
+
+def test_a_page_still_showing_stop_after_its_answer_is_stopped(
+    pages: RunningGateway, site: StandinState
+) -> None:
+    site.modes.update(alice="linger", bob="linger")
+    client = sdk(pages)
+    for i in range(3):
+        response = client.models.generate_content(model=MODEL, contents=f"L{i}")
+        assert response.text and f"heard 'L{i}'" in response.text
+    wait_for(lambda: site.stops() == 3, what="a Stop click after each lingering answer")
+
+
+def test_tool_calls_from_the_page_reach_an_openai_client(pages: RunningGateway, site: StandinState) -> None:
+    chat = openai.OpenAI(api_key="client", base_url=pages.url + "/v1", max_retries=0)
+    weather = {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "description": "Weather in a city",
+            "parameters": {
+                "type": "object",
+                "properties": {"city": {"type": "string"}},
+                "required": ["city"],
+            },
+        },
+    }
+    reply = chat.chat.completions.create(
+        model=MODEL, messages=[{"role": "user", "content": "Weather in Paris?"}], tools=[weather]
+    )
+    calls = reply.choices[0].message.tool_calls
+    assert calls and calls[0].function.name == "get_weather"
+    assert json.loads(calls[0].function.arguments) == {
+        "city": "Paris",
+        "days": 3,
+        "metric": True,
+        "tags": ["a", "b"],
+        "nested": {"x": None},
+    }
+    sent = site.calls[0].functions
+    assert sent[0]["name"] == "get_weather" and "city" in str(sent[0]["parameters"])
+
+
+def test_profiles_api_imports_lists_and_deletes(
+    pages: RunningGateway, standin: tuple[str, StandinState]
+) -> None:
+    url, _ = standin
+    api = pages.url + "/api/aistudio/profiles"
+    assert httpx.get(api).status_code == 401
+    listed = httpx.get(api, headers=ADMIN).json()
+    assert [p["name"] for p in listed["profiles"]] == ["alice", "bob"]
+    assert listed["page_version"].startswith("aistudio-") and listed["browser"]["running"] is True
+    assert listed["profiles"][0]["credential"]["meta"]["profile"] == "alice"
+    assert "value" not in str(listed)  # cookie values never leave the gateway
+
+    bad = httpx.post(api, headers=ADMIN, json={"name": "../x", "storage_state": profile_state(url, "x")})
+    assert bad.status_code == 400
+    made = httpx.post(
+        api, headers=ADMIN, json={"name": "carol", "storage_state": profile_state(url, "carol")}
+    )
+    assert made.status_code == 201 and made.json()["credential"]["kind"] == "aistudio"
+    assert "carol" in pool_of(pages)
+    assert Path(made.json()["file"]).stat().st_mode & 0o777 == 0o600
+
+    locks = httpx.get(pages.url + "/api/load-balancing", headers=ADMIN).json()["instances"]
+    assert {i["label"] for i in locks} >= {"alice", "bob", "carol"} and all("meta" in i for i in locks)
+    assert httpx.delete(api + "/carol", headers=ADMIN).status_code == 200
+    assert "carol" not in pool_of(pages) and not Path(made.json()["file"]).exists()
+    assert httpx.delete(api + "/carol", headers=ADMIN).status_code == 404
