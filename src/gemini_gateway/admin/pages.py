@@ -37,7 +37,7 @@ async def admin_bare() -> Response:
     return RedirectResponse("/admin/", status_code=307)
 
 
-@router.get("/admin/")
+@router.api_route("/admin/", methods=["GET", "HEAD"])
 async def admin_page() -> Response:
     return FileResponse(STATIC / "index.html", headers=SECURITY_HEADERS)
 

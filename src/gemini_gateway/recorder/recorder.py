@@ -85,7 +85,7 @@ class Recorder:
         except KeyError:
             pass
         mode: Mode | None = None
-        if not path.startswith(UNRECORDED_PREFIXES):
+        if path != "/" and not path.startswith(UNRECORDED_PREFIXES):  # "/" only redirects to /admin/
             chosen = next((m for prefix, m in self.route_modes if path.startswith(prefix)), self.default_mode)
             mode = None if chosen == "off" else chosen
         if len(self._modes) < _MODE_CACHE_SIZE:
