@@ -43,9 +43,13 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """One headless Debian chromium for the whole session (scripts/test-browser.sh installs it)."""
+    """One headless Debian chromium per module (scripts/test-browser.sh installs it).
+
+    Not per session: sync Playwright keeps an event loop running in the main thread while it is
+    open, and every asyncio test collected after it would then fail to start its own loop.
+    """
     if not CHROMIUM.exists():
         pytest.skip("needs Debian's chromium (scripts/test-browser.sh)")
     sync_api = pytest.importorskip("playwright.sync_api")
