@@ -36,7 +36,13 @@ SERVER_CORE, CLIENT_CORE = 0, 1
 RESULTS_DIR = services.BENCH_DIR / "results"
 STREAM_CHUNKS = 20
 RUN_LATENCIES = 10  # a throughput run lasts at least this many of its own median latencies...
-MAX_RUN_SECONDS = 25  # ...up to this, so the whole benchmark stays within minutes
+MAX_RUN_SECONDS = 25
+PHASES = (
+    "streams",
+    "latency",
+    "throughput",
+    "profile",
+)  # ...up to this, so the whole benchmark stays within minutes
 FAKE_CONFIG_PATH = "/_fake/config"
 FAKE_CALLS_PATH = "/_fake/calls"
 
@@ -53,6 +59,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--litellm-spec", default="litellm[proxy]", help="pip requirement for LiteLLM")
     parser.add_argument("--skip-litellm", action="store_true", help="leave LiteLLM out")
     parser.add_argument("--skip-profile", action="store_true", help="leave the py-spy phase out")
+    parser.add_argument(
+        "--phases",
+        default=",".join(PHASES),
+        help=f"comma-separated subset of {','.join(PHASES)} (default: all), for quicker looks",
+    )
     parser.add_argument("--profile-seconds", type=float, default=5.0)
     parser.add_argument(
         "--gateway-env",
@@ -343,20 +354,25 @@ def main() -> int:
         print("# sanity calls", file=sys.stderr)
         sanity(targets, fake, results)
         results.memory["idle, after start and a few calls"] = gateway.rss_bytes()
-        # Before the throughput runs, whose high-water mark (recorder backlog, allocator arenas)
-        # would otherwise be counted as the streams' cost; that mark is reported on its own below.
-        print(f"# {args.streams} open streams", file=sys.stderr)
-        quiet(results, "open streams")
-        measure_open_streams(gateway, fake, targets[1], args.streams, results)
-        print("# latency at concurrency 1", file=sys.stderr)
-        measure_latency(targets, args.latency_seconds, results)
-        print("# throughput", file=sys.stderr)
-        measure_throughput(wrk, targets, owners, concurrencies, args.seconds, workdir, results)
+        # Open streams come before the throughput runs, whose high-water mark (recorder backlog,
+        # allocator arenas) would otherwise be counted as their cost; it is reported on its own.
+        phases = set(args.phases.split(","))
+        if "streams" in phases:
+            print(f"# {args.streams} open streams", file=sys.stderr)
+            quiet(results, "open streams")
+            measure_open_streams(gateway, fake, targets[1], args.streams, results)
+        if "latency" in phases:
+            print("# latency at concurrency 1", file=sys.stderr)
+            measure_latency(targets, args.latency_seconds, results)
+        if "throughput" in phases:
+            print("# throughput", file=sys.stderr)
+            measure_throughput(wrk, targets, owners, concurrencies, args.seconds, workdir, results)
         if litellm is not None:
             litellm.stop()  # it is done; its idle loop must not share core 0 with what follows
         settle(gateway)
-        results.memory["idle, after the throughput runs (high-water mark of the load)"] = gateway.rss_bytes()
-        if not args.skip_profile:
+        if "throughput" in phases:
+            results.memory["idle, after the throughput runs (high-water mark of the load)"] = gateway.rss_bytes()
+        if "profile" in phases and not args.skip_profile:
             print("# profiling the gateway with py-spy", file=sys.stderr)
             profiled = [t for t in targets if t.name.startswith("gateway")]
             measure_profile(wrk, gateway, profiled, args.profile_seconds, workdir, results)
