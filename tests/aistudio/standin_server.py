@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import FileResponse, Response, StreamingResponse
+from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 HERE = Path(__file__).parent / "standin"
@@ -144,7 +144,12 @@ def answer_chunks(call: StandinCall, pieces: int) -> list[list[Any]]:
 
 def create_standin_app(state: StandinState) -> Starlette:
     async def page(request: Request) -> Response:
+        if request.cookies.get("SID") == "expired":
+            return RedirectResponse("/ServiceLogin?continue=" + str(request.url))
         return FileResponse(HERE / "index.html", media_type="text/html")
+
+    async def sign_in(request: Request) -> Response:
+        return HTMLResponse("<h1>Sign in</h1><input type=email>")
 
     async def script(request: Request) -> Response:
         return FileResponse(HERE / "standin.js", media_type="text/javascript")
@@ -199,6 +204,7 @@ def create_standin_app(state: StandinState) -> Starlette:
     return Starlette(
         routes=[
             Route("/prompts/new_chat", page),
+            Route("/ServiceLogin", sign_in),
             Route("/standin/standin.js", script),
             Route("/standin/events", events, methods=["POST"]),
             Route(RPC + "ListModels", list_models, methods=["POST"]),

@@ -1,0 +1,199 @@
+"""Profiles next to API keys, expired logins, user scripts, and the DOM and helper tiers."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from google import genai
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import StreamingResponse
+from starlette.routing import Route
+
+from gemini_gateway.fake_upstream import FakeState
+from tests.aistudio.conftest import ADMIN, CHROMIUM, MODEL, page_gateway, profile_state, wait_for
+from tests.aistudio.standin_server import StandinState
+from tests.conftest import KEYS, RunningGateway
+from tests.servers import serve_in_thread
+
+pytest.importorskip("playwright.async_api")
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(), reason="needs Debian's chromium (scripts/test-browser.sh)"
+)
+
+EXTRA_MODELS = """// ==UserScript==
+// @name         Extra models
+// @match        http://127.0.0.1:*/*
+// @run-at       document-start
+// ==/UserScript==
+const open = XMLHttpRequest.prototype.open;
+XMLHttpRequest.prototype.open = function (method, url, ...rest) {
+  if (String(url).includes("ListModels")) {
+    this.addEventListener("readystatechange", () => {
+      if (this.readyState !== 4) return;
+      const data = JSON.parse(this.responseText);
+      data[0].push(["models/userscript-model", null, "001", "Added by a user script"]);
+      Object.defineProperty(this, "responseText", { value: JSON.stringify(data) });
+    });
+  }
+  return open.call(this, method, url, ...rest);
+};
+GM_setValue("loaded", true);
+"""
+
+
+def pool_of(gateway: RunningGateway) -> dict[str, dict[str, Any]]:
+    credentials = httpx.get(gateway.url + "/api/pool", headers=ADMIN).json()["credentials"]
+    return {c["label"]: c for c in credentials}
+
+
+def ask(client: genai.Client, prompt: str, model: str = MODEL) -> str:
+    return "".join(c.text or "" for c in client.models.generate_content_stream(model=model, contents=prompt))
+
+
+@pytest.fixture
+def keyed(
+    standin: tuple[str, StandinState], tmp_path: Path, fake_url: str, fake: FakeState
+) -> Iterator[RunningGateway]:
+    """One profile and one API key (the fake upstream) in the same pool."""
+    url, _ = standin
+    with page_gateway(
+        tmp_path, url, {"alice": None}, gemini_api_keys=KEYS[:1], gemini_base_url=fake_url
+    ) as gw:
+        yield gw
+
+
+def test_quota_on_the_page_cools_the_profile_and_the_call_rotates(
+    keyed: RunningGateway, site: StandinState
+) -> None:
+    site.modes["alice"] = "quota"
+    client = genai.Client(api_key="client", http_options={"base_url": keyed.url, "api_version": "v1beta"})
+    for i in range(2):  # the pool's turn rotates: one of two calls starts on alice
+        assert ask(client, f"Q{i}")  # served by the key after alice's 429
+    assert len(site.calls_of("alice")) == 1
+    alice = pool_of(keyed)["alice"]
+    assert 100 < alice["cooldowns"][MODEL] <= 120  # the RetryInfo of AISTUDIO_QUOTA_COOLDOWN, not a backoff
+    assert "out of quota" in (alice["last_error"] or "")
+    for i in range(3):
+        assert ask(client, f"R{i}")
+    assert len(site.calls_of("alice")) == 1  # cooling: never chosen again meanwhile
+    wait_for(lambda: pool_of(keyed)["alice"]["meta"]["lock"] is None, what="alice's turn released")
+
+
+def test_a_hanging_page_fails_over_to_an_api_key(keyed: RunningGateway, site: StandinState) -> None:
+    site.modes["alice"] = "hang"
+    client = genai.Client(api_key="client", http_options={"base_url": keyed.url, "api_version": "v1beta"})
+    for i in range(2):
+        assert "heard" not in ask(client, f"H{i}")  # the fake upstream answered, not a page
+    assert len(site.calls_of("alice")) == 1
+    alice = pool_of(keyed)["alice"]
+    assert alice["failures"] == 1 and alice["cooldowns"] == {}  # a hang is no reason to cool
+
+
+def test_an_expired_login_disables_the_profile_until_it_is_saved_again(
+    standin: tuple[str, StandinState], tmp_path: Path, site: StandinState
+) -> None:
+    url, _ = standin
+    with page_gateway(tmp_path, url, {"expired": None}, aistudio_warmup=True) as gateway:
+        wait_for(lambda: pool_of(gateway)["expired"]["disabled_reason"] is not None, 20, "the warm-up check")
+        expired = pool_of(gateway)["expired"]
+        assert "login expired" in expired["disabled_reason"] and expired["meta"]["state"] == "login_required"
+        failed = httpx.post(
+            gateway.url + f"/v1beta/models/{MODEL}:generateContent",
+            json={"contents": [{"role": "user", "parts": [{"text": "hi"}]}]},
+        )
+        assert failed.status_code == 503 and "disabled" in failed.text
+
+        # Logged in again (the new state's cookie is a working one): served at once.
+        fresh = profile_state(url, "revived")
+        saved = httpx.post(
+            gateway.url + "/api/aistudio/profiles",
+            headers=ADMIN,
+            json={"name": "expired", "storage_state": fresh},
+        )
+        assert saved.status_code == 201 and saved.json()["credential"]["disabled_reason"] is None
+        client = genai.Client(
+            api_key="client", http_options={"base_url": gateway.url, "api_version": "v1beta"}
+        )
+        assert "revived heard 'Back'" in ask(client, "Back")
+
+
+def test_a_user_script_adds_a_model_and_the_dom_tier_reads_the_answer(
+    standin: tuple[str, StandinState], tmp_path: Path, site: StandinState
+) -> None:
+    url, _ = standin
+    scripts = tmp_path / "scripts"
+    scripts.mkdir()
+    (scripts / "extra-models.user.js").write_text(EXTRA_MODELS)
+    with page_gateway(
+        tmp_path, url, {"alice": None}, aistudio_scripts_dir=scripts, aistudio_capture="dom"
+    ) as gw:
+        client = genai.Client(api_key="client", http_options={"base_url": gw.url, "api_version": "v1beta"})
+        text = ask(client, "Custom", model="userscript-model")
+        assert "alice heard 'Custom'" in text and "model=userscript-model" in text
+        assert site.calls[0].model == "userscript-model"
+        meta = pool_of(gw)["alice"]["meta"]
+        assert meta["counts"]["tier_dom"] == 1 and "tier_rpc" not in meta["counts"]
+        assert "userscript-model" in meta["models"]  # the hook saw the list as the page did
+
+        missing = httpx.post(
+            gw.url + "/v1beta/models/no-such-model:generateContent",
+            json={"contents": [{"role": "user", "parts": [{"text": "hi"}]}]},
+            timeout=30,
+        )
+        assert missing.status_code == 502 and "does not offer the model no-such-model" in missing.text
+        listed = httpx.get(gw.url + "/api/aistudio/profiles", headers=ADMIN).json()
+        assert listed["browser"]["user_scripts"] == ["Extra models"]
+
+
+def helper_app(seen: list[dict[str, Any]]) -> Starlette:
+    """A tier-2 helper: answers with Gemini SSE events, as the real helper would after its call."""
+
+    async def answer(request: Request) -> StreamingResponse:
+        payload = orjson.loads(await request.body())
+        seen.append(payload)
+
+        async def events() -> Any:
+            for i, word in enumerate(["from ", "the ", "helper"]):
+                event: dict[str, Any] = {
+                    "candidates": [{"content": {"role": "model", "parts": [{"text": word}]}}]
+                }
+                if i == 2:
+                    event["candidates"][0]["finishReason"] = "STOP"
+                yield b"data: " + orjson.dumps(event) + b"\r\n\r\n"
+                await asyncio.sleep(0.05)
+
+        return StreamingResponse(events(), media_type="text/event-stream")
+
+    return Starlette(routes=[Route("/call", answer, methods=["POST"])])
+
+
+def test_the_helper_tier_answers_without_a_browser(standin: tuple[str, StandinState], tmp_path: Path) -> None:
+    url, _ = standin
+    seen: list[dict[str, Any]] = []
+    with serve_in_thread(helper_app(seen)) as helper:
+        overrides = {
+            "aistudio_capture": "helper",
+            "aistudio_helper_url": helper + "/call",
+            "aistudio_warmup": False,
+        }
+        with page_gateway(tmp_path, url, {"alice": None}, **overrides) as gateway:
+            state = profile_state(url, "alice")
+            state["cookies"].append(
+                {**state["cookies"][0], "name": "SAPISID", "value": "g-1", "domain": ".google.com"}
+            )
+            (tmp_path / "profiles" / "alice.json").write_bytes(orjson.dumps(state))
+            client = genai.Client(
+                api_key="client", http_options={"base_url": gateway.url, "api_version": "v1beta"}
+            )
+            assert ask(client, "Via helper") == "from the helper"
+            assert seen[0]["profile"] == "alice" and seen[0]["cookies"] == "SAPISID=g-1"  # Google's only
+            assert seen[0]["request"]["contents"][0]["parts"][0]["text"] == "Via helper"
+            assert gateway.gateway.services["aistudio"].browser.running is False
+            assert pool_of(gateway)["alice"]["meta"]["counts"]["tier_helper"] == 1
