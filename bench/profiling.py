@@ -121,8 +121,39 @@ def parse(path: Path) -> Profile:
     return Profile(total, self_time, inclusive, layers)
 
 
+# Where a request's CPU goes, as nested spans: (label, function whose inclusive time it is).
+_SPANS = (
+    ("uvicorn: the ASGI call (middleware + route)", "RequestResponseCycle.run_asgi"),
+    ("the route handler (below all middleware)", "Route.handle (starlette"),
+    ("upstream request and response headers (aiohttp, API-key backend)", "ApiKeyBackend."),
+    ("recorder writer (background task: rows, compression, SQLite)", "Recorder._run"),
+    ("CPython cyclic GC", _GC),
+)
+
+
+def _inclusive(profile: Profile, needle: str) -> float:
+    return (
+        max((v for k, v in profile.inclusive.items() if needle in k), default=0)
+        * 100.0
+        / max(profile.samples, 1)
+    )
+
+
+def breakdown(profile: Profile) -> list[str]:
+    spans = {label: _inclusive(profile, needle) for label, needle in _SPANS}
+    asgi, handler = spans[_SPANS[0][0]], spans[_SPANS[1][0]]
+    rows = [
+        ("middleware stack above the route (FastAPI/Starlette/admin/recorder wrappers)", asgi - handler),
+        *spans.items(),
+        ("outside the ASGI call (HTTP parsing, socket I/O, event loop, other threads)", 100 - asgi),
+    ]
+    out = ["| where (inclusive, overlapping) | % of CPU samples |", "| --- | ---: |"]
+    return out + [f"| {label} | {pct:.1f} |" for label, pct in rows]
+
+
 def markdown(title: str, profile: Profile, n: int = 12) -> list[str]:
-    out = [f"#### {title} ({profile.samples} samples)", "", "Time by layer (innermost known frame):", ""]
+    out = [f"#### {title} ({profile.samples} samples)", "", *breakdown(profile), ""]
+    out += ["Time by layer (innermost known frame):", ""]
     out += ["| layer | % of samples |", "| --- | ---: |"]
     out += [f"| {name} | {pct:.1f} |" for name, pct in profile.top(profile.layers, 10)]
     out += ["", "Hottest frames (self time):", "", "| frame | self % |", "| --- | ---: |"]
