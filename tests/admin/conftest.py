@@ -11,9 +11,16 @@ import pytest
 from gemini_gateway.app import create_app
 from gemini_gateway.fake_upstream import FakeState
 from gemini_gateway.settings import Settings
-from tests.admin.helpers import USER_TOKEN
+from tests.admin.helpers import OPEN_CLIENTS, USER_TOKEN
 from tests.conftest import ADMIN_TOKEN, KEYS, RunningGateway
 from tests.servers import serve_in_thread
+
+
+@pytest.fixture(autouse=True)
+def _close_clients() -> Iterator[None]:
+    yield
+    while OPEN_CLIENTS:
+        OPEN_CLIENTS.pop().close()
 
 
 @pytest.fixture(scope="module")

@@ -12,9 +12,18 @@ USER_TOKEN = "user-token-for-tests-7f3a"
 KEY_ID = "api_key:0000"  # any id: auth is checked before the id is looked up
 
 
+OPEN_CLIENTS: list[httpx.Client] = []  # closed after each test by the autouse fixture in conftest
+
+
+def http_client(base_url: str) -> httpx.Client:
+    client = httpx.Client(base_url=base_url, timeout=15)
+    OPEN_CLIENTS.append(client)
+    return client
+
+
 def admin_client(base_url: str) -> httpx.Client:
     """An HTTP client logged in like the browser: session cookie plus the CSRF header."""
-    client = httpx.Client(base_url=base_url, timeout=15)
+    client = http_client(base_url)
     response = client.post("/api/session", json={"token": ADMIN_TOKEN})
     response.raise_for_status()
     client.headers["x-csrf-token"] = response.json()["csrf_token"]

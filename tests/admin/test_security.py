@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -164,10 +165,14 @@ def test_live_log_socket_is_admin_only(running: RunningGateway) -> None:
             body = {"model": "gemini-2.5-flash", "messages": [{"role": "user", "content": "live"}]}
             await hello.post("/v1/chat/completions", json=body)
             await hello.aclose()
-            event = orjson.loads(await asyncio.wait_for(socket.recv(), 5))
-            return [event]
+            while True:  # log lines from anywhere in the process may come first
+                event = orjson.loads(await asyncio.wait_for(socket.recv(), 5))
+                if event["type"] == "request":
+                    return [event]
 
-    [event] = asyncio.run(scenario())
+    # Its own thread and loop: the session's Playwright browser may own this thread's loop.
+    with ThreadPoolExecutor(1) as pool:
+        [event] = pool.submit(asyncio.run, scenario()).result(timeout=30)
     assert event["type"] == "request" and event["path"] == "/v1/chat/completions" and event["status"] == 200
     assert event["credential"] and event["client"].startswith("token:")
     assert all(secret not in str(event) for secret in [*KEYS, USER_TOKEN])

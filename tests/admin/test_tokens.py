@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 
 from gemini_gateway.fake_upstream import FakeState
-from tests.admin.helpers import admin_client, bearer
+from tests.admin.helpers import admin_client, bearer, http_client
 from tests.conftest import ADMIN_TOKEN, GatewayFactory
 
 CHAT = {"messages": [{"role": "user", "content": "hi"}]}
@@ -91,7 +91,7 @@ def test_revoke_and_admin_tier(gateway_factory: GatewayFactory, fake: FakeState,
         admin = client.post("/api/tokens", json={"name": "ops", "tier": "admin"}).json()
         assert httpx.get(f"{running.url}/api/keys", headers=bearer(admin["token"])).status_code == 200
         assert httpx.get(f"{running.url}/api/keys", headers=bearer(user["token"])).status_code == 403
-        ops = httpx.Client(base_url=running.url)
+        ops = http_client(running.url)
         login = ops.post("/api/session", json={"token": admin["token"]})
         assert login.status_code == 200 and login.json()["identity"] == admin["client_id"]
         assert ops.get("/api/keys").status_code == 200
