@@ -11,6 +11,7 @@ import httpx
 from cryptography.fernet import Fernet
 
 from gemini_gateway.fake_upstream import FakeState
+from gemini_gateway.pool.credential import Credential
 from tests.admin.helpers import admin_client
 from tests.conftest import KEYS, GatewayFactory
 
@@ -132,3 +133,18 @@ def test_disable_enable_reset_remove(
         rows = admin_client(restarted.url).get("/api/keys").json()["credentials"]
         assert next(r for r in rows if r["id"] == first["id"])["enabled"] is False  # state survives
         assert len(rows) == 3  # the env key is back, the removed stored one is not
+
+
+def test_credentials_of_other_owners_are_listed_but_not_removed(
+    gateway_factory: GatewayFactory, fake: FakeState
+) -> None:
+    with gateway_factory() as running:
+        tab = Credential(kind="executor", secret="tab-session-secret-0042", max_concurrency=2)
+        running.gateway.pool.add(tab)  # as an executor tab connecting would
+        client = admin_client(running.url)
+        row = next(r for r in client.get("/api/keys").json()["credentials"] if r["kind"] == "executor")
+        assert row["source"] == "runtime" and row["validatable"] is False
+        assert row["max_concurrency"] == 2 and "tab-session-secret-0042" not in client.get("/api/keys").text
+        assert client.post(f"/api/keys/{row['id']}/validate").status_code == 400
+        assert client.delete(f"/api/keys/{row['id']}").status_code == 409
+        assert client.post(f"/api/keys/{row['id']}/disable").json()["health"] == "disabled"

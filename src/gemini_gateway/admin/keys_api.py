@@ -189,6 +189,12 @@ async def remove(
     """Remove a credential. One from GEMINI_API_KEYS returns at the next start unless removed there."""
     credential = _credential(gateway, credential_id)
     source = source_of(state, credential_id)
+    if source == "runtime":  # an executor tab or an OAuth account: its owner would only add it back
+        raise RequestError(
+            f"{credential.label} ({credential.kind}) is managed by its own page or connection; "
+            "disable it here, or remove it where it was added",
+            status_code=409,
+        )
     if source == "stored":
         await repo.delete_secret(database, credential_id)
         state.stored_credentials.discard(credential_id)

@@ -111,7 +111,7 @@ function credentialRow(c, refresh) {
       ? h("button", { class: "small", onclick: () => act(`/api/keys/${id}/disable`, `${c.label} disabled`, refresh) }, "Disable")
       : h("button", { class: "small", onclick: () => act(`/api/keys/${id}/enable`, `${c.label} enabled`, refresh) }, "Enable"),
     h("button", { class: "small ghost", title: "Reset counters and cooldowns", onclick: () => act(`/api/keys/${id}/reset`, `${c.label}: counters reset`, refresh) }, "Reset"),
-    h(
+    c.source === "runtime" ? null : h(
       "button",
       {
         class: "small danger",
