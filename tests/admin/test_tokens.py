@@ -80,6 +80,16 @@ def test_model_allow_list_and_rate_limit_in_each_dialect(
         assert "3 requests per minute" in limited.json()["error"]["message"]
         google = native()
         assert google.status_code == 429 and google.json()["error"]["status"] == "RESOURCE_EXHAUSTED"
+        anthropic = httpx.post(
+            f"{running.url}/v1/messages",
+            json={
+                "model": "gemini-2.5-flash",
+                "max_tokens": 10,
+                "messages": [{"role": "user", "content": "hi"}],
+            },
+            headers={"x-api-key": token, "anthropic-version": "2023-06-01"},
+        )
+        assert anthropic.status_code == 429 and anthropic.json()["error"]["type"] == "rate_limit_error"
 
 
 def test_revoke_and_admin_tier(gateway_factory: GatewayFactory, fake: FakeState, tmp_path: Path) -> None:
