@@ -72,7 +72,7 @@ def page_gateway(
         "data_dir": data,
         "aistudio_url": standin_url,
         "aistudio_profiles_dir": write_profiles(data / "profiles", standin_url, accounts),
-        "aistudio_response_timeout": 3,
+        "aistudio_response_timeout": 2,
         "aistudio_action_timeout": 5,
         "aistudio_queue_timeout": 20,
         "aistudio_health_seconds": 3600,

@@ -55,7 +55,7 @@ def sdk(gateway: RunningGateway) -> genai.Client:
 
 
 def test_every_dialect_streams_from_the_page(pages: RunningGateway, site: StandinState) -> None:
-    site.chunks, site.delay = 6, 0.15
+    site.chunks, site.delay = 6, 0.1
     client = sdk(pages)
     config = types.GenerateContentConfig(
         system_instruction="Be brief",
@@ -83,7 +83,7 @@ def test_every_dialect_streams_from_the_page(pages: RunningGateway, site: Standi
     ):
         assert setting in text
     assert any(p.thought for p in parts)  # the page's thoughts, asked for
-    assert len(chunks) >= 6 and first_at is not None and first_at < total - 0.4  # chunk by chunk
+    assert len(chunks) >= 6 and first_at is not None and first_at < total - 0.3  # chunk by chunk
     assert chunks[-1].candidates[0].finish_reason == types.FinishReason.STOP
     assert chunks[-1].usage_metadata and chunks[-1].usage_metadata.prompt_token_count == 10
 
@@ -128,8 +128,11 @@ def test_every_dialect_streams_from_the_page(pages: RunningGateway, site: Standi
     assert {c.account for c in site.calls} == {"alice", "bob"}  # least-busy spread the calls
 
 
-def test_two_profiles_serve_two_calls_at_once(pages: RunningGateway, site: StandinState) -> None:
-    site.chunks, site.delay = 8, 0.1
+def test_two_profiles_serve_two_calls_at_once_and_a_third_waits_its_turn(
+    pages: RunningGateway, site: StandinState
+) -> None:
+    site.chunks, site.delay = 8, 0.12
+    wait_for(lambda: idle(pages), what="pages idle")
     client = sdk(pages)
 
     def ask(i: int) -> str:
@@ -137,12 +140,23 @@ def test_two_profiles_serve_two_calls_at_once(pages: RunningGateway, site: Stand
             c.text or "" for c in client.models.generate_content_stream(model=MODEL, contents=f"Q{i}")
         )
 
-    with ThreadPoolExecutor(2) as pool:
-        answers = list(pool.map(ask, range(2)))
+    queued: list[dict[str, Any]] = []
+
+    def watch_queue() -> None:
+        while not queued and len(site.calls) < 3:
+            queued.extend(q for c in pool_of(pages).values() for q in c["meta"]["queue"])
+
+    with ThreadPoolExecutor(4) as pool:
+        both = [pool.submit(ask, i) for i in range(2)]
+        wait_for(lambda: len(site.calls) == 2, what="two pages running")
+        third = pool.submit(ask, 2)
+        watch_queue()
+        answers = [f.result() for f in [*both, third]]
     assert all(f"heard 'Q{i}'" in a for i, a in enumerate(answers))
-    calls = site.calls
-    assert sorted(c.account for c in calls) == ["alice", "bob"]
-    assert max(c.started for c in calls) < min(c.ended or 0 for c in calls)  # both pages at once
+    first, second, _ = site.calls
+    assert {first.account, second.account} == {"alice", "bob"}
+    assert max(first.started, second.started) < min(first.ended or 0, second.ended or 0)  # at once
+    assert queued and queued[0]["position"] == 1 and queued[0]["model"] == MODEL  # shown in /api/pool
 
 
 def test_a_client_that_goes_away_stops_the_page(pages: RunningGateway, site: StandinState) -> None:
@@ -179,11 +193,11 @@ def test_a_hanging_page_is_reclaimed_and_its_call_fails_over(
         assert f"bob heard 'H{i}'" in text
     assert time.monotonic() - started < 15
     hung = site.calls_of("alice")
-    assert len(hung) == 1
-    wait_for(lambda: hung[0].ended is not None, what="the hung RPC to be dropped")  # its page was discarded
+    assert 1 <= len(hung) <= 2
+    wait_for(lambda: all(h.ended for h in hung), what="the hung RPCs to be dropped")  # pages discarded
     wait_for(lambda: idle(pages), what="pages idle")
     alice = pool_of(pages)["alice"]
-    assert alice["failures"] == 1 and "silent for 3s" in (alice["last_error"] or "")
+    assert alice["failures"] == len(hung) and "silent for 2s" in (alice["last_error"] or "")
     assert alice["meta"]["page"]["pages_created"] >= 2 or not alice["meta"]["page"]["open"]
 
     # Not wedged: with alice answering again, two calls at once are served by both profiles.

@@ -43,6 +43,7 @@ class NoRpcSeen(Exception):
 
 async def read_rpc(job: PageJob, driver: PageDriver, settings: CaptureSettings) -> None:
     parser = page_spec.RpcStreamParser()
+    opened = False  # the page sent its GenerateContent (headers may still be on their way)
     status: int | None = None
     error_body: list[str] = []
     next_look = 0.0
@@ -54,13 +55,15 @@ async def read_rpc(job: PageJob, driver: PageDriver, settings: CaptureSettings) 
             if now >= next_look:
                 next_look = now + 2 * POLL
                 await _check_quota(driver, settings)
-                if status is None and job.silent_for() > settings.rpc_wait and await _page_answers(driver):
+                if not opened and job.silent_for() > settings.rpc_wait and await _page_answers(driver):
                     raise NoRpcSeen from None
             _check_silence(job, settings, "the page's answer")
             continue
         job.progress("streaming")
         kind = message.get("type")
-        if kind == "start":
+        if kind == "open":
+            opened = True
+        elif kind == "start":
             status = int(message.get("status") or 0)
         elif kind == "chunk":
             text = str(message.get("text", ""))
@@ -83,16 +86,19 @@ async def read_rpc(job: PageJob, driver: PageDriver, settings: CaptureSettings) 
 
 async def read_dom(job: PageJob, driver: PageDriver, settings: CaptureSettings) -> None:
     sent = ""
+    seen = 0  # length of the whole turn (thoughts included): its growth is the page's progress
     saw_running = False
     quiet = 0
     while True:
         await asyncio.sleep(POLL)
         await _check_quota(driver, settings)
-        text = await driver.answer() or ""
+        text, whole = await driver.answer()
         running = await driver.running()
         saw_running = saw_running or running
+        if whole != seen:
+            seen = whole
+            job.progress("reading the page")  # a spinner alone is no progress: a hung page spins too
         if len(text) > len(sent) and text.startswith(sent):
-            job.progress("reading the page")
             job.emit(_text_event(text[len(sent) :]))
             sent = text
             quiet = 0
@@ -101,8 +107,6 @@ async def read_dom(job: PageJob, driver: PageDriver, settings: CaptureSettings) 
             if quiet >= 2:  # stopped and unchanged twice in a row: the answer is complete
                 job.done()
                 return
-        elif running:
-            job.progress()  # the page is still working on it
         _check_silence(job, settings, "the page")
 
 
@@ -152,7 +156,7 @@ async def _check_quota(driver: PageDriver, settings: CaptureSettings) -> None:
 
 async def _page_answers(driver: PageDriver) -> bool:
     with contextlib.suppress(Exception):
-        return await driver.running() or bool(await driver.answer())
+        return await driver.running() or bool((await driver.answer())[1])
     return False
 
 

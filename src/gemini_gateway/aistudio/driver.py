@@ -22,15 +22,17 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("gemini_gateway.aistudio")
 
-# The visible answer of the last model turn, thoughts left out (tier 3 reads this).
+# The visible answer of the last model turn without thoughts, and the length of all its text
+# (tier 3 reads this).
 _READ_ANSWER = """([turn, text, thought]) => {
   const turns = document.querySelectorAll(turn);
-  if (!turns.length) return null;
+  if (!turns.length) return ["", 0];
   const last = turns[turns.length - 1];
-  return Array.from(last.querySelectorAll(text))
+  const answer = Array.from(last.querySelectorAll(text))
     .filter((node) => !node.closest(thought))
     .map((node) => node.innerText)
     .join("");
+  return [answer, last.innerText.length];
 }"""
 
 
@@ -134,11 +136,12 @@ class PageDriver:
         texts = await self.page.locator(self.s.error_callout).all_inner_texts()
         return " | ".join(t.strip() for t in texts if t.strip())
 
-    async def answer(self) -> str | None:
-        result = await self.page.evaluate(
+    async def answer(self) -> tuple[str, int]:
+        """The last answer's visible text, and the length of everything its turn shows."""
+        answer, whole = await self.page.evaluate(
             _READ_ANSWER, [self.s.model_turn, self.s.answer_text, self.s.thought_block]
         )
-        return result if isinstance(result, str) else None
+        return str(answer), int(whole)
 
     # Controls --------------------------------------------------------------------------------
 

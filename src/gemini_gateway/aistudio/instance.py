@@ -204,8 +204,9 @@ class PageInstance:
         job.armed = True
         job.progress("running")
         await driver.submit(request.prompt)
+        silence = self.config.response_timeout
         settings = capture.CaptureSettings(
-            self.name, self.config.response_timeout, self.config.quota_cooldown
+            self.name, silence, self.config.quota_cooldown, rpc_wait=min(5.0, silence / 2)
         )
         if tier == "rpc":
             try:
@@ -300,8 +301,8 @@ class PageInstance:
         job = self.current
         if job is None or not job.armed:
             return
-        if kind == "start" and job.rpc_id is None and message.get("kind") == "stream":
-            job.rpc_id = message.get("id")
+        if kind == "open" and job.rpc_id is None and message.get("kind") == "stream":
+            job.rpc_id = message.get("id")  # the first GenerateContent after Run is this call's
         if message.get("id") == job.rpc_id:
             job.rpc.put_nowait(message)
 
@@ -400,6 +401,7 @@ class PageInstance:
             "current": None
             if job is None
             else {
+                "settings": job.request.settings(),
                 "stage": job.stage,
                 "tier": job.tier,
                 "events": job.events,

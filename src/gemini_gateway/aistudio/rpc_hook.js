@@ -53,6 +53,7 @@
 
   function watchXhr(xhr, call) {
     const id = nextId();
+    send({ type: "open", id, kind: call.kind, url: call.url });
     let offset = 0;
     let seq = 0;
     let started = false;
@@ -98,6 +99,7 @@
       const pending = originalFetch.apply(this, arguments);
       if (!kind) return pending;
       const id = nextId();
+      send({ type: "open", id, kind, url: String(url) });
       const failed = (error) =>
         send({ type: error && error.name === "AbortError" ? "abort" : "error", id, message: String(error) });
       pending.then((response) => {

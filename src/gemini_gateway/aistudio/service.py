@@ -131,16 +131,27 @@ class AiStudioService:
             if self.settings.aistudio_warmup
             else loop.time() + self.settings.aistudio_health_seconds
         )
+        warm = self.settings.aistudio_warmup
         while True:
             try:
                 self._rescan()
                 if loop.time() >= next_check:
                     next_check = loop.time() + self.settings.aistudio_health_seconds
-                    for instance in list(self.instances.values())[: self.settings.aistudio_max_contexts]:
-                        await instance.check()
+                    await self._check_pages(opening=warm)
+                    warm = False
             except Exception:  # upkeep must outlive any one failure
                 log.exception("AI Studio upkeep failed")
             await asyncio.sleep(SCAN_SECONDS)
+
+    async def _check_pages(self, opening: bool) -> None:
+        """Health-check the pages that are open (and, warming up, open as many as may be)."""
+        chosen = [i for i in self.instances.values() if i.state != "login_required"]
+        if opening:
+            chosen = chosen[: self.settings.aistudio_max_contexts]
+        else:
+            chosen = [i for i in chosen if i.page is not None]
+        for instance in chosen:
+            await instance.check()
 
     def _rescan(self) -> None:
         on_disk = set(self.store.names())
