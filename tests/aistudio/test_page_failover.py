@@ -93,7 +93,9 @@ def test_a_hanging_page_fails_over_to_an_api_key(keyed: RunningGateway, site: St
         assert "heard" not in ask(client, f"H{i}")  # the fake upstream answered, not a page
     hung = len(site.calls_of("alice"))
     alice = pool_of(keyed)["alice"]
-    assert 1 <= hung <= 2 and alice["failures"] == hung and alice["cooldowns"] == {}  # a hang is no reason to cool
+    assert (
+        1 <= hung <= 2 and alice["failures"] == hung and alice["cooldowns"] == {}
+    )  # a hang is no reason to cool
 
 
 def test_an_expired_login_disables_the_profile_until_it_is_saved_again(

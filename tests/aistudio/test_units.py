@@ -252,3 +252,28 @@ def test_a_gateway_without_profiles_never_starts_a_browser(gateway: RunningGatew
         gateway.url + "/api/aistudio/profiles", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
     )
     assert listed.json()["profiles"] == []
+
+
+def test_profiles_imported_or_deleted_by_the_cli_are_picked_up_while_running(
+    gateway_factory: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from gemini_gateway.aistudio import service
+    from gemini_gateway.cli import app
+    from tests.aistudio.conftest import profile_state, wait_for
+
+    monkeypatch.setattr(service, "SCAN_SECONDS", 0.1)
+    folder = tmp_path / "profiles"
+    monkeypatch.setenv("AISTUDIO_PROFILES_DIR", str(folder))
+    state = tmp_path / "state.json"
+    state.write_bytes(orjson.dumps(profile_state("http://127.0.0.1:9", "dora")))
+    with gateway_factory(aistudio_profiles_dir=folder, aistudio_warmup=False) as running:
+        pool = running.gateway.pool
+        imported = CliRunner().invoke(app, ["aistudio", "import", "dora", str(state)])
+        assert imported.exit_code == 0 and "no Google session cookie" in imported.output
+        wait_for(lambda: pool.get("aistudio:dora") is not None, what="the imported profile in the pool")
+        assert "dora\t1 cookies" in CliRunner().invoke(app, ["aistudio", "list"]).output
+        assert CliRunner().invoke(app, ["aistudio", "delete", "dora"]).exit_code == 0
+        wait_for(lambda: pool.get("aistudio:dora") is None, what="the deleted profile gone")
+        assert running.gateway.services["aistudio"].browser.running is False

@@ -87,6 +87,12 @@ class ProfileStore:
             return True
         return False
 
+    def saved_at(self, name: str) -> float:
+        try:
+            return self.path(name).stat().st_mtime
+        except OSError:
+            return 0.0
+
     def summary(self, name: str) -> dict[str, Any]:
         """What the management API shows: counts and dates, never cookie values."""
         path = self.path(name)

@@ -70,6 +70,7 @@ class AiStudioService:
         self._context_freed: asyncio.Event | None = None
         self._upkeep: asyncio.Task[None] | None = None
         self._closing: set[asyncio.Task[None]] = set()
+        self._saved: dict[str, float] = {}  # profile file -> modification time last seen
 
     # Profiles ---------------------------------------------------------------------------------
 
@@ -90,7 +91,7 @@ class AiStudioService:
 
     async def save_profile(self, name: str, state: Any) -> PageInstance:
         """Store a login and serve it; a profile logged in again starts over with a new page."""
-        self.store.save(name, state)
+        self._saved[name] = self.store.save(name, state).stat().st_mtime
         instance = self.instances.get(name)
         if instance is None:
             return self._add(name)
@@ -154,16 +155,29 @@ class AiStudioService:
             await instance.check()
 
     def _rescan(self) -> None:
+        """Serve profile files added, drop removed ones, and start over with a file saved again
+        (a new login from `gemini-gateway aistudio import` while the gateway runs)."""
         on_disk = set(self.store.names())
         for name in on_disk - set(self.instances):
             log.info("AI Studio profile %s found; serving it", name)
             self._add(name)
+        for name in on_disk & set(self.instances):
+            saved = self.store.saved_at(name)
+            if self._saved.setdefault(name, saved) != saved:
+                self._saved[name] = saved
+                instance = self.instances[name]
+                instance.reset_login()
+                if instance.current is None and not instance.turns.waiting:
+                    self._hold(asyncio.create_task(instance.discard_page()))
         for name in set(self.instances) - on_disk:
             instance = self.instances.pop(name)
             self.pool.remove(instance.credential.id)
-            closing = asyncio.create_task(instance.aclose())
-            self._closing.add(closing)  # held until done: the loop keeps only weak references
-            closing.add_done_callback(self._closing.discard)
+            self._saved.pop(name, None)
+            self._hold(asyncio.create_task(instance.aclose()))
+
+    def _hold(self, task: asyncio.Task[None]) -> None:
+        self._closing.add(task)  # held until done: the loop keeps only weak references
+        task.add_done_callback(self._closing.discard)
 
     async def open_context(self, instance: PageInstance) -> BrowserContext:
         """A browser context for `instance`, within AISTUDIO_MAX_CONTEXTS: an idle page of another
