@@ -47,6 +47,9 @@ def site(
         "max_retries": 3,  # as if set in .env: the UI must say when a stored value overrides it
     }
     app = create_app(Settings(_env_file=None, **values))  # type: ignore[call-arg]
+    fake = fake_upstream[1]
+    # One key rate limited for the pro model for an hour: the pool shows a cooldown per model.
+    fake.add_fault(KEYS[2], "429", count=1, model="gemini-2.5-pro", retry_delay="3600s")
     with serve_in_thread(app) as url:
         for i in range(6):  # some traffic for the dashboard and the request browser
             httpx.post(

@@ -110,12 +110,13 @@ function credentialRow(c, refresh) {
     c.enabled
       ? h("button", { class: "small", onclick: () => act(`/api/keys/${id}/disable`, `${c.label} disabled`, refresh) }, "Disable")
       : h("button", { class: "small", onclick: () => act(`/api/keys/${id}/enable`, `${c.label} enabled`, refresh) }, "Enable"),
-    h("button", { class: "small ghost", title: "Reset counters and cooldowns", onclick: () => act(`/api/keys/${id}/reset`, `${c.label}: counters reset`, refresh) }, "Reset"),
+    h("button", { class: "small", title: "Reset counters and cooldowns", "aria-label": "Reset", onclick: () => act(`/api/keys/${id}/reset`, `${c.label}: counters reset`, refresh) }, icon("refresh")),
     c.source === "runtime" ? null : h(
       "button",
       {
         class: "small danger",
         title: "Remove from the pool",
+        "aria-label": "Remove",
         onclick: async () => {
           const env = c.source === "env";
           const ok = await confirmDialog(
@@ -144,8 +145,13 @@ function credentialRow(c, refresh) {
       h("div", { class: "row", style: { gap: "8px" } }, h("span", { class: `dot ${TONE[c.health] ?? ""}`, title: c.health }), h("span", { class: "cell-main mono" }, c.label)),
       h("div", { class: "row", style: { gap: "6px", marginTop: "4px" } }, h("span", { class: "badge" }, c.kind), h("span", { class: `badge ${c.source === "stored" ? "accent" : ""}` }, c.source), validationBadge(c.validation)),
     ),
-    h("td", { "data-label": "Health" }, h("span", { class: `badge ${TONE[c.health] ?? ""}` }, c.health), c.disabled_reason ? h("div", { class: "cell-sub" }, c.disabled_reason) : null),
-    h("td", { class: "num", "data-label": "In flight" }, num(c.in_flight), c.max_concurrency ? h("span", { class: "faint" }, ` / ${c.max_concurrency}`) : null),
+    h(
+      "td",
+      { "data-label": "Health" },
+      h("span", { class: `badge ${TONE[c.health] ?? ""}` }, c.health),
+      h("div", { class: "cell-sub nowrap" }, `${num(c.in_flight)}${c.max_concurrency ? ` / ${c.max_concurrency}` : ""} in flight`),
+      c.disabled_reason ? h("div", { class: "cell-sub" }, c.disabled_reason) : null,
+    ),
     h(
       "td",
       { "data-label": "Success rate" },
@@ -178,7 +184,7 @@ export async function render(main) {
   const table = h(
     "table",
     { class: "cards pool-table" },
-    h("thead", {}, h("tr", {}, h("th", {}, "Credential"), h("th", {}, "Health"), h("th", { class: "num" }, "In flight"), h("th", {}, "Success rate"), h("th", {}, "Cooldowns"), h("th", {}, "Last error"), h("th"))),
+    h("thead", {}, h("tr", {}, h("th", {}, "Credential"), h("th", {}, "Health"), h("th", {}, "Success rate"), h("th", {}, "Cooldowns"), h("th", {}, "Last error"), h("th"))),
     tbody,
   );
   const card = h("section", { class: "card" }, h("header", {}, summary), h("div", { class: "table-wrap" }, table));
@@ -190,7 +196,7 @@ export async function render(main) {
     if (!alive) return;
     clear(summary, summaryChips(data.summary, data.strategy));
     if (!data.credentials.length) {
-      clear(tbody, h("tr", {}, h("td", { colspan: 7, class: "empty" }, "The pool is empty. Add keys to start serving.")));
+      clear(tbody, h("tr", {}, h("td", { colspan: 6, class: "empty" }, "The pool is empty. Add keys to start serving.")));
       return;
     }
     clear(tbody, data.credentials.map((c) => credentialRow(c, refresh)));
