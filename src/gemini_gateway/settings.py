@@ -240,6 +240,19 @@ class Settings(BaseSettings):
     def _lists(cls, value: object) -> object:
         return _split_list(value)
 
+    @field_validator(
+        "aistudio_profiles_dir",
+        "aistudio_browser_path",
+        "aistudio_proxy",
+        "aistudio_scripts_dir",
+        "aistudio_helper_url",
+        mode="before",
+    )
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        # `AISTUDIO_PROFILES_DIR=` in a .env means "not set", not the current directory.
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("recording_route_modes", mode="before")
     @classmethod
     def _route_modes(cls, value: object) -> object:
