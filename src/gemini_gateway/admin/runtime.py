@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import SecretStr, ValidationError
 from pydantic_core import to_jsonable_python
@@ -91,11 +92,26 @@ HELP = {
 }
 
 
+_SECRET_NAMES = ("_secret", "_token", "_tokens", "_key", "_keys", "_password", "_creds", "_creds_json")
+
+
 def spec_of(name: str) -> Spec:
     if name in SPECS:
         return SPECS[name]
-    secret = "SecretStr" in str(Settings.model_fields[name].annotation)
+    # Settings added later are read-only here, and secret if their type or their name says so.
+    secret = "SecretStr" in str(Settings.model_fields[name].annotation) or name.endswith(_SECRET_NAMES)
     return Spec("Other", editable=False, live=False, secret=secret, note="not editable at run time")
+
+
+def _hide_url_password(text: str) -> str:
+    """`scheme://user:pass@host` as `scheme://user:***@host`; anything else unchanged."""
+    if "://" not in text or "@" not in text:
+        return text
+    parts = urlsplit(text)
+    if not parts.password:
+        return text
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def display(name: str, value: Any) -> Any:
@@ -112,6 +128,8 @@ def display(name: str, value: Any) -> Any:
         return [mask_secret(item.get_secret_value()) for item in value]
     if spec_of(name).secret:
         return "•••••• (set)"
+    if isinstance(value, str):
+        return _hide_url_password(value)
     return to_jsonable_python(value)
 
 
