@@ -71,6 +71,7 @@ export async function render(main) {
   }
   const list = h("div", { class: "stack" });
   const search = h("input", {
+    style: { width: "100%" },
     placeholder: "Filter: path, method or words",
     "aria-label": "Filter operations",
     oninput: () => {
@@ -85,7 +86,7 @@ export async function render(main) {
       "div",
       { class: "page-head" },
       h("div", {}, h("h1", {}, "API reference"), h("p", {}, `Everything this console does goes through these routes (${spec.info.title} ${spec.info.version}). The raw document is at `, h("a", { href: "/openapi.json" }, "/openapi.json"), ".")),
-      h("div", { style: { minWidth: "260px" } }, search),
+      h("div", { style: { minWidth: "240px", flex: "0 1 320px" } }, search),
     ),
     list,
   );
