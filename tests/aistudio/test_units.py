@@ -10,7 +10,8 @@ import orjson
 import pytest
 
 from gemini_gateway.aistudio import page_spec, scripts
-from gemini_gateway.aistudio.instance import PageConfig, PageInstance
+from gemini_gateway.aistudio.config import PageConfig
+from gemini_gateway.aistudio.instance import PageInstance
 from gemini_gateway.aistudio.job import PageJob
 from gemini_gateway.aistudio.profiles import ProfileError, ProfileStore, check_name
 from gemini_gateway.aistudio.prompt import PageRequest, Unsupported, page_request, transcript

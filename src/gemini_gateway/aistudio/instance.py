@@ -24,10 +24,10 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Coroutine
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from gemini_gateway.aistudio import capture, page_spec
+from gemini_gateway.aistudio.config import InstanceHost
 from gemini_gateway.aistudio.driver import LoginRequired, PageDriver, PageProblem
 from gemini_gateway.aistudio.job import PageJob, unreachable
 from gemini_gateway.aistudio.prompt import PageRequest
@@ -40,31 +40,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("gemini_gateway.aistudio")
 WATCH_EVERY = 0.5
-
-
-@dataclass(slots=True)
-class PageConfig:
-    base_url: str
-    action_timeout: float
-    response_timeout: float
-    queue_timeout: float
-    queue_depth: int
-    quota_cooldown: float
-    capture: str = "auto"  # "auto" (hook, helper, DOM), "helper" or "dom"
-    helper_url: str | None = None
-    grace: float = 3.0
-
-
-class InstanceHost(Protocol):
-    """What an instance needs from the service that owns it."""
-
-    config: PageConfig
-
-    async def open_context(self, instance: PageInstance) -> BrowserContext: ...
-
-    def context_closed(self, instance: PageInstance) -> None: ...
-
-    async def helper_call(self, instance: PageInstance, job: PageJob) -> None: ...
 
 
 class AiStudioCredential(Credential):
@@ -230,6 +205,7 @@ class PageInstance:
 
     async def _after(self, job: PageJob, suspect: bool) -> None:
         """Leave the page idle and ready for the next call, or throw it away."""
+        job.progress("cleaning up")
         driver = self.driver
         if suspect or driver is None or self.page is None or self.page.is_closed():
             await self.discard_page()
@@ -309,7 +285,10 @@ class PageInstance:
     # Watchdog and health ------------------------------------------------------------------------
 
     async def _watch(self) -> None:
-        limit = self.config.response_timeout + self.config.grace
+        # A call's reader gives up after response_timeout, its cleanup after action_timeout: a task
+        # silent for longer than that (plus a grace) is stuck where cancellation is its only end.
+        answering = self.config.response_timeout + self.config.grace
+        cleaning = self.config.action_timeout + self.config.grace
         while not self._closing:
             await asyncio.sleep(WATCH_EVERY)
             job = self.current
@@ -318,7 +297,7 @@ class PageInstance:
                     return  # nothing to watch; the next submit starts a new watchdog
                 continue
             reclaimed_at = job.reclaimed_at
-            if reclaimed_at is None and job.silent_for() > limit:
+            if reclaimed_at is None and job.silent_for() > (cleaning if job.finished else answering):
                 job.reclaimed_at = time.monotonic()
                 reason = f"AI Studio profile {self.name}: stuck at '{job.stage}' for {job.silent_for():.0f}s"
                 log.warning("%s; reclaiming the page", reason)
@@ -358,6 +337,9 @@ class PageInstance:
         except Exception as exc:  # the page did not answer: start over next time
             ok, detail = False, f"{type(exc).__name__}: {str(exc)[:200]}"
             await self.discard_page()
+        else:
+            if (self.credential.disabled_reason or "").startswith("login expired"):
+                self.reset_login()  # a verdict restored from before a restart, disproved now
         finally:
             self.turns.release(ticket)
         self.health = {"checked_at": time.time(), "ok": ok, "detail": detail}

@@ -19,7 +19,8 @@ import orjson
 from gemini_gateway.aistudio import page_spec
 from gemini_gateway.aistudio.browser import BrowserConfig, BrowserManager
 from gemini_gateway.aistudio.capture import CaptureSettings, read_helper
-from gemini_gateway.aistudio.instance import PageConfig, PageInstance
+from gemini_gateway.aistudio.config import PageConfig
+from gemini_gateway.aistudio.instance import PageInstance
 from gemini_gateway.aistudio.job import PageJob, unreachable
 from gemini_gateway.aistudio.profiles import ProfileStore
 from gemini_gateway.aistudio.scripts import load_scripts
