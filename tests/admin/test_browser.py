@@ -186,6 +186,10 @@ def test_find_the_request_and_open_it(page: Any, site: RunningGateway) -> None:
     login(page)
     go(page, "requests")
     page.fill("input[name=client]", "admin:ui")
+    page.wait_for_function(
+        "() => { const rows = [...document.querySelectorAll('.requests-table tbody tr.clickable')];"
+        " return rows.length > 0 && rows.every((r) => r.textContent.includes('admin:ui')); }"
+    )
     row = page.locator(".requests-table tbody tr.clickable", has_text="gemini-2.5-flash").first
     row.wait_for()
     assert "stream" in row.inner_text()

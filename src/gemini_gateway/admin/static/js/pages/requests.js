@@ -183,7 +183,7 @@ export async function render(main, [detailId]) {
       h("td", { "data-label": "Time", class: "nowrap" }, when(r.received_at_ms)),
       h("td", { "data-label": "Status" }, statusBadge(r)),
       h("td", { "data-label": "Dialect" }, r.dialect),
-      h("td", { "data-label": "Model", class: "mono" }, r.model || "–", r.stream ? h("span", { class: "badge info", style: { marginLeft: "6px" } }, "stream") : null),
+      h("td", { "data-label": "Model", class: "mono" }, r.model || h("span", { class: "faint" }, `${r.method} ${r.path}`), r.stream ? h("span", { class: "badge info", style: { marginLeft: "6px" } }, "stream") : null),
       h("td", { "data-label": "Client", class: "mono" }, r.client_id || "–"),
       h("td", { "data-label": "Credential", class: "mono" }, r.credential || "–", r.attempts?.length > 1 ? h("span", { class: "badge warn", style: { marginLeft: "6px" }, title: "attempts" }, `×${r.attempts.length}`) : null),
       h("td", { "data-label": "Tokens", class: "num" }, tokensOf(r)),
@@ -191,10 +191,12 @@ export async function render(main, [detailId]) {
     );
   }
 
+  let latest = 0;
   async function load(reset = true) {
+    const mine = ++latest; // an older answer arriving late must not replace a newer one
     try {
       const page = await api(`/api/logs${params(reset ? null : cursor)}`);
-      if (!alive) return;
+      if (!alive || mine !== latest) return;
       if (reset) {
         clear(tbody);
         shown = 0;
