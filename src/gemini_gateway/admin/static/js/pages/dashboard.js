@@ -167,9 +167,11 @@ export async function render(main) {
   );
   main.append(h("div", { class: "page-head" }, h("div", {}, h("h1", {}, "Dashboard"), h("p", {}, "Traffic through the gateway and the health of its pool.")), seg), body);
   let alive = true;
+  let latest = 0;
   async function refresh() {
+    const mine = ++latest; // switching the range while a refresh is out: the newer one wins
     const data = await load();
-    if (alive) clear(body, view(data));
+    if (alive && mine === latest) clear(body, view(data));
   }
   await refresh();
   const timer = setInterval(() => refresh().catch(() => {}), 15000);
