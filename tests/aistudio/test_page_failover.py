@@ -199,3 +199,20 @@ def test_the_helper_tier_answers_without_a_browser(standin: tuple[str, StandinSt
             assert seen[0]["request"]["contents"][0]["parts"][0]["text"] == "Via helper"
             assert gateway.gateway.services["aistudio"].browser.running is False
             assert pool_of(gateway)["alice"]["meta"]["counts"]["tier_helper"] == 1
+
+
+def test_the_login_command_saves_what_the_browser_holds_once_the_page_shows_its_prompt_box(
+    standin: tuple[str, StandinState], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from gemini_gateway.cli import app
+
+    url, _ = standin
+    monkeypatch.setenv("AISTUDIO_URL", url)
+    monkeypatch.setenv("AISTUDIO_PROFILES_DIR", str(tmp_path))
+    result = CliRunner().invoke(app, ["aistudio", "login", "zed", "--headless", "--timeout", "0.5"])
+    assert result.exit_code == 0, result.output
+    saved = orjson.loads((tmp_path / "zed.json").read_bytes())
+    assert saved["origins"][0]["origin"] == url  # the page's localStorage came along
+    assert "aiStudioUserPreference" in str(saved["origins"][0]["localStorage"])

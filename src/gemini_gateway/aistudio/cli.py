@@ -33,6 +33,7 @@ def _store() -> tuple[Settings, ProfileStore]:
 def login(
     name: Annotated[str, typer.Argument(help="Profile name, e.g. the account's user name")],
     timeout: Annotated[float, typer.Option(help="Minutes to wait for the sign-in")] = 15,
+    headless: Annotated[bool, typer.Option(hidden=True, help="No window (tests)")] = False,
 ) -> None:
     """Open a visible browser on AI Studio; sign in there; the login is saved as profile NAME."""
     settings, store = _store()
@@ -43,19 +44,21 @@ def login(
     typer.echo(
         "Sign in to Google in the browser window; the login is saved once AI Studio shows its prompt box."
     )
-    state = asyncio.run(_login(settings, store, name, timeout * 60))
+    state = asyncio.run(_login(settings, store, name, timeout * 60, headless))
     path = store.save(name, state)
     typer.echo(f"saved profile {name} ({len(state['cookies'])} cookies) to {path}")
 
 
-async def _login(settings: Settings, store: ProfileStore, name: str, patience: float) -> dict[str, Any]:
+async def _login(
+    settings: Settings, store: ProfileStore, name: str, patience: float, headless: bool
+) -> dict[str, Any]:
     from playwright.async_api import async_playwright
 
     async with async_playwright() as playwright:
         executable = settings.aistudio_browser_path or (
             str(DEBIAN_CHROMIUM) if DEBIAN_CHROMIUM.exists() else None
         )
-        browser = await playwright.chromium.launch(headless=False, executable_path=executable)
+        browser = await playwright.chromium.launch(headless=headless, executable_path=executable)
         existing = store.path(name) if store.exists(name) else None
         context = await browser.new_context(storage_state=str(existing) if existing else None)
         page = await context.new_page()

@@ -75,6 +75,8 @@
     const asked = new URLSearchParams(location.search).get("model");
     const remembered = (JSON.parse(localStorage.getItem(PREFS) || "{}").promptModel || "").replace("models/", "");
     state.model = [asked, remembered].find((m) => m && state.models.includes(m)) || state.models[0];
+    const prefs = JSON.parse(localStorage.getItem(PREFS) || "{}");
+    localStorage.setItem(PREFS, JSON.stringify({ ...prefs, promptModel: "models/" + state.model }));
     $('[data-test-id="model-name"]').textContent = state.model;
     prompter.hidden = false;
   };
