@@ -371,7 +371,9 @@ def main() -> int:
             litellm.stop()  # it is done; its idle loop must not share core 0 with what follows
         settle(gateway)
         if "throughput" in phases:
-            results.memory["idle, after the throughput runs (high-water mark of the load)"] = gateway.rss_bytes()
+            results.memory["idle, after the throughput runs (high-water mark of the load)"] = (
+                gateway.rss_bytes()
+            )
         if "profile" in phases and not args.skip_profile:
             print("# profiling the gateway with py-spy", file=sys.stderr)
             profiled = [t for t in targets if t.name.startswith("gateway")]
