@@ -44,7 +44,7 @@ def test_add_many_use_at_once_stored_encrypted(
         added = client.post("/api/keys", json={"keys": pasted})
         assert added.status_code == 201
         body = added.json()
-        assert [r["label"] for r in body["added"]] == ["AIza…0001", "AIza…0002"]
+        assert [r["label"] for r in body["added"]] == ["AIza...0001", "AIza...0002"]
         assert body["rejected"] == 2 and body["existing"] == []
         assert {r["source"] for r in body["added"]} == {"stored"}
         again = client.post("/api/keys", json={"keys": [NEW_KEYS[1]]})
@@ -59,14 +59,14 @@ def test_add_many_use_at_once_stored_encrypted(
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
     with sqlite3.connect(data / "gateway.db") as db:
         stored = dict(db.execute("SELECT label, ciphertext FROM upstream_credentials").fetchall())
-    assert set(stored) == {"AIza…0001", "AIza…0002"}
+    assert set(stored) == {"AIza...0001", "AIza...0002"}
     assert all(key not in text for key in NEW_KEYS for text in stored.values())
-    assert Fernet(key_file.read_bytes().strip()).decrypt(stored["AIza…0001"].encode()).decode() == NEW_KEYS[0]
+    assert Fernet(key_file.read_bytes().strip()).decrypt(stored["AIza...0001"].encode()).decode() == NEW_KEYS[0]
 
     with gateway_factory(gemini_api_keys=[], data_dir=data) as restarted:
         client = admin_client(restarted.url)
         rows = client.get("/api/keys").json()["credentials"]
-        assert sorted(r["label"] for r in rows) == ["AIza…0001", "AIza…0002"]
+        assert sorted(r["label"] for r in rows) == ["AIza...0001", "AIza...0002"]
         assert httpx.post(f"{restarted.url}/v1/chat/completions", json=CHAT).status_code == 200
 
 

@@ -36,7 +36,7 @@ def test_sources_and_masked_secrets(gateway_factory: GatewayFactory, fake: FakeS
             "secret": True,
             "value": "•••••• (set)",
         }
-        assert items["gemini_api_keys"]["value"] == ["fake…0001", "fake…0002", "fake…0003"]
+        assert items["gemini_api_keys"]["value"] == ["fake...0001", "fake...0002", "fake...0003"]
         assert items["upstream_timeout"]["live"] is False and items["max_retries"]["live"] is True
         assert ADMIN_TOKEN not in response.text and not any(key in response.text for key in KEYS)
 

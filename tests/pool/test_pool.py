@@ -118,7 +118,7 @@ def test_views_never_show_the_secret() -> None:
     text = repr(pool.view()) + repr(list(pool))
     for credential in pool:
         assert credential.secret not in text
-    assert mask_secret("AIzaSyA1234567890abcdefghijklmnop") == "AIza…mnop"
+    assert mask_secret("AIzaSyA1234567890abcdefghijklmnop") == "AIza...mnop"
 
 
 def test_max_concurrency_limits_a_credential() -> None:

@@ -59,9 +59,9 @@ def test_secret_headers_and_query_values_are_masked() -> None:
         ]
     )
     assert token not in orjson.dumps(headers).decode()
-    assert headers["authorization"].startswith("Bearer clie…")
+    assert headers["authorization"].startswith("Bearer clie...")
     assert headers["user-agent"] == "google-genai-sdk/1.0"
-    assert headers["cookie"].startswith("session=clie…") and "theme=" in headers["cookie"]
+    assert headers["cookie"].startswith("session=clie...") and "theme=" in headers["cookie"]
     query = masked_query(f"alt=sse&key={token}".encode())
     assert query is not None and token not in query and query.startswith("alt=sse&key=")
 

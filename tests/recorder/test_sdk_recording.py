@@ -68,7 +68,7 @@ def test_non_stream_and_stream_are_recorded_completely(gateway_factory: GatewayF
             usage.total_token_count,
         )
         assert len(unary["attempts"]) == 1 and unary["attempts"][0]["status"] == 200
-        assert unary["attempts"][0]["credential"] == unary["credential"] and "…" in unary["credential"]
+        assert unary["attempts"][0]["credential"] == unary["credential"] and "..." in unary["credential"]
         assert unary["duration_ms"] > 0 and 0 < unary["first_byte_ms"] <= unary["duration_ms"]
         assert unary["request_headers"]["x-goog-api-key"] != CLIENT_TOKEN
 

@@ -10,8 +10,8 @@ from typing import Any
 def mask_secret(secret: str) -> str:
     """Enough of a secret to tell keys apart, never enough to use one."""
     if len(secret) <= 12:
-        return secret[:2] + "…" if secret else ""
-    return f"{secret[:4]}…{secret[-4:]}"
+        return secret[:2] + "..." if secret else ""
+    return f"{secret[:4]}...{secret[-4:]}"
 
 
 def credential_id(kind: str, secret: str) -> str:

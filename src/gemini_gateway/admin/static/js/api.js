@@ -64,7 +64,7 @@ export function query(params) {
   return text ? `?${text}` : "";
 }
 
-// Response headers arrive as latin-1 text; the gateway sends UTF-8 (the "…" in masked labels).
+// Response headers arrive as latin-1 text; the gateway sends UTF-8 (executor names may not be ASCII).
 export function utf8Header(value) {
   if (!value) return value;
   try {
