@@ -216,6 +216,22 @@ def measure_throughput(
                 settle(owner)
 
 
+def measure_fake_alone(
+    wrk: str, direct: Target, seconds: float, workdir: Path, results: report.Results
+) -> None:
+    """The fake before anything else runs: the ceiling every other figure must stay well under."""
+    print("# the fake upstream alone", file=sys.stderr)
+    for mode, stream in (("non-stream", False), ("20-chunk stream", True)):
+        lua = loadgen.write_lua(direct, stream, workdir)
+        loadgen.run_wrk(wrk, direct.url(stream), lua, 16, 1, CLIENT_CORE)
+        run = loadgen.run_wrk(wrk, direct.url(stream), lua, 64, seconds, CLIENT_CORE)
+        results.notes.append(
+            f"the fake alone, before the gateway and LiteLLM were started, {mode}, c=64: {run.rps:,.0f} req/s "
+            f"(p99 {run.p99_ms:.1f} ms, sharing core {CLIENT_CORE} with wrk)"
+        )
+        print(f"  fake alone {mode}: {run.rps:,.0f} req/s", file=sys.stderr)
+
+
 def measure_open_streams(
     gateway: Service, fake: Service, target: Target, count: int, results: report.Results
 ) -> None:
@@ -322,6 +338,7 @@ def main() -> int:
         started.append(fake)
         configure_fake(fake, stream_chunks=STREAM_CHUNKS, chunk_delay_ms=0)
         direct = Target("direct", fake.base_url, "gemini", MODEL, (("x-goog-api-key", "direct-key"),))
+        measure_fake_alone(wrk, direct, args.seconds, workdir, results)
         token = "sk-bench-" + os.urandom(16).hex()  # the client token for the gateway and LiteLLM alike
         bearer = (("authorization", f"Bearer {token}"),)
         extra = dict(item.split("=", 1) for item in args.gateway_env)
