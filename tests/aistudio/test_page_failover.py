@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -228,3 +229,30 @@ def test_the_login_command_saves_what_the_browser_holds_once_the_page_shows_its_
     saved = orjson.loads((tmp_path / "zed.json").read_bytes())
     assert saved["origins"][0]["origin"] == url  # the page's localStorage came along
     assert "aiStudioUserPreference" in str(saved["origins"][0]["localStorage"])
+
+
+def test_more_profiles_than_browser_contexts_take_turns(
+    standin: tuple[str, StandinState], tmp_path: Path, site: StandinState
+) -> None:
+    url, _ = standin
+    accounts = {"ann": None, "ben": None}
+    with page_gateway(tmp_path, url, accounts, aistudio_max_contexts=1, aistudio_warmup=False) as gateway:
+        service = gateway.gateway.services["aistudio"]
+        client = genai.Client(
+            api_key="client", http_options={"base_url": gateway.url, "api_version": "v1beta"}
+        )
+        for i in range(2):
+            assert "heard" in ask(client, f"T{i}")
+            assert service._open_contexts <= 1
+        assert {c.account for c in site.calls} == set(accounts)  # each got the one context in turn
+
+        site.chunks, site.delay = 4, 0.1
+        with ThreadPoolExecutor(2) as pool:  # the second call waits for the first page to go idle
+            answers = list(pool.map(lambda i: ask(client, f"C{i}"), range(2)))
+        assert all(f"heard 'C{i}'" in a for i, a in enumerate(answers))
+        assert (
+            httpx.get(gateway.url + "/api/aistudio/profiles", headers=ADMIN).json()["browser"][
+                "contexts_open"
+            ]
+            == 1
+        )

@@ -190,17 +190,18 @@ class AiStudioService:
             idle = [
                 i
                 for i in self.instances.values()
-                if i is not instance and i.context is not None and i.current is None and not i.turns.holder
+                if i is not instance and i.context is not None and not i.turns and i.current is None
             ]
             if idle:
                 await min(idle, key=lambda i: i.last_used).discard_page()
                 continue
+            if loop.time() >= deadline:
+                raise unreachable(f"all {limit} AI Studio browser contexts are busy", 503)
+            # Woken when a context closes; a page that merely went idle is seen on the next look.
             assert self._context_freed is not None
             self._context_freed.clear()
-            try:
-                await asyncio.wait_for(self._context_freed.wait(), max(0.0, deadline - loop.time()))
-            except TimeoutError:
-                raise unreachable(f"all {limit} AI Studio browser contexts are busy", 503) from None
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._context_freed.wait(), min(0.25, deadline - loop.time()))
         self._open_contexts += 1
         try:
             return await self.browser.new_context(self.store.path(instance.name), instance.on_rpc)
