@@ -58,48 +58,29 @@ def ask(client: genai.Client, prompt: str, model: str = MODEL) -> str:
     return "".join(c.text or "" for c in client.models.generate_content_stream(model=model, contents=prompt))
 
 
-@pytest.fixture
+QUOTA_COOLDOWN = 4  # AISTUDIO_QUOTA_COOLDOWN here; the pool's own first backoff would be 30s
+
+
+@pytest.fixture(scope="module")
 def keyed(
-    standin: tuple[str, StandinState], tmp_path: Path, fake_url: str, fake: FakeState
+    standin: tuple[str, StandinState],
+    tmp_path_factory: pytest.TempPathFactory,
+    fake_upstream: tuple[str, FakeState],
 ) -> Iterator[RunningGateway]:
     """One profile and one API key (the fake upstream) in the same pool."""
     url, _ = standin
-    with page_gateway(
-        tmp_path, url, {"alice": None}, gemini_api_keys=KEYS[:1], gemini_base_url=fake_url
-    ) as gw:
+    overrides = {
+        "gemini_api_keys": KEYS[:1],
+        "gemini_base_url": fake_upstream[0],
+        "aistudio_quota_cooldown": QUOTA_COOLDOWN,
+    }
+    with page_gateway(tmp_path_factory.mktemp("keyed"), url, {"alice": None}, **overrides) as gw:
         yield gw
 
 
-def test_quota_on_the_page_cools_the_profile_the_calls_rotate_and_it_comes_back_by_itself(
-    standin: tuple[str, StandinState], tmp_path: Path, fake_url: str, fake: FakeState, site: StandinState
+def test_a_hanging_page_fails_over_to_an_api_key(
+    keyed: RunningGateway, site: StandinState, fake: FakeState
 ) -> None:
-    url, _ = standin
-    cooldown = 4  # AISTUDIO_QUOTA_COOLDOWN; the pool's own first backoff here would be 30s
-    overrides = {
-        "gemini_api_keys": KEYS[:1],
-        "gemini_base_url": fake_url,
-        "aistudio_quota_cooldown": cooldown,
-    }
-    with page_gateway(tmp_path, url, {"alice": None}, **overrides) as keyed:
-        site.modes["alice"] = "quota"
-        client = genai.Client(api_key="client", http_options={"base_url": keyed.url, "api_version": "v1beta"})
-        for i in range(2):  # the pool's turn rotates: one of two calls starts on alice
-            assert ask(client, f"Q{i}")  # served by the key after alice's 429
-        assert len(site.calls_of("alice")) == 1
-        alice = pool_of(keyed)["alice"]
-        assert 0 < alice["cooldowns"][MODEL] <= cooldown  # RetryInfo from the page backend, not a backoff
-        assert "out of quota" in (alice["last_error"] or "")
-        for i in range(3):
-            assert "heard" not in ask(client, f"R{i}")
-        assert len(site.calls_of("alice")) == 1  # cooling: never chosen meanwhile
-
-        site.modes.clear()  # the quota is back, and no restart is needed to use it
-        wait_for(lambda: not pool_of(keyed)["alice"]["cooldowns"], cooldown + 2, "the cooldown to end")
-        answers = [ask(client, f"B{i}") for i in range(2)]
-        assert any("alice heard 'B" in a for a in answers)
-
-
-def test_a_hanging_page_fails_over_to_an_api_key(keyed: RunningGateway, site: StandinState) -> None:
     site.modes["alice"] = "hang"
     client = genai.Client(api_key="client", http_options={"base_url": keyed.url, "api_version": "v1beta"})
     for i in range(2):
@@ -109,6 +90,28 @@ def test_a_hanging_page_fails_over_to_an_api_key(keyed: RunningGateway, site: St
     assert (
         1 <= hung <= 2 and alice["failures"] == hung and alice["cooldowns"] == {}
     )  # a hang is no reason to cool
+
+
+def test_quota_on_the_page_cools_the_profile_the_calls_rotate_and_it_comes_back_by_itself(
+    keyed: RunningGateway, site: StandinState, fake: FakeState
+) -> None:
+    wait_for(lambda: pool_of(keyed)["alice"]["meta"]["lock"] is None, what="alice idle")
+    site.modes["alice"] = "quota"
+    client = genai.Client(api_key="client", http_options={"base_url": keyed.url, "api_version": "v1beta"})
+    for i in range(2):  # the pool's turn rotates: one of two calls starts on alice
+        assert ask(client, f"Q{i}")  # served by the key after alice's 429
+    assert len(site.calls_of("alice")) == 1
+    alice = pool_of(keyed)["alice"]
+    assert 0 < alice["cooldowns"][MODEL] <= QUOTA_COOLDOWN  # RetryInfo from the page backend, not a backoff
+    assert "out of quota" in (alice["last_error"] or "")
+    for i in range(3):
+        assert "heard" not in ask(client, f"R{i}")
+    assert len(site.calls_of("alice")) == 1  # cooling: never chosen meanwhile
+
+    site.modes.clear()  # the quota is back, and no restart is needed to use it
+    wait_for(lambda: not pool_of(keyed)["alice"]["cooldowns"], QUOTA_COOLDOWN + 2, "the cooldown to end")
+    answers = [ask(client, f"B{i}") for i in range(2)]
+    assert any("alice heard 'B" in a for a in answers)
 
 
 def test_an_expired_login_disables_the_profile_until_it_is_saved_again(
