@@ -193,6 +193,18 @@ def create_standin_app(state: StandinState) -> Starlette:
                 call.ended = time.monotonic()
 
         headers = {"x-standin-linger": "1"} if mode == "linger" else {}
+        if mode == "freeze":
+            # One chunk, with a header that makes the page's JavaScript spin forever once it has it.
+            async def frozen() -> Any:
+                await asyncio.sleep(0.5)  # after the Run click has returned, as with a real model
+                yield b"[" + orjson.dumps(answer_chunks(call, 2)[0])
+                while not await request.is_disconnected():
+                    await asyncio.sleep(0.1)
+                call.ended = time.monotonic()
+
+            return StreamingResponse(
+                frozen(), media_type="application/json+protobuf", headers={"x-standin-freeze": "1"}
+            )
         if mode == "hang":
             # Not even headers: the page's request stays open with nothing to show, until it goes.
             while not await request.is_disconnected():

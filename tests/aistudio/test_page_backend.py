@@ -191,9 +191,11 @@ def test_a_hanging_page_is_reclaimed_and_its_call_fails_over(
             c.text or "" for c in client.models.generate_content_stream(model=MODEL, contents=f"H{i}")
         )
         assert f"bob heard 'H{i}'" in text
+        if site.calls_of("alice"):
+            break
     assert time.monotonic() - started < 15
     hung = site.calls_of("alice")
-    assert 1 <= len(hung) <= 2
+    assert len(hung) == 1
     wait_for(lambda: all(h.ended for h in hung), what="the hung RPCs to be dropped")  # pages discarded
     wait_for(lambda: idle(pages), what="pages idle")
     alice = pool_of(pages)["alice"]

@@ -78,18 +78,27 @@ def keyed(
         yield gw
 
 
-def test_a_hanging_page_fails_over_to_an_api_key(
+def test_a_frozen_page_is_reclaimed_by_the_watchdog_and_the_call_fails_over_to_a_key(
     keyed: RunningGateway, site: StandinState, fake: FakeState
 ) -> None:
-    site.modes["alice"] = "hang"
+    # The page's JavaScript spins forever on the first chunk: Playwright's own calls into the page
+    # never return either, so only the watchdog can end the call, free the turn, replace the page.
+    site.modes["alice"] = "freeze"
     client = genai.Client(api_key="client", http_options={"base_url": keyed.url, "api_version": "v1beta"})
-    for i in range(2):
-        assert "heard" not in ask(client, f"H{i}")  # the fake upstream answered, not a page
-    hung = len(site.calls_of("alice"))
+    for i in range(2):  # the pool's turn rotates: one of two calls starts on alice
+        assert "heard" not in ask(client, f"F{i}")  # the fake upstream answered, not a page
+        if site.calls_of("alice"):
+            break
+    frozen = len(site.calls_of("alice"))
+    wait_for(lambda: pool_of(keyed)["alice"]["meta"]["lock"] is None, 15, "the frozen page's turn freed")
     alice = pool_of(keyed)["alice"]
-    assert (
-        1 <= hung <= 2 and alice["failures"] == hung and alice["cooldowns"] == {}
-    )  # a hang is no reason to cool
+    assert 1 <= frozen <= 2 and alice["failures"] == frozen and alice["cooldowns"] == {}  # no reason to cool
+    assert "stuck at 'streaming'" in (alice["last_error"] or "") and alice["meta"]["counts"]["reclaimed"] >= 1
+
+    site.modes.clear()  # a new page serves again
+    answers = [ask(client, f"A{i}") for i in range(2)]
+    assert any("alice heard 'A" in a for a in answers)
+    assert pool_of(keyed)["alice"]["meta"]["page"]["pages_created"] >= 2  # the frozen one was replaced
 
 
 def test_quota_on_the_page_cools_the_profile_the_calls_rotate_and_it_comes_back_by_itself(

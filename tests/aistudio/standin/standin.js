@@ -144,7 +144,10 @@
     const xhr = new XMLHttpRequest();
     xhr.open("POST", RPC + "GenerateContent");
     xhr.setRequestHeader("Content-Type", "application/json+protobuf");
-    xhr.onprogress = () => xhr.status === 200 && consume(xhr.responseText, view);
+    xhr.onprogress = () => {
+      if (xhr.status === 200) consume(xhr.responseText, view);
+      if (xhr.getResponseHeader("x-standin-freeze") === "1") for (;;); // the renderer hangs for good
+    };
     xhr.onload = () => {
       if (xhr.status !== 200) return failed(xhr.status, finish);
       consume(xhr.responseText, view);
