@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import math
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import parse_qsl
@@ -73,7 +73,7 @@ def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def token_from_scope(scope: dict[str, Any]) -> str | None:
+def token_from_scope(scope: Mapping[str, Any]) -> str | None:
     """The client token from `Authorization: Bearer`, `x-goog-api-key`, `x-api-key` or `?key=`."""
     headers: list[tuple[bytes, bytes]] = scope["headers"]
     for name, value in headers:
@@ -120,7 +120,7 @@ class Authenticator:
             return None
         return self._clients.get(token_digest(token))
 
-    def client(self, scope: dict[str, Any]) -> ClientIdentity:
+    def client(self, scope: Mapping[str, Any]) -> ClientIdentity:
         """The caller of an API route, or RequestError 401 (no token) / 403 (wrong token)."""
         identity: ClientIdentity | None = scope.get(SCOPE_IDENTITY)
         token = None
@@ -140,7 +140,7 @@ class Authenticator:
             )
         raise RequestError("the client token is not valid for this gateway", status_code=403)
 
-    def admin(self, scope: dict[str, Any]) -> ClientIdentity:
+    def admin(self, scope: Mapping[str, Any]) -> ClientIdentity:
         """The caller of an admin route: an admin UI session, the admin token or an admin-tier token."""
         identity: ClientIdentity | None = scope.get(SCOPE_IDENTITY)
         if identity is None:

@@ -49,7 +49,7 @@ class Exchange:
 
 
 def get_exchange(scope: dict[str, Any]) -> Exchange:
-    exchange = scope.get(SCOPE_KEY)
+    exchange: Exchange | None = scope.get(SCOPE_KEY)
     if exchange is None:
         exchange = scope[SCOPE_KEY] = Exchange()
-    return exchange  # type: ignore[no-any-return]
+    return exchange

@@ -7,7 +7,6 @@ the other becomes the default.
 from __future__ import annotations
 
 import zlib
-from typing import Any
 
 try:  # optional: better ratio and speed than zlib, not a hard dependency
     import zstandard as _zstd  # type: ignore[import-not-found,unused-ignore]
@@ -27,14 +26,14 @@ def choose_codec(data: bytes, preferred: str = DEFAULT_CODEC) -> str:
 
 def compress(data: bytes, codec: str = DEFAULT_CODEC) -> bytes:
     if codec == "zstd" and _zstd is not None:
-        compressor: Any = _zstd.ZstdCompressor(level=3)
-        return compressor.compress(data)  # type: ignore[no-any-return]
+        packed: bytes = _zstd.ZstdCompressor(level=3).compress(data)
+        return packed
     if codec == "zlib":
         # A window no larger than the body: zlib's default 32 KB window and 256 KB of hash tables
         # cost more to set up than compressing a typical 1 KB body, for the same output.
         window = max(9, min(15, (len(data) - 1).bit_length()))
-        compressor = zlib.compressobj(6, zlib.DEFLATED, window, max(1, min(8, window - 6)))
-        return compressor.compress(data) + compressor.flush()
+        deflate = zlib.compressobj(6, zlib.DEFLATED, window, max(1, min(8, window - 6)))
+        return deflate.compress(data) + deflate.flush()
     if codec == "none":
         return data
     raise ValueError(f"unknown body codec {codec!r}")
@@ -48,7 +47,8 @@ def decompress(data: bytes, codec: str) -> bytes:
     if codec == "zstd":
         if _zstd is None:
             raise RuntimeError("this body is zstd-compressed: pip install zstandard to read it")
-        return _zstd.ZstdDecompressor().decompress(data)  # type: ignore[no-any-return]
+        plain: bytes = _zstd.ZstdDecompressor().decompress(data)
+        return plain
     raise ValueError(f"unknown body codec {codec!r}")
 
 

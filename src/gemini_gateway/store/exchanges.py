@@ -216,7 +216,7 @@ class ExchangeStore:
         self, conn: AsyncConnection, insert: _PreparedInsert, rows: list[tuple[Any, ...]]
     ) -> None:
         if self.dialect != "sqlite":
-            await conn.exec_driver_sql(insert.sql, rows)  # type: ignore[arg-type]
+            await conn.exec_driver_sql(insert.sql, rows)
             return
         # SQLite runs in aiosqlite's thread, and executemany hands the GIL back and forth once per
         # row; under load each hand-back waits out the interpreter's switch interval, which made
