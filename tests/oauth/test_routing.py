@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
 from gemini_gateway.errors import NoCredentialAvailable
+from gemini_gateway.fake_upstream import FakeState
 from gemini_gateway.pool.classify import Verdict
 from gemini_gateway.pool.credential import Credential
 from gemini_gateway.pool.pool import CredentialPool
 from gemini_gateway.pool.strategy import route
+from tests.admin.helpers import admin_client
+from tests.conftest import KEYS, GatewayFactory
+from tests.oauth.helpers import account_json, generate, oauth_settings, write_account
 
 
 class Clock:
@@ -88,3 +93,37 @@ def test_accept_hook_and_unservable_model() -> None:
     with pytest.raises(NoCredentialAvailable) as caught:
         pool.acquire("gemini-embedding-001")
     assert caught.value.status_code == 404 and "gemini-embedding-001" in caught.value.message
+
+
+def test_routing_edited_in_the_settings_takes_effect_at_once_and_after_a_restart(
+    gateway_factory: GatewayFactory, fake: FakeState, fake_url: str, tmp_path: Path
+) -> None:
+    write_account(tmp_path / "creds", account_json(fake, "mix@example.com"))
+    settings = oauth_settings(
+        fake_url, tmp_path / "creds", gemini_api_keys=[KEYS[0]], oauth_routing="prefer_keys"
+    )
+
+    def served_by(url: str, calls: int) -> Counter[str]:
+        before = len(fake.calls)
+        for _ in range(calls):
+            assert generate(url).status_code == 200
+        return Counter("account" if c.key == "mix@example.com" else "key" for c in fake.calls[before:])
+
+    with gateway_factory(**settings) as running:
+        assert served_by(running.url, 4) == {"key": 4}
+        client = admin_client(running.url)
+        response = client.put("/api/settings", json={"values": {"oauth_routing": "prefer_accounts"}})
+        assert response.json()["changed"] == [
+            {"name": "oauth_routing", "applied_now": True, "restart_needed": False}
+        ]
+        assert served_by(running.url, 4) == {"account": 4}
+        client.put("/api/settings", json={"values": {"oauth_routing": "weighted", "oauth_weight": 0.25}})
+        assert served_by(running.url, 8) == {"key": 6, "account": 2}
+        refused = client.put("/api/settings", json={"values": {"oauth_routing": "random"}})
+        assert refused.status_code == 422 and "oauth_routing" in refused.json()["error"]["message"]
+        item = next(s for s in client.get("/api/settings").json()["settings"] if s["name"] == "oauth_routing")
+        assert item == item | {"group": "Pool", "editable": True, "live": True, "source": "stored"}
+
+    with gateway_factory(**settings) as restarted:  # the stored value wins over OAUTH_ROUTING
+        assert restarted.gateway.pool.routing == "weighted"
+        assert restarted.gateway.pool.account_weight == 0.25

@@ -48,7 +48,10 @@ SPECS: dict[str, Spec] = {
     "cooldown_base_seconds": Spec("Pool"),
     "cooldown_max_seconds": Spec("Pool"),
     "pool_state_flush_seconds": Spec("Pool"),
+    "oauth_routing": Spec("Pool"),
+    "oauth_weight": Spec("Pool"),
     "model_aliases": Spec("Dialects"),
+    "model_suffixes": Spec("Dialects"),
     "media_fetch_max_bytes": Spec("Dialects"),
     "allow_private_media_urls": Spec("Dialects"),
     "max_request_bytes": Spec("Dialects"),
@@ -167,6 +170,11 @@ def _pool(gateway: Gateway) -> bool:
     return True
 
 
+def _routing(gateway: Gateway) -> bool:
+    gateway.pool.set_routing(gateway.settings.oauth_routing, gateway.settings.oauth_weight)
+    return True
+
+
 def _dispatcher(gateway: Gateway) -> bool:
     settings, dispatcher = gateway.settings, gateway.dispatcher
     dispatcher.max_retries = settings.max_retries
@@ -195,6 +203,8 @@ def _log_level(gateway: Gateway) -> bool:
 # Settings copied into a component when it was built; the others are read where they are used.
 APPLIERS: dict[str, Callable[[Gateway], bool]] = {
     "pool_strategy": _pool,
+    "oauth_routing": _routing,
+    "oauth_weight": _routing,
     "max_retries": _dispatcher,
     "cooldown_base_seconds": _dispatcher,
     "cooldown_max_seconds": _dispatcher,

@@ -91,6 +91,11 @@ class CredentialPool:
         chosen.last_used = now
         return chosen
 
+    def set_routing(self, routing: Routing, account_weight: float) -> None:
+        """Change how keys and accounts share calls; a weighted mix counts its share afresh."""
+        self.routing, self.account_weight = routing, account_weight
+        self._group_picks = [0, 0]
+
     def _picks(self) -> tuple[int, int]:
         return self._group_picks[0], self._group_picks[1]
 
