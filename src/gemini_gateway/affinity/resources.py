@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -25,13 +26,21 @@ from gemini_gateway.affinity.owners import Owner
 from gemini_gateway.affinity.upstream import ResourceReply, resource_request
 from gemini_gateway.backends.base import UpstreamCall
 from gemini_gateway.context import Gateway
-from gemini_gateway.errors import GatewayError, NoCredentialAvailable, RequestError, UpstreamError
+from gemini_gateway.errors import (
+    GatewayError,
+    NoCredentialAvailable,
+    RequestError,
+    UpstreamError,
+    UpstreamUnreachable,
+)
 from gemini_gateway.exchange import Exchange
 from gemini_gateway.pool.credential import Credential
 
 FILES_SCOPE = "files"
 CACHES_SCOPE = "cachedContents"
 _GONE = (403, 404)  # Google's answers for a resource its project does not hold
+
+log = logging.getLogger("gemini_gateway.affinity")
 
 
 def api_version(path: str) -> str:
@@ -224,6 +233,9 @@ async def list_merged(
 
     The combined page token names the credential to continue with and that credential's own page
     token, so pages never overlap or skip, and a credential removed between pages is stepped over.
+    A credential that is cooling down is stepped over too, and so is one whose listing fails (it
+    is logged): the page holds what the others have. Only when every credential this page asked
+    failed does the client get an error (the upstream's, or a 429 when they all cool down).
     """
     size = page_size(query, default_size, max_size)
     credentials = resource_credentials(gateway, method)
@@ -234,11 +246,52 @@ async def list_merged(
         upstream_token = None  # that credential is gone: the next one starts from its beginning
     items: list[Any] = []
     learned: dict[str, Owner] = {}
+    failures: list[GatewayError] = []
+    answered = False
     while index < len(credentials) and len(items) < size:
         credential = credentials[index]
         params = {"pageSize": str(size - len(items))}
         if upstream_token:
             params["pageToken"] = upstream_token
+        try:
+            page = await _list_one(gateway, exchange, credential, method, scope_model, path, params)
+        except GatewayError as exc:
+            failures.append(exc)
+            index, upstream_token = index + 1, None
+            continue
+        answered = True
+        found = [item for item in page.get(items_key) or () if isinstance(item, dict)]
+        for item in found:
+            if isinstance(item.get("name"), str):
+                learned[item["name"]] = Owner(credential.id, rfc3339_seconds(item.get(expiry_key)))
+        items.extend(found)
+        upstream_token = page.get("nextPageToken") or None
+        if upstream_token is None:
+            index += 1
+    if failures and not answered:
+        raise _listing_failed(gateway, failures, scope_model, {c.id for c in credentials})
+    await _learn_owners(gateway, learned)
+    result: dict[str, Any] = {items_key: items} if items else {}
+    if index < len(credentials):
+        result["nextPageToken"] = encode_token(credentials[index].id, upstream_token)
+    return result
+
+
+async def _list_one(
+    gateway: Gateway,
+    exchange: Exchange,
+    credential: Credential,
+    method: str,
+    scope_model: str,
+    path: str,
+    params: Mapping[str, str],
+) -> dict[str, Any]:
+    """One page of one credential's listing; raises without a call when it is cooling down."""
+    now = gateway.pool.clock()
+    if credential.cooling_until(scope_model, now) is not None:
+        log.info("listing %s: skipped %s, which is cooling down", method, credential.label)
+        raise gateway.pool.unavailable_error(scope_model, frozenset(), now, lambda c: c.id == credential.id)
+    try:
         reply = await on_credential(
             gateway,
             exchange,
@@ -249,16 +302,33 @@ async def list_merged(
             allowed=frozenset({credential.id}),
             params=params,
         )
-        page = decode_object(reply.body)
-        found = [item for item in page.get(items_key) or () if isinstance(item, dict)]
-        for item in found:
-            if isinstance(item.get("name"), str):
-                learned[item["name"]] = Owner(credential.id, rfc3339_seconds(item.get(expiry_key)))
-        items.extend(found)
-        upstream_token = page.get("nextPageToken") or None
-        if upstream_token is None:
-            index += 1
-    # Listing teaches ownership too: a resource seen in a project lives there.
+    except (UpstreamError, UpstreamUnreachable, NoCredentialAvailable) as exc:
+        log.warning(
+            "listing %s: skipped %s, which answered %s: %s",
+            method,
+            credential.label,
+            exc.status_code,
+            exc.message[:200],
+        )
+        raise
+    return decode_object(reply.body)
+
+
+def _listing_failed(
+    gateway: Gateway, failures: list[GatewayError], scope_model: str, listed: set[str]
+) -> GatewayError:
+    """The error of a page no credential could answer: an upstream's own error if there was one,
+    else (every credential cooling down) a 429 with the first moment one can serve again."""
+    for failure in failures:
+        if not isinstance(failure, NoCredentialAvailable):
+            return failure
+    return gateway.pool.unavailable_error(
+        scope_model, frozenset(), gateway.pool.clock(), lambda c: c.id in listed
+    )
+
+
+async def _learn_owners(gateway: Gateway, learned: Mapping[str, Owner]) -> None:
+    """Listing teaches ownership too: a resource seen in a project lives there."""
     owners = affinity_of(gateway).owners
     await owners.remember_many(
         {
@@ -267,7 +337,3 @@ async def list_merged(
             if (known := owners.known(n)) is None or known.credential_id != o.credential_id
         }
     )
-    result: dict[str, Any] = {items_key: items} if items else {}
-    if index < len(credentials):
-        result["nextPageToken"] = encode_token(credentials[index].id, upstream_token)
-    return result
