@@ -100,6 +100,10 @@ class Settings(BaseSettings):
         default_factory=dict,
         description='Client model name -> upstream model, JSON: {"gpt-4o":"gemini-2.5-pro"}',
     )
+    model_suffixes: bool = Field(
+        True,
+        description="Honour gemini-balance model suffixes (-search, -nothinking) and list them in /v1/models",
+    )
     media_fetch_max_bytes: int = Field(20 * 1024 * 1024, gt=0, description="Largest image fetched from a URL")
     allow_private_media_urls: bool = Field(
         False, description="Let clients make the gateway fetch private URLs"

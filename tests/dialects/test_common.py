@@ -7,6 +7,7 @@ import os
 
 import pytest
 
+from gemini_gateway.dialects.anthropic_messages import parse_count_tokens_request, parse_messages_request
 from gemini_gateway.dialects.common import (
     SKIP_SIGNATURE,
     ParamError,
@@ -24,8 +25,11 @@ from gemini_gateway.dialects.common import (
 from gemini_gateway.dialects.generation import (
     apply_model_suffixes,
     google_thinking_config,
+    suffixed_model_ids,
     thinking_for_effort,
 )
+from gemini_gateway.dialects.openai_chat import parse_chat_request
+from gemini_gateway.dialects.openai_responses import parse_responses_request
 
 # Real signatures are standard base64 of opaque bytes, often with + / and padding.
 SIGNATURE = base64.b64encode(b"\xfb\xff\xfe" + os.urandom(300)).decode()
@@ -138,6 +142,78 @@ def test_model_suffixes_and_aliases() -> None:
     assert (model, same) == ("gemini-2.5-pro", request)
     model, out = apply_model_suffixes("fast", {}, {"fast": "gemini-2.5-flash-search"})
     assert model == "gemini-2.5-flash" and out["tools"] == [{"googleSearch": {}}]
+
+
+def test_model_suffixes_off_pass_the_name_through() -> None:
+    request = {"contents": [], "tools": [{"functionDeclarations": [{"name": "f"}]}]}
+    for name in (
+        "gemini-2.5-flash-search",
+        "gemini-2.5-flash-nothinking",
+        "gemini-2.5-flash-search-non-thinking",
+    ):
+        model, out = apply_model_suffixes(f"models/{name}", request, suffixes=False)
+        assert (model, out) == (name, request)
+    # Aliases still resolve, to a target taken as it is.
+    model, out = apply_model_suffixes("fast", {}, {"fast": "models/gemini-2.5-flash-search"}, suffixes=False)
+    assert (model, out) == ("gemini-2.5-flash-search", {})
+
+
+def test_dialects_honour_the_suffix_switch() -> None:
+    chat = {"model": "gemini-2.5-flash-search-nothinking", "messages": [{"role": "user", "content": "hi"}]}
+    on = parse_chat_request(chat)
+    assert on.model == "gemini-2.5-flash" and on.request["tools"] == [{"googleSearch": {}}]
+    assert on.request["generationConfig"] == {"thinkingConfig": {"thinkingBudget": 0}}
+    off = parse_chat_request(chat, suffixes=False)
+    assert off.model == "gemini-2.5-flash-search-nothinking" == off.client_model
+    assert "tools" not in off.request and "generationConfig" not in off.request
+    responses = parse_responses_request({"model": "gemini-2.5-flash-search", "input": "hi"}, suffixes=False)
+    assert responses.model == "gemini-2.5-flash-search" and "tools" not in responses.request
+    messages = {
+        "model": "gemini-2.5-flash-search",
+        "max_tokens": 16,
+        "messages": [{"role": "user", "content": "hi"}],
+    }
+    assert parse_messages_request(messages, suffixes=False).model == "gemini-2.5-flash-search"
+    model, body = parse_count_tokens_request(messages, suffixes=False)
+    assert model == "gemini-2.5-flash-search" and "tools" not in body["generateContentRequest"]
+
+
+def _model(name: str, *methods: str, thinking: bool = False) -> dict[str, object]:
+    info: dict[str, object] = {"name": f"models/{name}", "supportedGenerationMethods": list(methods)}
+    if thinking:
+        info["thinking"] = True
+    return info
+
+
+def test_suffixed_model_ids_for_a_model_dropdown() -> None:
+    chat = ("generateContent", "countTokens")
+    models = [
+        _model("gemini-2.5-flash", *chat, thinking=True),
+        _model("gemini-2.5-pro", *chat, thinking=True),  # cannot think less than 128 tokens
+        _model("gemini-3-flash-preview", *chat, thinking=True),  # Gemini 3 cannot stop thinking
+        _model("gemini-2.0-flash", *chat),
+        _model("gemini-2.5-flash-preview-tts", *chat),
+        _model("gemini-2.5-flash-image", *chat),
+        _model("gemini-2.5-flash-native-audio-latest", "bidiGenerateContent"),
+        _model("gemini-embedding-001", "embedContent"),
+        _model("imagen-4.0-generate-001", "predict"),
+        _model("gemma-3-27b-it", *chat),
+    ]
+    assert suffixed_model_ids(models) == [
+        "gemini-2.5-flash-search",
+        "gemini-2.5-flash-nothinking",
+        "gemini-2.5-pro-search",
+        "gemini-3-flash-preview-search",
+        "gemini-2.0-flash-search",
+    ]
+    # Every listed name resolves back to its model with the promised change.
+    for name in suffixed_model_ids(models):
+        model, out = apply_model_suffixes(name, {})
+        assert f"models/{model}" in {m["name"] for m in models}
+        assert out in (
+            {"tools": [{"googleSearch": {}}]},
+            {"generationConfig": {"thinkingConfig": {"thinkingBudget": 0}}},
+        )
 
 
 @pytest.mark.parametrize(

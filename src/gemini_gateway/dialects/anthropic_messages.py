@@ -52,17 +52,19 @@ class MessagesCall:
     remote_images: list[RemoteImage] = field(default_factory=list)
 
 
-def parse_messages_request(body: object, *, aliases: Mapping[str, str] | None = None) -> MessagesCall:
+def parse_messages_request(
+    body: object, *, aliases: Mapping[str, str] | None = None, suffixes: bool = True
+) -> MessagesCall:
     if not isinstance(body, dict):
         raise ParamError(None, "the request body must be a JSON object")
     client_model = strip_model_prefix(req_str(body, "model"))
     if body.get("max_tokens") is None:
         raise ParamError("max_tokens", "Field required")
-    model, _ = apply_model_suffixes(client_model, {}, aliases)
+    model, _ = apply_model_suffixes(client_model, {}, aliases, suffixes=suffixes)
     request = _request(body, model)
     if config := _generation_config(body, model):
         request["generationConfig"] = config
-    model, request = apply_model_suffixes(client_model, request, aliases)
+    model, request = apply_model_suffixes(client_model, request, aliases, suffixes=suffixes)
     return MessagesCall(
         model=model,
         request=request,
@@ -72,14 +74,16 @@ def parse_messages_request(body: object, *, aliases: Mapping[str, str] | None = 
     )
 
 
-def parse_count_tokens_request(body: object, *, aliases: Mapping[str, str] | None = None) -> tuple[str, JSON]:
+def parse_count_tokens_request(
+    body: object, *, aliases: Mapping[str, str] | None = None, suffixes: bool = True
+) -> tuple[str, JSON]:
     """(model, countTokens body): the same translation, wrapped as Gemini's generateContentRequest."""
     if not isinstance(body, dict):
         raise ParamError(None, "the request body must be a JSON object")
     client_model = strip_model_prefix(req_str(body, "model"))
-    model, _ = apply_model_suffixes(client_model, {}, aliases)
+    model, _ = apply_model_suffixes(client_model, {}, aliases, suffixes=suffixes)
     request = _request(body, model)
-    model, request = apply_model_suffixes(client_model, request, aliases)
+    model, request = apply_model_suffixes(client_model, request, aliases, suffixes=suffixes)
     request.pop("toolConfig", None)  # counting needs what is sent, not how tools are chosen
     return model, {"generateContentRequest": {"model": f"models/{model}", **request}}
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Final
 
 from gemini_gateway.dialects.common import JSON, ParamError
@@ -11,6 +11,8 @@ SEARCH_TOOL: Final[JSON] = {"googleSearch": {}}
 _SEARCH_SUFFIX: Final = "-search"
 # gemini-balance spells it -nothinking; some of its forks -non-thinking.
 _NO_THINKING_SUFFIXES: Final = ("-nothinking", "-non-thinking")
+# Gemini models that answer generateContent but take no Google Search grounding.
+_NOT_SEARCHABLE: Final = ("tts", "image", "audio", "embedding", "live")
 
 # reasoning_effort -> thinkingBudget on 2.5-era models (Google's OpenAI-compat table).
 _BUDGETS: Final = {"minimal": 1024, "low": 1024, "medium": 8192, "high": 24576, "xhigh": 24576, "max": 24576}
@@ -35,16 +37,19 @@ def strip_model_prefix(model: str) -> str:
 
 
 def apply_model_suffixes(
-    model: str, request: JSON, aliases: Mapping[str, str] | None = None
+    model: str, request: JSON, aliases: Mapping[str, str] | None = None, *, suffixes: bool = True
 ) -> tuple[str, JSON]:
     """Resolve an alias, then honour gemini-balance style suffixes; the request is not mutated.
 
     `-search` adds Google Search grounding (next to any function tools), `-nothinking` turns
     thinking off. Suffixes stack in any order: `gemini-2.5-flash-search-nothinking`.
+    With `suffixes` off (the MODEL_SUFFIXES setting) the resolved name is passed on as it is.
     """
     model = strip_model_prefix(model)
     if aliases:
         model = strip_model_prefix(aliases.get(model, model))
+    if not suffixes:
+        return model, request
     search = no_thinking = False
     while True:
         if model.endswith(_SEARCH_SUFFIX):
@@ -73,6 +78,26 @@ def apply_model_suffixes(
 
 def is_gemini3(model: str) -> bool:
     return "gemini-3" in model
+
+
+def suffixed_model_ids(models: Iterable[JSON]) -> list[str]:
+    """The suffixed names a model list offers next to the upstream's own (Gemini `Model` objects).
+
+    `-search` for Gemini chat models (not TTS, image, audio or embedding ones); `-nothinking`
+    for thinking models that can stop thinking (not Pro, not Gemini 3).
+    """
+    ids: list[str] = []
+    for info in models:
+        name = strip_model_prefix(str(info.get("name", "")))
+        methods = info.get("supportedGenerationMethods") or ()
+        if not name.startswith("gemini-") or "generateContent" not in methods:
+            continue
+        if any(marker in name for marker in _NOT_SEARCHABLE):
+            continue
+        ids.append(name + _SEARCH_SUFFIX)
+        if info.get("thinking") is True and "pro" not in name and not is_gemini3(name):
+            ids.append(name + _NO_THINKING_SUFFIXES[0])
+    return ids
 
 
 def thinking_for_effort(model: str, effort: object, param: str) -> JSON:

@@ -61,11 +61,13 @@ class ChatCall:
     remote_images: list[RemoteImage] = field(default_factory=list)
 
 
-def parse_chat_request(body: object, *, aliases: Mapping[str, str] | None = None) -> ChatCall:
+def parse_chat_request(
+    body: object, *, aliases: Mapping[str, str] | None = None, suffixes: bool = True
+) -> ChatCall:
     if not isinstance(body, dict):
         raise ParamError(None, "the request body must be a JSON object")
     client_model = strip_model_prefix(req_str(body, "model"))
-    model, _ = apply_model_suffixes(client_model, {}, aliases)
+    model, _ = apply_model_suffixes(client_model, {}, aliases, suffixes=suffixes)
     system, contents = convert_messages(body.get("messages"))
     request: JSON = {"contents": contents}
     if system:
@@ -87,7 +89,7 @@ def parse_chat_request(body: object, *, aliases: Mapping[str, str] | None = None
     if isinstance(google.get("cached_content"), str):
         request["cachedContent"] = google["cached_content"]
     stream_options = opt_dict(body, "stream_options") or {}
-    model, request = apply_model_suffixes(client_model, request, aliases)
+    model, request = apply_model_suffixes(client_model, request, aliases, suffixes=suffixes)
     return ChatCall(
         model=model,
         request=request,

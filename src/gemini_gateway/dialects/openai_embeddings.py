@@ -30,11 +30,13 @@ class EmbeddingsCall:
     count: int
 
 
-def parse_embeddings_request(body: object, *, aliases: Mapping[str, str] | None = None) -> EmbeddingsCall:
+def parse_embeddings_request(
+    body: object, *, aliases: Mapping[str, str] | None = None, suffixes: bool = True
+) -> EmbeddingsCall:
     if not isinstance(body, dict):
         raise ParamError(None, "the request body must be a JSON object")
     client_model = strip_model_prefix(req_str(body, "model"))
-    model, _ = apply_model_suffixes(client_model, {}, aliases)
+    model, _ = apply_model_suffixes(client_model, {}, aliases, suffixes=suffixes)
     texts = _inputs(body.get("input"))
     dimensions = opt_int(body, "dimensions", minimum=1)
     raw_encoding = opt_str(body, "encoding_format") or "float"

@@ -42,7 +42,11 @@ class ImagesCall:
 
 
 def parse_images_request(
-    body: object, *, default_model: str = DEFAULT_IMAGE_MODEL, aliases: Mapping[str, str] | None = None
+    body: object,
+    *,
+    default_model: str = DEFAULT_IMAGE_MODEL,
+    aliases: Mapping[str, str] | None = None,
+    suffixes: bool = True,
 ) -> ImagesCall:
     if not isinstance(body, dict):
         raise ParamError(None, "the request body must be a JSON object")
@@ -50,7 +54,7 @@ def parse_images_request(
     raw_model = strip_model_prefix(opt_str(body, "model") or default_model)
     if raw_model.startswith(_OPENAI_MODELS):
         raw_model = default_model
-    model, _ = apply_model_suffixes(raw_model, {}, aliases)
+    model, _ = apply_model_suffixes(raw_model, {}, aliases, suffixes=suffixes)
     n = opt_int(body, "n", minimum=1, maximum=10)
     size = opt_str(body, "size")
     fmt = opt_str(body, "response_format") or "b64_json"

@@ -60,11 +60,13 @@ class ResponsesCall:
     remote_images: list[RemoteImage] = field(default_factory=list)
 
 
-def parse_responses_request(body: object, *, aliases: Mapping[str, str] | None = None) -> ResponsesCall:
+def parse_responses_request(
+    body: object, *, aliases: Mapping[str, str] | None = None, suffixes: bool = True
+) -> ResponsesCall:
     if not isinstance(body, dict):
         raise ParamError(None, "the request body must be a JSON object")
     client_model = strip_model_prefix(req_str(body, "model"))
-    model, _ = apply_model_suffixes(client_model, {}, aliases)
+    model, _ = apply_model_suffixes(client_model, {}, aliases, suffixes=suffixes)
     if body.get("previous_response_id"):
         raise ParamError(
             "previous_response_id", "this gateway stores no responses; send the full input instead"
@@ -88,7 +90,7 @@ def parse_responses_request(body: object, *, aliases: Mapping[str, str] | None =
         request["tools"] = tools
     if config := _generation_config(body, model):
         request["generationConfig"] = config
-    model, request = apply_model_suffixes(client_model, request, aliases)
+    model, request = apply_model_suffixes(client_model, request, aliases, suffixes=suffixes)
     echo = {key: body.get(key) for key in _ECHOED}
     echo["max_output_tokens"] = body.get("max_output_tokens")
     return ResponsesCall(

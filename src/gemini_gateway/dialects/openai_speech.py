@@ -46,7 +46,11 @@ class SpeechCall:
 
 
 def parse_speech_request(
-    body: object, *, default_model: str = DEFAULT_TTS_MODEL, aliases: Mapping[str, str] | None = None
+    body: object,
+    *,
+    default_model: str = DEFAULT_TTS_MODEL,
+    aliases: Mapping[str, str] | None = None,
+    suffixes: bool = True,
 ) -> SpeechCall:
     if not isinstance(body, dict):
         raise ParamError(None, "the request body must be a JSON object")
@@ -54,7 +58,7 @@ def parse_speech_request(
     raw_model = strip_model_prefix(req_str(body, "model"))
     if raw_model in _OPENAI_TTS_MODELS:
         raw_model = default_model
-    model, _ = apply_model_suffixes(raw_model, {}, aliases)
+    model, _ = apply_model_suffixes(raw_model, {}, aliases, suffixes=suffixes)
     fmt = opt_str(body, "response_format")
     # OpenAI's own default is mp3, which cannot be produced here; wav plays everywhere mp3 does.
     if fmt not in (None, "wav", "pcm"):

@@ -28,7 +28,10 @@ async def messages(scope: Scope, receive: Receive, send: Send) -> None:
 
 
 async def _messages(request: DialectRequest) -> None:
-    call = parse_messages_request(request.body, aliases=request.gateway.settings.model_aliases)
+    settings = request.gateway.settings
+    call = parse_messages_request(
+        request.body, aliases=settings.model_aliases, suffixes=settings.model_suffixes
+    )
     request.use_model(call.model)
     body = orjson.dumps(await request.inline_remote_media(call.request, call.remote_images))
     message_id = new_id("msg_", 24)
@@ -54,7 +57,10 @@ async def count_tokens(scope: Scope, receive: Receive, send: Send) -> None:
 
 
 async def _count_tokens(request: DialectRequest) -> None:
-    model, body = parse_count_tokens_request(request.body, aliases=request.gateway.settings.model_aliases)
+    settings = request.gateway.settings
+    model, body = parse_count_tokens_request(
+        request.body, aliases=settings.model_aliases, suffixes=settings.model_suffixes
+    )
     request.use_model(model)
     reply = await request.gateway.dispatcher.unary(
         UpstreamCall("countTokens", model, orjson.dumps(body)), request.exchange

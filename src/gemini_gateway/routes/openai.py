@@ -9,6 +9,7 @@ from starlette.routing import BaseRoute, Route
 
 from gemini_gateway.backends.base import UpstreamCall
 from gemini_gateway.dialects.common import new_id
+from gemini_gateway.dialects.generation import suffixed_model_ids
 from gemini_gateway.dialects.openai_chat import parse_chat_request, render_chat_response
 from gemini_gateway.dialects.openai_embeddings import parse_embeddings_request, render_embeddings_response
 from gemini_gateway.dialects.openai_errors import render_openai_error
@@ -32,7 +33,8 @@ async def chat_completions(scope: Scope, receive: Receive, send: Send) -> None:
 
 
 async def _chat(request: DialectRequest) -> None:
-    call = parse_chat_request(request.body, aliases=request.gateway.settings.model_aliases)
+    settings = request.gateway.settings
+    call = parse_chat_request(request.body, aliases=settings.model_aliases, suffixes=settings.model_suffixes)
     request.use_model(call.model)
     body = orjson.dumps(await request.inline_remote_media(call.request, call.remote_images))
     response_id, created = new_id("chatcmpl-", 24), int(time.time())
@@ -59,7 +61,10 @@ async def responses(scope: Scope, receive: Receive, send: Send) -> None:
 
 
 async def _responses(request: DialectRequest) -> None:
-    call = parse_responses_request(request.body, aliases=request.gateway.settings.model_aliases)
+    settings = request.gateway.settings
+    call = parse_responses_request(
+        request.body, aliases=settings.model_aliases, suffixes=settings.model_suffixes
+    )
     request.use_model(call.model)
     body = orjson.dumps(await request.inline_remote_media(call.request, call.remote_images))
     response_id, created = new_id("resp_", 24), int(time.time())
@@ -86,7 +91,10 @@ async def embeddings(scope: Scope, receive: Receive, send: Send) -> None:
 
 
 async def _embeddings(request: DialectRequest) -> None:
-    call = parse_embeddings_request(request.body, aliases=request.gateway.settings.model_aliases)
+    settings = request.gateway.settings
+    call = parse_embeddings_request(
+        request.body, aliases=settings.model_aliases, suffixes=settings.model_suffixes
+    )
     request.use_model(call.model)
     answers = []
     for batch in call.batches:
@@ -103,7 +111,10 @@ async def images(scope: Scope, receive: Receive, send: Send) -> None:
 
 
 async def _images(request: DialectRequest) -> None:
-    call = parse_images_request(request.body, aliases=request.gateway.settings.model_aliases)
+    settings = request.gateway.settings
+    call = parse_images_request(
+        request.body, aliases=settings.model_aliases, suffixes=settings.model_suffixes
+    )
     request.use_model(call.model)
     body = orjson.dumps(call.request)
     answers = []
@@ -122,7 +133,10 @@ async def speech(scope: Scope, receive: Receive, send: Send) -> None:
 
 
 async def _speech(request: DialectRequest) -> None:
-    call = parse_speech_request(request.body, aliases=request.gateway.settings.model_aliases)
+    settings = request.gateway.settings
+    call = parse_speech_request(
+        request.body, aliases=settings.model_aliases, suffixes=settings.model_suffixes
+    )
     request.use_model(call.model)
     upstream = UpstreamCall("generateContent", call.model, orjson.dumps(call.request))
     reply = await request.gateway.dispatcher.unary(upstream, request.exchange)
@@ -179,14 +193,18 @@ async def _models(request: DialectRequest) -> None:
         cache.models = list(decode_answer(reply.body).get("models") or [])
         cache.expires = now + MODELS_TTL
     created = int(time.time())
+    settings = request.gateway.settings
+    # Names the gateway serves on top of the upstream's: aliases, then suffixed variants.
+    extra_ids = list(settings.model_aliases)
+    if settings.model_suffixes:
+        extra_ids += suffixed_model_ids(cache.models)
     target = request.scope["path_params"].get("model")
     if target is None:
-        aliases = list(request.gateway.settings.model_aliases)
-        await request.answer_json(render_models(cache.models, created=created, extra_ids=aliases))
+        await request.answer_json(render_models(cache.models, created=created, extra_ids=extra_ids))
         return
     known = {str(m.get("name", "")).removeprefix("models/") for m in cache.models}
     target = target.removeprefix("models/")
-    if target not in known and target not in request.gateway.settings.model_aliases:
+    if target not in known and target not in extra_ids:
         raise GatewayError(f"The model '{target}' does not exist", status_code=404)
     await request.answer_json(render_model(target, created=created))
 
