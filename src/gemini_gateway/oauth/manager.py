@@ -88,8 +88,7 @@ class OAuthManager:
         found: list[tuple[OAuthTokens, Source]] = []
         found += sources.load_folder(self.settings.resolved_oauth_creds_dir)
         listed = self.settings.oauth_creds_json.get_secret_value() if self.settings.oauth_creds_json else ""
-        if listed.strip():
-            found += sources.load_env(listed)
+        found += await self._load_env(listed)
         if self.database is not None and self.box is not None:
             try:
                 found += await sources.load_store(self.database, self.box)
@@ -99,6 +98,16 @@ class OAuthManager:
         await self._restore_state(fresh)
         log.info("OAuth accounts: %d loaded (%d new)", len(self.accounts), len(fresh))
         return len(fresh)
+
+    async def _load_env(self, listed: str) -> list[tuple[OAuthTokens, Source]]:
+        entries = sources.load_env(listed) if listed.strip() else []
+        if self.database is None or self.box is None:
+            return list(entries)
+        try:
+            return list(await sources.load_env_copies(self.database, self.box, entries))
+        except Exception as exc:  # the entries themselves still work; they just refresh once more
+            log.error("could not load the stored tokens of OAUTH_CREDS_JSON: %s", type(exc).__name__)
+            return list(entries)
 
     def _register(self, tokens: OAuthTokens, source: Source) -> str | None:
         """Add an account to the pool; None when one with the same id is there already."""
@@ -165,6 +174,8 @@ class OAuthManager:
         self.pool.remove(credential_id)
         if isinstance(account.source, sources.StoreSource):
             await sources.delete_store(account.source.database, credential_id)
+        elif isinstance(account.source, sources.EnvSource):
+            await account.source.forget()
         return account
 
     def views(self) -> list[dict[str, Any]]:

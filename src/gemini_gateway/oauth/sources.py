@@ -2,8 +2,11 @@
 
 - a folder of `oauth_creds*.json` files (OAUTH_CREDS_DIR): refreshed tokens are written back to
   the same file, atomically and readable by the owner only;
-- OAUTH_CREDS_JSON, a JSON list in the environment: nothing to write back, so a restart refreshes
-  again and discovers the project again (one call each), the price of a stateless deployment;
+- OAUTH_CREDS_JSON, a JSON list in the environment, which the gateway cannot write to: what it
+  learns (refreshed tokens, the project) is kept encrypted in the store instead (kind "oauth_env",
+  next to a fingerprint of the entry). A restart with the same entry starts from there; a changed
+  entry (a new login pasted into the environment) starts from itself and the old copy is dropped.
+  Without a store, a restart refreshes and discovers the project again (one call each);
 - the store: accounts added at run time are kept encrypted in the admin's `upstream_credentials`
   table (kind "oauth"), whose ciphertext is updated on every refresh.
 """
@@ -11,6 +14,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import os
 import re
@@ -24,12 +28,13 @@ from sqlalchemy import update
 from gemini_gateway.admin import repo
 from gemini_gateway.admin.crypto import SecretBox
 from gemini_gateway.admin.tables import UpstreamSecret
-from gemini_gateway.oauth.account import KIND
+from gemini_gateway.oauth.account import KIND, account_id
 from gemini_gateway.oauth.tokens import CredentialFormatError, OAuthTokens, parse_token_list, parse_tokens
 from gemini_gateway.store.database import Database
 
 log = logging.getLogger("gemini_gateway.oauth")
 FILE_PATTERN = "oauth_creds*.json"
+ENV_COPY_KIND = "oauth_env"  # store rows holding what the gateway learned about an OAUTH_CREDS_JSON entry
 _UNSAFE = re.compile(r"[^A-Za-z0-9@._+-]+")
 
 
@@ -48,13 +53,35 @@ class FileSource:
 @dataclass(slots=True)
 class EnvSource:
     index: int
+    row_id: str = ""  # the store row keeping this entry's refreshed tokens
+    seed: str = ""  # fingerprint of the entry as OAUTH_CREDS_JSON gives it
+    database: Database | None = None
+    box: SecretBox | None = None
     kind: str = "env"
 
     def describe(self) -> str:
         return f"OAUTH_CREDS_JSON[{self.index}]"
 
     async def save(self, tokens: OAuthTokens) -> None:
-        """Nowhere to write: the environment is read-only to the gateway."""
+        """The environment is read-only to the gateway: keep the tokens in the store, if there is one."""
+        if self.database is None or self.box is None or not self.row_id:
+            return
+        plain = orjson.dumps({"seed": self.seed, "tokens": tokens.to_json()}).decode()
+        row = UpstreamSecret(
+            credential_id=self.row_id,
+            kind=ENV_COPY_KIND,
+            label=(tokens.email or self.describe())[:64],
+            ciphertext=self.box.encrypt(plain),
+            created_at=time.time(),
+            created_by="OAUTH_CREDS_JSON",
+        )
+        async with self.database.sessions.begin() as session:
+            await session.merge(row)
+
+    async def forget(self) -> None:
+        """Drop the stored copy (the account was removed; the entry brings it back at the next start)."""
+        if self.database is not None and self.row_id:
+            await repo.delete_secret(self.database, self.row_id)
 
 
 @dataclass(slots=True)
@@ -106,10 +133,55 @@ def load_folder(folder: Path) -> list[tuple[OAuthTokens, FileSource]]:
 
 def load_env(text: str) -> list[tuple[OAuthTokens, EnvSource]]:
     try:
-        return [(tokens, EnvSource(i)) for i, tokens in enumerate(parse_token_list(text))]
+        entries = parse_token_list(text)
     except CredentialFormatError as exc:
         log.error("OAUTH_CREDS_JSON is unusable: %s", exc)
         return []
+    return [(tokens, _env_source(i, tokens)) for i, tokens in enumerate(entries)]
+
+
+def _env_source(index: int, tokens: OAuthTokens) -> EnvSource:
+    row_id = ENV_COPY_KIND + ":" + account_id(tokens).partition(":")[2]
+    return EnvSource(index, row_id, hashlib.sha256(tokens.dumps()).hexdigest())
+
+
+async def load_env_copies(
+    database: Database, box: SecretBox, entries: list[tuple[OAuthTokens, EnvSource]]
+) -> list[tuple[OAuthTokens, EnvSource]]:
+    """The OAUTH_CREDS_JSON entries, each replaced by its stored copy while the entry is unchanged.
+
+    From now on their refreshed tokens are saved to the store; copies no entry uses any more (the
+    entry changed or is gone) are deleted.
+    """
+    copies = {
+        row.credential_id: row for row in await repo.load_secrets(database) if row.kind == ENV_COPY_KIND
+    }
+    result = []
+    for tokens, source in entries:
+        source.database, source.box = database, box
+        row = copies.pop(source.row_id, None)
+        stored = _env_copy(box, row, source.seed) if row is not None else None
+        result.append((stored or tokens, source))
+        if stored is None and row is not None:
+            copies[source.row_id] = row  # written for another version of the entry: out of date
+    for stale in copies:
+        await repo.delete_secret(database, stale)
+    return result
+
+
+def _env_copy(box: SecretBox, row: UpstreamSecret, seed: str) -> OAuthTokens | None:
+    plain = box.decrypt(row.ciphertext)
+    if plain is None:
+        log.error("cannot decrypt the stored tokens of %s: the encryption key changed", row.label)
+        return None
+    try:
+        data = _loads(plain)
+        if not isinstance(data, dict) or data.get("seed") != seed:
+            return None
+        return parse_tokens(data.get("tokens"))
+    except CredentialFormatError as exc:
+        log.error("the stored tokens of %s are unusable: %s", row.label, exc)
+        return None
 
 
 async def load_store(database: Database, box: SecretBox) -> list[tuple[OAuthTokens, StoreSource]]:
