@@ -10,7 +10,8 @@ import openai
 import pytest
 
 from gemini_gateway.fake_upstream import FakeState
-from tests.conftest import KEYS, RunningGateway
+from tests.admin.helpers import admin_client
+from tests.conftest import KEYS, GatewayFactory, RunningGateway
 
 MODEL = "gemini-2.5-flash"
 WEATHER_TOOL = {
@@ -244,3 +245,53 @@ def test_a_50_mb_image_is_refused_clearly(gateway: RunningGateway, fake: FakeSta
     assert response.status_code == 413
     assert response.json()["error"]["type"] == "invalid_request_error"
     assert not fake.calls
+
+
+def _reasoning_tokens(completion: openai.types.chat.ChatCompletion) -> int:
+    usage = completion.usage
+    assert usage is not None and usage.completion_tokens_details is not None
+    return usage.completion_tokens_details.reasoning_tokens or 0
+
+
+def test_model_suffixes_listed_and_honoured(gateway: RunningGateway, fake: FakeState) -> None:
+    client = sdk(gateway)
+    ids = [m.id for m in client.models.list()]
+    assert {"gemini-2.5-flash-search", "gemini-2.5-flash-nothinking", "gemini-2.5-pro-search"} <= set(ids)
+    assert "gemini-2.5-pro-nothinking" not in ids and "gemini-embedding-001-search" not in ids
+    assert client.models.retrieve("gemini-2.5-flash-search").id == "gemini-2.5-flash-search"
+    messages = [{"role": "user", "content": "Tell me about narwhals"}]
+    thinking = client.chat.completions.create(model=MODEL, messages=messages)
+    quiet = client.chat.completions.create(model=f"{MODEL}-search-nothinking", messages=messages)
+    assert fake.calls[-1].model == MODEL and quiet.model == f"{MODEL}-search-nothinking"
+    assert _reasoning_tokens(thinking) > 0 and _reasoning_tokens(quiet) == 0
+
+
+def test_model_suffixes_off_pass_names_through(gateway_factory: GatewayFactory, fake: FakeState) -> None:
+    with gateway_factory(model_suffixes=False) as running:
+        client = sdk(running)
+        ids = [m.id for m in client.models.list()]
+        assert MODEL in ids and not [i for i in ids if i.endswith(("-search", "-nothinking"))]
+        with pytest.raises(openai.NotFoundError):
+            client.models.retrieve(f"{MODEL}-search")
+        with pytest.raises(openai.NotFoundError):
+            client.chat.completions.create(
+                model=f"{MODEL}-search", messages=[{"role": "user", "content": "hi"}]
+            )
+        assert fake.calls[-1].model == f"{MODEL}-search"  # sent upstream as the client named it
+
+
+def test_model_suffixes_switch_at_run_time(gateway: RunningGateway, fake: FakeState) -> None:
+    client, hi = sdk(gateway), [{"role": "user", "content": "hi"}]
+    assert f"{MODEL}-search" in [m.id for m in client.models.list()]
+    admin = admin_client(gateway.url)
+    response = admin.put("/api/settings", json={"values": {"model_suffixes": False}})
+    assert response.json()["changed"] == [
+        {"name": "model_suffixes", "applied_now": True, "restart_needed": False}
+    ]
+    assert f"{MODEL}-search" not in [m.id for m in client.models.list()]
+    with pytest.raises(openai.NotFoundError):
+        client.chat.completions.create(model=f"{MODEL}-search", messages=hi)
+    admin.put("/api/settings", json={"values": {"model_suffixes": True}}).raise_for_status()
+    admin.close()
+    answer = client.chat.completions.create(model=f"{MODEL}-search", messages=hi)
+    assert answer.choices[0].message.content and fake.calls[-1].model == MODEL
