@@ -95,6 +95,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         backends["aistudio"] = AiStudioPageBackend(pages)
         await accounts.start(gateway, admin_state(gateway).box)  # files, OAUTH_CREDS_JSON, the store
         await pages.start(gateway.http)
+        _warn_if_no_credentials(gateway)  # after every source (env, files, store) has filled the pool
         saver = asyncio.create_task(_save_pool_periodically(gateway))
         await start_recorder(gateway)  # replays any spool a crash left behind
         _tune_gc()
@@ -171,6 +172,18 @@ async def _open_store(gateway: Gateway) -> None:
         await database.aclose()
         return
     gateway.database = database
+
+
+def _warn_if_no_credentials(gateway: Gateway) -> None:
+    if len(gateway.pool):
+        return
+    if gateway.settings.executor_tokens:
+        log.info("no upstream credential yet: model calls answer 503 until an executor tab connects")
+        return
+    log.warning(
+        "no upstream credentials (GEMINI_API_KEYS, VERTEX_EXPRESS_KEYS, OAuth accounts, AI Studio profiles, "
+        "keys added in the admin UI): every model call will answer 503 until some are added"
+    )
 
 
 async def _save_pool(gateway: Gateway) -> None:

@@ -65,9 +65,8 @@ def serve(
         typer.echo(problem, err=True)
         raise typer.Exit(2)
     settings = ensure_admin_token(settings)
-    accounts = settings.oauth_creds_json or any(settings.resolved_oauth_creds_dir.glob("oauth_creds*.json"))
-    if not settings.gemini_api_keys and not accounts:
-        log.warning("GEMINI_API_KEYS is empty: every model call will answer 503 until keys are added")
+    # Whether the pool is empty is known once the app has started: keys, accounts and profiles
+    # also come from files and the store (create_app's lifespan warns then).
     log.info(
         "gemini-gateway on http://%s:%s (upstream %s)", settings.host, settings.port, settings.gemini_base_url
     )
