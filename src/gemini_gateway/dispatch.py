@@ -14,9 +14,15 @@ from typing import NoReturn, TypeVar
 import orjson
 
 from gemini_gateway.backends.base import Backend, EventStream, StreamCut, UpstreamCall, UpstreamReply
-from gemini_gateway.errors import GatewayError, NoCredentialAvailable, UpstreamError, UpstreamUnreachable
+from gemini_gateway.errors import (
+    CallRefused,
+    GatewayError,
+    NoCredentialAvailable,
+    UpstreamError,
+    UpstreamUnreachable,
+)
 from gemini_gateway.exchange import Attempt, Exchange
-from gemini_gateway.pool.classify import Verdict, classify_error, classify_transport
+from gemini_gateway.pool.classify import Verdict, classify_error, classify_refusal, classify_transport
 from gemini_gateway.pool.credential import Credential
 from gemini_gateway.pool.pool import CredentialPool
 
@@ -55,7 +61,8 @@ class Dispatcher:
             await self.binder(call)
         tried: set[str] = set()
         last_error: GatewayError | None = None
-        for _ in range(self.max_retries + 1):
+        refused = 0  # credentials that do not offer the call: no attempt, so no retry used up
+        while len(tried) - refused <= self.max_retries:
             credential = self._acquire(call, tried, last_error)
             backend = self.backends[credential.kind]
             started = time.perf_counter()
@@ -64,7 +71,9 @@ class Dispatcher:
             except (UpstreamError, UpstreamUnreachable) as exc:
                 if not self._failed(call, exchange, credential, exc, started):
                     raise
-                last_error = exc
+                refused += isinstance(exc, CallRefused)
+                if last_error is None or not isinstance(exc, CallRefused):
+                    last_error = exc  # a refusal says less than an upstream's own failure
                 continue
             except BaseException as exc:
                 self._abandoned(exchange, credential, started, exc)
@@ -79,7 +88,8 @@ class Dispatcher:
             await self.binder(call)
         tried: set[str] = set()
         last_error: GatewayError | None = None
-        for _ in range(self.max_retries + 1):
+        refused = 0  # credentials that do not offer the call: no attempt, so no retry used up
+        while len(tried) - refused <= self.max_retries:
             credential = self._acquire(call, tried, last_error)
             backend = self.backends[credential.kind]
             started = time.perf_counter()
@@ -97,7 +107,9 @@ class Dispatcher:
                     await upstream.aclose()
                 if not self._failed(call, exchange, credential, exc, started):
                     raise
-                last_error = exc
+                refused += isinstance(exc, CallRefused)
+                if last_error is None or not isinstance(exc, CallRefused):
+                    last_error = exc  # a refusal says less than an upstream's own failure
                 continue
             except BaseException as exc:
                 if upstream is not None:
@@ -162,7 +174,9 @@ class Dispatcher:
         except NoCredentialAvailable as exc:
             if last_error is None:
                 raise
-            if isinstance(last_error, UpstreamError) and last_error.status_code == 429:
+            if isinstance(last_error, CallRefused) or (
+                isinstance(last_error, UpstreamError) and last_error.status_code == 429
+            ):
                 now = self.pool.clock()
                 raise self.pool.unavailable_error(call.model, frozenset(), now, accept) from last_error
             raise last_error from exc
@@ -182,7 +196,7 @@ class Dispatcher:
             if verdict is None:
                 backend = self.backends.get(credential.kind)
                 verdict = verdicts[credential.kind] = backend is not None and backend.supports(call.method)
-            return verdict
+            return verdict and credential.offers(call.method, call.model)
 
         return accept
 
@@ -197,7 +211,9 @@ class Dispatcher:
         """Book a failed attempt; True when the call should be tried on another credential."""
         duration = (time.perf_counter() - started) * 1000
         exchange.upstream_ms += duration
-        if isinstance(exc, UpstreamError):
+        if isinstance(exc, CallRefused):
+            verdict = classify_refusal()
+        elif isinstance(exc, UpstreamError):
             verdict = classify_error(
                 exc.status_code,
                 exc.payload,

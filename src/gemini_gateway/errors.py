@@ -5,6 +5,7 @@
      ├── NoCredentialAvailable    every credential that could serve is cooling or disabled (429/503)
      ├── UpstreamError            the upstream answered an error; its status and body pass through
      └── UpstreamUnreachable      timeouts and connection failures after all retries (502/504)
+          └── CallRefused          a credential's backend does not offer this method or model (501)
 
 Handlers never build error bodies themselves: they raise, and the dialect at the boundary renders
 (`google_error_body` here for Gemini routes; the OpenAI and Anthropic dialects have their own).
@@ -93,6 +94,16 @@ class UpstreamError(GatewayError):
 
 class UpstreamUnreachable(GatewayError):
     status_code = 502
+
+
+class CallRefused(UpstreamUnreachable):
+    """The credential cannot make this call at all (an executor without the method or model).
+
+    Says nothing about the credential's health: the call moves on to another credential without
+    a failure, cooldown or used-up retry held against this one.
+    """
+
+    status_code = 501
 
 
 def _parse_error(body: bytes) -> dict[str, Any]:

@@ -10,7 +10,7 @@ import orjson
 
 from gemini_gateway.fake_upstream import FakeState
 from gemini_gateway.pool.credential import mask_secret
-from tests.backends.test_executor_protocol import EXEC_KEY, TOKEN, executor, pool_view, wait_until
+from tests.backends.test_executor_protocol import EXEC_KEY, TOKEN, _gone, executor, pool_view, wait_until
 from tests.conftest import KEYS, GatewayFactory
 
 BODY = {"contents": [{"role": "user", "parts": [{"text": "Tell me about kestrels"}]}]}
@@ -177,6 +177,82 @@ async def test_executor_models_limit_what_it_is_given(gateway_factory: GatewayFa
             assert "serves the model 'gemini-2.5-flash'" in refused.json()["error"]["message"]
             served = await client.post("/v1beta/models/gemini-2.5-pro:generateContent", json=BODY)
             assert served.status_code == 200 and len(tab.tasks) == 1
+
+
+async def test_a_tab_that_declines_a_call_is_not_held_to_it(
+    gateway_factory: GatewayFactory, fake_url: str
+) -> None:
+    with gateway_factory(**ONLY_EXECUTORS, max_retries=0) as running:
+        async with (
+            httpx.AsyncClient(base_url=running.url) as client,
+            executor(running.url, fake_url, "picky") as picky,
+            executor(running.url, fake_url, "b") as b,
+        ):
+            picky.refuse = {"generateContent"}
+            for _ in range(3):  # the rotation gives picky one of the first two
+                response = await client.post(GEN, json=BODY)
+                assert response.status_code == 200 and response.headers["x-gateway-credential"] == "b"
+            assert [t["method"] for t in picky.tasks] == ["generateContent"]  # asked once, never again
+            assert len(b.tasks) == 3  # the declined call moved on although max_retries is 0
+            view = await pool_view(client)
+        entry = view["picky"]
+        assert entry["failures"] == 0 and entry["cooldowns"] == {} and entry["last_error"] is None
+        assert entry["tasks_failed"] == 0 and entry["in_flight"] == 0 and entry["state"] == "connected"
+
+        async with (
+            httpx.AsyncClient(base_url=running.url) as client,
+            executor(running.url, fake_url, "alone") as alone,
+        ):
+            alone.refuse = {"generateContent"}
+            for _ in range(2):
+                response = await client.post(GEN, json=BODY)
+                assert response.status_code == 404, response.text
+                assert "no upstream credential in the pool serves" in response.json()["error"]["message"]
+            assert len(alone.tasks) == 1
+            assert (await pool_view(client))["alone"]["failures"] == 0
+
+
+async def test_methods_an_executor_did_not_register_never_reach_it(
+    gateway_factory: GatewayFactory, fake_url: str
+) -> None:
+    with gateway_factory(**ONLY_EXECUTORS, max_retries=0) as running:
+        async with (
+            httpx.AsyncClient(base_url=running.url) as client,
+            executor(running.url, fake_url, "embedder", capabilities=["embedContent"]) as embedder,
+        ):
+            response = await client.post(GEN, json=BODY)
+            assert response.status_code == 404 and not embedder.tasks
+            async with executor(running.url, fake_url, "b") as b:
+                for _ in range(3):
+                    response = await client.post(GEN, json=BODY)
+                    assert response.headers["x-gateway-credential"] == "b"
+                assert not embedder.tasks and len(b.tasks) == 3
+                assert (await pool_view(client))["embedder"]["failures"] == 0
+
+
+async def test_a_reconnecting_tab_keeps_its_cooldowns(
+    gateway_factory: GatewayFactory, fake_url: str, fake: FakeState
+) -> None:
+    other = "another-executor-token-55"
+    fake.add_fault(EXEC_KEY, "429", count=1, retry_delay="60s")
+    with gateway_factory(executor_tokens=[TOKEN, other], gemini_api_keys=[], max_retries=0) as running:
+        async with httpx.AsyncClient(base_url=running.url) as client:
+            async with executor(running.url, fake_url, "a"):
+                assert (await client.post(GEN, json=BODY)).status_code == 429
+            await wait_until(lambda: _gone(client, "a"))
+            async with executor(running.url, fake_url, "a") as again:
+                assert again.registered["name"] == "a"
+                entry = (await pool_view(client))["a"]
+                assert entry["cooldowns"]["gemini-2.5-flash"] > 50 and entry["failures"] == 1
+                cooling = await client.post(GEN, json=BODY)
+                assert cooling.status_code == 429 and not again.tasks  # still cooling: not asked
+                other_model = await client.post("/v1beta/models/gemini-2.5-pro:generateContent", json=BODY)
+                assert other_model.status_code == 200 and len(again.tasks) == 1
+            await wait_until(lambda: _gone(client, "a"))
+            # Another token under the same name is another executor: it starts afresh.
+            async with executor(running.url, fake_url, "a", token=other):
+                entry = (await pool_view(client))["a"]
+                assert entry["cooldowns"] == {} and entry["failures"] == 0 and entry["successes"] == 0
 
 
 def _true_when(condition: object) -> object:

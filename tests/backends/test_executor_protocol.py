@@ -9,14 +9,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
 import httpx
 import orjson
 import pytest
+from starlette.websockets import WebSocket
 
 from gemini_gateway.backends.base import UpstreamCall
+from gemini_gateway.backends.executor_hub import (
+    KEEP_STATE_MAX,
+    KEEP_STATE_SECONDS,
+    ExecutorConnection,
+    ExecutorCredential,
+    ExecutorHub,
+)
 from gemini_gateway.backends.executor_protocol import (
     PROTOCOL_VERSION,
     ProtocolError,
@@ -24,8 +32,9 @@ from gemini_gateway.backends.executor_protocol import (
     task_error,
     task_frame,
 )
-from gemini_gateway.errors import UpstreamError, UpstreamUnreachable
+from gemini_gateway.errors import CallRefused, UpstreamError, UpstreamUnreachable
 from gemini_gateway.fake_upstream import FakeState
+from gemini_gateway.pool.pool import CredentialPool
 from gemini_gateway.sse import SSEParser
 from tests.conftest import ADMIN_TOKEN, GatewayFactory
 
@@ -38,7 +47,8 @@ class PyExecutor:
     """An executor like the browser's: runs each task against the fake with its own key.
 
     `hold` pauses tasks before they answer (set it to let them go); `answer_heartbeats=False`
-    plays a frozen tab; `cut_after` sends that many chunks of a stream and then drops the socket.
+    plays a frozen tab; `cut_after` sends that many chunks of a stream and then drops the socket;
+    methods in `refuse` are declined with an `unsupported` error.
     """
 
     def __init__(
@@ -51,6 +61,7 @@ class PyExecutor:
         protocol: int = PROTOCOL_VERSION,
         concurrency: int = 4,
         models: list[str] | None = None,
+        capabilities: list[str] | None = None,
     ) -> None:
         self.url = gateway_url.replace("http://", "ws://") + "/ws/executor"
         self.fake_url = fake_url
@@ -60,7 +71,7 @@ class PyExecutor:
             "name": name,
             "max_concurrency": concurrency,
             "models": models or [],
-            "capabilities": [],
+            "capabilities": capabilities or [],
             "client": "pytest",
         }
         if token is not None:
@@ -69,6 +80,7 @@ class PyExecutor:
         self.hold.set()
         self.answer_heartbeats = True
         self.cut_after: int | None = None
+        self.refuse: set[str] = set()
         self.tasks: list[dict[str, Any]] = []
         self.cancels: list[dict[str, Any]] = []
         self.heartbeats = 0
@@ -136,6 +148,10 @@ class PyExecutor:
                 await self.ws.send_str(orjson.dumps(frame).decode())
 
     async def _run(self, task: dict[str, Any]) -> None:
+        if task["method"] in self.refuse:
+            message = f"this tab cannot run {task['method']}"
+            await self._send({"type": "error", "id": task["id"], "unsupported": True, "message": message})
+            return
         await self.hold.wait()
         path = f"{self.fake_url}/{task['api_version']}/models"
         if task["method"] == "models.get":
@@ -225,6 +241,8 @@ def test_task_frame_embeds_the_body_and_errors_map_to_gateway_errors() -> None:
     error = task_error({"status": 429, "body": google}, "tab")
     assert isinstance(error, UpstreamError) and error.status_code == 429 and error.message == "slow down"
     assert isinstance(task_error({"status": 0, "message": "Failed to fetch"}, "tab"), UpstreamUnreachable)
+    declined = task_error({"status": 400, "unsupported": True, "message": "no embeddings here"}, "tab")
+    assert isinstance(declined, CallRefused) and "no embeddings here" in declined.message
     wrapped = task_error({"status": 500, "body": "oops"}, "tab")
     assert isinstance(wrapped, UpstreamError) and orjson.loads(wrapped.body)["error"]["code"] == 500
 
@@ -336,3 +354,52 @@ async def test_a_frame_that_is_not_json_does_not_end_the_connection(
                     json={"contents": [{"parts": [{"text": "still there?"}]}]},
                 )
             assert response.status_code == 200 and not tab.closed.is_set()
+
+
+async def test_a_stale_executor_is_reported_unhealthy(gateway_factory: GatewayFactory, fake_url: str) -> None:
+    with gateway_factory(executor_tokens=[TOKEN], gemini_api_keys=[]) as running:
+        hub: ExecutorHub = running.gateway.services["executors"]
+        async with (
+            httpx.AsyncClient(base_url=running.url, headers=ADMIN) as client,
+            executor(running.url, fake_url, "alive"),
+            executor(running.url, fake_url, "frozen") as frozen,
+        ):
+            frozen.answer_heartbeats = False
+            # Silent for two intervals: stale at once, before the watcher's next look.
+            hub.connections["executor:frozen"].last_seen -= 2 * hub.heartbeat_seconds
+            balance = {i["label"]: i for i in (await client.get("/api/load-balancing")).json()["instances"]}
+            assert balance["frozen"]["healthy"] is False and balance["frozen"]["state"] == "stale"
+            assert balance["alive"]["healthy"] is True
+            pool = (await client.get("/api/pool")).json()
+            assert {c["label"]: c["healthy"] for c in pool["credentials"]} == {"alive": True, "frozen": False}
+            assert pool["summary"]["healthy"] == 1 and pool["summary"]["total"] == 2
+            locks = (await client.get("/api/locks")).json()["locks"]
+            assert [(lock["label"], lock["state"]) for lock in locks] == [("frozen", "stale")]
+
+
+def test_departed_state_waits_for_the_same_name_and_token_for_a_while() -> None:
+    now = [1000.0]
+    hub = ExecutorHub(CredentialPool(), [TOKEN], 10.0, clock=lambda: now[0])
+
+    def credential(name: str) -> ExecutorCredential:
+        info = parse_register({"type": "register", "protocol": PROTOCOL_VERSION, "name": name})
+        return ExecutorConnection(cast(WebSocket, None), info, f"executor:{name}", name, 10.0).credential
+
+    gone = credential("a")
+    gone.cooldowns["gemini-2.5-flash"] = 5000.0
+    gone.disabled_reason = "API_KEY_INVALID: the tab's key"
+    gone.enabled = False  # an operator's decision
+    hub._keep(gone, "digest-1")
+    assert not hub._restore(credential("a"), "digest-2")  # another token: another executor
+    hub._keep(gone, "digest-1")
+    back = credential("a")
+    assert hub._restore(back, "digest-1") and not hub._restore(credential("a"), "digest-1")
+    assert back.cooldowns == {"gemini-2.5-flash": 5000.0} and not back.enabled
+    assert back.disabled_reason is None  # a reload may have fixed the tab's access
+
+    hub._keep(gone, "digest-1")
+    now[0] += KEEP_STATE_SECONDS + 1
+    assert not hub._restore(credential("a"), "digest-1")  # kept for a day at most
+    for n in range(KEEP_STATE_MAX + 5):
+        hub._keep(credential(f"t{n}"), "digest-1")
+    assert len(hub.departed) == KEEP_STATE_MAX and "executor:t0" not in hub.departed

@@ -8,15 +8,20 @@ of payloads ending in `None` (done) or an error.
 Health: the gateway sends a heartbeat every `heartbeat_seconds` and the client answers. Silence
 (no frame of any kind) for 1.5 intervals marks the executor stale (the pool stops choosing it);
 for 3 intervals closes the connection, which fails its tasks over.
+
+A tab that reconnects under the same name with the same token gets its credential's state back
+(cooldowns, backoff, counters, an operator's disable), so a reload does not reset a 429 cooldown.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import itertools
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from starlette.websockets import WebSocket
@@ -35,7 +40,7 @@ from gemini_gateway.backends.executor_protocol import (
     task_error,
     task_frame,
 )
-from gemini_gateway.errors import GatewayError, UpstreamUnreachable
+from gemini_gateway.errors import CallRefused, GatewayError, UpstreamUnreachable
 from gemini_gateway.pool.credential import Credential
 from gemini_gateway.pool.pool import CredentialPool
 
@@ -43,6 +48,8 @@ log = logging.getLogger("gemini_gateway.executors")
 
 STALE_AFTER = 1.5  # heartbeat intervals of silence before the pool stops choosing an executor
 DROP_AFTER = 3.0  # ... before the connection is closed and its tasks fail over
+KEEP_STATE_SECONDS = 86400.0  # how long a departed executor's state waits for it to come back
+KEEP_STATE_MAX = 256  # departed executors remembered at most (the oldest are forgotten first)
 
 TaskItem = bytes | GatewayError | None
 
@@ -50,11 +57,13 @@ TaskItem = bytes | GatewayError | None
 class ExecutorTask:
     """One call running in a tab; the backend reads `queue` until `None` or an error."""
 
-    __slots__ = ("chunks", "finished", "id", "queue", "stream")
+    __slots__ = ("chunks", "finished", "id", "method", "model", "queue", "stream")
 
-    def __init__(self, task_id: str, stream: bool) -> None:
+    def __init__(self, task_id: str, call: UpstreamCall) -> None:
         self.id = task_id
-        self.stream = stream
+        self.stream = call.stream
+        self.method = call.method
+        self.model = call.model
         self.queue: asyncio.Queue[TaskItem] = asyncio.Queue()
         self.chunks = 0  # payloads received; after the first, losing the tab cuts the stream
         self.finished = False
@@ -73,6 +82,9 @@ class ExecutorCredential(Credential):
         models = self.connection.info.models
         return model is None or not models or model in models
 
+    def offers(self, method: str, model: str | None) -> bool:
+        return self.connection.offers(method, model)
+
     def usable(self, model: str | None, now: float) -> bool:
         if self.connection.closed or self.connection.stale:
             return False
@@ -85,15 +97,22 @@ class ExecutorCredential(Credential):
 
 
 class ExecutorConnection:
-    def __init__(self, websocket: WebSocket, info: RegisterInfo, credential_id: str, name: str) -> None:
+    def __init__(
+        self,
+        websocket: WebSocket,
+        info: RegisterInfo,
+        credential_id: str,
+        name: str,
+        heartbeat_seconds: float,
+    ) -> None:
         self.websocket = websocket
         self.info = info
         self.name = name
+        self.heartbeat_seconds = heartbeat_seconds
         self.credential = ExecutorCredential(self, credential_id, name, info.max_concurrency)
         self.tasks: dict[str, ExecutorTask] = {}
         self.outbox: asyncio.Queue[bytes] = asyncio.Queue()
         self.closed = False
-        self.stale = False
         self.close_code: int | None = None
         self.close_reason = ""
         self.connected_since = time.time()
@@ -103,16 +122,26 @@ class ExecutorConnection:
         self.failed = 0
         self.cancelled = 0
         self.last_error: str | None = None
+        self.refused: set[tuple[str, str | None]] = set()  # (method, model) the tab said it cannot run
         self._ids = itertools.count(1)
+        self._stale_noted = False
+
+    @property
+    def stale(self) -> bool:
+        """Silent (no frame of any kind) for more than STALE_AFTER heartbeat intervals."""
+        return time.monotonic() - self.last_seen > STALE_AFTER * self.heartbeat_seconds
+
+    def offers(self, method: str, model: str | None) -> bool:
+        return method in self.info.capabilities and (method, model) not in self.refused
 
     # Called by the backend ------------------------------------------------------------------
 
     def start(self, call: UpstreamCall) -> ExecutorTask:
         if self.closed:
             raise UpstreamUnreachable(f"executor {self.name} has disconnected")
-        if call.method not in self.info.capabilities:
-            raise UpstreamUnreachable(f"executor {self.name} does not offer {call.method}")
-        task = ExecutorTask(str(next(self._ids)), call.stream)
+        if not self.offers(call.method, call.model):
+            raise CallRefused(f"executor {self.name} does not offer {call.method} for {call.model}")
+        task = ExecutorTask(str(next(self._ids)), call)
         self.tasks[task.id] = task
         self.outbox.put_nowait(task_frame(task.id, call))
         return task
@@ -130,7 +159,6 @@ class ExecutorConnection:
 
     def receive(self, message: dict[str, Any]) -> None:
         self.last_seen = time.monotonic()
-        self.stale = False
         kind = message["type"]
         if kind == "heartbeat":
             self.last_heartbeat = time.time()
@@ -148,9 +176,13 @@ class ExecutorConnection:
             self.served += 1
         else:
             error = task_error(message, self.name)
-            self.last_error = error.message[:300]
+            if isinstance(error, CallRefused):
+                # Not a failure: the tab cannot run this; the pool stops offering it to the tab.
+                self.refused.add((task.method, task.model))
+            else:
+                self.last_error = error.message[:300]
+                self.failed += 1
             self._finish(task, error)
-            self.failed += 1
 
     def _finish(self, task: ExecutorTask, item: TaskItem) -> None:
         del self.tasks[task.id]
@@ -165,12 +197,12 @@ class ExecutorConnection:
 
     # The connection's life ------------------------------------------------------------------
 
-    async def run(self, heartbeat_seconds: float) -> None:
-        self.outbox.put_nowait(registered_frame(self.credential.id, self.name, heartbeat_seconds))
+    async def run(self) -> None:
+        self.outbox.put_nowait(registered_frame(self.credential.id, self.name, self.heartbeat_seconds))
         workers = [
             asyncio.create_task(self._read(), name=f"executor-read-{self.name}"),
             asyncio.create_task(self._write(), name=f"executor-write-{self.name}"),
-            asyncio.create_task(self._watch(heartbeat_seconds), name=f"executor-watch-{self.name}"),
+            asyncio.create_task(self._watch(self.heartbeat_seconds), name=f"executor-watch-{self.name}"),
         ]
         try:
             await asyncio.wait(workers, return_when=asyncio.FIRST_COMPLETED)
@@ -212,9 +244,9 @@ class ExecutorConnection:
                 self.close_reason = f"missed heartbeats (silent for {silent:.1f}s)"
                 log.warning("executor %s %s; closing it", self.name, self.close_reason)
                 return
-            if silent > STALE_AFTER * interval and not self.stale:
-                self.stale = True
+            if self.stale and not self._stale_noted:
                 log.warning("executor %s missed a heartbeat; not choosing it until it answers", self.name)
+            self._stale_noted = self.stale
             self.outbox.put_nowait(heartbeat_frame())
 
     def view(self) -> dict[str, Any]:
@@ -232,14 +264,34 @@ class ExecutorConnection:
         }
 
 
+class DepartedExecutor:
+    """What a gone executor leaves behind for its return: its credential's state, and whose it was."""
+
+    __slots__ = ("left_at", "state", "token_digest")
+
+    def __init__(self, state: dict[str, Any], token_digest: str, left_at: float) -> None:
+        self.state = state
+        self.token_digest = token_digest
+        self.left_at = left_at
+
+
 class ExecutorHub:
     """Registry of live executors; adds and removes their credentials in the pool."""
 
-    def __init__(self, pool: CredentialPool, tokens: list[str], heartbeat_seconds: float) -> None:
+    def __init__(
+        self,
+        pool: CredentialPool,
+        tokens: list[str],
+        heartbeat_seconds: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.pool = pool
         self.tokens = tokens
         self.heartbeat_seconds = heartbeat_seconds
+        self.clock = clock
         self.connections: dict[str, ExecutorConnection] = {}
+        self.departed: dict[str, DepartedExecutor] = {}  # credential id -> state, oldest first
 
     def connection_of(self, credential: Credential) -> ExecutorConnection:
         connection = getattr(credential, "connection", None)
@@ -257,18 +309,49 @@ class ExecutorHub:
                 return credential_id, name
         raise AssertionError("unreachable")
 
-    async def serve(self, websocket: WebSocket, info: RegisterInfo) -> None:
+    async def serve(self, websocket: WebSocket, info: RegisterInfo, token: str) -> None:
+        """Run a registered executor until its connection ends; `token` is the one it presented."""
         credential_id, name = self._free_name(info.name)
-        connection = ExecutorConnection(websocket, info, credential_id, name)
+        connection = ExecutorConnection(websocket, info, credential_id, name, self.heartbeat_seconds)
+        token_digest = hashlib.sha256(token.encode()).hexdigest()
+        restored = self._restore(connection.credential, token_digest)
         self.connections[credential_id] = connection
         self.pool.add(connection.credential)
-        log.info("executor %s connected (max %d in flight)", name, info.max_concurrency)
+        log.info(
+            "executor %s connected (max %d in flight)%s",
+            name,
+            info.max_concurrency,
+            "; its earlier state is restored" if restored else "",
+        )
         try:
-            await connection.run(self.heartbeat_seconds)
+            await connection.run()
         finally:
             self.pool.remove(credential_id)
             self.connections.pop(credential_id, None)
+            self._keep(connection.credential, token_digest)
             log.info("executor %s gone: %s", name, connection.close_reason or "closed")
+
+    def _keep(self, credential: ExecutorCredential, token_digest: str) -> None:
+        now = self.clock()
+        self.departed.pop(credential.id, None)  # re-inserted last: the dict stays oldest first
+        self.departed[credential.id] = DepartedExecutor(credential.persistent_state(), token_digest, now)
+        for cid, departed in list(self.departed.items()):
+            if len(self.departed) <= KEEP_STATE_MAX and now - departed.left_at <= KEEP_STATE_SECONDS:
+                break
+            del self.departed[cid]
+
+    def _restore(self, credential: ExecutorCredential, token_digest: str) -> bool:
+        """Give a returning executor its state back; only to one with the token it left with."""
+        departed = self.departed.get(credential.id)
+        if departed is None or departed.token_digest != token_digest:
+            return False
+        del self.departed[credential.id]
+        if self.clock() - departed.left_at > KEEP_STATE_SECONDS:
+            return False
+        credential.restore_state(departed.state)
+        # A verdict on the tab's access (an invalid key) is left behind: a reload may have fixed it.
+        credential.disabled_reason = None
+        return True
 
     async def aclose(self) -> None:
         for connection in list(self.connections.values()):

@@ -15,7 +15,13 @@ from typing import Any
 import orjson
 
 from gemini_gateway.backends.base import MODEL_METHODS, UpstreamCall
-from gemini_gateway.errors import GatewayError, UpstreamError, UpstreamUnreachable, google_error_body
+from gemini_gateway.errors import (
+    CallRefused,
+    GatewayError,
+    UpstreamError,
+    UpstreamUnreachable,
+    google_error_body,
+)
 
 PROTOCOL_VERSION = 1
 MIN_PROTOCOL_VERSION = 1  # raise when a change breaks old clients; they are told to reload
@@ -185,13 +191,17 @@ def chunk_payload(message: dict[str, Any]) -> bytes:
 def task_error(message: dict[str, Any], executor: str) -> GatewayError:
     """What an executor's `error` frame means for the dispatcher.
 
-    A status of 0 (or none) says the tab never got an answer (network, CORS, offline): that is
-    the upstream being unreachable, so the call fails over. Any HTTP status is Google's own
-    answer and passes through with its body, exactly like the API-key backend's.
+    `"unsupported": true` is the tab declining a method or model it cannot run: a refusal, which
+    moves the call on without holding anything against the executor. A status of 0 (or none)
+    says the tab never got an answer (network, CORS, offline): that is the upstream being
+    unreachable, so the call fails over. Any HTTP status is Google's own answer and passes
+    through with its body, exactly like the API-key backend's.
     """
     status = message.get("status")
     text = message.get("message")
     detail = text[:300] if isinstance(text, str) and text else "no details"
+    if message.get("unsupported") is True:
+        return CallRefused(f"executor {executor} does not offer this call: {detail}")
     if not isinstance(status, int) or isinstance(status, bool) or not 100 <= status <= 599:
         return UpstreamUnreachable(f"executor {executor} could not reach Gemini: {detail}")
     body = message.get("body")

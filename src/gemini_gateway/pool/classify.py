@@ -156,3 +156,8 @@ def classify_error(
 def classify_transport(kind: str) -> Verdict:
     """Timeouts and connection errors: try elsewhere, never disable."""
     return Verdict(retry=True, counts_as_failure=True, note=kind)
+
+
+def classify_refusal() -> Verdict:
+    """The credential does not offer the call (method or model): try elsewhere, hold nothing against it."""
+    return Verdict(retry=True, counts_as_failure=False, note="not offered")

@@ -55,6 +55,10 @@ class Credential:
         """Whether this credential's upstream offers `model` at all (kinds with a model list override)."""
         return True
 
+    def offers(self, method: str, model: str | None) -> bool:
+        """Whether this credential can make this call (kinds with their own capabilities override)."""
+        return True
+
     def usable(self, model: str | None, now: float) -> bool:
         if not self.enabled or self.disabled_reason is not None or not self.serves(model):
             return False

@@ -49,7 +49,8 @@ def _digest(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
 
-def check_token(hub: ExecutorHub, token: str | None) -> None:
+def check_token(hub: ExecutorHub, token: str | None) -> str:
+    """The token when it is one of the hub's; ProtocolError (with the close code) otherwise."""
     if not hub.tokens:
         raise ProtocolError(
             CLOSE_FORBIDDEN, "executors are disabled on this gateway: set EXECUTOR_TOKENS to enable them"
@@ -63,9 +64,11 @@ def check_token(hub: ExecutorHub, token: str | None) -> None:
     matches = [hmac.compare_digest(digest, _digest(t)) for t in hub.tokens]
     if not any(matches):
         raise ProtocolError(CLOSE_FORBIDDEN, "the executor token is not valid for this gateway")
+    return token
 
 
-async def _handshake(websocket: WebSocket, hub: ExecutorHub) -> RegisterInfo:
+async def _handshake(websocket: WebSocket, hub: ExecutorHub) -> tuple[RegisterInfo, str]:
+    """The executor's registration and the token it presented (in the frame or the header)."""
     if not hub.tokens:
         check_token(hub, None)  # refuse before waiting for a register that cannot succeed
     try:
@@ -74,8 +77,7 @@ async def _handshake(websocket: WebSocket, hub: ExecutorHub) -> RegisterInfo:
     except TimeoutError:
         raise ProtocolError(CLOSE_TIMEOUT, "no 'register' frame within 10 seconds") from None
     info = parse_register(decode(message))  # the version is judged first: old clients learn why
-    check_token(hub, info.token or token_from_scope(dict(websocket.scope)))
-    return info
+    return info, check_token(hub, info.token or token_from_scope(dict(websocket.scope)))
 
 
 async def _refuse(websocket: WebSocket, error: ProtocolError) -> None:
@@ -92,13 +94,13 @@ async def executor_socket(websocket: WebSocket) -> None:
     hub = executor_hub(websocket.scope)
     await websocket.accept()
     try:
-        info = await _handshake(websocket, hub)
+        info, token = await _handshake(websocket, hub)
     except ProtocolError as error:
         await _refuse(websocket, error)
         return
     except (WebSocketDisconnect, RuntimeError):
         return  # gone during the handshake
-    await hub.serve(websocket, info)
+    await hub.serve(websocket, info, token)
 
 
 # The client ---------------------------------------------------------------------------------

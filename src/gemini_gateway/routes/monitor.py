@@ -18,10 +18,25 @@ def _gateway(request: Request) -> Gateway:
     return gateway
 
 
+def _offline(credential: dict[str, Any]) -> bool:
+    """A credential behind a live connection (an executor tab) that is not connected: stale, closed."""
+    return bool(credential.get("state", "connected") != "connected")
+
+
+def _healthy(credential: dict[str, Any]) -> bool:
+    return bool(
+        credential["enabled"]
+        and not credential["disabled_reason"]
+        and not credential["cooldowns"]
+        and not _offline(credential)
+    )
+
+
 def _summary(credentials: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "total": len(credentials),
         "enabled": sum(1 for c in credentials if c["enabled"] and not c["disabled_reason"]),
+        "healthy": sum(1 for c in credentials if _healthy(c)),
         "cooling": sum(1 for c in credentials if c["cooldowns"]),
         "in_flight": sum(c["in_flight"] for c in credentials),
     }
@@ -36,7 +51,7 @@ def _meta(credential: dict[str, Any]) -> dict[str, Any]:
 async def pool(request: Request) -> JSONBody:
     """Every credential (masked) with in-flight count, counters, cooldowns per model, disabled reason."""
     gateway = _gateway(request)
-    credentials = gateway.pool.view()
+    credentials = [{**c, "healthy": _healthy(c)} for c in gateway.pool.view()]
     return JSONBody(
         {"strategy": gateway.pool.strategy, "summary": _summary(credentials), "credentials": credentials}
     )
@@ -56,7 +71,8 @@ async def load_balancing(request: Request) -> JSONBody:
             "total_requests": c["successes"] + c["failures"],
             "successes": c["successes"],
             "failures": c["failures"],
-            "healthy": c["enabled"] and not c["disabled_reason"] and not c["cooldowns"],
+            "healthy": _healthy(c),
+            **({"state": c["state"]} if "state" in c else {}),
             **_meta(c),
         }
         for c in credentials
@@ -66,7 +82,7 @@ async def load_balancing(request: Request) -> JSONBody:
 
 @router.get("/locks")
 async def locks(request: Request) -> JSONBody:
-    """Which credentials are held (in flight) or locked out (cooling, disabled), and until when."""
+    """Which credentials are held (in flight) or locked out (cooling, disabled, offline), and until when."""
     gateway = _gateway(request)
     credentials = gateway.pool.view()
     held = [
@@ -77,9 +93,10 @@ async def locks(request: Request) -> JSONBody:
             "max_concurrency": c["max_concurrency"],
             "cooldowns": c["cooldowns"],
             "disabled_reason": c["disabled_reason"],
+            **({"state": c["state"]} if "state" in c else {}),
             **_meta(c),
         }
         for c in credentials
-        if c["in_flight"] or c["cooldowns"] or c["disabled_reason"] or not c["enabled"]
+        if c["in_flight"] or c["cooldowns"] or c["disabled_reason"] or not c["enabled"] or _offline(c)
     ]
     return JSONBody({"locks": held, "summary": _summary(credentials)})
