@@ -248,6 +248,11 @@ async def test_a_reconnecting_tab_keeps_its_cooldowns(
                 assert cooling.status_code == 429 and not again.tasks  # still cooling: not asked
                 other_model = await client.post("/v1beta/models/gemini-2.5-pro:generateContent", json=BODY)
                 assert other_model.status_code == 200 and len(again.tasks) == 1
+                # Back while its old connection still looks open: a suffixed name, same cooldowns.
+                async with executor(running.url, fake_url, "a") as twin:
+                    assert twin.registered["name"] == "a-2"
+                    entry = (await pool_view(client))["a-2"]
+                    assert "gemini-2.5-flash" in entry["cooldowns"] and entry["failures"] == 0
             await wait_until(lambda: _gone(client, "a"))
             # Another token under the same name is another executor: it starts afresh.
             async with executor(running.url, fake_url, "a", token=other):

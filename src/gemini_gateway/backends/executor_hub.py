@@ -109,6 +109,7 @@ class ExecutorConnection:
         self.info = info
         self.name = name
         self.heartbeat_seconds = heartbeat_seconds
+        self.token_digest = ""  # of the token it registered with; set by the hub
         self.credential = ExecutorCredential(self, credential_id, name, info.max_concurrency)
         self.tasks: dict[str, ExecutorTask] = {}
         self.outbox: asyncio.Queue[bytes] = asyncio.Queue()
@@ -313,8 +314,8 @@ class ExecutorHub:
         """Run a registered executor until its connection ends; `token` is the one it presented."""
         credential_id, name = self._free_name(info.name)
         connection = ExecutorConnection(websocket, info, credential_id, name, self.heartbeat_seconds)
-        token_digest = hashlib.sha256(token.encode()).hexdigest()
-        restored = self._restore(connection.credential, token_digest)
+        token_digest = connection.token_digest = hashlib.sha256(token.encode()).hexdigest()
+        restored = self._restore(connection.credential, token_digest) or self._inherit(connection, info.name)
         self.connections[credential_id] = connection
         self.pool.add(connection.credential)
         log.info(
@@ -339,6 +340,16 @@ class ExecutorHub:
             if len(self.departed) <= KEEP_STATE_MAX and now - departed.left_at <= KEEP_STATE_SECONDS:
                 break
             del self.departed[cid]
+
+    def _inherit(self, connection: ExecutorConnection, wanted: str) -> bool:
+        """A tab back before the gateway noticed its old connection drop gets a suffixed name; it
+        starts with the cooldowns of that connection, which is most likely itself."""
+        twin = self.connections.get(f"executor:{wanted}")
+        if twin is None or twin.token_digest != connection.token_digest:
+            return False
+        connection.credential.cooldowns.update(twin.credential.cooldowns)
+        connection.credential.backoff_level.update(twin.credential.backoff_level)
+        return True
 
     def _restore(self, credential: ExecutorCredential, token_digest: str) -> bool:
         """Give a returning executor its state back; only to one with the token it left with."""
