@@ -13,6 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
+from starlette.types import ASGIApp
 
 from gemini_gateway import __version__
 from gemini_gateway.admin import install_admin, start_admin, stop_admin
@@ -42,10 +43,19 @@ from gemini_gateway.redaction import REDACTOR
 from gemini_gateway.routes import aistudio, anthropic, executor, gemini, health, logs, monitor, oauth, openai
 from gemini_gateway.routes.caches import routes as cache_routes
 from gemini_gateway.routes.files import routes as file_routes
+from gemini_gateway.routes.front_door import FrontDoor
 from gemini_gateway.settings import Settings
 from gemini_gateway.store.database import Database
 
 log = logging.getLogger("gemini_gateway")
+
+
+class GatewayApp(FastAPI):
+    """FastAPI, with model calls let in through a front door that skips its router (see there)."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        stack = super().build_middleware_stack()
+        return FrontDoor(stack, self.router.routes, self.user_middleware)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -114,7 +124,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await gateway.database.aclose()
             await stop_admin(gateway)
 
-    app = FastAPI(
+    app = GatewayApp(
         title="gemini-gateway",
         version=__version__,
         lifespan=lifespan,

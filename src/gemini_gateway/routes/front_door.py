@@ -1,0 +1,109 @@
+"""The outermost ASGI app: model calls go straight to their handler, everything else to FastAPI.
+
+Every model call (`:generateContent`, chat completions, messages, ...) is a plain ASGI endpoint
+that needs no dependency injection, request object or exception translation: it answers every
+error itself, in its caller's dialect. Routing it through FastAPI still costs a walk over some
+hundred routes with a regex each, plus five wrapper layers, which bench/ profiles put at a tenth
+of the gateway's CPU per call. So the front door matches those routes itself (a dict for fixed
+paths, a few regexes for `models/{target}`) and runs them through the same user middleware
+(admin guard, CORS, live events, the recorder) as FastAPI would; any other request (admin UI,
+GETs, docs, unknown paths) goes through FastAPI unchanged.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from starlette.middleware import Middleware
+from starlette.routing import BaseRoute, Route
+
+from gemini_gateway.errors import google_error_body
+from gemini_gateway.routes.asgi import ASGIEndpoint, Receive, Scope, Send
+
+log = logging.getLogger("gemini_gateway")
+
+Params = dict[str, str]
+
+
+class HotRoutes:
+    """The POST routes served by plain ASGI endpoints, in the router's order of precedence."""
+
+    def __init__(self, routes: Sequence[BaseRoute]) -> None:
+        self.fixed: dict[str, ASGIEndpoint] = {}
+        self.patterns: list[tuple[re.Pattern[str], ASGIEndpoint]] = []
+        claimed: set[str] = set()
+        for route in routes:
+            if not isinstance(route, Route) or not isinstance(route.app, ASGIEndpoint):
+                continue
+            if "POST" not in (route.methods or ()) or route.path in claimed:
+                continue  # the first route for a path wins, as in Starlette's router
+            claimed.add(route.path)
+            if route.param_convertors:
+                if any(c.regex != "[^/]+" for c in route.param_convertors.values()):
+                    continue  # `{x:path}` and typed params: leave those to the router
+                self.patterns.append((route.path_regex, route.app))
+            else:
+                self.fixed[route.path] = route.app
+
+    def match(self, path: str) -> tuple[ASGIEndpoint, Params] | None:
+        endpoint = self.fixed.get(path)
+        if endpoint is not None:
+            return endpoint, {}
+        for regex, endpoint in self.patterns:
+            found = regex.match(path)
+            if found is not None:
+                return endpoint, found.groupdict()
+        return None
+
+
+async def _call_matched(scope: Scope, receive: Receive, send: Send) -> None:
+    await scope["endpoint"](scope, receive, send)
+
+
+class FrontDoor:
+    def __init__(self, fallback: Any, routes: Sequence[BaseRoute], middleware: Sequence[Middleware]) -> None:
+        self.fallback = fallback  # FastAPI's own stack; Starlette has put itself in scope["app"]
+        self.hot = HotRoutes(routes)
+        chain: Any = _call_matched
+        for cls, args, kwargs in reversed(middleware):  # as Starlette stacks them: first is outermost
+            chain = cls(chain, *args, **kwargs)
+        self.chain = chain
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            matched = self.hot.match(scope["path"])
+            if matched is not None:
+                scope["endpoint"], scope["path_params"] = matched
+                await self._serve(scope, receive, send)
+                return
+        await self.fallback(scope, receive, send)
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = False
+
+        async def watch(message: dict[str, Any]) -> None:
+            nonlocal started
+            started = True
+            await send(message)
+
+        try:
+            await self.chain(scope, receive, watch)
+        except Exception:
+            # What Starlette's ServerErrorMiddleware would do: a bug becomes a 500 in Google's
+            # envelope with the traceback in the log only; after the first byte, the server can
+            # only drop the connection.
+            log.exception("unexpected error on %s %s", scope["method"], scope["path"])
+            if started:
+                raise
+            body = google_error_body(500, "internal error in the gateway; see its log for details")
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 500,
+                    "headers": [(b"content-type", b"application/json")],
+                }
+            )
+            await send({"type": "http.response.body", "body": body})
