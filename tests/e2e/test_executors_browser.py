@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+import anthropic
 import httpx
 import openai
 import pytest
@@ -170,11 +171,17 @@ def test_two_tabs_serve_both_sdks_streaming(
         )
         deltas = [c.choices[0].delta.content or "" for c in stream if c.choices]
         assert len(deltas) >= 3 and "terns" in "".join(deltas).lower()
+        claude = anthropic.Anthropic(api_key="client", base_url=url, max_retries=0)
+        with claude.messages.stream(
+            model=MODEL, max_tokens=256, messages=[{"role": "user", "content": "Tell me about petrels"}]
+        ) as events:
+            pieces = list(events.text_stream)
+        assert len(pieces) >= 3 and "petrels" in "".join(pieces).lower()
         unary = sdk.models.generate_content(model=MODEL, contents="One line about auks")
         assert unary.text and "auks" in unary.text.lower()
 
         served = a.status()["served"], b.status()["served"]
-        assert sum(served) == 11 and min(served) >= 2  # least-busy spread the load over both tabs
+        assert sum(served) == 12 and min(served) >= 2  # least-busy spread the load over both tabs
         assert {c.key for c in fake.calls} == {"key-tab-a", "key-tab-b"}
         pool = {c["label"]: c for c in httpx.get(url + "/api/pool", headers=ADMIN).json()["credentials"]}
         assert pool["tab-a"]["kind"] == "executor" and pool["tab-a"]["tasks_served"] == served[0]
@@ -242,6 +249,33 @@ def test_a_tab_reconnects_after_a_gateway_restart_and_serves_again(
         response = sdk.models.generate_content(model=MODEL, contents="Risen again, about rails")
         assert response.text and "rails" in response.text.lower()
     assert tab.status()["served"] == 1 and [c.key for c in fake.calls] == ["key-phoenix"]
+
+
+def test_a_reloaded_tab_keeps_its_cooldown_then_serves_again(
+    settings: Settings, tabs: Callable[..., Tab], fake: FakeState
+) -> None:
+    fake.add_fault("key-kite", "429", count=1, retry_delay="4s")
+    body = {"contents": [{"role": "user", "parts": [{"text": "About kites"}]}]}
+    path = f"/v1beta/models/{MODEL}:generateContent"
+    with serve_gateway(settings) as url:
+        tab = tabs(url, "kite")
+        tab.wait_for("s.state === 'connected'")
+        assert httpx.post(url + path, json=body).status_code == 429
+        tab.page.reload()
+        tab.page.wait_for_function("() => window.executor && window.executor.status.state === 'connected'")
+        assert tab.status()["name"] == "kite" and tab.status()["connects"] == 1  # a new page
+        entry = _pool(url)["kite"]
+        assert entry["cooldowns"][MODEL] > 0 and entry["failures"] == 1  # the reload kept them
+        cooling = httpx.post(url + path, json=body)
+        assert cooling.status_code == 429 and len(fake.calls) == 1  # the tab was not asked
+        time.sleep(max(0.0, float(cooling.headers["retry-after"])))
+        served = httpx.post(url + path, json=body)
+        assert served.status_code == 200 and "kites" in served.text.lower()
+        assert tab.status()["served"] == 1 and _pool(url)["kite"]["successes"] == 1
+
+
+def _pool(url: str) -> dict[str, dict[str, Any]]:
+    return {c["label"]: c for c in httpx.get(url + "/api/pool", headers=ADMIN).json()["credentials"]}
 
 
 def test_client_disconnect_reaches_the_tab_as_cancel(
