@@ -104,10 +104,20 @@ def test_api_login_with_the_gateways_own_callback(
     with gateway_factory(**oauth_settings(fake_url, tmp_path / "creds", recording_batch_ms=10)) as running:
         started = httpx.post(f"{running.url}/api/oauth/login", json={}, headers=ADMIN).json()
         assert started["redirect_uri"] == f"{running.url}/admin/oauth2callback"
+        status = f"{running.url}/api/oauth/login/{started['state']}"
+        assert httpx.get(status, headers=ADMIN).json() == {"status": "waiting"}
+        assert httpx.get(status).status_code == 401  # the admin UI polls it, nobody else
         landed = httpx.get(started["auth_url"], follow_redirects=True, timeout=10)  # no admin token here
         assert landed.status_code == 200 and "Added button@example.com" in landed.text
+        assert (
+            "<script" not in landed.text and "default-src 'self'" in landed.headers["content-security-policy"]
+        )
+        done = httpx.get(status, headers=ADMIN).json()
+        assert done["status"] == "done" and done["account"]["label"] == "button@example.com"
         replay = httpx.get(landed.url, timeout=10)  # the state is single-use
-        assert replay.status_code == 400
+        assert replay.status_code == 400 and "unknown, was finished already" in replay.text
+        unknown = httpx.get(f"{running.url}/api/oauth/login/no-such-state", headers=ADMIN)
+        assert unknown.status_code == 404
         assert generate(running.url).status_code == 200
         account = credential_by_label(running.url, "button@example.com")["account"]
         assert account["source"] == "store" and account["project"]
@@ -151,3 +161,35 @@ def test_api_manual_login_add_and_remove(
         }
         assert labels == {"pasted@example.com"}
         assert generate(running.url).status_code == 200
+
+
+def test_api_login_refused_on_the_consent_page_reports_why(
+    gateway_factory: GatewayFactory, fake: FakeState, fake_url: str, tmp_path: Path
+) -> None:
+    fake.oauth.consent = True
+    with gateway_factory(**oauth_settings(fake_url, tmp_path / "creds")) as running:
+        started = httpx.post(f"{running.url}/api/oauth/login", json={}, headers=ADMIN).json()
+        page = httpx.get(started["auth_url"])
+        assert page.status_code == 200 and "wants to access your Google Account" in page.text
+        denied = httpx.get(started["auth_url"] + "&consent=deny", follow_redirects=True, timeout=10)
+        assert denied.status_code == 400 and "access_denied" in denied.text
+        status = httpx.get(f"{running.url}/api/oauth/login/{started['state']}", headers=ADMIN).json()
+        assert status == {"status": "failed", "error": "Google refused the login: access_denied"}
+        assert fake.oauth.exchanges == 0
+
+
+def test_api_manual_login_keeps_waiting_after_a_wrong_paste(
+    gateway_factory: GatewayFactory, fake: FakeState, fake_url: str, tmp_path: Path
+) -> None:
+    fake.oauth.login_email = "retry@example.com"
+    with gateway_factory(**oauth_settings(fake_url, tmp_path / "creds")) as running:
+        started = httpx.post(f"{running.url}/api/oauth/login", json={"mode": "manual"}, headers=ADMIN).json()
+        finish = f"{running.url}/api/oauth/login/{started['state']}"
+        location = httpx.get(started["auth_url"]).headers["location"]
+        for wrong in ("  ", location.replace(started["state"], "other-state")):
+            refused = httpx.post(finish, json={"code": wrong}, headers=ADMIN)
+            assert refused.status_code in (400, 422), refused.text
+        assert httpx.get(finish, headers=ADMIN).json() == {"status": "waiting"}
+        bad_code = httpx.post(finish, json={"code": "4/not-a-code"}, headers=ADMIN)
+        assert bad_code.status_code == 400 and "could not be finished" in bad_code.json()["error"]["message"]
+        assert httpx.get(finish, headers=ADMIN).json()["status"] == "failed"  # a code is tried once

@@ -3,7 +3,9 @@
 It stands in for `accounts.google.com/o/oauth2/v2/auth` and `oauth2.googleapis.com/token`:
 
 - GET  /o/oauth2/v2/auth  "logs in" `login_email` (or `login_hint`) at once and redirects back to
-  `redirect_uri` with `?code=&state=`, remembering the PKCE challenge for the exchange;
+  `redirect_uri` with `?code=&state=`, remembering the PKCE challenge for the exchange; with
+  `consent = True` it first shows a consent page (an account field, Allow and Cancel) for browser
+  tests, and Cancel redirects back with `?error=access_denied`;
 - POST /token             `authorization_code` (PKCE checked) and `refresh_token` grants, answering
   like Google (`invalid_grant` for a revoked refresh token or a wrong verifier).
 
@@ -22,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import html
 import secrets
 import threading
 import time
@@ -76,6 +79,7 @@ class FakeOAuth:
             self.token_lifetime = 3599.0
             self.refresh_delay_ms = 0.0  # widens the window in which concurrent refreshes could race
             self.login_email = "new-user@example.com"
+            self.consent = False  # show a consent page before redirecting (browser tests)
             self.onboard_polls = 1  # operation GETs answered `done: false` before the project exists
             self.accounts: dict[str, FakeAccount] = {}
             self.refreshes = 0
@@ -172,6 +176,9 @@ class FakeOAuth:
             raise ValueError("Required parameter is missing: response_type, client_id or redirect_uri")
         if self.client_id is not None and params["client_id"] != self.client_id:
             raise ValueError("The OAuth client was not found.")
+        if params.get("consent") == "deny":
+            answer = {"error": "access_denied", **({"state": params["state"]} if "state" in params else {})}
+            return redirect_uri + ("&" if "?" in redirect_uri else "?") + urlencode(answer)
         email = params.get("login_hint") or self.login_email
         with self._lock:
             if email not in self.accounts:
@@ -265,10 +272,32 @@ def id_token(email: str, client_id: str) -> str:
     return ".".join([_b64(b'{"alg":"none","typ":"JWT"}'), _b64(orjson.dumps(claims)), "fake-signature"])
 
 
+def consent_page(path: str, params: dict[str, str], email: str) -> str:
+    """A stand-in for Google's account chooser and consent screen: the form repeats the request."""
+    hidden = "".join(
+        f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">'
+        for k, v in params.items()
+        if k not in ("login_hint", "consent")
+    )
+    client = html.escape(params.get("client_id", ""))
+    return (
+        "<!doctype html><meta charset=utf-8><title>Sign in - Fake Google Accounts</title>"
+        f"<h1>Fake Google</h1><p>{client} wants to access your Google Account</p>"
+        f'<form method="get" action="{html.escape(path)}">{hidden}'
+        f'<label>Account <input name="login_hint" value="{html.escape(params.get("login_hint") or email)}">'
+        '</label> <button name="consent" value="allow">Allow</button> '
+        '<button name="consent" value="deny">Cancel</button></form>'
+    )
+
+
 async def handle_oauth(oauth: FakeOAuth, scope: Scope, receive: Receive, send: Send) -> None:
     path, method = scope["path"], scope["method"]
     if path in AUTH_PATHS and method == "GET":
         params = dict(parse_qsl(scope["query_string"].decode("latin-1")))
+        if oauth.consent and params.get("consent") not in ("allow", "deny"):
+            page = consent_page(path, params, oauth.login_email)
+            await _send(send, 200, page.encode(), b"text/html; charset=utf-8")
+            return
         try:
             location = oauth.authorize(params)
         except ValueError as exc:

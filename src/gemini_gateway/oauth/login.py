@@ -46,24 +46,57 @@ class PendingLogin:
     started: float
 
 
+@dataclass(frozen=True, slots=True)
+class LoginOutcome:
+    """How a login ended: the account it added, or why it failed (never a code or token)."""
+
+    credential_id: str | None
+    error: str | None
+    ended: float
+
+
 class PendingLogins:
-    """Logins started through the management API, waiting for their code; single use, expiring."""
+    """Logins started through the management API, waiting for their code; single use, expiring.
+
+    How each ended is kept as long, so the admin UI that started a login can learn whether the
+    redirect, which arrives in another browser tab, added the account.
+    """
 
     def __init__(self) -> None:
         self._items: dict[str, PendingLogin] = {}
+        self._ended: dict[str, LoginOutcome] = {}
 
     def start(self, client: OAuthClient, redirect_uri: str, project_id: str | None = None) -> PendingLogin:
-        now = time.monotonic()
-        self._items = {s: p for s, p in self._items.items() if now - p.started < LOGIN_TTL}
+        self._prune()
         pending = new_login(client, redirect_uri, project_id)
         self._items[pending.state] = pending
         return pending
 
-    def take(self, state: str) -> PendingLogin:
-        pending = self._items.pop(state, None)
+    def get(self, state: str) -> PendingLogin:
+        """The login waiting under `state`, left waiting."""
+        pending = self._items.get(state)
         if pending is None or time.monotonic() - pending.started >= LOGIN_TTL:
             raise LoginError("this login is unknown, was finished already, or expired: start it again")
         return pending
+
+    def take(self, state: str) -> PendingLogin:
+        pending = self.get(state)
+        del self._items[state]
+        return pending
+
+    def end(self, state: str, *, credential_id: str | None = None, error: str | None = None) -> None:
+        self._prune()
+        self._ended[state] = LoginOutcome(credential_id, error, time.monotonic())
+
+    def status(self, state: str) -> PendingLogin | LoginOutcome | None:
+        """The login still waiting, or how it ended; None when unknown or expired."""
+        self._prune()
+        return self._items.get(state) or self._ended.get(state)
+
+    def _prune(self) -> None:
+        now = time.monotonic()
+        self._items = {s: p for s, p in self._items.items() if now - p.started < LOGIN_TTL}
+        self._ended = {s: o for s, o in self._ended.items() if now - o.ended < LOGIN_TTL}
 
 
 def new_login(client: OAuthClient, redirect_uri: str, project_id: str | None = None) -> PendingLogin:

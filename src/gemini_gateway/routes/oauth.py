@@ -6,7 +6,8 @@
     DELETE /api/oauth/accounts/{id}         take it out of the pool (and the store)
     POST   /api/oauth/reload                read OAUTH_CREDS_DIR / OAUTH_CREDS_JSON / the store again
     POST   /api/oauth/login                 start a login: {auth_url, state, redirect_uri}
-    POST   /api/oauth/login/{state}         finish a copy-paste login with the pasted code or address
+    GET    /api/oauth/login/{state}         how a started login stands: waiting, done (the account), failed
+    POST   /api/oauth/login/{state}         finish a login with the pasted code or address (copy-paste)
     GET    /admin/oauth2callback            where Google sends the browser back (loopback logins)
 
 The callback carries no admin token (Google's redirect cannot): the single-use, expiring `state`
@@ -27,6 +28,7 @@ from starlette.responses import HTMLResponse
 
 from gemini_gateway.admin import repo
 from gemini_gateway.admin.deps import Actor, AdminActor, GatewayDep
+from gemini_gateway.admin.pages import SECURITY_HEADERS
 from gemini_gateway.context import Gateway
 from gemini_gateway.errors import GatewayError, RequestError, UpstreamUnreachable
 from gemini_gateway.oauth.account import OAuthAccount
@@ -167,27 +169,52 @@ async def start_login(
     )
 
 
+@router.get("/login/{state}")
+async def login_status(gateway: GatewayDep, actor: AdminActor, state: str) -> JSONBody:
+    """How a started login stands: `waiting` for Google's redirect, `done` (with the account it
+    added) or `failed` (with the reason). The admin UI polls this while the sign-in tab is open."""
+    found = manager_of(gateway).logins.status(state)
+    if found is None:
+        raise RequestError("this login is unknown or expired: start it again", status_code=404)
+    if isinstance(found, PendingLogin):
+        return JSONBody({"status": "waiting"})
+    if found.credential_id is None:
+        return JSONBody({"status": "failed", "error": found.error})
+    return JSONBody({"status": "done", "account": _row(gateway, found.credential_id)})
+
+
 @router.post("/login/{state}")
 async def finish_manual_login(
     gateway: GatewayDep, actor: AdminActor, state: str, finish: FinishLogin
 ) -> JSONBody:
+    logins = manager_of(gateway).logins
     try:
-        pending = manager_of(gateway).logins.take(state)
-        code = code_from_paste(finish.code, pending.state)
+        code = code_from_paste(finish.code, logins.get(state).state)  # a bad paste can be fixed
+        pending = logins.take(state)
     except LoginError as exc:
         raise RequestError(str(exc)) from None
-    tokens = await _exchange(gateway, pending, code)
-    return JSONBody(await _add(gateway, actor, tokens), status_code=201)
+    try:
+        row = await _add(gateway, actor, await _exchange(gateway, pending, code))
+    except GatewayError as exc:
+        logins.end(state, error=exc.message)
+        raise
+    logins.end(state, credential_id=row["id"])
+    return JSONBody(row, status_code=201)
 
 
 @callback_router.get(WEB_CALLBACK, include_in_schema=False)
 async def login_callback(request: Request) -> HTMLResponse:
     gateway: Gateway = request.app.state.gateway
     query = request.query_params
+    logins = manager_of(gateway).logins
+    state = query.get("state", "")
     try:
-        pending = manager_of(gateway).logins.take(query.get("state", ""))
+        pending = logins.take(state)
+    except LoginError as exc:
+        return _page(f"Login failed: {exc}", ok=False)
+    try:
         if "error" in query:
-            raise LoginError(f"Google refused the login: {query['error']}")
+            raise LoginError(f"Google refused the login: {query['error'][:100]}")
         code = query.get("code") or ""
         if not code:
             raise LoginError("the redirect carries no code")
@@ -197,8 +224,10 @@ async def login_callback(request: Request) -> HTMLResponse:
         )
     except (LoginError, GatewayError) as exc:
         message = exc.message if isinstance(exc, GatewayError) else str(exc)
-        return HTMLResponse(_page(f"Login failed: {message}"), status_code=400)
-    return HTMLResponse(_page(f"Added {row['label']} to the gateway. You can close this tab."))
+        logins.end(state, error=message)
+        return _page(f"Login failed: {message}", ok=False)
+    logins.end(state, credential_id=row["id"])
+    return _page(f"Added {row['label']} to the gateway. You can close this tab.", ok=True)
 
 
 async def _exchange(gateway: Gateway, pending: PendingLogin, code: str) -> OAuthTokens:
@@ -213,7 +242,18 @@ async def _exchange(gateway: Gateway, pending: PendingLogin, code: str) -> OAuth
         raise RequestError(f"the login could not be finished: {exc}") from None
 
 
-def _page(message: str) -> str:
-    return (
-        f"<!doctype html><meta charset=utf-8><title>gemini-gateway login</title><p>{html.escape(message)}</p>"
+def _page(message: str, *, ok: bool) -> HTMLResponse:
+    """Where the sign-in tab lands: the admin UI's look, no script."""
+    body = (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        "<title>Google account · gemini-gateway</title>"
+        '<link rel="icon" href="/admin/static/favicon.svg" type="image/svg+xml">'
+        '<link rel="stylesheet" href="/admin/static/css/style.css"></head>'
+        '<body><main class="login"><div class="card">'
+        '<div class="brand"><img src="/admin/static/favicon.svg" alt="">'
+        "<div>gemini-gateway<small>Google account login</small></div></div>"
+        f'<div class="notice {"ok" if ok else "bad"}" role="status">{html.escape(message)}</div>'
+        '<a href="/admin/#/pool">Open the pool</a></div></main></body></html>'
     )
+    return HTMLResponse(body, status_code=200 if ok else 400, headers=SECURITY_HEADERS)

@@ -1,6 +1,8 @@
 // Pool: every credential with health, load, cooldowns and errors; add, import, validate, toggle, reset, remove.
+// Google accounts (OAuth) are added through their login (../oauth-login.js) and removed through /api/oauth.
 import { api } from "../api.js";
 import { ago, clear, confirmDialog, duration, h, icon, modal, num, pct, toast } from "../dom.js";
+import { googleLoginDialog } from "../oauth-login.js";
 
 const TONE = { ok: "ok", cooling: "warn", busy: "warn", failed: "bad", disabled: "" };
 
@@ -98,9 +100,39 @@ async function act(path, message, refresh, method = "POST") {
   }
 }
 
+function removeAccountButton(c, refresh) {
+  const origin = c.account.source === "store" ? null : c.account.origin;
+  return h(
+    "button",
+    {
+      class: "small danger",
+      title: "Remove from the pool",
+      "aria-label": "Remove",
+      onclick: async () => {
+        const ok = await confirmDialog(
+          `Remove ${c.label}?`,
+          origin
+            ? `This account comes from ${origin}: it leaves the pool now but returns at the next start unless you remove it there. Disabling keeps it out for good.`
+            : "The account and its tokens are deleted from the pool and from the database.",
+          "Remove",
+        );
+        if (ok) await act(`/api/oauth/accounts/${encodeURIComponent(c.id)}`, `${c.label} removed`, refresh, "DELETE");
+      },
+    },
+    icon("trash"),
+  );
+}
+
+function accountLine(account) {
+  const parts = [account.project ? `project ${account.project}` : "project not found yet", account.tier].filter(Boolean);
+  return h("div", { class: "cell-sub" }, parts.join(" · "));
+}
+
 function credentialRow(c, refresh) {
   const id = encodeURIComponent(c.id);
   const cooldowns = Object.entries(c.cooldowns);
+  const account = c.kind === "oauth" ? c.account : null;
+  const source = account ? account.source : c.source;
   const actions = h(
     "div",
     { class: "actions" },
@@ -111,7 +143,7 @@ function credentialRow(c, refresh) {
       ? h("button", { class: "small", onclick: () => act(`/api/keys/${id}/disable`, `${c.label} disabled`, refresh) }, "Disable")
       : h("button", { class: "small", onclick: () => act(`/api/keys/${id}/enable`, `${c.label} enabled`, refresh) }, "Enable"),
     h("button", { class: "small", title: "Reset counters and cooldowns", "aria-label": "Reset", onclick: () => act(`/api/keys/${id}/reset`, `${c.label}: counters reset`, refresh) }, icon("refresh")),
-    c.source === "runtime" ? null : h(
+    account ? removeAccountButton(c, refresh) : c.source === "runtime" ? null : h(
       "button",
       {
         class: "small danger",
@@ -143,7 +175,8 @@ function credentialRow(c, refresh) {
       "td",
       { class: "wide" },
       h("div", { class: "row", style: { gap: "8px" } }, h("span", { class: `dot ${TONE[c.health] ?? ""}`, title: c.health }), h("span", { class: "cell-main mono" }, c.label)),
-      h("div", { class: "row", style: { gap: "6px", marginTop: "4px" } }, h("span", { class: "badge" }, c.kind), h("span", { class: `badge ${c.source === "stored" ? "accent" : ""}` }, c.source), validationBadge(c.validation)),
+      h("div", { class: "row", style: { gap: "6px", marginTop: "4px" } }, h("span", { class: "badge" }, c.kind), h("span", { class: `badge ${source === "stored" || source === "store" ? "accent" : ""}` }, source), validationBadge(c.validation)),
+      account ? accountLine(account) : null,
     ),
     h(
       "td",
@@ -175,6 +208,7 @@ export async function render(main) {
       { class: "row" },
       h("button", { onclick: () => act("/api/keys/reset", (r) => `Counters reset on ${r.reset} credentials`, refresh) }, icon("refresh"), "Reset all counters"),
       h("button", { onclick: () => fileInput.click() }, icon("upload"), "Import file"),
+      h("button", { onclick: () => googleLoginDialog(refresh) }, icon("user"), "Add Google account"),
       h("button", { class: "primary", onclick: () => addDialog(refresh) }, icon("plus"), "Add keys"),
       fileInput,
     ),
@@ -196,7 +230,7 @@ export async function render(main) {
     if (!alive) return;
     clear(summary, summaryChips(data.summary, data.strategy));
     if (!data.credentials.length) {
-      clear(tbody, h("tr", {}, h("td", { colspan: 6, class: "empty" }, "The pool is empty. Add keys to start serving.")));
+      clear(tbody, h("tr", {}, h("td", { colspan: 6, class: "empty" }, "The pool is empty. Add keys or a Google account to start serving.")));
       return;
     }
     clear(tbody, data.credentials.map((c) => credentialRow(c, refresh)));

@@ -1,0 +1,146 @@
+// Add Google account: Gemini CLI's OAuth login, started here through /api/oauth/login. Google sends
+// the sign-in tab back to this gateway's /admin/oauth2callback, which stores the account, while this
+// dialog polls the login's status. Where that redirect cannot reach the gateway (a remote server),
+// the user pastes the code Google shows, or the address the tab ended on.
+import { api } from "./api.js";
+import { h, icon, modal, toast } from "./dom.js";
+
+const LOOPBACK = new Set(["localhost", "127.0.0.1", "[::1]"]);
+const POLL_MS = 1000;
+
+export function googleLoginDialog(refresh) {
+  // Google sends installed-app logins back to loopback addresses only; elsewhere the code is pasted.
+  const loopback = LOOPBACK.has(location.hostname);
+  let login = null; // {state, auth_url} of the login under way
+  let timer = null;
+  let over = false;
+
+  modal(
+    (close) => {
+      const project = h("input", { name: "project_id", placeholder: "found or set up automatically", maxlength: 100, "aria-label": "Google Cloud project" });
+      const status = h("div", { class: "hidden", role: "status" });
+      const signIn = h("button", { class: "primary", type: "button", onclick: () => start() }, icon("user"), "Sign in with Google");
+      const again = h("a", { class: "hidden", target: "_blank", rel: "noopener noreferrer" }, "Open the sign-in page again");
+      const pasted = h("input", { name: "code", class: "grow", autocomplete: "off", spellcheck: "false", "aria-label": "Code or address" });
+      const finishButton = h("button", { type: "submit" }, icon("check"), "Finish");
+      const paste = h(
+        "form",
+        { class: "stack hidden", onsubmit: (event) => finish(event) },
+        h(
+          "label",
+          { class: "field" },
+          loopback
+            ? "Did the sign-in tab end on a page that does not load? Paste its address here."
+            : "Google then shows a code: paste it here (or the address of that page).",
+          h("div", { class: "row" }, pasted, finishButton),
+        ),
+      );
+
+      const say = (text, tone = "") => {
+        status.textContent = text;
+        status.className = tone ? `notice ${tone}` : "muted";
+      };
+
+      const done = (account) => {
+        over = true;
+        clearTimeout(timer);
+        toast(`${account.label} added to the pool`, "ok");
+        close();
+        refresh();
+      };
+
+      const fail = (message) => {
+        clearTimeout(timer);
+        login = null;
+        say(message, "bad");
+        paste.classList.add("hidden");
+        again.classList.add("hidden");
+        project.disabled = false;
+        signIn.disabled = false;
+        signIn.lastChild.textContent = "Start again";
+      };
+
+      async function poll() {
+        if (over || !login) return;
+        const current = login;
+        try {
+          const result = await api(`/api/oauth/login/${encodeURIComponent(current.state)}`);
+          if (over || login !== current) return;
+          if (result.status === "done") return done(result.account);
+          if (result.status === "failed") return fail(result.error);
+        } catch (exc) {
+          if (exc.status === 404 && login === current) return fail(exc.message);
+        }
+        timer = setTimeout(poll, POLL_MS);
+      }
+
+      async function start() {
+        signIn.disabled = true;
+        // Opened now, in the click, so that no popup blocker stops it; pointed at Google once known.
+        const tab = window.open("about:blank", "_blank");
+        if (tab) tab.opener = null;
+        try {
+          login = await api("/api/oauth/login", {
+            method: "POST",
+            body: { mode: loopback ? "loopback" : "manual", project_id: project.value.trim() || null },
+          });
+        } catch (exc) {
+          tab?.close();
+          fail(exc.message);
+          return;
+        }
+        if (tab) tab.location.href = login.auth_url;
+        again.href = login.auth_url;
+        again.textContent = tab ? "Open the sign-in page again" : "Open the sign-in page";
+        again.classList.remove("hidden");
+        paste.classList.remove("hidden");
+        project.disabled = true;
+        say(loopback ? "Waiting for Google: finish signing in in the new tab, this dialog follows." : "Sign in in the new tab.");
+        pasted.focus();
+        timer = setTimeout(poll, POLL_MS);
+      }
+
+      async function finish(event) {
+        event.preventDefault();
+        if (!login || !pasted.value.trim()) return;
+        finishButton.disabled = true;
+        try {
+          done(await api(`/api/oauth/login/${encodeURIComponent(login.state)}`, { method: "POST", body: { code: pasted.value } }));
+        } catch (exc) {
+          say(exc.message, "bad"); // a login the failure ended shows as failed at the next poll
+        } finally {
+          finishButton.disabled = false;
+        }
+      }
+
+      api("/api/oauth/accounts")
+        .then((info) => {
+          if (!info.client_configured && !login) {
+            fail("No OAuth client is configured: set OAUTH_CLIENT_ID and OAUTH_CLIENT_SECRET (Gemini CLI's installed-app pair, or your own Desktop-app client) and restart.");
+            signIn.disabled = true;
+          }
+        })
+        .catch(() => {});
+
+      return h(
+        "div",
+        { class: "stack" },
+        h("h2", {}, "Add Google account"),
+        h(
+          "p",
+          { class: "muted", style: { margin: 0 } },
+          "Sign in with a Google account the way Gemini CLI does: its free Code Assist quota joins the pool next to the keys. Its tokens are stored encrypted and never shown.",
+        ),
+        h("label", { class: "field" }, "Google Cloud project (optional)", project),
+        h("div", { class: "row" }, signIn, again),
+        status,
+        paste,
+        h("footer", {}, h("button", { type: "button", onclick: close }, "Close")),
+      );
+    },
+    () => {
+      over = true;
+      clearTimeout(timer);
+    },
+  );
+}
