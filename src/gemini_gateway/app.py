@@ -13,7 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gemini_gateway import __version__
 from gemini_gateway.admin import install_admin, start_admin, stop_admin
@@ -51,11 +51,21 @@ log = logging.getLogger("gemini_gateway")
 
 
 class GatewayApp(FastAPI):
-    """FastAPI, with model calls let in through a front door that skips its router (see there)."""
+    """FastAPI, with model calls let in through a front door that skips its layers (see there)."""
+
+    front_door: FrontDoor | None = None
 
     def build_middleware_stack(self) -> ASGIApp:
-        stack = super().build_middleware_stack()
-        return FrontDoor(stack, self.router.routes, self.user_middleware)
+        # Built on the first call (the lifespan's), once every route and middleware is in place.
+        self.front_door = FrontDoor(self.router.routes, self.user_middleware)
+        return super().build_middleware_stack()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.front_door is not None:
+            scope["app"] = self  # handlers find the gateway there, as under Starlette
+            if await self.front_door.serve(scope, receive, send):
+                return
+        await super().__call__(scope, receive, send)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -4,10 +4,11 @@ Every model call (`:generateContent`, chat completions, messages, ...) is a plai
 that needs no dependency injection, request object or exception translation: it answers every
 error itself, in its caller's dialect. Routing it through FastAPI still costs a walk over some
 hundred routes with a regex each, plus five wrapper layers, which bench/ profiles put at a tenth
-of the gateway's CPU per call. So the front door matches those routes itself (a dict for fixed
-paths, a few regexes for `models/{target}`) and runs them through the same user middleware
-(admin guard, CORS, live events, the recorder) as FastAPI would; any other request (admin UI,
-GETs, docs, unknown paths) goes through FastAPI unchanged.
+of the gateway's CPU per call (and FastAPI asks OpenTelemetry whether it is configured on every
+request). So the front door matches those routes itself (a dict for fixed paths, a few regexes
+for `models/{target}`) and runs them through the same user middleware (admin guard, CORS, live
+events, the recorder) as FastAPI would; any other request (admin UI, GETs, docs, unknown paths)
+goes through FastAPI unchanged.
 """
 
 from __future__ import annotations
@@ -64,24 +65,22 @@ async def _call_matched(scope: Scope, receive: Receive, send: Send) -> None:
 
 
 class FrontDoor:
-    def __init__(self, fallback: Any, routes: Sequence[BaseRoute], middleware: Sequence[Middleware]) -> None:
-        self.fallback = fallback  # FastAPI's own stack; Starlette has put itself in scope["app"]
+    """Serves the hot routes through `middleware`; `serve` says False for anything else."""
+
+    def __init__(self, routes: Sequence[BaseRoute], middleware: Sequence[Middleware]) -> None:
         self.hot = HotRoutes(routes)
         chain: Any = _call_matched
         for cls, args, kwargs in reversed(middleware):  # as Starlette stacks them: first is outermost
             chain = cls(chain, *args, **kwargs)
         self.chain = chain
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST":
-            matched = self.hot.match(scope["path"])
-            if matched is not None:
-                scope["endpoint"], scope["path_params"] = matched
-                await self._serve(scope, receive, send)
-                return
-        await self.fallback(scope, receive, send)
-
-    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def serve(self, scope: Scope, receive: Receive, send: Send) -> bool:
+        if scope["type"] != "http" or scope["method"] != "POST":
+            return False
+        matched = self.hot.match(scope["path"])
+        if matched is None:
+            return False
+        scope["endpoint"], scope["path_params"] = matched
         started = False
 
         async def watch(message: dict[str, Any]) -> None:
@@ -107,3 +106,4 @@ class FrontDoor:
                 }
             )
             await send({"type": "http.response.body", "body": body})
+        return True
