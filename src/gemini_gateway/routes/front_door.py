@@ -20,9 +20,10 @@ from typing import Any
 
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Route
+from starlette.types import Message, Receive, Scope, Send
 
 from gemini_gateway.errors import google_error_body
-from gemini_gateway.routes.asgi import ASGIEndpoint, Receive, Scope, Send
+from gemini_gateway.routes.asgi import ASGIEndpoint
 
 log = logging.getLogger("gemini_gateway")
 
@@ -83,7 +84,7 @@ class FrontDoor:
         scope["endpoint"], scope["path_params"] = matched
         started = False
 
-        async def watch(message: dict[str, Any]) -> None:
+        async def watch(message: Message) -> None:
             nonlocal started
             started = True
             await send(message)
