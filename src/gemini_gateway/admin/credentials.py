@@ -61,6 +61,8 @@ def health_of(view: dict[str, Any]) -> str:
         return "disabled"
     if view["disabled_reason"]:
         return "failed"
+    if view.get("state", "connected") != "connected":
+        return "offline"  # an executor tab whose heartbeats stopped, or that went away
     if view["cooldowns"]:
         return "cooling"
     if view["max_concurrency"] is not None and view["in_flight"] >= view["max_concurrency"]:

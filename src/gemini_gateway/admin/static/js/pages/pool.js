@@ -4,7 +4,7 @@ import { api } from "../api.js";
 import { ago, clear, confirmDialog, duration, h, icon, modal, num, pct, toast } from "../dom.js";
 import { googleLoginDialog } from "../oauth-login.js";
 
-const TONE = { ok: "ok", cooling: "warn", busy: "warn", failed: "bad", disabled: "" };
+const TONE = { ok: "ok", cooling: "warn", busy: "warn", offline: "bad", failed: "bad", disabled: "" };
 
 function summaryChips(summary, strategy) {
   const chip = (label, value, tone = "") => h("span", { class: `badge ${tone}` }, `${value} ${label}`);
