@@ -260,7 +260,7 @@ class Recorder:
         for path in await asyncio.to_thread(self.spool.take):
             if not await self._replay(store, path):
                 return
-        if not self.healthy:
+        if self.last_error is not None:  # it was down (not merely not probed yet, as at start-up)
             log.info("store is back; recording directly again")
         self.healthy = True
         self.last_error = None
