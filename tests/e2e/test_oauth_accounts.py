@@ -107,6 +107,6 @@ def test_openai_and_anthropic_non_stream_over_accounts(accounts_gateway: Running
     assert "loons" in "".join(b.text for b in message.content if b.type == "text").lower()
     counted = claude.messages.count_tokens(model=MODEL, messages=[{"role": "user", "content": "a b c d"}])
     assert counted.input_tokens > 0
-    assert [m.id for m in chat.models.list()] == sorted(
-        m.removeprefix("models/") for m in accounts_gateway.gateway.settings.code_assist_models
-    )
+    served = sorted(m.removeprefix("models/") for m in accounts_gateway.gateway.settings.code_assist_models)
+    # MODEL_SUFFIXES (on by default) adds the -search variants after the models themselves.
+    assert [m.id for m in chat.models.list()] == served + [f"{m}-search" for m in served]
