@@ -144,6 +144,20 @@ def test_model_suffixes_and_aliases() -> None:
     assert model == "gemini-2.5-flash" and out["tools"] == [{"googleSearch": {}}]
 
 
+@pytest.mark.parametrize(
+    ("model", "thinking"),
+    [
+        ("gemini-2.5-flash-nothinking", {"thinkingBudget": 0}),
+        ("gemini-2.5-pro-nothinking", {"thinkingBudget": 128}),  # Pro refuses 0
+        ("gemini-3-pro-preview-nothinking", {"thinkingLevel": "LOW", "includeThoughts": False}),
+        ("gemini-3-flash-preview-non-thinking", {"thinkingLevel": "MINIMAL", "includeThoughts": False}),
+    ],
+)
+def test_nothinking_asks_each_model_for_the_least_thinking_it_accepts(model: str, thinking: dict) -> None:
+    _, out = apply_model_suffixes(model, {"contents": []})
+    assert out["generationConfig"] == {"thinkingConfig": thinking}
+
+
 def test_model_suffixes_off_pass_the_name_through() -> None:
     request = {"contents": [], "tools": [{"functionDeclarations": [{"name": "f"}]}]}
     for name in (
@@ -189,8 +203,8 @@ def test_suffixed_model_ids_for_a_model_dropdown() -> None:
     chat = ("generateContent", "countTokens")
     models = [
         _model("gemini-2.5-flash", *chat, thinking=True),
-        _model("gemini-2.5-pro", *chat, thinking=True),  # cannot think less than 128 tokens
-        _model("gemini-3-flash-preview", *chat, thinking=True),  # Gemini 3 cannot stop thinking
+        _model("gemini-2.5-pro", *chat, thinking=True),  # thinks 128 tokens at least
+        _model("gemini-3-flash-preview", *chat, thinking=True),  # thinks at the MINIMAL level
         _model("gemini-2.0-flash", *chat),
         _model("gemini-2.5-flash-preview-tts", *chat),
         _model("gemini-2.5-flash-image", *chat),
@@ -203,7 +217,9 @@ def test_suffixed_model_ids_for_a_model_dropdown() -> None:
         "gemini-2.5-flash-search",
         "gemini-2.5-flash-nothinking",
         "gemini-2.5-pro-search",
+        "gemini-2.5-pro-nothinking",
         "gemini-3-flash-preview-search",
+        "gemini-3-flash-preview-nothinking",
         "gemini-2.0-flash-search",
     ]
     # Every listed name resolves back to its model with the promised change.
@@ -213,6 +229,8 @@ def test_suffixed_model_ids_for_a_model_dropdown() -> None:
         assert out in (
             {"tools": [{"googleSearch": {}}]},
             {"generationConfig": {"thinkingConfig": {"thinkingBudget": 0}}},
+            {"generationConfig": {"thinkingConfig": {"thinkingBudget": 128}}},
+            {"generationConfig": {"thinkingConfig": {"thinkingLevel": "MINIMAL", "includeThoughts": False}}},
         )
 
 

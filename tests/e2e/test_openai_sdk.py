@@ -257,7 +257,12 @@ def test_model_suffixes_listed_and_honoured(gateway: RunningGateway, fake: FakeS
     client = sdk(gateway)
     ids = [m.id for m in client.models.list()]
     assert {"gemini-2.5-flash-search", "gemini-2.5-flash-nothinking", "gemini-2.5-pro-search"} <= set(ids)
-    assert "gemini-2.5-pro-nothinking" not in ids and "gemini-embedding-001-search" not in ids
+    assert "gemini-2.5-pro-nothinking" in ids and "gemini-embedding-001-search" not in ids
+    # Google refuses a zero thinking budget on Pro: the suffix asks it for its least instead.
+    pro = client.chat.completions.create(
+        model="gemini-2.5-pro-nothinking", messages=[{"role": "user", "content": "hi"}]
+    )
+    assert pro.choices[0].message.content and fake.calls[-1].model == "gemini-2.5-pro"
     assert client.models.retrieve("gemini-2.5-flash-search").id == "gemini-2.5-flash-search"
     messages = [{"role": "user", "content": "Tell me about narwhals"}]
     thinking = client.chat.completions.create(model=MODEL, messages=messages)

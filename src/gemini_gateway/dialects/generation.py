@@ -42,7 +42,7 @@ def apply_model_suffixes(
     """Resolve an alias, then honour gemini-balance style suffixes; the request is not mutated.
 
     `-search` adds Google Search grounding (next to any function tools), `-nothinking` turns
-    thinking off. Suffixes stack in any order: `gemini-2.5-flash-search-nothinking`.
+    thinking off (or down to the least a Pro or Gemini 3 model accepts). Suffixes stack in any order: `gemini-2.5-flash-search-nothinking`.
     With `suffixes` off (the MODEL_SUFFIXES setting) the resolved name is passed on as it is.
     """
     model = strip_model_prefix(model)
@@ -71,7 +71,8 @@ def apply_model_suffixes(
         request["tools"] = tools
     if no_thinking:
         config = dict(request.get("generationConfig") or {})
-        config["thinkingConfig"] = {"thinkingBudget": 0}
+        # Pro and Gemini 3 models refuse a zero budget with a 400: give them the least they take.
+        config["thinkingConfig"] = thinking_for_effort(model, "none", "model")
         request["generationConfig"] = config
     return model, request
 
@@ -84,7 +85,7 @@ def suffixed_model_ids(models: Iterable[JSON]) -> list[str]:
     """The suffixed names a model list offers next to the upstream's own (Gemini `Model` objects).
 
     `-search` for Gemini chat models (not TTS, image, audio or embedding ones); `-nothinking`
-    for thinking models that can stop thinking (not Pro, not Gemini 3).
+    for thinking models (Pro and Gemini 3 ones then think as little as they can).
     """
     ids: list[str] = []
     for info in models:
@@ -95,7 +96,7 @@ def suffixed_model_ids(models: Iterable[JSON]) -> list[str]:
         if any(marker in name for marker in _NOT_SEARCHABLE):
             continue
         ids.append(name + _SEARCH_SUFFIX)
-        if info.get("thinking") is True and "pro" not in name and not is_gemini3(name):
+        if info.get("thinking") is True:
             ids.append(name + _NO_THINKING_SUFFIXES[0])
     return ids
 
