@@ -176,4 +176,6 @@ def _model(model_id: str) -> dict[str, object]:
         "name": f"models/{model_id}",
         "displayName": model_id,
         "supportedGenerationMethods": ["generateContent", "countTokens"],
+        # Code Assist serves the Gemini CLI's models, which all think from 2.5 on.
+        "thinking": model_id.startswith(("gemini-2.5", "gemini-3")),
     }
