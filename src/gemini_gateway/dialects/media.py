@@ -28,6 +28,9 @@ _NATIVE_URI_PREFIXES: Final = (
     "https://m.youtube.com/",
 )
 _FILES_API: Final = "https://generativelanguage.googleapis.com/v1beta/"
+# A Files API file as a client may name it: its uri (on Google's host, or any upstream serving the
+# same API, such as a test double) or its bare resource name.
+_FILES_API_FILE = re.compile(r"^(?:https?://[^/?#]+/(?:v1beta|v1)/)?files/[a-z0-9-]{1,40}$")
 _EXTENSION_MIME: Final = {
     "pdf": "application/pdf",
     "txt": "text/plain",
@@ -86,16 +89,26 @@ def url_part(url: object, param: str, mime_type: str | None = None) -> JSON:
         if parsed is None:
             raise ParamError(param, "data URLs must be base64 encoded (data:<mime>;base64,<data>)")
         return {"inlineData": {"mimeType": parsed[0], "data": parsed[1]}}
-    if url.startswith(_NATIVE_URI_PREFIXES) or url.startswith(("http://", "https://")):
-        data: JSON = {"fileUri": url}
+    native = files_api_uri(url)
+    if native is not None or url.startswith((*_NATIVE_URI_PREFIXES, "http://", "https://")):
+        data: JSON = {"fileUri": native or url}
         if mime_type:
             data["mimeType"] = mime_type
         return {"fileData": data}
     raise ParamError(param, "expected an http(s) URL or a base64 data URL")
 
 
+def files_api_uri(value: str) -> str | None:
+    """A Files API file's `fileUri` (`files/abc` -> Google's uri for it), or None for anything else."""
+    if not _FILES_API_FILE.match(value):
+        return None
+    return value if "://" in value else _FILES_API + value
+
+
 def file_uri(file_id: str, param: str) -> str:
     """A client file id -> a Gemini `fileUri` (Files API names `files/abc` or full URIs)."""
+    if (native := files_api_uri(file_id)) is not None:
+        return native
     if file_id.startswith(("https://", "gs://")):
         return file_id
     if file_id.startswith("files/"):
@@ -115,7 +128,11 @@ def remote_images(contents: Sequence[JSON]) -> list[RemoteImage]:
 
 
 def _needs_fetch(uri: str) -> bool:
-    return uri.startswith(("http://", "https://")) and not uri.startswith(_NATIVE_URI_PREFIXES)
+    return (
+        uri.startswith(("http://", "https://"))
+        and not uri.startswith(_NATIVE_URI_PREFIXES)
+        and files_api_uri(uri) is None
+    )
 
 
 def substitute_remote_images(
