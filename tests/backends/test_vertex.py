@@ -13,7 +13,7 @@ from gemini_gateway.backends.vertex import VertexExpressBackend, _vertex_body
 from gemini_gateway.fake_upstream import FakeState
 from gemini_gateway.redaction import REDACTOR
 from tests.conftest import KEYS, GatewayFactory
-from tests.routes.test_files import upload
+from tests.routes.test_files import upload, with_file
 
 MODEL = "gemini-2.5-flash"
 VERTEX_KEYS = ["vertex-express-key-0001", "vertex-express-key-0002"]
@@ -161,3 +161,43 @@ def test_a_mixed_pool_keeps_express_keys_to_what_they_can_serve(
     assert generation_keys & set(VERTEX_KEYS) and generation_keys & set(KEYS)  # one pool, both kinds
     others = {c.key for c in fake.calls if c.method != "generateContent"}
     assert not others & set(VERTEX_KEYS)  # embeddings, model lists and files never reach Vertex
+
+
+def test_calls_naming_a_file_the_gateway_never_saw_stay_off_express_keys(
+    gateway_factory: GatewayFactory, fake: FakeState, fake_url: str
+) -> None:
+    file = upload(fake_url, b"uploaded behind the gateway's back", **{"x-goog-api-key": KEYS[0]})
+    body = with_file(file)
+    with gateway_factory(
+        gemini_api_keys=[KEYS[0]], vertex_express_keys=VERTEX_KEYS, vertex_base_url=fake_url
+    ) as running:
+        for path in (f"/v1beta/models/{MODEL}:generateContent", f"/v1beta/models/{MODEL}:countTokens"):
+            for _ in range(4):
+                response = httpx.post(running.url + path, json=body)
+                assert response.status_code == 200, response.text
+                assert fake.calls[-1].key == KEYS[0]
+    assert not fake.projects.vertex_calls  # Vertex cannot read a Files API file
+
+
+def test_an_express_only_pool_says_why_it_cannot_use_a_file(
+    gateway_factory: GatewayFactory, fake: FakeState, fake_url: str
+) -> None:
+    file = upload(fake_url, b"a Gemini API file", **{"x-goog-api-key": KEYS[0]})
+    with gateway_factory(
+        gemini_api_keys=[], vertex_express_keys=VERTEX_KEYS, vertex_base_url=fake_url
+    ) as running:
+        refused = httpx.post(f"{running.url}/v1beta/models/{MODEL}:generateContent", json=with_file(file))
+        assert refused.status_code == 501
+        assert file["name"] in refused.json()["error"]["message"]
+        assert "GEMINI_API_KEYS" in refused.json()["error"]["message"]
+        openai_refused = httpx.post(
+            f"{running.url}/v1/chat/completions",
+            json={
+                "model": MODEL,
+                "messages": [
+                    {"role": "user", "content": [{"type": "file", "file": {"file_id": file["name"]}}]}
+                ],
+            },
+        )
+        assert openai_refused.status_code == 501 and "error" in openai_refused.json()
+    assert not fake.projects.vertex_calls

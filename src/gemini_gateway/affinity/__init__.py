@@ -25,6 +25,8 @@ __all__ = ["Affinity", "Owner", "OwnerStore", "install_affinity", "start_affinit
 def install_affinity(gateway: Gateway) -> Affinity:
     """Build the service and hook it into the dispatcher (no I/O: `create_app` calls this)."""
     affinity = Affinity(gateway.pool)
+    backends = gateway.dispatcher.backends  # filled in the lifespan; asked at call time
+    affinity.can_hold = lambda c: (b := backends.get(c.kind)) is not None and b.supports("files.get")
     gateway.services["affinity"] = affinity
     gateway.dispatcher.binder = affinity.bind
     return affinity

@@ -5,18 +5,20 @@ leave after two byte scans. One that names resources the gateway knows is bound 
 credential whose project holds them (`call.allowed`), while everything else keeps balancing.
 When that credential cannot serve now, the client hears why at once (429 with Retry-After while
 it cools down, 503 when it is disabled) rather than a 403 from a key that never had the file.
-Names the gateway never saw (uploaded elsewhere) leave the call unbound: Google judges them.
+Names the gateway never saw (uploaded elsewhere) leave the call to balance over the credentials
+that could hold them (Gemini API keys, not Vertex express keys or accounts): Google judges them.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 from gemini_gateway.affinity.owners import OwnerStore
 from gemini_gateway.affinity.refs import BINDING_METHODS, named_resources
 from gemini_gateway.affinity.uploads import UploadSessions
 from gemini_gateway.backends.base import UpstreamCall
-from gemini_gateway.errors import NoCredentialAvailable, RequestError
+from gemini_gateway.errors import GatewayError, NoCredentialAvailable, RequestError
 from gemini_gateway.pool.credential import Credential
 from gemini_gateway.pool.pool import CredentialPool
 
@@ -28,6 +30,9 @@ class Affinity:
         self.pool = pool
         self.owners = owners or OwnerStore()
         self.uploads = UploadSessions()
+        # Whether a credential's upstream has the Files API and cached contents (install_affinity
+        # asks its backend); only those can hold what a call names.
+        self.can_hold: Callable[[Credential], bool] = lambda credential: True
 
     async def bind(self, call: UpstreamCall) -> None:
         if call.allowed is not None or call.method not in BINDING_METHODS:
@@ -41,6 +46,7 @@ class Affinity:
             if owner is not None:
                 holders[name] = owner.credential_id
         if not holders:
+            call.allowed = self._possible_holders(names)
             return
         if len(set(holders.values())) > 1:
             listed = ", ".join(sorted(holders))
@@ -57,6 +63,16 @@ class Affinity:
             )
         check_ready(credential, call.model, name, self.pool.clock())
         call.allowed = frozenset({credential_id})
+
+    def _possible_holders(self, names: set[str]) -> frozenset[str]:
+        able = frozenset(c.id for c in self.pool if self.can_hold(c))
+        if not able:
+            raise GatewayError(
+                f"this request names {', '.join(sorted(names))}, which only the project of a Gemini API key "
+                "can hold; the pool has no Gemini API keys (GEMINI_API_KEYS)",
+                status_code=501,
+            )
+        return able
 
 
 def check_ready(credential: Credential, model: str | None, name: str, now: float) -> None:
