@@ -9,7 +9,7 @@ import pytest
 from google import genai
 
 from gemini_gateway.backends.base import UpstreamCall
-from gemini_gateway.backends.vertex import VertexExpressBackend, _vertex_body
+from gemini_gateway.backends.vertex import VertexExpressBackend, _vertex_body, gemini_count_body
 from gemini_gateway.fake_upstream import FakeState
 from gemini_gateway.redaction import REDACTOR
 from tests.conftest import KEYS, GatewayFactory
@@ -201,3 +201,38 @@ def test_an_express_only_pool_says_why_it_cannot_use_a_file(
         )
         assert openai_refused.status_code == 501 and "error" in openai_refused.json()
     assert not fake.projects.vertex_calls
+
+
+def test_google_genai_in_vertex_mode_through_the_gateway(
+    gateway_factory: GatewayFactory, fake: FakeState, fake_url: str
+) -> None:
+    with gateway_factory(vertex_express_keys=VERTEX_KEYS, vertex_base_url=fake_url) as running:
+        sdk = genai.Client(vertexai=True, api_key="client-token", http_options={"base_url": running.url})
+        for _ in range(5):
+            answer = sdk.models.generate_content(model=MODEL, contents="Kingfishers dive")
+            assert answer.text and "kingfishers" in answer.text.lower()
+        chunks = list(sdk.models.generate_content_stream(model=MODEL, contents="Stream on kingfishers"))
+        assert "kingfishers" in "".join(c.text or "" for c in chunks).lower()
+        config = genai.types.CountTokensConfig(system_instruction="Be brief.")
+        for _ in range(5):
+            counted = sdk.models.count_tokens(model=MODEL, contents="one two three", config=config)
+            assert (counted.total_tokens or 0) > 0
+    used = {c.key for c in fake.calls if c.method in ("generateContent", "countTokens")}
+    assert used & set(KEYS) and used & set(VERTEX_KEYS)  # Vertex's shape in, any credential out
+    assert {c.version for c in fake.projects.vertex_calls} == {"v1beta1"}
+
+
+def test_vertex_count_tokens_takes_its_fields_at_the_top(fake: FakeState, fake_url: str) -> None:
+    url = fake_url + vertex_path("v1beta1", "countTokens")
+    system = {"parts": [{"text": "be brief"}]}
+    flat = httpx.post(url, headers={"x-goog-api-key": "vx"}, json={**HELLO, "systemInstruction": system})
+    assert flat.status_code == 200 and flat.json()["totalTokens"] > 0
+    wrapped = {"generateContentRequest": {"model": f"models/{MODEL}", **HELLO}}
+    refused = httpx.post(url, headers={"x-goog-api-key": "vx"}, json=wrapped)
+    assert refused.status_code == 400 and "generateContentRequest" in refused.json()["error"]["message"]
+    # Arriving in Vertex's shape, the same call is folded into Gemini's form for an API key.
+    folded = orjson.loads(gemini_count_body(orjson.dumps({**HELLO, "system_instruction": system}), MODEL))
+    assert folded == {
+        "generateContentRequest": {"model": f"models/{MODEL}", **HELLO, "systemInstruction": system}
+    }
+    assert gemini_count_body(orjson.dumps(HELLO), MODEL) == orjson.dumps(HELLO)

@@ -13,6 +13,10 @@ key never sits in a URL that could be logged. Bodies are Gemini's wire format on
 everything but the URL is the API-key backend's; the one difference is countTokens, where Vertex
 takes the request fields at the top level instead of inside `generateContentRequest`.
 
+Clients of Vertex's shape (google-genai with `vertexai=True`) may call the gateway too: the routes
+under `/v1/publishers/google/models` and `/v1beta1/...` take their calls, and `gemini_count_body`
+folds Vertex's top-level countTokens fields back into Gemini's form for whichever credential serves.
+
 Express mode serves only these three methods: no model listing, embeddings, Files API or cached
 contents, so the pool never hands a Vertex key a call it cannot make (`supports`).
 """
@@ -68,3 +72,21 @@ def _vertex_body(call: UpstreamCall) -> UpstreamCall:
     flat = {camel: inner.get(camel, inner.get(snake)) for camel, snake in _COUNT_FIELDS}
     flat = {name: value for name, value in flat.items() if value is not None}
     return dataclasses.replace(call, body=orjson.dumps(flat))
+
+
+def gemini_count_body(body: bytes, model: str) -> bytes:
+    """Vertex's countTokens (system instruction, tools, config at the top) -> Gemini's form, where
+    only `contents` may stand alone and the rest rides in `generateContentRequest`."""
+    try:
+        request = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return body  # the upstream reports the broken body itself
+    if not isinstance(request, dict):
+        return body
+    extra = {
+        camel: request[key] for camel, snake in _COUNT_FIELDS[1:] for key in (camel, snake) if key in request
+    }
+    if not extra:
+        return body
+    inner = {"model": f"models/{model}", "contents": request.get("contents") or [], **extra}
+    return orjson.dumps({"generateContentRequest": inner})

@@ -35,7 +35,7 @@ from gemini_gateway.fake_upstream.proto_json import GENERATE_CONTENT_REQUEST, pa
 from gemini_gateway.fake_upstream.resources import RESOURCE_PREFIXES, handle_resources
 from gemini_gateway.fake_upstream.responses import array_element, render_response, sse_event, stream_events
 from gemini_gateway.fake_upstream.state import CallRecord, FakeConfig, FakeState
-from gemini_gateway.fake_upstream.vertex import VERTEX_PREFIXES, vertex_route
+from gemini_gateway.fake_upstream.vertex import VERTEX_PREFIXES, vertex_count_body, vertex_route
 
 _INDENT = orjson.OPT_INDENT_2
 _HANDLERS: dict[str, Callable[[ModelInfo, bytes], Json]] = {
@@ -114,6 +114,8 @@ class FakeGeminiApp:
                     cut_after = fault.after_chunks
                 else:
                     raise fault_error(fault, model_id, version, rpc)
+            if rpc == "countTokens" and model_id and scope["path"].startswith(VERTEX_PREFIXES):
+                body = vertex_count_body(body, model_id)
             if rpc in _GENERATE or rpc == "countTokens":
                 state.projects.check_references(key, rpc, model_id, body)  # files, caches: per project
             if stream:

@@ -2,7 +2,9 @@
 
 Express mode has no project or location in the path: `POST /v1/publishers/google/models/{model}:
 generateContent` (also `:streamGenerateContent`, `:countTokens`, and the same under `/v1beta1`),
-with the express key as `?key=` or `x-goog-api-key`. Each such call is also logged in
+with the express key as `?key=` or `x-goog-api-key`. Vertex's countTokens takes the system
+instruction, tools and generation config at its top level and knows no `generateContentRequest`
+(`vertex_count_body`). Each such call is also logged in
 `state.projects.vertex_calls`, so tests can tell it from a Gemini API call.
 """
 
@@ -10,14 +12,32 @@ from __future__ import annotations
 
 from urllib.parse import parse_qsl
 
+import orjson
+
 from gemini_gateway.fake_upstream.asgi import Scope
 from gemini_gateway.fake_upstream.files import header
 from gemini_gateway.fake_upstream.projects import VertexCall
+from gemini_gateway.fake_upstream.proto_json import (
+    CONTENT,
+    GENERATION_CONFIG,
+    TOOL,
+    Message,
+    many,
+    one,
+    parse_body,
+)
 from gemini_gateway.fake_upstream.state import FakeState
 
 VERTEX_PREFIXES = ("/v1/publishers/", "/v1beta1/publishers/")
 VERTEX_RPCS = frozenset({"generateContent", "streamGenerateContent", "countTokens"})
 _MODELS = "publishers/google/models/"
+VERTEX_COUNT_TOKENS_REQUEST = Message("CountTokensRequest").define(
+    "model",
+    contents=many(CONTENT),
+    systemInstruction=one(CONTENT),
+    tools=many(TOOL),
+    generationConfig=one(GENERATION_CONFIG),
+)
 
 
 def vertex_route(state: FakeState, scope: Scope) -> tuple[str, str]:
@@ -34,3 +54,14 @@ def vertex_route(state: FakeState, scope: Scope) -> tuple[str, str]:
     )
     # The engine answers as for `/v1`: express mode serves the same Gemini models and shapes.
     return "v1", f"models/{target}" if rpc in VERTEX_RPCS else ""
+
+
+def vertex_count_body(body: bytes, model_id: str) -> bytes:
+    """A Vertex countTokens body, checked as Vertex does (400 for fields it does not know, such as
+    `generateContentRequest`), in the Gemini form the fake's engine reads."""
+    request = parse_body(body, VERTEX_COUNT_TOKENS_REQUEST)
+    extra = {k: request[k] for k in ("systemInstruction", "tools", "generationConfig") if k in request}
+    if not extra:
+        return body
+    inner = {"model": f"models/{model_id}", "contents": request.get("contents") or [], **extra}
+    return orjson.dumps({"generateContentRequest": inner})

@@ -1,4 +1,5 @@
-"""Gemini-native routes: `/v1beta`, `/v1` and `/gemini/v1beta`, passed through to the pool."""
+"""Gemini-native routes: `/v1beta`, `/v1` and `/gemini/v1beta`, passed through to the pool; model
+calls also in Vertex AI express mode's shape (`/v1/publishers/google/models/...`, `/v1beta1/...`)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from urllib.parse import parse_qsl
 from starlette.routing import BaseRoute, Route
 
 from gemini_gateway.backends.base import MODEL_METHODS, UpstreamCall
+from gemini_gateway.backends.vertex import gemini_count_body
 from gemini_gateway.context import Gateway, gateway_of
 from gemini_gateway.errors import (
     GatewayError,
@@ -101,6 +103,8 @@ async def model_call(scope: Scope, receive: Receive, send: Send) -> None:
         client.check_model(model)
         exchange.model = model
         body = await read_body(receive, gateway.settings.max_request_bytes)
+        if method == "countTokens" and "/publishers/" in scope["path"]:
+            body = gemini_count_body(body, model)  # Vertex's shape
         _check_shape(method, parse_json_object(body))
         call = UpstreamCall(method=method, model=model, body=body, api_version=_version(scope))
         guard = DisconnectGuard(receive)
@@ -198,4 +202,8 @@ def routes() -> list[BaseRoute]:
             Route(f"{prefix}/models/{{target}}", ASGIEndpoint(list_models), methods=["GET"]),
             Route(f"{prefix}/models", ASGIEndpoint(list_models), methods=["GET"]),
         ]
+    # Vertex AI express mode's shape, for google-genai with vertexai=True pointed at the gateway.
+    for version in ("v1", "v1beta1"):
+        route = f"/{version}/publishers/google/models/{{target}}"
+        table.append(Route(route, ASGIEndpoint(model_call), methods=["POST"]))
     return table
