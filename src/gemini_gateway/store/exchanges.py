@@ -171,6 +171,11 @@ class ExchangeStore:
         self._exchanges = _PreparedInsert(database.engine.dialect, EXCHANGES)
         self._bodies = _PreparedInsert(database.engine.dialect, BODIES)
 
+    @property
+    def writes_on_loop(self) -> bool:
+        """Inserts run synchronously on the event loop (SQLite, direct writes)."""
+        return self._direct is not None
+
     async def insert(self, records: Sequence[RecordRows]) -> None:
         """Insert records in one transaction; ids already stored are skipped."""
         if not records:
