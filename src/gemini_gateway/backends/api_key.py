@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import ClassVar
+from collections.abc import AsyncIterator, Coroutine
+from typing import Any, ClassVar
+from urllib.parse import urlencode
 
 import aiohttp
 
@@ -14,12 +15,14 @@ from gemini_gateway.backends.base import (
     UpstreamCall,
     UpstreamReply,
 )
+from gemini_gateway.backends.http1 import Http1Client, Response, UpstreamClosed
 from gemini_gateway.backends.http_client import UpstreamHTTP
 from gemini_gateway.errors import UpstreamError, UpstreamUnreachable
 from gemini_gateway.pool.credential import Credential
 from gemini_gateway.sse import SSEParser
 
 JSON = "application/json"
+AwaitableResponse = Coroutine[Any, Any, Response]
 
 
 class ApiKeyBackend:
@@ -50,7 +53,29 @@ class ApiKeyBackend:
         # The key goes in a header, never the URL, so it cannot leak through logged URLs.
         return {"x-goog-api-key": credential.secret, "content-type": JSON}
 
+    def _fast_request(
+        self, fast: Http1Client, call: UpstreamCall, credential: Credential
+    ) -> AwaitableResponse:
+        method = "GET" if call.method.startswith("models.") else "POST"
+        url = self.url(call)
+        if call.params:
+            url += ("&" if "?" in url else "?") + urlencode(call.params)
+        headers = [("x-goog-api-key", credential.secret), ("content-type", JSON)]
+        return fast.request(method, url, headers, call.body or b"")
+
     async def unary(self, call: UpstreamCall, credential: Credential) -> UpstreamReply:
+        if self.http.fast is not None:
+            try:
+                answer = await self._fast_request(self.http.fast, call, credential)
+                body = await answer.read()
+            except TimeoutError as exc:
+                raise UpstreamUnreachable("the upstream did not answer in time", status_code=504) from exc
+            except UpstreamClosed as exc:
+                raise UpstreamUnreachable(f"could not reach the upstream ({exc})") from exc
+            content_type = answer.headers.get("content-type", JSON)
+            if answer.status >= 400:
+                raise UpstreamError(answer.status, body, content_type=content_type)
+            return UpstreamReply(answer.status, body, content_type)
         method = "GET" if call.method.startswith("models.") else "POST"
         try:
             async with self.http.session.request(
@@ -71,7 +96,23 @@ class ApiKeyBackend:
             raise UpstreamError(response.status, body, content_type=content_type)
         return UpstreamReply(response.status, body, content_type)
 
-    async def stream(self, call: UpstreamCall, credential: Credential) -> AiohttpEventStream:
+    async def stream(
+        self, call: UpstreamCall, credential: Credential
+    ) -> AiohttpEventStream | Http1EventStream:
+        if self.http.fast is not None:
+            try:
+                answer = await self._fast_request(self.http.fast, call, credential)
+                if answer.status >= 400:
+                    body = await answer.read()
+            except TimeoutError as exc:
+                raise UpstreamUnreachable("the upstream did not answer in time", status_code=504) from exc
+            except UpstreamClosed as exc:
+                raise UpstreamUnreachable(f"could not reach the upstream ({exc})") from exc
+            if answer.status >= 400:
+                raise UpstreamError(
+                    answer.status, body, content_type=answer.headers.get("content-type", JSON)
+                )
+            return Http1EventStream(answer)
         try:
             response = await self.http.session.post(
                 self.url(call),
@@ -129,3 +170,31 @@ class AiohttpEventStream:
         else:
             # Unfinished: the connection cannot be reused, and closing it stops the upstream work.
             self.response.close()
+
+
+class Http1EventStream:
+    """SSE payloads from a `backends.http1` answer; owns (and always releases) it."""
+
+    def __init__(self, response: Response) -> None:
+        self.response = response
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._events()
+
+    async def _events(self) -> AsyncIterator[bytes]:
+        parser = SSEParser()
+        try:
+            async for data in self.response.iter_chunks():
+                for payload in parser.feed(data):
+                    yield payload
+            for payload in parser.close():
+                yield payload
+        except TimeoutError as exc:
+            raise StreamCut("the upstream stream stalled", status_code=504) from exc
+        except UpstreamClosed as exc:
+            raise StreamCut(f"the upstream stream was cut ({exc})") from exc
+        finally:
+            self.response.release()
+
+    async def aclose(self) -> None:
+        self.response.release()  # unfinished: closes the connection, which stops the upstream work

@@ -8,13 +8,18 @@ from urllib.parse import urlsplit
 import aiohttp
 import orjson
 
+from gemini_gateway.backends.http1 import Http1Client
+
 
 @dataclass(slots=True)
 class UpstreamHTTP:
     session: aiohttp.ClientSession
     proxy: str | None  # for http(s) proxies, given per request; socks proxies live in the connector
+    fast: Http1Client | None = None  # model calls on direct connections (see backends.http1)
 
     async def aclose(self) -> None:
+        if self.fast is not None:
+            await self.fast.aclose()
         await self.session.close()
 
 
@@ -36,7 +41,8 @@ def create_upstream_http(*, proxy: str | None, connect_timeout: float, read_time
         skip_auto_headers=("User-Agent",),
         json_serialize=lambda obj: orjson.dumps(obj).decode(),
     )
-    return UpstreamHTTP(session=session, proxy=request_proxy)
+    fast = None if proxy else Http1Client(connect_timeout=connect_timeout, read_timeout=read_timeout)
+    return UpstreamHTTP(session=session, proxy=request_proxy, fast=fast)
 
 
 def redact_proxy(proxy: str | None) -> str | None:

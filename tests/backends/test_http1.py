@@ -1,0 +1,222 @@
+"""The lean HTTP/1.1 client against scripted servers on loopback, on asyncio's loop and uvloop."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+import uvloop
+
+from gemini_gateway.backends.http1 import Http1Client, Origin, UpstreamClosed
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+@pytest.fixture(params=["asyncio", "uvloop"])
+def run(request: pytest.FixtureRequest) -> Callable[[Awaitable[Any]], Any]:
+    # Sync tests with their own loop: the gateway serves on uvloop, the test suite's loop is asyncio's.
+    return asyncio.run if request.param == "asyncio" else uvloop.run  # type: ignore[no-any-return]
+
+
+class Server:
+    """Answers each request on a connection with the next of `answers` (raw bytes or a callable)."""
+
+    def __init__(self, *answers: bytes | Handler) -> None:
+        self.answers = list(answers)
+        self.connections = 0
+        self.requests: list[bytes] = []
+
+    async def __aenter__(self) -> str:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        port = self.server.sockets[0].getsockname()[1]
+        return f"http://127.0.0.1:{port}"
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.server.close()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        try:
+            while self.answers:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = next(
+                    (
+                        int(line.split(b":")[1])
+                        for line in head.split(b"\r\n")
+                        if line.lower().startswith(b"content-length")
+                    ),
+                    0,
+                )
+                self.requests.append(head + await reader.readexactly(length))
+                answer = self.answers.pop(0)
+                if callable(answer):
+                    await answer(reader, writer)
+                    return
+                writer.write(answer)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+
+def ok(body: bytes, *extra: str) -> bytes:
+    head = "\r\n".join(
+        ["HTTP/1.1 200 OK", "content-type: application/json", f"content-length: {len(body)}", *extra]
+    )
+    return head.encode() + b"\r\n\r\n" + body
+
+
+def client(**overrides: float) -> Http1Client:
+    return Http1Client(connect_timeout=overrides.get("connect", 2.0), read_timeout=overrides.get("read", 2.0))
+
+
+def test_keep_alive_reuses_one_connection_and_sends_what_it_was_given(run: Any) -> None:
+    server = Server(ok(b'{"a":1}'), ok(b'{"b":2}'))
+
+    async def sequential() -> list[bytes]:
+        async with server as url:
+            http = client()
+            answers = []
+            for path in ("/v1beta/models/m:generateContent?x=1", "/second"):
+                response = await http.request("POST", url + path, [("x-goog-api-key", "k1")], b"{}")
+                assert response.status == 200 and response.headers["content-type"] == "application/json"
+                answers.append(await response.read())
+            await http.aclose()
+            return answers
+
+    assert run(sequential()) == [b'{"a":1}', b'{"b":2}']
+    assert server.connections == 1
+    first = server.requests[0]
+    assert first.startswith(b"POST /v1beta/models/m:generateContent?x=1 HTTP/1.1\r\n")
+    assert b"x-goog-api-key: k1\r\n" in first and b"content-length: 2\r\n" in first and first.endswith(b"{}")
+
+
+def test_an_idle_connection_the_server_closed_is_replaced_and_the_request_sent_again(run: Any) -> None:
+    async def close_after_answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(ok(b"first", "connection: keep-alive"))
+        await writer.drain()  # then the server closes, as uvicorn does after its keep-alive timeout
+
+    server = Server(close_after_answer, ok(b"second"))
+
+    async def main() -> bytes:
+        async with server as url:
+            http = client()
+            assert await (await http.request("GET", url + "/a", [])).read() == b"first"
+            await asyncio.sleep(0.1)  # the close reaches the client while the connection is idle
+            answer = await (await http.request("GET", url + "/b", [])).read()
+            await http.aclose()
+            return answer
+
+    assert run(main()) == b"second"
+    assert server.connections == 2
+
+
+def test_chunked_gzip_and_read_to_close_bodies(run: Any) -> None:
+    packed = gzip.compress(b'{"zipped":true}')
+    chunked = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"
+    zipped = ok(packed, "content-encoding: gzip")
+
+    async def until_close(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"HTTP/1.1 200 OK\r\nconnection: close\r\n\r\nall of it")
+        await writer.drain()
+
+    async def main() -> list[bytes]:
+        async with Server(chunked, zipped, until_close) as url:
+            http = client()
+            answers = [await (await http.request("GET", url, [])).read() for _ in range(3)]
+            await http.aclose()
+            return answers
+
+    assert run(main()) == [b"hello world", b'{"zipped":true}', b"all of it"]
+
+
+def test_a_stream_cut_mid_way_is_an_error_not_an_end(run: Any) -> None:
+    async def cut(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(
+            b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
+        )
+        writer.write(b"b\r\ndata: one\n\n\r\n")
+        await writer.drain()
+        await asyncio.sleep(0.05)
+        writer.transport.abort()
+
+    async def main() -> list[bytes]:
+        async with Server(cut) as url:
+            http = client()
+            response = await http.request("POST", url, [], b"{}")
+            got: list[bytes] = []
+            with pytest.raises(UpstreamClosed):
+                async for chunk in response.iter_chunks():
+                    got.append(chunk)
+            await http.aclose()
+            return got
+
+    assert run(main()) == [b"data: one\n\n"]
+
+
+def test_silence_is_a_timeout_and_the_connection_is_not_reused(run: Any) -> None:
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await asyncio.sleep(1)
+
+    server = Server(silent, ok(b"later"))
+
+    async def main() -> bytes:
+        async with server as url:
+            http = client(read=0.2)
+            with pytest.raises(TimeoutError):
+                await http.request("POST", url, [], b"{}")
+            answer = await (await http.request("POST", url, [], b"{}")).read()
+            await http.aclose()
+            return answer
+
+    assert run(main()) == b"later"
+    assert server.connections == 2
+
+
+def test_refusals_before_anything_is_sent(run: Any) -> None:
+    async def main() -> None:
+        http = client(connect=0.5)
+        with pytest.raises(UpstreamClosed, match="line break"):
+            await http.request("GET", "http://127.0.0.1:9/", [("x-goog-api-key", "k\r\nx-evil: 1")])
+        with pytest.raises(UpstreamClosed, match="latin-1"):
+            await http.request("GET", "http://127.0.0.1:9/", [("x-goog-api-key", "k€")])
+        with pytest.raises(UpstreamClosed, match="could not connect"):
+            await http.request("GET", "http://127.0.0.1:9/", [])  # the discard port: nobody listens
+        await http.aclose()
+
+    run(main())
+
+
+def test_a_response_released_twice_goes_back_to_the_pool_once(run: Any) -> None:
+    server = Server(ok(b"1"), ok(b"2"), ok(b"3"))
+
+    async def main() -> list[bytes]:
+        async with server as url:
+            http = client()
+            first = await http.request("GET", url, [])
+            assert await first.read() == b"1"
+            first.release()  # read() released it already
+            second, third = await http.request("GET", url, []), None
+            body = await second.read()
+            third = await http.request("GET", url, [])
+            answers = [body, await third.read()]
+            await http.aclose()
+            return answers
+
+    assert run(main()) == [b"2", b"3"]
+    assert server.connections == 1
+
+
+def test_origins() -> None:
+    assert Origin.of("https://generativelanguage.googleapis.com/v1beta/models?pageSize=5") == (
+        Origin("https", "generativelanguage.googleapis.com", 443),
+        "/v1beta/models?pageSize=5",
+    )
+    origin, target = Origin.of("http://[::1]:8090")
+    assert (origin.host_header, target) == ("[::1]:8090", "/")
+    with pytest.raises(ValueError):
+        Origin.of("ftp://example.com/x")
