@@ -61,7 +61,9 @@ def test_add_many_use_at_once_stored_encrypted(
         stored = dict(db.execute("SELECT label, ciphertext FROM upstream_credentials").fetchall())
     assert set(stored) == {"AIza...0001", "AIza...0002"}
     assert all(key not in text for key in NEW_KEYS for text in stored.values())
-    assert Fernet(key_file.read_bytes().strip()).decrypt(stored["AIza...0001"].encode()).decode() == NEW_KEYS[0]
+    assert (
+        Fernet(key_file.read_bytes().strip()).decrypt(stored["AIza...0001"].encode()).decode() == NEW_KEYS[0]
+    )
 
     with gateway_factory(gemini_api_keys=[], data_dir=data) as restarted:
         client = admin_client(restarted.url)

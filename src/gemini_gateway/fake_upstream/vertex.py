@@ -10,6 +10,7 @@ instruction, tools and generation config at its top level and knows no `generate
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import parse_qsl
 
 import orjson
@@ -63,5 +64,9 @@ def vertex_count_body(body: bytes, model_id: str) -> bytes:
     extra = {k: request[k] for k in ("systemInstruction", "tools", "generationConfig") if k in request}
     if not extra:
         return body
-    inner = {"model": f"models/{model_id}", "contents": request.get("contents") or [], **extra}
+    inner: dict[str, Any] = {
+        "model": f"models/{model_id}",
+        "contents": request.get("contents") or [],
+        **extra,
+    }
     return orjson.dumps({"generateContentRequest": inner})
