@@ -61,7 +61,9 @@ def vertex_count_body(body: bytes, model_id: str) -> bytes:
     """A Vertex countTokens body, checked as Vertex does (400 for fields it does not know, such as
     `generateContentRequest`), in the Gemini form the fake's engine reads."""
     request = parse_body(body, VERTEX_COUNT_TOKENS_REQUEST)
-    extra = {k: request[k] for k in ("systemInstruction", "tools", "generationConfig") if k in request}
+    extra: dict[str, Any] = {
+        k: request[k] for k in ("systemInstruction", "tools", "generationConfig") if k in request
+    }
     if not extra:
         return body
     inner: dict[str, Any] = {
