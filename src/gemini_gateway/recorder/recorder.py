@@ -44,7 +44,6 @@ _MODE_CACHE_SIZE = 4096
 INLINE_BUILD_BYTES = 1024 * 1024
 BACKLOG_FACTOR = 5
 CHECKPOINT_SECONDS = 5.0
-LOOP_SLICE = 25  # records built and inserted in one transaction on the event loop (a few ms)
 LOOP_STRETCH = 0.02  # seconds of that work after which the writer lets requests in
 
 
@@ -157,11 +156,12 @@ class Recorder:
             batch, stop = await self._next_batch()
             if self.store is not None and self.store.writes_on_loop:
                 # Building and inserting run on the event loop here. A usual batch goes in one
-                # stretch (fewer requests see a pause), but a backlog of a thousand records would
-                # stall every client for 100 ms: requests are let in every LOOP_STRETCH seconds.
+                # transaction (smaller ones rewrite the same index pages: 25-record transactions
+                # cost twice the CPU per record), but a backlog of a thousand records would stall
+                # every client for 100 ms: requests are let in every LOOP_STRETCH seconds.
                 stretch = time.perf_counter()
-                for start in range(0, len(batch), LOOP_SLICE):
-                    await self._write(batch[start : start + LOOP_SLICE])
+                for start in range(0, len(batch), self.batch_size):
+                    await self._write(batch[start : start + self.batch_size])
                     if time.perf_counter() - stretch >= LOOP_STRETCH:
                         await asyncio.sleep(0)
                         stretch = time.perf_counter()
