@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any, ClassVar
 from urllib.parse import urlencode
 
@@ -96,9 +96,7 @@ class ApiKeyBackend:
             raise UpstreamError(response.status, body, content_type=content_type)
         return UpstreamReply(response.status, body, content_type)
 
-    async def stream(
-        self, call: UpstreamCall, credential: Credential
-    ) -> AiohttpEventStream | Http1EventStream:
+    async def stream(self, call: UpstreamCall, credential: Credential) -> SSEStream:
         if self.http.fast is not None:
             try:
                 answer = await self._fast_request(self.http.fast, call, credential)
@@ -112,7 +110,7 @@ class ApiKeyBackend:
                 raise UpstreamError(
                     answer.status, body, content_type=answer.headers.get("content-type", JSON)
                 )
-            return Http1EventStream(answer)
+            return http1_events(answer)
         try:
             response = await self.http.session.post(
                 self.url(call),
@@ -135,66 +133,67 @@ class ApiKeyBackend:
             raise UpstreamError(
                 response.status, body, content_type=response.headers.get("content-type", JSON)
             )
-        return AiohttpEventStream(response)
+        return aiohttp_events(response)
 
 
-class AiohttpEventStream:
-    """SSE payloads from an upstream response; owns (and always closes) the response."""
+class SSEStream:
+    """SSE payloads from an upstream answer's body; owns the answer and always lets go of it.
 
-    def __init__(self, response: aiohttp.ClientResponse) -> None:
-        self.response = response
-        self._done = False
+    `finish(complete)` gives the connection back after a whole answer, or closes it (which also
+    stops the upstream's work) after a partial one; it runs once. `cut` names the transport's
+    errors, which end the stream as a `StreamCut` the client can see.
+    """
+
+    def __init__(
+        self,
+        chunks: AsyncIterator[bytes],
+        finish: Callable[[bool], None],
+        cut: tuple[type[Exception], ...],
+    ) -> None:
+        self._chunks = chunks
+        self._finish = finish
+        self._cut = cut
+        self._finished = False
 
     def __aiter__(self) -> AsyncIterator[bytes]:
         return self._events()
 
     async def _events(self) -> AsyncIterator[bytes]:
         parser = SSEParser()
+        complete = False
         try:
-            async for data in self.response.content.iter_any():
+            async for data in self._chunks:
                 for payload in parser.feed(data):
                     yield payload
             for payload in parser.close():
                 yield payload
-            self._done = True
+            complete = True
         except TimeoutError as exc:
             raise StreamCut("the upstream stream stalled", status_code=504) from exc
-        except aiohttp.ClientError as exc:
-            raise StreamCut(f"the upstream stream was cut ({type(exc).__name__})") from exc
+        except self._cut as exc:
+            raise StreamCut(f"the upstream stream was cut ({exc or type(exc).__name__})") from exc
         finally:
-            await self.aclose()
+            self._let_go(complete)
+
+    def _let_go(self, complete: bool) -> None:
+        if not self._finished:
+            self._finished = True
+            self._finish(complete)
 
     async def aclose(self) -> None:
-        if self._done:
-            self.response.release()
+        self._let_go(False)
+
+
+def aiohttp_events(response: aiohttp.ClientResponse) -> SSEStream:
+    def finish(complete: bool) -> None:
+        if complete:
+            response.release()
         else:
-            # Unfinished: the connection cannot be reused, and closing it stops the upstream work.
-            self.response.close()
+            response.close()  # unfinished: the connection cannot be reused
+
+    return SSEStream(response.content.iter_any(), finish, (aiohttp.ClientError,))
 
 
-class Http1EventStream:
-    """SSE payloads from a `backends.http1` answer; owns (and always releases) it."""
-
-    def __init__(self, response: Response) -> None:
-        self.response = response
-
-    def __aiter__(self) -> AsyncIterator[bytes]:
-        return self._events()
-
-    async def _events(self) -> AsyncIterator[bytes]:
-        parser = SSEParser()
-        try:
-            async for data in self.response.iter_chunks():
-                for payload in parser.feed(data):
-                    yield payload
-            for payload in parser.close():
-                yield payload
-        except TimeoutError as exc:
-            raise StreamCut("the upstream stream stalled", status_code=504) from exc
-        except UpstreamClosed as exc:
-            raise StreamCut(f"the upstream stream was cut ({exc})") from exc
-        finally:
-            self.response.release()
-
-    async def aclose(self) -> None:
-        self.response.release()  # unfinished: closes the connection, which stops the upstream work
+def http1_events(response: Response) -> SSEStream:
+    # Response.release() keeps a connection only when its answer was read whole.
+    return SSEStream(response.iter_chunks(), lambda _: response.release(), (UpstreamClosed,))

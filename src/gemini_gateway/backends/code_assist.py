@@ -24,7 +24,7 @@ from typing import ClassVar
 import aiohttp
 import orjson
 
-from gemini_gateway.backends.api_key import AiohttpEventStream
+from gemini_gateway.backends.api_key import SSEStream, aiohttp_events
 from gemini_gateway.backends.base import UpstreamCall, UpstreamReply
 from gemini_gateway.errors import RequestError, UpstreamError, UpstreamUnreachable, google_error_body
 from gemini_gateway.oauth.account import KIND, OAuthAccount, OAuthCredential
@@ -63,7 +63,7 @@ class CodeAssistBackend:
         return UpstreamReply(200, body if call.method == "countTokens" else unwrap(body))
 
     async def stream(self, call: UpstreamCall, credential: Credential) -> UnwrappedStream:
-        return UnwrappedStream(AiohttpEventStream(await self._open(call, _account(credential))))
+        return UnwrappedStream(aiohttp_events(await self._open(call, _account(credential))))
 
     async def _open(self, call: UpstreamCall, account: OAuthAccount) -> aiohttp.ClientResponse:
         """Send the call; returns the 200 response (unread), raises the upstream's error otherwise."""
@@ -113,7 +113,7 @@ class CodeAssistBackend:
 class UnwrappedStream:
     """Code Assist's SSE events with their `response` envelope taken off."""
 
-    def __init__(self, inner: AiohttpEventStream) -> None:
+    def __init__(self, inner: SSEStream) -> None:
         self.inner = inner
 
     def __aiter__(self) -> AsyncIterator[bytes]:
