@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Coroutine
-from typing import Any, ClassVar
+from collections.abc import AsyncIterator, Callable
+from typing import ClassVar
 from urllib.parse import urlencode
 
 import aiohttp
@@ -22,7 +22,10 @@ from gemini_gateway.pool.credential import Credential
 from gemini_gateway.sse import SSEParser
 
 JSON = "application/json"
-AwaitableResponse = Coroutine[Any, Any, Response]
+
+
+def _http_method(call: UpstreamCall) -> str:
+    return "GET" if call.method.startswith("models.") else "POST"
 
 
 class ApiKeyBackend:
@@ -53,33 +56,32 @@ class ApiKeyBackend:
         # The key goes in a header, never the URL, so it cannot leak through logged URLs.
         return {"x-goog-api-key": credential.secret, "content-type": JSON}
 
-    def _fast_request(
-        self, fast: Http1Client, call: UpstreamCall, credential: Credential
-    ) -> AwaitableResponse:
-        method = "GET" if call.method.startswith("models.") else "POST"
+    async def _fast_answer(
+        self, fast: Http1Client, call: UpstreamCall, credential: Credential, *, whole: bool
+    ) -> tuple[Response, bytes]:
+        """The upstream's answer over the lean client, its body read if `whole` (or an error)."""
         url = self.url(call)
         if call.params:
             url += ("&" if "?" in url else "?") + urlencode(call.params)
-        headers = [("x-goog-api-key", credential.secret), ("content-type", JSON)]
-        return fast.request(method, url, headers, call.body or b"")
+        headers = list(self._headers(credential).items())
+        try:
+            answer = await fast.request(_http_method(call), url, headers, call.body or b"")
+            body = await answer.read() if whole or answer.status >= 400 else b""
+        except TimeoutError as exc:
+            raise UpstreamUnreachable("the upstream did not answer in time", status_code=504) from exc
+        except UpstreamClosed as exc:
+            raise UpstreamUnreachable(f"could not reach the upstream ({exc})") from exc
+        if answer.status >= 400:
+            raise UpstreamError(answer.status, body, content_type=answer.headers.get("content-type", JSON))
+        return answer, body
 
     async def unary(self, call: UpstreamCall, credential: Credential) -> UpstreamReply:
         if self.http.fast is not None:
-            try:
-                answer = await self._fast_request(self.http.fast, call, credential)
-                body = await answer.read()
-            except TimeoutError as exc:
-                raise UpstreamUnreachable("the upstream did not answer in time", status_code=504) from exc
-            except UpstreamClosed as exc:
-                raise UpstreamUnreachable(f"could not reach the upstream ({exc})") from exc
-            content_type = answer.headers.get("content-type", JSON)
-            if answer.status >= 400:
-                raise UpstreamError(answer.status, body, content_type=content_type)
-            return UpstreamReply(answer.status, body, content_type)
-        method = "GET" if call.method.startswith("models.") else "POST"
+            answer, body = await self._fast_answer(self.http.fast, call, credential, whole=True)
+            return UpstreamReply(answer.status, body, answer.headers.get("content-type", JSON))
         try:
             async with self.http.session.request(
-                method,
+                _http_method(call),
                 self.url(call),
                 data=call.body or None,
                 params=call.params or None,
@@ -98,18 +100,7 @@ class ApiKeyBackend:
 
     async def stream(self, call: UpstreamCall, credential: Credential) -> SSEStream:
         if self.http.fast is not None:
-            try:
-                answer = await self._fast_request(self.http.fast, call, credential)
-                if answer.status >= 400:
-                    body = await answer.read()
-            except TimeoutError as exc:
-                raise UpstreamUnreachable("the upstream did not answer in time", status_code=504) from exc
-            except UpstreamClosed as exc:
-                raise UpstreamUnreachable(f"could not reach the upstream ({exc})") from exc
-            if answer.status >= 400:
-                raise UpstreamError(
-                    answer.status, body, content_type=answer.headers.get("content-type", JSON)
-                )
+            answer, _ = await self._fast_answer(self.http.fast, call, credential, whole=False)
             return http1_events(answer)
         try:
             response = await self.http.session.post(

@@ -122,7 +122,6 @@ class _Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
         self.idle_since = time.monotonic()
-        self.reused = False
         self.closed = False
         self._headers: dict[str, str] = {}
         self._head: asyncio.Future[None] | None = None
@@ -300,7 +299,6 @@ class Http1Client:
             if connection.closed or now - connection.idle_since > IDLE_SECONDS:
                 connection.close()
                 continue
-            connection.reused = True
             return connection
         return None
 
