@@ -9,12 +9,16 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 
 from tests.conftest import GatewayFactory
+
+ADMIN_TOKEN = "admin-cli-test-token-77"
 
 
 def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -49,15 +53,22 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def serve_log(tmp_path: Path, **env: str) -> str:
-    """Start `gemini-gateway serve`, wait until it answers, stop it; returns what it logged."""
+class Served:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.log = ""  # what it wrote to stderr, once it has stopped
+
+
+@contextlib.contextmanager
+def serving(tmp_path: Path, **env: str) -> Iterator[Served]:
+    """Run `gemini-gateway serve` until the block ends, once it answers; its log is kept."""
     port = free_port()
     values = {
         "GEMINI_API_KEYS": "",
         "VERTEX_EXPRESS_KEYS": "",
         "OAUTH_CREDS_JSON": "",
         "EXECUTOR_TOKENS": "",
-        "ADMIN_TOKEN": "admin-cli-test-token-77",
+        "ADMIN_TOKEN": ADMIN_TOKEN,
         "DATA_DIR": str(tmp_path / "data"),
         "HOST": "127.0.0.1",
         "PORT": str(port),
@@ -71,19 +82,27 @@ def serve_log(tmp_path: Path, **env: str) -> str:
         stderr=subprocess.PIPE,
         text=True,
     )
+    served = Served(f"http://127.0.0.1:{port}")
     try:
         deadline = time.monotonic() + 30
         while process.poll() is None and time.monotonic() < deadline:
             with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                if httpx.get(f"{served.url}/health", timeout=1).status_code == 200:
                     break
             time.sleep(0.1)
         else:
             raise AssertionError("the gateway did not start")
+        yield served
     finally:
         process.terminate()
-        _, stderr = process.communicate(timeout=15)
-    return stderr
+        _, served.log = process.communicate(timeout=15)
+
+
+def serve_log(tmp_path: Path, **env: str) -> str:
+    """Start `gemini-gateway serve`, wait until it answers, stop it; returns what it logged."""
+    with serving(tmp_path, **env) as served:
+        pass
+    return served.log
 
 
 def test_serve_warns_of_an_empty_pool_only_when_it_is_empty(tmp_path: Path) -> None:
@@ -105,3 +124,43 @@ def test_a_pool_waiting_for_executor_tabs_is_not_a_warning(
     said = [(r.levelno, r.getMessage()) for r in caplog.records if r.name == "gemini_gateway"]
     assert any(level == logging.INFO and "executor tab connects" in text for level, text in said)
     assert not any(level >= logging.WARNING and "credential" in text for level, text in said)
+
+
+def _callback_of(url: str, headers: dict[str, str], *, source: str = "127.0.0.1") -> str:
+    """Start a loopback login from `source` and return the callback address it asks Google for."""
+    transport = httpx.HTTPTransport(local_address=source)
+    with httpx.Client(transport=transport, timeout=10) as client:
+        started = client.post(
+            f"{url}/api/oauth/login",
+            json={"mode": "loopback"},
+            headers={"authorization": f"Bearer {ADMIN_TOKEN}", **headers},
+        )
+    assert started.status_code == 201, started.text
+    body = started.json()
+    consent = parse_qs(urlsplit(body["auth_url"]).query)
+    assert consent["redirect_uri"] == [body["redirect_uri"]]
+    return str(body["redirect_uri"])
+
+
+def test_the_oauth_callback_names_the_public_address_only_behind_a_trusted_proxy(tmp_path: Path) -> None:
+    oauth = {
+        "OAUTH_CLIENT_ID": "cli-proxy-test.apps.example",
+        "OAUTH_CLIENT_SECRET": "cli-proxy-test-secret",
+        "OAUTH_AUTH_URL": "http://127.0.0.1:9/o/oauth2/v2/auth",  # only named in the consent URL
+        "FORWARDED_ALLOW_IPS": "127.0.0.1",
+    }
+    x_forwarded = {"x-forwarded-proto": "https", "x-forwarded-host": "gateway.example.com"}
+    with serving(tmp_path, **oauth) as served:
+        internal = f"{served.url}/admin/oauth2callback"
+        assert _callback_of(served.url, {}) == internal
+        public = _callback_of(served.url, x_forwarded)
+        assert public == "https://gateway.example.com/admin/oauth2callback"
+        rfc7239 = {"forwarded": 'for=198.51.100.7;proto=https;host="gw.example.org:8443"'}
+        assert _callback_of(served.url, rfc7239) == "https://gw.example.org:8443/admin/oauth2callback"
+        # Proxies append: a value the client sent ahead of the proxy's own is not believed.
+        appended = {**x_forwarded, "x-forwarded-host": "evil.example, gateway.example.com"}
+        assert _callback_of(served.url, appended) == public
+        assert _callback_of(served.url, {"x-forwarded-host": "evil.example/path?"}) == internal
+        # 127.0.0.2 is loopback too, but not in FORWARDED_ALLOW_IPS: its headers are ignored.
+        assert _callback_of(served.url, x_forwarded, source="127.0.0.2") == internal
+        assert _callback_of(served.url, rfc7239, source="127.0.0.2") == internal

@@ -57,6 +57,7 @@ def serve(
 
     from gemini_gateway import redaction
     from gemini_gateway.app import create_app
+    from gemini_gateway.forwarded import DEFAULT_TRUSTED, TrustedProxies
 
     settings = load_settings(host=host, port=port)
     redaction.install(settings.log_level)
@@ -70,12 +71,16 @@ def serve(
     log.info(
         "gemini-gateway on http://%s:%s (upstream %s)", settings.host, settings.port, settings.gemini_base_url
     )
+    # uvicorn's own variable; its proxy-header middleware runs inside TrustedProxies, which has to
+    # see the proxy's address before that middleware replaces it with the client's.
+    trusted = os.environ.get("FORWARDED_ALLOW_IPS", DEFAULT_TRUSTED)
     uvicorn.run(
-        create_app(settings),
+        TrustedProxies(create_app(settings), trusted),
         host=settings.host,
         port=settings.port,
         loop="uvloop",
         http="httptools",
+        proxy_headers=False,
         access_log=False,
         log_config=None,
         timeout_graceful_shutdown=10,

@@ -158,6 +158,7 @@ async def start_login(
     if start.mode == "manual":
         redirect_uri = gateway.settings.oauth_manual_redirect_uri
     else:
+        # The public address when a trusted proxy said so (gemini_gateway.forwarded, under `serve`).
         redirect_uri = str(request.base_url).rstrip("/") + WEB_CALLBACK
     try:
         pending = manager_of(gateway).logins.start(manager.client, redirect_uri, start.project_id)
