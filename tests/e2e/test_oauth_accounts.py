@@ -108,12 +108,11 @@ def test_openai_and_anthropic_non_stream_over_accounts(accounts_gateway: Running
     counted = claude.messages.count_tokens(model=MODEL, messages=[{"role": "user", "content": "a b c d"}])
     assert counted.input_tokens > 0
     served = sorted(m.removeprefix("models/") for m in accounts_gateway.gateway.settings.code_assist_models)
-    # MODEL_SUFFIXES (on by default) adds the -search (and, for thinking models, -nothinking)
-    # variants after the models themselves.
+    # MODEL_SUFFIXES (on by default) adds the -search (and, for thinking models, -nothinking and
+    # -search-nothinking) variants after the models themselves.
     suffixed: list[str] = []
     for model in served:
-        suffixed += [
-            f"{model}-search",
-            *([f"{model}-nothinking"] if model.startswith(("gemini-2.5", "gemini-3")) else []),
-        ]
+        suffixed.append(f"{model}-search")
+        if model.startswith(("gemini-2.5", "gemini-3")):
+            suffixed += [f"{model}-nothinking", f"{model}-search-nothinking"]
     assert [m.id for m in chat.models.list()] == served + suffixed

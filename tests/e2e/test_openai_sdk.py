@@ -258,6 +258,21 @@ def test_model_suffixes_listed_and_honoured(gateway: RunningGateway, fake: FakeS
     ids = [m.id for m in client.models.list()]
     assert {"gemini-2.5-flash-search", "gemini-2.5-flash-nothinking", "gemini-2.5-pro-search"} <= set(ids)
     assert "gemini-2.5-pro-nothinking" in ids and "gemini-embedding-001-search" not in ids
+    # Stacked only where each suffix is listed on its own: 2.0 Flash does not think.
+    assert {f"{MODEL}-search-nothinking", "gemini-2.5-pro-search-nothinking"} <= set(ids)
+    assert "gemini-2.0-flash-search" in ids and "gemini-2.0-flash-search-nothinking" not in ids
+    stacked = {i.removesuffix("-search-nothinking") for i in ids if i.endswith("-search-nothinking")}
+    stoppable = {i.removesuffix("-nothinking") for i in ids if i.endswith("-nothinking")} - {
+        f"{model}-search" for model in stacked
+    }
+    searchable = {i.removesuffix("-search") for i in ids if i.endswith("-search")}
+    assert stacked == stoppable & searchable
+    for model in sorted(stacked):  # every one listed is served, by its model
+        answer = client.chat.completions.create(
+            model=f"{model}-search-nothinking", messages=[{"role": "user", "content": "hi"}]
+        )
+        assert answer.choices[0].message.content and fake.calls[-1].model == model
+        assert client.models.retrieve(f"{model}-search-nothinking").id == f"{model}-search-nothinking"
     # Google refuses a zero thinking budget on Pro: the suffix asks it for its least instead.
     pro = client.chat.completions.create(
         model="gemini-2.5-pro-nothinking", messages=[{"role": "user", "content": "hi"}]

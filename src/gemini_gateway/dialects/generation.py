@@ -85,7 +85,8 @@ def suffixed_model_ids(models: Iterable[JSON]) -> list[str]:
     """The suffixed names a model list offers next to the upstream's own (Gemini `Model` objects).
 
     `-search` for Gemini chat models (not TTS, image, audio or embedding ones); `-nothinking`
-    for thinking models (Pro and Gemini 3 ones then think as little as they can).
+    for thinking models (Pro and Gemini 3 ones then think as little as they can); both stacked,
+    `-search-nothinking`, where each applies on its own.
     """
     ids: list[str] = []
     for info in models:
@@ -97,7 +98,8 @@ def suffixed_model_ids(models: Iterable[JSON]) -> list[str]:
             continue
         ids.append(name + _SEARCH_SUFFIX)
         if info.get("thinking") is True:
-            ids.append(name + _NO_THINKING_SUFFIXES[0])
+            no_thinking = _NO_THINKING_SUFFIXES[0]
+            ids += [name + no_thinking, name + _SEARCH_SUFFIX + no_thinking]
     return ids
 
 
