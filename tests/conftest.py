@@ -64,6 +64,9 @@ def gateway_factory(tmp_path: Path, fake_url: str) -> GatewayFactory:
             "admin_token": ADMIN_TOKEN,
             "data_dir": tmp_path / "data",
             "cooldown_base_seconds": 30,
+            # The writer process costs a Python start-up (about 2 s of CPU here) per gateway; the
+            # recorder's own tests (tests/recorder, tests/store) run it, the rest write inline.
+            "recording_writer": "inline",
         }
         values.update(overrides)
         app = create_app(Settings(_env_file=None, **values))  # type: ignore[call-arg]

@@ -24,6 +24,9 @@ class SecretRedactor:
         if len(secret) >= 6:
             self._known.add(secret)
 
+    def known(self) -> list[str]:
+        return sorted(self._known)
+
     def redact(self, text: str) -> str:
         for secret in self._known:
             if secret in text:

@@ -78,6 +78,7 @@ def page_gateway(
         "aistudio_health_seconds": 3600,
         "aistudio_quota_cooldown": 120,
         "cooldown_base_seconds": 30,
+        "recording_writer": "inline",  # no writer process per test (see tests/conftest.py)
     }
     values.update(overrides)
     app = create_app(Settings(_env_file=None, **values))  # type: ignore[call-arg]

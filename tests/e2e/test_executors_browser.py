@@ -89,6 +89,7 @@ def settings(tmp_path: Path, fake_url: str) -> Settings:
         gemini_base_url=fake_url,
         admin_token=ADMIN_TOKEN,
         data_dir=tmp_path / "data",
+        recording_writer="inline",  # no writer process per test (see tests/conftest.py)
     )
 
 

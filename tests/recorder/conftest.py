@@ -11,6 +11,7 @@ from tests.conftest import ADMIN_TOKEN
 
 CLIENT_TOKEN = "client-secret-token-7f3a9c2e51"
 RECORDING = {
+    "recording_writer": "process",  # the default of `serve`
     "gateway_tokens": [CLIENT_TOKEN],
     "recording_batch_ms": 10,
     "recording_retry_seconds": 0.2,
@@ -41,6 +42,19 @@ def record(url: str, exchange_id: str) -> dict[str, Any]:
 
 def recorder_status(url: str) -> dict[str, Any]:
     return httpx.get(f"{url}/api/recorder", headers=ADMIN).json()  # type: ignore[no-any-return]
+
+
+def wait_for_health(url: str, timeout: float = 10.0) -> dict[str, Any]:
+    """Poll `/api/recorder` until the writer has tried the store once: healthy, or with an error.
+
+    The writer process reports after it started, so a status read at once may say neither yet.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        status = recorder_status(url)
+        if status.get("healthy") or status.get("last_error") or time.monotonic() > deadline:
+            return status
+        time.sleep(0.05)
 
 
 def wait_for_status(url: str, timeout: float = 10.0, **expected: Any) -> dict[str, Any]:

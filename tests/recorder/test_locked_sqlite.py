@@ -10,7 +10,6 @@ from tests.conftest import GatewayFactory
 from tests.recorder.conftest import (
     CLIENT_TOKEN,
     RECORDING,
-    recorder_status,
     wait_for_records,
     wait_for_status,
 )
@@ -31,5 +30,4 @@ def test_locked_database_spools_then_catches_up(gateway_factory: GatewayFactory,
             locker.execute("ROLLBACK")
             locker.close()
         wait_for_records(running.url, 4)
-        status = recorder_status(running.url)
-        assert status["replayed"] == 3 and status["lost"] == 0
+        wait_for_status(running.url, replayed=3, lost=0)

@@ -7,7 +7,7 @@ import orjson
 from gemini_gateway.exchange import Exchange
 from gemini_gateway.recorder.capture import Capture
 from gemini_gateway.recorder.merge import answer_text, merge_event_bytes
-from gemini_gateway.recorder.rows import build_rows, masked_headers, masked_query
+from gemini_gateway.recorder.rows import SECRET_QUERY, build_rows, masked_headers, masked_query
 from gemini_gateway.store.codec import decompress
 
 
@@ -123,3 +123,15 @@ def test_client_that_went_away_is_recorded_as_499() -> None:
     record = build_rows(capture)
     assert record.exchange["status"] == 499 and record.exchange["error"] == "client disconnected"
     assert record.bodies == []  # metadata mode stores no bodies
+
+
+def test_queries_without_a_secret_name_are_kept_as_sent() -> None:
+    # The fast path skips parsing when no "key"/"token" appears: every secret name must hold one.
+    assert all("key" in name or "token" in name for name in SECRET_QUERY)
+    assert masked_query(b"alt=sse&pageSize=5") == "alt=sse&pageSize=5"
+    masked = masked_query(b"alt=sse&Api_Key=AIzaSyQueryTest0123456789")
+    assert (
+        masked is not None
+        and "AIzaSyQueryTest0123456789" not in masked
+        and masked.startswith("alt=sse&Api_Key=")
+    )

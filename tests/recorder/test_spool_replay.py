@@ -13,7 +13,7 @@ from tests.recorder.conftest import (
     ADMIN,
     CLIENT_TOKEN,
     RECORDING,
-    recorder_status,
+    wait_for_health,
     wait_for_records,
     wait_for_status,
 )
@@ -39,7 +39,7 @@ def test_crash_with_a_full_spool_then_restart_replays_exactly_once(
     nowhere = f"postgresql://postgres@127.0.0.1:{free_port()}/gone"  # nothing listens there
     with gateway_factory(**RECORDING, data_dir=data_dir, database_url=nowhere) as running:
         ask(running.url, 5)  # every request answers although no store can take its record
-        status = recorder_status(running.url)
+        status = wait_for_health(running.url)
         assert status["healthy"] is False and status["last_error"] and status["lost"] == 0
     # The shutdown flush spooled whatever was still queued; nothing reached any store.
     files = spool_files(data_dir)

@@ -11,7 +11,7 @@ import pytest
 
 from gemini_gateway.fake_upstream import FakeState
 from tests.conftest import GatewayFactory
-from tests.recorder.conftest import ADMIN, CLIENT_TOKEN, RECORDING, wait_for_status
+from tests.recorder.conftest import ADMIN, CLIENT_TOKEN, RECORDING, wait_for_health, wait_for_status
 from tests.store.dbservers import OwnPostgres, create_database, postgres_bin
 
 REQUESTS = 60
@@ -36,6 +36,9 @@ async def test_postgres_down_mid_load_loses_and_doubles_nothing(
     fake.config.merge({"latency_ms": 20})  # spread the load over the outage
     url = await create_database(own_postgres.url)
     with gateway_factory(**RECORDING, database_url=url) as running:
+        assert (await asyncio.to_thread(wait_for_health, running.url))[
+            "healthy"
+        ]  # writing, before the outage
         done: list[int] = []
 
         async def one(client: httpx.AsyncClient, i: int) -> None:

@@ -58,6 +58,7 @@ SPECS: dict[str, Spec] = {
     "recording_mode": Spec("Recording"),
     "recording_max_body_bytes": Spec("Recording"),
     "recording_route_modes": Spec("Recording"),
+    "recording_writer": Spec("Recording", live=False),
     "recording_queue_size": Spec("Recording", live=False),
     "recording_batch_size": Spec("Recording", live=False),
     "recording_batch_ms": Spec("Recording", live=False),
@@ -187,11 +188,7 @@ def _recorder(gateway: Gateway) -> bool:
     recorder = gateway.services.get("recorder")
     if recorder is None:  # recording was off at start: there is no writer to reconfigure
         return False
-    settings = gateway.settings
-    recorder.default_mode = settings.recording_mode
-    recorder.route_modes = sorted(settings.recording_route_modes.items(), key=lambda kv: -len(kv[0]))
-    recorder.max_body_bytes = settings.recording_max_body_bytes
-    recorder._modes.clear()  # its per-path cache of modes was computed from the old settings
+    recorder.configure(gateway.settings)
     return True
 
 

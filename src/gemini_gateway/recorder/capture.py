@@ -32,3 +32,5 @@ class Capture:
     failure: str | None = None  # exception that escaped the app, by name and message
     complete: bool = False  # the last response body chunk was sent
     disconnected: bool = False  # the client went away before the response was complete
+    record_id: str | None = None  # given before a hand-over to the writer process, so a resend is a no-op
+    batch: int = 0  # the writer process's number of the frame this capture came in

@@ -16,7 +16,7 @@ from gemini_gateway.routes.asgi import Receive, Scope, Send
 
 if TYPE_CHECKING:
     from gemini_gateway.context import Gateway
-    from gemini_gateway.recorder.recorder import Recorder
+    from gemini_gateway.recorder.base import RecorderBase
 
 UPLOAD_PREFIXES = ("/upload/", "/gemini/upload/")  # Files API uploads (see routes.files)
 
@@ -27,7 +27,7 @@ class RecorderMiddleware:
         self.gateway = gateway
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        recorder: Recorder | None = self.gateway.services.get("recorder")
+        recorder: RecorderBase | None = self.gateway.services.get("recorder")
         if scope["type"] != "http" or recorder is None:
             await self.app(scope, receive, send)
             return

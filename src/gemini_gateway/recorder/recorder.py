@@ -19,12 +19,13 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from gemini_gateway.recorder.capture import Capture, Mode
+from gemini_gateway.recorder.base import RecorderBase
+from gemini_gateway.recorder.capture import Capture
 from gemini_gateway.recorder.rows import build_rows
 from gemini_gateway.recorder.spool import Spool, spool_stats
 from gemini_gateway.settings import Settings
@@ -32,28 +33,19 @@ from gemini_gateway.store.database import Database
 from gemini_gateway.store.exchanges import ExchangeStore, RecordRows
 from gemini_gateway.store.retention import apply_retention
 
-if TYPE_CHECKING:
-    from gemini_gateway.context import Gateway
-
 log = logging.getLogger("gemini_gateway.recorder")
 
-# Operator and UI surfaces are not model exchanges; recording them would only add noise.
-UNRECORDED_PREFIXES = ("/health", "/api/", "/admin", "/static", "/docs", "/openapi.json", "/favicon.ico")
 _STOP = object()
-_MODE_CACHE_SIZE = 4096
 INLINE_BUILD_BYTES = 1024 * 1024
 BACKLOG_FACTOR = 5
 CHECKPOINT_SECONDS = 5.0
 LOOP_STRETCH = 0.02  # seconds of that work after which the writer lets requests in
 
 
-class Recorder:
+class Recorder(RecorderBase):
     def __init__(self, settings: Settings, *, spool_dir: Path | None = None) -> None:
+        super().__init__(settings)
         self.settings = settings
-        self.default_mode = settings.recording_mode
-        # Longest prefix first, so the most specific override wins.
-        self.route_modes = sorted(settings.recording_route_modes.items(), key=lambda kv: -len(kv[0]))
-        self.max_body_bytes = settings.recording_max_body_bytes
         self.batch_size = settings.recording_batch_size
         self.batch_seconds = settings.recording_batch_ms / 1000
         self.write_timeout = settings.recording_write_timeout
@@ -67,7 +59,9 @@ class Recorder:
         self.last_error: str | None = None
         self.store: ExchangeStore | None = None
         self._own_database: Database | None = None
-        self._modes: dict[str, Mode | None] = {}
+        # Told of every capture once its record is committed, spooled or given up on: the writer
+        # process acknowledges batches to the gateway with it (see recorder.process).
+        self.on_settled: Callable[[Sequence[Capture]], None] | None = None
         self._overflow = ThreadPoolExecutor(max_workers=1, thread_name_prefix="recorder-spool")
         self._overflow_lock = threading.Lock()
         self._overflow_pending: list[Capture] = []
@@ -78,20 +72,6 @@ class Recorder:
         self._next_checkpoint = 0.0
 
     # -- request path -------------------------------------------------------------------------
-
-    def mode_for(self, path: str) -> Mode | None:
-        """The recording mode for a request path, or None when it is not recorded."""
-        try:
-            return self._modes[path]
-        except KeyError:
-            pass
-        mode: Mode | None = None
-        if path != "/" and not path.startswith(UNRECORDED_PREFIXES):  # "/" only redirects to /admin/
-            chosen = next((m for prefix, m in self.route_modes if path.startswith(prefix)), self.default_mode)
-            mode = None if chosen == "off" else chosen
-        if len(self._modes) < _MODE_CACHE_SIZE:
-            self._modes[path] = mode
-        return mode
 
     def submit(self, capture: Capture) -> None:
         """Hand over one finished exchange. Never blocks, never raises into the request."""
@@ -188,12 +168,20 @@ class Recorder:
         return [item for item in items if item is not _STOP], stop
 
     async def _write(self, captures: list[Capture]) -> None:
+        await self._store_or_spool(captures)
+        self._settle(captures)  # not on cancellation: those records are not safe yet
+
+    def _settle(self, captures: Sequence[Capture]) -> None:
+        if self.on_settled is not None and captures:
+            self.on_settled(captures)
+
+    async def _store_or_spool(self, captures: list[Capture]) -> None:
         if sum(c.request_size + c.response_size for c in captures) < INLINE_BUILD_BYTES:
             # Small records: building them here costs a few ms per batch; a worker thread would
             # wait for the busy loop's GIL at every zlib call and fall far behind.
-            rows = _build_all(captures)
+            rows = build_all(captures)
         else:
-            rows = await asyncio.to_thread(_build_all, captures)
+            rows = await asyncio.to_thread(build_all, captures)
         if self.healthy and self.store is not None:
             try:
                 async with asyncio.timeout(self.write_timeout):
@@ -236,10 +224,11 @@ class Recorder:
     def _spool_captures(self, captures: list[Capture]) -> None:
         """Overflow thread: build and spool records the queue had no room for."""
         try:
-            self.counters["spooled"] += self.spool.append(_build_all(captures))
+            self.counters["spooled"] += self.spool.append(build_all(captures))
         except OSError as exc:
             self.counters["lost"] += len(captures)
             log.error("could not spool %d records: %s", len(captures), exc)
+        self._settle(captures)
 
     def _went_down(self, exc: BaseException) -> None:
         self.healthy = False
@@ -325,6 +314,7 @@ class Recorder:
     def status(self) -> dict[str, Any]:
         return {
             "mode": self.default_mode,
+            "writer": "inline",
             "route_modes": dict(self.route_modes),
             "healthy": self.healthy,
             "last_error": self.last_error,
@@ -344,7 +334,7 @@ def _drain(queue: asyncio.Queue[Any], limit: int | None = None) -> list[Any]:
     return items
 
 
-def _build_all(captures: list[Capture]) -> list[RecordRows]:
+def build_all(captures: list[Capture]) -> list[RecordRows]:
     rows: list[RecordRows] = []
     for capture in captures:
         try:
@@ -352,21 +342,3 @@ def _build_all(captures: list[Capture]) -> list[RecordRows]:
         except Exception:  # a bug in extraction must not lose the batch: log it, keep the rest
             log.exception("could not build the record of %s", capture.scope.get("path"))
     return rows
-
-
-async def start_recorder(gateway: Gateway) -> Recorder | None:
-    """Start the recorder for a gateway (None when every route is set to "off")."""
-    settings = gateway.settings
-    if settings.recording_mode == "off" and all(m == "off" for m in settings.recording_route_modes.values()):
-        return None
-    recorder = Recorder(settings)
-    await recorder.start(gateway.database)
-    gateway.services["recorder"] = recorder
-    return recorder
-
-
-async def stop_recorder(gateway: Gateway) -> None:
-    """Flush and stop; call before the database is closed."""
-    recorder: Recorder | None = gateway.services.pop("recorder", None)
-    if recorder is not None:
-        await recorder.aclose()

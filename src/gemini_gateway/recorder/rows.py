@@ -75,6 +75,9 @@ def masked_headers(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
 def masked_query(raw: bytes) -> str | None:
     if not raw:
         return None
+    lowered = raw.lower()
+    if b"key" not in lowered and b"token" not in lowered:  # every SECRET_QUERY name holds one
+        return raw.decode("latin-1")
     pairs = parse_qsl(raw.decode("latin-1"), keep_blank_values=True)
     return urlencode([(k, mask_secret(v) if k.lower() in SECRET_QUERY else v) for k, v in pairs])
 
@@ -118,7 +121,7 @@ def build_rows(capture: Capture, codec: str = DEFAULT_CODEC) -> RecordRows:
     usage = extract.usage(response)
     model = exchange.model or (request.get("model") if isinstance(request, dict) else None)
     row: dict[str, Any] = {
-        "id": new_id(),
+        "id": capture.record_id or new_id(),
         "received_at_ms": int(exchange.received_at * 1000),
         "mode": capture.mode,
         "dialect": exchange.dialect[:16],

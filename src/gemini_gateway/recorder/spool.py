@@ -26,6 +26,7 @@ from gemini_gateway.store.exchanges import RecordRows
 
 log = logging.getLogger("gemini_gateway.recorder")
 VERSION = 1
+STALE_SECONDS = 300  # a ".tmp" this old was left by a crashed process, not one still writing it
 
 
 def encode(record: RecordRows) -> bytes:
@@ -82,7 +83,31 @@ class Spool:
             # A ".part" left by a crashed process is closed too: nobody writes to it any more.
             for leftover in self.directory.glob("*.jsonl.part"):
                 leftover.rename(leftover.with_suffix(""))
+            stale = time.time() - STALE_SECONDS
+            for leftover in self.directory.glob("*.jsonl.tmp"):
+                if leftover.stat().st_mtime < stale:
+                    leftover.rename(leftover.with_suffix(""))
             return sorted(self.directory.glob("*.jsonl"))
+
+    @staticmethod
+    def write_file(directory: Path, records: Iterable[RecordRows]) -> int:
+        """Spool records as one whole file, from a process other than the one that replays.
+
+        The file appears under its final name only once written and synced, so `take()` in the
+        other process never sees it half-done (its ".part" rule is for its own crashed files).
+        """
+        lines = b"".join(encode(r) for r in records)
+        if not lines:
+            return 0
+        directory.mkdir(parents=True, exist_ok=True)
+        name = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}.jsonl"
+        partial = directory / f"{name}.tmp"
+        with open(partial, "wb") as handle:
+            handle.write(lines)
+            handle.flush()
+            os.fsync(handle.fileno())
+        partial.rename(directory / name)
+        return lines.count(b"\n")
 
     def pending(self) -> bool:
         with self._lock:

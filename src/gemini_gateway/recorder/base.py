@@ -1,0 +1,56 @@
+"""What the request path needs of a recorder: which requests to record, and where to hand them.
+
+Two recorders fit it: `Recorder` writes from the gateway's own event loop, `RecorderProcess`
+hands captures to a separate writer process (RECORDING_WRITER=inline or process).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any
+
+from gemini_gateway.recorder.capture import Capture, Mode
+from gemini_gateway.settings import Settings
+
+# Operator and UI surfaces are not model exchanges; recording them would only add noise.
+UNRECORDED_PREFIXES = ("/health", "/api/", "/admin", "/static", "/docs", "/openapi.json", "/favicon.ico")
+_MODE_CACHE_SIZE = 4096
+
+
+class RecorderBase(ABC):
+    def __init__(self, settings: Settings) -> None:
+        self.configure(settings)
+
+    def configure(self, settings: Settings) -> None:
+        """Take the recording settings anew (they are editable at run time)."""
+        self.default_mode = settings.recording_mode
+        # Longest prefix first, so the most specific override wins.
+        self.route_modes = sorted(settings.recording_route_modes.items(), key=lambda kv: -len(kv[0]))
+        self.max_body_bytes = settings.recording_max_body_bytes
+        self._modes: dict[str, Mode | None] = {}
+
+    def mode_for(self, path: str) -> Mode | None:
+        """The recording mode for a request path, or None when it is not recorded."""
+        try:
+            return self._modes[path]
+        except KeyError:
+            pass
+        mode: Mode | None = None
+        if path != "/" and not path.startswith(UNRECORDED_PREFIXES):  # "/" only redirects to /admin/
+            chosen = next((m for prefix, m in self.route_modes if path.startswith(prefix)), self.default_mode)
+            mode = None if chosen == "off" else chosen
+        if len(self._modes) < _MODE_CACHE_SIZE:
+            self._modes[path] = mode
+        return mode
+
+    @abstractmethod
+    def submit(self, capture: Capture) -> None:
+        """Hand over one finished exchange. Never blocks, never raises into the request."""
+
+    @abstractmethod
+    def status(self) -> dict[str, Any]:
+        """Health, queue depth, spool size and counters, for /api/recorder and the admin UI."""
+
+    @abstractmethod
+    async def aclose(self) -> None:
+        """Flush what is queued (to the store, or the spool if it cannot take it) and stop."""

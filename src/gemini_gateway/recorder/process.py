@@ -1,0 +1,266 @@
+"""The gateway's end of the recorder process (RECORDING_WRITER=process, the default).
+
+    request path ──submit()──► flat tuple ──► frame every FLUSH_SECONDS ──► worker stdin
+                                                   │ kept until the worker says "settled"
+    worker dies ──► its unsettled frames are spooled here ──► restarted worker replays them
+
+Building a record (masking, JSON parsing, extraction, compression) and inserting it cost the
+event loop about a hundred microseconds a request, a quarter of what the whole call costs; a
+hand-over costs a few. The worker runs the same `Recorder` as the inline writer. Record ids are
+given here, so a record that reaches the store twice (written by a dying worker, then spooled
+here) is still stored once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sys
+import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from gemini_gateway.recorder.base import RecorderBase
+from gemini_gateway.recorder.capture import Capture
+from gemini_gateway.recorder.recorder import build_all
+from gemini_gateway.recorder.rows import new_id
+from gemini_gateway.recorder.spool import Spool, spool_stats
+from gemini_gateway.recorder.wire import Wire, frame, from_wire, read_frame, to_wire, unframe
+from gemini_gateway.redaction import REDACTOR
+from gemini_gateway.settings import Settings
+from gemini_gateway.store.database import Database
+from gemini_gateway.store.exchanges import ExchangeStore
+
+log = logging.getLogger("gemini_gateway.recorder")
+
+FLUSH_SECONDS = 0.02  # how long captures gather before one frame carries them all
+RESTART_SECONDS = (0.5, 30.0)  # backoff between restarts of a worker that keeps dying
+SETTINGS_FIELDS = frozenset(
+    {
+        "data_dir",
+        "database_url",
+        "log_level",
+        "retention_days",
+        "retention_max_mb",
+        "retention_interval_seconds",
+    }
+)
+COUNTERS = ("written", "spooled", "replayed", "rejected", "overflowed", "lost", "purged")
+
+
+class RecorderProcess(RecorderBase):
+    def __init__(self, settings: Settings, database: Database | None) -> None:
+        super().__init__(settings)
+        self.settings = settings
+        self.queue_size = settings.recording_queue_size
+        self.batch_size = settings.recording_batch_size
+        self.spool_dir = settings.data_dir / "spool"
+        self.counters = dict.fromkeys(("submitted", *COUNTERS), 0)  # this side's own, and dead workers'
+        self._worker_counters: dict[str, int] = {}
+        self._worker_health: tuple[bool, str | None] = (False, None)
+        self._database = database
+        self._own_database: Database | None = None
+        self._store: ExchangeStore | None = None
+        self._buffer: list[Wire] = []
+        # Sent frames kept as their bytes (number, record count, frame): bytes are not tracked by the
+        # garbage collector, where a few thousand live tuples and lists would make every collection
+        # walk them again.
+        self._unsettled: deque[tuple[int, int, bytes]] = deque()
+        self._unsettled_count = 0
+        self._sequence = 0
+        self._flush_handle: asyncio.TimerHandle | None = None
+        self._process: asyncio.subprocess.Process | None = None
+        self._stdin: asyncio.StreamWriter | None = None
+        self._supervisor: asyncio.Task[None] | None = None
+        self._spooler = ThreadPoolExecutor(max_workers=1, thread_name_prefix="recorder-spool")
+        self._stopping = False
+        self._last_error: str | None = None
+
+    # -- request path -------------------------------------------------------------------------
+
+    def submit(self, capture: Capture) -> None:
+        self.counters["submitted"] += 1
+        wire = to_wire(capture, new_id())
+        if self._stopping or len(self._buffer) + self._unsettled_count >= self.queue_size:
+            # The worker is down or cannot keep up: memory stays bounded, the disk takes the rest.
+            self.counters["overflowed"] += 1
+            self._spool_later([wire])
+            return
+        self._buffer.append(wire)
+        if len(self._buffer) >= self.batch_size:
+            self._flush()
+        elif self._flush_handle is None:
+            self._flush_handle = asyncio.get_running_loop().call_later(FLUSH_SECONDS, self._flush)
+
+    def _flush(self) -> None:
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
+        if not self._buffer:
+            return
+        batch, self._buffer = self._buffer, []
+        self._sequence += 1
+        data = frame(("records", self._sequence, batch))
+        self._unsettled.append((self._sequence, len(batch), data))
+        self._unsettled_count += len(batch)
+        self._write(data)
+
+    def _send(self, message: Any) -> None:
+        self._write(frame(message))
+
+    def _write(self, data: bytes) -> None:
+        if self._stdin is None or self._stdin.is_closing():
+            return  # a restarted worker is sent every unsettled frame when it comes up
+        try:
+            self._stdin.write(data)
+        except (ConnectionError, RuntimeError) as exc:  # the worker just died; the supervisor sees it
+            log.debug("recorder worker pipe closed: %s", exc)
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._supervisor = asyncio.create_task(self._supervise(), name="recorder-process")
+
+    async def aclose(self) -> None:
+        self._stopping = True
+        self._flush()
+        if self._stdin is not None and not self._stdin.is_closing():
+            self._send(("stop",))
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                self._stdin.close()
+        if self._supervisor is not None:
+            # The worker flushes its queue to the store, or within its write timeout to the spool.
+            deadline = self.settings.recording_write_timeout * 2 + 10
+            try:
+                await asyncio.wait_for(asyncio.shield(self._supervisor), deadline)
+            except TimeoutError:
+                log.error("recorder worker did not finish in %.0f s; spooling what it had", deadline)
+                self._supervisor.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._supervisor
+                if self._process is not None and self._process.returncode is None:
+                    self._process.kill()
+                    await self._process.wait()
+        self._spool_unsettled()
+        await asyncio.to_thread(self._spooler.shutdown, True)
+        if self._own_database is not None:
+            await self._own_database.aclose()
+
+    async def _supervise(self) -> None:
+        failures = 0
+        while True:
+            started = time.monotonic()
+            try:
+                returncode = await self._run_worker()
+            except OSError as exc:  # could not even start it
+                returncode, self._last_error = -1, f"could not start the recorder worker: {exc}"
+                log.error("%s", self._last_error)
+            self._stdin = None
+            self._process = None
+            self._retire_worker_counters()
+            if self._stopping:
+                return
+            # Its queue died with it: what it had not settled goes to the spool from here, and the
+            # next worker replays it. Resending instead could feed it the record that killed it.
+            self._spool_unsettled()
+            failures = failures + 1 if time.monotonic() - started < 60 else 1
+            delay = min(RESTART_SECONDS[1], RESTART_SECONDS[0] * 2 ** (failures - 1))
+            self._last_error = f"recorder worker exited with code {returncode}; restarting in {delay:g} s"
+            log.error("%s", self._last_error)
+            await asyncio.sleep(delay)
+
+    async def _run_worker(self) -> int:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "gemini_gateway.recorder.worker",
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            # Out of the terminal's process group: Ctrl+C stops the gateway, which then stops this.
+            start_new_session=True,
+        )
+        self._process = process
+        assert process.stdin is not None and process.stdout is not None
+        self._stdin = process.stdin
+        fields = self.settings.model_dump(
+            include=set(SETTINGS_FIELDS) | {f for f in Settings.model_fields if f.startswith("recording_")}
+        )
+        # Frames are numbered on from the last this side saw settled; the worker acknowledges from there.
+        baseline = self._unsettled[0][0] - 1 if self._unsettled else self._sequence
+        self._send(("init", fields, REDACTOR.known(), baseline))
+        for _, _, data in self._unsettled:  # none after a crash (spooled), some at start-up
+            self._write(data)
+        if self._stopping:
+            self._send(("stop",))
+            process.stdin.close()
+        while (message := await read_frame(process.stdout)) is not None:
+            if message[0] == "settled":
+                self._settled(message[1], message[2])
+        return await process.wait()
+
+    def _settled(self, upto: int, status: dict[str, Any]) -> None:
+        while self._unsettled and self._unsettled[0][0] <= upto:
+            _, count, _ = self._unsettled.popleft()
+            self._unsettled_count -= count
+        self._worker_counters = {k: int(status.get(k, 0)) for k in COUNTERS}
+        self._worker_health = (bool(status.get("healthy")), status.get("last_error"))
+        self._last_error = None
+
+    def _retire_worker_counters(self) -> None:
+        for name, value in self._worker_counters.items():
+            self.counters[name] += value
+        self._worker_counters = {}
+        self._worker_health = (False, None)
+
+    def _spool_unsettled(self) -> None:
+        wires = [wire for _, _, data in self._unsettled for wire in unframe(data)[2]] + self._buffer
+        self._unsettled.clear()
+        self._unsettled_count = 0
+        self._buffer = []
+        if wires:
+            self._spool_later(wires)
+
+    def _spool_later(self, wires: list[Wire]) -> None:
+        try:
+            self._spooler.submit(self._spool_now, wires)
+        except RuntimeError:  # already shut down: the process is exiting
+            self.counters["lost"] += len(wires)
+
+    def _spool_now(self, wires: list[Wire]) -> None:
+        """Spooler thread: build the records here and write them as one closed spool file."""
+        try:
+            self.counters["spooled"] += Spool.write_file(
+                self.spool_dir, build_all([from_wire(w) for w in wires])
+            )
+        except OSError as exc:
+            self.counters["lost"] += len(wires)
+            log.error("could not spool %d records: %s", len(wires), exc)
+
+    # -- reading ------------------------------------------------------------------------------
+
+    @property
+    def store(self) -> ExchangeStore:
+        """A store for reading records (the worker does all the writing)."""
+        if self._store is None:
+            if self._database is None:  # the store was down at start-up: reads get their own engine
+                self._own_database = self._database = Database(self.settings.resolved_database_url)
+            self._store = ExchangeStore(self._database)
+        return self._store
+
+    def status(self) -> dict[str, Any]:
+        counters = {name: self.counters[name] + self._worker_counters.get(name, 0) for name in COUNTERS}
+        healthy, error = self._worker_health
+        return {
+            "mode": self.default_mode,
+            "writer": "process",
+            "worker_pid": self._process.pid if self._process is not None else None,
+            "route_modes": dict(self.route_modes),
+            "healthy": healthy and self._process is not None,
+            "last_error": self._last_error or error,
+            "queued": len(self._buffer) + self._unsettled_count,
+            "spool": spool_stats(self.spool_dir),
+            "submitted": self.counters["submitted"],
+            **counters,
+        }

@@ -1,0 +1,37 @@
+"""Starting and stopping the gateway's recorder, of the kind RECORDING_WRITER names."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from gemini_gateway.recorder.base import RecorderBase
+from gemini_gateway.recorder.process import RecorderProcess
+from gemini_gateway.recorder.recorder import Recorder
+
+if TYPE_CHECKING:
+    from gemini_gateway.context import Gateway
+
+
+async def start_recorder(gateway: Gateway) -> RecorderBase | None:
+    """Start the recorder for a gateway (None when every route is set to "off")."""
+    settings = gateway.settings
+    if settings.recording_mode == "off" and all(m == "off" for m in settings.recording_route_modes.values()):
+        return None
+    recorder: RecorderBase
+    if settings.recording_writer == "process":
+        process = RecorderProcess(settings, gateway.database)
+        await process.start()
+        recorder = process
+    else:
+        inline = Recorder(settings)
+        await inline.start(gateway.database)
+        recorder = inline
+    gateway.services["recorder"] = recorder
+    return recorder
+
+
+async def stop_recorder(gateway: Gateway) -> None:
+    """Flush and stop; call before the database is closed."""
+    recorder: RecorderBase | None = gateway.services.pop("recorder", None)
+    if recorder is not None:
+        await recorder.aclose()

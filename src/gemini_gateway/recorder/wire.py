@@ -1,0 +1,134 @@
+"""What crosses the pipe between the gateway and its recorder process: captures and messages.
+
+A capture travels as a flat tuple of plain values (pickled, a whole batch per frame): a few
+microseconds on the request path's side, where building rows would take a hundred. Clock
+readings are sent relative to the exchange's start, so the two processes need no shared clock.
+Error texts are redacted before they leave, as the gateway knows secrets the writer does not.
+Frames are a 4-byte big-endian length and a pickle; both ends are this package, nothing else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import pickle
+import struct
+from typing import Any
+
+from gemini_gateway.exchange import Attempt, Exchange
+from gemini_gateway.recorder.capture import Capture
+from gemini_gateway.redaction import REDACTOR
+
+Wire = tuple[Any, ...]
+_LENGTH = struct.Struct("!I")
+
+
+def _redacted(text: str | None) -> str | None:
+    return REDACTOR.redact(text) if text else text
+
+
+def to_wire(capture: Capture, record_id: str) -> Wire:
+    exchange = capture.exchange
+    scope = capture.scope
+    started = exchange.started
+    events = exchange.events if exchange.stream and exchange.events else None
+    return (
+        record_id,
+        capture.mode,
+        capture.cap,
+        scope.get("method", ""),
+        scope.get("path", ""),
+        scope.get("query_string", b""),
+        scope.get("headers", []),
+        exchange.received_at,
+        exchange.dialect,
+        exchange.route,
+        exchange.model,
+        exchange.client_id,
+        exchange.stream,
+        [(a.backend, a.credential, a.status, a.duration_ms, _redacted(a.error)) for a in exchange.attempts],
+        exchange.credential,
+        exchange.credential_id,
+        exchange.upstream_ms,
+        exchange.status,
+        _redacted(exchange.error),
+        events,
+        b"".join(capture.request_chunks),
+        capture.request_size,
+        capture.status,
+        capture.response_headers,
+        None if events else b"".join(capture.response_chunks),  # a stream is recorded from its events
+        capture.response_size,
+        capture.chunk_count,
+        None if capture.first_byte is None else capture.first_byte - started,
+        capture.finished - started,
+        _redacted(capture.failure),
+        capture.complete,
+        capture.disconnected,
+    )
+
+
+def from_wire(wire: Wire, batch: int = 0) -> Capture:
+    (
+        record_id, mode, cap, method, path, query_string, headers,
+        received_at, dialect, route, model, client_id, stream, attempts, credential, credential_id,
+        upstream_ms, exchange_status, exchange_error, events,
+        request_body, request_size, status, response_headers, response_body, response_size,
+        chunk_count, first_byte, finished, failure, complete, disconnected,
+    ) = wire  # fmt: skip
+    exchange = Exchange(
+        received_at=received_at,
+        started=0.0,
+        dialect=dialect,
+        route=route,
+        model=model,
+        client_id=client_id,
+        stream=stream,
+        attempts=[Attempt(*attempt) for attempt in attempts],
+        credential=credential,
+        credential_id=credential_id,
+        upstream_ms=upstream_ms,
+        status=exchange_status,
+        error=exchange_error,
+        events=events,
+    )
+    scope = {"method": method, "path": path, "query_string": query_string, "headers": headers}
+    return Capture(
+        mode,
+        scope,
+        exchange,
+        cap,
+        request_chunks=[request_body] if request_body else [],
+        request_size=request_size,
+        status=status,
+        response_headers=response_headers,
+        response_chunks=[response_body] if response_body else [],
+        response_size=response_size,
+        chunk_count=chunk_count,
+        first_byte=first_byte,
+        finished=finished,
+        failure=failure,
+        complete=complete,
+        disconnected=disconnected,
+        record_id=record_id,
+        batch=batch,
+    )
+
+
+def frame(message: Any) -> bytes:
+    payload = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    return _LENGTH.pack(len(payload)) + payload
+
+
+def unframe(data: bytes) -> Any:
+    """The message in one whole frame."""
+    return pickle.loads(data[_LENGTH.size :])
+
+
+async def read_frame(reader: asyncio.StreamReader) -> Any:
+    """The next message, or None at the end of the stream (the other side closed or died)."""
+    try:
+        header = await reader.readexactly(_LENGTH.size)
+        (length,) = _LENGTH.unpack(header)
+        return pickle.loads(await reader.readexactly(length))
+    except asyncio.IncompleteReadError:
+        return None

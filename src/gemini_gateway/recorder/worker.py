@@ -1,0 +1,153 @@
+"""The recorder process: `python -m gemini_gateway.recorder.worker`, started by the gateway.
+
+It runs the same `Recorder` the gateway would run inline (queue, batched inserts, disk spool,
+replay, retention), fed from stdin instead of the request path, so building and inserting
+records costs the gateway's event loop nothing. Its stdout carries acknowledgements back: a
+frame is "settled" once every record in it, and in every earlier frame, is committed or
+spooled; until then the gateway keeps the frame, to spool it itself should this process die.
+
+It lives exactly as long as its stdin. It runs in a session of its own, so Ctrl+C in a terminal
+does not reach it, and it ignores INT and TERM, which a service manager sends every process of
+the service at once: the gateway must get to flush first. The gateway closing the pipe (or
+dying) is the signal to flush and exit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import stat
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from gemini_gateway import redaction
+from gemini_gateway.recorder.capture import Capture
+from gemini_gateway.recorder.recorder import Recorder
+from gemini_gateway.recorder.wire import frame, from_wire, read_frame
+from gemini_gateway.settings import Settings
+
+log = logging.getLogger("gemini_gateway.recorder")
+STATUS_SECONDS = 0.1  # how often a change of health or counters is looked for and reported
+READ_LIMIT = 1 << 20
+
+
+class Worker:
+    def __init__(self, recorder: Recorder, output: asyncio.WriteTransport, baseline: int) -> None:
+        self.recorder = recorder
+        self.output = output
+        self.loop = asyncio.get_running_loop()
+        self.outstanding: dict[int, int] = {}  # frame number -> records not settled yet
+        self.settled_upto = baseline  # frames up to here were settled by an earlier worker
+        self._report_scheduled = False
+        self._reported: dict[str, Any] = {}
+        recorder.on_settled = self._on_settled
+
+    def receive(self, batch: int, wires: list[Any]) -> None:
+        self.outstanding[batch] = len(wires)
+        for wire in wires:
+            self.recorder.submit(from_wire(wire, batch))
+        if not wires:
+            self._advance()
+
+    def _on_settled(self, captures: Sequence[Capture]) -> None:
+        # The writer task calls this on the loop, the overflow thread from its own thread.
+        batches = [c.batch for c in captures]
+        self.loop.call_soon_threadsafe(self._count, batches)
+
+    def _count(self, batches: list[int]) -> None:
+        for batch in batches:
+            if batch in self.outstanding:
+                self.outstanding[batch] -= 1
+        self._advance()
+
+    def _advance(self) -> None:
+        moved = False
+        while self.outstanding.get(self.settled_upto + 1) == 0:
+            self.settled_upto += 1
+            del self.outstanding[self.settled_upto]
+            moved = True
+        if moved and not self._report_scheduled:
+            self._report_scheduled = True  # one report for all that settles in this loop turn
+            self.loop.call_soon(self.report)
+
+    def report(self, only_changes: bool = False) -> None:
+        self._report_scheduled = False
+        status = self.recorder.status()
+        status.pop("spool", None)  # the gateway counts the spool files itself
+        status.pop("queued", None)  # and keeps every record it sent until it is settled
+        if only_changes and status == self._reported:
+            return
+        self._reported = status
+        if not self.output.is_closing():
+            self.output.write(frame(("settled", self.settled_upto, status)))
+
+    async def report_periodically(self) -> None:
+        """Replays, retention and the store's health change without any frame settling."""
+        while True:
+            await asyncio.sleep(STATUS_SECONDS)
+            self.report(only_changes=True)
+
+
+async def serve() -> int:
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=READ_LIMIT)
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin.buffer)
+    # Frames go out on a private copy of stdout; fd 1 itself now points at stderr, so a stray
+    # print() from any library lands in the log instead of corrupting the frame stream.
+    frames_out = os.fdopen(os.dup(1), "wb", buffering=0)
+    os.dup2(2, 1)
+    output, _ = await loop.connect_write_pipe(asyncio.Protocol, frames_out)
+    try:
+        return await _serve(reader, output)
+    finally:
+        output.close()
+
+
+async def _serve(reader: asyncio.StreamReader, output: asyncio.WriteTransport) -> int:
+    init = await read_frame(reader)
+    if not (isinstance(init, tuple) and init and init[0] == "init"):
+        return 2  # started by hand, or the gateway went away before saying anything
+    _, fields, secrets, baseline = init
+    settings = Settings.model_construct(**fields)
+    redaction.install(settings.log_level)
+    for secret in secrets:
+        redaction.REDACTOR.add(secret)
+
+    recorder = Recorder(settings)
+    worker = Worker(recorder, output, baseline)
+    await recorder.start(None)  # opens its own store; replays what an earlier crash spooled
+    worker.report()
+    reporter = asyncio.create_task(worker.report_periodically())
+    try:
+        while True:
+            message = await read_frame(reader)
+            if message is None or message[0] == "stop":
+                break
+            if message[0] == "records":
+                worker.receive(message[1], message[2])
+    finally:
+        reporter.cancel()
+        await recorder.aclose()
+        for _ in range(3):  # let settlements queued from the spool thread run
+            await asyncio.sleep(0)
+        worker.report()
+    return 0
+
+
+def main() -> None:
+    # Pipes or socket pairs (uvloop makes the latter): never a terminal or a file.
+    if not all(stat.S_ISFIFO(os.fstat(fd).st_mode) or stat.S_ISSOCK(os.fstat(fd).st_mode) for fd in (0, 1)):
+        sys.exit(
+            "gemini_gateway.recorder.worker is started by the gateway (RECORDING_WRITER=process), over pipes"
+        )
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    # Plain asyncio: this loop waits on a pipe and a database, nothing uvloop would speed up.
+    sys.exit(asyncio.run(serve()))
+
+
+if __name__ == "__main__":
+    main()

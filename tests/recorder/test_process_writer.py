@@ -1,0 +1,141 @@
+"""The recorder process (RECORDING_WRITER=process): killed, stopped, orphaned; nothing lost or doubled."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import orjson
+import psutil
+from google import genai
+
+from gemini_gateway.fake_upstream import FakeState
+from tests.conftest import GatewayFactory
+from tests.recorder.conftest import ADMIN, CLIENT_TOKEN, RECORDING, wait_for_health, wait_for_status
+from tests.store.dbservers import free_port
+
+MODEL = "gemini-2.5-flash"
+PROCESS = {**RECORDING, "recording_writer": "process"}  # (RECORDING says so too; this test is about it)
+
+
+async def test_a_killed_writer_process_loses_and_doubles_nothing(
+    gateway_factory: GatewayFactory, fake: FakeState
+) -> None:
+    fake.config.merge({"latency_ms": 10})  # spread the load over the kill and the restart
+    requests = 80
+    with gateway_factory(**PROCESS) as running:
+        status = await asyncio.to_thread(wait_for_health, running.url)
+        assert status["writer"] == "process" and status["healthy"], status
+        first_pid = status["worker_pid"]
+        done: list[int] = []
+
+        async def one(client: httpx.AsyncClient, i: int) -> None:
+            response = await client.post(
+                f"{running.url}/v1beta/models/{MODEL}:generateContent",
+                json={"contents": [{"parts": [{"text": f"marker-{i:03d}"}]}]},
+                headers={"x-goog-api-key": CLIENT_TOKEN},
+            )
+            assert response.status_code == 200, response.text
+            done.append(i)
+
+        async def load() -> None:
+            async with httpx.AsyncClient(timeout=30) as client:
+                for start in range(0, requests, 4):
+                    await asyncio.gather(*(one(client, i) for i in range(start, start + 4)))
+
+        async def kill() -> None:
+            while len(done) < 24:
+                await asyncio.sleep(0.005)
+            os.kill(first_pid, signal.SIGKILL)
+
+        await asyncio.gather(load(), kill())
+        assert sorted(done) == list(range(requests))
+        status = await asyncio.to_thread(wait_for_status, running.url, 20.0, healthy=True, queued=0)
+        assert status["worker_pid"] not in (None, first_pid)  # a new one took over
+        assert status["lost"] == status["rejected"] == 0
+        assert status["written"] + status["spooled"] >= requests
+
+        async with httpx.AsyncClient(timeout=30) as client:
+            for _ in range(100):  # what the dead one held was spooled here; the new one replays it
+                status = (await client.get(f"{running.url}/api/recorder", headers=ADMIN)).json()
+                if status["spool"]["files"] == 0:
+                    break
+                await asyncio.sleep(0.1)
+            export = await client.get(f"{running.url}/api/logs/export", headers=ADMIN)
+        markers = [
+            orjson.loads(line)["request_body"]["contents"][0]["parts"][0]["text"]
+            for line in export.content.splitlines()
+        ]
+        assert sorted(markers) == [f"marker-{i:03d}" for i in range(requests)]  # each once, none missing
+
+
+def test_stopping_the_gateway_flushes_what_the_writer_still_holds(
+    gateway_factory: GatewayFactory, fake: object
+) -> None:
+    # A long gathering time: the records are still in the writer process's queue at shutdown.
+    with gateway_factory(**{**PROCESS, "recording_batch_ms": 5000}) as running:
+        client = genai.Client(api_key=CLIENT_TOKEN, http_options={"base_url": running.url})
+        for i in range(5):
+            client.models.generate_content(model=MODEL, contents=f"just before closing {i}")
+        data_dir = running.gateway.settings.data_dir
+        assert wait_for_health(running.url)["healthy"]
+    with contextlib.closing(sqlite3.connect(data_dir / "gateway.db")) as db:
+        assert db.execute("SELECT count(*) FROM exchanges").fetchone() == (5,)
+    assert not list((data_dir / "spool").glob("*.jsonl*"))  # written, not merely spooled
+
+
+def test_the_writer_process_leaves_with_the_gateway_however_it_goes(tmp_path: Path, fake_url: str) -> None:
+    """No orphan: a gateway killed outright takes its writer with it (its stdin closes)."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "GEMINI_API_KEYS": "fake-key-orphan-test-01",
+        "GEMINI_BASE_URL": fake_url,
+        "ADMIN_TOKEN": "admin-orphan-test-token",
+        "DATA_DIR": str(tmp_path / "data"),
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "RECORDING_WRITER": "process",
+    }
+    gateway = subprocess.Popen(
+        [sys.executable, "-m", "gemini_gateway", "serve"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        writers: list[psutil.Process] = []
+        while not writers and time.monotonic() < deadline:
+            writers = [
+                c
+                for c in psutil.Process(gateway.pid).children()
+                if "gemini_gateway.recorder.worker" in " ".join(c.cmdline())
+            ]
+            time.sleep(0.1)
+        assert len(writers) == 1, "the gateway did not start its writer process"
+        with httpx.Client(headers={"authorization": "Bearer admin-orphan-test-token"}) as client:
+            while not client.get(f"http://127.0.0.1:{port}/api/recorder").json().get("healthy"):
+                assert time.monotonic() < deadline, "the writer process never reported"
+                time.sleep(0.1)
+        # A service manager signals every process of the service: the writer waits for the gateway.
+        writers[0].send_signal(signal.SIGINT)
+        writers[0].send_signal(signal.SIGTERM)
+        time.sleep(0.3)
+        assert writers[0].is_running() and writers[0].status() != psutil.STATUS_ZOMBIE
+        gateway.kill()
+        gateway.wait(10)
+        writers[0].wait(10)  # raises TimeoutExpired if it stayed behind
+    finally:
+        if gateway.poll() is None:
+            gateway.kill()
+            gateway.wait(10)

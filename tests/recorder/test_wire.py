@@ -1,0 +1,94 @@
+"""A capture sent to the recorder process builds the same record there as it would here."""
+
+from __future__ import annotations
+
+import asyncio
+
+import orjson
+
+from gemini_gateway.exchange import Attempt, Exchange
+from gemini_gateway.recorder.capture import Capture
+from gemini_gateway.recorder.rows import build_rows
+from gemini_gateway.recorder.wire import frame, from_wire, read_frame, to_wire, unframe
+from gemini_gateway.redaction import REDACTOR
+
+SECRET_KEY = "AIzaSyWireTest0123456789abcdefghij"
+
+
+def capture(stream: bool) -> Capture:
+    exchange = Exchange(
+        model="gemini-2.5-flash", client_id="token:ab12", credential="AIza...ghij", stream=stream
+    )
+    exchange.credential_id, exchange.status, exchange.upstream_ms = "api_key:1", 200, 12.5
+    exchange.attempts = [
+        Attempt("api_key", "AIza...0001", 429, 3.0, f"quota for key {SECRET_KEY} exhausted"),
+        Attempt("api_key", "AIza...ghij", 200, 9.5),
+    ]
+    scope = {
+        "method": "POST",
+        "path": "/v1beta/models/gemini-2.5-flash:"
+        + ("streamGenerateContent" if stream else "generateContent"),
+        "query_string": b"alt=sse" if stream else b"",
+        "headers": [(b"content-type", b"application/json"), (b"x-goog-api-key", b"client-token-123456")],
+    }
+    result = Capture("full", scope, exchange, 1 << 20)
+    body = orjson.dumps(
+        {"contents": [{"parts": [{"text": "hello"}]}], "generationConfig": {"temperature": 0.2}}
+    )
+    result.request_chunks, result.request_size = [body[:10], body[10:]], len(body)
+    answer = {
+        "candidates": [
+            {"content": {"role": "model", "parts": [{"text": "Hi there"}]}, "finishReason": "STOP"}
+        ],
+        "usageMetadata": {"promptTokenCount": 3, "candidatesTokenCount": 2, "totalTokenCount": 5},
+    }
+    if stream:
+        first = {"candidates": [{"content": {"role": "model", "parts": [{"text": "Hi "}]}}]}
+        last = {
+            **answer,
+            "candidates": [{**answer["candidates"][0], "content": {"parts": [{"text": "there"}]}}],
+        }
+        exchange.events = [orjson.dumps(first), orjson.dumps(last)]
+        result.response_chunks = [b"data: " + e + b"\r\n\r\n" for e in exchange.events]
+    else:
+        result.response_chunks = [orjson.dumps(answer)]
+    result.response_size = sum(len(c) for c in result.response_chunks)
+    result.status, result.chunk_count, result.complete = 200, len(result.response_chunks), True
+    result.response_headers = [(b"content-type", b"application/json")]
+    result.first_byte = exchange.started + 0.020
+    result.finished = exchange.started + 0.050
+    return result
+
+
+def test_a_capture_survives_the_trip_and_builds_the_same_record() -> None:
+    for stream in (False, True):
+        original = capture(stream)
+        here = build_rows(original)
+        message = unframe(frame(("records", 7, [to_wire(original, "id-123")])))
+        assert message[:2] == ("records", 7)
+        arrived = from_wire(message[2][0], batch=7)
+        there = build_rows(arrived)
+        assert arrived.batch == 7 and there.exchange["id"] == "id-123"
+        for row in (here.exchange, there.exchange):
+            row.pop("id")
+        assert there.exchange == here.exchange
+        assert [(b["part"], b["data"]) for b in there.bodies] == [(b["part"], b["data"]) for b in here.bodies]
+        assert there.exchange["duration_ms"] == 50.0 and there.exchange["first_byte_ms"] == 20.0
+
+
+def test_errors_are_redacted_before_they_leave_the_gateway() -> None:
+    REDACTOR.add(SECRET_KEY)
+    wire = to_wire(capture(False), "id-1")
+    assert SECRET_KEY.encode() not in frame(wire)
+    attempts = build_rows(from_wire(wire)).exchange["attempts"]
+    assert attempts[0]["error"].startswith("quota for key AIza") and SECRET_KEY not in attempts[0]["error"]
+
+
+def test_frames_are_read_back_in_order_and_the_end_is_none() -> None:
+    async def scenario() -> list[object]:
+        reader = asyncio.StreamReader()
+        reader.feed_data(frame(("settled", 1, {})) + frame(("stop",)) + frame(("x",))[:3])
+        reader.feed_eof()
+        return [await read_frame(reader) for _ in range(3)]
+
+    assert asyncio.run(scenario()) == [("settled", 1, {}), ("stop",), None]  # a torn frame ends the stream
