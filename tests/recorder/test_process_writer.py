@@ -19,7 +19,14 @@ from google import genai
 
 from gemini_gateway.fake_upstream import FakeState
 from tests.conftest import GatewayFactory
-from tests.recorder.conftest import ADMIN, CLIENT_TOKEN, RECORDING, wait_for_health, wait_for_status
+from tests.recorder.conftest import (
+    ADMIN,
+    CLIENT_TOKEN,
+    RECORDING,
+    recorder_status,
+    wait_for_health,
+    wait_for_status,
+)
 from tests.store.dbservers import free_port
 
 MODEL = "gemini-2.5-flash"
@@ -139,3 +146,27 @@ def test_the_writer_process_leaves_with_the_gateway_however_it_goes(tmp_path: Pa
         if gateway.poll() is None:
             gateway.kill()
             gateway.wait(10)
+
+
+def test_stopping_while_the_writer_restarts_spools_and_the_next_start_replays(
+    gateway_factory: GatewayFactory, fake: object
+) -> None:
+    with gateway_factory(**{**PROCESS, "recording_batch_ms": 5000}) as running:
+        status = wait_for_health(running.url)
+        client = genai.Client(api_key=CLIENT_TOKEN, http_options={"base_url": running.url})
+        for i in range(3):
+            client.models.generate_content(model=MODEL, contents=f"held by a writer about to die {i}")
+        os.kill(status["worker_pid"], signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while recorder_status(running.url)["worker_pid"] is not None:  # it noticed, and waits to restart
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        data_dir = running.gateway.settings.data_dir
+        stopping = time.monotonic()
+    assert time.monotonic() - stopping < 5  # no new writer was started just to be stopped
+    assert sum(p.read_bytes().count(b"\n") for p in (data_dir / "spool").glob("*.jsonl")) == 3
+
+    with gateway_factory(**PROCESS) as running:
+        wait_for_status(running.url, replayed=3)
+        with contextlib.closing(sqlite3.connect(data_dir / "gateway.db")) as db:
+            assert db.execute("SELECT count(*) FROM exchanges").fetchone() == (3,)

@@ -130,7 +130,12 @@ class RecorderProcess(RecorderBase):
             self._send(("stop",))
             with contextlib.suppress(ConnectionError, RuntimeError):
                 self._stdin.close()
-        if self._supervisor is not None:
+        if self._supervisor is not None and self._process is None:
+            # Between workers (waiting to restart a dead one): there is none to flush.
+            self._supervisor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._supervisor
+        elif self._supervisor is not None:
             # The worker flushes its queue to the store, or within its write timeout to the spool.
             deadline = self.settings.recording_write_timeout * 2 + 10
             try:
