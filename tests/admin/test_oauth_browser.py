@@ -3,7 +3,8 @@
 The button starts the login through /api/oauth/login and opens the fake authorization page (with
 its consent screen) in a new tab; Allow sends that tab back to the gateway's callback, which
 stores the account, and the dialog sees it and closes. Also: Cancel on the consent screen, and
-the copy-paste way for a redirect that never reaches the gateway. Screenshots go to test-artifacts/.
+the copy-paste way for a redirect that never reaches the gateway, and setting an account's Google
+Cloud project from its row. Screenshots go to test-artifacts/.
 """
 
 from __future__ import annotations
@@ -12,14 +13,16 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 
 from gemini_gateway.app import create_app
 from gemini_gateway.fake_upstream import FakeState
+from gemini_gateway.oauth.manager import manager_of
 from gemini_gateway.settings import Settings
 from tests.admin.test_browser import ARTIFACTS, DESKTOP, login, shot
 from tests.conftest import ADMIN_TOKEN, KEYS, RunningGateway
-from tests.oauth.helpers import oauth_settings
+from tests.oauth.helpers import ADMIN, account_json, oauth_settings
 from tests.servers import serve_in_thread
 
 pytestmark = pytest.mark.timeout(90)
@@ -140,3 +143,43 @@ def test_paste_the_address_when_the_redirect_does_not_reach_the_gateway(
     page.wait_for_selector(".toast >> text=pasted-ui@example.com added to the pool")
     assert "store" in row_of(page, "pasted-ui@example.com").inner_text()
     assert any(c.label == "pasted-ui@example.com" for c in site.gateway.pool)
+
+
+def test_set_and_clear_the_project_of_an_account(page: Any, site: RunningGateway, fake: FakeState) -> None:
+    email = "project-ui@example.com"
+    added = httpx.post(f"{site.url}/api/oauth/accounts", json=account_json(fake, email), headers=ADMIN)
+    assert added.status_code == 201
+    cid = added.json()["added"][0]["id"]
+    tokens = manager_of(site.gateway).accounts[cid].tokens
+    page.reload()
+    assert "project not found yet" in row_of(page, email).inner_text()
+
+    row_of(page, email).locator("button:has-text('Project')").click()
+    page.fill(".modal input[name=project_id]", "My Project")
+    page.click(".modal button:has-text('Save')")
+    page.wait_for_selector(".modal .notice.bad >> text=is not a Google Cloud project id")
+    assert tokens.project_id is None  # refused, and the dialog stays open to fix it
+    shot(page, "pool-google-project-refused")
+    page.fill(".modal input[name=project_id]", " puffin-research-42 ")
+    page.click(".modal button:has-text('Save')")
+    page.wait_for_selector(".toast >> text=project set to puffin-research-42")
+    assert page.locator(".modal").count() == 0
+    row_of(page, email).locator("text=project puffin-research-42").wait_for()
+    assert tokens.project_id == "puffin-research-42"
+
+    row_of(page, email).locator("button:has-text('Project')").click()
+    assert page.input_value(".modal input[name=project_id]") == "puffin-research-42"
+    shot(page, "pool-google-project")
+    page.click(".modal button:has-text('Find it automatically')")
+    page.wait_for_selector(".toast >> text=the project is found again at its next call")
+    row_of(page, email).locator("text=project not found yet").wait_for()
+    assert tokens.project_id is None
+
+    # The account goes away while the dialog is open: the answer says so in the dialog.
+    row_of(page, email).locator("button:has-text('Project')").click()
+    assert httpx.delete(f"{site.url}/api/oauth/accounts/{cid}", headers=ADMIN).status_code == 200
+    page.fill(".modal input[name=project_id]", "puffin-research-43")
+    page.click(".modal button:has-text('Save')")
+    page.wait_for_selector(f".modal .notice.bad >> text=no OAuth account '{cid}'")
+    page.click(".modal button:has-text('Cancel')")
+    assert page.locator(".modal").count() == 0

@@ -90,6 +90,30 @@ def test_the_project_can_be_set_through_the_api(
         assert orjson.loads(path.read_bytes())["project_id"] == "not-allowed-project"
 
 
+def test_a_cleared_project_is_found_again_and_a_malformed_one_refused(
+    gateway_factory: GatewayFactory, fake: FakeState, fake_url: str, tmp_path: Path
+) -> None:
+    write_account(tmp_path / "creds", account_json(fake, "team@example.com", onboarded=True))
+    fake.oauth.account("team@example.com").user_projects.add("team-project-7")
+    with gateway_factory(**oauth_settings(fake_url, tmp_path / "creds")) as running:
+        assert generate(running.url).status_code == 200
+        own = credential_by_label(running.url, "team@example.com")["account"]["project"]
+        address = (
+            f"{running.url}/api/oauth/accounts/{credential_by_label(running.url, 'team@example.com')['id']}"
+        )
+        assert httpx.patch(address, json={"project_id": "team-project-7"}, headers=ADMIN).status_code == 200
+        assert generate(running.url).status_code == 200
+        assert credential_by_label(running.url, "team@example.com")["account"]["project"] == "team-project-7"
+
+        refused = httpx.patch(address, json={"project_id": "Team Project"}, headers=ADMIN)
+        assert refused.status_code == 400 and "not a Google Cloud project id" in refused.text
+        assert httpx.patch(address, json={"project_id": None}, headers=ADMIN).status_code == 200
+        assert generate(running.url).status_code == 200
+        account = credential_by_label(running.url, "team@example.com")["account"]
+        assert (account["project"], account["project_explicit"]) == (own, False)
+        assert own != "team-project-7" and fake.oauth.load_calls == 3
+
+
 def test_an_account_that_needs_verification_is_disabled_with_the_link(
     gateway_factory: GatewayFactory, fake: FakeState, fake_url: str, tmp_path: Path
 ) -> None:

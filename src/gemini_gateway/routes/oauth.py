@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import html
 import logging
+import re
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Request
@@ -42,6 +43,10 @@ router = APIRouter(prefix="/api/oauth", tags=["admin: oauth accounts"])
 callback_router = APIRouter(tags=["admin: oauth accounts"])
 log = logging.getLogger("gemini_gateway.oauth")
 WEB_CALLBACK = "/admin/oauth2callback"
+# Google's rule for project ids (6 to 30 lowercase letters, digits and hyphens, a letter first, no
+# hyphen last), with the domain prefix of older organisation projects, or a project number: a typo
+# is refused here rather than surfacing later as a 403 from Code Assist on every call.
+PROJECT_ID = re.compile(r"(?:[a-z0-9.-]+:)?[a-z][a-z0-9-]{4,28}[a-z0-9]|[0-9]{1,20}")
 
 
 class StartLogin(BaseModel):
@@ -59,6 +64,16 @@ class FinishLogin(BaseModel):
 
 class SetProject(BaseModel):
     project_id: str | None = Field(None, max_length=100, description="null: discover it again")
+
+
+def _project_id(value: str | None) -> str | None:
+    project = (value or "").strip() or None
+    if project is not None and not PROJECT_ID.fullmatch(project):
+        raise RequestError(
+            f"{project!r} is not a Google Cloud project id: 6 to 30 lowercase letters, digits and "
+            "hyphens, starting with a letter (e.g. my-project-123)"
+        )
+    return project
 
 
 def _account(manager: OAuthManager, credential_id: str) -> OAuthAccount:
@@ -126,9 +141,14 @@ async def set_project(
 ) -> JSONBody:
     manager = manager_of(gateway)
     account = _account(manager, credential_id)
-    account.tokens.project_id = change.project_id or None
-    await account.source.save(account.tokens)
-    await _audit(gateway, actor, "oauth.project", f"{account.label}: {change.project_id}")
+    project = _project_id(change.project_id)
+    tokens = account.tokens
+    tokens.project_id = project
+    if project is None:
+        # The project found so far may have been found for the explicit one: find it afresh.
+        tokens.code_assist_project = tokens.code_assist_tier = None
+    await account.source.save(tokens)
+    await _audit(gateway, actor, "oauth.project", f"{account.label}: {project}")
     return JSONBody(_row(gateway, credential_id))
 
 
@@ -161,7 +181,8 @@ async def start_login(
         # The public address when a trusted proxy said so (gemini_gateway.forwarded, under `serve`).
         redirect_uri = str(request.base_url).rstrip("/") + WEB_CALLBACK
     try:
-        pending = manager_of(gateway).logins.start(manager.client, redirect_uri, start.project_id)
+        project = _project_id(start.project_id)
+        pending = manager_of(gateway).logins.start(manager.client, redirect_uri, project)
     except LoginError as exc:
         raise RequestError(str(exc)) from None
     return JSONBody(

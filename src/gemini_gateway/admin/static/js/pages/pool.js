@@ -1,5 +1,6 @@
 // Pool: every credential with health, load, cooldowns and errors; add, import, validate, toggle, reset, remove.
-// Google accounts (OAuth) are added through their login (../oauth-login.js) and removed through /api/oauth.
+// Google accounts (OAuth) are added through their login (../oauth-login.js); their project is set and
+// they are removed through /api/oauth.
 import { api } from "../api.js";
 import { ago, clear, confirmDialog, duration, h, icon, modal, num, pct, toast } from "../dom.js";
 import { googleLoginDialog } from "../oauth-login.js";
@@ -123,8 +124,68 @@ function removeAccountButton(c, refresh) {
   );
 }
 
+// The Google Cloud project an account's calls go to: one typed here wins over the one Code Assist
+// finds (or sets up); emptied, the gateway finds it again at the account's next call.
+function projectDialog(c, refresh) {
+  const account = c.account;
+  modal((close) => {
+    const found = account.project && !account.project_explicit ? account.project : null;
+    const input = h("input", {
+      name: "project_id",
+      value: account.project_explicit ? account.project : "",
+      placeholder: found ? `${found} (found automatically)` : "found or set up automatically",
+      maxlength: 100,
+      autocomplete: "off",
+      spellcheck: "false",
+      "aria-label": "Google Cloud project",
+    });
+    const status = h("div", { class: "hidden", role: "alert" });
+    const save = h("button", { class: "primary", type: "submit" }, icon("check"), "Save");
+    const automatic = account.project_explicit
+      ? h("button", { type: "button", onclick: () => send(null) }, "Find it automatically")
+      : null;
+    async function send(projectId) {
+      save.disabled = true;
+      if (automatic) automatic.disabled = true;
+      try {
+        const row = await api(`/api/oauth/accounts/${encodeURIComponent(c.id)}`, { method: "PATCH", body: { project_id: projectId } });
+        toast(projectId ? `${c.label}: project set to ${row.account.project}` : `${c.label}: the project is found again at its next call`, "ok");
+        close();
+        refresh();
+      } catch (exc) {
+        status.textContent = `Not saved: ${exc.message}`;
+        status.className = "notice bad";
+        input.focus();
+      } finally {
+        save.disabled = false;
+        if (automatic) automatic.disabled = false;
+      }
+    }
+    return h(
+      "form",
+      {
+        class: "stack",
+        onsubmit: (event) => {
+          event.preventDefault();
+          send(input.value.trim() || null);
+        },
+      },
+      h("h2", {}, `Google Cloud project of ${c.label}`),
+      h(
+        "p",
+        { class: "muted", style: { margin: 0 } },
+        "This account's calls go to Code Assist in this project. Leave it empty to have it found, or a free one set up, the way Gemini CLI does.",
+      ),
+      h("label", { class: "field" }, "Project id", input),
+      status,
+      h("footer", {}, automatic, h("button", { type: "button", onclick: close }, "Cancel"), save),
+    );
+  });
+}
+
 function accountLine(account) {
-  const parts = [account.project ? `project ${account.project}` : "project not found yet", account.tier].filter(Boolean);
+  const project = account.project ? `project ${account.project}${account.project_explicit ? " (set by hand)" : ""}` : "project not found yet";
+  const parts = [project, account.tier].filter(Boolean);
   return h("div", { class: "cell-sub" }, parts.join(" · "));
 }
 
@@ -142,6 +203,7 @@ function credentialRow(c, refresh) {
     c.enabled
       ? h("button", { class: "small", onclick: () => act(`/api/keys/${id}/disable`, `${c.label} disabled`, refresh) }, "Disable")
       : h("button", { class: "small", onclick: () => act(`/api/keys/${id}/enable`, `${c.label} enabled`, refresh) }, "Enable"),
+    account ? h("button", { class: "small", title: "Set the Google Cloud project", onclick: () => projectDialog(c, refresh) }, "Project") : null,
     h("button", { class: "small", title: "Reset counters and cooldowns", "aria-label": "Reset", onclick: () => act(`/api/keys/${id}/reset`, `${c.label}: counters reset`, refresh) }, icon("refresh")),
     account ? removeAccountButton(c, refresh) : c.source === "runtime" ? null : h(
       "button",
