@@ -4,8 +4,9 @@ sustained insert rate of each store.
     python bench/recording.py [--seconds 5] [--rounds 3] [--concurrency 64] [--insert-seconds 3]
 
 Throughput: the gateway on core 0, the fake upstream and wrk on core 1 (as bench/run.py), all on
-127.0.0.1; the gateway's recorder process (RECORDING_WRITER=process, the default) goes to core 1
-as well, as the OS would put it on a core other than the event loop's; modes alternate round by round and the median run counts, so drift hits both alike.
+127.0.0.1, in three configurations: recording off; full, written inline on core 0; full, written
+by the writer process, which goes to core 1 (see CONFIGS). The order reverses every round and the
+median run counts, so drift hits all alike.
 With recording on, the run also checks that every request was recorded (written or spooled).
 Besides req/s it reports the gateway's CPU time per request (schedstat of its process tree, the
 recorder process and the writer's backlog included; and of the gateway's own process alone): on a
@@ -50,6 +51,16 @@ ADMIN = "bench-admin-" + os.urandom(6).hex()
 BATCH = 200
 
 
+# What each configuration sets: recording off; full, written on the gateway's core (what
+# RECORDING_WRITER=auto picks for a gateway confined to one CPU); full, by the writer process on
+# the other core (what auto picks on any multi-CPU host).
+CONFIGS = {
+    "off": {"RECORDING_MODE": "off"},
+    "inline": {"RECORDING_MODE": "full", "RECORDING_WRITER": "inline"},
+    "process": {"RECORDING_MODE": "full", "RECORDING_WRITER": "process"},
+}
+
+
 def start_gateway(workdir: Path, upstream: str, mode: str) -> services.Service:
     port = services.free_port()
     data_dir = workdir / f"data-{mode}-{port}"
@@ -63,13 +74,15 @@ def start_gateway(workdir: Path, upstream: str, mode: str) -> services.Service:
         LOG_LEVEL="warning",
         HOST="127.0.0.1",
         PORT=str(port),
-        RECORDING_MODE=mode,
+        **CONFIGS[mode],
     )
     argv = [services._gateway_cli(), "serve"]
     gateway = services.start(
         f"gateway-{mode}", argv, core=SERVER_CORE, port=port, env=env, workdir=workdir, ready_path="/health"
     )
-    gateway.pin_children(CLIENT_CORE)  # the recorder process (see services.Service.pin_children)
+    if mode == "process":
+        # taskset gave the writer process the gateway's core; the OS would have chosen another.
+        assert gateway.pin_children(CLIENT_CORE), "no writer process"
     return gateway
 
 
@@ -91,7 +104,8 @@ def throughput(args: argparse.Namespace, workdir: Path) -> Runs:
     runs: Runs = {}
     try:
         for round_no in range(args.rounds):
-            for mode in ("off", "full") if round_no % 2 == 0 else ("full", "off"):
+            order = list(CONFIGS)
+            for mode in order if round_no % 2 == 0 else order[::-1]:
                 gateway = start_gateway(workdir, fake.base_url, mode)
                 try:
                     target = Target(
@@ -101,11 +115,11 @@ def throughput(args: argparse.Namespace, workdir: Path) -> Runs:
                         lua = loadgen.write_lua(target, stream, workdir)
                         url = target.url(stream)
                         loadgen.run_wrk(wrk, url, lua, args.concurrency, 1, CLIENT_CORE)  # warm-up
-                        if mode == "full":
+                        if mode != "off":
                             drained(gateway)
                         cpu, main_cpu = gateway.cpu_seconds(), gateway.cpu_seconds(main_only=True)
                         run = loadgen.run_wrk(wrk, url, lua, args.concurrency, args.seconds, CLIENT_CORE)
-                        if mode == "full":
+                        if mode != "off":
                             drained(gateway)  # the writer's backlog is part of the cost
                         cpu_us = (gateway.cpu_seconds() - cpu) / max(run.requests, 1) * 1e6
                         main_us = (
@@ -116,7 +130,7 @@ def throughput(args: argparse.Namespace, workdir: Path) -> Runs:
                         runs.setdefault((mode, stream), []).append((run.rps, cpu_us, main_us))
                         kind = "stream" if stream else "unary"
                         print(
-                            f"  round {round_no + 1} {mode:4} {kind:6} {run.rps:9,.0f} req/s {cpu_us:7.0f} µs CPU/req"
+                            f"  round {round_no + 1} {mode:7} {kind:6} {run.rps:9,.0f} req/s {cpu_us:7.0f} µs CPU/req"
                             f" ({main_us:.0f} in the gateway's process)",
                             file=sys.stderr,
                         )
@@ -208,20 +222,21 @@ def main() -> int:
         rates = asyncio.run(store_rates(args.insert_seconds, workdir))
     print(f"\nRecording cost (wrk c={args.concurrency}, {args.seconds:g} s runs, median of {args.rounds})\n")
     print(
-        "| request | off req/s | full req/s | req/s cost | off CPU µs/req | full CPU µs/req | CPU cost "
-        "| full, gateway process alone |"
+        "| request | recording | req/s | req/s cost | CPU µs/req (all processes) | CPU cost "
+        "| CPU µs/req, gateway process alone |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    labels = {"off": "off", "inline": "full, inline (one core)", "process": "full, writer process on core 1"}
     for stream in (False, True):
         if ("off", stream) not in runs:
             continue
-        off = [statistics.median(v) for v in zip(*runs[("off", stream)], strict=True)]
-        full = [statistics.median(v) for v in zip(*runs[("full", stream)], strict=True)]
         kind = "streamGenerateContent (SSE)" if stream else "generateContent"
-        print(
-            f"| {kind} | {off[0]:,.0f} | {full[0]:,.0f} | {(off[0] - full[0]) / off[0]:.1%} "
-            f"| {off[1]:.0f} | {full[1]:.0f} | {(full[1] - off[1]) / full[1]:.1%} | {full[2]:.0f} |"
-        )
+        off = [statistics.median(v) for v in zip(*runs[("off", stream)], strict=True)]
+        for mode, label in labels.items():
+            rps, cpu, main_cpu = [statistics.median(v) for v in zip(*runs[(mode, stream)], strict=True)]
+            cost = "" if mode == "off" else f"{(off[0] - rps) / off[0]:.1%}"
+            cpu_cost = "" if mode == "off" else f"{(cpu - off[1]) / cpu:.1%}"
+            print(f"| {kind} | {label} | {rps:,.0f} | {cost} | {cpu:.0f} | {cpu_cost} | {main_cpu:.0f} |")
     print(f"\nSustained insert rate (batches of {BATCH} records, ~1 KB of bodies each, insert time only)\n")
     print("| store | records/s |")
     print("|---|---:|")

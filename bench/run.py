@@ -349,7 +349,6 @@ def main() -> int:
             [f"gateway-key-{i}" for i in range(1, args.keys + 1)],
             token,
             extra,
-            helper_core=CLIENT_CORE,  # the recorder process, beside the fake and wrk
         )
         started.append(gateway)
         targets = [direct, Target("gateway", gateway.base_url, "gemini", MODEL, (("x-goog-api-key", token),))]

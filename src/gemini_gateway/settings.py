@@ -133,10 +133,11 @@ class Settings(BaseSettings):
         default_factory=dict,
         description="Per-route mode by path prefix, longest wins: '/v1beta/models=full,/v1/embeddings=off'",
     )
-    recording_writer: Literal["process", "inline"] = Field(
-        "process",
-        description="process: a separate writer process builds and stores records, off the gateway's "
-        "event loop and core; inline: the gateway's own event loop does it (one process, more CPU per request)",
+    recording_writer: Literal["auto", "process", "inline"] = Field(
+        "auto",
+        description="process: a writer process builds and stores records, off the event loop's core; "
+        "inline: the event loop does it (one process, more CPU per request); auto: process when the "
+        "gateway may run on more than one CPU, else inline",
     )
     recording_queue_size: int = Field(10_000, gt=0, description="Records waiting in memory before spooling")
     recording_batch_size: int = Field(200, gt=0, description="Most records written in one transaction")

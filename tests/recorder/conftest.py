@@ -11,7 +11,7 @@ from tests.conftest import ADMIN_TOKEN
 
 CLIENT_TOKEN = "client-secret-token-7f3a9c2e51"
 RECORDING = {
-    "recording_writer": "process",  # the default of `serve`
+    "recording_writer": "process",  # what `serve` runs on a multi-CPU host (RECORDING_WRITER=auto)
     "gateway_tokens": [CLIENT_TOKEN],
     "recording_batch_ms": 10,
     "recording_retry_seconds": 0.2,

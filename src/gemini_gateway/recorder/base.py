@@ -1,7 +1,7 @@
 """What the request path needs of a recorder: which requests to record, and where to hand them.
 
 Two recorders fit it: `Recorder` writes from the gateway's own event loop, `RecorderProcess`
-hands captures to a separate writer process (RECORDING_WRITER=inline or process).
+hands captures to a separate writer process (RECORDING_WRITER=inline or process; see startup.py).
 """
 
 from __future__ import annotations

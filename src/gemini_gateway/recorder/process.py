@@ -1,4 +1,4 @@
-"""The gateway's end of the recorder process (RECORDING_WRITER=process, the default).
+"""The gateway's end of the recorder process (RECORDING_WRITER=process; "auto" on a multi-CPU host).
 
     request path ──submit()──► flat tuple ──► frame every FLUSH_SECONDS ──► worker stdin
                                                    │ kept until the worker says "settled"

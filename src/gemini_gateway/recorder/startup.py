@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
 from gemini_gateway.recorder.base import RecorderBase
 from gemini_gateway.recorder.process import RecorderProcess
 from gemini_gateway.recorder.recorder import Recorder
+from gemini_gateway.settings import Settings
 
 if TYPE_CHECKING:
     from gemini_gateway.context import Gateway
@@ -18,7 +20,7 @@ async def start_recorder(gateway: Gateway) -> RecorderBase | None:
     if settings.recording_mode == "off" and all(m == "off" for m in settings.recording_route_modes.values()):
         return None
     recorder: RecorderBase
-    if settings.recording_writer == "process":
+    if writes_in_a_process(settings):
         process = RecorderProcess(settings, gateway.database)
         await process.start()
         recorder = process
@@ -28,6 +30,21 @@ async def start_recorder(gateway: Gateway) -> RecorderBase | None:
         recorder = inline
     gateway.services["recorder"] = recorder
     return recorder
+
+
+def writes_in_a_process(settings: Settings) -> bool:
+    """Whether records are written by a process of their own (RECORDING_WRITER).
+
+    "auto" asks for one only when the gateway may use more than one CPU: confined to one (taskset,
+    a one-CPU container), a second process would take the same core and add IPC and memory.
+    """
+    if settings.recording_writer != "auto":
+        return settings.recording_writer == "process"
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cpus = os.cpu_count() or 1
+    return cpus > 1
 
 
 async def stop_recorder(gateway: Gateway) -> None:
