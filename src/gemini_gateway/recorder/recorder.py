@@ -39,7 +39,9 @@ _STOP = object()
 INLINE_BUILD_BYTES = 1024 * 1024
 BACKLOG_FACTOR = 5
 CHECKPOINT_SECONDS = 5.0
-LOOP_STRETCH = 0.02  # seconds of that work after which the writer lets requests in
+# Building records runs on the event loop in slices this long, so that a request arriving
+# meanwhile waits at most about this much (a whole batch of stream records takes 20 ms and more).
+BUILD_SLICE_SECONDS = 0.0005
 
 
 class Recorder(RecorderBase):
@@ -134,19 +136,10 @@ class Recorder(RecorderBase):
         await self._recover()
         while True:
             batch, stop = await self._next_batch()
-            if self.store is not None and self.store.writes_on_loop:
-                # Building and inserting run on the event loop here. A usual batch goes in one
-                # transaction (smaller ones rewrite the same index pages: 25-record transactions
-                # cost twice the CPU per record), but a backlog of a thousand records would stall
-                # every client for 100 ms: requests are let in every LOOP_STRETCH seconds.
-                stretch = time.perf_counter()
-                for start in range(0, len(batch), self.batch_size):
-                    await self._write(batch[start : start + self.batch_size])
-                    if time.perf_counter() - stretch >= LOOP_STRETCH:
-                        await asyncio.sleep(0)
-                        stretch = time.perf_counter()
-            elif batch:
-                await self._write(batch)
+            # A usual batch goes in one transaction (smaller ones rewrite the same index pages:
+            # 25-record transactions cost twice the CPU per record); a backlog, in batch-size ones.
+            for start in range(0, len(batch), self.batch_size):
+                await self._write(batch[start : start + self.batch_size])
             if stop and self.queue.empty():
                 return
             if time.monotonic() >= self._next_probe and (not self.healthy or self.spool.pending()):
@@ -177,9 +170,9 @@ class Recorder(RecorderBase):
 
     async def _store_or_spool(self, captures: list[Capture]) -> None:
         if sum(c.request_size + c.response_size for c in captures) < INLINE_BUILD_BYTES:
-            # Small records: building them here costs a few ms per batch; a worker thread would
-            # wait for the busy loop's GIL at every zlib call and fall far behind.
-            rows = build_all(captures)
+            # Small records are built here: a worker thread would wait for the busy loop's GIL at
+            # every zlib call and fall far behind.
+            rows = await _build_in_slices(captures)
         else:
             rows = await asyncio.to_thread(build_all, captures)
         if self.healthy and self.store is not None:
@@ -332,6 +325,17 @@ def _drain(queue: asyncio.Queue[Any], limit: int | None = None) -> list[Any]:
         except asyncio.QueueEmpty:
             break
     return items
+
+
+async def _build_in_slices(captures: list[Capture]) -> list[RecordRows]:
+    rows: list[RecordRows] = []
+    started = time.perf_counter()
+    for capture in captures:  # a stream's record alone can take a few hundred µs
+        rows += build_all([capture])
+        if time.perf_counter() - started >= BUILD_SLICE_SECONDS:
+            await asyncio.sleep(0)  # let requests in
+            started = time.perf_counter()
+    return rows
 
 
 def build_all(captures: list[Capture]) -> list[RecordRows]:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from operator import itemgetter
@@ -160,21 +162,19 @@ class ExchangeStore:
         self._direct: sqlite3.Connection | None = None
         path = make_url(database.url).database if self.dialect == "sqlite" else None
         if direct_writes and path and path != ":memory:":
-            # The recorder's SQLite inserts run right on the event loop through this connection:
-            # a batch is one statement of a few ms, cheaper than aiosqlite's thread, whose GIL
-            # hand-offs cost more CPU than the insert under load. busy_timeout=0 makes a locked
-            # database fail at once (the batch is spooled) instead of blocking the loop; the
-            # automatic WAL checkpoint is off here and run by `checkpoint()` off the loop.
+            # The recorder's SQLite inserts go through this connection, a batch as one multi-row
+            # statement: cheaper than aiosqlite, whose GIL hand-offs (one per row with
+            # executemany) cost more CPU than the insert under load. busy_timeout=0 makes a
+            # locked database fail at once (the batch is spooled) instead of holding the writer;
+            # the automatic WAL checkpoint is off here and run by `checkpoint()`.
             self._direct = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             for pragma in ("busy_timeout=0", "synchronous=NORMAL", "wal_autocheckpoint=0"):
                 self._direct.execute(f"PRAGMA {pragma}")
+        self._writer: ThreadPoolExecutor | None = None
+        if self._direct is not None:
+            self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
         self._exchanges = _PreparedInsert(database.engine.dialect, EXCHANGES)
         self._bodies = _PreparedInsert(database.engine.dialect, BODIES)
-
-    @property
-    def writes_on_loop(self) -> bool:
-        """Inserts run synchronously on the event loop (SQLite, direct writes)."""
-        return self._direct is not None
 
     async def insert(self, records: Sequence[RecordRows]) -> None:
         """Insert records in one transaction; ids already stored are skipped."""
@@ -183,7 +183,12 @@ class ExchangeStore:
         exchanges = self._exchanges.parameters([r.exchange for r in records])
         bodies = self._bodies.parameters([b for r in records for b in r.bodies])
         if self._direct is not None:
-            self._insert_direct(self._direct, exchanges, bodies)
+            # In a thread: SQLite does the B-tree work without the GIL, so the event loop keeps
+            # answering requests meanwhile (one hand-off per batch, as it is one statement).
+            # One thread of its own: a batch abandoned by the recorder's timeout still finishes
+            # before the next one starts on the same connection.
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(self._writer, self._insert_direct, self._direct, exchanges, bodies)
             return
         async with self.database.engine.begin() as conn:
             await self._execute(conn, self._exchanges, exchanges)
@@ -213,6 +218,8 @@ class ExchangeStore:
                 await conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
 
     def close(self) -> None:
+        if self._writer is not None:
+            self._writer.shutdown(wait=True)
         if self._direct is not None:
             self._direct.close()
             self._direct = None
