@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
 import httpx
+import orjson
 
 from tests.conftest import ADMIN_TOKEN
 
@@ -66,3 +68,34 @@ def wait_for_status(url: str, timeout: float = 10.0, **expected: Any) -> dict[st
             assert {k: status.get(k) for k in expected} == expected
             return status
         time.sleep(0.05)
+
+
+async def marked_load(url: str, count: int, done: list[int], model: str = "gemini-2.5-flash") -> None:
+    """`count` generateContent calls, four at a time, each asking "marker-NNN"; each index goes to
+    `done` once answered 200, so a test can act in the middle of the load."""
+
+    async def one(client: httpx.AsyncClient, i: int) -> None:
+        response = await client.post(
+            f"{url}/v1beta/models/{model}:generateContent",
+            json={"contents": [{"parts": [{"text": f"marker-{i:03d}"}]}]},
+            headers={"x-goog-api-key": CLIENT_TOKEN},
+        )
+        assert response.status_code == 200, response.text
+        done.append(i)
+
+    async with httpx.AsyncClient(timeout=30) as client:
+        for start in range(0, count, 4):
+            await asyncio.gather(*(one(client, i) for i in range(start, min(start + 4, count))))
+
+
+async def exported_markers(url: str) -> list[str]:
+    """Once the spool is replayed: the marker of every exported record, sorted."""
+    async with httpx.AsyncClient(timeout=30) as client:
+        for _ in range(100):
+            status = (await client.get(f"{url}/api/recorder", headers=ADMIN)).json()
+            if status["spool"]["files"] == 0:
+                break
+            await asyncio.sleep(0.1)
+        export = await client.get(f"{url}/api/logs/export", headers=ADMIN)
+    lines = [orjson.loads(line) for line in export.content.splitlines()]
+    return sorted(line["request_body"]["contents"][0]["parts"][0]["text"] for line in lines)

@@ -13,16 +13,16 @@ import time
 from pathlib import Path
 
 import httpx
-import orjson
 import psutil
 from google import genai
 
 from gemini_gateway.fake_upstream import FakeState
 from tests.conftest import GatewayFactory
 from tests.recorder.conftest import (
-    ADMIN,
     CLIENT_TOKEN,
     RECORDING,
+    exported_markers,
+    marked_load,
     recorder_status,
     wait_for_health,
     wait_for_status,
@@ -44,44 +44,21 @@ async def test_a_killed_writer_process_loses_and_doubles_nothing(
         first_pid = status["worker_pid"]
         done: list[int] = []
 
-        async def one(client: httpx.AsyncClient, i: int) -> None:
-            response = await client.post(
-                f"{running.url}/v1beta/models/{MODEL}:generateContent",
-                json={"contents": [{"parts": [{"text": f"marker-{i:03d}"}]}]},
-                headers={"x-goog-api-key": CLIENT_TOKEN},
-            )
-            assert response.status_code == 200, response.text
-            done.append(i)
-
-        async def load() -> None:
-            async with httpx.AsyncClient(timeout=30) as client:
-                for start in range(0, requests, 4):
-                    await asyncio.gather(*(one(client, i) for i in range(start, start + 4)))
-
         async def kill() -> None:
             while len(done) < 24:
                 await asyncio.sleep(0.005)
             os.kill(first_pid, signal.SIGKILL)
 
-        await asyncio.gather(load(), kill())
+        await asyncio.gather(marked_load(running.url, requests, done), kill())
         assert sorted(done) == list(range(requests))
         status = await asyncio.to_thread(wait_for_status, running.url, 20.0, healthy=True, queued=0)
         assert status["worker_pid"] not in (None, first_pid)  # a new one took over
         assert status["lost"] == status["rejected"] == 0
         assert status["written"] + status["spooled"] >= requests
 
-        async with httpx.AsyncClient(timeout=30) as client:
-            for _ in range(100):  # what the dead one held was spooled here; the new one replays it
-                status = (await client.get(f"{running.url}/api/recorder", headers=ADMIN)).json()
-                if status["spool"]["files"] == 0:
-                    break
-                await asyncio.sleep(0.1)
-            export = await client.get(f"{running.url}/api/logs/export", headers=ADMIN)
-        markers = [
-            orjson.loads(line)["request_body"]["contents"][0]["parts"][0]["text"]
-            for line in export.content.splitlines()
-        ]
-        assert sorted(markers) == [f"marker-{i:03d}" for i in range(requests)]  # each once, none missing
+        # What the dead one held was spooled here and the new one replays it: each once, none missing.
+        markers = await exported_markers(running.url)
+        assert markers == [f"marker-{i:03d}" for i in range(requests)]
 
 
 def test_stopping_the_gateway_flushes_what_the_writer_still_holds(
