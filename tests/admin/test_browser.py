@@ -22,6 +22,7 @@ from gemini_gateway.fake_upstream import FakeState
 from gemini_gateway.settings import Settings
 from tests.admin.helpers import USER_TOKEN, bearer
 from tests.conftest import ADMIN_TOKEN, KEYS, RunningGateway
+from tests.recorder.conftest import wait_for_records
 from tests.servers import serve_in_thread
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -60,6 +61,9 @@ def site(
                 },
                 headers=bearer(USER_TOKEN),
             )
+        # The dashboard draws what is recorded; the writer (a process of its own here, as in
+        # `serve` on this 2-CPU machine) may still be starting.
+        wait_for_records(url, 6, timeout=30)
         yield RunningGateway(url, app)
 
 
