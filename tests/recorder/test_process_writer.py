@@ -108,7 +108,10 @@ def test_the_writer_process_leaves_with_the_gateway_however_it_goes(tmp_path: Pa
             time.sleep(0.1)
         assert len(writers) == 1, "the gateway did not start its writer process"
         with httpx.Client(headers={"authorization": "Bearer admin-orphan-test-token"}) as client:
-            while not client.get(f"http://127.0.0.1:{port}/api/recorder").json().get("healthy"):
+            while True:  # the gateway listens once its writer has started
+                with contextlib.suppress(httpx.HTTPError):
+                    if client.get(f"http://127.0.0.1:{port}/api/recorder").json().get("healthy"):
+                        break
                 assert time.monotonic() < deadline, "the writer process never reported"
                 time.sleep(0.1)
         # A service manager signals every process of the service: the writer waits for the gateway.

@@ -37,6 +37,9 @@ log = logging.getLogger("gemini_gateway.recorder")
 
 FLUSH_SECONDS = 0.02  # how long captures gather before one frame carries them all
 RESTART_SECONDS = (0.5, 30.0)  # backoff between restarts of a worker that keeps dying
+# How long start-up waits for the worker's first word: a client that calls as soon as the gateway
+# answers and then reads its records should find them written as promptly as with the inline writer.
+READY_SECONDS = 15.0
 SETTINGS_FIELDS = frozenset(
     {
         "data_dir",
@@ -77,6 +80,7 @@ class RecorderProcess(RecorderBase):
         self._spooler = ThreadPoolExecutor(max_workers=1, thread_name_prefix="recorder-spool")
         self._stopping = False
         self._last_error: str | None = None
+        self._ready = asyncio.Event()
 
     # -- request path -------------------------------------------------------------------------
 
@@ -122,6 +126,10 @@ class RecorderProcess(RecorderBase):
 
     async def start(self) -> None:
         self._supervisor = asyncio.create_task(self._supervise(), name="recorder-process")
+        try:
+            await asyncio.wait_for(self._ready.wait(), READY_SECONDS)
+        except TimeoutError:  # slow or failing: serve anyway, records wait in memory or the spool
+            log.warning("recorder worker not ready after %.0f s; serving meanwhile", READY_SECONDS)
 
     async def aclose(self) -> None:
         self._stopping = True
@@ -164,6 +172,7 @@ class RecorderProcess(RecorderBase):
                 log.error("%s", self._last_error)
             self._stdin = None
             self._process = None
+            self._ready.set()  # a worker that died at once must not hold start-up either
             self._retire_worker_counters()
             if self._stopping:
                 return
@@ -212,6 +221,7 @@ class RecorderProcess(RecorderBase):
         self._worker_counters = {k: int(status.get(k, 0)) for k in COUNTERS}
         self._worker_health = (bool(status.get("healthy")), status.get("last_error"))
         self._last_error = None
+        self._ready.set()
 
     def _retire_worker_counters(self) -> None:
         for name, value in self._worker_counters.items():
