@@ -61,6 +61,19 @@ async def test_a_killed_writer_process_loses_and_doubles_nothing(
         assert markers == [f"marker-{i:03d}" for i in range(requests)]
 
 
+async def test_records_beyond_the_queue_go_to_the_spool_and_arrive_once(
+    gateway_factory: GatewayFactory, fake: FakeState
+) -> None:
+    fake.config.merge({"latency_ms": 5})
+    # Room for two records between the gateway and its writer: the rest overflow to the disk.
+    with gateway_factory(**{**PROCESS, "recording_queue_size": 2, "recording_batch_ms": 200}) as running:
+        done: list[int] = []
+        await marked_load(running.url, 40, done)
+        status = await asyncio.to_thread(wait_for_status, running.url, 20.0, queued=0, lost=0)
+        assert status["overflowed"] > 0 and status["spooled"] >= status["overflowed"]
+        assert await exported_markers(running.url) == [f"marker-{i:03d}" for i in range(40)]
+
+
 def test_stopping_the_gateway_flushes_what_the_writer_still_holds(
     gateway_factory: GatewayFactory, fake: object
 ) -> None:

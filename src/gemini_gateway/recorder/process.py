@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 import sys
+import threading
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -78,6 +79,8 @@ class RecorderProcess(RecorderBase):
         self._stdin: asyncio.StreamWriter | None = None
         self._supervisor: asyncio.Task[None] | None = None
         self._spooler = ThreadPoolExecutor(max_workers=1, thread_name_prefix="recorder-spool")
+        self._spool_lock = threading.Lock()
+        self._spool_pending: list[Wire] = []
         self._stopping = False
         self._last_error: str | None = None
         self._ready = asyncio.Event()
@@ -167,9 +170,12 @@ class RecorderProcess(RecorderBase):
             started = time.monotonic()
             try:
                 returncode = await self._run_worker()
-            except OSError as exc:  # could not even start it
-                returncode, self._last_error = -1, f"could not start the recorder worker: {exc}"
+            except Exception as exc:  # could not start it, or it said something unreadable
+                returncode, self._last_error = -1, f"recorder worker failed: {type(exc).__name__}: {exc}"
                 log.error("%s", self._last_error)
+                if self._process is not None and self._process.returncode is None:
+                    self._process.kill()
+                    await self._process.wait()
             self._stdin = None
             self._process = None
             self._ready.set()  # a worker that died at once must not hold start-up either
@@ -238,13 +244,21 @@ class RecorderProcess(RecorderBase):
             self._spool_later(wires)
 
     def _spool_later(self, wires: list[Wire]) -> None:
+        with self._spool_lock:
+            self._spool_pending += wires
+            if len(self._spool_pending) > len(wires):
+                return  # a job is queued already and takes these too: one file, not one per record
         try:
-            self._spooler.submit(self._spool_now, wires)
+            self._spooler.submit(self._spool_now)
         except RuntimeError:  # already shut down: the process is exiting
-            self.counters["lost"] += len(wires)
+            with self._spool_lock:
+                self.counters["lost"] += len(self._spool_pending)
+                self._spool_pending = []
 
-    def _spool_now(self, wires: list[Wire]) -> None:
+    def _spool_now(self) -> None:
         """Spooler thread: build the records here and write them as one closed spool file."""
+        with self._spool_lock:
+            wires, self._spool_pending = self._spool_pending, []
         try:
             self.counters["spooled"] += Spool.write_file(
                 self.spool_dir, build_all([from_wire(w) for w in wires])
