@@ -209,7 +209,8 @@ class RecorderProcess(RecorderBase):
         )
         # Frames are numbered on from the last this side saw settled; the worker acknowledges from there.
         baseline = self._unsettled[0][0] - 1 if self._unsettled else self._sequence
-        self._send(("init", fields, REDACTOR.known(), baseline))
+        migrated = self._database is not None and self._own_database is None  # the gateway's own, open
+        self._send(("init", fields, REDACTOR.known(), baseline, migrated))
         for _, _, data in self._unsettled:  # none after a crash (spooled), some at start-up
             self._write(data)
         if self._stopping:

@@ -64,6 +64,9 @@ class Recorder(RecorderBase):
         # Told of every capture once its record is committed, spooled or given up on: the writer
         # process acknowledges batches to the gateway with it (see recorder.process).
         self.on_settled: Callable[[Sequence[Capture]], None] | None = None
+        # Whether a store this recorder opens itself needs migrating first: not in the writer
+        # process of a gateway that migrated it at start-up (Alembic costs it a second to import).
+        self.migrate_own_store = True
         self._overflow = ThreadPoolExecutor(max_workers=1, thread_name_prefix="recorder-spool")
         self._overflow_lock = threading.Lock()
         self._overflow_pending: list[Capture] = []
@@ -233,7 +236,8 @@ class Recorder(RecorderBase):
         if self.store is None:
             database = Database(self.settings.resolved_database_url)
             try:
-                await database.migrate()
+                if self.migrate_own_store:
+                    await database.migrate()
             except BaseException:
                 await database.aclose()
                 raise

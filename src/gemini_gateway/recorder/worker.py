@@ -110,13 +110,14 @@ async def _serve(reader: asyncio.StreamReader, output: asyncio.WriteTransport) -
     init = await read_frame(reader)
     if not (isinstance(init, tuple) and init and init[0] == "init"):
         return 2  # started by hand, or the gateway went away before saying anything
-    _, fields, secrets, baseline = init
+    _, fields, secrets, baseline, migrated = init
     settings = Settings.model_construct(**fields)
     redaction.install(settings.log_level)
     for secret in secrets:
         redaction.REDACTOR.add(secret)
 
     recorder = Recorder(settings)
+    recorder.migrate_own_store = not migrated
     worker = Worker(recorder, output, baseline)
     await recorder.start(None)  # opens its own store; replays what an earlier crash spooled
     worker.report()
