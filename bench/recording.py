@@ -7,7 +7,8 @@ Throughput: the gateway on core 0, the fake upstream and wrk on core 1 (as bench
 127.0.0.1, in three configurations: recording off; full, written inline on core 0; full, written
 by the writer process, which goes to core 1 (see CONFIGS). The order reverses every round and the
 median run counts, so drift hits all alike.
-With recording on, the run also checks that every request was recorded (written or spooled).
+With recording on, the run also checks that every request was recorded (written or spooled), and
+"sustained req/s" counts the time the writer needed after the run to catch up with it.
 Besides req/s it reports the gateway's CPU time per request (schedstat of its process tree, the
 recorder process and the writer's backlog included; and of the gateway's own process alone): on a
 shared machine that figure moves far less than req/s.
@@ -94,8 +95,9 @@ def recorder_status(gateway: services.Service) -> dict[str, Any]:
         return orjson.loads(response.read())  # type: ignore[no-any-return]
 
 
-# (mode, stream) -> [(req/s, CPU µs/req of all its processes, of the gateway's process alone)]
-Runs = dict[tuple[str, bool], list[tuple[float, float, float]]]
+# (mode, stream) -> [(req/s, CPU µs/req of all its processes, of the gateway's process alone,
+#                    sustained req/s: the run's requests over the run and the writer's catch-up)]
+Runs = dict[tuple[str, bool], list[tuple[float, float, float, float]]]
 
 
 def throughput(args: argparse.Namespace, workdir: Path) -> Runs:
@@ -119,18 +121,24 @@ def throughput(args: argparse.Namespace, workdir: Path) -> Runs:
                             drained(gateway)
                         cpu, main_cpu = gateway.cpu_seconds(), gateway.cpu_seconds(main_only=True)
                         run = loadgen.run_wrk(wrk, url, lua, args.concurrency, args.seconds, CLIENT_CORE)
+                        catch_up = time.monotonic()
                         if mode != "off":
                             drained(gateway)  # the writer's backlog is part of the cost
+                        catch_up = time.monotonic() - catch_up
+                        # Requests over the run plus the time the writer needed to catch up: what a
+                        # load that never pauses would get once the backlog stops growing.
+                        sustained = run.requests / (run.seconds + catch_up)
                         cpu_us = (gateway.cpu_seconds() - cpu) / max(run.requests, 1) * 1e6
                         main_us = (
                             (gateway.cpu_seconds(main_only=True) - main_cpu) / max(run.requests, 1) * 1e6
                         )
                         if not run.clean:
                             raise RuntimeError(f"{mode} run had {run.errors} errors, {run.timeouts} timeouts")
-                        runs.setdefault((mode, stream), []).append((run.rps, cpu_us, main_us))
+                        runs.setdefault((mode, stream), []).append((run.rps, cpu_us, main_us, sustained))
                         kind = "stream" if stream else "unary"
                         print(
-                            f"  round {round_no + 1} {mode:7} {kind:6} {run.rps:9,.0f} req/s {cpu_us:7.0f} µs CPU/req"
+                            f"  round {round_no + 1} {mode:7} {kind:6} {run.rps:9,.0f} req/s"
+                            f" ({sustained:,.0f} sustained) {cpu_us:7.0f} µs CPU/req"
                             f" ({main_us:.0f} in the gateway's process)",
                             file=sys.stderr,
                         )
@@ -222,10 +230,10 @@ def main() -> int:
         rates = asyncio.run(store_rates(args.insert_seconds, workdir))
     print(f"\nRecording cost (wrk c={args.concurrency}, {args.seconds:g} s runs, median of {args.rounds})\n")
     print(
-        "| request | recording | req/s | req/s cost | CPU µs/req (all processes) | CPU cost "
-        "| CPU µs/req, gateway process alone |"
+        "| request | recording | req/s | req/s cost | sustained req/s | sustained cost "
+        "| CPU µs/req (all processes) | CPU cost | CPU µs/req, gateway process alone |"
     )
-    print("|---|---|---:|---:|---:|---:|---:|")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     labels = {"off": "off", "inline": "full, inline (one core)", "process": "full, writer process on core 1"}
     for stream in (False, True):
         if ("off", stream) not in runs:
@@ -233,10 +241,20 @@ def main() -> int:
         kind = "streamGenerateContent (SSE)" if stream else "generateContent"
         off = [statistics.median(v) for v in zip(*runs[("off", stream)], strict=True)]
         for mode, label in labels.items():
-            rps, cpu, main_cpu = [statistics.median(v) for v in zip(*runs[(mode, stream)], strict=True)]
-            cost = "" if mode == "off" else f"{(off[0] - rps) / off[0]:.1%}"
-            cpu_cost = "" if mode == "off" else f"{(cpu - off[1]) / cpu:.1%}"
-            print(f"| {kind} | {label} | {rps:,.0f} | {cost} | {cpu:.0f} | {cpu_cost} | {main_cpu:.0f} |")
+            rps, cpu, main_cpu, sustained = [
+                statistics.median(v) for v in zip(*runs[(mode, stream)], strict=True)
+            ]
+            costs = ["", "", ""]
+            if mode != "off":
+                costs = [
+                    f"{(off[0] - rps) / off[0]:.1%}",
+                    f"{(off[3] - sustained) / off[3]:.1%}",
+                    f"{(cpu - off[1]) / cpu:.1%}",
+                ]
+            print(
+                f"| {kind} | {label} | {rps:,.0f} | {costs[0]} | {sustained:,.0f} | {costs[1]} "
+                f"| {cpu:.0f} | {costs[2]} | {main_cpu:.0f} |"
+            )
     print(f"\nSustained insert rate (batches of {BATCH} records, ~1 KB of bodies each, insert time only)\n")
     print("| store | records/s |")
     print("|---|---:|")
