@@ -1,14 +1,24 @@
-"""Real servers on loopback for tests: uvicorn in a background thread, on a free port."""
+"""Real servers on loopback for tests: uvicorn in a background thread, or `gemini-gateway serve`
+in a process of its own, on a free port."""
 
 from __future__ import annotations
 
 import contextlib
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import httpx
 import uvicorn
+
+from tests.store.dbservers import free_port
+
+CLI_ADMIN_TOKEN = "admin-cli-test-token-77"
 
 
 @contextlib.contextmanager
@@ -31,3 +41,49 @@ def serve_in_thread(app: Any, *, host: str = "127.0.0.1") -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=15)
+
+
+class Served:
+    def __init__(self, url: str, process: subprocess.Popen[str]) -> None:
+        self.url = url
+        self.process = process
+        self.log = ""  # what it wrote to stderr, once it has stopped
+
+
+@contextlib.contextmanager
+def serve_cli(tmp_path: Path, **env: str) -> Iterator[Served]:
+    """Run `gemini-gateway serve` until the block ends, once it answers; its log is kept."""
+    port = free_port()
+    values = {
+        "GEMINI_API_KEYS": "",
+        "VERTEX_EXPRESS_KEYS": "",
+        "OAUTH_CREDS_JSON": "",
+        "EXECUTOR_TOKENS": "",
+        "ADMIN_TOKEN": CLI_ADMIN_TOKEN,
+        "DATA_DIR": str(tmp_path / "data"),
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        **env,
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gemini_gateway", "serve"],
+        env={**os.environ, **values},
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    served = Served(f"http://127.0.0.1:{port}", process)
+    try:
+        deadline = time.monotonic() + 30
+        while process.poll() is None and time.monotonic() < deadline:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{served.url}/health", timeout=1).status_code == 200:
+                    break
+            time.sleep(0.1)
+        else:
+            raise AssertionError("the gateway did not start")
+        yield served
+    finally:
+        process.terminate()
+        _, served.log = process.communicate(timeout=15)

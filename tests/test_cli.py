@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-import socket
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -17,8 +13,8 @@ import httpx
 import pytest
 
 from tests.conftest import GatewayFactory
-
-ADMIN_TOKEN = "admin-cli-test-token-77"
+from tests.servers import CLI_ADMIN_TOKEN as ADMIN_TOKEN
+from tests.servers import serve_cli as serving
 
 
 def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -45,57 +41,6 @@ def test_placeholder_admin_token_is_rejected(tmp_path) -> None:
 def test_help_lists_the_commands() -> None:
     result = run_cli("--help", env={})
     assert result.returncode == 0 and "serve" in result.stdout and "fake-upstream" in result.stdout
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class Served:
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.log = ""  # what it wrote to stderr, once it has stopped
-
-
-@contextlib.contextmanager
-def serving(tmp_path: Path, **env: str) -> Iterator[Served]:
-    """Run `gemini-gateway serve` until the block ends, once it answers; its log is kept."""
-    port = free_port()
-    values = {
-        "GEMINI_API_KEYS": "",
-        "VERTEX_EXPRESS_KEYS": "",
-        "OAUTH_CREDS_JSON": "",
-        "EXECUTOR_TOKENS": "",
-        "ADMIN_TOKEN": ADMIN_TOKEN,
-        "DATA_DIR": str(tmp_path / "data"),
-        "HOST": "127.0.0.1",
-        "PORT": str(port),
-        **env,
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gemini_gateway", "serve"],
-        env={**os.environ, **values},
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    served = Served(f"http://127.0.0.1:{port}")
-    try:
-        deadline = time.monotonic() + 30
-        while process.poll() is None and time.monotonic() < deadline:
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{served.url}/health", timeout=1).status_code == 200:
-                    break
-            time.sleep(0.1)
-        else:
-            raise AssertionError("the gateway did not start")
-        yield served
-    finally:
-        process.terminate()
-        _, served.log = process.communicate(timeout=15)
 
 
 def serve_log(tmp_path: Path, **env: str) -> str:

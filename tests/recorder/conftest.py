@@ -42,18 +42,19 @@ def record(url: str, exchange_id: str) -> dict[str, Any]:
     return response.json()  # type: ignore[no-any-return]
 
 
-def recorder_status(url: str) -> dict[str, Any]:
-    return httpx.get(f"{url}/api/recorder", headers=ADMIN).json()  # type: ignore[no-any-return]
+def recorder_status(url: str, token: str = ADMIN_TOKEN) -> dict[str, Any]:
+    answer = httpx.get(f"{url}/api/recorder", headers={"authorization": f"Bearer {token}"})
+    return answer.json()  # type: ignore[no-any-return]
 
 
-def wait_for_health(url: str, timeout: float = 10.0) -> dict[str, Any]:
+def wait_for_health(url: str, timeout: float = 10.0, token: str = ADMIN_TOKEN) -> dict[str, Any]:
     """Poll `/api/recorder` until the writer has tried the store once: healthy, or with an error.
 
     The writer process reports after it started, so a status read at once may say neither yet.
     """
     deadline = time.monotonic() + timeout
     while True:
-        status = recorder_status(url)
+        status = recorder_status(url, token)
         if status.get("healthy") or status.get("last_error") or time.monotonic() > deadline:
             return status
         time.sleep(0.05)

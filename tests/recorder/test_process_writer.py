@@ -7,12 +7,9 @@ import contextlib
 import os
 import signal
 import sqlite3
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-import httpx
 import psutil
 from google import genai
 
@@ -27,10 +24,9 @@ from tests.recorder.conftest import (
     wait_for_health,
     wait_for_status,
 )
-from tests.store.dbservers import free_port
+from tests.servers import CLI_ADMIN_TOKEN, serve_cli
 
 MODEL = "gemini-2.5-flash"
-PROCESS = {**RECORDING, "recording_writer": "process"}  # (RECORDING says so too; this test is about it)
 
 
 async def test_a_killed_writer_process_loses_and_doubles_nothing(
@@ -38,7 +34,7 @@ async def test_a_killed_writer_process_loses_and_doubles_nothing(
 ) -> None:
     fake.config.merge({"latency_ms": 10})  # spread the load over the kill and the restart
     requests = 80
-    with gateway_factory(**PROCESS) as running:
+    with gateway_factory(**RECORDING) as running:
         status = await asyncio.to_thread(wait_for_health, running.url)
         assert status["writer"] == "process" and status["healthy"], status
         first_pid = status["worker_pid"]
@@ -66,7 +62,7 @@ async def test_records_beyond_the_queue_go_to_the_spool_and_arrive_once(
 ) -> None:
     fake.config.merge({"latency_ms": 5})
     # Room for two records between the gateway and its writer: the rest overflow to the disk.
-    with gateway_factory(**{**PROCESS, "recording_queue_size": 2, "recording_batch_ms": 200}) as running:
+    with gateway_factory(**{**RECORDING, "recording_queue_size": 2, "recording_batch_ms": 200}) as running:
         done: list[int] = []
         await marked_load(running.url, 40, done)
         status = await asyncio.to_thread(wait_for_status, running.url, 20.0, queued=0, lost=0)
@@ -78,7 +74,7 @@ def test_stopping_the_gateway_flushes_what_the_writer_still_holds(
     gateway_factory: GatewayFactory, fake: object
 ) -> None:
     # A long gathering time: the records are still in the writer process's queue at shutdown.
-    with gateway_factory(**{**PROCESS, "recording_batch_ms": 5000}) as running:
+    with gateway_factory(**{**RECORDING, "recording_batch_ms": 5000}) as running:
         client = genai.Client(api_key=CLIENT_TOKEN, http_options={"base_url": running.url})
         for i in range(5):
             client.models.generate_content(model=MODEL, contents=f"just before closing {i}")
@@ -91,60 +87,33 @@ def test_stopping_the_gateway_flushes_what_the_writer_still_holds(
 
 def test_the_writer_process_leaves_with_the_gateway_however_it_goes(tmp_path: Path, fake_url: str) -> None:
     """No orphan: a gateway killed outright takes its writer with it (its stdin closes)."""
-    port = free_port()
     env = {
-        **os.environ,
         "GEMINI_API_KEYS": "fake-key-orphan-test-01",
         "GEMINI_BASE_URL": fake_url,
-        "ADMIN_TOKEN": "admin-orphan-test-token",
-        "DATA_DIR": str(tmp_path / "data"),
-        "HOST": "127.0.0.1",
-        "PORT": str(port),
         "RECORDING_WRITER": "process",
     }
-    gateway = subprocess.Popen(
-        [sys.executable, "-m", "gemini_gateway", "serve"],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        writers: list[psutil.Process] = []
-        while not writers and time.monotonic() < deadline:
-            writers = [
-                c
-                for c in psutil.Process(gateway.pid).children()
-                if "gemini_gateway.recorder.worker" in " ".join(c.cmdline())
-            ]
-            time.sleep(0.1)
+    with serve_cli(tmp_path, **env) as served:  # it answers once its writer has started
+        writers = [
+            child
+            for child in psutil.Process(served.process.pid).children()
+            if "gemini_gateway.recorder.worker" in " ".join(child.cmdline())
+        ]
         assert len(writers) == 1, "the gateway did not start its writer process"
-        with httpx.Client(headers={"authorization": "Bearer admin-orphan-test-token"}) as client:
-            while True:  # the gateway listens once its writer has started
-                with contextlib.suppress(httpx.HTTPError):
-                    if client.get(f"http://127.0.0.1:{port}/api/recorder").json().get("healthy"):
-                        break
-                assert time.monotonic() < deadline, "the writer process never reported"
-                time.sleep(0.1)
+        wait_for_health(served.url, timeout=30, token=CLI_ADMIN_TOKEN)
         # A service manager signals every process of the service: the writer waits for the gateway.
         writers[0].send_signal(signal.SIGINT)
         writers[0].send_signal(signal.SIGTERM)
         time.sleep(0.3)
         assert writers[0].is_running() and writers[0].status() != psutil.STATUS_ZOMBIE
-        gateway.kill()
-        gateway.wait(10)
+        served.process.kill()
+        served.process.wait(10)
         writers[0].wait(10)  # raises TimeoutExpired if it stayed behind
-    finally:
-        if gateway.poll() is None:
-            gateway.kill()
-            gateway.wait(10)
 
 
 def test_stopping_while_the_writer_restarts_spools_and_the_next_start_replays(
     gateway_factory: GatewayFactory, fake: object
 ) -> None:
-    with gateway_factory(**{**PROCESS, "recording_batch_ms": 5000}) as running:
+    with gateway_factory(**{**RECORDING, "recording_batch_ms": 5000}) as running:
         status = wait_for_health(running.url)
         client = genai.Client(api_key=CLIENT_TOKEN, http_options={"base_url": running.url})
         for i in range(3):
@@ -159,7 +128,7 @@ def test_stopping_while_the_writer_restarts_spools_and_the_next_start_replays(
     assert time.monotonic() - stopping < 5  # no new writer was started just to be stopped
     assert sum(p.read_bytes().count(b"\n") for p in (data_dir / "spool").glob("*.jsonl")) == 3
 
-    with gateway_factory(**PROCESS) as running:
+    with gateway_factory(**RECORDING) as running:
         wait_for_status(running.url, replayed=3)
         with contextlib.closing(sqlite3.connect(data_dir / "gateway.db")) as db:
             assert db.execute("SELECT count(*) FROM exchanges").fetchone() == (3,)

@@ -75,9 +75,10 @@ class Worker:
 
     def report(self, only_changes: bool = False) -> None:
         self._report_scheduled = False
-        status = self.recorder.status()
-        status.pop("spool", None)  # the gateway counts the spool files itself
-        status.pop("queued", None)  # and keeps every record it sent until it is settled
+        # Counters and health only: the gateway counts the spool files itself and keeps every
+        # record it sent until it is settled.
+        recorder = self.recorder
+        status = {**recorder.counters, "healthy": recorder.healthy, "last_error": recorder.last_error}
         if only_changes and status == self._reported:
             return
         self._reported = status
