@@ -66,7 +66,7 @@ def test_secret_headers_and_query_values_are_masked() -> None:
     assert query is not None and token not in query and query.startswith("alt=sse&key=")
 
 
-def test_stream_record_merges_events_and_counts_raw_chunks() -> None:
+def test_stream_record_merges_events_and_counts_them() -> None:
     exchange = Exchange(model="gemini-2.5-flash", stream=True, status=200)
     exchange.events = [
         event([{"text": "Otters "}]),
@@ -92,11 +92,11 @@ def test_stream_record_merges_events_and_counts_raw_chunks() -> None:
         {"contents": [{"parts": [{"text": "otters?"}]}], "generationConfig": {"maxOutputTokens": 50}}
     )
     capture.request_chunks, capture.request_size = [body], len(body)
-    capture.status, capture.chunk_count, capture.complete = 200, 3, True
+    capture.status, capture.chunk_count, capture.complete = 200, 1, True  # both events in one write
     capture.finished = exchange.started + 0.05
     record = build_rows(capture)
     row = record.exchange
-    assert row["chunk_count"] == 3 and row["stream"] is True
+    assert row["chunk_count"] == 2 and row["stream"] is True  # the stream's events, not its writes
     assert (row["prompt_tokens"], row["candidates_tokens"], row["thoughts_tokens"], row["total_tokens"]) == (
         4,
         3,

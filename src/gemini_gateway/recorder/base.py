@@ -9,6 +9,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Any
 
+from gemini_gateway.recorder.activity import Activity
 from gemini_gateway.recorder.capture import Capture, Mode
 from gemini_gateway.settings import Settings
 
@@ -18,6 +19,9 @@ _MODE_CACHE_SIZE = 4096
 
 
 class RecorderBase(ABC):
+    # Requests in flight, counted by the middleware when the recorder writes on their event loop.
+    activity: Activity | None = None
+
     def __init__(self, settings: Settings) -> None:
         self.configure(settings)
 

@@ -31,6 +31,17 @@ class RecorderMiddleware:
         if scope["type"] != "http" or recorder is None:
             await self.app(scope, receive, send)
             return
+        activity = recorder.activity
+        if activity is None:
+            await self._record(recorder, scope, receive, send)
+            return
+        activity.enter()
+        try:
+            await self._record(recorder, scope, receive, send)
+        finally:
+            activity.leave()
+
+    async def _record(self, recorder: RecorderBase, scope: Scope, receive: Receive, send: Send) -> None:
         mode = recorder.mode_for(scope["path"])
         if mode is None:
             await self.app(scope, receive, send)

@@ -24,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from gemini_gateway.recorder.activity import Activity
 from gemini_gateway.recorder.base import RecorderBase
 from gemini_gateway.recorder.capture import Capture
 from gemini_gateway.recorder.rows import build_rows
@@ -42,6 +43,10 @@ CHECKPOINT_SECONDS = 5.0
 # Building records runs on the event loop in slices this long, so that a request arriving
 # meanwhile waits at most about this much (a whole batch of stream records takes 20 ms and more).
 BUILD_SLICE_SECONDS = 0.0005
+# Between requests (see activity.py), the writer works in units this long: a request that
+# arrives meanwhile waits for at most one. A batch waits at most QUIET_WAIT_SECONDS for quiet.
+UNIT_SECONDS = 0.0001
+QUIET_WAIT_SECONDS = 1.0
 
 
 class Recorder(RecorderBase):
@@ -164,20 +169,59 @@ class Recorder(RecorderBase):
         return [item for item in items if item is not _STOP], stop
 
     async def _write(self, captures: list[Capture]) -> None:
-        await self._store_or_spool(captures)
+        if self.activity is not None and not self._stopping and self.queue.qsize() < self.batch_size:
+            await self._write_between_requests(self.activity, captures)
+        else:
+            await self._insert_or_spool(await self._build(captures))
         self._settle(captures)  # not on cancellation: those records are not safe yet
+
+    async def _write_between_requests(self, activity: Activity, captures: list[Capture]) -> None:
+        """Build and insert while no request is in flight, one unit of work at a time.
+
+        What finds no quiet moment within QUIET_WAIT_SECONDS (a gateway never idle) is written
+        as under load: built in slices, inserted in one transaction from the thread.
+        """
+        deadline = asyncio.get_running_loop().time() + QUIET_WAIT_SECONDS
+        rows: list[RecordRows] = []
+        built = 0
+        while built < len(captures) and await activity.quiet(deadline):
+            until = time.perf_counter() + UNIT_SECONDS
+            while built < len(captures):
+                rows += build_all([captures[built]])
+                built += 1
+                if time.perf_counter() >= until:
+                    break
+        if built < len(captures):
+            rows += await _build_in_slices(captures[built:])
+        written = 0
+        while written < len(rows) and self.healthy and self.store is not None and self.store.inserts_here:
+            if not await activity.quiet(deadline):
+                break
+            try:
+                count = self.store.insert_here(rows[written:], UNIT_SECONDS)
+            except Exception as exc:  # the same failures as a batch's: spool what is left
+                self._insert_failed(exc)
+                break
+            written += count
+            self.counters["written"] += count
+        if written:
+            await self._maybe_checkpoint()
+        await self._insert_or_spool(rows[written:])
+
+    async def _build(self, captures: list[Capture]) -> list[RecordRows]:
+        if sum(c.request_size + c.response_size for c in captures) < INLINE_BUILD_BYTES:
+            # Small records are built here: a worker thread would wait for the busy loop's GIL at
+            # every zlib call and fall far behind.
+            return await _build_in_slices(captures)
+        return await asyncio.to_thread(build_all, captures)
 
     def _settle(self, captures: Sequence[Capture]) -> None:
         if self.on_settled is not None and captures:
             self.on_settled(captures)
 
-    async def _store_or_spool(self, captures: list[Capture]) -> None:
-        if sum(c.request_size + c.response_size for c in captures) < INLINE_BUILD_BYTES:
-            # Small records are built here: a worker thread would wait for the busy loop's GIL at
-            # every zlib call and fall far behind.
-            rows = await _build_in_slices(captures)
-        else:
-            rows = await asyncio.to_thread(build_all, captures)
+    async def _insert_or_spool(self, rows: list[RecordRows]) -> None:
+        if not rows:
+            return
         if self.healthy and self.store is not None:
             try:
                 async with asyncio.timeout(self.write_timeout):
@@ -185,15 +229,17 @@ class Recorder(RecorderBase):
                 self.counters["written"] += len(rows)
                 await self._maybe_checkpoint()
                 return
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc):
-                    self._went_down(exc)
-                # Locked: another writer holds SQLite for a moment. The batch waits in the spool
-                # and the next probe replays it; the store is not "down" for that.
-                self._next_probe = time.monotonic() + self.retry_seconds
             except Exception as exc:  # any driver error or the timeout: the store cannot take it now
-                self._went_down(exc)
+                self._insert_failed(exc)
         await self._to_spool(rows)
+
+    def _insert_failed(self, exc: Exception) -> None:
+        if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+            # Another writer holds SQLite for a moment. The records wait in the spool and the next
+            # probe replays them; the store is not "down" for that.
+            self._next_probe = time.monotonic() + self.retry_seconds
+        else:
+            self._went_down(exc)
 
     async def _maybe_checkpoint(self) -> None:
         now = time.monotonic()

@@ -141,7 +141,10 @@ def build_rows(capture: Capture, codec: str = DEFAULT_CODEC) -> RecordRows:
             round((capture.first_byte - exchange.started) * 1000, 3) if capture.first_byte else None
         ),
         "upstream_ms": round(exchange.upstream_ms, 3),
-        "chunk_count": capture.chunk_count,
+        # A stream's events (writes to the client can carry several that arrived together).
+        "chunk_count": len(exchange.events)
+        if merged is not None and exchange.events
+        else capture.chunk_count,
         "request_bytes": capture.request_size,
         "response_bytes": capture.response_size,
         "prompt_tokens": usage.get("prompt") if usage else None,

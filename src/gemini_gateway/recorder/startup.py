@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
+from gemini_gateway.recorder.activity import Activity
 from gemini_gateway.recorder.base import RecorderBase
 from gemini_gateway.recorder.process import RecorderProcess
 from gemini_gateway.recorder.recorder import Recorder
@@ -26,6 +27,7 @@ async def start_recorder(gateway: Gateway) -> RecorderBase | None:
         recorder = process
     else:
         inline = Recorder(settings)
+        inline.activity = Activity()  # it shares the loop with requests: it writes between them
         await inline.start(gateway.database)
         recorder = inline
     gateway.services["recorder"] = recorder

@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 from gemini_gateway.auth import ClientIdentity
+from gemini_gateway.coalesce import ready_groups
 from gemini_gateway.context import Gateway, gateway_of
 from gemini_gateway.dialects.media import RemoteImage, substitute_remote_images
 from gemini_gateway.errors import GatewayError
@@ -89,9 +90,10 @@ class DialectRequest:
         )
         send = self.send
         try:
-            async for payload in events:
-                for chunk in translate(orjson.loads(payload)):
-                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            async for group in ready_groups(events):
+                body = b"".join(chunk for payload in group for chunk in translate(orjson.loads(payload)))
+                if body:
+                    await send({"type": "http.response.body", "body": body, "more_body": True})
         except GatewayError as exc:
             self.exchange.error = exc.message
             # End without completing the body: the client must see a broken stream, not a clean end.

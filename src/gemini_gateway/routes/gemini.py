@@ -13,6 +13,7 @@ from starlette.routing import BaseRoute, Route
 
 from gemini_gateway.backends.base import MODEL_METHODS, UpstreamCall
 from gemini_gateway.backends.vertex import gemini_count_body
+from gemini_gateway.coalesce import ready_groups
 from gemini_gateway.context import Gateway, gateway_of
 from gemini_gateway.errors import (
     GatewayError,
@@ -158,14 +159,16 @@ async def _relay_stream(
 
 
 async def _send_sse(events: AsyncIterator[bytes], send: Send) -> None:
-    async for payload in events:
-        await send({"type": "http.response.body", "body": frame(payload), "more_body": True})
+    async for group in ready_groups(events):
+        body = b"".join(frame(payload) for payload in group)
+        await send({"type": "http.response.body", "body": body, "more_body": True})
 
 
 async def _send_json_array(events: AsyncIterator[bytes], send: Send) -> None:
     separator = b"["
-    async for payload in events:
-        await send({"type": "http.response.body", "body": separator + payload, "more_body": True})
+    async for group in ready_groups(events):
+        body = separator + b",\r\n".join(group)
+        await send({"type": "http.response.body", "body": body, "more_body": True})
         separator = b",\r\n"
     await send({"type": "http.response.body", "body": b"]", "more_body": True})
 

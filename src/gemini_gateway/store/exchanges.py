@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from operator import itemgetter
@@ -171,6 +172,8 @@ class ExchangeStore:
             for pragma in ("busy_timeout=0", "synchronous=NORMAL", "wal_autocheckpoint=0"):
                 self._direct.execute(f"PRAGMA {pragma}")
         self._writer: ThreadPoolExecutor | None = None
+        # The batch last handed to the thread: one abandoned by the recorder's timeout runs on.
+        self._threaded: Future[None] | None = None
         if self._direct is not None:
             self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
         self._exchanges = _PreparedInsert(database.engine.dialect, EXCHANGES)
@@ -187,8 +190,9 @@ class ExchangeStore:
             # answering requests meanwhile (one hand-off per batch, as it is one statement).
             # One thread of its own: a batch abandoned by the recorder's timeout still finishes
             # before the next one starts on the same connection.
-            loop = asyncio.get_running_loop()
-            await loop.run_in_executor(self._writer, self._insert_direct, self._direct, exchanges, bodies)
+            assert self._writer is not None
+            self._threaded = self._writer.submit(self._insert_direct, self._direct, exchanges, bodies)
+            await asyncio.wrap_future(self._threaded)
             return
         async with self.database.engine.begin() as conn:
             await self._execute(conn, self._exchanges, exchanges)
@@ -210,6 +214,41 @@ class ExchangeStore:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
+
+    @property
+    def inserts_here(self) -> bool:
+        """Whether `insert_here` may be used now: SQLite written directly, no batch in the thread."""
+        return self._direct is not None and (self._threaded is None or self._threaded.done())
+
+    def insert_here(self, records: Sequence[RecordRows], budget: float) -> int:
+        """Insert records from the front, on the calling thread, in one transaction.
+
+        Stops after the record that spends `budget` seconds and says how many went in (at least
+        one). For a writer that shares its thread with requests and must hand it back soon.
+        """
+        conn = self._direct
+        if conn is None:
+            raise RuntimeError("insert_here needs direct SQLite writes")
+        until = time.perf_counter() + budget
+        count = 0
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for record in records:
+                conn.execute(
+                    self._exchanges.multi_row_sql(1), self._exchanges.parameters([record.exchange])[0]
+                )
+                if record.bodies:
+                    bodies = self._bodies.parameters(record.bodies)
+                    conn.execute(self._bodies.multi_row_sql(len(bodies)), [v for row in bodies for v in row])
+                count += 1
+                if time.perf_counter() >= until:
+                    break
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return count
 
     async def checkpoint(self) -> None:
         """Fold the SQLite WAL into the database file (in aiosqlite's thread, off the loop)."""

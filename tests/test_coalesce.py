@@ -1,0 +1,93 @@
+"""ready_groups: events that arrived together leave together, and nothing waits for company."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from gemini_gateway.coalesce import ready_groups
+
+
+async def reads(bursts: list[list[bytes]], gate: asyncio.Queue[None] | None = None) -> AsyncIterator[bytes]:
+    """Like an upstream parser: each burst is one read, whose events are yielded without waiting."""
+    for burst in bursts:
+        if gate is not None:
+            await gate.get()
+        else:
+            await asyncio.sleep(0)  # a real wait for the next read
+        for event in burst:
+            yield event
+
+
+async def collect(events: AsyncIterator[bytes]) -> list[list[bytes]]:
+    return [group async for group in ready_groups(events)]
+
+
+async def test_events_of_one_read_form_one_group() -> None:
+    groups = await collect(reads([[b"a", b"b", b"c"], [b"d"], [b"e", b"f"]]))
+    assert groups == [[b"a", b"b", b"c"], [b"d"], [b"e", b"f"]]
+
+
+async def test_an_iterator_that_never_waits_is_one_group() -> None:
+    async def instant() -> AsyncIterator[int]:
+        for i in range(5):
+            yield i
+
+    assert [g async for g in ready_groups(instant())] == [[0, 1, 2, 3, 4]]
+
+
+async def test_a_group_leaves_before_the_next_read_arrives() -> None:
+    gate: asyncio.Queue[None] = asyncio.Queue()
+    groups = ready_groups(reads([[b"a", b"b"], [b"c"]], gate))
+    gate.put_nowait(None)
+    assert await anext(groups) == [b"a", b"b"]
+    waiting = asyncio.ensure_future(anext(groups))
+    await asyncio.sleep(0.01)
+    assert not waiting.done()  # the second read has not come: nothing is held back for it
+    gate.put_nowait(None)
+    assert await waiting == [b"c"]
+    assert await anext(groups, None) is None
+
+
+async def test_events_before_a_failure_go_out_then_the_failure() -> None:
+    async def cut() -> AsyncIterator[bytes]:
+        await asyncio.sleep(0)
+        yield b"a"
+        yield b"b"
+        raise ConnectionResetError("cut")
+
+    groups = ready_groups(cut())
+    assert await anext(groups) == [b"a", b"b"]
+    with pytest.raises(ConnectionResetError):
+        await anext(groups)
+
+
+async def test_cancelling_the_reader_reaches_the_source() -> None:
+    closed = asyncio.Event()
+
+    async def endless() -> AsyncIterator[bytes]:
+        try:
+            while True:
+                await asyncio.sleep(3600)
+                yield b"never"
+        finally:
+            closed.set()
+
+    async def relay() -> None:
+        async for _ in ready_groups(endless()):
+            pass
+
+    task = asyncio.ensure_future(relay())
+    await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert closed.is_set()
+
+
+def test_under_uvloop_as_served() -> None:
+    uvloop = pytest.importorskip("uvloop")  # `serve` runs uvloop; its tasks drive the steps too
+    groups = uvloop.run(collect(reads([[b"a", b"b"], [b"c"], [b"d", b"e", b"f"]])))
+    assert groups == [[b"a", b"b"], [b"c"], [b"d", b"e", b"f"]]
