@@ -380,7 +380,12 @@ def main() -> int:
             measure_open_streams(gateway, fake, targets[1], args.streams, results)
         if "latency" in phases:
             print("# latency at concurrency 1", file=sys.stderr)
-            measure_latency(targets, args.latency_seconds, results)
+            # The floor: a proxy that parses nothing, on the gateway's core, timed with the rest.
+            relay = services.start_relay(workdir, SERVER_CORE, fake.base_url)
+            started.append(relay)
+            floor = Target("tcp-relay", relay.base_url, "gemini", MODEL, direct.headers)
+            measure_latency([*targets, floor], args.latency_seconds, results)
+            relay.stop()
         if "throughput" in phases:
             print("# throughput", file=sys.stderr)
             measure_throughput(wrk, targets, owners, concurrencies, args.seconds, workdir, results)

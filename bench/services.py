@@ -189,6 +189,27 @@ def start_fake(workdir: Path, core: int) -> Service:
     )
 
 
+def start_relay(workdir: Path, core: int, upstream: str) -> Service:
+    """bench/relay.py, the do-nothing proxy whose added latency is the floor (see its docstring)."""
+    port = free_port()
+    return start(
+        "tcp-relay",
+        [
+            sys.executable,
+            str(BENCH_DIR / "relay.py"),
+            "--port",
+            str(port),
+            "--upstream",
+            upstream.split("//")[1],
+        ],
+        core=core,
+        port=port,
+        env=clean_env(),
+        workdir=workdir,
+        ready_path="/v1beta/models",
+    )
+
+
 def start_gateway(
     workdir: Path,
     core: int,
