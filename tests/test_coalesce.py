@@ -91,3 +91,38 @@ def test_under_uvloop_as_served() -> None:
     uvloop = pytest.importorskip("uvloop")  # `serve` runs uvloop; its tasks drive the steps too
     groups = uvloop.run(collect(reads([[b"a", b"b"], [b"c"], [b"d", b"e", b"f"]])))
     assert groups == [[b"a", b"b"], [b"c"], [b"d", b"e", b"f"]]
+
+
+async def test_a_consumer_that_stops_early_closes_the_source() -> None:
+    closed = asyncio.Event()
+
+    async def source() -> AsyncIterator[bytes]:
+        try:
+            for event in (b"a", b"b"):
+                await asyncio.sleep(0)
+                yield event
+        finally:
+            closed.set()
+
+    groups = ready_groups(source())
+    assert await anext(groups) == [b"a"]
+    await groups.aclose()  # as when sending to the client failed
+    assert closed.is_set()
+
+
+async def test_closing_early_lets_the_source_await_its_cleanup() -> None:
+    released: list[str] = []
+
+    async def source() -> AsyncIterator[bytes]:
+        try:
+            yield b"a"
+            await asyncio.sleep(3600)
+            yield b"never"
+        finally:
+            await asyncio.sleep(0.001)  # as the relay gives its upstream connection back
+            released.append("upstream")
+
+    groups = ready_groups(source())
+    assert await anext(groups) == [b"a"]
+    await groups.aclose()
+    assert released == ["upstream"]

@@ -10,39 +10,53 @@ event would have to be awaited, so each event still leaves the moment it can.
 from __future__ import annotations
 
 import types
-from collections.abc import AsyncIterator, Generator
+from collections.abc import AsyncGenerator, AsyncIterator, Generator
 from typing import Any, TypeVar, cast
 
 T = TypeVar("T")
 
 
-async def ready_groups(events: AsyncIterator[T]) -> AsyncIterator[list[T]]:
-    """The items of `events`, in order, in lists of those that were ready without waiting."""
-    group: list[T] = []
-    while True:
-        step = cast("Generator[Any, Any, T]", events.__anext__())
-        try:
-            # Run the next step until it finishes (the item was ready) or has to wait for I/O.
-            pending = step.send(None)
-        except StopIteration as done:
-            group.append(done.value)
-            continue
-        except StopAsyncIteration:
-            break
-        except BaseException:
+async def ready_groups(events: AsyncIterator[T]) -> AsyncGenerator[list[T], None]:
+    """The items of `events`, in order, in lists of those that were ready without waiting.
+
+    Closing the groups early (a consumer that stops, a failed send) closes `events` too, at once.
+    """
+    # A step of `events` that was started and had to wait while its group went out.
+    waiting: tuple[Generator[Any, Any, T], Any] | None = None
+    try:
+        group: list[T] = []
+        while True:
+            step = cast("Generator[Any, Any, T]", events.__anext__())
+            try:
+                # Run the next step until it finishes (the item was ready) or has to wait for I/O.
+                pending = step.send(None)
+            except StopIteration as done:
+                group.append(done.value)
+                continue
+            except StopAsyncIteration:
+                break
+            except BaseException:
+                if group:
+                    yield group  # what came before the failure still goes out, then the failure
+                raise
             if group:
-                yield group  # what came before the failure still goes out, then the failure
-            raise
+                waiting = (step, pending)
+                yield group
+                waiting = None
+                group = []
+            try:
+                item = await _resume(step, pending)
+            except StopAsyncIteration:
+                return
+            group.append(item)
         if group:
             yield group
-            group = []
-        try:
-            item = await _resume(step, pending)
-        except StopAsyncIteration:
-            return
-        group.append(item)
-    if group:
-        yield group
+    finally:
+        if waiting is not None:
+            await _abandon(*waiting)
+        close = getattr(events, "aclose", None)
+        if close is not None:
+            await close()
 
 
 @types.coroutine
@@ -61,3 +75,15 @@ def _resume(step: Generator[Any, Any, T], pending: Any) -> Generator[Any, Any, T
             pending = step.send(sent)
         except StopIteration as done:
             return cast("T", done.value)
+
+
+async def _abandon(step: Generator[Any, Any, Any], pending: Any) -> None:
+    """End a started step as closing would: GeneratorExit inside it, its cleanup awaited."""
+    try:
+        pending = step.throw(GeneratorExit())
+    except (GeneratorExit, StopIteration, StopAsyncIteration):
+        return
+    try:
+        await _resume(step, pending)
+    except (GeneratorExit, StopAsyncIteration):
+        return

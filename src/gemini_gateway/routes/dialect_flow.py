@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
 
@@ -90,10 +91,11 @@ class DialectRequest:
         )
         send = self.send
         try:
-            async for group in ready_groups(events):
-                body = b"".join(chunk for payload in group for chunk in translate(orjson.loads(payload)))
-                if body:
-                    await send({"type": "http.response.body", "body": body, "more_body": True})
+            async with aclosing(ready_groups(events)) as groups:
+                async for group in groups:
+                    body = b"".join(chunk for payload in group for chunk in translate(orjson.loads(payload)))
+                    if body:
+                        await send({"type": "http.response.body", "body": body, "more_body": True})
         except GatewayError as exc:
             self.exchange.error = exc.message
             # End without completing the body: the client must see a broken stream, not a clean end.

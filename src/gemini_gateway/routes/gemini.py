@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -159,17 +160,19 @@ async def _relay_stream(
 
 
 async def _send_sse(events: AsyncIterator[bytes], send: Send) -> None:
-    async for group in ready_groups(events):
-        body = b"".join(frame(payload) for payload in group)
-        await send({"type": "http.response.body", "body": body, "more_body": True})
+    async with aclosing(ready_groups(events)) as groups:
+        async for group in groups:
+            body = b"".join(frame(payload) for payload in group)
+            await send({"type": "http.response.body", "body": body, "more_body": True})
 
 
 async def _send_json_array(events: AsyncIterator[bytes], send: Send) -> None:
     separator = b"["
-    async for group in ready_groups(events):
-        body = separator + b",\r\n".join(group)
-        await send({"type": "http.response.body", "body": body, "more_body": True})
-        separator = b",\r\n"
+    async with aclosing(ready_groups(events)) as groups:
+        async for group in groups:
+            body = separator + b",\r\n".join(group)
+            await send({"type": "http.response.body", "body": body, "more_body": True})
+            separator = b",\r\n"
     await send({"type": "http.response.body", "body": b"]", "more_body": True})
 
 
