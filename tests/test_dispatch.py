@@ -166,7 +166,7 @@ async def test_in_flight_returns_to_zero() -> None:
 
 async def test_stream_fails_over_before_the_first_event() -> None:
     dispatcher, backend = setup({"k1": 0}, ["k1", "k2"])  # k1 cuts before any event
-    events = [e async for e in await dispatcher.stream(STREAM_CALL, Exchange())]
+    events = [e async for group in await dispatcher.stream(STREAM_CALL, Exchange()) for e in group]
     assert len(events) == 2 and backend.calls == ["k1", "k2"]
     assert all(s.closed for s in backend.streams)
 
@@ -177,8 +177,8 @@ async def test_stream_cut_after_first_event_is_an_error_not_a_retry() -> None:
     relay = await dispatcher.stream(STREAM_CALL, exchange)
     received = []
     with pytest.raises(StreamCut):
-        async for event in relay:
-            received.append(event)
+        async for group in relay:
+            received += group
     assert len(received) == 1 and len(backend.calls) == 1
     assert all(c.in_flight == 0 for c in dispatcher.pool)
     assert exchange.attempts[-1].error
@@ -187,5 +187,57 @@ async def test_stream_cut_after_first_event_is_an_error_not_a_retry() -> None:
 async def test_stream_events_are_teed_when_asked() -> None:
     dispatcher, _ = setup({}, ["k1"])
     exchange = Exchange(events=[])
-    sent = [e async for e in await dispatcher.stream(STREAM_CALL, exchange)]
+    sent = [e async for group in await dispatcher.stream(STREAM_CALL, exchange) for e in group]
     assert exchange.events == sent
+
+
+class GroupedStream(ScriptedStream):
+    """An upstream that hands over its events in reads, as the API-key backend's SSEStream does."""
+
+    def __init__(self, reads: list[list[bytes]]) -> None:
+        super().__init__([e for read in reads for e in read], None)
+        self.reads = reads
+
+    async def groups(self) -> AsyncIterator[list[bytes]]:
+        for read in self.reads:
+            yield read
+
+
+PART = b'{"candidates":[{"content":{"parts":[{"text":"a"}]}}]}'
+MID_STREAM_ERROR = google_error(500, "INTERNAL")
+
+
+async def relay_of(
+    reads: list[list[bytes]], exchange: Exchange
+) -> tuple[list[list[bytes]], Exception | None]:
+    dispatcher, backend = setup({}, ["k1"])
+
+    async def grouped(call: UpstreamCall, credential: Credential) -> GroupedStream:
+        backend.streams.append(GroupedStream(reads))
+        return backend.streams[-1]  # type: ignore[return-value]
+
+    backend.stream = grouped  # type: ignore[method-assign]
+    received: list[list[bytes]] = []
+    try:
+        async for group in await dispatcher.stream(STREAM_CALL, exchange):
+            received.append(group)
+    except Exception as exc:
+        return received, exc
+    return received, None
+
+
+async def test_events_that_arrived_together_stay_together() -> None:
+    exchange = Exchange(events=[])
+    received, failure = await relay_of([[PART], [PART, PART, PART], [PART, OK]], exchange)
+    assert failure is None
+    assert received == [[PART], [PART, PART, PART], [PART, OK]]
+    assert exchange.events == [PART] * 5 + [OK]
+
+
+async def test_an_error_event_inside_a_group_ends_the_stream_after_the_events_before_it() -> None:
+    exchange = Exchange(events=[])
+    received, failure = await relay_of([[PART], [PART, MID_STREAM_ERROR, PART]], exchange)
+    assert received == [[PART], [PART]]
+    assert isinstance(failure, StreamCut) and "INTERNAL here" in failure.message
+    assert exchange.events == [PART, PART, MID_STREAM_ERROR]  # the record keeps what Google said
+    assert exchange.attempts[-1].error

@@ -8,12 +8,13 @@ until their first event, because after that bytes have reached the client.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from typing import NoReturn, TypeVar
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
+from typing import NoReturn, TypeVar, cast
 
 import orjson
 
 from gemini_gateway.backends.base import Backend, EventStream, StreamCut, UpstreamCall, UpstreamReply
+from gemini_gateway.coalesce import ready_groups
 from gemini_gateway.errors import (
     CallRefused,
     GatewayError,
@@ -82,8 +83,12 @@ class Dispatcher:
             return result
         self._exhausted(last_error)
 
-    async def stream(self, call: UpstreamCall, exchange: Exchange) -> AsyncIterator[bytes]:
-        """Open a stream on the first credential that yields an event; returns the event iterator."""
+    async def stream(self, call: UpstreamCall, exchange: Exchange) -> AsyncGenerator[list[bytes], None]:
+        """Open a stream on the first credential that yields an event.
+
+        Returns the events in groups: those that arrived together (in one upstream read), so that
+        they can leave together (one write to the client) and pay the relay's costs once.
+        """
         if self.binder is not None:
             await self.binder(call)
         tried: set[str] = set()
@@ -94,17 +99,17 @@ class Dispatcher:
             backend = self.backends[credential.kind]
             started = time.perf_counter()
             upstream: EventStream | None = None
+            groups: AsyncGenerator[list[bytes], None] | None = None
             try:
                 upstream = await backend.stream(call, credential)
-                events = upstream.__aiter__()
-                first = await anext(events, None)
-                if first is None:
+                groups = event_groups(upstream)
+                first = await anext(groups, None)
+                if not first:
                     raise StreamCut("the upstream closed the stream without sending anything")
-                if first.startswith(b'{"error"') or first.startswith(b'{\n  "error"'):
-                    raise _error_event(first)
+                if first[0].startswith(b'{"error"') or first[0].startswith(b'{\n  "error"'):
+                    raise _error_event(first[0])
             except (UpstreamError, UpstreamUnreachable) as exc:
-                if upstream is not None:
-                    await upstream.aclose()
+                await _close(upstream, groups)
                 if not self._failed(call, exchange, credential, exc, started):
                     raise
                 refused += isinstance(exc, CallRefused)
@@ -112,14 +117,13 @@ class Dispatcher:
                     last_error = exc  # a refusal says less than an upstream's own failure
                 continue
             except BaseException as exc:
-                if upstream is not None:
-                    await upstream.aclose()
+                await _close(upstream, groups)
                 self._abandoned(exchange, credential, started, exc)
                 raise
             exchange.upstream_ms += (time.perf_counter() - started) * 1000
             exchange.credential = credential.label
             exchange.credential_id = credential.id
-            return self._relay(call, exchange, credential, upstream, events, first, started)
+            return self._relay(call, exchange, credential, upstream, groups, first, started)
         self._exhausted(last_error)
 
     async def _relay(
@@ -128,26 +132,26 @@ class Dispatcher:
         exchange: Exchange,
         credential: Credential,
         upstream: EventStream,
-        events: AsyncIterator[bytes],
-        first: bytes,
+        groups: AsyncGenerator[list[bytes], None],
+        first: list[bytes],
         started: float,
-    ) -> AsyncIterator[bytes]:
+    ) -> AsyncGenerator[list[bytes], None]:
         tee = exchange.events
-        finished = any(marker in first for marker in _FINISH_MARKERS)
+        finished = False
         outcome: Verdict | None = classify_transport("client went away")
         error = ""
         try:
-            if tee is not None:
-                tee.append(first)
-            yield first
-            async for payload in events:
-                if not finished and any(marker in payload for marker in _FINISH_MARKERS):
-                    finished = True
+            group: list[bytes] | None = first
+            while group is not None:
+                sendable, finish, failure = _scan(group)
+                finished = finished or finish
                 if tee is not None:
-                    tee.append(payload)
-                if payload.startswith(b'{"error"'):
-                    raise _error_event(payload)
-                yield payload
+                    tee.extend(sendable if failure is None else [*sendable, failure])
+                if sendable:
+                    yield sendable
+                if failure is not None:
+                    raise _error_event(failure)
+                group = await anext(groups, None)
             if not finished:
                 raise StreamCut("the upstream stream ended before its finish reason")
             outcome = None
@@ -155,7 +159,7 @@ class Dispatcher:
             outcome, error = classify_transport("stream cut"), exc.message
             raise StreamCut(exc.message) from exc
         finally:
-            await upstream.aclose()
+            await _close(upstream, groups)
             duration = (time.perf_counter() - started) * 1000
             status = 200 if outcome is None else None
             if error or outcome is None:
@@ -264,3 +268,30 @@ def _error_event(payload: bytes) -> UpstreamError:
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
         status = 500
     return UpstreamError(status, payload)
+
+
+def event_groups(upstream: EventStream) -> AsyncGenerator[list[bytes], None]:
+    """The upstream's events in groups: its own (one per read) where it has them."""
+    grouped = getattr(upstream, "groups", None)
+    if grouped is not None:
+        return cast("AsyncGenerator[list[bytes], None]", grouped())
+    return ready_groups(aiter(upstream))
+
+
+def _scan(group: list[bytes]) -> tuple[list[bytes], bool, bytes | None]:
+    """The events of a group to send, whether one carried a finish reason, and an error event
+    that ended the group (Google reports a failure mid-stream as an event of its own)."""
+    finished = False
+    for index, payload in enumerate(group):
+        if payload.startswith(b'{"error"'):
+            return group[:index], finished, payload
+        if not finished and (_FINISH_MARKERS[0] in payload or _FINISH_MARKERS[1] in payload):
+            finished = True
+    return group, finished, None
+
+
+async def _close(upstream: EventStream | None, groups: AsyncGenerator[list[bytes], None] | None) -> None:
+    if groups is not None:
+        await groups.aclose()
+    if upstream is not None:
+        await upstream.aclose()

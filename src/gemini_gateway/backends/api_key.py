@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import ClassVar
 from urllib.parse import urlencode
 
@@ -150,14 +150,20 @@ class SSEStream:
         return self._events()
 
     async def _events(self) -> AsyncIterator[bytes]:
+        async for group in self.groups():
+            for payload in group:
+                yield payload
+
+    async def groups(self) -> AsyncGenerator[list[bytes], None]:
+        """The payloads in the groups they arrived in: one list per upstream read that held any."""
         parser = SSEParser()
         complete = False
         try:
             async for data in self._chunks:
-                for payload in parser.feed(data):
-                    yield payload
-            for payload in parser.close():
-                yield payload
+                if payloads := parser.feed(data):
+                    yield payloads
+            if rest := parser.close():
+                yield rest
             complete = True
         except TimeoutError as exc:
             raise StreamCut("the upstream stream stalled", status_code=504) from exc

@@ -8,7 +8,7 @@ and status; errors after it become the dialect's error event and a broken connec
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +16,6 @@ from typing import Any
 import orjson
 
 from gemini_gateway.auth import ClientIdentity
-from gemini_gateway.coalesce import ready_groups
 from gemini_gateway.context import Gateway, gateway_of
 from gemini_gateway.dialects.media import RemoteImage, substitute_remote_images
 from gemini_gateway.errors import GatewayError
@@ -74,12 +73,12 @@ class DialectRequest:
 
     async def answer_stream(
         self,
-        events: AsyncIterator[bytes],
+        groups: AsyncGenerator[list[bytes], None],
         translate: Callable[[dict[str, Any]], Iterable[bytes]],
         finish: Callable[[], Iterable[bytes]],
         error_event: Callable[[GatewayError], bytes],
     ) -> None:
-        """Relay canonical events through a stream translator as server-sent events."""
+        """Relay canonical events, in the groups they arrived in, through a stream translator as SSE."""
         self.exchange.status = 200
         self.exchange.first_byte_ms = self.exchange.overhead_ms() + self.exchange.upstream_ms
         await self.send(
@@ -91,8 +90,9 @@ class DialectRequest:
         )
         send = self.send
         try:
-            async with aclosing(ready_groups(events)) as groups:
+            async with aclosing(groups):  # a failed send releases the upstream at once
                 async for group in groups:
+                    # One write per group of events that arrived together (see Dispatcher.stream).
                     body = b"".join(chunk for payload in group for chunk in translate(orjson.loads(payload)))
                     if body:
                         await send({"type": "http.response.body", "body": body, "more_body": True})

@@ -14,7 +14,6 @@ from starlette.routing import BaseRoute, Route
 
 from gemini_gateway.backends.base import MODEL_METHODS, UpstreamCall
 from gemini_gateway.backends.vertex import gemini_count_body
-from gemini_gateway.coalesce import ready_groups
 from gemini_gateway.context import Gateway, gateway_of
 from gemini_gateway.errors import (
     GatewayError,
@@ -133,16 +132,17 @@ async def model_call(scope: Scope, receive: Receive, send: Send) -> None:
 async def _relay_stream(
     gateway: Gateway, call: UpstreamCall, exchange: Exchange, send: Send, sse: bool
 ) -> None:
-    events = await gateway.dispatcher.stream(call, exchange)
+    groups = await gateway.dispatcher.stream(call, exchange)
     exchange.status = 200
     exchange.first_byte_ms = exchange.overhead_ms() + exchange.upstream_ms
     headers = SSE_HEADERS if sse else JSON_HEADERS
     await send({"type": "http.response.start", "status": 200, "headers": gateway_headers(exchange, headers)})
     try:
-        if sse:
-            await _send_sse(events, send)
-        else:
-            await _send_json_array(events, send)
+        async with aclosing(groups):  # a failed send releases the upstream at once
+            if sse:
+                await _send_sse(groups, send)
+            else:
+                await _send_json_array(groups, send)
     except GatewayError as exc:
         # Bytes already reached the client, so the status cannot change: send the error as the
         # last element and end without completing the body, so the client sees a broken stream.
@@ -159,20 +159,19 @@ async def _relay_stream(
     await send({"type": "http.response.body", "body": b""})
 
 
-async def _send_sse(events: AsyncIterator[bytes], send: Send) -> None:
-    async with aclosing(ready_groups(events)) as groups:
-        async for group in groups:
-            body = b"".join(frame(payload) for payload in group)
-            await send({"type": "http.response.body", "body": body, "more_body": True})
+async def _send_sse(groups: AsyncIterator[list[bytes]], send: Send) -> None:
+    # One write per group of events that arrived together (see Dispatcher.stream).
+    async for group in groups:
+        body = b"".join(frame(payload) for payload in group)
+        await send({"type": "http.response.body", "body": body, "more_body": True})
 
 
-async def _send_json_array(events: AsyncIterator[bytes], send: Send) -> None:
+async def _send_json_array(groups: AsyncIterator[list[bytes]], send: Send) -> None:
     separator = b"["
-    async with aclosing(ready_groups(events)) as groups:
-        async for group in groups:
-            body = separator + b",\r\n".join(group)
-            await send({"type": "http.response.body", "body": body, "more_body": True})
-            separator = b",\r\n"
+    async for group in groups:
+        body = separator + b",\r\n".join(group)
+        await send({"type": "http.response.body", "body": body, "more_body": True})
+        separator = b",\r\n"
     await send({"type": "http.response.body", "body": b"]", "more_body": True})
 
 
