@@ -271,6 +271,17 @@ def cpu_times() -> dict[str, tuple[int, int]]:
     return out
 
 
+def steal_times() -> dict[str, tuple[int, int]]:
+    """(steal, total) jiffies per CPU: time the hypervisor gave this VM's CPU to someone else."""
+    out = {}
+    for line in Path("/proc/stat").read_text().splitlines():
+        if line.startswith("cpu") and line[3:4].isdigit():
+            name, *values = line.split()
+            numbers = [int(v) for v in values[:8]]
+            out[name] = (numbers[7], sum(numbers))
+    return out
+
+
 def busy_percent(before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]]) -> dict[str, float]:
     result = {}
     for name, (busy, total) in after.items():

@@ -161,7 +161,14 @@ def measure_latency(targets: list[Target], seconds: float, results: report.Resul
     slow = [t for t in targets if t.name == "litellm"]
     for mode, stream in (("unary", False), ("stream", True)):
         quiet(results, f"latency {mode}")
+        before = loadgen.steal_times()
         found = asyncio.run(loadgen.latency(fast, stream, seconds, max_rounds=20_000))
+        # On a VM, a stolen CPU stalls whatever runs on it: the tail is partly the host's.
+        stolen = loadgen.busy_percent(before, loadgen.steal_times())
+        results.notes.append(
+            f"latency {mode}: CPU time stolen by the hypervisor during the phase: "
+            + ", ".join(f"{cpu} {pct:.1f}%" for cpu, pct in sorted(stolen.items()))
+        )
         if slow:
             # LiteLLM is ~20x slower; interleaving it would starve the others of samples. Its
             # added latency is so large that drift between phases cannot matter.

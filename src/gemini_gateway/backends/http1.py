@@ -220,7 +220,11 @@ class _Connection(asyncio.Protocol):
         return Response(self.parser.get_status_code(), self._headers, self)
 
     async def next_chunk(self) -> bytes | None:
-        """The next piece of the body, or None at its end."""
+        """All of the body that has arrived since the last call (waiting for some), or None at its end.
+
+        Whole, not one HTTP chunk at a time: a read often holds many chunks (a stream's events), and
+        handing them over together lets the relay parse and send them together.
+        """
         while not self._chunks:
             if self._complete:
                 return None
@@ -229,9 +233,10 @@ class _Connection(asyncio.Protocol):
             self._more = asyncio.get_running_loop().create_future()
             async with asyncio.timeout(self.client.read_timeout):
                 await self._more
-        chunk = self._chunks.popleft()
-        self._buffered -= len(chunk)
-        if self._paused and self._buffered <= HIGH_WATER // 4 and self.transport is not None:
+        chunk = self._chunks.popleft() if len(self._chunks) == 1 else b"".join(self._chunks)
+        self._chunks.clear()
+        self._buffered = 0
+        if self._paused and self.transport is not None:
             self._paused = False
             self.transport.resume_reading()
         return chunk
