@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
+import pytest
 from google import genai
 
 from tests.conftest import GatewayFactory
@@ -15,8 +16,11 @@ from tests.recorder.conftest import (
 )
 
 
-def test_locked_database_spools_then_catches_up(gateway_factory: GatewayFactory, fake: object) -> None:
-    with gateway_factory(**RECORDING) as running:
+@pytest.mark.parametrize("writer", ["process", "inline"])
+def test_locked_database_spools_then_catches_up(
+    gateway_factory: GatewayFactory, fake: object, writer: str
+) -> None:
+    with gateway_factory(**{**RECORDING, "recording_writer": writer}) as running:
         client = genai.Client(api_key=CLIENT_TOKEN, http_options={"base_url": running.url})
         client.models.generate_content(model="gemini-2.5-flash", contents="before the lock")
         wait_for_records(running.url, 1)
