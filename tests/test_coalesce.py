@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from gemini_gateway.coalesce import ready_groups
+from gemini_gateway.coalesce import marking_last, ready_groups
 
 
 async def reads(bursts: list[list[bytes]], gate: asyncio.Queue[None] | None = None) -> AsyncIterator[bytes]:
@@ -126,3 +126,37 @@ async def test_closing_early_lets_the_source_await_its_cleanup() -> None:
     assert await anext(groups) == [b"a"]
     await groups.aclose()
     assert released == ["upstream"]
+
+
+async def marked(items: AsyncIterator[bytes]) -> list[tuple[bytes, bool]]:
+    return [pair async for pair in marking_last(items)]
+
+
+async def test_the_last_item_is_marked_when_the_end_is_already_there() -> None:
+    async def burst() -> AsyncIterator[bytes]:
+        await asyncio.sleep(0)
+        yield b"a"
+        await asyncio.sleep(0)
+        yield b"b"
+        yield b"c"  # the end follows without a wait
+
+    assert await marked(burst()) == [(b"a", False), (b"b", False), (b"c", True)]
+
+
+async def test_an_end_that_needs_a_wait_is_not_guessed() -> None:
+    async def slow_end() -> AsyncIterator[bytes]:
+        yield b"a"
+        await asyncio.sleep(0)  # the end of the body is still on its way
+
+    assert await marked(slow_end()) == [(b"a", False)]
+
+
+async def test_a_failure_after_the_last_item_follows_it_unmarked() -> None:
+    async def cut() -> AsyncIterator[bytes]:
+        yield b"a"
+        raise ConnectionResetError("cut")
+
+    pairs = marking_last(cut())
+    assert await anext(pairs) == (b"a", False)
+    with pytest.raises(ConnectionResetError):
+        await anext(pairs)

@@ -87,3 +87,45 @@ async def _abandon(step: Generator[Any, Any, Any], pending: Any) -> None:
         await _resume(step, pending)
     except (GeneratorExit, StopAsyncIteration):
         return
+
+
+async def marking_last(items: AsyncIterator[T]) -> AsyncGenerator[tuple[T, bool], None]:
+    """Each item of `items` with whether `items` was already known to end after it.
+
+    Known without waiting only: when the end (or more) has not arrived yet, the item goes out at
+    once marked not last. A relay uses it to send its last piece and the end of the body in one
+    write instead of two.
+    """
+    waiting: tuple[Generator[Any, Any, T], Any] | None = None
+    try:
+        try:
+            item = await anext(items)
+        except StopAsyncIteration:
+            return
+        while True:
+            step = cast("Generator[Any, Any, T]", items.__anext__())
+            try:
+                pending = step.send(None)
+            except StopIteration as done:
+                yield item, False
+                item = done.value
+                continue
+            except StopAsyncIteration:
+                yield item, True
+                return
+            except BaseException:
+                yield item, False  # the failure follows it
+                raise
+            waiting = (step, pending)
+            yield item, False
+            waiting = None
+            try:
+                item = await _resume(step, pending)
+            except StopAsyncIteration:
+                return
+    finally:
+        if waiting is not None:
+            await _abandon(*waiting)
+        close = getattr(items, "aclose", None)
+        if close is not None:
+            await close()

@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 
 from gemini_gateway.auth import ClientIdentity
+from gemini_gateway.coalesce import marking_last
 from gemini_gateway.context import Gateway, gateway_of
 from gemini_gateway.dialects.media import RemoteImage, substitute_remote_images
 from gemini_gateway.errors import GatewayError
@@ -91,9 +92,13 @@ class DialectRequest:
         send = self.send
         try:
             async with aclosing(groups):  # a failed send releases the upstream at once
-                async for group in groups:
-                    # One write per group of events that arrived together (see Dispatcher.stream).
+                # One write per group of events that arrived together (see Dispatcher.stream),
+                # the last with the stream's tail when the end is known by then.
+                async for group, last in marking_last(groups):
                     body = b"".join(chunk for payload in group for chunk in translate(orjson.loads(payload)))
+                    if last:
+                        await send({"type": "http.response.body", "body": body + b"".join(finish())})
+                        return
                     if body:
                         await send({"type": "http.response.body", "body": body, "more_body": True})
         except GatewayError as exc:

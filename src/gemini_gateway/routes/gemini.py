@@ -14,6 +14,7 @@ from starlette.routing import BaseRoute, Route
 
 from gemini_gateway.backends.base import MODEL_METHODS, UpstreamCall
 from gemini_gateway.backends.vertex import gemini_count_body
+from gemini_gateway.coalesce import marking_last
 from gemini_gateway.context import Gateway, gateway_of
 from gemini_gateway.errors import (
     GatewayError,
@@ -139,10 +140,7 @@ async def _relay_stream(
     await send({"type": "http.response.start", "status": 200, "headers": gateway_headers(exchange, headers)})
     try:
         async with aclosing(groups):  # a failed send releases the upstream at once
-            if sse:
-                await _send_sse(groups, send)
-            else:
-                await _send_json_array(groups, send)
+            await _send_events(groups, send, sse)
     except GatewayError as exc:
         # Bytes already reached the client, so the status cannot change: send the error as the
         # last element and end without completing the body, so the client sees a broken stream.
@@ -155,24 +153,24 @@ async def _relay_stream(
                 "more_body": True,
             }
         )
-        return
-    await send({"type": "http.response.body", "body": b""})
 
 
-async def _send_sse(groups: AsyncIterator[list[bytes]], send: Send) -> None:
-    # One write per group of events that arrived together (see Dispatcher.stream).
-    async for group in groups:
-        body = b"".join(frame(payload) for payload in group)
+async def _send_events(groups: AsyncIterator[list[bytes]], send: Send, sse: bool) -> None:
+    """SSE events, or the elements of one JSON array, a write per group that arrived together
+    (see Dispatcher.stream); the body's end goes with the last group when it is known by then."""
+    opening, separator = (b"", b"") if sse else (b"[", b",\r\n")
+    ending = b"" if sse else b"]"
+    async for group, last in marking_last(groups):
+        if sse:
+            body = b"".join(frame(payload) for payload in group)
+        else:
+            body = opening + separator.join(group)
+            opening = separator
+        if last:
+            await send({"type": "http.response.body", "body": body + ending})
+            return
         await send({"type": "http.response.body", "body": body, "more_body": True})
-
-
-async def _send_json_array(groups: AsyncIterator[list[bytes]], send: Send) -> None:
-    separator = b"["
-    async for group in groups:
-        body = separator + b",\r\n".join(group)
-        await send({"type": "http.response.body", "body": body, "more_body": True})
-        separator = b",\r\n"
-    await send({"type": "http.response.body", "body": b"]", "more_body": True})
+    await send({"type": "http.response.body", "body": ending})  # the end came later than the last group
 
 
 async def list_models(scope: Scope, receive: Receive, send: Send) -> None:
