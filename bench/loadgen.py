@@ -259,27 +259,24 @@ async def hold_streams(
 # ----------------------------------------------------------------------------------- CPU sampling
 
 
-def cpu_times() -> dict[str, tuple[int, int]]:
-    """(busy, total) jiffies per CPU from /proc/stat."""
+def _jiffies() -> dict[str, list[int]]:
+    """Per CPU, /proc/stat's user, nice, system, idle, iowait, irq, softirq and steal."""
     out = {}
     for line in Path("/proc/stat").read_text().splitlines():
         if line.startswith("cpu") and line[3:4].isdigit():
             name, *values = line.split()
-            numbers = [int(v) for v in values[:8]]
-            idle = numbers[3] + numbers[4]  # idle + iowait
-            out[name] = (sum(numbers) - idle, sum(numbers))
+            out[name] = [int(v) for v in values[:8]]
     return out
+
+
+def cpu_times() -> dict[str, tuple[int, int]]:
+    """(busy, total) jiffies per CPU; busy is all but idle and iowait."""
+    return {name: (sum(n) - n[3] - n[4], sum(n)) for name, n in _jiffies().items()}
 
 
 def steal_times() -> dict[str, tuple[int, int]]:
     """(steal, total) jiffies per CPU: time the hypervisor gave this VM's CPU to someone else."""
-    out = {}
-    for line in Path("/proc/stat").read_text().splitlines():
-        if line.startswith("cpu") and line[3:4].isdigit():
-            name, *values = line.split()
-            numbers = [int(v) for v in values[:8]]
-            out[name] = (numbers[7], sum(numbers))
-    return out
+    return {name: (n[7], sum(n)) for name, n in _jiffies().items()}
 
 
 def busy_percent(before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]]) -> dict[str, float]:

@@ -52,11 +52,7 @@ async def ready_groups(events: AsyncIterator[T]) -> AsyncGenerator[list[T], None
         if group:
             yield group
     finally:
-        if waiting is not None:
-            await _abandon(*waiting)
-        close = getattr(events, "aclose", None)
-        if close is not None:
-            await close()
+        await _let_go(waiting, events)
 
 
 @types.coroutine
@@ -75,6 +71,15 @@ def _resume(step: Generator[Any, Any, T], pending: Any) -> Generator[Any, Any, T
             pending = step.send(sent)
         except StopIteration as done:
             return cast("T", done.value)
+
+
+async def _let_go(waiting: tuple[Generator[Any, Any, Any], Any] | None, source: AsyncIterator[Any]) -> None:
+    """Close the source of groups or marks that end early: a step it had started first."""
+    if waiting is not None:
+        await _abandon(*waiting)
+    close = getattr(source, "aclose", None)
+    if close is not None:
+        await close()
 
 
 async def _abandon(step: Generator[Any, Any, Any], pending: Any) -> None:
@@ -124,8 +129,4 @@ async def marking_last(items: AsyncIterator[T]) -> AsyncGenerator[tuple[T, bool]
             except StopAsyncIteration:
                 return
     finally:
-        if waiting is not None:
-            await _abandon(*waiting)
-        close = getattr(items, "aclose", None)
-        if close is not None:
-            await close()
+        await _let_go(waiting, items)
