@@ -125,11 +125,19 @@ def checks(r: Results, streams_wanted: int) -> list[Check]:
     for mode, label in MODES:
         direct, gateway = r.rps(mode, "direct", 64), r.rps(mode, "gateway", 64)
         if direct and gateway:
+            value = f"{direct:.0f} vs {gateway:.0f} req/s = {direct / gateway:.1f}x"
+            # The other proof: while the gateway ran, its core was full and the fake's was not.
+            busy = r.cpu.get(mode, {}).get("gateway")
+            headroom = False
+            if busy is not None:
+                core0, core1 = busy.core_busy.get("cpu0", 0.0), busy.core_busy.get("cpu1", 100.0)
+                value += f"; during the gateway's run core 0 was {core0:.0f}% busy, core 1 (fake, wrk) {core1:.0f}%"
+                headroom = core0 >= 95 and core1 <= 85
             out.append(
                 Check(
-                    f"fake alone faster than the gateway at c=64, {label} (not the bottleneck)",
-                    f"{direct:.0f} vs {gateway:.0f} req/s = {direct / gateway:.1f}x",
-                    direct > gateway * 1.5,
+                    f"fake alone faster than the gateway at c=64, or idle beside it, {label} (not the bottleneck)",
+                    value,
+                    direct > gateway * 1.5 or headroom,
                 )
             )
     return out
