@@ -152,6 +152,10 @@ class _PreparedInsert:
         return result
 
 
+def _checkpoint(conn: sqlite3.Connection) -> None:
+    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+
+
 def _json_text(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
@@ -251,10 +255,11 @@ class ExchangeStore:
         return count
 
     async def checkpoint(self) -> None:
-        """Fold the SQLite WAL into the database file (in aiosqlite's thread, off the loop)."""
-        if self._direct is not None:
-            async with self.database.engine.connect() as conn:
-                await conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+        """Fold the SQLite WAL into the database file, in the writer's thread (off the loop: the
+        copy is file I/O, and SQLAlchemy's async machinery would cost the loop more than it)."""
+        if self._direct is not None and self._writer is not None:
+            self._threaded = self._writer.submit(_checkpoint, self._direct)
+            await asyncio.wrap_future(self._threaded)
 
     def close(self) -> None:
         if self._writer is not None:
