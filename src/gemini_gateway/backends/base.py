@@ -81,7 +81,11 @@ class StreamCut(UpstreamUnreachable):
 
 
 class EventStream(Protocol):
-    """Async iterator of event payloads (each a GenerateContentResponse as JSON bytes)."""
+    """Async iterator of event payloads (each a GenerateContentResponse as JSON bytes).
+
+    A stream may also offer `groups()`, the same payloads in lists as they arrived (one per
+    upstream read); the dispatcher relays those as they are and groups the others itself.
+    """
 
     def __aiter__(self) -> AsyncIterator[bytes]: ...
 
