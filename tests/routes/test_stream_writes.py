@@ -54,3 +54,23 @@ async def test_an_end_that_comes_later_gets_a_write_of_its_own(sse: bool) -> Non
         assert orjson.loads(body) == [{"n": 1}, {"n": 2}, {"n": 3}]
     else:
         assert SSEParser().feed(body) == [A, B, C]
+
+
+async def test_a_send_cancelled_while_the_next_read_is_pending_releases_the_upstream() -> None:
+    released: list[str] = []
+
+    async def relay() -> AsyncIterator[list[bytes]]:
+        try:
+            yield [A]
+            await asyncio.sleep(3600)  # the next read: still pending when the send is cancelled
+            yield [B]
+        finally:
+            await asyncio.sleep(0)  # as the relay gives its upstream connection back
+            released.append("upstream")
+
+    async def send(message: dict[str, Any]) -> None:
+        raise asyncio.CancelledError  # the client went away during the write
+
+    with pytest.raises(asyncio.CancelledError):
+        await _send_events(relay(), send, sse=True)
+    assert released == ["upstream"]

@@ -91,10 +91,11 @@ class DialectRequest:
         )
         send = self.send
         try:
-            async with aclosing(groups):  # a failed send releases the upstream at once
-                # One write per group of events that arrived together (see Dispatcher.stream),
-                # the last with the stream's tail when the end is known by then.
-                async for group, last in marking_last(groups):
+            # One write per group of events that arrived together (see Dispatcher.stream), the
+            # last with the stream's tail when the end is known by then. Closed at once on any way
+            # out (which closes `groups`): a cancelled send may leave the next read started inside.
+            async with aclosing(marking_last(groups)) as marked:
+                async for group, last in marked:
                     body = b"".join(chunk for payload in group for chunk in translate(orjson.loads(payload)))
                     if last:
                         await send({"type": "http.response.body", "body": body + b"".join(finish())})

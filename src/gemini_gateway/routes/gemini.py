@@ -139,7 +139,7 @@ async def _relay_stream(
     headers = SSE_HEADERS if sse else JSON_HEADERS
     await send({"type": "http.response.start", "status": 200, "headers": gateway_headers(exchange, headers)})
     try:
-        async with aclosing(groups):  # a failed send releases the upstream at once
+        async with aclosing(groups):  # released at once, however the relay ends
             await _send_events(groups, send, sse)
     except GatewayError as exc:
         # Bytes already reached the client, so the status cannot change: send the error as the
@@ -160,16 +160,18 @@ async def _send_events(groups: AsyncIterator[list[bytes]], send: Send, sse: bool
     (see Dispatcher.stream); the body's end goes with the last group when it is known by then."""
     opening, separator = (b"", b"") if sse else (b"[", b",\r\n")
     ending = b"" if sse else b"]"
-    async for group, last in marking_last(groups):
-        if sse:
-            body = b"".join(frame(payload) for payload in group)
-        else:
-            body = opening + separator.join(group)
-            opening = separator
-        if last:
-            await send({"type": "http.response.body", "body": body + ending})
-            return
-        await send({"type": "http.response.body", "body": body, "more_body": True})
+    # Closed at once on any way out: a cancelled send may leave the next read started inside it.
+    async with aclosing(marking_last(groups)) as marked:
+        async for group, last in marked:
+            if sse:
+                body = b"".join(frame(payload) for payload in group)
+            else:
+                body = opening + separator.join(group)
+                opening = separator
+            if last:
+                await send({"type": "http.response.body", "body": body + ending})
+                return
+            await send({"type": "http.response.body", "body": body, "more_body": True})
     await send({"type": "http.response.body", "body": ending})  # the end came later than the last group
 
 
