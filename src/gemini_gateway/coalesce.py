@@ -26,33 +26,44 @@ async def ready_groups(events: AsyncIterator[T]) -> AsyncGenerator[list[T], None
     try:
         group: list[T] = []
         while True:
-            step = cast("Generator[Any, Any, T]", events.__anext__())
             try:
-                # Run the next step until it finishes (the item was ready) or has to wait for I/O.
-                pending = step.send(None)
-            except StopIteration as done:
-                group.append(done.value)
-                continue
+                ready, started = _start_next(events)
             except StopAsyncIteration:
                 break
             except BaseException:
                 if group:
                     yield group  # what came before the failure still goes out, then the failure
                 raise
+            if ready:
+                group.append(started)
+                continue
             if group:
-                waiting = (step, pending)
+                waiting = started
                 yield group
                 waiting = None
                 group = []
             try:
-                item = await _resume(step, pending)
+                group.append(await _resume(*started))
             except StopAsyncIteration:
                 return
-            group.append(item)
         if group:
             yield group
     finally:
         await _let_go(waiting, events)
+
+
+def _start_next(items: AsyncIterator[T]) -> tuple[bool, Any]:
+    """Run the next step of `items` until it finishes or has to wait for I/O.
+
+    (True, item) when the item was ready; (False, (step, what it waits on)) when it has to wait,
+    for `_resume` to finish; StopAsyncIteration at the end, and whatever else the step raises.
+    """
+    step = cast("Generator[Any, Any, T]", items.__anext__())
+    try:
+        pending = step.send(None)
+    except StopIteration as done:
+        return True, done.value
+    return False, (step, pending)
 
 
 @types.coroutine
@@ -108,24 +119,23 @@ async def marking_last(items: AsyncIterator[T]) -> AsyncGenerator[tuple[T, bool]
         except StopAsyncIteration:
             return
         while True:
-            step = cast("Generator[Any, Any, T]", items.__anext__())
             try:
-                pending = step.send(None)
-            except StopIteration as done:
-                yield item, False
-                item = done.value
-                continue
+                ready, started = _start_next(items)
             except StopAsyncIteration:
                 yield item, True
                 return
             except BaseException:
                 yield item, False  # the failure follows it
                 raise
-            waiting = (step, pending)
+            if ready:
+                yield item, False
+                item = started
+                continue
+            waiting = started
             yield item, False
             waiting = None
             try:
-                item = await _resume(step, pending)
+                item = await _resume(*started)
             except StopAsyncIteration:
                 return
     finally:
