@@ -1,10 +1,12 @@
-"""Image URLs in OpenAI chat messages, through the gateway with the openai SDK: the gateway fetches
-from the address it checked, never from a second DNS answer, and re-checks every redirect."""
+"""Image URLs in OpenAI and Anthropic messages, through the gateway with the official SDKs: the
+gateway fetches from the address it checked, never from a second DNS answer, and re-checks every
+redirect."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
+import anthropic
 import openai
 import pytest
 
@@ -103,4 +105,56 @@ def test_a_redirect_to_a_public_address_is_followed(
     answer = ask_about(gateway, f"http://media.site.test:{site.port}/old/heron.png")
     assert f"image/png of {len(PNG)} bytes" in answer
     assert [path for path, _ in site.requests] == ["/old/heron.png", "/new/heron.png"]
+    assert canary.requests == []
+
+
+def test_anthropic_url_images_use_the_checked_address_too(
+    gateway: RunningGateway,
+    fake: FakeState,
+    hosts: tuple[LoopbackHost, LoopbackHost],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    canary, site = hosts
+    site.serve("/heron.png", PNG)
+    canary.serve("/heron.png", b"secret from loopback")
+    ScriptedDNS(monkeypatch, {"media.rebind.test": [[PUBLIC], ["127.0.0.1"]]})
+    client = anthropic.Anthropic(api_key="client-token", base_url=gateway.url, max_retries=0)
+    url = f"http://media.rebind.test:{site.port}/heron.png"
+    message = client.messages.create(
+        model=MODEL,
+        max_tokens=200,
+        messages=[
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "What is this?"},
+                    {"type": "image", "source": {"type": "url", "url": url}},
+                ],
+            }
+        ],
+    )
+    text = "".join(block.text for block in message.content if block.type == "text")
+    assert f"image/png of {len(PNG)} bytes" in text
+    assert canary.requests == [] and len(site.requests) == 1
+    site.redirect("/egret.png", f"http://127.0.0.1:{canary.port}/heron.png")
+    with pytest.raises(anthropic.BadRequestError) as info:
+        client.messages.create(
+            model=MODEL,
+            max_tokens=200,
+            messages=[
+                {
+                    "role": "user",
+                    "content": [
+                        {
+                            "type": "image",
+                            "source": {
+                                "type": "url",
+                                "url": f"http://media.rebind.test:{site.port}/egret.png",
+                            },
+                        }
+                    ],
+                }
+            ],
+        )
+    assert "loopback or private" in str(info.value.body)
     assert canary.requests == []
