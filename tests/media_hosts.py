@@ -33,6 +33,7 @@ class Route:
     status: int = 200
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
+    hold: threading.Event | None = None  # the body waits for this, after the headers
 
 
 class LoopbackHost:
@@ -52,6 +53,9 @@ class LoopbackHost:
                     self.send_header(name, value)
                 self.send_header("Content-Length", str(len(route.body)))
                 self.end_headers()
+                if route.hold is not None:
+                    self.wfile.flush()
+                    route.hold.wait(timeout=30)
                 self.wfile.write(route.body)
 
             def log_message(self, format: str, *args: Any) -> None:

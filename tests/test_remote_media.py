@@ -4,6 +4,7 @@ it connects only to addresses it vetted, under the original name, and re-checks 
 from __future__ import annotations
 
 import base64
+import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import aiohttp
 import pytest
 from yarl import URL
 
+from gemini_gateway import remote_media
 from gemini_gateway.backends.http_client import UpstreamHTTP, create_upstream_http
 from gemini_gateway.errors import RequestError
 from gemini_gateway.remote_media import MAX_REDIRECTS, fetch_media, pinned_hops
@@ -18,6 +20,7 @@ from tests.media_hosts import (
     PNG,
     PUBLIC,
     LoopbackHost,
+    Route,
     ScriptedDNS,
     canary_and_site,
     self_signed_for,
@@ -136,6 +139,21 @@ async def test_size_limit_holds(http: UpstreamHTTP, hosts: Hosts, monkeypatch: p
     with pytest.raises(RequestError, match="byte limit") as info:
         await fetch(http, f"http://media.site.test:{site.port}/big.png", max_bytes=len(PNG))
     assert info.value.status_code == 413
+
+
+async def test_a_stalled_download_ends_at_the_deadline(
+    http: UpstreamHTTP, hosts: Hosts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, site = hosts
+    release = threading.Event()
+    site.routes["/slow.png"] = Route(200, PNG, {"Content-Type": "image/png"}, hold=release)
+    ScriptedDNS(monkeypatch, {"media.site.test": [[PUBLIC]]})
+    monkeypatch.setattr(remote_media, "FETCH_SECONDS", 0.5)
+    try:
+        with pytest.raises(RequestError, match="could not fetch the media URL \\(TimeoutError\\)"):
+            await fetch(http, f"http://media.site.test:{site.port}/slow.png")
+    finally:
+        release.set()
 
 
 async def test_tls_is_verified_for_the_name_while_connecting_to_the_address(
