@@ -16,6 +16,7 @@ from gemini_gateway import remote_media
 from gemini_gateway.backends.http_client import UpstreamHTTP, create_upstream_http
 from gemini_gateway.errors import RequestError
 from gemini_gateway.remote_media import MAX_REDIRECTS, fetch_media, pinned_hops
+from tests.backends.test_upstream_proxy import ForwardProxy
 from tests.media_hosts import (
     PNG,
     PUBLIC,
@@ -188,3 +189,21 @@ async def test_private_urls_are_fetched_when_the_operator_allows_them(http: Upst
             await fetch(http, f"http://127.0.0.1:{host.port}/a.png")
     finally:
         host.close()
+
+
+async def test_a_proxy_is_handed_the_checked_address_not_the_name(
+    hosts: Hosts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A proxy resolving the name itself would reopen the rebinding hole on its side."""
+    canary, site = hosts
+    site.serve("/heron.png", PNG)
+    ScriptedDNS(monkeypatch, {"media.rebind.test": [[PUBLIC], ["127.0.0.1"]]})
+    proxy = ForwardProxy()
+    with proxy.running() as proxy_url:
+        http = create_upstream_http(proxy=proxy_url, connect_timeout=5, read_timeout=10)
+        try:
+            assert await fetch(http, f"http://media.rebind.test:{site.port}/heron.png") == PNG
+        finally:
+            await http.aclose()
+    assert proxy.seen == [f"GET http://{PUBLIC}:{site.port}/heron.png"]
+    assert canary.requests == []
