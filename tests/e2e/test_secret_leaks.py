@@ -23,7 +23,8 @@ from google import genai
 from gemini_gateway.fake_upstream import FakeState
 from gemini_gateway.redaction import RedactingFilter
 from tests.conftest import ADMIN_TOKEN, GatewayFactory, RunningGateway
-from tests.recorder.conftest import record, wait_for_records
+from tests.recorder.conftest import CLIENT_TOKEN as RECORDING_TOKEN
+from tests.recorder.conftest import RECORDING, record, wait_for_health, wait_for_records
 
 MODEL = "gemini-2.5-flash"
 # Shaped like Google's keys (AIza + 35), and one the gateway only knows by being configured.
@@ -199,3 +200,23 @@ def test_client_tokens_in_any_header_or_query_parameter_are_masked(
         exported = httpx.get(f"{running.url}/api/logs/export", headers=ADMIN).text
         for text in (repr(records), exported):
             assert_no_key(text, "the records", [CLIENT_TOKEN, WRONG_TOKEN])
+
+
+def test_a_key_added_while_running_is_masked_by_the_writer_process_too(
+    gateway_factory: GatewayFactory, fake: FakeState
+) -> None:
+    """The writer process learns the gateway's secrets at start; one added later reaches it too."""
+    added = "pool-key-added-at-runtime-7d2c9e"
+    with gateway_factory(**RECORDING) as running:
+        assert wait_for_health(running.url)["writer"] == "process"
+        answer = httpx.post(f"{running.url}/api/keys", json={"keys": [added]}, headers=ADMIN)
+        assert answer.status_code == 201, answer.text
+        sdk = genai.Client(
+            api_key=RECORDING_TOKEN,
+            http_options={"base_url": running.url, "headers": {"x-debug-upstream": f"key {added}"}},
+        )
+        assert sdk.models.generate_content(model=MODEL, contents="hi").text
+        (item,) = [i for i in wait_for_records(running.url, 1) if i["dialect"] == "gemini"]
+        kept = record(running.url, item["id"])
+        assert kept["request_headers"]["x-debug-upstream"].startswith("key ")
+        assert_no_key(repr(kept), "the record", [added])
