@@ -15,12 +15,12 @@ the request path: Google does not echo keys in them; their records are scanned o
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections.abc import Collection
 from urllib.parse import quote, quote_plus, unquote
 
-_UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 # Shapes of secrets, masked whether registered or not: Google API keys, OAuth access and refresh
 # tokens (the refresh token's `//` also percent-encoded), the gateway's client tokens (admin/tokens.py).
 _SHAPES = re.compile(
@@ -30,6 +30,7 @@ _SHAPES = re.compile(
     r"|1%2[Ff]%2[Ff][0-9A-Za-z_\-]{10,}"
     r"|gw-[0-9A-Za-z_\-]{24,}"
 )
+_SHAPE_ANCHORS = ("AIza", "ya29.", "1//", "1%2", "gw-")  # what every _SHAPES match holds: a cheap pre-check
 # The values of query parameters that carry a credential, wherever a URL is quoted.
 _QUERY_SECRET = re.compile(r"([?&;](?:key|api[-_]?key|access_token|token)=)([^&\s\"'#<>\\]+)", re.IGNORECASE)
 MIN_SECRET = 6  # shorter "secrets" would mask ordinary words
@@ -42,11 +43,14 @@ def mask_secret(secret: str) -> str:
     return f"{secret[:4]}...{secret[-4:]}"
 
 
-def _forms(secret: str) -> set[str]:
-    """The ways a secret is printed in URLs and JSON, besides itself."""
+@functools.lru_cache(maxsize=1024)
+def _forms(secret: str) -> tuple[tuple[str, str], ...]:
+    """The ways a secret is printed in URLs and JSON, itself included, each with its mask."""
     encoded = quote(secret, safe="")
-    return {secret, encoded, re.sub(r"%[0-9A-F]{2}", lambda m: m.group(0).lower(), encoded),
-            quote_plus(secret), secret.replace("/", "\\/")}  # fmt: skip
+    lowered = re.sub(r"%[0-9A-F]{2}", lambda m: m.group(0).lower(), encoded)
+    forms = {secret, encoded, lowered, quote_plus(secret), secret.replace("/", "\\/")}
+    mask = mask_secret(secret)
+    return tuple((form, mask) for form in sorted(forms, key=len, reverse=True))
 
 
 def _any_encoding(secret: str) -> re.Pattern[str]:
@@ -61,16 +65,19 @@ def _any_encoding(secret: str) -> re.Pattern[str]:
 class SecretRedactor:
     def __init__(self) -> None:
         self._known: set[str] = set()
-        self._forms: list[tuple[str, str]] = []  # (form, mask), longest first
+        # (form, mask) pairs by their first characters, longest first: a long text is scanned once
+        # per distinct opening (keys share "AIza"), not once per form.
+        self._forms: dict[str, list[tuple[str, str]]] = {}
         self.generation = 0  # bumped on every new secret, so copies elsewhere know to catch up
 
     def add(self, secret: str) -> None:
         if len(secret) < MIN_SECRET or secret in self._known:
             return
         self._known.add(secret)
-        mask = mask_secret(secret)
-        self._forms.extend((form, mask) for form in _forms(secret))
-        self._forms.sort(key=lambda item: -len(item[0]))
+        for form, mask in _forms(secret):
+            group = self._forms.setdefault(form[: MIN_SECRET // 2], [])
+            group.append((form, mask))
+            group.sort(key=lambda item: -len(item[0]))  # a secret inside a longer one goes last
         self.generation += 1
 
     def known(self) -> list[str]:
@@ -79,17 +86,25 @@ class SecretRedactor:
     def redact(self, text: str, extra: Collection[str] = ()) -> str:
         """`text` with every registered secret, every secret-shaped token and every one of `extra`
         (say, the token a caller presented) masked."""
-        forms = self._forms
-        if extra:
-            added = [(form, mask_secret(s)) for s in extra if len(s) >= MIN_SECRET for form in _forms(s)]
-            forms = sorted([*forms, *added], key=lambda item: -len(item[0]))
-        for form, mask in forms:
-            if form in text:
-                text = text.replace(form, mask)
+        for secret in extra:
+            if len(secret) >= MIN_SECRET:
+                for form, mask in _forms(secret):
+                    if form in text:
+                        text = text.replace(form, mask)
+        for opening, group in self._forms.items():
+            if opening in text:
+                for form, mask in group:
+                    if form in text:
+                        text = text.replace(form, mask)
         if "%" in text:
             text = self._encoded(text, extra)
-        text = _SHAPES.sub(_mask_match, text)
-        return _QUERY_SECRET.sub(_mask_value, text)
+        if any(anchor in text for anchor in _SHAPE_ANCHORS):
+            text = _SHAPES.sub(_mask_match, text)
+        if "=" in text:
+            lowered = text.lower()
+            if "key=" in lowered or "token=" in lowered:
+                text = _QUERY_SECRET.sub(_mask_value, text)
+        return text
 
     def _encoded(self, text: str, extra: Collection[str]) -> str:
         """Secrets percent-encoded in ways `_forms` does not list (rare: looked for only when the
@@ -98,7 +113,7 @@ class SecretRedactor:
         if decoded == text:
             return text
         for secret in (*self._known, *extra):
-            if len(secret) >= MIN_SECRET and secret in decoded and not set(secret) <= _UNRESERVED:
+            if len(secret) >= MIN_SECRET and secret in decoded:
                 text = _any_encoding(secret).sub(mask_secret(secret), text)
         return text
 
