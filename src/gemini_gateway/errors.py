@@ -9,6 +9,11 @@
 
 Handlers never build error bodies themselves: they raise, and the dialect at the boundary renders
 (`google_error_body` here for Gemini routes; the OpenAI and Anthropic dialects have their own).
+
+Every error text passes the redactor here, once, as the error is made: Google's texts can name
+the key or token a call was made with, and from an error they go on to clients in every dialect,
+pool reasons (`/api/pool`, the stored pool state), records and logs. Errors are the rare path,
+so the scan costs a successful call nothing.
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+
+from gemini_gateway.redaction import REDACTOR
 
 GOOGLE_STATUS = {
     400: "INVALID_ARGUMENT",
@@ -39,6 +46,7 @@ class GatewayError(Exception):
     status_code: int = 500
 
     def __init__(self, message: str, *, status_code: int | None = None) -> None:
+        message = REDACTOR.redact(message)
         super().__init__(message)
         self.message = message
         if status_code is not None:
@@ -75,6 +83,7 @@ class UpstreamError(GatewayError):
     """The upstream's own error answer, kept as it was sent so it can be passed through."""
 
     def __init__(self, status_code: int, body: bytes, *, content_type: str = "application/json") -> None:
+        body = REDACTOR.redact_bytes(body)  # the body itself passes through to Gemini clients
         self.body = body
         self.content_type = content_type
         self.payload = _parse_error(body)

@@ -75,6 +75,18 @@ def test_error_faults(
         assert details_by_type(response)["BadRequest"]["fieldViolations"]
 
 
+def test_suspended_names_the_calling_key_as_google_does(http: httpx.Client, state: FakeState) -> None:
+    state.add_fault(KEY, "suspended", count=1)
+    response = http.post(GENERATE, json=user("hi"))
+    error = response.json()["error"]
+    assert (response.status_code, error["status"]) == (403, "PERMISSION_DENIED")
+    assert error["message"] == f"Permission denied: Consumer 'api_key:{KEY}' has been suspended."
+    details = details_by_type(response)
+    assert details["ErrorInfo"]["reason"] == "CONSUMER_SUSPENDED"
+    assert details["ErrorInfo"]["metadata"]["consumer"].startswith("projects/")  # type: ignore[index]
+    assert details["LocalizedMessage"]["message"] == error["message"]
+
+
 def test_faults_are_per_key_and_model(http: httpx.Client, state: FakeState) -> None:
     state.add_fault("other", "503")
     state.add_fault(KEY, "503", model="gemini-2.5-pro")

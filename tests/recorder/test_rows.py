@@ -135,3 +135,19 @@ def test_queries_without_a_secret_name_are_kept_as_sent() -> None:
         and "AIzaSyQueryTest0123456789" not in masked
         and masked.startswith("alt=sse&Api_Key=")
     )
+
+
+def test_recorded_bodies_are_masked_whatever_path_they_took() -> None:
+    """A body is scanned as it is recorded, whether or not it passed an error's redaction first."""
+    key = "AIzaSyRecordedBodyKey000000000000000042"
+    answer = orjson.dumps(
+        {"error": {"code": 403, "message": f"Consumer 'api_key:{key}' has been suspended."}}
+    )
+    exchange = Exchange(model="gemini-2.5-flash", status=403)
+    scope = {"method": "POST", "path": "/v1beta/models/m:generateContent", "query_string": b"", "headers": []}
+    capture = Capture("full", scope, exchange, 1 << 20)
+    capture.response_chunks, capture.response_size, capture.status = [answer], len(answer), 403
+    capture.finished = exchange.started
+    (body,) = build_rows(capture).bodies
+    stored = decompress(body["data"], body["codec"])
+    assert key.encode() not in stored and b"has been suspended" in stored

@@ -113,7 +113,7 @@ class FakeGeminiApp:
                 elif fault.kind == "cut":
                     cut_after = fault.after_chunks
                 else:
-                    raise fault_error(fault, model_id, version, rpc)
+                    raise fault_error(fault, model_id, version, rpc, key)
             if rpc == "countTokens" and model_id and scope["path"].startswith(VERTEX_PREFIXES):
                 body = vertex_count_body(body, model_id)
             if rpc in _GENERATE or rpc == "countTokens":

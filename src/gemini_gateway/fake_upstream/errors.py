@@ -109,6 +109,14 @@ def key_invalid() -> FakeApiError:
     return FakeApiError(400, message, details=[error_info("API_KEY_INVALID"), localized])
 
 
+def consumer_suspended(key: str) -> FakeApiError:
+    """403 for a suspended key: Google names the key itself, in full, in the message."""
+    message = f"Permission denied: Consumer 'api_key:{key}' has been suspended."
+    localized = {"@type": TYPE_PREFIX + "LocalizedMessage", "locale": "en-US", "message": message}
+    suspended = error_info("CONSUMER_SUSPENDED", consumer="projects/993395320710")
+    return FakeApiError(403, message, details=[suspended, localized])
+
+
 def oauth_unsupported() -> FakeApiError:
     return FakeApiError(
         401,

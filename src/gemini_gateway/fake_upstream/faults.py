@@ -11,6 +11,7 @@ from gemini_gateway.fake_upstream.errors import (
     FakeApiError,
     Json,
     bad_request,
+    consumer_suspended,
     error_info,
     key_invalid,
 )
@@ -27,8 +28,10 @@ _SERVER_ERRORS = {
 TIMING_FAULTS = frozenset({"slow", "cut", "hang"})
 
 
-def fault_error(fault: Fault, model: str | None, version: str, rpc: str) -> FakeApiError:
-    """The error a non-timing fault answers with, for a call of `rpc` on `model`."""
+def fault_error(
+    fault: Fault, model: str | None, version: str, rpc: str, key: str | None = None
+) -> FakeApiError:
+    """The error a non-timing fault answers with, for a call of `rpc` on `model` made with `key`."""
     kind = fault.kind
     if kind == "429":
         return quota_exceeded(fault, model)
@@ -36,6 +39,8 @@ def fault_error(fault: Fault, model: str | None, version: str, rpc: str) -> Fake
         return FakeApiError(int(kind), fault.message or _SERVER_ERRORS[kind])
     if kind == "invalid_key":
         error = key_invalid()
+    elif kind == "suspended":
+        error = consumer_suspended(key or "")
     elif kind == "blocked":
         method = f"google.ai.generativelanguage.{version}.GenerativeService.{rpc[:1].upper()}{rpc[1:]}"
         error = FakeApiError(

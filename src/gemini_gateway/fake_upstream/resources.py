@@ -72,7 +72,7 @@ async def _admit(state: FakeState, key: str | None, scope: Scope) -> str:
         if fault.kind == "slow":
             await asyncio.sleep(fault.delay_ms / 1000)
         elif fault.kind not in TIMING_FAULTS:
-            raise fault_error(fault, None, "v1beta", "files")
+            raise fault_error(fault, None, "v1beta", "files", key)
     return key
 
 

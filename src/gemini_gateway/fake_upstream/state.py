@@ -18,7 +18,20 @@ from gemini_gateway.fake_upstream.oauth import FakeOAuth
 from gemini_gateway.fake_upstream.projects import Projects
 
 FAULT_KINDS = frozenset(
-    {"429", "500", "502", "503", "504", "invalid_key", "blocked", "bad_request", "slow", "cut", "hang"}
+    {
+        "429",
+        "500",
+        "502",
+        "503",
+        "504",
+        "invalid_key",
+        "suspended",
+        "blocked",
+        "bad_request",
+        "slow",
+        "cut",
+        "hang",
+    }
 )
 PER_MINUTE_QUOTA = "GenerateRequestsPerMinutePerProjectPerModel-FreeTier"
 DEFAULT_RETRY_DELAY = "7s"
@@ -187,7 +200,8 @@ class FakeState:
 
         Faults match in the order added; one with `count` expires after that many calls.
         Kinds: "429" (RESOURCE_EXHAUSTED with QuotaFailure, Help and, unless `retry_delay` is
-        None, RetryInfo), "500", "502", "503", "504", "invalid_key", "blocked", "bad_request",
+        None, RetryInfo), "500", "502", "503", "504", "invalid_key", "suspended" (CONSUMER_SUSPENDED,
+        naming the calling key in full as Google does), "blocked", "bad_request",
         "slow" (first byte after `delay_ms`), "cut" (drop the connection after `after_chunks`
         stream events, or after the headers of a plain answer), "hang" (never answer).
         """

@@ -6,12 +6,9 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
+from gemini_gateway.redaction import mask_secret
 
-def mask_secret(secret: str) -> str:
-    """Enough of a secret to tell keys apart, never enough to use one."""
-    if len(secret) <= 12:
-        return secret[:2] + "..." if secret else ""
-    return f"{secret[:4]}...{secret[-4:]}"
+__all__ = ["Credential", "credential_id", "mask_secret"]
 
 
 def credential_id(kind: str, secret: str) -> str:

@@ -74,6 +74,7 @@ class RecorderProcess(RecorderBase):
         self._unsettled: deque[tuple[int, int, bytes]] = deque()
         self._unsettled_count = 0
         self._sequence = 0
+        self._secrets_sent = -1  # REDACTOR.generation the worker last heard of
         self._flush_handle: asyncio.TimerHandle | None = None
         self._process: asyncio.subprocess.Process | None = None
         self._stdin: asyncio.StreamWriter | None = None
@@ -108,6 +109,9 @@ class RecorderProcess(RecorderBase):
         if not self._buffer:
             return
         batch, self._buffer = self._buffer, []
+        if REDACTOR.generation != self._secrets_sent:  # a key or token added since: mask it there too
+            self._secrets_sent = REDACTOR.generation
+            self._send(("secrets", REDACTOR.known()))
         self._sequence += 1
         data = frame(("records", self._sequence, batch))
         self._unsettled.append((self._sequence, len(batch), data))
@@ -210,6 +214,7 @@ class RecorderProcess(RecorderBase):
         # Frames are numbered on from the last this side saw settled; the worker acknowledges from there.
         baseline = self._unsettled[0][0] - 1 if self._unsettled else self._sequence
         migrated = self._database is not None and self._own_database is None  # the gateway's own, open
+        self._secrets_sent = REDACTOR.generation
         self._send(("init", fields, REDACTOR.known(), baseline, migrated))
         for _, _, data in self._unsettled:  # none after a crash (spooled), some at start-up
             self._write(data)

@@ -1,7 +1,9 @@
 """Turn a `Capture` into the rows the store keeps (runs in a worker thread, off the request path).
 
 Secrets are removed here, once, before anything reaches the store or the spool: credential
-headers and `key=`-like query values are masked, and error texts go through the log redactor.
+headers and `key=`-like query values are masked; every other header and query value, the bodies
+and the error texts go through the redactor, which also masks the token the caller presented
+wherever else it appears (`x-goog-user-project`, `?api-key=`, ...).
 """
 
 from __future__ import annotations
@@ -13,11 +15,10 @@ from urllib.parse import parse_qsl, urlencode
 
 import orjson
 
-from gemini_gateway.pool.credential import mask_secret
 from gemini_gateway.recorder import extract
 from gemini_gateway.recorder.capture import Capture
 from gemini_gateway.recorder.merge import merge_event_bytes
-from gemini_gateway.redaction import REDACTOR
+from gemini_gateway.redaction import MIN_SECRET, REDACTOR, mask_secret
 from gemini_gateway.store.codec import DEFAULT_CODEC, cap_body, choose_codec, compress
 from gemini_gateway.store.exchanges import RecordRows
 
@@ -34,7 +35,7 @@ SECRET_HEADERS = frozenset(
         "x-csrf-token",  # the admin UI's playground sends it with the session cookie
     }
 )
-SECRET_QUERY = frozenset({"key", "api_key", "apikey", "access_token", "token"})
+SECRET_QUERY = frozenset({"key", "api_key", "api-key", "apikey", "access_token", "token"})
 STATUS_CLIENT_GONE = 499
 METADATA_BYTES = 1024
 
@@ -63,23 +64,46 @@ def mask_header(name: str, value: str) -> str:
     return mask_secret(value)
 
 
-def masked_headers(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
+def presented_tokens(raw_headers: list[tuple[bytes, bytes]], raw_query: bytes) -> frozenset[str]:
+    """What the caller sent as credentials (right or wrong), to be masked wherever else it appears."""
+    found: set[str] = set()
+    for key, value in raw_headers:
+        name = key.decode("latin-1").lower()
+        if name in SECRET_HEADERS and name not in ("cookie", "set-cookie"):
+            scheme, sep, credentials = value.decode("latin-1").strip().partition(" ")
+            found.add(credentials.strip() if sep else scheme)
+    if raw_query:
+        lowered = raw_query.lower()
+        if b"key" in lowered or b"token" in lowered:  # every SECRET_QUERY name holds one
+            pairs = parse_qsl(raw_query.decode("latin-1"), keep_blank_values=True)
+            found.update(v for k, v in pairs if k.lower() in SECRET_QUERY)
+    return frozenset(token for token in found if len(token) >= MIN_SECRET)
+
+
+def masked_headers(raw: list[tuple[bytes, bytes]], presented: frozenset[str] = frozenset()) -> dict[str, str]:
     headers: dict[str, str] = {}
     for key, value in raw:
         name = key.decode("latin-1").lower()
-        text = mask_header(name, value.decode("latin-1"))
+        text = value.decode("latin-1")
+        text = mask_header(name, text) if name in SECRET_HEADERS else REDACTOR.redact(text, presented)
         headers[name] = f"{headers[name]}, {text}" if name in headers else text
     return headers
 
 
-def masked_query(raw: bytes) -> str | None:
+def masked_query(raw: bytes, presented: frozenset[str] = frozenset()) -> str | None:
+    """The query as sent, every parameter (not only the credential ones) cleared of secrets."""
     if not raw:
         return None
-    lowered = raw.lower()
-    if b"key" not in lowered and b"token" not in lowered:  # every SECRET_QUERY name holds one
-        return raw.decode("latin-1")
-    pairs = parse_qsl(raw.decode("latin-1"), keep_blank_values=True)
-    return urlencode([(k, mask_secret(v) if k.lower() in SECRET_QUERY else v) for k, v in pairs])
+    sent = raw.decode("latin-1")
+    pairs = parse_qsl(sent, keep_blank_values=True)
+    clean = [
+        (
+            REDACTOR.redact(k, presented),
+            mask_secret(v) if k.lower() in SECRET_QUERY else REDACTOR.redact(v, presented),
+        )
+        for k, v in pairs
+    ]
+    return sent if clean == pairs and REDACTOR.redact(sent, presented) == sent else urlencode(clean)
 
 
 def _json(body: bytes) -> Any:
@@ -99,9 +123,10 @@ def _header(headers: dict[str, str], name: str) -> str | None:
 def build_rows(capture: Capture, codec: str = DEFAULT_CODEC) -> RecordRows:
     exchange = capture.exchange
     scope = capture.scope
-    request_headers = masked_headers(scope.get("headers", []))
-    response_headers = masked_headers(capture.response_headers)
-    request_body = b"".join(capture.request_chunks)
+    presented = presented_tokens(scope.get("headers", []), scope.get("query_string", b""))
+    request_headers = masked_headers(scope.get("headers", []), presented)
+    response_headers = masked_headers(capture.response_headers, presented)
+    request_body = REDACTOR.redact_bytes(b"".join(capture.request_chunks), presented)
     request = _json(request_body)
 
     # The answer: a stream's teed canonical events merged into one response, else the bytes sent.
@@ -115,6 +140,7 @@ def build_rows(capture: Capture, codec: str = DEFAULT_CODEC) -> RecordRows:
         response_body = b"".join(capture.response_chunks)
         response_type = _header(response_headers, "content-type")
         response_total = capture.response_size
+    response_body = REDACTOR.redact_bytes(response_body, presented)  # a stream's error event was teed raw
     response = merged if merged is not None else _json(response_body)
 
     status, error = _outcome(capture)
@@ -128,7 +154,7 @@ def build_rows(capture: Capture, codec: str = DEFAULT_CODEC) -> RecordRows:
         "route": (exchange.route or scope.get("path", ""))[:300],
         "method": scope.get("method", "")[:10],
         "path": scope.get("path", "")[:500],
-        "query": masked_query(scope.get("query_string", b"")),
+        "query": masked_query(scope.get("query_string", b""), presented),
         "model": str(model).removeprefix("models/")[:128] if model else None,
         "client_id": exchange.client_id,
         "credential": exchange.credential,

@@ -130,6 +130,9 @@ async def _serve(reader: asyncio.StreamReader, output: asyncio.WriteTransport) -
                 break
             if message[0] == "records":
                 worker.receive(message[1], message[2])
+            elif message[0] == "secrets":  # added in the gateway since start-up
+                for secret in message[1]:
+                    redaction.REDACTOR.add(secret)
     finally:
         reporter.cancel()
         await recorder.aclose()
