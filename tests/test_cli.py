@@ -15,15 +15,16 @@ import pytest
 from tests.conftest import GatewayFactory
 from tests.servers import CLI_ADMIN_TOKEN as ADMIN_TOKEN
 from tests.servers import serve_cli as serving
+from tests.store.dbservers import free_port
 
 
-def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def run_cli(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "gemini_gateway", *args],
         env={**os.environ, **env},
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=timeout,
     )
 
 
@@ -31,6 +32,22 @@ def test_serve_refuses_a_public_address_without_client_tokens(tmp_path) -> None:
     result = run_cli("serve", env={"HOST": "0.0.0.0", "GATEWAY_TOKENS": "", "DATA_DIR": str(tmp_path)})
     assert result.returncode == 2
     assert "GATEWAY_TOKENS" in result.stderr and "0.0.0.0" in result.stderr
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "0.0.0.0"])
+def test_serve_refuses_a_client_token_equal_to_the_admin_token(tmp_path: Path, host: str) -> None:
+    same = "one-token-for-both-doors-9c1e"
+    env = {
+        "HOST": host,
+        "PORT": str(free_port()),
+        "GATEWAY_TOKENS": f"client-own-token-4b2d,{same}",
+        "ADMIN_TOKEN": same,
+        "DATA_DIR": str(tmp_path),
+    }
+    result = run_cli("serve", env=env, timeout=30)  # before the check, it served (and never returned)
+    assert result.returncode == 2
+    assert "GATEWAY_TOKENS" in result.stderr and "ADMIN_TOKEN" in result.stderr
+    assert same not in result.stderr  # the message says what to change, never the token
 
 
 def test_placeholder_admin_token_is_rejected(tmp_path) -> None:

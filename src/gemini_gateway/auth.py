@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import parse_qsl
 
+from gemini_gateway.brake import Brake
 from gemini_gateway.errors import RequestError
 
 Tier = Literal["admin", "user"]
@@ -69,6 +70,12 @@ class RateLimiter:
         self._buckets[identity.id] = (tokens - 1.0, now)
 
 
+def client_address(scope: Mapping[str, Any]) -> str:
+    """The caller's address (a trusted proxy's X-Forwarded-For already applied, see forwarded.py)."""
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
+
+
 def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -96,18 +103,28 @@ class Authenticator:
 
     def __init__(self, gateway_tokens: Iterable[str], admin_token: str | None) -> None:
         self._clients: dict[str, ClientIdentity] = {}
+        self._configured = False  # GATEWAY_TOKENS named any token, even one that is also the admin's
         for token in gateway_tokens:
             digest = token_digest(token)
             self._clients[digest] = ClientIdentity(id=f"token:{digest[:8]}", tier="user")
+            self._configured = True
         self._admin_digest = token_digest(admin_token) if admin_token else None
         if self._admin_digest:
             self._clients[self._admin_digest] = ClientIdentity(id="admin", tier="admin")
         self.limiter = RateLimiter()
+        self.brake = Brake()
 
     @property
     def open(self) -> bool:
         """No client tokens configured: the API answers anyone (allowed only on loopback)."""
+        if self._configured:
+            return False
         return not any(identity.tier == "user" for identity in self._clients.values())
+
+    def wrong_token(self, scope: Mapping[str, Any], token: str, refusal: RequestError) -> RequestError:
+        """What to answer a wrong token with: `refusal`, or a 429 once its sender is braked."""
+        braked = self.brake.wrong(client_address(scope), token)
+        return refusal if braked is None else ClientRateLimited(braked.message, braked.wait)
 
     def register(self, digest: str, identity: ClientIdentity) -> None:
         self._clients[digest] = identity
@@ -138,7 +155,8 @@ class Authenticator:
                 "'x-api-key' or '?key='",
                 status_code=401,
             )
-        raise RequestError("the client token is not valid for this gateway", status_code=403)
+        refusal = RequestError("the client token is not valid for this gateway", status_code=403)
+        raise self.wrong_token(scope, token, refusal)
 
     def admin(self, scope: Mapping[str, Any]) -> ClientIdentity:
         """The caller of an admin route: an admin UI session, the admin token or an admin-tier token."""
@@ -151,7 +169,7 @@ class Authenticator:
                 raise RequestError("missing admin token", status_code=401)
             identity = self.identify(token)
             if identity is None:
-                raise RequestError("admin token required", status_code=403)
+                raise self.wrong_token(scope, token, RequestError("admin token required", status_code=403))
         if identity.tier != "admin":
             raise RequestError("this token may call the model API only, not the admin API", status_code=403)
         return identity

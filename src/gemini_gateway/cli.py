@@ -61,11 +61,11 @@ def serve(
 
     settings = load_settings(host=host, port=port)
     redaction.install(settings.log_level)
+    settings = ensure_admin_token(settings)  # first: a token kept in DATA_DIR is judged too
     problem = settings.exposure_problem()
     if problem:
         typer.echo(problem, err=True)
         raise typer.Exit(2)
-    settings = ensure_admin_token(settings)
     # Whether the pool is empty is known once the app has started: keys, accounts and profiles
     # also come from files and the store (create_app's lifespan warns then).
     log.info(

@@ -300,7 +300,14 @@ class Settings(BaseSettings):
         return f"sqlite+aiosqlite:///{(self.data_dir / 'gateway.db').as_posix()}"
 
     def exposure_problem(self) -> str | None:
-        """Why serving on `host` would be unsafe, or None."""
+        """Why serving these settings would be unsafe (and what to change), or None."""
+        admin = self.admin_token.get_secret_value() if self.admin_token else None
+        if admin is not None and any(t.get_secret_value() == admin for t in self.gateway_tokens):
+            return (
+                "refusing to start: a token in GATEWAY_TOKENS is also ADMIN_TOKEN, so every client "
+                "holding it could manage the gateway (keys, tokens, settings, logs). Give clients "
+                "tokens of their own in GATEWAY_TOKENS and keep ADMIN_TOKEN for the admin."
+            )
         if self.gateway_tokens or _is_loopback(self.host):
             return None
         return (

@@ -10,6 +10,7 @@ import pytest
 
 from gemini_gateway.app import create_app
 from gemini_gateway.fake_upstream import FakeState
+from gemini_gateway.forwarded import DEFAULT_TRUSTED, TrustedProxies
 from gemini_gateway.settings import Settings
 from tests.admin.helpers import OPEN_CLIENTS, USER_TOKEN
 from tests.conftest import ADMIN_TOKEN, KEYS, RunningGateway
@@ -35,7 +36,8 @@ def shared_gateway(
         "data_dir": tmp_path_factory.mktemp("admin") / "data",
     }
     app = create_app(Settings(_env_file=None, **values))  # type: ignore[call-arg]
-    with serve_in_thread(app) as url:
+    # As `serve` runs it: forwarded headers believed from FORWARDED_ALLOW_IPS' default, loopback.
+    with serve_in_thread(TrustedProxies(app, DEFAULT_TRUSTED)) as url:
         yield RunningGateway(url, app)
 
 

@@ -30,6 +30,11 @@ def admin_client(base_url: str) -> httpx.Client:
     return client
 
 
+def from_address(base_url: str, address: str) -> httpx.Client:
+    """A client whose requests come from another loopback address (127.0.0.2, ...)."""
+    return httpx.Client(base_url=base_url, transport=httpx.HTTPTransport(local_address=address), timeout=15)
+
+
 def bearer(token: str) -> dict[str, str]:
     return {"authorization": f"Bearer {token}"}
 

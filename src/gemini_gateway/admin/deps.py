@@ -9,8 +9,8 @@ from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from gemini_gateway.admin import repo
-from gemini_gateway.admin.guard import client_address
 from gemini_gateway.admin.state import AdminState, admin_state
+from gemini_gateway.auth import client_address
 from gemini_gateway.context import Gateway
 from gemini_gateway.errors import GatewayError
 from gemini_gateway.store.database import Database

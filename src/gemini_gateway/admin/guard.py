@@ -2,8 +2,13 @@
 
 `AdminGuard` turns a valid session cookie into an identity in the scope (which `Authenticator.admin`
 and `.client` honour), refuses cross-origin admin requests, demands the CSRF header on every
-cookie-authenticated write, and counts wrong tokens per address. `ClientCors` answers browsers for
-the model API only, with the origins of the CORS_ORIGINS setting; admin paths never get CORS headers.
+cookie-authenticated write. Wrong tokens are braked where they are checked (`Authenticator`, see
+gemini_gateway.brake). `ClientCors` answers browsers for the model API only, with the origins of the
+CORS_ORIGINS setting; admin paths never get CORS headers.
+
+The scheme and host are the request's own: `X-Forwarded-*` and `Forwarded` are never read here, as
+any client can send them. `forwarded.TrustedProxies` (under `serve`) puts a trusted proxy's values
+into the scope's scheme and Host header before this runs.
 """
 
 from __future__ import annotations
@@ -37,17 +42,9 @@ def _header(scope: Scope, name: bytes) -> str | None:
 
 
 def request_scheme(scope: Scope) -> str:
-    """http or https, believing a proxy's X-Forwarded-Proto (it can only make cookies stricter)."""
-    forwarded = _header(scope, b"x-forwarded-proto")
-    if forwarded:
-        return forwarded.split(",")[0].strip().lower()
+    """http or https, as the client used it (a trusted proxy's word already applied to the scope)."""
     scheme = str(scope.get("scheme", "http"))
     return {"ws": "http", "wss": "https"}.get(scheme, scheme)
-
-
-def client_address(scope: Scope) -> str:
-    client = scope.get("client")
-    return str(client[0]) if client else "unknown"
 
 
 def session_id(scope: Scope) -> str | None:
@@ -70,7 +67,7 @@ def cross_origin(scope: Scope) -> bool:
     origin = _header(scope, b"origin")
     if origin is None:
         return False
-    host = _header(scope, b"x-forwarded-host") or _header(scope, b"host") or ""
+    host = _header(scope, b"host") or ""
     return origin.rstrip("/").lower() != f"{request_scheme(scope)}://{host}".lower()
 
 
@@ -101,24 +98,17 @@ class AdminGuard:
                 scope[SCOPE_IDENTITY] = playground_identity(session)
         await self.app(scope, receive, send)
 
-    def _admin(self, scope: Scope, sid: str | None) -> tuple[int, str, float | None] | None:
+    def _admin(self, scope: Scope, sid: str | None) -> tuple[int, str] | None:
         if cross_origin(scope):
-            return 403, "cross-origin requests to the admin API are refused", None
-        token = token_from_scope(scope)
-        if token is not None:
-            address = client_address(scope)
-            wait = self.state.failures.retry_after(address)
-            if wait is not None:
-                return 429, f"too many wrong tokens from {address}; try again in {wait:.0f}s", wait
-            if self.gateway.auth.identify(token) is None:
-                self.state.failures.fail(address)
-            return None
+            return 403, "cross-origin requests to the admin API are refused"
+        if token_from_scope(scope) is not None:
+            return None  # the route checks it (Authenticator.admin), braking wrong ones
         session: Session | None = self.state.sessions.get(sid)
         if session is None:
             return None  # the route answers 401 (or serves the login itself)
         writes = scope["type"] == "http" and scope.get("method", "GET") not in SAFE_METHODS
         if writes and not session.csrf_matches(_header(scope, CSRF_HEADER.encode())):
-            return 403, "missing or wrong CSRF token (send the x-csrf-token header)", None
+            return 403, "missing or wrong CSRF token (send the x-csrf-token header)"
         scope[SCOPE_IDENTITY] = session.identity
         return None
 
@@ -127,14 +117,12 @@ def playground_identity(session: Session) -> ClientIdentity:
     return ClientIdentity(id=f"{session.identity.id}:ui", tier=session.identity.tier)
 
 
-async def _refuse(scope: Scope, send: Send, status: int, message: str, retry_after: float | None) -> None:
+async def _refuse(scope: Scope, send: Send, status: int, message: str) -> None:
     if scope["type"] == "websocket":
         # Before the handshake is accepted, a close is answered as HTTP 403 by the server.
         await send({"type": "websocket.close", "code": 4403, "reason": message[:120]})
         return
     headers = [(b"content-type", b"application/json")]
-    if retry_after is not None:
-        headers.append((b"retry-after", str(max(1, int(retry_after + 0.999))).encode()))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": google_error_body(status, message)})
 

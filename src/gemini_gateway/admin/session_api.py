@@ -12,9 +12,9 @@ from starlette.responses import Response
 
 from gemini_gateway import __version__
 from gemini_gateway.admin.deps import Actor, AdminActor, GatewayDep, StateDep, audit
-from gemini_gateway.admin.guard import client_address, request_scheme, session_id
+from gemini_gateway.admin.guard import request_scheme, session_id
 from gemini_gateway.admin.sessions import CSRF_COOKIE, SESSION_COOKIE, Session
-from gemini_gateway.auth import SCOPE_IDENTITY, ClientRateLimited
+from gemini_gateway.auth import SCOPE_IDENTITY, client_address
 from gemini_gateway.errors import RequestError
 from gemini_gateway.routes.responses import JSONBody
 
@@ -54,22 +54,17 @@ def _set_cookies(response: Response, request: Request, session: Session) -> None
 
 @router.post("/session")
 async def login(body: Login, request: Request, gateway: GatewayDep, state: StateDep) -> JSONBody:
-    """Trade the admin token for a session cookie (HttpOnly, SameSite=Strict, Secure behind https)."""
+    """Trade the admin token for a session cookie (HttpOnly, SameSite=Strict, Secure behind https).
+
+    The right token always signs in; wrong ones answer 401, then 429 once braked (gemini_gateway.brake)."""
     address = client_address(_scope(request))
-    wait = state.failures.retry_after(address)
-    if wait is not None:
-        raise _too_many(address, wait)
-    identity = gateway.auth.identify(body.token.strip())
+    token = body.token.strip()
+    identity = gateway.auth.identify(token)
     if identity is None:
-        state.failures.fail(address)
         log.warning("admin login with a wrong token from %s", address)
-        wait = state.failures.retry_after(address)
-        if wait is not None:
-            raise _too_many(address, wait)
-        raise RequestError("wrong token", status_code=401)
+        raise gateway.auth.wrong_token(_scope(request), token, RequestError("wrong token", status_code=401))
     if identity.tier != "admin":
         raise RequestError("this is a client token; log in with the admin token", status_code=403)
-    state.failures.clear(address)
     session = state.sessions.create(identity, address)
     log.info("admin login (%s) from %s", identity.id, address)
     if gateway.database is not None:
@@ -77,10 +72,6 @@ async def login(body: Login, request: Request, gateway: GatewayDep, state: State
     response = JSONBody(_session_body(session))
     _set_cookies(response, request, session)
     return response
-
-
-def _too_many(address: str, wait: float) -> ClientRateLimited:
-    return ClientRateLimited(f"too many wrong tokens from {address}; try again in {wait:.0f}s", wait)
 
 
 @router.get("/session")

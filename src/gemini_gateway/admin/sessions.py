@@ -1,4 +1,4 @@
-"""Admin UI sessions and the brake on guessed tokens.
+"""Admin UI sessions (the brake on guessed tokens is gemini_gateway.brake).
 
 A login trades the admin token for a random session id in an HttpOnly cookie; the token itself is
 never stored or sent back. Sessions live in memory: a restart logs everyone out, which is fine for
@@ -10,7 +10,6 @@ from __future__ import annotations
 import hmac
 import secrets
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -82,38 +81,3 @@ class SessionStore:
     def _prune(self, now: float) -> None:
         for sid in [sid for sid, s in self._sessions.items() if s.expires <= now]:
             del self._sessions[sid]
-
-
-class FailureLimiter:
-    """Wrong tokens per client address: after `limit` failures in `window` seconds, wait it out."""
-
-    def __init__(
-        self, limit: int = 5, window: float = 300.0, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        self.limit = limit
-        self.window = window
-        self.clock = clock
-        self._failures: dict[str, deque[float]] = {}
-
-    def retry_after(self, address: str) -> float | None:
-        """Seconds until `address` may try again, or None if it may try now."""
-        failures = self._failures.get(address)
-        if not failures:
-            return None
-        now = self.clock()
-        while failures and failures[0] <= now - self.window:
-            failures.popleft()
-        if not failures:
-            del self._failures[address]
-            return None
-        if len(failures) < self.limit:
-            return None
-        return failures[0] + self.window - now
-
-    def fail(self, address: str) -> None:
-        if len(self._failures) > 10_000:  # bounded memory under a spray from many addresses
-            self._failures.clear()
-        self._failures.setdefault(address, deque(maxlen=self.limit)).append(self.clock())
-
-    def clear(self, address: str) -> None:
-        self._failures.pop(address, None)

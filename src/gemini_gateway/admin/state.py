@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from gemini_gateway.admin.live import LiveHub
-from gemini_gateway.admin.sessions import FailureLimiter, SessionStore
+from gemini_gateway.admin.sessions import SessionStore
 from gemini_gateway.settings import Settings
 
 if TYPE_CHECKING:
@@ -23,7 +23,6 @@ class AdminState:
     base: Settings
     env_fields: frozenset[str]
     sessions: SessionStore
-    failures: FailureLimiter = field(default_factory=FailureLimiter)
     hub: LiveHub = field(default_factory=LiveHub)
     box: SecretBox | None = None
     stored_settings: dict[str, object] = field(default_factory=dict)  # name -> stored (validated) value

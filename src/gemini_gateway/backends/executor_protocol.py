@@ -32,9 +32,12 @@ CLOSE_MISSING_TOKEN = 4401
 CLOSE_FORBIDDEN = 4403  # wrong token, or executors disabled on this gateway
 CLOSE_TIMEOUT = 4408  # no register in time, or heartbeats missed
 CLOSE_UNSUPPORTED_PROTOCOL = 4426
+CLOSE_TRY_LATER = 4429  # a wrong token while its address or prefix is braked (gemini_gateway.brake)
 CLOSE_GOING_AWAY = 1001  # the gateway shuts down; reconnecting later is right
 # Codes after which retrying with the same settings cannot succeed: the client stops and says why.
-FATAL_CLOSE_CODES = frozenset({CLOSE_MISSING_TOKEN, CLOSE_FORBIDDEN, CLOSE_UNSUPPORTED_PROTOCOL})
+FATAL_CLOSE_CODES = frozenset(
+    {CLOSE_MISSING_TOKEN, CLOSE_FORBIDDEN, CLOSE_TRY_LATER, CLOSE_UNSUPPORTED_PROTOCOL}
+)
 
 ALL_CAPABILITIES = frozenset(MODEL_METHODS | {"models.list", "models.get"})
 MAX_CONCURRENCY_LIMIT = 256

@@ -16,7 +16,7 @@
   var NAME_KEY = "gemini-gateway-executor-name";
   var GOOGLE = "https://generativelanguage.googleapis.com";
   // Close codes after which retrying with the same settings cannot work (bad token, old client).
-  var FATAL_CLOSE_CODES = [4401, 4403, 4426];
+  var FATAL_CLOSE_CODES = [4401, 4403, 4426, 4429];
   var BACKOFF_FIRST_MS = 500;
   var BACKOFF_MAX_MS = 30000;
   // Captured once, before anything on the page can wrap it: calls go out with the page's access.

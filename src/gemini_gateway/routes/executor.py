@@ -21,12 +21,13 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from gemini_gateway import __version__
-from gemini_gateway.auth import token_from_scope
+from gemini_gateway.auth import client_address, token_from_scope
 from gemini_gateway.backends.executor_hub import ExecutorHub
 from gemini_gateway.backends.executor_protocol import (
     CLOSE_FORBIDDEN,
     CLOSE_MISSING_TOKEN,
     CLOSE_TIMEOUT,
+    CLOSE_TRY_LATER,
     ProtocolError,
     RegisterInfo,
     decode,
@@ -77,7 +78,17 @@ async def _handshake(websocket: WebSocket, hub: ExecutorHub) -> tuple[RegisterIn
     except TimeoutError:
         raise ProtocolError(CLOSE_TIMEOUT, "no 'register' frame within 10 seconds") from None
     info = parse_register(decode(message))  # the version is judged first: old clients learn why
-    return info, check_token(hub, info.token or token_from_scope(dict(websocket.scope)))
+    token = info.token or token_from_scope(dict(websocket.scope))
+    try:
+        return info, check_token(hub, token)
+    except ProtocolError as refusal:
+        if refusal.code != CLOSE_FORBIDDEN or token is None:
+            raise
+        # A wrong token: braked like on every other door (gemini_gateway.brake).
+        braked = gateway_of(dict(websocket.scope)).auth.brake.wrong(client_address(websocket.scope), token)
+        if braked is None:
+            raise
+        raise ProtocolError(CLOSE_TRY_LATER, braked.message) from None
 
 
 async def _refuse(websocket: WebSocket, error: ProtocolError) -> None:

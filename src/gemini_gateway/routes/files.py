@@ -67,9 +67,12 @@ def _upload_headers(scope: Scope) -> dict[str, str]:
 
 
 def _public_url(scope: Scope, upload_id: str) -> str:
-    """Where this client reaches the gateway, with the opaque id in place of Google's upload URL."""
-    scheme = header(scope, b"x-forwarded-proto") or scope.get("scheme", "http")
-    host = header(scope, b"x-forwarded-host") or header(scope, b"host") or "localhost"
+    """Where this client reaches the gateway, with the opaque id in place of Google's upload URL.
+
+    The scope's own scheme and Host: a trusted proxy's X-Forwarded-* are already in them
+    (gemini_gateway.forwarded); anyone else's must not steer the client's bytes elsewhere."""
+    scheme = scope.get("scheme", "http")
+    host = header(scope, b"host") or "localhost"
     path = scope.get("root_path", "") + scope["path"]
     return f"{scheme}://{host}{path}?upload_id={upload_id}&upload_protocol=resumable"
 
