@@ -184,6 +184,10 @@ def test_refusals_before_anything_is_sent(run: Any) -> None:
             await http.request("GET", "http://127.0.0.1:9/", [("x-goog-api-key", "k\r\nx-evil: 1")])
         with pytest.raises(UpstreamClosed, match="latin-1"):
             await http.request("GET", "http://127.0.0.1:9/", [("x-goog-api-key", "k€")])
+        # A request line is never sent broken or silently changed (urlsplit drops tabs and newlines).
+        for url in ("/models/a b:x", "/models/a\tb", "/models/a\r\nx-evil: 1", "/models/\u2713"):
+            with pytest.raises(UpstreamClosed, match="control or non-ASCII"):
+                await http.request("POST", "http://127.0.0.1:9" + url, [])
         with pytest.raises(UpstreamClosed, match="could not connect"):
             await http.request("GET", "http://127.0.0.1:9/", [])  # the discard port: nobody listens
         await http.aclose()

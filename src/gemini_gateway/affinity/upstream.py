@@ -16,6 +16,7 @@ from gemini_gateway.backends.api_key import ApiKeyBackend
 from gemini_gateway.backends.base import Backend
 from gemini_gateway.errors import GatewayError, UpstreamError, UpstreamUnreachable
 from gemini_gateway.pool.credential import Credential
+from gemini_gateway.resource_names import resource_path
 from gemini_gateway.routes.asgi import Receive
 
 JSON = "application/json"
@@ -46,9 +47,10 @@ async def resource_request(
     body: bytes | AsyncIterable[bytes] | None = None,
     headers: Mapping[str, str] | None = None,
 ) -> ResourceReply:
-    """`verb` on `target` (a path under the API's base URL, or an absolute upload URL)."""
+    """`verb` on `target` (a path of names under the API's base URL, or an absolute upload URL)."""
     api = api_key_backend(backend)
-    url = target if target.startswith(("http://", "https://")) else f"{api.base_url}/{target}"
+    absolute = target.startswith(("http://", "https://"))
+    url = target if absolute else f"{api.base_url}/{resource_path(target)}"
     # The key goes in a header, never the URL, so it cannot leak through logged URLs.
     send_headers = {"content-type": JSON, **(headers or {}), "x-goog-api-key": credential.secret}
     try:

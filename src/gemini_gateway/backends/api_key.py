@@ -19,6 +19,7 @@ from gemini_gateway.backends.http1 import Http1Client, Response, UpstreamClosed
 from gemini_gateway.backends.http_client import UpstreamHTTP
 from gemini_gateway.errors import UpstreamError, UpstreamUnreachable
 from gemini_gateway.pool.credential import Credential
+from gemini_gateway.resource_names import model_segment
 from gemini_gateway.sse import SSEParser
 
 JSON = "application/json"
@@ -48,8 +49,8 @@ class ApiKeyBackend:
         if call.method == "models.list":
             return root
         if call.method == "models.get":
-            return f"{root}/{call.model}"
-        url = f"{root}/{call.model}:{call.method}"
+            return f"{root}/{model_segment(call.model)}"
+        url = f"{root}/{model_segment(call.model)}:{call.method}"
         return url + "?alt=sse" if call.stream else url
 
     def _headers(self, credential: Credential) -> dict[str, str]:

@@ -6,6 +6,9 @@ GenerateContentResponse JSON payload per event). Canonical form is Gemini's own 
 so the API-key backend forwards bytes; other backends (Code Assist, executors, page automation)
 wrap and unwrap around it.
 
+Building an `UpstreamCall` raises a 400 `RequestError` for a model that is not a model id (see
+`gemini_gateway.resource_names`); backends put `call.model` into URLs only as a path segment.
+
 Errors a backend raises (see `gemini_gateway.errors`):
 - `UpstreamError`       the upstream answered with an error status (body kept for pass-through)
 - `UpstreamUnreachable` connect failure or timeout before an answer
@@ -19,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar, Protocol
 
 from gemini_gateway.errors import UpstreamUnreachable
+from gemini_gateway.resource_names import bare_model_id
 
 if TYPE_CHECKING:
     from gemini_gateway.pool.credential import Credential
@@ -63,6 +67,12 @@ class UpstreamCall:
     # Ids of the only credentials that may serve: the owner of a file or cached content the call
     # names lives in one project (see `gemini_gateway.affinity`). None = any credential.
     allowed: frozenset[str] | None = None
+
+    def __post_init__(self) -> None:
+        # The model goes into the upstream's URL: every call is checked against the grammar where
+        # it is built, so no backend ever sees a name that could reshape its request line.
+        if self.model is not None:
+            bare_model_id(self.model)
 
     @property
     def stream(self) -> bool:

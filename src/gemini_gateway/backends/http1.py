@@ -265,6 +265,9 @@ class Http1Client:
         self, method: str, url: str, headers: Sequence[tuple[str, str]], body: bytes = b""
     ) -> Response:
         """Send one request; the caller reads the answer and must `release()` it (or read it whole)."""
+        if not (url.isascii() and url.isprintable()) or " " in url:
+            # urlsplit would drop tabs and line breaks silently, and a space splits the request line.
+            raise UpstreamClosed("refused to send a URL with a space, control or non-ASCII character")
         origin, target = Origin.of(url)
         lines = [f"{method} {target} HTTP/1.1", f"host: {origin.host_header}"]
         lines += [f"{name}: {value}" for name, value in headers]

@@ -31,6 +31,7 @@ import orjson
 from gemini_gateway.backends.api_key import ApiKeyBackend
 from gemini_gateway.backends.base import UpstreamCall, UpstreamReply
 from gemini_gateway.pool.credential import Credential
+from gemini_gateway.resource_names import model_segment
 
 VERTEX_METHODS = frozenset({"generateContent", "streamGenerateContent", "countTokens"})
 _COUNT_FIELDS = (
@@ -49,7 +50,8 @@ class VertexExpressBackend(ApiKeyBackend):
 
     def url(self, call: UpstreamCall) -> str:
         version = "v1beta1" if call.api_version == "v1beta" else "v1"
-        url = f"{self.base_url}/{version}/publishers/google/models/{call.model}:{call.method}"
+        model = model_segment(call.model)
+        url = f"{self.base_url}/{version}/publishers/google/models/{model}:{call.method}"
         return url + "?alt=sse" if call.stream else url
 
     async def unary(self, call: UpstreamCall, credential: Credential) -> UpstreamReply:

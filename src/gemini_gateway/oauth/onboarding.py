@@ -21,7 +21,8 @@ from typing import Any
 import aiohttp
 import orjson
 
-from gemini_gateway.errors import UpstreamError, UpstreamUnreachable
+from gemini_gateway.errors import RequestError, UpstreamError, UpstreamUnreachable
+from gemini_gateway.resource_names import resource_path
 
 FREE_TIER = "free-tier"
 LEGACY_TIER = {"id": "legacy-tier", "userDefinedCloudaicompanionProject": True}
@@ -128,8 +129,12 @@ async def discover_project(
             raise UpstreamUnreachable("Code Assist onboarding returned an operation without a name")
         if time.monotonic() + poll_seconds > deadline:
             raise UpstreamUnreachable(f"onboarding the account took more than {max_wait:g}s", status_code=504)
+        try:
+            path = resource_path(name)  # Google's name, still never pasted raw into a URL
+        except RequestError:
+            raise UpstreamUnreachable("Code Assist onboarding returned an unusable operation name") from None
         await asyncio.sleep(poll_seconds)
-        operation = await endpoint.call(access_token, name)
+        operation = await endpoint.call(access_token, path)
     if isinstance(operation.get("error"), dict):
         message = str(operation["error"].get("message", "onboarding failed"))[:200]
         raise AccountNotEligible(f"onboarding failed: {message}")

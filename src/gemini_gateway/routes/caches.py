@@ -28,6 +28,7 @@ from gemini_gateway.affinity.upstream import ResourceReply
 from gemini_gateway.context import Gateway, gateway_of
 from gemini_gateway.errors import GatewayError, RequestError
 from gemini_gateway.exchange import Exchange, get_exchange
+from gemini_gateway.resource_names import model_id, resource_id
 from gemini_gateway.routes.asgi import (
     JSON_HEADERS,
     ASGIEndpoint,
@@ -92,7 +93,7 @@ async def collection(scope: Scope, receive: Receive, send: Send) -> None:
         model = decode_object(body).get("model")
         if not isinstance(model, str) or not model:
             raise RequestError("* CreateCachedContentRequest.cached_content.model: model is required")
-        exchange.model = model.removeprefix("models/")
+        exchange.model = model_id(model)
         client.check_model(exchange.model)
         resource_credentials(gateway, "cachedContents.create")  # a clear 501 without API keys
         # The real model is the quota scope: creating a cache spends that model's token quota.
@@ -123,7 +124,7 @@ async def one_cache(scope: Scope, receive: Receive, send: Send) -> None:
         cache_id = scope["path_params"]["cache_id"]
         if not cache_id or ":" in cache_id:
             raise RequestError(f"method '{cache_id}' is not found", status_code=404)
-        name = f"cachedContents/{cache_id}"
+        name = f"cachedContents/{resource_id('cachedContents', cache_id)}"
         verb = scope["method"]
         method = {"GET": "cachedContents.get", "PATCH": "cachedContents.patch"}.get(
             verb, "cachedContents.delete"

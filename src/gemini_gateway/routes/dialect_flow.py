@@ -18,10 +18,12 @@ import orjson
 from gemini_gateway.auth import ClientIdentity
 from gemini_gateway.coalesce import marking_last
 from gemini_gateway.context import Gateway, gateway_of
+from gemini_gateway.dialects.common import ParamError
 from gemini_gateway.dialects.media import RemoteImage, substitute_remote_images
-from gemini_gateway.errors import GatewayError
+from gemini_gateway.errors import GatewayError, RequestError
 from gemini_gateway.exchange import Exchange, get_exchange
 from gemini_gateway.remote_media import fetch_all
+from gemini_gateway.resource_names import bare_model_id
 from gemini_gateway.routes.asgi import DisconnectGuard, Receive, Scope, Send, parse_json_object, read_body
 from gemini_gateway.routes.gemini import gateway_headers
 
@@ -40,7 +42,12 @@ class DialectRequest:
     client: ClientIdentity
 
     def use_model(self, model: str) -> None:
-        """Note the model for records, and refuse it if this client's token may not use it."""
+        """Note the model for records, and refuse it if it is no model id or this client's token may
+        not use it."""
+        try:
+            bare_model_id(model)
+        except RequestError as exc:
+            raise ParamError("model", exc.message) from None
         self.client.check_model(model)
         self.exchange.model = model
 

@@ -34,6 +34,7 @@ from gemini_gateway.context import Gateway, gateway_of
 from gemini_gateway.errors import GatewayError, RequestError, UpstreamUnreachable, render_google_error
 from gemini_gateway.exchange import Exchange, get_exchange
 from gemini_gateway.pool.credential import Credential
+from gemini_gateway.resource_names import resource_id
 from gemini_gateway.routes.asgi import (
     JSON_HEADERS,
     ASGIEndpoint,
@@ -270,7 +271,7 @@ async def one_file(scope: Scope, receive: Receive, send: Send) -> None:
         file_id = scope["path_params"]["file_id"]
         if ":" in file_id or not file_id:
             raise RequestError(f"method '{file_id}' is not found", status_code=404)
-        name = f"files/{file_id}"
+        name = f"files/{resource_id('files', file_id)}"
         version = api_version(scope["path"])
         deleting = scope["method"] == "DELETE"
         reply = await on_owner(

@@ -23,6 +23,7 @@ from gemini_gateway.errors import (
     render_google_error,
 )
 from gemini_gateway.exchange import Exchange, get_exchange
+from gemini_gateway.resource_names import model_id
 from gemini_gateway.routes.asgi import (
     JSON_HEADERS,
     ASGIEndpoint,
@@ -101,7 +102,7 @@ async def model_call(scope: Scope, receive: Receive, send: Send) -> None:
         client = gateway.auth.client(scope)
         exchange.client_id = client.id
         model, method = parse_target(scope["path_params"]["target"])
-        model = model.removeprefix("models/")
+        model = model_id(model)
         client.check_model(model)
         exchange.model = model
         body = await read_body(receive, gateway.settings.max_request_bytes)
@@ -184,6 +185,7 @@ async def list_models(scope: Scope, receive: Receive, send: Send) -> None:
         exchange.client_id = gateway.auth.client(scope).id
         path_params = scope["path_params"]
         model = path_params.get("target") or path_params.get("model")
+        model = model_id(model) if model else None
         query = _query(scope)
         params = {k: query[k] for k in FORWARDED_LIST_PARAMS if k in query}
         call = UpstreamCall(
