@@ -7,6 +7,7 @@ import pytest
 from gemini_gateway.backends.base import UpstreamCall
 from gemini_gateway.errors import RequestError
 from gemini_gateway.resource_names import (
+    api_version,
     bare_model_id,
     model_id,
     model_segment,
@@ -121,3 +122,18 @@ def test_resource_paths_are_checked_segment_by_segment() -> None:
 
 def test_segment_encodes_everything_that_is_not_unreserved() -> None:
     assert segment("a/b?c#d e%") == "a%2Fb%3Fc%23d%20e%25"
+
+
+@pytest.mark.parametrize(
+    ("path", "version"),
+    [
+        ("/v1/models/m:generateContent", "v1"),
+        ("/v1beta/models/m:generateContent", "v1beta"),
+        ("/gemini/v1/models/m:generateContent", "v1"),
+        ("/gemini/v1beta/models", "v1beta"),
+        ("/upload/v1/files", "v1"),
+        ("/v1beta/files/v1", "v1beta"),
+    ],
+)
+def test_api_version_is_the_first_version_segment(path: str, version: str) -> None:
+    assert api_version(path) == version

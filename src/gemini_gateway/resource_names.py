@@ -100,3 +100,12 @@ def resource_path(name: str) -> str:
     if not all(RESOURCE_ID.fullmatch(part) for part in parts):
         raise RequestError(f"{_shown(name)} is not a resource name")
     return "/".join(segment(part) for part in parts)
+
+
+def api_version(path: str) -> str:
+    """`v1` or `v1beta`, as the client called (Google serves both): the first version segment of
+    the path, after an optional `/gemini` alias or `/upload` prefix. The one place this is decided."""
+    for segment in path.split("/", 4)[1:4]:
+        if segment in ("v1", "v1beta"):
+            return segment
+    return "v1beta"

@@ -298,3 +298,15 @@ def test_vertex_express_refuses_a_bad_model_before_any_upstream_call(
         url = raw(running.url, "/v1/publishers/google/models/%2e%2e:generateContent")
         google_400(httpx.post(url, json=HELLO, timeout=10))
         assert len(tap.request_lines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("prefix", "upstream"),
+    [("/v1", "/v1"), ("/v1beta", "/v1beta"), ("/gemini/v1", "/v1"), ("/gemini/v1beta", "/v1beta")],
+)
+def test_the_api_version_the_client_called_is_the_one_sent_upstream(
+    tapped: RunningGateway, tap: WireTap, prefix: str, upstream: str
+) -> None:
+    answer = httpx.post(f"{tapped.url}{prefix}/models/{MODEL}:generateContent", json=HELLO, timeout=10)
+    assert answer.status_code == 200, answer.text
+    assert tap.request_lines()[-1] == f"POST {upstream}/models/{MODEL}:generateContent"

@@ -43,11 +43,6 @@ _GONE = (403, 404)  # Google's answers for a resource its project does not hold
 log = logging.getLogger("gemini_gateway.affinity")
 
 
-def api_version(path: str) -> str:
-    """v1 or v1beta, as the client called: Google serves files and caches under both."""
-    return "v1" if "/v1/" in path else "v1beta"
-
-
 def affinity_of(gateway: Gateway) -> Affinity:
     affinity = gateway.services.get("affinity")
     if not isinstance(affinity, Affinity):

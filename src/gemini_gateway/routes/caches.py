@@ -16,7 +16,6 @@ from starlette.routing import BaseRoute, Route
 from gemini_gateway.affinity.resources import (
     CACHES_SCOPE,
     affinity_of,
-    api_version,
     decode_object,
     list_merged,
     on_credential,
@@ -28,7 +27,7 @@ from gemini_gateway.affinity.upstream import ResourceReply
 from gemini_gateway.context import Gateway, gateway_of
 from gemini_gateway.errors import GatewayError, RequestError
 from gemini_gateway.exchange import Exchange, get_exchange
-from gemini_gateway.resource_names import model_id, resource_id
+from gemini_gateway.resource_names import api_version, model_id, resource_id
 from gemini_gateway.routes.asgi import (
     JSON_HEADERS,
     ASGIEndpoint,

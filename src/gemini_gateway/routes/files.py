@@ -20,7 +20,6 @@ from gemini_gateway.affinity.binder import check_ready
 from gemini_gateway.affinity.resources import (
     FILES_SCOPE,
     affinity_of,
-    api_version,
     decode_object,
     list_merged,
     on_owner,
@@ -34,7 +33,7 @@ from gemini_gateway.context import Gateway, gateway_of
 from gemini_gateway.errors import GatewayError, RequestError, UpstreamUnreachable, render_google_error
 from gemini_gateway.exchange import Exchange, get_exchange
 from gemini_gateway.pool.credential import Credential
-from gemini_gateway.resource_names import resource_id
+from gemini_gateway.resource_names import api_version, resource_id
 from gemini_gateway.routes.asgi import (
     JSON_HEADERS,
     ASGIEndpoint,

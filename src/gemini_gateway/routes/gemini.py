@@ -23,7 +23,7 @@ from gemini_gateway.errors import (
     render_google_error,
 )
 from gemini_gateway.exchange import Exchange, get_exchange
-from gemini_gateway.resource_names import model_id
+from gemini_gateway.resource_names import api_version, model_id
 from gemini_gateway.routes.asgi import (
     JSON_HEADERS,
     ASGIEndpoint,
@@ -40,10 +40,6 @@ from gemini_gateway.sse import frame
 log = logging.getLogger("gemini_gateway.routes")
 SSE_HEADERS = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")]
 FORWARDED_LIST_PARAMS = ("pageSize", "pageToken")
-
-
-def _version(scope: Scope) -> str:
-    return "v1" if scope["path"].startswith("/v1/") else "v1beta"
 
 
 def _query(scope: Scope) -> dict[str, str]:
@@ -109,7 +105,7 @@ async def model_call(scope: Scope, receive: Receive, send: Send) -> None:
         if method == "countTokens" and "/publishers/" in scope["path"]:
             body = gemini_count_body(body, model)  # Vertex's shape
         _check_shape(method, parse_json_object(body))
-        call = UpstreamCall(method=method, model=model, body=body, api_version=_version(scope))
+        call = UpstreamCall(method=method, model=model, body=body, api_version=api_version(scope["path"]))
         guard = DisconnectGuard(receive)
         if call.stream:
             exchange.stream = True
@@ -191,7 +187,7 @@ async def list_models(scope: Scope, receive: Receive, send: Send) -> None:
         call = UpstreamCall(
             method="models.get" if model else "models.list",
             model=model,
-            api_version=_version(scope),
+            api_version=api_version(scope["path"]),
             params=params,
         )
         reply = await gateway.dispatcher.unary(call, exchange)
