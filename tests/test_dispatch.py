@@ -241,3 +241,21 @@ async def test_an_error_event_inside_a_group_ends_the_stream_after_the_events_be
     assert isinstance(failure, StreamCut) and "INTERNAL here" in failure.message
     assert exchange.events == [PART, PART, MID_STREAM_ERROR]  # the record keeps what Google said
     assert exchange.attempts[-1].error
+
+
+# Google pretty-prints its error envelope (`{\n  "error": {\n    "code": 500, ...`), also inside a stream.
+PRETTY_ERROR = orjson.dumps(orjson.loads(MID_STREAM_ERROR), option=orjson.OPT_INDENT_2)
+
+
+async def test_a_pretty_printed_error_event_mid_stream_ends_the_stream_as_an_error() -> None:
+    exchange = Exchange(events=[])
+    received, failure = await relay_of([[PART], [PART, PRETTY_ERROR, PART]], exchange)
+    assert received == [[PART], [PART]]
+    assert isinstance(failure, StreamCut) and "INTERNAL here" in failure.message
+
+
+async def test_a_first_event_that_is_an_error_is_the_upstream_error_however_it_is_printed() -> None:
+    for printed in (MID_STREAM_ERROR, PRETTY_ERROR, b' { "error" : ' + MID_STREAM_ERROR[10:]):
+        received, failure = await relay_of([[printed]], Exchange(events=[]))
+        assert received == []
+        assert isinstance(failure, UpstreamError) and failure.status_code == 500, printed

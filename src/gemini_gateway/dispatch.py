@@ -106,7 +106,7 @@ class Dispatcher:
                 first = await anext(groups, None)
                 if not first:
                     raise StreamCut("the upstream closed the stream without sending anything")
-                if first[0].startswith(b'{"error"') or first[0].startswith(b'{\n  "error"'):
+                if is_error_event(first[0]):
                     raise _error_event(first[0])
             except (UpstreamError, UpstreamUnreachable) as exc:
                 await _close(upstream, groups)
@@ -261,6 +261,13 @@ class Dispatcher:
         raise last_error
 
 
+def is_error_event(payload: bytes) -> bool:
+    """Whether a stream event is Google's error envelope, compact or pretty-printed (Google sends
+    both). The one test for it: the first-event check and the mid-stream scan must agree."""
+    head = payload[:64].lstrip()
+    return head.startswith(b"{") and head[1:].lstrip().startswith(b'"error"')
+
+
 def _error_event(payload: bytes) -> UpstreamError:
     """A stream event carrying Google's error envelope, as the error it is."""
     try:
@@ -283,7 +290,7 @@ def _scan(group: list[bytes]) -> tuple[list[bytes], bool, bytes | None]:
     that ended the group (Google reports a failure mid-stream as an event of its own)."""
     finished = False
     for index, payload in enumerate(group):
-        if payload.startswith(b'{"error"'):
+        if is_error_event(payload):
             return group[:index], finished, payload
         if not finished and (_FINISH_MARKERS[0] in payload or _FINISH_MARKERS[1] in payload):
             finished = True
