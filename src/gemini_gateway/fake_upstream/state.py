@@ -18,7 +18,20 @@ from gemini_gateway.fake_upstream.oauth import FakeOAuth
 from gemini_gateway.fake_upstream.projects import Projects
 
 FAULT_KINDS = frozenset(
-    {"429", "500", "502", "503", "504", "invalid_key", "blocked", "bad_request", "slow", "cut", "hang"}
+    {
+        "429",
+        "500",
+        "502",
+        "503",
+        "504",
+        "invalid_key",
+        "blocked",
+        "bad_request",
+        "slow",
+        "cut",
+        "hang",
+        "reply",
+    }
 )
 PER_MINUTE_QUOTA = "GenerateRequestsPerMinutePerProjectPerModel-FreeTier"
 DEFAULT_RETRY_DELAY = "7s"
@@ -67,6 +80,7 @@ class Fault:
     delay_ms: float = 1000.0  # "slow" only
     after_chunks: int = 1  # "cut" on streams only
     message: str | None = None  # replaces the default error message
+    answer: list[dict[str, Any]] | None = None  # "reply" only: the GenerateContentResponse(s) to send
 
     def matches(self, key: str | None, model: str | None) -> bool:
         return (self.key is None or self.key == key) and (self.model is None or self.model == model)
@@ -86,6 +100,7 @@ def make_fault(
     delay_ms: float = 1000.0,
     after_chunks: int = 1,
     message: str | None = None,
+    answer: list[dict[str, Any]] | None = None,
 ) -> Fault:
     """A checked `Fault` (see `FakeState.add_fault`); raises ValueError on bad options."""
     if fault not in FAULT_KINDS:
@@ -99,6 +114,12 @@ def make_fault(
     delay = f"{retry_delay:g}s" if isinstance(retry_delay, int | float) else retry_delay
     if delay is not None and (not isinstance(delay, str) or not _DURATION.match(delay)):
         raise ValueError('retry_delay must be a duration like "7s" or "2.5s", a number of seconds, or null')
+    if (fault == "reply") != (answer is not None):
+        raise ValueError('"answer" goes with the "reply" fault, and only with it')
+    if answer is not None and (
+        not isinstance(answer, list) or not answer or not all(isinstance(a, dict) for a in answer)
+    ):
+        raise ValueError("answer must be a non-empty list of GenerateContentResponse objects")
     return Fault(
         kind=fault,
         key=None if key in (None, "*") else str(key),
@@ -109,6 +130,7 @@ def make_fault(
         delay_ms=float(delay_ms),
         after_chunks=after_chunks,
         message=message,
+        answer=answer,
     )
 
 
@@ -182,6 +204,7 @@ class FakeState:
         delay_ms: float = 1000.0,
         after_chunks: int = 1,
         message: str | None = None,
+        answer: list[dict[str, Any]] | None = None,
     ) -> Fault:
         """Queue a fault for calls with `key` ("*" or None: any key) and, if given, only `model`.
 
@@ -189,7 +212,9 @@ class FakeState:
         Kinds: "429" (RESOURCE_EXHAUSTED with QuotaFailure, Help and, unless `retry_delay` is
         None, RetryInfo), "500", "502", "503", "504", "invalid_key", "blocked", "bad_request",
         "slow" (first byte after `delay_ms`), "cut" (drop the connection after `after_chunks`
-        stream events, or after the headers of a plain answer), "hang" (never answer).
+        stream events, or after the headers of a plain answer), "hang" (never answer),
+        "reply" (answer with the given `answer` instead of a derived one: a stream sends each
+        object as one event, a unary call gets the first; e.g. a recorded answer of the live API).
         """
         entry = make_fault(
             key,
@@ -201,6 +226,7 @@ class FakeState:
             delay_ms=delay_ms,
             after_chunks=after_chunks,
             message=message,
+            answer=answer,
         )
         self.add_faults([entry])
         return entry
