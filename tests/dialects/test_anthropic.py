@@ -423,7 +423,9 @@ def test_blocked_prompt_is_a_refusal() -> None:
     out = render_messages_response(
         {"promptFeedback": {"blockReason": "SAFETY"}}, parse_messages_request(body()), message_id="m"
     )
-    assert (out["content"], out["stop_reason"]) == ([], "refusal")
+    why = "Gemini refused the prompt (blockReason SAFETY)."
+    assert (out["content"], out["stop_reason"]) == ([{"type": "text", "text": why}], "refusal")
+    assert out["stop_details"] == {"type": "refusal", "category": None, "explanation": why}
 
 
 def run_stream(events: list[dict[str, Any]], **fields: Any) -> list[bytes]:

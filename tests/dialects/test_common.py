@@ -102,7 +102,10 @@ def test_parse_arguments() -> None:
         ("PROHIBITED_CONTENT", False, "content_filter"),
         ("BLOCKLIST", False, "content_filter"),
         ("SPII", False, "content_filter"),
-        ("MALFORMED_FUNCTION_CALL", False, "stop"),
+        ("MALFORMED_FUNCTION_CALL", False, "content_filter"),
+        ("MODEL_ARMOR", False, "content_filter"),
+        ("A_REASON_ADDED_LATER", False, "content_filter"),
+        ("FINISH_REASON_UNSPECIFIED", False, "stop"),
     ],
 )
 def test_finish_kind(reason: str | None, calls: bool, kind: str) -> None:

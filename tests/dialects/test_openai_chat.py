@@ -314,7 +314,12 @@ def test_render_tool_calls_multiple_candidates_and_filters(openai_schema: Valida
     ref = decode_call_id(tool_call["id"])
     assert ref is not None and ref.gemini_id == "g1"
     assert (second["index"], second["finish_reason"], second["message"]["content"]) == (1, "length", "cut")
-    assert (third["index"], third["finish_reason"], third["message"]["content"]) == (2, "content_filter", "")
+    assert (third["index"], third["finish_reason"], third["message"]["content"]) == (
+        2,
+        "content_filter",
+        None,
+    )
+    assert "SAFETY" in third["message"]["refusal"] and third["native_finish_reason"] == "SAFETY"
 
 
 def test_blocked_prompt_renders_content_filter(openai_schema: Validate) -> None:
@@ -329,9 +334,14 @@ def test_blocked_prompt_renders_content_filter(openai_schema: Validate) -> None:
     assert answer["choices"] == [
         {
             "index": 0,
-            "message": {"role": "assistant", "content": "", "refusal": None},
+            "message": {
+                "role": "assistant",
+                "content": None,
+                "refusal": "Gemini refused the prompt (blockReason PROHIBITED_CONTENT).",
+            },
             "logprobs": None,
             "finish_reason": "content_filter",
+            "native_finish_reason": "PROHIBITED_CONTENT",
         }
     ]
 

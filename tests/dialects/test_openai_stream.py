@@ -181,7 +181,8 @@ def test_finish_reasons(sse_payloads: Any, reason: str, mapped: str) -> None:
 def test_blocked_prompt(sse_payloads: Any, openai_schema: Validate) -> None:
     chunks = sse_payloads(run(translator(), [{"promptFeedback": {"blockReason": "SAFETY"}}]))
     openai_schema("CreateChatCompletionStreamResponse", chunks[0])
-    assert chunks[0]["choices"][0]["delta"] == {"role": "assistant", "content": ""}
+    why = "Gemini refused the prompt (blockReason SAFETY)."
+    assert chunks[0]["choices"][0]["delta"] == {"role": "assistant", "refusal": why}
     assert chunks[0]["choices"][0]["finish_reason"] == "content_filter"
     assert chunks[1:] == ["[DONE]"]
 

@@ -191,3 +191,23 @@ def test_in_process_validation(state: FakeState) -> None:
         state.add_fault("k", "teapot")
     assert state.add_fault("*", "503").key is None
     assert state.add_fault("k", "429", retry_delay=2.5).retry_delay == "2.5s"
+
+
+def test_reply_sends_the_scripted_answer(http: httpx.Client, state: FakeState) -> None:
+    events = [
+        {"candidates": [{"content": {"role": "model", "parts": [{"text": "Scripted "}]}, "index": 0}]},
+        {
+            "candidates": [
+                {"content": {"role": "model", "parts": [{"text": "answer"}]}, "finishReason": "SPII"}
+            ]
+        },
+    ]
+    state.add_fault(KEY, "reply", count=2, answer=events)
+    assert http.post(GENERATE, json=user("hi")).json() == events[0]
+    body = http.post(STREAM, params={"alt": "sse"}, json=user("hi")).content
+    assert [orjson.loads(e[6:]) for e in body.split(b"\r\n\r\n") if e] == events
+    assert "Scripted" not in http.post(GENERATE, json=user("hi")).text  # count used up
+    with pytest.raises(ValueError, match="answer"):
+        state.add_fault(KEY, "reply")
+    added = http.post("/_fake/faults", json={"fault": "reply", "count": 1, "answer": events[:1]})
+    assert added.status_code == 200 and http.post(GENERATE, json=user("hi")).json() == events[0]

@@ -9,13 +9,14 @@ from typing import Final
 from gemini_gateway.dialects.anthropic_content import convert_messages, convert_system, thinking_signature
 from gemini_gateway.dialects.common import (
     JSON,
+    Ending,
     ParamError,
     Usage,
+    answer_ending,
     as_dict,
-    blocked_reason,
     candidates_of,
     encode_call_id,
-    finish_kind,
+    inline_image,
     opt_bool,
     opt_dict,
     opt_int,
@@ -32,6 +33,7 @@ from gemini_gateway.dialects.generation import (
     strip_model_prefix,
     thinking_for_effort,
 )
+from gemini_gateway.dialects.grounding import Citation, citations, split_by_segments
 from gemini_gateway.dialects.media import RemoteImage, remote_images
 from gemini_gateway.dialects.schema import function_declaration
 
@@ -201,6 +203,29 @@ def tool_use_block(part: JSON) -> JSON:
     }
 
 
+def image_block(image: tuple[str, str]) -> JSON:
+    """An image the model drew, in the shape Anthropic uses for image content."""
+    return {"type": "image", "source": {"type": "base64", "media_type": image[0], "data": image[1]}}
+
+
+def web_citation(citation: Citation, cited_text: str) -> JSON:
+    """Anthropic's web search citation; Gemini has no encrypted index, so the source's number
+    stands in for it (clients only hand it back)."""
+    return {
+        "type": "web_search_result_location",
+        "url": citation.url,
+        "title": citation.title,
+        "cited_text": cited_text,
+        "encrypted_index": str(citation.source),
+    }
+
+
+def stop_details(ending: Ending) -> JSON | None:
+    if ending.message is None:
+        return None
+    return {"type": "refusal", "category": None, "explanation": ending.message}
+
+
 def render_messages_response(gemini: JSON, call: MessagesCall, *, message_id: str) -> JSON:
     candidates = candidates_of(gemini)
     candidate: JSON = candidates[0] if candidates else {}
@@ -225,18 +250,60 @@ def render_messages_response(gemini: JSON, call: MessagesCall, *, message_id: st
                 last["text"] += text
             else:
                 content.append({"type": "text", "text": text})
+        elif (image := inline_image(part)) is not None:
+            content.append(image_block(image))
     has_calls = any(block["type"] == "tool_use" for block in content)
-    if candidate:
-        stop = STOP_REASONS[finish_kind(candidate.get("finishReason"), has_calls)]
-    else:
-        stop = "refusal" if blocked_reason(gemini) else "end_turn"
-    return {
+    ending = answer_ending(gemini, candidate, has_calls)
+    content = _with_citations(content, candidate)
+    if ending.message is not None and not content:
+        content.append({"type": "text", "text": ending.message})  # never an empty answer
+    body: JSON = {
         "id": message_id,
         "type": "message",
         "role": "assistant",
         "model": call.client_model,
         "content": content,
-        "stop_reason": stop,
+        "stop_reason": STOP_REASONS[ending.kind],
         "stop_sequence": None,
         "usage": anthropic_usage(Usage.of(gemini)),
     }
+    if (details := stop_details(ending)) is not None:
+        body["stop_details"] = details
+    return body
+
+
+def _with_citations(content: list[JSON], candidate: JSON) -> list[JSON]:
+    """Text blocks cut at the cited spans, each span its own block carrying its citations, the way
+    Anthropic answers with web search results."""
+    texts = [block["text"] for block in content if block["type"] == "text"]
+    found = citations(candidate, "".join(texts))
+    if not found:
+        return content
+    per_block = iter(split_by_segments(found, [len(t) for t in texts]))
+    out: list[JSON] = []
+    for block in content:
+        if block["type"] == "text":
+            out += _cut(block["text"], next(per_block))
+        else:
+            out.append(block)
+    return out
+
+
+def _cut(text: str, cited: list[Citation]) -> list[JSON]:
+    spans: dict[tuple[int, int], list[Citation]] = {}
+    for citation in cited:
+        spans.setdefault((citation.start, citation.end), []).append(citation)
+    out: list[JSON] = []
+    position = 0
+    for (start, end), group in sorted(spans.items()):
+        if start < position:  # overlaps the previous span: cite it there
+            out[-1]["citations"] += [web_citation(c, out[-1]["text"]) for c in group]
+            continue
+        if start > position:
+            out.append({"type": "text", "text": text[position:start]})
+        span = text[start:end]
+        out.append({"type": "text", "text": span, "citations": [web_citation(c, span) for c in group]})
+        position = end
+    if position < len(text):
+        out.append({"type": "text", "text": text[position:]})
+    return out

@@ -2,7 +2,10 @@
 
 Blocks are strictly sequential: a change of part kind stops the open block. A thinking block is
 closed by the first non-thought part, whose `thoughtSignature` (Gemini signs the part after the
-thoughts) becomes the `signature_delta` sent just before `content_block_stop`.
+thoughts) becomes the `signature_delta` sent just before `content_block_stop`. Grounding comes
+with the last events and measures the whole text; its citations are sent as `citations_delta`s on
+the open text block (or a new empty one). A block message goes in `message_delta.stop_details`,
+and as the text of an answer that would otherwise be empty.
 """
 
 from __future__ import annotations
@@ -13,19 +16,26 @@ from gemini_gateway.dialects.anthropic_messages import (
     STOP_REASONS,
     MessagesCall,
     anthropic_usage,
+    image_block,
+    stop_details,
     tool_use_block,
+    web_citation,
 )
 from gemini_gateway.dialects.common import (
     JSON,
+    Ending,
     Usage,
-    blocked_reason,
+    candidate_ending,
     candidates_of,
     finish_kind,
+    inline_image,
     json_text,
     parts_of,
+    prompt_ending,
     sse_event,
     visible_text,
 )
+from gemini_gateway.dialects.grounding import citations
 from gemini_gateway.errors import GatewayError
 
 
@@ -40,8 +50,9 @@ class MessagesStreamTranslator:
         self._open: str | None = None  # "thinking" | "text" while a block is open
         self._signature: str | None = None  # for the open thinking block
         self._has_calls = False
-        self._reason: str | None = None
-        self._blocked = False
+        self._ending: Ending | None = None  # set by a finishReason or a prompt block
+        self._text: list[str] = []  # all text sent, for placing citations
+        self._cited: set[tuple[int, int, int]] = set()  # (source, start, end) sent
         self._usage = Usage()
 
     def feed(self, event: JSON) -> list[bytes]:
@@ -49,34 +60,44 @@ class MessagesStreamTranslator:
             self._usage = Usage.of(event)
         out = self._start()
         candidates = candidates_of(event)
-        if not candidates and blocked_reason(event):
-            self._blocked = True
+        if not candidates and (blocked := prompt_ending(event)) is not None:
+            self._ending = blocked
         candidate = candidates[0] if candidates else {}
         for part in parts_of(candidate):
             out += self._part(part)
+        if candidate.get("groundingMetadata"):
+            out += self._citations(candidate)
         if candidate.get("finishReason"):
-            self._reason = candidate["finishReason"]
+            self._ending = candidate_ending(candidate, self._has_calls)
         return out
 
     def finish(self) -> list[bytes]:
         out = self._start()
+        ending = self._ending or Ending(finish_kind(None, self._has_calls))
+        if ending.message is not None and self._index < 0:
+            # never an empty answer
+            out += [*self._begin("text"), self._delta({"type": "text_delta", "text": ending.message})]
         out += self._stop()
-        if self._blocked and self._reason is None:
-            stop = "refusal"
-        else:
-            stop = STOP_REASONS[finish_kind(self._reason, self._has_calls)]
+        delta: JSON = {"stop_reason": STOP_REASONS[ending.kind], "stop_sequence": None}
+        if (details := stop_details(ending)) is not None:
+            delta["stop_details"] = details
         usage = anthropic_usage(self._usage)
-        out.append(
-            sse_event(
-                "message_delta",
-                {
-                    "type": "message_delta",
-                    "delta": {"stop_reason": stop, "stop_sequence": None},
-                    "usage": usage,
-                },
-            )
-        )
+        out.append(sse_event("message_delta", {"type": "message_delta", "delta": delta, "usage": usage}))
         out.append(sse_event("message_stop", {"type": "message_stop"}))
+        return out
+
+    def _citations(self, candidate: JSON) -> list[bytes]:
+        text = "".join(self._text)
+        out: list[bytes] = []
+        for citation in citations(candidate, text):
+            key = (citation.source, citation.start, citation.end)
+            if key in self._cited:
+                continue
+            self._cited.add(key)
+            if self._open != "text":
+                out += self._stop() + self._begin("text")
+            cited = web_citation(citation, text[citation.start : citation.end])
+            out.append(self._delta({"type": "citations_delta", "citation": cited}))
         return out
 
     @staticmethod
@@ -120,9 +141,12 @@ class MessagesStreamTranslator:
                 self._delta({"type": "input_json_delta", "partial_json": arguments}),
                 *self._stop(),
             ]
+        if (image := inline_image(part)) is not None:
+            return [*self._stop(), *self._begin("image", image_block(image)), *self._stop()]
         text = visible_text(part)
         if not text:
             return []  # e.g. an empty part that only carried a signature
+        self._text.append(text)
         out = [] if self._open == "text" else self._stop() + self._begin("text")
         return [*out, self._delta({"type": "text_delta", "text": text})]
 

@@ -227,27 +227,66 @@ def parse_arguments(arguments: object, param: str) -> JSON:
 
 FinishKind = Literal["stop", "length", "tool_calls", "content_filter"]
 
-FILTER_REASONS: Final = frozenset(
-    {
-        "SAFETY",
-        "RECITATION",
-        "BLOCKLIST",
-        "PROHIBITED_CONTENT",
-        "SPII",
-        "IMAGE_SAFETY",
-        "IMAGE_PROHIBITED_CONTENT",
-        "IMAGE_RECITATION",
-    }
-)
+_NORMAL_ENDS: Final = frozenset({"", "STOP", "FINISH_REASON_UNSPECIFIED"})
 
 
 def finish_kind(reason: str | None, has_calls: bool) -> FinishKind:
-    """Gemini finishReason -> the neutral reason dialects render (a call turn still ends with STOP)."""
-    if reason in FILTER_REASONS:
-        return "content_filter"
+    """Gemini finishReason -> the neutral reason dialects render (a call turn still ends with STOP).
+
+    Every ending other than STOP and MAX_TOKENS withholds or spoils the answer (SAFETY, RECITATION,
+    MODEL_ARMOR, MALFORMED_FUNCTION_CALL, ... and any reason added later), so each is rendered as
+    the one "not answered" value the dialects have, never as a clean stop; `Ending.message` names it.
+    """
+    if not reason or reason in _NORMAL_ENDS:
+        return "tool_calls" if has_calls else "stop"
     if reason == "MAX_TOKENS":
         return "length"
-    return "tool_calls" if has_calls else "stop"
+    return "content_filter"
+
+
+@dataclass(frozen=True, slots=True)
+class Ending:
+    """How an answer (or one candidate) ended, with what the user should be told about it."""
+
+    kind: FinishKind
+    reason: str | None = None  # Gemini's own word: finishReason, or promptFeedback.blockReason
+    message: str | None = None  # for content_filter: Google's explanation, or one naming the reason
+
+    @property
+    def unusual(self) -> bool:
+        """True when Gemini's reason says more than the dialect's value (shown as native_finish_reason)."""
+        return bool(self.reason) and self.reason not in _NORMAL_ENDS
+
+
+def candidate_ending(candidate: JSON, has_calls: bool) -> Ending:
+    reason = candidate.get("finishReason")
+    reason = str(reason) if reason else None
+    kind = finish_kind(reason, has_calls)
+    if kind != "content_filter":
+        return Ending(kind, reason)
+    message = candidate.get("finishMessage")
+    if not isinstance(message, str) or not message:
+        message = f"Gemini withheld the answer (finishReason {reason})."
+    return Ending(kind, reason, message)
+
+
+def prompt_ending(response: JSON) -> Ending | None:
+    """The ending of an answer whose prompt was refused (promptFeedback.blockReason, no candidates)."""
+    reason = blocked_reason(response)
+    if reason is None:
+        return None
+    feedback = response["promptFeedback"]
+    message = feedback.get("blockReasonMessage")
+    if not isinstance(message, str) or not message:
+        message = f"Gemini refused the prompt (blockReason {reason})."
+    return Ending("content_filter", reason, message)
+
+
+def answer_ending(response: JSON, candidate: JSON | None, has_calls: bool) -> Ending:
+    """The first candidate's ending, or the prompt block's when there is no candidate."""
+    if candidate:
+        return candidate_ending(candidate, has_calls)
+    return prompt_ending(response) or Ending(finish_kind(None, has_calls))
 
 
 def candidates_of(response: JSON) -> list[JSON]:
@@ -274,8 +313,8 @@ def blocked_reason(response: JSON) -> str | None:
 def visible_text(part: JSON) -> str | None:
     """Text a client should see for a non-thought, non-call part; None when the part has none.
 
-    Code execution and inline images have no slot in the text dialects, so they are shown the
-    way chat UIs render them (markdown) rather than dropped.
+    Code execution has no slot in the text dialects, so it is shown the way chat UIs render it
+    (markdown) rather than dropped. Images are not text: see `inline_image`.
     """
     text = part.get("text")
     if isinstance(text, str):
@@ -284,10 +323,23 @@ def visible_text(part: JSON) -> str | None:
         return f"\n```{str(code.get('language', '')).lower()}\n{code.get('code', '')}\n```\n"
     if result := part.get("codeExecutionResult"):
         return f"\n```output\n{result.get('output', '')}\n```\n"
-    blob = part.get("inlineData")
-    if isinstance(blob, dict) and str(blob.get("mimeType", "")).startswith("image/"):
-        return f"![image](data:{blob['mimeType']};base64,{blob.get('data', '')})"
     return None
+
+
+def inline_image(part: JSON) -> tuple[str, str] | None:
+    """(mime type, base64 data) of an image the model produced inline; None for anything else."""
+    blob = part.get("inlineData")
+    if (
+        isinstance(blob, dict)
+        and str(blob.get("mimeType", "")).startswith("image/")
+        and part.get("thought") is not True
+    ):
+        return str(blob["mimeType"]), str(blob.get("data", ""))
+    return None
+
+
+def data_url(image: tuple[str, str]) -> str:
+    return f"data:{image[0]};base64,{image[1]}"
 
 
 @dataclass(slots=True)

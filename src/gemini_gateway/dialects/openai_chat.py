@@ -13,13 +13,16 @@ from typing import Any
 
 from gemini_gateway.dialects.common import (
     JSON,
+    Ending,
     ParamError,
     Usage,
+    answer_ending,
     as_dict,
-    blocked_reason,
+    candidate_ending,
     candidates_of,
+    data_url,
     encode_call_id,
-    finish_kind,
+    inline_image,
     json_text,
     opt_bool,
     opt_dict,
@@ -38,6 +41,7 @@ from gemini_gateway.dialects.generation import (
     strip_model_prefix,
     thinking_for_effort,
 )
+from gemini_gateway.dialects.grounding import Citation, citations
 from gemini_gateway.dialects.media import RemoteImage, remote_images
 from gemini_gateway.dialects.openai_messages import convert_messages
 from gemini_gateway.dialects.schema import function_declaration, response_schema_fields
@@ -228,9 +232,10 @@ def render_chat_response(gemini: JSON, call: ChatCall, *, response_id: str, crea
         choices = [_choice(c, pos, call.logprobs) for pos, c in enumerate(candidates)]
     else:
         # No candidates: the prompt was blocked (promptFeedback) or nothing came back at all.
-        reason = "content_filter" if blocked_reason(gemini) else "stop"
-        message = {"role": "assistant", "content": "", "refusal": None}
-        choices = [{"index": 0, "message": message, "logprobs": None, "finish_reason": reason}]
+        ending = answer_ending(gemini, None, False)
+        message: JSON = {"role": "assistant", "content": "", "refusal": None}
+        choice: JSON = {"index": 0, "message": message, "logprobs": None, "finish_reason": ending.kind}
+        choices = [with_ending(choice, message, ending)]
     return {
         "id": response_id,
         "object": "chat.completion",
@@ -239,6 +244,35 @@ def render_chat_response(gemini: JSON, call: ChatCall, *, response_id: str, crea
         "choices": choices,
         "usage": openai_usage(Usage.of(gemini)),
     }
+
+
+def with_ending(choice: JSON, message: JSON, ending: Ending) -> JSON:
+    """The block message goes where OpenAI puts refusals; Gemini's own reason rides beside
+    finish_reason as `native_finish_reason` (OpenRouter's name for it), so no reason is hidden."""
+    if ending.message is not None:
+        message["refusal"] = ending.message
+        if not message.get("content"):
+            message["content"] = None
+    if ending.unusual:
+        choice["native_finish_reason"] = ending.reason
+    return choice
+
+
+def url_annotation(citation: Citation) -> JSON:
+    return {
+        "type": "url_citation",
+        "url_citation": {
+            "url": citation.url,
+            "title": citation.title,
+            "start_index": citation.start,
+            "end_index": citation.end,
+        },
+    }
+
+
+def image_url(image: tuple[str, str]) -> JSON:
+    """The OpenAI-compatible image-output convention (OpenRouter's `message.images`)."""
+    return {"type": "image_url", "image_url": {"url": data_url(image)}}
 
 
 def tool_call_of(part: JSON) -> JSON:
@@ -255,6 +289,7 @@ def _choice(candidate: JSON, position: int, logprobs: bool) -> JSON:
     texts: list[str] = []
     thoughts: list[str] = []
     calls: list[JSON] = []
+    images: list[JSON] = []
     for part in parts_of(candidate):
         if "functionCall" in part:
             calls.append(tool_call_of(part))
@@ -262,21 +297,30 @@ def _choice(candidate: JSON, position: int, logprobs: bool) -> JSON:
             thoughts.append(str(part.get("text", "")))
         elif (text := visible_text(part)) is not None:
             texts.append(text)
+        elif (image := inline_image(part)) is not None:
+            images.append(image_url(image))
+    content = "".join(texts)
     message: JSON = {
         "role": "assistant",
-        "content": "".join(texts) if texts or not calls else None,
+        "content": content if texts or not calls else None,
         "refusal": None,
     }
+    if found := citations(candidate, content):
+        message["annotations"] = [url_annotation(c) for c in found]
     if thoughts:
         message["reasoning_content"] = "".join(thoughts)
     if calls:
         message["tool_calls"] = calls
-    return {
+    if images:
+        message["images"] = images
+    ending = candidate_ending(candidate, bool(calls))
+    choice = {
         "index": candidate.get("index", position),
         "message": message,
         "logprobs": chat_logprobs(candidate) if logprobs else None,
-        "finish_reason": finish_kind(candidate.get("finishReason"), bool(calls)),
+        "finish_reason": ending.kind,
     }
+    return with_ending(choice, message, ending)
 
 
 def openai_usage(usage: Usage) -> JSON:

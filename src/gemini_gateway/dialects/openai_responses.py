@@ -13,15 +13,17 @@ from typing import Any
 
 from gemini_gateway.dialects.common import (
     JSON,
+    Ending,
     ParamError,
     Usage,
+    answer_ending,
     append_turn,
     as_dict,
     candidates_of,
     encode_call_id,
-    finish_kind,
     function_call_part,
     function_response_part,
+    inline_image,
     json_text,
     new_id,
     opt_bool,
@@ -41,6 +43,7 @@ from gemini_gateway.dialects.generation import (
     strip_model_prefix,
     thinking_for_effort,
 )
+from gemini_gateway.dialects.grounding import Citation, citations, split_by_segments
 from gemini_gateway.dialects.media import RemoteImage, remote_images
 from gemini_gateway.dialects.openai_chat import response_format_fields, tool_config
 from gemini_gateway.dialects.openai_messages import content_parts
@@ -252,13 +255,31 @@ def _call_output(item: JSON, param: str, call_names: dict[str, str]) -> list[JSO
 # --- the response object ----------------------------------------------------------------------------
 
 
-def response_status(reason: str | None, has_calls: bool) -> tuple[str, JSON | None]:
-    kind = finish_kind(reason, has_calls)
-    if kind == "length":
+def response_status(ending: Ending) -> tuple[str, JSON | None]:
+    if ending.kind == "length":
         return "incomplete", {"reason": "max_output_tokens"}
-    if kind == "content_filter":
+    if ending.kind == "content_filter":
         return "incomplete", {"reason": "content_filter"}
     return "completed", None
+
+
+def refusal_part(ending: Ending) -> JSON | None:
+    return {"type": "refusal", "refusal": ending.message} if ending.message else None
+
+
+def url_citation(citation: Citation) -> JSON:
+    return {
+        "type": "url_citation",
+        "url": citation.url,
+        "title": citation.title,
+        "start_index": citation.start,
+        "end_index": citation.end,
+    }
+
+
+def image_item(image: tuple[str, str], status: str = "completed") -> JSON:
+    """An inline image the model drew, as the Responses API returns generated images."""
+    return {"type": "image_generation_call", "id": new_id("ig_"), "status": status, "result": image[1]}
 
 
 def responses_usage(usage: Usage) -> JSON:
@@ -329,12 +350,18 @@ def render_responses_response(
             _last_or_new(output, "reasoning")["summary"][0]["text"] += str(part.get("text", ""))
         elif (text := visible_text(part)) is not None and text:
             _last_or_new(output, "message")["content"][0]["text"] += text
+        elif (image := inline_image(part)) is not None:
+            output.append(image_item(image))
     has_calls = any(item["type"] == "function_call" for item in output)
-    reason = candidate.get("finishReason") or ("SAFETY" if gemini.get("promptFeedback") else None)
-    status, incomplete = response_status(reason, has_calls)
+    ending = answer_ending(gemini, candidate, has_calls)
+    status, incomplete = response_status(ending)
+    annotate(output, citations(candidate, answer_text(output)))
+    if (refusal := refusal_part(ending)) is not None:
+        _last_or_new(output, "message")["content"].append(refusal)
     for item in output:
         if item["type"] == "message":
             item["status"] = status
+            item["content"] = [p for p in item["content"] if p["type"] != "output_text" or p["text"]]
     return response_object(
         call,
         response_id=response_id,
@@ -344,6 +371,27 @@ def render_responses_response(
         usage=responses_usage(Usage.of(gemini)),
         incomplete=incomplete,
     )
+
+
+def answer_text(output: list[JSON]) -> str:
+    return "".join(_texts(output))
+
+
+def annotate(output: list[JSON], found: list[Citation]) -> list[list[JSON]]:
+    """Put citations over the whole answer text on the output_text parts they fall in; answer
+    what each message item gained, in order."""
+    messages = [item for item in output if item["type"] == "message"]
+    per_item = split_by_segments(found, [len(t) for t in _texts(output)])
+    added = []
+    for item, cited in zip(messages, per_item, strict=True):
+        new = [url_citation(c) for c in cited]
+        item["content"][0]["annotations"].extend(new)
+        added.append(new)
+    return added
+
+
+def _texts(output: list[JSON]) -> list[str]:
+    return [item["content"][0]["text"] for item in output if item["type"] == "message"]
 
 
 def new_item(kind: str) -> JSON:

@@ -3,6 +3,9 @@
 One output item is open at a time: a reasoning item (thought parts), a message (text parts) or a
 function call (complete on arrival, so opened and closed at once). A change of part kind closes the
 open item. Every event carries a monotonically increasing `sequence_number`; there is no [DONE].
+An image is an `image_generation_call` item, complete on arrival. Citations arrive with the last
+events and are announced as `response.output_text.annotation.added` on the message they fall in;
+a block message ends the output as a message with one refusal part.
 """
 
 from __future__ import annotations
@@ -11,20 +14,28 @@ from typing import Any
 
 from gemini_gateway.dialects.common import (
     JSON,
+    Ending,
     Usage,
+    candidate_ending,
     candidates_of,
+    finish_kind,
+    inline_image,
     parts_of,
+    prompt_ending,
     sse_event,
     visible_text,
 )
+from gemini_gateway.dialects.grounding import citations, split_by_segments
 from gemini_gateway.dialects.openai_errors import openai_error_object
 from gemini_gateway.dialects.openai_responses import (
     ResponsesCall,
     function_call_item,
+    image_item,
     new_item,
     response_object,
     response_status,
     responses_usage,
+    url_citation,
 )
 from gemini_gateway.errors import GatewayError
 
@@ -41,16 +52,17 @@ class ResponsesStreamTranslator:
         self._output: list[JSON] = []
         self._open: JSON | None = None  # the reasoning or message item being streamed
         self._pieces: list[str] = []  # its text so far, joined once at close (no quadratic +=)
-        self._reason: str | None = None
+        self._ending: Ending | None = None  # set by a finishReason or a prompt block
+        self._cited: set[tuple[int, int, int, int]] = set()  # (item, source, start, end) announced
         self._usage = Usage()
 
     def feed(self, event: JSON) -> list[bytes]:
         out = self._start()
         if "usageMetadata" in event:
             self._usage = Usage.of(event)
-        if event.get("promptFeedback", {}).get("blockReason") and not candidates_of(event):
-            self._reason = "SAFETY"
         candidates = candidates_of(event)
+        if not candidates and (blocked := prompt_ending(event)) is not None:
+            self._ending = blocked
         candidate = candidates[0] if candidates else {}
         for part in parts_of(candidate):
             if "functionCall" in part:
@@ -60,15 +72,22 @@ class ResponsesStreamTranslator:
                 out += self._text("reasoning", str(part.get("text", "")))
             elif text := visible_text(part):
                 out += self._text("message", text)
+            elif (image := inline_image(part)) is not None:
+                out += self._close()
+                out += self._whole_item(image_item(image))
+        if candidate.get("groundingMetadata"):
+            out += self._annotations(candidate)
         if candidate.get("finishReason"):
-            self._reason = candidate["finishReason"]
+            self._ending = candidate_ending(candidate, self._has_calls())
         return out
 
     def finish(self) -> list[bytes]:
         out = self._start()
-        has_calls = any(item["type"] == "function_call" for item in self._output)
-        status, incomplete = response_status(self._reason, has_calls)
+        ending = self._ending or Ending(finish_kind(None, self._has_calls()))
+        status, incomplete = response_status(ending)
         out += self._close(status)
+        if ending.message:
+            out += self._refusal(ending.message, status)
         response = self._response(status, responses_usage(self._usage), incomplete)
         kind = "response.completed" if status == "completed" else "response.incomplete"
         out.append(self._emit(kind, response=response))
@@ -148,6 +167,70 @@ class ResponsesStreamTranslator:
         return [
             self._emit("response.output_text.done", **ids, content_index=0, text=part["text"], logprobs=[]),
             self._emit("response.content_part.done", **ids, content_index=0, part=part),
+            self._emit("response.output_item.done", output_index=index, item=item),
+        ]
+
+    def _has_calls(self) -> bool:
+        return any(item["type"] == "function_call" for item in self._output)
+
+    def _annotations(self, candidate: JSON) -> list[bytes]:
+        """Citations over all message text so far, each announced once, on the item it falls in."""
+        messages = [(i, item) for i, item in enumerate(self._output) if item["type"] == "message"]
+        texts = [
+            "".join(self._pieces) if item is self._open else item["content"][0]["text"]
+            for _, item in messages
+        ]
+        found = citations(candidate, "".join(texts))
+        out = []
+        for (index, item), cited in zip(
+            messages, split_by_segments(found, [len(t) for t in texts]), strict=True
+        ):
+            annotations = item["content"][0]["annotations"]
+            for citation in cited:
+                key = (index, citation.source, citation.start, citation.end)
+                if key in self._cited:
+                    continue
+                self._cited.add(key)
+                annotation = url_citation(citation)
+                annotations.append(annotation)
+                out.append(
+                    self._emit(
+                        "response.output_text.annotation.added",
+                        item_id=item["id"],
+                        output_index=index,
+                        content_index=0,
+                        annotation_index=len(annotations) - 1,
+                        annotation=annotation,
+                    )
+                )
+        return out
+
+    def _refusal(self, message: str, status: str) -> list[bytes]:
+        """A message item holding one refusal part: Google's reason for withholding the answer."""
+        item = {**new_item("message"), "status": status, "content": [{"type": "refusal", "refusal": message}]}
+        self._output.append(item)
+        index = len(self._output) - 1
+        ids = {"item_id": item["id"], "output_index": index, "content_index": 0}
+        return [
+            self._emit(
+                "response.output_item.added",
+                output_index=index,
+                item={**item, "status": "in_progress", "content": []},
+            ),
+            self._emit("response.content_part.added", **ids, part={"type": "refusal", "refusal": ""}),
+            self._emit("response.refusal.delta", **ids, delta=message),
+            self._emit("response.refusal.done", **ids, refusal=message),
+            self._emit("response.content_part.done", **ids, part=item["content"][0]),
+            self._emit("response.output_item.done", output_index=index, item=item),
+        ]
+
+    def _whole_item(self, item: JSON) -> list[bytes]:
+        self._output.append(item)
+        index = len(self._output) - 1
+        return [
+            self._emit(
+                "response.output_item.added", output_index=index, item={**item, "status": "in_progress"}
+            ),
             self._emit("response.output_item.done", output_index=index, item=item),
         ]
 

@@ -1,26 +1,40 @@
 """Gemini stream events -> OpenAI `chat.completion.chunk` SSE bytes.
 
 Gemini sends each event with only the new parts, and every functionCall whole, so one Gemini event
-becomes at most one chunk per choice: role (first time), reasoning, text and complete tool calls
-together, with the finish reason on the chunk of the event that carried it.
+becomes at most one chunk per choice: role (first time), reasoning, text, images and complete tool
+calls together, with the finish reason on the chunk of the event that carried it. Grounding arrives
+with the last events and measures the whole text, so the text is kept per choice and the citations
+ride as `delta.annotations` on that chunk; a block message rides as `delta.refusal`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from gemini_gateway.dialects.common import (
     JSON,
     SSE_DONE,
+    Ending,
     Usage,
-    blocked_reason,
+    candidate_ending,
     candidates_of,
     finish_kind,
+    inline_image,
     parts_of,
+    prompt_ending,
     sse_data,
     visible_text,
 )
-from gemini_gateway.dialects.openai_chat import ChatCall, chat_logprobs, openai_usage, tool_call_of
+from gemini_gateway.dialects.grounding import citations
+from gemini_gateway.dialects.openai_chat import (
+    ChatCall,
+    chat_logprobs,
+    image_url,
+    openai_usage,
+    tool_call_of,
+    url_annotation,
+    with_ending,
+)
 from gemini_gateway.dialects.openai_errors import openai_error_object
 from gemini_gateway.errors import GatewayError
 
@@ -30,6 +44,8 @@ class _Choice:
     started: bool = False
     calls: int = 0
     finished: bool = False
+    text: list[str] = field(default_factory=list)  # all content so far, for placing citations
+    cited: set[tuple[int, int, int]] = field(default_factory=set)  # (source, start, end) sent
 
 
 class ChatStreamTranslator:
@@ -53,8 +69,8 @@ class ChatStreamTranslator:
         if "usageMetadata" in event:
             self._usage = Usage.of(event)  # cumulative: the last one wins
         candidates = candidates_of(event)
-        if not candidates and blocked_reason(event):
-            return [self._chunk(0, self._open(0, {}), "content_filter")]
+        if not candidates and (blocked := prompt_ending(event)) is not None:
+            return [self._chunk(0, self._open(0, {}), blocked.kind, ending=blocked)]
         out = []
         for position, candidate in enumerate(candidates):
             chunk = self._candidate(candidate.get("index", position), candidate)
@@ -86,6 +102,7 @@ class ChatStreamTranslator:
         texts: list[str] = []
         thoughts: list[str] = []
         calls: list[JSON] = []
+        images: list[JSON] = []
         for part in parts_of(candidate):
             if "functionCall" in part:
                 call = tool_call_of(part)
@@ -96,20 +113,27 @@ class ChatStreamTranslator:
                 thoughts.append(str(part.get("text", "")))
             elif text := visible_text(part):
                 texts.append(text)
+            elif (image := inline_image(part)) is not None:
+                images.append(image_url(image))
         delta: JSON = {}
         if thoughts and (thought := "".join(thoughts)):
             delta["reasoning_content"] = thought
         if texts:
             delta["content"] = "".join(texts)
+            choice.text.append(delta["content"])
         if calls:
             delta["tool_calls"] = calls
-        reason = candidate.get("finishReason")
-        finish = finish_kind(reason, choice.calls > 0) if reason else None
-        if not delta and finish is None and choice.started:
+        if images:
+            delta["images"] = images
+        if annotations := _new_citations(choice, candidate):
+            delta["annotations"] = annotations
+        ending = candidate_ending(candidate, choice.calls > 0) if candidate.get("finishReason") else None
+        if not delta and ending is None and choice.started:
             return None  # e.g. an empty text part that only carried a signature
-        choice.finished = choice.finished or finish is not None
+        choice.finished = choice.finished or ending is not None
         logprobs = chat_logprobs(candidate) if self._logprobs else None
-        return self._chunk(index, self._open(index, delta), finish, logprobs)
+        finish = ending.kind if ending else None
+        return self._chunk(index, self._open(index, delta), finish, logprobs, ending)
 
     def _open(self, index: int, delta: JSON) -> JSON:
         """The first chunk of a choice announces the role."""
@@ -121,16 +145,38 @@ class ChatStreamTranslator:
             delta["content"] = ""
         return {"role": "assistant", **delta}
 
-    def _chunk(self, index: int, delta: JSON, finish: str | None, logprobs: JSON | None = None) -> bytes:
+    def _chunk(
+        self,
+        index: int,
+        delta: JSON,
+        finish: str | None,
+        logprobs: JSON | None = None,
+        ending: Ending | None = None,
+    ) -> bytes:
         if finish is not None:
             self._choices.setdefault(index, _Choice()).finished = True
-        chunk: JSON = {
-            **self._head,
-            "choices": [{"index": index, "delta": delta, "logprobs": logprobs, "finish_reason": finish}],
-        }
+        choice: JSON = {"index": index, "delta": delta, "logprobs": logprobs, "finish_reason": finish}
+        if ending is not None:
+            with_ending(choice, delta, ending)
+            if "content" in delta and delta["content"] is None:
+                del delta["content"]  # a delta leaves out what it does not change
+        chunk: JSON = {**self._head, "choices": [choice]}
         if self._with_usage:
             chunk["usage"] = None
         return sse_data(chunk)
+
+
+def _new_citations(choice: _Choice, candidate: JSON) -> list[JSON]:
+    """Citations not sent yet (grounding may repeat on later events), placed in the text so far."""
+    if not candidate.get("groundingMetadata"):
+        return []
+    found = []
+    for citation in citations(candidate, "".join(choice.text)):
+        key = (citation.source, citation.start, citation.end)
+        if key not in choice.cited:
+            choice.cited.add(key)
+            found.append(url_annotation(citation))
+    return found
 
 
 def error_event(exc: GatewayError) -> bytes:

@@ -112,6 +112,9 @@ class FakeGeminiApp:
                     await asyncio.sleep(fault.delay_ms / 1000)
                 elif fault.kind == "cut":
                     cut_after = fault.after_chunks
+                elif fault.kind == "reply" and fault.answer:
+                    await _send_reply(send, fault.answer, stream, sse)
+                    return
                 else:
                     raise fault_error(fault, model_id, version, rpc, key)
             if rpc == "countTokens" and model_id and scope["path"].startswith(VERTEX_PREFIXES):
@@ -223,6 +226,15 @@ async def _send_stream(
         await asgi.send_piece(send, frame)
     if cut_after is None:
         await asgi.send_piece(send, b"" if sse else b"]", last=True)
+
+
+async def _send_reply(send: Send, answer: list[Json], stream: bool, sse: bool) -> None:
+    """A scripted answer, sent as given: no validation, no derived text."""
+    if not stream:
+        await asgi.send_json(send, 200, orjson.dumps(answer[0], option=_INDENT))
+        return
+    frames = [sse_event(e) if sse else array_element(e, i == 0) for i, e in enumerate(answer)]
+    await _send_stream(send, frames, 0.0, sse, None)
 
 
 async def _send_error(send: Send, error: FakeApiError) -> None:

@@ -20,7 +20,7 @@ from gemini_gateway.fake_upstream.asgi import Receive, Scope, Send
 from gemini_gateway.fake_upstream.errors import error_body
 from gemini_gateway.fake_upstream.state import FakeState, make_fault
 
-FAULT_OPTIONS = ("count", "model", "retry_delay", "quota_id", "delay_ms", "after_chunks", "message")
+FAULT_OPTIONS = ("count", "model", "retry_delay", "quota_id", "delay_ms", "after_chunks", "message", "answer")
 
 
 async def handle_control(state: FakeState, scope: Scope, receive: Receive, send: Send) -> None:

@@ -31,6 +31,7 @@ FAULT_KINDS = frozenset(
         "slow",
         "cut",
         "hang",
+        "reply",
     }
 )
 PER_MINUTE_QUOTA = "GenerateRequestsPerMinutePerProjectPerModel-FreeTier"
@@ -80,6 +81,7 @@ class Fault:
     delay_ms: float = 1000.0  # "slow" only
     after_chunks: int = 1  # "cut" on streams only
     message: str | None = None  # replaces the default error message
+    answer: list[dict[str, Any]] | None = None  # "reply" only: the GenerateContentResponse(s) to send
 
     def matches(self, key: str | None, model: str | None) -> bool:
         return (self.key is None or self.key == key) and (self.model is None or self.model == model)
@@ -99,6 +101,7 @@ def make_fault(
     delay_ms: float = 1000.0,
     after_chunks: int = 1,
     message: str | None = None,
+    answer: list[dict[str, Any]] | None = None,
 ) -> Fault:
     """A checked `Fault` (see `FakeState.add_fault`); raises ValueError on bad options."""
     if fault not in FAULT_KINDS:
@@ -112,6 +115,12 @@ def make_fault(
     delay = f"{retry_delay:g}s" if isinstance(retry_delay, int | float) else retry_delay
     if delay is not None and (not isinstance(delay, str) or not _DURATION.match(delay)):
         raise ValueError('retry_delay must be a duration like "7s" or "2.5s", a number of seconds, or null')
+    if (fault == "reply") != (answer is not None):
+        raise ValueError('"answer" goes with the "reply" fault, and only with it')
+    if answer is not None and (
+        not isinstance(answer, list) or not answer or not all(isinstance(a, dict) for a in answer)
+    ):
+        raise ValueError("answer must be a non-empty list of GenerateContentResponse objects")
     return Fault(
         kind=fault,
         key=None if key in (None, "*") else str(key),
@@ -122,6 +131,7 @@ def make_fault(
         delay_ms=float(delay_ms),
         after_chunks=after_chunks,
         message=message,
+        answer=answer,
     )
 
 
@@ -195,6 +205,7 @@ class FakeState:
         delay_ms: float = 1000.0,
         after_chunks: int = 1,
         message: str | None = None,
+        answer: list[dict[str, Any]] | None = None,
     ) -> Fault:
         """Queue a fault for calls with `key` ("*" or None: any key) and, if given, only `model`.
 
@@ -203,7 +214,9 @@ class FakeState:
         None, RetryInfo), "500", "502", "503", "504", "invalid_key", "suspended" (CONSUMER_SUSPENDED,
         naming the calling key in full as Google does), "blocked", "bad_request",
         "slow" (first byte after `delay_ms`), "cut" (drop the connection after `after_chunks`
-        stream events, or after the headers of a plain answer), "hang" (never answer).
+        stream events, or after the headers of a plain answer), "hang" (never answer),
+        "reply" (answer with the given `answer` instead of a derived one: a stream sends each
+        object as one event, a unary call gets the first; e.g. a recorded answer of the live API).
         """
         entry = make_fault(
             key,
@@ -215,6 +228,7 @@ class FakeState:
             delay_ms=delay_ms,
             after_chunks=after_chunks,
             message=message,
+            answer=answer,
         )
         self.add_faults([entry])
         return entry
