@@ -51,7 +51,8 @@ SETTINGS_FIELDS = frozenset(
         "retention_interval_seconds",
     }
 )
-COUNTERS = ("written", "spooled", "replayed", "rejected", "overflowed", "lost", "purged")
+COUNTERS = ("written", "spooled", "replayed", "rejected", "overflowed", "reduced", "lost", "purged")
+PROBLEMS = ("last_reduced", "last_lost")  # why the last record was reduced or lost, as the worker says
 
 
 class RecorderProcess(RecorderBase):
@@ -64,6 +65,7 @@ class RecorderProcess(RecorderBase):
         self.counters = dict.fromkeys(("submitted", *COUNTERS), 0)  # this side's own, and dead workers'
         self._worker_counters: dict[str, int] = {}
         self._worker_health: tuple[bool, str | None] = (False, None)
+        self._problems: dict[str, str | None] = dict.fromkeys(PROBLEMS)
         self._database = database
         self._own_database: Database | None = None
         self._store: ExchangeStore | None = None
@@ -227,6 +229,7 @@ class RecorderProcess(RecorderBase):
             self._unsettled_count -= count
         self._worker_counters = {k: int(status.get(k, 0)) for k in COUNTERS}
         self._worker_health = (bool(status.get("healthy")), status.get("last_error"))
+        self._problems.update({k: status[k] for k in PROBLEMS if status.get(k)})
         self._last_error = None
         self._ready.set()
 
@@ -261,12 +264,23 @@ class RecorderProcess(RecorderBase):
         with self._spool_lock:
             wires, self._spool_pending = self._spool_pending, []
         try:
-            self.counters["spooled"] += Spool.write_file(
-                self.spool_dir, build_all([from_wire(w) for w in wires])
+            spooled = Spool.write_file(
+                self.spool_dir, build_all([from_wire(w) for w in wires], self._problem)
             )
-        except OSError as exc:
-            self.counters["lost"] += len(wires)
-            log.error("could not spool %d records: %s", len(wires), exc)
+        except Exception as exc:  # a full disk, or a fault nobody foresaw: said, never silent
+            spooled = 0
+            log.error("could not spool %d records: %s: %s", len(wires), type(exc).__name__, exc)
+        self.counters["spooled"] += spooled
+        if spooled < len(wires):
+            self.counters["lost"] += len(wires) - spooled
+            self._problems["last_lost"] = (
+                f"{len(wires) - spooled} record(s) could not be spooled (see the log)"
+            )
+
+    def _problem(self, kind: str, capture: Capture, reason: str) -> None:
+        self.counters[kind] += 1
+        path = f"{capture.scope.get('method', '')} {capture.scope.get('path', '')}"
+        self._problems[f"last_{kind}"] = f"{path}: {reason}"[:500]
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -291,6 +305,7 @@ class RecorderProcess(RecorderBase):
             "last_error": self._last_error or error,
             "queued": len(self._buffer) + self._unsettled_count,
             "spool": spool_stats(self.spool_dir),
+            **self._problems,
             "submitted": self.counters["submitted"],
             **counters,
         }
