@@ -102,6 +102,7 @@ class Recorder(RecorderBase):
     def submit(self, capture: Capture) -> None:
         """Hand over one finished exchange. Never blocks, never raises into the request."""
         self.counters["submitted"] += 1
+        self.seal(capture)  # journaled already, unless it ended without a last response byte
         if not self._stopping:
             try:
                 self.queue.put_nowait(capture)
@@ -148,6 +149,8 @@ class Recorder(RecorderBase):
         if leftover:
             await asyncio.to_thread(self._spool_captures, leftover)
         await asyncio.to_thread(self._overflow.shutdown, True)
+        if self.journal is not None:
+            self.journal.close()
         self.spool.close()
         if self.store is not None:
             self.store.close()
@@ -263,6 +266,7 @@ class Recorder(RecorderBase):
         return await asyncio.to_thread(self.build_all, captures)
 
     def _settle(self, captures: Sequence[Capture]) -> None:
+        self.settle_journal(captures)
         if self.on_settled is not None and captures:
             self.on_settled(captures)
 
@@ -436,6 +440,7 @@ class Recorder(RecorderBase):
             "last_error": self.last_error,
             "queued": self.queue.qsize(),
             "spool": spool_stats(self.spool.directory),
+            "journal": self.journal.stats() if self.journal is not None else None,
             "last_reduced": self.last_reduced,
             "last_lost": self.last_lost,
             **self.counters,
