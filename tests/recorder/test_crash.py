@@ -68,6 +68,8 @@ async def test_a_killed_gateway_records_every_answered_exchange_once(
     with gateway_factory(gateway_tokens=[CLIENT_TOKEN], recording_writer=writer) as running:
         await asyncio.to_thread(wait_for_health, running.url, 30.0)
         counts = Counter(await exported_markers(running.url))
+    # Stopped cleanly, with everything stored: the journal is gone.
+    assert not list((tmp_path / "data" / "journal").glob("*.journal"))
     missing = [i for i in answered if counts[f"marker-{i:03d}"] == 0]
     doubled = [marker for marker, count in counts.items() if count > 1]
     assert (missing, doubled) == ([], [])

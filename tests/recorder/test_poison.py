@@ -144,3 +144,25 @@ def test_a_record_that_cannot_be_built_is_kept_reduced_and_said(tmp_path: Path) 
     }
     # The reduced record goes to the spool and back like any other.
     assert Spool.write_file(tmp_path, [row]) == 1
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"contents": [], "tools": [{"functionDeclarations": 1.0}]}',
+        b'{"contents": [], "tools": [{"function": {"name": [[["n"]]]}}], "model": {"a": 1}}',
+        b'{"contents": [], "tools": 7, "generationConfig": []}',
+    ],
+)
+def test_odd_shapes_still_build_a_full_record(body: bytes) -> None:
+    """What the door lets through (or answers with a 4xx) is recorded in full, not reduced."""
+    capture = capture_with(body)
+    capture.exchange.stream = True
+    capture.exchange.events = [
+        b'{"candidates": 3}',
+        b'{"candidates": [{"index": "x", "content": {"parts": 1}}]}',
+    ]
+    reports: list[str] = []
+    [row] = build_all([capture], lambda kind, capture, reason: reports.append(reason))
+    assert reports == [] and row.exchange["error"] is None
+    assert row.bodies[0]["data"] == body

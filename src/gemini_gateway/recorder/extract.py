@@ -55,7 +55,8 @@ def _tool_names(tools: Any) -> list[str]:
     for tool in tools if isinstance(tools, list) else ():
         if not isinstance(tool, dict):
             continue
-        for declaration in tool.get("functionDeclarations") or tool.get("function_declarations") or ():
+        declarations = tool.get("functionDeclarations") or tool.get("function_declarations")
+        for declaration in declarations if isinstance(declarations, list) else ():
             if isinstance(declaration, dict) and (name := _scalar_text(declaration.get("name"))):
                 names.append(name)
         function = tool.get("function")
