@@ -148,6 +148,11 @@ class Settings(BaseSettings):
     recording_retry_seconds: float = Field(
         2.0, gt=0, description="How often a down store is probed and the disk spool replayed"
     )
+    recording_journal: bool = Field(
+        True,
+        description="Append each exchange to DATA_DIR/journal as its response completes (no fsync), "
+        "so a gateway killed outright loses none: start-up stores what the store lacks",
+    )
     retention_days: float = Field(0, ge=0, description="Delete records older than this (0: keep)")
     retention_max_mb: float = Field(
         0, ge=0, description="Delete the oldest records beyond this size (0: no cap)"

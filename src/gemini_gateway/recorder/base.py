@@ -6,11 +6,17 @@ hands captures to a separate writer process (RECORDING_WRITER=inline or process;
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
+from collections import Counter
+from collections.abc import Iterable
 from typing import Any
 
 from gemini_gateway.recorder.activity import Activity
 from gemini_gateway.recorder.capture import Capture, Mode
+from gemini_gateway.recorder.journal import Journal, encode_entry
+from gemini_gateway.recorder.rows import new_id
+from gemini_gateway.recorder.wire import to_wire
 from gemini_gateway.settings import Settings
 
 # Operator and UI surfaces are not model exchanges; recording them would only add noise.
@@ -21,6 +27,8 @@ _MODE_CACHE_SIZE = 4096
 class RecorderBase(ABC):
     # Requests in flight, counted by the middleware when the recorder writes on their event loop.
     activity: Activity | None = None
+    # Where exchanges go as their responses complete, so that a crash loses none (journal.py).
+    journal: Journal | None = None
 
     def __init__(self, settings: Settings) -> None:
         self.configure(settings)
@@ -46,6 +54,31 @@ class RecorderBase(ABC):
         if len(self._modes) < _MODE_CACHE_SIZE:
             self._modes[path] = mode
         return mode
+
+    def seal(self, capture: Capture) -> None:
+        """Journal an exchange, once: as its last response byte is about to leave, or when it is
+        handed over without one (an error, a client gone). Never raises into the request."""
+        journal = self.journal
+        if journal is None or capture.journal is not None:
+            return
+        capture.finished = time.perf_counter()  # the middleware sets it again when the app returns
+        if capture.record_id is None:
+            capture.record_id = new_id()  # the same id in the journal and the store: stored once
+        try:
+            entry = encode_entry(to_wire(capture, capture.record_id))
+        except Exception as exc:  # e.g. a header value pickle cannot take: it is recorded as usual
+            journal.errors += 1
+            journal.last_error = f"{type(exc).__name__}: {exc}"[:300]
+            capture.journal = -1
+            return
+        capture.journal = journal.append(entry)
+
+    def settle_journal(self, captures: Iterable[Capture]) -> None:
+        """These records are stored or spooled: the journal need not keep them."""
+        if self.journal is not None:
+            self.journal.settle(
+                Counter(c.journal for c in captures if c.journal is not None and c.journal >= 0)
+            )
 
     @abstractmethod
     def submit(self, capture: Capture) -> None:

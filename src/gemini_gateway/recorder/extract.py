@@ -39,22 +39,34 @@ _DIALECT_SETTINGS = (
 _GEMINI_SETTINGS = ("generationConfig", "safetySettings", "toolConfig", "cachedContent")
 
 
+def _scalar_text(value: Any, limit: int = 200) -> str | None:
+    """A name or reason as text; None for lists and objects, whose text form could be huge (or
+    overflow the interpreter's recursion, as repr() of a value nested 1,000 levels does)."""
+    if isinstance(value, str):
+        return value[:limit]
+    if isinstance(value, int | float):
+        return str(value)[:limit]
+    return None
+
+
 def _tool_names(tools: Any) -> list[str]:
     """Names of declared tools, not their schemas: enough to analyse usage, small to store."""
     names: list[str] = []
     for tool in tools if isinstance(tools, list) else ():
         if not isinstance(tool, dict):
             continue
-        for declaration in tool.get("functionDeclarations") or tool.get("function_declarations") or ():
-            if isinstance(declaration, dict) and "name" in declaration:
-                names.append(str(declaration["name"]))
+        declarations = tool.get("functionDeclarations") or tool.get("function_declarations")
+        for declaration in declarations if isinstance(declarations, list) else ():
+            if isinstance(declaration, dict) and (name := _scalar_text(declaration.get("name"))):
+                names.append(name)
         function = tool.get("function")
         if isinstance(function, dict) and "name" in function:
-            names.append(str(function["name"]))
-        elif "name" in tool:
-            names.append(str(tool["name"]))
+            if name := _scalar_text(function["name"]):
+                names.append(name)
+        elif name := _scalar_text(tool.get("name")):
+            names.append(name)
         names.extend(
-            key
+            key[:200]
             for key in tool
             if key
             not in {
@@ -141,11 +153,8 @@ def finish_reason(response: Any) -> str | None:
         return None
     candidates = response.get("candidates")
     if isinstance(candidates, list) and candidates and isinstance(candidates[0], dict):
-        reason = candidates[0].get("finishReason")
-        return str(reason)[:64] if reason else None
+        return _scalar_text(candidates[0].get("finishReason"), 64) or None
     choices = response.get("choices")
     if isinstance(choices, list) and choices and isinstance(choices[0], dict):
-        reason = choices[0].get("finish_reason")
-        return str(reason)[:64] if reason else None
-    reason = response.get("stop_reason")
-    return str(reason)[:64] if reason else None
+        return _scalar_text(choices[0].get("finish_reason"), 64) or None
+    return _scalar_text(response.get("stop_reason"), 64) or None

@@ -53,16 +53,18 @@ def merge_events(events: Iterable[dict[str, Any]]) -> dict[str, Any]:
     candidates: dict[int, dict[str, Any]] = {}
     pieces: dict[int, list[str]] = {}  # id of a text part -> the texts it is made of
     for event in events:
-        for position, candidate in enumerate(event.get("candidates") or ()):
+        for position, candidate in enumerate(_list(event.get("candidates"))):
             if not isinstance(candidate, dict):
                 continue
             index = candidate.get("index", position)
+            if not isinstance(index, int):  # the key the candidates are sorted by
+                index = position
             target = candidates.setdefault(index, {"content": {"parts": [], "role": "model"}})
             content = candidate.get("content")
             if isinstance(content, dict):
                 if content.get("role"):
                     target["content"]["role"] = content["role"]
-                for part in content.get("parts") or ():
+                for part in _list(content.get("parts")):
                     if isinstance(part, dict):
                         _append_part(target["content"]["parts"], part, pieces)
             for key in _LAST_WINS_CANDIDATE:
@@ -83,6 +85,11 @@ def merge_events(events: Iterable[dict[str, Any]]) -> dict[str, Any]:
     return merged
 
 
+def _list(value: Any) -> list[Any] | tuple[()]:
+    """`value` if it is a list, else nothing to iterate: upstream's shapes are not trusted here."""
+    return value if isinstance(value, list) else ()
+
+
 def merge_event_bytes(payloads: Iterable[bytes]) -> dict[str, Any]:
     """`merge_events` over raw JSON payloads; undecodable ones (a cut stream) are skipped."""
     decoded: list[dict[str, Any]] = []
@@ -98,10 +105,11 @@ def merge_event_bytes(payloads: Iterable[bytes]) -> dict[str, Any]:
 
 def answer_text(response: dict[str, Any]) -> str | None:
     """The visible answer of the first candidate (thoughts left out), or None if it has no text."""
-    candidates = response.get("candidates") or []
+    candidates = _list(response.get("candidates"))
     if not candidates or not isinstance(candidates[0], dict):
         return None
-    parts = (candidates[0].get("content") or {}).get("parts") or []
+    content = candidates[0].get("content")
+    parts = _list(content.get("parts")) if isinstance(content, dict) else ()
     texts = [
         p["text"]
         for p in parts

@@ -54,7 +54,7 @@ class RecorderMiddleware:
             mode, cap = "metadata", 0  # media up to 2 GB: counted, never held in memory or stored
         capture = Capture(mode, scope, exchange, cap)
         try:
-            await self.app(scope, _Receive(receive, capture), _Send(send, capture))
+            await self.app(scope, _Receive(receive, capture), _Send(send, capture, recorder))
         except BaseException as exc:
             capture.failure = f"{type(exc).__name__}: {exc}"[:500]
             raise
@@ -87,11 +87,12 @@ class _Receive:
 
 
 class _Send:
-    __slots__ = ("capture", "send")
+    __slots__ = ("capture", "recorder", "send")
 
-    def __init__(self, send: Send, capture: Capture) -> None:
+    def __init__(self, send: Send, capture: Capture, recorder: RecorderBase) -> None:
         self.send = send
         self.capture = capture
+        self.recorder = recorder
 
     async def __call__(self, message: dict[str, Any]) -> None:
         capture = self.capture
@@ -106,6 +107,9 @@ class _Send:
                 capture.response_size += len(body)
             if not message.get("more_body", False):
                 capture.complete = True
+                # Journaled before the client can have the whole answer: a crash from here on
+                # loses no exchange a client saw complete.
+                self.recorder.seal(capture)
         elif message["type"] == "http.response.start":
             capture.status = message["status"]
             capture.response_headers = message.get("headers", [])

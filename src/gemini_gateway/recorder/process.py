@@ -19,7 +19,7 @@ import logging
 import sys
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -51,7 +51,8 @@ SETTINGS_FIELDS = frozenset(
         "retention_interval_seconds",
     }
 )
-COUNTERS = ("written", "spooled", "replayed", "rejected", "overflowed", "lost", "purged")
+COUNTERS = ("written", "spooled", "replayed", "rejected", "overflowed", "reduced", "lost", "purged")
+PROBLEMS = ("last_reduced", "last_lost")  # why the last record was reduced or lost, as the worker says
 
 
 class RecorderProcess(RecorderBase):
@@ -64,14 +65,16 @@ class RecorderProcess(RecorderBase):
         self.counters = dict.fromkeys(("submitted", *COUNTERS), 0)  # this side's own, and dead workers'
         self._worker_counters: dict[str, int] = {}
         self._worker_health: tuple[bool, str | None] = (False, None)
+        self._problems: dict[str, str | None] = dict.fromkeys(PROBLEMS)
         self._database = database
         self._own_database: Database | None = None
         self._store: ExchangeStore | None = None
         self._buffer: list[Wire] = []
-        # Sent frames kept as their bytes (number, record count, frame): bytes are not tracked by the
-        # garbage collector, where a few thousand live tuples and lists would make every collection
-        # walk them again.
-        self._unsettled: deque[tuple[int, int, bytes]] = deque()
+        self._buffer_journal: Counter[int] = Counter()  # journal segment -> records of the buffer
+        # Sent frames kept as their bytes (number, record count, frame, journal segments): bytes are
+        # not tracked by the garbage collector, where a few thousand live tuples and lists would make
+        # every collection walk them again.
+        self._unsettled: deque[tuple[int, int, bytes, Counter[int]]] = deque()
         self._unsettled_count = 0
         self._sequence = 0
         self._secrets_sent = -1  # REDACTOR.generation the worker last heard of
@@ -82,6 +85,7 @@ class RecorderProcess(RecorderBase):
         self._spooler = ThreadPoolExecutor(max_workers=1, thread_name_prefix="recorder-spool")
         self._spool_lock = threading.Lock()
         self._spool_pending: list[Wire] = []
+        self._spool_journal: Counter[int] = Counter()
         self._stopping = False
         self._last_error: str | None = None
         self._ready = asyncio.Event()
@@ -90,13 +94,17 @@ class RecorderProcess(RecorderBase):
 
     def submit(self, capture: Capture) -> None:
         self.counters["submitted"] += 1
-        wire = to_wire(capture, new_id())
+        self.seal(capture)  # journaled already, unless it ended without a last response byte
+        wire = to_wire(capture, capture.record_id or new_id())
+        segment = capture.journal if capture.journal is not None and capture.journal >= 0 else None
         if self._stopping or len(self._buffer) + self._unsettled_count >= self.queue_size:
             # The worker is down or cannot keep up: memory stays bounded, the disk takes the rest.
             self.counters["overflowed"] += 1
-            self._spool_later([wire])
+            self._spool_later([wire], Counter({segment: 1}) if segment is not None else Counter())
             return
         self._buffer.append(wire)
+        if segment is not None:
+            self._buffer_journal[segment] += 1
         if len(self._buffer) >= self.batch_size:
             self._flush()
         elif self._flush_handle is None:
@@ -112,9 +120,10 @@ class RecorderProcess(RecorderBase):
         if REDACTOR.generation != self._secrets_sent:  # a key or token added since: mask it there too
             self._secrets_sent = REDACTOR.generation
             self._send(("secrets", REDACTOR.known()))
+        segments, self._buffer_journal = self._buffer_journal, Counter()
         self._sequence += 1
         data = frame(("records", self._sequence, batch))
-        self._unsettled.append((self._sequence, len(batch), data))
+        self._unsettled.append((self._sequence, len(batch), data, segments))
         self._unsettled_count += len(batch)
         self._write(data)
 
@@ -165,6 +174,8 @@ class RecorderProcess(RecorderBase):
                     await self._process.wait()
         self._spool_unsettled()
         await asyncio.to_thread(self._spooler.shutdown, True)
+        if self.journal is not None:
+            self.journal.close()
         if self._own_database is not None:
             await self._own_database.aclose()
 
@@ -216,7 +227,7 @@ class RecorderProcess(RecorderBase):
         migrated = self._database is not None and self._own_database is None  # the gateway's own, open
         self._secrets_sent = REDACTOR.generation
         self._send(("init", fields, REDACTOR.known(), baseline, migrated))
-        for _, _, data in self._unsettled:  # none after a crash (spooled), some at start-up
+        for _, _, data, _ in self._unsettled:  # none after a crash (spooled), some at start-up
             self._write(data)
         if self._stopping:
             self._send(("stop",))
@@ -227,11 +238,16 @@ class RecorderProcess(RecorderBase):
         return await process.wait()
 
     def _settled(self, upto: int, status: dict[str, Any]) -> None:
+        settled: Counter[int] = Counter()
         while self._unsettled and self._unsettled[0][0] <= upto:
-            _, count, _ = self._unsettled.popleft()
+            _, count, _, segments = self._unsettled.popleft()
             self._unsettled_count -= count
+            settled.update(segments)
+        if settled and self.journal is not None:
+            self.journal.settle(settled)
         self._worker_counters = {k: int(status.get(k, 0)) for k in COUNTERS}
         self._worker_health = (bool(status.get("healthy")), status.get("last_error"))
+        self._problems.update({k: status[k] for k in PROBLEMS if status.get(k)})
         self._last_error = None
         self._ready.set()
 
@@ -242,36 +258,55 @@ class RecorderProcess(RecorderBase):
         self._worker_health = (False, None)
 
     def _spool_unsettled(self) -> None:
-        wires = [wire for _, _, data in self._unsettled for wire in unframe(data)[2]] + self._buffer
+        wires = [wire for _, _, data, _ in self._unsettled for wire in unframe(data)[2]] + self._buffer
+        segments = sum((entry[3] for entry in self._unsettled), self._buffer_journal)
         self._unsettled.clear()
         self._unsettled_count = 0
         self._buffer = []
+        self._buffer_journal = Counter()
         if wires:
-            self._spool_later(wires)
+            self._spool_later(wires, segments)
 
-    def _spool_later(self, wires: list[Wire]) -> None:
+    def _spool_later(self, wires: list[Wire], segments: Counter[int]) -> None:
         with self._spool_lock:
             self._spool_pending += wires
+            self._spool_journal.update(segments)
             if len(self._spool_pending) > len(wires):
                 return  # a job is queued already and takes these too: one file, not one per record
         try:
             self._spooler.submit(self._spool_now)
-        except RuntimeError:  # already shut down: the process is exiting
+        except RuntimeError:  # already shut down: the process is exiting (the journal keeps them)
             with self._spool_lock:
                 self.counters["lost"] += len(self._spool_pending)
                 self._spool_pending = []
+                self._spool_journal = Counter()
 
     def _spool_now(self) -> None:
         """Spooler thread: build the records here and write them as one closed spool file."""
         with self._spool_lock:
             wires, self._spool_pending = self._spool_pending, []
+            segments, self._spool_journal = self._spool_journal, Counter()
         try:
-            self.counters["spooled"] += Spool.write_file(
-                self.spool_dir, build_all([from_wire(w) for w in wires])
+            spooled = Spool.write_file(
+                self.spool_dir, build_all([from_wire(w) for w in wires], self._problem)
             )
-        except OSError as exc:
-            self.counters["lost"] += len(wires)
-            log.error("could not spool %d records: %s", len(wires), exc)
+        except Exception as exc:  # a full disk, or a fault nobody foresaw: said, never silent
+            spooled = 0
+            log.error("could not spool %d records: %s: %s", len(wires), type(exc).__name__, exc)
+            segments = Counter()  # the journal keeps them: the next start tries again
+        self.counters["spooled"] += spooled
+        if spooled < len(wires):
+            self.counters["lost"] += len(wires) - spooled
+            self._problems["last_lost"] = (
+                f"{len(wires) - spooled} record(s) could not be spooled (see the log)"
+            )
+        if self.journal is not None:
+            self.journal.settle(segments)
+
+    def _problem(self, kind: str, capture: Capture, reason: str) -> None:
+        self.counters[kind] += 1
+        path = f"{capture.scope.get('method', '')} {capture.scope.get('path', '')}"
+        self._problems[f"last_{kind}"] = f"{path}: {reason}"[:500]
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -296,6 +331,8 @@ class RecorderProcess(RecorderBase):
             "last_error": self._last_error or error,
             "queued": len(self._buffer) + self._unsettled_count,
             "spool": spool_stats(self.spool_dir),
+            "journal": self.journal.stats() if self.journal is not None else None,
+            **self._problems,
             "submitted": self.counters["submitted"],
             **counters,
         }

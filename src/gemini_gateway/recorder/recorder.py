@@ -27,8 +27,8 @@ from typing import Any
 from gemini_gateway.recorder.activity import Activity
 from gemini_gateway.recorder.base import RecorderBase
 from gemini_gateway.recorder.capture import Capture
-from gemini_gateway.recorder.rows import build_rows
-from gemini_gateway.recorder.spool import Spool, spool_stats
+from gemini_gateway.recorder.rows import build_rows, reduced_rows
+from gemini_gateway.recorder.spool import JSON_COLUMNS_CLEARED, Spool, spool_stats
 from gemini_gateway.settings import Settings
 from gemini_gateway.store.database import Database
 from gemini_gateway.store.exchanges import ExchangeStore, RecordRows
@@ -37,6 +37,8 @@ from gemini_gateway.store.retention import apply_retention
 log = logging.getLogger("gemini_gateway.recorder")
 
 _STOP = object()
+# Told of a record reduced or lost through its own content: ("reduced" | "lost", capture, reason).
+Report = Callable[[str, Capture, str], None]
 INLINE_BUILD_BYTES = 1024 * 1024
 BACKLOG_FACTOR = 5
 CHECKPOINT_SECONDS = 5.0
@@ -60,10 +62,24 @@ class Recorder(RecorderBase):
         self.spool = Spool(spool_dir or settings.data_dir / "spool")
         self.queue: asyncio.Queue[Any] = asyncio.Queue(settings.recording_queue_size)
         self.counters = dict.fromkeys(
-            ("submitted", "written", "spooled", "replayed", "rejected", "overflowed", "lost", "purged"), 0
+            (
+                "submitted",
+                "written",
+                "spooled",
+                "replayed",
+                "rejected",
+                "overflowed",
+                "reduced",
+                "lost",
+                "purged",
+            ),
+            0,
         )
         self.healthy = False
         self.last_error: str | None = None
+        # Why the last record was reduced or lost (a record's own fault, not the store's).
+        self.last_reduced: str | None = None
+        self.last_lost: str | None = None
         self.store: ExchangeStore | None = None
         self._own_database: Database | None = None
         # Told of every capture once its record is committed, spooled or given up on: the writer
@@ -86,6 +102,7 @@ class Recorder(RecorderBase):
     def submit(self, capture: Capture) -> None:
         """Hand over one finished exchange. Never blocks, never raises into the request."""
         self.counters["submitted"] += 1
+        self.seal(capture)  # journaled already, unless it ended without a last response byte
         if not self._stopping:
             try:
                 self.queue.put_nowait(capture)
@@ -132,6 +149,8 @@ class Recorder(RecorderBase):
         if leftover:
             await asyncio.to_thread(self._spool_captures, leftover)
         await asyncio.to_thread(self._overflow.shutdown, True)
+        if self.journal is not None:
+            self.journal.close()
         self.spool.close()
         if self.store is not None:
             self.store.close()
@@ -147,11 +166,21 @@ class Recorder(RecorderBase):
             # A usual batch goes in one transaction (smaller ones rewrite the same index pages:
             # 25-record transactions cost twice the CPU per record); a backlog, in batch-size ones.
             for start in range(0, len(batch), self.batch_size):
-                await self._write(batch[start : start + self.batch_size])
+                captures = batch[start : start + self.batch_size]
+                try:
+                    await self._write(captures)
+                except Exception:  # a fault nobody foresaw: retry record by record, never stop writing
+                    log.exception(
+                        "writing a batch of %d records failed; writing them one by one", len(captures)
+                    )
+                    await self._write_alone(captures)
             if stop and self.queue.empty():
                 return
             if time.monotonic() >= self._next_probe and (not self.healthy or self.spool.pending()):
-                await self._recover()
+                try:
+                    await self._recover()
+                except Exception:  # e.g. an unreadable spool file; the next probe tries again
+                    log.exception("replaying the spool failed")
 
     async def _next_batch(self) -> tuple[list[Capture], bool]:
         try:
@@ -175,6 +204,27 @@ class Recorder(RecorderBase):
             await self._insert_or_spool(await self._build(captures))
         self._settle(captures)  # not on cancellation: those records are not safe yet
 
+    async def _write_alone(self, captures: list[Capture]) -> None:
+        """Each record on its own: whatever fails is that record's loss alone, counted and said."""
+        for capture in captures:
+            try:
+                await self._insert_or_spool(self.build_all([capture]))
+            except Exception as exc:
+                self.count_problem("lost", capture, f"{type(exc).__name__}: {exc}")
+        self._settle(captures)
+
+    def build_all(self, captures: list[Capture]) -> list[RecordRows]:
+        return build_all(captures, self.count_problem)
+
+    def count_problem(self, kind: str, capture: Capture, reason: str) -> None:
+        """A record reduced or lost through its own content (see `build_all`); any thread."""
+        self.counters[kind] += 1
+        text = f"{capture.scope.get('method', '')} {capture.scope.get('path', '')}: {reason}"[:500]
+        if kind == "lost":
+            self.last_lost = text
+        else:
+            self.last_reduced = text
+
     async def _write_between_requests(self, activity: Activity, captures: list[Capture]) -> None:
         """Build and insert while no request is in flight, one unit of work at a time.
 
@@ -187,12 +237,12 @@ class Recorder(RecorderBase):
         while built < len(captures) and await activity.quiet(deadline):
             until = time.perf_counter() + UNIT_SECONDS
             while built < len(captures):
-                rows += build_all([captures[built]])
+                rows += self.build_all([captures[built]])
                 built += 1
                 if time.perf_counter() >= until:
                     break
         if built < len(captures):
-            rows += await _build_in_slices(captures[built:])
+            rows += await _build_in_slices(captures[built:], self.count_problem)
         written = 0
         while written < len(rows) and self.healthy and self.store is not None and self.store.inserts_here:
             if not await activity.quiet(deadline):
@@ -212,10 +262,11 @@ class Recorder(RecorderBase):
         if sum(c.request_size + c.response_size for c in captures) < INLINE_BUILD_BYTES:
             # Small records are built here: a worker thread would wait for the busy loop's GIL at
             # every zlib call and fall far behind.
-            return await _build_in_slices(captures)
-        return await asyncio.to_thread(build_all, captures)
+            return await _build_in_slices(captures, self.count_problem)
+        return await asyncio.to_thread(self.build_all, captures)
 
     def _settle(self, captures: Sequence[Capture]) -> None:
+        self.settle_journal(captures)
         if self.on_settled is not None and captures:
             self.on_settled(captures)
 
@@ -230,11 +281,25 @@ class Recorder(RecorderBase):
                 await self._maybe_checkpoint()
                 return
             except Exception as exc:  # any driver error or the timeout: the store cannot take it now
-                self._insert_failed(exc)
+                if _store_fault(exc):
+                    self._insert_failed(exc)
+                elif await self._written_one_by_one(rows, exc):
+                    return
         await self._to_spool(rows)
 
+    async def _written_one_by_one(self, rows: list[RecordRows], exc: Exception) -> bool:
+        """After an insert error that may be one record's fault: the store answers, so each record
+        goes in alone (reduced, or parked, if refused). False if the store does not answer."""
+        if self.store is None:
+            return False
+        rejected = self.counters["rejected"]
+        if not await self._insert_one_by_one(self.store, rows, exc):
+            return False
+        self.counters["written"] += len(rows) - (self.counters["rejected"] - rejected)
+        return True
+
     def _insert_failed(self, exc: Exception) -> None:
-        if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+        if _locked(exc):
             # Another writer holds SQLite for a moment. The records wait in the spool and the next
             # probe replays them; the store is not "down" for that.
             self._next_probe = time.monotonic() + self.retry_seconds
@@ -251,11 +316,22 @@ class Recorder(RecorderBase):
                 log.debug("WAL checkpoint skipped: %s", exc)
 
     async def _to_spool(self, rows: Sequence[RecordRows]) -> None:
+        await asyncio.to_thread(self._spool_rows, rows)
+
+    def _spool_rows(self, rows: Sequence[RecordRows]) -> None:
         try:
-            self.counters["spooled"] += await asyncio.to_thread(self.spool.append, rows)
+            spooled = self.spool.append(rows)
         except OSError as exc:
-            self.counters["lost"] += len(rows)
-            log.error("could not spool %d records: %s", len(rows), exc)
+            self._lose(len(rows), f"could not spool: {exc}")
+            return
+        self.counters["spooled"] += spooled
+        if spooled < len(rows):
+            self._lose(len(rows) - spooled, "could not be encoded for the spool (see the log)")
+
+    def _lose(self, count: int, reason: str) -> None:
+        self.counters["lost"] += count
+        self.last_lost = f"{count} record(s): {reason}"[:500]
+        log.error("%d record(s) lost: %s", count, reason)
 
     def _drain_overflow(self) -> None:
         """Overflow thread: spool everything that overflowed since the last drain, in one append."""
@@ -266,10 +342,9 @@ class Recorder(RecorderBase):
     def _spool_captures(self, captures: list[Capture]) -> None:
         """Overflow thread: build and spool records the queue had no room for."""
         try:
-            self.counters["spooled"] += self.spool.append(build_all(captures))
-        except OSError as exc:
-            self.counters["lost"] += len(captures)
-            log.error("could not spool %d records: %s", len(captures), exc)
+            self._spool_rows(self.build_all(captures))
+        except Exception as exc:  # never out of this thread unsaid
+            self._lose(len(captures), f"{type(exc).__name__}: {exc}")
         self._settle(captures)
 
     def _went_down(self, exc: BaseException) -> None:
@@ -331,7 +406,9 @@ class Recorder(RecorderBase):
             self._went_down(exc)
             return False
         for record in batch:
-            for attempt in (record, RecordRows(record.exchange, [])):  # without bodies as a last try
+            # Then without what was parsed from the bodies, then without the bodies too.
+            reduced = RecordRows({**record.exchange, **JSON_COLUMNS_CLEARED}, record.bodies)
+            for attempt in (record, reduced, RecordRows(reduced.exchange, [])):
                 try:
                     async with asyncio.timeout(self.write_timeout):
                         await store.insert([attempt])
@@ -363,8 +440,20 @@ class Recorder(RecorderBase):
             "last_error": self.last_error,
             "queued": self.queue.qsize(),
             "spool": spool_stats(self.spool.directory),
+            "journal": self.journal.stats() if self.journal is not None else None,
+            "last_reduced": self.last_reduced,
+            "last_lost": self.last_lost,
             **self.counters,
         }
+
+
+def _locked(exc: Exception) -> bool:
+    return isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
+
+
+def _store_fault(exc: Exception) -> bool:
+    """Whether an insert error is the store's (down, slow, busy), not possibly a record's."""
+    return isinstance(exc, TimeoutError | OSError) or _locked(exc)
 
 
 def _drain(queue: asyncio.Queue[Any], limit: int | None = None) -> list[Any]:
@@ -377,22 +466,39 @@ def _drain(queue: asyncio.Queue[Any], limit: int | None = None) -> list[Any]:
     return items
 
 
-async def _build_in_slices(captures: list[Capture]) -> list[RecordRows]:
+async def _build_in_slices(captures: list[Capture], report: Report | None = None) -> list[RecordRows]:
     rows: list[RecordRows] = []
     started = time.perf_counter()
     for capture in captures:  # a stream's record alone can take a few hundred µs
-        rows += build_all([capture])
+        rows += build_all([capture], report)
         if time.perf_counter() - started >= BUILD_SLICE_SECONDS:
             await asyncio.sleep(0)  # let requests in
             started = time.perf_counter()
     return rows
 
 
-def build_all(captures: list[Capture]) -> list[RecordRows]:
+def build_all(captures: list[Capture], report: Report | None = None) -> list[RecordRows]:
+    """The records of `captures`, each built alone: one that cannot be built does not stop the rest.
+
+    It is kept in a reduced form (no parsing; see `reduced_rows`) and reported as "reduced", or,
+    if even that fails, reported as "lost". Either way the reason is logged.
+    """
     rows: list[RecordRows] = []
     for capture in captures:
         try:
             rows.append(build_rows(capture))
-        except Exception:  # a bug in extraction must not lose the batch: log it, keep the rest
-            log.exception("could not build the record of %s", capture.scope.get("path"))
+            continue
+        except Exception as exc:  # whatever the exchange held: this record alone pays for it
+            reason = f"{type(exc).__name__}: {str(exc)[:300]}"
+        path = capture.scope.get("path")
+        try:
+            rows.append(reduced_rows(capture, reason))
+        except Exception as exc:
+            log.exception("could not build even a reduced record of %s (first: %s)", path, reason)
+            if report is not None:
+                report("lost", capture, f"{reason}; reduced: {type(exc).__name__}: {str(exc)[:200]}")
+            continue
+        log.warning("record of %s stored reduced: %s", path, reason)
+        if report is not None:
+            report("reduced", capture, reason)
     return rows

@@ -21,6 +21,7 @@ from gemini_gateway.recorder.merge import merge_event_bytes
 from gemini_gateway.redaction import MIN_SECRET, REDACTOR, mask_secret
 from gemini_gateway.store.codec import DEFAULT_CODEC, cap_body, choose_codec, compress
 from gemini_gateway.store.exchanges import RecordRows
+from gemini_gateway.store.jsonsafe import STORED_DEPTH, within_depth
 
 SECRET_HEADERS = frozenset(
     {
@@ -146,6 +147,11 @@ def build_rows(capture: Capture, codec: str = DEFAULT_CODEC) -> RecordRows:
     status, error = _outcome(capture)
     usage = extract.usage(response)
     model = exchange.model or (request.get("model") if isinstance(request, dict) else None)
+    if not isinstance(model, str):  # str() of a client's nested value could be huge, or recurse
+        model = None
+    settings = extract.generation_settings(request)
+    if settings is not None:  # a response schema can nest deeper than the JSON columns take
+        settings = within_depth(settings, STORED_DEPTH, request_body)
     row: dict[str, Any] = {
         "id": capture.record_id or new_id(),
         "received_at_ms": int(exchange.received_at * 1000),
@@ -155,7 +161,7 @@ def build_rows(capture: Capture, codec: str = DEFAULT_CODEC) -> RecordRows:
         "method": scope.get("method", "")[:10],
         "path": scope.get("path", "")[:500],
         "query": masked_query(scope.get("query_string", b""), presented),
-        "model": str(model).removeprefix("models/")[:128] if model else None,
+        "model": model.removeprefix("models/")[:128] if model else None,
         "client_id": exchange.client_id,
         "credential": exchange.credential,
         "credential_id": exchange.credential_id,
@@ -179,7 +185,7 @@ def build_rows(capture: Capture, codec: str = DEFAULT_CODEC) -> RecordRows:
         "cached_tokens": usage.get("cached") if usage else None,
         "total_tokens": usage.get("total") if usage else None,
         "finish_reason": extract.finish_reason(response),
-        "generation_settings": extract.generation_settings(request),
+        "generation_settings": settings,
         "usage": usage,
         "attempts": [
             {
@@ -217,6 +223,80 @@ def build_rows(capture: Capture, codec: str = DEFAULT_CODEC) -> RecordRows:
                 }
             )
     # An estimate for the retention budget: bodies exactly, the row's other columns roughly.
+    row["size_bytes"] = METADATA_BYTES + sum(len(b["data"]) + 64 for b in record.bodies)
+    return record
+
+
+def reduced_rows(capture: Capture, reason: str) -> RecordRows:
+    """The record of an exchange whose full record could not be built or stored.
+
+    Only what needs no parsing: the request line, masked headers, sizes, timings, the outcome,
+    and the bodies as the bytes that passed (cut at the cap, with the usual marker). `reason`
+    says why, in the error column, so the reduced record is found among the errors.
+    """
+    exchange = capture.exchange
+    scope = capture.scope
+    request_headers = masked_headers(scope.get("headers", []))
+    response_headers = masked_headers(capture.response_headers)
+    status, error = _outcome(capture)
+    note = f"record reduced by the recorder: {reason}"[:500]
+    row: dict[str, Any] = {
+        "id": capture.record_id or new_id(),
+        "received_at_ms": int(exchange.received_at * 1000),
+        "mode": capture.mode,
+        "dialect": str(exchange.dialect)[:16],
+        "route": str(exchange.route or scope.get("path", ""))[:300],
+        "method": str(scope.get("method", ""))[:10],
+        "path": str(scope.get("path", ""))[:500],
+        "query": masked_query(scope.get("query_string", b"")),
+        "model": exchange.model[:128] if isinstance(exchange.model, str) else None,
+        "client_id": exchange.client_id,
+        "credential": exchange.credential,
+        "credential_id": exchange.credential_id,
+        "stream": exchange.stream,
+        "status": status,
+        "error": f"{error}; {note}"[:2000] if error else note,
+        "duration_ms": round((capture.finished - exchange.started) * 1000, 3),
+        "first_byte_ms": (
+            round((capture.first_byte - exchange.started) * 1000, 3) if capture.first_byte else None
+        ),
+        "upstream_ms": round(exchange.upstream_ms, 3),
+        "chunk_count": capture.chunk_count,
+        "request_bytes": capture.request_size,
+        "response_bytes": capture.response_size,
+        "prompt_tokens": None,
+        "candidates_tokens": None,
+        "thoughts_tokens": None,
+        "cached_tokens": None,
+        "total_tokens": None,
+        "finish_reason": None,
+        "generation_settings": None,
+        "usage": None,
+        "attempts": [],
+        "request_headers": request_headers,
+        "response_headers": response_headers,
+    }
+    record = RecordRows(row)
+    if capture.mode == "full":
+        # A stream's events as they were teed, one per line, when its bytes were not kept.
+        response = b"".join(capture.response_chunks) or b"\n".join(exchange.events or ())
+        for part, body, total, content_type in (
+            ("request", b"".join(capture.request_chunks), capture.request_size, request_headers),
+            ("response", response, max(capture.response_size, len(response)), response_headers),
+        ):
+            if body:
+                kept, truncated = cap_body(body, capture.cap, total)
+                record.bodies.append(
+                    {
+                        "exchange_id": row["id"],
+                        "part": part,
+                        "codec": "none",
+                        "content_type": _header(content_type, "content-type"),
+                        "original_bytes": total,
+                        "truncated": truncated,
+                        "data": kept,
+                    }
+                )
     row["size_bytes"] = METADATA_BYTES + sum(len(b["data"]) + 64 for b in record.bodies)
     return record
 

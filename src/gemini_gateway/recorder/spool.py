@@ -26,12 +26,36 @@ from gemini_gateway.store.exchanges import RecordRows
 
 log = logging.getLogger("gemini_gateway.recorder")
 VERSION = 1
+# The columns built from what clients and upstream sent, which alone can make a record unencodable.
+JSON_COLUMNS_CLEARED: dict[str, Any] = {"generation_settings": None, "usage": None, "attempts": []}
 STALE_SECONDS = 300  # a ".tmp" this old was left by a crashed process, not one still writing it
 
 
 def encode(record: RecordRows) -> bytes:
     bodies = [{**b, "data": base64.b64encode(b["data"]).decode("ascii")} for b in record.bodies]
-    return orjson.dumps({"v": VERSION, "exchange": record.exchange, "bodies": bodies}) + b"\n"
+    line = {"v": VERSION, "exchange": record.exchange, "bodies": bodies}
+    return orjson.dumps(line, option=orjson.OPT_NON_STR_KEYS) + b"\n"
+
+
+def encode_all(records: Iterable[RecordRows]) -> bytes:
+    """Spool lines for `records`; one that cannot be encoded is left out and logged, never fatal.
+
+    Rows are built to encode (see rows.py); this is the last guard, so that one record's fault
+    stays its own. The caller counts the difference as lost.
+    """
+    lines: list[bytes] = []
+    for record in records:
+        try:
+            lines.append(encode(record))
+            continue
+        except Exception as exc:  # any encoder fault: try it without its JSON columns
+            reason = f"{type(exc).__name__}: {exc}"
+        try:
+            lines.append(encode(RecordRows({**record.exchange, **JSON_COLUMNS_CLEARED}, record.bodies)))
+            log.warning("record %s spooled without its JSON columns: %s", record.exchange.get("id"), reason)
+        except Exception as exc:  # lose this record only
+            log.error("could not spool record %s: %s: %s", record.exchange.get("id"), type(exc).__name__, exc)
+    return b"".join(lines)
 
 
 def decode(line: bytes) -> RecordRows:
@@ -51,7 +75,8 @@ class Spool:
         self.appended = 0
 
     def append(self, records: Iterable[RecordRows]) -> int:
-        lines = b"".join(encode(r) for r in records)
+        """Append records; returns how many were written (fewer if some could not be encoded)."""
+        lines = encode_all(records)
         if not lines:
             return 0
         with self._lock:
@@ -96,7 +121,7 @@ class Spool:
         The file appears under its final name only once written and synced, so `take()` in the
         other process never sees it half-done (its ".part" rule is for its own crashed files).
         """
-        lines = b"".join(encode(r) for r in records)
+        lines = encode_all(records)
         if not lines:
             return 0
         directory.mkdir(parents=True, exist_ok=True)
@@ -143,8 +168,7 @@ class Spool:
         rejected = self.directory / "rejected"
         rejected.mkdir(parents=True, exist_ok=True)
         with open(rejected / "rejected.jsonl", "ab") as handle:
-            for record in records:
-                handle.write(encode(record))
+            handle.write(encode_all(records))
         log.error("%d recorded exchange(s) parked in %s: %s", len(records), rejected, reason[:300])
 
 

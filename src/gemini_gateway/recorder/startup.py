@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from typing import TYPE_CHECKING
 
 from gemini_gateway.recorder.activity import Activity
 from gemini_gateway.recorder.base import RecorderBase
+from gemini_gateway.recorder.journal import Journal, recover
 from gemini_gateway.recorder.process import RecorderProcess
-from gemini_gateway.recorder.recorder import Recorder
+from gemini_gateway.recorder.recorder import Recorder, build_all
 from gemini_gateway.settings import Settings
 
 if TYPE_CHECKING:
@@ -20,14 +22,23 @@ async def start_recorder(gateway: Gateway) -> RecorderBase | None:
     settings = gateway.settings
     if settings.recording_mode == "off" and all(m == "off" for m in settings.recording_route_modes.values()):
         return None
+    journal: Journal | None = None
+    if settings.recording_journal:
+        directory = settings.data_dir / "journal"
+        # What a gateway killed outright had answered but not yet stored goes to the spool first,
+        # so the writer's first replay takes it in (see journal.py).
+        await asyncio.to_thread(recover, directory, settings.data_dir / "spool", build_all)
+        journal = Journal(directory)
     recorder: RecorderBase
     if writes_in_a_process(settings):
         process = RecorderProcess(settings, gateway.database)
+        process.journal = journal
         await process.start()
         recorder = process
     else:
         inline = Recorder(settings)
         inline.activity = Activity()  # it shares the loop with requests: it writes between them
+        inline.journal = journal
         await inline.start(gateway.database)
         recorder = inline
     gateway.services["recorder"] = recorder

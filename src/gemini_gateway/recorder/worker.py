@@ -78,7 +78,13 @@ class Worker:
         # Counters and health only: the gateway counts the spool files itself and keeps every
         # record it sent until it is settled.
         recorder = self.recorder
-        status = {**recorder.counters, "healthy": recorder.healthy, "last_error": recorder.last_error}
+        status = {
+            **recorder.counters,
+            "healthy": recorder.healthy,
+            "last_error": recorder.last_error,
+            "last_reduced": recorder.last_reduced,
+            "last_lost": recorder.last_lost,
+        }
         if only_changes and status == self._reported:
             return
         self._reported = status

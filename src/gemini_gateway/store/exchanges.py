@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gemini_gateway.store.codec import decompress
 from gemini_gateway.store.database import Database
+from gemini_gateway.store.jsonsafe import READ_DEPTH, depth_exceeds, may_nest_deeper
 from gemini_gateway.store.models import ExchangeBody, ExchangeRow
 
 EXCHANGES: Table = ExchangeRow.__table__  # type: ignore[assignment]
@@ -360,6 +361,8 @@ def decode_body(data: bytes, codec: str, truncated: bool, original: int, content
         value = orjson.loads(raw) if not truncated else None
     except orjson.JSONDecodeError:
         value = None
+    if value is not None and may_nest_deeper(raw, READ_DEPTH) and depth_exceeds(value, READ_DEPTH):
+        value = None  # deeper than the admin API and export can serialise: served as its text
     if value is None:
         value = raw.decode("utf-8", errors="replace")
     if truncated:
