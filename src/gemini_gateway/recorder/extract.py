@@ -45,7 +45,9 @@ def _tool_names(tools: Any) -> list[str]:
     for tool in tools if isinstance(tools, list) else ():
         if not isinstance(tool, dict):
             continue
-        for declaration in tool.get("functionDeclarations") or tool.get("function_declarations") or ():
+        declarations = tool.get("functionDeclarations") or tool.get("function_declarations")
+        # The client's body as sent, refused or not: anything may stand where a list belongs.
+        for declaration in declarations if isinstance(declarations, list) else ():
             if isinstance(declaration, dict) and "name" in declaration:
                 names.append(str(declaration["name"]))
         function = tool.get("function")
