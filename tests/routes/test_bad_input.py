@@ -15,7 +15,7 @@ import orjson
 import pytest
 
 from gemini_gateway.fake_upstream import FakeState
-from gemini_gateway.routes.asgi import MAX_JSON_DEPTH
+from gemini_gateway.json_depth import MAX_JSON_DEPTH
 from tests.conftest import GatewayFactory, RunningGateway
 from tests.recorder.conftest import wait_for_records
 
@@ -193,3 +193,19 @@ def test_json_far_deeper_than_the_parser_allows_is_a_400(recording_gateway: Runn
     body = b'{"model":"m","messages":' + b"[" * 3000 + b"]" * 3000 + b"}"
     assert_dialect_error(CHAT, httpx.post(recording_gateway.url + CHAT, content=body))
     assert len(wait_for_records(recording_gateway.url, 2)) == 2
+
+
+def test_settings_nested_past_the_stores_json_encoder_do_not_stop_recording(
+    recording_gateway: RunningGateway,
+) -> None:
+    """Refused at the door, but recorded as sent: the settings the recorder keeps in a JSON column
+    must not hold what the store's encoder cannot write (it stops at 254 levels)."""
+    nested = b"[" * 300 + b"]" * 300
+    gemini = b'{"contents":[{"parts":[{"text":"hi"}]}],"generationConfig":{"responseSchema":' + nested + b"}}"
+    chat = b'{"model":"m","messages":[],"response_format":' + nested + b"}"
+    assert_dialect_error(GEMINI, httpx.post(recording_gateway.url + GEMINI, content=gemini))
+    assert_dialect_error(CHAT, httpx.post(recording_gateway.url + CHAT, content=chat))
+    served = httpx.post(recording_gateway.url + GEMINI, json={"contents": [{"parts": [{"text": "hi"}]}]})
+    assert served.status_code == 200
+    records = wait_for_records(recording_gateway.url, 3)
+    assert sorted(r["status"] for r in records) == [200, 400, 400]

@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 
 from gemini_gateway.errors import RequestError
+from gemini_gateway.json_depth import MAX_JSON_DEPTH, nests_deeper_than
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -16,11 +17,6 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 Headers = list[tuple[bytes, bytes]]
 
 JSON_HEADERS: Headers = [(b"content-type", b"application/json; charset=UTF-8")]
-# How deeply a request body may nest, the top-level object being level 1. Real bodies stay well
-# under 30 (OpenAI caps structured-output schemas at 10 levels of nesting, each about two JSON
-# levels); much deeper JSON only costs recursion further on (schema translation, the upstream's
-# own parser, the recorder's serialisation), so it is refused at the door.
-MAX_JSON_DEPTH = 64
 
 
 async def read_body(receive: Receive, limit: int) -> bytes:
@@ -55,30 +51,6 @@ def parse_json_object(body: bytes) -> dict[str, Any]:
             f"Invalid JSON payload received. The JSON nests deeper than {MAX_JSON_DEPTH} levels."
         )
     return data
-
-
-def nests_deeper_than(data: object, limit: int) -> bool:
-    """Whether parsed JSON has more than `limit` levels of objects and arrays (a scalar has none).
-
-    A walk one level at a time, without recursion, touching each member of an object or array
-    once. Measured against the parse it follows: about as long on chat and agent bodies (text in
-    many small objects), next to nothing on inline media (one long string), about 4x on long arrays
-    of numbers (token-id embedding input). Scanning the raw bytes instead (drop the strings, count
-    brackets) was 4x slower on the chat bodies and 1000x on media, faster only on number arrays.
-    """
-    level: list[Any] = [data] if type(data) is dict or type(data) is list else []
-    depth = 0
-    while level:
-        depth += 1
-        if depth > limit:
-            return True
-        level = [
-            child
-            for node in level
-            for child in (node.values() if type(node) is dict else node)
-            if type(child) is dict or type(child) is list
-        ]
-    return False
 
 
 def header(scope: Scope, name: bytes) -> str | None:
