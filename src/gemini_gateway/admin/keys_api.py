@@ -35,7 +35,9 @@ class AddKeys(BaseModel):
 
 
 class ValidateKey(BaseModel):
-    key: str = Field(min_length=1, max_length=512)
+    # Printable ASCII without spaces, as `parse_keys` accepts: anything else cannot be a key, and a
+    # control character would not even make it into the upstream request's header.
+    key: str = Field(min_length=1, max_length=512, pattern=r"^\s*[\x21-\x7e]+\s*$")
 
 
 def _credential(gateway: Gateway, credential_id: str) -> Credential:

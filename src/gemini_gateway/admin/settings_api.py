@@ -124,7 +124,7 @@ async def audit_log(
     actor: AdminActor,
     database: DatabaseDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    before: Annotated[int | None, Query(description="entries older than this id")] = None,
+    before: Annotated[int | None, Query(description="entries older than this id", ge=1, le=2**63 - 1)] = None,
 ) -> JSONBody:
     """Who changed what and when, newest first; secrets appear masked."""
     entries = await repo.list_audit(database, limit=limit, before=before)

@@ -18,6 +18,7 @@ from gemini_gateway.dialects.common import (
     as_dict,
     function_call_part,
     function_response_part,
+    opt_str,
 )
 from gemini_gateway.dialects.media import url_part
 
@@ -105,7 +106,7 @@ def _blocks(blocks: list[object], param: str, role: str, tool_names: dict[str, s
     for j, raw in enumerate(blocks):
         where = f"{param}[{j}]"
         block = as_dict(raw, where)
-        kind = block.get("type")
+        kind = opt_str(block, "type", f"{where}.type")
         if kind == "thinking":
             pending = _own_signature(block.get("signature")) or pending
             continue

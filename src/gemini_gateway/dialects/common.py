@@ -41,6 +41,10 @@ class ParamError(RequestError):
 # --- typed field access --------------------------------------------------------------------------
 
 _TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "a boolean"}
+# Every integer a dialect hands Gemini (maxOutputTokens, topK, seed, candidateCount, thinkingBudget,
+# outputDimensionality...) is an int32 in Google's protos: a bound unless a field names a tighter one.
+INT32_MIN: Final = -(2**31)
+INT32_MAX: Final = 2**31 - 1
 
 
 def _type_error(param: str, expected: str, value: object) -> ParamError:
@@ -71,7 +75,12 @@ def opt_int(
         value = int(value)
     if not isinstance(value, int) or isinstance(value, bool):
         raise _type_error(param or key, "an integer", value)
-    _check_range(param or key, value, minimum, maximum)
+    _check_range(
+        param or key,
+        value,
+        INT32_MIN if minimum is None else minimum,
+        INT32_MAX if maximum is None else maximum,
+    )
     return value
 
 

@@ -140,7 +140,7 @@ def _tools(body: JSON) -> tuple[list[JSON], bool]:
     search = False
     for i, raw in enumerate(opt_list(body, "tools") or ()):
         tool = as_dict(raw, f"tools[{i}]")
-        kind = tool.get("type")
+        kind = opt_str(tool, "type", f"tools[{i}].type")
         if kind in _SEARCH_TOOLS:
             search = True
             continue

@@ -20,6 +20,7 @@ from gemini_gateway.fake_upstream.control import handle_control
 from gemini_gateway.fake_upstream.errors import (
     FakeApiError,
     Json,
+    invalid_json,
     key_invalid,
     missing_key,
     model_not_found,
@@ -144,11 +145,19 @@ class FakeGeminiApp:
                 await asgi.send_json(send, 200, answer)
             else:
                 await asgi.send_json(send, 200, _answer(rpc, model_id, version, body, query))
-        except FakeApiError as error:
+        except (FakeApiError, TypeError, AttributeError, KeyError, IndexError, ValueError) as raised:
+            error = raised if isinstance(raised, FakeApiError) else _wrong_type(raised)
             # Without alt=sse a stream is one JSON array, and so is the error that replaces it.
             await asgi.send_json(
                 send, error.code, b"[" + error.body() + b"]" if stream and not sse else error.body()
             )
+
+
+def _wrong_type(raised: Exception) -> FakeApiError:
+    """Google's proto parser refuses a value of the wrong type (`"text": false`) with a 400 before
+    any model runs. This fake reads what the proto reader passes as plain values with dict access,
+    so there a wrong type surfaces as a Python error: answered as Google would, not as a 500."""
+    return invalid_json(f"Invalid value in the request ({type(raised).__name__}: {raised})")
 
 
 def _route(rest: str, method: str) -> tuple[str, str | None] | None:

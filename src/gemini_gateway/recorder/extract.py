@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from gemini_gateway.json_depth import MAX_JSON_DEPTH, nests_deeper_than
+
 # Top-level request fields of the OpenAI and Anthropic dialects that steer generation.
 _DIALECT_SETTINGS = (
     "temperature",
@@ -88,6 +90,11 @@ def generation_settings(request: Any) -> dict[str, Any] | None:
         return None
     found = {key: request[key] for key in _GEMINI_SETTINGS if key in request}
     found.update((key, request[key]) for key in _DIALECT_SETTINGS if key in request)
+    for key, value in found.items():
+        # The body as the client sent it, refused at the door or not: a value nested past what any
+        # request may hold is named, not kept (the store's JSON encoder stops at 254 levels).
+        if nests_deeper_than(value, MAX_JSON_DEPTH):
+            found[key] = f"(not kept: nested deeper than {MAX_JSON_DEPTH} levels)"
     names = _tool_names(request.get("tools"))
     if names:
         found["tools"] = names

@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 
 from gemini_gateway.errors import RequestError
+from gemini_gateway.json_depth import MAX_JSON_DEPTH, nests_deeper_than
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -45,6 +46,10 @@ def parse_json_object(body: bytes) -> dict[str, Any]:
         raise RequestError(f"Invalid JSON payload received. {exc}") from None
     if not isinstance(data, dict):
         raise RequestError("Invalid JSON payload received. The body must be a JSON object.")
+    if nests_deeper_than(data, MAX_JSON_DEPTH):
+        raise RequestError(
+            f"Invalid JSON payload received. The JSON nests deeper than {MAX_JSON_DEPTH} levels."
+        )
     return data
 
 

@@ -34,10 +34,11 @@ from gemini_gateway.routes.asgi import (
     Receive,
     Scope,
     Send,
+    parse_json_object,
     read_body,
     send_response,
 )
-from gemini_gateway.routes.gemini import gateway_headers, send_google_error
+from gemini_gateway.routes.gemini import check_tools, gateway_headers, send_google_error
 
 _FORWARDED_PATCH_QUERY = ("updateMask", "update_mask")
 
@@ -89,7 +90,9 @@ async def collection(scope: Scope, receive: Receive, send: Send) -> None:
             await send_response(send, 200, orjson.dumps(page), gateway_headers(exchange, JSON_HEADERS))
             return
         body = await read_body(receive, gateway.settings.max_request_bytes)
-        model = decode_object(body).get("model")
+        request = parse_json_object(body)
+        check_tools(request)
+        model = request.get("model")
         if not isinstance(model, str) or not model:
             raise RequestError("* CreateCachedContentRequest.cached_content.model: model is required")
         exchange.model = model_id(model)

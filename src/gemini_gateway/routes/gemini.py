@@ -69,9 +69,11 @@ def _check_shape(method: str, body: dict[str, Any]) -> None:
             raise RequestError("* GenerateContentRequest.contents: contents is not specified")
         if not all(isinstance(c, dict) for c in contents):
             raise RequestError("Invalid JSON payload received. 'contents' must be a list of Content objects.")
+        check_tools(body)
     elif method == "countTokens":
         if not isinstance(body.get("contents", []), list):
             raise RequestError("Invalid JSON payload received. 'contents' must be a list.")
+        check_tools(body)
     elif method == "embedContent":
         if not isinstance(body.get("content"), dict):
             raise RequestError("* EmbedContentRequest.content: content is not specified")
@@ -79,6 +81,33 @@ def _check_shape(method: str, body: dict[str, Any]) -> None:
         requests = body.get("requests")
         if not isinstance(requests, list) or not requests:
             raise RequestError("* BatchEmbedContentsRequest.requests: requests is not specified")
+
+
+def check_tools(body: dict[str, Any]) -> None:
+    """`tools` as Google's protos read it: a list of Tool objects, each one's declarations a list.
+
+    Google refuses anything else with a 400 too; refusing it here also keeps the shape that the
+    recorder reads tool names from well-formed.
+    """
+    tools = body.get("tools")
+    if tools is None:
+        return
+    if not isinstance(tools, list):
+        raise RequestError(
+            "Invalid JSON payload received. Invalid value at 'tools': expected a list of Tool objects."
+        )
+    for i, tool in enumerate(tools):
+        if not isinstance(tool, dict):
+            raise RequestError(
+                f"Invalid JSON payload received. Invalid value at 'tools[{i}]': expected a Tool object."
+            )
+        for key in ("functionDeclarations", "function_declarations"):
+            declarations = tool.get(key)
+            if declarations is not None and not isinstance(declarations, list):
+                raise RequestError(
+                    f"Invalid JSON payload received. Invalid value at 'tools[{i}].function_declarations':"
+                    " expected a list of FunctionDeclaration objects."
+                )
 
 
 def parse_target(target: str) -> tuple[str, str]:

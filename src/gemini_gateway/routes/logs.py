@@ -22,11 +22,23 @@ from gemini_gateway.store.stats import Bucket, GroupBy, compute_stats
 router = APIRouter(prefix="/api", tags=["logs"])
 
 
+# What a datetime can hold (years 1 to 9999), in epoch milliseconds: beyond it no record can lie,
+# and a number that large no longer fits the store's 64-bit integer column.
+EARLIEST_MS = -62_135_596_800_000
+LATEST_MS = 253_402_300_799_999
+# `next_cursor` as `page` makes it: epoch milliseconds, "_", a record id. ASCII digits only
+# (int() would take other scripts' digits too).
+CURSOR_PATTERN = r"^-?[0-9]{1,15}_[A-Za-z0-9_-]{1,64}$"
+
+
 def parse_time(value: str | None) -> int | None:
     try:
-        return parse_time_ms(value)
-    except ValueError as exc:
-        raise RequestError(str(exc)) from None
+        ms = parse_time_ms(value)
+    except (ValueError, OverflowError):  # OverflowError: "inf"
+        raise RequestError(f"not a time: {value!r} (use ISO 8601 or epoch seconds)") from None
+    if ms is not None and not EARLIEST_MS <= ms <= LATEST_MS:
+        raise RequestError(f"not a time: {value!r} (outside the years 1 to 9999)")
+    return ms
 
 
 def iso(ms: int | None) -> str | None:
@@ -62,8 +74,6 @@ def _filter(
     dialect: str | None,
     errors_only: bool,
 ) -> LogFilter:
-    if status is not None and not (status.isdigit() or (len(status) == 3 and status[1:].lower() == "xx")):
-        raise RequestError(f"status must be a code like 429 or a class like 5xx, not {status!r}")
     return LogFilter(
         parse_time(since), parse_time(until), model, status, client, credential, dialect, errors_only
     )
@@ -77,7 +87,10 @@ class Filters:
         since: Annotated[str | None, Query(description="ISO 8601 or epoch seconds, inclusive")] = None,
         until: Annotated[str | None, Query(description="ISO 8601 or epoch seconds, exclusive")] = None,
         model: str | None = None,
-        status: Annotated[str | None, Query(description="a code (429) or a class (5xx)")] = None,
+        status: Annotated[
+            str | None,
+            Query(description="a code (429) or a class (5xx)", pattern="^[1-5]([0-9]{2}|[xX]{2})$"),
+        ] = None,
         client: str | None = None,
         credential: Annotated[str | None, Query(description="masked label or credential id")] = None,
         dialect: str | None = None,
@@ -94,7 +107,9 @@ def _summary(row: dict[str, Any]) -> dict[str, Any]:
 async def list_logs(
     request: Request,
     filters: Annotated[Filters, Depends()],
-    cursor: str | None = None,
+    cursor: Annotated[
+        str | None, Query(description="`next_cursor` of the previous page", pattern=CURSOR_PATTERN)
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> JSONBody:
     """Recorded exchanges, newest first, without bodies; follow `next_cursor` for older ones."""
