@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
@@ -39,8 +39,6 @@ class ParamError(RequestError):
 
 
 # --- typed field access --------------------------------------------------------------------------
-
-_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "a boolean"}
 
 
 def _type_error(param: str, expected: str, value: object) -> ParamError:
@@ -333,10 +331,6 @@ def append_turn(contents: list[JSON], role: str, parts: Sequence[JSON]) -> None:
         contents[-1]["parts"].extend(parts)
     else:
         contents.append({"role": role, "parts": list(parts)})
-
-
-def text_parts(texts: Iterable[str]) -> list[JSON]:
-    return [{"text": t} for t in texts if t]
 
 
 # --- SSE framing -----------------------------------------------------------------------------------
