@@ -41,7 +41,6 @@ class Exchange:
     error: str | None = None
     # Canonical (Gemini) stream events as they passed, for the recorder to merge; None = not teed.
     events: list[bytes] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def overhead_ms(self) -> float:
         """Time spent in the gateway so far, outside upstream calls."""

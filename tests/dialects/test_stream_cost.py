@@ -1,4 +1,9 @@
-"""Stream translation stays a few microseconds per event, also late in a long answer."""
+"""Stream translation costs as much per event late in a long answer as early in it.
+
+Both costs are measured in the same test and compared as a ratio, each the fastest of a few
+batches (the least disturbed by whatever else the machine runs), so a slow or busy machine does not
+fail it. What an event costs in absolute terms is a benchmark: `python bench/translate.py`.
+"""
 
 from __future__ import annotations
 
@@ -38,20 +43,30 @@ def anthropic() -> Any:
     return MessagesStreamTranslator(parse_messages_request(body), "msg")
 
 
-def _cost_ms(translator: Any, rounds: int) -> float:
-    start = time.perf_counter()
-    for _ in range(rounds):
-        translator.feed(EVENT)
-    return (time.perf_counter() - start) * 1000 / rounds
+BATCHES = 9
+BATCH_EVENTS = 300
+
+
+def _cost(translator: Any) -> float:
+    """Seconds per event: the fastest of BATCHES batches of BATCH_EVENTS events."""
+    best = float("inf")
+    for _ in range(BATCHES):
+        start = time.perf_counter()
+        for _ in range(BATCH_EVENTS):
+            translator.feed(EVENT)
+        best = min(best, (time.perf_counter() - start) / BATCH_EVENTS)
+    return best
 
 
 @pytest.mark.parametrize("make", [chat, responses, anthropic], ids=["chat", "responses", "anthropic"])
-def test_per_event_cost_is_small_and_does_not_grow(make: Any) -> None:
+def test_per_event_cost_does_not_grow_with_the_answer(make: Any) -> None:
     translator = make()
-    early = _cost_ms(translator, 2000)
+    early = _cost(translator)
     for _ in range(30000):  # a long answer already streamed (~600 kB of text)
         translator.feed(EVENT)
-    late = _cost_ms(translator, 2000)
-    assert early < 0.1, f"{early:.4f} ms per event"  # typically ~0.005 ms
-    assert late < 3 * early + 0.01, f"cost grew from {early:.4f} to {late:.4f} ms per event"
+    late = _cost(translator)
+    # A cost that grew with the text streamed so far (re-joining or re-scanning it) makes `late`
+    # tens of times `early` here (68x for a re-join of the text); with the fastest batch taken, a
+    # loaded shared machine stays under 2x (worst of 45 runs at load average 7 on 2 cores: 1.8x).
+    assert late < 4 * early, f"cost grew from {early * 1e6:.2f} to {late * 1e6:.2f} µs per event"
     assert translator.finish()

@@ -6,27 +6,50 @@ with mode 0600. Losing that file makes stored secrets unreadable; the database a
 
 from __future__ import annotations
 
+import base64
+import binascii
 import logging
 import os
+from functools import cached_property
 from pathlib import Path
-
-from cryptography.fernet import Fernet, InvalidToken
+from typing import TYPE_CHECKING
 
 from gemini_gateway.settings import Settings
+
+if TYPE_CHECKING:
+    from cryptography.fernet import Fernet
 
 log = logging.getLogger("gemini_gateway.admin")
 KEY_FILE = "secret.key"
 
 
 class SecretBox:
+    """Fernet under `key`. `cryptography` (about 8 MB resident) is imported on the first encrypt or
+    decrypt, not at start-up: a gateway with no secret stored at run time never needs it."""
+
     def __init__(self, key: bytes) -> None:
-        self._fernet = Fernet(key)
+        # Fernet's own check, made here so that a bad ENCRYPTION_KEY still stops the start-up.
+        try:
+            valid = len(base64.urlsafe_b64decode(key)) == 32
+        except (binascii.Error, ValueError):
+            valid = False
+        if not valid:
+            raise ValueError("Fernet key must be 32 url-safe base64-encoded bytes.")
+        self._key = key
+
+    @cached_property
+    def _fernet(self) -> Fernet:
+        from cryptography.fernet import Fernet
+
+        return Fernet(self._key)
 
     def encrypt(self, secret: str) -> str:
         return self._fernet.encrypt(secret.encode()).decode("ascii")
 
     def decrypt(self, token: str) -> str | None:
         """The secret, or None when it was encrypted under another key (the key file was replaced)."""
+        from cryptography.fernet import InvalidToken
+
         try:
             return self._fernet.decrypt(token.encode("ascii")).decode()
         except InvalidToken:
@@ -49,7 +72,7 @@ def _key_file(path: Path) -> bytes:
     if path.exists():
         return path.read_bytes().strip()
     path.parent.mkdir(parents=True, exist_ok=True)
-    key = Fernet.generate_key()
+    key = base64.urlsafe_b64encode(os.urandom(32))  # what Fernet.generate_key() does
     # O_EXCL: two gateways starting on one folder must not each write a different key.
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

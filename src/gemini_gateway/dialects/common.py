@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
@@ -40,7 +40,6 @@ class ParamError(RequestError):
 
 # --- typed field access --------------------------------------------------------------------------
 
-_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "a boolean"}
 # Every integer a dialect hands Gemini (maxOutputTokens, topK, seed, candidateCount, thinkingBudget,
 # outputDimensionality...) is an int32 in Google's protos: a bound unless a field names a tighter one.
 INT32_MIN: Final = -(2**31)
@@ -394,10 +393,6 @@ def append_turn(contents: list[JSON], role: str, parts: Sequence[JSON]) -> None:
         contents[-1]["parts"].extend(parts)
     else:
         contents.append({"role": role, "parts": list(parts)})
-
-
-def text_parts(texts: Iterable[str]) -> list[JSON]:
-    return [{"text": t} for t in texts if t]
 
 
 # --- SSE framing -----------------------------------------------------------------------------------

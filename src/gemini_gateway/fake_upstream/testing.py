@@ -31,18 +31,10 @@ class RunningFake:
     stop: Callable[[], None]
 
 
-def run_fake_in_thread(
-    state: FakeState | None = None, *, host: str = "127.0.0.1", log_level: str = "warning"
-) -> tuple[str, Callable[[], None]]:
-    """Start the fake on a free port; returns its base URL and a function that stops it."""
-    fake = start_fake(state, host=host, log_level=log_level)
-    return fake.url, fake.stop
-
-
 def start_fake(
     state: FakeState | None = None, *, host: str = "127.0.0.1", log_level: str = "warning"
 ) -> RunningFake:
-    """Like `run_fake_in_thread`, returning the state too."""
+    """Start the fake on a free port; `stop()` on the answer stops it."""
     state = state or FakeState()
     # Binding here, before the thread starts, makes the port known and free of races.
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

@@ -1,0 +1,49 @@
+"""Migrating at start-up: Alembic runs only when the schema is behind the newest migration."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from alembic.script import ScriptDirectory
+
+from gemini_gateway.store import database as database_module
+from gemini_gateway.store.database import Database, alembic_config, head_revision, upgrade
+
+
+def test_the_head_read_from_the_files_is_alembics() -> None:
+    assert head_revision() == ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+
+
+async def test_a_fresh_store_is_migrated_to_the_head(tmp_path: Path) -> None:
+    database = Database(f"sqlite:///{tmp_path / 'fresh.db'}")
+    try:
+        assert await database.revision() is None
+        await database.migrate()
+        assert await database.revision() == head_revision()
+    finally:
+        await database.aclose()
+
+
+async def test_a_current_store_skips_alembic_and_one_behind_does_not(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    await asyncio.to_thread(upgrade, Database(url).url, "0003")  # Alembic runs its own loop
+    calls: list[str] = []
+
+    def counted(url: str) -> None:
+        calls.append(url)
+        upgrade(url)
+
+    monkeypatch.setattr(database_module, "upgrade", counted)
+    database = Database(url)
+    try:
+        await database.migrate()  # behind: migrated
+        assert calls == [database.url]
+        assert await database.revision() == head_revision()
+        await database.migrate()  # current: Alembic not called again
+        assert calls == [database.url]
+    finally:
+        await database.aclose()
