@@ -158,11 +158,11 @@ async def create(
     model, agent = request.get("model"), request.get("agent")
     if isinstance(model, str) and model:
         scope_model = model_id(model)  # the model's own quota: an interaction spends it
-        client.check_model(scope_model)
     elif isinstance(agent, str) and agent:
         scope_model = resource_id("agents", agent)
     else:
         raise RequestError("* CreateInteractionRequest: either model or agent is required")
+    client.check_model(scope_model)  # a token limited to some models gets no agent outside them
     exchange.model = scope_model
     allowed = able_credentials(gateway)
     version = api_version(scope["path"])
