@@ -344,6 +344,8 @@ async def _relay(
         # Bytes already reached the client: end with an error event (as Google reports one
         # mid-stream) and leave the body incomplete, so the client sees a broken stream.
         exchange.error = exc.message
+        # google-genai's ErrorEvent: `error.code` is a string there (the SDK wins over the docs'
+        # google.rpc.Status, whose code is a number).
         error = {"event_type": "error", "error": {"code": str(exc.status_code), "message": exc.message}}
         frame = b"event: error\r\ndata: " + orjson.dumps(error) + b"\r\n\r\n"
         await send({"type": "http.response.body", "body": frame, "more_body": True})
