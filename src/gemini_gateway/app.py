@@ -44,6 +44,7 @@ from gemini_gateway.routes import aistudio, anthropic, executor, gemini, health,
 from gemini_gateway.routes.caches import routes as cache_routes
 from gemini_gateway.routes.files import routes as file_routes
 from gemini_gateway.routes.front_door import FrontDoor
+from gemini_gateway.routes.interactions import routes as interaction_routes
 from gemini_gateway.settings import Settings
 from gemini_gateway.store.database import Database
 
@@ -154,6 +155,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.router.routes.extend(gemini.routes())
     app.router.routes.extend(file_routes())
     app.router.routes.extend(cache_routes())
+    app.router.routes.extend(interaction_routes())
     app.router.routes.extend(executor.routes())
     _install_error_handlers(app)
     app.add_middleware(RecorderMiddleware, gateway=gateway)  # the tee: every API route, no handler edits

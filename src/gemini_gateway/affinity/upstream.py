@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import aiohttp
 
 from gemini_gateway.backends.api_key import ApiKeyBackend
-from gemini_gateway.backends.base import Backend
+from gemini_gateway.backends.base import Backend, StreamCut
 from gemini_gateway.errors import GatewayError, UpstreamError, UpstreamUnreachable
 from gemini_gateway.pool.credential import Credential
 from gemini_gateway.resource_names import resource_path
@@ -71,6 +71,76 @@ async def resource_request(
     if response.status >= 400:
         raise UpstreamError(response.status, data, content_type=content_type)
     return ResourceReply(response.status, data, response.headers, content_type, credential.id)
+
+
+class ResourceStream:
+    """An upstream answer whose body is relayed as it arrives (an interaction's SSE events).
+
+    Owns the answer: `close(complete)` gives the connection back after a whole body, or closes
+    it (which also stops the upstream's work) after a partial one.
+    """
+
+    def __init__(self, response: aiohttp.ClientResponse, credential_id: str) -> None:
+        self._response = response
+        self.status = response.status
+        self.headers: Mapping[str, str] = response.headers
+        self.content_type = response.headers.get("content-type", JSON)
+        self.credential_id = credential_id
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """The body in the pieces the upstream wrote, never joined."""
+        try:
+            async for data in self._response.content.iter_any():
+                yield data
+        except TimeoutError as exc:
+            raise StreamCut("the upstream stream stalled", status_code=504) from exc
+        except aiohttp.ClientError as exc:
+            raise StreamCut(f"the upstream stream was cut ({type(exc).__name__})") from exc
+
+    def close(self, complete: bool) -> None:
+        if complete:
+            self._response.release()
+        else:
+            self._response.close()
+
+
+async def resource_stream(
+    backend: Backend,
+    credential: Credential,
+    verb: str,
+    target: str,
+    *,
+    params: Mapping[str, str] | None = None,
+    body: bytes | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> ResourceStream:
+    """`verb` on `target` like `resource_request`, returning once the upstream answered 2xx, with
+    the body still to come; an error answer is read whole and raised as `UpstreamError`."""
+    api = api_key_backend(backend)
+    url = f"{api.base_url}/{resource_path(target)}"
+    send_headers = {"content-type": JSON, **(headers or {}), "x-goog-api-key": credential.secret}
+    try:
+        response = await api.http.session.request(
+            verb,
+            url,
+            params=dict(params) if params else None,
+            data=body,
+            headers=send_headers,
+            proxy=api.http.proxy,
+        )
+    except TimeoutError as exc:
+        raise UpstreamUnreachable("the upstream did not answer in time", status_code=504) from exc
+    except aiohttp.ClientError as exc:
+        raise UpstreamUnreachable(f"could not reach the upstream ({type(exc).__name__})") from exc
+    if response.status >= 400:
+        try:
+            data = await response.read()
+        except (TimeoutError, aiohttp.ClientError):
+            data = b""
+        finally:
+            response.release()
+        raise UpstreamError(response.status, data, content_type=response.headers.get("content-type", JSON))
+    return ResourceStream(response, credential.id)
 
 
 class ClientGone(Exception):

@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 import aiohttp
 
 from gemini_gateway.backends.base import (
+    INTERACTION_METHODS,
     MODEL_METHODS,
     RESOURCE_METHODS,
     StreamCut,
@@ -41,7 +42,10 @@ class ApiKeyBackend:
 
     def supports(self, method: str) -> bool:
         return (
-            method in MODEL_METHODS or method in RESOURCE_METHODS or method in ("models.list", "models.get")
+            method in MODEL_METHODS
+            or method in RESOURCE_METHODS
+            or method in INTERACTION_METHODS
+            or method in ("models.list", "models.get")
         )
 
     def url(self, call: UpstreamCall) -> str:

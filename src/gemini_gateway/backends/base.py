@@ -53,6 +53,11 @@ RESOURCE_METHODS = frozenset(
         "cachedContents.delete",
     }
 )
+# Interactions (`/{version}/interactions`): they live in the project of the key that created them,
+# like files, and only the Gemini Developer API has them (see `gemini_gateway.routes.interactions`).
+INTERACTION_METHODS = frozenset(
+    {"interactions.create", "interactions.get", "interactions.delete", "interactions.cancel"}
+)
 
 
 @dataclass(slots=True)

@@ -30,6 +30,7 @@ from gemini_gateway.fake_upstream.errors import (
 from gemini_gateway.fake_upstream.faults import fault_error
 from gemini_gateway.fake_upstream.generation import AnswerPlan, plan_answer
 from gemini_gateway.fake_upstream.handlers import batch_embed_contents, count_tokens, embed_content, predict
+from gemini_gateway.fake_upstream.interaction_routes import INTERACTION_PREFIXES, handle_interactions
 from gemini_gateway.fake_upstream.models import MODEL_BODIES, ModelInfo, find_model, list_models_body
 from gemini_gateway.fake_upstream.oauth import AUTH_PATHS, TOKEN_PATH, handle_oauth
 from gemini_gateway.fake_upstream.proto_json import GENERATE_CONTENT_REQUEST, parse_body
@@ -64,6 +65,8 @@ class FakeGeminiApp:
                 await asgi.send_preflight(scope, send)
             elif path.startswith(RESOURCE_PREFIXES):
                 await handle_resources(self.state, scope, receive, send)
+            elif path.startswith(INTERACTION_PREFIXES):
+                await handle_interactions(self.state, scope, receive, send)
             elif path.startswith(VERTEX_PREFIXES):
                 await self._api(scope, receive, send, *vertex_route(self.state, scope))
             elif path.startswith("/v1beta/"):

@@ -14,6 +14,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from gemini_gateway.fake_upstream.interactions import FakeInteractions
 from gemini_gateway.fake_upstream.oauth import FakeOAuth
 from gemini_gateway.fake_upstream.projects import Projects
 
@@ -176,6 +177,7 @@ class FakeState:
         self._lock = threading.Lock()
         self.oauth = FakeOAuth()  # accounts and tokens of the fake OAuth and Code Assist services
         self.projects = Projects()  # files and cached contents, one project per API key
+        self.interactions = FakeInteractions()  # interactions, one store per API key
 
     @property
     def calls(self) -> list[CallRecord]:
@@ -260,6 +262,7 @@ class FakeState:
         self.clear_faults()
         self.oauth.reset()
         self.projects.clear()
+        self.interactions.clear()
         self._calls.clear()
         if config:
             self.config = FakeConfig()

@@ -1,7 +1,7 @@
 """What the writer pulls out of bodies into columns: generation settings and token usage.
 
-Works on the three wire shapes a record can hold: Gemini (also the merged answer of every
-stream), OpenAI (chat, responses, embeddings) and Anthropic messages. Only what the client
+Works on the wire shapes a record can hold: Gemini (also the merged answer of every stream),
+OpenAI (chat, responses, embeddings), Anthropic messages and Gemini Interactions. Only what the client
 sent is kept; nothing is filled in.
 """
 
@@ -121,6 +121,8 @@ def usage(response: Any) -> dict[str, int | None] | None:
     other = response.get("usage")
     if not isinstance(other, dict):
         return None
+    if "total_input_tokens" in other or "total_output_tokens" in other:
+        return _interaction(other)
     if "input_tokens" in other and "prompt_tokens" not in other:
         return _anthropic_or_responses(other)
     details = other.get("completion_tokens_details") or {}
@@ -130,6 +132,17 @@ def usage(response: Any) -> dict[str, int | None] | None:
         "candidates": _int(other.get("completion_tokens")),
         "thoughts": _int(details.get("reasoning_tokens")) if isinstance(details, dict) else None,
         "cached": _int(prompt_details.get("cached_tokens")) if isinstance(prompt_details, dict) else None,
+        "total": _int(other.get("total_tokens")),
+    }
+
+
+def _interaction(other: dict[str, Any]) -> dict[str, int | None]:
+    """An Interaction's usage (google-genai's `Usage`: total_* counts)."""
+    return {
+        "prompt": _int(other.get("total_input_tokens")),
+        "candidates": _int(other.get("total_output_tokens")),
+        "thoughts": _int(other.get("total_thought_tokens")),
+        "cached": _int(other.get("total_cached_tokens")),
         "total": _int(other.get("total_tokens")),
     }
 

@@ -14,6 +14,8 @@ from typing import Any
 
 import orjson
 
+from gemini_gateway.recorder.interaction_events import is_interaction_event, merge_interaction_events
+
 _LAST_WINS_CANDIDATE = (
     "finishReason",
     "finishMessage",
@@ -100,6 +102,8 @@ def merge_event_bytes(payloads: Iterable[bytes]) -> dict[str, Any]:
             continue
         if isinstance(event, dict) and "error" not in event:
             decoded.append(event)
+    if decoded and is_interaction_event(decoded[0]):
+        return merge_interaction_events(decoded)  # an Interactions stream, not generateContent
     return merge_events(decoded)
 
 

@@ -1,0 +1,400 @@
+"""Interactions routes as google-genai calls them, under `/{v}/interactions` for v1beta and v1
+(also under `/gemini`):
+
+    POST   /{v}/interactions                 create; SSE when the body says `"stream": true`
+    GET    /{v}/interactions/{id}            get; `?stream=true&last_event_id=E` resumes the events
+    DELETE /{v}/interactions/{id}            delete
+    POST   /{v}/interactions/{id}/cancel     cancel a background interaction
+
+Affinity: an interaction lives in the project of the key that created it (another key gets 403),
+so the gateway remembers the creating credential (the store's `resource_owners` table, under
+`interactions/{id}`) and sends every call naming it there: a get or poll, a cancel, a delete, a
+stream resume, and a create whose `previous_interaction_id` continues it. A new conversation
+balances like any call. When the owner cannot serve now the client hears it at once (429 with
+Retry-After while it cools down) instead of a 403 from a key that never had the interaction.
+Only the Gemini Developer API has interactions, so only API-key credentials serve them.
+
+Streams are relayed as they arrive, bytes unchanged (Google's own `event:` / `data:` framing and
+its `data: [DONE]`), never buffered; the events are only read on the side, to learn the new
+interaction's id before the client can see it and to record the exchange.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import parse_qsl
+
+import orjson
+from starlette.routing import BaseRoute, Route
+
+from gemini_gateway.affinity.binder import check_ready
+from gemini_gateway.affinity.resources import affinity_of, decode_object, on_credential, on_owner
+from gemini_gateway.affinity.upstream import ResourceReply, ResourceStream, resource_stream
+from gemini_gateway.auth import ClientIdentity
+from gemini_gateway.backends.base import StreamCut, UpstreamCall
+from gemini_gateway.context import Gateway, gateway_of
+from gemini_gateway.errors import GatewayError, NoCredentialAvailable, RequestError, UpstreamError
+from gemini_gateway.exchange import Exchange, get_exchange
+from gemini_gateway.pool.credential import Credential
+from gemini_gateway.resource_names import api_version, model_id, resource_id
+from gemini_gateway.routes.asgi import (
+    ASGIEndpoint,
+    DisconnectGuard,
+    Receive,
+    Scope,
+    Send,
+    parse_json_object,
+    read_body,
+    send_response,
+)
+from gemini_gateway.routes.gemini import gateway_headers, send_google_error
+from gemini_gateway.sse import SSEParser
+
+INTERACTIONS_SCOPE = "interactions"  # quota scope of get / cancel / delete: no model runs
+# Google keeps stored interactions 55 days (paid tier; a day on the free tier); the owner row
+# outlives neither by much, and a get of an expired one is answered 404 and forgotten.
+RETENTION_SECONDS = 55 * 24 * 3600
+_GONE = (403, 404)
+# The query of a get, as the SDK sends it (it always sends `stream`).
+_FORWARDED_GET_QUERY = ("stream", "last_event_id", "include_input")
+_SSE = "text/event-stream"
+
+Handler = Callable[[Gateway, Exchange, ClientIdentity, Scope, bytes, Send], Awaitable[None]]
+
+
+def _query(scope: Scope) -> dict[str, str]:
+    return dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
+
+
+def _is_true(value: Any) -> bool:
+    return value is True or (isinstance(value, str) and value.lower() in ("true", "1"))
+
+
+def interaction_name(interaction_id: str) -> str:
+    """`interactions/{id}` for an id from a path or body; a 400 outside the grammar."""
+    return f"interactions/{resource_id('interactions', interaction_id)}"
+
+
+def able_credentials(gateway: Gateway) -> frozenset[str]:
+    """Ids of the credentials that can hold interactions (API keys); a clear 501 without any."""
+    backends = gateway.dispatcher.backends
+    able = frozenset(
+        c.id
+        for c in gateway.pool
+        if (backend := backends.get(c.kind)) is not None and backend.supports("interactions.create")
+    )
+    if not able:
+        raise GatewayError(
+            "the Interactions API is served by the Gemini Developer API only; the pool has no Gemini "
+            "API keys (GEMINI_API_KEYS)",
+            status_code=501,
+        )
+    return able
+
+
+async def _remember(
+    gateway: Gateway, interaction: dict[str, Any], credential_id: str, client: str | None
+) -> None:
+    ident = interaction.get("id")
+    if isinstance(ident, str) and ident:
+        await affinity_of(gateway).owners.remember(
+            f"interactions/{ident}",
+            credential_id,
+            expires_at=time.time() + RETENTION_SECONDS,
+            client_id=client,
+        )
+
+
+async def _owner(
+    gateway: Gateway, exchange: Exchange, name: str, scope_model: str, version: str
+) -> Credential:
+    """The credential whose project holds `name`, ready to serve `scope_model` now, else the error
+    the client should see. An owner the gateway never learned is found by asking each key."""
+    owners = affinity_of(gateway).owners
+    owner = await owners.owner(name)
+    if owner is None:
+        # Not created through this gateway (or its store was lost): a get on each key finds it.
+        await on_owner(
+            gateway, exchange, name, "interactions.get", INTERACTIONS_SCOPE, "GET", f"{version}/{name}"
+        )
+        owner = await owners.owner(name)
+        if owner is None:
+            raise RequestError(f"{name} was not found", status_code=404)
+    credential = gateway.pool.get(owner.credential_id)
+    if credential is None:
+        raise RequestError(
+            f"{name} was created with an upstream credential that is no longer in the pool", status_code=404
+        )
+    check_ready(credential, scope_model, name, gateway.pool.clock())
+    return credential
+
+
+async def _pinned(
+    gateway: Gateway, name: str | None, credential: Credential | None, scope_model: str, call: Awaitable[Any]
+) -> Any:
+    """Await an upstream call bound to the owner of `name`: when the owner turned out to be cooling
+    down the client hears that (429, Retry-After, the name); when Google no longer has the
+    resource the owner is forgotten."""
+    try:
+        return await call
+    except NoCredentialAvailable:
+        if credential is not None and name is not None:
+            check_ready(credential, scope_model, name, gateway.pool.clock())
+        raise
+    except UpstreamError as exc:
+        if name is not None and exc.status_code in _GONE and credential is not None:
+            await affinity_of(gateway).owners.forget(name)
+        raise
+
+
+async def create(
+    gateway: Gateway, exchange: Exchange, client: ClientIdentity, scope: Scope, body: bytes, send: Send
+) -> None:
+    """POST /{v}/interactions: a new conversation balances; a follow-up goes to its owner."""
+    request = parse_json_object(body)
+    model, agent = request.get("model"), request.get("agent")
+    if isinstance(model, str) and model:
+        scope_model = model_id(model)  # the model's own quota: an interaction spends it
+    elif isinstance(agent, str) and agent:
+        scope_model = resource_id("agents", agent)
+    else:
+        raise RequestError("* CreateInteractionRequest: either model or agent is required")
+    client.check_model(scope_model)  # a token limited to some models gets no agent outside them
+    exchange.model = scope_model
+    allowed = able_credentials(gateway)
+    version = api_version(scope["path"])
+    previous = request.get("previous_interaction_id")
+    name: str | None = None
+    owner: Credential | None = None
+    if previous is not None and previous != "":
+        if not isinstance(previous, str):
+            raise RequestError("previous_interaction_id must be a string")
+        name = interaction_name(previous)
+        owner = await _owner(gateway, exchange, name, scope_model, version)
+        allowed = frozenset({owner.id})
+    target = f"{version}/interactions"
+    if _is_true(request.get("stream")):
+        opened = await _pinned(
+            gateway,
+            name,
+            owner,
+            scope_model,
+            _open(gateway, exchange, "interactions.create", scope_model, "POST", target, allowed, body=body),
+        )
+        await _relay(gateway, exchange, send, opened, client.id)
+        return
+    reply: ResourceReply = await _pinned(
+        gateway,
+        name,
+        owner,
+        scope_model,
+        on_credential(
+            gateway, exchange, "interactions.create", scope_model, "POST", target, allowed=allowed, body=body
+        ),
+    )
+    if request.get("store") is not False:
+        await _remember(gateway, decode_object(reply.body), reply.credential_id, client.id)
+    await _answer(send, exchange, reply)
+
+
+async def one(
+    gateway: Gateway, exchange: Exchange, client: ClientIdentity, scope: Scope, body: bytes, send: Send
+) -> None:
+    """GET (also as an event stream) and DELETE /{v}/interactions/{id}, on its owner."""
+    name = interaction_name(scope["path_params"]["interaction_id"])
+    version = api_version(scope["path"])
+    path = f"{version}/{name}"
+    if scope["method"] == "DELETE":
+        owner = await _owner(gateway, exchange, name, INTERACTIONS_SCOPE, version)
+        reply = await _pinned(
+            gateway,
+            name,
+            owner,
+            INTERACTIONS_SCOPE,
+            on_credential(
+                gateway,
+                exchange,
+                "interactions.delete",
+                INTERACTIONS_SCOPE,
+                "DELETE",
+                path,
+                allowed=frozenset({owner.id}),
+            ),
+        )
+        await affinity_of(gateway).owners.forget(name)
+        await _answer(send, exchange, reply)
+        return
+    query = _query(scope)
+    params = {k: query[k] for k in _FORWARDED_GET_QUERY if k in query}
+    owner = await _owner(gateway, exchange, name, INTERACTIONS_SCOPE, version)
+    allowed = frozenset({owner.id})
+    if _is_true(query.get("stream")):
+        opened = await _pinned(
+            gateway,
+            name,
+            owner,
+            INTERACTIONS_SCOPE,
+            _open(
+                gateway, exchange, "interactions.get", INTERACTIONS_SCOPE, "GET", path, allowed, params=params
+            ),
+        )
+        await _relay(gateway, exchange, send, opened, client.id)
+        return
+    reply = await _pinned(
+        gateway,
+        name,
+        owner,
+        INTERACTIONS_SCOPE,
+        on_credential(
+            gateway,
+            exchange,
+            "interactions.get",
+            INTERACTIONS_SCOPE,
+            "GET",
+            path,
+            allowed=allowed,
+            params=params,
+        ),
+    )
+    await _answer(send, exchange, reply)
+
+
+async def cancel(
+    gateway: Gateway, exchange: Exchange, client: ClientIdentity, scope: Scope, body: bytes, send: Send
+) -> None:
+    """POST /{v}/interactions/{id}/cancel, on its owner (the SDK sends no body; none is passed on)."""
+    name = interaction_name(scope["path_params"]["interaction_id"])
+    version = api_version(scope["path"])
+    owner = await _owner(gateway, exchange, name, INTERACTIONS_SCOPE, version)
+    reply = await _pinned(
+        gateway,
+        name,
+        owner,
+        INTERACTIONS_SCOPE,
+        on_credential(
+            gateway,
+            exchange,
+            "interactions.cancel",
+            INTERACTIONS_SCOPE,
+            "POST",
+            f"{version}/{name}/cancel",
+            allowed=frozenset({owner.id}),
+        ),
+    )
+    await _answer(send, exchange, reply)
+
+
+async def _open(
+    gateway: Gateway,
+    exchange: Exchange,
+    method: str,
+    scope_model: str,
+    verb: str,
+    target: str,
+    allowed: frozenset[str],
+    *,
+    body: bytes = b"",
+    params: dict[str, str] | None = None,
+) -> ResourceStream:
+    """Open an event stream on the first credential that accepts it (failover until then)."""
+    call = UpstreamCall(method, model=scope_model, body=body, allowed=allowed)
+    return await gateway.dispatcher.run(
+        call,
+        exchange,
+        lambda backend, credential: resource_stream(
+            backend, credential, verb, target, params=params, body=body or None, headers={"accept": _SSE}
+        ),
+    )
+
+
+async def _relay(
+    gateway: Gateway, exchange: Exchange, send: Send, opened: ResourceStream, client: str | None
+) -> None:
+    """Pass the upstream's body on write by write, as it arrives; learn the new interaction's owner
+    from its `interaction.created` event before that event reaches the client."""
+    exchange.stream = True
+    exchange.status = opened.status
+    exchange.first_byte_ms = exchange.overhead_ms() + exchange.upstream_ms
+    headers = gateway_headers(
+        exchange, [(b"content-type", opened.content_type.encode()), (b"cache-control", b"no-cache")]
+    )
+    await send({"type": "http.response.start", "status": opened.status, "headers": headers})
+    parser = SSEParser()
+    tee = exchange.events
+    learned = False
+    complete = False
+    try:
+        async for chunk in opened.chunks():
+            for payload in parser.feed(chunk):
+                if not learned and payload.startswith(b"{") and b'"interaction.created"' in payload:
+                    event = decode_object(payload)
+                    interaction = event.get("interaction")
+                    if isinstance(interaction, dict):
+                        await _remember(gateway, interaction, opened.credential_id, client)
+                        learned = True
+                if tee is not None:
+                    tee.append(payload)
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        complete = True
+        await send({"type": "http.response.body", "body": b""})
+    except StreamCut as exc:
+        # Bytes already reached the client: end with an error event (as Google reports one
+        # mid-stream) and leave the body incomplete, so the client sees a broken stream.
+        exchange.error = exc.message
+        # google-genai's ErrorEvent: `error.code` is a string there (the SDK wins over the docs'
+        # google.rpc.Status, whose code is a number).
+        error = {"event_type": "error", "error": {"code": str(exc.status_code), "message": exc.message}}
+        frame = b"event: error\r\ndata: " + orjson.dumps(error) + b"\r\n\r\n"
+        await send({"type": "http.response.body", "body": frame, "more_body": True})
+    finally:
+        opened.close(complete)
+
+
+async def _answer(send: Send, exchange: Exchange, reply: ResourceReply) -> None:
+    exchange.status = reply.status
+    headers = gateway_headers(exchange, [(b"content-type", reply.content_type.encode())])
+    await send_response(send, reply.status, reply.body, headers)
+
+
+def _endpoint(handler: Handler) -> ASGIEndpoint:
+    """The handler with what every interactions route shares: the exchange, Google's error envelope,
+    and stopping upstream work the moment the client goes away."""
+
+    async def endpoint(scope: Scope, receive: Receive, send: Send) -> None:
+        gateway = gateway_of(scope)
+        exchange = get_exchange(scope)
+        exchange.dialect, exchange.route = "gemini", scope["path"]
+        guard: DisconnectGuard | None = None
+        try:
+            client = gateway.auth.client(scope)
+            exchange.client_id = client.id
+            body = await read_body(receive, gateway.settings.max_request_bytes)
+            guard = DisconnectGuard(receive)  # after the body: from here on receive only says "gone"
+            await handler(gateway, exchange, client, scope, body, send)
+        except GatewayError as exc:
+            await send_google_error(send, exc, exchange)
+        except asyncio.CancelledError:
+            if guard is None or not guard.absorb():
+                raise
+            exchange.status, exchange.error = 499, "client disconnected"
+        finally:
+            if guard is not None:
+                guard.stop()
+
+    return ASGIEndpoint(endpoint)
+
+
+def routes() -> list[BaseRoute]:
+    table: list[BaseRoute] = []
+    for prefix in ("", "/gemini"):
+        for version in ("v1beta", "v1"):
+            base = f"{prefix}/{version}/interactions"
+            table += [
+                Route(base, _endpoint(create), methods=["POST"]),
+                Route(f"{base}/{{interaction_id}}", _endpoint(one), methods=["GET", "DELETE"]),
+                Route(f"{base}/{{interaction_id}}/cancel", _endpoint(cancel), methods=["POST"]),
+            ]
+    return table
