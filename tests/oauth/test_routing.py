@@ -127,3 +127,29 @@ def test_routing_edited_in_the_settings_takes_effect_at_once_and_after_a_restart
     with gateway_factory(**settings) as restarted:  # the stored value wins over OAUTH_ROUTING
         assert restarted.gateway.pool.routing == "weighted"
         assert restarted.gateway.pool.account_weight == 0.25
+
+
+@pytest.mark.parametrize("strategy", ["least_busy", "round_robin"])
+def test_every_member_of_each_group_serves_in_a_weighted_mix(
+    gateway_factory: GatewayFactory, fake: FakeState, fake_url: str, tmp_path: Path, strategy: str
+) -> None:
+    emails = [f"rota{i}@example.com" for i in range(4)]
+    for email in emails:
+        write_account(tmp_path / "creds", account_json(fake, email))
+    settings = oauth_settings(
+        fake_url,
+        tmp_path / "creds",
+        gemini_api_keys=KEYS[:2],
+        oauth_routing="weighted",
+        oauth_weight=0.5,
+        pool_strategy=strategy,
+    )
+    with gateway_factory(**settings) as running:
+        for _ in range(24):
+            assert generate(running.url).status_code == 200
+    served = Counter(c.key for c in fake.calls)
+    assert {who: served[who] for who in [*KEYS[:2], *emails]} == {
+        KEYS[0]: 6,
+        KEYS[1]: 6,
+        **{email: 3 for email in emails},
+    }

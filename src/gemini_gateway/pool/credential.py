@@ -31,6 +31,7 @@ class Credential:
     failures: int = 0
     last_error: str | None = None
     last_used: float = 0.0
+    last_pick: int = 0  # the pool's pick sequence number when this credential was last chosen
     # model -> wall-clock time the cooldown ends ("*" = every model)
     cooldowns: dict[str, float] = field(default_factory=dict)
     # model -> consecutive 429s without RetryInfo, drives the exponential backoff

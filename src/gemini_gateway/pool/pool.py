@@ -25,7 +25,7 @@ class CredentialPool:
         self.strategy: Strategy = strategy
         self.clock = clock
         self._credentials: dict[str, Credential] = {}
-        self._turn = 0
+        self._picks_made = 0
         self.dirty = False  # state changed since the last save
         # How API keys and OAuth accounts share calls both can serve (strategy.route).
         self.routing: Routing = "weighted"
@@ -85,8 +85,9 @@ class CredentialPool:
         routed, group = route(candidates, self.routing, self.account_weight, self._picks())
         if group is not None:
             self._group_picks[group] += 1
-        chosen = select(routed, self.strategy, self._turn)
-        self._turn += 1
+        chosen = select(routed, self.strategy)
+        self._picks_made += 1
+        chosen.last_pick = self._picks_made
         chosen.in_flight += 1
         chosen.last_used = now
         return chosen
