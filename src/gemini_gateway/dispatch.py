@@ -26,6 +26,7 @@ from gemini_gateway.exchange import Attempt, Exchange
 from gemini_gateway.pool.classify import Verdict, classify_error, classify_refusal, classify_transport
 from gemini_gateway.pool.credential import Credential
 from gemini_gateway.pool.pool import CredentialPool
+from gemini_gateway.pool.strategy import ACCOUNT_KINDS
 
 _FINISH_MARKERS = (b'"finishReason"', b'"blockReason"')
 R = TypeVar("R")
@@ -225,6 +226,7 @@ class Dispatcher:
                 backoff_level=self.pool.backoff_level(credential, call.model),
                 base_cooldown=self.base_cooldown,
                 max_cooldown=self.max_cooldown,
+                account=credential.kind in ACCOUNT_KINDS and call.model is not None,
             )
         else:
             verdict = classify_transport(type(exc).__name__)

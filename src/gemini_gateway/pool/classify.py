@@ -36,6 +36,9 @@ BAD_CREDENTIAL_REASONS = frozenset(
     }
 )
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+# How long an account stays marked as not entitled to a model after Code Assist refused it; a tier
+# changes rarely, and an operator's re-enable clears the mark at once.
+UNENTITLED_SECONDS = 6 * 3600.0
 PACIFIC = ZoneInfo("America/Los_Angeles")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)s\s*$")
 _RETRY_IN_TEXT = re.compile(r"retry in (\d+(?:\.\d+)?)\s*s", re.IGNORECASE)
@@ -51,6 +54,7 @@ class Verdict:
     cooldown_until: float | None = None  # wall-clock end of a cooldown for this model
     cooldown_all_models: bool = False
     disable_reason: str | None = None
+    unentitled_until: float | None = None  # wall-clock end of "this credential may not use this model"
     note: str = ""
 
 
@@ -122,8 +126,14 @@ def classify_error(
     backoff_level: int,
     base_cooldown: float,
     max_cooldown: float,
+    account: bool = False,
 ) -> Verdict:
-    """Decide what an upstream error answer means for the call and for the credential."""
+    """Decide what an upstream error answer means for the call and for the credential.
+
+    `account`: the credential is an OAuth account (Code Assist), whose 404 / 403 on a model call
+    means this account's tier does not include the model (preview models), not that the model
+    does not exist: another account may serve it (Gemini CLI and gcli2api read it so too).
+    """
     reasons = error_reasons(payload)
     bad = reasons & BAD_CREDENTIAL_REASONS
     if bad and status in (400, 401, 403):
@@ -143,6 +153,13 @@ def classify_error(
             delay = min(max_cooldown, base_cooldown * (2**backoff_level))
         return Verdict(
             retry=True, counts_as_failure=True, cooldown_until=now + delay, note=f"cooldown {delay:g}s"
+        )
+    if account and status in (403, 404):
+        return Verdict(
+            retry=True,
+            counts_as_failure=False,
+            unentitled_until=now + UNENTITLED_SECONDS,
+            note="not entitled to this model",
         )
     if status == 401:
         # An API key never gets 401; for token credentials it means the token must be refreshed.

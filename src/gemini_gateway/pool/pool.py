@@ -114,14 +114,16 @@ class CredentialPool:
                 status_code=503,
             )
         able = [c for c in self._credentials.values() if c.serves(model) and (accept is None or accept(c))]
-        if not able:
+        entitled = [c for c in able if c.entitled(model, now)]
+        if not entitled:
             what = f"the model '{model}'" if model else "this call"
+            why = "is entitled to" if able else "serves"
             return NoCredentialAvailable(
-                f"no upstream credential in the pool serves {what}",
+                f"no upstream credential in the pool {why} {what}",
                 retry_after=None,
                 status_code=404,
             )
-        live = [c for c in able if c.enabled and c.disabled_reason is None]
+        live = [c for c in entitled if c.enabled and c.disabled_reason is None]
         if not live:
             return NoCredentialAvailable(
                 "every upstream credential is disabled; see /api/pool for the reasons",
@@ -159,6 +161,8 @@ class CredentialPool:
             key = "*" if verdict.cooldown_all_models or model is None else model
             credential.cooldowns[key] = max(credential.cooldowns.get(key, 0.0), verdict.cooldown_until)
             credential.backoff_level[key] = credential.backoff_level.get(key, 0) + 1
+        if verdict.unentitled_until is not None and model is not None:
+            credential.unentitled[model] = verdict.unentitled_until
         if verdict.disable_reason is not None:
             credential.disabled_reason = verdict.disable_reason
 
@@ -174,6 +178,7 @@ class CredentialPool:
         if enabled:
             credential.disabled_reason = None
             credential.cooldowns.clear()
+            credential.unentitled.clear()
             credential.backoff_level.clear()
         self.dirty = True
         return True
