@@ -37,7 +37,7 @@ from gemini_gateway.errors import GatewayError, google_error_body, render_google
 from gemini_gateway.oauth.manager import SERVICE as OAUTH
 from gemini_gateway.oauth.manager import OAuthManager
 from gemini_gateway.pool.credential import Credential
-from gemini_gateway.pool.pool import CredentialPool
+from gemini_gateway.pool.pool import CredentialPool, configure_quotas
 from gemini_gateway.recorder import RecorderMiddleware, start_recorder, stop_recorder
 from gemini_gateway.redaction import REDACTOR
 from gemini_gateway.routes import aistudio, anthropic, executor, gemini, health, logs, monitor, oauth, openai
@@ -80,6 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     pool = CredentialPool(settings.pool_strategy)
     pool.routing, pool.account_weight = settings.oauth_routing, settings.oauth_weight
+    configure_quotas(pool, settings)
     pool.replace("api_key", (Credential(kind="api_key", secret=k) for k in keys))
     pool.replace("vertex", (Credential(kind="vertex", secret=k) for k in vertex_keys))
     backends: dict[str, Backend] = {}

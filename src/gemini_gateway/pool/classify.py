@@ -55,6 +55,8 @@ class Verdict:
     cooldown_all_models: bool = False
     disable_reason: str | None = None
     unentitled_until: float | None = None  # wall-clock end of "this credential may not use this model"
+    quota_hits: tuple[tuple[str, int | None], ...] = ()  # limits a 429 named: ("rpm", 10), ...
+    refund: bool = False  # the call was refused before it used any quota
     note: str = ""
 
 
@@ -104,6 +106,36 @@ def is_daily_quota(payload: dict[str, Any]) -> bool:
     return False
 
 
+def quota_dimension(quota_id: str) -> str | None:
+    """Which of the gateway's counted limits a QuotaFailure quotaId names, if any.
+
+    "GenerateRequestsPerMinutePerProjectPerModel-FreeTier" -> rpm,
+    "GenerateContentInputTokensPerModelPerMinute-FreeTier" -> tpm,
+    "GenerateRequestsPerDayPerProjectPerModel-FreeTier" -> rpd.
+    """
+    daily = "PerDay" in quota_id or "Daily" in quota_id
+    if "Token" in quota_id:
+        return None if daily else "tpm"
+    if "Request" in quota_id:
+        return "rpd" if daily else "rpm" if "PerMinute" in quota_id else None
+    return None
+
+
+def quota_hits(payload: dict[str, Any]) -> tuple[tuple[str, int | None], ...]:
+    """The counted limits a 429's QuotaFailure violations name, with quotaValue where given."""
+    hits: list[tuple[str, int | None]] = []
+    for failure in _details(payload, "google.rpc.QuotaFailure"):
+        for violation in failure.get("violations") or []:
+            if not isinstance(violation, dict):
+                continue
+            name = quota_dimension(str(violation.get("quotaId", "")))
+            if name is None:
+                continue
+            value = str(violation.get("quotaValue", ""))
+            hits.append((name, int(value) if value.isdigit() else None))
+    return tuple(hits)
+
+
 def retry_delay(payload: dict[str, Any]) -> float | None:
     for info in _details(payload, "google.rpc.RetryInfo"):
         seconds = parse_duration(info.get("retryDelay"))
@@ -141,24 +173,33 @@ def classify_error(
         message = str(payload.get("message", ""))[:200]
         return Verdict(retry=True, counts_as_failure=True, disable_reason=f"{reason}: {message}".strip())
     if status == 429:
+        hits = quota_hits(payload)
         if is_daily_quota(payload):
             return Verdict(
                 retry=True,
                 counts_as_failure=True,
                 cooldown_until=next_pacific_midnight(now),
+                quota_hits=hits,
+                refund=True,
                 note="daily quota",
             )
         delay = retry_delay(payload)
         if delay is None:
             delay = min(max_cooldown, base_cooldown * (2**backoff_level))
         return Verdict(
-            retry=True, counts_as_failure=True, cooldown_until=now + delay, note=f"cooldown {delay:g}s"
+            retry=True,
+            counts_as_failure=True,
+            cooldown_until=now + delay,
+            quota_hits=hits,
+            refund=True,
+            note=f"cooldown {delay:g}s",
         )
     if account and status in (403, 404):
         return Verdict(
             retry=True,
             counts_as_failure=False,
             unentitled_until=now + UNENTITLED_SECONDS,
+            refund=True,
             note="not entitled to this model",
         )
     if status == 401:
@@ -177,4 +218,4 @@ def classify_transport(kind: str) -> Verdict:
 
 def classify_refusal() -> Verdict:
     """The credential does not offer the call (method or model): try elsewhere, hold nothing against it."""
-    return Verdict(retry=True, counts_as_failure=False, note="not offered")
+    return Verdict(retry=True, counts_as_failure=False, refund=True, note="not offered")
