@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gemini_gateway import __version__
 from gemini_gateway.admin import install_admin, start_admin, stop_admin
+from gemini_gateway.admin.healing import start_healer, stop_healer
 from gemini_gateway.admin.state import admin_state
 from gemini_gateway.affinity import install_affinity, start_affinity
 from gemini_gateway.aistudio.service import AiStudioService
@@ -118,12 +119,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await pages.start(gateway.http)
         _warn_if_no_credentials(gateway)  # after every source (env, files, store) has filled the pool
         saver = asyncio.create_task(_save_pool_periodically(gateway))
+        healer = start_healer(gateway)  # health-disabled keys re-checked on a schedule
         await start_recorder(gateway)  # replays any spool a crash left behind
         _tune_gc()
         try:
             yield
         finally:
             await stop_recorder(gateway)  # flushes the queue while the store is still open
+            await stop_healer(healer)
             saver.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await saver

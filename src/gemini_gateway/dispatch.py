@@ -248,7 +248,7 @@ class Dispatcher:
             )
         else:
             verdict = classify_transport(type(exc).__name__)
-        self.pool.release(credential, call.model, verdict, exc.message, charge)
+        self.pool.release(credential, call.model, verdict, exc.message, charge, exc.status_code)
         exchange.attempts.append(
             Attempt(credential.kind, credential.label, exc.status_code, duration, exc.message[:300])
         )

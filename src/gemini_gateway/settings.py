@@ -133,6 +133,9 @@ class Settings(BaseSettings):
         "free",
         description="Usage tier of API keys: free, tier1, tier2, tier3, one QUOTA_TIERS adds, or '' for none",
     )
+    heal_interval_seconds: float = Field(
+        300.0, gt=0, description="How often health-disabled keys are re-checked (backoff per reason on top)"
+    )
     credential_tiers: dict[str, str] = Field(
         default_factory=dict,
         description='Tier per credential id as /api/pool shows it, over its kind\'s: {"api_key:0123456789ab":"tier1"}',

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from gemini_gateway.redaction import mask_secret
+from gemini_gateway.redaction import REDACTOR, mask_secret
 
 __all__ = ["Credential", "credential_id", "mask_secret"]
+ERROR_HISTORY = 10  # last errors kept per credential, for operators
 
 
 def credential_id(kind: str, secret: str) -> str:
@@ -39,6 +41,8 @@ class Credential:
     # model -> consecutive 429s without RetryInfo, drives the exponential backoff
     backoff_level: dict[str, int] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
+    # the last errors: {time, model, status, error (masked)}, oldest first
+    errors: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=ERROR_HISTORY))
 
     def __post_init__(self) -> None:
         if not self.id:
@@ -71,6 +75,10 @@ class Credential:
         if self.max_concurrency is not None and self.in_flight >= self.max_concurrency:
             return False
         return self.cooling_until(model, now) is None
+
+    def note_error(self, now: float, model: str | None, status: int | None, text: str) -> None:
+        masked = REDACTOR.redact(text[:300], (self.secret,) if self.secret else ())
+        self.errors.append({"time": now, "model": model, "status": status, "error": masked})
 
     def prune_cooldowns(self, now: float) -> None:
         for model in [m for m, t in self.cooldowns.items() if t <= now]:
@@ -120,4 +128,5 @@ class Credential:
             "cooldowns": {m: round(t - now, 1) for m, t in self.cooldowns.items()},
             # models upstream said this credential may not use, and seconds until they are tried again
             "unentitled": {m: round(t - now, 1) for m, t in self.unentitled.items()},
+            "errors": list(self.errors),
         }

@@ -204,11 +204,13 @@ class CredentialPool:
         verdict: Verdict | None,
         error: str = "",
         charge: Charge | None = None,
+        status: int | None = None,
     ) -> None:
         """Return a credential after an attempt; `verdict` None means success."""
         credential.in_flight = max(0, credential.in_flight - 1)
         self.dirty = True
         if verdict is not None:
+            credential.note_error(self.clock(), model, status, error or verdict.note)
             if verdict.refund and charge is not None:
                 self.quotas.refund(charge)
             if verdict.quota_hits:
@@ -244,6 +246,15 @@ class CredentialPool:
             credential.cooldowns.clear()
             credential.unentitled.clear()
             credential.backoff_level.clear()
+        self.dirty = True
+        return True
+
+    def heal(self, credential_id: str) -> bool:
+        """Clear a health disable (the credential works again); an operator's disable stays."""
+        credential = self._credentials.get(credential_id)
+        if credential is None or credential.disabled_reason is None:
+            return False
+        credential.disabled_reason = None
         self.dirty = True
         return True
 
