@@ -68,6 +68,7 @@ def start_gateway(workdir: Path, upstream: str, mode: str) -> services.Service:
     data_dir.mkdir()
     env = services.clean_env(
         GEMINI_API_KEYS=",".join(KEYS),
+        GEMINI_API_KEY_TIER="",  # the fake's keys have no quota for the gateway to count
         GEMINI_BASE_URL=upstream,
         GATEWAY_TOKENS=TOKEN,
         ADMIN_TOKEN=ADMIN,

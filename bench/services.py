@@ -224,6 +224,7 @@ def start_gateway(
     data_dir.mkdir(exist_ok=True)
     env = clean_env(
         GEMINI_API_KEYS=",".join(keys),
+        GEMINI_API_KEY_TIER="",  # the fake's keys have no quota for the gateway to count
         GEMINI_BASE_URL=upstream,
         # Clients authenticate, as LiteLLM's do with its master key: both pay for a token check.
         GATEWAY_TOKENS=token,

@@ -67,6 +67,9 @@ def gateway_factory(tmp_path: Path, fake_url: str) -> GatewayFactory:
             # The writer process costs a Python start-up (about 2 s of CPU here) per gateway; the
             # recorder's own tests (tests/recorder, tests/store) run it, the rest write inline.
             "recording_writer": "inline",
+            # The fake upstream has no quota: tests that are not about quotas are not held to the
+            # free tier's 10 calls a minute per key (tests/pool/test_quota*.py set their own).
+            "gemini_api_key_tier": "",
         }
         values.update(overrides)
         app = create_app(Settings(_env_file=None, **values))  # type: ignore[call-arg]

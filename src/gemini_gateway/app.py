@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gemini_gateway import __version__
 from gemini_gateway.admin import install_admin, start_admin, stop_admin
+from gemini_gateway.admin.healing import start_healer, stop_healer
 from gemini_gateway.admin.state import admin_state
 from gemini_gateway.affinity import install_affinity, start_affinity
 from gemini_gateway.aistudio.service import AiStudioService
@@ -37,7 +38,7 @@ from gemini_gateway.errors import GatewayError, google_error_body, render_google
 from gemini_gateway.oauth.manager import SERVICE as OAUTH
 from gemini_gateway.oauth.manager import OAuthManager
 from gemini_gateway.pool.credential import Credential
-from gemini_gateway.pool.pool import CredentialPool
+from gemini_gateway.pool.pool import CredentialPool, configure_quotas
 from gemini_gateway.recorder import RecorderMiddleware, start_recorder, stop_recorder
 from gemini_gateway.redaction import REDACTOR
 from gemini_gateway.routes import aistudio, anthropic, executor, gemini, health, logs, monitor, oauth, openai
@@ -81,6 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     pool = CredentialPool(settings.pool_strategy)
     pool.routing, pool.account_weight = settings.oauth_routing, settings.oauth_weight
+    configure_quotas(pool, settings)
     pool.replace("api_key", (Credential(kind="api_key", secret=k) for k in keys))
     pool.replace("vertex", (Credential(kind="vertex", secret=k) for k in vertex_keys))
     backends: dict[str, Backend] = {}
@@ -118,12 +120,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await pages.start(gateway.http)
         _warn_if_no_credentials(gateway)  # after every source (env, files, store) has filled the pool
         saver = asyncio.create_task(_save_pool_periodically(gateway))
+        healer = start_healer(gateway)  # health-disabled keys re-checked on a schedule
         await start_recorder(gateway)  # replays any spool a crash left behind
         _tune_gc()
         try:
             yield
         finally:
             await stop_recorder(gateway)  # flushes the queue while the store is still open
+            await stop_healer(healer)
             saver.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await saver

@@ -26,6 +26,8 @@ from gemini_gateway.exchange import Attempt, Exchange
 from gemini_gateway.pool.classify import Verdict, classify_error, classify_refusal, classify_transport
 from gemini_gateway.pool.credential import Credential
 from gemini_gateway.pool.pool import CredentialPool
+from gemini_gateway.pool.quota import Charge, estimated_tokens, input_tokens
+from gemini_gateway.pool.strategy import ACCOUNT_KINDS
 
 _FINISH_MARKERS = (b'"finishReason"', b'"blockReason"')
 R = TypeVar("R")
@@ -64,21 +66,26 @@ class Dispatcher:
         last_error: GatewayError | None = None
         refused = 0  # credentials that do not offer the call: no attempt, so no retry used up
         while len(tried) - refused <= self.max_retries:
-            credential = self._acquire(call, tried, last_error)
+            credential, charge = self._acquire(call, tried, last_error)
             backend = self.backends[credential.kind]
             started = time.perf_counter()
             try:
                 result = await perform(backend, credential)
             except (UpstreamError, UpstreamUnreachable) as exc:
-                if not self._failed(call, exchange, credential, exc, started):
+                verdict = self._failed(call, exchange, credential, exc, started, charge)
+                if not verdict.retry:
                     raise
                 refused += isinstance(exc, CallRefused)
-                if last_error is None or not isinstance(exc, CallRefused):
-                    last_error = exc  # a refusal says less than an upstream's own failure
+                # A refusal, or a credential's own fault (a bad key), says less to the client than
+                # an upstream's failure of the call: they never replace one.
+                if last_error is None or not (isinstance(exc, CallRefused) or verdict.disable_reason):
+                    last_error = exc
                 continue
             except BaseException as exc:
                 self._abandoned(exchange, credential, started, exc)
                 raise
+            body = getattr(result, "body", None)
+            self.pool.settle(charge, input_tokens(body) if isinstance(body, bytes) else None)
             self._served(call, exchange, credential, started, getattr(result, "status", 200))
             return result
         self._exhausted(last_error)
@@ -95,7 +102,7 @@ class Dispatcher:
         last_error: GatewayError | None = None
         refused = 0  # credentials that do not offer the call: no attempt, so no retry used up
         while len(tried) - refused <= self.max_retries:
-            credential = self._acquire(call, tried, last_error)
+            credential, charge = self._acquire(call, tried, last_error)
             backend = self.backends[credential.kind]
             started = time.perf_counter()
             upstream: EventStream | None = None
@@ -110,11 +117,14 @@ class Dispatcher:
                     raise _error_event(first[0])
             except (UpstreamError, UpstreamUnreachable) as exc:
                 await _close(upstream, groups)
-                if not self._failed(call, exchange, credential, exc, started):
+                verdict = self._failed(call, exchange, credential, exc, started, charge)
+                if not verdict.retry:
                     raise
                 refused += isinstance(exc, CallRefused)
-                if last_error is None or not isinstance(exc, CallRefused):
-                    last_error = exc  # a refusal says less than an upstream's own failure
+                # A refusal, or a credential's own fault (a bad key), says less to the client than
+                # an upstream's failure of the call: they never replace one.
+                if last_error is None or not (isinstance(exc, CallRefused) or verdict.disable_reason):
+                    last_error = exc
                 continue
             except BaseException as exc:
                 await _close(upstream, groups)
@@ -123,7 +133,7 @@ class Dispatcher:
             exchange.upstream_ms += (time.perf_counter() - started) * 1000
             exchange.credential = credential.label
             exchange.credential_id = credential.id
-            return self._relay(call, exchange, credential, upstream, groups, first, started)
+            return self._relay(call, exchange, credential, upstream, groups, first, started, charge)
         self._exhausted(last_error)
 
     async def _relay(
@@ -135,6 +145,7 @@ class Dispatcher:
         groups: AsyncGenerator[list[bytes], None],
         first: list[bytes],
         started: float,
+        charge: Charge | None = None,
     ) -> AsyncGenerator[list[bytes], None]:
         tee = exchange.events
         finished = False
@@ -145,6 +156,8 @@ class Dispatcher:
             while group is not None:
                 sendable, finish, failure = _scan(group)
                 finished = finished or finish
+                if charge is not None and finish:  # usage rides on the event with the finish reason
+                    self.pool.settle(charge, input_tokens(b"".join(group)))
                 if tee is not None:
                     tee.extend(sendable if failure is None else [*sendable, failure])
                 if sendable:
@@ -163,7 +176,7 @@ class Dispatcher:
             duration = (time.perf_counter() - started) * 1000
             status = 200 if outcome is None else None
             if error or outcome is None:
-                self.pool.release(credential, call.model, outcome, error)
+                self.pool.release(credential, call.model, outcome, error, charge)
             else:
                 self.pool.release_neutral(credential)
                 error = "client disconnected"
@@ -171,10 +184,13 @@ class Dispatcher:
                 Attempt(credential.kind, credential.label, status, duration, error or None)
             )
 
-    def _acquire(self, call: UpstreamCall, tried: set[str], last_error: GatewayError | None) -> Credential:
+    def _acquire(
+        self, call: UpstreamCall, tried: set[str], last_error: GatewayError | None
+    ) -> tuple[Credential, Charge | None]:
         accept = self._accepts(call)
+        tokens = estimated_tokens(call.method, call.body)
         try:
-            credential = self.pool.acquire(call.model, exclude=tried, accept=accept)
+            credential, charge = self.pool.take(call.model, exclude=tried, accept=accept, tokens=tokens)
         except NoCredentialAvailable as exc:
             if last_error is None:
                 raise
@@ -182,10 +198,12 @@ class Dispatcher:
                 isinstance(last_error, UpstreamError) and last_error.status_code == 429
             ):
                 now = self.pool.clock()
-                raise self.pool.unavailable_error(call.model, frozenset(), now, accept) from last_error
+                raise self.pool.unavailable_error(
+                    call.model, frozenset(), now, accept, tokens
+                ) from last_error
             raise last_error from exc
         tried.add(credential.id)
-        return credential
+        return credential, charge
 
     def _accepts(self, call: UpstreamCall) -> Callable[[Credential], bool]:
         """Credentials whose backend can make this call (asked once per kind, not per credential),
@@ -211,8 +229,9 @@ class Dispatcher:
         credential: Credential,
         exc: GatewayError,
         started: float,
-    ) -> bool:
-        """Book a failed attempt; True when the call should be tried on another credential."""
+        charge: Charge | None = None,
+    ) -> Verdict:
+        """Book a failed attempt; its verdict says whether to try another credential."""
         duration = (time.perf_counter() - started) * 1000
         exchange.upstream_ms += duration
         if isinstance(exc, CallRefused):
@@ -225,14 +244,15 @@ class Dispatcher:
                 backoff_level=self.pool.backoff_level(credential, call.model),
                 base_cooldown=self.base_cooldown,
                 max_cooldown=self.max_cooldown,
+                account=credential.kind in ACCOUNT_KINDS and call.model is not None,
             )
         else:
             verdict = classify_transport(type(exc).__name__)
-        self.pool.release(credential, call.model, verdict, exc.message)
+        self.pool.release(credential, call.model, verdict, exc.message, charge, exc.status_code)
         exchange.attempts.append(
             Attempt(credential.kind, credential.label, exc.status_code, duration, exc.message[:300])
         )
-        return verdict.retry
+        return verdict
 
     def _served(
         self, call: UpstreamCall, exchange: Exchange, credential: Credential, started: float, status: int

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from gemini_gateway.pool.quota_tiers import DEFAULT_TIERS, merge_tiers
 
 GOOGLE_BASE_URL = "https://generativelanguage.googleapis.com"
 VERTEX_BASE_URL = "https://aiplatform.googleapis.com"
@@ -121,6 +123,23 @@ class Settings(BaseSettings):
         600.0, gt=0, description="Seconds without upstream bytes before giving up"
     )
     pool_state_flush_seconds: float = Field(2.0, gt=0, description="How often pool state is saved")
+    # Quota per credential x model (gemini_gateway.pool.quota); tiers in gemini_gateway.pool.quota_tiers
+    quota_tiers: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Rate limits laid over the published tier table, JSON: "
+        '{"free":{"gemini-2.5-flash":{"rpm":10,"tpm":250000,"rpd":250}}}',
+    )
+    gemini_api_key_tier: str = Field(
+        "free",
+        description="Usage tier of API keys: free, tier1, tier2, tier3, one QUOTA_TIERS adds, or '' for none",
+    )
+    heal_interval_seconds: float = Field(
+        300.0, gt=0, description="How often health-disabled keys are re-checked (backoff per reason on top)"
+    )
+    credential_tiers: dict[str, str] = Field(
+        default_factory=dict,
+        description='Tier per credential id as /api/pool shows it, over its kind\'s: {"api_key:0123456789ab":"tier1"}',
+    )
 
     # Recording of exchanges (see gemini_gateway.recorder)
     recording_mode: Literal["full", "metadata", "off"] = Field(
@@ -279,6 +298,14 @@ class Settings(BaseSettings):
 
             return orjson.loads(value)
         return value
+
+    @model_validator(mode="after")
+    def _known_tiers(self) -> Settings:
+        known = merge_tiers(DEFAULT_TIERS, self.quota_tiers)
+        for tier in [self.gemini_api_key_tier, *self.credential_tiers.values()]:
+            if tier and tier not in known:
+                raise ValueError(f"unknown quota tier {tier!r}; known: {', '.join(sorted(known))}")
+        return self
 
     @field_validator("admin_token", mode="after")
     @classmethod

@@ -34,6 +34,7 @@ def shared_gateway(
         "admin_token": ADMIN_TOKEN,
         "gateway_tokens": [USER_TOKEN],
         "data_dir": tmp_path_factory.mktemp("admin") / "data",
+        "gemini_api_key_tier": "",  # the fake has no quota (see tests/conftest.py)
     }
     app = create_app(Settings(_env_file=None, **values))  # type: ignore[call-arg]
     # As `serve` runs it: forwarded headers believed from FORWARDED_ALLOW_IPS' default, loopback.

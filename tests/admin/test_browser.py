@@ -45,6 +45,7 @@ def site(
         "gateway_tokens": [USER_TOKEN],
         "data_dir": tmp_path_factory.mktemp("ui") / "data",
         "recording_batch_ms": 20,
+        "gemini_api_key_tier": "",  # the fake has no quota (see tests/conftest.py)
         "max_retries": 3,  # as if set in .env: the UI must say when a stored value overrides it
     }
     app = create_app(Settings(_env_file=None, **values))  # type: ignore[call-arg]

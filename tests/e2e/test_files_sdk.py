@@ -168,6 +168,7 @@ def gateway_process(fake_url: str, tmp_path: Path) -> Iterator[tuple[str, int]]:
     env = {
         **os.environ,
         "GEMINI_API_KEYS": ",".join(KEYS),
+        "GEMINI_API_KEY_TIER": "",  # the fake has no quota (see tests/conftest.py)
         "GEMINI_BASE_URL": fake_url,
         "ADMIN_TOKEN": ADMIN_TOKEN,
         "DATA_DIR": str(tmp_path / "data"),

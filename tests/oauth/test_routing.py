@@ -15,7 +15,14 @@ from gemini_gateway.pool.pool import CredentialPool
 from gemini_gateway.pool.strategy import route
 from tests.admin.helpers import admin_client
 from tests.conftest import KEYS, GatewayFactory
-from tests.oauth.helpers import account_json, generate, oauth_settings, write_account
+from tests.oauth.helpers import (
+    MODEL,
+    account_json,
+    credential_by_label,
+    generate,
+    oauth_settings,
+    write_account,
+)
 
 
 class Clock:
@@ -127,3 +134,69 @@ def test_routing_edited_in_the_settings_takes_effect_at_once_and_after_a_restart
     with gateway_factory(**settings) as restarted:  # the stored value wins over OAUTH_ROUTING
         assert restarted.gateway.pool.routing == "weighted"
         assert restarted.gateway.pool.account_weight == 0.25
+
+
+@pytest.mark.parametrize("strategy", ["least_busy", "round_robin"])
+def test_every_member_of_each_group_serves_in_a_weighted_mix(
+    gateway_factory: GatewayFactory, fake: FakeState, fake_url: str, tmp_path: Path, strategy: str
+) -> None:
+    emails = [f"rota{i}@example.com" for i in range(4)]
+    for email in emails:
+        write_account(tmp_path / "creds", account_json(fake, email))
+    settings = oauth_settings(
+        fake_url,
+        tmp_path / "creds",
+        gemini_api_keys=KEYS[:2],
+        oauth_routing="weighted",
+        oauth_weight=0.5,
+        pool_strategy=strategy,
+    )
+    with gateway_factory(**settings) as running:
+        for _ in range(24):
+            assert generate(running.url).status_code == 200
+    served = Counter(c.key for c in fake.calls)
+    assert {who: served[who] for who in [*KEYS[:2], *emails]} == {
+        KEYS[0]: 6,
+        KEYS[1]: 6,
+        **{email: 3 for email in emails},
+    }
+
+
+def test_a_model_one_account_is_not_entitled_to_fails_over_to_one_that_is(
+    gateway_factory: GatewayFactory, fake: FakeState, fake_url: str, tmp_path: Path
+) -> None:
+    preview = "gemini-3-pro-preview"
+    for email in ("plain@example.com", "entitled@example.com"):
+        write_account(tmp_path / "creds", account_json(fake, email))
+    fake.oauth.account("plain@example.com").denied_models.add(preview)
+    settings = oauth_settings(fake_url, tmp_path / "creds", pool_strategy="round_robin")
+    with gateway_factory(**settings) as running:
+        for _ in range(3):
+            answer = generate(running.url, model=preview)
+            assert answer.status_code == 200, answer.text
+        # the account without the model was tried once, whatever the order, then no more
+        tried = Counter(c.key for c in fake.calls if c.model == preview)
+        assert tried == {"plain@example.com": 1, "entitled@example.com": 3}
+        plain = credential_by_label(running.url, "plain@example.com")
+        assert list(plain["unentitled"]) == [preview] and plain["unentitled"][preview] > 0
+        assert plain["failures"] == 0 and plain["cooldowns"] == {}
+        assert generate(running.url).status_code == 200  # other models still go to it in turn
+        assert generate(running.url).status_code == 200
+        assert {c.key for c in fake.calls if c.model == MODEL} == {
+            "plain@example.com",
+            "entitled@example.com",
+        }
+
+
+def test_a_model_no_account_is_entitled_to_is_a_404(
+    gateway_factory: GatewayFactory, fake: FakeState, fake_url: str, tmp_path: Path
+) -> None:
+    preview = "gemini-3-flash-preview"
+    write_account(tmp_path / "creds", account_json(fake, "only@example.com"))
+    fake.oauth.account("only@example.com").denied_models.add(preview)
+    with gateway_factory(**oauth_settings(fake_url, tmp_path / "creds")) as running:
+        first = generate(running.url, model=preview)  # upstream's own answer
+        again = generate(running.url, model=preview)  # known now: not sent upstream
+    assert (first.status_code, first.json()["error"]["status"]) == (404, "NOT_FOUND")
+    assert again.status_code == 404 and "entitled" in again.json()["error"]["message"]
+    assert sum(1 for c in fake.calls if c.model == preview) == 1

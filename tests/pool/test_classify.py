@@ -100,6 +100,16 @@ def test_request_errors_are_not_the_keys_fault(status: int) -> None:
     assert not verdict.retry and not verdict.counts_as_failure and verdict.disable_reason is None
 
 
+@pytest.mark.parametrize("status", [403, 404])
+def test_an_accounts_refusal_of_a_model_marks_it_not_entitled(status: int) -> None:
+    payload = {"code": status, "message": "Requested entity was not found.", "status": "NOT_FOUND"}
+    verdict = classify_error(status, payload, **KW, account=True)
+    assert verdict.retry and not verdict.counts_as_failure and verdict.cooldown_until is None
+    assert verdict.unentitled_until is not None and verdict.unentitled_until > NOW
+    bad = classify_error(403, {**error_info("VALIDATION_REQUIRED"), "code": 403}, **KW, account=True)
+    assert bad.disable_reason is not None and bad.unentitled_until is None  # the account, not the model
+
+
 def test_transport_errors_never_disable() -> None:
     verdict = classify_transport("TimeoutError")
     assert verdict.retry and verdict.disable_reason is None and verdict.cooldown_until is None

@@ -21,6 +21,7 @@ from sqlalchemy.engine import make_url
 from gemini_gateway.backends.http_client import redact_proxy
 from gemini_gateway.errors import RequestError
 from gemini_gateway.pool.credential import mask_secret
+from gemini_gateway.pool.pool import configure_quotas
 from gemini_gateway.settings import Settings
 
 if TYPE_CHECKING:
@@ -50,6 +51,9 @@ SPECS: dict[str, Spec] = {
     "pool_state_flush_seconds": Spec("Pool"),
     "oauth_routing": Spec("Pool"),
     "oauth_weight": Spec("Pool"),
+    "quota_tiers": Spec("Pool"),
+    "gemini_api_key_tier": Spec("Pool"),
+    "credential_tiers": Spec("Pool"),
     "model_aliases": Spec("Dialects"),
     "model_suffixes": Spec("Dialects"),
     "media_fetch_max_bytes": Spec("Dialects"),
@@ -176,6 +180,11 @@ def _routing(gateway: Gateway) -> bool:
     return True
 
 
+def _quotas(gateway: Gateway) -> bool:
+    configure_quotas(gateway.pool, gateway.settings)
+    return True
+
+
 def _dispatcher(gateway: Gateway) -> bool:
     settings, dispatcher = gateway.settings, gateway.dispatcher
     dispatcher.max_retries = settings.max_retries
@@ -202,6 +211,9 @@ APPLIERS: dict[str, Callable[[Gateway], bool]] = {
     "pool_strategy": _pool,
     "oauth_routing": _routing,
     "oauth_weight": _routing,
+    "quota_tiers": _quotas,
+    "gemini_api_key_tier": _quotas,
+    "credential_tiers": _quotas,
     "max_retries": _dispatcher,
     "cooldown_base_seconds": _dispatcher,
     "cooldown_max_seconds": _dispatcher,

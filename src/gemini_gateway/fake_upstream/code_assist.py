@@ -10,6 +10,8 @@
 Every call needs `Authorization: Bearer <access token issued by the fake OAuth server>`. Answers
 come from the fake's own generation engine; scripted faults apply per account, keyed by its email
 (`state.add_fault("ann@example.com", "429")`), and calls are logged with the email as their key.
+A model in an account's `denied_models` answers 404 NOT_FOUND, as Code Assist does for preview
+models the account's tier does not include.
 """
 
 from __future__ import annotations
@@ -178,6 +180,8 @@ async def _model_call(
         model_id = model_id[7:]
     state.record(CallRecord(account.email, rpc, model_id, rpc == "streamGenerateContent", VERSION))
     model = _model(model_id, rpc)
+    if model_id in account.denied_models:
+        raise FakeApiError(404, "Requested entity was not found.")
     if rpc != "countTokens":
         _check_project(account, envelope.get("project"))
     config = state.config

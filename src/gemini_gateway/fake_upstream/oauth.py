@@ -53,6 +53,8 @@ class FakeAccount:
     onboarded: bool = False
     validation_required: bool = False  # loadCodeAssist answers VALIDATION_REQUIRED
     user_projects: set[str] = field(default_factory=set)  # projects it may name explicitly
+    # Models this account's tier does not include (preview models): Code Assist answers 404 for them.
+    denied_models: set[str] = field(default_factory=set)
 
 
 @dataclass(slots=True)

@@ -36,6 +36,9 @@ BAD_CREDENTIAL_REASONS = frozenset(
     }
 )
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+# How long an account stays marked as not entitled to a model after Code Assist refused it; a tier
+# changes rarely, and an operator's re-enable clears the mark at once.
+UNENTITLED_SECONDS = 6 * 3600.0
 PACIFIC = ZoneInfo("America/Los_Angeles")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)s\s*$")
 _RETRY_IN_TEXT = re.compile(r"retry in (\d+(?:\.\d+)?)\s*s", re.IGNORECASE)
@@ -51,6 +54,9 @@ class Verdict:
     cooldown_until: float | None = None  # wall-clock end of a cooldown for this model
     cooldown_all_models: bool = False
     disable_reason: str | None = None
+    unentitled_until: float | None = None  # wall-clock end of "this credential may not use this model"
+    quota_hits: tuple[tuple[str, int | None], ...] = ()  # limits a 429 named: ("rpm", 10), ...
+    refund: bool = False  # the call was refused before it used any quota
     note: str = ""
 
 
@@ -100,6 +106,36 @@ def is_daily_quota(payload: dict[str, Any]) -> bool:
     return False
 
 
+def quota_dimension(quota_id: str) -> str | None:
+    """Which of the gateway's counted limits a QuotaFailure quotaId names, if any.
+
+    "GenerateRequestsPerMinutePerProjectPerModel-FreeTier" -> rpm,
+    "GenerateContentInputTokensPerModelPerMinute-FreeTier" -> tpm,
+    "GenerateRequestsPerDayPerProjectPerModel-FreeTier" -> rpd.
+    """
+    daily = "PerDay" in quota_id or "Daily" in quota_id
+    if "Token" in quota_id:
+        return None if daily else "tpm"
+    if "Request" in quota_id:
+        return "rpd" if daily else "rpm" if "PerMinute" in quota_id else None
+    return None
+
+
+def quota_hits(payload: dict[str, Any]) -> tuple[tuple[str, int | None], ...]:
+    """The counted limits a 429's QuotaFailure violations name, with quotaValue where given."""
+    hits: list[tuple[str, int | None]] = []
+    for failure in _details(payload, "google.rpc.QuotaFailure"):
+        for violation in failure.get("violations") or []:
+            if not isinstance(violation, dict):
+                continue
+            name = quota_dimension(str(violation.get("quotaId", "")))
+            if name is None:
+                continue
+            value = str(violation.get("quotaValue", ""))
+            hits.append((name, int(value) if value.isdigit() else None))
+    return tuple(hits)
+
+
 def retry_delay(payload: dict[str, Any]) -> float | None:
     for info in _details(payload, "google.rpc.RetryInfo"):
         seconds = parse_duration(info.get("retryDelay"))
@@ -122,8 +158,14 @@ def classify_error(
     backoff_level: int,
     base_cooldown: float,
     max_cooldown: float,
+    account: bool = False,
 ) -> Verdict:
-    """Decide what an upstream error answer means for the call and for the credential."""
+    """Decide what an upstream error answer means for the call and for the credential.
+
+    `account`: the credential is an OAuth account (Code Assist), whose 404 / 403 on a model call
+    means this account's tier does not include the model (preview models), not that the model
+    does not exist: another account may serve it (Gemini CLI and gcli2api read it so too).
+    """
     reasons = error_reasons(payload)
     bad = reasons & BAD_CREDENTIAL_REASONS
     if bad and status in (400, 401, 403):
@@ -131,18 +173,34 @@ def classify_error(
         message = str(payload.get("message", ""))[:200]
         return Verdict(retry=True, counts_as_failure=True, disable_reason=f"{reason}: {message}".strip())
     if status == 429:
+        hits = quota_hits(payload)
         if is_daily_quota(payload):
             return Verdict(
                 retry=True,
                 counts_as_failure=True,
                 cooldown_until=next_pacific_midnight(now),
+                quota_hits=hits,
+                refund=True,
                 note="daily quota",
             )
         delay = retry_delay(payload)
         if delay is None:
             delay = min(max_cooldown, base_cooldown * (2**backoff_level))
         return Verdict(
-            retry=True, counts_as_failure=True, cooldown_until=now + delay, note=f"cooldown {delay:g}s"
+            retry=True,
+            counts_as_failure=True,
+            cooldown_until=now + delay,
+            quota_hits=hits,
+            refund=True,
+            note=f"cooldown {delay:g}s",
+        )
+    if account and status in (403, 404):
+        return Verdict(
+            retry=True,
+            counts_as_failure=False,
+            unentitled_until=now + UNENTITLED_SECONDS,
+            refund=True,
+            note="not entitled to this model",
         )
     if status == 401:
         # An API key never gets 401; for token credentials it means the token must be refreshed.
@@ -160,4 +218,4 @@ def classify_transport(kind: str) -> Verdict:
 
 def classify_refusal() -> Verdict:
     """The credential does not offer the call (method or model): try elsewhere, hold nothing against it."""
-    return Verdict(retry=True, counts_as_failure=False, note="not offered")
+    return Verdict(retry=True, counts_as_failure=False, refund=True, note="not offered")

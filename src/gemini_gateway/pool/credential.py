@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from gemini_gateway.redaction import mask_secret
+from gemini_gateway.redaction import REDACTOR, mask_secret
 
 __all__ = ["Credential", "credential_id", "mask_secret"]
+ERROR_HISTORY = 10  # last errors kept per credential, for operators
 
 
 def credential_id(kind: str, secret: str) -> str:
@@ -31,11 +33,16 @@ class Credential:
     failures: int = 0
     last_error: str | None = None
     last_used: float = 0.0
+    last_pick: int = 0  # the pool's pick sequence number when this credential was last chosen
     # model -> wall-clock time the cooldown ends ("*" = every model)
     cooldowns: dict[str, float] = field(default_factory=dict)
+    # model -> wall-clock time until which this account is taken as not entitled to the model
+    unentitled: dict[str, float] = field(default_factory=dict)
     # model -> consecutive 429s without RetryInfo, drives the exponential backoff
     backoff_level: dict[str, int] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
+    # the last errors: {time, model, status, error (masked)}, oldest first
+    errors: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=ERROR_HISTORY))
 
     def __post_init__(self) -> None:
         if not self.id:
@@ -48,6 +55,10 @@ class Credential:
         ends = [t for m, t in self.cooldowns.items() if (m == "*" or m == model) and t > now]
         return max(ends) if ends else None
 
+    def entitled(self, model: str | None, now: float) -> bool:
+        """False while upstream has said this credential may not use `model` (an account's tier)."""
+        return model is None or self.unentitled.get(model, 0.0) <= now
+
     def serves(self, model: str | None) -> bool:
         """Whether this credential's upstream offers `model` at all (kinds with a model list override)."""
         return True
@@ -59,13 +70,21 @@ class Credential:
     def usable(self, model: str | None, now: float) -> bool:
         if not self.enabled or self.disabled_reason is not None or not self.serves(model):
             return False
+        if not self.entitled(model, now):
+            return False
         if self.max_concurrency is not None and self.in_flight >= self.max_concurrency:
             return False
         return self.cooling_until(model, now) is None
 
+    def note_error(self, now: float, model: str | None, status: int | None, text: str) -> None:
+        masked = REDACTOR.redact(text[:300], (self.secret,) if self.secret else ())
+        self.errors.append({"time": now, "model": model, "status": status, "error": masked})
+
     def prune_cooldowns(self, now: float) -> None:
         for model in [m for m, t in self.cooldowns.items() if t <= now]:
             del self.cooldowns[model]
+        for model in [m for m, t in self.unentitled.items() if t <= now]:
+            del self.unentitled[model]
 
     def persistent_state(self) -> dict[str, Any]:
         return {
@@ -76,6 +95,7 @@ class Credential:
             "last_error": self.last_error,
             "last_used": self.last_used,
             "cooldowns": dict(self.cooldowns),
+            "unentitled": dict(self.unentitled),
             "backoff_level": dict(self.backoff_level),
         }
 
@@ -88,6 +108,7 @@ class Credential:
         self.last_used = float(state.get("last_used", 0.0))
         self.cooldowns = {str(k): float(v) for k, v in (state.get("cooldowns") or {}).items()}
         self.backoff_level = {str(k): int(v) for k, v in (state.get("backoff_level") or {}).items()}
+        self.unentitled = {str(k): float(v) for k, v in (state.get("unentitled") or {}).items()}
 
     def view(self, now: float) -> dict[str, Any]:
         """What the monitoring API shows: masked label, never the secret."""
@@ -105,4 +126,7 @@ class Credential:
             "last_error": self.last_error,
             "last_used": self.last_used or None,
             "cooldowns": {m: round(t - now, 1) for m, t in self.cooldowns.items()},
+            # models upstream said this credential may not use, and seconds until they are tried again
+            "unentitled": {m: round(t - now, 1) for m, t in self.unentitled.items()},
+            "errors": list(self.errors),
         }

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gemini_gateway.errors import NoCredentialAvailable
 from gemini_gateway.pool.classify import Verdict
 from gemini_gateway.pool.credential import Credential
+from gemini_gateway.pool.quota import Charge, QuotaBook
+from gemini_gateway.pool.quota_tiers import DEFAULT_TIERS, merge_tiers
 from gemini_gateway.pool.strategy import Routing, Strategy, route, select
+
+if TYPE_CHECKING:
+    from gemini_gateway.settings import Settings
 
 Accept = Callable[[Credential], bool]
 
@@ -25,12 +30,13 @@ class CredentialPool:
         self.strategy: Strategy = strategy
         self.clock = clock
         self._credentials: dict[str, Credential] = {}
-        self._turn = 0
+        self._picks_made = 0
         self.dirty = False  # state changed since the last save
         # How API keys and OAuth accounts share calls both can serve (strategy.route).
         self.routing: Routing = "weighted"
         self.account_weight = 0.5
         self._group_picks = [0, 0]
+        self.quotas = QuotaBook()
 
     def __len__(self) -> int:
         return len(self._credentials)
@@ -52,6 +58,7 @@ class CredentialPool:
 
     def remove(self, credential_id: str) -> bool:
         self.dirty = True
+        self.quotas.forget(credential_id)
         return self._credentials.pop(credential_id, None) is not None
 
     def replace(self, kind: str, credentials: Iterable[Credential]) -> None:
@@ -74,27 +81,62 @@ class CredentialPool:
 
         `accept` lets the caller rule out credentials whose backend cannot make this call.
         """
+        return self.take(model, exclude=exclude, accept=accept)[0]
+
+    def take(
+        self,
+        model: str | None,
+        *,
+        exclude: set[str] | frozenset[str] = frozenset(),
+        accept: Accept | None = None,
+        tokens: int | None = None,
+    ) -> tuple[Credential, Charge | None]:
+        """`acquire` for a call that counts against quota when `tokens` (its estimated input
+        tokens) is given: credentials it would take over a known limit are passed over, and the
+        one chosen is charged the call (correct the charge with `settle`, return it via `release`).
+        """
         now = self.clock()
         candidates = [
             c
             for c in self._credentials.values()
             if c.id not in exclude and c.usable(model, now) and (accept is None or accept(c))
         ]
+        if tokens is not None and model is not None:
+            candidates = [c for c in candidates if self.quotas.blocked_until(c, model, tokens, now) is None]
         if not candidates:
-            raise self.unavailable_error(model, exclude, now, accept)
+            raise self.unavailable_error(model, exclude, now, accept, tokens)
         routed, group = route(candidates, self.routing, self.account_weight, self._picks())
         if group is not None:
             self._group_picks[group] += 1
-        chosen = select(routed, self.strategy, self._turn)
-        self._turn += 1
+        chosen = select(routed, self.strategy)
+        if len(routed) > 1:  # a turn is taken only by a choice: a call bound to one credential
+            self._picks_made += 1  # (the owner of a file) does not push it back in the rotation
+            chosen.last_pick = self._picks_made
         chosen.in_flight += 1
         chosen.last_used = now
-        return chosen
+        charge = None
+        if tokens is not None and model is not None:
+            charge = self.quotas.charge(chosen, model, tokens, now)
+        return chosen, charge
+
+    def settle(self, charge: Charge | None, input_tokens: int | None) -> None:
+        """Correct a charge's token estimate with the count Google gave in the answer's usage."""
+        if charge is not None and input_tokens is not None:
+            self.quotas.correct(charge, input_tokens)
 
     def set_routing(self, routing: Routing, account_weight: float) -> None:
         """Change how keys and accounts share calls; a weighted mix counts its share afresh."""
         self.routing, self.account_weight = routing, account_weight
         self._group_picks = [0, 0]
+
+    def set_quotas(
+        self, overrides: dict[str, Any], kind_tiers: dict[str, str], credential_tiers: dict[str, str]
+    ) -> None:
+        """Limits: the published tier table with `overrides` laid over it, a default tier per
+        credential kind and a tier per credential id; usage counted so far is kept."""
+        self.quotas.table = merge_tiers(DEFAULT_TIERS, overrides)
+        self.quotas.kind_tiers = {kind: tier for kind, tier in kind_tiers.items() if tier}
+        self.quotas.credential_tiers = dict(credential_tiers)
 
     def _picks(self) -> tuple[int, int]:
         return self._group_picks[0], self._group_picks[1]
@@ -105,6 +147,7 @@ class CredentialPool:
         exclude: set[str] | frozenset[str],
         now: float,
         accept: Accept | None = None,
+        tokens: int | None = None,
     ) -> NoCredentialAvailable:
         if not self._credentials:
             return NoCredentialAvailable(
@@ -113,14 +156,16 @@ class CredentialPool:
                 status_code=503,
             )
         able = [c for c in self._credentials.values() if c.serves(model) and (accept is None or accept(c))]
-        if not able:
+        entitled = [c for c in able if c.entitled(model, now)]
+        if not entitled:
             what = f"the model '{model}'" if model else "this call"
+            why = "is entitled to" if able else "serves"
             return NoCredentialAvailable(
-                f"no upstream credential in the pool serves {what}",
+                f"no upstream credential in the pool {why} {what}",
                 retry_after=None,
                 status_code=404,
             )
-        live = [c for c in able if c.enabled and c.disabled_reason is None]
+        live = [c for c in entitled if c.enabled and c.disabled_reason is None]
         if not live:
             return NoCredentialAvailable(
                 "every upstream credential is disabled; see /api/pool for the reasons",
@@ -128,6 +173,15 @@ class CredentialPool:
                 status_code=503,
             )
         waits = [t for c in live if c.id not in exclude and (t := c.cooling_until(model, now)) is not None]
+        quota_waits = [
+            t
+            for c in live
+            if tokens is not None
+            and c.id not in exclude
+            and c.cooling_until(model, now) is None
+            and (t := self.quotas.blocked_until(c, model, tokens, now)) is not None
+        ]
+        waits += quota_waits
         busy = [c for c in live if c.max_concurrency is not None and c.in_flight >= c.max_concurrency]
         if busy and not waits:
             return NoCredentialAvailable(
@@ -135,17 +189,32 @@ class CredentialPool:
             )
         retry_after = (min(waits) - now) if waits else None
         label = f" for {model}" if model else ""
+        what = "rate limited"
+        if quota_waits and len(quota_waits) == len(waits):
+            what = "at the quota limits of their tier (GEMINI_API_KEY_TIER, CREDENTIAL_TIERS, QUOTA_TIERS)"
         return NoCredentialAvailable(
-            f"all upstream credentials are rate limited{label}; retry after {retry_after or 1:.0f}s",
+            f"all upstream credentials are {what}{label}; retry after {retry_after or 1:.0f}s",
             retry_after=retry_after,
         )
 
     def release(
-        self, credential: Credential, model: str | None, verdict: Verdict | None, error: str = ""
+        self,
+        credential: Credential,
+        model: str | None,
+        verdict: Verdict | None,
+        error: str = "",
+        charge: Charge | None = None,
+        status: int | None = None,
     ) -> None:
         """Return a credential after an attempt; `verdict` None means success."""
         credential.in_flight = max(0, credential.in_flight - 1)
         self.dirty = True
+        if verdict is not None:
+            credential.note_error(self.clock(), model, status, error or verdict.note)
+            if verdict.refund and charge is not None:
+                self.quotas.refund(charge)
+            if verdict.quota_hits:
+                self.quotas.learn(credential, model, verdict.quota_hits)
         if verdict is None:
             credential.successes += 1
             if model is not None:
@@ -158,6 +227,8 @@ class CredentialPool:
             key = "*" if verdict.cooldown_all_models or model is None else model
             credential.cooldowns[key] = max(credential.cooldowns.get(key, 0.0), verdict.cooldown_until)
             credential.backoff_level[key] = credential.backoff_level.get(key, 0) + 1
+        if verdict.unentitled_until is not None and model is not None:
+            credential.unentitled[model] = verdict.unentitled_until
         if verdict.disable_reason is not None:
             credential.disabled_reason = verdict.disable_reason
 
@@ -173,7 +244,17 @@ class CredentialPool:
         if enabled:
             credential.disabled_reason = None
             credential.cooldowns.clear()
+            credential.unentitled.clear()
             credential.backoff_level.clear()
+        self.dirty = True
+        return True
+
+    def heal(self, credential_id: str) -> bool:
+        """Clear a health disable (the credential works again); an operator's disable stays."""
+        credential = self._credentials.get(credential_id)
+        if credential is None or credential.disabled_reason is None:
+            return False
+        credential.disabled_reason = None
         self.dirty = True
         return True
 
@@ -182,7 +263,10 @@ class CredentialPool:
 
     def view(self) -> list[dict[str, Any]]:
         now = self.clock()
-        return [c.view(now) for c in self._credentials.values()]
+        return [
+            {**c.view(now), "tier": self.quotas.tier_of(c), "quota": self.quotas.view(c, now)}
+            for c in self._credentials.values()
+        ]
 
     def export_state(self) -> dict[str, dict[str, Any]]:
         self.dirty = False
@@ -193,3 +277,10 @@ class CredentialPool:
             credential = self._credentials.get(cid)
             if credential is not None:
                 credential.restore_state(state)
+
+
+def configure_quotas(pool: CredentialPool, settings: Settings) -> None:
+    """The quota settings (QUOTA_TIERS, GEMINI_API_KEY_TIER, CREDENTIAL_TIERS) into the pool."""
+    pool.set_quotas(
+        settings.quota_tiers, {"api_key": settings.gemini_api_key_tier}, settings.credential_tiers
+    )

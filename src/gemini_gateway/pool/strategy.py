@@ -13,22 +13,17 @@ Routing = Literal["prefer_keys", "prefer_accounts", "weighted"]
 ACCOUNT_KINDS = frozenset({"oauth"})
 
 
-def select(candidates: Sequence[Credential], strategy: Strategy, turn: int) -> Credential:
+def select(candidates: Sequence[Credential], strategy: Strategy) -> Credential:
     """Pick one of `candidates` (non-empty, in pool order).
 
-    `turn` is a counter the pool advances on every pick; it makes round-robin rotate and breaks
-    least-busy ties in rotation, so idle keys share the load instead of the first one taking all.
+    Ties go to the credential picked longest ago (`last_pick`, a pool-wide sequence number), so
+    every member of whatever subset can serve (keys only, accounts only, those left after a
+    failover) takes its turn, however the calls of different subsets interleave. Round-robin is
+    exactly that; least-busy first prefers the fewest calls in flight.
     """
-    count = len(candidates)
-    start = turn % count
     if strategy == "round_robin":
-        return candidates[start]
-    best = candidates[start]
-    for offset in range(1, count):
-        candidate = candidates[(start + offset) % count]
-        if candidate.in_flight < best.in_flight:
-            best = candidate
-    return best
+        return min(candidates, key=lambda c: c.last_pick)
+    return min(candidates, key=lambda c: (c.in_flight, c.last_pick))
 
 
 def route(

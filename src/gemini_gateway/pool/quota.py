@@ -1,0 +1,235 @@
+"""Quota per credential and model, counted by the gateway: requests and input tokens per minute
+(sliding 60 s windows) and requests per day (reset at midnight Pacific time, as Google's are).
+
+Limits come from the tier table (`quota_tiers`) for the credential's tier, overridden by limits
+learned from Google's 429s (QuotaFailure says which limit and its value). The pool asks
+`blocked_until` before choosing a credential, so a call bound to be refused is never sent, and
+`charge`s each call it places; the dispatcher corrects a charge's token estimate from the answer's
+usage, or refunds it when Google refused the call (a refused call uses no quota).
+
+Everything here takes `now` from the pool's clock and never awaits: atomic under asyncio.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from gemini_gateway.pool.classify import next_pacific_midnight
+from gemini_gateway.pool.credential import Credential
+from gemini_gateway.pool.quota_tiers import DEFAULT_TIERS, DIMENSIONS, TierTable, tier_limits
+
+WINDOW = 60.0  # seconds of the per-minute windows
+MAX_TRACKED = 20_000  # (credential, model) pairs kept before idle ones are forgotten
+# Calls that count against a model's generation quota (countTokens, files, models.* do not).
+COUNTED_METHODS = frozenset(
+    {"generateContent", "streamGenerateContent", "embedContent", "batchEmbedContents"}
+)
+
+
+@dataclass(slots=True)
+class Charge:
+    """One call counted against a credential x model; `entry` is its [time, tokens] in the window."""
+
+    credential_id: str
+    model: str
+    entry: list[float]
+    day_ends: float
+
+
+@dataclass(slots=True)
+class Usage:
+    minute: deque[list[float]] = field(default_factory=deque)  # [time, input tokens], oldest first
+    day_count: int = 0
+    day_ends: float = 0.0
+    learned: dict[str, int] = field(default_factory=dict)
+
+    def roll(self, now: float) -> None:
+        while self.minute and self.minute[0][0] <= now - WINDOW:
+            self.minute.popleft()
+        if now >= self.day_ends:
+            self.day_count, self.day_ends = 0, next_pacific_midnight(now)
+
+    def idle(self) -> bool:
+        return not self.minute and not self.day_count and not self.learned
+
+
+class QuotaBook:
+    """Usage and limits of every credential x model the pool has placed calls on."""
+
+    def __init__(self, table: TierTable | None = None) -> None:
+        self.table: TierTable = table if table is not None else DEFAULT_TIERS
+        self.kind_tiers: dict[str, str] = {}  # credential kind -> its default tier ("api_key": "free")
+        self.credential_tiers: dict[str, str] = {}  # credential id -> tier, over its kind's
+        self._usage: dict[tuple[str, str], Usage] = {}
+
+    def tier_of(self, credential: Credential) -> str | None:
+        return self.credential_tiers.get(credential.id) or self.kind_tiers.get(credential.kind)
+
+    def limits(self, credential: Credential, model: str) -> tuple[dict[str, int], dict[str, str]]:
+        """The limits that hold for `credential` x `model`, and where each came from."""
+        tier = self.tier_of(credential)
+        limits: dict[str, int] = {
+            k: v for k, v in tier_limits(self.table, tier, model).items() if v is not None
+        }
+        sources = {k: f"tier:{tier}" for k in limits}
+        usage = self._usage.get((credential.id, model))
+        if usage is not None:
+            for name, value in usage.learned.items():
+                limits[name], sources[name] = value, "learned"
+        return limits, sources
+
+    def _usage_of(self, credential_id: str, model: str, now: float) -> Usage:
+        usage = self._usage.get((credential_id, model))
+        if usage is None:
+            if len(self._usage) >= MAX_TRACKED:
+                self._forget_idle(now)
+            usage = self._usage[(credential_id, model)] = Usage()
+        usage.roll(now)
+        return usage
+
+    def _forget_idle(self, now: float) -> None:
+        for key, usage in list(self._usage.items()):
+            usage.roll(now)
+            if usage.idle():
+                del self._usage[key]
+
+    def blocked_until(
+        self, credential: Credential, model: str | None, tokens: int, now: float
+    ) -> float | None:
+        """None if a call of `tokens` input tokens fits every known limit now; else when it will."""
+        if model is None:
+            return None
+        limits, _ = self.limits(credential, model)
+        if not limits:
+            return None
+        usage = self._usage_of(credential.id, model, now)
+        waits: list[float] = []
+        rpd = limits.get("rpd")
+        if rpd is not None and usage.day_count + 1 > rpd:
+            waits.append(usage.day_ends)
+        rpm = limits.get("rpm")
+        if rpm is not None and len(usage.minute) + 1 > rpm:
+            # the call fits once all but rpm - 1 of the calls in the window have left it
+            waits.append(usage.minute[len(usage.minute) - rpm][0] + WINDOW if rpm > 0 else now + WINDOW)
+        tpm = limits.get("tpm")
+        if tpm is not None and usage.minute:
+            wait = _tokens_fit(usage.minute, tokens, tpm)
+            if wait is not None:
+                waits.append(wait)
+        return max(waits) if waits else None
+
+    def charge(self, credential: Credential, model: str, tokens: int, now: float) -> Charge:
+        usage = self._usage_of(credential.id, model, now)
+        entry = [now, float(tokens)]
+        usage.minute.append(entry)
+        usage.day_count += 1
+        return Charge(credential.id, model, entry, usage.day_ends)
+
+    def correct(self, charge: Charge, tokens: int) -> None:
+        """Replace the estimate with the input tokens Google counted (usageMetadata)."""
+        charge.entry[1] = float(tokens)
+
+    def refund(self, charge: Charge) -> None:
+        """Take back a call Google refused (429): it used no quota."""
+        usage = self._usage.get((charge.credential_id, charge.model))
+        if usage is None:
+            return
+        with contextlib.suppress(ValueError):  # unless it has left the window already
+            usage.minute.remove(charge.entry)
+        if usage.day_ends == charge.day_ends and usage.day_count:
+            usage.day_count -= 1
+
+    def learn(
+        self, credential: Credential, model: str | None, hits: tuple[tuple[str, int | None], ...]
+    ) -> None:
+        """Limits Google named in a 429's QuotaFailure; a hit without a value teaches the count
+        the window held when it came (the limit cannot be higher)."""
+        if model is None:
+            return
+        usage = self._usage.get((credential.id, model))
+        if usage is None:
+            usage = self._usage[(credential.id, model)] = Usage()
+        for name, value in hits:
+            if value is None:
+                used = _used(usage, name)
+                if used <= 0:
+                    continue
+                value = used
+            usage.learned[name] = value
+
+    def forget(self, credential_id: str) -> None:
+        for key in [k for k in self._usage if k[0] == credential_id]:
+            del self._usage[key]
+
+    def view(self, credential: Credential, now: float) -> dict[str, Any]:
+        """Per model: used / limit / when it resets, for each dimension with usage or a limit."""
+        shown: dict[str, Any] = {}
+        for (credential_id, model), usage in self._usage.items():
+            if credential_id != credential.id:
+                continue
+            usage.roll(now)
+            limits, sources = self.limits(credential, model)
+            minute_reset = usage.minute[0][0] + WINDOW if usage.minute else None
+            resets: dict[str, float | None] = {
+                "rpm": minute_reset,
+                "tpm": minute_reset,
+                "rpd": usage.day_ends,
+            }
+            shown[model] = {
+                name: {
+                    "used": _used(usage, name),
+                    "limit": limits.get(name),
+                    "source": sources.get(name),
+                    "resets_at": resets[name],
+                    "resets_in": _seconds_until(resets[name], now),
+                }
+                for name in DIMENSIONS
+            }
+        return shown
+
+
+def _seconds_until(when: float | None, now: float) -> float | None:
+    return None if when is None else round(when - now, 1)
+
+
+def _used(usage: Usage, name: str) -> int:
+    if name == "rpd":
+        return usage.day_count
+    if name == "rpm":
+        return len(usage.minute)
+    return int(sum(entry[1] for entry in usage.minute))
+
+
+def _tokens_fit(minute: deque[list[float]], tokens: int, limit: int) -> float | None:
+    """None if `tokens` more fit under `limit` now; else when enough of the window has left.
+
+    A call larger than the whole limit waits only for an empty window: Google, not the gateway,
+    gets to refuse it.
+    """
+    total = sum(entry[1] for entry in minute)
+    if total + tokens <= limit:
+        return None
+    for entry in minute:
+        total -= entry[1]
+        if total + tokens <= limit or total <= 0:
+            return entry[0] + WINDOW
+    return minute[-1][0] + WINDOW
+
+
+_PROMPT_TOKENS = re.compile(rb'"promptTokenCount"\s*:\s*(\d+)')
+
+
+def estimated_tokens(method: str, body: bytes) -> int | None:
+    """Input tokens a call will likely count, from its size (about 4 bytes a token), or None when
+    the call does not count against a model's generation quota."""
+    return len(body) // 4 if method in COUNTED_METHODS else None
+
+
+def input_tokens(payload: bytes) -> int | None:
+    """The input tokens Google counted, from an answer's (or a stream event's) usageMetadata."""
+    found = _PROMPT_TOKENS.findall(payload) if b'"promptTokenCount"' in payload else []
+    return int(found[-1]) if found else None
