@@ -129,8 +129,11 @@ class Settings(BaseSettings):
         description="Rate limits laid over the published tier table, JSON: "
         '{"free":{"gemini-2.5-flash":{"rpm":10,"tpm":250000,"rpd":250}}}',
     )
+    # No tier by default: a gateway cannot know which tier a key is on, and holding a paid key to the
+    # free tier's 10 RPM would refuse calls Google would serve. Limits named in Google's own 429s
+    # are learned either way; an operator who knows the tier sets it.
     gemini_api_key_tier: str = Field(
-        "free",
+        "",
         description="Usage tier of API keys: free, tier1, tier2, tier3, one QUOTA_TIERS adds, or '' for none",
     )
     heal_interval_seconds: float = Field(
