@@ -13,9 +13,9 @@ import pytest
 from yarl import URL
 
 from gemini_gateway import remote_media
-from gemini_gateway.backends.http_client import UpstreamHTTP, create_upstream_http
 from gemini_gateway.errors import RequestError
 from gemini_gateway.remote_media import MAX_REDIRECTS, fetch_media, pinned_hops
+from gemini_gateway.transport.aiohttp_transport import UpstreamHTTP, create_upstream_http
 from tests.backends.test_upstream_proxy import ForwardProxy
 from tests.media_hosts import (
     PNG,

@@ -27,7 +27,6 @@ from gemini_gateway.backends.base import Backend
 from gemini_gateway.backends.code_assist import CodeAssistBackend
 from gemini_gateway.backends.executor import ExecutorBackend
 from gemini_gateway.backends.executor_hub import ExecutorHub
-from gemini_gateway.backends.http_client import create_upstream_http
 from gemini_gateway.backends.vertex import VertexExpressBackend
 from gemini_gateway.context import Gateway
 from gemini_gateway.dialects.anthropic_errors import render_anthropic_error
@@ -46,6 +45,7 @@ from gemini_gateway.routes.files import routes as file_routes
 from gemini_gateway.routes.front_door import FrontDoor
 from gemini_gateway.settings import Settings
 from gemini_gateway.store.database import Database
+from gemini_gateway.transport.aiohttp_transport import create_upstream_http
 
 log = logging.getLogger("gemini_gateway")
 

@@ -11,8 +11,8 @@ from gemini_gateway.pool.pool import CredentialPool
 from gemini_gateway.settings import Settings
 
 if TYPE_CHECKING:
-    from gemini_gateway.backends.http_client import UpstreamHTTP
     from gemini_gateway.store.database import Database
+    from gemini_gateway.transport.aiohttp_transport import UpstreamHTTP
 
 
 @dataclass(slots=True)

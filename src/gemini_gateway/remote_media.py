@@ -24,9 +24,9 @@ import aiohttp
 from yarl import URL
 
 from gemini_gateway import media_address
-from gemini_gateway.backends.http_client import UpstreamHTTP
 from gemini_gateway.dialects.media import RemoteImage, mime_for_filename
 from gemini_gateway.errors import RequestError
+from gemini_gateway.transport.aiohttp_transport import UpstreamHTTP
 
 FETCH_SECONDS = 30.0  # one media URL, all hops and DNS included
 MAX_REDIRECTS = 5

@@ -14,7 +14,7 @@ import aiohttp
 
 from gemini_gateway.backends.api_key import ApiKeyBackend
 from gemini_gateway.backends.base import Backend
-from gemini_gateway.errors import GatewayError, UpstreamError, UpstreamUnreachable
+from gemini_gateway.errors import ClientGone, GatewayError, UpstreamError, UpstreamUnreachable
 from gemini_gateway.pool.credential import Credential
 from gemini_gateway.resource_names import resource_path
 from gemini_gateway.routes.asgi import Receive
@@ -71,10 +71,6 @@ async def resource_request(
     if response.status >= 400:
         raise UpstreamError(response.status, data, content_type=content_type)
     return ResourceReply(response.status, data, response.headers, content_type, credential.id)
-
-
-class ClientGone(Exception):
-    """The client went away in the middle of sending a body."""
 
 
 async def body_chunks(receive: Receive, limit: int) -> AsyncIterator[bytes]:

@@ -30,7 +30,7 @@ from gemini_gateway.settings import Settings
 if TYPE_CHECKING:
     from playwright.async_api import BrowserContext
 
-    from gemini_gateway.backends.http_client import UpstreamHTTP
+    from gemini_gateway.transport.aiohttp_transport import UpstreamHTTP
 
 log = logging.getLogger("gemini_gateway.aistudio")
 SCAN_SECONDS = 10.0

@@ -11,16 +11,15 @@ import aiohttp
 from gemini_gateway.backends.base import (
     MODEL_METHODS,
     RESOURCE_METHODS,
-    StreamCut,
     UpstreamCall,
     UpstreamReply,
 )
-from gemini_gateway.backends.http1 import Http1Client, Response, UpstreamClosed
-from gemini_gateway.backends.http_client import UpstreamHTTP
-from gemini_gateway.errors import UpstreamError, UpstreamUnreachable
+from gemini_gateway.errors import StreamCut, UpstreamClosed, UpstreamError, UpstreamUnreachable
 from gemini_gateway.pool.credential import Credential
 from gemini_gateway.resource_names import model_segment
 from gemini_gateway.sse import SSEParser
+from gemini_gateway.transport.aiohttp_transport import UpstreamHTTP
+from gemini_gateway.transport.http1 import Http1Client, Response
 
 JSON = "application/json"
 

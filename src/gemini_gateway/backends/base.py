@@ -21,7 +21,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar, Protocol
 
-from gemini_gateway.errors import UpstreamUnreachable
 from gemini_gateway.resource_names import bare_model_id
 
 if TYPE_CHECKING:
@@ -84,10 +83,6 @@ class UpstreamReply:
     status: int
     body: bytes
     content_type: str = "application/json"
-
-
-class StreamCut(UpstreamUnreachable):
-    """The upstream connection ended before the stream finished."""
 
 
 class EventStream(Protocol):

@@ -13,7 +13,6 @@ import typer
 from pydantic import ValidationError
 
 from gemini_gateway import __version__
-from gemini_gateway.backends.http_client import create_upstream_http
 from gemini_gateway.errors import GatewayError
 from gemini_gateway.oauth import sources
 from gemini_gateway.oauth.client import OAuthError, OAuthUnreachable
@@ -22,6 +21,7 @@ from gemini_gateway.oauth.manager import oauth_client
 from gemini_gateway.oauth.onboarding import AccountNotEligible, CodeAssistEndpoint, discover_project
 from gemini_gateway.oauth.tokens import OAuthTokens
 from gemini_gateway.settings import Settings
+from gemini_gateway.transport.aiohttp_transport import create_upstream_http
 
 creds_app = typer.Typer(help="Google accounts (Gemini CLI OAuth logins) for the Code Assist backend.")
 Echo = Callable[[str], None]

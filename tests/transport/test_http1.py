@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 import uvloop
 
-from gemini_gateway.backends.http1 import Http1Client, Origin, UpstreamClosed
+from gemini_gateway.errors import UpstreamClosed
+from gemini_gateway.transport.http1 import Http1Client, Origin
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 

@@ -28,13 +28,11 @@ from urllib.parse import urlsplit
 
 import httptools
 
+from gemini_gateway.errors import UpstreamClosed
+
 IDLE_SECONDS = 30.0  # an idle connection older than this is closed rather than reused
 MAX_IDLE_PER_ORIGIN = 256
 HIGH_WATER = 1 << 20  # bytes of unread answer after which the socket stops being read
-
-
-class UpstreamClosed(ConnectionError):
-    """The connection failed or ended before the whole answer arrived."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,14 +8,14 @@ from urllib.parse import urlsplit
 import aiohttp
 import orjson
 
-from gemini_gateway.backends.http1 import Http1Client
+from gemini_gateway.transport.http1 import Http1Client
 
 
 @dataclass(slots=True)
 class UpstreamHTTP:
     session: aiohttp.ClientSession
     proxy: str | None  # for http(s) proxies, given per request; socks proxies live in the connector
-    fast: Http1Client | None = None  # model calls on direct connections (see backends.http1)
+    fast: Http1Client | None = None  # model calls on direct connections (see transport.http1)
 
     async def aclose(self) -> None:
         if self.fast is not None:
