@@ -21,7 +21,7 @@ from sqlalchemy.engine import make_url
 from gemini_gateway.errors import RequestError
 from gemini_gateway.pool.credential import mask_secret
 from gemini_gateway.settings import Settings
-from gemini_gateway.transport.aiohttp_transport import redact_proxy
+from gemini_gateway.transport.build import redact_proxy
 
 if TYPE_CHECKING:
     from gemini_gateway.admin.state import AdminState

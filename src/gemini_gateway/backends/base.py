@@ -17,14 +17,17 @@ Errors a backend raises (see `gemini_gateway.errors`):
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, ClassVar, Protocol
+from typing import TYPE_CHECKING, ClassVar, Protocol, runtime_checkable
 
 from gemini_gateway.resource_names import bare_model_id
 
 if TYPE_CHECKING:
     from gemini_gateway.pool.credential import Credential
+    from gemini_gateway.transport.base import Body
+
+JSON = "application/json"
 
 # Methods that address a model: POST /{version}/models/{model}:{method}
 MODEL_METHODS = frozenset(
@@ -85,6 +88,15 @@ class UpstreamReply:
     content_type: str = "application/json"
 
 
+@dataclass(slots=True)
+class ResourceReply:
+    status: int
+    body: bytes
+    headers: Mapping[str, str]  # the upstream's; names looked up in lower case
+    content_type: str = JSON
+    credential_id: str = ""  # which credential made the call (the owner of what it created)
+
+
 class EventStream(Protocol):
     """Async iterator of event payloads (each a GenerateContentResponse as JSON bytes).
 
@@ -111,3 +123,22 @@ class Backend(Protocol):
         ...
 
     async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class ResourceBackend(Protocol):
+    """A backend whose credentials hold Files API files and cached contents (API keys only)."""
+
+    async def resource(
+        self,
+        credential: Credential,
+        verb: str,
+        target: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        body: Body | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> ResourceReply:
+        """`verb` on `target` (a path of names under the API's base URL, or an absolute upload URL);
+        raises UpstreamError / UpstreamUnreachable on failure."""
+        ...

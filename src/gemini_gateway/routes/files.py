@@ -27,9 +27,9 @@ from gemini_gateway.affinity.resources import (
     resource_credentials,
     rfc3339_seconds,
 )
-from gemini_gateway.affinity.upstream import ResourceReply, body_chunks, resource_request
+from gemini_gateway.affinity.upstream import body_chunks, resource_request
 from gemini_gateway.auth import token_from_scope
-from gemini_gateway.backends.base import Backend, UpstreamCall
+from gemini_gateway.backends.base import Backend, ResourceReply, UpstreamCall
 from gemini_gateway.context import Gateway, gateway_of
 from gemini_gateway.errors import (
     ClientGone,
