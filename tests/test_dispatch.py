@@ -6,9 +6,9 @@ from typing import ClassVar
 import orjson
 import pytest
 
-from gemini_gateway.backends.base import StreamCut, UpstreamCall, UpstreamReply
+from gemini_gateway.backends.base import UpstreamCall, UpstreamReply
 from gemini_gateway.dispatch import Dispatcher
-from gemini_gateway.errors import NoCredentialAvailable, UpstreamError, UpstreamUnreachable
+from gemini_gateway.errors import NoCredentialAvailable, StreamCut, UpstreamError, UpstreamUnreachable
 from gemini_gateway.exchange import Exchange
 from gemini_gateway.pool.credential import Credential
 from gemini_gateway.pool.pool import CredentialPool

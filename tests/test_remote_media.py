@@ -13,9 +13,9 @@ import pytest
 from yarl import URL
 
 from gemini_gateway import remote_media
-from gemini_gateway.backends.http_client import UpstreamHTTP, create_upstream_http
 from gemini_gateway.errors import RequestError
 from gemini_gateway.remote_media import MAX_REDIRECTS, fetch_media, pinned_hops
+from gemini_gateway.transport.aiohttp_transport import AiohttpTransport
 from tests.backends.test_upstream_proxy import ForwardProxy
 from tests.media_hosts import (
     PNG,
@@ -39,14 +39,16 @@ def hosts(monkeypatch: pytest.MonkeyPatch) -> Iterator[Hosts]:
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[UpstreamHTTP]:
+async def http() -> AsyncIterator[AiohttpTransport]:
     """The client the gateway builds (with its 300 s DNS cache), no proxy."""
-    client = create_upstream_http(proxy=None, connect_timeout=5, read_timeout=10)
+    client = AiohttpTransport.create(proxy=None, connect_timeout=5, read_timeout=10)
     yield client
     await client.aclose()
 
 
-async def fetch(http: UpstreamHTTP, url: str, max_bytes: int = 1 << 20, allow_private: bool = False) -> bytes:
+async def fetch(
+    http: AiohttpTransport, url: str, max_bytes: int = 1 << 20, allow_private: bool = False
+) -> bytes:
     mime, data = await fetch_media(http, url, max_bytes=max_bytes, allow_private=allow_private)
     assert mime == "image/png"
     return base64.b64decode(data)
@@ -74,7 +76,7 @@ def test_any_internal_address_in_the_answer_refuses_the_host(answer: list[str]) 
 
 
 async def test_a_rebinding_name_is_resolved_once_and_the_checked_address_used(
-    http: UpstreamHTTP, hosts: Hosts, monkeypatch: pytest.MonkeyPatch
+    http: AiohttpTransport, hosts: Hosts, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     canary, site = hosts
     site.serve("/heron.png", PNG)
@@ -87,7 +89,7 @@ async def test_a_rebinding_name_is_resolved_once_and_the_checked_address_used(
 
 
 async def test_an_answer_with_a_loopback_address_among_public_ones_is_refused(
-    http: UpstreamHTTP, hosts: Hosts, monkeypatch: pytest.MonkeyPatch
+    http: AiohttpTransport, hosts: Hosts, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     canary, site = hosts
     ScriptedDNS(monkeypatch, {"media.mixed.test": [[PUBLIC, "127.0.0.1"]]})
@@ -98,7 +100,7 @@ async def test_an_answer_with_a_loopback_address_among_public_ones_is_refused(
 
 
 async def test_redirects_are_rechecked_and_bounded(
-    http: UpstreamHTTP, hosts: Hosts, monkeypatch: pytest.MonkeyPatch
+    http: AiohttpTransport, hosts: Hosts, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     canary, site = hosts
     ScriptedDNS(monkeypatch, {"media.site.test": [[PUBLIC]]})
@@ -123,7 +125,7 @@ async def test_redirects_are_rechecked_and_bounded(
 
 
 async def test_the_next_vetted_address_is_tried_when_one_refuses_connections(
-    http: UpstreamHTTP, hosts: Hosts, monkeypatch: pytest.MonkeyPatch
+    http: AiohttpTransport, hosts: Hosts, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     canary, site = hosts
     treat_as_public(monkeypatch, "127.0.0.3")  # nothing listens there
@@ -133,7 +135,9 @@ async def test_the_next_vetted_address_is_tried_when_one_refuses_connections(
     assert canary.requests == []
 
 
-async def test_size_limit_holds(http: UpstreamHTTP, hosts: Hosts, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_size_limit_holds(
+    http: AiohttpTransport, hosts: Hosts, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _, site = hosts
     site.serve("/big.png", PNG * 20)
     ScriptedDNS(monkeypatch, {"media.site.test": [[PUBLIC]]})
@@ -143,7 +147,7 @@ async def test_size_limit_holds(http: UpstreamHTTP, hosts: Hosts, monkeypatch: p
 
 
 async def test_a_stalled_download_ends_at_the_deadline(
-    http: UpstreamHTTP, hosts: Hosts, monkeypatch: pytest.MonkeyPatch
+    http: AiohttpTransport, hosts: Hosts, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _, site = hosts
     release = threading.Event()
@@ -164,7 +168,7 @@ async def test_tls_is_verified_for_the_name_while_connecting_to_the_address(
     treat_as_public(monkeypatch, PUBLIC)
     ScriptedDNS(monkeypatch, {"media.tls.test": [[PUBLIC]], "media.impostor.test": [[PUBLIC]]})
     session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=client_tls))
-    http = UpstreamHTTP(session=session, proxy=None)
+    http = AiohttpTransport(session, proxy=None)
     try:
         with canary_and_site(server_tls) as (canary, site):
             site.serve("/heron.png", PNG)
@@ -179,7 +183,7 @@ async def test_tls_is_verified_for_the_name_while_connecting_to_the_address(
         await http.aclose()
 
 
-async def test_private_urls_are_fetched_when_the_operator_allows_them(http: UpstreamHTTP) -> None:
+async def test_private_urls_are_fetched_when_the_operator_allows_them(http: AiohttpTransport) -> None:
     host = LoopbackHost("127.0.0.1")
     try:
         host.redirect("/a.png", "/b.png")
@@ -200,7 +204,7 @@ async def test_a_proxy_is_handed_the_checked_address_not_the_name(
     ScriptedDNS(monkeypatch, {"media.rebind.test": [[PUBLIC], ["127.0.0.1"]]})
     proxy = ForwardProxy()
     with proxy.running() as proxy_url:
-        http = create_upstream_http(proxy=proxy_url, connect_timeout=5, read_timeout=10)
+        http = AiohttpTransport.create(proxy=proxy_url, connect_timeout=5, read_timeout=10)
         try:
             assert await fetch(http, f"http://media.rebind.test:{site.port}/heron.png") == PNG
         finally:

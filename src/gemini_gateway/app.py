@@ -28,7 +28,6 @@ from gemini_gateway.backends.base import Backend
 from gemini_gateway.backends.code_assist import CodeAssistBackend
 from gemini_gateway.backends.executor import ExecutorBackend
 from gemini_gateway.backends.executor_hub import ExecutorHub
-from gemini_gateway.backends.http_client import create_upstream_http
 from gemini_gateway.backends.vertex import VertexExpressBackend
 from gemini_gateway.context import Gateway
 from gemini_gateway.dialects.anthropic_errors import render_anthropic_error
@@ -48,6 +47,7 @@ from gemini_gateway.routes.front_door import FrontDoor
 from gemini_gateway.routes.interactions import routes as interaction_routes
 from gemini_gateway.settings import Settings
 from gemini_gateway.store.database import Database
+from gemini_gateway.transport.build import build_transports
 
 log = logging.getLogger("gemini_gateway")
 
@@ -106,18 +106,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await _open_store(gateway)
         await start_affinity(gateway)  # owners of files and cached contents, from the store
         await start_admin(gateway)  # settings stored in the admin UI apply before anything reads them
-        gateway.http = create_upstream_http(
+        # The one place that chooses which transport serves which calls (see transport.build).
+        transports = gateway.transports = build_transports(
             proxy=settings.upstream_proxy,
             connect_timeout=settings.upstream_connect_timeout,
             read_timeout=settings.upstream_timeout,
         )
-        backends["api_key"] = ApiKeyBackend(gateway.http, settings.gemini_base_url)
+        backends["api_key"] = ApiKeyBackend(transports.models, transports.http, settings.gemini_base_url)
         backends["executor"] = ExecutorBackend(executors, settings.upstream_timeout)
-        backends["vertex"] = VertexExpressBackend(gateway.http, settings.vertex_base_url)
+        backends["vertex"] = VertexExpressBackend(
+            transports.models, transports.http, settings.vertex_base_url
+        )
         backends["oauth"] = CodeAssistBackend(accounts)
         backends["aistudio"] = AiStudioPageBackend(pages)
         await accounts.start(gateway, admin_state(gateway).box)  # files, OAUTH_CREDS_JSON, the store
-        await pages.start(gateway.http)
+        await pages.start(transports.http)
         _warn_if_no_credentials(gateway)  # after every source (env, files, store) has filled the pool
         saver = asyncio.create_task(_save_pool_periodically(gateway))
         healer = start_healer(gateway)  # health-disabled keys re-checked on a schedule
@@ -134,7 +137,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await _save_pool(gateway)
             for backend in backends.values():
                 await backend.aclose()
-            await gateway.http.aclose()
+            await transports.aclose()
             if gateway.database is not None:
                 await gateway.database.aclose()
             await stop_admin(gateway)

@@ -11,8 +11,8 @@ from gemini_gateway.pool.pool import CredentialPool
 from gemini_gateway.settings import Settings
 
 if TYPE_CHECKING:
-    from gemini_gateway.backends.http_client import UpstreamHTTP
     from gemini_gateway.store.database import Database
+    from gemini_gateway.transport.build import Transports
 
 
 @dataclass(slots=True)
@@ -22,7 +22,7 @@ class Gateway:
     dispatcher: Dispatcher
     auth: Authenticator
     database: Database | None = None
-    http: UpstreamHTTP | None = None
+    transports: Transports | None = None  # built in the lifespan, from settings
     store_error: str | None = None  # why the store is not usable, for /health/ready
     services: dict[str, Any] = field(default_factory=dict)  # optional parts (recorder, ...) by name
 

@@ -13,12 +13,13 @@ from typing import NoReturn, TypeVar, cast
 
 import orjson
 
-from gemini_gateway.backends.base import Backend, EventStream, StreamCut, UpstreamCall, UpstreamReply
+from gemini_gateway.backends.base import Backend, EventStream, UpstreamCall, UpstreamReply
 from gemini_gateway.coalesce import ready_groups
 from gemini_gateway.errors import (
     CallRefused,
     GatewayError,
     NoCredentialAvailable,
+    StreamCut,
     UpstreamError,
     UpstreamUnreachable,
 )

@@ -5,7 +5,11 @@
      ├── NoCredentialAvailable    every credential that could serve is cooling or disabled (429/503)
      ├── UpstreamError            the upstream answered an error; its status and body pass through
      └── UpstreamUnreachable      timeouts and connection failures after all retries (502/504)
+          ├── StreamCut            the upstream stopped mid-stream (after its answer began)
           └── CallRefused          a credential's backend does not offer this method or model (501)
+    ClientGone                    the client went away in the middle of sending a body
+    UpstreamClosed                the lean HTTP/1 client's own failure; `transport/` turns it into
+                                  UpstreamUnreachable or StreamCut before any caller sees it
 
 Handlers never build error bodies themselves: they raise, and the dialect at the boundary renders
 (`google_error_body` here for Gemini routes; the OpenAI and Anthropic dialects have their own).
@@ -105,6 +109,10 @@ class UpstreamUnreachable(GatewayError):
     status_code = 502
 
 
+class StreamCut(UpstreamUnreachable):
+    """The upstream connection ended before the stream finished."""
+
+
 class CallRefused(UpstreamUnreachable):
     """The credential cannot make this call at all (an executor without the method or model).
 
@@ -113,6 +121,14 @@ class CallRefused(UpstreamUnreachable):
     """
 
     status_code = 501
+
+
+class ClientGone(Exception):
+    """The client went away in the middle of sending a body."""
+
+
+class UpstreamClosed(ConnectionError):
+    """The connection failed or ended before the whole answer arrived."""
 
 
 def _parse_error(body: bytes) -> dict[str, Any]:

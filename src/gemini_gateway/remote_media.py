@@ -10,6 +10,10 @@ name (SNI and certificate check). The HTTP client never resolves the name again,
 that changes between the check and the connection (rebinding) cannot steer the fetch inward.
 This also holds through a configured proxy, which is handed the address, not the name.
 Redirects are followed here, each hop checked the same way, up to MAX_REDIRECTS.
+
+Unlike every other upstream call, this one uses the aiohttp transport's session itself, not the
+`Transport` protocol: a request to a pinned address with another name as TLS server name, and a
+connection closed rather than pooled after each hop, are this module's needs alone.
 """
 
 from __future__ import annotations
@@ -24,9 +28,9 @@ import aiohttp
 from yarl import URL
 
 from gemini_gateway import media_address
-from gemini_gateway.backends.http_client import UpstreamHTTP
 from gemini_gateway.dialects.media import RemoteImage, mime_for_filename
 from gemini_gateway.errors import RequestError
+from gemini_gateway.transport.aiohttp_transport import AiohttpTransport
 
 FETCH_SECONDS = 30.0  # one media URL, all hops and DNS included
 MAX_REDIRECTS = 5
@@ -88,7 +92,7 @@ async def _hops(url: URL, allow_private: bool) -> list[Hop]:
     return pinned_hops(url, await resolve(url.raw_host or "", url.port or 0))
 
 
-async def _request(http: UpstreamHTTP, hops: Sequence[Hop]) -> aiohttp.ClientResponse:
+async def _request(http: AiohttpTransport, hops: Sequence[Hop]) -> aiohttp.ClientResponse:
     """The response from the first address that accepts a connection."""
     failure: aiohttp.ClientConnectorError | None = None
     for hop in hops:
@@ -126,7 +130,7 @@ async def _read(response: aiohttp.ClientResponse, url: URL, max_bytes: int) -> t
     return mime, base64.b64encode(bytes(data)).decode()
 
 
-async def _fetch(http: UpstreamHTTP, url: URL, max_bytes: int, allow_private: bool) -> tuple[str, str]:
+async def _fetch(http: AiohttpTransport, url: URL, max_bytes: int, allow_private: bool) -> tuple[str, str]:
     for _ in range(MAX_REDIRECTS + 1):
         url = _checked_url(url)
         response = await _request(http, await _hops(url, allow_private))
@@ -145,7 +149,7 @@ async def _fetch(http: UpstreamHTTP, url: URL, max_bytes: int, allow_private: bo
 
 
 async def fetch_media(
-    http: UpstreamHTTP, url: str, *, max_bytes: int, allow_private: bool
+    http: AiohttpTransport, url: str, *, max_bytes: int, allow_private: bool
 ) -> tuple[str, str]:
     """Download `url`; returns (mime type, base64 data) or raises RequestError (400/413)."""
     try:
@@ -160,7 +164,7 @@ async def fetch_media(
 
 
 async def fetch_all(
-    http: UpstreamHTTP, images: Sequence[RemoteImage], *, max_bytes: int, allow_private: bool
+    http: AiohttpTransport, images: Sequence[RemoteImage], *, max_bytes: int, allow_private: bool
 ) -> dict[str, tuple[str, str]]:
     urls = list(dict.fromkeys(image.url for image in images))
     results = await asyncio.gather(

@@ -69,7 +69,7 @@ def test_google_genai_in_vertex_mode_matches_the_fake(fake: FakeState, fake_url:
 
 
 def test_the_backend_builds_vertex_urls_and_serves_only_its_methods() -> None:
-    backend = VertexExpressBackend(http=None, base_url="https://aiplatform.googleapis.com")  # type: ignore[arg-type]
+    backend = VertexExpressBackend(models=None, resources=None, base_url="https://aiplatform.googleapis.com")  # type: ignore[arg-type]
     assert backend.url(UpstreamCall("generateContent", MODEL, api_version="v1")) == (
         "https://aiplatform.googleapis.com/v1/publishers/google/models/gemini-2.5-flash:generateContent"
     )

@@ -11,11 +11,11 @@ import re
 import time
 from typing import TYPE_CHECKING, Any
 
-import aiohttp
 import orjson
 
 from gemini_gateway.admin import repo
 from gemini_gateway.admin.tables import UpstreamSecret
+from gemini_gateway.errors import UpstreamUnreachable
 from gemini_gateway.pool.credential import Credential, mask_secret
 from gemini_gateway.redaction import REDACTOR
 
@@ -156,25 +156,20 @@ def reset_counters(credential: Credential) -> None:
 
 async def validate_key(gateway: Gateway, secret: str) -> dict[str, Any]:
     """Ask the upstream to list models with this key: the cheapest call that proves it works."""
-    assert gateway.http is not None
+    assert gateway.transports is not None
     backend = gateway.dispatcher.backends.get("api_key")
     base = str(getattr(backend, "base_url", gateway.settings.gemini_base_url)).rstrip("/")
     started = time.perf_counter()
     try:
-        async with gateway.http.session.get(
-            f"{base}/v1beta/models",
-            params={"pageSize": "1000"},
-            headers={"x-goog-api-key": secret},
-            proxy=gateway.http.proxy,
-            timeout=aiohttp.ClientTimeout(total=VALIDATE_TIMEOUT),
-        ) as response:
-            status, body = response.status, await response.read()
-    except (TimeoutError, aiohttp.ClientError) as exc:
-        return {
-            "valid": None,
-            "status": None,
-            "message": f"could not reach the upstream ({type(exc).__name__})",
-        }
+        reply = await gateway.transports.http.request(
+            "GET",
+            f"{base}/v1beta/models?pageSize=1000",
+            {"x-goog-api-key": secret},
+            total_timeout=VALIDATE_TIMEOUT,
+        )
+    except UpstreamUnreachable as exc:
+        return {"valid": None, "status": None, "message": exc.message}
+    status, body = reply.status, reply.body
     result: dict[str, Any] = {
         "status": status,
         "checked_at": time.time(),

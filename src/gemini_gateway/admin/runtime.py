@@ -18,11 +18,11 @@ from pydantic import SecretStr, ValidationError
 from pydantic_core import to_jsonable_python
 from sqlalchemy.engine import make_url
 
-from gemini_gateway.backends.http_client import redact_proxy
 from gemini_gateway.errors import RequestError
 from gemini_gateway.pool.credential import mask_secret
 from gemini_gateway.pool.pool import configure_quotas
 from gemini_gateway.settings import Settings
+from gemini_gateway.transport.build import redact_proxy
 
 if TYPE_CHECKING:
     from gemini_gateway.admin.state import AdminState

@@ -23,8 +23,8 @@ import orjson
 
 from gemini_gateway.affinity.binder import Affinity, check_ready
 from gemini_gateway.affinity.owners import Owner
-from gemini_gateway.affinity.upstream import ResourceReply, resource_request
-from gemini_gateway.backends.base import UpstreamCall
+from gemini_gateway.affinity.upstream import resource_request
+from gemini_gateway.backends.base import ResourceReply, UpstreamCall
 from gemini_gateway.context import Gateway
 from gemini_gateway.errors import (
     GatewayError,

@@ -1,40 +1,19 @@
-"""The transport of resource calls (Files API, cachedContents) on one API-key credential.
+"""Resource calls (Files API, cachedContents) on one credential, and upload bodies as they come.
 
-Only the Gemini Developer API has these resources, so only the API-key backend's base URL and
-shared session are used. Bodies may be bytes or an async iterator of chunks: an upload streams
-from the client to Google without ever being whole in the gateway's memory.
+Only the Gemini Developer API has these resources: the call goes to the credential's backend if
+it is a `ResourceBackend` (the API-key backend, over its transport). Bodies may be bytes or an
+async iterator of chunks: an upload streams from the client to Google without ever being whole
+in the gateway's memory.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator, Mapping
-from dataclasses import dataclass
 
-import aiohttp
-
-from gemini_gateway.backends.api_key import ApiKeyBackend
-from gemini_gateway.backends.base import Backend, StreamCut
-from gemini_gateway.errors import GatewayError, UpstreamError, UpstreamUnreachable
+from gemini_gateway.backends.base import Backend, ResourceBackend, ResourceReply, ResourceStream
+from gemini_gateway.errors import ClientGone, GatewayError
 from gemini_gateway.pool.credential import Credential
-from gemini_gateway.resource_names import resource_path
 from gemini_gateway.routes.asgi import Receive
-
-JSON = "application/json"
-
-
-@dataclass(slots=True)
-class ResourceReply:
-    status: int
-    body: bytes
-    headers: Mapping[str, str]  # the upstream's, case-insensitive (aiohttp's own mapping)
-    content_type: str = JSON
-    credential_id: str = ""  # which credential made the call (the owner of what it created)
-
-
-def api_key_backend(backend: Backend) -> ApiKeyBackend:
-    if not isinstance(backend, ApiKeyBackend):  # the pool's accept hook keeps other kinds away
-        raise GatewayError(f"the {backend.kind} backend has no Files API or cached contents", status_code=501)
-    return backend
 
 
 async def resource_request(
@@ -48,60 +27,9 @@ async def resource_request(
     headers: Mapping[str, str] | None = None,
 ) -> ResourceReply:
     """`verb` on `target` (a path of names under the API's base URL, or an absolute upload URL)."""
-    api = api_key_backend(backend)
-    absolute = target.startswith(("http://", "https://"))
-    url = target if absolute else f"{api.base_url}/{resource_path(target)}"
-    # The key goes in a header, never the URL, so it cannot leak through logged URLs.
-    send_headers = {"content-type": JSON, **(headers or {}), "x-goog-api-key": credential.secret}
-    try:
-        async with api.http.session.request(
-            verb,
-            url,
-            params=dict(params) if params else None,
-            data=body,
-            headers=send_headers,
-            proxy=api.http.proxy,
-        ) as response:
-            data = await response.read()
-            content_type = response.headers.get("content-type", JSON)
-    except TimeoutError as exc:
-        raise UpstreamUnreachable("the upstream did not answer in time", status_code=504) from exc
-    except aiohttp.ClientError as exc:
-        raise UpstreamUnreachable(f"could not reach the upstream ({type(exc).__name__})") from exc
-    if response.status >= 400:
-        raise UpstreamError(response.status, data, content_type=content_type)
-    return ResourceReply(response.status, data, response.headers, content_type, credential.id)
-
-
-class ResourceStream:
-    """An upstream answer whose body is relayed as it arrives (an interaction's SSE events).
-
-    Owns the answer: `close(complete)` gives the connection back after a whole body, or closes
-    it (which also stops the upstream's work) after a partial one.
-    """
-
-    def __init__(self, response: aiohttp.ClientResponse, credential_id: str) -> None:
-        self._response = response
-        self.status = response.status
-        self.headers: Mapping[str, str] = response.headers
-        self.content_type = response.headers.get("content-type", JSON)
-        self.credential_id = credential_id
-
-    async def chunks(self) -> AsyncIterator[bytes]:
-        """The body in the pieces the upstream wrote, never joined."""
-        try:
-            async for data in self._response.content.iter_any():
-                yield data
-        except TimeoutError as exc:
-            raise StreamCut("the upstream stream stalled", status_code=504) from exc
-        except aiohttp.ClientError as exc:
-            raise StreamCut(f"the upstream stream was cut ({type(exc).__name__})") from exc
-
-    def close(self, complete: bool) -> None:
-        if complete:
-            self._response.release()
-        else:
-            self._response.close()
+    if not isinstance(backend, ResourceBackend):  # the pool's accept hook keeps other kinds away
+        raise GatewayError(f"the {backend.kind} backend has no Files API or cached contents", status_code=501)
+    return await backend.resource(credential, verb, target, params=params, body=body, headers=headers)
 
 
 async def resource_stream(
@@ -114,37 +42,10 @@ async def resource_stream(
     body: bytes | None = None,
     headers: Mapping[str, str] | None = None,
 ) -> ResourceStream:
-    """`verb` on `target` like `resource_request`, returning once the upstream answered 2xx, with
-    the body still to come; an error answer is read whole and raised as `UpstreamError`."""
-    api = api_key_backend(backend)
-    url = f"{api.base_url}/{resource_path(target)}"
-    send_headers = {"content-type": JSON, **(headers or {}), "x-goog-api-key": credential.secret}
-    try:
-        response = await api.http.session.request(
-            verb,
-            url,
-            params=dict(params) if params else None,
-            data=body,
-            headers=send_headers,
-            proxy=api.http.proxy,
-        )
-    except TimeoutError as exc:
-        raise UpstreamUnreachable("the upstream did not answer in time", status_code=504) from exc
-    except aiohttp.ClientError as exc:
-        raise UpstreamUnreachable(f"could not reach the upstream ({type(exc).__name__})") from exc
-    if response.status >= 400:
-        try:
-            data = await response.read()
-        except (TimeoutError, aiohttp.ClientError):
-            data = b""
-        finally:
-            response.release()
-        raise UpstreamError(response.status, data, content_type=response.headers.get("content-type", JSON))
-    return ResourceStream(response, credential.id)
-
-
-class ClientGone(Exception):
-    """The client went away in the middle of sending a body."""
+    """`verb` on `target` like `resource_request`, with the body relayed as it arrives."""
+    if not isinstance(backend, ResourceBackend):
+        raise GatewayError(f"the {backend.kind} backend has no Interactions API", status_code=501)
+    return await backend.resource_stream(credential, verb, target, params=params, body=body, headers=headers)
 
 
 async def body_chunks(receive: Receive, limit: int) -> AsyncIterator[bytes]:

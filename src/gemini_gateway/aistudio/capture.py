@@ -17,14 +17,14 @@ import contextlib
 from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
 import orjson
 
 from gemini_gateway.aistudio import page_spec
 from gemini_gateway.aistudio.driver import PageDriver
 from gemini_gateway.aistudio.job import PageJob, quota_error, unreachable
-from gemini_gateway.errors import UpstreamError, google_error_body
+from gemini_gateway.errors import UpstreamError, UpstreamUnreachable, google_error_body
 from gemini_gateway.sse import SSEParser
+from gemini_gateway.transport.base import Transport
 
 POLL = 0.25  # seconds between looks at the page while waiting
 
@@ -111,26 +111,31 @@ async def read_dom(job: PageJob, driver: PageDriver, settings: CaptureSettings) 
 
 
 async def read_helper(
-    job: PageJob, session: aiohttp.ClientSession, url: str, payload: dict[str, Any], settings: CaptureSettings
+    job: PageJob, transport: Transport, url: str, payload: dict[str, Any], settings: CaptureSettings
 ) -> None:
-    timeout = aiohttp.ClientTimeout(total=None, sock_read=settings.response_timeout)
+    headers = {"content-type": "application/json"}
     try:
-        async with session.post(url, json=payload, timeout=timeout) as response:
-            if response.status >= 400:
-                body = await response.read()
-                if response.status == 429:
+        answer = await transport.stream(
+            "POST", url, headers, orjson.dumps(payload), read_timeout=settings.response_timeout
+        )
+        try:
+            if answer.status >= 400:
+                body = await answer.read()
+                if answer.status == 429:
                     raise quota_error(
                         settings.profile, body.decode("utf-8", "replace"), settings.quota_cooldown
                     )
-                raise UpstreamError(response.status, body)
+                raise UpstreamError(answer.status, body)
             parser = SSEParser()
-            async for data in response.content.iter_any():
+            async for data in answer.chunks():
                 job.progress("helper streaming")
                 for event in parser.feed(data):
                     job.emit(orjson.loads(event))
             for event in parser.close():
                 job.emit(orjson.loads(event))
-    except (aiohttp.ClientError, TimeoutError, orjson.JSONDecodeError) as exc:
+        finally:
+            answer.close()
+    except (UpstreamUnreachable, orjson.JSONDecodeError) as exc:
         raise unreachable(f"AI Studio helper failed: {type(exc).__name__}: {exc}") from exc
     job.done()
 

@@ -15,8 +15,13 @@ import orjson
 
 from gemini_gateway.aistudio.prompt import PageRequest
 from gemini_gateway.aistudio.turns import Ticket
-from gemini_gateway.backends.base import StreamCut
-from gemini_gateway.errors import GatewayError, UpstreamError, UpstreamUnreachable, google_error_body
+from gemini_gateway.errors import (
+    GatewayError,
+    StreamCut,
+    UpstreamError,
+    UpstreamUnreachable,
+    google_error_body,
+)
 
 JobItem = bytes | GatewayError | None
 FINAL_EVENT = {

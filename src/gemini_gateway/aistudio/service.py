@@ -30,7 +30,7 @@ from gemini_gateway.settings import Settings
 if TYPE_CHECKING:
     from playwright.async_api import BrowserContext
 
-    from gemini_gateway.backends.http_client import UpstreamHTTP
+    from gemini_gateway.transport.base import Transport
 
 log = logging.getLogger("gemini_gateway.aistudio")
 SCAN_SECONDS = 10.0
@@ -66,7 +66,7 @@ class AiStudioService:
             )
         )
         self.instances: dict[str, PageInstance] = {}
-        self.http: UpstreamHTTP | None = None
+        self.transport: Transport | None = None
         self._open_contexts = 0
         self._context_freed: asyncio.Event | None = None
         self._upkeep: asyncio.Task[None] | None = None
@@ -120,8 +120,8 @@ class AiStudioService:
 
     # Running ----------------------------------------------------------------------------------
 
-    async def start(self, http: UpstreamHTTP | None) -> None:
-        self.http = http
+    async def start(self, transport: Transport | None) -> None:
+        self.transport = transport
         self._context_freed = asyncio.Event()
         self._upkeep = asyncio.create_task(self._keep_up(), name="aistudio-upkeep")
 
@@ -217,7 +217,7 @@ class AiStudioService:
     async def helper_call(self, instance: PageInstance, job: PageJob) -> None:
         """Tier 2: the helper endpoint makes the call with the profile's Google session."""
         url = self.config.helper_url
-        if not url or self.http is None:
+        if not url or self.transport is None:
             raise unreachable("no AI Studio helper endpoint is configured (AISTUDIO_HELPER_URL)", 501)
         state = self.store.load(instance.name)
         cookies = "; ".join(
@@ -233,7 +233,7 @@ class AiStudioService:
             "cookies": cookies,
         }
         settings = CaptureSettings(instance.name, self.config.response_timeout, self.config.quota_cooldown)
-        await read_helper(job, self.http.session, url, payload, settings)
+        await read_helper(job, self.transport, url, payload, settings)
 
     def status(self) -> dict[str, Any]:
         return {

@@ -2,26 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from typing import ClassVar
-from urllib.parse import urlencode
-
-import aiohttp
 
 from gemini_gateway.backends.base import (
     INTERACTION_METHODS,
     MODEL_METHODS,
     RESOURCE_METHODS,
-    StreamCut,
+    ResourceReply,
+    ResourceStream,
     UpstreamCall,
     UpstreamReply,
 )
-from gemini_gateway.backends.http1 import Http1Client, Response, UpstreamClosed
-from gemini_gateway.backends.http_client import UpstreamHTTP
-from gemini_gateway.errors import UpstreamError, UpstreamUnreachable
 from gemini_gateway.pool.credential import Credential
-from gemini_gateway.resource_names import model_segment
+from gemini_gateway.resource_names import model_segment, resource_path
 from gemini_gateway.sse import SSEParser
+from gemini_gateway.transport.base import Body, Streamed, Transport, error_of, raise_for_status, with_query
 
 JSON = "application/json"
 
@@ -31,14 +27,18 @@ def _http_method(call: UpstreamCall) -> str:
 
 
 class ApiKeyBackend:
+    """Model calls go over `models` (the hot path's transport), resource calls (Files API, cached
+    contents, with bodies streamed from the client) over `resources`."""
+
     kind: ClassVar[str] = "api_key"
 
-    def __init__(self, http: UpstreamHTTP, base_url: str) -> None:
-        self.http = http
+    def __init__(self, models: Transport, resources: Transport, base_url: str) -> None:
+        self.models = models
+        self.resources = resources
         self.base_url = base_url.rstrip("/")
 
     async def aclose(self) -> None:
-        """Nothing of its own to close: the HTTP session belongs to the app."""
+        """Nothing of its own to close: the transports belong to the app."""
 
     def supports(self, method: str) -> bool:
         return (
@@ -61,95 +61,62 @@ class ApiKeyBackend:
         # The key goes in a header, never the URL, so it cannot leak through logged URLs.
         return {"x-goog-api-key": credential.secret, "content-type": JSON}
 
-    async def _fast_answer(
-        self, fast: Http1Client, call: UpstreamCall, credential: Credential, *, whole: bool
-    ) -> tuple[Response, bytes]:
-        """The upstream's answer over the lean client, its body read if `whole` (or an error)."""
-        url = self.url(call)
-        if call.params:
-            url += ("&" if "?" in url else "?") + urlencode(call.params)
-        headers = list(self._headers(credential).items())
-        try:
-            answer = await fast.request(_http_method(call), url, headers, call.body or b"")
-            body = await answer.read() if whole or answer.status >= 400 else b""
-        except TimeoutError as exc:
-            raise UpstreamUnreachable("the upstream did not answer in time", status_code=504) from exc
-        except UpstreamClosed as exc:
-            raise UpstreamUnreachable(f"could not reach the upstream ({exc})") from exc
-        if answer.status >= 400:
-            raise UpstreamError(answer.status, body, content_type=answer.headers.get("content-type", JSON))
-        return answer, body
-
     async def unary(self, call: UpstreamCall, credential: Credential) -> UpstreamReply:
-        if self.http.fast is not None:
-            answer, body = await self._fast_answer(self.http.fast, call, credential, whole=True)
-            return UpstreamReply(answer.status, body, answer.headers.get("content-type", JSON))
-        try:
-            async with self.http.session.request(
-                _http_method(call),
-                self.url(call),
-                data=call.body or None,
-                params=call.params or None,
-                headers=self._headers(credential),
-                proxy=self.http.proxy,
-            ) as response:
-                body = await response.read()
-                content_type = response.headers.get("content-type", JSON)
-        except TimeoutError as exc:
-            raise UpstreamUnreachable("the upstream did not answer in time", status_code=504) from exc
-        except aiohttp.ClientError as exc:
-            raise UpstreamUnreachable(f"could not reach the upstream ({type(exc).__name__})") from exc
-        if response.status >= 400:
-            raise UpstreamError(response.status, body, content_type=content_type)
-        return UpstreamReply(response.status, body, content_type)
+        url = with_query(self.url(call), call.params)
+        method = "GET" if call.method.startswith("models.") else "POST"
+        reply = raise_for_status(await self.models.request(method, url, self._headers(credential), call.body))
+        return UpstreamReply(reply.status, reply.body, reply.headers.get("content-type", JSON))
 
     async def stream(self, call: UpstreamCall, credential: Credential) -> SSEStream:
-        if self.http.fast is not None:
-            answer, _ = await self._fast_answer(self.http.fast, call, credential, whole=False)
-            return http1_events(answer)
-        try:
-            response = await self.http.session.post(
-                self.url(call),
-                data=call.body,
-                params=call.params or None,
-                headers=self._headers(credential),
-                proxy=self.http.proxy,
-            )
-        except TimeoutError as exc:
-            raise UpstreamUnreachable("the upstream did not answer in time", status_code=504) from exc
-        except aiohttp.ClientError as exc:
-            raise UpstreamUnreachable(f"could not reach the upstream ({type(exc).__name__})") from exc
-        if response.status >= 400:
-            try:
-                body = await response.read()
-            except (TimeoutError, aiohttp.ClientError):
-                body = b""
-            finally:
-                response.release()
-            raise UpstreamError(
-                response.status, body, content_type=response.headers.get("content-type", JSON)
-            )
-        return aiohttp_events(response)
+        url = with_query(self.url(call), call.params)
+        answer = await self.models.stream("POST", url, self._headers(credential), call.body)
+        if answer.status >= 400:
+            raise await error_of(answer)
+        return SSEStream(answer)
+
+    async def resource(
+        self,
+        credential: Credential,
+        verb: str,
+        target: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        body: Body | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> ResourceReply:
+        """`verb` on `target` (a path of names under the API's base URL, or an absolute upload URL)."""
+        absolute = target.startswith(("http://", "https://"))
+        url = with_query(target if absolute else f"{self.base_url}/{resource_path(target)}", params)
+        send_headers = {"content-type": JSON, **(headers or {}), "x-goog-api-key": credential.secret}
+        reply = raise_for_status(await self.resources.request(verb, url, send_headers, body or b""))
+        content_type = reply.headers.get("content-type", JSON)
+        return ResourceReply(reply.status, reply.body, reply.headers, content_type, credential.id)
+
+    async def resource_stream(
+        self,
+        credential: Credential,
+        verb: str,
+        target: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        body: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> ResourceStream:
+        url = with_query(f"{self.base_url}/{resource_path(target)}", params)
+        send_headers = {"content-type": JSON, **(headers or {}), "x-goog-api-key": credential.secret}
+        answer = await self.resources.stream(verb, url, send_headers, body or b"")
+        if answer.status >= 400:
+            raise await error_of(answer)
+        return ResourceStream(answer, credential.id)
 
 
 class SSEStream:
-    """SSE payloads from an upstream answer's body; owns the answer and always lets go of it.
+    """SSE payloads from an upstream answer's body; owns the answer and always lets go of it (the
+    transport gives the connection back after a whole answer, else closes it, which also stops the
+    upstream's work). A cut body ends the stream with the transport's `StreamCut`."""
 
-    `finish(complete)` gives the connection back after a whole answer, or closes it (which also
-    stops the upstream's work) after a partial one; it runs once. `cut` names the transport's
-    errors, which end the stream as a `StreamCut` the client can see.
-    """
-
-    def __init__(
-        self,
-        chunks: AsyncIterator[bytes],
-        finish: Callable[[bool], None],
-        cut: tuple[type[Exception], ...],
-    ) -> None:
-        self._chunks = chunks
-        self._finish = finish
-        self._cut = cut
-        self._finished = False
+    def __init__(self, answer: Streamed) -> None:
+        self._answer = answer
 
     def __aiter__(self) -> AsyncIterator[bytes]:
         return self._events()
@@ -162,40 +129,14 @@ class SSEStream:
     async def groups(self) -> AsyncGenerator[list[bytes], None]:
         """The payloads in the groups they arrived in: one list per upstream read that held any."""
         parser = SSEParser()
-        complete = False
         try:
-            async for data in self._chunks:
+            async for data in self._answer.chunks():
                 if payloads := parser.feed(data):
                     yield payloads
             if rest := parser.close():
                 yield rest
-            complete = True
-        except TimeoutError as exc:
-            raise StreamCut("the upstream stream stalled", status_code=504) from exc
-        except self._cut as exc:
-            raise StreamCut(f"the upstream stream was cut ({exc or type(exc).__name__})") from exc
         finally:
-            self._let_go(complete)
-
-    def _let_go(self, complete: bool) -> None:
-        if not self._finished:
-            self._finished = True
-            self._finish(complete)
+            self._answer.close()
 
     async def aclose(self) -> None:
-        self._let_go(False)
-
-
-def aiohttp_events(response: aiohttp.ClientResponse) -> SSEStream:
-    def finish(complete: bool) -> None:
-        if complete:
-            response.release()
-        else:
-            response.close()  # unfinished: the connection cannot be reused
-
-    return SSEStream(response.content.iter_any(), finish, (aiohttp.ClientError,))
-
-
-def http1_events(response: Response) -> SSEStream:
-    # Response.release() keeps a connection only when its answer was read whole.
-    return SSEStream(response.iter_chunks(), lambda _: response.release(), (UpstreamClosed,))
+        self._answer.close()

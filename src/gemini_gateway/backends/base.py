@@ -17,15 +17,17 @@ Errors a backend raises (see `gemini_gateway.errors`):
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, ClassVar, Protocol
+from typing import TYPE_CHECKING, ClassVar, Protocol, runtime_checkable
 
-from gemini_gateway.errors import UpstreamUnreachable
 from gemini_gateway.resource_names import bare_model_id
 
 if TYPE_CHECKING:
     from gemini_gateway.pool.credential import Credential
+    from gemini_gateway.transport.base import Body, Streamed
+
+JSON = "application/json"
 
 # Methods that address a model: POST /{version}/models/{model}:{method}
 MODEL_METHODS = frozenset(
@@ -91,8 +93,35 @@ class UpstreamReply:
     content_type: str = "application/json"
 
 
-class StreamCut(UpstreamUnreachable):
-    """The upstream connection ended before the stream finished."""
+@dataclass(slots=True)
+class ResourceReply:
+    status: int
+    body: bytes
+    headers: Mapping[str, str]  # the upstream's; names looked up in lower case
+    content_type: str = JSON
+    credential_id: str = ""  # which credential made the call (the owner of what it created)
+
+
+class ResourceStream:
+    """A resource answer whose body is relayed as it arrives (an interaction's SSE events). Owns the
+    transport's answer: `close()` gives the connection back after a whole body, else closes it
+    (which also stops the upstream's work)."""
+
+    __slots__ = ("_answer", "content_type", "credential_id", "headers", "status")
+
+    def __init__(self, answer: Streamed, credential_id: str) -> None:
+        self._answer = answer
+        self.status = answer.status
+        self.headers = answer.headers
+        self.content_type = answer.headers.get("content-type", JSON)
+        self.credential_id = credential_id
+
+    def chunks(self) -> AsyncIterator[bytes]:
+        """The body in the pieces the upstream wrote; a cut body raises `StreamCut`."""
+        return self._answer.chunks()
+
+    def close(self) -> None:
+        self._answer.close()
 
 
 class EventStream(Protocol):
@@ -121,3 +150,36 @@ class Backend(Protocol):
         ...
 
     async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class ResourceBackend(Protocol):
+    """A backend whose credentials hold Files API files and cached contents (API keys only)."""
+
+    async def resource(
+        self,
+        credential: Credential,
+        verb: str,
+        target: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        body: Body | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> ResourceReply:
+        """`verb` on `target` (a path of names under the API's base URL, or an absolute upload URL);
+        raises UpstreamError / UpstreamUnreachable on failure."""
+        ...
+
+    async def resource_stream(
+        self,
+        credential: Credential,
+        verb: str,
+        target: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        body: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> ResourceStream:
+        """`verb` on `target` like `resource`, returning once the upstream answered 2xx with the body
+        still to come; an error answer is read whole and raised as `UpstreamError`."""
+        ...

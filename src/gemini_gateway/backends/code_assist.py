@@ -21,15 +21,15 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import ClassVar
 
-import aiohttp
 import orjson
 
-from gemini_gateway.backends.api_key import SSEStream, aiohttp_events
+from gemini_gateway.backends.api_key import SSEStream
 from gemini_gateway.backends.base import UpstreamCall, UpstreamReply
-from gemini_gateway.errors import RequestError, UpstreamError, UpstreamUnreachable, google_error_body
+from gemini_gateway.errors import RequestError, UpstreamError, google_error_body
 from gemini_gateway.oauth.account import KIND, OAuthAccount, OAuthCredential
 from gemini_gateway.oauth.manager import OAuthManager
 from gemini_gateway.pool.credential import Credential
+from gemini_gateway.transport.base import Streamed, error_of
 
 JSON = "application/json"
 _RPCS = frozenset({"generateContent", "streamGenerateContent", "countTokens"})
@@ -53,19 +53,13 @@ class CodeAssistBackend:
     async def unary(self, call: UpstreamCall, credential: Credential) -> UpstreamReply:
         if call.method in _LISTS:
             return UpstreamReply(200, self._models(call))
-        response = await self._open(call, _account(credential))
-        try:
-            body = await response.read()
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            raise UpstreamUnreachable(f"Code Assist answer was cut ({type(exc).__name__})") from exc
-        finally:
-            response.release()
+        body = await (await self._open(call, _account(credential))).read()
         return UpstreamReply(200, body if call.method == "countTokens" else unwrap(body))
 
     async def stream(self, call: UpstreamCall, credential: Credential) -> UnwrappedStream:
-        return UnwrappedStream(aiohttp_events(await self._open(call, _account(credential))))
+        return UnwrappedStream(SSEStream(await self._open(call, _account(credential))))
 
-    async def _open(self, call: UpstreamCall, account: OAuthAccount) -> aiohttp.ClientResponse:
+    async def _open(self, call: UpstreamCall, account: OAuthAccount) -> Streamed:
         """Send the call; returns the 200 response (unread), raises the upstream's error otherwise."""
         manager = self.manager
         endpoint = manager.endpoint
@@ -77,28 +71,14 @@ class CodeAssistBackend:
                 body = count_tokens_envelope(call)
             else:
                 body = generate_envelope(call, await manager.project(account))
-            try:
-                response = await endpoint.session.post(
-                    url, data=body, headers=endpoint.headers(token), proxy=endpoint.proxy
-                )
-            except TimeoutError as exc:
-                raise UpstreamUnreachable("Code Assist did not answer in time", status_code=504) from exc
-            except aiohttp.ClientError as exc:
-                raise UpstreamUnreachable(f"could not reach Code Assist ({type(exc).__name__})") from exc
-            if response.status < 400:
-                return response
-            try:
-                error = await response.read()
-            except (TimeoutError, aiohttp.ClientError):
-                error = b""
-            finally:
-                response.release()
-            if response.status == 401 and attempt == 0:
+            answer = await endpoint.transport.stream("POST", url, endpoint.headers(token), body)
+            if answer.status < 400:
+                return answer
+            error = await error_of(answer)
+            if error.status_code == 401 and attempt == 0:
                 account.invalidate_access_token()
                 continue
-            raise UpstreamError(
-                response.status, error, content_type=response.headers.get("content-type", JSON)
-            )
+            raise error
         raise AssertionError("unreachable")  # the loop returns or raises on its second pass
 
     def _models(self, call: UpstreamCall) -> bytes:

@@ -18,10 +18,10 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import ClassVar
 
-from gemini_gateway.backends.base import StreamCut, UpstreamCall, UpstreamReply
+from gemini_gateway.backends.base import UpstreamCall, UpstreamReply
 from gemini_gateway.backends.executor_hub import ExecutorConnection, ExecutorHub, ExecutorTask
 from gemini_gateway.backends.executor_protocol import ALL_CAPABILITIES
-from gemini_gateway.errors import GatewayError, UpstreamUnreachable
+from gemini_gateway.errors import GatewayError, StreamCut, UpstreamUnreachable
 from gemini_gateway.pool.credential import Credential
 
 

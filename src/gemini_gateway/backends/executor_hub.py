@@ -26,7 +26,7 @@ from typing import Any
 
 from starlette.websockets import WebSocket
 
-from gemini_gateway.backends.base import StreamCut, UpstreamCall
+from gemini_gateway.backends.base import UpstreamCall
 from gemini_gateway.backends.executor_protocol import (
     CLOSE_GOING_AWAY,
     CLOSE_TIMEOUT,
@@ -40,7 +40,7 @@ from gemini_gateway.backends.executor_protocol import (
     task_error,
     task_frame,
 )
-from gemini_gateway.errors import CallRefused, GatewayError, UpstreamUnreachable
+from gemini_gateway.errors import CallRefused, GatewayError, StreamCut, UpstreamUnreachable
 from gemini_gateway.pool.credential import Credential
 from gemini_gateway.pool.pool import CredentialPool
 

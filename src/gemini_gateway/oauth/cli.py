@@ -8,12 +8,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
-import aiohttp
 import typer
 from pydantic import ValidationError
 
 from gemini_gateway import __version__
-from gemini_gateway.backends.http_client import create_upstream_http
 from gemini_gateway.errors import GatewayError
 from gemini_gateway.oauth import sources
 from gemini_gateway.oauth.client import OAuthError, OAuthUnreachable
@@ -22,6 +20,8 @@ from gemini_gateway.oauth.manager import oauth_client
 from gemini_gateway.oauth.onboarding import AccountNotEligible, CodeAssistEndpoint, discover_project
 from gemini_gateway.oauth.tokens import OAuthTokens
 from gemini_gateway.settings import Settings
+from gemini_gateway.transport.base import Transport
+from gemini_gateway.transport.build import build_transports
 
 creds_app = typer.Typer(help="Google accounts (Gemini CLI OAuth logins) for the Code Assist backend.")
 Echo = Callable[[str], None]
@@ -98,7 +98,7 @@ async def _login(
     echo: Echo,
 ) -> Path:
     client = oauth_client(settings)
-    http = create_upstream_http(
+    transports = build_transports(
         proxy=settings.upstream_proxy,
         connect_timeout=settings.upstream_connect_timeout,
         read_timeout=settings.upstream_timeout,
@@ -117,28 +117,25 @@ async def _login(
                 await asyncio.to_thread(opener, pending.url)  # a browser launcher may block
                 code = await receiver.wait(wait_seconds)
         try:
-            tokens = await finish_login(http.session, client, pending, code, proxy=http.proxy)
+            tokens = await finish_login(transports.http, client, pending, code)
         except (OAuthError, OAuthUnreachable) as exc:
             raise LoginError(f"exchanging the code failed: {exc}") from None
-        await _set_up(settings, http.session, http.proxy, tokens, echo)
+        await _set_up(settings, transports.http, tokens, echo)
     finally:
-        await http.aclose()
+        await transports.aclose()
     path = settings.resolved_oauth_creds_dir / sources.file_name_for(tokens.email)
     await asyncio.to_thread(sources.write_credentials_file, path, tokens)
     echo(f"Logged in as {tokens.email or 'an account without an email claim'}; saved {path}")
     return path
 
 
-async def _set_up(
-    settings: Settings, session: aiohttp.ClientSession, proxy: str | None, tokens: OAuthTokens, echo: Echo
-) -> None:
+async def _set_up(settings: Settings, transport: Transport, tokens: OAuthTokens, echo: Echo) -> None:
     """Find (or onboard) the account's project now, so problems show at login, not at first use."""
     assert tokens.access_token is not None
     endpoint = CodeAssistEndpoint(
-        session,
+        transport,
         settings.code_assist_base_url,
         settings.code_assist_user_agent or f"gemini-gateway/{__version__}",
-        proxy,
     )
     try:
         found = await discover_project(

@@ -18,12 +18,13 @@ import time
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
-import aiohttp
 import orjson
 
+from gemini_gateway.errors import UpstreamUnreachable
 from gemini_gateway.oauth.tokens import SCOPES, OAuthTokens, email_from_id_token
+from gemini_gateway.transport.base import Transport
 
-TOKEN_TIMEOUT = aiohttp.ClientTimeout(total=30)
+TOKEN_TIMEOUT = 30.0  # seconds for one call of the token endpoint, all of it
 
 
 class OAuthError(Exception):
@@ -106,12 +107,10 @@ def authorization_url(client: OAuthClient, redirect_uri: str, state: str, pkce: 
     return client.auth_url + separator + urlencode(params)
 
 
-async def refresh(
-    session: aiohttp.ClientSession, client: OAuthClient, refresh_token: str, *, proxy: str | None = None
-) -> TokenGrant:
+async def refresh(transport: Transport, client: OAuthClient, refresh_token: str) -> TokenGrant:
     form = {"grant_type": "refresh_token", "refresh_token": refresh_token}
     try:
-        return await _token_request(session, client, form, proxy)
+        return await _token_request(transport, client, form)
     except OAuthError as exc:
         if exc.error == "invalid_grant":
             raise RefreshRevoked(exc.error, exc.description, exc.status) from None
@@ -119,13 +118,7 @@ async def refresh(
 
 
 async def exchange_code(
-    session: aiohttp.ClientSession,
-    client: OAuthClient,
-    code: str,
-    redirect_uri: str,
-    verifier: str,
-    *,
-    proxy: str | None = None,
+    transport: Transport, client: OAuthClient, code: str, redirect_uri: str, verifier: str
 ) -> TokenGrant:
     form = {
         "grant_type": "authorization_code",
@@ -133,7 +126,7 @@ async def exchange_code(
         "redirect_uri": redirect_uri,
         "code_verifier": verifier,
     }
-    grant = await _token_request(session, client, form, proxy)
+    grant = await _token_request(transport, client, form)
     if not grant.refresh_token:
         raise OAuthError(
             "no_refresh_token", "the login gave no refresh token; remove the app's access and retry"
@@ -141,26 +134,21 @@ async def exchange_code(
     return grant
 
 
-async def _token_request(
-    session: aiohttp.ClientSession, client: OAuthClient, form: dict[str, str], proxy: str | None
-) -> TokenGrant:
+async def _token_request(transport: Transport, client: OAuthClient, form: dict[str, str]) -> TokenGrant:
     if not client.client_id:
         raise OAuthError("invalid_client", "no OAuth client id: set OAUTH_CLIENT_ID and OAUTH_CLIENT_SECRET")
     form = {**form, "client_id": client.client_id}
     if client.client_secret:
         form["client_secret"] = client.client_secret
     started = time.time()
+    headers = {"accept": "application/json", "content-type": "application/x-www-form-urlencoded"}
     try:
-        async with session.post(
-            client.token_url,
-            data=form,
-            headers={"accept": "application/json"},
-            proxy=proxy,
-            timeout=TOKEN_TIMEOUT,
-        ) as response:
-            status, body = response.status, await response.read()
-    except (TimeoutError, aiohttp.ClientError) as exc:
-        raise OAuthUnreachable(f"the OAuth token endpoint did not answer ({type(exc).__name__})") from None
+        reply = await transport.request(
+            "POST", client.token_url, headers, urlencode(form).encode(), total_timeout=TOKEN_TIMEOUT
+        )
+    except UpstreamUnreachable as exc:
+        raise OAuthUnreachable(f"the OAuth token endpoint did not answer ({exc.message})") from None
+    status, body = reply.status, reply.body
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError:

@@ -18,11 +18,11 @@ import time
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, urlsplit
 
-import aiohttp
 from aiohttp import web
 
 from gemini_gateway.oauth.client import PKCE, OAuthClient, authorization_url, exchange_code
 from gemini_gateway.oauth.tokens import OAuthTokens
+from gemini_gateway.transport.base import Transport
 
 LOGIN_TTL = 600.0  # seconds a started login waits for its code
 CALLBACK_PATH = "/oauth2callback"
@@ -129,17 +129,10 @@ def code_from_paste(text: str, state: str) -> str:
 
 
 async def finish_login(
-    session: aiohttp.ClientSession,
-    client: OAuthClient,
-    pending: PendingLogin,
-    code: str,
-    *,
-    proxy: str | None = None,
+    transport: Transport, client: OAuthClient, pending: PendingLogin, code: str
 ) -> OAuthTokens:
     """Exchange the code (with the PKCE verifier) for the account's tokens."""
-    grant = await exchange_code(
-        session, client, code, pending.redirect_uri, pending.pkce.verifier, proxy=proxy
-    )
+    grant = await exchange_code(transport, client, code, pending.redirect_uri, pending.pkce.verifier)
     assert grant.refresh_token is not None  # exchange_code insists on one
     tokens = OAuthTokens(
         refresh_token=grant.refresh_token, client_id=client.client_id, project_id=pending.project_id

@@ -72,13 +72,12 @@ class OAuthManager:
 
     async def start(self, gateway: Gateway, box: SecretBox | None) -> None:
         """Build the endpoint and load every account source (the store after the files and env)."""
-        assert gateway.http is not None
+        assert gateway.transports is not None
         settings = self.settings
         self.endpoint = CodeAssistEndpoint(
-            gateway.http.session,
+            gateway.transports.http,
             settings.code_assist_base_url,
             settings.code_assist_user_agent or f"gemini-gateway/{__version__}",
-            gateway.http.proxy,
         )
         self.database, self.box = gateway.database, box
         await self.reload()
@@ -235,9 +234,7 @@ class OAuthManager:
     async def _refresh(self, account: OAuthAccount) -> None:
         assert self.endpoint is not None
         client = self.client.for_tokens(account.tokens)
-        grant = await refresh(
-            self.endpoint.session, client, account.tokens.refresh_token, proxy=self.endpoint.proxy
-        )
+        grant = await refresh(self.endpoint.transport, client, account.tokens.refresh_token)
         grant.apply(account.tokens)
         REDACTOR.add(account.tokens.refresh_token)  # a no-op unless Google rotated it
         credential = self.pool.get(account.id)

@@ -18,11 +18,11 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
 import orjson
 
-from gemini_gateway.errors import RequestError, UpstreamError, UpstreamUnreachable
+from gemini_gateway.errors import RequestError, UpstreamUnreachable
 from gemini_gateway.resource_names import resource_path
+from gemini_gateway.transport.base import Transport, raise_for_status
 
 FREE_TIER = "free-tier"
 LEGACY_TIER = {"id": "legacy-tier", "userDefinedCloudaicompanionProject": True}
@@ -36,10 +36,9 @@ class AccountNotEligible(Exception):
 class CodeAssistEndpoint:
     """Where Code Assist is and how to reach it: shared by the backend and the setup."""
 
-    session: aiohttp.ClientSession
+    transport: Transport
     base_url: str
     user_agent: str
-    proxy: str | None = None
 
     def headers(self, access_token: str) -> dict[str, str]:
         return {
@@ -51,24 +50,10 @@ class CodeAssistEndpoint:
     async def call(self, access_token: str, rpc: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         """POST `{base}:{rpc}` (or GET `{base}/{rpc}` for an operation name) and return the JSON answer."""
         url = f"{self.base_url}:{rpc}" if body is not None else f"{self.base_url}/{rpc}"
+        method, data = ("POST", orjson.dumps(body)) if body is not None else ("GET", b"")
+        reply = raise_for_status(await self.transport.request(method, url, self.headers(access_token), data))
         try:
-            async with self.session.request(
-                "POST" if body is not None else "GET",
-                url,
-                data=orjson.dumps(body) if body is not None else None,
-                headers=self.headers(access_token),
-                proxy=self.proxy,
-            ) as response:
-                status, raw = response.status, await response.read()
-                content_type = response.headers.get("content-type", "application/json")
-        except TimeoutError as exc:
-            raise UpstreamUnreachable("Code Assist did not answer in time", status_code=504) from exc
-        except aiohttp.ClientError as exc:
-            raise UpstreamUnreachable(f"could not reach Code Assist ({type(exc).__name__})") from exc
-        if status >= 400:
-            raise UpstreamError(status, raw, content_type=content_type)
-        try:
-            data = orjson.loads(raw)
+            data = orjson.loads(reply.body)
         except orjson.JSONDecodeError:
             raise UpstreamUnreachable(f"Code Assist answered {rpc} with something that is not JSON") from None
         return data if isinstance(data, dict) else {}

@@ -23,7 +23,7 @@ from gemini_gateway.affinity.resources import (
     resource_credentials,
     rfc3339_seconds,
 )
-from gemini_gateway.affinity.upstream import ResourceReply
+from gemini_gateway.backends.base import ResourceReply
 from gemini_gateway.context import Gateway, gateway_of
 from gemini_gateway.errors import GatewayError, RequestError
 from gemini_gateway.exchange import Exchange, get_exchange

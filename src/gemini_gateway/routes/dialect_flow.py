@@ -58,9 +58,9 @@ class DialectRequest:
         if not images:
             return request
         settings = self.gateway.settings
-        assert self.gateway.http is not None
+        assert self.gateway.transports is not None
         fetched = await fetch_all(
-            self.gateway.http,
+            self.gateway.transports.http,
             images,
             max_bytes=settings.media_fetch_max_bytes,
             allow_private=settings.allow_private_media_urls,

@@ -26,11 +26,17 @@ from gemini_gateway.affinity.resources import (
     resource_credentials,
     rfc3339_seconds,
 )
-from gemini_gateway.affinity.upstream import ClientGone, ResourceReply, body_chunks, resource_request
+from gemini_gateway.affinity.upstream import body_chunks, resource_request
 from gemini_gateway.auth import token_from_scope
-from gemini_gateway.backends.base import Backend, UpstreamCall
+from gemini_gateway.backends.base import Backend, ResourceReply, UpstreamCall
 from gemini_gateway.context import Gateway, gateway_of
-from gemini_gateway.errors import GatewayError, RequestError, UpstreamUnreachable, render_google_error
+from gemini_gateway.errors import (
+    ClientGone,
+    GatewayError,
+    RequestError,
+    UpstreamUnreachable,
+    render_google_error,
+)
 from gemini_gateway.exchange import Exchange, get_exchange
 from gemini_gateway.pool.credential import Credential
 from gemini_gateway.resource_names import api_version, resource_id

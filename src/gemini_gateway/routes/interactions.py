@@ -32,11 +32,11 @@ from starlette.routing import BaseRoute, Route
 
 from gemini_gateway.affinity.binder import check_ready
 from gemini_gateway.affinity.resources import affinity_of, decode_object, on_credential, on_owner
-from gemini_gateway.affinity.upstream import ResourceReply, ResourceStream, resource_stream
+from gemini_gateway.affinity.upstream import resource_stream
 from gemini_gateway.auth import ClientIdentity
-from gemini_gateway.backends.base import StreamCut, UpstreamCall
+from gemini_gateway.backends.base import ResourceReply, ResourceStream, UpstreamCall
 from gemini_gateway.context import Gateway, gateway_of
-from gemini_gateway.errors import GatewayError, NoCredentialAvailable, RequestError, UpstreamError
+from gemini_gateway.errors import GatewayError, NoCredentialAvailable, RequestError, StreamCut, UpstreamError
 from gemini_gateway.exchange import Exchange, get_exchange
 from gemini_gateway.pool.credential import Credential
 from gemini_gateway.resource_names import api_version, model_id, resource_id
@@ -325,7 +325,6 @@ async def _relay(
     parser = SSEParser()
     tee = exchange.events
     learned = False
-    complete = False
     try:
         async for chunk in opened.chunks():
             for payload in parser.feed(chunk):
@@ -338,7 +337,6 @@ async def _relay(
                 if tee is not None:
                     tee.append(payload)
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        complete = True
         await send({"type": "http.response.body", "body": b""})
     except StreamCut as exc:
         # Bytes already reached the client: end with an error event (as Google reports one
@@ -350,7 +348,7 @@ async def _relay(
         frame = b"event: error\r\ndata: " + orjson.dumps(error) + b"\r\n\r\n"
         await send({"type": "http.response.body", "body": frame, "more_body": True})
     finally:
-        opened.close(complete)
+        opened.close()
 
 
 async def _answer(send: Send, exchange: Exchange, reply: ResourceReply) -> None:

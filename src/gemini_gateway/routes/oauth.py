@@ -253,11 +253,9 @@ async def login_callback(request: Request) -> HTMLResponse:
 
 
 async def _exchange(gateway: Gateway, pending: PendingLogin, code: str) -> OAuthTokens:
-    assert gateway.http is not None
+    assert gateway.transports is not None
     try:
-        return await finish_login(
-            gateway.http.session, manager_of(gateway).client, pending, code, proxy=gateway.http.proxy
-        )
+        return await finish_login(gateway.transports.http, manager_of(gateway).client, pending, code)
     except OAuthUnreachable as exc:
         raise UpstreamUnreachable(str(exc)) from None
     except OAuthError as exc:

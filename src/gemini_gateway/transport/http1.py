@@ -7,11 +7,12 @@ only writes the request and parses the answer with httptools (llhttp, the parser
 It serves direct connections to the upstream's origin; with UPSTREAM_PROXY set, and for the
 Files API and everything else, calls go through the shared aiohttp session as before.
 
-Semantics the callers rely on: `TimeoutError` when connecting takes longer than the connect
-timeout or the upstream sends nothing for the read timeout; `UpstreamClosed` (a ConnectionError)
-when a connection fails or ends before the answer is complete. A request on a reused idle
+Inside, a connection that fails or ends before the answer is complete raises `UpstreamClosed`,
+and a wait longer than the connect or read timeout `TimeoutError`; the `Transport` methods turn
+both into the gateway's errors (`transport.base` says which). A request on a reused idle
 connection that the server closed meanwhile (before any byte of an answer) is sent once more on
-a new connection: the server never saw it.
+a new connection: the server never saw it. A body streamed from an async iterator always goes on
+a new connection (it cannot be sent twice), chunked unless the caller gives its content-length.
 """
 
 from __future__ import annotations
@@ -21,20 +22,19 @@ import ssl
 import time
 import zlib
 from collections import deque
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import cast
 from urllib.parse import urlsplit
 
 import httptools
 
+from gemini_gateway.errors import StreamCut, UpstreamClosed, UpstreamUnreachable
+from gemini_gateway.transport.base import Body
+
 IDLE_SECONDS = 30.0  # an idle connection older than this is closed rather than reused
 MAX_IDLE_PER_ORIGIN = 256
 HIGH_WATER = 1 << 20  # bytes of unread answer after which the socket stops being read
-
-
-class UpstreamClosed(ConnectionError):
-    """The connection failed or ended before the whole answer arrived."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,42 +60,72 @@ class Origin:
         return host if self.port == default else f"{host}:{self.port}"
 
 
+def _unreachable(exc: TimeoutError | UpstreamClosed) -> UpstreamUnreachable:
+    if isinstance(exc, TimeoutError):
+        return UpstreamUnreachable("the upstream did not answer in time", status_code=504)
+    return UpstreamUnreachable(f"could not reach the upstream ({exc})")
+
+
+def _cut(exc: TimeoutError | UpstreamClosed) -> StreamCut:
+    if isinstance(exc, TimeoutError):
+        return StreamCut("the upstream stream stalled", status_code=504)
+    return StreamCut(f"the upstream stream was cut ({exc or type(exc).__name__})")
+
+
 @dataclass(slots=True)
 class Response:
+    """Both a `Reply` (once `request` read its body) and a `Streamed` (from `stream`)."""
+
     status: int
     headers: dict[str, str]  # names in lower case; repeated headers joined with ", "
     _connection: _Connection = field(repr=False)
+    body: bytes = field(default=b"", repr=False)
     _released: bool = field(default=False, repr=False)
 
+    def chunks(self) -> AsyncIterator[bytes]:
+        return self._chunks(cut=True)
+
     async def read(self) -> bytes:
-        chunks = [chunk async for chunk in self.iter_chunks()]
+        try:
+            return await self._read()
+        except (TimeoutError, UpstreamClosed) as exc:
+            raise _unreachable(exc) from exc
+
+    async def _read(self) -> bytes:
+        chunks = [chunk async for chunk in self._chunks(cut=False)]
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
-    async def iter_chunks(self) -> AsyncIterator[bytes]:
-        """The body as it arrives (decompressed if the server compressed it anyway)."""
+    async def _chunks(self, *, cut: bool) -> AsyncIterator[bytes]:
+        """The body as it arrives (decompressed if the server compressed it anyway); a failure as
+        `StreamCut` if `cut`, else as it is (the caller translates)."""
         connection = self._connection
         encoding = self.headers.get("content-encoding", "identity").lower()
-        inflate = _decompressor(encoding)
         try:
-            while True:
-                chunk = await connection.next_chunk()
-                if chunk is None:
-                    break
+            try:
+                inflate = _decompressor(encoding)
+                while True:
+                    chunk = await connection.next_chunk()
+                    if chunk is None:
+                        break
+                    if inflate is not None:
+                        chunk = inflate.decompress(chunk)
+                    if chunk:
+                        yield chunk
                 if inflate is not None:
-                    chunk = inflate.decompress(chunk)
-                if chunk:
-                    yield chunk
-            if inflate is not None:
-                tail = inflate.flush()
-                if tail:
-                    yield tail
-        except zlib.error as exc:
-            connection.close()
-            raise UpstreamClosed(f"the upstream sent a broken {encoding} body") from exc
+                    tail = inflate.flush()
+                    if tail:
+                        yield tail
+            except zlib.error as exc:
+                connection.close()
+                raise UpstreamClosed(f"the upstream sent a broken {encoding} body") from exc
+        except (TimeoutError, UpstreamClosed) as exc:
+            if cut:
+                raise _cut(exc) from exc
+            raise
         finally:
-            self.release()
+            self.close()
 
-    def release(self) -> None:
+    def close(self) -> None:
         """Give the connection back if the answer was read whole, else close it. Idempotent:
         once given back, the connection may already carry another request."""
         if not self._released:
@@ -116,7 +146,7 @@ def _decompressor(encoding: str) -> zlib._Decompress | None:
 class _Connection(asyncio.Protocol):
     """One socket; one request at a time; httptools parses the answers."""
 
-    def __init__(self, client: Http1Client, origin: Origin) -> None:
+    def __init__(self, client: Http1Transport, origin: Origin) -> None:
         self.client = client
         self.origin = origin
         self.transport: asyncio.Transport | None = None
@@ -133,6 +163,8 @@ class _Connection(asyncio.Protocol):
         self.received = False  # any byte of an answer: a failed reused connection is not retried then
         self._error: BaseException | None = None
         self._paused = False
+        self._writable: asyncio.Future[None] | None = None  # set while the socket's buffer is full
+        self.read_timeout = client.read_timeout
 
     # -- asyncio.Protocol ----------------------------------------------------------------------
 
@@ -151,8 +183,17 @@ class _Connection(asyncio.Protocol):
     def eof_received(self) -> bool | None:
         return None  # close the transport: connection_lost reports what was missing
 
+    def pause_writing(self) -> None:
+        self._writable = asyncio.get_running_loop().create_future()
+
+    def resume_writing(self) -> None:
+        if self._writable is not None and not self._writable.done():
+            self._writable.set_result(None)
+        self._writable = None
+
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        self.resume_writing()  # a sender waiting to write learns of the end from `closed`
         if exc is None and self._reads_to_close():
             self.on_message_complete()  # a body without length or chunks ends with the connection
         if not self._complete:
@@ -205,19 +246,37 @@ class _Connection(asyncio.Protocol):
             if waiter is not None and not waiter.done():
                 waiter.set_exception(error)
 
-    async def send(self, head: bytes, body: bytes, read_timeout: float) -> Response:
+    async def send(self, head: bytes, body: Body, read_timeout: float, *, chunked: bool = False) -> Response:
         assert self.transport is not None
         loop = asyncio.get_running_loop()
         self._headers, self._chunks, self._buffered = {}, deque(), 0
         self._complete = self.received = False
         self._error = None
+        self.read_timeout = read_timeout
         self._head = loop.create_future()
-        self.transport.write(head + body if len(body) < 65536 else head)
-        if len(body) >= 65536:
-            self.transport.write(body)
+        if isinstance(body, bytes):
+            self.transport.write(head + body if len(body) < 65536 else head)
+            if len(body) >= 65536:
+                self.transport.write(body)
+        else:
+            await self._send_streamed(head, body, chunked)
         async with asyncio.timeout(read_timeout):
             await self._head
         return Response(self.parser.get_status_code(), self._headers, self)
+
+    async def _send_streamed(self, head: bytes, body: AsyncIterable[bytes], chunked: bool) -> None:
+        """Write the body as it comes, waiting whenever the socket's buffer is full."""
+        assert self.transport is not None
+        self.transport.write(head)
+        async for chunk in body:
+            if self.closed:
+                break  # the upstream answered (or failed) early: its answer says what happened
+            if chunk:
+                self.transport.write(b"%x\r\n%b\r\n" % (len(chunk), chunk) if chunked else chunk)
+            if self._writable is not None:
+                await self._writable
+        if chunked and not self.closed:
+            self.transport.write(b"0\r\n\r\n")
 
     async def next_chunk(self) -> bytes | None:
         """All of the body that has arrived since the last call (waiting for some), or None at its end.
@@ -231,7 +290,7 @@ class _Connection(asyncio.Protocol):
             if self._error is not None:
                 raise self._error
             self._more = asyncio.get_running_loop().create_future()
-            async with asyncio.timeout(self.client.read_timeout):
+            async with asyncio.timeout(self.read_timeout):
                 await self._more
         chunk = self._chunks.popleft() if len(self._chunks) == 1 else b"".join(self._chunks)
         self._chunks.clear()
@@ -253,7 +312,9 @@ class _Connection(asyncio.Protocol):
             self.transport.close()
 
 
-class Http1Client:
+class Http1Transport:
+    """The lean `Transport`: direct connections to an origin, no proxy."""
+
     def __init__(self, *, connect_timeout: float, read_timeout: float) -> None:
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
@@ -262,28 +323,67 @@ class Http1Client:
         self._closed = False
 
     async def request(
-        self, method: str, url: str, headers: Sequence[tuple[str, str]], body: bytes = b""
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        body: Body = b"",
+        *,
+        total_timeout: float | None = None,
     ) -> Response:
-        """Send one request; the caller reads the answer and must `release()` it (or read it whole)."""
+        try:
+            if total_timeout is None:
+                response = await self._send(method, url, headers, body, self.read_timeout)
+                response.body = await response._read()
+            else:
+                async with asyncio.timeout(total_timeout):
+                    response = await self._send(method, url, headers, body, self.read_timeout)
+                    response.body = await response._read()
+        except (TimeoutError, UpstreamClosed) as exc:
+            raise _unreachable(exc) from exc
+        return response
+
+    async def stream(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        body: Body = b"",
+        *,
+        read_timeout: float | None = None,
+    ) -> Response:
+        try:
+            return await self._send(method, url, headers, body, read_timeout or self.read_timeout)
+        except (TimeoutError, UpstreamClosed) as exc:
+            raise _unreachable(exc) from exc
+
+    async def _send(
+        self, method: str, url: str, headers: Mapping[str, str], body: Body, read_timeout: float
+    ) -> Response:
+        """Send one request; the caller reads the answer and must `close()` it (or read it whole)."""
         if not (url.isascii() and url.isprintable()) or " " in url:
             # urlsplit would drop tabs and line breaks silently, and a space splits the request line.
             raise UpstreamClosed("refused to send a URL with a space, control or non-ASCII character")
         origin, target = Origin.of(url)
         lines = [f"{method} {target} HTTP/1.1", f"host: {origin.host_header}"]
-        lines += [f"{name}: {value}" for name, value in headers]
-        if body or method in ("POST", "PUT", "PATCH"):
+        lines += [f"{name}: {value}" for name, value in headers.items()]
+        streamed = not isinstance(body, bytes)
+        chunked = streamed and not any(name.lower() == "content-length" for name in headers)
+        if chunked:
+            lines.append("transfer-encoding: chunked")
+        elif isinstance(body, bytes) and (body or method in ("POST", "PUT", "PATCH")):
             lines.append(f"content-length: {len(body)}")
-        if any("\r" in part or "\n" in part for header in headers for part in header):
+        if any("\r" in part or "\n" in part for header in headers.items() for part in header):
             raise UpstreamClosed("refused to send a header with a line break in it")
         text = "\r\n".join(lines)
         try:
             head = (text + "\r\n\r\n").encode("latin-1")
         except UnicodeEncodeError as exc:
             raise UpstreamClosed("refused to send a header that is not latin-1 text") from exc
-        connection = self._take_idle(origin)
+        connection = None if streamed else self._take_idle(origin)
         if connection is not None:
             try:
-                return await connection.send(head, body, self.read_timeout)
+                return await connection.send(head, body, read_timeout)
             except UpstreamClosed:
                 connection.close()
                 if connection.received:
@@ -294,7 +394,7 @@ class Http1Client:
                 raise
         connection = await self._connect(origin)
         try:
-            return await connection.send(head, body, self.read_timeout)
+            return await connection.send(head, body, read_timeout, chunked=chunked)
         except BaseException:
             connection.close()
             raise

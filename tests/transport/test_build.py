@@ -1,4 +1,4 @@
-"""UPSTREAM_PROXY: with a proxy set, model calls (unary and streamed) go through it, not around it."""
+"""UPSTREAM_PROXY (transport.build): with a proxy set, model calls (unary and streamed) go through it, not around it."""
 
 from __future__ import annotations
 

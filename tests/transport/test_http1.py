@@ -1,18 +1,18 @@
-"""The lean HTTP/1.1 client against scripted servers on loopback, on asyncio's loop and uvloop."""
+"""The lean HTTP/1.1 transport against scripted servers on loopback, on asyncio's loop and uvloop."""
 
 from __future__ import annotations
 
 import asyncio
 import gzip
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
 import uvloop
 
-from gemini_gateway.backends.http1 import Http1Client, Origin, UpstreamClosed
-
-Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+from gemini_gateway.errors import StreamCut, UpstreamUnreachable
+from gemini_gateway.transport.http1 import Http1Transport, Origin
+from tests.transport.scripted import Server, ok
 
 
 @pytest.fixture(params=["asyncio", "uvloop"])
@@ -21,57 +21,10 @@ def run(request: pytest.FixtureRequest) -> Callable[[Awaitable[Any]], Any]:
     return asyncio.run if request.param == "asyncio" else uvloop.run  # type: ignore[no-any-return]
 
 
-class Server:
-    """Answers each request on a connection with the next of `answers` (raw bytes or a callable)."""
-
-    def __init__(self, *answers: bytes | Handler) -> None:
-        self.answers = list(answers)
-        self.connections = 0
-        self.requests: list[bytes] = []
-
-    async def __aenter__(self) -> str:
-        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        port = self.server.sockets[0].getsockname()[1]
-        return f"http://127.0.0.1:{port}"
-
-    async def __aexit__(self, *exc: object) -> None:
-        self.server.close()
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.connections += 1
-        try:
-            while self.answers:
-                head = await reader.readuntil(b"\r\n\r\n")
-                length = next(
-                    (
-                        int(line.split(b":")[1])
-                        for line in head.split(b"\r\n")
-                        if line.lower().startswith(b"content-length")
-                    ),
-                    0,
-                )
-                self.requests.append(head + await reader.readexactly(length))
-                answer = self.answers.pop(0)
-                if callable(answer):
-                    await answer(reader, writer)
-                    return
-                writer.write(answer)
-                await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
-        finally:
-            writer.close()
-
-
-def ok(body: bytes, *extra: str) -> bytes:
-    head = "\r\n".join(
-        ["HTTP/1.1 200 OK", "content-type: application/json", f"content-length: {len(body)}", *extra]
+def client(**overrides: float) -> Http1Transport:
+    return Http1Transport(
+        connect_timeout=overrides.get("connect", 2.0), read_timeout=overrides.get("read", 2.0)
     )
-    return head.encode() + b"\r\n\r\n" + body
-
-
-def client(**overrides: float) -> Http1Client:
-    return Http1Client(connect_timeout=overrides.get("connect", 2.0), read_timeout=overrides.get("read", 2.0))
 
 
 def test_keep_alive_reuses_one_connection_and_sends_what_it_was_given(run: Any) -> None:
@@ -82,9 +35,9 @@ def test_keep_alive_reuses_one_connection_and_sends_what_it_was_given(run: Any) 
             http = client()
             answers = []
             for path in ("/v1beta/models/m:generateContent?x=1", "/second"):
-                response = await http.request("POST", url + path, [("x-goog-api-key", "k1")], b"{}")
+                response = await http.request("POST", url + path, {"x-goog-api-key": "k1"}, b"{}")
                 assert response.status == 200 and response.headers["content-type"] == "application/json"
-                answers.append(await response.read())
+                answers.append(response.body)
             await http.aclose()
             return answers
 
@@ -105,9 +58,9 @@ def test_an_idle_connection_the_server_closed_is_replaced_and_the_request_sent_a
     async def main() -> bytes:
         async with server as url:
             http = client()
-            assert await (await http.request("GET", url + "/a", [])).read() == b"first"
+            assert (await http.request("GET", url + "/a", {})).body == b"first"
             await asyncio.sleep(0.1)  # the close reaches the client while the connection is idle
-            answer = await (await http.request("GET", url + "/b", [])).read()
+            answer = (await http.request("GET", url + "/b", {})).body
             await http.aclose()
             return answer
 
@@ -127,7 +80,7 @@ def test_chunked_gzip_and_read_to_close_bodies(run: Any) -> None:
     async def main() -> list[bytes]:
         async with Server(chunked, zipped, until_close) as url:
             http = client()
-            answers = [await (await http.request("GET", url, [])).read() for _ in range(3)]
+            answers = [(await http.request("GET", url, {})).body for _ in range(3)]
             await http.aclose()
             return answers
 
@@ -147,10 +100,10 @@ def test_a_stream_cut_mid_way_is_an_error_not_an_end(run: Any) -> None:
     async def main() -> list[bytes]:
         async with Server(cut) as url:
             http = client()
-            response = await http.request("POST", url, [], b"{}")
+            response = await http.stream("POST", url, {}, b"{}")
             got: list[bytes] = []
-            with pytest.raises(UpstreamClosed):
-                async for chunk in response.iter_chunks():
+            with pytest.raises(StreamCut, match="the upstream stream was cut"):
+                async for chunk in response.chunks():
                     got.append(chunk)
             await http.aclose()
             return got
@@ -167,9 +120,10 @@ def test_silence_is_a_timeout_and_the_connection_is_not_reused(run: Any) -> None
     async def main() -> bytes:
         async with server as url:
             http = client(read=0.2)
-            with pytest.raises(TimeoutError):
-                await http.request("POST", url, [], b"{}")
-            answer = await (await http.request("POST", url, [], b"{}")).read()
+            with pytest.raises(UpstreamUnreachable, match="did not answer in time") as caught:
+                await http.request("POST", url, {}, b"{}")
+            assert caught.value.status_code == 504
+            answer = (await http.request("POST", url, {}, b"{}")).body
             await http.aclose()
             return answer
 
@@ -180,39 +134,77 @@ def test_silence_is_a_timeout_and_the_connection_is_not_reused(run: Any) -> None
 def test_refusals_before_anything_is_sent(run: Any) -> None:
     async def main() -> None:
         http = client(connect=0.5)
-        with pytest.raises(UpstreamClosed, match="line break"):
-            await http.request("GET", "http://127.0.0.1:9/", [("x-goog-api-key", "k\r\nx-evil: 1")])
-        with pytest.raises(UpstreamClosed, match="latin-1"):
-            await http.request("GET", "http://127.0.0.1:9/", [("x-goog-api-key", "k€")])
+        with pytest.raises(UpstreamUnreachable, match="line break"):
+            await http.request("GET", "http://127.0.0.1:9/", {"x-goog-api-key": "k\r\nx-evil: 1"})
+        with pytest.raises(UpstreamUnreachable, match="latin-1"):
+            await http.request("GET", "http://127.0.0.1:9/", {"x-goog-api-key": "k€"})
         # A request line is never sent broken or silently changed (urlsplit drops tabs and newlines).
         for url in ("/models/a b:x", "/models/a\tb", "/models/a\r\nx-evil: 1", "/models/\u2713"):
-            with pytest.raises(UpstreamClosed, match="control or non-ASCII"):
-                await http.request("POST", "http://127.0.0.1:9" + url, [])
-        with pytest.raises(UpstreamClosed, match="could not connect"):
-            await http.request("GET", "http://127.0.0.1:9/", [])  # the discard port: nobody listens
+            with pytest.raises(UpstreamUnreachable, match="control or non-ASCII"):
+                await http.request("POST", "http://127.0.0.1:9" + url, {})
+        with pytest.raises(UpstreamUnreachable, match="could not connect") as caught:
+            await http.stream("GET", "http://127.0.0.1:9/", {})  # the discard port: nobody listens
+        assert caught.value.status_code == 502
         await http.aclose()
 
     run(main())
 
 
-def test_a_response_released_twice_goes_back_to_the_pool_once(run: Any) -> None:
+def test_a_response_closed_twice_goes_back_to_the_pool_once(run: Any) -> None:
     server = Server(ok(b"1"), ok(b"2"), ok(b"3"))
 
     async def main() -> list[bytes]:
         async with server as url:
             http = client()
-            first = await http.request("GET", url, [])
+            first = await http.stream("GET", url, {})
             assert await first.read() == b"1"
-            first.release()  # read() released it already
-            second, third = await http.request("GET", url, []), None
+            first.close()  # read() closed it already
+            second, third = await http.stream("GET", url, {}), None
             body = await second.read()
-            third = await http.request("GET", url, [])
+            third = await http.stream("GET", url, {})
             answers = [body, await third.read()]
             await http.aclose()
             return answers
 
     assert run(main()) == [b"2", b"3"]
     assert server.connections == 1
+
+
+def test_a_body_from_an_async_iterator_is_sent_as_it_comes(run: Any) -> None:
+    """Chunked when its length is unknown, as is under the caller's content-length."""
+    received: list[bytes] = []
+
+    async def read_chunked(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        body = b""
+        while size := int((await reader.readline()).strip(), 16):
+            body += await reader.readexactly(size)
+            await reader.readexactly(2)
+        await reader.readexactly(2)
+        received.append(body)
+        writer.write(ok(b"chunked"))
+        await writer.drain()
+
+    async def parts() -> AsyncIterator[bytes]:
+        for part in (b"one,", b"", b"two," * 50_000, b"three"):
+            await asyncio.sleep(0)
+            yield part
+
+    server = Server(read_chunked, ok(b"sized"))
+
+    async def main() -> list[bytes]:
+        async with server as url:
+            http = client()
+            first = await http.request("POST", url, {}, parts())
+            second = await http.request("PUT", url, {"content-length": "200009"}, parts())
+            await http.aclose()
+            return [first.body, second.body]
+
+    assert run(main()) == [b"chunked", b"sized"]
+    assert received == [b"one," + b"two," * 50_000 + b"three"]
+    assert b"transfer-encoding: chunked\r\n" in server.requests[0]
+    sized = server.requests[1]
+    assert b"transfer-encoding" not in sized and sized.endswith(b"one," + b"two," * 50_000 + b"three")
+    assert server.connections == 2  # a streamed body never rides a reused connection
 
 
 def test_origins() -> None:
