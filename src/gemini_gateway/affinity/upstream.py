@@ -7,6 +7,7 @@ from the client to Google without ever being whole in the gateway's memory.
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterable, AsyncIterator, Mapping
 from dataclasses import dataclass
 
@@ -20,6 +21,7 @@ from gemini_gateway.resource_names import resource_path
 from gemini_gateway.routes.asgi import Receive
 
 JSON = "application/json"
+_METHOD = re.compile(r"[A-Za-z][A-Za-z0-9]{0,63}")
 
 
 @dataclass(slots=True)
@@ -50,7 +52,7 @@ async def resource_request(
     """`verb` on `target` (a path of names under the API's base URL, or an absolute upload URL)."""
     api = api_key_backend(backend)
     absolute = target.startswith(("http://", "https://"))
-    url = target if absolute else f"{api.base_url}/{resource_path(target)}"
+    url = target if absolute else f"{api.base_url}/{method_path(target)}"
     # The key goes in a header, never the URL, so it cannot leak through logged URLs.
     send_headers = {"content-type": JSON, **(headers or {}), "x-goog-api-key": credential.secret}
     try:
@@ -71,6 +73,15 @@ async def resource_request(
     if response.status >= 400:
         raise UpstreamError(response.status, data, content_type=content_type)
     return ResourceReply(response.status, data, response.headers, content_type, credential.id)
+
+
+def method_path(target: str) -> str:
+    """`v1/batches/x:cancel` -> the checked path with its custom method (`:cancel`) kept: names
+    never hold a colon, so only a method name may follow one."""
+    path, colon, method = target.partition(":")
+    if colon and _METHOD.fullmatch(method) is None:
+        raise GatewayError(f"{method[:40]!a} is not a method name", status_code=400)
+    return resource_path(path) + (f":{method}" if colon else "")
 
 
 class ClientGone(Exception):
