@@ -41,10 +41,13 @@ from gemini_gateway.pool.pool import CredentialPool, configure_quotas
 from gemini_gateway.recorder import RecorderMiddleware, start_recorder, stop_recorder
 from gemini_gateway.redaction import REDACTOR
 from gemini_gateway.routes import aistudio, anthropic, executor, gemini, health, logs, monitor, oauth, openai
+from gemini_gateway.routes.batches import routes as batch_routes
 from gemini_gateway.routes.caches import routes as cache_routes
+from gemini_gateway.routes.file_search import routes as file_search_routes
 from gemini_gateway.routes.files import routes as file_routes
 from gemini_gateway.routes.front_door import FrontDoor
 from gemini_gateway.routes.interactions import routes as interaction_routes
+from gemini_gateway.routes.openai_image_edits import routes as image_edit_routes
 from gemini_gateway.settings import Settings
 from gemini_gateway.store.database import Database
 from gemini_gateway.transport.build import build_transports
@@ -158,7 +161,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(aistudio.router)
     # OpenAI's routes first: `GET /v1/models` is shared, and that handler sends Google clients on.
     app.router.routes.extend(openai.routes())
+    app.router.routes.extend(image_edit_routes())
     app.router.routes.extend(anthropic.routes())
+    # Before Gemini's and the Files API's: `models/{m}:batchGenerateContent`, `files/{id}:download`.
+    app.router.routes.extend(batch_routes())
+    app.router.routes.extend(file_search_routes())
     app.router.routes.extend(gemini.routes())
     app.router.routes.extend(file_routes())
     app.router.routes.extend(cache_routes())

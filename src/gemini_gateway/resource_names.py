@@ -109,3 +109,15 @@ def api_version(path: str) -> str:
         if segment in ("v1", "v1beta"):
             return segment
     return "v1beta"
+
+
+_METHOD = re.compile(r"[A-Za-z][A-Za-z0-9]{0,63}")
+
+
+def method_path(target: str) -> str:
+    """`v1/batches/x:cancel` -> the checked path with its custom method (`:cancel`) kept: names
+    never hold a colon, so only a method name may follow one."""
+    path, colon, method = target.partition(":")
+    if colon and _METHOD.fullmatch(method) is None:
+        raise RequestError(f"{method[:40]!a} is not a method name")
+    return resource_path(path) + (f":{method}" if colon else "")

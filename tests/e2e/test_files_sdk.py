@@ -185,7 +185,7 @@ def gateway_process(fake_url: str, tmp_path: Path) -> Iterator[tuple[str, int]]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 90  # a start-up on a loaded 2-core machine can take 30 s
         while True:
             try:
                 if httpx.get(url + "/health", timeout=1).status_code == 200:
@@ -193,6 +193,8 @@ def gateway_process(fake_url: str, tmp_path: Path) -> Iterator[tuple[str, int]]:
             except httpx.HTTPError:
                 pass
             if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()  # else reading its stderr waits for an exit that never comes
+                process.wait()
                 raise RuntimeError(
                     f"the gateway did not start: {process.stderr.read() if process.stderr else ''}"
                 )

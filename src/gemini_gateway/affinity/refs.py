@@ -3,7 +3,8 @@
 A generateContent, streamGenerateContent or countTokens body (and a cachedContents.create body)
 can name Files API files in any content part, as `fileData.fileUri` or `file_data.file_uri`, and
 a cached content as `cachedContent` or `cached_content`; countTokens may wrap all of it in
-`generateContentRequest`. Every dialect arrives here in canonical (Gemini) form, so one reader
+`generateContentRequest`. Its `fileSearch` tool names File Search stores, and a
+batchGenerateContent body names an input file and inlined requests (see `job_refs`). Every dialect arrives here in canonical (Gemini) form, so one reader
 serves them all.
 """
 
@@ -15,13 +16,15 @@ from typing import Any
 
 import orjson
 
+from gemini_gateway.affinity.job_refs import STORE_MARK, batch_input, store_names
+
 # A Files API file as a part names it: its full uri (any host: Google's, or a fake's in tests)
 # or the bare resource name.
 _FILE_URI = re.compile(r"^(?:https?://[^/]+/(?:v1beta|v1)/)?(files/[a-z0-9-]{1,40})$")
 _CACHE_NAME = re.compile(r"^cachedContents/[A-Za-z0-9_-]{1,128}$")
 # Methods whose bodies can name a file or a cached content.
 BINDING_METHODS = frozenset(
-    {"generateContent", "streamGenerateContent", "countTokens", "cachedContents.create"}
+    {"generateContent", "streamGenerateContent", "countTokens", "cachedContents.create", "batches.create"}
 )
 
 
@@ -44,7 +47,12 @@ def named_resources(body: bytes) -> set[str]:
     Byte scans decide the common case (nothing named) without parsing the body. The cache keys
     are matched with their closing quote, which base64 media can never contain.
     """
-    if b"files/" not in body and b'achedContent"' not in body and b'ached_content"' not in body:
+    if (
+        b"files/" not in body
+        and b'achedContent"' not in body
+        and b'ached_content"' not in body
+        and STORE_MARK not in body
+    ):
         return set()
     try:
         request = orjson.loads(body)
@@ -53,16 +61,25 @@ def named_resources(body: bytes) -> set[str]:
     if not isinstance(request, dict):
         return set()
     found: set[str] = set()
-    for scope in (request, _get(request, "generateContentRequest", "generate_content_request")):
-        if not isinstance(scope, dict):
-            continue
-        cached = _get(scope, "cachedContent", "cached_content")
-        if isinstance(cached, str) and (name := cache_name(cached)):
-            found.add(name)
-        found.update(_file_names(_get(scope, "contents", "contents")))
-        system = _get(scope, "systemInstruction", "system_instruction")
-        if isinstance(system, dict):
-            found.update(_file_names([system]))
+    input_file, inlined = batch_input(request)
+    if input_file is not None and (name := file_name(input_file)):
+        found.add(name)
+    for scope in (request, _get(request, "generateContentRequest", "generate_content_request"), *inlined):
+        if isinstance(scope, dict):
+            found |= _scope_names(scope)
+    return found
+
+
+def _scope_names(scope: dict[str, Any]) -> set[str]:
+    """What one generateContent-shaped request names: files, a cache, File Search stores."""
+    found = store_names(scope)
+    cached = _get(scope, "cachedContent", "cached_content")
+    if isinstance(cached, str) and (name := cache_name(cached)):
+        found.add(name)
+    found.update(_file_names(_get(scope, "contents", "contents")))
+    system = _get(scope, "systemInstruction", "system_instruction")
+    if isinstance(system, dict):
+        found.update(_file_names([system]))
     return found
 
 

@@ -158,7 +158,7 @@ async def _discover(
 ) -> tuple[Owner, ResourceReply]:
     """Ask each credential for `name` until one has it; remember that one and return its answer."""
     last: GatewayError | None = None
-    method = "files.get" if name.startswith("files/") else "cachedContents.get"
+    method = f"{name.partition('/')[0]}.get"  # files.get, cachedContents.get, batches.get, ...
     for credential in resource_credentials(gateway, method):
         try:
             reply = await on_credential(

@@ -15,7 +15,7 @@ from gemini_gateway.backends.base import (
     UpstreamReply,
 )
 from gemini_gateway.pool.credential import Credential
-from gemini_gateway.resource_names import model_segment, resource_path
+from gemini_gateway.resource_names import method_path, model_segment
 from gemini_gateway.sse import SSEParser
 from gemini_gateway.transport.base import Body, Streamed, Transport, error_of, raise_for_status, with_query
 
@@ -86,7 +86,7 @@ class ApiKeyBackend:
     ) -> ResourceReply:
         """`verb` on `target` (a path of names under the API's base URL, or an absolute upload URL)."""
         absolute = target.startswith(("http://", "https://"))
-        url = with_query(target if absolute else f"{self.base_url}/{resource_path(target)}", params)
+        url = with_query(target if absolute else f"{self.base_url}/{method_path(target)}", params)
         send_headers = {"content-type": JSON, **(headers or {}), "x-goog-api-key": credential.secret}
         reply = raise_for_status(await self.resources.request(verb, url, send_headers, body or b""))
         content_type = reply.headers.get("content-type", JSON)
@@ -102,7 +102,7 @@ class ApiKeyBackend:
         body: bytes | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> ResourceStream:
-        url = with_query(f"{self.base_url}/{resource_path(target)}", params)
+        url = with_query(f"{self.base_url}/{method_path(target)}", params)
         send_headers = {"content-type": JSON, **(headers or {}), "x-goog-api-key": credential.secret}
         answer = await self.resources.stream(verb, url, send_headers, body or b"")
         if answer.status >= 400:

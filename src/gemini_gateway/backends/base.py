@@ -53,6 +53,22 @@ RESOURCE_METHODS = frozenset(
         "cachedContents.get",
         "cachedContents.patch",
         "cachedContents.delete",
+        # Batch mode, File Search stores and their long-running operations (routes/batches.py,
+        # routes/file_search.py): they live in the credential's project as files do.
+        "files.download",
+        "batches.create",
+        "batches.list",
+        "batches.get",
+        "batches.cancel",
+        "batches.delete",
+        "fileSearchStores.create",
+        "fileSearchStores.list",
+        "fileSearchStores.get",
+        "fileSearchStores.delete",
+        "fileSearchStores.upload",
+        "fileSearchStores.importFile",
+        "fileSearchStores.documents",
+        "fileSearchStores.operations",
     }
 )
 # Interactions (`/{version}/interactions`): they live in the project of the key that created them,

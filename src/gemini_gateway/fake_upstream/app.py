@@ -12,7 +12,7 @@ from urllib.parse import parse_qsl
 
 import orjson
 
-from gemini_gateway.fake_upstream import asgi
+from gemini_gateway.fake_upstream import asgi, jobs
 from gemini_gateway.fake_upstream.asgi import Receive, Scope, Send
 from gemini_gateway.fake_upstream.cache import AnswerCache
 from gemini_gateway.fake_upstream.code_assist import handle_code_assist
@@ -28,6 +28,7 @@ from gemini_gateway.fake_upstream.errors import (
     route_not_found,
 )
 from gemini_gateway.fake_upstream.faults import fault_error
+from gemini_gateway.fake_upstream.file_search import check_stores
 from gemini_gateway.fake_upstream.generation import AnswerPlan, plan_answer
 from gemini_gateway.fake_upstream.handlers import batch_embed_contents, count_tokens, embed_content, predict
 from gemini_gateway.fake_upstream.interaction_routes import INTERACTION_PREFIXES, handle_interactions
@@ -63,6 +64,8 @@ class FakeGeminiApp:
             path: str = scope["path"]
             if scope["method"] == "OPTIONS":
                 await asgi.send_preflight(scope, send)
+            elif jobs.claims(path):  # batches, File Search stores (before files: `files/x:download`)
+                await jobs.handle_jobs(self.state, scope, receive, send)
             elif path.startswith(RESOURCE_PREFIXES):
                 await handle_resources(self.state, scope, receive, send)
             elif path.startswith(INTERACTION_PREFIXES):
@@ -125,6 +128,7 @@ class FakeGeminiApp:
                 body = vertex_count_body(body, model_id)
             if rpc in _GENERATE or rpc == "countTokens":
                 state.projects.check_references(key, rpc, model_id, body)  # files, caches: per project
+                check_stores(state.projects.project(key), body)  # File Search stores named in tools
             if stream:
                 chunks = chunks or config.stream_chunks
                 frames = self._answers.get_or_make(

@@ -146,6 +146,7 @@ def _finish(projects: Projects, session: UploadSession) -> StoredFile:
         created=time.time(),
         base_url=session.base_url,
         version=session.version,
+        content=bytes(session.kept) if session.kept is not None else None,
     )
     projects.project(session.key).files[stored.id] = stored
     session.result = stored

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import orjson
 
 from gemini_gateway.fake_upstream.errors import Json, invalid_argument
-from gemini_gateway.fake_upstream.media import PCM_MIME, audio_tokens, pcm_speech, png
+from gemini_gateway.fake_upstream.media import PCM_MIME, aspect_size, audio_tokens, pcm_speech, png
 from gemini_gateway.fake_upstream.models import ModelInfo
 from gemini_gateway.fake_upstream.prompt import Prompt, excerpt, read_prompt, tokens_for_chars
 from gemini_gateway.fake_upstream.schema_values import example_value
@@ -162,7 +162,8 @@ def _text(model: ModelInfo, config: Json, prompt: Prompt, index: int, min_chars:
     candidate.tokens = tokens_for_chars(len(candidate.text or ""))
     wanted = [str(m).upper() for m in config.get("responseModalities") or ()]
     if model.kind == "image" and (not wanted or "IMAGE" in wanted):
-        image = base64.b64encode(png(f"{prompt.text}#{index}")).decode()
+        width, height = aspect_size((config.get("imageConfig") or {}).get("aspectRatio"))
+        image = base64.b64encode(png(f"{prompt.text}#{index}", width, height)).decode()
         candidate.media.append({"inlineData": {"mimeType": "image/png", "data": image}})
         candidate.tokens += IMAGE_OUTPUT_TOKENS
     return candidate

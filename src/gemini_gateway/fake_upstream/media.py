@@ -20,18 +20,32 @@ def _chunk(kind: bytes, data: bytes) -> bytes:
 
 
 @lru_cache(maxsize=256)
-def png(seed: str, size: int = IMAGE_SIZE) -> bytes:
-    """A `size`x`size` RGB PNG whose colours are derived from `seed` (same seed, same image)."""
+def png(seed: str, size: int = IMAGE_SIZE, height: int | None = None) -> bytes:
+    """A `size`x`size` (or `size`x`height`) RGB PNG whose colours are derived from `seed` (same
+    seed, same image)."""
     digest = hashlib.blake2b(seed.encode(), digest_size=6).digest()
     top, bottom = digest[:3], digest[3:]
-    rows = b"".join(b"\x00" + (top if y < size // 2 else bottom) * size for y in range(size))
-    header = struct.pack(">IIBBBBB", size, size, 8, 2, 0, 0, 0)  # 8-bit RGB, no interlace
+    rows_count = height or size
+    rows = b"".join(b"\x00" + (top if y < rows_count // 2 else bottom) * size for y in range(rows_count))
+    header = struct.pack(">IIBBBBB", size, rows_count, 8, 2, 0, 0, 0)  # 8-bit RGB, no interlace
     return (
         b"\x89PNG\r\n\x1a\n"
         + _chunk(b"IHDR", header)
         + _chunk(b"IDAT", zlib.compress(rows))
         + _chunk(b"IEND", b"")
     )
+
+
+def aspect_size(ratio: object, longest: int = IMAGE_SIZE) -> tuple[int, int]:
+    """(width, height) of an image in `imageConfig.aspectRatio` ("16:9"), its longest side `longest`."""
+    try:
+        w, h = (int(x) for x in str(ratio).split(":"))
+    except ValueError:
+        return longest, longest
+    if w <= 0 or h <= 0:
+        return longest, longest
+    scale = longest / max(w, h)
+    return max(1, round(w * scale)), max(1, round(h * scale))
 
 
 @lru_cache(maxsize=256)

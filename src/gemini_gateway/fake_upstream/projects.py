@@ -30,6 +30,7 @@ from gemini_gateway.fake_upstream.proto_json import (
 
 FILE_LIFETIME_SECONDS = 48 * 3600  # Google deletes uploaded files after two days
 HEAD_BYTES = 64  # of each upload, kept so tests can see what arrived
+KEEP_BYTES = 1024 * 1024  # uploads up to this size are kept whole: a batch reads its input file
 _ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 # A Files API file as a part names it: the full uri, or the bare resource name.
 FILE_URI = re.compile(r"^(?:https?://[^/]+/v1(?:beta)?/)?files/([a-z0-9-]+)$")
@@ -65,6 +66,8 @@ class StoredFile:
     base_url: str  # scheme://host the file's uri names, as the caller reached the fake
     version: str = "v1beta"  # the API version it was uploaded through, which its uri names
     expires: float = 0.0
+    content: bytes | None = None  # the whole file, when small (KEEP_BYTES) or generated
+    source: str = "UPLOADED"
 
     def __post_init__(self) -> None:
         self.expires = self.expires or self.created + FILE_LIFETIME_SECONDS
@@ -88,9 +91,11 @@ class StoredFile:
                 "sha256Hash": base64.b64encode(self.sha256_hex.encode()).decode(),
                 "uri": f"{self.base_url}/{self.version}/{self.name}",
                 "state": "ACTIVE",
-                "source": "UPLOADED",
+                "source": self.source,
             }
         )
+        if self.source == "GENERATED":
+            data["downloadUri"] = f"{self.base_url}/download/{self.version}/{self.name}:download?alt=media"
         return data
 
 
@@ -138,6 +143,7 @@ class UploadSession:
     received: int = 0
     hasher: Any = field(default_factory=hashlib.sha256)
     head: bytearray = field(default_factory=bytearray)
+    kept: bytearray | None = field(default_factory=bytearray)  # the whole upload while it is small
     result: StoredFile | None = None  # set once finalized
 
     def take(self, chunk: bytes) -> None:
@@ -145,12 +151,17 @@ class UploadSession:
         self.hasher.update(chunk)
         if len(self.head) < HEAD_BYTES:
             self.head += chunk[: HEAD_BYTES - len(self.head)]
+        if self.kept is not None:
+            self.kept = self.kept + chunk if self.received <= KEEP_BYTES else None
 
 
 @dataclass(slots=True)
 class Project:
     files: dict[str, StoredFile] = field(default_factory=dict)  # by id
     caches: dict[str, StoredCache] = field(default_factory=dict)  # by id
+    # Batches and File Search stores by id (fake_upstream/batches.py, file_search.py).
+    batches: dict[str, Any] = field(default_factory=dict)
+    stores: dict[str, Any] = field(default_factory=dict)
 
     def live_files(self, now: float) -> list[StoredFile]:
         for expired in [i for i, f in self.files.items() if f.expires <= now]:
@@ -180,6 +191,7 @@ class Projects:
     def __init__(self) -> None:
         self._projects: dict[str, Project] = {}
         self.uploads: dict[str, UploadSession] = {}
+        self.store_uploads: dict[str, Any] = {}  # File Search store uploads (file_search.py)
         self.vertex_calls: list[VertexCall] = []
         self._lock = threading.Lock()  # tests read from another thread
 
@@ -188,11 +200,13 @@ class Projects:
             return self._projects.setdefault(key, Project())
 
     def owner_of(self, name: str) -> str | None:
-        """The key whose project holds `files/x` or `cachedContents/x` (for tests)."""
+        """The key whose project holds `files/x`, `cachedContents/x`, `batches/x` or
+        `fileSearchStores/x` (for tests)."""
         kind, _, ident = name.partition("/")
+        attribute = {"files": "files", "batches": "batches", "fileSearchStores": "stores"}.get(kind, "caches")
         with self._lock:
             for key, project in self._projects.items():
-                if ident in (project.files if kind == "files" else project.caches):
+                if ident in getattr(project, attribute):
                     return key
         return None
 
@@ -204,6 +218,7 @@ class Projects:
         with self._lock:
             self._projects.clear()
             self.uploads.clear()
+            self.store_uploads.clear()
             self.vertex_calls.clear()
 
     def check_references(self, key: str, rpc: str, model_id: str | None, body: bytes) -> None:

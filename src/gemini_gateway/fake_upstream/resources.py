@@ -61,7 +61,7 @@ def _route(scope: Scope) -> tuple[str, str | None]:
     return rpc, ident or None
 
 
-async def _admit(state: FakeState, key: str | None, scope: Scope) -> str:
+async def admit(state: FakeState, key: str | None, scope: Scope) -> str:
     """The key check and scripted faults every keyed call goes through."""
     if not key:
         raise missing_key()
@@ -81,7 +81,7 @@ async def _resource(
 ) -> None:
     rpc, ident = _route(scope)
     state.record(CallRecord(key, rpc, None, False, _version(scope)))
-    project = state.projects.project(await _admit(state, key, scope))
+    project = state.projects.project(await admit(state, key, scope))
     body = b""
     if rpc in ("createCachedContent", "updateCachedContent"):
         body = await files.read_small(receive, limit=64 * 1024 * 1024)
@@ -115,7 +115,7 @@ async def _upload(
         await files.upload_chunk(state.projects, upload_id, scope, receive, send)
         return
     state.record(CallRecord(key, "uploadFile", None, False, _version(scope)))
-    key = await _admit(state, key, scope)
+    key = await admit(state, key, scope)
     protocol = (header(scope, b"x-goog-upload-protocol") or query.get("uploadType") or "").lower()
     command = (header(scope, b"x-goog-upload-command") or "").lower()
     if protocol == "resumable":

@@ -126,7 +126,9 @@ async def run_dialect(
     dialect: str,
     render_error: ErrorRenderer,
     handle: Callable[[DialectRequest], Awaitable[None]],
+    parse: Callable[[bytes, Scope], dict[str, Any]] | None = None,
 ) -> None:
+    """`parse` reads a body that is not a JSON object (images/edits' multipart form)."""
     gateway = gateway_of(scope)
     exchange = get_exchange(scope)
     exchange.dialect, exchange.route = dialect, scope["path"]
@@ -134,7 +136,8 @@ async def run_dialect(
     try:
         client = gateway.auth.client(scope)
         exchange.client_id = client.id
-        body = parse_json_object(await read_body(receive, gateway.settings.max_request_bytes))
+        raw = await read_body(receive, gateway.settings.max_request_bytes)
+        body = parse_json_object(raw) if parse is None else parse(raw, scope)
         guard = DisconnectGuard(receive)
         await handle(DialectRequest(gateway, exchange, scope, send, body, client))
     except GatewayError as exc:

@@ -296,6 +296,11 @@ async def one_file(scope: Scope, receive: Receive, send: Send) -> None:
         await send_google_error(send, exc, exchange)
 
 
+# File Search store uploads (routes/file_search.py) speak the same resumable protocol.
+upload_headers, public_url, answer_upload, continue_upload = _upload_headers, _public_url, _answer, _continue
+send_upload_error = _send_upload_error
+
+
 def routes() -> list[BaseRoute]:
     table: list[BaseRoute] = []
     for prefix in ("", "/gemini"):

@@ -1,0 +1,188 @@
+"""Batch mode as Google serves it (google-genai's `client.batches`), for v1beta and v1, also
+under `/gemini`:
+
+    POST   /{v}/models/{model}:batchGenerateContent   create (inline requests or an input file)
+    GET    /{v}/batches                               list, merged over every credential
+    GET    /{v}/batches/{id}                          get (the SDK's poll)
+    POST   /{v}/batches/{id}:cancel                   cancel
+    DELETE /{v}/batches/{id}                          delete
+    GET    /{v}/files/{id}:download?alt=media         a responses file (also under /download/{v})
+
+A batch runs in the project of the key that created it, and only that key can see it: the
+gateway remembers `batches/{id}` with its credential and sends every later call there. A batch
+whose input is an uploaded file must be created by the file's key; the dispatcher's binder pins
+the create call to it (`affinity.refs` reads `batch.inputConfig.fileName` and what inlined
+requests name). A finished batch's responses file is in the same project, so it is remembered
+with the batch's credential when a poll reveals it.
+
+The SDK downloads with `GET /{v}/files/{id}:download?alt=media` (files.py in google-genai 3.x);
+Google's REST reference shows the `/download/{v}/...` media path: both are served, the SDK wins.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from starlette.routing import BaseRoute, Route
+
+from gemini_gateway.affinity.resources import (
+    FILES_SCOPE,
+    affinity_of,
+    decode_object,
+    list_merged,
+    on_credential,
+    resource_credentials,
+)
+from gemini_gateway.backends.base import ResourceReply
+from gemini_gateway.context import Gateway
+from gemini_gateway.errors import RequestError
+from gemini_gateway.exchange import Exchange
+from gemini_gateway.resource_names import api_version, model_id, resource_id
+from gemini_gateway.routes.asgi import ASGIEndpoint, Receive, Scope, Send, parse_json_object, read_body
+from gemini_gateway.routes.owned import answer, gemini_endpoint, holder_call, query_of
+
+# Batch calls keep their cooldowns apart from generation: Google's batch quotas (concurrent
+# batches, enqueued tokens) are not a model's per-minute quota.
+BATCHES_SCOPE = "batches"
+_LIST_PARAMS = ("pageSize", "pageToken", "page_size", "page_token")
+
+
+async def _learn(gateway: Gateway, reply: ResourceReply, client_id: str | None) -> None:
+    """The batch an answer names, and its responses file, live with the credential that answered."""
+    operation = decode_object(reply.body)
+    owners = affinity_of(gateway).owners
+    name = operation.get("name")
+    if isinstance(name, str) and name.startswith("batches/"):
+        await owners.remember(name, reply.credential_id, client_id=client_id)
+    responses = _responses_file(operation)
+    if responses is not None:
+        await owners.remember(responses, reply.credential_id, client_id=client_id)
+
+
+def _responses_file(operation: dict[str, Any]) -> str | None:
+    for holder in (operation.get("metadata"), operation.get("response")):
+        output = holder.get("output") if isinstance(holder, dict) else None
+        name = output.get("responsesFile") if isinstance(output, dict) else None
+        if isinstance(name, str) and name.startswith("files/"):
+            return name
+    return None
+
+
+async def create(gateway: Gateway, exchange: Exchange, scope: Scope, receive: Receive, send: Send) -> None:
+    """POST /{v}/models/{model}:batchGenerateContent"""
+    client = gateway.auth.client(scope)
+    model = model_id(scope["path_params"]["model"])
+    client.check_model(model)
+    exchange.model = model
+    body = await read_body(receive, gateway.settings.max_request_bytes)
+    batch = parse_json_object(body).get("batch")
+    if not isinstance(batch, dict):
+        raise RequestError("* BatchGenerateContentRequest.batch: batch is required")
+    resource_credentials(gateway, "batches.create")  # a clear 501 without Gemini API keys
+    version = api_version(scope["path"])
+    # Bound by the dispatcher's binder when the batch names a file (its input, or in a request).
+    reply = await on_credential(
+        gateway,
+        exchange,
+        "batches.create",
+        BATCHES_SCOPE,
+        "POST",
+        f"{version}/models/{model}:batchGenerateContent",
+        allowed=None,
+        body=body,
+    )
+    await _learn(gateway, reply, client.id)
+    await answer(send, exchange, reply)
+
+
+async def list_batches(
+    gateway: Gateway, exchange: Exchange, scope: Scope, receive: Receive, send: Send
+) -> None:
+    """GET /{v}/batches: every credential's batches as one paged list."""
+    page = await list_merged(
+        gateway,
+        exchange,
+        method="batches.list",
+        scope_model=BATCHES_SCOPE,
+        path=f"{api_version(scope['path'])}/batches",
+        items_key="operations",
+        expiry_key="expireTime",
+        query=query_of(scope),
+        default_size=10,
+        max_size=1000,
+    )
+    reply = ResourceReply(200, orjson.dumps(page), {})
+    await answer(send, exchange, reply)
+
+
+async def one_batch(gateway: Gateway, exchange: Exchange, scope: Scope, receive: Receive, send: Send) -> None:
+    """GET, DELETE /{v}/batches/{id} and POST /{v}/batches/{id}:cancel, on the batch's key."""
+    name = f"batches/{resource_id('batches', scope['path_params']['batch_id'])}"
+    version = api_version(scope["path"])
+    verb = scope["method"]
+    cancel = verb == "POST"
+    method = "batches.cancel" if cancel else "batches.get" if verb == "GET" else "batches.delete"
+    path = f"{version}/{name}:cancel" if cancel else f"{version}/{name}"
+    body = b"{}" if cancel else b""
+    reply = await holder_call(
+        gateway, exchange, name, method, BATCHES_SCOPE, verb, path, version=version, body=body
+    )
+    if verb == "DELETE":
+        await affinity_of(gateway).owners.forget(name)
+    elif verb == "GET":
+        await _learn(gateway, reply, exchange.client_id)
+    await answer(send, exchange, reply)
+
+
+async def download(gateway: Gateway, exchange: Exchange, scope: Scope, receive: Receive, send: Send) -> None:
+    """GET /{v}/files/{id}:download?alt=media: a generated file's bytes, from its project."""
+    name = f"files/{resource_id('files', scope['path_params']['file_id'])}"
+    version = api_version(scope["path"])
+    params = {"alt": query_of(scope).get("alt", "media")}
+    reply = await holder_call(
+        gateway,
+        exchange,
+        name,
+        "files.download",
+        FILES_SCOPE,
+        "GET",
+        f"{version}/{name}:download",
+        version=version,
+        params=params,
+    )
+    await answer(send, exchange, reply)
+
+
+def routes() -> list[BaseRoute]:
+    table: list[BaseRoute] = []
+    for prefix in ("", "/gemini"):
+        for version in ("v1beta", "v1"):
+            root = f"{prefix}/{version}"
+            table += [
+                Route(
+                    f"{root}/models/{{model}}:batchGenerateContent",
+                    ASGIEndpoint(gemini_endpoint(create)),
+                    methods=["POST"],
+                ),
+                Route(f"{root}/batches", ASGIEndpoint(gemini_endpoint(list_batches)), methods=["GET"]),
+                Route(
+                    f"{root}/batches/{{batch_id}}:cancel",
+                    ASGIEndpoint(gemini_endpoint(one_batch)),
+                    methods=["POST"],
+                ),
+                Route(
+                    f"{root}/batches/{{batch_id}}",
+                    ASGIEndpoint(gemini_endpoint(one_batch)),
+                    methods=["GET", "DELETE"],
+                ),
+            ]
+            for media in ("", "/download"):
+                table.append(
+                    Route(
+                        f"{prefix}{media}/{version}/files/{{file_id}}:download",
+                        ASGIEndpoint(gemini_endpoint(download)),
+                        methods=["GET"],
+                    )
+                )
+    return table

@@ -1,0 +1,278 @@
+"""File Search stores as Google serves them (google-genai's `client.file_search_stores`,
+`.documents` and `client.operations`), for v1beta and v1, also under `/gemini`:
+
+    POST   /{v}/fileSearchStores                             create
+    GET    /{v}/fileSearchStores                             list, merged over every credential
+    GET    /{v}/fileSearchStores/{id}                        get
+    DELETE /{v}/fileSearchStores/{id}?force=                 delete
+    POST   /upload/{v}/fileSearchStores/{id}:uploadToFileSearchStore   resumable upload
+    POST   /{v}/fileSearchStores/{id}:importFile             import an uploaded file
+    GET    /{v}/fileSearchStores/{id}/operations/{op}        an import's operation
+    GET    /{v}/fileSearchStores/{id}/upload/operations/{op} an upload's operation
+    GET    /{v}/fileSearchStores/{id}/documents[/{doc}]      documents; DELETE one (?force=)
+
+A store lives in the project of the key that created it, and so do its documents and
+operations: every call under `fileSearchStores/{id}` goes to that key. A generateContent whose
+`fileSearch` tool names a store is pinned to it by the dispatcher's binder (`affinity.refs`).
+
+Uploads follow the Files API's resumable protocol (routes/files.py): the start goes to the
+store's key, the client gets an upload URL pointing at the gateway with an opaque id, and the
+chunks, which google-genai posts to that URL without an API key, go to the same key.
+"""
+
+from __future__ import annotations
+
+import orjson
+from starlette.routing import BaseRoute, Route
+
+from gemini_gateway.affinity.binder import check_ready
+from gemini_gateway.affinity.resources import (
+    affinity_of,
+    decode_object,
+    list_merged,
+    on_credential,
+    resource_credentials,
+)
+from gemini_gateway.affinity.upstream import resource_request
+from gemini_gateway.backends.base import Backend, ResourceReply, UpstreamCall
+from gemini_gateway.context import Gateway, gateway_of
+from gemini_gateway.errors import ClientGone, GatewayError, RequestError, UpstreamUnreachable
+from gemini_gateway.exchange import Exchange, get_exchange
+from gemini_gateway.pool.credential import Credential
+from gemini_gateway.resource_names import RESOURCE_ID, api_version, resource_id
+from gemini_gateway.routes.asgi import ASGIEndpoint, Receive, Scope, Send, read_body
+from gemini_gateway.routes.files import (
+    METADATA_LIMIT,
+    answer_upload,
+    continue_upload,
+    public_url,
+    send_upload_error,
+    upload_headers,
+)
+from gemini_gateway.routes.gemini import send_google_error
+from gemini_gateway.routes.owned import answer, forwarded, gemini_endpoint, holder_call, query_of
+
+STORES_SCOPE = "fileSearchStores"  # cooldowns apart from generation, as for files and caches
+_LIST_PARAMS = ("pageSize", "pageToken", "page_size", "page_token")
+_UNDER_STORE = {  # what lives under a store, and the verbs each takes
+    ("documents",): ("GET",),
+    ("documents", "*"): ("GET", "DELETE"),
+    ("operations", "*"): ("GET",),
+    ("upload", "operations", "*"): ("GET",),
+}
+
+
+def _store_name(scope: Scope) -> str:
+    return f"fileSearchStores/{resource_id('fileSearchStores', scope['path_params']['store_id'])}"
+
+
+async def collection(
+    gateway: Gateway, exchange: Exchange, scope: Scope, receive: Receive, send: Send
+) -> None:
+    """POST (create) and GET (list) /{v}/fileSearchStores."""
+    version = api_version(scope["path"])
+    if scope["method"] == "GET":
+        page = await list_merged(
+            gateway,
+            exchange,
+            method="fileSearchStores.list",
+            scope_model=STORES_SCOPE,
+            path=f"{version}/fileSearchStores",
+            items_key="fileSearchStores",
+            expiry_key="expireTime",
+            query=query_of(scope),
+            default_size=10,
+            max_size=20,
+        )
+        await answer(send, exchange, ResourceReply(200, orjson.dumps(page), {}))
+        return
+    body = await read_body(receive, METADATA_LIMIT)
+    resource_credentials(gateway, "fileSearchStores.create")  # a clear 501 without Gemini API keys
+    reply = await on_credential(
+        gateway,
+        exchange,
+        "fileSearchStores.create",
+        STORES_SCOPE,
+        "POST",
+        f"{version}/fileSearchStores",
+        allowed=None,
+        body=body or b"{}",
+    )
+    name = decode_object(reply.body).get("name")
+    if isinstance(name, str) and name.startswith("fileSearchStores/"):
+        await affinity_of(gateway).owners.remember(name, reply.credential_id, client_id=exchange.client_id)
+    await answer(send, exchange, reply)
+
+
+async def one_store(gateway: Gateway, exchange: Exchange, scope: Scope, receive: Receive, send: Send) -> None:
+    """GET and DELETE (`?force=`) /{v}/fileSearchStores/{id}, on the store's key."""
+    name = _store_name(scope)
+    version = api_version(scope["path"])
+    deleting = scope["method"] == "DELETE"
+    reply = await holder_call(
+        gateway,
+        exchange,
+        name,
+        "fileSearchStores.delete" if deleting else "fileSearchStores.get",
+        STORES_SCOPE,
+        scope["method"],
+        f"{version}/{name}",
+        version=version,
+        params=forwarded(scope, ("force",)) if deleting else None,
+    )
+    if deleting:
+        await affinity_of(gateway).owners.forget(name)
+    await answer(send, exchange, reply)
+
+
+async def import_file(
+    gateway: Gateway, exchange: Exchange, scope: Scope, receive: Receive, send: Send
+) -> None:
+    """POST /{v}/fileSearchStores/{id}:importFile `{fileName}`: the file must be in the store's project."""
+    name = _store_name(scope)
+    version = api_version(scope["path"])
+    body = await read_body(receive, METADATA_LIMIT)
+    file_name = decode_object(body).get("fileName") or decode_object(body).get("file_name")
+    if isinstance(file_name, str):
+        owners = affinity_of(gateway).owners
+        store_owner, file_owner = await owners.owner(name), await owners.owner(file_name)
+        if store_owner and file_owner and store_owner.credential_id != file_owner.credential_id:
+            raise RequestError(
+                f"{file_name} and {name} were created with different upstream credentials; a file "
+                "can only be imported into a store of its own project (upload it into the store instead)"
+            )
+    reply = await holder_call(
+        gateway,
+        exchange,
+        name,
+        "fileSearchStores.importFile",
+        STORES_SCOPE,
+        "POST",
+        f"{version}/{name}:importFile",
+        version=version,
+        body=body,
+    )
+    await answer(send, exchange, reply)
+
+
+async def under_store(
+    gateway: Gateway, exchange: Exchange, scope: Scope, receive: Receive, send: Send
+) -> None:
+    """Documents and operations of a store: `documents`, `documents/{d}`, `operations/{o}`,
+    `upload/operations/{o}` (GET; DELETE for one document), on the store's key."""
+    name = _store_name(scope)
+    version = api_version(scope["path"])
+    rest = scope["path_params"]["rest"].split("/")
+    verb = scope["method"]
+    if not all(RESOURCE_ID.fullmatch(part) for part in rest):
+        raise RequestError(f"{scope['path_params']['rest'][:80]!a} is not a resource name")
+    shape = tuple(part if part in ("documents", "operations", "upload") else "*" for part in rest)
+    if verb not in _UNDER_STORE.get(shape, ()):
+        raise RequestError(f"the route {verb} {scope['path']} does not exist", status_code=404)
+    method = "fileSearchStores.operations" if "operations" in rest else "fileSearchStores.documents"
+    params = forwarded(scope, ("force",) if verb == "DELETE" else _LIST_PARAMS)
+    reply = await holder_call(
+        gateway,
+        exchange,
+        name,
+        method,
+        STORES_SCOPE,
+        verb,
+        f"{version}/{name}/{'/'.join(rest)}",
+        version=version,
+        params=params,
+    )
+    await answer(send, exchange, reply)
+
+
+async def upload(scope: Scope, receive: Receive, send: Send) -> None:
+    """POST /upload/{v}/fileSearchStores/{id}:uploadToFileSearchStore: a resumable start on the
+    store's key, or (`?upload_id=`, keyless) a later request of that upload."""
+    gateway = gateway_of(scope)
+    exchange = get_exchange(scope)
+    exchange.dialect, exchange.route = "gemini", scope["path"]
+    upload_id = query_of(scope).get("upload_id")
+    try:
+        if upload_id:
+            await continue_upload(gateway, exchange, scope, receive, send, upload_id)
+            return
+        exchange.client_id = gateway.auth.client(scope).id
+        await _start(gateway, exchange, scope, receive, send)
+    except GatewayError as exc:
+        if upload_id and exc.status_code < 500:
+            await send_upload_error(send, exc, exchange)  # final: the client must not retry it
+        else:
+            await send_google_error(send, exc, exchange)
+    except ClientGone:
+        exchange.status, exchange.error = 499, "client disconnected"
+
+
+async def _start(gateway: Gateway, exchange: Exchange, scope: Scope, receive: Receive, send: Send) -> None:
+    name = _store_name(scope)
+    version = api_version(scope["path"])
+    body = await read_body(receive, METADATA_LIMIT)
+    headers = upload_headers(scope)
+    owners = affinity_of(gateway).owners
+    if await owners.owner(name) is None:  # found (and remembered) by asking for the store
+        await holder_call(
+            gateway,
+            exchange,
+            name,
+            "fileSearchStores.get",
+            STORES_SCOPE,
+            "GET",
+            f"{version}/{name}",
+            version=version,
+        )
+    owner = await owners.owner(name)
+    credential = gateway.pool.get(owner.credential_id) if owner else None
+    if credential is None:
+        raise RequestError(
+            f"{name} was created with an upstream credential that is no longer in the pool", status_code=404
+        )
+    check_ready(credential, STORES_SCOPE, name, gateway.pool.clock())
+    target = f"upload/{version}/{name}:uploadToFileSearchStore"
+
+    async def perform(backend: Backend, chosen: Credential) -> ResourceReply:
+        reply = await resource_request(backend, chosen, "POST", target, body=body, headers=headers)
+        if not reply.headers.get("x-goog-upload-url"):
+            raise UpstreamUnreachable("the upstream started an upload without giving an upload URL")
+        return reply
+
+    call = UpstreamCall("fileSearchStores.upload", model=STORES_SCOPE, allowed=frozenset({credential.id}))
+    reply = await gateway.dispatcher.run(call, exchange, perform)
+    session = affinity_of(gateway).uploads.open(
+        reply.headers["x-goog-upload-url"], reply.credential_id, exchange.client_id or ""
+    )
+    await answer_upload(send, exchange, reply, public_url(scope, session.id))
+
+
+def routes() -> list[BaseRoute]:
+    table: list[BaseRoute] = []
+    for prefix in ("", "/gemini"):
+        for version in ("v1beta", "v1"):
+            root = f"{prefix}/{version}/fileSearchStores"
+            table += [
+                Route(
+                    f"{prefix}/upload/{version}/fileSearchStores/{{store_id}}:uploadToFileSearchStore",
+                    ASGIEndpoint(upload),
+                    methods=["POST"],
+                ),
+                Route(root, ASGIEndpoint(gemini_endpoint(collection)), methods=["GET", "POST"]),
+                Route(
+                    f"{root}/{{store_id}}:importFile",
+                    ASGIEndpoint(gemini_endpoint(import_file)),
+                    methods=["POST"],
+                ),
+                Route(
+                    f"{root}/{{store_id}}",
+                    ASGIEndpoint(gemini_endpoint(one_store)),
+                    methods=["GET", "DELETE"],
+                ),
+                Route(
+                    f"{root}/{{store_id}}/{{rest:path}}",
+                    ASGIEndpoint(gemini_endpoint(under_store)),
+                    methods=["GET", "DELETE"],
+                ),
+            ]
+    return table

@@ -1,0 +1,54 @@
+"""POST /v1/images/edits: OpenAI's image edits, served by a Gemini image model (see
+`dialects.openai_image_edits`); one generateContent per image asked for."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import orjson
+from starlette.routing import BaseRoute, Route
+
+from gemini_gateway.backends.base import UpstreamCall
+from gemini_gateway.dialects.openai_errors import render_openai_error
+from gemini_gateway.dialects.openai_image_edits import parse_edit_request, parse_form
+from gemini_gateway.dialects.openai_images import render_images_response
+from gemini_gateway.routes.asgi import ASGIEndpoint, Receive, Scope, Send, header
+from gemini_gateway.routes.dialect_flow import DialectRequest, decode_answer, run_dialect
+from gemini_gateway.routes.openai import PREFIXES
+
+
+def _form(body: bytes, scope: Scope) -> dict[str, Any]:
+    fields, files = parse_form(body, header(scope, b"content-type") or "")
+    return {"fields": fields, "files": files}
+
+
+async def image_edits(scope: Scope, receive: Receive, send: Send) -> None:
+    await run_dialect(
+        scope, receive, send, dialect="openai", render_error=render_openai_error, handle=_edit, parse=_form
+    )
+
+
+async def _edit(request: DialectRequest) -> None:
+    settings = request.gateway.settings
+    call = parse_edit_request(
+        request.body["fields"],
+        request.body["files"],
+        aliases=settings.model_aliases,
+        suffixes=settings.model_suffixes,
+    )
+    request.use_model(call.model)
+    body = orjson.dumps(call.request)
+    answers = []
+    for _ in range(call.calls):
+        reply = await request.gateway.dispatcher.unary(
+            UpstreamCall(call.method, call.model, body), request.exchange
+        )
+        answers.append(decode_answer(reply.body))
+    await request.answer_json(render_images_response(answers, call, created=int(time.time())))
+
+
+def routes() -> list[BaseRoute]:
+    return [
+        Route(f"{prefix}/images/edits", ASGIEndpoint(image_edits), methods=["POST"]) for prefix in PREFIXES
+    ]
