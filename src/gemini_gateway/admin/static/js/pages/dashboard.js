@@ -160,9 +160,9 @@ export async function render(main) {
   const body = h("div", { class: "stack" });
   const seg = h(
     "div",
-    { class: "seg", role: "tablist" },
+    { class: "seg", role: "group", "aria-label": "Time range" },
     Object.keys(RANGES).map((key) =>
-      h("button", { class: key === range ? "on" : "", onclick: () => { range = key; refresh(); seg.querySelectorAll("button").forEach((b) => b.classList.toggle("on", b.textContent === key)); } }, key),
+      h("button", { class: key === range ? "on" : "", "aria-pressed": String(key === range), onclick: () => { range = key; refresh(); seg.querySelectorAll("button").forEach((b) => { b.classList.toggle("on", b.textContent === key); b.setAttribute("aria-pressed", String(b.textContent === key)); }); } }, key),
     ),
   );
   main.append(h("div", { class: "page-head" }, h("div", {}, h("h1", {}, "Dashboard"), h("p", {}, "Traffic through the gateway and the health of its pool.")), seg), body);

@@ -1,0 +1,200 @@
+"""The admin UI for daily operation, in Debian's headless Chromium against a real gateway.
+
+Keyboard-only walks (rows opened with Enter, dialogs that hold and give back focus, no hidden
+menu in the tab order at phone width), an axe-core scan of every page (vendored in
+tests/admin/vendor, no CDN), credential care on the Pool page, counts that the UI's own calls do
+not inflate, and the live log's history. One browser and one page for the whole module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from gemini_gateway.app import create_app
+from gemini_gateway.fake_upstream import FakeState
+from gemini_gateway.settings import Settings
+from tests.admin.helpers import USER_TOKEN, bearer
+from tests.conftest import ADMIN_TOKEN, KEYS, RunningGateway
+from tests.recorder.conftest import wait_for_records
+from tests.servers import serve_in_thread
+
+AXE = Path(__file__).parent / "vendor" / "axe.min.js"
+PAGES = ["dashboard", "pool", "requests", "live", "playground", "tokens", "settings", "api"]
+DESKTOP = {"width": 1400, "height": 900}
+PHONE = {"width": 390, "height": 844}
+CHAT = {"model": "gemini-2.5-flash", "messages": [{"role": "user", "content": "care"}]}
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture(scope="module")
+def site(
+    tmp_path_factory: pytest.TempPathFactory, fake_upstream: tuple[str, FakeState]
+) -> Iterator[RunningGateway]:
+    values: dict[str, Any] = {
+        "gemini_api_keys": KEYS,
+        "gemini_base_url": fake_upstream[0],
+        "admin_token": ADMIN_TOKEN,
+        "gateway_tokens": [USER_TOKEN],
+        "data_dir": tmp_path_factory.mktemp("care") / "data",
+        "recording_batch_ms": 20,
+    }
+    app = create_app(Settings(_env_file=None, **values))  # type: ignore[call-arg]
+    with serve_in_thread(app) as url:
+        for _ in range(3):
+            httpx.post(f"{url}/v1/chat/completions", json=CHAT, headers=bearer(USER_TOKEN))
+        wait_for_records(url, 3, timeout=30)
+        yield RunningGateway(url, app)
+
+
+@pytest.fixture(scope="module")
+def page(browser: Any, site: RunningGateway) -> Iterator[Any]:
+    # bypass_csp: axe is injected as a script of the test's own; test_browser.py checks the CSP.
+    context = browser.new_context(viewport=DESKTOP, color_scheme="dark", bypass_csp=True)
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(f"{site.url}/admin/")
+    page.fill("input[name=token]", ADMIN_TOKEN)
+    page.keyboard.press("Enter")
+    page.wait_for_selector(".shell")
+    yield page
+    context.close()
+    assert errors == [], errors
+
+
+def go(page: Any, name: str) -> None:
+    page.evaluate(f"location.hash = '#/{name}'")
+    page.wait_for_selector(f'.page[data-page="{name}"] .page-head')
+
+
+def focused(page: Any) -> dict[str, Any]:
+    result: dict[str, Any] = page.evaluate(
+        """() => { const el = document.activeElement;
+        return { tag: el.tagName.toLowerCase(), text: (el.textContent || '').trim().slice(0, 60),
+                 inModal: Boolean(el.closest('.modal, .drawer')), inSidebar: Boolean(el.closest('.sidebar')),
+                 row: el.matches('.requests-table tbody tr.clickable'), id: el.dataset ? el.dataset.id || null : null }; }"""
+    )
+    return result
+
+
+def test_request_rows_open_with_enter_and_the_drawer_holds_focus(page: Any) -> None:
+    go(page, "requests")
+    page.wait_for_selector(".requests-table tbody tr.clickable")
+    page.locator("input[name=credential]").focus()
+    for _ in range(20):  # Tab from the filters until a row has focus
+        page.keyboard.press("Tab")
+        if focused(page)["row"]:
+            break
+    row = focused(page)
+    assert row["row"], row
+    page.keyboard.press("Enter")
+    page.wait_for_selector(".drawer button:has-text('Copy as curl')")
+    for _ in range(8):  # Tab and Shift+Tab stay inside the drawer
+        page.keyboard.press("Tab")
+        assert focused(page)["inModal"], focused(page)
+    for _ in range(4):
+        page.keyboard.press("Shift+Tab")
+        assert focused(page)["inModal"], focused(page)
+    page.keyboard.press("Escape")
+    assert page.locator(".drawer").count() == 0
+    back = focused(page)
+    assert back["row"] and back["id"] == row["id"], back
+
+
+def test_add_keys_dialog_focuses_the_textarea_traps_tab_and_gives_focus_back(page: Any) -> None:
+    go(page, "pool")
+    page.locator("button", has_text="Add keys").focus()
+    page.keyboard.press("Enter")
+    page.wait_for_selector(".modal textarea")
+    assert page.evaluate("document.activeElement.tagName") == "TEXTAREA"
+    for _ in range(7):
+        page.keyboard.press("Tab")
+        assert focused(page)["inModal"], focused(page)
+    page.keyboard.press("Escape")
+    assert page.locator(".modal").count() == 0
+    assert "Add keys" in focused(page)["text"]
+
+
+def test_at_phone_width_the_first_tab_skips_the_hidden_menu(browser: Any, site: RunningGateway) -> None:
+    context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
+    phone = context.new_page()
+    try:
+        phone.goto(f"{site.url}/admin/")
+        phone.fill("input[name=token]", ADMIN_TOKEN)
+        phone.keyboard.press("Enter")
+        phone.wait_for_selector(".page .page-head")
+        phone.evaluate("document.activeElement.blur()")
+        phone.keyboard.press("Tab")
+        first = focused(phone)
+        assert not first["inSidebar"], first
+        phone.click("button[aria-label=Menu]")
+        phone.wait_for_selector(".shell.menu-open")
+        assert focused(phone)["inSidebar"]  # the opened menu takes focus, Escape gives it back
+        phone.keyboard.press("Escape")
+        assert phone.locator(".shell.menu-open").count() == 0
+        assert phone.evaluate("document.activeElement.getAttribute('aria-label')") == "Menu"
+    finally:
+        context.close()
+
+
+def axe_problems(page: Any) -> list[str]:
+    if not page.evaluate("typeof window.axe !== 'undefined'"):
+        page.add_script_tag(path=str(AXE))
+    found: list[dict[str, Any]] = page.evaluate(
+        """async () => (await axe.run(document, { resultTypes: ['violations'] })).violations
+            .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+            .map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.slice(0, 3).map((n) => n.target.join(' ') + ' ' + ((n.any[0] || {}).message || '').slice(0, 90)) }))"""
+    )
+    return [f"{v['id']} ({v['impact']}): {v['nodes']}" for v in found]
+
+
+@pytest.mark.parametrize("theme", ["dark", "light"])
+def test_axe_finds_nothing_serious_on_any_page(page: Any, theme: str) -> None:
+    page.emulate_media(color_scheme=theme)
+    page.evaluate("localStorage.removeItem('gw-theme')")
+    page.reload()
+    page.wait_for_selector(".shell")
+    problems: dict[str, list[str]] = {}
+    for name in PAGES:
+        go(page, name)
+        page.wait_for_timeout(200)  # charts and lists filled in
+        if found := axe_problems(page):
+            problems[name] = found
+    go(page, "pool")
+    page.click("text=Add keys")
+    page.wait_for_selector(".modal textarea")
+    page.wait_for_timeout(300)  # the fade-in done: half-transparent text is not what is read
+    if found := axe_problems(page):
+        problems["add-keys dialog"] = found
+    page.keyboard.press("Escape")
+    assert problems == {}, problems
+
+
+def test_the_login_page_passes_axe(browser: Any, site: RunningGateway) -> None:
+    context = browser.new_context(viewport=DESKTOP, bypass_csp=True)
+    login = context.new_page()
+    try:
+        login.goto(f"{site.url}/admin/")
+        login.wait_for_selector("input[name=token]")
+        assert axe_problems(login) == []
+    finally:
+        context.close()
+
+
+def test_the_scan_can_fail(page: Any) -> None:
+    """The scan sees a real violation: an unlabelled field and a button with no name."""
+    go(page, "dashboard")
+    page.evaluate(
+        "document.querySelector('.page').append(Object.assign(document.createElement('input'), {id: 'bad'}),"
+        " document.createElement('button'))"
+    )
+    assert any(p.startswith("button-name") for p in axe_problems(page))
+    page.evaluate("location.reload()")
+    page.wait_for_selector(".shell")
