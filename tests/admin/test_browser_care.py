@@ -198,3 +198,62 @@ def test_the_scan_can_fail(page: Any) -> None:
     assert any(p.startswith("button-name") for p in axe_problems(page))
     page.evaluate("location.reload()")
     page.wait_for_selector(".shell")
+
+
+def _pool_row(page: Any, label_end: str) -> Any:
+    return page.locator(".pool-table tbody tr", has_text=label_end)
+
+
+def test_pool_care_name_reenable_validate_filter_bulk_export(
+    page: Any, site: RunningGateway, fake_upstream: tuple[str, FakeState]
+) -> None:
+    fake = fake_upstream[1]
+    fake.add_fault(KEYS[0], "invalid_key", count=2)
+    try:
+        for _ in range(4):  # the gateway takes KEYS[0] out: API_KEY_INVALID
+            httpx.post(f"{site.url}/v1/chat/completions", json=CHAT, headers=bearer(USER_TOKEN))
+    finally:
+        fake.clear_faults()
+    go(page, "pool")
+    failed = _pool_row(page, KEYS[0][-4:])
+    failed.locator(".badge", has_text="failed").wait_for()
+    assert failed.locator("button", has_text="Re-enable").count() == 1
+    # Validate: valid now, so the failure is cleared; no "failed" left beside "valid".
+    failed.locator("button", has_text="Validate").click()
+    failed.locator(".badge", has_text="valid").wait_for()
+    page.wait_for_function(
+        f"() => {{ const r = [...document.querySelectorAll('.pool-table tbody tr')].find((x) => x.textContent.includes('{KEYS[0][-4:]}'));"
+        " return r && !r.textContent.includes('failed ') && r.querySelector('.badge.ok'); }"
+    )
+    assert "Re-enable" not in failed.inner_text()
+    # Name it: shown on the pool row, the dashboard tile, and offered by the filter.
+    failed.locator("button", has_text="Name").click()
+    assert page.evaluate("document.activeElement.name") == "credential_name"
+    page.keyboard.type("primary key")
+    page.keyboard.press("Enter")
+    _pool_row(page, "primary key").wait_for()
+    page.fill("input[name=filter]", "primary")
+    page.wait_for_function("document.querySelectorAll('.pool-table tbody tr').length === 1")
+    page.fill("input[name=filter]", "")
+    page.select_option("select[name=health]", "disabled")
+    page.locator(".pool-table td.empty").wait_for()
+    page.select_option("select[name=health]", "")
+    # Bulk: disable two selected, then enable them again.
+    for key in KEYS[1:3]:
+        _pool_row(page, key[-4:]).locator("input.select").check()
+    page.click("text=Disable selected")
+    page.wait_for_function(
+        "document.querySelectorAll('.pool-table .badge:not(.ok)').length && [...document.querySelectorAll('.pool-table tbody tr')].filter((r) => r.textContent.includes('Enable') && !r.textContent.includes('Re-enable')).length === 2"
+    )
+    assert sum(not c.enabled for c in site.gateway.pool) == 2
+    page.click("text=Enable selected")
+    page.wait_for_function(
+        "[...document.querySelectorAll('.pool-table tbody tr button')].every((b) => b.textContent !== 'Enable')"
+    )
+    assert all(c.enabled for c in site.gateway.pool)
+    with page.expect_download() as download:
+        page.click("text=Export")
+    exported = Path(download.value.path()).read_text()
+    assert "primary key" in exported and all(key not in exported for key in KEYS)
+    go(page, "dashboard")
+    page.locator(".tile", has_text="primary key").wait_for()

@@ -77,7 +77,7 @@ function tokenRow(t, refresh) {
         {
           class: "small danger",
           onclick: async () => {
-            if (!(await confirmDialog(`Revoke "${t.name}"?`, "Clients using it get 401 from now on. This cannot be undone.", "Revoke"))) return;
+            if (!(await confirmDialog(`Revoke "${t.name}"?`, "Clients using it get 403 from now on. This cannot be undone.", "Revoke"))) return;
             try {
               await api(`/api/tokens/${encodeURIComponent(t.id)}`, { method: "DELETE" });
               toast(`"${t.name}" revoked`, "ok");
