@@ -44,6 +44,7 @@ ADMIN_ROUTES: list[tuple[str, str, Any]] = [
     ("GET", "/api/session", None),
     ("GET", "/api/overview", None),
     ("GET", "/api/keys", None),
+    ("GET", "/api/models", None),
     ("POST", "/api/keys", {"keys": "fake-key-route-check-0099"}),
     ("POST", "/api/keys/import", "fake-key-route-check-0098\n"),
     ("POST", "/api/keys/validate", {"key": "fake-key-route-check-0097"}),

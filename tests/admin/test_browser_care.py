@@ -8,6 +8,7 @@ not inflate, and the live log's history. One browser and one page for the whole 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ import pytest
 from gemini_gateway.app import create_app
 from gemini_gateway.fake_upstream import FakeState
 from gemini_gateway.settings import Settings
-from tests.admin.helpers import USER_TOKEN, bearer
+from tests.admin.helpers import USER_TOKEN, admin_client, bearer
 from tests.conftest import ADMIN_TOKEN, KEYS, RunningGateway
 from tests.recorder.conftest import wait_for_records
 from tests.servers import serve_in_thread
@@ -257,3 +258,50 @@ def test_pool_care_name_reenable_validate_filter_bulk_export(
     assert "primary key" in exported and all(key not in exported for key in KEYS)
     go(page, "dashboard")
     page.locator(".tile", has_text="primary key").wait_for()
+
+
+DUPLICATES = """() => { const seen = new Map();
+    for (const el of document.querySelectorAll('.log-line')) seen.set(el.textContent, (seen.get(el.textContent) || 0) + 1);
+    return [...seen].filter(([, n]) => n > 1).map(([t]) => t); }"""
+
+
+def test_live_log_opens_with_history_and_shows_each_line_once(page: Any, site: RunningGateway) -> None:
+    before = {"model": "gemini-2.5-pro", "messages": [{"role": "user", "content": "before the viewer"}]}
+    assert (
+        httpx.post(f"{site.url}/v1/chat/completions", json=before, headers=bearer(USER_TOKEN)).status_code
+        == 200
+    )
+    go(page, "dashboard")  # nobody watches the live log while the request runs
+    for _ in range(2):  # the first connection, then a second one after a reload
+        go(page, "live")
+        page.wait_for_selector(".conn >> text=live")
+        page.locator(".log-line[data-kind=request]", has_text="gemini-2.5-pro").first.wait_for()
+        assert page.locator(".log-line[data-kind=request]", has_text="gemini-2.5-pro").count() == 1
+        assert page.evaluate(DUPLICATES) == []
+        page.reload()
+        page.wait_for_selector(".shell")
+
+
+def test_browsing_the_ui_adds_no_traffic(page: Any, site: RunningGateway) -> None:
+    """The Tokens and Playground pages list models; that is not client traffic in the counts."""
+    client = admin_client(site.url)
+
+    def total() -> int:
+        rows = client.get("/api/stats", params={"group_by": "none", "bucket": "none"}).json()["rows"]
+        return int(rows[0]["requests"]) if rows else 0
+
+    def settle(expected: int) -> None:
+        deadline = time.monotonic() + 30
+        while total() < expected and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    counted = total()
+    for name in ["tokens", "playground", "dashboard", "pool", "requests", "settings", "tokens", "playground"]:
+        go(page, name)
+        page.wait_for_timeout(100)
+    page.locator("select[aria-label=Model] option[value='gemini-2.5-flash']").wait_for(state="attached")
+    # One real request after the browsing: once it is counted, anything the UI caused before it is too.
+    httpx.post(f"{site.url}/v1/chat/completions", json=CHAT, headers=bearer(USER_TOKEN))
+    settle(counted + 1)
+    assert total() == counted + 1
+    assert client.get("/api/logs", params={"client": "admin:ui"}).json()["items"] == []

@@ -1,5 +1,5 @@
 // Client tokens: create (shown once), list by hint, revoke. Tokens from the environment are read-only.
-import { api, headers } from "../api.js";
+import { api } from "../api.js";
 import { clear, confirmDialog, copyText, h, icon, modal, toast, when } from "../dom.js";
 
 function showOnce(result) {
@@ -17,9 +17,7 @@ function showOnce(result) {
 
 async function modelNames() {
   try {
-    const response = await fetch("/v1/models", { headers: headers(), credentials: "same-origin" });
-    if (!response.ok) return [];
-    return (await response.json()).data.map((m) => m.id);
+    return (await api("/api/models")).models; // not /v1/models: that would be recorded as traffic
   } catch {
     return [];
   }
