@@ -305,3 +305,23 @@ def test_browsing_the_ui_adds_no_traffic(page: Any, site: RunningGateway) -> Non
     settle(counted + 1)
     assert total() == counted + 1
     assert client.get("/api/logs", params={"client": "admin:ui"}).json()["items"] == []
+
+
+def test_settings_search_and_changed_from_default(page: Any, site: RunningGateway) -> None:
+    admin_client(site.url).put("/api/settings", json={"values": {"max_retries": 4}}).raise_for_status()
+    go(page, "settings")
+    page.wait_for_selector(".setting[data-name=max_retries]")
+    total = page.locator(".setting").count()
+    assert total > 20
+    page.fill("input[name=settings_search]", "retries")
+    visible = page.locator(".setting:not(.hidden)")
+    assert 1 <= visible.count() < total
+    assert all("retries" in t.lower() for t in visible.all_inner_texts())
+    page.fill("input[name=settings_search]", "")
+    page.check("input[name=changed_only]")
+    names = [el.get_attribute("data-name") for el in page.locator(".setting:not(.hidden)").all()]
+    assert "max_retries" in names and len(names) < total
+    assert all(
+        el.get_attribute("data-source") != "default" for el in page.locator(".setting:not(.hidden)").all()
+    )
+    page.uncheck("input[name=changed_only]")
