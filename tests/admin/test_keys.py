@@ -150,3 +150,45 @@ def test_credentials_of_other_owners_are_listed_but_not_removed(
         assert client.post(f"/api/keys/{row['id']}/validate").status_code == 400
         assert client.delete(f"/api/keys/{row['id']}").status_code == 409
         assert client.post(f"/api/keys/{row['id']}/disable").json()["health"] == "disabled"
+
+
+def test_a_key_the_gateway_failed_comes_back_when_validated(
+    gateway_factory: GatewayFactory, fake: FakeState
+) -> None:
+    with gateway_factory(max_retries=3) as running:
+        client = admin_client(running.url)
+        fake.add_fault(KEYS[0], "invalid_key", count=1)
+        for _ in range(3):  # the round goes through KEYS[0] once: the gateway takes it out
+            httpx.post(f"{running.url}/v1/chat/completions", json=CHAT)
+        failed = _row(client, KEYS[0][-4:])
+        assert failed["health"] == "failed" and failed["enabled"] is True, failed
+        checked = client.post(f"/api/keys/{failed['id']}/validate")
+        assert checked.json()["valid"] is True
+        row = checked.json()["credential"]
+        assert row["health"] == "ok" and row["disabled_reason"] is None, row
+        audit = client.get("/api/audit").json()["entries"]
+        assert any(e["action"] == "keys.recover" and e["target"] == failed["label"] for e in audit)
+
+
+def test_name_a_credential_kept_across_restarts_and_forgotten_with_it(
+    gateway_factory: GatewayFactory, tmp_path: Path
+) -> None:
+    data = tmp_path / "names"
+    with gateway_factory(data_dir=data) as running:
+        client = admin_client(running.url)
+        env_key = _row(client, KEYS[0][-4:])
+        named = client.patch(f"/api/keys/{env_key['id']}", json={"name": "  team  alpha "})
+        assert named.status_code == 200 and named.json()["name"] == "team alpha"
+        added = client.post("/api/keys", json={"keys": NEW_KEYS[0]}).json()["added"][0]
+        client.patch(f"/api/keys/{added['id']}", json={"name": "spare"}).raise_for_status()
+        assert client.patch(f"/api/keys/{env_key['id']}", json={"name": "x" * 101}).status_code == 400
+        assert client.patch("/api/keys/api_key:nope", json={"name": "n"}).status_code == 404
+        client.delete(f"/api/keys/{added['id']}").raise_for_status()
+        assert "keys.name" in {e["action"] for e in client.get("/api/audit").json()["entries"]}
+    with gateway_factory(data_dir=data) as restarted:
+        client = admin_client(restarted.url)
+        assert _row(client, KEYS[0][-4:])["name"] == "team alpha"
+        again = client.post("/api/keys", json={"keys": NEW_KEYS[0]}).json()["added"][0]
+        assert again["name"] is None  # removed with its key
+        cleared = client.patch(f"/api/keys/{env_key['id']}", json={"name": ""})
+        assert cleared.json()["name"] is None

@@ -39,6 +39,7 @@ def make_record(
     model: str = "gemini-2.5-flash",
     client: str = "token:abc",
     credential: str = "fake…0001",
+    credential_id: str | None = None,
     dialect: str = "gemini",
     at: float | None = None,
     duration_ms: float = 100.0,
@@ -50,7 +51,7 @@ def make_record(
     answer = response if isinstance(response, bytes) else orjson.dumps(response or gemini_answer("hi"))
     exchange = Exchange(dialect=dialect, model=model, client_id=client, credential=credential, error=error)
     exchange.received_at = at if at is not None else time.time()
-    exchange.credential_id = f"api_key:{credential}"
+    exchange.credential_id = credential_id or f"api_key:{credential}"
     exchange.status = status
     exchange.attempts.append(Attempt("api_key", credential, status, duration_ms / 2))
     path = f"/v1beta/models/{model}:generateContent"

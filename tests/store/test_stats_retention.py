@@ -57,6 +57,21 @@ async def test_stats_per_model_and_hour_with_exact_percentiles(store: ExchangeSt
     assert [(r["group"], r["requests"]) for r in by_credential] == [("fake…0001", 1)]
 
 
+async def test_stats_per_credential_id_keep_apart_keys_that_mask_alike(store: ExchangeStore) -> None:
+    # Two short keys whose masks coincide: grouped by label they would merge into one row.
+    await store.insert(
+        [
+            make_record(credential="abcd…wxyz", credential_id="api_key:one"),
+            make_record(credential="abcd…wxyz", credential_id="api_key:two"),
+            make_record(credential="abcd…wxyz", credential_id="api_key:two"),
+        ]
+    )
+    by_label = await compute_stats(store.database, LogFilter(), group_by="credential", bucket="none")
+    assert [(r["group"], r["requests"]) for r in by_label] == [("abcd…wxyz", 3)]
+    by_id = await compute_stats(store.database, LogFilter(), group_by="credential_id", bucket="none")
+    assert sorted((r["group"], r["requests"]) for r in by_id) == [("api_key:one", 1), ("api_key:two", 2)]
+
+
 async def remaining(store: ExchangeStore) -> tuple[set[str], set[str]]:
     async with store.database.engine.connect() as conn:
         exchanges = set((await conn.execute(select(EXCHANGES.c.id))).scalars())

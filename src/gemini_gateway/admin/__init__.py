@@ -14,7 +14,7 @@ import logging
 from fastapi import FastAPI
 from starlette.routing import WebSocketRoute
 
-from gemini_gateway.admin import keys_api, pages, session_api, settings_api, tokens
+from gemini_gateway.admin import keys_api, models_api, pages, repo, session_api, settings_api, tokens
 from gemini_gateway.admin.credentials import load_stored
 from gemini_gateway.admin.crypto import load_box
 from gemini_gateway.admin.guard import AdminGuard, ClientCors
@@ -30,7 +30,14 @@ _HANDLER = "admin.log_handler"
 
 def install_admin(app: FastAPI, gateway: Gateway) -> None:
     state = new_state(gateway)
-    for router in (session_api.router, keys_api.router, tokens.router, settings_api.router, pages.router):
+    for router in (
+        session_api.router,
+        keys_api.router,
+        models_api.router,
+        tokens.router,
+        settings_api.router,
+        pages.router,
+    ):
         app.include_router(router)
     app.router.routes.append(WebSocketRoute("/ws/logs", live_logs_endpoint(state.hub)))
     app.mount("/admin/static", pages.static_app(), name="admin-static")
@@ -54,6 +61,7 @@ async def start_admin(gateway: Gateway) -> None:
         await load_stored_settings(gateway, state)
         await tokens.load_tokens(gateway)
         await load_stored(gateway, state)
+        state.names = await repo.load_names(gateway.database)
     except Exception as exc:  # a store that fails now: keep serving with what the environment gave
         log.error("admin: could not load stored settings, tokens or keys: %s", type(exc).__name__)
 

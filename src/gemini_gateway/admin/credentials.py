@@ -79,6 +79,7 @@ def credential_rows(gateway: Gateway, state: AdminState) -> list[dict[str, Any]]
             {
                 **view,
                 "source": source_of(state, view["id"]),
+                "name": state.names.get(view["id"]),
                 "health": health_of(view),
                 "success_rate": round(view["successes"] / total, 4) if total else None,
                 "validation": credential.meta.get("validation") if credential is not None else None,

@@ -40,6 +40,12 @@ class ValidateKey(BaseModel):
     key: str = Field(min_length=1, max_length=512, pattern=r"^\s*[\x21-\x7e]+\s*$")
 
 
+class CredentialPatch(BaseModel):
+    name: str | None = Field(
+        max_length=100, description="The operator's name for the credential; empty or null forgets it"
+    )
+
+
 def _credential(gateway: Gateway, credential_id: str) -> Credential:
     credential = gateway.pool.get(credential_id)
     if credential is None:
@@ -130,13 +136,21 @@ async def reset_all(gateway: GatewayDep, actor: AdminActor, database: DatabaseDe
 
 
 @router.post("/{credential_id}/validate")
-async def validate(credential_id: str, gateway: GatewayDep, actor: AdminActor, state: StateDep) -> JSONBody:
-    """Check a pooled key against the upstream; the result is kept on its row."""
+async def validate(
+    credential_id: str, gateway: GatewayDep, actor: AdminActor, state: StateDep, database: DatabaseDep
+) -> JSONBody:
+    """Check a pooled key against the upstream; the result is kept on its row, and a key found
+    valid is put back in service if the gateway had taken it out (API_KEY_INVALID...)."""
     credential = _credential(gateway, credential_id)
     if credential.kind not in KEY_KINDS:
         raise RequestError(f"credentials of kind {credential.kind!r} cannot be validated with a key")
     result = await validate_key(gateway, credential.secret)
     credential.meta["validation"] = result
+    if result["valid"] is True and credential.enabled and credential.disabled_reason is not None:
+        # The upstream accepts the key now: the failure the gateway recorded is over.
+        reason = credential.disabled_reason
+        gateway.pool.set_enabled(credential_id, True)
+        await audit(database, actor, "keys.recover", credential.label, reason, None)
     return JSONBody({**result, "credential": _row(gateway, state, credential_id)})
 
 
@@ -180,6 +194,28 @@ async def reset(
     return JSONBody(_row(gateway, state, credential_id))
 
 
+@router.patch("/{credential_id}")
+async def rename(
+    credential_id: str,
+    body: CredentialPatch,
+    gateway: GatewayDep,
+    actor: AdminActor,
+    state: StateDep,
+    database: DatabaseDep,
+) -> JSONBody:
+    """Name a credential (shown beside its mask everywhere in the UI); an empty name forgets it."""
+    credential = _credential(gateway, credential_id)
+    name = " ".join((body.name or "").split()) or None
+    before = state.names.get(credential_id)
+    await repo.set_name(database, credential_id, name, actor.id)
+    if name is None:
+        state.names.pop(credential_id, None)
+    else:
+        state.names[credential_id] = name
+    await audit(database, actor, "keys.name", credential.label, before, name)
+    return JSONBody(_row(gateway, state, credential_id))
+
+
 @router.delete("/{credential_id}")
 async def remove(
     credential_id: str,
@@ -201,6 +237,8 @@ async def remove(
         await repo.delete_secret(database, credential_id)
         state.stored_credentials.discard(credential_id)
     gateway.pool.remove(credential_id)
+    if state.names.pop(credential_id, None) is not None:
+        await repo.set_name(database, credential_id, None, actor.id)
     await audit(database, actor, "keys.remove", credential.label, credential.label, None)
     note = (
         "it comes from GEMINI_API_KEYS and returns at the next start unless removed there; "

@@ -1,7 +1,8 @@
 """The live log: server log lines and request events, fanned out to `/ws/logs` subscribers.
 
 Log records may come from any thread (the recorder builds rows in one), so the handler hands them
-to the event loop with `call_soon_threadsafe`. Request events cost nothing while nobody watches.
+to the event loop with `call_soon_threadsafe`. The last HISTORY events are kept in a ring buffer,
+request events too, so a viewer opening the page sees what happened before it came.
 """
 
 from __future__ import annotations
@@ -60,10 +61,12 @@ class LiveHub:
             with contextlib.suppress(RuntimeError):  # the loop closed between the check and the call
                 loop.call_soon_threadsafe(self.publish, event)
 
-    def subscribe(self) -> asyncio.Queue[Event]:
+    def subscribe(self) -> tuple[asyncio.Queue[Event], list[Event]]:
+        """A queue of what comes next and the history up to now, taken in one step of the loop:
+        an event lands in one or the other, never both (it once showed twice)."""
         queue: asyncio.Queue[Event] = asyncio.Queue(QUEUE_SIZE)
         self.subscribers.add(queue)
-        return queue
+        return queue, list(self.history)
 
     def unsubscribe(self, queue: asyncio.Queue[Event]) -> None:
         self.subscribers.discard(queue)
@@ -95,14 +98,14 @@ class HubLogHandler(logging.Handler):
 
 
 class RequestEvents:
-    """ASGI middleware: one `request` event per finished API call, while someone is watching."""
+    """ASGI middleware: one `request` event per finished API call, kept in the history."""
 
     def __init__(self, app: Any, hub: LiveHub) -> None:
         self.app = app
         self.hub = hub
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not self.hub.subscribers or scope["path"].startswith(QUIET_PREFIXES):
+        if scope["type"] != "http" or scope["path"].startswith(QUIET_PREFIXES):
             await self.app(scope, receive, send)
             return
         status: list[int] = []
@@ -152,10 +155,12 @@ def live_logs_endpoint(hub: LiveHub) -> Callable[[WebSocket], Awaitable[None]]:
             # Closing before accepting answers the upgrade with 403: no socket for non-admins.
             await websocket.close(code=4403, reason=exc.message[:100])
             return
-        queue = hub.subscribe()
         await websocket.accept()
+        # After the accept: its own log lines ("connection open") are then in the history or the
+        # queue, whichever side of the subscription they fell, and sent once.
+        queue, history = hub.subscribe()
         try:
-            await websocket.send_json({"type": "hello", "history": list(hub.history)})
+            await websocket.send_json({"type": "hello", "history": history})
             await _relay(websocket, queue)
         except (WebSocketDisconnect, RuntimeError):
             pass  # the viewer went away mid-send

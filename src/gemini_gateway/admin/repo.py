@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import delete, select, update
 
-from gemini_gateway.admin.tables import AuditEntry, ClientToken, StoredSetting, UpstreamSecret
+from gemini_gateway.admin.tables import AuditEntry, ClientToken, CredentialName, StoredSetting, UpstreamSecret
 from gemini_gateway.store.database import Database
 
 
@@ -125,3 +125,21 @@ async def add_secrets(database: Database, rows: list[UpstreamSecret]) -> None:
 async def delete_secret(database: Database, credential_id: str) -> None:
     async with database.sessions.begin() as session:
         await session.execute(delete(UpstreamSecret).where(UpstreamSecret.credential_id == credential_id))
+
+
+async def load_names(database: Database) -> dict[str, str]:
+    async with database.sessions() as session:
+        rows = (await session.execute(select(CredentialName))).scalars()
+        return {row.credential_id: row.name for row in rows}
+
+
+async def set_name(database: Database, credential_id: str, name: str | None, actor: str) -> None:
+    """Name a credential, or forget its name (None)."""
+    async with database.sessions.begin() as session:
+        await session.execute(delete(CredentialName).where(CredentialName.credential_id == credential_id))
+        if name is not None:
+            session.add(
+                CredentialName(
+                    credential_id=credential_id, name=name, updated_at=time.time(), updated_by=actor
+                )
+            )

@@ -28,6 +28,7 @@ class AdminState:
     stored_settings: dict[str, object] = field(default_factory=dict)  # name -> stored (validated) value
     env_credentials: frozenset[str] = frozenset()  # credential ids that came from GEMINI_API_KEYS
     stored_credentials: set[str] = field(default_factory=set)  # credential ids kept encrypted in the store
+    names: dict[str, str] = field(default_factory=dict)  # credential id -> the name an operator gave it
     started: float = field(default_factory=time.time)
 
 

@@ -1,6 +1,6 @@
 """Tables of the management side: stored settings, the audit trail, client tokens, upstream secrets.
 
-They share the store's `Base`, so one Alembic history (migration 0003) creates them with the rest.
+They share the store's `Base`, so one Alembic history (migrations 0003, 0005) creates them with the rest.
 """
 
 from __future__ import annotations
@@ -67,3 +67,14 @@ class UpstreamSecret(Base):
     ciphertext: Mapped[str] = mapped_column(Text)
     created_at: Mapped[float] = mapped_column(Float)
     created_by: Mapped[str] = mapped_column(String(64))
+
+
+class CredentialName(Base):
+    """The name an operator gave a credential (of any kind or source), shown beside its mask."""
+
+    __tablename__ = "credential_names"
+
+    credential_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    updated_at: Mapped[float] = mapped_column(Float)
+    updated_by: Mapped[str] = mapped_column(String(64))

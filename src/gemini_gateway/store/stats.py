@@ -15,13 +15,15 @@ from sqlalchemy import ColumnElement, and_, case, func, literal, or_, select
 from gemini_gateway.store.database import Database
 from gemini_gateway.store.exchanges import EXCHANGES, LogFilter
 
-GroupBy = Literal["model", "credential", "client", "dialect", "none"]
+GroupBy = Literal["model", "credential", "credential_id", "client", "dialect", "none"]
 Bucket = Literal["hour", "day", "none"]
 BUCKET_MS = {"hour": 3_600_000, "day": 86_400_000}
 PERCENTILES = (50, 95, 99)
 _GROUP_COLUMNS = {
     "model": EXCHANGES.c.model,
     "credential": EXCHANGES.c.credential,
+    # Masks can coincide (short keys); ids cannot: per-credential views group by id.
+    "credential_id": EXCHANGES.c.credential_id,
     "client": EXCHANGES.c.client_id,
     "dialect": EXCHANGES.c.dialect,
 }

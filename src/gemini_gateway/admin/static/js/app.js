@@ -90,20 +90,46 @@ function buildShell() {
       nav,
       h("div", { class: "sidebar-foot" }, h("div", { class: "who" }, `Signed in as ${session?.identity || "admin"}`), themeButton, logout),
     ),
-    h("div", { class: "scrim", onclick: () => root.classList.remove("menu-open") }),
+    h("div", { class: "scrim" }),
     h(
       "div",
       { class: "content" },
       h(
         "header",
         { class: "topbar" },
-        h("button", { class: "ghost", "aria-label": "Menu", onclick: () => root.classList.toggle("menu-open") }, icon("menu")),
+        h("button", { class: "ghost", "aria-label": "Menu" }, icon("menu")),
         h("span", { class: "title", id: "topbar-title" }, "gemini-gateway"),
       ),
       main,
     ),
   );
-  nav.addEventListener("click", () => root.classList.remove("menu-open"));
+  // At phone width the sidebar is off-screen until the menu opens: out of the tab order meanwhile.
+  const sidebar = root.querySelector(".sidebar");
+  const menuButton = root.querySelector(".topbar button");
+  const narrow = matchMedia("(max-width: 760px)");
+  const syncMenu = () => {
+    const open = root.classList.contains("menu-open");
+    sidebar.inert = narrow.matches && !open;
+    menuButton.setAttribute("aria-expanded", String(open));
+  };
+  const setMenu = (open) => {
+    root.classList.toggle("menu-open", open);
+    syncMenu();
+    if (open) sidebar.querySelector("a")?.focus();
+  };
+  menuButton.onclick = () => setMenu(!root.classList.contains("menu-open"));
+  root.querySelector(".scrim").onclick = () => setMenu(false);
+  sidebar.addEventListener("keydown", (event) => {
+    if (event.key === "Escape" && root.classList.contains("menu-open")) {
+      setMenu(false);
+      menuButton.focus();
+    }
+  });
+  narrow.addEventListener("change", syncMenu);
+  syncMenu();
+  nav.addEventListener("click", () => {
+    if (root.classList.contains("menu-open")) setMenu(false);
+  });
   clear(app, root);
   app.className = "";
   return { root, nav, main };

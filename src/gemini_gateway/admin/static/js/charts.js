@@ -70,7 +70,7 @@ export function timeChart({ series, labels, format = String, height = 200, kind 
     }
     const hover = h("svg:line", { class: "hover-line hidden", y1: PAD.top, y2: PAD.top + hgt });
     parts.push(hover);
-    const next = h("svg:svg", { viewBox: `0 0 ${width} ${height}`, height, class: "axis", role: "img" }, parts);
+    const next = h("svg:svg", { viewBox: `0 0 ${width} ${height}`, height, class: "axis", role: "img", "aria-label": series.map((s) => s.name).join(", ") }, parts);
     next.addEventListener("mousemove", (event) => {
       const box = next.getBoundingClientRect();
       const px = ((event.clientX - box.left) / box.width) * width;

@@ -131,22 +131,81 @@ export function toast(message, kind = "") {
   setTimeout(() => el.remove(), kind === "bad" ? 7000 : 4000);
 }
 
-export function modal(build, onClose) {
+const FOCUSABLE = 'a[href], button:not([disabled]), input:not([disabled]):not([type=hidden]), select:not([disabled]), textarea:not([disabled]), [tabindex]:not([tabindex="-1"])';
+// The field a dialog opens on: one marked autofocus, else the first text field, else its main button.
+// In this order of preference (one selector list would match in document order instead).
+const FIRST_FIELD = ["[autofocus]", "textarea", "input:not([type=checkbox]):not([type=radio]):not([type=hidden]):not([readonly])", "select", "input:not([type=hidden])", "button.primary", "button"];
+
+function focusables(box) {
+  return [...box.querySelectorAll(FOCUSABLE)].filter((el) => !el.closest(".hidden") && el.getClientRects().length > 0);
+}
+
+// A dialog layer: Tab and Shift+Tab cycle inside `box`, Escape calls `onEscape`, and `release()`
+// gives focus back to what had it before the dialog opened.
+export function trapFocus(box, onEscape) {
+  const before = document.activeElement;
+  const onKey = (event) => {
+    if (event.key === "Escape") {
+      event.preventDefault();
+      onEscape();
+      return;
+    }
+    if (event.key !== "Tab") return;
+    const items = focusables(box);
+    if (!items.length) {
+      event.preventDefault();
+      return;
+    }
+    const first = items[0];
+    const last = items[items.length - 1];
+    const inside = box.contains(document.activeElement);
+    if (event.shiftKey && (document.activeElement === first || !inside)) {
+      event.preventDefault();
+      last.focus();
+    } else if (!event.shiftKey && (document.activeElement === last || !inside)) {
+      event.preventDefault();
+      first.focus();
+    }
+  };
+  document.addEventListener("keydown", onKey, true);
+  return {
+    focusFirst() {
+      for (const selector of FIRST_FIELD) {
+        const target = [...box.querySelectorAll(selector)].find((el) => el.getClientRects().length > 0 && !el.disabled);
+        if (target) return target.focus();
+      }
+      box.focus();
+    },
+    release() {
+      document.removeEventListener("keydown", onKey, true);
+      if (before && before.isConnected && typeof before.focus === "function") before.focus();
+    },
+  };
+}
+
+export function modal(build, onClose, label = "") {
   let closed = false;
   const overlay = h("div", { class: "overlay center" });
+  const dialog = h("div", { class: "modal", role: "dialog", "aria-modal": "true", tabindex: "-1" });
+  const trap = trapFocus(dialog, () => close());
   const close = () => {
     if (closed) return;
     closed = true;
     overlay.remove();
-    document.removeEventListener("keydown", onKey);
+    trap.release();
     onClose?.();
   };
-  const onKey = (event) => event.key === "Escape" && close();
-  document.addEventListener("keydown", onKey);
   overlay.addEventListener("mousedown", (event) => event.target === overlay && close());
-  overlay.append(h("div", { class: "modal", role: "dialog", "aria-modal": "true" }, build(close)));
+  append(dialog, [build(close)]);
+  const heading = dialog.querySelector("h2");
+  if (label) dialog.setAttribute("aria-label", label);
+  else if (heading) {
+    heading.id ||= `dlg-${Math.random().toString(36).slice(2, 9)}`;
+    dialog.setAttribute("aria-labelledby", heading.id);
+  }
+  overlay.append(dialog);
   document.body.append(overlay);
-  overlay.querySelector("input, button.primary, button")?.focus();
+  trap.focusFirst();
   return close;
 }
 

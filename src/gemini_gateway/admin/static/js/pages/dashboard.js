@@ -2,6 +2,7 @@
 import { api, query } from "../api.js";
 import { dayLabel, legend, sparkline, timeChart } from "../charts.js";
 import { clear, compact, duration, h, ms, num, pct } from "../dom.js";
+import { credentialText } from "../credentials.js";
 
 const RANGES = {
   "24h": { hours: 24, bucket: "hour" },
@@ -50,6 +51,12 @@ function barRows(rows, empty, none) {
   );
 }
 
+// Rows grouped by credential id, shown by the operator's name and mask (an id no longer pooled as is).
+function credentialGroups(rows, keys) {
+  const names = new Map(keys.credentials.map((c) => [c.id, { label: c.label, name: c.name }]));
+  return rows.map((r) => ({ ...r, group: r.group ? credentialText(names, r.group, null) : null }));
+}
+
 function poolTiles(keys) {
   const tone = { ok: "ok", cooling: "warn", busy: "warn", failed: "bad", disabled: "" };
   if (!keys.credentials.length) return h("div", { class: "empty" }, "No credentials yet. Add keys on the Pool page.");
@@ -62,7 +69,7 @@ function poolTiles(keys) {
       return h(
         "a",
         { class: "tile", href: "#/pool", title: c.last_error || "" },
-        h("div", { class: "top" }, h("span", { class: `dot ${tone[c.health] ?? ""}` }), c.label),
+        h("div", { class: "top" }, h("span", { class: `dot ${tone[c.health] ?? ""}` }), c.name ? `${c.name} (${c.label})` : c.label),
         h("div", { class: "sub" }, `${c.kind} · ${c.health}${c.in_flight ? ` · ${c.in_flight} in flight` : ""}`),
         h("div", { class: "sub" }, sub),
       );
@@ -82,7 +89,7 @@ async function load() {
     stats({ since, group_by: "none", bucket: "none" }),
     stats({ since: hourAgo, group_by: "none", bucket: "none" }),
     stats({ since, group_by: "model", bucket: "none" }),
-    stats({ since, group_by: "credential", bucket: "none" }),
+    stats({ since, group_by: "credential_id", bucket: "none" }),
   ]);
   return { overview, keys, series, total, lastHour, perModel, perCredential, hours, bucket };
 }
@@ -135,7 +142,7 @@ function view(data) {
       "div",
       { class: "grid two" },
       h("section", { class: "card" }, h("header", {}, h("h2", {}, "Per model"), h("span", { class: "sub" }, "requests (errors in red)")), barRows(data.perModel.error ? [] : data.perModel, "No traffic in this range.", "(no model)")),
-      h("section", { class: "card" }, h("header", {}, h("h2", {}, "Per credential"), h("span", { class: "sub" }, "who served the traffic")), barRows(data.perCredential.error ? [] : data.perCredential, "No traffic in this range.", "(no upstream)")),
+      h("section", { class: "card" }, h("header", {}, h("h2", {}, "Per credential"), h("span", { class: "sub" }, "who served the traffic")), barRows(data.perCredential.error ? [] : credentialGroups(data.perCredential, keys), "No traffic in this range.", "(no upstream)")),
     ),
     h(
       "div",
@@ -160,9 +167,9 @@ export async function render(main) {
   const body = h("div", { class: "stack" });
   const seg = h(
     "div",
-    { class: "seg", role: "tablist" },
+    { class: "seg", role: "group", "aria-label": "Time range" },
     Object.keys(RANGES).map((key) =>
-      h("button", { class: key === range ? "on" : "", onclick: () => { range = key; refresh(); seg.querySelectorAll("button").forEach((b) => b.classList.toggle("on", b.textContent === key)); } }, key),
+      h("button", { class: key === range ? "on" : "", "aria-pressed": String(key === range), onclick: () => { range = key; refresh(); seg.querySelectorAll("button").forEach((b) => { b.classList.toggle("on", b.textContent === key); b.setAttribute("aria-pressed", String(b.textContent === key)); }); } }, key),
     ),
   );
   main.append(h("div", { class: "page-head" }, h("div", {}, h("h1", {}, "Dashboard"), h("p", {}, "Traffic through the gateway and the health of its pool.")), seg), body);

@@ -1,7 +1,7 @@
 // Playground: chat with any model through the gateway's own OpenAI-compatible API, streaming,
 // showing which credential served each answer and what it cost. The page's session stands in for
 // a client token (the gateway accepts it with the CSRF header); no token is ever held in the page.
-import { headers, utf8Header } from "../api.js";
+import { api, headers, utf8Header } from "../api.js";
 import { clear, h, icon, ms, num } from "../dom.js";
 
 const state = { model: "", system: "", temperature: 1, maxTokens: "", topP: "", stream: true, messages: [] };
@@ -199,10 +199,8 @@ export async function render(main) {
   redraw();
 
   try {
-    const response = await fetch("/v1/models", { headers: headers(), credentials: "same-origin" });
-    const body = await response.json();
-    if (!response.ok) throw new Error(body?.error?.message || response.statusText);
-    const listed = body.data.map((m) => m.id); // the upstream's own order: newest models first
+    // /api/models, not /v1/models: listing models for a picker is not client traffic to record.
+    const listed = (await api("/api/models")).models; // the upstream's own order: newest models first
     const ids = [...listed].sort();
     if (!state.model || !ids.includes(state.model)) state.model = listed.find((id) => id.includes("flash")) || listed[0] || "";
     clear(modelSelect, ids.map((id) => h("option", { value: id, selected: id === state.model }, id)));

@@ -3,7 +3,11 @@
 // they are removed through /api/oauth.
 import { api } from "../api.js";
 import { ago, clear, confirmDialog, duration, h, icon, modal, num, pct, toast } from "../dom.js";
+
+const HEALTHS = ["ok", "cooling", "busy", "offline", "failed", "disabled"];
+const filters = { kind: "", health: "", text: "" };
 import { googleLoginDialog } from "../oauth-login.js";
+import { rememberNames } from "../credentials.js";
 
 const TONE = { ok: "ok", cooling: "warn", busy: "warn", offline: "bad", failed: "bad", disabled: "" };
 
@@ -183,13 +187,43 @@ function projectDialog(c, refresh) {
   });
 }
 
+function nameDialog(c, refresh) {
+  modal((close) => {
+    const input = h("input", { name: "credential_name", value: c.name || "", maxlength: 100, autocomplete: "off", "aria-label": "Name" });
+    const status = h("div", { role: "alert" });
+    return h(
+      "form",
+      {
+        class: "stack",
+        onsubmit: async (event) => {
+          event.preventDefault();
+          try {
+            await api(`/api/keys/${encodeURIComponent(c.id)}`, { method: "PATCH", body: { name: input.value } });
+            toast(input.value.trim() ? `${c.label} is now "${input.value.trim()}"` : `${c.label}: name removed`, "ok");
+            close();
+            refresh();
+          } catch (exc) {
+            status.textContent = exc.message;
+            status.className = "notice bad";
+          }
+        },
+      },
+      h("h2", {}, `Name ${c.label}`),
+      h("p", { class: "muted", style: { margin: 0 } }, "A name of yours, shown beside the masked key on every page. Leave it empty to remove it."),
+      h("label", { class: "field" }, "Name", input),
+      status,
+      h("footer", {}, h("button", { type: "button", onclick: close }, "Cancel"), h("button", { class: "primary", type: "submit" }, icon("check"), "Save")),
+    );
+  });
+}
+
 function accountLine(account) {
   const project = account.project ? `project ${account.project}${account.project_explicit ? " (set by hand)" : ""}` : "project not found yet";
   const parts = [project, account.tier].filter(Boolean);
   return h("div", { class: "cell-sub" }, parts.join(" · "));
 }
 
-function credentialRow(c, refresh) {
+function credentialRow(c, refresh, selected) {
   const id = encodeURIComponent(c.id);
   const cooldowns = Object.entries(c.cooldowns);
   const account = c.kind === "oauth" ? c.account : null;
@@ -200,9 +234,14 @@ function credentialRow(c, refresh) {
     c.validatable
       ? h("button", { class: "small", onclick: () => act(`/api/keys/${id}/validate`, (r) => `${c.label}: ${r.message}`, refresh) }, "Validate")
       : null,
+    // A credential the gateway failed (API_KEY_INVALID...) is enabled but out of service: Re-enable.
+    c.enabled && c.health === "failed"
+      ? h("button", { class: "small", title: "Clear the failure and put it back in service", onclick: () => act(`/api/keys/${id}/enable`, `${c.label} re-enabled`, refresh) }, "Re-enable")
+      : null,
     c.enabled
       ? h("button", { class: "small", onclick: () => act(`/api/keys/${id}/disable`, `${c.label} disabled`, refresh) }, "Disable")
       : h("button", { class: "small", onclick: () => act(`/api/keys/${id}/enable`, `${c.label} enabled`, refresh) }, "Enable"),
+    h("button", { class: "small", title: "Name this credential", onclick: () => nameDialog(c, refresh) }, "Name"),
     account ? h("button", { class: "small", title: "Set the Google Cloud project", onclick: () => projectDialog(c, refresh) }, "Project") : null,
     h("button", { class: "small", title: "Reset counters and cooldowns", "aria-label": "Reset", onclick: () => act(`/api/keys/${id}/reset`, `${c.label}: counters reset`, refresh) }, icon("refresh")),
     account ? removeAccountButton(c, refresh) : c.source === "runtime" ? null : h(
@@ -236,7 +275,14 @@ function credentialRow(c, refresh) {
     h(
       "td",
       { class: "wide" },
-      h("div", { class: "row", style: { gap: "8px" } }, h("span", { class: `dot ${TONE[c.health] ?? ""}`, title: c.health }), h("span", { class: "cell-main mono" }, c.label)),
+      h(
+        "div",
+        { class: "row", style: { gap: "8px" } },
+        h("input", { type: "checkbox", class: "select", "aria-label": `Select ${c.label}`, checked: selected.has(c.id), onchange: (e) => { if (e.target.checked) selected.add(c.id); else selected.delete(c.id); } }),
+        h("span", { class: `dot ${TONE[c.health] ?? ""}`, title: c.health }),
+        c.name ? h("span", { class: "cell-main cred-name" }, c.name) : null,
+        h("span", { class: c.name ? "mono faint" : "cell-main mono" }, c.label),
+      ),
       h("div", { class: "row", style: { gap: "6px", marginTop: "4px" } }, h("span", { class: "badge" }, c.kind), h("span", { class: `badge ${source === "stored" || source === "store" ? "accent" : ""}` }, source), validationBadge(c.validation)),
       account ? accountLine(account) : null,
     ),
@@ -276,30 +322,98 @@ export async function render(main) {
     ),
   );
   const summary = h("div");
+  const selected = new Set();
+  let rows = [];
+  const kindSelect = h("select", { name: "kind", "aria-label": "Kind", onchange: (e) => { filters.kind = e.target.value; draw(); } });
+  const healthSelect = h("select", { name: "health", "aria-label": "Health", onchange: (e) => { filters.health = e.target.value; draw(); } }, h("option", { value: "" }, "any health"), HEALTHS.map((x) => h("option", { value: x, selected: filters.health === x }, x)));
+  const textFilter = h("input", { name: "filter", type: "search", placeholder: "name or key ending", value: filters.text, "aria-label": "Filter by name", oninput: (e) => { filters.text = e.target.value.trim().toLowerCase(); draw(); } });
+  const chosen = () => shown().filter((c) => selected.has(c.id));
+  async function bulk(label, path, method = "POST") {
+    const list = chosen();
+    if (!list.length) return toast("Select credentials first (the boxes at the start of each row).", "warn");
+    if (method === "DELETE" && !(await confirmDialog(`Delete ${list.length} credentials?`, "Stored keys are deleted from the database; keys from GEMINI_API_KEYS return at the next start.", "Delete"))) return;
+    let done = 0;
+    for (const c of list) {
+      if (method === "DELETE" && (c.kind === "oauth" || c.source === "runtime")) continue;
+      try {
+        await api(path(c), { method });
+        done += 1;
+      } catch (exc) {
+        toast(`${c.label}: ${exc.message}`, "bad");
+      }
+    }
+    if (method === "DELETE") selected.clear();
+    toast(`${label}: ${done} of ${list.length}`, "ok");
+    refresh();
+  }
+  async function validateAll() {
+    const list = rows.filter((c) => c.validatable);
+    const results = await Promise.all(list.map((c) => api(`/api/keys/${encodeURIComponent(c.id)}/validate`, { method: "POST" }).catch(() => null)));
+    const valid = results.filter((r) => r && r.valid === true).length;
+    toast(`Validated ${list.length}: ${valid} valid, ${list.length - valid} not`, valid === list.length ? "ok" : "warn");
+    refresh();
+  }
+  function exportFile() {
+    // Names and states, never secrets: keys are only ever shown masked.
+    const data = rows.map((c) => ({ id: c.id, kind: c.kind, label: c.label, name: c.name, source: c.source, enabled: c.enabled, health: c.health }));
+    const url = URL.createObjectURL(new Blob([JSON.stringify(data, null, 2)], { type: "application/json" }));
+    const link = h("a", { href: url, download: "gemini-gateway-pool.json" });
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 1000);
+  }
+  const enc = (c) => encodeURIComponent(c.id);
+  const tools = h(
+    "div",
+    { class: "row pool-tools" },
+    h("input", { type: "checkbox", "aria-label": "Select all shown", onchange: (e) => { for (const c of shown()) if (e.target.checked) selected.add(c.id); else selected.delete(c.id); draw(); } }),
+    kindSelect,
+    healthSelect,
+    h("div", { class: "grow", style: { minWidth: "160px" } }, textFilter),
+    h("button", { class: "small", onclick: validateAll }, "Validate all"),
+    h("button", { class: "small", onclick: () => bulk("Enabled", (c) => `/api/keys/${enc(c)}/enable`) }, "Enable selected"),
+    h("button", { class: "small", onclick: () => bulk("Disabled", (c) => `/api/keys/${enc(c)}/disable`) }, "Disable selected"),
+    h("button", { class: "small danger", onclick: () => bulk("Deleted", (c) => `/api/keys/${enc(c)}`, "DELETE") }, "Delete selected"),
+    h("button", { class: "small", onclick: exportFile }, "Export"),
+  );
   const tbody = h("tbody");
   const table = h(
     "table",
     { class: "cards pool-table" },
-    h("thead", {}, h("tr", {}, h("th", {}, "Credential"), h("th", {}, "Health"), h("th", {}, "Success rate"), h("th", {}, "Cooldowns"), h("th", {}, "Last error"), h("th"))),
+    h("thead", {}, h("tr", {}, h("th", {}, "Credential"), h("th", {}, "Health"), h("th", {}, "Success rate"), h("th", {}, "Cooldowns"), h("th", {}, "Last error"), h("th", {}, h("span", { class: "sr-only" }, "Actions")))),
     tbody,
   );
-  const card = h("section", { class: "card" }, h("header", {}, summary), h("div", { class: "table-wrap" }, table));
+  const card = h("section", { class: "card" }, h("header", {}, summary), tools, h("div", { class: "table-wrap" }, table));
   main.append(head, card);
+
+  function shown() {
+    return rows.filter((c) => (!filters.kind || c.kind === filters.kind) && (!filters.health || c.health === filters.health) && (!filters.text || `${c.name || ""} ${c.label}`.toLowerCase().includes(filters.text)));
+  }
+  function draw() {
+    if (!rows.length) {
+      clear(tbody, h("tr", {}, h("td", { colspan: 6, class: "empty" }, "The pool is empty. Add keys or a Google account to start serving.")));
+      return;
+    }
+    const list = shown();
+    clear(tbody, list.length ? list.map((c) => credentialRow(c, refresh, selected)) : h("tr", {}, h("td", { colspan: 6, class: "empty" }, "No credential matches these filters.")));
+  }
 
   let alive = true;
   async function refresh() {
     const data = await api("/api/keys");
     if (!alive) return;
+    rows = data.credentials;
+    rememberNames(rows);
     clear(summary, summaryChips(data.summary, data.strategy));
-    if (!data.credentials.length) {
-      clear(tbody, h("tr", {}, h("td", { colspan: 6, class: "empty" }, "The pool is empty. Add keys or a Google account to start serving.")));
-      return;
-    }
-    clear(tbody, data.credentials.map((c) => credentialRow(c, refresh)));
+    const kinds = [...new Set(rows.map((c) => c.kind))];
+    clear(kindSelect, h("option", { value: "" }, "any kind"), kinds.map((k) => h("option", { value: k, selected: filters.kind === k }, k)));
+    draw();
   }
   await refresh();
   const timer = setInterval(() => {
-    if (!document.querySelector(".overlay")) refresh().catch(() => {});
+    // Not while a dialog is open or a row has focus: a redraw would take the focus away.
+    if (!document.querySelector(".overlay") && !tbody.contains(document.activeElement)) refresh().catch(() => {});
   }, 5000);
   return () => {
     alive = false;

@@ -1,6 +1,6 @@
 // Requests: the recorded exchanges with the filters of /api/logs, and a detail view of one.
 import { api, query } from "../api.js";
-import { clear, copyText, h, icon, jsonView, ms, num, statusClass, when } from "../dom.js";
+import { clear, copyText, h, icon, jsonView, ms, num, statusClass, trapFocus, when } from "../dom.js";
 
 const SINCE = { "1h": 1, "24h": 24, "7d": 168, "30d": 720, all: null };
 // Headers a replayed request must not carry: hop-by-hop, the client's own, or secrets (masked anyway).
@@ -83,18 +83,20 @@ function timeline(r) {
 async function openDetail(id) {
   const overlay = h("div", { class: "overlay" });
   const body = h("div", { class: "body" }, h("div", { class: "boot" }, h("div", { class: "boot-mark" })));
+  let trap = null;
   const close = () => {
     overlay.remove();
-    document.removeEventListener("keydown", onKey);
+    trap?.release();
     if (location.hash.startsWith("#/requests/")) history.replaceState(null, "", "#/requests");
   };
-  const onKey = (event) => event.key === "Escape" && close();
-  document.addEventListener("keydown", onKey);
   overlay.addEventListener("mousedown", (event) => event.target === overlay && close());
   const title = h("h2", { class: "grow" }, "Request");
   const tools = h("div", { class: "row" });
-  overlay.append(h("div", { class: "drawer", role: "dialog", "aria-label": "Request detail" }, h("header", {}, title, tools, h("button", { class: "ghost", onclick: close, "aria-label": "Close" }, icon("x"))), body));
+  const drawer = h("div", { class: "drawer", role: "dialog", "aria-modal": "true", "aria-label": "Request detail", tabindex: "-1" }, h("header", {}, title, tools, h("button", { class: "ghost", onclick: close, "aria-label": "Close" }, icon("x"))), body);
+  overlay.append(drawer);
+  trap = trapFocus(drawer, close);
   document.body.append(overlay);
+  drawer.focus();
   history.replaceState(null, "", `#/requests/${encodeURIComponent(id)}`);
   let r;
   try {
@@ -179,7 +181,18 @@ export async function render(main, [detailId]) {
   function row(r) {
     return h(
       "tr",
-      { class: "clickable", dataset: { id: r.id }, onclick: () => openDetail(r.id) },
+      {
+        class: "clickable",
+        tabindex: "0",
+        dataset: { id: r.id },
+        onclick: () => openDetail(r.id),
+        onkeydown: (event) => {
+          if (event.key === "Enter" || event.key === " ") {
+            event.preventDefault();
+            openDetail(r.id);
+          }
+        },
+      },
       h("td", { "data-label": "Time", class: "nowrap" }, when(r.received_at_ms)),
       h("td", { "data-label": "Status" }, statusBadge(r)),
       h("td", { "data-label": "Dialect" }, r.dialect),

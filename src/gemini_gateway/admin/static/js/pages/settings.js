@@ -58,7 +58,7 @@ function control(item, onChange) {
 }
 
 function settingRow(item, changes, onChanged, onReset) {
-  const row = h("div", { class: "setting", dataset: { name: item.name } });
+  const row = h("div", { class: "setting", dataset: { name: item.name, source: item.source } });
   const problem = h("div", { class: "cell-sub", style: { color: "var(--bad)" } });
   const input = control(item, (value) => {
     if (value instanceof Error) {
@@ -135,6 +135,26 @@ export async function render(main) {
   const save = h("button", { class: "primary", onclick: () => saveAll() }, "Save changes");
   const discard = h("button", { onclick: () => load() }, "Discard");
   const savebar = h("div", { class: "savebar hidden" }, count, discard, save);
+  // Search and "changed from default": rows are hidden, not redrawn, so unsaved edits stay.
+  const search = h("input", { type: "search", name: "settings_search", placeholder: "Search settings (name or description)", "aria-label": "Search settings", oninput: () => applyFilter() });
+  const changedOnly = h("input", { type: "checkbox", name: "changed_only", onchange: () => applyFilter() });
+  const shownCount = h("span", { class: "faint" });
+  function applyFilter() {
+    const words = search.value.trim().toLowerCase().split(/\s+/).filter(Boolean);
+    let shown = 0;
+    for (const section of body.querySelectorAll("section[data-group]")) {
+      let any = false;
+      for (const row of section.querySelectorAll(".setting")) {
+        const text = row.textContent.toLowerCase();
+        const ok = words.every((w) => text.includes(w) || row.dataset.name.includes(w)) && (!changedOnly.checked || row.dataset.source !== "default");
+        row.classList.toggle("hidden", !ok);
+        if (ok) any = true;
+        if (ok) shown += 1;
+      }
+      section.classList.toggle("hidden", !any);
+    }
+    shownCount.textContent = `${shown} shown`;
+  }
 
   const onChanged = () => {
     savebar.classList.toggle("hidden", changes.size === 0);
@@ -194,6 +214,7 @@ export async function render(main) {
         h("section", { class: "card", dataset: { group } }, h("header", {}, h("h2", {}, group), h("span", { class: "sub" }, `${items.filter((i) => i.editable).length} editable`)), items.map((item) => settingRow(item, changes, onChanged, onReset))),
       ),
     );
+    applyFilter();
   }
   async function load() {
     const data = await api("/api/settings");
@@ -210,6 +231,7 @@ export async function render(main) {
 
   main.append(
     h("div", { class: "page-head" }, h("div", {}, h("h1", {}, "Settings"), h("p", {}, "Values come from defaults, then the environment, then what is stored here — which wins. Every change is audited."))),
+    h("section", { class: "card row settings-search" }, h("div", { class: "grow", style: { minWidth: "200px" } }, search), h("label", { class: "check" }, changedOnly, "Changed from default"), shownCount),
     body,
     savebar,
     h("section", { class: "card", style: { marginTop: "16px" } }, h("header", {}, h("h2", {}, "Audit log"), h("span", { class: "sub" }, "who changed what (secrets masked)")), audit),

@@ -1,5 +1,5 @@
 // Client tokens: create (shown once), list by hint, revoke. Tokens from the environment are read-only.
-import { api, headers } from "../api.js";
+import { api } from "../api.js";
 import { clear, confirmDialog, copyText, h, icon, modal, toast, when } from "../dom.js";
 
 function showOnce(result) {
@@ -17,9 +17,7 @@ function showOnce(result) {
 
 async function modelNames() {
   try {
-    const response = await fetch("/v1/models", { headers: headers(), credentials: "same-origin" });
-    if (!response.ok) return [];
-    return (await response.json()).data.map((m) => m.id);
+    return (await api("/api/models")).models; // not /v1/models: that would be recorded as traffic
   } catch {
     return [];
   }
@@ -77,7 +75,7 @@ function tokenRow(t, refresh) {
         {
           class: "small danger",
           onclick: async () => {
-            if (!(await confirmDialog(`Revoke "${t.name}"?`, "Clients using it get 401 from now on. This cannot be undone.", "Revoke"))) return;
+            if (!(await confirmDialog(`Revoke "${t.name}"?`, "Clients using it get 403 from now on. This cannot be undone.", "Revoke"))) return;
             try {
               await api(`/api/tokens/${encodeURIComponent(t.id)}`, { method: "DELETE" });
               toast(`"${t.name}" revoked`, "ok");
