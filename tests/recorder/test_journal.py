@@ -21,7 +21,7 @@ from gemini_gateway.recorder.journal import (
 from gemini_gateway.recorder.recorder import build_all
 from gemini_gateway.recorder.rows import new_id
 from gemini_gateway.recorder.spool import Spool
-from gemini_gateway.recorder.wire import to_wire
+from gemini_gateway.recorder.wire import from_wire, masked_for_disk, to_wire
 
 
 def capture(text: str, size: int = 0) -> Capture:
@@ -118,3 +118,34 @@ def test_start_up_takes_what_no_live_gateway_holds_and_spools_it(tmp_path: Path)
     assert {one.exchange["model"], two.exchange["model"]} == {"m"}
     assert one.exchange["id"] != two.exchange["id"]
     live.close()
+
+
+def test_no_presented_token_is_kept_in_full_on_disk(tmp_path: Path) -> None:
+    """The journal lies on disk until its record is stored: the caller's token (in a header, the
+    query or echoed in a body) is masked there, and the record built from it is the same."""
+    token = "client-secret-token-7f3a9c2e51"
+    c = capture(f"my token is {token}")
+    c.scope["headers"] = [
+        (b"authorization", f"Bearer {token}".encode()),
+        (b"x-goog-user-project", token.encode()),
+    ]
+    c.scope["query_string"] = f"api-key={token}&alt=sse".encode()
+    c.response_chunks = [b'{"echo": "' + token.encode() + b'"}']
+    c.response_headers = [(b"content-type", b"application/json")]
+    assert c.record_id is not None
+    journal = Journal(tmp_path)
+    journal.append(encode_entry(masked_for_disk(to_wire(c, c.record_id))))
+    journal.close()
+    on_disk = b"".join(path.read_bytes() for path in journal_files(tmp_path))
+    assert token.encode() not in on_disk
+    assert b"clie...2e51" in on_disk  # masked, not dropped
+
+    (replayed,) = [from_wire(wire) for path in journal_files(tmp_path) for wire in read_entries(path)]
+    from_disk, direct = build_all([replayed], lambda *_: None), build_all([capture_again(c)], lambda *_: None)
+    assert from_disk[0].exchange["request_headers"] == direct[0].exchange["request_headers"]
+    assert from_disk[0].exchange["query"] == direct[0].exchange["query"]
+
+
+def capture_again(c: Capture) -> Capture:
+    assert c.record_id is not None
+    return from_wire(to_wire(c, c.record_id))

@@ -16,7 +16,7 @@ from gemini_gateway.recorder.activity import Activity
 from gemini_gateway.recorder.capture import Capture, Mode
 from gemini_gateway.recorder.journal import Journal, encode_entry
 from gemini_gateway.recorder.rows import new_id
-from gemini_gateway.recorder.wire import to_wire
+from gemini_gateway.recorder.wire import masked_for_disk, to_wire
 from gemini_gateway.settings import Settings
 
 # Operator and UI surfaces are not model exchanges; recording them would only add noise.
@@ -65,7 +65,7 @@ class RecorderBase(ABC):
         if capture.record_id is None:
             capture.record_id = new_id()  # the same id in the journal and the store: stored once
         try:
-            entry = encode_entry(to_wire(capture, capture.record_id))
+            entry = encode_entry(masked_for_disk(to_wire(capture, capture.record_id)))
         except Exception as exc:  # e.g. a header value pickle cannot take: it is recorded as usual
             journal.errors += 1
             journal.last_error = f"{type(exc).__name__}: {exc}"[:300]

@@ -91,6 +91,19 @@ def masked_headers(raw: list[tuple[bytes, bytes]], presented: frozenset[str] = f
     return headers
 
 
+def masked_header_list(
+    raw: list[tuple[bytes, bytes]], presented: frozenset[str] = frozenset()
+) -> list[tuple[bytes, bytes]]:
+    """Raw headers with their secrets masked, kept raw (for the crash journal)."""
+    clean: list[tuple[bytes, bytes]] = []
+    for key, value in raw:
+        name = key.decode("latin-1").lower()
+        text = value.decode("latin-1")
+        masked = mask_header(name, text) if name in SECRET_HEADERS else REDACTOR.redact(text, presented)
+        clean.append((key, value if masked == text else masked.encode("latin-1")))
+    return clean
+
+
 def masked_query(raw: bytes, presented: frozenset[str] = frozenset()) -> str | None:
     """The query as sent, every parameter (not only the credential ones) cleared of secrets."""
     if not raw:

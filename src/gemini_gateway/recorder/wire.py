@@ -16,7 +16,7 @@ from typing import Any
 
 from gemini_gateway.exchange import Attempt, Exchange
 from gemini_gateway.recorder.capture import Capture
-from gemini_gateway.redaction import REDACTOR
+from gemini_gateway.redaction import REDACTOR, mask_secret
 
 Wire = tuple[Any, ...]
 _LENGTH = struct.Struct("!I")
@@ -132,3 +132,39 @@ async def read_frame(reader: asyncio.StreamReader) -> Any:
         return pickle.loads(await reader.readexactly(length))
     except asyncio.IncompleteReadError:
         return None
+
+
+# Where `to_wire` puts what a client's credentials can be in (see `from_wire` for the whole order).
+_QUERY, _HEADERS, _EVENTS, _REQUEST_BODY, _RESPONSE_HEADERS, _RESPONSE_BODY = 5, 6, 19, 20, 23, 24
+
+
+def masked_for_disk(wire: Wire) -> Wire:
+    """The wire with the caller's credentials masked, for the crash journal: it lies on disk until
+    its record is stored, and no token may be kept there in full. Headers and the query are masked
+    as their record will be; a body or event is copied only when it holds a presented token (a
+    substring search per token, so the request path pays next to nothing). Records built from it
+    come out the same as from the raw wire, as masking what is masked changes nothing."""
+    from gemini_gateway.recorder.rows import masked_header_list, masked_query, presented_tokens
+
+    raw_headers, raw_query = wire[_HEADERS], wire[_QUERY]
+    presented = presented_tokens(raw_headers, raw_query)
+    safe = list(wire)
+    safe[_HEADERS] = masked_header_list(raw_headers, presented)
+    safe[_RESPONSE_HEADERS] = masked_header_list(wire[_RESPONSE_HEADERS], presented)
+    if raw_query:
+        safe[_QUERY] = (masked_query(raw_query, presented) or "").encode("latin-1")
+    if presented:
+        tokens = [(t.encode("latin-1"), mask_secret(t).encode("latin-1")) for t in presented]
+        for at in (_REQUEST_BODY, _RESPONSE_BODY):
+            safe[at] = _without(safe[at], tokens)
+        if safe[_EVENTS]:
+            safe[_EVENTS] = [_without(event, tokens) for event in safe[_EVENTS]]
+    return tuple(safe)
+
+
+def _without(data: bytes | None, tokens: list[tuple[bytes, bytes]]) -> bytes | None:
+    if data:
+        for token, masked in tokens:
+            if token in data:
+                data = data.replace(token, masked)
+    return data
