@@ -75,7 +75,7 @@ def serve_cli(tmp_path: Path, **env: str) -> Iterator[Served]:
     )
     served = Served(f"http://127.0.0.1:{port}", process)
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 90  # start-up on a loaded 2-core machine can take 30 s
         while process.poll() is None and time.monotonic() < deadline:
             with contextlib.suppress(httpx.HTTPError):
                 if httpx.get(f"{served.url}/health", timeout=1).status_code == 200:
