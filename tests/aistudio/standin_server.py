@@ -3,7 +3,9 @@
 GenerateContent answers in the json+protobuf array format page_spec parses, streamed chunk by
 chunk. The account is the `SID` cookie of the profile the browser context was made from, and
 each account can be told how to behave (`StandinState.modes`): answer, answer slowly, hang
-without a byte, run out of quota, or finish its RPC while the page keeps showing Stop.
+without a byte, run out of quota (a 429 and the error callout), show the older page's warning
+callout ("You are out of free generations") while its RPC hangs, or finish its RPC while the page
+keeps showing Stop.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from starlette.routing import Route
 
 HERE = Path(__file__).parent / "standin"
 RPC = "/$rpc/google.internal.alkali.applications.makersuite.v1.MakerSuiteService/"
+WARNING = "You are out of free generations. Try again later or use an API key."
 MODELS = [("gemini-2.5-flash", "Gemini 2.5 Flash"), ("gemini-2.5-pro", "Gemini 2.5 Pro")]
 
 
@@ -204,6 +207,19 @@ def create_standin_app(state: StandinState) -> Starlette:
 
             return StreamingResponse(
                 frozen(), media_type="application/json+protobuf", headers={"x-standin-freeze": "1"}
+            )
+        if mode == "warning":
+            # The older page: headers arrive, the page shows its warning callout, no answer comes.
+            async def nothing() -> Any:
+                try:
+                    yield b" "  # headers go out with the first byte
+                    while not await request.is_disconnected():
+                        await asyncio.sleep(0.1)
+                finally:  # Starlette cancels the body when the page drops the request
+                    call.ended = time.monotonic()
+
+            return StreamingResponse(
+                nothing(), media_type="application/json+protobuf", headers={"x-standin-warning": WARNING}
             )
         if mode == "hang":
             # Not even headers: the page's request stays open with nothing to show, until it goes.

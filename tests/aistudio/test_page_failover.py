@@ -123,6 +123,28 @@ def test_quota_on_the_page_cools_the_profile_the_calls_rotate_and_it_comes_back_
     assert any("alice heard 'B" in a for a in answers)
 
 
+def test_the_older_warning_callout_cools_the_profile_at_once(
+    keyed: RunningGateway, site: StandinState, fake: FakeState
+) -> None:
+    # The older page shows "You are out of free generations" in a warning callout while its RPC
+    # hangs: that is the quota message, not page silence; the profile cools and is not retried.
+    wait_for(lambda: not pool_of(keyed)["alice"]["cooldowns"], QUOTA_COOLDOWN + 2, "alice to be usable")
+    wait_for(lambda: pool_of(keyed)["alice"]["meta"]["lock"] is None, what="alice idle")
+    site.modes["alice"] = "warning"
+    client = genai.Client(api_key="client", http_options={"base_url": keyed.url, "api_version": "v1beta"})
+    for i in range(2):  # the pool's turn rotates: one of two calls starts on alice
+        assert "heard" not in ask(client, f"W{i}")  # served by the key
+    assert len(site.calls_of("alice")) == 1
+    alice = pool_of(keyed)["alice"]
+    assert 0 < alice["cooldowns"].get(MODEL, 0) <= QUOTA_COOLDOWN, alice["last_error"]
+    assert "out of free generations" in (alice["last_error"] or "")
+    for i in range(2):
+        assert "heard" not in ask(client, f"X{i}")
+    assert len(site.calls_of("alice")) == 1  # cooling: not tried again
+    wait_for(lambda: all(c.ended for c in site.calls_of("alice")), what="the hanging run stopped")
+    site.modes.clear()
+
+
 def test_an_expired_login_disables_the_profile_until_it_is_saved_again(
     standin: tuple[str, StandinState], tmp_path: Path, site: StandinState
 ) -> None:

@@ -87,6 +87,15 @@ def test_struct_values_and_errors_and_models() -> None:
     assert page_spec.is_login_url("http://127.0.0.1:9/ServiceLogin?continue=x")
     assert not page_spec.is_login_url("https://aistudio.google.com/prompts/new_chat")
     assert page_spec.is_quota_message("Failed to generate content, quota exceeded: try later")
+    for seen in (  # every text AIstudioProxyAPI treats as a quota or rate limit
+        "You are out of free generations.",
+        "Failed to generate content: user has exceeded quota. Please try again later.",
+        "You've reached your rate limit. Please try again later.",
+        "You have used up your quota for the day",
+    ):
+        assert page_spec.is_quota_message(seen), seen
+    assert not page_spec.is_quota_message("Something went wrong. Please try again.")
+    assert "ms-callout.warning-callout" in page_spec.SELECTORS.error_callout
     assert (
         page_spec.new_chat_url("https://a.b/", "gemini-2.5-pro")
         == "https://a.b/prompts/new_chat?model=gemini-2.5-pro"

@@ -34,9 +34,18 @@ LOGIN_HOSTS = ("accounts.google.com",)
 RPC_GENERATE = "MakerSuiteService/GenerateContent"
 RPC_LIST_MODELS = "MakerSuiteService/ListModels"
 
-# Lower-case fragments of the page's error callouts and toasts that mean "this account is out
-# of quota" (the rate-limit callout shows the first two).
-QUOTA_MARKERS = ("exceeded quota", "out of free generations", "quota exceeded", "resource_exhausted")
+# Lower-case fragments of the page's callouts, toasts and RPC error bodies that mean "this account
+# is out of quota or rate-limited": every text AIstudioProxyAPI knows (its RATE_LIMIT_KEYWORDS and
+# the GenerateContent body checks: "exceeded quota", "out of free generations", "rate limit",
+# "user has exceeded quota", "quota for the day") and the 429 status text of the RPC.
+QUOTA_MARKERS = (
+    "exceeded quota",
+    "out of free generations",
+    "rate limit",
+    "quota for the day",
+    "quota exceeded",
+    "resource_exhausted",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +94,12 @@ class Selectors:
     model_turn: str = "ms-chat-turn .chat-turn-container.model"
     answer_text: str = "ms-cmark-node.cmark-node"
     thought_block: str = "ms-thought-chunk"
-    error_callout: str = "ms-callout.error-callout .message, div.toast.error, div.toast.warning"
+    # Where the page shows quota and rate-limit messages: the error callout, the older layout's
+    # warning callout ("You are out of free generations"), and toasts.
+    error_callout: str = (
+        "ms-callout.error-callout .message, ms-callout.warning-callout .message, "
+        "div.toast.error, div.toast.warning"
+    )
 
 
 SELECTORS = Selectors()

@@ -144,6 +144,9 @@
     const xhr = new XMLHttpRequest();
     xhr.open("POST", RPC + "GenerateContent");
     xhr.setRequestHeader("Content-Type", "application/json+protobuf");
+    xhr.onreadystatechange = () => {
+      if (xhr.readyState === 2) warn(xhr.getResponseHeader("x-standin-warning"));
+    };
     xhr.onprogress = () => {
       if (xhr.status === 200) consume(xhr.responseText, view);
       if (xhr.getResponseHeader("x-standin-freeze") === "1") for (;;); // the renderer hangs for good
@@ -168,6 +171,7 @@
       signal: controller.signal,
     }).then(async (response) => {
       if (response.status !== 200) return failed(response.status, finish);
+      warn(response.headers.get("x-standin-warning"));
       const reader = response.body.getReader();
       const decoder = new TextDecoder();
       let text = "";
@@ -179,6 +183,13 @@
       }
       finish(response.headers.get("x-standin-linger") === "1");
     }).catch(() => {});
+  }
+
+  // The older layout's quota notice: a warning callout above the prompt, the run left hanging.
+  function warn(text) {
+    if (!text) return;
+    $("ms-callout.warning-callout .message").textContent = text;
+    $("ms-callout.warning-callout").hidden = false;
   }
 
   function failed(status, finish) {
