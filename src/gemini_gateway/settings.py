@@ -241,6 +241,11 @@ class Settings(BaseSettings):
     aistudio_warmup: bool = Field(
         True, description="Open the profiles' pages at start, before the first call"
     )
+    aistudio_keep_history: bool = Field(
+        False,
+        description="Leave the page's Temporary chat off, so proxied conversations land in the "
+        "account's AI Studio history",
+    )
 
     @field_validator(
         "gemini_api_keys",

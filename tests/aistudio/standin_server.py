@@ -42,6 +42,7 @@ class StandinCall:
     thinking: list[Any]
     functions: list[dict[str, Any]]
     search: bool
+    temporary: bool = False  # the page's Temporary chat was on: nothing lands in the history
     started: float = field(default_factory=time.monotonic)
     ended: float | None = None
     completed: bool = False
@@ -123,6 +124,7 @@ def parse_call(account: str, body: list[Any]) -> StandinCall:
         thinking=config[16],
         functions=body[6][0][0] if len(body) > 6 and body[6] else [],
         search=len(body) > 8 and body[8] == 1,
+        temporary=len(body) > 9 and body[9] == 1,
     )
 
 

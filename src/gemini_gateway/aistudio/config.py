@@ -23,6 +23,7 @@ class PageConfig:
     capture: str = "auto"  # "auto" (hook, helper, DOM), "helper" or "dom"
     helper_url: str | None = None
     grace: float = 3.0
+    keep_history: bool = False  # False: Temporary chat is turned on in every chat opened
 
 
 class InstanceHost(Protocol):

@@ -234,7 +234,9 @@ class PageInstance:
         page.on("crash", lambda _: self._page_lost(page, "crashed"))
         page.on("close", lambda _: self._page_lost(page, "was closed"))
         self.page = page
-        self.driver = PageDriver(page, self.config.base_url, self.config.action_timeout)
+        self.driver = PageDriver(
+            page, self.config.base_url, self.config.action_timeout, temporary=not self.config.keep_history
+        )
         self.pages_created += 1
         self.state = "ready"
         return self.driver

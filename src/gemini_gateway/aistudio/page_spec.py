@@ -63,6 +63,16 @@ class Selectors:
     )
     running: str = "ms-run-button .stoppable-spinner, button.run-button .stoppable-spinner"
     model_name: str = '[data-test-id="model-name"]'
+    # Temporary chat (the incognito button next to the model): on, a run is not saved to the
+    # account's history. Its state: aria-pressed, or the active class of the page's icon buttons.
+    temporary_chat: str = (
+        'ms-incognito-mode-toggle button, button[aria-label="Temporary chat toggle"], '
+        'button[iconname="incognito"]'
+    )
+    temporary_chat_on: str = (
+        'ms-incognito-mode-toggle button[aria-pressed="true"], ms-incognito-mode-toggle button.ms-button-active, '
+        'button[aria-label="Temporary chat toggle"][aria-pressed="true"]'
+    )
     system_card: str = 'button[data-test-system-instructions-card], button[aria-label="System instructions"]'
     system_text: str = 'textarea[aria-label="System instructions"]'
     system_close: str = 'ms-system-instructions-panel button[aria-label="Close panel"]'

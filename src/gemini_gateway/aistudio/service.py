@@ -54,6 +54,7 @@ class AiStudioService:
             quota_cooldown=settings.aistudio_quota_cooldown,
             capture=settings.aistudio_capture,
             helper_url=settings.aistudio_helper_url,
+            keep_history=settings.aistudio_keep_history,
         )
         self.browser = BrowserManager(
             BrowserConfig(

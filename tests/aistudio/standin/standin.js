@@ -21,6 +21,13 @@
       }
     })
   );
+  // Temporary chat: off on every load, as a new chat starts; on, the run is kept out of history.
+  const temporary = $("ms-incognito-mode-toggle button");
+  temporary.addEventListener("click", () => {
+    const on = temporary.getAttribute("aria-pressed") !== "true";
+    temporary.setAttribute("aria-pressed", String(on));
+    temporary.classList.toggle("ms-button-active", on);
+  });
   const panel = $("ms-system-instructions-panel");
   $("button[data-test-system-instructions-card]").onclick = () => (panel.hidden = false);
   $('button[aria-label="Close panel"]', panel).onclick = () => (panel.hidden = true);
@@ -123,7 +130,8 @@
     const functions = checked('[data-test-id="functionCallingTooltip"] button[role="switch"]') ? declarations : [];
     const body = ["models/" + state.model, [[[[null, prompt]], "user"]], null, config, "!standin-snapshot", null,
       functions.length ? [[functions]] : null, system ? [[[null, system]], "user"] : null,
-      checked('[data-test-id="searchAsAToolTooltip"] button[role="switch"]') ? 1 : null];
+      checked('[data-test-id="searchAsAToolTooltip"] button[role="switch"]') ? 1 : null,
+      temporary.getAttribute("aria-pressed") === "true" ? 1 : null];
 
     const turn = document.createElement("ms-chat-turn");
     turn.innerHTML = '<div class="chat-turn-container user"></div>';
