@@ -26,6 +26,7 @@ from starlette.routing import Route
 HERE = Path(__file__).parent / "standin"
 RPC = "/$rpc/google.internal.alkali.applications.makersuite.v1.MakerSuiteService/"
 WARNING = "You are out of free generations. Try again later or use an API key."
+ROTATING = "SIDTS"  # like __Secure-1PSIDTS, which Google rotates while a page is open
 MODELS = [("gemini-2.5-flash", "Gemini 2.5 Flash"), ("gemini-2.5-pro", "Gemini 2.5 Pro")]
 
 
@@ -43,6 +44,7 @@ class StandinCall:
     functions: list[dict[str, Any]]
     search: bool
     temporary: bool = False  # the page's Temporary chat was on: nothing lands in the history
+    rotated: str | None = None  # the rotating session cookie the browser sent with the run
     started: float = field(default_factory=time.monotonic)
     ended: float | None = None
     completed: bool = False
@@ -56,6 +58,7 @@ class StandinState:
         self.events: list[dict[str, Any]] = []
         self.chunks = 4
         self.delay = 0.05
+        self.rotations = 0  # every answer rotates the session cookie, as Google's pages do
 
     def reset(self) -> None:
         with self.lock:
@@ -63,6 +66,7 @@ class StandinState:
             self.calls.clear()
             self.events.clear()
             self.chunks, self.delay = 4, 0.05
+            self.rotations = 0
 
     def stops(self, account: str | None = None) -> int:
         return sum(1 for e in self.events if e["type"] == "stop" and account in (None, e["account"]))
@@ -173,8 +177,11 @@ def create_standin_app(state: StandinState) -> Starlette:
     async def generate(request: Request) -> Response:
         account = request.cookies.get("SID", "?")
         call = parse_call(account, orjson.loads(await request.body()))
+        call.rotated = request.cookies.get(ROTATING)
         with state.lock:
             state.calls.append(call)
+            state.rotations += 1
+            rotated = f"{ROTATING}=rot-{state.rotations}; Path=/; HttpOnly; Max-Age=86400"
             mode = state.modes.get(account, "answer")
             if mode.endswith("-once"):
                 state.modes[account] = "answer"
@@ -198,6 +205,7 @@ def create_standin_app(state: StandinState) -> Starlette:
                 call.ended = time.monotonic()
 
         headers = {"x-standin-linger": "1"} if mode == "linger" else {}
+        headers["set-cookie"] = rotated
         if mode == "freeze":
             # One chunk, with a header that makes the page's JavaScript spin forever once it has it.
             async def frozen() -> Any:
