@@ -263,6 +263,30 @@ class Settings(BaseSettings):
     aistudio_warmup: bool = Field(
         True, description="Open the profiles' pages at start, before the first call"
     )
+    aistudio_state_save_requests: int = Field(
+        20, ge=0, description="Save a profile's cookies back to its file after this many calls (0: never)"
+    )
+    aistudio_state_save_seconds: float = Field(
+        600.0, ge=0, description="Save a profile's cookies back when this long has passed since the last save"
+    )
+    aistudio_quota_soft_limit: int = Field(
+        650_000,
+        ge=0,
+        description="Tokens a profile spends on a model per day before it gives way to a fresher profile (0: no limits)",
+    )
+    aistudio_quota_hard_limit: int = Field(
+        800_000,
+        ge=0,
+        description="Tokens a profile spends on a model per day before it stops until the quota resets",
+    )
+    aistudio_quota_limits: dict[str, int] = Field(
+        default_factory=dict, description='Hard limits of single models, JSON: {"gemini-2.5-pro": 300000}'
+    )
+    aistudio_keep_history: bool = Field(
+        False,
+        description="Leave the page's Temporary chat off, so proxied conversations land in the "
+        "account's AI Studio history",
+    )
 
     @field_validator(
         "gemini_api_keys",

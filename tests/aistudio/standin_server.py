@@ -3,7 +3,9 @@
 GenerateContent answers in the json+protobuf array format page_spec parses, streamed chunk by
 chunk. The account is the `SID` cookie of the profile the browser context was made from, and
 each account can be told how to behave (`StandinState.modes`): answer, answer slowly, hang
-without a byte, run out of quota, or finish its RPC while the page keeps showing Stop.
+without a byte, run out of quota (a 429 and the error callout), show the older page's warning
+callout ("You are out of free generations") while its RPC hangs, or finish its RPC while the page
+keeps showing Stop.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from starlette.routing import Route
 
 HERE = Path(__file__).parent / "standin"
 RPC = "/$rpc/google.internal.alkali.applications.makersuite.v1.MakerSuiteService/"
+WARNING = "You are out of free generations. Try again later or use an API key."
+ROTATING = "SIDTS"  # like __Secure-1PSIDTS, which Google rotates while a page is open
 MODELS = [("gemini-2.5-flash", "Gemini 2.5 Flash"), ("gemini-2.5-pro", "Gemini 2.5 Pro")]
 
 
@@ -39,6 +43,8 @@ class StandinCall:
     thinking: list[Any]
     functions: list[dict[str, Any]]
     search: bool
+    temporary: bool = False  # the page's Temporary chat was on: nothing lands in the history
+    rotated: str | None = None  # the rotating session cookie the browser sent with the run
     started: float = field(default_factory=time.monotonic)
     ended: float | None = None
     completed: bool = False
@@ -52,6 +58,7 @@ class StandinState:
         self.events: list[dict[str, Any]] = []
         self.chunks = 4
         self.delay = 0.05
+        self.rotations = 0  # every answer rotates the session cookie, as Google's pages do
 
     def reset(self) -> None:
         with self.lock:
@@ -59,6 +66,7 @@ class StandinState:
             self.calls.clear()
             self.events.clear()
             self.chunks, self.delay = 4, 0.05
+            self.rotations = 0
 
     def stops(self, account: str | None = None) -> int:
         return sum(1 for e in self.events if e["type"] == "stop" and account in (None, e["account"]))
@@ -120,6 +128,7 @@ def parse_call(account: str, body: list[Any]) -> StandinCall:
         thinking=config[16],
         functions=body[6][0][0] if len(body) > 6 and body[6] else [],
         search=len(body) > 8 and body[8] == 1,
+        temporary=len(body) > 9 and body[9] == 1,
     )
 
 
@@ -168,8 +177,11 @@ def create_standin_app(state: StandinState) -> Starlette:
     async def generate(request: Request) -> Response:
         account = request.cookies.get("SID", "?")
         call = parse_call(account, orjson.loads(await request.body()))
+        call.rotated = request.cookies.get(ROTATING)
         with state.lock:
             state.calls.append(call)
+            state.rotations += 1
+            rotated = f"{ROTATING}=rot-{state.rotations}; Path=/; HttpOnly; Max-Age=86400"
             mode = state.modes.get(account, "answer")
             if mode.endswith("-once"):
                 state.modes[account] = "answer"
@@ -193,6 +205,7 @@ def create_standin_app(state: StandinState) -> Starlette:
                 call.ended = time.monotonic()
 
         headers = {"x-standin-linger": "1"} if mode == "linger" else {}
+        headers["set-cookie"] = rotated
         if mode == "freeze":
             # One chunk, with a header that makes the page's JavaScript spin forever once it has it.
             async def frozen() -> Any:
@@ -204,6 +217,19 @@ def create_standin_app(state: StandinState) -> Starlette:
 
             return StreamingResponse(
                 frozen(), media_type="application/json+protobuf", headers={"x-standin-freeze": "1"}
+            )
+        if mode == "warning":
+            # The older page: headers arrive, the page shows its warning callout, no answer comes.
+            async def nothing() -> Any:
+                try:
+                    yield b" "  # headers go out with the first byte
+                    while not await request.is_disconnected():
+                        await asyncio.sleep(0.1)
+                finally:  # Starlette cancels the body when the page drops the request
+                    call.ended = time.monotonic()
+
+            return StreamingResponse(
+                nothing(), media_type="application/json+protobuf", headers={"x-standin-warning": WARNING}
             )
         if mode == "hang":
             # Not even headers: the page's request stays open with nothing to show, until it goes.

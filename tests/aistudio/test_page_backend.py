@@ -128,6 +128,18 @@ def test_every_dialect_streams_from_the_page(pages: RunningGateway, site: Standi
     assert {c.account for c in site.calls} == {"alice", "bob"}  # least-busy spread the calls
 
 
+def test_temporary_chat_is_on_for_every_call_and_after_each_model_switch(
+    pages: RunningGateway, site: StandinState
+) -> None:
+    wait_for(lambda: idle(pages), what="pages idle")
+    client = sdk(pages)
+    for model in (MODEL, "gemini-2.5-pro", MODEL, "gemini-2.5-pro"):
+        text = "".join(c.text or "" for c in client.models.generate_content_stream(model=model, contents="T"))
+        assert f"model={model}" in text
+    assert [c.model for c in site.calls] == [MODEL, "gemini-2.5-pro", MODEL, "gemini-2.5-pro"]
+    assert all(c.temporary for c in site.calls)  # none of them lands in the account's history
+
+
 def test_two_profiles_serve_two_calls_at_once_and_a_third_waits_its_turn(
     pages: RunningGateway, site: StandinState
 ) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -12,11 +13,13 @@ import httpx
 import orjson
 import pytest
 from google import genai
+from google.genai import errors as genai_errors
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import StreamingResponse
 from starlette.routing import Route
 
+from gemini_gateway.aistudio.quota import day_key
 from gemini_gateway.fake_upstream import FakeState
 from tests.aistudio.conftest import ADMIN, CHROMIUM, MODEL, page_gateway, profile_state, wait_for
 from tests.aistudio.standin_server import StandinState
@@ -123,6 +126,28 @@ def test_quota_on_the_page_cools_the_profile_the_calls_rotate_and_it_comes_back_
     assert any("alice heard 'B" in a for a in answers)
 
 
+def test_the_older_warning_callout_cools_the_profile_at_once(
+    keyed: RunningGateway, site: StandinState, fake: FakeState
+) -> None:
+    # The older page shows "You are out of free generations" in a warning callout while its RPC
+    # hangs: that is the quota message, not page silence; the profile cools and is not retried.
+    wait_for(lambda: not pool_of(keyed)["alice"]["cooldowns"], QUOTA_COOLDOWN + 2, "alice to be usable")
+    wait_for(lambda: pool_of(keyed)["alice"]["meta"]["lock"] is None, what="alice idle")
+    site.modes["alice"] = "warning"
+    client = genai.Client(api_key="client", http_options={"base_url": keyed.url, "api_version": "v1beta"})
+    for i in range(2):  # the pool's turn rotates: one of two calls starts on alice
+        assert "heard" not in ask(client, f"W{i}")  # served by the key
+    assert len(site.calls_of("alice")) == 1
+    alice = pool_of(keyed)["alice"]
+    assert 0 < alice["cooldowns"].get(MODEL, 0) <= QUOTA_COOLDOWN, alice["last_error"]
+    assert "out of free generations" in (alice["last_error"] or "")
+    for i in range(2):
+        assert "heard" not in ask(client, f"X{i}")
+    assert len(site.calls_of("alice")) == 1  # cooling: not tried again
+    wait_for(lambda: all(c.ended for c in site.calls_of("alice")), what="the hanging run stopped")
+    site.modes.clear()
+
+
 def test_an_expired_login_disables_the_profile_until_it_is_saved_again(
     standin: tuple[str, StandinState], tmp_path: Path, site: StandinState
 ) -> None:
@@ -149,6 +174,77 @@ def test_an_expired_login_disables_the_profile_until_it_is_saved_again(
             api_key="client", http_options={"base_url": gateway.url, "api_version": "v1beta"}
         )
         assert "revived heard 'Back'" in ask(client, "Back")
+
+
+def test_rotated_cookies_are_saved_back_and_used_after_a_restart(
+    standin: tuple[str, StandinState], tmp_path: Path, site: StandinState
+) -> None:
+    url, _ = standin
+    profile = tmp_path / "profiles" / "alice.json"
+
+    def rotating_cookie() -> str | None:
+        cookies = orjson.loads(profile.read_bytes())["cookies"]
+        return next((c["value"] for c in cookies if c["name"] == "SIDTS"), None)
+
+    settings = {"aistudio_state_save_requests": 2}
+    with page_gateway(tmp_path, url, {"alice": None}, **settings) as gateway:
+        client = genai.Client(
+            api_key="client", http_options={"base_url": gateway.url, "api_version": "v1beta"}
+        )
+        assert "alice heard 'One'" in ask(client, "One")  # the page's answer rotated the cookie
+        assert rotating_cookie() is None  # one call: not yet saved
+        assert "alice heard 'Two'" in ask(client, "Two")
+        wait_for(lambda: rotating_cookie() == "rot-2", what="the state saved after two calls")
+        assert "alice heard 'Three'" in ask(client, "Three")
+        assert rotating_cookie() == "rot-2"
+    assert rotating_cookie() == "rot-3"  # saved at the clean stop
+    assert profile.stat().st_mode & 0o777 == 0o600 and not list(profile.parent.glob("*.tmp"))
+    assert [c.rotated for c in site.calls] == [None, "rot-1", "rot-2"]
+
+    with page_gateway(tmp_path, url, {}, **settings) as gateway:  # the same profile file
+        client = genai.Client(
+            api_key="client", http_options={"base_url": gateway.url, "api_version": "v1beta"}
+        )
+        assert "alice heard 'Again'" in ask(client, "Again")
+        assert pool_of(gateway)["alice"]["disabled_reason"] is None
+    assert site.calls[-1].rotated == "rot-3"  # the restarted gateway's browser sent the saved cookie
+    assert rotating_cookie() == "rot-4"
+
+
+def test_a_soft_limit_rotates_profiles_before_google_refuses_and_a_hard_limit_stops_them(
+    standin: tuple[str, StandinState], tmp_path: Path, site: StandinState
+) -> None:
+    url, _ = standin
+    # alice spent 25 tokens of the model today already (saved by an earlier run); each stand-in
+    # answer costs 14 (usage 10 + one per chunk).
+    tmp_path.mkdir(exist_ok=True)
+    ledger = {"day": day_key(time.time()), "used": {"alice": {MODEL: 25}}}
+    (tmp_path / "aistudio-usage.json").write_bytes(orjson.dumps(ledger))
+    limits = {"aistudio_quota_soft_limit": 20, "aistudio_quota_hard_limit": 45}
+    with page_gateway(tmp_path, url, {"alice": None, "bob": None}, **limits) as gateway:
+        client = genai.Client(
+            api_key="client", http_options={"base_url": gateway.url, "api_version": "v1beta"}
+        )
+        for i in range(2):  # bob is under the soft limit: alice gives way (the pool alternates else)
+            assert f"bob heard 'S{i}'" in ask(client, f"S{i}")
+        assert pool_of(gateway)["alice"]["failures"] == 0 and not pool_of(gateway)["alice"]["cooldowns"]
+        served = 2
+        while served < 10:  # both past soft: each serves up to its hard limit, then stops
+            try:
+                assert "heard" in ask(client, f"H{served}")
+            except genai_errors.ClientError as exc:
+                assert exc.code == 429
+                break
+            served += 1
+        pool = pool_of(gateway)
+    # alice 25 -> 39 -> 53, bob 14 -> 28 -> 42 -> 56: six answers, then Google is not asked again
+    assert served == 6 and len(site.calls) == 6
+    assert [c.account for c in site.calls[:2]] == ["bob", "bob"]
+    for name in ("alice", "bob"):
+        assert pool[name]["cooldowns"][MODEL] > 60  # until the quota day ends
+        assert pool[name]["meta"]["tokens_today"][MODEL]["used"] >= 45
+    saved = orjson.loads((tmp_path / "aistudio-usage.json").read_bytes())
+    assert saved["used"] == {"alice": {MODEL: 53}, "bob": {MODEL: 56}}
 
 
 def test_a_user_script_adds_a_model_and_the_dom_tier_reads_the_answer(

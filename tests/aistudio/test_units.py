@@ -87,6 +87,15 @@ def test_struct_values_and_errors_and_models() -> None:
     assert page_spec.is_login_url("http://127.0.0.1:9/ServiceLogin?continue=x")
     assert not page_spec.is_login_url("https://aistudio.google.com/prompts/new_chat")
     assert page_spec.is_quota_message("Failed to generate content, quota exceeded: try later")
+    for seen in (  # every text AIstudioProxyAPI treats as a quota or rate limit
+        "You are out of free generations.",
+        "Failed to generate content: user has exceeded quota. Please try again later.",
+        "You've reached your rate limit. Please try again later.",
+        "You have used up your quota for the day",
+    ):
+        assert page_spec.is_quota_message(seen), seen
+    assert not page_spec.is_quota_message("Something went wrong. Please try again.")
+    assert "ms-callout.warning-callout" in page_spec.SELECTORS.error_callout
     assert (
         page_spec.new_chat_url("https://a.b/", "gemini-2.5-pro")
         == "https://a.b/prompts/new_chat?model=gemini-2.5-pro"
@@ -278,3 +287,30 @@ def test_profiles_imported_or_deleted_by_the_cli_are_picked_up_while_running(
         assert CliRunner().invoke(app, ["aistudio", "delete", "dora"]).exit_code == 0
         wait_for(lambda: pool.get("aistudio:dora") is None, what="the deleted profile gone")
         assert running.gateway.services["aistudio"].browser.running is False
+
+
+def test_token_budgets_per_model_roll_over_at_midnight_pacific() -> None:
+    from gemini_gateway.aistudio.quota import QuotaLimits, UsageLedger, day_key, tokens_of
+
+    limits = QuotaLimits(650_000, 800_000, {"gemini-2.5-pro": 400_000})
+    assert limits.for_model("gemini-2.5-flash") == (650_000, 800_000)
+    assert limits.for_model("Gemini-2.5-Pro") == (325_000, 400_000)  # the same soft/hard ratio
+    assert QuotaLimits(0, 800_000).for_model("x") == (0, 0)
+    ledger = UsageLedger(QuotaLimits(20, 45))
+    evening = 1_767_330_000.0  # 2026-01-01 21:00 Pacific
+    assert day_key(evening) == "2026-01-01" and day_key(evening + 3 * 3600) == "2026-01-02"
+    ledger.add("alice", "m", 25, evening)
+    assert ledger.verdict("alice", "m", evening).level == "soft"
+    ledger.add("alice", "m", 20, evening)
+    assert ledger.verdict("alice", "m", evening).level == "hard"
+    assert ledger.verdict("alice", "other", evening).level == "ok"  # per model
+    assert ledger.verdict("alice", "m", evening + 3 * 3600).level == "ok"  # a new quota day
+    again = UsageLedger(QuotaLimits(20, 45))
+    again.load({"day": "2026-01-01", "used": {"bob": {"m": 30}}}, evening)
+    assert again.verdict("bob", "m", evening).used == 30
+    again.load({"day": "2025-12-31", "used": {"bob": {"m": 99}}}, evening)  # another day: ignored
+    assert again.verdict("bob", "m", evening).used == 30
+    usage = {"usageMetadata": {"totalTokenCount": 17}}
+    assert tokens_of([{"candidates": []}, usage], "hi") == 17
+    text = {"candidates": [{"content": {"parts": [{"text": "x" * 40}]}}]}
+    assert tokens_of([text], "y" * 40) == 21  # no usage from the page: four characters a token

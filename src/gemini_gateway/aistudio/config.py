@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from playwright.async_api import BrowserContext
@@ -23,6 +23,11 @@ class PageConfig:
     capture: str = "auto"  # "auto" (hook, helper, DOM), "helper" or "dom"
     helper_url: str | None = None
     grace: float = 3.0
+    keep_history: bool = False  # False: Temporary chat is turned on in every chat opened
+    # The page rotates its session cookies; they are written back to the profile file after this
+    # many calls or this long (0: not on that count), and when the page is closed.
+    save_every_calls: int = 20
+    save_every_seconds: float = 600.0
 
 
 class InstanceHost(Protocol):
@@ -35,3 +40,11 @@ class InstanceHost(Protocol):
     def context_closed(self, instance: PageInstance) -> None: ...
 
     async def helper_call(self, instance: PageInstance, job: PageJob) -> None: ...
+
+    def profile_saved_at(self, instance: PageInstance) -> float: ...
+
+    def record_usage(self, instance: PageInstance, job: PageJob) -> None: ...
+
+    def budget_view(self, instance: PageInstance) -> dict[str, Any]: ...
+
+    def save_state(self, instance: PageInstance, state: dict[str, Any], loaded_at: float) -> float | None: ...

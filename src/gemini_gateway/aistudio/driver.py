@@ -45,8 +45,16 @@ class PageProblem(Exception):
 
 
 class PageDriver:
-    def __init__(self, page: Page, base_url: str, timeout: float, selectors: Selectors = SELECTORS) -> None:
+    def __init__(
+        self,
+        page: Page,
+        base_url: str,
+        timeout: float,
+        selectors: Selectors = SELECTORS,
+        temporary: bool = True,
+    ) -> None:
         self.page = page
+        self.temporary = temporary  # turn Temporary chat on in every chat this driver opens
         self.base_url = base_url
         self.timeout_ms = timeout * 1000
         self.s = selectors
@@ -61,6 +69,7 @@ class PageDriver:
         self.fresh_model = None
         await self._goto(model)
         if model is None:
+            await self._temporary_chat()
             self.fresh_model = ""  # a fresh chat, no model of ours chosen yet
             return
         if not await self._model_shown(model):
@@ -76,6 +85,7 @@ class PageDriver:
             await self._goto(model)
             if not await self._model_shown(model):
                 raise PageProblem(f"the AI Studio page does not offer the model {model}")
+        await self._temporary_chat()
         self.fresh_model = model
 
     async def _goto(self, model: str | None) -> None:
@@ -89,6 +99,24 @@ class PageDriver:
             if page_spec.is_login_url(self.page.url):
                 raise LoginRequired("the saved login has expired: the page asks to sign in") from exc
             raise PageProblem(f"no prompt box on {self.page.url}") from exc
+
+    async def _temporary_chat(self) -> None:
+        """Temporary chat on in the chat just opened (a new chat or a model switch may turn it off),
+        so proxied conversations stay out of the account's AI Studio history."""
+        if not self.temporary:
+            return
+        toggle = self.page.locator(self.s.temporary_chat).first
+        if not await toggle.count():
+            log.info("the page shows no Temporary chat toggle; this chat may be kept in history")
+            return
+        if await self.temporary_chat_on():
+            return
+        await toggle.click(timeout=self.timeout_ms)
+        if not await self.temporary_chat_on():
+            raise PageProblem("the Temporary chat toggle did not turn on")
+
+    async def temporary_chat_on(self) -> bool:
+        return await self.page.locator(self.s.temporary_chat_on).count() > 0
 
     async def _model_shown(self, model: str) -> bool:
         label = self.page.locator(self.s.model_name).first

@@ -77,6 +77,10 @@ class PageInstance:
         self.health: dict[str, Any] = {}
         self._watchdog: asyncio.Task[None] | None = None
         self._closing = False
+        self.state_loaded_at = 0.0  # modification time of the profile file the context was made from
+        self.calls_since_save = 0
+        self.saved_at: float | None = None  # when the page's cookies were last written back (monotonic)
+        self.saves = 0
         self._background: set[asyncio.Task[None]] = set()
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
@@ -118,6 +122,7 @@ class PageInstance:
             job.progress("preparing")
             await self._serve(job)
             self.counts["served"] += 1
+            self.host.record_usage(self, job)
         except asyncio.CancelledError:
             # Cancelled by the client's going or by the watchdog: handled here, so the cleanup
             # below may still await (and time out) normally.
@@ -206,6 +211,7 @@ class PageInstance:
     async def _after(self, job: PageJob, suspect: bool) -> None:
         """Leave the page idle and ready for the next call, or throw it away."""
         job.progress("cleaning up")
+        self.calls_since_save += 1  # the page ran a call: its cookies may have rotated
         driver = self.driver
         if suspect or driver is None or self.page is None or self.page.is_closed():
             await self.discard_page()
@@ -216,6 +222,8 @@ class PageInstance:
                     self.counts["stopped"] += 1
                 if job.request.model:
                     await driver.open_chat(job.request.model)
+            if self._save_due():
+                await self.save_state()
         except LoginRequired as exc:
             self._login_lost(str(exc))
         except Exception as exc:  # any failure here means the page is not in a state we know
@@ -229,12 +237,17 @@ class PageInstance:
             return self.driver
         await self.discard_page()
         self.state = "starting"
+        self.state_loaded_at = self.host.profile_saved_at(self)
         self.context = await self.host.open_context(self)
+        self.calls_since_save = 0
+        self.saved_at = time.monotonic()
         page = await self.context.new_page()
         page.on("crash", lambda _: self._page_lost(page, "crashed"))
         page.on("close", lambda _: self._page_lost(page, "was closed"))
         self.page = page
-        self.driver = PageDriver(page, self.config.base_url, self.config.action_timeout)
+        self.driver = PageDriver(
+            page, self.config.base_url, self.config.action_timeout, temporary=not self.config.keep_history
+        )
         self.pages_created += 1
         self.state = "ready"
         return self.driver
@@ -249,10 +262,42 @@ class PageInstance:
             job.fail(unreachable(f"AI Studio profile {self.name}: the page {how}"))
             job.task.cancel()
 
+    def _save_due(self) -> bool:
+        every, seconds = self.config.save_every_calls, self.config.save_every_seconds
+        if not self.calls_since_save:
+            return False
+        if every and self.calls_since_save >= every:
+            return True
+        return bool(seconds) and self.saved_at is not None and time.monotonic() - self.saved_at >= seconds
+
+    async def save_state(self, context: BrowserContext | None = None) -> bool:
+        """Write the context's cookies and localStorage back to the profile file: Google rotates
+        session cookies while a page is open, and a file holding only the imported ones expires
+        sooner. Never after the login was lost (that state is logged out)."""
+        context = context or self.context
+        if context is None or self.state == "login_required":
+            return False
+        try:
+            state = await asyncio.wait_for(context.storage_state(), self.config.action_timeout)
+        except Exception as exc:  # a crashed browser: keep the file as it is
+            log.info("AI Studio profile %s: state not saved: %s", self.name, type(exc).__name__)
+            return False
+        saved = self.host.save_state(self, dict(state), self.state_loaded_at)
+        if saved is None:
+            return False
+        self.state_loaded_at = saved
+        self.calls_since_save = 0
+        self.saved_at = time.monotonic()
+        self.saves += 1
+        return True
+
     async def discard_page(self) -> None:
         context, self.context, self.page, self.driver = self.context, None, None, None
         if context is None:
             return
+        if self.calls_since_save:
+            with contextlib.suppress(Exception):  # the cookies the page rotated since the last save
+                await self.save_state(context)
         with contextlib.suppress(Exception):  # a crashed browser may not answer any more
             await asyncio.wait_for(context.close(), 10)
         self.host.context_closed(self)
@@ -331,6 +376,9 @@ class PageInstance:
                 if driver.fresh_model is None:
                     await driver.open_chat(self.last_model)
                 await driver.page.evaluate("() => document.readyState")
+                seconds = self.config.save_every_seconds
+                if seconds and self.saved_at is not None and time.monotonic() - self.saved_at >= seconds:
+                    await self.save_state()  # an idle page's cookies rotate too
         except LoginRequired as exc:
             self._login_lost(str(exc))
             ok, detail = False, str(exc)
@@ -392,5 +440,7 @@ class PageInstance:
             "counts": dict(self.counts),
             "last_page_error": self.last_page_error,
             "health": self.health,
+            "state_saves": self.saves,
+            "tokens_today": self.host.budget_view(self),
             "models": sorted(self.models)[:50],
         }

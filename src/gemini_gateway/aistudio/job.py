@@ -50,6 +50,7 @@ class PageJob:
         self.client_gone = False
         self.ticket: Ticket | None = None  # its place in the page's turn queue
         self.reclaimed_at: float | None = None  # when the watchdog gave up on it
+        self.spent: list[dict[str, Any]] = []  # usage and text of the answer, for the token ledger
 
     def progress(self, stage: str | None = None) -> None:
         """The page did something for this call: the watchdog's silence clock restarts."""
@@ -63,6 +64,7 @@ class PageJob:
     def emit(self, event: dict[str, Any]) -> None:
         if self.finished:
             return
+        self.spent.append(event)
         if not self.request.include_thoughts:
             visible = _without_thoughts(event)
             if visible is None:

@@ -34,9 +34,18 @@ LOGIN_HOSTS = ("accounts.google.com",)
 RPC_GENERATE = "MakerSuiteService/GenerateContent"
 RPC_LIST_MODELS = "MakerSuiteService/ListModels"
 
-# Lower-case fragments of the page's error callouts and toasts that mean "this account is out
-# of quota" (the rate-limit callout shows the first two).
-QUOTA_MARKERS = ("exceeded quota", "out of free generations", "quota exceeded", "resource_exhausted")
+# Lower-case fragments of the page's callouts, toasts and RPC error bodies that mean "this account
+# is out of quota or rate-limited": every text AIstudioProxyAPI knows (its RATE_LIMIT_KEYWORDS and
+# the GenerateContent body checks: "exceeded quota", "out of free generations", "rate limit",
+# "user has exceeded quota", "quota for the day") and the 429 status text of the RPC.
+QUOTA_MARKERS = (
+    "exceeded quota",
+    "out of free generations",
+    "rate limit",
+    "quota for the day",
+    "quota exceeded",
+    "resource_exhausted",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +63,16 @@ class Selectors:
     )
     running: str = "ms-run-button .stoppable-spinner, button.run-button .stoppable-spinner"
     model_name: str = '[data-test-id="model-name"]'
+    # Temporary chat (the incognito button next to the model): on, a run is not saved to the
+    # account's history. Its state: aria-pressed, or the active class of the page's icon buttons.
+    temporary_chat: str = (
+        'ms-incognito-mode-toggle button, button[aria-label="Temporary chat toggle"], '
+        'button[iconname="incognito"]'
+    )
+    temporary_chat_on: str = (
+        'ms-incognito-mode-toggle button[aria-pressed="true"], ms-incognito-mode-toggle button.ms-button-active, '
+        'button[aria-label="Temporary chat toggle"][aria-pressed="true"]'
+    )
     system_card: str = 'button[data-test-system-instructions-card], button[aria-label="System instructions"]'
     system_text: str = 'textarea[aria-label="System instructions"]'
     system_close: str = 'ms-system-instructions-panel button[aria-label="Close panel"]'
@@ -85,7 +104,12 @@ class Selectors:
     model_turn: str = "ms-chat-turn .chat-turn-container.model"
     answer_text: str = "ms-cmark-node.cmark-node"
     thought_block: str = "ms-thought-chunk"
-    error_callout: str = "ms-callout.error-callout .message, div.toast.error, div.toast.warning"
+    # Where the page shows quota and rate-limit messages: the error callout, the older layout's
+    # warning callout ("You are out of free generations"), and toasts.
+    error_callout: str = (
+        "ms-callout.error-callout .message, ms-callout.warning-callout .message, "
+        "div.toast.error, div.toast.warning"
+    )
 
 
 SELECTORS = Selectors()

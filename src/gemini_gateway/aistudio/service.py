@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,9 +23,11 @@ from gemini_gateway.aistudio.browser import BrowserConfig, BrowserManager
 from gemini_gateway.aistudio.capture import CaptureSettings, read_helper
 from gemini_gateway.aistudio.config import PageConfig
 from gemini_gateway.aistudio.instance import PageInstance
-from gemini_gateway.aistudio.job import PageJob, unreachable
+from gemini_gateway.aistudio.job import PageJob, quota_error, unreachable
 from gemini_gateway.aistudio.profiles import ProfileStore
+from gemini_gateway.aistudio.quota import QuotaLimits, UsageLedger, seconds_to_reset, tokens_of
 from gemini_gateway.aistudio.scripts import load_scripts
+from gemini_gateway.errors import CallRefused
 from gemini_gateway.pool.pool import CredentialPool
 from gemini_gateway.settings import Settings
 
@@ -54,6 +58,9 @@ class AiStudioService:
             quota_cooldown=settings.aistudio_quota_cooldown,
             capture=settings.aistudio_capture,
             helper_url=settings.aistudio_helper_url,
+            keep_history=settings.aistudio_keep_history,
+            save_every_calls=settings.aistudio_state_save_requests,
+            save_every_seconds=settings.aistudio_state_save_seconds,
         )
         self.browser = BrowserManager(
             BrowserConfig(
@@ -65,6 +72,14 @@ class AiStudioService:
                 scripts=load_scripts(settings.aistudio_scripts_dir),
             )
         )
+        self.ledger = UsageLedger(
+            QuotaLimits(
+                settings.aistudio_quota_soft_limit,
+                settings.aistudio_quota_hard_limit,
+                {m.lower(): n for m, n in settings.aistudio_quota_limits.items()},
+            )
+        )
+        self.usage_file = settings.data_dir / "aistudio-usage.json"
         self.instances: dict[str, PageInstance] = {}
         self.transport: Transport | None = None
         self._open_contexts = 0
@@ -72,10 +87,13 @@ class AiStudioService:
         self._upkeep: asyncio.Task[None] | None = None
         self._closing: set[asyncio.Task[None]] = set()
         self._saved: dict[str, float] = {}  # profile file -> modification time last seen
+        self._usage_dirty = False
 
     # Profiles ---------------------------------------------------------------------------------
 
     def load_profiles(self) -> int:
+        with contextlib.suppress(OSError, orjson.JSONDecodeError):
+            self.ledger.load(orjson.loads(self.usage_file.read_bytes()), time.time())
         for name in self.store.names():
             self._add(name)
         return len(self.instances)
@@ -137,6 +155,7 @@ class AiStudioService:
         while True:
             try:
                 self._rescan()
+                self.save_usage()
                 if loop.time() >= next_check:
                     next_check = loop.time() + self.settings.aistudio_health_seconds
                     await self._check_pages(opening=warm)
@@ -209,6 +228,70 @@ class AiStudioService:
             self.context_closed(instance)
             raise
 
+    # Token budgets ----------------------------------------------------------------------------
+
+    def check_budget(self, instance: PageInstance, model: str) -> None:
+        """Refuse a call the profile should not take (Google's own 429 shape, so the pool cools
+        it and the dispatcher moves on): at its hard limit until the quota day ends; past its soft
+        limit while another profile under its own soft limit can take the model."""
+        now = time.time()
+        verdict = self.ledger.verdict(instance.name, model, now)
+        if verdict.level == "ok":
+            return
+        spent = f"{verdict.used} tokens of {model} today"
+        if verdict.level == "hard":
+            raise quota_error(
+                instance.name, f"hard limit {verdict.hard} reached ({spent})", seconds_to_reset(now)
+            )
+        clock = self.pool.clock()
+        fresher = [
+            other
+            for other in self.instances.values()
+            if other is not instance
+            and other.credential.usable(model, clock)
+            and self.ledger.verdict(other.name, model, now).level == "ok"
+        ]
+        if fresher:
+            # No cooldown and no failure held against it: once the others pass their soft limits
+            # too, it serves again up to its hard limit.
+            raise CallRefused(
+                f"AI Studio profile {instance.name}: soft limit {verdict.soft} passed ({spent}); "
+                "rotating to a profile under its own",
+                status_code=429,
+            )
+
+    def budget_view(self, instance: PageInstance) -> dict[str, Any]:
+        return self.ledger.view(instance.name, time.time())
+
+    def record_usage(self, instance: PageInstance, job: PageJob) -> None:
+        request = job.request
+        self.ledger.add(instance.name, request.model, tokens_of(job.spent, request.prompt), time.time())
+        self._usage_dirty = True
+
+    def save_usage(self) -> None:
+        if not self._usage_dirty:
+            return
+        self._usage_dirty = False
+        temporary = self.usage_file.with_suffix(".tmp")
+        with contextlib.suppress(OSError):
+            temporary.write_bytes(orjson.dumps(self.ledger.dump()))
+            os.replace(temporary, self.usage_file)
+
+    def profile_saved_at(self, instance: PageInstance) -> float:
+        return self.store.saved_at(instance.name)
+
+    def save_state(self, instance: PageInstance, state: dict[str, Any], loaded_at: float) -> float | None:
+        """Write the page's storage state (rotated cookies) back to the profile file, atomically and
+        0600; skipped when the file changed since the page loaded it (a new login was saved, which
+        must win). Returns the file's new modification time."""
+        name = instance.name
+        if self.store.saved_at(name) != loaded_at:
+            log.info("AI Studio profile %s was saved anew meanwhile; its page's state is not written", name)
+            return None
+        saved = self.store.save(name, state).stat().st_mtime
+        self._saved[name] = saved  # our own write: the rescan must not take it for a new login
+        return saved
+
     def context_closed(self, instance: PageInstance) -> None:
         self._open_contexts = max(0, self._open_contexts - 1)
         if self._context_freed is not None:
@@ -251,6 +334,7 @@ class AiStudioService:
         }
 
     async def aclose(self) -> None:
+        self.save_usage()
         if self._upkeep is not None:
             self._upkeep.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -54,6 +54,7 @@ class AiStudioPageBackend:
             raise UpstreamUnreachable(
                 f"the AI Studio page cannot serve this call: {exc}", status_code=501
             ) from exc
+        self.service.check_budget(instance, call.model)  # rotate before Google refuses
         return PageEventStream(instance, instance.submit(request, call.body))
 
     async def unary(self, call: UpstreamCall, credential: Credential) -> UpstreamReply:

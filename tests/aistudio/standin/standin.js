@@ -21,6 +21,13 @@
       }
     })
   );
+  // Temporary chat: off on every load, as a new chat starts; on, the run is kept out of history.
+  const temporary = $("ms-incognito-mode-toggle button");
+  temporary.addEventListener("click", () => {
+    const on = temporary.getAttribute("aria-pressed") !== "true";
+    temporary.setAttribute("aria-pressed", String(on));
+    temporary.classList.toggle("ms-button-active", on);
+  });
   const panel = $("ms-system-instructions-panel");
   $("button[data-test-system-instructions-card]").onclick = () => (panel.hidden = false);
   $('button[aria-label="Close panel"]', panel).onclick = () => (panel.hidden = true);
@@ -123,7 +130,8 @@
     const functions = checked('[data-test-id="functionCallingTooltip"] button[role="switch"]') ? declarations : [];
     const body = ["models/" + state.model, [[[[null, prompt]], "user"]], null, config, "!standin-snapshot", null,
       functions.length ? [[functions]] : null, system ? [[[null, system]], "user"] : null,
-      checked('[data-test-id="searchAsAToolTooltip"] button[role="switch"]') ? 1 : null];
+      checked('[data-test-id="searchAsAToolTooltip"] button[role="switch"]') ? 1 : null,
+      temporary.getAttribute("aria-pressed") === "true" ? 1 : null];
 
     const turn = document.createElement("ms-chat-turn");
     turn.innerHTML = '<div class="chat-turn-container user"></div>';
@@ -144,6 +152,9 @@
     const xhr = new XMLHttpRequest();
     xhr.open("POST", RPC + "GenerateContent");
     xhr.setRequestHeader("Content-Type", "application/json+protobuf");
+    xhr.onreadystatechange = () => {
+      if (xhr.readyState === 2) warn(xhr.getResponseHeader("x-standin-warning"));
+    };
     xhr.onprogress = () => {
       if (xhr.status === 200) consume(xhr.responseText, view);
       if (xhr.getResponseHeader("x-standin-freeze") === "1") for (;;); // the renderer hangs for good
@@ -168,6 +179,7 @@
       signal: controller.signal,
     }).then(async (response) => {
       if (response.status !== 200) return failed(response.status, finish);
+      warn(response.headers.get("x-standin-warning"));
       const reader = response.body.getReader();
       const decoder = new TextDecoder();
       let text = "";
@@ -179,6 +191,13 @@
       }
       finish(response.headers.get("x-standin-linger") === "1");
     }).catch(() => {});
+  }
+
+  // The older layout's quota notice: a warning callout above the prompt, the run left hanging.
+  function warn(text) {
+    if (!text) return;
+    $("ms-callout.warning-callout .message").textContent = text;
+    $("ms-callout.warning-callout").hidden = false;
   }
 
   function failed(status, finish) {
