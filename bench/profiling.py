@@ -126,7 +126,7 @@ _SPANS = (
     ("uvicorn: the ASGI call (middleware + route)", "RequestResponseCycle.run_asgi"),
     ("the route handler (below all middleware)", "Route.handle (starlette"),
     ("upstream request and response headers (aiohttp, API-key backend)", "ApiKeyBackend."),
-    ("recorder writer (background task: rows, compression, SQLite)", "Recorder._run"),
+    ("recorder writer (background task: rows, compression, SQLite)", "InlineSink._run"),
     ("CPython cyclic GC", _GC),
 )
 

@@ -21,7 +21,7 @@ from typing import Any, cast
 import pytest
 from google import genai
 
-from gemini_gateway.recorder import recorder as recorder_module
+from gemini_gateway.recorder import inline as recorder_module
 from gemini_gateway.recorder.activity import Activity
 from tests.conftest import GatewayFactory, RunningGateway
 from tests.recorder.conftest import CLIENT_TOKEN, RECORDING, recorder_status, wait_for_records

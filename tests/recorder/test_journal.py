@@ -9,6 +9,7 @@ from pathlib import Path
 
 from gemini_gateway.exchange import Exchange
 from gemini_gateway.recorder.capture import Capture
+from gemini_gateway.recorder.inline import build_all
 from gemini_gateway.recorder.journal import (
     ENTRY,
     SUFFIX,
@@ -18,7 +19,6 @@ from gemini_gateway.recorder.journal import (
     read_entries,
     recover,
 )
-from gemini_gateway.recorder.recorder import build_all
 from gemini_gateway.recorder.rows import new_id
 from gemini_gateway.recorder.spool import Spool
 from gemini_gateway.recorder.wire import from_wire, masked_for_disk, to_wire

@@ -19,7 +19,7 @@ from openai import BadRequestError, OpenAI
 from gemini_gateway.exchange import Exchange
 from gemini_gateway.fake_upstream import FakeState
 from gemini_gateway.recorder.capture import Capture
-from gemini_gateway.recorder.recorder import build_all
+from gemini_gateway.recorder.inline import build_all
 from gemini_gateway.recorder.rows import new_id
 from gemini_gateway.recorder.spool import Spool
 from gemini_gateway.store.exchanges import RecordRows

@@ -5,8 +5,8 @@ from __future__ import annotations
 import orjson
 
 from gemini_gateway.exchange import Exchange
+from gemini_gateway.merge.stream import answer_text, merge_event_bytes
 from gemini_gateway.recorder.capture import Capture
-from gemini_gateway.recorder.merge import answer_text, merge_event_bytes
 from gemini_gateway.recorder.rows import SECRET_QUERY, build_rows, masked_headers, masked_query
 from gemini_gateway.store.codec import decompress
 

@@ -66,9 +66,9 @@ def test_a_capture_survives_the_trip_and_builds_the_same_record() -> None:
         here = build_rows(original)
         message = unframe(frame(("records", 7, [to_wire(original, "id-123")])))
         assert message[:2] == ("records", 7)
-        arrived = from_wire(message[2][0], batch=7)
+        arrived = from_wire(message[2][0], 7)
         there = build_rows(arrived)
-        assert arrived.batch == 7 and there.exchange["id"] == "id-123"
+        assert arrived.journal == 7 and there.exchange["id"] == "id-123"
         for row in (here.exchange, there.exchange):
             row.pop("id")
         assert there.exchange == here.exchange

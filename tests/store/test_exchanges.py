@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
 import random
-import sqlite3
 import time
 
 import orjson
-import pytest
 from sqlalchemy import func, select
 
-from gemini_gateway.recorder.export import export_lines
 from gemini_gateway.store.exchanges import BODIES, EXCHANGES, ExchangeStore, LogFilter
+from gemini_gateway.store.export import export_lines
 from tests.store.records import gemini_answer, gemini_request, make_record
 
 
@@ -138,35 +135,3 @@ async def test_export_raw_and_chat(store: ExchangeStore) -> None:
             ]
         }
     ]
-
-
-async def test_insert_here_stops_after_its_budget_and_is_idempotent(store: ExchangeStore) -> None:
-    if not store.inserts_here:
-        pytest.skip("only the recorder's direct SQLite path inserts on the caller's thread")
-    records = [
-        make_record(request=gemini_request(f"q{i}"), response=gemini_answer(f"a{i}")) for i in range(5)
-    ]
-    assert store.insert_here(records, budget=0.0) == 1  # a spent budget still takes one record
-    done = 1
-    while done < len(records):
-        done += store.insert_here(records[done:], budget=1.0)
-    assert store.insert_here(records, budget=1.0) == 5  # all already there: skipped, not doubled
-    assert await count(store) == 5 and await count(store, BODIES) == 10
-
-
-async def test_checkpoint_moves_direct_writes_into_the_database_file(store: ExchangeStore) -> None:
-    if not store.inserts_here:
-        pytest.skip("only the recorder's direct SQLite path checkpoints by itself")
-    record = make_record(request=gemini_request("checkpoint me"), response=gemini_answer("done"))
-    await store.insert([record])
-    path = store.database.engine.url.database
-    assert path is not None
-
-    def in_main_file() -> int:
-        # immutable=1 reads the database file alone, ignoring the write-ahead log.
-        with contextlib.closing(sqlite3.connect(f"file:{path}?immutable=1", uri=True)) as conn:
-            found = conn.execute("SELECT count(*) FROM exchanges WHERE id = ?", (record.exchange["id"],))
-            return int(found.fetchone()[0])
-
-    await store.checkpoint()
-    assert in_main_file() == 1

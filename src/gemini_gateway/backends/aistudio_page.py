@@ -27,8 +27,8 @@ from gemini_gateway.aistudio.prompt import Unsupported, page_request
 from gemini_gateway.aistudio.service import AiStudioService
 from gemini_gateway.backends.base import UpstreamCall, UpstreamReply
 from gemini_gateway.errors import GatewayError, UpstreamUnreachable
+from gemini_gateway.merge.stream import merge_event_bytes
 from gemini_gateway.pool.credential import Credential
-from gemini_gateway.recorder.merge import merge_event_bytes
 
 METHODS = frozenset({"generateContent", "streamGenerateContent"})
 

@@ -33,5 +33,6 @@ class Capture:
     complete: bool = False  # the last response body chunk was sent
     disconnected: bool = False  # the client went away before the response was complete
     record_id: str | None = None  # given before a hand-over to the writer process, so a resend is a no-op
-    batch: int = 0  # the writer process's number of the frame this capture came in
-    journal: int | None = None  # its journal segment once sealed (-1: the write failed); see journal.py
+    # What it settles under (see sink.py): in the gateway its journal segment once sealed (-1: the
+    # write failed; see journal.py), in the writer process the number of the frame it came in.
+    journal: int | None = None

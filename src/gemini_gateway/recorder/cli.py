@@ -9,10 +9,10 @@ from typing import Annotated, cast
 
 import typer
 
-from gemini_gateway.recorder.export import ExportFormat, export_lines
 from gemini_gateway.settings import Settings
 from gemini_gateway.store.database import Database
 from gemini_gateway.store.exchanges import ExchangeStore, LogFilter, parse_time_ms
+from gemini_gateway.store.export import ExportFormat, export_lines
 
 logs_app = typer.Typer(help="Recorded exchanges: export for analysis or fine-tuning.", no_args_is_help=True)
 

@@ -16,7 +16,7 @@ from gemini_gateway.routes.asgi import Receive, Scope, Send
 
 if TYPE_CHECKING:
     from gemini_gateway.context import Gateway
-    from gemini_gateway.recorder.base import RecorderBase
+    from gemini_gateway.recorder.recorder import Recorder
 
 UPLOAD_PREFIXES = ("/upload/", "/gemini/upload/")  # Files API uploads (see routes.files)
 
@@ -27,7 +27,7 @@ class RecorderMiddleware:
         self.gateway = gateway
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        recorder: RecorderBase | None = self.gateway.services.get("recorder")
+        recorder: Recorder | None = self.gateway.services.get("recorder")
         if scope["type"] != "http" or recorder is None:
             await self.app(scope, receive, send)
             return
@@ -41,7 +41,7 @@ class RecorderMiddleware:
         finally:
             activity.leave()
 
-    async def _record(self, recorder: RecorderBase, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _record(self, recorder: Recorder, scope: Scope, receive: Receive, send: Send) -> None:
         mode = recorder.mode_for(scope["path"])
         if mode is None:
             await self.app(scope, receive, send)
@@ -89,7 +89,7 @@ class _Receive:
 class _Send:
     __slots__ = ("capture", "recorder", "send")
 
-    def __init__(self, send: Send, capture: Capture, recorder: RecorderBase) -> None:
+    def __init__(self, send: Send, capture: Capture, recorder: Recorder) -> None:
         self.send = send
         self.capture = capture
         self.recorder = recorder

@@ -1,12 +1,13 @@
-"""The gateway's end of the recorder process (RECORDING_WRITER=process; "auto" on a multi-CPU host).
+"""The process sink: the gateway's end of the writer process (RECORDING_WRITER=process; "auto"
+on a multi-CPU host).
 
-    request path ──submit()──► flat tuple ──► frame every FLUSH_SECONDS ──► worker stdin
+    Recorder.submit() ──write()──► flat tuple ──► frame every FLUSH_SECONDS ──► worker stdin
                                                    │ kept until the worker says "settled"
     worker dies ──► its unsettled frames are spooled here ──► restarted worker replays them
 
 Building a record (masking, JSON parsing, extraction, compression) and inserting it cost the
 event loop about a hundred microseconds a request, a quarter of what the whole call costs; a
-hand-over costs a few. The worker runs the same `Recorder` as the inline writer. Record ids are
+hand-over costs a few. The worker runs the same `InlineSink` as the inline writer. Record ids are
 given here, so a record that reaches the store twice (written by a dying worker, then spooled
 here) is still stored once.
 """
@@ -23,10 +24,11 @@ from collections import Counter, deque
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from gemini_gateway.recorder.base import RecorderBase
+from gemini_gateway.recorder.activity import Activity
 from gemini_gateway.recorder.capture import Capture
-from gemini_gateway.recorder.recorder import build_all
+from gemini_gateway.recorder.inline import build_all
 from gemini_gateway.recorder.rows import new_id
+from gemini_gateway.recorder.sink import Settled
 from gemini_gateway.recorder.spool import Spool, spool_stats
 from gemini_gateway.recorder.wire import Wire, frame, from_wire, read_frame, to_wire, unframe
 from gemini_gateway.redaction import REDACTOR
@@ -55,18 +57,22 @@ COUNTERS = ("written", "spooled", "replayed", "rejected", "overflowed", "reduced
 PROBLEMS = ("last_reduced", "last_lost")  # why the last record was reduced or lost, as the worker says
 
 
-class RecorderProcess(RecorderBase):
-    def __init__(self, settings: Settings, database: Database | None) -> None:
-        super().__init__(settings)
+class ProcessSink:
+    writer = "process"
+
+    def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.activity: Activity | None = None  # the loop only hands over: nothing to fit between requests
+        # Told of records once the worker settled or this side spooled them, by journal segment.
+        self.settled: Settled | None = None
         self.queue_size = settings.recording_queue_size
         self.batch_size = settings.recording_batch_size
         self.spool_dir = settings.data_dir / "spool"
-        self.counters = dict.fromkeys(("submitted", *COUNTERS), 0)  # this side's own, and dead workers'
+        self.counters = dict.fromkeys(COUNTERS, 0)  # this side's own, and dead workers'
         self._worker_counters: dict[str, int] = {}
         self._worker_health: tuple[bool, str | None] = (False, None)
         self._problems: dict[str, str | None] = dict.fromkeys(PROBLEMS)
-        self._database = database
+        self._database: Database | None = None
         self._own_database: Database | None = None
         self._store: ExchangeStore | None = None
         self._buffer: list[Wire] = []
@@ -92,9 +98,8 @@ class RecorderProcess(RecorderBase):
 
     # -- request path -------------------------------------------------------------------------
 
-    def submit(self, capture: Capture) -> None:
-        self.counters["submitted"] += 1
-        self.seal(capture)  # journaled already, unless it ended without a last response byte
+    def write(self, capture: Capture) -> None:
+        """Take one finished exchange. Never blocks, never raises into the request."""
         wire = to_wire(capture, capture.record_id or new_id())
         segment = capture.journal if capture.journal is not None and capture.journal >= 0 else None
         if self._stopping or len(self._buffer) + self._unsettled_count >= self.queue_size:
@@ -140,7 +145,9 @@ class RecorderProcess(RecorderBase):
 
     # -- lifecycle ----------------------------------------------------------------------------
 
-    async def start(self) -> None:
+    async def start(self, database: Database | None) -> None:
+        """Start the worker; reads go through `database` (the gateway's) while it lives."""
+        self._database = database
         self._supervisor = asyncio.create_task(self._supervise(), name="recorder-process")
         try:
             await asyncio.wait_for(self._ready.wait(), READY_SECONDS)
@@ -174,8 +181,6 @@ class RecorderProcess(RecorderBase):
                     await self._process.wait()
         self._spool_unsettled()
         await asyncio.to_thread(self._spooler.shutdown, True)
-        if self.journal is not None:
-            self.journal.close()
         if self._own_database is not None:
             await self._own_database.aclose()
 
@@ -243,8 +248,8 @@ class RecorderProcess(RecorderBase):
             _, count, _, segments = self._unsettled.popleft()
             self._unsettled_count -= count
             settled.update(segments)
-        if settled and self.journal is not None:
-            self.journal.settle(settled)
+        if settled and self.settled is not None:
+            self.settled(settled)
         self._worker_counters = {k: int(status.get(k, 0)) for k in COUNTERS}
         self._worker_health = (bool(status.get("healthy")), status.get("last_error"))
         self._problems.update({k: status[k] for k in PROBLEMS if status.get(k)})
@@ -300,8 +305,8 @@ class RecorderProcess(RecorderBase):
             self._problems["last_lost"] = (
                 f"{len(wires) - spooled} record(s) could not be spooled (see the log)"
             )
-        if self.journal is not None:
-            self.journal.settle(segments)
+        if segments and self.settled is not None:
+            self.settled(segments)
 
     def _problem(self, kind: str, capture: Capture, reason: str) -> None:
         self.counters[kind] += 1
@@ -323,16 +328,12 @@ class RecorderProcess(RecorderBase):
         counters = {name: self.counters[name] + self._worker_counters.get(name, 0) for name in COUNTERS}
         healthy, error = self._worker_health
         return {
-            "mode": self.default_mode,
-            "writer": "process",
+            "writer": self.writer,
             "worker_pid": self._process.pid if self._process is not None else None,
-            "route_modes": dict(self.route_modes),
             "healthy": healthy and self._process is not None,
             "last_error": self._last_error or error,
             "queued": len(self._buffer) + self._unsettled_count,
             "spool": spool_stats(self.spool_dir),
-            "journal": self.journal.stats() if self.journal is not None else None,
             **self._problems,
-            "submitted": self.counters["submitted"],
             **counters,
         }

@@ -1,504 +1,123 @@
-"""The recorder: a bounded queue, one writer task that batches inserts, and a disk spool.
+"""The recorder: what the request path sees of recording, whichever sink writes the records.
 
-    request path ──submit()──► queue (bounded, put_nowait) ──► writer task ──► store (batched)
-                     │ full                                       │ down, slow, locked
-                     └──► overflow thread ──► spool ◄──────────────┘
-                                                └── replayed when a probe finds the store back
+    middleware ──mode_for()──► record or not
+               ──seal()──────► journal (as the last response byte leaves; see journal.py)
+               ──submit()────► the sink (sink.py), which stores or spools, then settles
 
-Rows are built (JSON parsing, extraction, compression, masking) in a worker thread, so neither
-the request path nor the event loop pays for them. Only the writer task inserts and replays,
-which keeps the "exactly once" reasoning to one place: every record has a uuid key, inserts
-skip keys already stored, and a spool file is deleted only after its records are committed.
+It holds what is the same for every sink: which requests are recorded, the crash journal (an
+exchange is journaled once, with the id it is stored under, and let go of once the sink says it
+is stored or spooled), the count of submissions, and the status the admin API shows.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
-import sqlite3
-import threading
 import time
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
+from collections import Counter
 from typing import Any
 
 from gemini_gateway.recorder.activity import Activity
-from gemini_gateway.recorder.base import RecorderBase
-from gemini_gateway.recorder.capture import Capture
-from gemini_gateway.recorder.rows import build_rows, reduced_rows
-from gemini_gateway.recorder.spool import JSON_COLUMNS_CLEARED, Spool, spool_stats
+from gemini_gateway.recorder.capture import Capture, Mode
+from gemini_gateway.recorder.journal import Journal, encode_entry
+from gemini_gateway.recorder.rows import new_id
+from gemini_gateway.recorder.sink import Sink
+from gemini_gateway.recorder.wire import masked_for_disk, to_wire
 from gemini_gateway.settings import Settings
 from gemini_gateway.store.database import Database
-from gemini_gateway.store.exchanges import ExchangeStore, RecordRows
-from gemini_gateway.store.retention import apply_retention
+from gemini_gateway.store.exchanges import ExchangeStore
 
-log = logging.getLogger("gemini_gateway.recorder")
-
-_STOP = object()
-# Told of a record reduced or lost through its own content: ("reduced" | "lost", capture, reason).
-Report = Callable[[str, Capture, str], None]
-INLINE_BUILD_BYTES = 1024 * 1024
-BACKLOG_FACTOR = 5
-CHECKPOINT_SECONDS = 5.0
-# Building records runs on the event loop in slices this long, so that a request arriving
-# meanwhile waits at most about this much (a whole batch of stream records takes 20 ms and more).
-BUILD_SLICE_SECONDS = 0.0005
-# Between requests (see activity.py), the writer works in units this long: a request that
-# arrives meanwhile waits for at most one. A batch waits at most QUIET_WAIT_SECONDS for quiet.
-UNIT_SECONDS = 0.0001
-QUIET_WAIT_SECONDS = 1.0
+# Operator and UI surfaces are not model exchanges; recording them would only add noise.
+UNRECORDED_PREFIXES = ("/health", "/api/", "/admin", "/static", "/docs", "/openapi.json", "/favicon.ico")
+_MODE_CACHE_SIZE = 4096
 
 
-class Recorder(RecorderBase):
-    def __init__(self, settings: Settings, *, spool_dir: Path | None = None) -> None:
-        super().__init__(settings)
-        self.settings = settings
-        self.batch_size = settings.recording_batch_size
-        self.batch_seconds = settings.recording_batch_ms / 1000
-        self.write_timeout = settings.recording_write_timeout
-        self.retry_seconds = settings.recording_retry_seconds
-        self.spool = Spool(spool_dir or settings.data_dir / "spool")
-        self.queue: asyncio.Queue[Any] = asyncio.Queue(settings.recording_queue_size)
-        self.counters = dict.fromkeys(
-            (
-                "submitted",
-                "written",
-                "spooled",
-                "replayed",
-                "rejected",
-                "overflowed",
-                "reduced",
-                "lost",
-                "purged",
-            ),
-            0,
-        )
-        self.healthy = False
-        self.last_error: str | None = None
-        # Why the last record was reduced or lost (a record's own fault, not the store's).
-        self.last_reduced: str | None = None
-        self.last_lost: str | None = None
-        self.store: ExchangeStore | None = None
-        self._own_database: Database | None = None
-        # Told of every capture once its record is committed, spooled or given up on: the writer
-        # process acknowledges batches to the gateway with it (see recorder.process).
-        self.on_settled: Callable[[Sequence[Capture]], None] | None = None
-        # Whether a store this recorder opens itself needs migrating first: not in the writer
-        # process of a gateway that migrated it at start-up (Alembic costs it a second to import).
-        self.migrate_own_store = True
-        self._overflow = ThreadPoolExecutor(max_workers=1, thread_name_prefix="recorder-spool")
-        self._overflow_lock = threading.Lock()
-        self._overflow_pending: list[Capture] = []
-        self._writer: asyncio.Task[None] | None = None
-        self._retention: asyncio.Task[None] | None = None
-        self._stopping = False
-        self._next_probe = 0.0
-        self._next_checkpoint = 0.0
+class Recorder:
+    def __init__(self, settings: Settings, sink: Sink, journal: Journal | None = None) -> None:
+        self.configure(settings)
+        self.sink = sink
+        # Where exchanges go as their responses complete, so that a crash loses none (journal.py).
+        self.journal = journal
+        # Requests in flight, counted by the middleware when the sink writes on their event loop.
+        self.activity: Activity | None = sink.activity
+        self.submitted = 0
+        if journal is not None:
+            sink.settled = self.settle
+
+    def configure(self, settings: Settings) -> None:
+        """Take the recording settings anew (they are editable at run time)."""
+        self.default_mode = settings.recording_mode
+        # Longest prefix first, so the most specific override wins.
+        self.route_modes = sorted(settings.recording_route_modes.items(), key=lambda kv: -len(kv[0]))
+        self.max_body_bytes = settings.recording_max_body_bytes
+        self._modes: dict[str, Mode | None] = {}
+
+    def mode_for(self, path: str) -> Mode | None:
+        """The recording mode for a request path, or None when it is not recorded."""
+        try:
+            return self._modes[path]
+        except KeyError:
+            pass
+        mode: Mode | None = None
+        if path != "/" and not path.startswith(UNRECORDED_PREFIXES):  # "/" only redirects to /admin/
+            chosen = next((m for prefix, m in self.route_modes if path.startswith(prefix)), self.default_mode)
+            mode = None if chosen == "off" else chosen
+        if len(self._modes) < _MODE_CACHE_SIZE:
+            self._modes[path] = mode
+        return mode
 
     # -- request path -------------------------------------------------------------------------
 
+    def seal(self, capture: Capture) -> None:
+        """Journal an exchange, once: as its last response byte is about to leave, or when it is
+        handed over without one (an error, a client gone). Never raises into the request."""
+        journal = self.journal
+        if journal is None or capture.journal is not None:
+            return
+        capture.finished = time.perf_counter()  # the middleware sets it again when the app returns
+        if capture.record_id is None:
+            capture.record_id = new_id()  # the same id in the journal and the store: stored once
+        try:
+            entry = encode_entry(masked_for_disk(to_wire(capture, capture.record_id)))
+        except Exception as exc:  # e.g. a header value pickle cannot take: it is recorded as usual
+            journal.errors += 1
+            journal.last_error = f"{type(exc).__name__}: {exc}"[:300]
+            capture.journal = -1
+            return
+        capture.journal = journal.append(entry)
+
     def submit(self, capture: Capture) -> None:
         """Hand over one finished exchange. Never blocks, never raises into the request."""
-        self.counters["submitted"] += 1
+        self.submitted += 1
         self.seal(capture)  # journaled already, unless it ended without a last response byte
-        if not self._stopping:
-            try:
-                self.queue.put_nowait(capture)
-                return
-            except asyncio.QueueFull:
-                pass
-        self.counters["overflowed"] += 1
-        with self._overflow_lock:
-            self._overflow_pending.append(capture)
-            if len(self._overflow_pending) > 1:
-                return  # a drain job is already scheduled and will take this one too
-        try:
-            self._overflow.submit(self._drain_overflow)
-        except RuntimeError:  # executor already shut down: the process is exiting
-            self.counters["lost"] += 1
+        self.sink.write(capture)
 
-    # -- lifecycle ----------------------------------------------------------------------------
+    def settle(self, tickets: Counter[int]) -> None:
+        """The sink stored or spooled these records (counted by journal segment): the journal
+        need not keep them. From the loop or a sink's spool thread."""
+        if self.journal is not None and tickets:
+            self.journal.settle(tickets)
+
+    # -- lifecycle and status -----------------------------------------------------------------
 
     async def start(self, database: Database | None) -> None:
-        """Start writing through `database` (the gateway's), or through an own one once reachable."""
-        if database is not None:
-            self.store = ExchangeStore(database, direct_writes=True)
-        self._writer = asyncio.create_task(self._run(), name="recorder-writer")
-        if self.settings.retention_days > 0 or self.settings.retention_max_mb > 0:
-            self._retention = asyncio.create_task(self._retain(), name="recorder-retention")
+        await self.sink.start(database)
 
-    async def aclose(self) -> None:
-        """Flush the queue (to the store, or the spool if it cannot take it) and stop."""
-        self._stopping = True
-        if self._retention is not None:
-            self._retention.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._retention
-        if self._writer is not None:
-            with contextlib.suppress(asyncio.QueueFull):
-                self.queue.put_nowait(_STOP)
-            try:
-                await asyncio.wait_for(asyncio.shield(self._writer), self.write_timeout * 2 + 5)
-            except TimeoutError:
-                self._writer.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self._writer
-        leftover = [item for item in _drain(self.queue) if item is not _STOP]
-        if leftover:
-            await asyncio.to_thread(self._spool_captures, leftover)
-        await asyncio.to_thread(self._overflow.shutdown, True)
-        if self.journal is not None:
-            self.journal.close()
-        self.spool.close()
-        if self.store is not None:
-            self.store.close()
-        if self._own_database is not None:
-            await self._own_database.aclose()
-
-    # -- writer task ----------------------------------------------------------------------------
-
-    async def _run(self) -> None:
-        await self._recover()
-        while True:
-            batch, stop = await self._next_batch()
-            # A usual batch goes in one transaction (smaller ones rewrite the same index pages:
-            # 25-record transactions cost twice the CPU per record); a backlog, in batch-size ones.
-            for start in range(0, len(batch), self.batch_size):
-                captures = batch[start : start + self.batch_size]
-                try:
-                    await self._write(captures)
-                except Exception:  # a fault nobody foresaw: retry record by record, never stop writing
-                    log.exception(
-                        "writing a batch of %d records failed; writing them one by one", len(captures)
-                    )
-                    await self._write_alone(captures)
-            if stop and self.queue.empty():
-                return
-            if time.monotonic() >= self._next_probe and (not self.healthy or self.spool.pending()):
-                try:
-                    await self._recover()
-                except Exception:  # e.g. an unreadable spool file; the next probe tries again
-                    log.exception("replaying the spool failed")
-
-    async def _next_batch(self) -> tuple[list[Capture], bool]:
-        try:
-            first = await asyncio.wait_for(self.queue.get(), self.retry_seconds)
-        except TimeoutError:
-            return [], self._stopping
-        # A backlog means the loop is busy and every round trip to the store is slow: take bigger
-        # batches (up to BACKLOG_FACTOR times the setting) so the writer keeps up with the load.
-        limit = self.batch_size * (BACKLOG_FACTOR if self.queue.qsize() >= self.batch_size else 1)
-        items = [first, *_drain(self.queue, limit - 1)]
-        if len(items) < self.batch_size and self.batch_seconds > 0 and not self._stopping:
-            await asyncio.sleep(self.batch_seconds)  # gather more: one transaction per batch, not per record
-            items += _drain(self.queue, self.batch_size - len(items))
-        stop = any(item is _STOP for item in items) or self._stopping
-        return [item for item in items if item is not _STOP], stop
-
-    async def _write(self, captures: list[Capture]) -> None:
-        if self.activity is not None and not self._stopping and self.queue.qsize() < self.batch_size:
-            await self._write_between_requests(self.activity, captures)
-        else:
-            await self._insert_or_spool(await self._build(captures))
-        self._settle(captures)  # not on cancellation: those records are not safe yet
-
-    async def _write_alone(self, captures: list[Capture]) -> None:
-        """Each record on its own: whatever fails is that record's loss alone, counted and said."""
-        for capture in captures:
-            try:
-                await self._insert_or_spool(self.build_all([capture]))
-            except Exception as exc:
-                self.count_problem("lost", capture, f"{type(exc).__name__}: {exc}")
-        self._settle(captures)
-
-    def build_all(self, captures: list[Capture]) -> list[RecordRows]:
-        return build_all(captures, self.count_problem)
-
-    def count_problem(self, kind: str, capture: Capture, reason: str) -> None:
-        """A record reduced or lost through its own content (see `build_all`); any thread."""
-        self.counters[kind] += 1
-        text = f"{capture.scope.get('method', '')} {capture.scope.get('path', '')}: {reason}"[:500]
-        if kind == "lost":
-            self.last_lost = text
-        else:
-            self.last_reduced = text
-
-    async def _write_between_requests(self, activity: Activity, captures: list[Capture]) -> None:
-        """Build and insert while no request is in flight, one unit of work at a time.
-
-        What finds no quiet moment within QUIET_WAIT_SECONDS (a gateway never idle) is written
-        as under load: built in slices, inserted in one transaction from the thread.
-        """
-        deadline = asyncio.get_running_loop().time() + QUIET_WAIT_SECONDS
-        rows: list[RecordRows] = []
-        built = 0
-        while built < len(captures) and await activity.quiet(deadline):
-            until = time.perf_counter() + UNIT_SECONDS
-            while built < len(captures):
-                rows += self.build_all([captures[built]])
-                built += 1
-                if time.perf_counter() >= until:
-                    break
-        if built < len(captures):
-            rows += await _build_in_slices(captures[built:], self.count_problem)
-        written = 0
-        while written < len(rows) and self.healthy and self.store is not None and self.store.inserts_here:
-            if not await activity.quiet(deadline):
-                break
-            try:
-                count = self.store.insert_here(rows[written:], UNIT_SECONDS)
-            except Exception as exc:  # the same failures as a batch's: spool what is left
-                self._insert_failed(exc)
-                break
-            written += count
-            self.counters["written"] += count
-        if written:
-            await self._maybe_checkpoint()
-        await self._insert_or_spool(rows[written:])
-
-    async def _build(self, captures: list[Capture]) -> list[RecordRows]:
-        if sum(c.request_size + c.response_size for c in captures) < INLINE_BUILD_BYTES:
-            # Small records are built here: a worker thread would wait for the busy loop's GIL at
-            # every zlib call and fall far behind.
-            return await _build_in_slices(captures, self.count_problem)
-        return await asyncio.to_thread(self.build_all, captures)
-
-    def _settle(self, captures: Sequence[Capture]) -> None:
-        self.settle_journal(captures)
-        if self.on_settled is not None and captures:
-            self.on_settled(captures)
-
-    async def _insert_or_spool(self, rows: list[RecordRows]) -> None:
-        if not rows:
-            return
-        if self.healthy and self.store is not None:
-            try:
-                async with asyncio.timeout(self.write_timeout):
-                    await self.store.insert(rows)
-                self.counters["written"] += len(rows)
-                await self._maybe_checkpoint()
-                return
-            except Exception as exc:  # any driver error or the timeout: the store cannot take it now
-                if _store_fault(exc):
-                    self._insert_failed(exc)
-                elif await self._written_one_by_one(rows, exc):
-                    return
-        await self._to_spool(rows)
-
-    async def _written_one_by_one(self, rows: list[RecordRows], exc: Exception) -> bool:
-        """After an insert error that may be one record's fault: the store answers, so each record
-        goes in alone (reduced, or parked, if refused). False if the store does not answer."""
-        if self.store is None:
-            return False
-        rejected = self.counters["rejected"]
-        if not await self._insert_one_by_one(self.store, rows, exc):
-            return False
-        self.counters["written"] += len(rows) - (self.counters["rejected"] - rejected)
-        return True
-
-    def _insert_failed(self, exc: Exception) -> None:
-        if _locked(exc):
-            # Another writer holds SQLite for a moment. The records wait in the spool and the next
-            # probe replays them; the store is not "down" for that.
-            self._next_probe = time.monotonic() + self.retry_seconds
-        else:
-            self._went_down(exc)
-
-    async def _maybe_checkpoint(self) -> None:
-        now = time.monotonic()
-        if self.store is not None and now >= self._next_checkpoint:
-            self._next_checkpoint = now + CHECKPOINT_SECONDS
-            try:
-                await self.store.checkpoint()
-            except Exception as exc:  # a busy reader can hold it off; the next one catches up
-                log.debug("WAL checkpoint skipped: %s", exc)
-
-    async def _to_spool(self, rows: Sequence[RecordRows]) -> None:
-        await asyncio.to_thread(self._spool_rows, rows)
-
-    def _spool_rows(self, rows: Sequence[RecordRows]) -> None:
-        try:
-            spooled = self.spool.append(rows)
-        except OSError as exc:
-            self._lose(len(rows), f"could not spool: {exc}")
-            return
-        self.counters["spooled"] += spooled
-        if spooled < len(rows):
-            self._lose(len(rows) - spooled, "could not be encoded for the spool (see the log)")
-
-    def _lose(self, count: int, reason: str) -> None:
-        self.counters["lost"] += count
-        self.last_lost = f"{count} record(s): {reason}"[:500]
-        log.error("%d record(s) lost: %s", count, reason)
-
-    def _drain_overflow(self) -> None:
-        """Overflow thread: spool everything that overflowed since the last drain, in one append."""
-        with self._overflow_lock:
-            captures, self._overflow_pending = self._overflow_pending, []
-        self._spool_captures(captures)
-
-    def _spool_captures(self, captures: list[Capture]) -> None:
-        """Overflow thread: build and spool records the queue had no room for."""
-        try:
-            self._spool_rows(self.build_all(captures))
-        except Exception as exc:  # never out of this thread unsaid
-            self._lose(len(captures), f"{type(exc).__name__}: {exc}")
-        self._settle(captures)
-
-    def _went_down(self, exc: BaseException) -> None:
-        self.healthy = False
-        self._next_probe = time.monotonic() + self.retry_seconds
-        self.last_error = f"{type(exc).__name__}: {str(exc)[:300]}"
-        log.warning("store not taking records (%s); spooling to %s", self.last_error, self.spool.directory)
-
-    async def _ensure_store(self) -> ExchangeStore:
-        if self.store is None:
-            database = Database(self.settings.resolved_database_url)
-            try:
-                if self.migrate_own_store:
-                    await database.migrate()
-            except BaseException:
-                await database.aclose()
-                raise
-            self._own_database = database
-            self.store = ExchangeStore(database, direct_writes=True)
-        return self.store
-
-    async def _recover(self) -> None:
-        """Probe the store; if it answers, replay the spool and resume direct writes."""
-        self._next_probe = time.monotonic() + self.retry_seconds
-        try:
-            async with asyncio.timeout(self.write_timeout):
-                store = await self._ensure_store()
-                await store.database.ping()
-        except Exception as exc:  # still down
-            self._went_down(exc)
-            return
-        for path in await asyncio.to_thread(self.spool.take):
-            if not await self._replay(store, path):
-                return
-        if self.last_error is not None:  # it was down (not merely not probed yet, as at start-up)
-            log.info("store is back; recording directly again")
-        self.healthy = True
-        self.last_error = None
-
-    async def _replay(self, store: ExchangeStore, path: Path) -> bool:
-        batches = await asyncio.to_thread(lambda: list(Spool.read(path, self.batch_size)))
-        for batch in batches:
-            try:
-                async with asyncio.timeout(self.write_timeout):
-                    await store.insert(batch)
-            except Exception as exc:  # down again, or a record this store refuses
-                if not await self._insert_one_by_one(store, batch, exc):
-                    return False
-            self.counters["replayed"] += len(batch)
-        await asyncio.to_thread(path.unlink)  # after commit: a crash before this replays harmlessly
-        return True
-
-    async def _insert_one_by_one(self, store: ExchangeStore, batch: list[RecordRows], exc: Exception) -> bool:
-        """Tell "store down" from "record refused": refused records are parked, the rest go in."""
-        try:
-            async with asyncio.timeout(self.write_timeout):
-                await store.database.ping()
-        except Exception:
-            self._went_down(exc)
-            return False
-        for record in batch:
-            # Then without what was parsed from the bodies, then without the bodies too.
-            reduced = RecordRows({**record.exchange, **JSON_COLUMNS_CLEARED}, record.bodies)
-            for attempt in (record, reduced, RecordRows(reduced.exchange, [])):
-                try:
-                    async with asyncio.timeout(self.write_timeout):
-                        await store.insert([attempt])
-                    break
-                except Exception as error:  # refused; try the next form or park it
-                    reason = f"{type(error).__name__}: {error}"
-            else:
-                self.counters["rejected"] += 1
-                await asyncio.to_thread(self.spool.reject, [record], reason)
-        return True
-
-    async def _retain(self) -> None:
-        while True:
-            if self.healthy and self.store is not None:
-                try:
-                    self.counters["purged"] += await apply_retention(
-                        self.store, days=self.settings.retention_days, max_mb=self.settings.retention_max_mb
-                    )
-                except Exception as exc:  # the store may be down: next round
-                    log.warning("retention pass failed: %s", type(exc).__name__)
-            await asyncio.sleep(self.settings.retention_interval_seconds)
+    @property
+    def store(self) -> ExchangeStore | None:
+        """A store to read records from (the admin API's, when the recorder has one open)."""
+        return self.sink.store
 
     def status(self) -> dict[str, Any]:
+        """Health, queue depth, spool size and counters, for /api/recorder and the admin UI."""
         return {
             "mode": self.default_mode,
-            "writer": "inline",
             "route_modes": dict(self.route_modes),
-            "healthy": self.healthy,
-            "last_error": self.last_error,
-            "queued": self.queue.qsize(),
-            "spool": spool_stats(self.spool.directory),
             "journal": self.journal.stats() if self.journal is not None else None,
-            "last_reduced": self.last_reduced,
-            "last_lost": self.last_lost,
-            **self.counters,
+            **self.sink.status(),
+            "submitted": self.submitted,
         }
 
-
-def _locked(exc: Exception) -> bool:
-    return isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
-
-
-def _store_fault(exc: Exception) -> bool:
-    """Whether an insert error is the store's (down, slow, busy), not possibly a record's."""
-    return isinstance(exc, TimeoutError | OSError) or _locked(exc)
-
-
-def _drain(queue: asyncio.Queue[Any], limit: int | None = None) -> list[Any]:
-    items: list[Any] = []
-    while limit is None or len(items) < limit:
-        try:
-            items.append(queue.get_nowait())
-        except asyncio.QueueEmpty:
-            break
-    return items
-
-
-async def _build_in_slices(captures: list[Capture], report: Report | None = None) -> list[RecordRows]:
-    rows: list[RecordRows] = []
-    started = time.perf_counter()
-    for capture in captures:  # a stream's record alone can take a few hundred µs
-        rows += build_all([capture], report)
-        if time.perf_counter() - started >= BUILD_SLICE_SECONDS:
-            await asyncio.sleep(0)  # let requests in
-            started = time.perf_counter()
-    return rows
-
-
-def build_all(captures: list[Capture], report: Report | None = None) -> list[RecordRows]:
-    """The records of `captures`, each built alone: one that cannot be built does not stop the rest.
-
-    It is kept in a reduced form (no parsing; see `reduced_rows`) and reported as "reduced", or,
-    if even that fails, reported as "lost". Either way the reason is logged.
-    """
-    rows: list[RecordRows] = []
-    for capture in captures:
-        try:
-            rows.append(build_rows(capture))
-            continue
-        except Exception as exc:  # whatever the exchange held: this record alone pays for it
-            reason = f"{type(exc).__name__}: {str(exc)[:300]}"
-        path = capture.scope.get("path")
-        try:
-            rows.append(reduced_rows(capture, reason))
-        except Exception as exc:
-            log.exception("could not build even a reduced record of %s (first: %s)", path, reason)
-            if report is not None:
-                report("lost", capture, f"{reason}; reduced: {type(exc).__name__}: {str(exc)[:200]}")
-            continue
-        log.warning("record of %s stored reduced: %s", path, reason)
-        if report is not None:
-            report("reduced", capture, reason)
-    return rows
+    async def aclose(self) -> None:
+        """Flush what is queued (to the store, or the spool if it cannot take it) and stop."""
+        await self.sink.aclose()
+        if self.journal is not None:
+            self.journal.close()

@@ -15,9 +15,9 @@ from urllib.parse import parse_qsl, urlencode
 
 import orjson
 
+from gemini_gateway.merge.stream import merge_event_bytes
 from gemini_gateway.recorder import extract
 from gemini_gateway.recorder.capture import Capture
-from gemini_gateway.recorder.merge import merge_event_bytes
 from gemini_gateway.redaction import MIN_SECRET, REDACTOR, mask_secret
 from gemini_gateway.store.codec import DEFAULT_CODEC, cap_body, choose_codec, compress
 from gemini_gateway.store.exchanges import RecordRows

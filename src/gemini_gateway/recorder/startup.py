@@ -1,4 +1,4 @@
-"""Starting and stopping the gateway's recorder, of the kind RECORDING_WRITER names."""
+"""Starting and stopping the gateway's recorder, with the sink RECORDING_WRITER names."""
 
 from __future__ import annotations
 
@@ -7,17 +7,18 @@ import os
 from typing import TYPE_CHECKING
 
 from gemini_gateway.recorder.activity import Activity
-from gemini_gateway.recorder.base import RecorderBase
+from gemini_gateway.recorder.inline import InlineSink, build_all
 from gemini_gateway.recorder.journal import Journal, recover
-from gemini_gateway.recorder.process import RecorderProcess
-from gemini_gateway.recorder.recorder import Recorder, build_all
+from gemini_gateway.recorder.process import ProcessSink
+from gemini_gateway.recorder.recorder import Recorder
+from gemini_gateway.recorder.sink import Sink
 from gemini_gateway.settings import Settings
 
 if TYPE_CHECKING:
     from gemini_gateway.context import Gateway
 
 
-async def start_recorder(gateway: Gateway) -> RecorderBase | None:
+async def start_recorder(gateway: Gateway) -> Recorder | None:
     """Start the recorder for a gateway (None when every route is set to "off")."""
     settings = gateway.settings
     if settings.recording_mode == "off" and all(m == "off" for m in settings.recording_route_modes.values()):
@@ -29,18 +30,14 @@ async def start_recorder(gateway: Gateway) -> RecorderBase | None:
         # so the writer's first replay takes it in (see journal.py).
         await asyncio.to_thread(recover, directory, settings.data_dir / "spool", build_all)
         journal = Journal(directory)
-    recorder: RecorderBase
+    sink: Sink
     if writes_in_a_process(settings):
-        process = RecorderProcess(settings, gateway.database)
-        process.journal = journal
-        await process.start()
-        recorder = process
+        sink = ProcessSink(settings)
     else:
-        inline = Recorder(settings)
-        inline.activity = Activity()  # it shares the loop with requests: it writes between them
-        inline.journal = journal
-        await inline.start(gateway.database)
-        recorder = inline
+        sink = InlineSink(settings)
+        sink.activity = Activity()  # it shares the loop with requests: it writes between them
+    recorder = Recorder(settings, sink, journal)
+    await recorder.start(gateway.database)
     gateway.services["recorder"] = recorder
     return recorder
 
@@ -62,6 +59,6 @@ def writes_in_a_process(settings: Settings) -> bool:
 
 async def stop_recorder(gateway: Gateway) -> None:
     """Flush and stop; call before the database is closed."""
-    recorder: RecorderBase | None = gateway.services.pop("recorder", None)
+    recorder: Recorder | None = gateway.services.pop("recorder", None)
     if recorder is not None:
         await recorder.aclose()

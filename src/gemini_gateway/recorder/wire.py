@@ -67,7 +67,8 @@ def to_wire(capture: Capture, record_id: str) -> Wire:
     )
 
 
-def from_wire(wire: Wire, batch: int = 0) -> Capture:
+def from_wire(wire: Wire, ticket: int | None = None) -> Capture:
+    """A capture again; `ticket` is what it settles under (see sink.py): the writer process's frame."""
     (
         record_id, mode, cap, method, path, query_string, headers,
         received_at, dialect, route, model, client_id, stream, attempts, credential, credential_id,
@@ -110,7 +111,7 @@ def from_wire(wire: Wire, batch: int = 0) -> Capture:
         complete=complete,
         disconnected=disconnected,
         record_id=record_id,
-        batch=batch,
+        journal=ticket,
     )
 
 

@@ -1,6 +1,6 @@
 """The recorder process: `python -m gemini_gateway.recorder.worker`, started by the gateway.
 
-It runs the same `Recorder` the gateway would run inline (queue, batched inserts, disk spool,
+It runs the same `InlineSink` the gateway would run inline (queue, batched inserts, disk spool,
 replay, retention), fed from stdin instead of the request path, so building and inserting
 records costs the gateway's event loop nothing. Its stdout carries acknowledgements back: a
 frame is "settled" once every record in it, and in every earlier frame, is committed or
@@ -20,12 +20,11 @@ import os
 import signal
 import stat
 import sys
-from collections.abc import Sequence
+from collections import Counter
 from typing import Any
 
 from gemini_gateway import redaction
-from gemini_gateway.recorder.capture import Capture
-from gemini_gateway.recorder.recorder import Recorder
+from gemini_gateway.recorder.inline import InlineSink
 from gemini_gateway.recorder.wire import frame, from_wire, read_frame
 from gemini_gateway.settings import Settings
 
@@ -35,32 +34,31 @@ READ_LIMIT = 1 << 20
 
 
 class Worker:
-    def __init__(self, recorder: Recorder, output: asyncio.WriteTransport, baseline: int) -> None:
-        self.recorder = recorder
+    def __init__(self, sink: InlineSink, output: asyncio.WriteTransport, baseline: int) -> None:
+        self.sink = sink
         self.output = output
         self.loop = asyncio.get_running_loop()
         self.outstanding: dict[int, int] = {}  # frame number -> records not settled yet
         self.settled_upto = baseline  # frames up to here were settled by an earlier worker
         self._report_scheduled = False
         self._reported: dict[str, Any] = {}
-        recorder.on_settled = self._on_settled
+        sink.settled = self._on_settled
 
     def receive(self, batch: int, wires: list[Any]) -> None:
         self.outstanding[batch] = len(wires)
         for wire in wires:
-            self.recorder.submit(from_wire(wire, batch))
+            self.sink.write(from_wire(wire, batch))  # the frame number is its ticket (see sink.py)
         if not wires:
             self._advance()
 
-    def _on_settled(self, captures: Sequence[Capture]) -> None:
+    def _on_settled(self, frames: Counter[int]) -> None:
         # The writer task calls this on the loop, the overflow thread from its own thread.
-        batches = [c.batch for c in captures]
-        self.loop.call_soon_threadsafe(self._count, batches)
+        self.loop.call_soon_threadsafe(self._count, frames)
 
-    def _count(self, batches: list[int]) -> None:
-        for batch in batches:
+    def _count(self, frames: Counter[int]) -> None:
+        for batch, count in frames.items():
             if batch in self.outstanding:
-                self.outstanding[batch] -= 1
+                self.outstanding[batch] -= count
         self._advance()
 
     def _advance(self) -> None:
@@ -77,13 +75,13 @@ class Worker:
         self._report_scheduled = False
         # Counters and health only: the gateway counts the spool files itself and keeps every
         # record it sent until it is settled.
-        recorder = self.recorder
+        sink = self.sink
         status = {
-            **recorder.counters,
-            "healthy": recorder.healthy,
-            "last_error": recorder.last_error,
-            "last_reduced": recorder.last_reduced,
-            "last_lost": recorder.last_lost,
+            **sink.counters,
+            "healthy": sink.healthy,
+            "last_error": sink.last_error,
+            "last_reduced": sink.last_reduced,
+            "last_lost": sink.last_lost,
         }
         if only_changes and status == self._reported:
             return
@@ -123,10 +121,10 @@ async def _serve(reader: asyncio.StreamReader, output: asyncio.WriteTransport) -
     for secret in secrets:
         redaction.REDACTOR.add(secret)
 
-    recorder = Recorder(settings)
-    recorder.migrate_own_store = not migrated
-    worker = Worker(recorder, output, baseline)
-    await recorder.start(None)  # opens its own store; replays what an earlier crash spooled
+    sink = InlineSink(settings)
+    sink.migrate_own_store = not migrated
+    worker = Worker(sink, output, baseline)
+    await sink.start(None)  # opens its own store; replays what an earlier crash spooled
     worker.report()
     reporter = asyncio.create_task(worker.report_periodically())
     try:
@@ -141,7 +139,7 @@ async def _serve(reader: asyncio.StreamReader, output: asyncio.WriteTransport) -
                     redaction.REDACTOR.add(secret)
     finally:
         reporter.cancel()
-        await recorder.aclose()
+        await sink.aclose()
         for _ in range(3):  # let settlements queued from the spool thread run
             await asyncio.sleep(0)
         worker.report()

@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from gemini_gateway.recorder.interaction_events import is_interaction_event, merge_interaction_events
+from gemini_gateway.merge.interactions import is_interaction_event, merge_interaction_events
 
 _LAST_WINS_CANDIDATE = (
     "finishReason",

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 import orjson
 
-from gemini_gateway.recorder.merge import answer_text
+from gemini_gateway.merge.stream import answer_text
 from gemini_gateway.store.exchanges import ExchangeStore, LogFilter
 
 ExportFormat = Literal["raw", "chat"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import orjson
 
-from gemini_gateway.recorder.merge import merge_event_bytes
+from gemini_gateway.merge.stream import merge_event_bytes
 
 
 def event(*parts: dict[str, object], index: int = 0, **extra: object) -> bytes:
