@@ -103,7 +103,10 @@ class Settings(BaseSettings):
         None, description="This replica's name among several (default: host name and process id)"
     )
     shared_poll_seconds: float = Field(
-        1.0, gt=0, le=60, description="Without Redis: how often admin changes made by other replicas are looked for"
+        1.0,
+        gt=0,
+        le=60,
+        description="Without Redis: how often admin changes made by other replicas are looked for",
     )
     log_level: str = "info"
     max_request_bytes: int = Field(64 * 1024 * 1024, gt=0, description="Largest request body accepted")

@@ -41,9 +41,7 @@ def replicas(gateway_factory: GatewayFactory, tmp_path: Path) -> Any:
             **overrides,
         }
         with contextlib.ExitStack() as stack:
-            running = [
-                stack.enter_context(gateway_factory(replica_id=f"r{i}", **values)) for i in range(n)
-            ]
+            running = [stack.enter_context(gateway_factory(replica_id=f"r{i}", **values)) for i in range(n)]
             yield running
 
     return start

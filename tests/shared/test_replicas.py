@@ -94,6 +94,8 @@ def _saved_after(running: Any) -> bool:
 def test_a_token_created_or_revoked_on_one_replica_applies_on_all(replicas: Any, redis_url: str) -> None:
     with replicas(3, redis_url=redis_url) as (a, b, c):
         made = httpx.post(f"{a.url}/api/tokens", headers=ADMIN, json={"name": "team"}).json()
+        # A second one, so that revoking the first leaves the API closed (no token left opens it).
+        assert httpx.post(f"{a.url}/api/tokens", headers=ADMIN, json={"name": "other"}).status_code == 201
         token = {"Authorization": f"Bearer {made['token']}"}
         for other in (b, c):
             eventually(
@@ -160,7 +162,9 @@ def test_a_resumable_upload_started_on_one_replica_finishes_on_another(
         assert url.startswith(a.url)
         on_b = b.url + url.removeprefix(a.url)
         answer = httpx.post(
-            on_b, headers={"x-goog-upload-command": "upload, finalize", "x-goog-upload-offset": "0"}, content=data
+            on_b,
+            headers={"x-goog-upload-command": "upload, finalize", "x-goog-upload-offset": "0"},
+            content=data,
         )
         assert answer.status_code == 200, answer.text
         assert answer.headers["x-goog-upload-status"] == "final"
