@@ -8,10 +8,10 @@ a single-operator tool and keeps session ids out of the database. With several r
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import secrets
 import time
-import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any

@@ -183,14 +183,14 @@ class RedisState:
     async def _connected(self) -> None:
         """(Re)joined: learn what Redis holds, then hand it what this replica learned alone."""
         await self.client.set(f"{self.prefix}:brake:salt", secrets.token_bytes(16), nx=True)
-        self.brake_salt = bytes(await self.client.get(f"{self.prefix}:brake:salt"))
+        self.brake_salt = _bytes(await self.client.get(f"{self.prefix}:brake:salt"))
         now = time.time()
         for field, until in (await self.client.hgetall(f"{self.prefix}:cool")).items():
-            cid, _, key = field.decode().partition("|")
+            cid, _, key = _text(field).partition("|")
             if float(until) > now:
                 self.receiver.event({"type": "cool", "cid": cid, "key": key, "until": float(until)})
-        for cid, reason in (await self.client.hgetall(f"{self.prefix}:disabled")).items():
-            self.receiver.event({"type": "disabled", "cid": cid.decode(), "reason": reason.decode()})
+        for held, reason in (await self.client.hgetall(f"{self.prefix}:disabled")).items():
+            self.receiver.event({"type": "disabled", "cid": _text(held), "reason": _text(reason)})
         was_down = self._down
         self._down = None
         await self._beat()
@@ -295,3 +295,11 @@ class RedisState:
             stale = [f for f, until in cool.items() if float(until) <= now]
             if stale:
                 await self.client.hdel(f"{self.prefix}:cool", *stale)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _bytes(value: bytes | str | None) -> bytes:
+    return value.encode() if isinstance(value, str) else value or b""
