@@ -170,3 +170,38 @@ def test_a_resumable_upload_started_on_one_replica_finishes_on_another(
         assert answer.headers["x-goog-upload-status"] == "final"
         name = answer.json()["file"]["name"]
         assert httpx.get(f"{a.url}/v1beta/{name}").status_code == 200
+
+
+def test_replicas_keep_serving_while_redis_is_gone_and_resynchronise_after(
+    replicas: Any, redis_base: str, fake: FakeState
+) -> None:
+    from tests.recorder.tcpproxy import TcpProxy
+
+    port = int(redis_base.rsplit(":", 1)[1].split("/")[0])
+    proxy = TcpProxy(port)
+    proxy.start()
+    url = f"redis://127.0.0.1:{proxy.port}/0?prefix=gwtest-outage-{time.monotonic_ns()}"
+    try:
+        with replicas(2, redis_url=url) as (a, b):
+            assert httpx.get(a.url + "/health/ready").status_code == 200
+            eventually(lambda: a.gateway.services["shared"].state.replicas == 2, "A counting 2 replicas")
+            proxy.cut()
+
+            def degraded() -> bool:
+                ready = httpx.get(a.url + "/health/ready")
+                return ready.status_code == 503 and "Redis unreachable" in " ".join(ready.json()["problems"])
+
+            for running in (a, b):  # no client failure while Redis is gone
+                assert httpx.post(running.url + GEN, json=BODY).status_code == 200
+            eventually(degraded, "A saying Redis is gone in /health/ready")
+            assert a.gateway.auth.limiter.divisor == 2  # limits divided by the replicas last seen
+            proxy.start()
+            eventually(lambda: httpx.get(a.url + "/health/ready").status_code == 200, "A ready again")
+            eventually(lambda: httpx.get(b.url + "/health/ready").status_code == 200, "B ready again")
+            assert a.gateway.auth.limiter.divisor == 1
+            fake.add_fault(KEYS[0], "429", retry_delay="60s", model=MODEL, count=1)
+            for _ in range(3):
+                assert httpx.post(a.url + GEN, json=BODY).status_code == 200
+            eventually(lambda: MODEL in pool_row(b.url, K1)["cooldowns"], "k1 cooling on B after the outage")
+    finally:
+        proxy.close()
