@@ -7,7 +7,7 @@ import contextlib
 import gc
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -49,6 +49,8 @@ from gemini_gateway.routes.front_door import FrontDoor
 from gemini_gateway.routes.interactions import routes as interaction_routes
 from gemini_gateway.routes.openai_image_edits import routes as image_edit_routes
 from gemini_gateway.settings import Settings
+from gemini_gateway.shared import start_shared, stop_shared
+from gemini_gateway.shared.gate import Gate, rate_gate
 from gemini_gateway.store.database import Database
 from gemini_gateway.transport.build import build_transports
 
@@ -59,6 +61,7 @@ class GatewayApp(FastAPI):
     """FastAPI, with model calls let in through a front door that skips its layers (see there)."""
 
     front_door: FrontDoor | None = None
+    shared_gate: Gate | None = None  # the rate-limit bucket replicas share (gemini_gateway.shared.gate)
 
     def build_middleware_stack(self) -> ASGIApp:
         # Built on the first call (the lifespan's), once every route and middleware is in place.
@@ -66,6 +69,8 @@ class GatewayApp(FastAPI):
         return super().build_middleware_stack()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.shared_gate is not None:
+            await self.shared_gate(scope)
         if self.front_door is not None:
             scope["app"] = self  # handlers find the gateway there, as under Starlette
             if await self.front_door.serve(scope, receive, send):
@@ -125,6 +130,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await accounts.start(gateway, admin_state(gateway).box)  # files, OAUTH_CREDS_JSON, the store
         await pages.start(transports.http)
         _warn_if_no_credentials(gateway)  # after every source (env, files, store) has filled the pool
+        shared = await start_shared(gateway)  # replicas: switches, cooldowns, limits, admin changes
+        if settings.redis_url is not None:
+            cast(GatewayApp, app).shared_gate = rate_gate(gateway.auth, shared.state)
         saver = asyncio.create_task(_save_pool_periodically(gateway))
         healer = start_healer(gateway)  # health-disabled keys re-checked on a schedule
         await start_recorder(gateway)  # replays any spool a crash left behind
@@ -134,6 +142,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await stop_recorder(gateway)  # flushes the queue while the store is still open
             await stop_healer(healer)
+            await stop_shared(gateway)
             saver.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await saver

@@ -16,6 +16,8 @@ from gemini_gateway.errors import RequestError
 Tier = Literal["admin", "user"]
 # Where a caller already authenticated another way (the admin UI's session) is put in the ASGI scope.
 SCOPE_IDENTITY = "gateway.identity"
+# The shared bucket's answer for this request (gemini_gateway.shared.gate): seconds to wait, 0 to go.
+SCOPE_RATE = "gateway.rate"
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,11 +54,21 @@ class RateLimiter:
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.clock = clock
         self._buckets: dict[str, tuple[float, float]] = {}  # client id -> (tokens left, when)
+        # Replicas counting alone (their shared Redis unreachable) each take this share of a limit.
+        self.divisor = 1
 
-    def check(self, identity: ClientIdentity) -> None:
+    def check(self, identity: ClientIdentity, shared: float | None = None) -> None:
         limit = identity.rate_limit
         if not limit:
             return
+        if shared is not None:  # counted in the bucket every replica shares
+            if shared > 0:
+                raise ClientRateLimited(
+                    f"this client token is limited to {limit} requests per minute; retry in {math.ceil(shared)}s",
+                    shared,
+                )
+            return
+        limit = max(1, limit // self.divisor)
         now = self.clock()
         tokens, then = self._buckets.get(identity.id, (float(limit), now))
         tokens = min(float(limit), tokens + (now - then) * limit / 60.0)
@@ -145,7 +157,8 @@ class Authenticator:
             token = token_from_scope(scope)
             identity = self.identify(token)
         if identity is not None:
-            self.limiter.check(identity)
+            if identity.rate_limit:
+                self.limiter.check(identity, scope.get(SCOPE_RATE))
             return identity
         if self.open:
             return ANONYMOUS

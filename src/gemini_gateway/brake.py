@@ -78,7 +78,9 @@ class Brake:
         self.clock = clock
         self._keys: dict[str, deque[float]] = {}
         self._global: deque[float] = deque(maxlen=global_limit)
-        self._salt = secrets.token_bytes(16)  # prefixes of wrong tokens are kept only as keyed hashes
+        self.salt = secrets.token_bytes(16)  # prefixes of wrong tokens are kept only as keyed hashes
+        # Replicas share their wrong tokens (gemini_gateway.shared): told the keys each one counted.
+        self.on_wrong: Callable[[list[str]], None] | None = None
 
     def __len__(self) -> int:
         return len(self._keys)
@@ -87,6 +89,8 @@ class Brake:
         """Count a wrong token from `address`; how long it must wait when that makes it braked."""
         now = self.clock()
         keys = ((_address_key(address), f"from {address}"), (self._prefix_key(token), "like this one"))
+        if self.on_wrong is not None:
+            self.on_wrong([key for key, _ in keys])
         worst: Braked | None = None
         for key, who in keys:
             wait = self._count(key, now)
@@ -100,6 +104,13 @@ class Brake:
         if wait is not None and (worst is None or wait > worst.wait):
             worst = Braked(wait, f"too many wrong tokens lately; try again in {wait:.0f}s")
         return worst
+
+    def note(self, keys: list[str]) -> None:
+        """Count wrong tokens another replica was sent, as if they had come here."""
+        now = self.clock()
+        for key in keys:
+            self._count(key, now)
+        self._global.append(now)
 
     def _count(self, key: str, now: float) -> float | None:
         times = self._keys.get(key)
@@ -133,7 +144,7 @@ class Brake:
             del self._keys[key]
 
     def _prefix_key(self, token: str) -> str:
-        digest = hmac.new(self._salt, token[:PREFIX_CHARS].encode(), "sha256").hexdigest()
+        digest = hmac.new(self.salt, token[:PREFIX_CHARS].encode(), "sha256").hexdigest()
         return f"p:{digest[:16]}"
 
 

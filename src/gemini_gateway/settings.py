@@ -94,6 +94,20 @@ class Settings(BaseSettings):
     port: int = 8000
     data_dir: Path = Path("data")
     database_url: str | None = Field(None, description="SQLAlchemy URL; default SQLite under DATA_DIR")
+    redis_url: SecretStr | None = Field(
+        None,
+        description="Redis for state shared by several replicas (cooldowns, limits, sessions, admin "
+        "changes), e.g. redis://127.0.0.1:6379/0; unset: one process keeps it in memory",
+    )
+    replica_id: str | None = Field(
+        None, description="This replica's name among several (default: host name and process id)"
+    )
+    shared_poll_seconds: float = Field(
+        1.0,
+        gt=0,
+        le=60,
+        description="Without Redis: how often admin changes made by other replicas are looked for",
+    )
     log_level: str = "info"
     max_request_bytes: int = Field(64 * 1024 * 1024, gt=0, description="Largest request body accepted")
 

@@ -13,6 +13,7 @@ from gemini_gateway.admin.state import AdminState, admin_state
 from gemini_gateway.auth import client_address
 from gemini_gateway.context import Gateway
 from gemini_gateway.errors import GatewayError
+from gemini_gateway.shared import changed
 from gemini_gateway.store.database import Database
 
 # Declared for the OpenAPI page (its "Authorize" button); the check itself is Authenticator.admin,
@@ -68,3 +69,4 @@ async def audit(
     await repo.add_audit(
         database, actor=actor.id, address=actor.address, action=action, target=target, old=old, new=new
     )
+    await changed(database, action)  # every admin write is audited: the one place to tell other replicas

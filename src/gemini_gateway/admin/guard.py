@@ -82,6 +82,8 @@ class AdminGuard:
             await self.app(scope, receive, send)
             return
         sid = session_id(scope)
+        if sid is not None and self.state.sessions.shared is not None:
+            await self.state.sessions.find(sid)  # a session another replica made
         if scope["path"].startswith(ADMIN_PREFIXES):
             refusal = self._admin(scope, sid)
             if refusal is not None:

@@ -23,6 +23,7 @@ from gemini_gateway.context import Gateway
 from gemini_gateway.errors import RequestError
 from gemini_gateway.pool.credential import Credential
 from gemini_gateway.routes.responses import JSONBody
+from gemini_gateway.shared.records import save_switch
 from gemini_gateway.store.database import Database
 
 router = APIRouter(prefix="/api/keys", tags=["admin: keys"])
@@ -159,6 +160,7 @@ async def _set_enabled(
 ) -> JSONBody:
     credential = _credential(gateway, credential_id)
     before = credential.enabled
+    await save_switch(database, credential_id, enabled, actor.id)  # its own record: no snapshot undoes it
     gateway.pool.set_enabled(credential_id, enabled)
     await audit(
         database, actor, "keys.enable" if enabled else "keys.disable", credential.label, before, enabled

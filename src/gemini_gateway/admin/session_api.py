@@ -66,6 +66,7 @@ async def login(body: Login, request: Request, gateway: GatewayDep, state: State
     if identity.tier != "admin":
         raise RequestError("this is a client token; log in with the admin token", status_code=403)
     session = state.sessions.create(identity, address)
+    await state.sessions.share(session)
     log.info("admin login (%s) from %s", identity.id, address)
     if gateway.database is not None:
         await audit(gateway.database, Actor(identity.id, address), "login")

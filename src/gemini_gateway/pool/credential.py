@@ -87,8 +87,9 @@ class Credential:
             del self.unentitled[model]
 
     def persistent_state(self) -> dict[str, Any]:
+        # No "enabled": the operator's choice is a record of its own (gemini_gateway.shared.records)
+        # that health bookkeeping never writes; an older snapshot's value is still read below.
         return {
-            "enabled": self.enabled,
             "disabled_reason": self.disabled_reason,
             "successes": self.successes,
             "failures": self.failures,

@@ -17,6 +17,10 @@ if TYPE_CHECKING:
     from gemini_gateway.settings import Settings
 
 Accept = Callable[[Credential], bool]
+# Told of each change other replicas must learn (gemini_gateway.shared): the credential, what
+# ("cool", "disabled", "healed", "enabled") and the model key of a cooldown. Errors only: a success
+# changes nothing shared, so the hot path never calls it.
+Observer = Callable[[Credential, str, "str | None"], None]
 
 
 class CredentialPool:
@@ -37,6 +41,7 @@ class CredentialPool:
         self.account_weight = 0.5
         self._group_picks = [0, 0]
         self.quotas = QuotaBook()
+        self.observer: Observer | None = None
 
     def __len__(self) -> int:
         return len(self._credentials)
@@ -231,6 +236,13 @@ class CredentialPool:
             credential.unentitled[model] = verdict.unentitled_until
         if verdict.disable_reason is not None:
             credential.disabled_reason = verdict.disable_reason
+        if self.observer is not None:
+            if verdict.cooldown_until is not None:
+                self.observer(credential, "cool", key)
+            elif verdict.unentitled_until is not None and model is not None:
+                self.observer(credential, "cool", model)
+            if verdict.disable_reason is not None:
+                self.observer(credential, "disabled", None)
 
     def release_neutral(self, credential: Credential) -> None:
         """Return a credential after an attempt that says nothing about it (client went away)."""
@@ -247,6 +259,8 @@ class CredentialPool:
             credential.unentitled.clear()
             credential.backoff_level.clear()
         self.dirty = True
+        if self.observer is not None:
+            self.observer(credential, "enabled", None)
         return True
 
     def heal(self, credential_id: str) -> bool:
@@ -256,6 +270,8 @@ class CredentialPool:
             return False
         credential.disabled_reason = None
         self.dirty = True
+        if self.observer is not None:
+            self.observer(credential, "healed", None)
         return True
 
     def backoff_level(self, credential: Credential, model: str | None) -> int:

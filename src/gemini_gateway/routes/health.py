@@ -26,6 +26,9 @@ async def ready(request: Request) -> JSONBody:
             await gateway.database.ping()
         except Exception as exc:  # any driver error means "not ready", with its name as the reason
             problems.append(f"store: unreachable ({type(exc).__name__})")
+    shared = gateway.services.get("shared")
+    if shared is not None and (problem := shared.state.problem()) is not None:
+        problems.append(problem)
     now = gateway.pool.clock()
     usable = [c for c in gateway.pool if c.usable(None, now)]
     if not len(gateway.pool):

@@ -1,0 +1,84 @@
+"""What a replica reloads from the store when another one announces an admin change."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from gemini_gateway.admin import repo, runtime
+from gemini_gateway.admin.credentials import KEY_KINDS
+from gemini_gateway.admin.state import admin_state
+from gemini_gateway.admin.tokens import identity_of
+from gemini_gateway.context import Gateway
+from gemini_gateway.errors import RequestError
+from gemini_gateway.pool.credential import Credential
+from gemini_gateway.redaction import REDACTOR
+from gemini_gateway.shared import records
+from gemini_gateway.shared.events import apply_switch
+
+log = logging.getLogger("gemini_gateway.shared")
+
+
+async def tokens(gateway: Gateway) -> None:
+    assert gateway.database is not None
+    state = admin_state(gateway)
+    for row in await repo.load_tokens(gateway.database):
+        if row.revoked_at is None:
+            gateway.auth.register(row.digest, identity_of(row))
+        else:
+            gateway.auth.revoke(row.digest)
+            state.sessions.drop_identity(identity_of(row).id)
+
+
+async def settings(gateway: Gateway) -> None:
+    from gemini_gateway.admin.settings_api import _from_store
+
+    assert gateway.database is not None
+    state = admin_state(gateway)
+    stored = await repo.load_settings(gateway.database)
+    for name, raw in stored.items():
+        try:
+            candidate = runtime.validate(gateway.settings, {name: _from_store(state, raw)})
+        except (RequestError, ValueError):
+            continue  # logged at start-up; a bad stored value stays ignored
+        if getattr(candidate, name) != getattr(gateway.settings, name):
+            runtime.apply(gateway, candidate, [name])
+        state.stored_settings[name] = getattr(candidate, name)
+    for name in [n for n in state.stored_settings if n not in stored]:  # reset on another replica
+        runtime.apply(gateway, state.base, [name])
+        del state.stored_settings[name]
+
+
+async def keys(gateway: Gateway) -> None:
+    assert gateway.database is not None
+    state = admin_state(gateway)
+    rows = {r.credential_id: r for r in await repo.load_secrets(gateway.database) if r.kind in KEY_KINDS}
+    for cid in [c for c in state.stored_credentials if c not in rows]:
+        gateway.pool.remove(cid)
+        state.stored_credentials.discard(cid)
+    for cid, row in rows.items():
+        if cid in state.stored_credentials or state.box is None:
+            continue
+        secret = state.box.decrypt(row.ciphertext)
+        if secret is None:
+            continue
+        REDACTOR.add(secret)
+        gateway.pool.add(Credential(kind=row.kind, secret=secret))
+        state.stored_credentials.add(cid)
+    state.names = await repo.load_names(gateway.database)
+
+
+async def switches(gateway: Gateway) -> None:
+    assert gateway.database is not None
+    for cid, enabled in (await records.load_switches(gateway.database)).items():
+        credential = gateway.pool.get(cid)
+        if credential is not None:
+            apply_switch(credential, enabled)
+
+
+TOPICS: dict[str, Callable[[Gateway], Awaitable[None]]] = {
+    "tokens": tokens,
+    "settings": settings,
+    "keys": keys,
+    "switches": switches,
+}
