@@ -16,7 +16,6 @@ from gemini_gateway import remote_media
 from gemini_gateway.errors import RequestError
 from gemini_gateway.remote_media import MAX_REDIRECTS, fetch_media, pinned_hops
 from gemini_gateway.transport.aiohttp_transport import AiohttpTransport
-from tests.backends.test_upstream_proxy import ForwardProxy
 from tests.media_hosts import (
     PNG,
     PUBLIC,
@@ -27,6 +26,7 @@ from tests.media_hosts import (
     self_signed_for,
     treat_as_public,
 )
+from tests.transport.test_build import ForwardProxy
 
 Hosts = tuple[LoopbackHost, LoopbackHost]
 
