@@ -95,9 +95,11 @@ def render_count_tokens(gemini: JSON) -> JSON:
 
 
 def _request(body: JSON, model: str) -> JSON:
-    request: JSON = {"contents": convert_messages(body.get("messages"))}
-    if system := convert_system(body.get("system")):
-        request["systemInstruction"] = system
+    system_messages, contents = convert_messages(body.get("messages"))
+    request: JSON = {"contents": contents}
+    system = convert_system(body.get("system"))
+    if parts := [*(system["parts"] if system else ()), *system_messages]:
+        request["systemInstruction"] = {"parts": parts}
     declarations, search = _tools(body)
     tools: list[JSON] = [{"functionDeclarations": declarations}] if declarations else []
     if search:
