@@ -30,6 +30,7 @@ from gemini_gateway.dialects.common import (
 from gemini_gateway.dialects.generation import (
     SEARCH_TOOL,
     apply_model_suffixes,
+    settle_tools,
     strip_model_prefix,
     thinking_for_effort,
 )
@@ -52,6 +53,7 @@ class MessagesCall:
     client_model: str
     stream: bool = False
     remote_images: list[RemoteImage] = field(default_factory=list)
+    dropped_tools: list[str] = field(default_factory=list)  # built-in tools the model cannot combine
 
 
 def parse_messages_request(
@@ -67,12 +69,14 @@ def parse_messages_request(
     if config := _generation_config(body, model):
         request["generationConfig"] = config
     model, request = apply_model_suffixes(client_model, request, aliases, suffixes=suffixes)
+    request, dropped = settle_tools(model, request)
     return MessagesCall(
         model=model,
         request=request,
         client_model=client_model,
         stream=opt_bool(body, "stream") or False,
         remote_images=remote_images(request["contents"]),
+        dropped_tools=dropped,
     )
 
 
@@ -86,6 +90,7 @@ def parse_count_tokens_request(
     model, _ = apply_model_suffixes(client_model, {}, aliases, suffixes=suffixes)
     request = _request(body, model)
     model, request = apply_model_suffixes(client_model, request, aliases, suffixes=suffixes)
+    request, _ = settle_tools(model, request)
     request.pop("toolConfig", None)  # counting needs what is sent, not how tools are chosen
     return model, {"generateContentRequest": {"model": f"models/{model}", **request}}
 

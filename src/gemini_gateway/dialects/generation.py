@@ -81,6 +81,36 @@ def is_gemini3(model: str) -> bool:
     return "gemini-3" in model
 
 
+# Gemini's built-in tools, by their key in a `tools[]` entry.
+SERVER_TOOLS: Final = ("googleSearch", "googleSearchRetrieval", "codeExecution", "urlContext", "googleMaps")
+
+
+def settle_tools(model: str, request: JSON) -> tuple[JSON, list[str]]:
+    """(request, built-in tools left out) for what the model accepts.
+
+    Gemini 3 runs built-in tools (Google Search, URL context, code execution...) in the same request
+    as function declarations; Gemini 2.x answers 400 "Tool use with function calling is
+    unsupported". There the functions win (an agent's tools are what it cannot do without) and the
+    built-in ones are left out, named so the caller can say so. Call after `apply_model_suffixes`.
+    """
+    tools = request.get("tools")
+    if is_gemini3(model) or not isinstance(tools, list):
+        return request, []
+    if not any(isinstance(t, dict) and t.get("functionDeclarations") for t in tools):
+        return request, []
+    kept: list[JSON] = []
+    dropped: list[str] = []
+    for tool in tools:
+        built_in = [key for key in SERVER_TOOLS if isinstance(tool, dict) and key in tool]
+        if built_in:
+            dropped += built_in
+        else:
+            kept.append(tool)
+    if not dropped:
+        return request, []
+    return {**request, "tools": kept}, dropped
+
+
 def suffixed_model_ids(models: Iterable[JSON]) -> list[str]:
     """The suffixed names a model list offers next to the upstream's own (Gemini `Model` objects).
 

@@ -33,6 +33,7 @@ async def _messages(request: DialectRequest) -> None:
         request.body, aliases=settings.model_aliases, suffixes=settings.model_suffixes
     )
     request.use_model(call.model)
+    request.note_dropped_tools(call.dropped_tools)
     body = orjson.dumps(await request.inline_remote_media(call.request, call.remote_images))
     message_id = new_id("msg_", 24)
     dispatcher = request.gateway.dispatcher

@@ -41,6 +41,12 @@ class DialectRequest:
     body: dict[str, Any]
     client: ClientIdentity
 
+    def note_dropped_tools(self, names: Sequence[str]) -> None:
+        """Built-in tools the model could not take beside the client's functions: the answer says
+        so in a header (which the record keeps)."""
+        if names:
+            self.exchange.extra["dropped_tools"] = ",".join(names)
+
     def use_model(self, model: str) -> None:
         """Note the model for records, and refuse it if it is no model id or this client's token may
         not use it."""
@@ -135,6 +141,8 @@ async def run_dialect(
         client = gateway.auth.client(scope)
         exchange.client_id = client.id
         body = parse_json_object(await read_body(receive, gateway.settings.max_request_bytes))
+        # Known before the body is judged, so a refused streaming request is recorded as one.
+        exchange.stream = body.get("stream") is True
         guard = DisconnectGuard(receive)
         await handle(DialectRequest(gateway, exchange, scope, send, body, client))
     except GatewayError as exc:

@@ -36,6 +36,7 @@ async def _chat(request: DialectRequest) -> None:
     settings = request.gateway.settings
     call = parse_chat_request(request.body, aliases=settings.model_aliases, suffixes=settings.model_suffixes)
     request.use_model(call.model)
+    request.note_dropped_tools(call.dropped_tools)
     body = orjson.dumps(await request.inline_remote_media(call.request, call.remote_images))
     response_id, created = new_id("chatcmpl-", 24), int(time.time())
     dispatcher = request.gateway.dispatcher
@@ -66,6 +67,7 @@ async def _responses(request: DialectRequest) -> None:
         request.body, aliases=settings.model_aliases, suffixes=settings.model_suffixes
     )
     request.use_model(call.model)
+    request.note_dropped_tools(call.dropped_tools)
     body = orjson.dumps(await request.inline_remote_media(call.request, call.remote_images))
     response_id, created = new_id("resp_", 24), int(time.time())
     dispatcher = request.gateway.dispatcher
