@@ -256,10 +256,56 @@ def test_tool_result_errors_images_and_documents() -> None:
         ({"type": "disabled"}, "gemini-2.5-flash", {"thinkingBudget": 0}),
         ({"type": "disabled"}, "gemini-2.5-pro", {"thinkingBudget": 128}),
         ({"type": "adaptive"}, "gemini-2.5-pro", {"includeThoughts": True}),
+        # Gemini 3 thinks in levels: a budget is read as the level it comes closest to.
+        (
+            {"type": "enabled", "budget_tokens": 0},
+            "gemini-3-flash-preview",
+            {"includeThoughts": True, "thinkingLevel": "MINIMAL"},
+        ),
+        (
+            {"type": "enabled", "budget_tokens": 1024},
+            "gemini-3-flash-preview",
+            {"includeThoughts": True, "thinkingLevel": "LOW"},
+        ),
+        (
+            {"type": "enabled", "budget_tokens": 8000},
+            "gemini-3-flash-preview",
+            {"includeThoughts": True, "thinkingLevel": "MEDIUM"},
+        ),
+        (
+            {"type": "enabled", "budget_tokens": 8000},
+            "gemini-3-pro-preview",
+            {"includeThoughts": True, "thinkingLevel": "HIGH"},
+        ),
+        (
+            {"type": "enabled", "budget_tokens": 32000},
+            "gemini-3-flash-preview",
+            {"includeThoughts": True, "thinkingLevel": "HIGH"},
+        ),
     ],
 )
 def test_thinking_modes(thinking: dict[str, Any], model: str, config: dict[str, Any]) -> None:
     call = parse_messages_request(body(model=model, thinking=thinking))
+    assert call.request["generationConfig"]["thinkingConfig"] == config
+
+
+@pytest.mark.parametrize(
+    ("model", "config"),
+    [
+        ("gemini-3-flash-preview", {"includeThoughts": True, "thinkingLevel": "MEDIUM"}),
+        ("gemini-3-pro-preview", {"includeThoughts": True, "thinkingLevel": "HIGH"}),
+        ("gemini-2.5-flash", {"includeThoughts": True, "thinkingBudget": 8192}),
+    ],
+)
+def test_adaptive_thinking_takes_its_effort_from_output_config(model: str, config: dict[str, Any]) -> None:
+    """What Claude Code sends: adaptive thinking, with `output_config.effort` saying how much."""
+    call = parse_messages_request(
+        body(
+            model=model,
+            thinking={"type": "adaptive", "display": "omitted"},
+            output_config={"effort": "medium"},
+        )
+    )
     assert call.request["generationConfig"]["thinkingConfig"] == config
 
 

@@ -32,6 +32,7 @@ from gemini_gateway.dialects.generation import (
     apply_model_suffixes,
     settle_tools,
     strip_model_prefix,
+    thinking_for_budget,
     thinking_for_effort,
 )
 from gemini_gateway.dialects.grounding import Citation, citations, split_by_segments
@@ -169,17 +170,20 @@ def _generation_config(body: JSON, model: str) -> JSON:
 
 def _thinking(body: JSON, model: str) -> JSON | None:
     thinking = opt_dict(body, "thinking")
+    effort = (opt_dict(body, "output_config") or {}).get("effort")
     if thinking is None:
-        effort = (opt_dict(body, "output_config") or {}).get("effort")
         return thinking_for_effort(model, effort, "output_config.effort") if effort is not None else None
     kind = thinking.get("type")
     if kind == "enabled":
         budget = opt_int(thinking, "budget_tokens", "thinking.budget_tokens", minimum=0)
         if budget is None:
             raise ParamError("thinking.budget_tokens", "Field required")
-        return {"includeThoughts": True, "thinkingBudget": budget}
+        return {"includeThoughts": True, **thinking_for_budget(model, budget)}
     if kind == "adaptive":
-        return {"includeThoughts": True}  # Gemini's default is already to think as needed
+        # Gemini's default is already to think as needed; the effort, when given, says how much.
+        if effort is None:
+            return {"includeThoughts": True}
+        return {**thinking_for_effort(model, effort, "output_config.effort"), "includeThoughts": True}
     if kind == "disabled":
         off = thinking_for_effort(model, "none", "thinking")
         off.pop("includeThoughts", None)
