@@ -313,3 +313,40 @@ def test_reasoning_effort_errors_and_google_thinking_config() -> None:
     with pytest.raises(ParamError) as info:
         google_thinking_config({"thinking_budget": "lots"}, "extra_body.google.thinking_config")
     assert info.value.param == "extra_body.google.thinking_config.thinking_budget"
+
+
+def test_default_safety_settings_apply_only_where_the_client_sent_none() -> None:
+    from gemini_gateway.dialects.generation import with_default_safety
+
+    defaults = {"HARM_CATEGORY_HARASSMENT": "BLOCK_NONE", "HARM_CATEGORY_CIVIC_INTEGRITY": "OFF"}
+    request = {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}
+    assert with_default_safety(request, defaults) == {
+        **request,
+        "safetySettings": [
+            {"category": "HARM_CATEGORY_HARASSMENT", "threshold": "BLOCK_NONE"},
+            {"category": "HARM_CATEGORY_CIVIC_INTEGRITY", "threshold": "OFF"},
+        ],
+    }
+    own = {
+        **request,
+        "safetySettings": [{"category": "HARM_CATEGORY_HATE_SPEECH", "threshold": "BLOCK_ONLY_HIGH"}],
+    }
+    assert with_default_safety(own, defaults) is own
+    assert with_default_safety(request, {}) is request
+
+
+def test_safety_settings_setting_reads_json_and_refuses_unknown_names(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pydantic import ValidationError
+
+    from gemini_gateway.settings import Settings
+
+    monkeypatch.setenv("SAFETY_SETTINGS", '{"HARM_CATEGORY_DANGEROUS_CONTENT":"BLOCK_NONE"}')
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert settings.safety_settings == {"HARM_CATEGORY_DANGEROUS_CONTENT": "BLOCK_NONE"}
+    monkeypatch.delenv("SAFETY_SETTINGS")
+    with pytest.raises(ValidationError, match="threshold"):
+        Settings(_env_file=None, safety_settings={"HARM_CATEGORY_HARASSMENT": "BLOCK_SOME"})  # type: ignore[call-arg]
+    with pytest.raises(ValidationError, match="category"):
+        Settings(_env_file=None, safety_settings={"HARASSMENT": "OFF"})  # type: ignore[call-arg]

@@ -168,6 +168,14 @@ def thinking_for_effort(model: str, effort: object, param: str) -> JSON:
     return {"thinkingBudget": budget, "includeThoughts": True}
 
 
+def with_default_safety(request: JSON, defaults: Mapping[str, str]) -> JSON:
+    """The configured SAFETY_SETTINGS where the client sent none (its own always win whole)."""
+    if not defaults or request.get("safetySettings"):
+        return request
+    settings = [{"category": category, "threshold": threshold} for category, threshold in defaults.items()]
+    return {**request, "safetySettings": settings}
+
+
 def thinking_for_budget(model: str, budget: int) -> JSON:
     """A thinking budget (Anthropic's `budget_tokens`) as the model's own knob: kept as a budget on
     2.5, read as the closest level on Gemini 3 (whose levels stand for about 0, 1K, 8K and 24K+)."""
