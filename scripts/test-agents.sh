@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 PACKAGES=(
   "@anthropic-ai/claude-code@2.1.332"
   "@openai/codex@0.171.0"
+  "@google/gemini-cli@0.61.0"
 )
 PREFIX=.cache/agents
 

@@ -92,3 +92,27 @@ def test_codex_answers_with_a_tool_round_trip(gateway: RunningGateway, tmp_path:
     assert result.returncode == 0, result.stdout + result.stderr
     assert "The function exec_command returned" in result.stdout, result.stdout + result.stderr
     assert CLOSING in result.stdout
+
+
+def test_gemini_cli_answers_with_a_tool_round_trip(gateway: RunningGateway, tmp_path: Path) -> None:
+    gemini = agent("gemini")
+    settings = tmp_path / ".gemini" / "settings.json"
+    settings.parent.mkdir()
+    settings.write_text(
+        '{"telemetry": {"enabled": false}, "privacy": {"usageStatisticsEnabled": false},'
+        ' "general": {"disableAutoUpdate": true, "disableUpdateNag": true},'
+        ' "security": {"auth": {"selectedType": "gemini-api-key"}}}'
+    )
+    result = run(
+        [str(gemini), "-p", "List the files", "-m", "gemini-2.5-flash"],
+        tmp_path,
+        {
+            "GEMINI_API_KEY": "gateway-test",
+            "GOOGLE_GEMINI_BASE_URL": gateway.url,
+            "GEMINI_CLI_NO_RELAUNCH": "1",
+            "GEMINI_CLI_TRUST_WORKSPACE": "true",
+        },
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert re.search(r"The function \w+ returned", result.stdout), result.stdout + result.stderr
+    assert CLOSING in result.stdout
