@@ -39,6 +39,8 @@ class Exchange:
     first_byte_ms: float | None = None
     status: int | None = None
     error: str | None = None
+    # Built-in tools the model could not take beside the client's functions (x-gateway-dropped-tools).
+    dropped_tools: str | None = None
     # Canonical (Gemini) stream events as they passed, for the recorder to merge; None = not teed.
     events: list[bytes] | None = None
 

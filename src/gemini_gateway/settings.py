@@ -45,6 +45,15 @@ PLACEHOLDER_SECRETS = frozenset(
     }
 )
 
+# Gemini's HarmBlockThreshold values (categories are open-ended: Google adds new ones).
+SAFETY_THRESHOLDS = (
+    "BLOCK_LOW_AND_ABOVE",
+    "BLOCK_MEDIUM_AND_ABOVE",
+    "BLOCK_ONLY_HIGH",
+    "BLOCK_NONE",
+    "OFF",
+)
+
 SecretList = Annotated[list[SecretStr], NoDecode]
 StrList = Annotated[list[str], NoDecode]
 RouteModes = Annotated[dict[str, Literal["full", "metadata", "off"]], NoDecode]
@@ -119,6 +128,11 @@ class Settings(BaseSettings):
     model_suffixes: bool = Field(
         True,
         description="Honour gemini-balance model suffixes (-search, -nothinking) and list them in /v1/models",
+    )
+    safety_settings: dict[str, str] = Field(
+        default_factory=dict,
+        description="Safety thresholds sent where an OpenAI or Anthropic client sent none, JSON: "
+        '{"HARM_CATEGORY_HARASSMENT":"BLOCK_NONE","HARM_CATEGORY_CIVIC_INTEGRITY":"OFF"}',
     )
     media_fetch_max_bytes: int = Field(20 * 1024 * 1024, gt=0, description="Largest image fetched from a URL")
     allow_private_media_urls: bool = Field(
@@ -314,6 +328,18 @@ class Settings(BaseSettings):
     @classmethod
     def _lists(cls, value: object) -> object:
         return _split_list(value)
+
+    @field_validator("safety_settings")
+    @classmethod
+    def _safety(cls, value: dict[str, str]) -> dict[str, str]:
+        for category, threshold in value.items():
+            if not category.startswith("HARM_CATEGORY_"):
+                raise ValueError(f"unknown harm category {category!r} (HARM_CATEGORY_...)")
+            if threshold not in SAFETY_THRESHOLDS:
+                raise ValueError(
+                    f"unknown threshold {threshold!r} for {category}: {', '.join(SAFETY_THRESHOLDS)}"
+                )
+        return value
 
     @field_validator(
         "aistudio_profiles_dir",

@@ -139,7 +139,7 @@ def test_claude_code_like_conversation_golden() -> None:
                     }
                 ]
             },
-            {"googleSearch": {}},
+            # Gemini 2.x refuses Google Search beside functions: left out, and said so.
         ],
         "toolConfig": {"functionCallingConfig": {"mode": "AUTO"}},
         "generationConfig": {
@@ -151,6 +151,54 @@ def test_claude_code_like_conversation_golden() -> None:
             "thinkingConfig": {"includeThoughts": True, "thinkingBudget": 2048},
         },
     }
+    assert call.dropped_tools == ["googleSearch"]
+
+
+def test_system_messages_anywhere_keep_their_place() -> None:
+    """Leading system messages extend the system instruction; later ones are user-turn text where
+    they stand; `clear_at: next_user_message` ones drop out once a later user message exists."""
+    call = parse_messages_request(
+        body(
+            system="Top.",
+            messages=[
+                {"role": "system", "content": "Leading."},
+                {"role": "user", "content": "Q1"},
+                {
+                    "role": "system",
+                    "content": [{"type": "text", "text": "Once."}],
+                    "clear_at": "next_user_message",
+                },
+                {"role": "assistant", "content": "A1"},
+                {
+                    "role": "system",
+                    "content": [{"type": "text", "text": "Mid."}, {"type": "tool_removal", "names": ["x"]}],
+                },
+                {"role": "user", "content": "Q2"},
+                {
+                    "role": "system",
+                    "content": "Last.",
+                    "clear_at": "next_user_message",
+                    "output_config": {"effort": "low"},
+                },
+            ],
+        )
+    )
+    assert call.request["systemInstruction"] == {"parts": [{"text": "Top."}, {"text": "Leading."}]}
+    assert call.request["contents"] == [
+        {"role": "user", "parts": [{"text": "Q1"}]},
+        {"role": "model", "parts": [{"text": "A1"}]},
+        {"role": "user", "parts": [{"text": "Mid."}, {"text": "Q2"}, {"text": "Last."}]},
+    ]
+
+
+def test_anthropic_error_names_fields_as_anthropic_does() -> None:
+    with pytest.raises(ParamError) as info:
+        parse_messages_request(body(messages=[{"role": "user", "content": [{"type": "video"}]}]))
+    status, raw = render_anthropic_error(info.value)
+    assert (status, orjson.loads(raw)["error"]["message"]) == (
+        400,
+        "messages.0.content.0.type: unsupported content block type 'video'",
+    )
 
 
 def test_tool_result_errors_images_and_documents() -> None:
@@ -208,10 +256,56 @@ def test_tool_result_errors_images_and_documents() -> None:
         ({"type": "disabled"}, "gemini-2.5-flash", {"thinkingBudget": 0}),
         ({"type": "disabled"}, "gemini-2.5-pro", {"thinkingBudget": 128}),
         ({"type": "adaptive"}, "gemini-2.5-pro", {"includeThoughts": True}),
+        # Gemini 3 thinks in levels: a budget is read as the level it comes closest to.
+        (
+            {"type": "enabled", "budget_tokens": 0},
+            "gemini-3-flash-preview",
+            {"includeThoughts": True, "thinkingLevel": "MINIMAL"},
+        ),
+        (
+            {"type": "enabled", "budget_tokens": 1024},
+            "gemini-3-flash-preview",
+            {"includeThoughts": True, "thinkingLevel": "LOW"},
+        ),
+        (
+            {"type": "enabled", "budget_tokens": 8000},
+            "gemini-3-flash-preview",
+            {"includeThoughts": True, "thinkingLevel": "MEDIUM"},
+        ),
+        (
+            {"type": "enabled", "budget_tokens": 8000},
+            "gemini-3-pro-preview",
+            {"includeThoughts": True, "thinkingLevel": "HIGH"},
+        ),
+        (
+            {"type": "enabled", "budget_tokens": 32000},
+            "gemini-3-flash-preview",
+            {"includeThoughts": True, "thinkingLevel": "HIGH"},
+        ),
     ],
 )
 def test_thinking_modes(thinking: dict[str, Any], model: str, config: dict[str, Any]) -> None:
     call = parse_messages_request(body(model=model, thinking=thinking))
+    assert call.request["generationConfig"]["thinkingConfig"] == config
+
+
+@pytest.mark.parametrize(
+    ("model", "config"),
+    [
+        ("gemini-3-flash-preview", {"includeThoughts": True, "thinkingLevel": "MEDIUM"}),
+        ("gemini-3-pro-preview", {"includeThoughts": True, "thinkingLevel": "HIGH"}),
+        ("gemini-2.5-flash", {"includeThoughts": True, "thinkingBudget": 8192}),
+    ],
+)
+def test_adaptive_thinking_takes_its_effort_from_output_config(model: str, config: dict[str, Any]) -> None:
+    """What Claude Code sends: adaptive thinking, with `output_config.effort` saying how much."""
+    call = parse_messages_request(
+        body(
+            model=model,
+            thinking={"type": "adaptive", "display": "omitted"},
+            output_config={"effort": "medium"},
+        )
+    )
     assert call.request["generationConfig"]["thinkingConfig"] == config
 
 
@@ -235,9 +329,20 @@ def test_tool_choice_variants() -> None:
         ({"model": None}, "model", "required"),
         ({"messages": "hi"}, "messages", "expected an array"),
         (
-            {"messages": [{"role": "system", "content": "x"}]},
+            {"messages": [{"role": "tool", "content": "x"}]},
             "messages[0].role",
-            "expected user or assistant",
+            "Input should be 'user', 'assistant' or 'system'",
+        ),
+        ({"messages": [{"role": "system", "content": "x"}]}, "messages", "all messages are empty"),
+        (
+            {
+                "messages": [
+                    {"role": "user", "content": "x"},
+                    {"role": "system", "content": [{"type": "image"}]},
+                ]
+            },
+            "messages[1].content[0]",
+            "text-only role 'system' messages require text content blocks",
         ),
         ({"messages": [{"role": "user", "content": 3}]}, "messages[0].content", "expected a string"),
         (

@@ -161,6 +161,28 @@ def test_nothinking_asks_each_model_for_the_least_thinking_it_accepts(model: str
     assert out["generationConfig"] == {"thinkingConfig": thinking}
 
 
+@pytest.mark.parametrize(
+    ("model", "upstream", "thinking"),
+    [
+        ("gemini-3-flash-preview-minimal", "gemini-3-flash-preview", {"thinkingLevel": "MINIMAL"}),
+        ("gemini-3-flash-preview-medium", "gemini-3-flash-preview", {"thinkingLevel": "MEDIUM"}),
+        ("gemini-3-pro-preview-low", "gemini-3-pro-preview", {"thinkingLevel": "LOW"}),
+        ("gemini-3-pro-preview-high-search", "gemini-3-pro-preview", {"thinkingLevel": "HIGH"}),
+        ("gemini-2.5-flash-high", "gemini-2.5-flash", {"thinkingBudget": 24576}),
+        ("gemini-2.5-pro-low", "gemini-2.5-pro", {"thinkingBudget": 1024}),
+    ],
+)
+def test_effort_suffixes_set_the_models_own_thinking_knob(model: str, upstream: str, thinking: dict) -> None:
+    """Level on Gemini 3, budget on 2.5; the client's own includeThoughts is kept."""
+    request = {
+        "contents": [],
+        "generationConfig": {"thinkingConfig": {"thinkingBudget": 5, "includeThoughts": True}},
+    }
+    name, out = apply_model_suffixes(model, request)
+    assert name == upstream
+    assert out["generationConfig"] == {"thinkingConfig": {**thinking, "includeThoughts": True}}
+
+
 def test_model_suffixes_off_pass_the_name_through() -> None:
     request = {"contents": [], "tools": [{"functionDeclarations": [{"name": "f"}]}]}
     for name in (
@@ -220,12 +242,20 @@ def test_suffixed_model_ids_for_a_model_dropdown() -> None:
         "gemini-2.5-flash-search",
         "gemini-2.5-flash-nothinking",
         "gemini-2.5-flash-search-nothinking",
+        "gemini-2.5-flash-low",
+        "gemini-2.5-flash-high",
         "gemini-2.5-pro-search",
         "gemini-2.5-pro-nothinking",
         "gemini-2.5-pro-search-nothinking",
+        "gemini-2.5-pro-low",
+        "gemini-2.5-pro-high",
         "gemini-3-flash-preview-search",
         "gemini-3-flash-preview-nothinking",
         "gemini-3-flash-preview-search-nothinking",
+        "gemini-3-flash-preview-low",
+        "gemini-3-flash-preview-high",
+        "gemini-3-flash-preview-minimal",  # Gemini 3 Flash takes all four levels, Pro LOW and HIGH
+        "gemini-3-flash-preview-medium",
         "gemini-2.0-flash-search",
     ]
     # Every listed name resolves back to its model with the promised changes, and only those.
@@ -238,9 +268,18 @@ def test_suffixed_model_ids_for_a_model_dropdown() -> None:
         model, out = apply_model_suffixes(name, {})
         assert f"models/{model}" in {m["name"] for m in models}
         search, quiet = "-search" in name, name.endswith("-nothinking")
-        assert set(out) == {key for key, on in (("tools", search), ("generationConfig", quiet)) if on}
+        effort = name.rsplit("-", 1)[1] if name.endswith(("-minimal", "-low", "-medium", "-high")) else None
+        thinks = quiet or effort is not None
+        assert set(out) == {key for key, on in (("tools", search), ("generationConfig", thinks)) if on}
         assert out.get("tools", [{"googleSearch": {}}]) == [{"googleSearch": {}}]
         assert not quiet or out["generationConfig"]["thinkingConfig"] in least_thinking
+        if effort is not None:
+            knob = out["generationConfig"]["thinkingConfig"]
+            assert knob == (
+                {"thinkingLevel": effort.upper()}
+                if "gemini-3" in model
+                else {"thinkingBudget": knob["thinkingBudget"]}
+            )
 
 
 @pytest.mark.parametrize(
@@ -274,3 +313,40 @@ def test_reasoning_effort_errors_and_google_thinking_config() -> None:
     with pytest.raises(ParamError) as info:
         google_thinking_config({"thinking_budget": "lots"}, "extra_body.google.thinking_config")
     assert info.value.param == "extra_body.google.thinking_config.thinking_budget"
+
+
+def test_default_safety_settings_apply_only_where_the_client_sent_none() -> None:
+    from gemini_gateway.dialects.generation import with_default_safety
+
+    defaults = {"HARM_CATEGORY_HARASSMENT": "BLOCK_NONE", "HARM_CATEGORY_CIVIC_INTEGRITY": "OFF"}
+    request = {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}
+    assert with_default_safety(request, defaults) == {
+        **request,
+        "safetySettings": [
+            {"category": "HARM_CATEGORY_HARASSMENT", "threshold": "BLOCK_NONE"},
+            {"category": "HARM_CATEGORY_CIVIC_INTEGRITY", "threshold": "OFF"},
+        ],
+    }
+    own = {
+        **request,
+        "safetySettings": [{"category": "HARM_CATEGORY_HATE_SPEECH", "threshold": "BLOCK_ONLY_HIGH"}],
+    }
+    assert with_default_safety(own, defaults) is own
+    assert with_default_safety(request, {}) is request
+
+
+def test_safety_settings_setting_reads_json_and_refuses_unknown_names(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pydantic import ValidationError
+
+    from gemini_gateway.settings import Settings
+
+    monkeypatch.setenv("SAFETY_SETTINGS", '{"HARM_CATEGORY_DANGEROUS_CONTENT":"BLOCK_NONE"}')
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert settings.safety_settings == {"HARM_CATEGORY_DANGEROUS_CONTENT": "BLOCK_NONE"}
+    monkeypatch.delenv("SAFETY_SETTINGS")
+    with pytest.raises(ValidationError, match="threshold"):
+        Settings(_env_file=None, safety_settings={"HARM_CATEGORY_HARASSMENT": "BLOCK_SOME"})  # type: ignore[call-arg]
+    with pytest.raises(ValidationError, match="category"):
+        Settings(_env_file=None, safety_settings={"HARASSMENT": "OFF"})  # type: ignore[call-arg]

@@ -449,12 +449,20 @@ def test_tool_choice(choice: Any, tool_config: dict[str, Any]) -> None:
     assert call.request["toolConfig"] == tool_config
 
 
-def test_function_without_parameters_and_search_suffix_combined() -> None:
+@pytest.mark.parametrize(
+    ("model", "dropped"), [("gemini-2.5-flash", ["googleSearch"]), ("gemini-3-flash-preview", [])]
+)
+def test_function_without_parameters_and_search_suffix_combined_where_the_model_takes_it(
+    model: str, dropped: list[str]
+) -> None:
+    """Gemini 2.x refuses Google Search beside functions (400); Gemini 3 runs both."""
     call = parse_chat_request(
-        chat(model="gemini-2.5-flash-search", tools=[{"type": "function", "function": {"name": "now"}}])
+        chat(model=f"{model}-search", tools=[{"type": "function", "function": {"name": "now"}}])
     )
-    assert call.model == "gemini-2.5-flash"
-    assert call.request["tools"] == [{"functionDeclarations": [{"name": "now"}]}, {"googleSearch": {}}]
+    assert call.model == model
+    search = [] if dropped else [{"googleSearch": {}}]
+    assert call.request["tools"] == [{"functionDeclarations": [{"name": "now"}]}, *search]
+    assert call.dropped_tools == dropped
 
 
 def test_stream_flags_and_model_alias() -> None:

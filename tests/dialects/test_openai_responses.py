@@ -140,7 +140,7 @@ def test_item_input_golden() -> None:
                     }
                 ]
             },
-            {"googleSearch": {}},
+            # Google Search beside functions only on Gemini 3: left out here, and said so.
         ],
         "toolConfig": {"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": ["shell"]}},
         "generationConfig": {
@@ -149,6 +149,49 @@ def test_item_input_golden() -> None:
             "thinkingConfig": {"thinkingBudget": 1024, "includeThoughts": True},
         },
     }
+    assert call.dropped_tools == ["googleSearch"]
+
+
+def test_namespace_tools_are_flattened_and_calls_mapped_back() -> None:
+    """Codex CLI's sub-agent tools: declared as `namespace.name`, answered with `namespace` set."""
+    namespace = {
+        "type": "namespace",
+        "name": "multi_agent_v1",
+        "description": "Sub-agents.",
+        "tools": [
+            {"type": "function", "name": "spawn_agent", "strict": False, "parameters": {"type": "object"}}
+        ],
+    }
+    call = parse_responses_request(
+        body(
+            tools=[namespace],
+            input=[
+                {"role": "user", "content": "go"},
+                {
+                    "type": "function_call",
+                    "namespace": "multi_agent_v1",
+                    "name": "spawn_agent",
+                    "call_id": "c1",
+                    "arguments": "{}",
+                },
+                {"type": "function_call_output", "call_id": "c1", "output": "ok"},
+            ],
+        )
+    )
+    assert call.request["tools"] == [{"functionDeclarations": [{"name": "multi_agent_v1.spawn_agent"}]}]
+    assert [p["functionCall"]["name"] for p in call.request["contents"][1]["parts"]] == [
+        "multi_agent_v1.spawn_agent"
+    ]
+    answer = {
+        "candidates": [
+            {"content": {"parts": [{"functionCall": {"name": "multi_agent_v1.spawn_agent", "args": {}}}]}}
+        ]
+    }
+    (item,) = render_responses_response(answer, call, response_id="resp_1", created_at=1)["output"]
+    assert (item["namespace"], item["name"]) == ("multi_agent_v1", "spawn_agent")
+    with pytest.raises(ParamError) as info:
+        parse_responses_request(body(tools=[{**namespace, "name": "n" * 60}]))
+    assert info.value.param == "tools[0].tools[0]" and "64" in info.value.message
 
 
 def test_reasoning_without_summary_hides_thoughts() -> None:

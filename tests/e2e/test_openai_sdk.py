@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from typing import Any
 
 import httpx
 import openai
@@ -315,3 +316,20 @@ def test_model_suffixes_switch_at_run_time(gateway: RunningGateway, fake: FakeSt
     admin.close()
     answer = client.chat.completions.create(model=f"{MODEL}-search", messages=hi)
     assert answer.choices[0].message.content and fake.calls[-1].model == MODEL
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_n_choices_come_from_candidate_count(gateway: RunningGateway, stream: bool) -> None:
+    client = sdk(gateway)
+    messages: Any = [{"role": "user", "content": "Name a seabird"}]
+    texts: dict[int, str] = {}
+    if stream:
+        for chunk in client.chat.completions.create(model=MODEL, messages=messages, n=3, stream=True):
+            for choice in chunk.choices:
+                texts[choice.index] = texts.get(choice.index, "") + (choice.delta.content or "")
+    else:
+        answer = client.chat.completions.create(model=MODEL, messages=messages, n=3)
+        texts = {choice.index: choice.message.content or "" for choice in answer.choices}
+    assert sorted(texts) == [0, 1, 2]
+    assert len(set(texts.values())) == 3  # each candidate its own answer
+    assert all("seabird" in text for text in texts.values())

@@ -151,3 +151,44 @@ def test_recorded_bodies_are_masked_whatever_path_they_took() -> None:
     (body,) = build_rows(capture).bodies
     stored = decompress(body["data"], body["codec"])
     assert key.encode() not in stored and b"has been suspended" in stored
+
+
+def test_tool_names_of_every_dialect_and_no_setting_read_as_a_name() -> None:
+    """Responses tools carry `strict`, namespaces carry `tools`, hosted tools their options: names
+    only are kept (a namespace's functions as `namespace.name`, a hosted tool as its type)."""
+    from gemini_gateway.recorder.extract import generation_settings
+
+    responses = {
+        "tools": [
+            {"type": "function", "name": "exec_command", "strict": False, "parameters": {}},
+            {
+                "type": "namespace",
+                "name": "agents",
+                "description": "d",
+                "tools": [{"type": "function", "name": "spawn", "strict": False}],
+            },
+            {"type": "web_search", "external_web_access": False},
+        ]
+    }
+    chat = {"tools": [{"type": "function", "function": {"name": "f", "strict": True}}]}
+    anthropic = {
+        "tools": [
+            {
+                "name": "Read",
+                "input_schema": {},
+                "cache_control": {"type": "ephemeral"},
+                "defer_loading": True,
+            },
+            {"type": "web_search_20250305", "name": "web_search", "max_uses": 5},
+        ]
+    }
+    gemini = {
+        "tools": [{"functionDeclarations": [{"name": "g"}]}, {"googleSearch": {}}, {"codeExecution": {}}]
+    }
+    names = [(generation_settings(body) or {}).get("tools") for body in (responses, chat, anthropic, gemini)]
+    assert names == [
+        ["exec_command", "agents.spawn", "web_search"],
+        ["f"],
+        ["Read", "web_search"],
+        ["g", "googleSearch", "codeExecution"],
+    ]

@@ -71,19 +71,41 @@ def convert_system(system: object) -> JSON | None:
     return {"parts": parts} if parts else None
 
 
-def convert_messages(messages: object) -> list[JSON]:
+def convert_messages(messages: object) -> tuple[list[JSON], list[JSON]]:
+    """(system instruction parts, contents) for `messages`.
+
+    `role: "system"` messages (Anthropic's mid-conversation system beta, which Claude Code uses)
+    are taken anywhere: those before the first user or assistant message join the system
+    instruction after the top-level `system`; later ones become text of a user turn at their place,
+    so the order the client chose is kept (Gemini has one system instruction, at the start). One
+    with `clear_at: "next_user_message"` is left out once a later user message exists, as Anthropic
+    does.
+    """
     if not isinstance(messages, list):
         raise ParamError("messages", f"expected an array, got {type(messages).__name__}")
     if not messages:
         raise ParamError("messages", "must contain at least one message")
+    system: list[JSON] = []
     contents: list[JSON] = []
     tool_names: dict[str, str] = {}
+    last_user = max(
+        (i for i, m in enumerate(messages) if isinstance(m, dict) and m.get("role") == "user"), default=-1
+    )
     for i, raw in enumerate(messages):
         param = f"messages[{i}]"
         message = as_dict(raw, param)
         role = message.get("role")
+        if role == "system":
+            parts = _system_message(message, param)
+            if message.get("clear_at") == "next_user_message" and i < last_user:
+                continue
+            if contents:
+                append_turn(contents, "user", parts)
+            else:
+                system.extend(parts)
+            continue
         if role not in ("user", "assistant"):
-            raise ParamError(f"{param}.role", f"expected user or assistant, got {role!r}")
+            raise ParamError(f"{param}.role", "Input should be 'user', 'assistant' or 'system'")
         content = message.get("content")
         if isinstance(content, str):
             blocks: list[object] = [{"type": "text", "text": content}]
@@ -97,7 +119,32 @@ def convert_messages(messages: object) -> list[JSON]:
         append_turn(contents, "user" if role == "user" else "model", parts)
     if not contents:
         raise ParamError("messages", "all messages are empty")
-    return contents
+    return system, contents
+
+
+def _system_message(message: JSON, param: str) -> list[JSON]:
+    """A system message's text parts; tool addition and removal blocks have no Gemini meaning
+    (the declared tools stay what `tools` says)."""
+    content = message.get("content")
+    if isinstance(content, str):
+        return [{"text": content}] if content else []
+    if not isinstance(content, list):
+        raise ParamError(f"{param}.content", "Input should be a valid string or a list of text blocks")
+    parts: list[JSON] = []
+    for j, raw in enumerate(content):
+        block = as_dict(raw, f"{param}.content[{j}]")
+        kind = block.get("type")
+        if kind in ("tool_addition", "tool_removal"):
+            continue
+        text = block.get("text")
+        if kind != "text" or not isinstance(text, str):
+            # Anthropic's wording, which Claude Code's fallback (resend without system turns) knows.
+            raise ParamError(
+                f"{param}.content[{j}]", "text-only role 'system' messages require text content blocks"
+            )
+        if text:
+            parts.append({"text": text})
+    return parts
 
 
 def _blocks(blocks: list[object], param: str, role: str, tool_names: dict[str, str]) -> list[JSON]:

@@ -30,7 +30,9 @@ from gemini_gateway.dialects.common import (
 from gemini_gateway.dialects.generation import (
     SEARCH_TOOL,
     apply_model_suffixes,
+    settle_tools,
     strip_model_prefix,
+    thinking_for_budget,
     thinking_for_effort,
 )
 from gemini_gateway.dialects.grounding import Citation, citations, split_by_segments
@@ -52,6 +54,7 @@ class MessagesCall:
     client_model: str
     stream: bool = False
     remote_images: list[RemoteImage] = field(default_factory=list)
+    dropped_tools: list[str] = field(default_factory=list)  # built-in tools the model cannot combine
 
 
 def parse_messages_request(
@@ -67,12 +70,14 @@ def parse_messages_request(
     if config := _generation_config(body, model):
         request["generationConfig"] = config
     model, request = apply_model_suffixes(client_model, request, aliases, suffixes=suffixes)
+    request, dropped = settle_tools(model, request)
     return MessagesCall(
         model=model,
         request=request,
         client_model=client_model,
         stream=opt_bool(body, "stream") or False,
         remote_images=remote_images(request["contents"]),
+        dropped_tools=dropped,
     )
 
 
@@ -86,6 +91,7 @@ def parse_count_tokens_request(
     model, _ = apply_model_suffixes(client_model, {}, aliases, suffixes=suffixes)
     request = _request(body, model)
     model, request = apply_model_suffixes(client_model, request, aliases, suffixes=suffixes)
+    request, _ = settle_tools(model, request)
     request.pop("toolConfig", None)  # counting needs what is sent, not how tools are chosen
     return model, {"generateContentRequest": {"model": f"models/{model}", **request}}
 
@@ -95,9 +101,11 @@ def render_count_tokens(gemini: JSON) -> JSON:
 
 
 def _request(body: JSON, model: str) -> JSON:
-    request: JSON = {"contents": convert_messages(body.get("messages"))}
-    if system := convert_system(body.get("system")):
-        request["systemInstruction"] = system
+    system_messages, contents = convert_messages(body.get("messages"))
+    request: JSON = {"contents": contents}
+    system = convert_system(body.get("system"))
+    if parts := [*(system["parts"] if system else ()), *system_messages]:
+        request["systemInstruction"] = {"parts": parts}
     declarations, search = _tools(body)
     tools: list[JSON] = [{"functionDeclarations": declarations}] if declarations else []
     if search:
@@ -162,17 +170,20 @@ def _generation_config(body: JSON, model: str) -> JSON:
 
 def _thinking(body: JSON, model: str) -> JSON | None:
     thinking = opt_dict(body, "thinking")
+    effort = (opt_dict(body, "output_config") or {}).get("effort")
     if thinking is None:
-        effort = (opt_dict(body, "output_config") or {}).get("effort")
         return thinking_for_effort(model, effort, "output_config.effort") if effort is not None else None
     kind = thinking.get("type")
     if kind == "enabled":
         budget = opt_int(thinking, "budget_tokens", "thinking.budget_tokens", minimum=0)
         if budget is None:
             raise ParamError("thinking.budget_tokens", "Field required")
-        return {"includeThoughts": True, "thinkingBudget": budget}
+        return {"includeThoughts": True, **thinking_for_budget(model, budget)}
     if kind == "adaptive":
-        return {"includeThoughts": True}  # Gemini's default is already to think as needed
+        # Gemini's default is already to think as needed; the effort, when given, says how much.
+        if effort is None:
+            return {"includeThoughts": True}
+        return {**thinking_for_effort(model, effort, "output_config.effort"), "includeThoughts": True}
     if kind == "disabled":
         off = thinking_for_effort(model, "none", "thinking")
         off.pop("includeThoughts", None)

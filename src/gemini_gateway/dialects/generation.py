@@ -11,6 +11,8 @@ SEARCH_TOOL: Final[JSON] = {"googleSearch": {}}
 _SEARCH_SUFFIX: Final = "-search"
 # gemini-balance spells it -nothinking; some of its forks -non-thinking.
 _NO_THINKING_SUFFIXES: Final = ("-nothinking", "-non-thinking")
+# `-high`, `-low`...: the reasoning effort of that name, as the model's own knob (level or budget).
+_EFFORT_SUFFIXES: Final = {"-minimal": "minimal", "-low": "low", "-medium": "medium", "-high": "high"}
 # Gemini models that answer generateContent but take no Google Search grounding.
 _NOT_SEARCHABLE: Final = ("tts", "image", "audio", "embedding", "live")
 
@@ -51,9 +53,13 @@ def apply_model_suffixes(
     if not suffixes:
         return model, request
     search = no_thinking = False
+    effort: str | None = None
     while True:
         if model.endswith(_SEARCH_SUFFIX):
             model, search = model.removesuffix(_SEARCH_SUFFIX), True
+            continue
+        if (level := next((s for s in _EFFORT_SUFFIXES if model.endswith(s)), None)) is not None:
+            model, effort = model.removesuffix(level), _EFFORT_SUFFIXES[level]
             continue
         suffix = next((s for s in _NO_THINKING_SUFFIXES if model.endswith(s)), None)
         if suffix is None:
@@ -61,7 +67,7 @@ def apply_model_suffixes(
         model, no_thinking = model.removesuffix(suffix), True
     if aliases and model in aliases:
         model = strip_model_prefix(aliases[model])
-    if not (search or no_thinking):
+    if not (search or no_thinking or effort):
         return model, request
     request = dict(request)
     if search:
@@ -74,11 +80,50 @@ def apply_model_suffixes(
         # Pro and Gemini 3 models refuse a zero budget with a 400: give them the least they take.
         config["thinkingConfig"] = thinking_for_effort(model, "none", "model")
         request["generationConfig"] = config
+    elif effort is not None:
+        config = dict(request.get("generationConfig") or {})
+        asked = config.get("thinkingConfig") or {}
+        knob = thinking_for_effort(model, effort, "model")
+        knob.pop("includeThoughts", None)  # whether thoughts are shown stays the client's choice
+        if "includeThoughts" in asked:
+            knob["includeThoughts"] = asked["includeThoughts"]
+        config["thinkingConfig"] = knob
+        request["generationConfig"] = config
     return model, request
 
 
 def is_gemini3(model: str) -> bool:
     return "gemini-3" in model
+
+
+# Gemini's built-in tools, by their key in a `tools[]` entry.
+SERVER_TOOLS: Final = ("googleSearch", "googleSearchRetrieval", "codeExecution", "urlContext", "googleMaps")
+
+
+def settle_tools(model: str, request: JSON) -> tuple[JSON, list[str]]:
+    """(request, built-in tools left out) for what the model accepts.
+
+    Gemini 3 runs built-in tools (Google Search, URL context, code execution...) in the same request
+    as function declarations; Gemini 2.x answers 400 "Tool use with function calling is
+    unsupported". There the functions win (an agent's tools are what it cannot do without) and the
+    built-in ones are left out, named so the caller can say so. Call after `apply_model_suffixes`.
+    """
+    tools = request.get("tools")
+    if is_gemini3(model) or not isinstance(tools, list):
+        return request, []
+    if not any(isinstance(t, dict) and t.get("functionDeclarations") for t in tools):
+        return request, []
+    kept: list[JSON] = []
+    dropped: list[str] = []
+    for tool in tools:
+        built_in = [key for key in SERVER_TOOLS if isinstance(tool, dict) and key in tool]
+        if built_in:
+            dropped += built_in
+        else:
+            kept.append(tool)
+    if not dropped:
+        return request, []
+    return {**request, "tools": kept}, dropped
 
 
 def suffixed_model_ids(models: Iterable[JSON]) -> list[str]:
@@ -99,7 +144,9 @@ def suffixed_model_ids(models: Iterable[JSON]) -> list[str]:
         ids.append(name + _SEARCH_SUFFIX)
         if info.get("thinking") is True:
             no_thinking = _NO_THINKING_SUFFIXES[0]
-            ids += [name + no_thinking, name + _SEARCH_SUFFIX + no_thinking]
+            ids += [name + no_thinking, name + _SEARCH_SUFFIX + no_thinking, name + "-low", name + "-high"]
+            if is_gemini3(name) and "pro" not in name:  # Gemini 3 Pro takes only LOW and HIGH
+                ids += [name + "-minimal", name + "-medium"]
     return ids
 
 
@@ -119,6 +166,23 @@ def thinking_for_effort(model: str, effort: object, param: str) -> JSON:
     if pro and effort in ("xhigh", "max"):
         budget = _PRO_MAX_BUDGET
     return {"thinkingBudget": budget, "includeThoughts": True}
+
+
+def with_default_safety(request: JSON, defaults: Mapping[str, str]) -> JSON:
+    """The configured SAFETY_SETTINGS where the client sent none (its own always win whole)."""
+    if not defaults or request.get("safetySettings"):
+        return request
+    settings = [{"category": category, "threshold": threshold} for category, threshold in defaults.items()]
+    return {**request, "safetySettings": settings}
+
+
+def thinking_for_budget(model: str, budget: int) -> JSON:
+    """A thinking budget (Anthropic's `budget_tokens`) as the model's own knob: kept as a budget on
+    2.5, read as the closest level on Gemini 3 (whose levels stand for about 0, 1K, 8K and 24K+)."""
+    if not is_gemini3(model):
+        return {"thinkingBudget": budget}
+    effort = "minimal" if budget == 0 else "low" if budget <= 1024 else "medium" if budget <= 8192 else "high"
+    return {"thinkingLevel": thinking_for_effort(model, effort, "thinking")["thinkingLevel"]}
 
 
 def google_thinking_config(config: object, param: str) -> JSON:

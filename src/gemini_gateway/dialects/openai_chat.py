@@ -38,6 +38,7 @@ from gemini_gateway.dialects.generation import (
     SEARCH_TOOL,
     apply_model_suffixes,
     google_thinking_config,
+    settle_tools,
     strip_model_prefix,
     thinking_for_effort,
 )
@@ -63,6 +64,7 @@ class ChatCall:
     n: int = 1
     logprobs: bool = False
     remote_images: list[RemoteImage] = field(default_factory=list)
+    dropped_tools: list[str] = field(default_factory=list)  # built-in tools the model cannot combine
 
 
 def parse_chat_request(
@@ -94,6 +96,7 @@ def parse_chat_request(
         request["cachedContent"] = google["cached_content"]
     stream_options = opt_dict(body, "stream_options") or {}
     model, request = apply_model_suffixes(client_model, request, aliases, suffixes=suffixes)
+    request, dropped = settle_tools(model, request)
     return ChatCall(
         model=model,
         request=request,
@@ -103,6 +106,7 @@ def parse_chat_request(
         n=opt_int(body, "n", minimum=1, maximum=128) or 1,
         logprobs=opt_bool(body, "logprobs") or False,
         remote_images=remote_images(contents),
+        dropped_tools=dropped,
     )
 
 

@@ -3,13 +3,17 @@
 The gateway keeps no conversation store, so `previous_response_id` and item references are refused
 with a clear message; clients resend the whole input (what Codex-style agents do with `store:false`).
 Function-call signatures ride in `call_id` exactly as in chat completions.
+
+Functions grouped in a `namespace` tool (Codex CLI's sub-agent tools) are declared to Gemini as
+`<namespace>.<name>`: Gemini takes dots in function names, OpenAI function names never hold one,
+so a dotted name in an answer is split back into `namespace` and `name` without any state.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from gemini_gateway.dialects.common import (
     JSON,
@@ -40,6 +44,7 @@ from gemini_gateway.dialects.common import (
 from gemini_gateway.dialects.generation import (
     SEARCH_TOOL,
     apply_model_suffixes,
+    settle_tools,
     strip_model_prefix,
     thinking_for_effort,
 )
@@ -51,6 +56,8 @@ from gemini_gateway.dialects.schema import function_declaration
 
 _ECHOED = ("instructions", "tools", "tool_choice", "temperature", "top_p", "parallel_tool_calls", "metadata")
 _SEARCH_TOOLS = frozenset({"web_search", "web_search_preview", "web_search_2025_08_26"})
+NAMESPACE_SEPARATOR: Final = "."
+_MAX_FUNCTION_NAME: Final = 64  # Gemini's limit on a function name
 
 
 @dataclass(slots=True)
@@ -61,6 +68,7 @@ class ResponsesCall:
     stream: bool = False
     echo: JSON = field(default_factory=dict)  # request fields the response object repeats
     remote_images: list[RemoteImage] = field(default_factory=list)
+    dropped_tools: list[str] = field(default_factory=list)  # built-in tools the model cannot combine
 
 
 def parse_responses_request(
@@ -94,6 +102,7 @@ def parse_responses_request(
     if config := _generation_config(body, model):
         request["generationConfig"] = config
     model, request = apply_model_suffixes(client_model, request, aliases, suffixes=suffixes)
+    request, dropped = settle_tools(model, request)
     echo = {key: body.get(key) for key in _ECHOED}
     echo["max_output_tokens"] = body.get("max_output_tokens")
     return ResponsesCall(
@@ -103,6 +112,7 @@ def parse_responses_request(
         stream=opt_bool(body, "stream") or False,
         echo=echo,
         remote_images=remote_images(contents),
+        dropped_tools=dropped,
     )
 
 
@@ -143,17 +153,46 @@ def _tools(body: JSON) -> tuple[list[JSON], bool]:
         kind = opt_str(tool, "type", f"tools[{i}].type")
         if kind in _SEARCH_TOOLS:
             search = True
-            continue
-        if kind != "function":
-            continue  # hosted tools (file_search, computer, mcp...) have no Gemini counterpart here
-        name = tool.get("name")
-        if not isinstance(name, str) or not name:
-            raise ParamError(f"tools[{i}].name", "is required")
-        description = tool.get("description") if isinstance(tool.get("description"), str) else None
-        declarations.append(
-            function_declaration(name, description, tool.get("parameters"), f"tools[{i}].parameters")
-        )
+        elif kind == "function":
+            declarations.append(_declaration(tool, f"tools[{i}]"))
+        elif kind == "namespace":
+            namespace = req_str(tool, "name", f"tools[{i}].name")
+            for j, inner in enumerate(opt_list(tool, "tools", f"tools[{i}].tools") or ()):
+                inner = as_dict(inner, f"tools[{i}].tools[{j}]")
+                if inner.get("type") == "function":
+                    declarations.append(_declaration(inner, f"tools[{i}].tools[{j}]", namespace))
+        # hosted tools (file_search, computer, mcp...) have no Gemini counterpart here
     return declarations, search
+
+
+def _declaration(tool: JSON, param: str, namespace: str | None = None) -> JSON:
+    name = tool.get("name")
+    if not isinstance(name, str) or not name:
+        raise ParamError(f"{param}.name", "is required")
+    description = tool.get("description") if isinstance(tool.get("description"), str) else None
+    return function_declaration(
+        gemini_function_name(namespace, name, param),
+        description,
+        tool.get("parameters"),
+        f"{param}.parameters",
+    )
+
+
+def gemini_function_name(namespace: str | None, name: str, param: str) -> str:
+    if not namespace:
+        return name
+    joined = f"{namespace}{NAMESPACE_SEPARATOR}{name}"
+    if len(joined) > _MAX_FUNCTION_NAME:
+        raise ParamError(
+            param, f"namespace and function name {joined!r} exceed Gemini's {_MAX_FUNCTION_NAME} characters"
+        )
+    return joined
+
+
+def split_function_name(name: str) -> tuple[str | None, str]:
+    """(namespace, name) of a function Gemini called."""
+    namespace, dot, short = name.partition(NAMESPACE_SEPARATOR)
+    return (namespace, short) if dot and namespace and short else (None, name)
 
 
 # --- input items ----------------------------------------------------------------------------------
@@ -186,7 +225,8 @@ def convert_input(value: object) -> tuple[list[JSON], list[JSON]]:
                     f"{param}.role", f"expected user, assistant, system or developer, got {role!r}"
                 )
         elif kind == "function_call":
-            name = req_str(item, "name", f"{param}.name")
+            namespace = opt_str(item, "namespace", f"{param}.namespace")
+            name = gemini_function_name(namespace, req_str(item, "name", f"{param}.name"), param)
             call_id = opt_str(item, "call_id", f"{param}.call_id")
             if call_id:
                 call_names[call_id] = name
@@ -327,14 +367,18 @@ def response_object(
 
 def function_call_item(part: JSON, status: str = "completed") -> JSON:
     fc = part["functionCall"]
-    return {
+    namespace, name = split_function_name(str(fc.get("name", "")))
+    item: JSON = {
         "type": "function_call",
         "id": new_id("fc_"),
         "call_id": encode_call_id("call_", part.get("thoughtSignature"), fc.get("id")),
-        "name": fc.get("name", ""),
+        "name": name,
         "arguments": json_text(fc.get("args") or {}),
         "status": status,
     }
+    if namespace is not None:
+        item["namespace"] = namespace
+    return item
 
 
 def render_responses_response(

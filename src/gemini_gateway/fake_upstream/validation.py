@@ -31,6 +31,7 @@ def validate_generate(model: ModelInfo, request: Json, *, prefix: str = "Generat
     _check_thinking(model, config.get("thinkingConfig") or {})
     _check_modalities(model, config)
     _check_schema(config, prefix)
+    _check_tool_mix(model, request.get("tools") or [])
     if model.is_gemini3:
         check_history(contents)
 
@@ -54,6 +55,20 @@ def _check_counts(config: Json, prefix: str) -> None:
             f"* {prefix}.generation_config.stop_sequences: at most 5 stop sequences are allowed.\n",
             "generation_config.stop_sequences",
         )
+
+
+# Built-in tools Gemini 2.x will not run in the same request as function declarations.
+SERVER_TOOLS = ("googleSearch", "googleSearchRetrieval", "codeExecution", "urlContext", "googleMaps")
+
+
+def _check_tool_mix(model: ModelInfo, tools: list[Json]) -> None:
+    """Live Gemini 2.x refuses built-in tools beside function declarations; Gemini 3 combines them."""
+    if model.is_gemini3:
+        return
+    declares = any(tool.get("functionDeclarations") for tool in tools if isinstance(tool, dict))
+    built_in = any(key in tool for tool in tools if isinstance(tool, dict) for key in SERVER_TOOLS)
+    if declares and built_in:
+        raise invalid_argument("Tool use with function calling is unsupported")
 
 
 def _check_thinking(model: ModelInfo, thinking: Json) -> None:

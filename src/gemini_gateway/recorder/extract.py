@@ -51,37 +51,39 @@ def _scalar_text(value: Any, limit: int = 200) -> str | None:
     return None
 
 
-def _tool_names(tools: Any) -> list[str]:
-    """Names of declared tools, not their schemas: enough to analyse usage, small to store."""
+def _tool_names(tools: Any, namespace: str = "") -> list[str]:
+    """Names of declared tools, not their schemas: enough to analyse usage, small to store.
+
+    Gemini tool entries name their functions, and their other keys are built-in tools
+    (`googleSearch`, `codeExecution`...). A dialect's entry (it has a `type`, a `name` or a
+    `function`) is one tool: its name, a namespace's functions as `namespace.name`, or a hosted
+    tool's type (`web_search`); its other keys (`strict`, `cache_control`...) are settings, not names.
+    """
     names: list[str] = []
     for tool in tools if isinstance(tools, list) else ():
         if not isinstance(tool, dict):
             continue
         declarations = tool.get("functionDeclarations") or tool.get("function_declarations")
-        for declaration in declarations if isinstance(declarations, list) else ():
-            if isinstance(declaration, dict) and (name := _scalar_text(declaration.get("name"))):
-                names.append(name)
+        if declarations is not None or not ({"type", "name", "function"} & tool.keys()):
+            for declaration in declarations if isinstance(declarations, list) else ():
+                if isinstance(declaration, dict) and (name := _scalar_text(declaration.get("name"))):
+                    names.append(name)
+            names.extend(
+                key[:200] for key in tool if key not in ("functionDeclarations", "function_declarations")
+            )
+            continue
         function = tool.get("function")
-        if isinstance(function, dict) and "name" in function:
-            if name := _scalar_text(function["name"]):
-                names.append(name)
-        elif name := _scalar_text(tool.get("name")):
-            names.append(name)
-        names.extend(
-            key[:200]
-            for key in tool
-            if key
-            not in {
-                "functionDeclarations",
-                "function_declarations",
-                "function",
-                "name",
-                "type",
-                "description",
-                "input_schema",
-                "parameters",
-            }
+        name = (
+            _scalar_text(function.get("name"))
+            if isinstance(function, dict)
+            else _scalar_text(tool.get("name"))
         )
+        if tool.get("type") == "namespace" and not namespace and isinstance(tool.get("tools"), list):
+            names.extend(_tool_names(tool["tools"], f"{name or ''}."[:100]))
+        elif name:
+            names.append((namespace + name)[:200])
+        elif kind := _scalar_text(tool.get("type")):
+            names.append(namespace + kind)
     return names
 
 

@@ -15,6 +15,7 @@ from gemini_gateway.dialects.anthropic_messages import (
 )
 from gemini_gateway.dialects.anthropic_stream import MessagesStreamTranslator
 from gemini_gateway.dialects.common import new_id
+from gemini_gateway.dialects.generation import with_default_safety
 from gemini_gateway.routes.asgi import ASGIEndpoint, Receive, Scope, Send
 from gemini_gateway.routes.dialect_flow import DialectRequest, decode_answer, run_dialect
 
@@ -33,7 +34,9 @@ async def _messages(request: DialectRequest) -> None:
         request.body, aliases=settings.model_aliases, suffixes=settings.model_suffixes
     )
     request.use_model(call.model)
-    body = orjson.dumps(await request.inline_remote_media(call.request, call.remote_images))
+    request.note_dropped_tools(call.dropped_tools)
+    upstream = with_default_safety(call.request, settings.safety_settings)
+    body = orjson.dumps(await request.inline_remote_media(upstream, call.remote_images))
     message_id = new_id("msg_", 24)
     dispatcher = request.gateway.dispatcher
     if not call.stream:

@@ -41,6 +41,12 @@ class DialectRequest:
     body: dict[str, Any]
     client: ClientIdentity
 
+    def note_dropped_tools(self, names: Sequence[str]) -> None:
+        """Built-in tools the model could not take beside the client's functions: the answer says
+        so in a header (which the record keeps)."""
+        if names:
+            self.exchange.dropped_tools = ",".join(names)
+
     def use_model(self, model: str) -> None:
         """Note the model for records, and refuse it if it is no model id or this client's token may
         not use it."""
@@ -138,6 +144,8 @@ async def run_dialect(
         exchange.client_id = client.id
         raw = await read_body(receive, gateway.settings.max_request_bytes)
         body = parse_json_object(raw) if parse is None else parse(raw, scope)
+        # Known before the body is judged, so a refused streaming request is recorded as one.
+        exchange.stream = body.get("stream") is True
         guard = DisconnectGuard(receive)
         await handle(DialectRequest(gateway, exchange, scope, send, body, client))
     except GatewayError as exc:

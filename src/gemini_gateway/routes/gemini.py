@@ -51,6 +51,8 @@ def gateway_headers(exchange: Exchange, base: list[tuple[bytes, bytes]]) -> list
     headers.append((b"x-gateway-overhead-ms", f"{exchange.overhead_ms():.3f}".encode()))
     if exchange.credential:
         headers.append((b"x-gateway-credential", exchange.credential.encode()))
+    if exchange.dropped_tools:
+        headers.append((b"x-gateway-dropped-tools", exchange.dropped_tools.encode()))
     return headers
 
 

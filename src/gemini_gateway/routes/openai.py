@@ -9,7 +9,7 @@ from starlette.routing import BaseRoute, Route
 
 from gemini_gateway.backends.base import UpstreamCall
 from gemini_gateway.dialects.common import new_id
-from gemini_gateway.dialects.generation import suffixed_model_ids
+from gemini_gateway.dialects.generation import suffixed_model_ids, with_default_safety
 from gemini_gateway.dialects.openai_chat import parse_chat_request, render_chat_response
 from gemini_gateway.dialects.openai_embeddings import parse_embeddings_request, render_embeddings_response
 from gemini_gateway.dialects.openai_errors import render_openai_error
@@ -36,7 +36,9 @@ async def _chat(request: DialectRequest) -> None:
     settings = request.gateway.settings
     call = parse_chat_request(request.body, aliases=settings.model_aliases, suffixes=settings.model_suffixes)
     request.use_model(call.model)
-    body = orjson.dumps(await request.inline_remote_media(call.request, call.remote_images))
+    request.note_dropped_tools(call.dropped_tools)
+    upstream = with_default_safety(call.request, settings.safety_settings)
+    body = orjson.dumps(await request.inline_remote_media(upstream, call.remote_images))
     response_id, created = new_id("chatcmpl-", 24), int(time.time())
     dispatcher = request.gateway.dispatcher
     if not call.stream:
@@ -66,7 +68,9 @@ async def _responses(request: DialectRequest) -> None:
         request.body, aliases=settings.model_aliases, suffixes=settings.model_suffixes
     )
     request.use_model(call.model)
-    body = orjson.dumps(await request.inline_remote_media(call.request, call.remote_images))
+    request.note_dropped_tools(call.dropped_tools)
+    upstream = with_default_safety(call.request, settings.safety_settings)
+    body = orjson.dumps(await request.inline_remote_media(upstream, call.remote_images))
     response_id, created = new_id("resp_", 24), int(time.time())
     dispatcher = request.gateway.dispatcher
     if not call.stream:
