@@ -16,7 +16,15 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gemini_gateway import __version__
-from gemini_gateway.admin import install_admin, start_admin, stop_admin
+from gemini_gateway.admin import (
+    aistudio_api,
+    install_admin,
+    logs_api,
+    oauth_api,
+    pool_api,
+    start_admin,
+    stop_admin,
+)
 from gemini_gateway.admin.healing import start_healer, stop_healer
 from gemini_gateway.admin.state import admin_state
 from gemini_gateway.affinity import install_affinity, start_affinity
@@ -40,7 +48,7 @@ from gemini_gateway.pool.credential import Credential
 from gemini_gateway.pool.pool import CredentialPool, configure_quotas
 from gemini_gateway.recorder import RecorderMiddleware, start_recorder, stop_recorder
 from gemini_gateway.redaction import REDACTOR
-from gemini_gateway.routes import aistudio, anthropic, executor, gemini, health, logs, monitor, oauth, openai
+from gemini_gateway.routes import anthropic, executor, gemini, health, openai
 from gemini_gateway.routes.caches import routes as cache_routes
 from gemini_gateway.routes.files import routes as file_routes
 from gemini_gateway.routes.front_door import FrontDoor
@@ -151,11 +159,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.gateway = gateway
     app.include_router(health.router)
-    app.include_router(monitor.router)
-    app.include_router(logs.router)
-    app.include_router(oauth.router)
-    app.include_router(oauth.callback_router)
-    app.include_router(aistudio.router)
+    app.include_router(pool_api.router)
+    app.include_router(logs_api.router)
+    app.include_router(oauth_api.router)
+    app.include_router(oauth_api.callback_router)
+    app.include_router(aistudio_api.router)
     # OpenAI's routes first: `GET /v1/models` is shared, and that handler sends Google clients on.
     app.router.routes.extend(openai.routes())
     app.router.routes.extend(anthropic.routes())

@@ -1,7 +1,7 @@
 """The OAuth accounts of one gateway: loading them into the pool, fresh tokens, projects, persistence.
 
 Found at `gateway.services["oauth"]`. The Code Assist backend asks it for `(access token, project)`
-before every call; routes/oauth.py adds and removes accounts through it.
+before every call; admin/oauth_api.py adds and removes accounts through it.
 
 Failures become the errors the dispatcher already understands, so accounts fail over, cool down
 and get disabled exactly like keys (the ErrorInfo reasons below are in pool/classify.py):
