@@ -21,6 +21,7 @@ from gemini_gateway.admin import (
     install_admin,
     logs_api,
     oauth_api,
+    oauth_callback,
     pool_api,
     start_admin,
     stop_admin,
@@ -162,7 +163,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(pool_api.router)
     app.include_router(logs_api.router)
     app.include_router(oauth_api.router)
-    app.include_router(oauth_api.callback_router)
+    app.include_router(oauth_callback.callback_router)
     app.include_router(aistudio_api.router)
     # OpenAI's routes first: `GET /v1/models` is shared, and that handler sends Google clients on.
     app.router.routes.extend(openai.routes())
