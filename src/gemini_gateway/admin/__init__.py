@@ -16,12 +16,12 @@ from starlette.routing import WebSocketRoute
 
 from gemini_gateway.admin import keys_api, pages, session_api, settings_api, tokens
 from gemini_gateway.admin.credentials import load_stored
-from gemini_gateway.admin.crypto import load_box
 from gemini_gateway.admin.guard import AdminGuard, ClientCors
 from gemini_gateway.admin.live import HubLogHandler, RequestEvents, live_logs_endpoint
 from gemini_gateway.admin.settings_api import load_stored_settings
 from gemini_gateway.admin.state import admin_state, new_state
 from gemini_gateway.context import Gateway
+from gemini_gateway.store.secrets import load_box
 
 __all__ = ["install_admin", "start_admin", "stop_admin"]
 log = logging.getLogger("gemini_gateway.admin")

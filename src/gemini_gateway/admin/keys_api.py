@@ -7,7 +7,6 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
-from gemini_gateway.admin import repo
 from gemini_gateway.admin.credentials import (
     KEY_KINDS,
     add_keys,
@@ -23,6 +22,7 @@ from gemini_gateway.context import Gateway
 from gemini_gateway.errors import RequestError
 from gemini_gateway.pool.credential import Credential
 from gemini_gateway.routes.responses import JSONBody
+from gemini_gateway.store import secrets
 from gemini_gateway.store.database import Database
 
 router = APIRouter(prefix="/api/keys", tags=["admin: keys"])
@@ -198,7 +198,7 @@ async def remove(
             status_code=409,
         )
     if source == "stored":
-        await repo.delete_secret(database, credential_id)
+        await secrets.delete_secret(database, credential_id)
         state.stored_credentials.discard(credential_id)
     gateway.pool.remove(credential_id)
     await audit(database, actor, "keys.remove", credential.label, credential.label, None)

@@ -11,8 +11,8 @@ from gemini_gateway.admin.sessions import SessionStore
 from gemini_gateway.settings import Settings
 
 if TYPE_CHECKING:
-    from gemini_gateway.admin.crypto import SecretBox
     from gemini_gateway.context import Gateway
+    from gemini_gateway.store.secrets import SecretBox
 
 SERVICE = "admin"
 

@@ -30,11 +30,11 @@ from gemini_gateway.oauth.tokens import OAuthTokens
 from gemini_gateway.redaction import REDACTOR
 
 if TYPE_CHECKING:
-    from gemini_gateway.admin.crypto import SecretBox
     from gemini_gateway.context import Gateway
     from gemini_gateway.pool.pool import CredentialPool
     from gemini_gateway.settings import Settings
     from gemini_gateway.store.database import Database
+    from gemini_gateway.store.secrets import SecretBox
 
 SERVICE = "oauth"
 log = logging.getLogger("gemini_gateway.oauth")
