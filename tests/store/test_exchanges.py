@@ -11,8 +11,8 @@ import orjson
 import pytest
 from sqlalchemy import func, select
 
-from gemini_gateway.recorder.export import export_lines
 from gemini_gateway.store.exchanges import BODIES, EXCHANGES, ExchangeStore, LogFilter
+from gemini_gateway.store.export import export_lines
 from tests.store.records import gemini_answer, gemini_request, make_record
 
 

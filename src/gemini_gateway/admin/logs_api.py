@@ -14,9 +14,9 @@ from starlette.responses import StreamingResponse
 
 from gemini_gateway.context import Gateway
 from gemini_gateway.errors import GatewayError, RequestError
-from gemini_gateway.recorder.export import ExportFormat, export_lines
 from gemini_gateway.routes.responses import JSONBody
 from gemini_gateway.store.exchanges import ExchangeStore, LogFilter, parse_time_ms
+from gemini_gateway.store.export import ExportFormat, export_lines
 from gemini_gateway.store.stats import Bucket, GroupBy, compute_stats
 
 router = APIRouter(prefix="/api", tags=["logs"])
