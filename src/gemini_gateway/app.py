@@ -28,7 +28,7 @@ from gemini_gateway.admin import (
 )
 from gemini_gateway.admin.healing import start_healer, stop_healer
 from gemini_gateway.admin.state import admin_state
-from gemini_gateway.affinity import install_affinity, start_affinity
+from gemini_gateway.affinity import new_affinity, start_affinity
 from gemini_gateway.aistudio.service import AiStudioService
 from gemini_gateway.auth import Authenticator
 from gemini_gateway.backends.aistudio_page import AiStudioPageBackend
@@ -43,7 +43,6 @@ from gemini_gateway.dialects.anthropic_errors import render_anthropic_error
 from gemini_gateway.dialects.openai_errors import render_openai_error
 from gemini_gateway.dispatch import Dispatcher
 from gemini_gateway.errors import GatewayError, google_error_body, render_google_error
-from gemini_gateway.oauth.manager import SERVICE as OAUTH
 from gemini_gateway.oauth.manager import OAuthManager
 from gemini_gateway.pool.credential import Credential
 from gemini_gateway.pool.pool import CredentialPool, configure_quotas
@@ -95,19 +94,29 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     pool.replace("api_key", (Credential(kind="api_key", secret=k) for k in keys))
     pool.replace("vertex", (Credential(kind="vertex", secret=k) for k in vertex_keys))
     backends: dict[str, Backend] = {}
+    # Calls naming a file or cached content go to the credential holding it: the affinity binds them.
+    affinity = new_affinity(pool, backends)
     dispatcher = Dispatcher(
         pool,
         backends,
         max_retries=settings.max_retries,
         base_cooldown=settings.cooldown_base_seconds,
         max_cooldown=settings.cooldown_max_seconds,
+        binder=affinity.bind,
     )
-    gateway = Gateway(settings=settings, pool=pool, dispatcher=dispatcher, auth=Authenticator(tokens, admin))
     executors = ExecutorHub(pool, executor_tokens, settings.executor_heartbeat_seconds)
-    gateway.services["executors"] = executors
-    install_affinity(gateway)  # calls naming a file or cached content go to the credential holding it
-    accounts = gateway.services[OAUTH] = OAuthManager(settings, pool)
-    pages = gateway.services["aistudio"] = AiStudioService(settings, pool)
+    accounts = OAuthManager(settings, pool)
+    pages = AiStudioService(settings, pool)
+    gateway = Gateway(
+        settings=settings,
+        pool=pool,
+        dispatcher=dispatcher,
+        auth=Authenticator(tokens, admin),
+        affinity=affinity,
+        executors=executors,
+        oauth=accounts,
+        aistudio=pages,
+    )
     pages.load_profiles()  # reads the profile folder only: no browser until a page is needed
 
     @contextlib.asynccontextmanager

@@ -25,7 +25,6 @@ from gemini_gateway.store.secrets import load_box
 
 __all__ = ["install_admin", "start_admin", "stop_admin"]
 log = logging.getLogger("gemini_gateway.admin")
-_HANDLER = "admin.log_handler"
 
 
 def install_admin(app: FastAPI, gateway: Gateway) -> None:
@@ -43,9 +42,8 @@ def install_admin(app: FastAPI, gateway: Gateway) -> None:
 async def start_admin(gateway: Gateway) -> None:
     state = admin_state(gateway)
     state.hub.loop = asyncio.get_running_loop()
-    handler = HubLogHandler(state.hub)
+    handler = state.log_handler = HubLogHandler(state.hub)
     logging.getLogger().addHandler(handler)
-    gateway.services[_HANDLER] = handler
     if gateway.database is None:
         log.warning("admin: no store, so stored settings, client tokens and added keys are unavailable")
         return
@@ -59,6 +57,7 @@ async def start_admin(gateway: Gateway) -> None:
 
 
 async def stop_admin(gateway: Gateway) -> None:
-    handler = gateway.services.pop(_HANDLER, None)
+    state = admin_state(gateway)
+    handler, state.log_handler = state.log_handler, None
     if handler is not None:
         logging.getLogger().removeHandler(handler)

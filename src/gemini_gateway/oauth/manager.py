@@ -1,6 +1,6 @@
 """The OAuth accounts of one gateway: loading them into the pool, fresh tokens, projects, persistence.
 
-Found at `gateway.services["oauth"]`. The Code Assist backend asks it for `(access token, project)`
+Found at `gateway.oauth`. The Code Assist backend asks it for `(access token, project)`
 before every call; admin/oauth_api.py adds and removes accounts through it.
 
 Failures become the errors the dispatcher already understands, so accounts fail over, cool down
@@ -36,7 +36,6 @@ if TYPE_CHECKING:
     from gemini_gateway.store.database import Database
     from gemini_gateway.store.secrets import SecretBox
 
-SERVICE = "oauth"
 log = logging.getLogger("gemini_gateway.oauth")
 # Disable reasons that a restart clears: a new login, client setting or verification may have fixed them.
 RETRIED_AFTER_RESTART = (
@@ -282,5 +281,6 @@ def _unusable(status: int, reason: str, message: str) -> UpstreamError:
 
 
 def manager_of(gateway: Gateway) -> OAuthManager:
-    manager: OAuthManager = gateway.services[SERVICE]
+    manager = gateway.oauth
+    assert manager is not None, "create_app builds the OAuth manager"
     return manager

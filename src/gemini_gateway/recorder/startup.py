@@ -41,7 +41,7 @@ async def start_recorder(gateway: Gateway) -> RecorderBase | None:
         inline.journal = journal
         await inline.start(gateway.database)
         recorder = inline
-    gateway.services["recorder"] = recorder
+    gateway.recorder = recorder
     return recorder
 
 
@@ -62,6 +62,6 @@ def writes_in_a_process(settings: Settings) -> bool:
 
 async def stop_recorder(gateway: Gateway) -> None:
     """Flush and stop; call before the database is closed."""
-    recorder: RecorderBase | None = gateway.services.pop("recorder", None)
+    recorder, gateway.recorder = gateway.recorder, None
     if recorder is not None:
         await recorder.aclose()

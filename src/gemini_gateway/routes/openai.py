@@ -151,15 +151,6 @@ def _wants_gemini(scope: Scope) -> bool:
     return any(name == b"x-goog-api-key" for name, _ in scope["headers"])
 
 
-class _ModelCache:
-    def __init__(self) -> None:
-        self.expires = 0.0
-        self.models: list[dict[str, object]] = []
-
-
-_CACHE_KEY = "openai.models"
-
-
 async def models(scope: Scope, receive: Receive, send: Send) -> None:
     if scope["path"].startswith("/v1/") and _wants_gemini(scope):
         await gemini_list_models(scope, receive, send)
@@ -184,7 +175,7 @@ def _no_body(receive: Receive) -> Receive:
 
 
 async def _models(request: DialectRequest) -> None:
-    cache: _ModelCache = request.gateway.services.setdefault(_CACHE_KEY, _ModelCache())
+    cache = request.gateway.model_list
     now = time.monotonic()
     if now >= cache.expires:
         reply = await request.gateway.dispatcher.unary(
