@@ -39,10 +39,8 @@ from gemini_gateway.backends.executor import ExecutorBackend
 from gemini_gateway.backends.executor_hub import ExecutorHub
 from gemini_gateway.backends.vertex import VertexExpressBackend
 from gemini_gateway.context import Gateway
-from gemini_gateway.dialects.anthropic_errors import render_anthropic_error
-from gemini_gateway.dialects.openai_errors import render_openai_error
 from gemini_gateway.dispatch import Dispatcher
-from gemini_gateway.errors import GatewayError, google_error_body, render_google_error
+from gemini_gateway.errors import INTERNAL_MESSAGE, GatewayError, RequestError
 from gemini_gateway.oauth.manager import OAuthManager
 from gemini_gateway.pool.credential import Credential
 from gemini_gateway.pool.pool import CredentialPool, configure_quotas
@@ -50,6 +48,7 @@ from gemini_gateway.recorder import RecorderMiddleware, start_recorder, stop_rec
 from gemini_gateway.redaction import REDACTOR
 from gemini_gateway.routes import anthropic, executor, gemini, health, openai
 from gemini_gateway.routes.caches import routes as cache_routes
+from gemini_gateway.routes.errors import dialect_of_path, error_response
 from gemini_gateway.routes.files import routes as file_routes
 from gemini_gateway.routes.front_door import FrontDoor
 from gemini_gateway.routes.interactions import routes as interaction_routes
@@ -251,42 +250,31 @@ async def _save_pool_periodically(gateway: Gateway) -> None:
         await _save_pool(gateway)
 
 
-def _google_error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
-    return Response(
-        google_error_body(status, message), status, headers=headers, media_type="application/json"
-    )
-
-
 def _install_error_handlers(app: FastAPI) -> None:
+    # The FastAPI routes (admin API, health) answer in Google's envelope, as the Gemini routes do.
     async def gateway_error(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, GatewayError)
-        return Response(
-            render_google_error(exc), exc.status_code, headers=exc.headers(), media_type="application/json"
-        )
+        return error_response(exc, "gemini")
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
+        path = request.url.path
         if exc.status_code == 404:
-            message = f"the route {request.method} {request.url.path} does not exist"
-            if request.url.path.startswith("/anthropic/"):
-                status, body = render_anthropic_error(GatewayError(message, status_code=404))
-                return Response(body, status, media_type="application/json")
-            if request.url.path.startswith(("/openai/", "/hf/")):
-                status, body = render_openai_error(GatewayError(message, status_code=404))
-                return Response(body, status, media_type="application/json")
-            return _google_error(404, message)
+            message = f"the route {request.method} {path} does not exist"
+            return error_response(GatewayError(message, status_code=404), dialect_of_path(path))
         if exc.status_code == 405:
-            return _google_error(405, f"method {request.method} is not allowed on {request.url.path}")
-        return _google_error(exc.status_code, str(exc.detail))
+            message = f"method {request.method} is not allowed on {path}"
+            return error_response(GatewayError(message, status_code=405), "gemini")
+        return error_response(GatewayError(str(exc.detail), status_code=exc.status_code), "gemini")
 
     async def validation_error(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:5])
-        return _google_error(400, f"Invalid request: {problems}")
+        return error_response(RequestError(f"Invalid request: {problems}"), "gemini")
 
     async def unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return _google_error(500, "internal error in the gateway; see its log for details")
+        return error_response(GatewayError(INTERNAL_MESSAGE), "gemini")
 
     handlers: dict[Any, Any] = {
         GatewayError: gateway_error,
