@@ -16,10 +16,19 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gemini_gateway import __version__
-from gemini_gateway.admin import install_admin, start_admin, stop_admin
+from gemini_gateway.admin import (
+    aistudio_api,
+    install_admin,
+    logs_api,
+    oauth_api,
+    oauth_callback,
+    pool_api,
+    start_admin,
+    stop_admin,
+)
 from gemini_gateway.admin.healing import start_healer, stop_healer
 from gemini_gateway.admin.state import admin_state
-from gemini_gateway.affinity import install_affinity, start_affinity
+from gemini_gateway.affinity import new_affinity, start_affinity
 from gemini_gateway.aistudio.service import AiStudioService
 from gemini_gateway.auth import Authenticator
 from gemini_gateway.backends.aistudio_page import AiStudioPageBackend
@@ -30,19 +39,17 @@ from gemini_gateway.backends.executor import ExecutorBackend
 from gemini_gateway.backends.executor_hub import ExecutorHub
 from gemini_gateway.backends.vertex import VertexExpressBackend
 from gemini_gateway.context import Gateway
-from gemini_gateway.dialects.anthropic_errors import render_anthropic_error
-from gemini_gateway.dialects.openai_errors import render_openai_error
 from gemini_gateway.dispatch import Dispatcher
-from gemini_gateway.errors import GatewayError, google_error_body, render_google_error
-from gemini_gateway.oauth.manager import SERVICE as OAUTH
+from gemini_gateway.errors import INTERNAL_MESSAGE, GatewayError, RequestError
 from gemini_gateway.oauth.manager import OAuthManager
 from gemini_gateway.pool.credential import Credential
 from gemini_gateway.pool.pool import CredentialPool, configure_quotas
 from gemini_gateway.recorder import RecorderMiddleware, start_recorder, stop_recorder
 from gemini_gateway.redaction import REDACTOR
-from gemini_gateway.routes import aistudio, anthropic, executor, gemini, health, logs, monitor, oauth, openai
+from gemini_gateway.routes import anthropic, executor, gemini, health, openai
 from gemini_gateway.routes.batches import routes as batch_routes
 from gemini_gateway.routes.caches import routes as cache_routes
+from gemini_gateway.routes.errors import dialect_of_path, error_response
 from gemini_gateway.routes.file_search import routes as file_search_routes
 from gemini_gateway.routes.files import routes as file_routes
 from gemini_gateway.routes.front_door import FrontDoor
@@ -94,19 +101,29 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     pool.replace("api_key", (Credential(kind="api_key", secret=k) for k in keys))
     pool.replace("vertex", (Credential(kind="vertex", secret=k) for k in vertex_keys))
     backends: dict[str, Backend] = {}
+    # Calls naming a file or cached content go to the credential holding it: the affinity binds them.
+    affinity = new_affinity(pool, backends)
     dispatcher = Dispatcher(
         pool,
         backends,
         max_retries=settings.max_retries,
         base_cooldown=settings.cooldown_base_seconds,
         max_cooldown=settings.cooldown_max_seconds,
+        binder=affinity.bind,
     )
-    gateway = Gateway(settings=settings, pool=pool, dispatcher=dispatcher, auth=Authenticator(tokens, admin))
     executors = ExecutorHub(pool, executor_tokens, settings.executor_heartbeat_seconds)
-    gateway.services["executors"] = executors
-    install_affinity(gateway)  # calls naming a file or cached content go to the credential holding it
-    accounts = gateway.services[OAUTH] = OAuthManager(settings, pool)
-    pages = gateway.services["aistudio"] = AiStudioService(settings, pool)
+    accounts = OAuthManager(settings, pool)
+    pages = AiStudioService(settings, pool)
+    gateway = Gateway(
+        settings=settings,
+        pool=pool,
+        dispatcher=dispatcher,
+        auth=Authenticator(tokens, admin),
+        affinity=affinity,
+        executors=executors,
+        oauth=accounts,
+        aistudio=pages,
+    )
     pages.load_profiles()  # reads the profile folder only: no browser until a page is needed
 
     @contextlib.asynccontextmanager
@@ -163,11 +180,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.gateway = gateway
     app.include_router(health.router)
-    app.include_router(monitor.router)
-    app.include_router(logs.router)
-    app.include_router(oauth.router)
-    app.include_router(oauth.callback_router)
-    app.include_router(aistudio.router)
+    app.include_router(pool_api.router)
+    app.include_router(logs_api.router)
+    app.include_router(oauth_api.router)
+    app.include_router(oauth_callback.callback_router)
+    app.include_router(aistudio_api.router)
     # OpenAI's routes first: `GET /v1/models` is shared, and that handler sends Google clients on.
     app.router.routes.extend(openai.routes())
     app.router.routes.extend(image_edit_routes())
@@ -249,42 +266,31 @@ async def _save_pool_periodically(gateway: Gateway) -> None:
         await _save_pool(gateway)
 
 
-def _google_error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
-    return Response(
-        google_error_body(status, message), status, headers=headers, media_type="application/json"
-    )
-
-
 def _install_error_handlers(app: FastAPI) -> None:
+    # The FastAPI routes (admin API, health) answer in Google's envelope, as the Gemini routes do.
     async def gateway_error(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, GatewayError)
-        return Response(
-            render_google_error(exc), exc.status_code, headers=exc.headers(), media_type="application/json"
-        )
+        return error_response(exc, "gemini")
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
+        path = request.url.path
         if exc.status_code == 404:
-            message = f"the route {request.method} {request.url.path} does not exist"
-            if request.url.path.startswith("/anthropic/"):
-                status, body = render_anthropic_error(GatewayError(message, status_code=404))
-                return Response(body, status, media_type="application/json")
-            if request.url.path.startswith(("/openai/", "/hf/")):
-                status, body = render_openai_error(GatewayError(message, status_code=404))
-                return Response(body, status, media_type="application/json")
-            return _google_error(404, message)
+            message = f"the route {request.method} {path} does not exist"
+            return error_response(GatewayError(message, status_code=404), dialect_of_path(path))
         if exc.status_code == 405:
-            return _google_error(405, f"method {request.method} is not allowed on {request.url.path}")
-        return _google_error(exc.status_code, str(exc.detail))
+            message = f"method {request.method} is not allowed on {path}"
+            return error_response(GatewayError(message, status_code=405), "gemini")
+        return error_response(GatewayError(str(exc.detail), status_code=exc.status_code), "gemini")
 
     async def validation_error(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:5])
-        return _google_error(400, f"Invalid request: {problems}")
+        return error_response(RequestError(f"Invalid request: {problems}"), "gemini")
 
     async def unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return _google_error(500, "internal error in the gateway; see its log for details")
+        return error_response(GatewayError(INTERNAL_MESSAGE), "gemini")
 
     handlers: dict[Any, Any] = {
         GatewayError: gateway_error,

@@ -13,8 +13,8 @@ from pydantic import SecretStr, ValidationError
 
 from gemini_gateway.aistudio.cli import aistudio_app
 from gemini_gateway.oauth.cli import creds_app
-from gemini_gateway.recorder.cli import logs_app
 from gemini_gateway.settings import Settings
+from gemini_gateway.store.cli import logs_app
 
 app = typer.Typer(help="A self-hosted gateway in front of Google Gemini.", no_args_is_help=True)
 log = logging.getLogger("gemini_gateway.cli")
@@ -101,7 +101,7 @@ def fake_upstream(
     serve_fake(host, port, valid_keys=valid)
 
 
-app.add_typer(logs_app, name="logs")
+app.add_typer(logs_app(load_settings), name="logs")
 app.add_typer(creds_app, name="creds")
 app.add_typer(aistudio_app, name="aistudio")
 

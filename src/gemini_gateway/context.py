@@ -1,4 +1,8 @@
-"""The services one running gateway is made of, built once in the app lifespan."""
+"""The services one running gateway is made of, built once by `create_app` and its lifespan.
+
+The optional parts are typed here but imported only for the type checker: serving code imports
+this module, and the admin side (and what only it uses) must not be loaded just to name a type.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +15,24 @@ from gemini_gateway.pool.pool import CredentialPool
 from gemini_gateway.settings import Settings
 
 if TYPE_CHECKING:
+    from gemini_gateway.admin.state import AdminState
+    from gemini_gateway.affinity.binder import Affinity
+    from gemini_gateway.aistudio.service import AiStudioService
+    from gemini_gateway.backends.executor_hub import ExecutorHub
+    from gemini_gateway.oauth.manager import OAuthManager
+    from gemini_gateway.pool.healer import Healer
+    from gemini_gateway.recorder.recorder import Recorder
+    from gemini_gateway.shared import Shared
     from gemini_gateway.store.database import Database
     from gemini_gateway.transport.build import Transports
+
+
+@dataclass(slots=True)
+class ModelListCache:
+    """The upstream's model list as `GET /v1/models` last fetched it, and until when it holds."""
+
+    expires: float = 0.0
+    models: list[dict[str, object]] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -21,10 +41,20 @@ class Gateway:
     pool: CredentialPool
     dispatcher: Dispatcher
     auth: Authenticator
+    # Built by create_app, before anything is served:
+    affinity: Affinity | None = None  # files and cached contents bound to the credential holding them
+    executors: ExecutorHub | None = None  # browser tabs serving as upstream credentials
+    oauth: OAuthManager | None = None  # Code Assist accounts
+    aistudio: AiStudioService | None = None  # AI Studio pages
+    admin: AdminState | None = None  # the management side's state (install_admin)
+    model_list: ModelListCache = field(default_factory=ModelListCache)
+    # Built in the lifespan:
     database: Database | None = None
-    transports: Transports | None = None  # built in the lifespan, from settings
+    transports: Transports | None = None  # from settings
+    recorder: Recorder | None = None  # None while recording is off or stopped
+    healer: Healer | None = None  # re-checks health-disabled keys on a schedule
+    shared: Shared | None = None  # state shared with other replicas (gemini_gateway.shared)
     store_error: str | None = None  # why the store is not usable, for /health/ready
-    services: dict[str, Any] = field(default_factory=dict)  # optional parts (recorder, ...) by name
 
 
 def gateway_of(scope: dict[str, Any]) -> Gateway:

@@ -43,6 +43,7 @@ class Dispatcher:
         max_retries: int,
         base_cooldown: float,
         max_cooldown: float,
+        binder: Callable[[UpstreamCall], Awaitable[None]] | None = None,
     ) -> None:
         self.pool = pool
         self.backends = backends
@@ -50,7 +51,7 @@ class Dispatcher:
         self.base_cooldown = base_cooldown
         self.max_cooldown = max_cooldown
         # Narrows `call.allowed` before a call is placed (credential affinity of files and caches).
-        self.binder: Callable[[UpstreamCall], Awaitable[None]] | None = None
+        self.binder = binder
 
     async def unary(self, call: UpstreamCall, exchange: Exchange) -> UpstreamReply:
         return await self.run(call, exchange, lambda backend, credential: backend.unary(call, credential))

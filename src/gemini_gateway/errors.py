@@ -11,8 +11,9 @@
     UpstreamClosed                the lean HTTP/1 client's own failure; `transport/` turns it into
                                   UpstreamUnreachable or StreamCut before any caller sees it
 
-Handlers never build error bodies themselves: they raise, and the dialect at the boundary renders
-(`google_error_body` here for Gemini routes; the OpenAI and Anthropic dialects have their own).
+Handlers never build error bodies themselves: they raise, and routes/errors.py renders at the
+boundary, in the caller's dialect (Google's envelope is `render_google_error` here; the OpenAI and
+Anthropic dialects have their own), with the status and headers chosen there once.
 
 Every error text passes the redactor here, once, as the error is made: Google's texts can name
 the key or token a call was made with, and from an error they go on to clients in every dialect,
@@ -28,6 +29,7 @@ import orjson
 
 from gemini_gateway.redaction import REDACTOR
 
+INTERNAL_MESSAGE = "internal error in the gateway; see its log for details"  # the rest is in the log
 GOOGLE_STATUS = {
     400: "INVALID_ARGUMENT",
     401: "UNAUTHENTICATED",

@@ -318,7 +318,7 @@ def test_the_helper_tier_answers_without_a_browser(standin: tuple[str, StandinSt
             assert ask(client, "Via helper") == "from the helper"
             assert seen[0]["profile"] == "alice" and seen[0]["cookies"] == "SAPISID=g-1"  # Google's only
             assert seen[0]["request"]["contents"][0]["parts"][0]["text"] == "Via helper"
-            assert gateway.gateway.services["aistudio"].browser.running is False
+            assert gateway.gateway.aistudio.browser.running is False
             assert pool_of(gateway)["alice"]["meta"]["counts"]["tier_helper"] == 1
 
 
@@ -345,7 +345,7 @@ def test_more_profiles_than_browser_contexts_take_turns(
     url, _ = standin
     accounts = {"ann": None, "ben": None}
     with page_gateway(tmp_path, url, accounts, aistudio_max_contexts=1, aistudio_warmup=False) as gateway:
-        service = gateway.gateway.services["aistudio"]
+        service = gateway.gateway.aistudio
         client = genai.Client(
             api_key="client", http_options={"base_url": gateway.url, "api_version": "v1beta"}
         )

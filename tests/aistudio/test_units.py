@@ -256,7 +256,7 @@ def test_a_gateway_without_profiles_never_starts_a_browser(gateway: RunningGatew
         json={"contents": [{"role": "user", "parts": [{"text": "hi"}]}]},
     )
     assert reply.status_code == 200
-    service = gateway.gateway.services["aistudio"]
+    service = gateway.gateway.aistudio
     assert service.instances == {} and service.browser._playwright is None and not service.browser.running
     listed = httpx.get(
         gateway.url + "/api/aistudio/profiles", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -286,7 +286,7 @@ def test_profiles_imported_or_deleted_by_the_cli_are_picked_up_while_running(
         assert "dora\t1 cookies" in CliRunner().invoke(app, ["aistudio", "list"]).output
         assert CliRunner().invoke(app, ["aistudio", "delete", "dora"]).exit_code == 0
         wait_for(lambda: pool.get("aistudio:dora") is None, what="the deleted profile gone")
-        assert running.gateway.services["aistudio"].browser.running is False
+        assert running.gateway.aistudio.browser.running is False
 
 
 def test_token_budgets_per_model_roll_over_at_midnight_pacific() -> None:

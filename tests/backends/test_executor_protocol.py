@@ -358,7 +358,7 @@ async def test_a_frame_that_is_not_json_does_not_end_the_connection(
 
 async def test_a_stale_executor_is_reported_unhealthy(gateway_factory: GatewayFactory, fake_url: str) -> None:
     with gateway_factory(executor_tokens=[TOKEN], gemini_api_keys=[]) as running:
-        hub: ExecutorHub = running.gateway.services["executors"]
+        hub: ExecutorHub = running.gateway.executors
         async with (
             httpx.AsyncClient(base_url=running.url, headers=ADMIN) as client,
             executor(running.url, fake_url, "alive"),

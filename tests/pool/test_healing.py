@@ -55,7 +55,7 @@ def test_a_suspended_key_comes_back_when_the_upstream_stops_refusing_it(
             return sum(1 for c in fake.calls if c.key == sick and c.method != "generateContent")
 
         clock.now += next_wait("CONSUMER_SUSPENDED", 0, 0.05) + 1  # due; the fake still refuses it
-        healer = running.gateway.services["healer"]
+        healer = running.gateway.healer
         wait_for(lambda: healer.failed_checks(key["id"]) == 1, "the first check")
         assert checks() == 1 and credential_by_label(running.url, label)["disabled_reason"] is not None
 

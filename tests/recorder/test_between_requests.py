@@ -93,7 +93,7 @@ def start(running: RunningGateway, fake: Any) -> tuple[genai.Client, QuietWaits]
     client = genai.Client(api_key=CLIENT_TOKEN, http_options={"base_url": running.url})
     client.models.generate_content(model=MODEL, contents="nothing else in flight")
     wait_for_records(running.url, 1)
-    return client, QuietWaits(running.gateway.services["recorder"].activity)
+    return client, QuietWaits(running.gateway.recorder.activity)
 
 
 def test_a_record_waits_for_the_request_in_flight_to_end(

@@ -67,7 +67,7 @@ def owner_key(fake: FakeState, name: str) -> str:
 
 
 def affinity(running: RunningGateway) -> Affinity:
-    service = running.gateway.services["affinity"]
+    service = running.gateway.affinity
     assert isinstance(service, Affinity)
     return service
 

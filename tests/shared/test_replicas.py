@@ -184,7 +184,10 @@ def test_replicas_keep_serving_while_redis_is_gone_and_resynchronise_after(
     try:
         with replicas(2, redis_url=url) as (a, b):
             assert httpx.get(a.url + "/health/ready").status_code == 200
-            eventually(lambda: a.gateway.services["shared"].state.replicas == 2, "A counting 2 replicas")
+            eventually(
+                lambda: a.gateway.shared is not None and a.gateway.shared.state.replicas == 2,
+                "A counting 2 replicas",
+            )
             proxy.cut()
 
             def degraded() -> bool:

@@ -16,16 +16,15 @@ from starlette.routing import WebSocketRoute
 
 from gemini_gateway.admin import keys_api, models_api, pages, repo, session_api, settings_api, tokens
 from gemini_gateway.admin.credentials import load_stored
-from gemini_gateway.admin.crypto import load_box
 from gemini_gateway.admin.guard import AdminGuard, ClientCors
 from gemini_gateway.admin.live import HubLogHandler, RequestEvents, live_logs_endpoint
 from gemini_gateway.admin.settings_api import load_stored_settings
 from gemini_gateway.admin.state import admin_state, new_state
 from gemini_gateway.context import Gateway
+from gemini_gateway.store.secrets import load_box
 
 __all__ = ["install_admin", "start_admin", "stop_admin"]
 log = logging.getLogger("gemini_gateway.admin")
-_HANDLER = "admin.log_handler"
 
 
 def install_admin(app: FastAPI, gateway: Gateway) -> None:
@@ -50,9 +49,8 @@ def install_admin(app: FastAPI, gateway: Gateway) -> None:
 async def start_admin(gateway: Gateway) -> None:
     state = admin_state(gateway)
     state.hub.loop = asyncio.get_running_loop()
-    handler = HubLogHandler(state.hub)
+    handler = state.log_handler = HubLogHandler(state.hub)
     logging.getLogger().addHandler(handler)
-    gateway.services[_HANDLER] = handler
     if gateway.database is None:
         log.warning("admin: no store, so stored settings, client tokens and added keys are unavailable")
         return
@@ -67,6 +65,7 @@ async def start_admin(gateway: Gateway) -> None:
 
 
 async def stop_admin(gateway: Gateway) -> None:
-    handler = gateway.services.pop(_HANDLER, None)
+    state = admin_state(gateway)
+    handler, state.log_handler = state.log_handler, None
     if handler is not None:
         logging.getLogger().removeHandler(handler)

@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from gemini_gateway.admin import repo
-from gemini_gateway.admin.tables import UpstreamSecret
 from gemini_gateway.errors import UpstreamUnreachable
 from gemini_gateway.pool.credential import Credential, mask_secret
 from gemini_gateway.redaction import REDACTOR
+from gemini_gateway.store import secrets
+from gemini_gateway.store.secrets import UpstreamSecret
 
 if TYPE_CHECKING:
     from gemini_gateway.admin.state import AdminState
@@ -114,7 +114,7 @@ async def add_keys(
         )
         for c in added
     ]
-    await repo.add_secrets(gateway.database, rows)  # stored first: a key in the pool is never lost
+    await secrets.add_secrets(gateway.database, rows)  # stored first: a key in the pool is never lost
     for credential in added:
         REDACTOR.add(credential.secret)
         gateway.pool.add(credential)
@@ -126,7 +126,7 @@ async def load_stored(gateway: Gateway, state: AdminState) -> int:
     """Put the stored credentials back into the pool at start-up, with their saved state."""
     assert gateway.database is not None and state.box is not None
     loaded: list[str] = []
-    for row in await repo.load_secrets(gateway.database):
+    for row in await secrets.load_secrets(gateway.database):
         # Other kinds come back through their owner (OAuth accounts: gemini_gateway.oauth).
         if row.kind not in KEY_KINDS:
             continue

@@ -20,8 +20,9 @@ from starlette.middleware.cors import CORSMiddleware
 
 from gemini_gateway.admin.sessions import CSRF_HEADER, SESSION_COOKIE, Session
 from gemini_gateway.auth import SCOPE_IDENTITY, ClientIdentity, token_from_scope
-from gemini_gateway.errors import google_error_body
+from gemini_gateway.errors import GatewayError
 from gemini_gateway.routes.asgi import Receive, Scope, Send
+from gemini_gateway.routes.errors import send_error
 
 if TYPE_CHECKING:
     from gemini_gateway.admin.state import AdminState
@@ -124,9 +125,7 @@ async def _refuse(scope: Scope, send: Send, status: int, message: str) -> None:
         # Before the handshake is accepted, a close is answered as HTTP 403 by the server.
         await send({"type": "websocket.close", "code": 4403, "reason": message[:120]})
         return
-    headers = [(b"content-type", b"application/json")]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": google_error_body(status, message)})
+    await send_error(send, GatewayError(message, status_code=status), "gemini")
 
 
 class ClientCors:

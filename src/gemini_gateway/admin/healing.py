@@ -31,7 +31,7 @@ def build_healer(gateway: Gateway) -> Healer:
 
 
 def start_healer(gateway: Gateway) -> asyncio.Task[None]:
-    healer = gateway.services["healer"] = build_healer(gateway)
+    healer = gateway.healer = build_healer(gateway)
     return asyncio.create_task(healer.run(gateway.settings.heal_interval_seconds))
 
 

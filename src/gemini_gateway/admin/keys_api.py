@@ -24,6 +24,7 @@ from gemini_gateway.errors import RequestError
 from gemini_gateway.pool.credential import Credential
 from gemini_gateway.routes.responses import JSONBody
 from gemini_gateway.shared.records import save_switch
+from gemini_gateway.store import secrets
 from gemini_gateway.store.database import Database
 
 router = APIRouter(prefix="/api/keys", tags=["admin: keys"])
@@ -236,7 +237,7 @@ async def remove(
             status_code=409,
         )
     if source == "stored":
-        await repo.delete_secret(database, credential_id)
+        await secrets.delete_secret(database, credential_id)
         state.stored_credentials.discard(credential_id)
     gateway.pool.remove(credential_id)
     if state.names.pop(credential_id, None) is not None:

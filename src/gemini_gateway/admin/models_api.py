@@ -16,7 +16,7 @@ from gemini_gateway.backends.base import UpstreamCall
 from gemini_gateway.dialects.generation import suffixed_model_ids
 from gemini_gateway.exchange import Exchange
 from gemini_gateway.routes.dialect_flow import decode_answer
-from gemini_gateway.routes.openai import _CACHE_KEY, MODELS_TTL, _ModelCache
+from gemini_gateway.routes.openai import MODELS_TTL
 from gemini_gateway.routes.responses import JSONBody
 
 router = APIRouter(prefix="/api", tags=["admin: models"])
@@ -25,7 +25,7 @@ router = APIRouter(prefix="/api", tags=["admin: models"])
 @router.get("/models")
 async def list_models(gateway: GatewayDep, actor: AdminActor) -> JSONBody:
     """Model ids as `/v1/models` lists them (upstream models, aliases, suffixed variants)."""
-    cache: _ModelCache = gateway.services.setdefault(_CACHE_KEY, _ModelCache())
+    cache = gateway.model_list
     now = time.monotonic()
     if now >= cache.expires:
         exchange = Exchange(dialect="admin", client_id=f"{actor.id}:ui")  # not handed to the recorder

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import delete, select, update
 
-from gemini_gateway.admin.tables import AuditEntry, ClientToken, CredentialName, StoredSetting, UpstreamSecret
+from gemini_gateway.admin.tables import AuditEntry, ClientToken, CredentialName, StoredSetting
 from gemini_gateway.store.database import Database
 
 
@@ -110,21 +110,6 @@ async def revoke_token(database: Database, token_id: str) -> None:
         await session.execute(
             update(ClientToken).where(ClientToken.id == token_id).values(revoked_at=time.time())
         )
-
-
-async def load_secrets(database: Database) -> list[UpstreamSecret]:
-    async with database.sessions() as session:
-        return list((await session.execute(select(UpstreamSecret))).scalars())
-
-
-async def add_secrets(database: Database, rows: list[UpstreamSecret]) -> None:
-    async with database.sessions.begin() as session:
-        session.add_all(rows)
-
-
-async def delete_secret(database: Database, credential_id: str) -> None:
-    async with database.sessions.begin() as session:
-        await session.execute(delete(UpstreamSecret).where(UpstreamSecret.credential_id == credential_id))
 
 
 async def load_names(database: Database) -> dict[str, str]:

@@ -194,7 +194,7 @@ def _dispatcher(gateway: Gateway) -> bool:
 
 
 def _recorder(gateway: Gateway) -> bool:
-    recorder = gateway.services.get("recorder")
+    recorder = gateway.recorder
     if recorder is None:  # recording was off at start: there is no writer to reconfigure
         return False
     recorder.configure(gateway.settings)

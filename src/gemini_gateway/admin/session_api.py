@@ -102,7 +102,7 @@ async def logout(request: Request, gateway: GatewayDep, state: StateDep) -> JSON
 @router.get("/overview")
 async def overview(gateway: GatewayDep, actor: AdminActor, state: StateDep) -> JSONBody:
     """The gateway at a glance: version, uptime, store, recorder, pool and access facts."""
-    recorder = gateway.services.get("recorder")
+    recorder = gateway.recorder
     now = gateway.pool.clock()
     credentials = list(gateway.pool)
     usable = sum(1 for c in credentials if c.usable(None, now))

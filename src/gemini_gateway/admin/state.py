@@ -1,4 +1,4 @@
-"""What the admin side keeps for one gateway, found at `gateway.services["admin"]`."""
+"""What the admin side keeps for one gateway, found at `gateway.admin`."""
 
 from __future__ import annotations
 
@@ -6,15 +6,13 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from gemini_gateway.admin.live import LiveHub
+from gemini_gateway.admin.live import HubLogHandler, LiveHub
 from gemini_gateway.admin.sessions import SessionStore
 from gemini_gateway.settings import Settings
 
 if TYPE_CHECKING:
-    from gemini_gateway.admin.crypto import SecretBox
     from gemini_gateway.context import Gateway
-
-SERVICE = "admin"
+    from gemini_gateway.store.secrets import SecretBox
 
 
 @dataclass(slots=True)
@@ -25,6 +23,7 @@ class AdminState:
     sessions: SessionStore
     hub: LiveHub = field(default_factory=LiveHub)
     box: SecretBox | None = None
+    log_handler: HubLogHandler | None = None  # feeds the live log while the gateway runs
     stored_settings: dict[str, object] = field(default_factory=dict)  # name -> stored (validated) value
     env_credentials: frozenset[str] = frozenset()  # credential ids that came from GEMINI_API_KEYS
     stored_credentials: set[str] = field(default_factory=set)  # credential ids kept encrypted in the store
@@ -33,7 +32,8 @@ class AdminState:
 
 
 def admin_state(gateway: Gateway) -> AdminState:
-    state: AdminState = gateway.services[SERVICE]
+    state = gateway.admin
+    assert state is not None, "install_admin builds it"
     return state
 
 
@@ -45,5 +45,5 @@ def new_state(gateway: Gateway) -> AdminState:
         sessions=SessionStore(lambda: gateway.settings.admin_session_hours),
         env_credentials=frozenset(c.id for c in gateway.pool),
     )
-    gateway.services[SERVICE] = state
+    gateway.admin = state
     return state

@@ -1,4 +1,6 @@
-"""Tables of the management side: stored settings, the audit trail, client tokens, upstream secrets.
+"""Tables of the management side: stored settings, the audit trail, client tokens.
+
+Upstream secrets added at run time have theirs in store/secrets.py.
 
 They share the store's `Base`, so one Alembic history (migrations 0003, 0005) creates them with the rest.
 """
@@ -7,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, Float, Integer, String, Text
+from sqlalchemy import JSON, Float, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gemini_gateway.store.models import Base
@@ -54,19 +56,6 @@ class ClientToken(Base):
     created_at: Mapped[float] = mapped_column(Float)
     created_by: Mapped[str] = mapped_column(String(64))
     revoked_at: Mapped[float | None] = mapped_column(Float, nullable=True)
-
-
-class UpstreamSecret(Base):
-    """An upstream credential added at run time, its secret encrypted (Fernet) at rest."""
-
-    __tablename__ = "upstream_credentials"
-
-    credential_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    kind: Mapped[str] = mapped_column(String(32))
-    label: Mapped[str] = mapped_column(String(64))
-    ciphertext: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[float] = mapped_column(Float)
-    created_by: Mapped[str] = mapped_column(String(64))
 
 
 class CredentialName(Base):

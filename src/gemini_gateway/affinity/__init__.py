@@ -12,30 +12,31 @@ created it, so every call naming it must go to that credential, while everything
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 from gemini_gateway.affinity.binder import Affinity
 from gemini_gateway.affinity.owners import Owner, OwnerStore
+from gemini_gateway.backends.base import Backend
 from gemini_gateway.context import Gateway
+from gemini_gateway.pool.pool import CredentialPool
 
 log = logging.getLogger("gemini_gateway.affinity")
 
-__all__ = ["Affinity", "Owner", "OwnerStore", "install_affinity", "start_affinity"]
+__all__ = ["Affinity", "Owner", "OwnerStore", "new_affinity", "start_affinity"]
 
 
-def install_affinity(gateway: Gateway) -> Affinity:
-    """Build the service and hook it into the dispatcher (no I/O: `create_app` calls this)."""
-    affinity = Affinity(gateway.pool)
-    backends = gateway.dispatcher.backends  # filled in the lifespan; asked at call time
+def new_affinity(pool: CredentialPool, backends: Mapping[str, Backend]) -> Affinity:
+    """Build the service (no I/O: `create_app` calls this); its `bind` is the dispatcher's binder."""
+    affinity = Affinity(pool)
+    # `backends` is filled in the lifespan; it is asked at call time.
     affinity.can_hold = lambda c: (b := backends.get(c.kind)) is not None and b.supports("files.get")
-    gateway.services["affinity"] = affinity
-    gateway.dispatcher.binder = affinity.bind
     return affinity
 
 
 async def start_affinity(gateway: Gateway) -> None:
     """Attach the store once it is open and load the owners it remembers (lifespan)."""
-    affinity = gateway.services.get("affinity")
-    if not isinstance(affinity, Affinity) or gateway.database is None:
+    affinity = gateway.affinity
+    if affinity is None or gateway.database is None:
         return
     affinity.owners.database = gateway.database
     try:

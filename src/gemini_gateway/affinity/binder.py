@@ -30,7 +30,7 @@ class Affinity:
         self.pool = pool
         self.owners = owners or OwnerStore()
         self.uploads = UploadSessions()
-        # Whether a credential's upstream has the Files API and cached contents (install_affinity
+        # Whether a credential's upstream has the Files API and cached contents (new_affinity
         # asks its backend); only those can hold what a call names.
         self.can_hold: Callable[[Credential], bool] = lambda credential: True
 

@@ -44,8 +44,8 @@ log = logging.getLogger("gemini_gateway.affinity")
 
 
 def affinity_of(gateway: Gateway) -> Affinity:
-    affinity = gateway.services.get("affinity")
-    if not isinstance(affinity, Affinity):
+    affinity = gateway.affinity
+    if affinity is None:
         raise GatewayError("credential affinity is not set up in this gateway", status_code=501)
     return affinity
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import orjson
 
 if TYPE_CHECKING:
-    from gemini_gateway.admin.crypto import SecretBox
+    from gemini_gateway.store.secrets import SecretBox
 
 SEALED = "s."
 

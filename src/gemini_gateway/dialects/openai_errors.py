@@ -1,6 +1,6 @@
 """GatewayError -> OpenAI's `{"error":{"message","type","param","code"}}` envelope.
 
-Headers (`retry-after`) come from `exc.headers()`; the handler adds them.
+Headers (`retry-after`) come from `exc.headers()`; routes/errors.py adds them.
 """
 
 from __future__ import annotations

@@ -9,5 +9,5 @@
     login.py       the installed-app login (loopback redirect or copy-paste)
     cli.py         `gemini-gateway creds login | list`
 
-The backend itself is `gemini_gateway.backends.code_assist`; the management API `routes/oauth.py`.
+The backend itself is `gemini_gateway.backends.code_assist`; the management API `admin/oauth_api.py`.
 """

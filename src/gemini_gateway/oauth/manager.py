@@ -1,7 +1,7 @@
 """The OAuth accounts of one gateway: loading them into the pool, fresh tokens, projects, persistence.
 
-Found at `gateway.services["oauth"]`. The Code Assist backend asks it for `(access token, project)`
-before every call; routes/oauth.py adds and removes accounts through it.
+Found at `gateway.oauth`. The Code Assist backend asks it for `(access token, project)`
+before every call; admin/oauth_api.py adds and removes accounts through it.
 
 Failures become the errors the dispatcher already understands, so accounts fail over, cool down
 and get disabled exactly like keys (the ErrorInfo reasons below are in pool/classify.py):
@@ -30,13 +30,12 @@ from gemini_gateway.oauth.tokens import OAuthTokens
 from gemini_gateway.redaction import REDACTOR
 
 if TYPE_CHECKING:
-    from gemini_gateway.admin.crypto import SecretBox
     from gemini_gateway.context import Gateway
     from gemini_gateway.pool.pool import CredentialPool
     from gemini_gateway.settings import Settings
     from gemini_gateway.store.database import Database
+    from gemini_gateway.store.secrets import SecretBox
 
-SERVICE = "oauth"
 log = logging.getLogger("gemini_gateway.oauth")
 # Disable reasons that a restart clears: a new login, client setting or verification may have fixed them.
 RETRIED_AFTER_RESTART = (
@@ -282,5 +281,6 @@ def _unusable(status: int, reason: str, message: str) -> UpstreamError:
 
 
 def manager_of(gateway: Gateway) -> OAuthManager:
-    manager: OAuthManager = gateway.services[SERVICE]
+    manager = gateway.oauth
+    assert manager is not None, "create_app builds the OAuth manager"
     return manager

@@ -7,7 +7,7 @@
   next to a fingerprint of the entry). A restart with the same entry starts from there; a changed
   entry (a new login pasted into the environment) starts from itself and the old copy is dropped.
   Without a store, a restart refreshes and discovers the project again (one call each);
-- the store: accounts added at run time are kept encrypted in the admin's `upstream_credentials`
+- the store: accounts added at run time are kept encrypted in the store's `upstream_credentials`
   table (kind "oauth"), whose ciphertext is updated on every refresh.
 """
 
@@ -25,12 +25,11 @@ from pathlib import Path
 import orjson
 from sqlalchemy import update
 
-from gemini_gateway.admin import repo
-from gemini_gateway.admin.crypto import SecretBox
-from gemini_gateway.admin.tables import UpstreamSecret
 from gemini_gateway.oauth.account import KIND, account_id
 from gemini_gateway.oauth.tokens import CredentialFormatError, OAuthTokens, parse_token_list, parse_tokens
+from gemini_gateway.store import secrets
 from gemini_gateway.store.database import Database
+from gemini_gateway.store.secrets import SecretBox, UpstreamSecret
 
 log = logging.getLogger("gemini_gateway.oauth")
 FILE_PATTERN = "oauth_creds*.json"
@@ -81,7 +80,7 @@ class EnvSource:
     async def forget(self) -> None:
         """Drop the stored copy (the account was removed; the entry brings it back at the next start)."""
         if self.database is not None and self.row_id:
-            await repo.delete_secret(self.database, self.row_id)
+            await secrets.delete_secret(self.database, self.row_id)
 
 
 @dataclass(slots=True)
@@ -154,7 +153,7 @@ async def load_env_copies(
     entry changed or is gone) are deleted.
     """
     copies = {
-        row.credential_id: row for row in await repo.load_secrets(database) if row.kind == ENV_COPY_KIND
+        row.credential_id: row for row in await secrets.load_secrets(database) if row.kind == ENV_COPY_KIND
     }
     result = []
     for tokens, source in entries:
@@ -165,7 +164,7 @@ async def load_env_copies(
         if stored is None and row is not None:
             copies[source.row_id] = row  # written for another version of the entry: out of date
     for stale in copies:
-        await repo.delete_secret(database, stale)
+        await secrets.delete_secret(database, stale)
     return result
 
 
@@ -186,7 +185,7 @@ def _env_copy(box: SecretBox, row: UpstreamSecret, seed: str) -> OAuthTokens | N
 
 async def load_store(database: Database, box: SecretBox) -> list[tuple[OAuthTokens, StoreSource]]:
     found = []
-    for row in await repo.load_secrets(database):
+    for row in await secrets.load_secrets(database):
         if row.kind != KIND:
             continue
         plain = box.decrypt(row.ciphertext)
@@ -213,12 +212,12 @@ async def insert_store(
         created_at=time.time(),
         created_by=actor[:64],
     )
-    await repo.add_secrets(database, [row])
+    await secrets.add_secrets(database, [row])
     return StoreSource(database, box, credential_id)
 
 
 async def delete_store(database: Database, credential_id: str) -> None:
-    await repo.delete_secret(database, credential_id)
+    await secrets.delete_secret(database, credential_id)
 
 
 def _read_json(path: Path) -> object:

@@ -27,7 +27,7 @@ class RecorderMiddleware:
         self.gateway = gateway
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        recorder: Recorder | None = self.gateway.services.get("recorder")
+        recorder = self.gateway.recorder
         if scope["type"] != "http" or recorder is None:
             await self.app(scope, receive, send)
             return

@@ -38,7 +38,7 @@ async def start_recorder(gateway: Gateway) -> Recorder | None:
         sink.activity = Activity()  # it shares the loop with requests: it writes between them
     recorder = Recorder(settings, sink, journal)
     await recorder.start(gateway.database)
-    gateway.services["recorder"] = recorder
+    gateway.recorder = recorder
     return recorder
 
 
@@ -59,6 +59,6 @@ def writes_in_a_process(settings: Settings) -> bool:
 
 async def stop_recorder(gateway: Gateway) -> None:
     """Flush and stop; call before the database is closed."""
-    recorder: Recorder | None = gateway.services.pop("recorder", None)
+    recorder, gateway.recorder = gateway.recorder, None
     if recorder is not None:
         await recorder.aclose()

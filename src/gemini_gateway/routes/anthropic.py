@@ -6,7 +6,6 @@ import orjson
 from starlette.routing import BaseRoute, Route
 
 from gemini_gateway.backends.base import UpstreamCall
-from gemini_gateway.dialects.anthropic_errors import render_anthropic_error
 from gemini_gateway.dialects.anthropic_messages import (
     parse_count_tokens_request,
     parse_messages_request,
@@ -23,9 +22,7 @@ PREFIXES = ("/v1", "/anthropic/v1")
 
 
 async def messages(scope: Scope, receive: Receive, send: Send) -> None:
-    await run_dialect(
-        scope, receive, send, dialect="anthropic", render_error=render_anthropic_error, handle=_messages
-    )
+    await run_dialect(scope, receive, send, dialect="anthropic", handle=_messages)
 
 
 async def _messages(request: DialectRequest) -> None:
@@ -54,9 +51,7 @@ async def _messages(request: DialectRequest) -> None:
 
 
 async def count_tokens(scope: Scope, receive: Receive, send: Send) -> None:
-    await run_dialect(
-        scope, receive, send, dialect="anthropic", render_error=render_anthropic_error, handle=_count_tokens
-    )
+    await run_dialect(scope, receive, send, dialect="anthropic", handle=_count_tokens)
 
 
 async def _count_tokens(request: DialectRequest) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 
 from gemini_gateway.errors import RequestError
+from gemini_gateway.exchange import Exchange
 from gemini_gateway.json_depth import MAX_JSON_DEPTH, nests_deeper_than
 
 Scope = dict[str, Any]
@@ -59,6 +60,17 @@ def header(scope: Scope, name: bytes) -> str | None:
         if key == name:
             return value.decode("latin-1")
     return None
+
+
+def gateway_headers(exchange: Exchange, base: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """`base` and the gateway's own headers on an answer to a recorded call."""
+    headers = list(base)
+    headers.append((b"x-gateway-overhead-ms", f"{exchange.overhead_ms():.3f}".encode()))
+    if exchange.credential:
+        headers.append((b"x-gateway-credential", exchange.credential.encode()))
+    if exchange.dropped_tools:
+        headers.append((b"x-gateway-dropped-tools", exchange.dropped_tools.encode()))
+    return headers
 
 
 async def send_response(

@@ -34,11 +34,13 @@ from gemini_gateway.routes.asgi import (
     Receive,
     Scope,
     Send,
+    gateway_headers,
     parse_json_object,
     read_body,
     send_response,
 )
-from gemini_gateway.routes.gemini import check_tools, gateway_headers, send_google_error
+from gemini_gateway.routes.errors import send_error
+from gemini_gateway.routes.gemini import check_tools
 
 _FORWARDED_PATCH_QUERY = ("updateMask", "update_mask")
 
@@ -112,7 +114,7 @@ async def collection(scope: Scope, receive: Receive, send: Send) -> None:
         await _remember(gateway, reply, client.id)
         await _answer(send, exchange, reply.status, reply.body, reply.content_type)
     except GatewayError as exc:
-        await send_google_error(send, exc, exchange)
+        await send_error(send, exc, "gemini", exchange)
 
 
 async def one_cache(scope: Scope, receive: Receive, send: Send) -> None:
@@ -153,7 +155,7 @@ async def one_cache(scope: Scope, receive: Receive, send: Send) -> None:
             await _remember(gateway, reply, client.id)  # the new expireTime
         await _answer(send, exchange, reply.status, reply.body, reply.content_type)
     except GatewayError as exc:
-        await send_google_error(send, exc, exchange)
+        await send_error(send, exc, "gemini", exchange)
 
 
 def routes() -> list[BaseRoute]:

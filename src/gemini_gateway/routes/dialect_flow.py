@@ -24,11 +24,24 @@ from gemini_gateway.errors import GatewayError, RequestError
 from gemini_gateway.exchange import Exchange, get_exchange
 from gemini_gateway.remote_media import fetch_all
 from gemini_gateway.resource_names import bare_model_id
-from gemini_gateway.routes.asgi import DisconnectGuard, Receive, Scope, Send, parse_json_object, read_body
-from gemini_gateway.routes.gemini import gateway_headers
+from gemini_gateway.routes.asgi import (
+    DisconnectGuard,
+    Receive,
+    Scope,
+    Send,
+    gateway_headers,
+    parse_json_object,
+    read_body,
+)
+from gemini_gateway.routes.errors import Dialect, send_error
 
-ErrorRenderer = Callable[[GatewayError], tuple[int, bytes]]
 JSON_TYPE = [(b"content-type", b"application/json")]
+# The dialect a route is recorded under -> the envelope its errors come in.
+ERROR_DIALECTS: dict[str, Dialect] = {
+    "openai": "openai",
+    "openai-responses": "openai",
+    "anthropic": "anthropic",
+}
 SSE_TYPE = [(b"content-type", b"text/event-stream; charset=utf-8"), (b"cache-control", b"no-cache")]
 
 
@@ -130,7 +143,6 @@ async def run_dialect(
     send: Send,
     *,
     dialect: str,
-    render_error: ErrorRenderer,
     handle: Callable[[DialectRequest], Awaitable[None]],
     parse: Callable[[bytes, Scope], dict[str, Any]] | None = None,
 ) -> None:
@@ -149,7 +161,7 @@ async def run_dialect(
         guard = DisconnectGuard(receive)
         await handle(DialectRequest(gateway, exchange, scope, send, body, client))
     except GatewayError as exc:
-        await send_dialect_error(send, exchange, exc, render_error)
+        await send_error(send, exc, ERROR_DIALECTS[dialect], exchange)
     except asyncio.CancelledError:
         if guard is None or not guard.absorb():
             raise
@@ -157,17 +169,6 @@ async def run_dialect(
     finally:
         if guard is not None:
             guard.stop()
-
-
-async def send_dialect_error(
-    send: Send, exchange: Exchange, exc: GatewayError, render_error: ErrorRenderer
-) -> None:
-    status, body = render_error(exc)
-    exchange.status, exchange.error = status, exc.message
-    headers = gateway_headers(exchange, JSON_TYPE)
-    headers.extend((k.encode(), v.encode()) for k, v in exc.headers().items())
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
 
 
 def decode_answer(body: bytes) -> dict[str, Any]:

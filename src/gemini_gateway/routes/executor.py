@@ -42,7 +42,8 @@ NO_CACHE = {"cache-control": "no-cache"}  # a reloaded tab must pick up a new cl
 
 
 def executor_hub(scope: MutableMapping[str, Any]) -> ExecutorHub:
-    hub: ExecutorHub = gateway_of(dict(scope)).services["executors"]
+    hub = gateway_of(dict(scope)).executors
+    assert hub is not None, "create_app builds the executor hub"
     return hub
 
 

@@ -41,6 +41,7 @@ from gemini_gateway.exchange import Exchange, get_exchange
 from gemini_gateway.pool.credential import Credential
 from gemini_gateway.resource_names import RESOURCE_ID, api_version, resource_id
 from gemini_gateway.routes.asgi import ASGIEndpoint, Receive, Scope, Send, read_body
+from gemini_gateway.routes.errors import send_error
 from gemini_gateway.routes.files import (
     METADATA_LIMIT,
     answer_upload,
@@ -49,7 +50,6 @@ from gemini_gateway.routes.files import (
     send_upload_error,
     upload_headers,
 )
-from gemini_gateway.routes.gemini import send_google_error
 from gemini_gateway.routes.owned import answer, forwarded, gemini_endpoint, holder_call, query_of
 
 STORES_SCOPE = "fileSearchStores"  # cooldowns apart from generation, as for files and caches
@@ -202,7 +202,7 @@ async def upload(scope: Scope, receive: Receive, send: Send) -> None:
         if upload_id and exc.status_code < 500:
             await send_upload_error(send, exc, exchange)  # final: the client must not retry it
         else:
-            await send_google_error(send, exc, exchange)
+            await send_error(send, exc, "gemini", exchange)
     except ClientGone:
         exchange.status, exchange.error = 499, "client disconnected"
 

@@ -35,7 +35,6 @@ from gemini_gateway.errors import (
     GatewayError,
     RequestError,
     UpstreamUnreachable,
-    render_google_error,
 )
 from gemini_gateway.exchange import Exchange, get_exchange
 from gemini_gateway.pool.credential import Credential
@@ -47,11 +46,12 @@ from gemini_gateway.routes.asgi import (
     Receive,
     Scope,
     Send,
+    gateway_headers,
     header,
     read_body,
     send_response,
 )
-from gemini_gateway.routes.gemini import gateway_headers, send_google_error
+from gemini_gateway.routes.errors import send_error
 
 UPLOAD_LIMIT = 2 * 1024**3  # Google's largest file
 METADATA_LIMIT = 1024 * 1024
@@ -130,18 +130,11 @@ async def upload(scope: Scope, receive: Receive, send: Send) -> None:
     except GatewayError as exc:
         if upload_id and exc.status_code < 500:
             # A resumable client retries any answer without an upload status; this one is final.
-            await _send_upload_error(send, exc, exchange)
+            await send_error(send, exc, "gemini", exchange, [(b"x-goog-upload-status", b"final")])
         else:
-            await send_google_error(send, exc, exchange)
+            await send_error(send, exc, "gemini", exchange)
     except ClientGone:
         exchange.status, exchange.error = 499, "client disconnected"
-
-
-async def _send_upload_error(send: Send, exc: GatewayError, exchange: Exchange) -> None:
-    exchange.status, exchange.error = exc.status_code, exc.message
-    headers = gateway_headers(exchange, [*JSON_HEADERS, (b"x-goog-upload-status", b"final")])
-    headers.extend((k.encode(), v.encode()) for k, v in exc.headers().items())
-    await send_response(send, exc.status_code, render_google_error(exc), headers)
 
 
 async def _start(
@@ -263,7 +256,7 @@ async def list_files(scope: Scope, receive: Receive, send: Send) -> None:
         )
         await _answer_json(send, exchange, page)
     except GatewayError as exc:
-        await send_google_error(send, exc, exchange)
+        await send_error(send, exc, "gemini", exchange)
 
 
 async def one_file(scope: Scope, receive: Receive, send: Send) -> None:
@@ -293,12 +286,16 @@ async def one_file(scope: Scope, receive: Receive, send: Send) -> None:
             await affinity_of(gateway).owners.forget(name)
         await _answer(send, exchange, reply)
     except GatewayError as exc:
-        await send_google_error(send, exc, exchange)
+        await send_error(send, exc, "gemini", exchange)
 
 
 # File Search store uploads (routes/file_search.py) speak the same resumable protocol.
 upload_headers, public_url, answer_upload, continue_upload = _upload_headers, _public_url, _answer, _continue
-send_upload_error = _send_upload_error
+
+
+async def send_upload_error(send: Send, exc: GatewayError, exchange: Exchange) -> None:
+    """A resumable client retries any answer without an upload status; this one is final."""
+    await send_error(send, exc, "gemini", exchange, [(b"x-goog-upload-status", b"final")])
 
 
 def routes() -> list[BaseRoute]:

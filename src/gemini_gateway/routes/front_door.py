@@ -22,8 +22,9 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Route
 from starlette.types import Message, Receive, Scope, Send
 
-from gemini_gateway.errors import google_error_body
+from gemini_gateway.errors import INTERNAL_MESSAGE, GatewayError
 from gemini_gateway.routes.asgi import ASGIEndpoint
+from gemini_gateway.routes.errors import send_error
 
 log = logging.getLogger("gemini_gateway")
 
@@ -98,13 +99,5 @@ class FrontDoor:
             log.exception("unexpected error on %s %s", scope["method"], scope["path"])
             if started:
                 raise
-            body = google_error_body(500, "internal error in the gateway; see its log for details")
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 500,
-                    "headers": [(b"content-type", b"application/json")],
-                }
-            )
-            await send({"type": "http.response.body", "body": body})
+            await send_error(send, GatewayError(INTERNAL_MESSAGE), "gemini")
         return True

@@ -20,7 +20,6 @@ from gemini_gateway.errors import (
     GatewayError,
     RequestError,
     google_error_body,
-    render_google_error,
 )
 from gemini_gateway.exchange import Exchange, get_exchange
 from gemini_gateway.resource_names import api_version, model_id
@@ -31,10 +30,12 @@ from gemini_gateway.routes.asgi import (
     Receive,
     Scope,
     Send,
+    gateway_headers,
     parse_json_object,
     read_body,
     send_response,
 )
+from gemini_gateway.routes.errors import send_error
 from gemini_gateway.sse import frame
 
 log = logging.getLogger("gemini_gateway.routes")
@@ -44,23 +45,6 @@ FORWARDED_LIST_PARAMS = ("pageSize", "pageToken")
 
 def _query(scope: Scope) -> dict[str, str]:
     return dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
-
-
-def gateway_headers(exchange: Exchange, base: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
-    headers = list(base)
-    headers.append((b"x-gateway-overhead-ms", f"{exchange.overhead_ms():.3f}".encode()))
-    if exchange.credential:
-        headers.append((b"x-gateway-credential", exchange.credential.encode()))
-    if exchange.dropped_tools:
-        headers.append((b"x-gateway-dropped-tools", exchange.dropped_tools.encode()))
-    return headers
-
-
-async def send_google_error(send: Send, exc: GatewayError, exchange: Exchange) -> None:
-    exchange.status, exchange.error = exc.status_code, exc.message
-    headers = gateway_headers(exchange, JSON_HEADERS)
-    headers.extend((k.encode(), v.encode()) for k, v in exc.headers().items())
-    await send_response(send, exc.status_code, render_google_error(exc), headers)
 
 
 def _check_shape(method: str, body: dict[str, Any]) -> None:
@@ -148,7 +132,7 @@ async def model_call(scope: Scope, receive: Receive, send: Send) -> None:
             headers = gateway_headers(exchange, [(b"content-type", reply.content_type.encode())])
             await send_response(send, reply.status, reply.body, headers)
     except GatewayError as exc:
-        await send_google_error(send, exc, exchange)
+        await send_error(send, exc, "gemini", exchange)
     except asyncio.CancelledError:
         if guard is None or not guard.absorb():
             raise
@@ -225,7 +209,7 @@ async def list_models(scope: Scope, receive: Receive, send: Send) -> None:
         exchange.status = reply.status
         await send_response(send, reply.status, reply.body, gateway_headers(exchange, JSON_HEADERS))
     except GatewayError as exc:
-        await send_google_error(send, exc, exchange)
+        await send_error(send, exc, "gemini", exchange)
 
 
 def routes() -> list[BaseRoute]:

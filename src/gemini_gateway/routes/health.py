@@ -26,7 +26,7 @@ async def ready(request: Request) -> JSONBody:
             await gateway.database.ping()
         except Exception as exc:  # any driver error means "not ready", with its name as the reason
             problems.append(f"store: unreachable ({type(exc).__name__})")
-    shared = gateway.services.get("shared")
+    shared = gateway.shared
     if shared is not None and (problem := shared.state.problem()) is not None:
         problems.append(problem)
     now = gateway.pool.clock()

@@ -46,11 +46,12 @@ from gemini_gateway.routes.asgi import (
     Receive,
     Scope,
     Send,
+    gateway_headers,
     parse_json_object,
     read_body,
     send_response,
 )
-from gemini_gateway.routes.gemini import gateway_headers, send_google_error
+from gemini_gateway.routes.errors import send_error
 from gemini_gateway.sse import SSEParser
 
 INTERACTIONS_SCOPE = "interactions"  # quota scope of get / cancel / delete: no model runs
@@ -373,7 +374,7 @@ def _endpoint(handler: Handler) -> ASGIEndpoint:
             guard = DisconnectGuard(receive)  # after the body: from here on receive only says "gone"
             await handler(gateway, exchange, client, scope, body, send)
         except GatewayError as exc:
-            await send_google_error(send, exc, exchange)
+            await send_error(send, exc, "gemini", exchange)
         except asyncio.CancelledError:
             if guard is None or not guard.absorb():
                 raise

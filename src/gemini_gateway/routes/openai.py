@@ -12,7 +12,6 @@ from gemini_gateway.dialects.common import new_id
 from gemini_gateway.dialects.generation import suffixed_model_ids, with_default_safety
 from gemini_gateway.dialects.openai_chat import parse_chat_request, render_chat_response
 from gemini_gateway.dialects.openai_embeddings import parse_embeddings_request, render_embeddings_response
-from gemini_gateway.dialects.openai_errors import render_openai_error
 from gemini_gateway.dialects.openai_images import parse_images_request, render_images_response
 from gemini_gateway.dialects.openai_models import render_model, render_models
 from gemini_gateway.dialects.openai_responses import parse_responses_request, render_responses_response
@@ -29,7 +28,7 @@ MODELS_TTL = 60.0
 
 
 async def chat_completions(scope: Scope, receive: Receive, send: Send) -> None:
-    await run_dialect(scope, receive, send, dialect="openai", render_error=render_openai_error, handle=_chat)
+    await run_dialect(scope, receive, send, dialect="openai", handle=_chat)
 
 
 async def _chat(request: DialectRequest) -> None:
@@ -57,9 +56,7 @@ async def _chat(request: DialectRequest) -> None:
 
 
 async def responses(scope: Scope, receive: Receive, send: Send) -> None:
-    await run_dialect(
-        scope, receive, send, dialect="openai-responses", render_error=render_openai_error, handle=_responses
-    )
+    await run_dialect(scope, receive, send, dialect="openai-responses", handle=_responses)
 
 
 async def _responses(request: DialectRequest) -> None:
@@ -89,9 +86,7 @@ async def _responses(request: DialectRequest) -> None:
 
 
 async def embeddings(scope: Scope, receive: Receive, send: Send) -> None:
-    await run_dialect(
-        scope, receive, send, dialect="openai", render_error=render_openai_error, handle=_embeddings
-    )
+    await run_dialect(scope, receive, send, dialect="openai", handle=_embeddings)
 
 
 async def _embeddings(request: DialectRequest) -> None:
@@ -109,9 +104,7 @@ async def _embeddings(request: DialectRequest) -> None:
 
 
 async def images(scope: Scope, receive: Receive, send: Send) -> None:
-    await run_dialect(
-        scope, receive, send, dialect="openai", render_error=render_openai_error, handle=_images
-    )
+    await run_dialect(scope, receive, send, dialect="openai", handle=_images)
 
 
 async def _images(request: DialectRequest) -> None:
@@ -131,9 +124,7 @@ async def _images(request: DialectRequest) -> None:
 
 
 async def speech(scope: Scope, receive: Receive, send: Send) -> None:
-    await run_dialect(
-        scope, receive, send, dialect="openai", render_error=render_openai_error, handle=_speech
-    )
+    await run_dialect(scope, receive, send, dialect="openai", handle=_speech)
 
 
 async def _speech(request: DialectRequest) -> None:
@@ -155,22 +146,11 @@ def _wants_gemini(scope: Scope) -> bool:
     return any(name == b"x-goog-api-key" for name, _ in scope["headers"])
 
 
-class _ModelCache:
-    def __init__(self) -> None:
-        self.expires = 0.0
-        self.models: list[dict[str, object]] = []
-
-
-_CACHE_KEY = "openai.models"
-
-
 async def models(scope: Scope, receive: Receive, send: Send) -> None:
     if scope["path"].startswith("/v1/") and _wants_gemini(scope):
         await gemini_list_models(scope, receive, send)
         return
-    await run_dialect(
-        scope, _no_body(receive), send, dialect="openai", render_error=render_openai_error, handle=_models
-    )
+    await run_dialect(scope, _no_body(receive), send, dialect="openai", handle=_models)
 
 
 def _no_body(receive: Receive) -> Receive:
@@ -188,7 +168,7 @@ def _no_body(receive: Receive) -> Receive:
 
 
 async def _models(request: DialectRequest) -> None:
-    cache: _ModelCache = request.gateway.services.setdefault(_CACHE_KEY, _ModelCache())
+    cache = request.gateway.model_list
     now = time.monotonic()
     if now >= cache.expires:
         reply = await request.gateway.dispatcher.unary(

@@ -10,7 +10,6 @@ import orjson
 from starlette.routing import BaseRoute, Route
 
 from gemini_gateway.backends.base import UpstreamCall
-from gemini_gateway.dialects.openai_errors import render_openai_error
 from gemini_gateway.dialects.openai_image_edits import parse_edit_request, parse_form
 from gemini_gateway.dialects.openai_images import render_images_response
 from gemini_gateway.routes.asgi import ASGIEndpoint, Receive, Scope, Send, header
@@ -24,9 +23,7 @@ def _form(body: bytes, scope: Scope) -> dict[str, Any]:
 
 
 async def image_edits(scope: Scope, receive: Receive, send: Send) -> None:
-    await run_dialect(
-        scope, receive, send, dialect="openai", render_error=render_openai_error, handle=_edit, parse=_form
-    )
+    await run_dialect(scope, receive, send, dialect="openai", handle=_edit, parse=_form)
 
 
 async def _edit(request: DialectRequest) -> None:

@@ -16,8 +16,8 @@ from gemini_gateway.backends.base import ResourceReply
 from gemini_gateway.context import Gateway, gateway_of
 from gemini_gateway.errors import GatewayError
 from gemini_gateway.exchange import Exchange, get_exchange
-from gemini_gateway.routes.asgi import Receive, Scope, Send, send_response
-from gemini_gateway.routes.gemini import gateway_headers, send_google_error
+from gemini_gateway.routes.asgi import Receive, Scope, Send, gateway_headers, send_response
+from gemini_gateway.routes.errors import send_error
 
 Handler = Callable[[Gateway, Exchange, Scope, Receive, Send], Awaitable[None]]
 
@@ -49,7 +49,7 @@ def gemini_endpoint(handle: Handler) -> Callable[[Scope, Receive, Send], Awaitab
             exchange.client_id = gateway.auth.client(scope).id
             await handle(gateway, exchange, scope, receive, send)
         except GatewayError as exc:
-            await send_google_error(send, exc, exchange)
+            await send_error(send, exc, "gemini", exchange)
 
     endpoint.__name__ = handle.__name__
     endpoint.__doc__ = handle.__doc__

@@ -64,9 +64,8 @@ class Shared:
         if what == "changed":
             self.spawn(self.reload(str(event.get("topic"))))
         elif what == "session_end":
-            from gemini_gateway.admin.state import admin_state
-
-            admin_state(self.gateway).sessions.forget_key(str(event.get("key")))
+            if self.gateway.admin is not None:
+                self.gateway.admin.sessions.forget_key(str(event.get("key")))
         elif what == "wrong":
             self.gateway.auth.brake.note([str(k) for k in event.get("keys", [])])
         else:
@@ -155,14 +154,13 @@ async def apply_switches(gateway: Gateway, database: Database) -> None:
 
 
 def shared_of(gateway: Gateway) -> Shared | None:
-    shared: Shared | None = gateway.services.get(SERVICE)
-    return shared
+    return gateway.shared
 
 
 async def start_shared(gateway: Gateway) -> Shared:
     settings = gateway.settings
     replica = settings.replica_id or f"{socket.gethostname()}-{os.getpid()}"
-    shared = gateway.services[SERVICE] = Shared(gateway, replica)
+    shared = gateway.shared = Shared(gateway, replica)
     if settings.redis_url is not None:
         from gemini_gateway.shared.redis_state import RedisState
 
@@ -179,10 +177,8 @@ async def start_shared(gateway: Gateway) -> Shared:
     await shared.start()
     if settings.redis_url is not None and state.brake_salt:
         gateway.auth.brake.salt = state.brake_salt
-    from gemini_gateway.admin.state import admin_state
-
-    with contextlib.suppress(KeyError):
-        admin = admin_state(gateway)
+    admin = gateway.admin
+    if admin is not None:
         admin.sessions.shared = shared.state if settings.redis_url is not None else None
         if admin.box is not None:  # upload ids sealed under the key every replica shares
             from gemini_gateway.affinity.resources import affinity_of
@@ -193,7 +189,7 @@ async def start_shared(gateway: Gateway) -> Shared:
 
 
 async def stop_shared(gateway: Gateway) -> None:
-    shared = gateway.services.pop(SERVICE, None)
+    shared, gateway.shared = gateway.shared, None
     if shared is not None:
         gateway.pool.observer = None
         await shared.stop()

@@ -15,6 +15,7 @@ from gemini_gateway.pool.credential import Credential
 from gemini_gateway.redaction import REDACTOR
 from gemini_gateway.shared import records
 from gemini_gateway.shared.events import apply_switch
+from gemini_gateway.store import secrets
 
 log = logging.getLogger("gemini_gateway.shared")
 
@@ -52,7 +53,7 @@ async def settings(gateway: Gateway) -> None:
 async def keys(gateway: Gateway) -> None:
     assert gateway.database is not None
     state = admin_state(gateway)
-    rows = {r.credential_id: r for r in await repo.load_secrets(gateway.database) if r.kind in KEY_KINDS}
+    rows = {r.credential_id: r for r in await secrets.load_secrets(gateway.database) if r.kind in KEY_KINDS}
     for cid in [c for c in state.stored_credentials if c not in rows]:
         gateway.pool.remove(cid)
         state.stored_credentials.discard(cid)

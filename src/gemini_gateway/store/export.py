@@ -8,12 +8,15 @@ last assistant message. Exchanges without a text answer (errors, embeddings) are
 from __future__ import annotations
 
 import base64
+import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any, Literal
 
 import orjson
 
 from gemini_gateway.merge.stream import answer_text
+from gemini_gateway.store.database import Database
 from gemini_gateway.store.exchanges import ExchangeStore, LogFilter
 
 ExportFormat = Literal["raw", "chat"]
@@ -100,3 +103,23 @@ async def export_lines(
         line = raw_line(record) if fmt == "raw" else chat_line(record)
         if line is not None:
             yield orjson.dumps(line) + b"\n"
+
+
+async def export_file(database_url: str, where: LogFilter, fmt: ExportFormat, output: Path | None) -> int:
+    """Write the matching exchanges to `output` (stdout when None); how many were written."""
+    database = Database(database_url)
+    try:
+        await database.migrate()  # a fresh store just has no records; the tables must exist to say so
+        store = ExchangeStore(database)
+        count = 0
+        handle = sys.stdout.buffer if output is None else open(output, "wb")  # noqa: ASYNC230, SIM115
+        try:
+            async for line in export_lines(store, where, fmt):
+                handle.write(line)
+                count += 1
+        finally:
+            if output is not None:
+                handle.close()
+        return count
+    finally:
+        await database.aclose()

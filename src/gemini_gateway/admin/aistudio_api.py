@@ -25,7 +25,7 @@ router = APIRouter(prefix="/api/aistudio", tags=["aistudio"])
 def _service(request: Request) -> AiStudioService:
     gateway: Gateway = request.app.state.gateway
     gateway.auth.admin(cast(dict[str, Any], request.scope))
-    service: AiStudioService | None = gateway.services.get("aistudio")
+    service = gateway.aistudio
     if service is None:
         raise RequestError("AI Studio page automation is not part of this gateway", status_code=404)
     return service

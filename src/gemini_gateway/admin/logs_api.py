@@ -53,8 +53,7 @@ def _admin(request: Request) -> Gateway:
 
 def _store(request: Request) -> ExchangeStore:
     gateway = _admin(request)
-    recorder = gateway.services.get("recorder")
-    store: ExchangeStore | None = getattr(recorder, "store", None)
+    store: ExchangeStore | None = getattr(gateway.recorder, "store", None)
     if store is None and gateway.database is not None:
         store = ExchangeStore(gateway.database)
     if store is None:
@@ -164,5 +163,5 @@ async def stats(
 @router.get("/recorder")
 async def recorder_status(request: Request) -> JSONBody:
     """The recorder's own health: queue depth, spool size, counters, last store error."""
-    recorder = _admin(request).services.get("recorder")
+    recorder = _admin(request).recorder
     return JSONBody(recorder.status() if recorder is not None else {"mode": "off"})

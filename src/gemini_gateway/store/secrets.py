@@ -1,7 +1,9 @@
-"""Encryption at rest for upstream secrets added at run time (Fernet: AES-128-CBC + HMAC-SHA256).
+"""Upstream secrets added at run time, kept encrypted in the store (Fernet: AES-128-CBC + HMAC-SHA256).
 
 The key comes from the ENCRYPTION_KEY setting, or from DATA_DIR/secret.key, created on first use
 with mode 0600. Losing that file makes stored secrets unreadable; the database alone never is enough.
+The rows live in `upstream_credentials` (migration 0003): API keys added in the admin UI and OAuth
+accounts (their refreshed tokens) alike.
 """
 
 from __future__ import annotations
@@ -14,12 +16,17 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from sqlalchemy import Float, String, Text, delete, select
+from sqlalchemy.orm import Mapped, mapped_column
+
 from gemini_gateway.settings import Settings
+from gemini_gateway.store.database import Database
+from gemini_gateway.store.models import Base
 
 if TYPE_CHECKING:
     from cryptography.fernet import Fernet
 
-log = logging.getLogger("gemini_gateway.admin")
+log = logging.getLogger("gemini_gateway.store")
 KEY_FILE = "secret.key"
 
 
@@ -82,3 +89,31 @@ def _key_file(path: Path) -> bytes:
         handle.write(key + b"\n")
     log.warning("created %s: back it up, secrets stored in the database cannot be read without it", path)
     return key
+
+
+class UpstreamSecret(Base):
+    """An upstream credential added at run time, its secret encrypted (Fernet) at rest."""
+
+    __tablename__ = "upstream_credentials"
+
+    credential_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    label: Mapped[str] = mapped_column(String(64))
+    ciphertext: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[float] = mapped_column(Float)
+    created_by: Mapped[str] = mapped_column(String(64))
+
+
+async def load_secrets(database: Database) -> list[UpstreamSecret]:
+    async with database.sessions() as session:
+        return list((await session.execute(select(UpstreamSecret))).scalars())
+
+
+async def add_secrets(database: Database, rows: list[UpstreamSecret]) -> None:
+    async with database.sessions.begin() as session:
+        session.add_all(rows)
+
+
+async def delete_secret(database: Database, credential_id: str) -> None:
+    async with database.sessions.begin() as session:
+        await session.execute(delete(UpstreamSecret).where(UpstreamSecret.credential_id == credential_id))

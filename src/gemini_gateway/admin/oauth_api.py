@@ -8,28 +8,21 @@
     POST   /api/oauth/login                 start a login: {auth_url, state, redirect_uri}
     GET    /api/oauth/login/{state}         how a started login stands: waiting, done (the account), failed
     POST   /api/oauth/login/{state}         finish a login with the pasted code or address (copy-paste)
-    GET    /admin/oauth2callback            where Google sends the browser back (loopback logins)
 
-The callback carries no admin token (Google's redirect cannot): the single-use, expiring `state`
-of a login an admin started is what authorises it. It lives outside /api/ so that the admin API's
-cross-origin refusal does not turn the redirect from Google away, and under /admin so that the
-recorder never stores its one-time code.
+Google sends a loopback login's browser back to `WEB_CALLBACK`, served by admin/oauth_callback.py.
 """
 
 from __future__ import annotations
 
-import html
 import logging
 import re
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Request
 from pydantic import BaseModel, Field
-from starlette.responses import HTMLResponse
 
 from gemini_gateway.admin import repo
 from gemini_gateway.admin.deps import Actor, AdminActor, GatewayDep
-from gemini_gateway.admin.pages import SECURITY_HEADERS
 from gemini_gateway.context import Gateway
 from gemini_gateway.errors import GatewayError, RequestError, UpstreamUnreachable
 from gemini_gateway.oauth.account import OAuthAccount
@@ -40,9 +33,8 @@ from gemini_gateway.oauth.tokens import CredentialFormatError, OAuthTokens, pars
 from gemini_gateway.routes.responses import JSONBody
 
 router = APIRouter(prefix="/api/oauth", tags=["admin: oauth accounts"])
-callback_router = APIRouter(tags=["admin: oauth accounts"])
 log = logging.getLogger("gemini_gateway.oauth")
-WEB_CALLBACK = "/admin/oauth2callback"
+WEB_CALLBACK = "/admin/oauth2callback"  # see admin/oauth_callback.py
 # Google's rule for project ids (6 to 30 lowercase letters, digits and hyphens, a letter first, no
 # hyphen last), with the domain prefix of older organisation projects, or a project number: a typo
 # is refused here rather than surfacing later as a 403 from Code Assist on every call.
@@ -99,7 +91,7 @@ async def _audit(gateway: Gateway, actor: Actor, action: str, target: str) -> No
         log.warning("could not write the audit log: %s", type(exc).__name__)
 
 
-async def _add(gateway: Gateway, actor: Actor, tokens: OAuthTokens) -> dict[str, Any]:
+async def add_account(gateway: Gateway, actor: Actor, tokens: OAuthTokens) -> dict[str, Any]:
     credential, new = await manager_of(gateway).add(tokens, actor.id)
     await _audit(gateway, actor, "oauth.add" if new else "oauth.relogin", credential.label)
     return {**_row(gateway, credential.id), "new": new}
@@ -131,7 +123,7 @@ async def add_accounts(
         raise RequestError(f"unusable credential: {exc}") from None
     if not parsed:
         raise RequestError("no credential given")
-    rows = [await _add(gateway, actor, tokens) for tokens in parsed]
+    rows = [await add_account(gateway, actor, tokens) for tokens in parsed]
     return JSONBody({"added": rows}, status_code=201)
 
 
@@ -216,7 +208,7 @@ async def finish_manual_login(
     except LoginError as exc:
         raise RequestError(str(exc)) from None
     try:
-        row = await _add(gateway, actor, await _exchange(gateway, pending, code))
+        row = await add_account(gateway, actor, await exchange_code(gateway, pending, code))
     except GatewayError as exc:
         logins.end(state, error=exc.message)
         raise
@@ -224,35 +216,7 @@ async def finish_manual_login(
     return JSONBody(row, status_code=201)
 
 
-@callback_router.get(WEB_CALLBACK, include_in_schema=False)
-async def login_callback(request: Request) -> HTMLResponse:
-    gateway: Gateway = request.app.state.gateway
-    query = request.query_params
-    logins = manager_of(gateway).logins
-    state = query.get("state", "")
-    try:
-        pending = logins.take(state)
-    except LoginError as exc:
-        return _page(f"Login failed: {exc}", ok=False)
-    try:
-        if "error" in query:
-            raise LoginError(f"Google refused the login: {query['error'][:100]}")
-        code = query.get("code") or ""
-        if not code:
-            raise LoginError("the redirect carries no code")
-        tokens = await _exchange(gateway, pending, code)
-        row = await _add(
-            gateway, Actor("oauth-login", str(request.client.host if request.client else "")), tokens
-        )
-    except (LoginError, GatewayError) as exc:
-        message = exc.message if isinstance(exc, GatewayError) else str(exc)
-        logins.end(state, error=message)
-        return _page(f"Login failed: {message}", ok=False)
-    logins.end(state, credential_id=row["id"])
-    return _page(f"Added {row['label']} to the gateway. You can close this tab.", ok=True)
-
-
-async def _exchange(gateway: Gateway, pending: PendingLogin, code: str) -> OAuthTokens:
+async def exchange_code(gateway: Gateway, pending: PendingLogin, code: str) -> OAuthTokens:
     assert gateway.transports is not None
     try:
         return await finish_login(gateway.transports.http, manager_of(gateway).client, pending, code)
@@ -260,20 +224,3 @@ async def _exchange(gateway: Gateway, pending: PendingLogin, code: str) -> OAuth
         raise UpstreamUnreachable(str(exc)) from None
     except OAuthError as exc:
         raise RequestError(f"the login could not be finished: {exc}") from None
-
-
-def _page(message: str, *, ok: bool) -> HTMLResponse:
-    """Where the sign-in tab lands: the admin UI's look, no script."""
-    body = (
-        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        "<title>Google account · gemini-gateway</title>"
-        '<link rel="icon" href="/admin/static/favicon.svg" type="image/svg+xml">'
-        '<link rel="stylesheet" href="/admin/static/css/style.css"></head>'
-        '<body><main class="login"><div class="card">'
-        '<div class="brand"><img src="/admin/static/favicon.svg" alt="">'
-        "<div>gemini-gateway<small>Google account login</small></div></div>"
-        f'<div class="notice {"ok" if ok else "bad"}" role="status">{html.escape(message)}</div>'
-        '<a href="/admin/#/pool">Open the pool</a></div></main></body></html>'
-    )
-    return HTMLResponse(body, status_code=200 if ok else 400, headers=SECURITY_HEADERS)

@@ -9,8 +9,8 @@ import pytest
 from cryptography.fernet import Fernet
 from pydantic import SecretStr
 
-from gemini_gateway.admin.crypto import KEY_FILE, SecretBox, load_box
 from gemini_gateway.settings import Settings
+from gemini_gateway.store.secrets import KEY_FILE, SecretBox, load_box
 
 
 @pytest.mark.parametrize("key", [b"not-a-key", b"", b"c2hvcnQ=", base64.urlsafe_b64encode(bytes(33))])
