@@ -1,4 +1,4 @@
-"""Small ASGI helpers for the hot routes, which skip request/response objects for speed."""
+"""Small ASGI helpers shared by the hot routes, which skip request/response objects for speed."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 
 from gemini_gateway.errors import RequestError
+from gemini_gateway.exchange import Exchange
 from gemini_gateway.json_depth import MAX_JSON_DEPTH, nests_deeper_than
 
 Scope = dict[str, Any]
@@ -59,6 +60,15 @@ def header(scope: Scope, name: bytes) -> str | None:
         if key == name:
             return value.decode("latin-1")
     return None
+
+
+def gateway_headers(exchange: Exchange, base: Iterable[tuple[bytes, bytes]]) -> Headers:
+    """`base` and what the gateway says of every answer: its overhead, the credential that served."""
+    headers = list(base)
+    headers.append((b"x-gateway-overhead-ms", f"{exchange.overhead_ms():.3f}".encode()))
+    if exchange.credential:
+        headers.append((b"x-gateway-credential", exchange.credential.encode()))
+    return headers
 
 
 async def send_response(

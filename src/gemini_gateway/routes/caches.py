@@ -34,11 +34,12 @@ from gemini_gateway.routes.asgi import (
     Receive,
     Scope,
     Send,
+    gateway_headers,
     parse_json_object,
     read_body,
     send_response,
 )
-from gemini_gateway.routes.gemini import check_tools, gateway_headers, send_google_error
+from gemini_gateway.routes.gemini import check_tools, send_google_error
 
 _FORWARDED_PATCH_QUERY = ("updateMask", "update_mask")
 

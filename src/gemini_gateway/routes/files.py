@@ -47,11 +47,12 @@ from gemini_gateway.routes.asgi import (
     Receive,
     Scope,
     Send,
+    gateway_headers,
     header,
     read_body,
     send_response,
 )
-from gemini_gateway.routes.gemini import gateway_headers, send_google_error
+from gemini_gateway.routes.gemini import send_google_error
 
 UPLOAD_LIMIT = 2 * 1024**3  # Google's largest file
 METADATA_LIMIT = 1024 * 1024

@@ -46,11 +46,12 @@ from gemini_gateway.routes.asgi import (
     Receive,
     Scope,
     Send,
+    gateway_headers,
     parse_json_object,
     read_body,
     send_response,
 )
-from gemini_gateway.routes.gemini import gateway_headers, send_google_error
+from gemini_gateway.routes.gemini import send_google_error
 from gemini_gateway.sse import SSEParser
 
 INTERACTIONS_SCOPE = "interactions"  # quota scope of get / cancel / delete: no model runs
