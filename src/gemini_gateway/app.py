@@ -45,7 +45,7 @@ from gemini_gateway.routes.caches import routes as cache_routes
 from gemini_gateway.routes.files import routes as file_routes
 from gemini_gateway.routes.front_door import FrontDoor
 from gemini_gateway.routes.interactions import routes as interaction_routes
-from gemini_gateway.settings import Settings
+from gemini_gateway.settings import Settings, load_settings
 from gemini_gateway.store.database import Database
 from gemini_gateway.transport.build import build_transports
 
@@ -71,7 +71,7 @@ class GatewayApp(FastAPI):
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    settings = settings or Settings()
+    settings = settings or load_settings()
     keys = [k.get_secret_value() for k in settings.gemini_api_keys]
     tokens = [t.get_secret_value() for t in settings.gateway_tokens]
     admin = settings.admin_token.get_secret_value() if settings.admin_token else None

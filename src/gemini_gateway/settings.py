@@ -11,7 +11,7 @@ import ipaddress
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from gemini_gateway.pool.quota_tiers import DEFAULT_TIERS, merge_tiers
@@ -359,3 +359,23 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+class ConfigurationError(ValueError):
+    """Settings that do not validate, said so a user can act on it: one line per setting."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(f"configuration error: {problem}" for problem in problems))
+        self.problems = problems
+
+
+def load_settings(**overrides: object) -> Settings:
+    """The settings, read the one way every command and the app read them; `overrides` (such as
+    command-line options) win over the environment, and None means "not given"."""
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = [
+            f"{'.'.join(str(p) for p in error['loc']).upper()}: {error['msg']}" for error in exc.errors()
+        ]
+        raise ConfigurationError(problems) from None

@@ -10,7 +10,7 @@ from typing import Annotated, cast
 import typer
 
 from gemini_gateway.recorder.export import ExportFormat, export_lines
-from gemini_gateway.settings import Settings
+from gemini_gateway.settings import Settings, load_settings
 from gemini_gateway.store.database import Database
 from gemini_gateway.store.exchanges import ExchangeStore, LogFilter, parse_time_ms
 
@@ -63,10 +63,6 @@ def export(
     """Write recorded exchanges as JSON Lines, oldest first (DATABASE_URL / DATA_DIR as the server)."""
     if fmt not in ("raw", "chat"):
         raise typer.BadParameter("--format must be raw or chat")
-    # Late import: cli.py mounts this sub-app, and its settings loader (with friendly config
-    # errors) is the one every command shares.
-    from gemini_gateway.cli import load_settings
-
     settings = load_settings()
     where = LogFilter(_time(since), _time(until), model, status, client, credential, dialect, errors_only)
     count = asyncio.run(_export(settings, where, cast(ExportFormat, fmt), output))
