@@ -55,6 +55,13 @@ def test_placeholder_admin_token_is_rejected(tmp_path) -> None:
     assert result.returncode == 2 and "ADMIN_TOKEN" in result.stderr
 
 
+@pytest.mark.parametrize("command", [["serve"], ["creds", "list"], ["aistudio", "list"], ["logs", "export"]])
+def test_every_command_reads_settings_one_way(tmp_path: Path, command: list[str]) -> None:
+    result = run_cli(*command, env={"PORT": "not-a-port", "DATA_DIR": str(tmp_path)})
+    assert result.returncode == 2, result.stderr
+    assert "configuration error: PORT:" in result.stderr and "Traceback" not in result.stderr
+
+
 def test_help_lists_the_commands() -> None:
     result = run_cli("--help", env={})
     assert result.returncode == 0 and "serve" in result.stdout and "fake-upstream" in result.stdout

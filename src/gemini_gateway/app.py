@@ -55,7 +55,7 @@ from gemini_gateway.routes.files import routes as file_routes
 from gemini_gateway.routes.front_door import FrontDoor
 from gemini_gateway.routes.interactions import routes as interaction_routes
 from gemini_gateway.routes.openai_image_edits import routes as image_edit_routes
-from gemini_gateway.settings import Settings
+from gemini_gateway.settings import Settings, load_settings
 from gemini_gateway.shared import start_shared, stop_shared
 from gemini_gateway.shared.gate import Gate, rate_gate
 from gemini_gateway.store.database import Database
@@ -86,7 +86,7 @@ class GatewayApp(FastAPI):
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    settings = settings or Settings()
+    settings = settings or load_settings()
     keys = [k.get_secret_value() for k in settings.gemini_api_keys]
     tokens = [t.get_secret_value() for t in settings.gateway_tokens]
     admin = settings.admin_token.get_secret_value() if settings.admin_token else None

@@ -9,25 +9,15 @@ import sys
 from typing import Annotated
 
 import typer
-from pydantic import SecretStr, ValidationError
+from pydantic import SecretStr
 
 from gemini_gateway.aistudio.cli import aistudio_app
 from gemini_gateway.oauth.cli import creds_app
-from gemini_gateway.settings import Settings
+from gemini_gateway.settings import ConfigurationError, Settings, load_settings
 from gemini_gateway.store.cli import logs_app
 
 app = typer.Typer(help="A self-hosted gateway in front of Google Gemini.", no_args_is_help=True)
 log = logging.getLogger("gemini_gateway.cli")
-
-
-def load_settings(**overrides: object) -> Settings:
-    try:
-        return Settings(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
-    except ValidationError as exc:
-        for error in exc.errors():
-            field = ".".join(str(p) for p in error["loc"]).upper()
-            typer.echo(f"configuration error: {field}: {error['msg']}", err=True)
-        raise typer.Exit(2) from None
 
 
 def ensure_admin_token(settings: Settings) -> Settings:
@@ -107,7 +97,11 @@ app.add_typer(aistudio_app, name="aistudio")
 
 
 def main() -> None:
-    sys.exit(app())
+    try:
+        app()
+    except ConfigurationError as exc:  # from any command's load_settings(): say what to fix
+        typer.echo(str(exc), err=True)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

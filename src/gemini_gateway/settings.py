@@ -1,18 +1,22 @@
 """The gateway's one settings class.
 
-Values come from (highest first) init arguments, environment variables, the `.env` file, and
-defaults. List settings accept comma-separated strings (`GEMINI_API_KEYS=a,b,c`) as users of
+Values come from (highest first) values stored from the admin UI (`load_settings(stored=...)`),
+init arguments, environment variables, the `.env` file, and defaults. List settings accept comma-separated strings (`GEMINI_API_KEYS=a,b,c`) as users of
 this kind of tool write them, as well as JSON lists.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import os
+from collections.abc import Mapping
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 from gemini_gateway.pool.quota_tiers import DEFAULT_TIERS, merge_tiers
 
@@ -70,10 +74,41 @@ def _split_list(value: object) -> object:
     return value
 
 
+# The stored values the Settings being built reads (see load_settings); none outside it.
+_STORED: ContextVar[Mapping[str, Any] | None] = ContextVar("stored_settings", default=None)
+
+
+class StoredOverrides(PydanticBaseSettingsSource):
+    """Values stored in the database from the admin UI: they win over the environment, so that an
+    edit made there holds across restarts until it is reset."""
+
+    def __init__(self, settings_cls: type[BaseSettings], values: Mapping[str, Any]) -> None:
+        super().__init__(settings_cls)
+        self.values = values
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return self.values.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return {name: value for name, value in self.values.items() if name in self.settings_cls.model_fields}
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
     )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        stored = StoredOverrides(settings_cls, _STORED.get() or {})
+        return stored, init_settings, env_settings, dotenv_settings, file_secret_settings
 
     # Upstream access
     gemini_api_keys: SecretList = Field(default_factory=list, description="Gemini API keys (comma-separated)")
@@ -366,6 +401,20 @@ class Settings(BaseSettings):
             return orjson.loads(value)
         return value
 
+    @field_validator("recording_writer", mode="after")
+    @classmethod
+    def _writer_for_the_cpus(cls, value: str) -> str:
+        """ "auto" asks for a writer process only when the gateway may use more than one CPU:
+        confined to one (taskset, a one-CPU container), a second process would take the same core
+        and add IPC and memory. Decided once, here."""
+        if value != "auto":
+            return value
+        try:
+            cpus = len(os.sched_getaffinity(0))
+        except AttributeError:  # not Linux
+            cpus = os.cpu_count() or 1
+        return "process" if cpus > 1 else "inline"
+
     @model_validator(mode="after")
     def _known_tiers(self) -> Settings:
         known = merge_tiers(DEFAULT_TIERS, self.quota_tiers)
@@ -423,3 +472,32 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+class ConfigurationError(ValueError):
+    """Settings that do not validate, said so a user can act on it: one line per setting."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(f"configuration error: {problem}" for problem in problems))
+        self.problems = problems
+
+
+def load_settings(*, stored: Mapping[str, Any] | None = None, **overrides: object) -> Settings:
+    """The settings, read the one way every command and the app read them: `overrides` (such as
+    command-line options; None means "not given") over the environment, and `stored` (the admin
+    UI's values from the database, once it is open) over both."""
+    token = _STORED.set(stored)
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = [
+            f"{'.'.join(str(p) for p in error['loc']).upper()}: {error['msg']}" for error in exc.errors()
+        ]
+        raise ConfigurationError(problems) from None
+    finally:
+        _STORED.reset(token)
+
+
+def with_stored(base: Settings, stored: Mapping[str, Any]) -> Settings:
+    """`base` (the settings the process started with) built again under `stored` values."""
+    return load_settings(stored=stored, **{name: getattr(base, name) for name in base.model_fields_set})

@@ -9,7 +9,8 @@ from typing import Any
 import orjson
 import pytest
 
-from gemini_gateway.routes.gemini import _send_events
+from gemini_gateway.routes.dialect_flow import send_events
+from gemini_gateway.routes.gemini import GoogleJSONArray, GoogleSSE
 from gemini_gateway.sse import SSEParser
 
 A, B, C = b'{"n":1}', b'{"n":2}', b'{"n":3}'
@@ -29,7 +30,7 @@ async def writes(groups: list[list[bytes]], sse: bool, end_waits: bool) -> list[
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    await _send_events(arriving(groups, end_waits), send, sse)
+    await send_events(arriving(groups, end_waits), GoogleSSE() if sse else GoogleJSONArray(), send)
     return sent
 
 
@@ -72,5 +73,5 @@ async def test_a_send_cancelled_while_the_next_read_is_pending_releases_the_upst
         raise asyncio.CancelledError  # the client went away during the write
 
     with pytest.raises(asyncio.CancelledError):
-        await _send_events(relay(), send, sse=True)
+        await send_events(relay(), GoogleSSE(), send)
     assert released == ["upstream"]

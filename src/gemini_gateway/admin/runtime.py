@@ -1,7 +1,9 @@
 """Runtime settings: every setting with its value and source, validated edits, and live effect.
 
 Values come from defaults, then the environment (`.env` and variables), then values stored in the
-database from the admin UI, which win. `SPECS` says which settings can be edited here and whether
+database from the admin UI, which win: `settings.StoredOverrides` is that source, so the values
+after an edit are the Settings built again (`settings.with_stored`); `apply` then carries them into
+the live settings object, which every component holds, and into the components that copied one. `SPECS` says which settings can be edited here and whether
 an edit takes effect at once ("live") or at the next start; settings it does not list are shown
 read-only, so a setting added later is never editable by accident.
 """
@@ -225,7 +227,8 @@ APPLIERS: dict[str, Callable[[Gateway], bool]] = {
 
 
 def apply(gateway: Gateway, candidate: Settings, names: list[str]) -> dict[str, bool]:
-    """Copy `names` from `candidate` into the live settings; True per name when it took effect now."""
+    """Copy `names` from `candidate` (the settings built again) into the live settings, and into
+    what copied them when it was built; True per name when it took effect now."""
     for name in names:
         setattr(gateway.settings, name, getattr(candidate, name))
     effect: dict[str, bool] = {}

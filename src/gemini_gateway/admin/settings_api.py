@@ -15,7 +15,7 @@ from gemini_gateway.admin.state import AdminState
 from gemini_gateway.context import Gateway
 from gemini_gateway.errors import RequestError
 from gemini_gateway.routes.responses import JSONBody
-from gemini_gateway.settings import Settings
+from gemini_gateway.settings import ConfigurationError, Settings, with_stored
 
 router = APIRouter(prefix="/api", tags=["admin: settings"])
 log = logging.getLogger("gemini_gateway.admin")
@@ -42,20 +42,36 @@ def _from_store(state: AdminState, value: Any) -> Any:
     return value
 
 
+def _rebuilt(state: AdminState, stored: dict[str, Any]) -> Settings:
+    """The settings built again from their sources, `stored` being the admin UI's values."""
+    try:
+        return with_stored(state.base, stored)
+    except ConfigurationError as exc:
+        raise RequestError("; ".join(exc.problems), status_code=422) from None
+
+
 async def load_stored_settings(gateway: Gateway, state: AdminState) -> list[str]:
     """Apply the settings stored in the database over the environment (at start-up)."""
     assert gateway.database is not None
-    applied: list[str] = []
+    valid: dict[str, Any] = {}
+    checked = gateway.settings  # each value checked over those before it: one may name another's tier
     for name, raw in (await repo.load_settings(gateway.database)).items():
         try:
-            candidate = runtime.validate(gateway.settings, {name: _from_store(state, raw)})
+            value = _from_store(state, raw)
+            checked = runtime.validate(checked, {name: value})  # a bad value is skipped, not fatal
         except (RequestError, ValueError) as exc:
             message = exc.message if isinstance(exc, RequestError) else str(exc)
             log.error("ignoring the stored value of %s: %s", name, message)
             continue
-        runtime.apply(gateway, candidate, [name])
-        state.stored_settings[name] = getattr(candidate, name)
-        applied.append(name)
+        valid[name] = value
+    try:
+        settings = _rebuilt(state, valid)
+    except RequestError as exc:  # values fine alone that clash together: keep the environment's
+        log.error("ignoring the stored settings: %s", exc.message)
+        return []
+    applied = list(valid)
+    runtime.apply(gateway, settings, applied)
+    state.stored_settings.update((name, getattr(settings, name)) for name in applied)
     overridden = [n for n in applied if n in state.env_fields]
     if overridden:
         log.warning(
@@ -83,13 +99,14 @@ async def change_settings(
     candidate = runtime.validate(gateway.settings, body.values)
     # Only real changes are stored: saving the environment's own value must not pin it over .env.
     names = [n for n in body.values if getattr(candidate, n) != getattr(gateway.settings, n)]
+    settings = _rebuilt(state, {**state.stored_settings, **{n: getattr(candidate, n) for n in names}})
     old = {n: runtime.display(n, getattr(gateway.settings, n)) for n in names}
-    stored = {n: _to_store(state, n, runtime.stored_form(candidate, n)) for n in names}
+    stored = {n: _to_store(state, n, runtime.stored_form(settings, n)) for n in names}
     await repo.save_settings(database, stored, actor.id)
-    effect = runtime.apply(gateway, candidate, names)
+    effect = runtime.apply(gateway, settings, names)
     for name in names:
-        state.stored_settings[name] = getattr(candidate, name)
-        new = runtime.display(name, getattr(candidate, name))
+        state.stored_settings[name] = getattr(settings, name)
+        new = runtime.display(name, getattr(settings, name))
         await audit(database, actor, "settings.change", name, old[name], new)
     changes = [{"name": n, "applied_now": effect[n], "restart_needed": not effect[n]} for n in names]
     return JSONBody({"changed": changes, "settings": runtime.describe(gateway, state)})
@@ -105,12 +122,11 @@ async def reset_setting(
     if name not in state.stored_settings:
         raise RequestError(f"{name} has no stored value to reset", status_code=409)
     old = runtime.display(name, getattr(gateway.settings, name))
+    settings = _rebuilt(state, {n: v for n, v in state.stored_settings.items() if n != name})
     await repo.delete_setting(database, name)
-    effect = runtime.apply(gateway, state.base, [name])
+    effect = runtime.apply(gateway, settings, [name])
     del state.stored_settings[name]
-    await audit(
-        database, actor, "settings.reset", name, old, runtime.display(name, getattr(state.base, name))
-    )
+    await audit(database, actor, "settings.reset", name, old, runtime.display(name, getattr(settings, name)))
     return JSONBody(
         {
             "changed": [{"name": name, "applied_now": effect[name], "restart_needed": not effect[name]}],

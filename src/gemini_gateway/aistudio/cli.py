@@ -19,13 +19,13 @@ from gemini_gateway.aistudio import page_spec
 from gemini_gateway.aistudio.browser import DEBIAN_CHROMIUM
 from gemini_gateway.aistudio.profiles import ProfileError, ProfileStore, check_name
 from gemini_gateway.aistudio.service import profiles_dir
-from gemini_gateway.settings import Settings
+from gemini_gateway.settings import Settings, load_settings
 
 aistudio_app = typer.Typer(help="AI Studio page automation: saved browser logins.", no_args_is_help=True)
 
 
 def _store() -> tuple[Settings, ProfileStore]:
-    settings = Settings()
+    settings = load_settings()
     return settings, ProfileStore(profiles_dir(settings))
 
 

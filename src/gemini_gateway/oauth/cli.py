@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from pydantic import ValidationError
 
 from gemini_gateway import __version__
 from gemini_gateway.errors import GatewayError
@@ -19,22 +18,12 @@ from gemini_gateway.oauth.login import LoginError, LoopbackReceiver, code_from_p
 from gemini_gateway.oauth.manager import oauth_client
 from gemini_gateway.oauth.onboarding import AccountNotEligible, CodeAssistEndpoint, discover_project
 from gemini_gateway.oauth.tokens import OAuthTokens
-from gemini_gateway.settings import Settings
+from gemini_gateway.settings import Settings, load_settings
 from gemini_gateway.transport.base import Transport
 from gemini_gateway.transport.build import build_transports
 
 creds_app = typer.Typer(help="Google accounts (Gemini CLI OAuth logins) for the Code Assist backend.")
 Echo = Callable[[str], None]
-
-
-def _settings() -> Settings:
-    try:
-        return Settings()
-    except ValidationError as exc:
-        for error in exc.errors():
-            field = ".".join(str(p) for p in error["loc"]).upper()
-            typer.echo(f"configuration error: {field}: {error['msg']}", err=True)
-        raise typer.Exit(2) from None
 
 
 @creds_app.command("login")
@@ -49,7 +38,7 @@ def login_command(
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the browser")] = 300.0,
 ) -> None:
     """Log a Google account in and save oauth_creds_<email>.json into OAUTH_CREDS_DIR."""
-    settings = _settings()
+    settings = load_settings()
     opener = None if no_browser else webbrowser.open
     try:
         run_login(settings, opener=opener, project_id=project, port=port, wait_seconds=timeout)
@@ -61,7 +50,7 @@ def login_command(
 @creds_app.command("list")
 def list_command() -> None:
     """The accounts in OAUTH_CREDS_DIR (email, project, token expiry); never their tokens."""
-    folder = _settings().resolved_oauth_creds_dir
+    folder = load_settings().resolved_oauth_creds_dir
     found = sources.load_folder(folder)
     if not found:
         typer.echo(f"no oauth_creds*.json in {folder}")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from typing import TYPE_CHECKING
 
 from gemini_gateway.recorder.activity import Activity
@@ -43,18 +42,9 @@ async def start_recorder(gateway: Gateway) -> Recorder | None:
 
 
 def writes_in_a_process(settings: Settings) -> bool:
-    """Whether records are written by a process of their own (RECORDING_WRITER).
-
-    "auto" asks for one only when the gateway may use more than one CPU: confined to one (taskset,
-    a one-CPU container), a second process would take the same core and add IPC and memory.
-    """
-    if settings.recording_writer != "auto":
-        return settings.recording_writer == "process"
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        cpus = os.cpu_count() or 1
-    return cpus > 1
+    """Whether records are written by a process of their own (RECORDING_WRITER; "auto" is decided
+    when the settings load)."""
+    return settings.recording_writer == "process"
 
 
 async def stop_recorder(gateway: Gateway) -> None:

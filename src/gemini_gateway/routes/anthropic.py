@@ -7,57 +7,57 @@ from starlette.routing import BaseRoute, Route
 
 from gemini_gateway.backends.base import UpstreamCall
 from gemini_gateway.dialects.anthropic_messages import (
+    MessagesCall,
     parse_count_tokens_request,
     parse_messages_request,
     render_count_tokens,
     render_messages_response,
 )
 from gemini_gateway.dialects.anthropic_stream import MessagesStreamTranslator
-from gemini_gateway.dialects.common import new_id
-from gemini_gateway.dialects.generation import with_default_safety
 from gemini_gateway.routes.asgi import ASGIEndpoint, Receive, Scope, Send
-from gemini_gateway.routes.dialect_flow import DialectRequest, decode_answer, run_dialect
+from gemini_gateway.routes.dialect_flow import (
+    JSON,
+    Dialect,
+    DialectRequest,
+    Generate,
+    Translated,
+    decode_answer,
+    json_answer,
+    run_dialect,
+    translated,
+    translated_events,
+)
 
 PREFIXES = ("/v1", "/anthropic/v1")
 
 
-async def messages(scope: Scope, receive: Receive, send: Send) -> None:
-    await run_dialect(scope, receive, send, dialect="anthropic", handle=_messages)
+ANTHROPIC = Dialect("anthropic", "anthropic")
 
 
-async def _messages(request: DialectRequest) -> None:
-    settings = request.gateway.settings
-    call = parse_messages_request(
-        request.body, aliases=settings.model_aliases, suffixes=settings.model_suffixes
-    )
-    request.use_model(call.model)
-    request.note_dropped_tools(call.dropped_tools)
-    upstream = with_default_safety(call.request, settings.safety_settings)
-    body = orjson.dumps(await request.inline_remote_media(upstream, call.remote_images))
-    message_id = new_id("msg_", 24)
-    dispatcher = request.gateway.dispatcher
-    if not call.stream:
-        reply = await dispatcher.unary(UpstreamCall("generateContent", call.model, body), request.exchange)
-        await request.answer_json(
-            render_messages_response(decode_answer(reply.body), call, message_id=message_id)
-        )
-        return
-    request.exchange.stream = True
-    events = await dispatcher.stream(
-        UpstreamCall("streamGenerateContent", call.model, body), request.exchange
-    )
-    translator = MessagesStreamTranslator(call, message_id)
-    await request.answer_stream(events, translator.feed, translator.finish, translator.error_event)
+def _render_message(answer: JSON, message: Translated[MessagesCall]) -> JSON:
+    return render_messages_response(answer, message.call, message_id=message.id)
+
+
+def _message_events(message: Translated[MessagesCall]) -> MessagesStreamTranslator:
+    return MessagesStreamTranslator(message.call, message.id)
+
+
+messages = Generate(
+    ANTHROPIC,
+    translated(parse_messages_request, id_prefix="msg_"),
+    json_answer(_render_message),
+    translated_events(_message_events),
+)
 
 
 async def count_tokens(scope: Scope, receive: Receive, send: Send) -> None:
-    await run_dialect(scope, receive, send, dialect="anthropic", handle=_count_tokens)
+    await run_dialect(scope, receive, send, ANTHROPIC, _count_tokens)
 
 
 async def _count_tokens(request: DialectRequest) -> None:
     settings = request.gateway.settings
     model, body = parse_count_tokens_request(
-        request.body, aliases=settings.model_aliases, suffixes=settings.model_suffixes
+        await request.json(), aliases=settings.model_aliases, suffixes=settings.model_suffixes
     )
     request.use_model(model)
     reply = await request.gateway.dispatcher.unary(

@@ -1,4 +1,4 @@
-"""Small ASGI helpers for the hot routes, which skip request/response objects for speed."""
+"""Small ASGI helpers shared by the hot routes, which skip request/response objects for speed."""
 
 from __future__ import annotations
 
@@ -62,8 +62,8 @@ def header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-def gateway_headers(exchange: Exchange, base: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
-    """`base` and the gateway's own headers on an answer to a recorded call."""
+def gateway_headers(exchange: Exchange, base: Iterable[tuple[bytes, bytes]]) -> Headers:
+    """`base` and what the gateway says of every answer: its overhead, the credential that served."""
     headers = list(base)
     headers.append((b"x-gateway-overhead-ms", f"{exchange.overhead_ms():.3f}".encode()))
     if exchange.credential:

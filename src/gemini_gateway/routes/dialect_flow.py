@@ -1,24 +1,31 @@
-"""The request flow every translated dialect shares: auth, body, disconnects, errors, streams.
+"""The one flow every model route shares: auth, body, disconnects, errors, answers, streams.
 
-A dialect handler supplies only what differs: how to turn the parsed body into upstream calls
-and how to render answers and errors. Errors before the first byte get the dialect's envelope
-and status; errors after it become the dialect's error event and a broken connection.
+`run_dialect` is the frame: who asks, the caller's error envelope before the first byte, and a
+client that goes away. `Generate` is the generate call inside it, in three steps a dialect
+supplies: parse (the request into one upstream call and what answering needs), render (the
+upstream's answer into the dialect's) and translate (the upstream's stream events into the
+dialect's). The native Gemini route is the identity dialect: it checks the body and forwards its
+bytes, and relays the upstream's bytes back as they came. Errors after the first byte become the
+dialect's error event and a broken connection.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 import orjson
 
 from gemini_gateway.auth import ClientIdentity
+from gemini_gateway.backends.base import UpstreamCall, UpstreamReply
 from gemini_gateway.coalesce import marking_last
 from gemini_gateway.context import Gateway, gateway_of
-from gemini_gateway.dialects.common import ParamError
+from gemini_gateway.dialects.common import ParamError, new_id
+from gemini_gateway.dialects.generation import with_default_safety
 from gemini_gateway.dialects.media import RemoteImage, substitute_remote_images
 from gemini_gateway.errors import GatewayError, RequestError
 from gemini_gateway.exchange import Exchange, get_exchange
@@ -26,6 +33,7 @@ from gemini_gateway.remote_media import fetch_all
 from gemini_gateway.resource_names import bare_model_id
 from gemini_gateway.routes.asgi import (
     DisconnectGuard,
+    Headers,
     Receive,
     Scope,
     Send,
@@ -33,16 +41,37 @@ from gemini_gateway.routes.asgi import (
     parse_json_object,
     read_body,
 )
-from gemini_gateway.routes.errors import Dialect, send_error
+from gemini_gateway.routes.errors import Dialect as ErrorDialect
+from gemini_gateway.routes.errors import send_error
 
-JSON_TYPE = [(b"content-type", b"application/json")]
-# The dialect a route is recorded under -> the envelope its errors come in.
-ERROR_DIALECTS: dict[str, Dialect] = {
-    "openai": "openai",
-    "openai-responses": "openai",
-    "anthropic": "anthropic",
-}
-SSE_TYPE = [(b"content-type", b"text/event-stream; charset=utf-8"), (b"cache-control", b"no-cache")]
+JSON = dict[str, Any]
+JSON_TYPE: Headers = [(b"content-type", b"application/json")]
+SSE_TYPE: Headers = [(b"content-type", b"text/event-stream; charset=utf-8"), (b"cache-control", b"no-cache")]
+
+S = TypeVar("S")  # what a dialect's parse step hands its render and translate steps
+C = TypeVar("C", bound="TranslatedCall")
+Answer = tuple[int, Headers, bytes]  # status, content headers, body
+
+
+@dataclass(frozen=True, slots=True)
+class Dialect:
+    """What every answer of a route's dialect shares: its name in records, the envelope of its
+    errors (rendered in the one place errors are, routes/errors.py)."""
+
+    name: str
+    errors: ErrorDialect
+
+
+class StreamRelay(Protocol):
+    """How one stream's upstream events become the dialect's body, a write per group of events."""
+
+    headers: ClassVar[Headers]
+
+    def events(self, group: list[bytes]) -> bytes: ...
+
+    def end(self) -> bytes: ...
+
+    def error(self, exc: GatewayError) -> bytes: ...
 
 
 @dataclass(slots=True)
@@ -50,9 +79,25 @@ class DialectRequest:
     gateway: Gateway
     exchange: Exchange
     scope: Scope
+    receive: Receive
     send: Send
-    body: dict[str, Any]
     client: ClientIdentity
+    guard: DisconnectGuard | None = None
+
+    async def read(self) -> bytes:
+        """The request body; from then on, a client that goes away cancels the handling at once."""
+        body = await read_body(self.receive, self.gateway.settings.max_request_bytes)
+        self.watch_disconnect()
+        return body
+
+    async def json(self) -> JSON:
+        body = parse_json_object(await self.read())
+        # Known before the body is judged, so a refused streaming request is recorded as one.
+        self.exchange.stream = body.get("stream") is True
+        return body
+
+    def watch_disconnect(self) -> None:
+        self.guard = DisconnectGuard(self.receive)
 
     def note_dropped_tools(self, names: Sequence[str]) -> None:
         """Built-in tools the model could not take beside the client's functions: the answer says
@@ -70,9 +115,7 @@ class DialectRequest:
         self.client.check_model(model)
         self.exchange.model = model
 
-    async def inline_remote_media(
-        self, request: dict[str, Any], images: Sequence[RemoteImage]
-    ) -> dict[str, Any]:
+    async def inline_remote_media(self, request: JSON, images: Sequence[RemoteImage]) -> JSON:
         """Fetch http(s) images the client referenced and inline them (Gemini cannot fetch them)."""
         if not images:
             return request
@@ -86,92 +129,210 @@ class DialectRequest:
         )
         return substitute_remote_images(request, images, fetched)
 
-    async def answer_json(self, payload: Any, status: int = 200) -> None:
+    async def answer(self, status: int, content: Headers, body: bytes) -> None:
         self.exchange.status = status
-        headers = gateway_headers(self.exchange, JSON_TYPE)
-        await self.send({"type": "http.response.start", "status": status, "headers": headers})
-        await self.send({"type": "http.response.body", "body": orjson.dumps(payload)})
-
-    async def answer_bytes(self, body: bytes, content_type: str, status: int = 200) -> None:
-        self.exchange.status = status
-        headers = gateway_headers(self.exchange, [(b"content-type", content_type.encode())])
+        headers = gateway_headers(self.exchange, content)
         await self.send({"type": "http.response.start", "status": status, "headers": headers})
         await self.send({"type": "http.response.body", "body": body})
 
-    async def answer_stream(
-        self,
-        groups: AsyncGenerator[list[bytes], None],
-        translate: Callable[[dict[str, Any]], Iterable[bytes]],
-        finish: Callable[[], Iterable[bytes]],
-        error_event: Callable[[GatewayError], bytes],
-    ) -> None:
-        """Relay canonical events, in the groups they arrived in, through a stream translator as SSE."""
-        self.exchange.status = 200
-        self.exchange.first_byte_ms = self.exchange.overhead_ms() + self.exchange.upstream_ms
-        await self.send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": gateway_headers(self.exchange, SSE_TYPE),
-            }
-        )
-        send = self.send
+    async def answer_json(self, payload: Any, status: int = 200) -> None:
+        await self.answer(status, JSON_TYPE, orjson.dumps(payload))
+
+    async def answer_bytes(self, body: bytes, content_type: str, status: int = 200) -> None:
+        await self.answer(status, [(b"content-type", content_type.encode())], body)
+
+    async def relay(self, groups: AsyncGenerator[list[bytes], None], relay: StreamRelay) -> None:
+        """Answer with a stream: the upstream's events through `relay`."""
+        exchange, send = self.exchange, self.send
+        exchange.status = 200
+        exchange.first_byte_ms = exchange.overhead_ms() + exchange.upstream_ms
+        headers = gateway_headers(exchange, relay.headers)
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
         try:
-            # One write per group of events that arrived together (see Dispatcher.stream), the
-            # last with the stream's tail when the end is known by then. Closed at once on any way
-            # out (which closes `groups`): a cancelled send may leave the next read started inside.
-            async with aclosing(marking_last(groups)) as marked:
-                async for group, last in marked:
-                    body = b"".join(chunk for payload in group for chunk in translate(orjson.loads(payload)))
-                    if last:
-                        await send({"type": "http.response.body", "body": body + b"".join(finish())})
-                        return
-                    if body:
-                        await send({"type": "http.response.body", "body": body, "more_body": True})
+            await send_events(groups, relay, send)
         except GatewayError as exc:
-            self.exchange.error = exc.message
-            # End without completing the body: the client must see a broken stream, not a clean end.
-            await send({"type": "http.response.body", "body": error_event(exc), "more_body": True})
-            return
-        tail = b"".join(finish())
-        await send({"type": "http.response.body", "body": tail})
+            # Bytes already reached the client, so the status cannot change: send the error as
+            # the last event and end without completing the body, so the client sees a broken
+            # stream, not a clean end.
+            exchange.error = exc.message
+            await send({"type": "http.response.body", "body": relay.error(exc), "more_body": True})
 
 
-async def run_dialect(
-    scope: Scope,
-    receive: Receive,
-    send: Send,
-    *,
-    dialect: str,
-    handle: Callable[[DialectRequest], Awaitable[None]],
-    parse: Callable[[bytes, Scope], dict[str, Any]] | None = None,
-) -> None:
-    """`parse` reads a body that is not a JSON object (images/edits' multipart form)."""
+async def send_events(groups: AsyncGenerator[list[bytes], None], relay: StreamRelay, send: Send) -> None:
+    """The body of a stream, a write per group of events that arrived together (see
+    Dispatcher.stream); the body's end goes with the last group when it is known by then."""
+    # Closed at once on any way out (which closes `groups`): a cancelled send may leave the next
+    # read started inside. `groups` itself too, should it never have started.
+    async with aclosing(groups), aclosing(marking_last(groups)) as marked:
+        async for group, last in marked:
+            body = relay.events(group)
+            if last:
+                await send({"type": "http.response.body", "body": body + relay.end()})
+                return
+            if body:
+                await send({"type": "http.response.body", "body": body, "more_body": True})
+    await send({"type": "http.response.body", "body": relay.end()})  # the end came after the last group
+
+
+Handler = Callable[[DialectRequest], Awaitable[None]]
+
+
+async def run_dialect(scope: Scope, receive: Receive, send: Send, dialect: Dialect, handle: Handler) -> None:
+    """Serve one model-route request: `handle` answers it, or raises a GatewayError that is
+    answered here in the dialect's envelope."""
     gateway = gateway_of(scope)
     exchange = get_exchange(scope)
-    exchange.dialect, exchange.route = dialect, scope["path"]
-    guard: DisconnectGuard | None = None
+    exchange.dialect, exchange.route = dialect.name, scope["path"]
+    request: DialectRequest | None = None
     try:
         client = gateway.auth.client(scope)
         exchange.client_id = client.id
-        raw = await read_body(receive, gateway.settings.max_request_bytes)
-        body = parse_json_object(raw) if parse is None else parse(raw, scope)
-        # Known before the body is judged, so a refused streaming request is recorded as one.
-        exchange.stream = body.get("stream") is True
-        guard = DisconnectGuard(receive)
-        await handle(DialectRequest(gateway, exchange, scope, send, body, client))
+        request = DialectRequest(gateway, exchange, scope, receive, send, client)
+        await handle(request)
     except GatewayError as exc:
-        await send_error(send, exc, ERROR_DIALECTS[dialect], exchange)
+        await send_dialect_error(send, exchange, exc, dialect)
     except asyncio.CancelledError:
+        guard = None if request is None else request.guard
         if guard is None or not guard.absorb():
             raise
         exchange.status, exchange.error = 499, "client disconnected"
     finally:
-        if guard is not None:
-            guard.stop()
+        if request is not None and request.guard is not None:
+            request.guard.stop()
 
 
-def decode_answer(body: bytes) -> dict[str, Any]:
+async def send_dialect_error(send: Send, exchange: Exchange, exc: GatewayError, dialect: Dialect) -> None:
+    await send_error(send, exc, dialect.errors, exchange)
+
+
+Parse = Callable[[DialectRequest], Awaitable[tuple[UpstreamCall, S]]]
+Render = Callable[[UpstreamReply, S], Answer]
+Translate = Callable[[S], StreamRelay]
+
+
+class Generate(Generic[S]):
+    """A generate route (an ASGI handler): one upstream call, its answer or stream in the dialect's
+    shape. `parse` reads the request (with `DialectRequest.read` or `.json`) into the upstream
+    call; `render` makes the answer of a unary call, `translate` the relay of a streamed one."""
+
+    __slots__ = ("dialect", "parse", "render", "translate")
+
+    def __init__(self, dialect: Dialect, parse: Parse[S], render: Render[S], translate: Translate[S]) -> None:
+        self.dialect = dialect
+        self.parse = parse
+        self.render = render
+        self.translate = translate
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await run_dialect(scope, receive, send, self.dialect, self.generate)
+
+    async def generate(self, request: DialectRequest) -> None:
+        call, parsed = await self.parse(request)
+        exchange, dispatcher = request.exchange, request.gateway.dispatcher
+        if not call.stream:
+            reply = await dispatcher.unary(call, exchange)
+            await request.answer(*self.render(reply, parsed))
+            return
+        exchange.stream = True
+        groups = await dispatcher.stream(call, exchange)
+        await request.relay(groups, self.translate(parsed))
+
+
+# The translated dialects (OpenAI Chat and Responses, Anthropic Messages): a JSON body parsed into
+# one Gemini generate call, its JSON answer rendered back, its stream fed through a translator.
+
+
+class TranslatedCall(Protocol):
+    """What a dialect's parsed generate request carries for the flow (ChatCall, MessagesCall, ...)."""
+
+    @property
+    def model(self) -> str: ...
+    @property
+    def request(self) -> JSON: ...
+    @property
+    def stream(self) -> bool: ...
+    @property
+    def remote_images(self) -> Sequence[RemoteImage]: ...
+    @property
+    def dropped_tools(self) -> Sequence[str]: ...
+
+
+class StreamTranslator(Protocol):
+    def feed(self, event: JSON) -> Iterable[bytes]: ...
+    def finish(self) -> Iterable[bytes]: ...
+    def error_event(self, exc: GatewayError) -> bytes: ...
+
+
+@dataclass(slots=True)
+class Translated(Generic[C]):
+    """A parsed request with the id and time its answer (or every event of its stream) carries."""
+
+    call: C
+    id: str
+    created: int
+
+
+def translated(
+    parse_request: Callable[..., C], *, id_prefix: str
+) -> Callable[[DialectRequest], Awaitable[tuple[UpstreamCall, Translated[C]]]]:
+    """The parse step of a translated dialect: `parse_request(body, aliases=, suffixes=)`, then the
+    model checked, built-in tools the model could not take named, the default safety settings
+    applied where the client sent none, and any remote images inlined."""
+
+    async def parse(request: DialectRequest) -> tuple[UpstreamCall, Translated[C]]:
+        settings = request.gateway.settings
+        body = await request.json()
+        call = parse_request(body, aliases=settings.model_aliases, suffixes=settings.model_suffixes)
+        request.use_model(call.model)
+        request.note_dropped_tools(call.dropped_tools)
+        generate = with_default_safety(call.request, settings.safety_settings)
+        upstream = orjson.dumps(await request.inline_remote_media(generate, call.remote_images))
+        method = "streamGenerateContent" if call.stream else "generateContent"
+        ids = Translated(call, new_id(id_prefix, 24), int(time.time()))
+        return UpstreamCall(method, call.model, upstream), ids
+
+    return parse
+
+
+def json_answer(render: Callable[[JSON, S], JSON]) -> Render[S]:
+    """The render step of a translated dialect: the upstream's JSON answer into the dialect's."""
+
+    def answer(reply: UpstreamReply, parsed: S) -> Answer:
+        return 200, JSON_TYPE, orjson.dumps(render(decode_answer(reply.body), parsed))
+
+    return answer
+
+
+class TranslatedEvents:
+    """A stream relay through a dialect's translator, as SSE."""
+
+    __slots__ = ("translator",)
+    headers: ClassVar[Headers] = SSE_TYPE
+
+    def __init__(self, translator: StreamTranslator) -> None:
+        self.translator = translator
+
+    def events(self, group: list[bytes]) -> bytes:
+        feed = self.translator.feed
+        return b"".join(chunk for payload in group for chunk in feed(orjson.loads(payload)))
+
+    def end(self) -> bytes:
+        return b"".join(self.translator.finish())
+
+    def error(self, exc: GatewayError) -> bytes:
+        return self.translator.error_event(exc)
+
+
+def translated_events(translator: Callable[[S], StreamTranslator]) -> Translate[S]:
+    """The translate step of a translated dialect: a new translator per stream."""
+
+    def translate(parsed: S) -> StreamRelay:
+        return TranslatedEvents(translator(parsed))
+
+    return translate
+
+
+def decode_answer(body: bytes) -> JSON:
     """An upstream success body as JSON; a non-JSON one is the upstream's fault, not the client's."""
     try:
         data = orjson.loads(body)

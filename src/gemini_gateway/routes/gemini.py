@@ -3,39 +3,37 @@ calls also in Vertex AI express mode's shape (`/v1/publishers/google/models/...`
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import AsyncIterator
-from contextlib import aclosing
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import parse_qsl
 
 from starlette.routing import BaseRoute, Route
 
-from gemini_gateway.backends.base import MODEL_METHODS, UpstreamCall
+from gemini_gateway.backends.base import MODEL_METHODS, UpstreamCall, UpstreamReply
 from gemini_gateway.backends.vertex import gemini_count_body
-from gemini_gateway.coalesce import marking_last
-from gemini_gateway.context import Gateway, gateway_of
 from gemini_gateway.errors import (
     GatewayError,
     RequestError,
     google_error_body,
 )
-from gemini_gateway.exchange import Exchange, get_exchange
 from gemini_gateway.resource_names import api_version, model_id
 from gemini_gateway.routes.asgi import (
     JSON_HEADERS,
     ASGIEndpoint,
-    DisconnectGuard,
+    Headers,
     Receive,
     Scope,
     Send,
-    gateway_headers,
     parse_json_object,
-    read_body,
-    send_response,
 )
-from gemini_gateway.routes.errors import send_error
+from gemini_gateway.routes.dialect_flow import (
+    Answer,
+    Dialect,
+    DialectRequest,
+    Generate,
+    StreamRelay,
+    run_dialect,
+)
 from gemini_gateway.sse import frame
 
 log = logging.getLogger("gemini_gateway.routes")
@@ -103,113 +101,94 @@ def parse_target(target: str) -> tuple[str, str]:
     return model, method
 
 
-async def model_call(scope: Scope, receive: Receive, send: Send) -> None:
-    """POST /{version}/models/{model}:{method}"""
-    gateway = gateway_of(scope)
-    exchange = get_exchange(scope)
-    exchange.dialect, exchange.route = "gemini", scope["path"]
-    guard: DisconnectGuard | None = None
-    try:
-        client = gateway.auth.client(scope)
-        exchange.client_id = client.id
-        model, method = parse_target(scope["path_params"]["target"])
-        model = model_id(model)
-        client.check_model(model)
-        exchange.model = model
-        body = await read_body(receive, gateway.settings.max_request_bytes)
-        if method == "countTokens" and "/publishers/" in scope["path"]:
-            body = gemini_count_body(body, model)  # Vertex's shape
-        _check_shape(method, parse_json_object(body))
-        call = UpstreamCall(method=method, model=model, body=body, api_version=api_version(scope["path"]))
-        guard = DisconnectGuard(receive)
-        if call.stream:
-            exchange.stream = True
-            sse = _query(scope).get("alt") == "sse"
-            await _relay_stream(gateway, call, exchange, send, sse)
-        else:
-            reply = await gateway.dispatcher.unary(call, exchange)
-            exchange.status = reply.status
-            headers = gateway_headers(exchange, [(b"content-type", reply.content_type.encode())])
-            await send_response(send, reply.status, reply.body, headers)
-    except GatewayError as exc:
-        await send_error(send, exc, "gemini", exchange)
-    except asyncio.CancelledError:
-        if guard is None or not guard.absorb():
-            raise
-        exchange.status, exchange.error = 499, "client disconnected"
-    finally:
-        if guard is not None:
-            guard.stop()
+async def _parse_native(request: DialectRequest) -> tuple[UpstreamCall, Scope]:
+    """The identity dialect's parse: check the target and the body's shape, forward the bytes."""
+    scope = request.scope
+    model, method = parse_target(scope["path_params"]["target"])
+    model = model_id(model)
+    request.client.check_model(model)
+    request.exchange.model = model
+    body = await request.read()
+    if method == "countTokens" and "/publishers/" in scope["path"]:
+        body = gemini_count_body(body, model)  # Vertex's shape
+    _check_shape(method, parse_json_object(body))
+    return UpstreamCall(method=method, model=model, body=body, api_version=api_version(scope["path"])), scope
 
 
-async def _relay_stream(
-    gateway: Gateway, call: UpstreamCall, exchange: Exchange, send: Send, sse: bool
-) -> None:
-    groups = await gateway.dispatcher.stream(call, exchange)
-    exchange.status = 200
-    exchange.first_byte_ms = exchange.overhead_ms() + exchange.upstream_ms
-    headers = SSE_HEADERS if sse else JSON_HEADERS
-    await send({"type": "http.response.start", "status": 200, "headers": gateway_headers(exchange, headers)})
-    try:
-        async with aclosing(groups):  # released at once, however the relay ends
-            await _send_events(groups, send, sse)
-    except GatewayError as exc:
-        # Bytes already reached the client, so the status cannot change: send the error as the
-        # last element and end without completing the body, so the client sees a broken stream.
-        exchange.error = exc.message
-        error = google_error_body(exc.status_code, exc.message, exc.google_status)
-        await send(
-            {
-                "type": "http.response.body",
-                "body": frame(error) if sse else b",\r\n" + error + b"]",
-                "more_body": True,
-            }
-        )
+def _render_native(reply: UpstreamReply, scope: Scope) -> Answer:
+    """The identity dialect's answer: the upstream's, as it came."""
+    return reply.status, [(b"content-type", reply.content_type.encode())], reply.body
 
 
-async def _send_events(groups: AsyncIterator[list[bytes]], send: Send, sse: bool) -> None:
-    """SSE events, or the elements of one JSON array, a write per group that arrived together
-    (see Dispatcher.stream); the body's end goes with the last group when it is known by then."""
-    opening, separator = (b"", b"") if sse else (b"[", b",\r\n")
-    ending = b"" if sse else b"]"
-    # Closed at once on any way out: a cancelled send may leave the next read started inside it.
-    async with aclosing(marking_last(groups)) as marked:
-        async for group, last in marked:
-            if sse:
-                body = b"".join(frame(payload) for payload in group)
-            else:
-                body = opening + separator.join(group)
-                opening = separator
-            if last:
-                await send({"type": "http.response.body", "body": body + ending})
-                return
-            await send({"type": "http.response.body", "body": body, "more_body": True})
-    await send({"type": "http.response.body", "body": ending})  # the end came later than the last group
+class GoogleSSE:
+    """Google's events as SSE (`?alt=sse`), relayed as they came."""
+
+    __slots__ = ()
+    headers: ClassVar[Headers] = SSE_HEADERS
+
+    def events(self, group: list[bytes]) -> bytes:
+        return b"".join(frame(payload) for payload in group)
+
+    def end(self) -> bytes:
+        return b""
+
+    def error(self, exc: GatewayError) -> bytes:
+        return frame(google_error_body(exc.status_code, exc.message, exc.google_status))
+
+
+class GoogleJSONArray:
+    """Google's events as the elements of one JSON array (no `alt=sse`), relayed as they came."""
+
+    __slots__ = ("opening",)
+    headers: ClassVar[Headers] = JSON_HEADERS
+
+    def __init__(self) -> None:
+        self.opening = b"["
+
+    def events(self, group: list[bytes]) -> bytes:
+        body = self.opening + b",\r\n".join(group)
+        self.opening = b",\r\n"
+        return body
+
+    def end(self) -> bytes:
+        return b"]"
+
+    def error(self, exc: GatewayError) -> bytes:
+        return b",\r\n" + google_error_body(exc.status_code, exc.message, exc.google_status) + b"]"
+
+
+_GOOGLE_SSE = GoogleSSE()
+
+
+def _relay_native(scope: Scope) -> StreamRelay:
+    """The identity dialect's stream: the upstream's events, framed as the client asked."""
+    return _GOOGLE_SSE if _query(scope).get("alt") == "sse" else GoogleJSONArray()
+
+
+GEMINI = Dialect("gemini", "gemini")
+# POST /{version}/models/{model}:{method}
+model_call = Generate(GEMINI, _parse_native, _render_native, _relay_native)
 
 
 async def list_models(scope: Scope, receive: Receive, send: Send) -> None:
     """GET /{version}/models and /{version}/models/{model}"""
-    gateway = gateway_of(scope)
-    exchange = get_exchange(scope)
-    exchange.dialect, exchange.route = "gemini", scope["path"]
-    try:
-        exchange.client_id = gateway.auth.client(scope).id
-        path_params = scope["path_params"]
-        model = path_params.get("target") or path_params.get("model")
-        model = model_id(model) if model else None
-        query = _query(scope)
-        params = {k: query[k] for k in FORWARDED_LIST_PARAMS if k in query}
-        call = UpstreamCall(
-            method="models.get" if model else "models.list",
-            model=model,
-            api_version=api_version(scope["path"]),
-            params=params,
-        )
-        reply = await gateway.dispatcher.unary(call, exchange)
-        exchange.status = reply.status
-        await send_response(send, reply.status, reply.body, gateway_headers(exchange, JSON_HEADERS))
-    except GatewayError as exc:
-        await send_error(send, exc, "gemini", exchange)
+    await run_dialect(scope, receive, send, GEMINI, _list_models)
+
+
+async def _list_models(request: DialectRequest) -> None:
+    path_params = request.scope["path_params"]
+    model = path_params.get("target") or path_params.get("model")
+    model = model_id(model) if model else None
+    query = _query(request.scope)
+    params = {k: query[k] for k in FORWARDED_LIST_PARAMS if k in query}
+    call = UpstreamCall(
+        method="models.get" if model else "models.list",
+        model=model,
+        api_version=api_version(request.scope["path"]),
+        params=params,
+    )
+    reply = await request.gateway.dispatcher.unary(call, request.exchange)
+    await request.answer(reply.status, JSON_HEADERS, reply.body)
 
 
 def routes() -> list[BaseRoute]:

@@ -8,91 +8,85 @@ import orjson
 from starlette.routing import BaseRoute, Route
 
 from gemini_gateway.backends.base import UpstreamCall
-from gemini_gateway.dialects.common import new_id
-from gemini_gateway.dialects.generation import suffixed_model_ids, with_default_safety
-from gemini_gateway.dialects.openai_chat import parse_chat_request, render_chat_response
+from gemini_gateway.dialects.generation import suffixed_model_ids
+from gemini_gateway.dialects.openai_chat import ChatCall, parse_chat_request, render_chat_response
 from gemini_gateway.dialects.openai_embeddings import parse_embeddings_request, render_embeddings_response
 from gemini_gateway.dialects.openai_images import parse_images_request, render_images_response
 from gemini_gateway.dialects.openai_models import render_model, render_models
-from gemini_gateway.dialects.openai_responses import parse_responses_request, render_responses_response
+from gemini_gateway.dialects.openai_responses import (
+    ResponsesCall,
+    parse_responses_request,
+    render_responses_response,
+)
 from gemini_gateway.dialects.openai_responses_stream import ResponsesStreamTranslator
 from gemini_gateway.dialects.openai_speech import parse_speech_request, render_speech_audio
-from gemini_gateway.dialects.openai_stream import ChatStreamTranslator, error_event
+from gemini_gateway.dialects.openai_stream import ChatStreamTranslator
 from gemini_gateway.errors import GatewayError
 from gemini_gateway.routes.asgi import ASGIEndpoint, Receive, Scope, Send
-from gemini_gateway.routes.dialect_flow import DialectRequest, decode_answer, run_dialect
+from gemini_gateway.routes.dialect_flow import (
+    JSON,
+    Dialect,
+    DialectRequest,
+    Generate,
+    Translated,
+    decode_answer,
+    json_answer,
+    run_dialect,
+    translated,
+    translated_events,
+)
 from gemini_gateway.routes.gemini import list_models as gemini_list_models
 
 PREFIXES = ("/v1", "/openai/v1", "/hf/v1")
 MODELS_TTL = 60.0
 
 
-async def chat_completions(scope: Scope, receive: Receive, send: Send) -> None:
-    await run_dialect(scope, receive, send, dialect="openai", handle=_chat)
+OPENAI = Dialect("openai", "openai")
+OPENAI_RESPONSES = Dialect("openai-responses", "openai")
 
 
-async def _chat(request: DialectRequest) -> None:
-    settings = request.gateway.settings
-    call = parse_chat_request(request.body, aliases=settings.model_aliases, suffixes=settings.model_suffixes)
-    request.use_model(call.model)
-    request.note_dropped_tools(call.dropped_tools)
-    upstream = with_default_safety(call.request, settings.safety_settings)
-    body = orjson.dumps(await request.inline_remote_media(upstream, call.remote_images))
-    response_id, created = new_id("chatcmpl-", 24), int(time.time())
-    dispatcher = request.gateway.dispatcher
-    if not call.stream:
-        reply = await dispatcher.unary(UpstreamCall("generateContent", call.model, body), request.exchange)
-        answer = render_chat_response(
-            decode_answer(reply.body), call, response_id=response_id, created=created
-        )
-        await request.answer_json(answer)
-        return
-    request.exchange.stream = True
-    events = await dispatcher.stream(
-        UpstreamCall("streamGenerateContent", call.model, body), request.exchange
+def _render_chat(answer: JSON, chat: Translated[ChatCall]) -> JSON:
+    return render_chat_response(answer, chat.call, response_id=chat.id, created=chat.created)
+
+
+def _chat_events(chat: Translated[ChatCall]) -> ChatStreamTranslator:
+    return ChatStreamTranslator(chat.call, chat.id, chat.created)
+
+
+chat_completions = Generate(
+    OPENAI,
+    translated(parse_chat_request, id_prefix="chatcmpl-"),
+    json_answer(_render_chat),
+    translated_events(_chat_events),
+)
+
+
+def _render_responses(answer: JSON, response: Translated[ResponsesCall]) -> JSON:
+    return render_responses_response(
+        answer, response.call, response_id=response.id, created_at=response.created
     )
-    translator = ChatStreamTranslator(call, response_id, created)
-    await request.answer_stream(events, translator.feed, translator.finish, error_event)
 
 
-async def responses(scope: Scope, receive: Receive, send: Send) -> None:
-    await run_dialect(scope, receive, send, dialect="openai-responses", handle=_responses)
+def _responses_events(response: Translated[ResponsesCall]) -> ResponsesStreamTranslator:
+    return ResponsesStreamTranslator(response.call, response.id, response.created)
 
 
-async def _responses(request: DialectRequest) -> None:
-    settings = request.gateway.settings
-    call = parse_responses_request(
-        request.body, aliases=settings.model_aliases, suffixes=settings.model_suffixes
-    )
-    request.use_model(call.model)
-    request.note_dropped_tools(call.dropped_tools)
-    upstream = with_default_safety(call.request, settings.safety_settings)
-    body = orjson.dumps(await request.inline_remote_media(upstream, call.remote_images))
-    response_id, created = new_id("resp_", 24), int(time.time())
-    dispatcher = request.gateway.dispatcher
-    if not call.stream:
-        reply = await dispatcher.unary(UpstreamCall("generateContent", call.model, body), request.exchange)
-        answer = render_responses_response(
-            decode_answer(reply.body), call, response_id=response_id, created_at=created
-        )
-        await request.answer_json(answer)
-        return
-    request.exchange.stream = True
-    events = await dispatcher.stream(
-        UpstreamCall("streamGenerateContent", call.model, body), request.exchange
-    )
-    translator = ResponsesStreamTranslator(call, response_id, created)
-    await request.answer_stream(events, translator.feed, translator.finish, translator.error_event)
+responses = Generate(
+    OPENAI_RESPONSES,
+    translated(parse_responses_request, id_prefix="resp_"),
+    json_answer(_render_responses),
+    translated_events(_responses_events),
+)
 
 
 async def embeddings(scope: Scope, receive: Receive, send: Send) -> None:
-    await run_dialect(scope, receive, send, dialect="openai", handle=_embeddings)
+    await run_dialect(scope, receive, send, OPENAI, _embeddings)
 
 
 async def _embeddings(request: DialectRequest) -> None:
     settings = request.gateway.settings
     call = parse_embeddings_request(
-        request.body, aliases=settings.model_aliases, suffixes=settings.model_suffixes
+        await request.json(), aliases=settings.model_aliases, suffixes=settings.model_suffixes
     )
     request.use_model(call.model)
     answers = []
@@ -104,13 +98,13 @@ async def _embeddings(request: DialectRequest) -> None:
 
 
 async def images(scope: Scope, receive: Receive, send: Send) -> None:
-    await run_dialect(scope, receive, send, dialect="openai", handle=_images)
+    await run_dialect(scope, receive, send, OPENAI, _images)
 
 
 async def _images(request: DialectRequest) -> None:
     settings = request.gateway.settings
     call = parse_images_request(
-        request.body, aliases=settings.model_aliases, suffixes=settings.model_suffixes
+        await request.json(), aliases=settings.model_aliases, suffixes=settings.model_suffixes
     )
     request.use_model(call.model)
     body = orjson.dumps(call.request)
@@ -124,13 +118,13 @@ async def _images(request: DialectRequest) -> None:
 
 
 async def speech(scope: Scope, receive: Receive, send: Send) -> None:
-    await run_dialect(scope, receive, send, dialect="openai", handle=_speech)
+    await run_dialect(scope, receive, send, OPENAI, _speech)
 
 
 async def _speech(request: DialectRequest) -> None:
     settings = request.gateway.settings
     call = parse_speech_request(
-        request.body, aliases=settings.model_aliases, suffixes=settings.model_suffixes
+        await request.json(), aliases=settings.model_aliases, suffixes=settings.model_suffixes
     )
     request.use_model(call.model)
     upstream = UpstreamCall("generateContent", call.model, orjson.dumps(call.request))
@@ -150,24 +144,11 @@ async def models(scope: Scope, receive: Receive, send: Send) -> None:
     if scope["path"].startswith("/v1/") and _wants_gemini(scope):
         await gemini_list_models(scope, receive, send)
         return
-    await run_dialect(scope, _no_body(receive), send, dialect="openai", handle=_models)
-
-
-def _no_body(receive: Receive) -> Receive:
-    """GET requests have no JSON body; hand the flow an empty object instead."""
-    sent = False
-
-    async def receive_empty() -> dict[str, object]:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": b"{}", "more_body": False}
-        return await receive()
-
-    return receive_empty
+    await run_dialect(scope, receive, send, OPENAI, _models)
 
 
 async def _models(request: DialectRequest) -> None:
+    request.watch_disconnect()  # a GET has no body to read first
     cache = request.gateway.model_list
     now = time.monotonic()
     if now >= cache.expires:

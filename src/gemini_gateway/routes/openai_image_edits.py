@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import orjson
 from starlette.routing import BaseRoute, Route
@@ -14,23 +13,19 @@ from gemini_gateway.dialects.openai_image_edits import parse_edit_request, parse
 from gemini_gateway.dialects.openai_images import render_images_response
 from gemini_gateway.routes.asgi import ASGIEndpoint, Receive, Scope, Send, header
 from gemini_gateway.routes.dialect_flow import DialectRequest, decode_answer, run_dialect
-from gemini_gateway.routes.openai import PREFIXES
-
-
-def _form(body: bytes, scope: Scope) -> dict[str, Any]:
-    fields, files = parse_form(body, header(scope, b"content-type") or "")
-    return {"fields": fields, "files": files}
+from gemini_gateway.routes.openai import OPENAI, PREFIXES
 
 
 async def image_edits(scope: Scope, receive: Receive, send: Send) -> None:
-    await run_dialect(scope, receive, send, dialect="openai", handle=_edit, parse=_form)
+    await run_dialect(scope, receive, send, OPENAI, _edit)
 
 
 async def _edit(request: DialectRequest) -> None:
     settings = request.gateway.settings
+    fields, files = parse_form(await request.read(), header(request.scope, b"content-type") or "")
     call = parse_edit_request(
-        request.body["fields"],
-        request.body["files"],
+        fields,
+        files,
         aliases=settings.model_aliases,
         suffixes=settings.model_suffixes,
     )
