@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 from pydantic import SecretStr, ValidationError
 
+from gemini_gateway import redaction
 from gemini_gateway.aistudio.cli import aistudio_app
 from gemini_gateway.oauth.cli import creds_app
 from gemini_gateway.recorder.cli import logs_app
@@ -55,7 +56,6 @@ def serve(
     """Run the gateway."""
     import uvicorn
 
-    from gemini_gateway import redaction
     from gemini_gateway.app import create_app
     from gemini_gateway.forwarded import DEFAULT_TRUSTED, TrustedProxies
 
@@ -85,6 +85,46 @@ def serve(
         log_config=None,
         timeout_graceful_shutdown=10,
     )
+
+
+@app.command()
+def migrate(
+    check: Annotated[
+        bool, typer.Option("--check", help="Only report; exit 1 when the store is behind")
+    ] = False,
+) -> None:
+    """Bring the store (DATABASE_URL) to the newest schema, under the store's migration lock.
+
+    `serve` migrates too; run this first (a release step, an init container) to keep replicas'
+    start-ups short, or with --check to see whether a migration is due.
+    """
+    import asyncio
+
+    from gemini_gateway.store.database import Database, head_revision
+
+    settings = load_settings()
+    redaction.install(settings.log_level)
+
+    async def run() -> tuple[str | None, str | None]:
+        database = Database(settings.resolved_database_url)
+        try:
+            before = await database.revision()
+            if not check:
+                await database.migrate()
+            return before, await database.revision()
+        finally:
+            await database.aclose()
+
+    try:
+        before, after = asyncio.run(run())
+    except Exception as exc:  # a refused connection, a failed migration: said, not a traceback
+        typer.echo(f"migration failed: {type(exc).__name__}: {str(exc)[:300]}", err=True)
+        raise typer.Exit(1) from None
+    head = head_revision()
+    if check:
+        typer.echo(f"store at {before or 'nothing'}; newest is {head}")
+        raise typer.Exit(0 if before == head else 1)
+    typer.echo(f"store at {after} (was {before or 'empty'})")
 
 
 @app.command("fake-upstream")
