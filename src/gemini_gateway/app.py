@@ -16,7 +16,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gemini_gateway import __version__
-from gemini_gateway.admin import install_admin, start_admin, stop_admin
+from gemini_gateway.admin import install_admin, load_admin_store, start_admin, stop_admin
 from gemini_gateway.admin.state import admin_state
 from gemini_gateway.affinity import install_affinity, start_affinity
 from gemini_gateway.aistudio.service import AiStudioService
@@ -45,7 +45,7 @@ from gemini_gateway.routes.caches import routes as cache_routes
 from gemini_gateway.routes.files import routes as file_routes
 from gemini_gateway.routes.front_door import FrontDoor
 from gemini_gateway.settings import Settings
-from gemini_gateway.store.database import Database
+from gemini_gateway.store_link import keep_trying, open_store
 
 log = logging.getLogger("gemini_gateway")
 
@@ -100,7 +100,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await _open_store(gateway)
+        if not await open_store(gateway):
+            log.error("store unavailable, serving without it until it answers: %s", gateway.store_error)
         await start_affinity(gateway)  # owners of files and cached contents, from the store
         await start_admin(gateway)  # settings stored in the admin UI apply before anything reads them
         gateway.http = create_upstream_http(
@@ -118,10 +119,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         _warn_if_no_credentials(gateway)  # after every source (env, files, store) has filled the pool
         saver = asyncio.create_task(_save_pool_periodically(gateway))
         await start_recorder(gateway)  # replays any spool a crash left behind
+        waiting = None
+        if gateway.database is None:  # tried again in the background, with /health/ready saying so
+            waiting = asyncio.create_task(keep_trying(gateway, lambda: _attach_store(gateway)))
         _tune_gc()
         try:
             yield
         finally:
+            if waiting is not None:
+                waiting.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await waiting
             await stop_recorder(gateway)  # flushes the queue while the store is still open
             saver.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -180,18 +188,13 @@ def _tune_gc() -> None:
     gc.set_threshold(GC_GEN0_THRESHOLD, *gc.get_threshold()[1:])
 
 
-async def _open_store(gateway: Gateway) -> None:
-    """Open and migrate the store; a broken store leaves the gateway serving, just not recording."""
-    database = Database(gateway.settings.resolved_database_url)
-    try:
-        await database.migrate()
-        gateway.pool.restore_state(await database.load_pool_state())
-    except Exception as exc:  # any driver or migration failure: serve without the store
-        gateway.store_error = f"{type(exc).__name__}: {str(exc)[:200]}"
-        log.error("store unavailable, serving without it: %s", gateway.store_error)
-        await database.aclose()
-        return
-    gateway.database = database
+async def _attach_store(gateway: Gateway) -> None:
+    """What start-up loads from the store, for a store that answered only later."""
+    await start_affinity(gateway)
+    await load_admin_store(gateway)
+    accounts: OAuthManager = gateway.services[OAUTH]
+    accounts.database, accounts.box = gateway.database, admin_state(gateway).box
+    await accounts.reload()
 
 
 def _warn_if_no_credentials(gateway: Gateway) -> None:

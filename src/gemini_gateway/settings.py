@@ -8,10 +8,12 @@ this kind of tool write them, as well as JSON lists.
 from __future__ import annotations
 
 import ipaddress
+import os
+import socket
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 GOOGLE_BASE_URL = "https://generativelanguage.googleapis.com"
@@ -93,6 +95,15 @@ class Settings(BaseSettings):
     data_dir: Path = Path("data")
     database_url: str | None = Field(None, description="SQLAlchemy URL; default SQLite under DATA_DIR")
     log_level: str = "info"
+    store_retry_max_seconds: float = Field(
+        30.0, gt=0, description="Longest wait between tries to reach a store that was down at start-up"
+    )
+    replica_id: str | None = Field(
+        None, description="Name of this gateway process in /health, /metrics and records (default host:pid)"
+    )
+    metrics_token: SecretStr | None = Field(
+        None, description="Bearer token for GET /metrics (default: the admin token)"
+    )
     max_request_bytes: int = Field(64 * 1024 * 1024, gt=0, description="Largest request body accepted")
 
     # Client dialects
@@ -280,11 +291,12 @@ class Settings(BaseSettings):
             return orjson.loads(value)
         return value
 
-    @field_validator("admin_token", mode="after")
+    @field_validator("admin_token", "metrics_token", mode="after")
     @classmethod
-    def _no_placeholder(cls, value: SecretStr | None) -> SecretStr | None:
+    def _no_placeholder(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
         if value is not None and value.get_secret_value().strip().lower() in PLACEHOLDER_SECRETS:
-            raise ValueError("ADMIN_TOKEN is a placeholder from a sample config; set a real secret")
+            name = (info.field_name or "").upper()
+            raise ValueError(f"{name} is a placeholder from a sample config; set a real secret")
         if value is not None and not value.get_secret_value().strip():
             return None
         return value
@@ -297,6 +309,11 @@ class Settings(BaseSettings):
     @property
     def resolved_oauth_creds_dir(self) -> Path:
         return self.oauth_creds_dir or self.data_dir / "oauth"
+
+    @property
+    def resolved_replica_id(self) -> str:
+        # The pid of the process asking: every worker of `serve --workers N` is a replica of its own.
+        return self.replica_id or f"{socket.gethostname()}:{os.getpid()}"
 
     @property
     def resolved_database_url(self) -> str:
