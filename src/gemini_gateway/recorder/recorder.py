@@ -24,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from gemini_gateway.recorder import rows as record_rows
 from gemini_gateway.recorder.activity import Activity
 from gemini_gateway.recorder.base import RecorderBase
 from gemini_gateway.recorder.capture import Capture
@@ -88,6 +89,7 @@ class Recorder(RecorderBase):
         # Whether a store this recorder opens itself needs migrating first: not in the writer
         # process of a gateway that migrated it at start-up (Alembic costs it a second to import).
         self.migrate_own_store = True
+        record_rows.REPLICA[0] = settings.resolved_replica_id[:128]
         self._overflow = ThreadPoolExecutor(max_workers=1, thread_name_prefix="recorder-spool")
         self._overflow_lock = threading.Lock()
         self._overflow_pending: list[Capture] = []
