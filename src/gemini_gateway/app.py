@@ -34,6 +34,7 @@ from gemini_gateway.dialects.anthropic_errors import render_anthropic_error
 from gemini_gateway.dialects.openai_errors import render_openai_error
 from gemini_gateway.dispatch import Dispatcher
 from gemini_gateway.errors import GatewayError, google_error_body, render_google_error
+from gemini_gateway.metrics import Metrics, MetricsMiddleware, metrics_route
 from gemini_gateway.oauth.manager import SERVICE as OAUTH
 from gemini_gateway.oauth.manager import OAuthManager
 from gemini_gateway.pool.credential import Credential
@@ -165,6 +166,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.router.routes.extend(executor.routes())
     _install_error_handlers(app)
     app.add_middleware(RecorderMiddleware, gateway=gateway)  # the tee: every API route, no handler edits
+    metrics = gateway.services["metrics"] = Metrics()
+    app.router.routes.append(metrics_route(gateway, metrics))
+    app.add_middleware(MetricsMiddleware, metrics=metrics)  # outside the tee: it reads its Exchange
     install_admin(app, gateway)  # last: its guard and CORS wrap every route and the recorder
     return app
 
