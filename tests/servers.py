@@ -75,7 +75,7 @@ def spawn_cli(tmp_path: Path, *args: str, **env: str) -> Served:
     return Served(f"http://127.0.0.1:{values['PORT']}", process)
 
 
-def wait_answering(served: Served, path: str = "/health", timeout: float = 30) -> None:
+def wait_answering(served: Served, path: str = "/health", timeout: float = 60) -> None:
     """Wait until `path` answers 200; AssertionError if the process ends or time runs out."""
     deadline = time.monotonic() + timeout
     while served.process.poll() is None and time.monotonic() < deadline:
