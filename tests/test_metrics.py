@@ -98,6 +98,8 @@ def test_metrics_need_their_token(gateway_factory: GatewayFactory, fake: FakeSta
         assert scrape(running.url, None).status_code == 401
         assert scrape(running.url, "not-the-token").status_code == 401
         assert scrape(running.url, ADMIN_TOKEN).status_code == 200
-    with gateway_factory(metrics_token="scraper-only-token-31f") as running:
+    client_token = "client-not-scraper-token-77"
+    with gateway_factory(metrics_token="scraper-only-token-31f", gateway_tokens=[client_token]) as running:
         assert scrape(running.url, "scraper-only-token-31f").status_code == 200
         assert scrape(running.url, ADMIN_TOKEN).status_code == 401  # the scraper's own, not the admin's
+        assert scrape(running.url, client_token).status_code == 401
