@@ -50,9 +50,8 @@ class Served:
         self.log = ""  # what it wrote to stderr, once it has stopped
 
 
-@contextlib.contextmanager
-def serve_cli(tmp_path: Path, **env: str) -> Iterator[Served]:
-    """Run `gemini-gateway serve` until the block ends, once it answers; its log is kept."""
+def spawn_cli(tmp_path: Path, *args: str, **env: str) -> Served:
+    """Start `gemini-gateway serve` (its log kept) without waiting for it; `stop_cli` ends it."""
     port = free_port()
     values = {
         "GEMINI_API_KEYS": "",
@@ -66,24 +65,42 @@ def serve_cli(tmp_path: Path, **env: str) -> Iterator[Served]:
         **env,
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "gemini_gateway", "serve"],
+        [sys.executable, "-m", "gemini_gateway", "serve", *args],
         env={**os.environ, **values},
         cwd=tmp_path,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
     )
-    served = Served(f"http://127.0.0.1:{port}", process)
+    return Served(f"http://127.0.0.1:{values['PORT']}", process)
+
+
+def wait_answering(served: Served, path: str = "/health", timeout: float = 90) -> None:
+    """Wait until `path` answers 200; AssertionError if the process ends or time runs out."""
+    deadline = time.monotonic() + timeout
+    while served.process.poll() is None and time.monotonic() < deadline:
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{served.url}{path}", timeout=1).status_code == 200:
+                return
+        time.sleep(0.1)
+    raise AssertionError(f"the gateway did not answer {path} (exit code {served.process.poll()})")
+
+
+def stop_cli(served: Served) -> None:
+    served.process.terminate()
     try:
-        deadline = time.monotonic() + 90  # start-up on a loaded 2-core machine can take 30 s
-        while process.poll() is None and time.monotonic() < deadline:
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{served.url}/health", timeout=1).status_code == 200:
-                    break
-            time.sleep(0.1)
-        else:
-            raise AssertionError("the gateway did not start")
+        _, served.log = served.process.communicate(timeout=15)
+    except subprocess.TimeoutExpired:
+        served.process.kill()
+        _, served.log = served.process.communicate(timeout=15)
+
+
+@contextlib.contextmanager
+def serve_cli(tmp_path: Path, **env: str) -> Iterator[Served]:
+    """Run `gemini-gateway serve` until the block ends, once it answers; its log is kept."""
+    served = spawn_cli(tmp_path, **env)
+    try:
+        wait_answering(served)
         yield served
     finally:
-        process.terminate()
-        _, served.log = process.communicate(timeout=15)
+        stop_cli(served)

@@ -19,6 +19,7 @@ from gemini_gateway import __version__
 from gemini_gateway.admin import (
     aistudio_api,
     install_admin,
+    load_admin_store,
     logs_api,
     oauth_api,
     oauth_callback,
@@ -41,6 +42,7 @@ from gemini_gateway.backends.vertex import VertexExpressBackend
 from gemini_gateway.context import Gateway
 from gemini_gateway.dispatch import Dispatcher
 from gemini_gateway.errors import INTERNAL_MESSAGE, GatewayError, RequestError
+from gemini_gateway.metrics import Metrics, MetricsMiddleware, metrics_route
 from gemini_gateway.oauth.manager import OAuthManager
 from gemini_gateway.pool.credential import Credential
 from gemini_gateway.pool.pool import CredentialPool, configure_quotas
@@ -58,7 +60,7 @@ from gemini_gateway.routes.openai_image_edits import routes as image_edit_routes
 from gemini_gateway.settings import Settings, load_settings
 from gemini_gateway.shared import start_shared, stop_shared
 from gemini_gateway.shared.gate import Gate, rate_gate
-from gemini_gateway.store.database import Database
+from gemini_gateway.store_link import keep_trying, open_store
 from gemini_gateway.transport.build import build_transports
 
 log = logging.getLogger("gemini_gateway")
@@ -128,7 +130,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await _open_store(gateway)
+        if not await open_store(gateway):
+            log.error("store unavailable, serving without it until it answers: %s", gateway.store_error)
         await start_affinity(gateway)  # owners of files and cached contents, from the store
         await start_admin(gateway)  # settings stored in the admin UI apply before anything reads them
         # The one place that chooses which transport serves which calls (see transport.build).
@@ -153,10 +156,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         saver = asyncio.create_task(_save_pool_periodically(gateway))
         healer = start_healer(gateway)  # health-disabled keys re-checked on a schedule
         await start_recorder(gateway)  # replays any spool a crash left behind
+        waiting = None
+        if gateway.database is None:  # tried again in the background, with /health/ready saying so
+            waiting = asyncio.create_task(keep_trying(gateway, lambda: _attach_store(gateway)))
         _tune_gc()
         try:
             yield
         finally:
+            if waiting is not None:
+                waiting.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await waiting
             await stop_recorder(gateway)  # flushes the queue while the store is still open
             await stop_healer(healer)
             await stop_shared(gateway)
@@ -199,6 +209,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.router.routes.extend(executor.routes())
     _install_error_handlers(app)
     app.add_middleware(RecorderMiddleware, gateway=gateway)  # the tee: every API route, no handler edits
+    metrics = gateway.metrics = Metrics()
+    app.router.routes.append(metrics_route(gateway, metrics))
+    app.add_middleware(MetricsMiddleware, metrics=metrics)  # outside the tee: it reads its Exchange
     install_admin(app, gateway)  # last: its guard and CORS wrap every route and the recorder
     return app
 
@@ -222,18 +235,14 @@ def _tune_gc() -> None:
     gc.set_threshold(GC_GEN0_THRESHOLD, *gc.get_threshold()[1:])
 
 
-async def _open_store(gateway: Gateway) -> None:
-    """Open and migrate the store; a broken store leaves the gateway serving, just not recording."""
-    database = Database(gateway.settings.resolved_database_url)
-    try:
-        await database.migrate()
-        gateway.pool.restore_state(await database.load_pool_state())
-    except Exception as exc:  # any driver or migration failure: serve without the store
-        gateway.store_error = f"{type(exc).__name__}: {str(exc)[:200]}"
-        log.error("store unavailable, serving without it: %s", gateway.store_error)
-        await database.aclose()
-        return
-    gateway.database = database
+async def _attach_store(gateway: Gateway) -> None:
+    """What start-up loads from the store, for a store that answered only later."""
+    await start_affinity(gateway)
+    await load_admin_store(gateway)
+    accounts = gateway.oauth
+    if accounts is not None:
+        accounts.database, accounts.box = gateway.database, admin_state(gateway).box
+        await accounts.reload()
 
 
 def _warn_if_no_credentials(gateway: Gateway) -> None:

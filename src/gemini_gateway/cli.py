@@ -6,11 +6,12 @@ import logging
 import os
 import secrets
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from pydantic import SecretStr
 
+from gemini_gateway import redaction
 from gemini_gateway.aistudio.cli import aistudio_app
 from gemini_gateway.oauth.cli import creds_app
 from gemini_gateway.settings import ConfigurationError, Settings, load_settings
@@ -41,13 +42,17 @@ def ensure_admin_token(settings: Settings) -> Settings:
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to bind (env HOST)")] = None,
     port: Annotated[int | None, typer.Option(help="Port (env PORT)")] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            envvar="WEB_CONCURRENCY",
+            help="Worker processes sharing the port, each a gateway of its own (env WEB_CONCURRENCY)",
+        ),
+    ] = 1,
 ) -> None:
     """Run the gateway."""
     import uvicorn
-
-    from gemini_gateway import redaction
-    from gemini_gateway.app import create_app
-    from gemini_gateway.forwarded import DEFAULT_TRUSTED, TrustedProxies
 
     settings = load_settings(host=host, port=port)
     redaction.install(settings.log_level)
@@ -59,22 +64,100 @@ def serve(
     # Whether the pool is empty is known once the app has started: keys, accounts and profiles
     # also come from files and the store (create_app's lifespan warns then).
     log.info(
-        "gemini-gateway on http://%s:%s (upstream %s)", settings.host, settings.port, settings.gemini_base_url
+        "gemini-gateway on http://%s:%s (upstream %s, %d worker%s)",
+        settings.host,
+        settings.port,
+        settings.gemini_base_url,
+        workers,
+        "s" if workers > 1 else "",
     )
+    options: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "loop": "uvloop",
+        "http": "httptools",
+        "proxy_headers": False,
+        "access_log": False,
+        "log_config": None,
+        "timeout_graceful_shutdown": 10,
+        "workers": workers,  # given always, or uvicorn reads WEB_CONCURRENCY itself
+    }
+    if workers == 1:
+        uvicorn.run(_asgi(settings), **options)
+        return
+    _prepare_workers(settings, host, port)
+    uvicorn.run("gemini_gateway.cli:worker_app", factory=True, **options)
+
+
+def _asgi(settings: Settings) -> Any:
+    from gemini_gateway.app import create_app
+    from gemini_gateway.forwarded import DEFAULT_TRUSTED, TrustedProxies
+
     # uvicorn's own variable; its proxy-header middleware runs inside TrustedProxies, which has to
     # see the proxy's address before that middleware replaces it with the client's.
     trusted = os.environ.get("FORWARDED_ALLOW_IPS", DEFAULT_TRUSTED)
-    uvicorn.run(
-        TrustedProxies(create_app(settings), trusted),
-        host=settings.host,
-        port=settings.port,
-        loop="uvloop",
-        http="httptools",
-        proxy_headers=False,
-        access_log=False,
-        log_config=None,
-        timeout_graceful_shutdown=10,
-    )
+    return TrustedProxies(create_app(settings), trusted)
+
+
+def _prepare_workers(settings: Settings, host: str | None, port: int | None) -> None:
+    """What workers must find made before they start side by side: the same settings (the
+    command's options as variables: workers are new processes that read the environment), the
+    admin token file (made by `ensure_admin_token` already) and the key that encrypts stored
+    secrets, which each would otherwise race to create."""
+    from gemini_gateway.store.secrets import load_box
+
+    for name, value in (("HOST", host), ("PORT", port)):
+        if value is not None:
+            os.environ[name] = str(value)
+    load_box(settings)
+
+
+def worker_app() -> Any:
+    """The app one worker of `serve --workers N` runs (uvicorn calls it in each worker process):
+    its own pool, recorder and replica id, from the settings the parent checked."""
+    settings = load_settings()
+    redaction.install(settings.log_level)
+    return _asgi(ensure_admin_token(settings))
+
+
+@app.command()
+def migrate(
+    check: Annotated[
+        bool, typer.Option("--check", help="Only report; exit 1 when the store is behind")
+    ] = False,
+) -> None:
+    """Bring the store (DATABASE_URL) to the newest schema, under the store's migration lock.
+
+    `serve` migrates too; run this first (a release step, an init container) to keep replicas'
+    start-ups short, or with --check to see whether a migration is due.
+    """
+    import asyncio
+
+    from gemini_gateway.store.database import Database, head_revision
+
+    settings = load_settings()
+    redaction.install(settings.log_level)
+
+    async def run() -> tuple[str | None, str | None]:
+        database = Database(settings.resolved_database_url)
+        try:
+            before = await database.revision()
+            if not check:
+                await database.migrate()
+            return before, await database.revision()
+        finally:
+            await database.aclose()
+
+    try:
+        before, after = asyncio.run(run())
+    except Exception as exc:  # a refused connection, a failed migration: said, not a traceback
+        typer.echo(f"migration failed: {type(exc).__name__}: {str(exc)[:300]}", err=True)
+        raise typer.Exit(1) from None
+    head = head_revision()
+    if check:
+        typer.echo(f"store at {before or 'nothing'}; newest is {head}")
+        raise typer.Exit(0 if before == head else 1)
+    typer.echo(f"store at {after} (was {before or 'empty'})")
 
 
 @app.command("fake-upstream")

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from gemini_gateway.affinity.binder import Affinity
     from gemini_gateway.aistudio.service import AiStudioService
     from gemini_gateway.backends.executor_hub import ExecutorHub
+    from gemini_gateway.metrics import Metrics
     from gemini_gateway.oauth.manager import OAuthManager
     from gemini_gateway.pool.healer import Healer
     from gemini_gateway.recorder.recorder import Recorder
@@ -54,6 +55,7 @@ class Gateway:
     recorder: Recorder | None = None  # None while recording is off or stopped
     healer: Healer | None = None  # re-checks health-disabled keys on a schedule
     shared: Shared | None = None  # state shared with other replicas (gemini_gateway.shared)
+    metrics: Metrics | None = None  # counters for GET /metrics
     store_error: str | None = None  # why the store is not usable, for /health/ready
 
 

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import socket
 from collections.abc import Mapping
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -144,7 +145,9 @@ class Settings(BaseSettings):
         "changes), e.g. redis://127.0.0.1:6379/0; unset: one process keeps it in memory",
     )
     replica_id: str | None = Field(
-        None, description="This replica's name among several (default: host name and process id)"
+        None,
+        description="This replica's name among several, in shared state, /health, /metrics and records "
+        "(default host:pid)",
     )
     shared_poll_seconds: float = Field(
         1.0,
@@ -153,6 +156,12 @@ class Settings(BaseSettings):
         description="Without Redis: how often admin changes made by other replicas are looked for",
     )
     log_level: str = "info"
+    store_retry_max_seconds: float = Field(
+        30.0, gt=0, description="Longest wait between tries to reach a store that was down at start-up"
+    )
+    metrics_token: SecretStr | None = Field(
+        None, description="Bearer token for GET /metrics (default: the admin token)"
+    )
     max_request_bytes: int = Field(64 * 1024 * 1024, gt=0, description="Largest request body accepted")
 
     # Client dialects
@@ -423,11 +432,12 @@ class Settings(BaseSettings):
                 raise ValueError(f"unknown quota tier {tier!r}; known: {', '.join(sorted(known))}")
         return self
 
-    @field_validator("admin_token", mode="after")
+    @field_validator("admin_token", "metrics_token", mode="after")
     @classmethod
-    def _no_placeholder(cls, value: SecretStr | None) -> SecretStr | None:
+    def _no_placeholder(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
         if value is not None and value.get_secret_value().strip().lower() in PLACEHOLDER_SECRETS:
-            raise ValueError("ADMIN_TOKEN is a placeholder from a sample config; set a real secret")
+            name = (info.field_name or "").upper()
+            raise ValueError(f"{name} is a placeholder from a sample config; set a real secret")
         if value is not None and not value.get_secret_value().strip():
             return None
         return value
@@ -440,6 +450,11 @@ class Settings(BaseSettings):
     @property
     def resolved_oauth_creds_dir(self) -> Path:
         return self.oauth_creds_dir or self.data_dir / "oauth"
+
+    @property
+    def resolved_replica_id(self) -> str:
+        # The pid of the process asking: every worker of `serve --workers N` is a replica of its own.
+        return self.replica_id or f"{socket.gethostname()}:{os.getpid()}"
 
     @property
     def resolved_database_url(self) -> str:

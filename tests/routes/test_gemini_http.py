@@ -132,7 +132,8 @@ def test_alias_prefix(gateway: RunningGateway) -> None:
 
 
 def test_health_and_ready(gateway: RunningGateway, gateway_factory: GatewayFactory) -> None:
-    assert httpx.get(gateway.url + "/health").json() == {"status": "ok"}
+    replica = gateway.gateway.settings.resolved_replica_id
+    assert httpx.get(gateway.url + "/health").json() == {"status": "ok", "replica": replica}
     ready = httpx.get(gateway.url + "/health/ready")
     assert ready.status_code == 200 and ready.json()["status"] == "ready"
     with gateway_factory(gemini_api_keys=[]) as empty:

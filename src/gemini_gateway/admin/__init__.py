@@ -3,6 +3,7 @@
 install_admin(app, gateway)   routes, static files, and the edge middleware (call it last)
 start_admin(gateway)          in the lifespan, once the store is open: stored settings,
                               client tokens and upstream credentials come back
+load_admin_store(gateway)     the same loads, for a store that came after start-up
 stop_admin(gateway)           detaches the live log
 """
 
@@ -23,7 +24,7 @@ from gemini_gateway.admin.state import admin_state, new_state
 from gemini_gateway.context import Gateway
 from gemini_gateway.store.secrets import load_box
 
-__all__ = ["install_admin", "start_admin", "stop_admin"]
+__all__ = ["install_admin", "load_admin_store", "start_admin", "stop_admin"]
 log = logging.getLogger("gemini_gateway.admin")
 
 
@@ -51,6 +52,12 @@ async def start_admin(gateway: Gateway) -> None:
     state.hub.loop = asyncio.get_running_loop()
     handler = state.log_handler = HubLogHandler(state.hub)
     logging.getLogger().addHandler(handler)
+    await load_admin_store(gateway)
+
+
+async def load_admin_store(gateway: Gateway) -> None:
+    """Stored settings, client tokens and upstream credentials (at start, or once the store came)."""
+    state = admin_state(gateway)
     if gateway.database is None:
         log.warning("admin: no store, so stored settings, client tokens and added keys are unavailable")
         return

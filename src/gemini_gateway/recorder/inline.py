@@ -28,6 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from gemini_gateway.recorder import rows as record_rows
 from gemini_gateway.recorder.activity import Activity
 from gemini_gateway.recorder.capture import Capture
 from gemini_gateway.recorder.rows import build_rows, reduced_rows
@@ -60,6 +61,9 @@ class InlineSink:
 
     def __init__(self, settings: Settings, *, spool_dir: Path | None = None) -> None:
         self.settings = settings
+        # Records name the gateway process that served them; in the writer process these settings
+        # are the gateway's (see process.py), so the writer's own pid is not the one recorded.
+        record_rows.REPLICA[0] = settings.resolved_replica_id[:128]
         # Requests in flight, counted by the middleware when this sink writes on their event loop.
         self.activity: Activity | None = None
         # Told of records once committed, spooled or given up on, counted by ticket (see sink.py).

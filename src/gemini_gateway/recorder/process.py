@@ -227,6 +227,7 @@ class ProcessSink:
         fields = self.settings.model_dump(
             include=set(SETTINGS_FIELDS) | {f for f in Settings.model_fields if f.startswith("recording_")}
         )
+        fields["replica_id"] = self.settings.resolved_replica_id  # the gateway's pid, not the writer's
         # Frames are numbered on from the last this side saw settled; the worker acknowledges from there.
         baseline = self._unsettled[0][0] - 1 if self._unsettled else self._sequence
         migrated = self._database is not None and self._own_database is None  # the gateway's own, open

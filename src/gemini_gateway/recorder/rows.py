@@ -43,6 +43,9 @@ METADATA_BYTES = 1024
 
 # Record ids: a random per-process prefix and a counter. Unique like uuid4 (80 random bits per
 # process), without a urandom call per record; the spool's exactly-once replay keys on them.
+# The gateway process (replica) whose records this process builds: set once by the recorder, from
+# the gateway's settings also in its writer process, whose own pid is not the one that served.
+REPLICA: list[str | None] = [None]
 _ID_PREFIX = uuid.uuid4().hex[:20]
 _ID_COUNTER = itertools.count()
 
@@ -167,6 +170,7 @@ def build_rows(capture: Capture, codec: str = DEFAULT_CODEC) -> RecordRows:
         settings = within_depth(settings, STORED_DEPTH, request_body)
     row: dict[str, Any] = {
         "id": capture.record_id or new_id(),
+        "replica": REPLICA[0],
         "received_at_ms": int(exchange.received_at * 1000),
         "mode": capture.mode,
         "dialect": exchange.dialect[:16],
@@ -255,6 +259,7 @@ def reduced_rows(capture: Capture, reason: str) -> RecordRows:
     note = f"record reduced by the recorder: {reason}"[:500]
     row: dict[str, Any] = {
         "id": capture.record_id or new_id(),
+        "replica": REPLICA[0],
         "received_at_ms": int(exchange.received_at * 1000),
         "mode": capture.mode,
         "dialect": str(exchange.dialect)[:16],

@@ -11,6 +11,7 @@ ignore ids already present, so a crash between commit and delete replays harmles
 from __future__ import annotations
 
 import base64
+import fcntl
 import logging
 import os
 import threading
@@ -85,6 +86,8 @@ class Spool:
                 name = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}.jsonl.part"
                 self._active_path = self.directory / name
                 self._active = open(self._active_path, "ab")  # noqa: SIM115 - kept open across appends
+                # Ours while we live: workers of `serve --workers N` share DATA_DIR/spool.
+                fcntl.flock(self._active.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
             self._active.write(lines)
             self._active.flush()
             os.fsync(self._active.fileno())  # the spool exists for crashes; make it survive one
@@ -106,8 +109,10 @@ class Spool:
             if not self.directory.is_dir():
                 return []
             # A ".part" left by a crashed process is closed too: nobody writes to it any more.
+            # One another live process holds (its lock) is still being written: left alone.
             for leftover in self.directory.glob("*.jsonl.part"):
-                leftover.rename(leftover.with_suffix(""))
+                if _unheld(leftover):
+                    leftover.rename(leftover.with_suffix(""))
             stale = time.time() - STALE_SECONDS
             for leftover in self.directory.glob("*.jsonl.tmp"):
                 if leftover.stat().st_mtime < stale:
@@ -170,6 +175,21 @@ class Spool:
         with open(rejected / "rejected.jsonl", "ab") as handle:
             handle.write(encode_all(records))
         log.error("%d recorded exchange(s) parked in %s: %s", len(records), rejected, reason[:300])
+
+
+def _unheld(path: Path) -> bool:
+    """Whether no live process holds the file's lock (taken and let go here to find out)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:  # renamed by another process since it was listed
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)
+    return True
 
 
 def spool_stats(directory: Path) -> dict[str, Any]:

@@ -11,8 +11,9 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/health")
-async def health() -> JSONBody:
-    return JSONBody({"status": "ok"})
+async def health(request: Request) -> JSONBody:
+    gateway: Gateway = request.app.state.gateway
+    return JSONBody({"status": "ok", "replica": gateway.settings.resolved_replica_id})
 
 
 @router.get("/health/ready")
@@ -39,5 +40,6 @@ async def ready(request: Request) -> JSONBody:
         "status": "ready" if not problems else "not ready",
         "problems": problems,
         "usable_credentials": len(usable),
+        "replica": gateway.settings.resolved_replica_id,
     }
     return JSONBody(body, status_code=200 if not problems else 503)

@@ -14,8 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import socket
 import time
 import weakref
 from typing import TYPE_CHECKING, Any
@@ -159,7 +157,7 @@ def shared_of(gateway: Gateway) -> Shared | None:
 
 async def start_shared(gateway: Gateway) -> Shared:
     settings = gateway.settings
-    replica = settings.replica_id or f"{socket.gethostname()}-{os.getpid()}"
+    replica = settings.resolved_replica_id
     shared = gateway.shared = Shared(gateway, replica)
     if settings.redis_url is not None:
         from gemini_gateway.shared.redis_state import RedisState

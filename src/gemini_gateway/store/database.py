@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import contextlib
 import functools
+import os
 import time
+import zlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +25,10 @@ if TYPE_CHECKING:
     from alembic.config import Config
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+# One name for the migration lock on every store; PostgreSQL's advisory locks take a number.
+LOCK_NAME = "gemini_gateway.migrate"
+PG_LOCK_KEY = zlib.crc32(LOCK_NAME.encode())
+LOCK_TIMEOUT = 600.0  # a migration of a large exchanges table can take minutes
 
 
 def normalise_url(url: str) -> str:
@@ -65,8 +73,45 @@ class Database:
         Alembic is imported only when a migration is due: it stays resident once imported (about
         8 MB with Mako and Pygments) and a restart on a current schema does not need it.
         """
-        if await self.revision() != head_revision():
-            await asyncio.to_thread(upgrade, self.url)
+        if await self.revision() == head_revision():
+            return
+        # Replicas started together on an empty store would each run Alembic and all but one fail
+        # on a duplicate table; under the lock the first migrates and the others find it done.
+        async with self.migration_lock():
+            if await self.revision() != head_revision():
+                await asyncio.to_thread(upgrade, self.url)
+
+    @contextlib.asynccontextmanager
+    async def migration_lock(self, wait: float = LOCK_TIMEOUT) -> AsyncIterator[None]:
+        """Hold the store-wide migration lock: a PostgreSQL advisory lock, MySQL's GET_LOCK, or for
+        SQLite an exclusive lock on a file next to the database (its own locks would block Alembic,
+        which migrates on a connection of its own)."""
+        if self.is_sqlite:
+            async with _file_lock(make_url(self.url).database, wait):
+                yield
+            return
+        dialect = self.engine.dialect.name
+        async with self.engine.connect() as conn:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            if dialect == "postgresql":
+                deadline = time.monotonic() + wait
+                # try-lock in a loop rather than pg_advisory_lock: a wait that ends with an error.
+                while not (await conn.execute(text(f"SELECT pg_try_advisory_lock({PG_LOCK_KEY})"))).scalar():
+                    if time.monotonic() > deadline:
+                        raise TimeoutError(f"another process held the migration lock for {wait:.0f} s")
+                    await asyncio.sleep(0.2)
+                release = f"SELECT pg_advisory_unlock({PG_LOCK_KEY})"
+            else:  # mysql, mariadb
+                got = (await conn.execute(text(f"SELECT GET_LOCK('{LOCK_NAME}', {int(wait)})"))).scalar()
+                if got != 1:
+                    raise TimeoutError(f"another process held the migration lock for {wait:.0f} s")
+                release = f"SELECT RELEASE_LOCK('{LOCK_NAME}')"
+            try:
+                yield
+            finally:
+                # Also released when the connection closes (a killed process frees it).
+                with contextlib.suppress(DBAPIError):
+                    await conn.execute(text(release))
 
     async def revision(self) -> str | None:
         """The migration the schema is at, None before the first."""
@@ -101,6 +146,30 @@ class Database:
 
     async def aclose(self) -> None:
         await self.engine.dispose()
+
+
+@contextlib.asynccontextmanager
+async def _file_lock(database: str | None, wait: float) -> AsyncIterator[None]:
+    if not database or database == ":memory:":
+        yield  # an in-memory store is private to its process
+        return
+    import fcntl
+
+    path = Path(f"{database}.migrate-lock")
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"another process held {path} for {wait:.0f} s") from None
+                await asyncio.sleep(0.1)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def _json_text(value: Any) -> str:

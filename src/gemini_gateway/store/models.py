@@ -73,6 +73,8 @@ class ExchangeRow(Base):
     request_headers: Mapped[dict[str, str]] = mapped_column(JSON)
     response_headers: Mapped[dict[str, str]] = mapped_column(JSON)
     size_bytes: Mapped[int] = mapped_column(Integer)  # stored bytes, for the retention size budget
+    # The gateway process that served it (REPLICA_ID, default host:pid), when several share a store.
+    replica: Mapped[str | None] = mapped_column(String(128), nullable=True)
 
 
 class ExchangeBody(Base):
