@@ -28,7 +28,7 @@ function metaLine(meta, facts) {
     facts.usage ? h("span", { class: "usage" }, t("play.usage", { in: num(facts.usage.prompt_tokens), out: num(facts.usage.completion_tokens), total: num(facts.usage.total_tokens) })) : null,
     facts.ttfb !== undefined ? h("span", {}, t("play.firstToken", { time: ms(facts.ttfb) })) : null,
     facts.total !== undefined ? h("span", {}, t("req.tl.total", { time: ms(facts.total) })) : null,
-    facts.finish ? h("span", {}, facts.finish === "stopped" ? t("play.stopped") : facts.finish) : null,
+    facts.finish ? (facts.finish === "stopped" ? h("span", {}, t("play.stopped")) : h("span", { class: "mono" }, facts.finish)) : null,
   );
 }
 

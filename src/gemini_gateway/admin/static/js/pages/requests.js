@@ -132,7 +132,7 @@ async function openDetail(id) {
         fact(t("req.client"), r.client_id),
         fact(t("pool.col.credential"), r.credential ? credentialLabel(names, r.credential_id, r.credential) : null),
         fact(t("req.stream"), r.stream ? t("req.streamYes", { n: num(r.chunk_count) }) : t("req.streamNo")),
-        fact(t("req.finish"), r.finish_reason),
+        fact(t("req.finish"), r.finish_reason ? h("span", { class: "mono" }, r.finish_reason) : null),
         fact(t("dash.tokensIn"), num(usage.prompt ?? r.prompt_tokens)),
         fact(t("dash.tokensOut"), num(usage.candidates ?? r.candidates_tokens)),
         fact(t("req.thoughts"), num(usage.thoughts ?? r.thoughts_tokens)),
