@@ -66,6 +66,7 @@ ADMIN_ROUTES: list[tuple[str, str, Any]] = [
     ("GET", "/api/logs", None),
     ("GET", "/api/stats", None),
     ("GET", "/api/recorder", None),
+    ("POST", "/api/import", {"content": "fake-key-route-check-0096"}),
 ]
 
 

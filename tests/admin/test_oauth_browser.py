@@ -97,7 +97,7 @@ def test_add_google_account_with_the_button(page: Any, site: RunningGateway, fak
     page.wait_for_selector(".toast >> text=ui-login@example.com added to the pool")
     assert page.locator(".modal").count() == 0
     row = row_of(page, "ui-login@example.com")
-    assert "oauth" in row.inner_text() and "store" in row.inner_text()
+    assert "Google account" in row.inner_text() and "stored" in row.inner_text()  # kind oauth, source store
     account = next(c for c in site.gateway.pool if c.label == "ui-login@example.com")
     assert account.kind == "oauth" and fake.oauth.exchanges == 1
     no_token_in(page.content(), fake)

@@ -15,7 +15,16 @@ import logging
 from fastapi import FastAPI
 from starlette.routing import WebSocketRoute
 
-from gemini_gateway.admin import keys_api, models_api, pages, repo, session_api, settings_api, tokens
+from gemini_gateway.admin import (
+    imports_api,
+    keys_api,
+    models_api,
+    pages,
+    repo,
+    session_api,
+    settings_api,
+    tokens,
+)
 from gemini_gateway.admin.credentials import load_stored
 from gemini_gateway.admin.guard import AdminGuard, ClientCors
 from gemini_gateway.admin.live import HubLogHandler, RequestEvents, live_logs_endpoint
@@ -33,6 +42,7 @@ def install_admin(app: FastAPI, gateway: Gateway) -> None:
     for router in (
         session_api.router,
         keys_api.router,
+        imports_api.router,
         models_api.router,
         tokens.router,
         settings_api.router,

@@ -2,16 +2,19 @@
 // Each page module exports `render(main, params)` and may return a cleanup function.
 import { api, ApiError, onUnauthorized } from "./api.js";
 import { clear, h, icon, toast } from "./dom.js";
+import { LANGUAGES, language, setLanguage, t } from "./i18n.js";
 
 const PAGES = [
-  { path: "dashboard", title: "Dashboard", icon: "dashboard", load: () => import("./pages/dashboard.js") },
-  { path: "pool", title: "Pool", icon: "pool", load: () => import("./pages/pool.js") },
-  { path: "requests", title: "Requests", icon: "requests", load: () => import("./pages/requests.js") },
-  { path: "live", title: "Live log", icon: "live", load: () => import("./pages/live.js") },
-  { path: "playground", title: "Playground", icon: "playground", load: () => import("./pages/playground.js") },
-  { path: "tokens", title: "Client tokens", icon: "tokens", load: () => import("./pages/tokens.js") },
-  { path: "settings", title: "Settings", icon: "settings", load: () => import("./pages/settings.js") },
-  { path: "api", title: "API reference", icon: "code", load: () => import("./pages/apiref.js") },
+  { path: "dashboard", title: "nav.dashboard", icon: "dashboard", load: () => import("./pages/dashboard.js") },
+  { path: "pool", title: "nav.pool", icon: "pool", load: () => import("./pages/pool.js") },
+  { path: "requests", title: "nav.requests", icon: "requests", load: () => import("./pages/requests.js") },
+  { path: "live", title: "nav.live", icon: "live", load: () => import("./pages/live.js") },
+  { path: "playground", title: "nav.playground", icon: "playground", load: () => import("./pages/playground.js") },
+  { path: "tokens", title: "nav.tokens", icon: "tokens", load: () => import("./pages/tokens.js") },
+  { path: "settings", title: "nav.settings", icon: "settings", load: () => import("./pages/settings.js") },
+  { path: "api", title: "nav.api", icon: "code", load: () => import("./pages/apiref.js") },
+  // Not in the menu: where an empty pool starts (the first run), also linked from the Pool page.
+  { path: "welcome", title: "nav.welcome", icon: "plus", hidden: true, load: () => import("./pages/welcome.js") },
 ];
 
 const app = document.getElementById("app");
@@ -33,13 +36,38 @@ function toggleTheme() {
   route();
 }
 
+// The language switch (in the sidebar's foot, the phone header and the sign-in card): the choice is
+// remembered in this browser and the page drawn again in it.
+function languageSwitch() {
+  return h(
+    "select",
+    {
+      class: "lang-switch",
+      name: "language",
+      "aria-label": t("app.language"),
+      onchange: (event) => {
+        setLanguage(event.target.value);
+        if (session) {
+          shell = null;
+          route();
+        } else loginView();
+      },
+    },
+    LANGUAGES.map(([code, name]) => h("option", { value: code, selected: code === language(), lang: code === "zh" ? "zh-CN" : "en" }, name)),
+  );
+}
+
+function brand() {
+  return h("div", { class: "brand" }, h("img", { src: "/admin/static/favicon.svg", alt: "" }), h("div", {}, "gemini-gateway", h("small", {}, t("app.console"))));
+}
+
 function loginView(message = "") {
   cleanup?.();
   cleanup = null;
   shell = null;
   const error = h("div", { class: "error", role: "alert" }, message);
-  const input = h("input", { type: "password", name: "token", placeholder: "Admin token", autocomplete: "current-password", required: true, "aria-label": "Admin token" });
-  const button = h("button", { class: "primary", type: "submit" }, "Sign in");
+  const input = h("input", { type: "password", name: "token", placeholder: t("login.token"), autocomplete: "current-password", required: true, "aria-label": t("login.token") });
+  const button = h("button", { class: "primary", type: "submit" }, t("login.signIn"));
   const form = h(
     "form",
     {
@@ -53,18 +81,18 @@ function loginView(message = "") {
           input.value = "";
           start();
         } catch (exc) {
-          error.textContent = exc instanceof ApiError && exc.status === 401 ? "That token is not right." : exc.message;
+          error.textContent = exc instanceof ApiError && exc.status === 401 ? t("login.wrong") : t("app.failed", { message: exc.message });
           input.select();
         } finally {
           button.disabled = false;
         }
       },
     },
-    h("div", { class: "brand" }, h("img", { src: "/admin/static/favicon.svg", alt: "" }), h("div", {}, "gemini-gateway", h("small", {}, "Admin console"))),
-    h("label", { class: "field" }, "Admin token", input),
+    h("div", { class: "row", style: { justifyContent: "space-between" } }, brand(), languageSwitch()),
+    h("label", { class: "field" }, t("login.token"), input),
     error,
     button,
-    h("p", { class: "faint", style: { margin: 0, fontSize: "12px" } }, "Use ADMIN_TOKEN, or the token the gateway wrote to DATA_DIR/admin-token on first start."),
+    h("p", { class: "faint", style: { margin: 0, fontSize: "12px" } }, t("login.hint")),
   );
   clear(app, h("main", { class: "login" }, form));
   app.className = "";
@@ -75,10 +103,10 @@ function buildShell() {
   const nav = h(
     "nav",
     { class: "nav" },
-    PAGES.map((p) => h("a", { href: `#/${p.path}`, dataset: { path: p.path } }, icon(p.icon), p.title)),
+    PAGES.filter((p) => !p.hidden).map((p) => h("a", { href: `#/${p.path}`, dataset: { path: p.path } }, icon(p.icon), t(p.title))),
   );
-  const themeButton = h("button", { class: "ghost", onclick: toggleTheme, title: "Switch light/dark" }, icon("sun"), "Theme");
-  const logout = h("button", { class: "ghost", onclick: signOut }, icon("logout"), "Sign out");
+  const themeButton = h("button", { class: "ghost", onclick: toggleTheme, title: t("app.themeTitle") }, icon("sun"), t("app.theme"));
+  const logout = h("button", { class: "ghost", onclick: signOut }, icon("logout"), t("app.signOut"));
   const main = h("main", { class: "main", id: "main" });
   const root = h(
     "div",
@@ -86,9 +114,9 @@ function buildShell() {
     h(
       "aside",
       { class: "sidebar" },
-      h("div", { class: "brand" }, h("img", { src: "/admin/static/favicon.svg", alt: "" }), h("div", {}, "gemini-gateway", h("small", {}, "Admin console"))),
+      brand(),
       nav,
-      h("div", { class: "sidebar-foot" }, h("div", { class: "who" }, `Signed in as ${session?.identity || "admin"}`), themeButton, logout),
+      h("div", { class: "sidebar-foot" }, h("div", { class: "who" }, t("app.signedInAs", { who: session?.identity || "admin" })), languageSwitch(), themeButton, logout),
     ),
     h("div", { class: "scrim" }),
     h(
@@ -97,8 +125,9 @@ function buildShell() {
       h(
         "header",
         { class: "topbar" },
-        h("button", { class: "ghost", "aria-label": "Menu" }, icon("menu")),
-        h("span", { class: "title", id: "topbar-title" }, "gemini-gateway"),
+        h("button", { class: "ghost", "aria-label": t("app.menu") }, icon("menu")),
+        h("span", { class: "title grow", id: "topbar-title" }, "gemini-gateway"),
+        languageSwitch(),
       ),
       main,
     ),
@@ -155,8 +184,8 @@ async function route() {
   const [name, ...rest] = location.hash.replace(/^#\/?/, "").split("/");
   const page = PAGES.find((p) => p.path === name) || PAGES[0];
   for (const link of shell.nav.querySelectorAll("a")) link.classList.toggle("active", link.dataset.path === page.path);
-  document.title = `${page.title} · gemini-gateway`;
-  document.getElementById("topbar-title").textContent = page.title;
+  document.title = `${t(page.title)} · gemini-gateway`;
+  document.getElementById("topbar-title").textContent = t(page.title);
   cleanup?.();
   cleanup = null;
   const view = h("div", { class: "page", dataset: { page: page.path } });
@@ -169,7 +198,7 @@ async function route() {
     done = (await module.render(view, rest.map(decodeURIComponent))) || null;
   } catch (exc) {
     if (!(exc instanceof ApiError && exc.status === 401)) {
-      view.append(h("div", { class: "notice bad" }, `This page failed to load: ${exc.message}`));
+      view.append(h("div", { class: "notice bad" }, t("app.pageFailed", { message: exc.message })));
     }
   }
   if (seq !== routeSeq) done?.();
@@ -178,12 +207,20 @@ async function route() {
 
 async function start() {
   shell = null;
-  if (!location.hash || location.hash === "#") location.hash = "#/dashboard"; // hashchange routes
-  else await route();
+  if (!location.hash || location.hash === "#") {
+    // An empty pool: the first run, so the page that fills it (hashchange routes).
+    let empty = false;
+    try {
+      empty = (await api("/api/keys")).summary.total === 0;
+    } catch {
+      /* the dashboard says what is wrong */
+    }
+    location.hash = empty ? "#/welcome" : "#/dashboard";
+  } else await route();
 }
 
 onUnauthorized(() => {
-  if (session) toast("Your session ended; sign in again.", "warn");
+  if (session) toast(t("app.sessionEnded"), "warn");
   session = null;
   loginView();
 });

@@ -1,5 +1,6 @@
 // Charts drawn as SVG by hand: time series (lines, areas or stacked bars) and sparklines.
 import { h } from "./dom.js";
+import { locale } from "./i18n.js";
 
 const PAD = { top: 10, right: 12, bottom: 24, left: 46 };
 
@@ -128,11 +129,11 @@ export function sparkline(values, colorIndex = 0, height = 34) {
 
 function shortTime(ms) {
   const d = new Date(ms);
-  return d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  return d.toLocaleTimeString(locale(), { hour: "2-digit", minute: "2-digit" });
 }
 function longTime(ms) {
-  return new Date(ms).toLocaleString([], { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
+  return new Date(ms).toLocaleString(locale(), { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
 }
 export function dayLabel(ms) {
-  return new Date(ms).toLocaleDateString([], { month: "short", day: "numeric" });
+  return new Date(ms).toLocaleDateString(locale(), { month: "short", day: "numeric" });
 }

@@ -1,3 +1,5 @@
+import { locale, t } from "./i18n.js";
+
 // Small DOM helpers. Text always goes in as text nodes, never as HTML: nothing a request,
 // a log line or a model answer contains can run as script in the admin page.
 
@@ -69,7 +71,7 @@ export function icon(name) {
 }
 
 // Formatting
-const numberFormat = new Intl.NumberFormat();
+const numberFormat = new Intl.NumberFormat(locale());
 export function num(value) {
   if (value === null || value === undefined) return "–";
   return numberFormat.format(value);
@@ -93,13 +95,13 @@ export function pct(value) {
   return (value * 100).toFixed(value >= 0.995 || value === 0 ? 0 : 1) + "%";
 }
 export function ago(seconds) {
-  if (!seconds) return "never";
+  if (!seconds) return t("time.never");
   const d = Date.now() / 1000 - seconds;
-  if (d < 5) return "just now";
-  if (d < 60) return Math.round(d) + "s ago";
-  if (d < 3600) return Math.round(d / 60) + "m ago";
-  if (d < 86400) return Math.round(d / 3600) + "h ago";
-  return Math.round(d / 86400) + "d ago";
+  if (d < 5) return t("time.justNow");
+  if (d < 60) return t("time.secondsAgo", { n: Math.round(d) });
+  if (d < 3600) return t("time.minutesAgo", { n: Math.round(d / 60) });
+  if (d < 86400) return t("time.hoursAgo", { n: Math.round(d / 3600) });
+  return t("time.daysAgo", { n: Math.round(d / 86400) });
 }
 export function duration(seconds) {
   if (seconds < 60) return Math.ceil(seconds) + "s";
@@ -109,9 +111,9 @@ export function duration(seconds) {
 export function when(msOrDate) {
   const d = new Date(msOrDate);
   const today = new Date();
-  const time = d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+  const time = d.toLocaleTimeString(locale(), { hour: "2-digit", minute: "2-digit", second: "2-digit" });
   if (d.toDateString() === today.toDateString()) return time;
-  return d.toLocaleDateString([], { month: "short", day: "numeric" }) + " " + time;
+  return d.toLocaleDateString(locale(), { month: "short", day: "numeric" }) + " " + time;
 }
 
 export function statusClass(status) {
@@ -209,7 +211,7 @@ export function modal(build, onClose, label = "") {
   return close;
 }
 
-export function confirmDialog(title, text, action = "Confirm", danger = true) {
+export function confirmDialog(title, text, action = t("common.confirm"), danger = true) {
   return new Promise((resolve) => {
     let answer = false;
     modal(
@@ -219,7 +221,7 @@ export function confirmDialog(title, text, action = "Confirm", danger = true) {
         h(
           "footer",
           {},
-          h("button", { onclick: close }, "Cancel"),
+          h("button", { onclick: close }, t("common.cancel")),
           h("button", { class: danger ? "danger" : "primary", onclick: () => { answer = true; close(); } }, action),
         ),
       ],
@@ -228,7 +230,7 @@ export function confirmDialog(title, text, action = "Confirm", danger = true) {
   });
 }
 
-export async function copyText(text, what = "Copied") {
+export async function copyText(text, what = t("common.copied")) {
   try {
     await navigator.clipboard.writeText(text);
   } catch {
@@ -247,7 +249,7 @@ export async function copyText(text, what = "Copied") {
 export function jsonView(value) {
   const pre = h("pre", { class: "code" });
   if (value === null || value === undefined) {
-    pre.append(h("span", { class: "faint" }, "(not recorded)"));
+    pre.append(h("span", { class: "faint" }, t("common.notRecorded")));
     return pre;
   }
   const text = typeof value === "string" ? value : JSON.stringify(value, null, 2);

@@ -4,6 +4,7 @@
 // the user pastes the code Google shows, or the address the tab ended on.
 import { api } from "./api.js";
 import { h, icon, modal, toast } from "./dom.js";
+import { t } from "./i18n.js";
 
 const LOOPBACK = new Set(["localhost", "127.0.0.1", "[::1]"]);
 const POLL_MS = 1000;
@@ -17,21 +18,19 @@ export function googleLoginDialog(refresh) {
 
   modal(
     (close) => {
-      const project = h("input", { name: "project_id", placeholder: "found or set up automatically", maxlength: 100, "aria-label": "Google Cloud project" });
+      const project = h("input", { name: "project_id", placeholder: t("pool.project.auto"), maxlength: 100, "aria-label": t("pool.project.label") });
       const status = h("div", { class: "hidden", role: "status" });
-      const signIn = h("button", { class: "primary", type: "button", onclick: () => start() }, icon("user"), "Sign in with Google");
-      const again = h("a", { class: "hidden", target: "_blank", rel: "noopener noreferrer" }, "Open the sign-in page again");
-      const pasted = h("input", { name: "code", class: "grow", autocomplete: "off", spellcheck: "false", "aria-label": "Code or address" });
-      const finishButton = h("button", { type: "submit" }, icon("check"), "Finish");
+      const signIn = h("button", { class: "primary", type: "button", onclick: () => start() }, icon("user"), t("oauth.signIn"));
+      const again = h("a", { class: "hidden", target: "_blank", rel: "noopener noreferrer" }, t("oauth.openAgain"));
+      const pasted = h("input", { name: "code", class: "grow", autocomplete: "off", spellcheck: "false", "aria-label": t("oauth.codeLabel") });
+      const finishButton = h("button", { type: "submit" }, icon("check"), t("oauth.finish"));
       const paste = h(
         "form",
         { class: "stack hidden", onsubmit: (event) => finish(event) },
         h(
           "label",
           { class: "field" },
-          loopback
-            ? "Did the sign-in tab end on a page that does not load? Paste its address here."
-            : "Google then shows a code: paste it here (or the address of that page).",
+          loopback ? t("oauth.pasteLoopback") : t("oauth.pasteManual"),
           h("div", { class: "row" }, pasted, finishButton),
         ),
       );
@@ -44,7 +43,7 @@ export function googleLoginDialog(refresh) {
       const done = (account) => {
         over = true;
         clearTimeout(timer);
-        toast(`${account.label} added to the pool`, "ok");
+        toast(t("oauth.added", { label: account.label }), "ok");
         close();
         refresh();
       };
@@ -52,12 +51,12 @@ export function googleLoginDialog(refresh) {
       const fail = (message) => {
         clearTimeout(timer);
         login = null;
-        say(message, "bad");
+        say(t("app.failed", { message }), "bad");
         paste.classList.add("hidden");
         again.classList.add("hidden");
         project.disabled = false;
         signIn.disabled = false;
-        signIn.lastChild.textContent = "Start again";
+        signIn.lastChild.textContent = t("oauth.startAgain");
       };
 
       async function poll() {
@@ -91,11 +90,11 @@ export function googleLoginDialog(refresh) {
         }
         if (tab) tab.location.href = login.auth_url;
         again.href = login.auth_url;
-        again.textContent = tab ? "Open the sign-in page again" : "Open the sign-in page";
+        again.textContent = tab ? t("oauth.openAgain") : t("oauth.open");
         again.classList.remove("hidden");
         paste.classList.remove("hidden");
         project.disabled = true;
-        say(loopback ? "Waiting for Google: finish signing in in the new tab, this dialog follows." : "Sign in in the new tab.");
+        say(loopback ? t("oauth.waiting") : t("oauth.signInTab"));
         pasted.focus();
         timer = setTimeout(poll, POLL_MS);
       }
@@ -107,7 +106,7 @@ export function googleLoginDialog(refresh) {
         try {
           done(await api(`/api/oauth/login/${encodeURIComponent(login.state)}`, { method: "POST", body: { code: pasted.value } }));
         } catch (exc) {
-          say(exc.message, "bad"); // a login the failure ended shows as failed at the next poll
+          say(t("app.failed", { message: exc.message }), "bad"); // a login the failure ended shows as failed at the next poll
         } finally {
           finishButton.disabled = false;
         }
@@ -116,7 +115,8 @@ export function googleLoginDialog(refresh) {
       api("/api/oauth/accounts")
         .then((info) => {
           if (!info.client_configured && !login) {
-            fail("No OAuth client is configured: set OAUTH_CLIENT_ID and OAUTH_CLIENT_SECRET (Gemini CLI's installed-app pair, or your own Desktop-app client) and restart.");
+            clearTimeout(timer);
+            say(t("oauth.noClient"), "bad");
             signIn.disabled = true;
           }
         })
@@ -125,17 +125,13 @@ export function googleLoginDialog(refresh) {
       return h(
         "div",
         { class: "stack" },
-        h("h2", {}, "Add Google account"),
-        h(
-          "p",
-          { class: "muted", style: { margin: 0 } },
-          "Sign in with a Google account the way Gemini CLI does: its free Code Assist quota joins the pool next to the keys. Its tokens are stored encrypted and never shown.",
-        ),
-        h("label", { class: "field" }, "Google Cloud project (optional)", project),
+        h("h2", {}, t("pool.addGoogle")),
+        h("p", { class: "muted", style: { margin: 0 } }, t("oauth.lead")),
+        h("label", { class: "field" }, t("oauth.projectOptional"), project),
         h("div", { class: "row" }, signIn, again),
         status,
         paste,
-        h("footer", {}, h("button", { type: "button", onclick: close }, "Close")),
+        h("footer", {}, h("button", { type: "button", onclick: close }, t("common.close"))),
       );
     },
     () => {

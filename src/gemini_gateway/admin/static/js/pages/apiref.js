@@ -2,6 +2,7 @@
 // Swagger UI from a CDN, which an air-gapped install cannot reach).
 import { api } from "../api.js";
 import { clear, h, jsonView } from "../dom.js";
+import { t, tv } from "../i18n.js";
 
 const METHOD_TONE = { get: "info", post: "ok", put: "warn", delete: "bad", patch: "warn" };
 
@@ -29,30 +30,31 @@ function operation(path, method, op, components) {
       {},
       h("span", { class: `badge ${METHOD_TONE[method] || ""} method` }, method.toUpperCase()),
       h("code", { class: "path" }, path),
-      h("span", { class: "muted op-summary" }, op.summary || ""),
+      h("span", { class: "muted op-summary", lang: "en" }, op.summary || ""),
     ),
     h(
       "div",
       { class: "op-body stack" },
-      text ? h("p", {}, text) : null,
+      // The OpenAPI document is the server's, in English: marked so.
+      text ? h("p", { lang: "en" }, text) : null,
       params.length
         ? h(
             "table",
             {},
-            h("thead", {}, h("tr", {}, h("th", {}, "Parameter"), h("th", {}, "In"), h("th", {}, "Type"), h("th", {}, "Description"))),
+            h("thead", {}, h("tr", {}, h("th", {}, t("apiref.parameter")), h("th", {}, t("apiref.in")), h("th", {}, t("apiref.type")), h("th", {}, t("apiref.description")))),
             h(
               "tbody",
               {},
               params.map((p) => {
                 const schema = resolve(p.schema || {}, components);
                 const type = schema.type || (schema.anyOf || []).map((s) => s.type).filter(Boolean).join(" | ") || "";
-                return h("tr", {}, h("td", { class: "mono" }, p.name, p.required ? h("span", { class: "faint" }, " *") : null), h("td", {}, p.in), h("td", { class: "mono" }, type), h("td", { class: "cell-sub" }, p.description || schema.description || ""));
+                return h("tr", {}, h("td", { class: "mono" }, p.name, p.required ? h("span", { class: "faint" }, " *") : null), h("td", {}, tv("paramin", p.in)), h("td", { class: "mono" }, type), h("td", { class: "cell-sub", lang: "en" }, p.description || schema.description || ""));
               }),
             ),
           )
         : null,
-      body ? Object.entries(body).map(([type, content]) => h("div", {}, h("div", { class: "faint" }, `Request body (${type})`), jsonView(resolve(content.schema, components)))) : null,
-      h("div", { class: "faint" }, `Answers: ${Object.keys(op.responses || {}).join(", ")}. Authentication: the admin session or "Authorization: Bearer <admin token>".`),
+      body ? Object.entries(body).map(([type, content]) => h("div", {}, h("div", { class: "faint" }, t("apiref.body", { type })), jsonView(resolve(content.schema, components)))) : null,
+      h("div", { class: "faint" }, t("apiref.answers", { codes: Object.keys(op.responses || {}).join(", ") })),
     ),
   );
 }
@@ -72,20 +74,20 @@ export async function render(main) {
   const list = h("div", { class: "stack" });
   const search = h("input", {
     style: { width: "100%" },
-    placeholder: "Filter: path, method or words",
-    "aria-label": "Filter operations",
+    placeholder: t("apiref.filter"),
+    "aria-label": t("apiref.filterLabel"),
     oninput: () => {
       const text = search.value.trim().toLowerCase();
       for (const op of list.querySelectorAll(".op")) op.classList.toggle("hidden", Boolean(text) && !op.dataset.search.includes(text));
       for (const card of list.querySelectorAll(".card")) card.classList.toggle("hidden", !card.querySelector(".op:not(.hidden)"));
     },
   });
-  clear(list, [...groups].map(([tag, ops]) => h("section", { class: "card" }, h("header", {}, h("h2", {}, tag.replace(/^admin: /, "")), h("span", { class: "sub" }, `${ops.length} operations`)), ops)));
+  clear(list, [...groups].map(([tag, ops]) => h("section", { class: "card" }, h("header", {}, h("h2", { class: "mono" }, tag.replace(/^admin: /, "")), h("span", { class: "sub" }, t("apiref.operations", { n: ops.length }))), ops)));
   main.append(
     h(
       "div",
       { class: "page-head" },
-      h("div", {}, h("h1", {}, "API reference"), h("p", {}, `Everything this console does goes through these routes (${spec.info.title} ${spec.info.version}). The raw document is at `, h("a", { href: "/openapi.json" }, "/openapi.json"), ".")),
+      h("div", {}, h("h1", {}, t("nav.api")), h("p", {}, t("apiref.lead", { title: spec.info.title, version: spec.info.version }), " ", h("a", { href: "/openapi.json" }, "/openapi.json"))),
       h("div", { style: { minWidth: "240px", flex: "0 1 320px" } }, search),
     ),
     list,

@@ -3,6 +3,7 @@ import { api, query } from "../api.js";
 import { dayLabel, legend, sparkline, timeChart } from "../charts.js";
 import { clear, compact, duration, h, ms, num, pct } from "../dom.js";
 import { credentialText } from "../credentials.js";
+import { t, tv } from "../i18n.js";
 
 const RANGES = {
   "24h": { hours: 24, bucket: "hour" },
@@ -41,11 +42,11 @@ function barRows(rows, empty, none) {
         h("span", { class: `name mono ${r.group ? "" : "faint"}`, title: r.group ?? none }, r.group ?? none),
         h(
           "span",
-          { class: "bar-track", title: `${num(r.requests)} requests, ${num(r.errors)} errors` },
+          { class: "bar-track", title: t("dash.barTitle", { requests: num(r.requests), errors: num(r.errors) }) },
           h("i", { style: { width: `${(ok / max) * 100}%`, background: "var(--c1)" } }),
           h("i", { style: { width: `${(r.errors / max) * 100}%`, background: "var(--bad)" } }),
         ),
-        h("span", { class: "val" }, `${compact(r.requests)} req · ${compact(r.tokens_total)} tok · p95 ${ms(r.latency_p95_ms)}`),
+        h("span", { class: "val" }, t("dash.barValue", { requests: compact(r.requests), tokens: compact(r.tokens_total), p95: ms(r.latency_p95_ms) })),
       );
     }),
   );
@@ -59,18 +60,18 @@ function credentialGroups(rows, keys) {
 
 function poolTiles(keys) {
   const tone = { ok: "ok", cooling: "warn", busy: "warn", failed: "bad", disabled: "" };
-  if (!keys.credentials.length) return h("div", { class: "empty" }, "No credentials yet. Add keys on the Pool page.");
+  if (!keys.credentials.length) return h("div", { class: "empty" }, t("dash.noCredentials"), " ", h("a", { href: "#/welcome" }, t("dash.getStarted")));
   return h(
     "div",
     { class: "tiles" },
     keys.credentials.map((c) => {
       const cooling = Object.values(c.cooldowns);
-      const sub = c.health === "cooling" ? `cooling ${duration(Math.max(...cooling))}` : c.health === "failed" ? c.disabled_reason : `${num(c.successes)} ok · ${num(c.failures)} failed`;
+      const sub = c.health === "cooling" ? t("dash.coolingFor", { time: duration(Math.max(...cooling)) }) : c.health === "failed" ? h("span", { lang: "en" }, c.disabled_reason) : t("common.okFailed", { ok: num(c.successes), failed: num(c.failures) });
       return h(
         "a",
         { class: "tile", href: "#/pool", title: c.last_error || "" },
         h("div", { class: "top" }, h("span", { class: `dot ${tone[c.health] ?? ""}` }), c.name ? `${c.name} (${c.label})` : c.label),
-        h("div", { class: "sub" }, `${c.kind} · ${c.health}${c.in_flight ? ` · ${c.in_flight} in flight` : ""}`),
+        h("div", { class: "sub" }, [tv("kind", c.kind), tv("health", c.health), c.in_flight ? t("common.inFlight", { n: c.in_flight }) : null].filter(Boolean).join(" · ")),
         h("div", { class: "sub" }, sub),
       );
     }),
@@ -105,60 +106,65 @@ function view(data) {
   const labelFormat = bucket === "day" ? dayLabel : undefined;
   const sum = keys.summary;
   const traffic = [
-    { name: "Requests", values: pick("requests"), area: true, color: 0 },
-    { name: "Errors", values: pick("errors"), color: 1 },
+    { name: t("dash.requests"), values: pick("requests"), area: true, color: 0 },
+    { name: t("dash.errors"), values: pick("errors"), color: 1 },
   ];
   const tokens = [
-    { name: "Tokens in", values: pick("tokens_in"), color: 0 },
-    { name: "Tokens out", values: pick("tokens_out"), color: 3 },
+    { name: t("dash.tokensIn"), values: pick("tokens_in"), color: 0 },
+    { name: t("dash.tokensOut"), values: pick("tokens_out"), color: 3 },
   ];
   const latency = [
     { name: "p50", values: pick("latency_p50_ms"), color: 2 },
     { name: "p95", values: pick("latency_p95_ms"), color: 4 },
   ];
   return [
-    storeProblem ? h("div", { class: "notice warn" }, `Statistics need the store: ${storeProblem.error.message}`) : null,
+    storeProblem ? h("div", { class: "notice warn" }, t("dash.storeProblem", { message: storeProblem.error.message })) : null,
     h(
       "div",
       { class: "grid kpis" },
-      kpi("Requests", compact(total.requests), `${num(lastHour.requests)} in the last hour`, sparkline(pick("requests"), 0)),
-      kpi("Error rate", pct(total.requests ? total.errors / total.requests : 0), `${num(total.errors)} errors · ${num(lastHour.errors)} last hour`, sparkline(pick("errors"), 1)),
-      kpi("Tokens", compact(total.tokens_total), `${compact(total.tokens_in)} in · ${compact(total.tokens_out)} out`, sparkline(pick("tokens_total"), 3)),
-      kpi("Latency p95", ms(total.latency_p95_ms ?? null), `p50 ${ms(total.latency_p50_ms ?? null)} · avg ${ms(total.latency_avg_ms ?? null)}`, sparkline(pick("latency_p95_ms"), 4)),
+      kpi(t("dash.requests"), compact(total.requests), t("dash.lastHour", { n: num(lastHour.requests) }), sparkline(pick("requests"), 0)),
+      kpi(t("dash.errorRate"), pct(total.requests ? total.errors / total.requests : 0), t("dash.errorsFoot", { errors: num(total.errors), hour: num(lastHour.errors) }), sparkline(pick("errors"), 1)),
+      kpi(t("dash.tokens"), compact(total.tokens_total), t("dash.tokensFoot", { in: compact(total.tokens_in), out: compact(total.tokens_out) }), sparkline(pick("tokens_total"), 3)),
+      kpi(t("dash.latency95"), ms(total.latency_p95_ms ?? null), t("dash.latencyFoot", { p50: ms(total.latency_p50_ms ?? null), avg: ms(total.latency_avg_ms ?? null) }), sparkline(pick("latency_p95_ms"), 4)),
       kpi(
-        "Pool",
-        h("span", {}, `${overview.pool.usable}`, h("small", {}, `/ ${overview.pool.total} usable`)),
-        `${sum.cooling} cooling · ${sum.failed} failed · ${sum.disabled} off`,
+        t("nav.pool"),
+        h("span", {}, `${overview.pool.usable}`, h("small", {}, t("dash.usableOf", { total: overview.pool.total }))),
+        t("dash.poolFoot", { cooling: sum.cooling, failed: sum.failed, disabled: sum.disabled }),
         null,
       ),
     ),
     h(
       "div",
       { class: "grid two" },
-      h("section", { class: "card" }, h("header", {}, h("h2", {}, "Traffic"), legend(traffic)), timeChart({ series: traffic, labels, format: compact, labelFormat })),
-      h("section", { class: "card" }, h("header", {}, h("h2", {}, "Tokens"), legend(tokens)), timeChart({ series: tokens, labels, format: compact, kind: "bars", labelFormat })),
+      h("section", { class: "card" }, h("header", {}, h("h2", {}, t("dash.traffic")), legend(traffic)), timeChart({ series: traffic, labels, format: compact, labelFormat })),
+      h("section", { class: "card" }, h("header", {}, h("h2", {}, t("dash.tokens")), legend(tokens)), timeChart({ series: tokens, labels, format: compact, kind: "bars", labelFormat })),
     ),
     h(
       "div",
       { class: "grid two" },
-      h("section", { class: "card" }, h("header", {}, h("h2", {}, "Per model"), h("span", { class: "sub" }, "requests (errors in red)")), barRows(data.perModel.error ? [] : data.perModel, "No traffic in this range.", "(no model)")),
-      h("section", { class: "card" }, h("header", {}, h("h2", {}, "Per credential"), h("span", { class: "sub" }, "who served the traffic")), barRows(data.perCredential.error ? [] : credentialGroups(data.perCredential, keys), "No traffic in this range.", "(no upstream)")),
+      h("section", { class: "card" }, h("header", {}, h("h2", {}, t("dash.perModel")), h("span", { class: "sub" }, t("dash.perModelSub"))), barRows(data.perModel.error ? [] : data.perModel, t("dash.noTraffic"), t("dash.noModel"))),
+      h("section", { class: "card" }, h("header", {}, h("h2", {}, t("dash.perCredential")), h("span", { class: "sub" }, t("dash.perCredentialSub"))), barRows(data.perCredential.error ? [] : credentialGroups(data.perCredential, keys), t("dash.noTraffic"), t("dash.noUpstream"))),
     ),
     h(
       "div",
       { class: "grid three" },
-      h("section", { class: "card" }, h("header", {}, h("h2", {}, "Latency"), legend(latency)), timeChart({ series: latency, labels, format: ms, labelFormat })),
+      h("section", { class: "card" }, h("header", {}, h("h2", {}, t("dash.latency")), legend(latency)), timeChart({ series: latency, labels, format: ms, labelFormat })),
       h(
         "section",
         { class: "card" },
-        h("header", {}, h("h2", {}, "Pool health"), h("a", { href: "#/pool", class: "sub" }, "manage →")),
+        h("header", {}, h("h2", {}, t("dash.poolHealth")), h("a", { href: "#/pool", class: "sub" }, t("dash.manage"))),
         poolTiles(keys),
       ),
     ),
     h(
       "p",
       { class: "faint" },
-      `gemini-gateway ${overview.version} · up ${duration(overview.uptime_seconds)} · store ${overview.store.ok ? "ok" : `down (${overview.store.error})`} · recording ${overview.recorder.mode}${overview.access.open ? " · model API open to anyone on loopback (no client tokens)" : ""}`,
+      [
+        t("dash.footVersion", { version: overview.version, uptime: duration(overview.uptime_seconds) }),
+        overview.store.ok ? t("dash.storeOk") : t("dash.storeDown", { error: overview.store.error }),
+        t("dash.recording", { mode: tv("recording", overview.recorder.mode) }),
+        overview.access.open ? t("dash.openAccess") : null,
+      ].filter(Boolean).join(" · "),
     ),
   ];
 }
@@ -167,12 +173,12 @@ export async function render(main) {
   const body = h("div", { class: "stack" });
   const seg = h(
     "div",
-    { class: "seg", role: "group", "aria-label": "Time range" },
+    { class: "seg", role: "group", "aria-label": t("dash.range") },
     Object.keys(RANGES).map((key) =>
-      h("button", { class: key === range ? "on" : "", "aria-pressed": String(key === range), onclick: () => { range = key; refresh(); seg.querySelectorAll("button").forEach((b) => { b.classList.toggle("on", b.textContent === key); b.setAttribute("aria-pressed", String(b.textContent === key)); }); } }, key),
+      h("button", { class: key === range ? "on" : "", dataset: { range: key }, "aria-pressed": String(key === range), onclick: () => { range = key; refresh(); seg.querySelectorAll("button").forEach((b) => { b.classList.toggle("on", b.dataset.range === key); b.setAttribute("aria-pressed", String(b.dataset.range === key)); }); } }, t(`dash.range.${key}`)),
     ),
   );
-  main.append(h("div", { class: "page-head" }, h("div", {}, h("h1", {}, "Dashboard"), h("p", {}, "Traffic through the gateway and the health of its pool.")), seg), body);
+  main.append(h("div", { class: "page-head" }, h("div", {}, h("h1", {}, t("nav.dashboard")), h("p", {}, t("dash.lead"))), seg), body);
   let alive = true;
   let latest = 0;
   async function refresh() {

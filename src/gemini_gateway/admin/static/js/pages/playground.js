@@ -3,8 +3,11 @@
 // a client token (the gateway accepts it with the CSRF header); no token is ever held in the page.
 import { api, headers, utf8Header } from "../api.js";
 import { clear, h, icon, ms, num } from "../dom.js";
+import { credentialLabel, credentialNames } from "../credentials.js";
+import { t } from "../i18n.js";
 
 const state = { model: "", system: "", temperature: 1, maxTokens: "", topP: "", stream: true, messages: [] };
+let names = new Map();
 
 function richText(text) {
   // Code fences become <pre> blocks; everything else stays plain text.
@@ -21,11 +24,11 @@ function bubble(role, text = "") {
 function metaLine(meta, facts) {
   clear(
     meta,
-    facts.credential ? h("span", { title: "x-gateway-credential" }, "served by ", h("b", { class: "credential" }, facts.credential)) : null,
-    facts.usage ? h("span", { class: "usage" }, `${num(facts.usage.prompt_tokens)} in · ${num(facts.usage.completion_tokens)} out · ${num(facts.usage.total_tokens)} total`) : null,
-    facts.ttfb !== undefined ? h("span", {}, `first token ${ms(facts.ttfb)}`) : null,
-    facts.total !== undefined ? h("span", {}, `total ${ms(facts.total)}`) : null,
-    facts.finish ? h("span", {}, facts.finish) : null,
+    facts.credential ? h("span", { title: "x-gateway-credential" }, t("play.servedBy"), " ", h("b", { class: "credential" }, credentialLabel(names, null, facts.credential))) : null,
+    facts.usage ? h("span", { class: "usage" }, t("play.usage", { in: num(facts.usage.prompt_tokens), out: num(facts.usage.completion_tokens), total: num(facts.usage.total_tokens) })) : null,
+    facts.ttfb !== undefined ? h("span", {}, t("play.firstToken", { time: ms(facts.ttfb) })) : null,
+    facts.total !== undefined ? h("span", {}, t("req.tl.total", { time: ms(facts.total) })) : null,
+    facts.finish ? (facts.finish === "stopped" ? h("span", {}, t("play.stopped")) : h("span", { class: "mono" }, facts.finish)) : null,
   );
 }
 
@@ -61,13 +64,13 @@ function requestBody() {
 
 export async function render(main) {
   const list = h("div", { class: "messages", "aria-live": "polite" });
-  const input = h("textarea", { placeholder: "Message (Enter sends, Shift+Enter: new line)", rows: 2, "aria-label": "Message" });
-  const send = h("button", { class: "primary", type: "submit" }, icon("send"), "Send");
-  const stop = h("button", { type: "button", class: "hidden" }, icon("stop"), "Stop");
-  const modelSelect = h("select", { "aria-label": "Model", onchange: (e) => (state.model = e.target.value) });
+  const input = h("textarea", { placeholder: t("play.placeholder"), rows: 2, "aria-label": t("play.message") });
+  const send = h("button", { class: "primary", type: "submit" }, icon("send"), t("play.send"));
+  const stop = h("button", { type: "button", class: "hidden" }, icon("stop"), t("play.stop"));
+  const modelSelect = h("select", { "aria-label": t("req.model"), onchange: (e) => (state.model = e.target.value) });
   let controller = null;
 
-  const empty = () => h("div", { class: "empty" }, h("div", {}, "Pick a model and say something."), h("div", { class: "faint" }, "Requests go through /v1/chat/completions like any client's, and are recorded."));
+  const empty = () => h("div", { class: "empty" }, h("div", {}, t("play.empty")), h("div", { class: "faint" }, t("play.emptySub")));
   function redraw() {
     clear(list);
     if (!state.messages.length) list.append(empty());
@@ -100,6 +103,7 @@ export async function render(main) {
         signal: controller.signal,
       });
       facts.credential = utf8Header(response.headers.get("x-gateway-credential"));
+      if (facts.credential) names = await credentialNames();
       if (!response.ok) {
         const error = await response.json().catch(() => ({}));
         throw new Error(error?.error?.message || `${response.status} ${response.statusText}`);
@@ -108,7 +112,7 @@ export async function render(main) {
         for await (const data of sseEvents(response)) {
           if (data === "[DONE]") break;
           const chunk = JSON.parse(data);
-          if (chunk.error) throw new Error(chunk.error.message || "the stream failed");
+          if (chunk.error) throw new Error(chunk.error.message || t("play.streamFailed"));
           if (chunk.usage) facts.usage = chunk.usage;
           const choice = chunk.choices?.[0];
           if (choice?.delta?.content) {
@@ -136,7 +140,7 @@ export async function render(main) {
         facts.finish = "stopped";
         state.messages.push({ role: "assistant", content, facts });
       } else {
-        clear(answer.body, exc.message);
+        clear(answer.body, t("app.failed", { message: exc.message }));
         state.messages.pop(); // the question stays in the box to retry
         input.value = text;
       }
@@ -179,21 +183,21 @@ export async function render(main) {
   const params = h(
     "section",
     { class: "card params" },
-    h("label", { class: "field" }, "Model", modelSelect),
-    h("label", { class: "field" }, "System prompt", h("textarea", { rows: 4, placeholder: "optional", oninput: (e) => (state.system = e.target.value) }, state.system)),
+    h("label", { class: "field" }, t("req.model"), modelSelect),
+    h("label", { class: "field" }, t("play.system"), h("textarea", { rows: 4, placeholder: t("play.optional"), oninput: (e) => (state.system = e.target.value) }, state.system)),
     h(
       "label",
       { class: "field" },
-      h("span", { class: "row", style: { justifyContent: "space-between" } }, "Temperature", tempValue),
+      h("span", { class: "row", style: { justifyContent: "space-between" } }, t("play.temperature"), tempValue),
       h("input", { type: "range", min: 0, max: 2, step: 0.05, value: state.temperature, oninput: (e) => { state.temperature = e.target.value; tempValue.textContent = e.target.value; } }),
     ),
-    h("label", { class: "field" }, "Max output tokens", number("maxTokens", { min: 1, placeholder: "model default" })),
-    h("label", { class: "field" }, "Top P", number("topP", { min: 0, max: 1, step: 0.05, placeholder: "model default" })),
-    h("label", { class: "check" }, h("input", { type: "checkbox", checked: state.stream, onchange: (e) => (state.stream = e.target.checked) }), "Stream the answer"),
-    h("button", { type: "button", onclick: () => { controller?.abort(); state.messages = []; redraw(); } }, icon("trash"), "Clear conversation"),
+    h("label", { class: "field" }, t("play.maxTokens"), number("maxTokens", { min: 1, placeholder: t("play.modelDefault") })),
+    h("label", { class: "field" }, t("play.topP"), number("topP", { min: 0, max: 1, step: 0.05, placeholder: t("play.modelDefault") })),
+    h("label", { class: "check" }, h("input", { type: "checkbox", checked: state.stream, onchange: (e) => (state.stream = e.target.checked) }), t("play.stream")),
+    h("button", { type: "button", onclick: () => { controller?.abort(); state.messages = []; redraw(); } }, icon("trash"), t("play.clear")),
   );
   main.append(
-    h("div", { class: "page-head" }, h("div", {}, h("h1", {}, "Playground"), h("p", {}, "Talk to the pool through the gateway, and see which credential answered."))),
+    h("div", { class: "page-head" }, h("div", {}, h("h1", {}, t("nav.playground")), h("p", {}, t("play.lead")))),
     h("div", { class: "play" }, params, h("section", { class: "card chat" }, list, form)),
   );
   redraw();
@@ -205,8 +209,8 @@ export async function render(main) {
     if (!state.model || !ids.includes(state.model)) state.model = listed.find((id) => id.includes("flash")) || listed[0] || "";
     clear(modelSelect, ids.map((id) => h("option", { value: id, selected: id === state.model }, id)));
   } catch (exc) {
-    clear(modelSelect, h("option", { value: "" }, "no models"));
-    list.prepend(h("div", { class: "notice warn" }, `Could not list models: ${exc.message}`));
+    clear(modelSelect, h("option", { value: "" }, t("play.noModels")));
+    list.prepend(h("div", { class: "notice warn" }, t("play.cannotList", { message: exc.message })));
   }
   input.focus({ preventScroll: true });
   return () => controller?.abort();

@@ -8,37 +8,38 @@ const HEALTHS = ["ok", "cooling", "busy", "offline", "failed", "disabled"];
 const filters = { kind: "", health: "", text: "" };
 import { googleLoginDialog } from "../oauth-login.js";
 import { rememberNames } from "../credentials.js";
+import { t, tn, tv } from "../i18n.js";
 
 const TONE = { ok: "ok", cooling: "warn", busy: "warn", offline: "bad", failed: "bad", disabled: "" };
 
 function summaryChips(summary, strategy) {
-  const chip = (label, value, tone = "") => h("span", { class: `badge ${tone}` }, `${value} ${label}`);
+  const chip = (key, value, tone = "") => h("span", { class: `badge ${tone}` }, t(key, { n: value }));
   return h(
     "div",
     { class: "row" },
-    chip("credentials", summary.total, "accent"),
-    chip("healthy", summary.ok, "ok"),
-    summary.cooling ? chip("cooling", summary.cooling, "warn") : null,
-    summary.failed ? chip("failed", summary.failed, "bad") : null,
-    summary.disabled ? chip("disabled", summary.disabled) : null,
-    chip("in flight", summary.in_flight, "info"),
-    h("span", { class: "faint" }, `strategy: ${strategy.replace("_", " ")}`),
+    chip("pool.chip.total", summary.total, "accent"),
+    chip("pool.chip.ok", summary.ok, "ok"),
+    summary.cooling ? chip("pool.chip.cooling", summary.cooling, "warn") : null,
+    summary.failed ? chip("pool.chip.failed", summary.failed, "bad") : null,
+    summary.disabled ? chip("pool.chip.disabled", summary.disabled) : null,
+    chip("common.inFlight", summary.in_flight, "info"),
+    h("span", { class: "faint" }, t("pool.strategy", { strategy: tv("strategy", strategy) })),
   );
 }
 
 function validationBadge(result) {
   if (!result) return null;
   const tone = result.valid === true ? "ok" : result.valid === false ? "bad" : "warn";
-  const text = result.valid === true ? "valid" : result.valid === false ? "invalid" : "unchecked";
+  const text = result.valid === true ? t("pool.valid") : result.valid === false ? t("pool.invalid") : t("pool.unchecked");
   return h("span", { class: `badge ${tone}`, title: result.message || "" }, text);
 }
 
 function addDialog(refresh) {
   modal((close) => {
-    const area = h("textarea", { rows: 7, placeholder: "Paste one or many keys: one per line, or separated by commas or spaces. Lines starting with # are ignored.", "aria-label": "Keys" });
+    const area = h("textarea", { rows: 7, placeholder: t("pool.add.placeholder"), "aria-label": t("pool.add.keys") });
     const check = h("input", { type: "checkbox", checked: true });
     const status = h("div", { class: "muted" });
-    const submit = h("button", { class: "primary", type: "submit" }, icon("plus"), "Add keys");
+    const submit = h("button", { class: "primary", type: "submit" }, icon("plus"), t("pool.addKeys"));
     const form = h(
       "form",
       {
@@ -51,31 +52,31 @@ function addDialog(refresh) {
             area.value = "";
             let invalid = 0;
             if (check.checked) {
-              status.textContent = "Validating with the upstream…";
+              status.textContent = t("pool.add.validating");
               const checks = await Promise.all(result.added.map((c) => api(`/api/keys/${encodeURIComponent(c.id)}/validate`, { method: "POST" }).catch(() => null)));
               invalid = checks.filter((c) => c && c.valid === false).length;
             }
-            const parts = [`${result.added.length} added`];
-            if (result.existing.length) parts.push(`${result.existing.length} already in the pool`);
-            if (result.rejected) parts.push(`${result.rejected} not key-shaped`);
-            if (invalid) parts.push(`${invalid} rejected by the upstream`);
+            const parts = [t("pool.add.added", { n: result.added.length })];
+            if (result.existing.length) parts.push(t("pool.add.existing", { n: result.existing.length }));
+            if (result.rejected) parts.push(t("pool.add.rejected", { n: result.rejected }));
+            if (invalid) parts.push(t("pool.add.invalid", { n: invalid }));
             toast(parts.join(" · "), invalid ? "warn" : "ok");
             close();
             refresh();
           } catch (exc) {
-            status.textContent = exc.message;
+            status.textContent = t("app.failed", { message: exc.message });
             status.className = "notice bad";
           } finally {
             submit.disabled = false;
           }
         },
       },
-      h("h2", {}, "Add API keys"),
-      h("p", { class: "muted", style: { margin: 0 } }, "Keys are stored encrypted in the database and shown only masked from now on."),
+      h("h2", {}, t("pool.add.title")),
+      h("p", { class: "muted", style: { margin: 0 } }, t("pool.add.lead")),
       area,
-      h("label", { class: "check" }, check, "Validate each key against the upstream after adding"),
+      h("label", { class: "check" }, check, t("pool.add.validate")),
       status,
-      h("footer", {}, h("button", { type: "button", onclick: close }, "Cancel"), submit),
+      h("footer", {}, h("button", { type: "button", onclick: close }, t("common.cancel")), submit),
     );
     return form;
   });
@@ -86,10 +87,10 @@ async function importFile(file, refresh) {
   try {
     const text = await file.text();
     const result = await api("/api/keys/import", { method: "POST", body: text, contentType: "text/plain" });
-    toast(`${file.name}: ${result.added.length} added, ${result.existing.length} already present, ${result.rejected} skipped`, "ok");
+    toast(t("pool.import.done", { file: file.name, added: result.added.length, existing: result.existing.length, skipped: result.rejected }), "ok");
     refresh();
   } catch (exc) {
-    toast(`Import failed: ${exc.message}`, "bad");
+    toast(t("pool.import.failed", { message: exc.message }), "bad");
   }
 }
 
@@ -100,7 +101,7 @@ async function act(path, message, refresh, method = "POST") {
     refresh();
     return result;
   } catch (exc) {
-    toast(exc.message, "bad");
+    toast(t("app.failed", { message: exc.message }), "bad");
     return null;
   }
 }
@@ -111,17 +112,15 @@ function removeAccountButton(c, refresh) {
     "button",
     {
       class: "small danger",
-      title: "Remove from the pool",
-      "aria-label": "Remove",
+      title: t("pool.remove.title"),
+      "aria-label": t("pool.remove"),
       onclick: async () => {
         const ok = await confirmDialog(
-          `Remove ${c.label}?`,
-          origin
-            ? `This account comes from ${origin}: it leaves the pool now but returns at the next start unless you remove it there. Disabling keeps it out for good.`
-            : "The account and its tokens are deleted from the pool and from the database.",
-          "Remove",
+          t("pool.remove.confirm", { label: c.label }),
+          origin ? t("pool.remove.accountFrom", { origin }) : t("pool.remove.account"),
+          t("pool.remove"),
         );
-        if (ok) await act(`/api/oauth/accounts/${encodeURIComponent(c.id)}`, `${c.label} removed`, refresh, "DELETE");
+        if (ok) await act(`/api/oauth/accounts/${encodeURIComponent(c.id)}`, t("pool.removed", { label: c.label }), refresh, "DELETE");
       },
     },
     icon("trash"),
@@ -137,27 +136,27 @@ function projectDialog(c, refresh) {
     const input = h("input", {
       name: "project_id",
       value: account.project_explicit ? account.project : "",
-      placeholder: found ? `${found} (found automatically)` : "found or set up automatically",
+      placeholder: found ? t("pool.project.found", { project: found }) : t("pool.project.auto"),
       maxlength: 100,
       autocomplete: "off",
       spellcheck: "false",
-      "aria-label": "Google Cloud project",
+      "aria-label": t("pool.project.label"),
     });
     const status = h("div", { class: "hidden", role: "alert" });
-    const save = h("button", { class: "primary", type: "submit" }, icon("check"), "Save");
+    const save = h("button", { class: "primary", type: "submit" }, icon("check"), t("common.save"));
     const automatic = account.project_explicit
-      ? h("button", { type: "button", onclick: () => send(null) }, "Find it automatically")
+      ? h("button", { type: "button", onclick: () => send(null) }, t("pool.project.findAuto"))
       : null;
     async function send(projectId) {
       save.disabled = true;
       if (automatic) automatic.disabled = true;
       try {
         const row = await api(`/api/oauth/accounts/${encodeURIComponent(c.id)}`, { method: "PATCH", body: { project_id: projectId } });
-        toast(projectId ? `${c.label}: project set to ${row.account.project}` : `${c.label}: the project is found again at its next call`, "ok");
+        toast(projectId ? t("pool.project.set", { label: c.label, project: row.account.project }) : t("pool.project.cleared", { label: c.label }), "ok");
         close();
         refresh();
       } catch (exc) {
-        status.textContent = `Not saved: ${exc.message}`;
+        status.textContent = t("common.notSaved", { message: exc.message });
         status.className = "notice bad";
         input.focus();
       } finally {
@@ -174,22 +173,18 @@ function projectDialog(c, refresh) {
           send(input.value.trim() || null);
         },
       },
-      h("h2", {}, `Google Cloud project of ${c.label}`),
-      h(
-        "p",
-        { class: "muted", style: { margin: 0 } },
-        "This account's calls go to Code Assist in this project. Leave it empty to have it found, or a free one set up, the way Gemini CLI does.",
-      ),
-      h("label", { class: "field" }, "Project id", input),
+      h("h2", {}, t("pool.project.title", { label: c.label })),
+      h("p", { class: "muted", style: { margin: 0 } }, t("pool.project.lead")),
+      h("label", { class: "field" }, t("pool.project.id"), input),
       status,
-      h("footer", {}, automatic, h("button", { type: "button", onclick: close }, "Cancel"), save),
+      h("footer", {}, automatic, h("button", { type: "button", onclick: close }, t("common.cancel")), save),
     );
   });
 }
 
 function nameDialog(c, refresh) {
   modal((close) => {
-    const input = h("input", { name: "credential_name", value: c.name || "", maxlength: 100, autocomplete: "off", "aria-label": "Name" });
+    const input = h("input", { name: "credential_name", value: c.name || "", maxlength: 100, autocomplete: "off", "aria-label": t("pool.name.label") });
     const status = h("div", { role: "alert" });
     return h(
       "form",
@@ -199,26 +194,26 @@ function nameDialog(c, refresh) {
           event.preventDefault();
           try {
             await api(`/api/keys/${encodeURIComponent(c.id)}`, { method: "PATCH", body: { name: input.value } });
-            toast(input.value.trim() ? `${c.label} is now "${input.value.trim()}"` : `${c.label}: name removed`, "ok");
+            toast(input.value.trim() ? t("pool.name.set", { label: c.label, name: input.value.trim() }) : t("pool.name.removed", { label: c.label }), "ok");
             close();
             refresh();
           } catch (exc) {
-            status.textContent = exc.message;
+            status.textContent = t("common.notSaved", { message: exc.message });
             status.className = "notice bad";
           }
         },
       },
-      h("h2", {}, `Name ${c.label}`),
-      h("p", { class: "muted", style: { margin: 0 } }, "A name of yours, shown beside the masked key on every page. Leave it empty to remove it."),
-      h("label", { class: "field" }, "Name", input),
+      h("h2", {}, t("pool.name.title", { label: c.label })),
+      h("p", { class: "muted", style: { margin: 0 } }, t("pool.name.lead")),
+      h("label", { class: "field" }, t("pool.name.label"), input),
       status,
-      h("footer", {}, h("button", { type: "button", onclick: close }, "Cancel"), h("button", { class: "primary", type: "submit" }, icon("check"), "Save")),
+      h("footer", {}, h("button", { type: "button", onclick: close }, t("common.cancel")), h("button", { class: "primary", type: "submit" }, icon("check"), t("common.save"))),
     );
   });
 }
 
 function accountLine(account) {
-  const project = account.project ? `project ${account.project}${account.project_explicit ? " (set by hand)" : ""}` : "project not found yet";
+  const project = account.project ? t(account.project_explicit ? "pool.account.projectSet" : "pool.account.project", { project: account.project }) : t("pool.account.noProject");
   const parts = [project, account.tier].filter(Boolean);
   return h("div", { class: "cell-sub" }, parts.join(" · "));
 }
@@ -232,35 +227,29 @@ function credentialRow(c, refresh, selected) {
     "div",
     { class: "actions" },
     c.validatable
-      ? h("button", { class: "small", onclick: () => act(`/api/keys/${id}/validate`, (r) => `${c.label}: ${r.message}`, refresh) }, "Validate")
+      ? h("button", { class: "small", onclick: () => act(`/api/keys/${id}/validate`, (r) => `${c.label}: ${r.message}`, refresh) }, t("pool.validate"))
       : null,
     // A credential the gateway failed (API_KEY_INVALID...) is enabled but out of service: Re-enable.
     c.enabled && c.health === "failed"
-      ? h("button", { class: "small", title: "Clear the failure and put it back in service", onclick: () => act(`/api/keys/${id}/enable`, `${c.label} re-enabled`, refresh) }, "Re-enable")
+      ? h("button", { class: "small", title: t("pool.reenable.title"), onclick: () => act(`/api/keys/${id}/enable`, t("pool.reenabled", { label: c.label }), refresh) }, t("pool.reenable"))
       : null,
     c.enabled
-      ? h("button", { class: "small", onclick: () => act(`/api/keys/${id}/disable`, `${c.label} disabled`, refresh) }, "Disable")
-      : h("button", { class: "small", onclick: () => act(`/api/keys/${id}/enable`, `${c.label} enabled`, refresh) }, "Enable"),
-    h("button", { class: "small", title: "Name this credential", onclick: () => nameDialog(c, refresh) }, "Name"),
-    account ? h("button", { class: "small", title: "Set the Google Cloud project", onclick: () => projectDialog(c, refresh) }, "Project") : null,
-    h("button", { class: "small", title: "Reset counters and cooldowns", "aria-label": "Reset", onclick: () => act(`/api/keys/${id}/reset`, `${c.label}: counters reset`, refresh) }, icon("refresh")),
+      ? h("button", { class: "small", onclick: () => act(`/api/keys/${id}/disable`, t("pool.disabledToast", { label: c.label }), refresh) }, t("pool.disable"))
+      : h("button", { class: "small", onclick: () => act(`/api/keys/${id}/enable`, t("pool.enabledToast", { label: c.label }), refresh) }, t("pool.enable")),
+    h("button", { class: "small", title: t("pool.name.button.title"), onclick: () => nameDialog(c, refresh) }, t("pool.name.button")),
+    account ? h("button", { class: "small", title: t("pool.project.button.title"), onclick: () => projectDialog(c, refresh) }, t("pool.project.button")) : null,
+    h("button", { class: "small", title: t("pool.reset.title"), "aria-label": t("pool.reset"), onclick: () => act(`/api/keys/${id}/reset`, t("pool.resetToast", { label: c.label }), refresh) }, icon("refresh")),
     account ? removeAccountButton(c, refresh) : c.source === "runtime" ? null : h(
       "button",
       {
         class: "small danger",
-        title: "Remove from the pool",
-        "aria-label": "Remove",
+        title: t("pool.remove.title"),
+        "aria-label": t("pool.remove"),
         onclick: async () => {
           const env = c.source === "env";
-          const ok = await confirmDialog(
-            `Remove ${c.label}?`,
-            env
-              ? "This key comes from GEMINI_API_KEYS: it leaves the pool now but returns at the next start unless you remove it there. Disabling keeps it out for good."
-              : "The key is deleted from the pool and from the database.",
-            "Remove",
-          );
+          const ok = await confirmDialog(t("pool.remove.confirm", { label: c.label }), env ? t("pool.remove.keyEnv") : t("pool.remove.key"), t("pool.remove"));
           if (ok) {
-            const result = await act(`/api/keys/${id}`, `${c.label} removed`, refresh, "DELETE");
+            const result = await act(`/api/keys/${id}`, t("pool.removed", { label: c.label }), refresh, "DELETE");
             if (result?.note) toast(result.note, "warn");
           }
         },
@@ -278,29 +267,29 @@ function credentialRow(c, refresh, selected) {
       h(
         "div",
         { class: "row", style: { gap: "8px" } },
-        h("input", { type: "checkbox", class: "select", "aria-label": `Select ${c.label}`, checked: selected.has(c.id), onchange: (e) => { if (e.target.checked) selected.add(c.id); else selected.delete(c.id); } }),
-        h("span", { class: `dot ${TONE[c.health] ?? ""}`, title: c.health }),
+        h("input", { type: "checkbox", class: "select", "aria-label": t("pool.select", { label: c.label }), checked: selected.has(c.id), onchange: (e) => { if (e.target.checked) selected.add(c.id); else selected.delete(c.id); } }),
+        h("span", { class: `dot ${TONE[c.health] ?? ""}`, title: tv("health", c.health) }),
         c.name ? h("span", { class: "cell-main cred-name" }, c.name) : null,
         h("span", { class: c.name ? "mono faint" : "cell-main mono" }, c.label),
       ),
-      h("div", { class: "row", style: { gap: "6px", marginTop: "4px" } }, h("span", { class: "badge" }, c.kind), h("span", { class: `badge ${source === "stored" || source === "store" ? "accent" : ""}` }, source), validationBadge(c.validation)),
+      h("div", { class: "row", style: { gap: "6px", marginTop: "4px" } }, h("span", { class: "badge" }, tv("kind", c.kind)), h("span", { class: `badge ${source === "stored" || source === "store" ? "accent" : ""}` }, tv("source", source)), validationBadge(c.validation)),
       account ? accountLine(account) : null,
     ),
     h(
       "td",
-      { "data-label": "Health" },
-      h("span", { class: `badge ${TONE[c.health] ?? ""}` }, c.health),
-      h("div", { class: "cell-sub nowrap" }, `${num(c.in_flight)}${c.max_concurrency ? ` / ${c.max_concurrency}` : ""} in flight`),
-      c.disabled_reason ? h("div", { class: "cell-sub" }, c.disabled_reason) : null,
+      { "data-label": t("pool.col.health") },
+      h("span", { class: `badge ${TONE[c.health] ?? ""}` }, tv("health", c.health)),
+      h("div", { class: "cell-sub nowrap" }, t("common.inFlight", { n: `${num(c.in_flight)}${c.max_concurrency ? ` / ${c.max_concurrency}` : ""}` })),
+      c.disabled_reason ? h("div", { class: "cell-sub", lang: "en" }, c.disabled_reason) : null,
     ),
     h(
       "td",
-      { "data-label": "Success rate" },
+      { "data-label": t("pool.col.success") },
       h("div", { class: "row", style: { gap: "8px", flexWrap: "nowrap" } }, h("div", { class: "meter grow" }, h("i", { style: { width: pct(c.success_rate ?? 0), background: (c.success_rate ?? 1) < 0.8 ? "var(--warn)" : "var(--ok)" } })), h("span", { class: "nowrap" }, total ? pct(c.success_rate) : "–")),
-      h("div", { class: "cell-sub" }, `${num(c.successes)} ok · ${num(c.failures)} failed`),
+      h("div", { class: "cell-sub" }, t("common.okFailed", { ok: num(c.successes), failed: num(c.failures) })),
     ),
-    h("td", { "data-label": "Cooldowns" }, cooldowns.length ? h("div", { class: "chips" }, cooldowns.map(([model, left]) => h("span", { class: "badge warn", title: `cooling for ${model}` }, `${model === "*" ? "all models" : model} · ${duration(left)}`))) : h("span", { class: "faint" }, "none")),
-    h("td", { "data-label": "Last error", class: "wide" }, c.last_error ? h("div", { class: "truncate cell-sub", title: c.last_error }, c.last_error) : h("span", { class: "faint" }, "–"), h("div", { class: "cell-sub" }, `used ${ago(c.last_used)}`)),
+    h("td", { "data-label": t("pool.col.cooldowns") }, cooldowns.length ? h("div", { class: "chips" }, cooldowns.map(([model, left]) => h("span", { class: "badge warn", title: t("pool.coolingFor", { model }) }, `${model === "*" ? t("pool.allModels") : model} · ${duration(left)}`))) : h("span", { class: "faint" }, t("common.none"))),
+    h("td", { "data-label": t("pool.col.lastError"), class: "wide" }, c.last_error ? h("div", { class: "truncate cell-sub", title: c.last_error, lang: "en" }, c.last_error) : h("span", { class: "faint" }, "–"), h("div", { class: "cell-sub" }, t("pool.used", { when: ago(c.last_used) }))),
     h("td", { class: "wide" }, actions),
   );
 }
@@ -310,28 +299,29 @@ export async function render(main) {
   const head = h(
     "div",
     { class: "page-head" },
-    h("div", {}, h("h1", {}, "Pool"), h("p", {}, "Upstream credentials, their health and load. Secrets are never shown in full.")),
+    h("div", {}, h("h1", {}, t("nav.pool")), h("p", {}, t("pool.lead"))),
     h(
       "div",
       { class: "row" },
-      h("button", { onclick: () => act("/api/keys/reset", (r) => `Counters reset on ${r.reset} credentials`, refresh) }, icon("refresh"), "Reset all counters"),
-      h("button", { onclick: () => fileInput.click() }, icon("upload"), "Import file"),
-      h("button", { onclick: () => googleLoginDialog(refresh) }, icon("user"), "Add Google account"),
-      h("button", { class: "primary", onclick: () => addDialog(refresh) }, icon("plus"), "Add keys"),
+      h("button", { onclick: () => act("/api/keys/reset", (r) => t("pool.resetAllToast", { n: r.reset }), refresh) }, icon("refresh"), t("pool.resetAll")),
+      h("button", { onclick: () => fileInput.click() }, icon("upload"), t("pool.importFile")),
+      h("button", { onclick: () => (location.hash = "#/welcome") }, icon("upload"), t("pool.importPeers")),
+      h("button", { onclick: () => googleLoginDialog(refresh) }, icon("user"), t("pool.addGoogle")),
+      h("button", { class: "primary", onclick: () => addDialog(refresh) }, icon("plus"), t("pool.addKeys")),
       fileInput,
     ),
   );
   const summary = h("div");
   const selected = new Set();
   let rows = [];
-  const kindSelect = h("select", { name: "kind", "aria-label": "Kind", onchange: (e) => { filters.kind = e.target.value; draw(); } });
-  const healthSelect = h("select", { name: "health", "aria-label": "Health", onchange: (e) => { filters.health = e.target.value; draw(); } }, h("option", { value: "" }, "any health"), HEALTHS.map((x) => h("option", { value: x, selected: filters.health === x }, x)));
-  const textFilter = h("input", { name: "filter", type: "search", placeholder: "name or key ending", value: filters.text, "aria-label": "Filter by name", oninput: (e) => { filters.text = e.target.value.trim().toLowerCase(); draw(); } });
+  const kindSelect = h("select", { name: "kind", "aria-label": t("pool.filter.kind"), onchange: (e) => { filters.kind = e.target.value; draw(); } });
+  const healthSelect = h("select", { name: "health", "aria-label": t("pool.col.health"), onchange: (e) => { filters.health = e.target.value; draw(); } }, h("option", { value: "" }, t("pool.filter.anyHealth")), HEALTHS.map((x) => h("option", { value: x, selected: filters.health === x }, tv("health", x))));
+  const textFilter = h("input", { name: "filter", type: "search", placeholder: t("pool.filter.text"), value: filters.text, "aria-label": t("pool.filter.textLabel"), oninput: (e) => { filters.text = e.target.value.trim().toLowerCase(); draw(); } });
   const chosen = () => shown().filter((c) => selected.has(c.id));
   async function bulk(label, path, method = "POST") {
     const list = chosen();
-    if (!list.length) return toast("Select credentials first (the boxes at the start of each row).", "warn");
-    if (method === "DELETE" && !(await confirmDialog(`Delete ${list.length} credentials?`, "Stored keys are deleted from the database; keys from GEMINI_API_KEYS return at the next start.", "Delete"))) return;
+    if (!list.length) return toast(t("pool.bulk.none"), "warn");
+    if (method === "DELETE" && !(await confirmDialog(tn("pool.bulk.deleteConfirm", list.length), t("pool.bulk.deleteText"), t("common.delete")))) return;
     let done = 0;
     for (const c of list) {
       if (method === "DELETE" && (c.kind === "oauth" || c.source === "runtime")) continue;
@@ -339,18 +329,18 @@ export async function render(main) {
         await api(path(c), { method });
         done += 1;
       } catch (exc) {
-        toast(`${c.label}: ${exc.message}`, "bad");
+        toast(t("app.failed", { message: `${c.label}: ${exc.message}` }), "bad");
       }
     }
     if (method === "DELETE") selected.clear();
-    toast(`${label}: ${done} of ${list.length}`, "ok");
+    toast(t(label, { done, n: list.length }), "ok");
     refresh();
   }
   async function validateAll() {
     const list = rows.filter((c) => c.validatable);
     const results = await Promise.all(list.map((c) => api(`/api/keys/${encodeURIComponent(c.id)}/validate`, { method: "POST" }).catch(() => null)));
     const valid = results.filter((r) => r && r.valid === true).length;
-    toast(`Validated ${list.length}: ${valid} valid, ${list.length - valid} not`, valid === list.length ? "ok" : "warn");
+    toast(t("pool.validatedAll", { n: list.length, valid, invalid: list.length - valid }), valid === list.length ? "ok" : "warn");
     refresh();
   }
   function exportFile() {
@@ -367,21 +357,21 @@ export async function render(main) {
   const tools = h(
     "div",
     { class: "row pool-tools" },
-    h("input", { type: "checkbox", "aria-label": "Select all shown", onchange: (e) => { for (const c of shown()) if (e.target.checked) selected.add(c.id); else selected.delete(c.id); draw(); } }),
+    h("input", { type: "checkbox", "aria-label": t("pool.selectAll"), onchange: (e) => { for (const c of shown()) if (e.target.checked) selected.add(c.id); else selected.delete(c.id); draw(); } }),
     kindSelect,
     healthSelect,
     h("div", { class: "grow", style: { minWidth: "160px" } }, textFilter),
-    h("button", { class: "small", onclick: validateAll }, "Validate all"),
-    h("button", { class: "small", onclick: () => bulk("Enabled", (c) => `/api/keys/${enc(c)}/enable`) }, "Enable selected"),
-    h("button", { class: "small", onclick: () => bulk("Disabled", (c) => `/api/keys/${enc(c)}/disable`) }, "Disable selected"),
-    h("button", { class: "small danger", onclick: () => bulk("Deleted", (c) => `/api/keys/${enc(c)}`, "DELETE") }, "Delete selected"),
-    h("button", { class: "small", onclick: exportFile }, "Export"),
+    h("button", { class: "small", onclick: validateAll }, t("pool.validateAll")),
+    h("button", { class: "small", onclick: () => bulk("pool.bulk.enabled", (c) => `/api/keys/${enc(c)}/enable`) }, t("pool.enableSelected")),
+    h("button", { class: "small", onclick: () => bulk("pool.bulk.disabled", (c) => `/api/keys/${enc(c)}/disable`) }, t("pool.disableSelected")),
+    h("button", { class: "small danger", onclick: () => bulk("pool.bulk.deleted", (c) => `/api/keys/${enc(c)}`, "DELETE") }, t("pool.deleteSelected")),
+    h("button", { class: "small", onclick: exportFile }, t("pool.export")),
   );
   const tbody = h("tbody");
   const table = h(
     "table",
     { class: "cards pool-table" },
-    h("thead", {}, h("tr", {}, h("th", {}, "Credential"), h("th", {}, "Health"), h("th", {}, "Success rate"), h("th", {}, "Cooldowns"), h("th", {}, "Last error"), h("th", {}, h("span", { class: "sr-only" }, "Actions")))),
+    h("thead", {}, h("tr", {}, h("th", {}, t("pool.col.credential")), h("th", {}, t("pool.col.health")), h("th", {}, t("pool.col.success")), h("th", {}, t("pool.col.cooldowns")), h("th", {}, t("pool.col.lastError")), h("th", {}, h("span", { class: "sr-only" }, t("common.actions"))))),
     tbody,
   );
   const card = h("section", { class: "card" }, h("header", {}, summary), tools, h("div", { class: "table-wrap" }, table));
@@ -392,11 +382,11 @@ export async function render(main) {
   }
   function draw() {
     if (!rows.length) {
-      clear(tbody, h("tr", {}, h("td", { colspan: 6, class: "empty" }, "The pool is empty. Add keys or a Google account to start serving.")));
+      clear(tbody, h("tr", {}, h("td", { colspan: 6, class: "empty" }, t("pool.empty"), " ", h("a", { href: "#/welcome" }, t("dash.getStarted")))));
       return;
     }
     const list = shown();
-    clear(tbody, list.length ? list.map((c) => credentialRow(c, refresh, selected)) : h("tr", {}, h("td", { colspan: 6, class: "empty" }, "No credential matches these filters.")));
+    clear(tbody, list.length ? list.map((c) => credentialRow(c, refresh, selected)) : h("tr", {}, h("td", { colspan: 6, class: "empty" }, t("pool.noMatch"))));
   }
 
   let alive = true;
@@ -407,7 +397,7 @@ export async function render(main) {
     rememberNames(rows);
     clear(summary, summaryChips(data.summary, data.strategy));
     const kinds = [...new Set(rows.map((c) => c.kind))];
-    clear(kindSelect, h("option", { value: "" }, "any kind"), kinds.map((k) => h("option", { value: k, selected: filters.kind === k }, k)));
+    clear(kindSelect, h("option", { value: "" }, t("pool.filter.anyKind")), kinds.map((k) => h("option", { value: k, selected: filters.kind === k }, tv("kind", k))));
     draw();
   }
   await refresh();

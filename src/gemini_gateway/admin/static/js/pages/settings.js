@@ -1,11 +1,12 @@
 // Settings: every setting with its value and source; edits are validated, stored, applied and audited.
 import { api } from "../api.js";
 import { clear, confirmDialog, h, switchInput, toast, when } from "../dom.js";
+import { t, tn, tv } from "../i18n.js";
 
 const SOURCE_TONE = { default: "", env: "info", stored: "accent" };
 
 function show(value) {
-  if (value === null || value === undefined) return "not set";
+  if (value === null || value === undefined) return t("set.notSet");
   if (typeof value === "object") return JSON.stringify(value);
   return String(value);
 }
@@ -36,11 +37,11 @@ function control(item, onChange) {
     const min = schema.minimum ?? schema.exclusiveMinimum;
     return h("input", {
       name, type: "number", value: item.value, min, max: schema.maximum, step: type === "integer" ? 1 : "any", "aria-label": item.env,
-      oninput: (e) => onChange(e.target.value === "" ? new Error("a number is required") : Number(e.target.value)),
+      oninput: (e) => onChange(e.target.value === "" ? new Error(t("set.numberRequired")) : Number(e.target.value)),
     });
   }
   if (type === "array") {
-    return h("input", { name, value: (item.value || []).join(", "), placeholder: "comma-separated", "aria-label": item.env, oninput: (e) => onChange(e.target.value.split(",").map((s) => s.trim()).filter(Boolean)) });
+    return h("input", { name, value: (item.value || []).join(", "), placeholder: t("set.commaSeparated"), "aria-label": item.env, oninput: (e) => onChange(e.target.value.split(",").map((s) => s.trim()).filter(Boolean)) });
   }
   if (type === "object") {
     return h("textarea", {
@@ -49,12 +50,12 @@ function control(item, onChange) {
         try {
           onChange(e.target.value.trim() ? JSON.parse(e.target.value) : {});
         } catch {
-          onChange(new Error("not valid JSON"));
+          onChange(new Error(t("set.badJson")));
         }
       },
     }, JSON.stringify(item.value || {}, null, 1));
   }
-  return h("input", { name, value: item.value ?? "", placeholder: item.default === null ? "not set" : String(item.default), "aria-label": item.env, oninput: (e) => onChange(e.target.value === "" && type === "nullable" ? null : e.target.value) });
+  return h("input", { name, value: item.value ?? "", placeholder: item.default === null ? t("set.notSet") : String(item.default), "aria-label": item.env, oninput: (e) => onChange(e.target.value === "" && type === "nullable" ? null : e.target.value) });
 }
 
 function settingRow(item, changes, onChanged, onReset) {
@@ -75,24 +76,26 @@ function settingRow(item, changes, onChanged, onReset) {
   const tags = h(
     "div",
     { class: "tags" },
-    h("span", { class: `badge ${SOURCE_TONE[item.source]}`, title: "where the current value comes from" }, item.source),
-    item.editable ? h("span", { class: `badge ${item.live ? "ok" : "warn"}` }, item.live ? "applies at once" : "applies after restart") : h("span", { class: "badge" }, "read-only"),
-    item.secret ? h("span", { class: "badge" }, "secret") : null,
+    h("span", { class: `badge ${SOURCE_TONE[item.source]}`, title: t("set.sourceTitle") }, tv("setsource", item.source)),
+    item.editable ? h("span", { class: `badge ${item.live ? "ok" : "warn"}` }, item.live ? t("set.live") : t("set.restart")) : h("span", { class: "badge" }, t("set.readOnly")),
+    item.secret ? h("span", { class: "badge" }, t("set.secret")) : null,
   );
   let override = null;
   if (item.overrides_env) {
     override = h(
       "div",
       { class: "notice warn override" },
-      h("b", {}, "The value stored here overrides the environment. "),
-      `${item.env} is ${show(item.environment_value)} in the environment (.env or variables), but the stored value ${show(item.value)} wins: editing .env has no effect until you reset this setting. `,
-      h("button", { class: "small", onclick: () => onReset(item) }, "Use the environment value"),
+      h("b", {}, t("set.override.title"), " "),
+      t("set.override.text", { env: item.env, environment: show(item.environment_value), stored: show(item.value) }),
+      " ",
+      h("button", { class: "small", onclick: () => onReset(item) }, t("set.override.use")),
     );
   } else if (item.source === "stored") {
-    override = h("div", { class: "override cell-sub" }, `Stored in the database (default ${show(item.default)}). `, h("button", { class: "small ghost", onclick: () => onReset(item) }, "Reset to default"));
+    override = h("div", { class: "override cell-sub" }, t("set.stored", { default: show(item.default) }), " ", h("button", { class: "small ghost", onclick: () => onReset(item) }, t("set.resetDefault")));
   }
   return append(row, [
-    h("div", {}, h("div", { class: "name" }, item.env), h("div", { class: "desc" }, item.description || ""), item.note ? h("div", { class: "cell-sub" }, item.note) : null, tags),
+    // Descriptions and notes come from the server's settings schema, in English: marked so.
+    h("div", {}, h("div", { class: "name" }, item.env), h("div", { class: "desc", lang: "en" }, item.description || ""), item.note ? h("div", { class: "cell-sub", lang: "en" }, item.note) : null, tags),
     h("div", { class: "control" }, input, problem),
     override,
   ]);
@@ -104,11 +107,11 @@ function append(el, children) {
 }
 
 function auditTable(entries) {
-  if (!entries.length) return h("div", { class: "empty" }, "Nothing changed yet.");
+  if (!entries.length) return h("div", { class: "empty" }, t("set.audit.empty"));
   return h(
     "table",
     { class: "cards" },
-    h("thead", {}, h("tr", {}, h("th", {}, "When"), h("th", {}, "Who"), h("th", {}, "Action"), h("th", {}, "Target"), h("th", {}, "Change"))),
+    h("thead", {}, h("tr", {}, h("th", {}, t("set.audit.when")), h("th", {}, t("set.audit.who")), h("th", {}, t("set.audit.action")), h("th", {}, t("set.audit.target")), h("th", {}, t("set.audit.change")))),
     h(
       "tbody",
       {},
@@ -116,11 +119,11 @@ function auditTable(entries) {
         h(
           "tr",
           {},
-          h("td", { "data-label": "When", class: "nowrap" }, when(e.at * 1000)),
-          h("td", { "data-label": "Who", class: "mono" }, e.actor, e.address ? h("div", { class: "cell-sub" }, e.address) : null),
-          h("td", { "data-label": "Action" }, h("span", { class: "badge" }, e.action)),
-          h("td", { "data-label": "Target", class: "mono truncate", title: e.target || "" }, e.target || "–"),
-          h("td", { "data-label": "Change", class: "mono wide" }, e.old === null && e.new === null ? "–" : `${show(e.old)} → ${show(e.new)}`),
+          h("td", { "data-label": t("set.audit.when"), class: "nowrap" }, when(e.at * 1000)),
+          h("td", { "data-label": t("set.audit.who"), class: "mono" }, e.actor, e.address ? h("div", { class: "cell-sub" }, e.address) : null),
+          h("td", { "data-label": t("set.audit.action") }, h("span", { class: "badge mono" }, e.action)),
+          h("td", { "data-label": t("set.audit.target"), class: "mono truncate", title: e.target || "" }, e.target || "–"),
+          h("td", { "data-label": t("set.audit.change"), class: "mono wide" }, e.old === null && e.new === null ? "–" : `${show(e.old)} → ${show(e.new)}`),
         ),
       ),
     ),
@@ -132,11 +135,11 @@ export async function render(main) {
   const body = h("div", { class: "stack" });
   const audit = h("div", { class: "table-wrap" });
   const count = h("span", { class: "grow" });
-  const save = h("button", { class: "primary", onclick: () => saveAll() }, "Save changes");
-  const discard = h("button", { onclick: () => load() }, "Discard");
+  const save = h("button", { class: "primary", onclick: () => saveAll() }, t("set.saveChanges"));
+  const discard = h("button", { onclick: () => load() }, t("set.discard"));
   const savebar = h("div", { class: "savebar hidden" }, count, discard, save);
   // Search and "changed from default": rows are hidden, not redrawn, so unsaved edits stay.
-  const search = h("input", { type: "search", name: "settings_search", placeholder: "Search settings (name or description)", "aria-label": "Search settings", oninput: () => applyFilter() });
+  const search = h("input", { type: "search", name: "settings_search", placeholder: t("set.search"), "aria-label": t("set.searchLabel"), oninput: () => applyFilter() });
   const changedOnly = h("input", { type: "checkbox", name: "changed_only", onchange: () => applyFilter() });
   const shownCount = h("span", { class: "faint" });
   function applyFilter() {
@@ -153,15 +156,15 @@ export async function render(main) {
       }
       section.classList.toggle("hidden", !any);
     }
-    shownCount.textContent = `${shown} shown`;
+    shownCount.textContent = t("req.shown", { n: shown });
   }
 
   const onChanged = () => {
     savebar.classList.toggle("hidden", changes.size === 0);
-    count.textContent = `${changes.size} unsaved change${changes.size === 1 ? "" : "s"}`;
+    count.textContent = tn("set.unsaved", changes.size);
   };
   async function onReset(item) {
-    const ok = await confirmDialog(`Reset ${item.env}?`, `The stored value is deleted; ${item.overrides_env ? "the environment's value" : "the default"} (${show(item.environment_value)}) applies again.`, "Reset", false);
+    const ok = await confirmDialog(t("set.reset.confirm", { env: item.env }), t(item.overrides_env ? "set.reset.textEnv" : "set.reset.textDefault", { value: show(item.environment_value) }), t("pool.reset"), false);
     if (!ok) return;
     try {
       const result = await api(`/api/settings/${encodeURIComponent(item.name)}`, { method: "DELETE" });
@@ -169,11 +172,11 @@ export async function render(main) {
       draw(result.settings);
       loadAudit();
     } catch (exc) {
-      toast(exc.message, "bad");
+      toast(t("app.failed", { message: exc.message }), "bad");
     }
   }
   function report(changed) {
-    for (const c of changed) toast(`${c.name.toUpperCase()}: ${c.applied_now ? "applied now" : "stored; applies after a restart"}`, c.applied_now ? "ok" : "warn");
+    for (const c of changed) toast(`${c.name.toUpperCase()}: ${c.applied_now ? t("set.appliedNow") : t("set.appliedLater")}`, c.applied_now ? "ok" : "warn");
   }
   async function saveAll() {
     save.disabled = true;
@@ -183,7 +186,7 @@ export async function render(main) {
       draw(result.settings);
       loadAudit();
     } catch (exc) {
-      toast(`Not saved: ${exc.message}`, "bad");
+      toast(t("common.notSaved", { message: exc.message }), "bad");
     } finally {
       save.disabled = false;
     }
@@ -202,16 +205,16 @@ export async function render(main) {
     const jump = h(
       "div",
       { class: "row jump" },
-      [...groups.keys()].map((group) => h("button", { class: "small ghost", onclick: () => body.querySelector(`[data-group="${group}"]`).scrollIntoView({ behavior: "smooth" }) }, group)),
+      [...groups.keys()].map((group) => h("button", { class: "small ghost", onclick: () => body.querySelector(`[data-group="${group}"]`).scrollIntoView({ behavior: "smooth" }) }, tv("setgroup", group))),
     );
     clear(
       body,
       jump,
       overridden.length
-        ? h("div", { class: "notice warn" }, h("b", {}, `${overridden.length} stored value${overridden.length === 1 ? " overrides" : "s override"} the environment: `), overridden.map((s) => s.env).join(", "), ". Edits to .env for these are ignored until you reset them below.")
+        ? h("div", { class: "notice warn" }, h("b", {}, tn("set.overridden", overridden.length), " "), overridden.map((s) => s.env).join(", "), " ", t("set.overriddenText"))
         : null,
       [...groups].map(([group, items]) =>
-        h("section", { class: "card", dataset: { group } }, h("header", {}, h("h2", {}, group), h("span", { class: "sub" }, `${items.filter((i) => i.editable).length} editable`)), items.map((item) => settingRow(item, changes, onChanged, onReset))),
+        h("section", { class: "card", dataset: { group } }, h("header", {}, h("h2", {}, tv("setgroup", group)), h("span", { class: "sub" }, t("set.editable", { n: items.filter((i) => i.editable).length }))), items.map((item) => settingRow(item, changes, onChanged, onReset))),
       ),
     );
     applyFilter();
@@ -219,22 +222,22 @@ export async function render(main) {
   async function load() {
     const data = await api("/api/settings");
     draw(data.settings);
-    if (!data.store) body.prepend(h("div", { class: "notice bad" }, "The database is unavailable: settings cannot be stored right now."));
+    if (!data.store) body.prepend(h("div", { class: "notice bad" }, t("set.noStore")));
   }
   async function loadAudit() {
     try {
       clear(audit, auditTable((await api("/api/audit?limit=50")).entries));
     } catch (exc) {
-      clear(audit, h("div", { class: "notice warn" }, exc.message));
+      clear(audit, h("div", { class: "notice warn" }, t("app.failed", { message: exc.message })));
     }
   }
 
   main.append(
-    h("div", { class: "page-head" }, h("div", {}, h("h1", {}, "Settings"), h("p", {}, "Values come from defaults, then the environment, then what is stored here — which wins. Every change is audited."))),
-    h("section", { class: "card row settings-search" }, h("div", { class: "grow", style: { minWidth: "200px" } }, search), h("label", { class: "check" }, changedOnly, "Changed from default"), shownCount),
+    h("div", { class: "page-head" }, h("div", {}, h("h1", {}, t("nav.settings")), h("p", {}, t("set.lead")))),
+    h("section", { class: "card row settings-search" }, h("div", { class: "grow", style: { minWidth: "200px" } }, search), h("label", { class: "check" }, changedOnly, t("set.changedOnly")), shownCount),
     body,
     savebar,
-    h("section", { class: "card", style: { marginTop: "16px" } }, h("header", {}, h("h2", {}, "Audit log"), h("span", { class: "sub" }, "who changed what (secrets masked)")), audit),
+    h("section", { class: "card", style: { marginTop: "16px" } }, h("header", {}, h("h2", {}, t("set.audit.title")), h("span", { class: "sub" }, t("set.audit.sub"))), audit),
   );
   await load();
   await loadAudit();

@@ -1,0 +1,330 @@
+"""The admin UI in two languages, and the first-run page.
+
+A static check that the English and Chinese catalogues hold the same keys and that every key the
+modules ask for exists; then every page and dialog rendered in Debian's headless Chromium in
+Chinese (no English word outside an allow-list of names and technical tokens) and in English (no
+CJK character, no raw key name). The walk is shown to fail on a planted string. Last, the first
+run: an empty pool, a gemini-balance .env imported on the Get started page, a first prompt sent.
+One browser for the module.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from gemini_gateway.app import create_app
+from gemini_gateway.fake_upstream import FakeState
+from gemini_gateway.settings import Settings
+from tests.admin.helpers import USER_TOKEN, admin_client, bearer
+from tests.conftest import ADMIN_TOKEN, KEYS, RunningGateway
+from tests.recorder.conftest import wait_for_records
+from tests.servers import serve_in_thread
+
+STATIC = Path(__file__).resolve().parents[2] / "src" / "gemini_gateway" / "admin" / "static"
+SAMPLES = Path(__file__).parent / "samples"
+PAGES = ["dashboard", "pool", "requests", "live", "playground", "tokens", "settings", "api", "welcome"]
+DESKTOP = {"width": 1400, "height": 900}
+CHAT = {"model": "gemini-2.5-flash", "messages": [{"role": "user", "content": "bonjour"}]}
+
+pytestmark = pytest.mark.timeout(180)
+
+
+def catalogue(lang: str) -> dict[str, str]:
+    """A catalogue file read as data: one `"key": "text",` per line between `export default {` and `};`."""
+    text = (STATIC / "i18n" / f"{lang}.js").read_text()
+    body = text.split("export default {", 1)[1].rsplit("};", 1)[0]
+    entries: dict[str, str] = {}
+    for line in body.splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        [(key, value)] = json.loads("{" + line.rstrip(",") + "}").items()
+        assert key not in entries, f"{lang}: {key} twice"
+        entries[key] = value
+    return entries
+
+
+EN = catalogue("en")
+ZH = catalogue("zh")
+GROUPS = {key.split(".")[0] for key in EN}
+
+
+def used_keys() -> dict[str, set[str]]:
+    """Keys named in the modules: t("k"), tn("k") (k.one, k.other), and "group.key" literals."""
+    found: dict[str, set[str]] = {}
+    for path in sorted((STATIC / "js").rglob("*.js")):
+        source = re.sub(r"^\s*//.*$", "", path.read_text(), flags=re.MULTILINE)  # not in comments
+        keys = set(re.findall(r"\bt\(\s*\"([^\"]+)\"", source))
+        counted = set(re.findall(r"\btn\(\s*\"([^\"]+)\"", source))
+        for key in counted:
+            keys |= {f"{key}.one", f"{key}.other"}
+        for literal in re.findall(r"\"([a-z]+(?:\.[A-Za-z0-9_-]+)+)\"", source):
+            if (
+                literal.split(".")[0] in GROUPS
+                and literal not in counted
+                and not literal.endswith((".js", ".json"))
+            ):
+                keys.add(literal)
+        found[path.relative_to(STATIC).as_posix()] = keys
+    return found
+
+
+def test_both_catalogues_hold_the_same_keys_and_every_key_used() -> None:
+    assert len(EN) > 300
+    assert sorted(set(EN) ^ set(ZH)) == []
+    missing = {name: sorted(k for k in keys if k not in EN) for name, keys in used_keys().items()}
+    assert {name: keys for name, keys in missing.items() if keys} == {}
+    # The same placeholders on both sides: a {name} Chinese leaves out would show as nothing.
+    differ = [k for k in EN if set(re.findall(r"\{\w+\}", EN[k])) != set(re.findall(r"\{\w+\}", ZH[k]))]
+    assert differ == []
+    untranslated = [k for k in EN if re.search(r"[A-Za-z]{3}", ZH[k]) and ZH[k] == EN[k] and "-" not in EN[k]]
+    assert untranslated == []
+
+
+def test_the_static_check_sees_a_key_missing() -> None:
+    """The check reads t("…") calls: a module asking for an unknown key is reported."""
+    source = 'h("p", {}, t("pool.noSuchKey"))'
+    assert "pool.noSuchKey" in set(re.findall(r"\bt\(\s*\"([^\"]+)\"", source)) - set(EN)
+
+
+# English a Chinese page may show: product and protocol names, key names on a keyboard, and the
+# signed-in identity. Anything with a digit, an underscore, a dot, a slash, a hyphen or in capitals
+# is a technical token (a model id, a path, an env variable, a masked key, JSON, API, RPM...).
+ALLOWED = {
+    "gemini", "google", "cloud", "code", "assist", "studio", "vertex", "openai", "anthropic", "oauth",
+    "playwright", "aistudioproxyapi", "bearer", "curl", "cookie", "cookies", "token", "tokens", "enter",
+    "admin", "p", "ms", "s", "m", "h", "k", "b",  # units: 12 ms, 1.2 s, 5m, 3h, 12k tokens, 2 B
+}  # fmt: skip
+TECHNICAL = re.compile(r"[0-9_./:\\@#$*+=<>\-…]|^[A-Z]{2,}s?$")
+
+VISIBLE_TEXT = """() => {
+  const skip = 'body [lang="en"], .mono, code, pre, .code, .bubble, .control, .ro, .log .msg';
+  const shown = (el) => el && el.getClientRects().length > 0 && getComputedStyle(el).visibility !== 'hidden';
+  const texts = [];
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    const el = node.parentElement;
+    if (!node.textContent.trim() || !el || el.closest(skip) || el.closest('body [lang^="zh"]') && document.documentElement.lang === 'en') continue;
+    if (el.closest('select') ? !shown(el.closest('select')) : !shown(el)) continue;
+    texts.push(node.textContent.trim());
+  }
+  for (const el of document.querySelectorAll('[placeholder], [aria-label], button[title]')) {
+    if (!shown(el) || el.closest(skip)) continue;
+    for (const name of ['placeholder', 'aria-label', 'title']) if (el.getAttribute(name)) texts.push(el.getAttribute(name));
+  }
+  texts.push(document.title);
+  return texts;
+}"""
+
+
+def english_words(texts: list[str]) -> list[str]:
+    leaks = []
+    for text in texts:
+        for token in re.split(r"[\s\u3000-\u303f\uff00-\uffef\u201c\u201d()\[\]{}\"',;!?]+", text):
+            if not re.search(r"[A-Za-z]", token) or TECHNICAL.search(token):
+                continue
+            if token.lower() not in ALLOWED:
+                leaks.append(token)
+    return leaks
+
+
+# Names the operator gave (a credential, a token): data, in whatever language they were typed.
+OPERATOR_NAMES = ("主力密钥", "笔记本")
+
+
+def problems(page: Any, lang: str) -> list[str]:
+    texts: list[str] = page.evaluate(VISIBLE_TEXT)
+    for name in OPERATOR_NAMES:
+        texts = [text.replace(name, "") for text in texts]
+    found = [f"raw key {key!r}" for key in EN if any(key in text for text in texts)]
+    if lang == "zh":
+        found += [f"English {word!r}" for word in english_words(texts)]
+    else:
+        found += [
+            f"CJK in {text!r}"
+            for text in texts
+            if re.search(r"[\u3400-\u9fff\u3000-\u303f\uff00-\uffef]", text)
+        ]
+    return found
+
+
+@pytest.fixture(scope="module")
+def site(
+    tmp_path_factory: pytest.TempPathFactory, fake_upstream: tuple[str, FakeState]
+) -> Iterator[RunningGateway]:
+    values: dict[str, Any] = {
+        "gemini_api_keys": KEYS,
+        "gemini_base_url": fake_upstream[0],
+        "admin_token": ADMIN_TOKEN,
+        "gateway_tokens": [USER_TOKEN],
+        "data_dir": tmp_path_factory.mktemp("i18n") / "data",
+        "recording_batch_ms": 20,
+        "gemini_api_key_tier": "",
+    }
+    app = create_app(Settings(_env_file=None, **values))  # type: ignore[call-arg]
+    with serve_in_thread(app) as url:
+        client = admin_client(url)
+        first = client.get("/api/keys").json()["credentials"][0]
+        client.patch(f"/api/keys/{first['id']}", json={"name": OPERATOR_NAMES[0]}).raise_for_status()
+        client.post("/api/tokens", json={"name": OPERATOR_NAMES[1]}).raise_for_status()
+        client.put("/api/settings", json={"values": {"max_retries": 4}}).raise_for_status()
+        for _ in range(3):
+            httpx.post(f"{url}/v1/chat/completions", json=CHAT, headers=bearer(USER_TOKEN))
+        wait_for_records(url, 3, timeout=30)
+        yield RunningGateway(url, app)
+
+
+def signed_in(browser: Any, url: str, locale: str) -> tuple[Any, Any, list[str]]:
+    context = browser.new_context(viewport=DESKTOP, locale=locale)
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(f"{url}/admin/")
+    page.fill("input[name=token]", ADMIN_TOKEN)
+    page.keyboard.press("Enter")
+    page.wait_for_selector(".shell")
+    return context, page, errors
+
+
+def go(page: Any, name: str) -> None:
+    page.evaluate(f"location.hash = '#/{name}'")
+    page.wait_for_selector(f'.page[data-page="{name}"] .page-head')
+    page.wait_for_timeout(250)  # lists, charts and the live log's history filled in
+
+
+def walk(page: Any, lang: str) -> dict[str, list[str]]:
+    """Every page, and the dialogs an operator opens, checked in `lang`."""
+    found: dict[str, list[str]] = {}
+
+    def check(where: str) -> None:
+        if seen := problems(page, lang):
+            found[where] = sorted(set(seen))
+
+    for name in PAGES:
+        go(page, name)
+        if name == "requests":
+            page.wait_for_selector(".requests-table tbody tr.clickable")
+        if name == "live":
+            page.wait_for_selector(".log-line[data-kind=request]")
+        check(name)
+    go(page, "requests")
+    page.click(".requests-table tbody tr.clickable")
+    page.wait_for_selector(".drawer .facts")
+    check("request drawer")
+    page.keyboard.press("Escape")
+    go(page, "pool")
+    page.click(".page-head button.primary")  # Add keys
+    page.wait_for_selector(".modal textarea")
+    check("add-keys dialog")
+    page.keyboard.press("Escape")
+    row = page.locator(".pool-table tbody tr").first
+    row.locator(".actions button").nth(2).click()  # Validate, Disable, Name
+    page.wait_for_selector(".modal input[name=credential_name]")
+    check("name dialog")
+    page.keyboard.press("Escape")
+    row.locator(".actions button.danger").click()
+    page.wait_for_selector(".modal footer")
+    check("remove dialog")
+    page.keyboard.press("Escape")
+    return found
+
+
+@pytest.mark.parametrize(("locale", "lang"), [("zh-CN", "zh"), ("en-US", "en")])
+def test_every_page_in_each_language_shows_only_that_language(
+    browser: Any, site: RunningGateway, locale: str, lang: str
+) -> None:
+    context, page, errors = signed_in(browser, site.url, locale)
+    try:
+        assert page.evaluate("document.documentElement.lang") == ("zh-CN" if lang == "zh" else "en")
+        assert walk(page, lang) == {}
+        if lang == "zh":  # the names operators gave show where the masks do
+            go(page, "requests")
+            page.locator(".requests-table .cred-name", has_text="主力密钥").first.wait_for()
+            go(page, "live")
+            page.locator(".log-line", has_text="主力密钥").first.wait_for()
+        # The planted strings are caught: the walk can fail.
+        go(page, "dashboard")
+        planted = "Untranslated words" if lang == "zh" else "未翻译的文字 pool.lead"
+        page.evaluate(
+            f"document.querySelector('.page').append(Object.assign(document.createElement('p'), {{textContent: {planted!r}}}))"
+        )
+        caught = problems(page, lang)
+        assert caught and all(
+            p in " ".join(caught) for p in (["Untranslated"] if lang == "zh" else ["CJK", "pool.lead"])
+        )
+        page.evaluate("document.querySelector('.page p:last-child').remove()")
+    finally:
+        context.close()
+    assert errors == [], errors
+
+
+def test_the_switch_changes_the_language_and_is_remembered(browser: Any, site: RunningGateway) -> None:
+    context, page, errors = signed_in(browser, site.url, "en-US")
+    try:
+        go(page, "pool")
+        assert page.inner_text(".page h1") == "Pool"
+        page.select_option(".sidebar select[name=language]", "zh")
+        page.locator(".page h1", has_text="密钥池").wait_for()
+        assert page.evaluate("localStorage.getItem('gw-lang')") == "zh"
+        page.reload()
+        page.wait_for_selector(".shell")
+        assert page.inner_text(".sidebar nav").startswith("仪表盘")
+        page.select_option(".sidebar select[name=language]", "en")
+        page.locator(".page h1", has_text="Pool").wait_for()
+    finally:
+        context.close()
+    assert errors == [], errors
+
+
+@pytest.fixture(scope="module")
+def empty_site(
+    tmp_path_factory: pytest.TempPathFactory, fake_upstream: tuple[str, FakeState]
+) -> Iterator[RunningGateway]:
+    values: dict[str, Any] = {
+        "gemini_api_keys": [],
+        "gemini_base_url": fake_upstream[0],
+        "admin_token": ADMIN_TOKEN,
+        "data_dir": tmp_path_factory.mktemp("first-run") / "data",
+        "gemini_api_key_tier": "",
+    }
+    app = create_app(Settings(_env_file=None, **values))  # type: ignore[call-arg]
+    with serve_in_thread(app) as url:
+        yield RunningGateway(url, app)
+
+
+def test_first_run_imports_a_gemini_balance_env_and_sends_the_first_prompt(
+    browser: Any, empty_site: RunningGateway
+) -> None:
+    context, page, errors = signed_in(browser, empty_site.url, "zh-CN")
+    try:
+        page.wait_for_selector('.page[data-page="welcome"] .page-head')  # an empty pool starts here
+        page.set_input_files("input[name=import_file]", str(SAMPLES / "gemini-balance.env"))
+        result = page.locator(".import-result")
+        result.wait_for()
+        text = result.inner_text()
+        assert "已添加 3 个密钥" in text and "AIza...0003" in text and "…3333" in text
+        assert "AIzaSyBalanceSampleKeyNumber0001" not in page.content()
+        assert len(empty_site.gateway.pool) == 3
+        page.click("button[name=send_test]")
+        page.locator(".test-result .notice.ok").wait_for()
+        assert "gemini-2.5-flash" in page.inner_text(".test-result")
+        assert page.locator(".test-result .bubble").inner_text().strip()
+        assert problems(page, "zh") == []
+        # The imported AUTH_TOKEN is a client token now: a client gets an answer with it.
+        answer = httpx.post(
+            f"{empty_site.url}/v1/chat/completions",
+            json=CHAT,
+            headers=bearer("sk-balance-auth-token-cccc3333"),
+        )
+        assert answer.status_code == 200
+    finally:
+        context.close()
+    assert errors == [], errors
