@@ -23,12 +23,9 @@ from gemini_gateway.admin.state import AdminState
 from gemini_gateway.admin.tables import ClientToken
 from gemini_gateway.admin.tokens import hint, identity_of
 from gemini_gateway.aistudio.profiles import ProfileError
-from gemini_gateway.aistudio.service import AiStudioService
 from gemini_gateway.auth import token_digest
 from gemini_gateway.context import Gateway
 from gemini_gateway.errors import RequestError
-from gemini_gateway.oauth.manager import SERVICE as OAUTH_SERVICE
-from gemini_gateway.oauth.manager import OAuthManager
 from gemini_gateway.redaction import REDACTOR
 from gemini_gateway.routes.responses import JSONBody
 from gemini_gateway.store.database import Database
@@ -108,7 +105,7 @@ async def _accounts(
 ) -> list[dict[str, Any]]:
     if not plan.accounts:
         return []
-    manager: OAuthManager | None = gateway.services.get(OAUTH_SERVICE)
+    manager = gateway.oauth
     if manager is None:
         raise RequestError("Google accounts (OAuth) are not part of this gateway", status_code=409)
     rows = []
@@ -124,7 +121,7 @@ async def _profiles(
 ) -> list[dict[str, Any]]:
     if not plan.profiles:
         return []
-    service: AiStudioService | None = gateway.services.get("aistudio")
+    service = gateway.aistudio
     if service is None:
         raise RequestError("AI Studio page automation is not part of this gateway", status_code=409)
     rows = []
