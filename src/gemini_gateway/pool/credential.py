@@ -31,6 +31,7 @@ class Credential:
     in_flight: int = 0
     successes: int = 0
     failures: int = 0
+    empty_answers: int = 0  # 200s without an answer that another credential was asked to better
     last_error: str | None = None
     last_used: float = 0.0
     last_pick: int = 0  # the pool's pick sequence number when this credential was last chosen
@@ -123,6 +124,7 @@ class Credential:
             "max_concurrency": self.max_concurrency,
             "successes": self.successes,
             "failures": self.failures,
+            "empty_answers": self.empty_answers,
             "last_error": self.last_error,
             "last_used": self.last_used or None,
             "cooldowns": {m: round(t - now, 1) for m, t in self.cooldowns.items()},

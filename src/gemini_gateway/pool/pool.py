@@ -215,6 +215,7 @@ class CredentialPool:
                 self.quotas.refund(charge)
             if verdict.quota_hits:
                 self.quotas.learn(credential, model, verdict.quota_hits)
+            credential.empty_answers += verdict.empty
         if verdict is None:
             credential.successes += 1
             if model is not None:
