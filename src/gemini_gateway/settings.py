@@ -48,6 +48,7 @@ PLACEHOLDER_SECRETS = frozenset(
 SecretList = Annotated[list[SecretStr], NoDecode]
 StrList = Annotated[list[str], NoDecode]
 RouteModes = Annotated[dict[str, Literal["full", "metadata", "off"]], NoDecode]
+RouteSeconds = Annotated[dict[str, Annotated[float, Field(ge=0)]], NoDecode]
 
 
 def _split_list(value: object) -> object:
@@ -109,6 +110,16 @@ class Settings(BaseSettings):
     media_fetch_max_bytes: int = Field(20 * 1024 * 1024, gt=0, description="Largest image fetched from a URL")
     allow_private_media_urls: bool = Field(
         False, description="Let clients make the gateway fetch private URLs"
+    )
+    sse_keepalive_seconds: float = Field(
+        0.0,
+        ge=0,
+        description="Send a keep-alive on SSE streams after this many silent seconds (0: off), for "
+        "clients behind proxies with idle timeouts",
+    )
+    sse_keepalive_routes: RouteSeconds = Field(
+        default_factory=dict,
+        description="SSE keep-alive seconds per path prefix, longest wins: '/v1/messages=15,/v1beta=0'",
     )
 
     # Pool behaviour
@@ -314,7 +325,7 @@ class Settings(BaseSettings):
         # `AISTUDIO_PROFILES_DIR=` in a .env means "not set", not the current directory.
         return None if isinstance(value, str) and not value.strip() else value
 
-    @field_validator("recording_route_modes", mode="before")
+    @field_validator("recording_route_modes", "sse_keepalive_routes", mode="before")
     @classmethod
     def _route_modes(cls, value: object) -> object:
         if isinstance(value, str) and not value.strip().startswith("{"):

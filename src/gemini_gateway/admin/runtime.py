@@ -59,6 +59,8 @@ SPECS: dict[str, Spec] = {
     "media_fetch_max_bytes": Spec("Dialects"),
     "allow_private_media_urls": Spec("Dialects"),
     "max_request_bytes": Spec("Dialects"),
+    "sse_keepalive_seconds": Spec("Dialects"),
+    "sse_keepalive_routes": Spec("Dialects"),
     "recording_mode": Spec("Recording"),
     "recording_max_body_bytes": Spec("Recording"),
     "recording_route_modes": Spec("Recording"),

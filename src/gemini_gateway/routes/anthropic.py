@@ -17,6 +17,7 @@ from gemini_gateway.dialects.anthropic_stream import MessagesStreamTranslator
 from gemini_gateway.dialects.common import new_id
 from gemini_gateway.routes.asgi import ASGIEndpoint, Receive, Scope, Send
 from gemini_gateway.routes.dialect_flow import DialectRequest, decode_answer, run_dialect
+from gemini_gateway.routes.keepalive import ANTHROPIC_PING
 
 PREFIXES = ("/v1", "/anthropic/v1")
 
@@ -43,11 +44,11 @@ async def _messages(request: DialectRequest) -> None:
         )
         return
     request.exchange.stream = True
-    events = await dispatcher.stream(
-        UpstreamCall("streamGenerateContent", call.model, body), request.exchange
-    )
     translator = MessagesStreamTranslator(call, message_id)
-    await request.answer_stream(events, translator.feed, translator.finish, translator.error_event)
+    upstream = UpstreamCall("streamGenerateContent", call.model, body)
+    await request.stream_answer(
+        upstream, translator.feed, translator.finish, translator.error_event, ANTHROPIC_PING
+    )
 
 
 async def count_tokens(scope: Scope, receive: Receive, send: Send) -> None:

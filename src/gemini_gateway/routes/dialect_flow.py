@@ -10,12 +10,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Sequence
 from contextlib import aclosing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
 from gemini_gateway.auth import ClientIdentity
+from gemini_gateway.backends.base import UpstreamCall
 from gemini_gateway.coalesce import marking_last
 from gemini_gateway.context import Gateway, gateway_of
 from gemini_gateway.dialects.common import ParamError
@@ -26,6 +27,7 @@ from gemini_gateway.remote_media import fetch_all
 from gemini_gateway.resource_names import bare_model_id
 from gemini_gateway.routes.asgi import DisconnectGuard, Receive, Scope, Send, parse_json_object, read_body
 from gemini_gateway.routes.gemini import gateway_headers
+from gemini_gateway.routes.keepalive import keepalive_seconds, opened, paced
 
 ErrorRenderer = Callable[[GatewayError], tuple[int, bytes]]
 JSON_TYPE = [(b"content-type", b"application/json")]
@@ -40,6 +42,7 @@ class DialectRequest:
     send: Send
     body: dict[str, Any]
     client: ClientIdentity
+    started: bool = field(default=False, init=False)  # the response's start went out
 
     def use_model(self, model: str) -> None:
         """Note the model for records, and refuse it if it is no model id or this client's token may
@@ -79,23 +82,56 @@ class DialectRequest:
         await self.send({"type": "http.response.start", "status": status, "headers": headers})
         await self.send({"type": "http.response.body", "body": body})
 
+    async def stream_answer(
+        self,
+        call: UpstreamCall,
+        translate: Callable[[dict[str, Any]], Iterable[bytes]],
+        finish: Callable[[], Iterable[bytes]],
+        error_event: Callable[[GatewayError], bytes],
+        ping: bytes,
+    ) -> None:
+        """Open the stream of `call` and relay it (`answer_stream`), with `ping` as the keep-alive
+        where the route has one (routes.keepalive)."""
+        dispatcher = self.gateway.dispatcher
+        every = keepalive_seconds(self.gateway.settings, self.scope["path"])
+        if not every:
+            groups = await dispatcher.stream(call, self.exchange)
+            await self.answer_stream(groups, translate, finish, error_event)
+            return
+
+        async def idle() -> None:
+            await self._start_stream()
+            await self.send({"type": "http.response.body", "body": ping, "more_body": True})
+
+        try:
+            groups = await opened(dispatcher.stream(call, self.exchange), every, idle)
+        except GatewayError as exc:
+            if not self.started:
+                raise
+            self.exchange.error = exc.message
+            await self.send({"type": "http.response.body", "body": error_event(exc), "more_body": True})
+            return
+        await self.answer_stream(paced(groups, every), translate, finish, error_event, ping)
+
+    async def _start_stream(self) -> None:
+        if not self.started:
+            self.started = True
+            self.exchange.status = 200
+            self.exchange.first_byte_ms = self.exchange.overhead_ms() + self.exchange.upstream_ms
+            headers = gateway_headers(self.exchange, SSE_TYPE)
+            await self.send({"type": "http.response.start", "status": 200, "headers": headers})
+
     async def answer_stream(
         self,
         groups: AsyncGenerator[list[bytes], None],
         translate: Callable[[dict[str, Any]], Iterable[bytes]],
         finish: Callable[[], Iterable[bytes]],
         error_event: Callable[[GatewayError], bytes],
+        ping: bytes = b"",
     ) -> None:
-        """Relay canonical events, in the groups they arrived in, through a stream translator as SSE."""
-        self.exchange.status = 200
-        self.exchange.first_byte_ms = self.exchange.overhead_ms() + self.exchange.upstream_ms
-        await self.send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": gateway_headers(self.exchange, SSE_TYPE),
-            }
-        )
+        """Relay canonical events, in the groups they arrived in, through a stream translator as SSE;
+        an empty group is a keep-alive's turn (`ping`)."""
+        await self._start_stream()
         send = self.send
         try:
             # One write per group of events that arrived together (see Dispatcher.stream), the
@@ -103,6 +139,9 @@ class DialectRequest:
             # out (which closes `groups`): a cancelled send may leave the next read started inside.
             async with aclosing(marking_last(groups)) as marked:
                 async for group, last in marked:
+                    if not group:
+                        await send({"type": "http.response.body", "body": ping, "more_body": True})
+                        continue
                     body = b"".join(chunk for payload in group for chunk in translate(orjson.loads(payload)))
                     if last:
                         await send({"type": "http.response.body", "body": body + b"".join(finish())})

@@ -35,6 +35,7 @@ from gemini_gateway.routes.asgi import (
     read_body,
     send_response,
 )
+from gemini_gateway.routes.keepalive import GEMINI_PING, keepalive_seconds, opened, paced
 from gemini_gateway.sse import frame
 
 log = logging.getLogger("gemini_gateway.routes")
@@ -139,7 +140,8 @@ async def model_call(scope: Scope, receive: Receive, send: Send) -> None:
         if call.stream:
             exchange.stream = True
             sse = _query(scope).get("alt") == "sse"
-            await _relay_stream(gateway, call, exchange, send, sse)
+            every = keepalive_seconds(gateway.settings, scope["path"]) if sse else 0.0
+            await _relay_stream(gateway, call, exchange, send, sse, every)
         else:
             reply = await gateway.dispatcher.unary(call, exchange)
             exchange.status = reply.status
@@ -157,28 +159,48 @@ async def model_call(scope: Scope, receive: Receive, send: Send) -> None:
 
 
 async def _relay_stream(
-    gateway: Gateway, call: UpstreamCall, exchange: Exchange, send: Send, sse: bool
+    gateway: Gateway, call: UpstreamCall, exchange: Exchange, send: Send, sse: bool, every: float = 0.0
 ) -> None:
-    groups = await gateway.dispatcher.stream(call, exchange)
-    exchange.status = 200
-    exchange.first_byte_ms = exchange.overhead_ms() + exchange.upstream_ms
-    headers = SSE_HEADERS if sse else JSON_HEADERS
-    await send({"type": "http.response.start", "status": 200, "headers": gateway_headers(exchange, headers)})
+    started = False
+
+    async def start() -> None:
+        nonlocal started
+        if not started:
+            started = True
+            exchange.status = 200
+            exchange.first_byte_ms = exchange.overhead_ms() + exchange.upstream_ms
+            headers = gateway_headers(exchange, SSE_HEADERS if sse else JSON_HEADERS)
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+
+    async def ping() -> None:
+        await start()
+        await send({"type": "http.response.body", "body": GEMINI_PING, "more_body": True})
+
+    try:
+        if every:  # SSE keep-alive (routes.keepalive): the start goes out with the first ping
+            groups = paced(await opened(gateway.dispatcher.stream(call, exchange), every, ping), every)
+        else:
+            groups = await gateway.dispatcher.stream(call, exchange)
+    except GatewayError as exc:
+        if not started:
+            raise
+        await _send_stream_error(send, exc, exchange, sse)
+        return
+    await start()
     try:
         async with aclosing(groups):  # released at once, however the relay ends
             await _send_events(groups, send, sse)
     except GatewayError as exc:
-        # Bytes already reached the client, so the status cannot change: send the error as the
-        # last element and end without completing the body, so the client sees a broken stream.
-        exchange.error = exc.message
-        error = google_error_body(exc.status_code, exc.message, exc.google_status)
-        await send(
-            {
-                "type": "http.response.body",
-                "body": frame(error) if sse else b",\r\n" + error + b"]",
-                "more_body": True,
-            }
-        )
+        await _send_stream_error(send, exc, exchange, sse)
+
+
+async def _send_stream_error(send: Send, exc: GatewayError, exchange: Exchange, sse: bool) -> None:
+    """Bytes already reached the client, so the status cannot change: the error goes as the last
+    element, and the body ends without completing, so the client sees a broken stream."""
+    exchange.error = exc.message
+    error = google_error_body(exc.status_code, exc.message, exc.google_status)
+    body = frame(error) if sse else b",\r\n" + error + b"]"
+    await send({"type": "http.response.body", "body": body, "more_body": True})
 
 
 async def _send_events(groups: AsyncIterator[list[bytes]], send: Send, sse: bool) -> None:
@@ -189,6 +211,9 @@ async def _send_events(groups: AsyncIterator[list[bytes]], send: Send, sse: bool
     # Closed at once on any way out: a cancelled send may leave the next read started inside it.
     async with aclosing(marking_last(groups)) as marked:
         async for group, last in marked:
+            if not group:  # a keep-alive's turn (routes.keepalive)
+                await send({"type": "http.response.body", "body": GEMINI_PING, "more_body": True})
+                continue
             if sse:
                 body = b"".join(frame(payload) for payload in group)
             else:

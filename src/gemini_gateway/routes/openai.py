@@ -23,6 +23,7 @@ from gemini_gateway.errors import GatewayError
 from gemini_gateway.routes.asgi import ASGIEndpoint, Receive, Scope, Send
 from gemini_gateway.routes.dialect_flow import DialectRequest, decode_answer, run_dialect
 from gemini_gateway.routes.gemini import list_models as gemini_list_models
+from gemini_gateway.routes.keepalive import OPENAI_PING
 
 PREFIXES = ("/v1", "/openai/v1", "/hf/v1")
 MODELS_TTL = 60.0
@@ -47,11 +48,9 @@ async def _chat(request: DialectRequest) -> None:
         await request.answer_json(answer)
         return
     request.exchange.stream = True
-    events = await dispatcher.stream(
-        UpstreamCall("streamGenerateContent", call.model, body), request.exchange
-    )
     translator = ChatStreamTranslator(call, response_id, created)
-    await request.answer_stream(events, translator.feed, translator.finish, error_event)
+    upstream = UpstreamCall("streamGenerateContent", call.model, body)
+    await request.stream_answer(upstream, translator.feed, translator.finish, error_event, OPENAI_PING)
 
 
 async def responses(scope: Scope, receive: Receive, send: Send) -> None:
@@ -77,11 +76,11 @@ async def _responses(request: DialectRequest) -> None:
         await request.answer_json(answer)
         return
     request.exchange.stream = True
-    events = await dispatcher.stream(
-        UpstreamCall("streamGenerateContent", call.model, body), request.exchange
-    )
     translator = ResponsesStreamTranslator(call, response_id, created)
-    await request.answer_stream(events, translator.feed, translator.finish, translator.error_event)
+    upstream = UpstreamCall("streamGenerateContent", call.model, body)
+    await request.stream_answer(
+        upstream, translator.feed, translator.finish, translator.error_event, OPENAI_PING
+    )
 
 
 async def embeddings(scope: Scope, receive: Receive, send: Send) -> None:
