@@ -23,6 +23,7 @@ from gemini_gateway.errors import (
     EmptyAnswer,
     GatewayError,
     NoCredentialAvailable,
+    ProxyUnreachable,
     StreamCut,
     UpstreamError,
     UpstreamUnreachable,
@@ -32,6 +33,7 @@ from gemini_gateway.pool.classify import (
     Verdict,
     classify_empty,
     classify_error,
+    classify_proxy,
     classify_refusal,
     classify_transport,
 )
@@ -278,6 +280,8 @@ class Dispatcher:
             verdict = classify_refusal()
         elif isinstance(exc, EmptyAnswer):
             verdict, status = classify_empty(), 200
+        elif isinstance(exc, ProxyUnreachable):
+            verdict = classify_proxy(self.pool.clock(), self.base_cooldown)
         elif isinstance(exc, UpstreamError):
             verdict = classify_error(
                 exc.status_code,

@@ -109,6 +109,11 @@ class UpstreamUnreachable(GatewayError):
     status_code = 502
 
 
+class ProxyUnreachable(UpstreamUnreachable):
+    """The outbound proxy, not the upstream, could not be reached or refused to connect: says
+    nothing about the credential that used it."""
+
+
 class StreamCut(UpstreamUnreachable):
     """The upstream connection ended before the stream finished."""
 

@@ -150,6 +150,11 @@ class Settings(BaseSettings):
     heal_interval_seconds: float = Field(
         300.0, gt=0, description="How often health-disabled keys are re-checked (backoff per reason on top)"
     )
+    credential_proxies: dict[str, str] = Field(
+        default_factory=dict,
+        description="Outbound proxy per credential id as /api/pool shows it (http://, https://, socks5://; "
+        '\'\' for direct), over `key|proxy` entries: {"api_key:0123456789ab":"socks5://10.0.0.2:1080"}',
+    )
     credential_tiers: dict[str, str] = Field(
         default_factory=dict,
         description='Tier per credential id as /api/pool shows it, over its kind\'s: {"api_key:0123456789ab":"tier1"}',
@@ -336,6 +341,13 @@ class Settings(BaseSettings):
 
             return orjson.loads(value)
         return value
+
+    @field_validator("credential_proxies")
+    @classmethod
+    def _proxy_urls(cls, value: dict[str, str]) -> dict[str, str]:
+        from gemini_gateway.pool.proxies import check_proxy
+
+        return {cid: check_proxy(url) if url else "" for cid, url in value.items()}
 
     @model_validator(mode="after")
     def _known_tiers(self) -> Settings:

@@ -21,6 +21,7 @@ from sqlalchemy.engine import make_url
 from gemini_gateway.errors import RequestError
 from gemini_gateway.pool.credential import mask_secret
 from gemini_gateway.pool.pool import configure_quotas
+from gemini_gateway.pool.proxies import configure_proxies
 from gemini_gateway.settings import Settings
 from gemini_gateway.transport.build import redact_proxy
 
@@ -54,6 +55,7 @@ SPECS: dict[str, Spec] = {
     "quota_tiers": Spec("Pool"),
     "gemini_api_key_tier": Spec("Pool"),
     "credential_tiers": Spec("Pool"),
+    "credential_proxies": Spec("Pool", secret=True),
     "model_aliases": Spec("Dialects"),
     "model_suffixes": Spec("Dialects"),
     "media_fetch_max_bytes": Spec("Dialects"),
@@ -195,6 +197,11 @@ def _dispatcher(gateway: Gateway) -> bool:
     return True
 
 
+def _proxies(gateway: Gateway) -> bool:
+    configure_proxies(gateway.pool, gateway.settings)
+    return True
+
+
 def _recorder(gateway: Gateway) -> bool:
     recorder = gateway.services.get("recorder")
     if recorder is None:  # recording was off at start: there is no writer to reconfigure
@@ -221,6 +228,7 @@ APPLIERS: dict[str, Callable[[Gateway], bool]] = {
     "cooldown_max_seconds": _dispatcher,
     "recording_mode": _recorder,
     "recording_route_modes": _recorder,
+    "credential_proxies": _proxies,
     "recording_max_body_bytes": _recorder,
     "log_level": _log_level,
 }

@@ -226,3 +226,15 @@ def classify_empty() -> Verdict:
     """A 200 without an answer: try elsewhere; a fluke of the model, not the credential's fault,
     so no cooldown, only counted (the call used its quota all the same)."""
     return Verdict(retry=True, counts_as_failure=False, empty=True, note="empty answer")
+
+
+def classify_proxy(now: float, cooldown: float) -> Verdict:
+    """The credential's own outbound proxy failed: try elsewhere, and rest the credential a while
+    (every model: all its calls use that proxy), but hold nothing against the credential itself."""
+    return Verdict(
+        retry=True,
+        counts_as_failure=False,
+        cooldown_until=now + cooldown,
+        cooldown_all_models=True,
+        note="proxy unreachable",
+    )

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gemini_gateway.redaction import REDACTOR, mask_secret
+from gemini_gateway.transport.build import redact_proxy
 
 __all__ = ["Credential", "credential_id", "mask_secret"]
 ERROR_HISTORY = 10  # last errors kept per credential, for operators
@@ -42,6 +43,7 @@ class Credential:
     # model -> consecutive 429s without RetryInfo, drives the exponential backoff
     backoff_level: dict[str, int] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
+    proxy: str | None = field(default=None, repr=False)  # its own outbound proxy (pool.proxies)
     # the last errors: {time, model, status, error (masked)}, oldest first
     errors: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=ERROR_HISTORY))
 
@@ -122,6 +124,7 @@ class Credential:
             "disabled_reason": self.disabled_reason,
             "in_flight": self.in_flight,
             "max_concurrency": self.max_concurrency,
+            "proxy": redact_proxy(self.proxy),
             "successes": self.successes,
             "failures": self.failures,
             "empty_answers": self.empty_answers,

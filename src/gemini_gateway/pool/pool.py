@@ -37,6 +37,10 @@ class CredentialPool:
         self.account_weight = 0.5
         self._group_picks = [0, 0]
         self.quotas = QuotaBook()
+        # Outbound proxy per credential id (pool.proxies): those of `key|proxy` entries, and in
+        # effect (CREDENTIAL_PROXIES over them; '' is a direct connection).
+        self.own_proxies: dict[str, str] = {}
+        self.proxies: dict[str, str] = {}
 
     def __len__(self) -> int:
         return len(self._credentials)
@@ -52,6 +56,8 @@ class CredentialPool:
         existing = self._credentials.get(credential.id)
         if existing is not None:
             return existing
+        if credential.id in self.proxies:
+            credential.proxy = self.proxies[credential.id] or None
         self._credentials[credential.id] = credential
         self.dirty = True
         return credential
@@ -137,6 +143,12 @@ class CredentialPool:
         self.quotas.table = merge_tiers(DEFAULT_TIERS, overrides)
         self.quotas.kind_tiers = {kind: tier for kind, tier in kind_tiers.items() if tier}
         self.quotas.credential_tiers = dict(credential_tiers)
+
+    def set_proxies(self, proxies: dict[str, str]) -> None:
+        """The outbound proxy of each credential named (credential id -> URL; '' for none)."""
+        self.proxies = dict(proxies)
+        for credential in self._credentials.values():
+            credential.proxy = self.proxies.get(credential.id) or None
 
     def _picks(self) -> tuple[int, int]:
         return self._group_picks[0], self._group_picks[1]
