@@ -101,6 +101,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_retries=settings.max_retries,
         base_cooldown=settings.cooldown_base_seconds,
         max_cooldown=settings.cooldown_max_seconds,
+        sticky_seconds=settings.sticky_seconds,
     )
     gateway = Gateway(settings=settings, pool=pool, dispatcher=dispatcher, auth=Authenticator(tokens, admin))
     executors = ExecutorHub(pool, executor_tokens, settings.executor_heartbeat_seconds)

@@ -40,11 +40,14 @@ from gemini_gateway.pool.classify import (
 from gemini_gateway.pool.credential import Credential
 from gemini_gateway.pool.pool import CredentialPool
 from gemini_gateway.pool.quota import Charge, estimated_tokens, input_tokens
+from gemini_gateway.pool.sticky import StickyBook, conversation_key
 from gemini_gateway.pool.strategy import ACCOUNT_KINDS
 
 _FINISH_MARKERS = (b'"finishReason"', b'"blockReason"')
 # The calls whose 200 must hold an answer: another credential is asked when it holds none.
 ANSWER_METHODS = frozenset({"generateContent"})
+# The calls a sticky conversation keeps on one credential (STICKY_SECONDS).
+CONVERSATION_METHODS = frozenset({"generateContent", "streamGenerateContent"})
 R = TypeVar("R")
 
 
@@ -57,8 +60,11 @@ class Dispatcher:
         max_retries: int,
         base_cooldown: float,
         max_cooldown: float,
+        sticky_seconds: float = 0.0,
     ) -> None:
         self.pool = pool
+        # Conversations kept on one credential (pool.sticky); off while `seconds` is 0.
+        self.sticky = StickyBook(sticky_seconds, pool.clock)
         self.backends = backends
         self.max_retries = max_retries
         self.base_cooldown = base_cooldown
@@ -81,9 +87,10 @@ class Dispatcher:
         last_error: GatewayError | None = None
         empty: EmptyAnswer | None = None  # the last empty answer, given when nobody does better
         refused = 0  # credentials that do not offer the call: no attempt, so no retry used up
+        sticky = self._conversation(call, exchange)
         while len(tried) - refused <= self.max_retries:
             try:
-                credential, charge = self._acquire(call, tried, last_error)
+                credential, charge = self._acquire(call, tried, last_error, sticky)
             except GatewayError:
                 if empty is None:
                     raise
@@ -113,6 +120,8 @@ class Dispatcher:
             body = getattr(result, "body", None)
             self.pool.settle(charge, input_tokens(body) if isinstance(body, bytes) else None)
             self._served(call, exchange, credential, started, getattr(result, "status", 200))
+            if sticky is not None:
+                self.sticky.bind(sticky, credential.id)
             return result
         if empty is not None:
             return cast("R", empty.reply)
@@ -130,9 +139,10 @@ class Dispatcher:
         last_error: GatewayError | None = None
         empty: EmptyAnswer | None = None  # the last empty stream, given when nobody does better
         refused = 0  # credentials that do not offer the call: no attempt, so no retry used up
+        sticky = self._conversation(call, exchange)
         while len(tried) - refused <= self.max_retries:
             try:
-                credential, charge = self._acquire(call, tried, last_error)
+                credential, charge = self._acquire(call, tried, last_error, sticky)
             except GatewayError:
                 if empty is None:
                     raise
@@ -172,6 +182,8 @@ class Dispatcher:
             exchange.upstream_ms += (time.perf_counter() - started) * 1000
             exchange.credential = credential.label
             exchange.credential_id = credential.id
+            if sticky is not None:
+                self.sticky.bind(sticky, credential.id)
             return self._relay(call, exchange, credential, upstream, groups, first, started, charge)
         if empty is not None:
             return _replay(exchange, empty.events)
@@ -225,13 +237,22 @@ class Dispatcher:
                 Attempt(credential.kind, credential.label, status, duration, error or None)
             )
 
+    def _conversation(self, call: UpstreamCall, exchange: Exchange) -> str | None:
+        """The sticky key of the conversation this call continues, when stickiness is on."""
+        if not self.sticky.seconds or call.method not in CONVERSATION_METHODS:
+            return None
+        return conversation_key(exchange.client_id, call.model, call.body)
+
     def _acquire(
-        self, call: UpstreamCall, tried: set[str], last_error: GatewayError | None
+        self, call: UpstreamCall, tried: set[str], last_error: GatewayError | None, sticky: str | None = None
     ) -> tuple[Credential, Charge | None]:
         accept = self._accepts(call)
         tokens = estimated_tokens(call.method, call.body)
+        prefer = self.sticky.credential_of(sticky) if sticky is not None else None
         try:
-            credential, charge = self.pool.take(call.model, exclude=tried, accept=accept, tokens=tokens)
+            credential, charge = self.pool.take(
+                call.model, exclude=tried, accept=accept, tokens=tokens, prefer=prefer
+            )
         except NoCredentialAvailable as exc:
             if last_error is None:
                 raise

@@ -129,6 +129,12 @@ class Settings(BaseSettings):
         5.0, gt=0, description="First cooldown after a 429 without RetryInfo"
     )
     cooldown_max_seconds: float = Field(600.0, gt=0, description="Cap of the exponential 429 backoff")
+    sticky_seconds: float = Field(
+        0.0,
+        ge=0,
+        description="Keep a client's conversation on the credential of its last turn for this long "
+        "(0: off), so Google's implicit prompt cache keeps hitting; failover still applies",
+    )
     upstream_connect_timeout: float = Field(10.0, gt=0)
     upstream_timeout: float = Field(
         600.0, gt=0, description="Seconds without upstream bytes before giving up"

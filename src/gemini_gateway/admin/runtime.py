@@ -49,6 +49,7 @@ SPECS: dict[str, Spec] = {
     "max_retries": Spec("Pool"),
     "cooldown_base_seconds": Spec("Pool"),
     "cooldown_max_seconds": Spec("Pool"),
+    "sticky_seconds": Spec("Pool"),
     "pool_state_flush_seconds": Spec("Pool"),
     "oauth_routing": Spec("Pool"),
     "oauth_weight": Spec("Pool"),
@@ -194,6 +195,7 @@ def _dispatcher(gateway: Gateway) -> bool:
     dispatcher.max_retries = settings.max_retries
     dispatcher.base_cooldown = settings.cooldown_base_seconds
     dispatcher.max_cooldown = settings.cooldown_max_seconds
+    dispatcher.sticky.seconds = settings.sticky_seconds
     return True
 
 
@@ -226,6 +228,7 @@ APPLIERS: dict[str, Callable[[Gateway], bool]] = {
     "max_retries": _dispatcher,
     "cooldown_base_seconds": _dispatcher,
     "cooldown_max_seconds": _dispatcher,
+    "sticky_seconds": _dispatcher,
     "recording_mode": _recorder,
     "recording_route_modes": _recorder,
     "credential_proxies": _proxies,

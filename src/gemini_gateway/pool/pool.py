@@ -96,10 +96,12 @@ class CredentialPool:
         exclude: set[str] | frozenset[str] = frozenset(),
         accept: Accept | None = None,
         tokens: int | None = None,
+        prefer: str | None = None,
     ) -> tuple[Credential, Charge | None]:
         """`acquire` for a call that counts against quota when `tokens` (its estimated input
         tokens) is given: credentials it would take over a known limit are passed over, and the
         one chosen is charged the call (correct the charge with `settle`, return it via `release`).
+        `prefer`: the id of the credential to take if it can serve (a sticky conversation's).
         """
         now = self.clock()
         candidates = [
@@ -111,13 +113,15 @@ class CredentialPool:
             candidates = [c for c in candidates if self.quotas.blocked_until(c, model, tokens, now) is None]
         if not candidates:
             raise self.unavailable_error(model, exclude, now, accept, tokens)
-        routed, group = route(candidates, self.routing, self.account_weight, self._picks())
-        if group is not None:
-            self._group_picks[group] += 1
-        chosen = select(routed, self.strategy)
-        if len(routed) > 1:  # a turn is taken only by a choice: a call bound to one credential
-            self._picks_made += 1  # (the owner of a file) does not push it back in the rotation
-            chosen.last_pick = self._picks_made
+        chosen = next((c for c in candidates if c.id == prefer), None) if prefer else None
+        if chosen is None:
+            routed, group = route(candidates, self.routing, self.account_weight, self._picks())
+            if group is not None:
+                self._group_picks[group] += 1
+            chosen = select(routed, self.strategy)
+            if len(routed) > 1:  # a turn is taken only by a choice: a call bound to one credential
+                self._picks_made += 1  # (the owner of a file) does not push it back in the rotation
+                chosen.last_pick = self._picks_made
         chosen.in_flight += 1
         chosen.last_used = now
         charge = None
