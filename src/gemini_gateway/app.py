@@ -44,8 +44,9 @@ from gemini_gateway.dispatch import Dispatcher
 from gemini_gateway.errors import INTERNAL_MESSAGE, GatewayError, RequestError
 from gemini_gateway.metrics import Metrics, MetricsMiddleware, metrics_route
 from gemini_gateway.oauth.manager import OAuthManager
-from gemini_gateway.pool.credential import Credential
+from gemini_gateway.pool.credential import Credential, credential_id
 from gemini_gateway.pool.pool import CredentialPool, configure_quotas
+from gemini_gateway.pool.proxies import configure_proxies, split_proxies
 from gemini_gateway.recorder import RecorderMiddleware, start_recorder, stop_recorder
 from gemini_gateway.redaction import REDACTOR
 from gemini_gateway.routes import anthropic, executor, gemini, health, openai
@@ -89,17 +90,22 @@ class GatewayApp(FastAPI):
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
-    keys = [k.get_secret_value() for k in settings.gemini_api_keys]
+    keys, key_proxies = split_proxies(k.get_secret_value() for k in settings.gemini_api_keys)
     tokens = [t.get_secret_value() for t in settings.gateway_tokens]
     admin = settings.admin_token.get_secret_value() if settings.admin_token else None
     executor_tokens = [t.get_secret_value() for t in settings.executor_tokens]
-    vertex_keys = [k.get_secret_value() for k in settings.vertex_express_keys]
+    vertex_keys, vertex_proxies = split_proxies(k.get_secret_value() for k in settings.vertex_express_keys)
     for secret in [*keys, *vertex_keys, *tokens, *executor_tokens, *([admin] if admin else [])]:
         REDACTOR.add(secret)
 
     pool = CredentialPool(settings.pool_strategy)
     pool.routing, pool.account_weight = settings.oauth_routing, settings.oauth_weight
     configure_quotas(pool, settings)
+    pool.own_proxies = {
+        **{credential_id("api_key", k): p for k, p in key_proxies.items()},
+        **{credential_id("vertex", k): p for k, p in vertex_proxies.items()},
+    }
+    configure_proxies(pool, settings)
     pool.replace("api_key", (Credential(kind="api_key", secret=k) for k in keys))
     pool.replace("vertex", (Credential(kind="vertex", secret=k) for k in vertex_keys))
     backends: dict[str, Backend] = {}
@@ -112,6 +118,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         base_cooldown=settings.cooldown_base_seconds,
         max_cooldown=settings.cooldown_max_seconds,
         binder=affinity.bind,
+        sticky_seconds=settings.sticky_seconds,
     )
     executors = ExecutorHub(pool, executor_tokens, settings.executor_heartbeat_seconds)
     accounts = OAuthManager(settings, pool)
@@ -140,12 +147,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             connect_timeout=settings.upstream_connect_timeout,
             read_timeout=settings.upstream_timeout,
         )
-        backends["api_key"] = ApiKeyBackend(transports.models, transports.http, settings.gemini_base_url)
+        backends["api_key"] = ApiKeyBackend(
+            transports.models, transports.http, settings.gemini_base_url, transports.via
+        )
         backends["executor"] = ExecutorBackend(executors, settings.upstream_timeout)
         backends["vertex"] = VertexExpressBackend(
-            transports.models, transports.http, settings.vertex_base_url
+            transports.models, transports.http, settings.vertex_base_url, transports.via
         )
-        backends["oauth"] = CodeAssistBackend(accounts)
+        backends["oauth"] = CodeAssistBackend(accounts, transports.via)
         backends["aistudio"] = AiStudioPageBackend(pages)
         await accounts.start(gateway, admin_state(gateway).box)  # files, OAUTH_CREDS_JSON, the store
         await pages.start(transports.http)

@@ -2,7 +2,9 @@
 
 A call is tried on one credential after another (never the same one twice) until one answers,
 the error is about the request itself, or `max_retries` is spent. Streams are retried only
-until their first event, because after that bytes have reached the client.
+until their first event with content, because after that bytes have reached the client. An
+answer that is empty for no reason (see `gemini_gateway.empty_answers`) is tried elsewhere too;
+when no credential does better, the client gets the last empty answer, as Google gave it.
 """
 
 from __future__ import annotations
@@ -15,22 +17,37 @@ import orjson
 
 from gemini_gateway.backends.base import Backend, EventStream, UpstreamCall, UpstreamReply
 from gemini_gateway.coalesce import ready_groups
+from gemini_gateway.empty_answers import holds_parts, is_empty_answer, is_empty_stream
 from gemini_gateway.errors import (
     CallRefused,
+    EmptyAnswer,
     GatewayError,
     NoCredentialAvailable,
+    ProxyUnreachable,
     StreamCut,
     UpstreamError,
     UpstreamUnreachable,
 )
 from gemini_gateway.exchange import Attempt, Exchange
-from gemini_gateway.pool.classify import Verdict, classify_error, classify_refusal, classify_transport
+from gemini_gateway.pool.classify import (
+    Verdict,
+    classify_empty,
+    classify_error,
+    classify_proxy,
+    classify_refusal,
+    classify_transport,
+)
 from gemini_gateway.pool.credential import Credential
 from gemini_gateway.pool.pool import CredentialPool
 from gemini_gateway.pool.quota import Charge, estimated_tokens, input_tokens
+from gemini_gateway.pool.sticky import StickyBook, conversation_key
 from gemini_gateway.pool.strategy import ACCOUNT_KINDS
 
 _FINISH_MARKERS = (b'"finishReason"', b'"blockReason"')
+# The calls whose 200 must hold an answer: another credential is asked when it holds none.
+ANSWER_METHODS = frozenset({"generateContent"})
+# The calls a sticky conversation keeps on one credential (STICKY_SECONDS).
+CONVERSATION_METHODS = frozenset({"generateContent", "streamGenerateContent"})
 R = TypeVar("R")
 
 
@@ -44,8 +61,11 @@ class Dispatcher:
         base_cooldown: float,
         max_cooldown: float,
         binder: Callable[[UpstreamCall], Awaitable[None]] | None = None,
+        sticky_seconds: float = 0.0,
     ) -> None:
         self.pool = pool
+        # Conversations kept on one credential (pool.sticky); off while `seconds` is 0.
+        self.sticky = StickyBook(sticky_seconds, pool.clock)
         self.backends = backends
         self.max_retries = max_retries
         self.base_cooldown = base_cooldown
@@ -66,15 +86,27 @@ class Dispatcher:
             await self.binder(call)
         tried: set[str] = set()
         last_error: GatewayError | None = None
+        empty: EmptyAnswer | None = None  # the last empty answer, given when nobody does better
         refused = 0  # credentials that do not offer the call: no attempt, so no retry used up
+        sticky = self._conversation(call, exchange)
         while len(tried) - refused <= self.max_retries:
-            credential, charge = self._acquire(call, tried, last_error)
+            try:
+                credential, charge = self._acquire(call, tried, last_error, sticky)
+            except GatewayError:
+                if empty is None:
+                    raise
+                return cast("R", empty.reply)
             backend = self.backends[credential.kind]
             started = time.perf_counter()
             try:
                 result = await perform(backend, credential)
+                if call.method in ANSWER_METHODS:
+                    _check_answer(result)
             except (UpstreamError, UpstreamUnreachable) as exc:
                 verdict = self._failed(call, exchange, credential, exc, started, charge)
+                if isinstance(exc, EmptyAnswer):
+                    empty = exc
+                    continue
                 if not verdict.retry:
                     raise
                 refused += isinstance(exc, CallRefused)
@@ -89,7 +121,11 @@ class Dispatcher:
             body = getattr(result, "body", None)
             self.pool.settle(charge, input_tokens(body) if isinstance(body, bytes) else None)
             self._served(call, exchange, credential, started, getattr(result, "status", 200))
+            if sticky is not None:
+                self.sticky.bind(sticky, credential.id)
             return result
+        if empty is not None:
+            return cast("R", empty.reply)
         self._exhausted(last_error)
 
     async def stream(self, call: UpstreamCall, exchange: Exchange) -> AsyncGenerator[list[bytes], None]:
@@ -102,9 +138,16 @@ class Dispatcher:
             await self.binder(call)
         tried: set[str] = set()
         last_error: GatewayError | None = None
+        empty: EmptyAnswer | None = None  # the last empty stream, given when nobody does better
         refused = 0  # credentials that do not offer the call: no attempt, so no retry used up
+        sticky = self._conversation(call, exchange)
         while len(tried) - refused <= self.max_retries:
-            credential, charge = self._acquire(call, tried, last_error)
+            try:
+                credential, charge = self._acquire(call, tried, last_error, sticky)
+            except GatewayError:
+                if empty is None:
+                    raise
+                return _replay(exchange, empty.events)
             backend = self.backends[credential.kind]
             started = time.perf_counter()
             upstream: EventStream | None = None
@@ -117,9 +160,14 @@ class Dispatcher:
                     raise StreamCut("the upstream closed the stream without sending anything")
                 if is_error_event(first[0]):
                     raise _error_event(first[0])
+                if not holds_parts(first):  # rare: a silent start, or an empty answer
+                    first = await _content_or_reason(groups, first)
             except (UpstreamError, UpstreamUnreachable) as exc:
                 await _close(upstream, groups)
                 verdict = self._failed(call, exchange, credential, exc, started, charge)
+                if isinstance(exc, EmptyAnswer):
+                    empty = exc
+                    continue
                 if not verdict.retry:
                     raise
                 refused += isinstance(exc, CallRefused)
@@ -135,7 +183,11 @@ class Dispatcher:
             exchange.upstream_ms += (time.perf_counter() - started) * 1000
             exchange.credential = credential.label
             exchange.credential_id = credential.id
+            if sticky is not None:
+                self.sticky.bind(sticky, credential.id)
             return self._relay(call, exchange, credential, upstream, groups, first, started, charge)
+        if empty is not None:
+            return _replay(exchange, empty.events)
         self._exhausted(last_error)
 
     async def _relay(
@@ -186,13 +238,22 @@ class Dispatcher:
                 Attempt(credential.kind, credential.label, status, duration, error or None)
             )
 
+    def _conversation(self, call: UpstreamCall, exchange: Exchange) -> str | None:
+        """The sticky key of the conversation this call continues, when stickiness is on."""
+        if not self.sticky.seconds or call.method not in CONVERSATION_METHODS:
+            return None
+        return conversation_key(exchange.client_id, call.model, call.body)
+
     def _acquire(
-        self, call: UpstreamCall, tried: set[str], last_error: GatewayError | None
+        self, call: UpstreamCall, tried: set[str], last_error: GatewayError | None, sticky: str | None = None
     ) -> tuple[Credential, Charge | None]:
         accept = self._accepts(call)
         tokens = estimated_tokens(call.method, call.body)
+        prefer = self.sticky.credential_of(sticky) if sticky is not None else None
         try:
-            credential, charge = self.pool.take(call.model, exclude=tried, accept=accept, tokens=tokens)
+            credential, charge = self.pool.take(
+                call.model, exclude=tried, accept=accept, tokens=tokens, prefer=prefer
+            )
         except NoCredentialAvailable as exc:
             if last_error is None:
                 raise
@@ -236,8 +297,13 @@ class Dispatcher:
         """Book a failed attempt; its verdict says whether to try another credential."""
         duration = (time.perf_counter() - started) * 1000
         exchange.upstream_ms += duration
+        status = exc.status_code
         if isinstance(exc, CallRefused):
             verdict = classify_refusal()
+        elif isinstance(exc, EmptyAnswer):
+            verdict, status = classify_empty(), 200
+        elif isinstance(exc, ProxyUnreachable):
+            verdict = classify_proxy(self.pool.clock(), self.base_cooldown)
         elif isinstance(exc, UpstreamError):
             verdict = classify_error(
                 exc.status_code,
@@ -250,9 +316,9 @@ class Dispatcher:
             )
         else:
             verdict = classify_transport(type(exc).__name__)
-        self.pool.release(credential, call.model, verdict, exc.message, charge, exc.status_code)
+        self.pool.release(credential, call.model, verdict, exc.message, charge, status)
         exchange.attempts.append(
-            Attempt(credential.kind, credential.label, exc.status_code, duration, exc.message[:300])
+            Attempt(credential.kind, credential.label, status, duration, exc.message[:300])
         )
         return verdict
 
@@ -288,6 +354,42 @@ def is_error_event(payload: bytes) -> bool:
     both). The one test for it: the first-event check and the mid-stream scan must agree."""
     head = payload[:64].lstrip()
     return head.startswith(b"{") and head[1:].lstrip().startswith(b'"error"')
+
+
+def _check_answer(result: object) -> None:
+    """Raise `EmptyAnswer` for a 200 that holds no answer and no reason for it."""
+    body = getattr(result, "body", None)
+    if isinstance(body, bytes) and getattr(result, "status", 200) == 200 and is_empty_answer(body):
+        raise EmptyAnswer(
+            "the upstream answered 200 with an empty answer (no parts, no reason)", reply=result
+        )
+
+
+async def _content_or_reason(groups: AsyncGenerator[list[bytes], None], first: list[bytes]) -> list[bytes]:
+    """The events of a stream that began without content, held back (nothing has reached the
+    client) until one carries content, or the stream's finish or end shows it is empty; raises
+    `EmptyAnswer` for an empty stream without a reason, and a mid-stream error as its error."""
+    held = list(first)
+    group: list[bytes] | None = first
+    while group is not None and not holds_parts(group):
+        if any(_FINISH_MARKERS[0] in payload or _FINISH_MARKERS[1] in payload for payload in group):
+            break
+        group = await anext(groups, None)
+        if group is not None:
+            failure = next((payload for payload in group if is_error_event(payload)), None)
+            if failure is not None:
+                raise _error_event(failure)
+            held.extend(group)
+    if holds_parts(held) or not is_empty_stream(held):
+        return held
+    raise EmptyAnswer("the upstream stream ended without content or a reason for it", events=held)
+
+
+async def _replay(exchange: Exchange, events: list[bytes]) -> AsyncGenerator[list[bytes], None]:
+    """A stream already read whole (the last empty one), relayed as one group."""
+    if exchange.events is not None:
+        exchange.events.extend(events)
+    yield events
 
 
 def _error_event(payload: bytes) -> UpstreamError:

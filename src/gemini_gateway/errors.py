@@ -111,8 +111,27 @@ class UpstreamUnreachable(GatewayError):
     status_code = 502
 
 
+class ProxyUnreachable(UpstreamUnreachable):
+    """The outbound proxy, not the upstream, could not be reached or refused to connect: says
+    nothing about the credential that used it."""
+
+
 class StreamCut(UpstreamUnreachable):
     """The upstream connection ended before the stream finished."""
+
+
+class EmptyAnswer(UpstreamUnreachable):
+    """The upstream answered 200 with nothing in it and nothing that says why (no candidates or no
+    parts, no block reason, no finish reason that explains it): another credential may answer.
+
+    Holds what the upstream sent, so that when no credential gives more, the client still gets
+    Google's answer: `reply` for a unary call, `events` for a stream (which ended).
+    """
+
+    def __init__(self, message: str, *, reply: Any = None, events: list[bytes] | None = None) -> None:
+        super().__init__(message)
+        self.reply = reply
+        self.events = events or []
 
 
 class CallRefused(UpstreamUnreachable):

@@ -62,6 +62,7 @@ SAFETY_THRESHOLDS = (
 SecretList = Annotated[list[SecretStr], NoDecode]
 StrList = Annotated[list[str], NoDecode]
 RouteModes = Annotated[dict[str, Literal["full", "metadata", "off"]], NoDecode]
+RouteSeconds = Annotated[dict[str, Annotated[float, Field(ge=0)]], NoDecode]
 
 
 def _split_list(value: object) -> object:
@@ -182,6 +183,16 @@ class Settings(BaseSettings):
     allow_private_media_urls: bool = Field(
         False, description="Let clients make the gateway fetch private URLs"
     )
+    sse_keepalive_seconds: float = Field(
+        0.0,
+        ge=0,
+        description="Send a keep-alive on SSE streams after this many silent seconds (0: off), for "
+        "clients behind proxies with idle timeouts",
+    )
+    sse_keepalive_routes: RouteSeconds = Field(
+        default_factory=dict,
+        description="SSE keep-alive seconds per path prefix, longest wins: '/v1/messages=15,/v1beta=0'",
+    )
 
     # Pool behaviour
     pool_strategy: Literal["least_busy", "round_robin"] = "least_busy"
@@ -190,6 +201,12 @@ class Settings(BaseSettings):
         5.0, gt=0, description="First cooldown after a 429 without RetryInfo"
     )
     cooldown_max_seconds: float = Field(600.0, gt=0, description="Cap of the exponential 429 backoff")
+    sticky_seconds: float = Field(
+        0.0,
+        ge=0,
+        description="Keep a client's conversation on the credential of its last turn for this long "
+        "(0: off), so Google's implicit prompt cache keeps hitting; failover still applies",
+    )
     upstream_connect_timeout: float = Field(10.0, gt=0)
     upstream_timeout: float = Field(
         600.0, gt=0, description="Seconds without upstream bytes before giving up"
@@ -210,6 +227,11 @@ class Settings(BaseSettings):
     )
     heal_interval_seconds: float = Field(
         300.0, gt=0, description="How often health-disabled keys are re-checked (backoff per reason on top)"
+    )
+    credential_proxies: dict[str, str] = Field(
+        default_factory=dict,
+        description="Outbound proxy per credential id as /api/pool shows it (http://, https://, socks5://; "
+        '\'\' for direct), over `key|proxy` entries: {"api_key:0123456789ab":"socks5://10.0.0.2:1080"}',
     )
     credential_tiers: dict[str, str] = Field(
         default_factory=dict,
@@ -398,7 +420,7 @@ class Settings(BaseSettings):
         # `AISTUDIO_PROFILES_DIR=` in a .env means "not set", not the current directory.
         return None if isinstance(value, str) and not value.strip() else value
 
-    @field_validator("recording_route_modes", mode="before")
+    @field_validator("recording_route_modes", "sse_keepalive_routes", mode="before")
     @classmethod
     def _route_modes(cls, value: object) -> object:
         if isinstance(value, str) and not value.strip().startswith("{"):
@@ -423,6 +445,13 @@ class Settings(BaseSettings):
         except AttributeError:  # not Linux
             cpus = os.cpu_count() or 1
         return "process" if cpus > 1 else "inline"
+
+    @field_validator("credential_proxies")
+    @classmethod
+    def _proxy_urls(cls, value: dict[str, str]) -> dict[str, str]:
+        from gemini_gateway.pool.proxies import check_proxy
+
+        return {cid: check_proxy(url) if url else "" for cid, url in value.items()}
 
     @model_validator(mode="after")
     def _known_tiers(self) -> Settings:

@@ -211,3 +211,13 @@ def test_reply_sends_the_scripted_answer(http: httpx.Client, state: FakeState) -
         state.add_fault(KEY, "reply")
     added = http.post("/_fake/faults", json={"fault": "reply", "count": 1, "answer": events[:1]})
     assert added.status_code == 200 and http.post(GENERATE, json=user("hi")).json() == events[0]
+
+
+def test_empty_answers_a_candidate_without_parts(http: httpx.Client, state: FakeState) -> None:
+    state.add_fault(KEY, "empty", count=2)
+    (candidate,) = http.post(GENERATE, json=user("hi")).json()["candidates"]
+    assert candidate["finishReason"] == "STOP" and "parts" not in candidate["content"]
+    body = http.post(STREAM, params={"alt": "sse"}, json=user("hi")).content
+    events = [orjson.loads(e[6:]) for e in body.split(b"\r\n\r\n") if e]
+    assert len(events) == 1 and "parts" not in events[0]["candidates"][0]["content"]
+    assert http.post(GENERATE, json=user("hi")).json()["candidates"][0]["content"]["parts"]  # count used up

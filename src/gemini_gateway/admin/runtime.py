@@ -23,6 +23,7 @@ from sqlalchemy.engine import make_url
 from gemini_gateway.errors import RequestError
 from gemini_gateway.pool.credential import mask_secret
 from gemini_gateway.pool.pool import configure_quotas
+from gemini_gateway.pool.proxies import configure_proxies
 from gemini_gateway.settings import Settings
 from gemini_gateway.transport.build import redact_proxy
 
@@ -50,17 +51,21 @@ SPECS: dict[str, Spec] = {
     "max_retries": Spec("Pool"),
     "cooldown_base_seconds": Spec("Pool"),
     "cooldown_max_seconds": Spec("Pool"),
+    "sticky_seconds": Spec("Pool"),
     "pool_state_flush_seconds": Spec("Pool"),
     "oauth_routing": Spec("Pool"),
     "oauth_weight": Spec("Pool"),
     "quota_tiers": Spec("Pool"),
     "gemini_api_key_tier": Spec("Pool"),
     "credential_tiers": Spec("Pool"),
+    "credential_proxies": Spec("Pool", secret=True),
     "model_aliases": Spec("Dialects"),
     "model_suffixes": Spec("Dialects"),
     "media_fetch_max_bytes": Spec("Dialects"),
     "allow_private_media_urls": Spec("Dialects"),
     "max_request_bytes": Spec("Dialects"),
+    "sse_keepalive_seconds": Spec("Dialects"),
+    "sse_keepalive_routes": Spec("Dialects"),
     "recording_mode": Spec("Recording"),
     "recording_max_body_bytes": Spec("Recording"),
     "recording_route_modes": Spec("Recording"),
@@ -192,6 +197,12 @@ def _dispatcher(gateway: Gateway) -> bool:
     dispatcher.max_retries = settings.max_retries
     dispatcher.base_cooldown = settings.cooldown_base_seconds
     dispatcher.max_cooldown = settings.cooldown_max_seconds
+    dispatcher.sticky.seconds = settings.sticky_seconds
+    return True
+
+
+def _proxies(gateway: Gateway) -> bool:
+    configure_proxies(gateway.pool, gateway.settings)
     return True
 
 
@@ -219,8 +230,10 @@ APPLIERS: dict[str, Callable[[Gateway], bool]] = {
     "max_retries": _dispatcher,
     "cooldown_base_seconds": _dispatcher,
     "cooldown_max_seconds": _dispatcher,
+    "sticky_seconds": _dispatcher,
     "recording_mode": _recorder,
     "recording_route_modes": _recorder,
+    "credential_proxies": _proxies,
     "recording_max_body_bytes": _recorder,
     "log_level": _log_level,
 }

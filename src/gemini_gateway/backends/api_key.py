@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from typing import ClassVar
 
 from gemini_gateway.backends.base import (
@@ -28,14 +28,32 @@ def _http_method(call: UpstreamCall) -> str:
 
 class ApiKeyBackend:
     """Model calls go over `models` (the hot path's transport), resource calls (Files API, cached
-    contents, with bodies streamed from the client) over `resources`."""
+    contents, with bodies streamed from the client) over `resources`; both over `via(proxy)` for a
+    credential with a proxy of its own."""
 
     kind: ClassVar[str] = "api_key"
 
-    def __init__(self, models: Transport, resources: Transport, base_url: str) -> None:
+    def __init__(
+        self,
+        models: Transport,
+        resources: Transport,
+        base_url: str,
+        via: Callable[[str], Transport] | None = None,
+    ) -> None:
         self.models = models
         self.resources = resources
         self.base_url = base_url.rstrip("/")
+        self.via = via
+
+    def _models(self, credential: Credential) -> Transport:
+        if credential.proxy is None or self.via is None:
+            return self.models
+        return self.via(credential.proxy)
+
+    def _resources(self, credential: Credential) -> Transport:
+        if credential.proxy is None or self.via is None:
+            return self.resources
+        return self.via(credential.proxy)
 
     async def aclose(self) -> None:
         """Nothing of its own to close: the transports belong to the app."""
@@ -64,12 +82,13 @@ class ApiKeyBackend:
     async def unary(self, call: UpstreamCall, credential: Credential) -> UpstreamReply:
         url = with_query(self.url(call), call.params)
         method = "GET" if call.method.startswith("models.") else "POST"
-        reply = raise_for_status(await self.models.request(method, url, self._headers(credential), call.body))
+        transport = self._models(credential)
+        reply = raise_for_status(await transport.request(method, url, self._headers(credential), call.body))
         return UpstreamReply(reply.status, reply.body, reply.headers.get("content-type", JSON))
 
     async def stream(self, call: UpstreamCall, credential: Credential) -> SSEStream:
         url = with_query(self.url(call), call.params)
-        answer = await self.models.stream("POST", url, self._headers(credential), call.body)
+        answer = await self._models(credential).stream("POST", url, self._headers(credential), call.body)
         if answer.status >= 400:
             raise await error_of(answer)
         return SSEStream(answer)
@@ -88,7 +107,9 @@ class ApiKeyBackend:
         absolute = target.startswith(("http://", "https://"))
         url = with_query(target if absolute else f"{self.base_url}/{method_path(target)}", params)
         send_headers = {"content-type": JSON, **(headers or {}), "x-goog-api-key": credential.secret}
-        reply = raise_for_status(await self.resources.request(verb, url, send_headers, body or b""))
+        reply = raise_for_status(
+            await self._resources(credential).request(verb, url, send_headers, body or b"")
+        )
         content_type = reply.headers.get("content-type", JSON)
         return ResourceReply(reply.status, reply.body, reply.headers, content_type, credential.id)
 
@@ -104,7 +125,7 @@ class ApiKeyBackend:
     ) -> ResourceStream:
         url = with_query(f"{self.base_url}/{method_path(target)}", params)
         send_headers = {"content-type": JSON, **(headers or {}), "x-goog-api-key": credential.secret}
-        answer = await self.resources.stream(verb, url, send_headers, body or b"")
+        answer = await self._resources(credential).stream(verb, url, send_headers, body or b"")
         if answer.status >= 400:
             raise await error_of(answer)
         return ResourceStream(answer, credential.id)

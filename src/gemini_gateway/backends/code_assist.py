@@ -18,7 +18,7 @@ and the call made once more on the same account before the dispatcher sees an er
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import ClassVar
 
 import orjson
@@ -29,7 +29,7 @@ from gemini_gateway.errors import RequestError, UpstreamError, google_error_body
 from gemini_gateway.oauth.account import KIND, OAuthAccount, OAuthCredential
 from gemini_gateway.oauth.manager import OAuthManager
 from gemini_gateway.pool.credential import Credential
-from gemini_gateway.transport.base import Streamed, error_of
+from gemini_gateway.transport.base import Streamed, Transport, error_of
 
 JSON = "application/json"
 _RPCS = frozenset({"generateContent", "streamGenerateContent", "countTokens"})
@@ -39,8 +39,9 @@ _LISTS = frozenset({"models.list", "models.get"})
 class CodeAssistBackend:
     kind: ClassVar[str] = KIND
 
-    def __init__(self, manager: OAuthManager) -> None:
+    def __init__(self, manager: OAuthManager, via: Callable[[str], Transport] | None = None) -> None:
         self.manager = manager
+        self.via = via  # the transport through an account's own proxy (model calls; tokens go direct)
 
     async def aclose(self) -> None:
         """Nothing of its own to close: the HTTP session belongs to the app."""
@@ -53,17 +54,18 @@ class CodeAssistBackend:
     async def unary(self, call: UpstreamCall, credential: Credential) -> UpstreamReply:
         if call.method in _LISTS:
             return UpstreamReply(200, self._models(call))
-        body = await (await self._open(call, _account(credential))).read()
+        body = await (await self._open(call, _account(credential), credential.proxy)).read()
         return UpstreamReply(200, body if call.method == "countTokens" else unwrap(body))
 
     async def stream(self, call: UpstreamCall, credential: Credential) -> UnwrappedStream:
-        return UnwrappedStream(SSEStream(await self._open(call, _account(credential))))
+        return UnwrappedStream(SSEStream(await self._open(call, _account(credential), credential.proxy)))
 
-    async def _open(self, call: UpstreamCall, account: OAuthAccount) -> Streamed:
+    async def _open(self, call: UpstreamCall, account: OAuthAccount, proxy: str | None = None) -> Streamed:
         """Send the call; returns the 200 response (unread), raises the upstream's error otherwise."""
         manager = self.manager
         endpoint = manager.endpoint
         assert endpoint is not None
+        transport = endpoint.transport if proxy is None or self.via is None else self.via(proxy)
         url = f"{endpoint.base_url}:{call.method}" + ("?alt=sse" if call.stream else "")
         for attempt in range(2):
             token = await manager.access_token(account)
@@ -71,7 +73,7 @@ class CodeAssistBackend:
                 body = count_tokens_envelope(call)
             else:
                 body = generate_envelope(call, await manager.project(account))
-            answer = await endpoint.transport.stream("POST", url, endpoint.headers(token), body)
+            answer = await transport.stream("POST", url, endpoint.headers(token), body)
             if answer.status < 400:
                 return answer
             error = await error_of(answer)

@@ -27,7 +27,7 @@ from gemini_gateway.fake_upstream.errors import (
     oauth_unsupported,
     route_not_found,
 )
-from gemini_gateway.fake_upstream.faults import fault_error
+from gemini_gateway.fake_upstream.faults import empty_answer, fault_error
 from gemini_gateway.fake_upstream.file_search import check_stores
 from gemini_gateway.fake_upstream.generation import AnswerPlan, plan_answer
 from gemini_gateway.fake_upstream.handlers import batch_embed_contents, count_tokens, embed_content, predict
@@ -121,6 +121,9 @@ class FakeGeminiApp:
                     cut_after = fault.after_chunks
                 elif fault.kind == "reply" and fault.answer:
                     await _send_reply(send, fault.answer, stream, sse)
+                    return
+                elif fault.kind == "empty":
+                    await _send_reply(send, [empty_answer(model_id)], stream, sse)
                     return
                 else:
                     raise fault_error(fault, model_id, version, rpc, key)

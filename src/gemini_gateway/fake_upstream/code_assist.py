@@ -26,7 +26,7 @@ import orjson
 from gemini_gateway.fake_upstream import asgi
 from gemini_gateway.fake_upstream.asgi import Receive, Scope, Send
 from gemini_gateway.fake_upstream.errors import FakeApiError, Json, error_info, invalid_argument
-from gemini_gateway.fake_upstream.faults import fault_error
+from gemini_gateway.fake_upstream.faults import empty_answer, fault_error
 from gemini_gateway.fake_upstream.generation import plan_answer
 from gemini_gateway.fake_upstream.handlers import count_tokens
 from gemini_gateway.fake_upstream.models import ModelInfo, find_model
@@ -197,6 +197,9 @@ async def _model_call(
             await asyncio.sleep(fault.delay_ms / 1000)
         elif fault.kind == "cut":
             cut_after = fault.after_chunks
+        elif fault.kind == "empty" and rpc != "countTokens":
+            await _send_empty(send, model_id, rpc == "streamGenerateContent", query.get("alt") == "sse")
+            return
         else:
             raise fault_error(fault, model_id, VERSION, rpc)
     if rpc == "countTokens":
@@ -219,6 +222,17 @@ async def _model_call(
         if index and config.chunk_delay_ms:
             await asyncio.sleep(config.chunk_delay_ms / 1000)
         await asgi.send_piece(send, sse_event({"response": event, "traceId": trace}))
+    await asgi.send_piece(send, b"", last=True)
+
+
+async def _send_empty(send: Send, model_id: str, stream: bool, sse: bool) -> None:
+    """The empty answer of the "empty" fault in Code Assist's envelope."""
+    wrapped = {"response": empty_answer(model_id), "traceId": secrets.token_hex(8)}
+    if not stream:
+        await _json(send, wrapped)
+        return
+    await asgi.start_stream(send, sse=sse)
+    await asgi.send_piece(send, sse_event(wrapped))
     await asgi.send_piece(send, b"", last=True)
 
 

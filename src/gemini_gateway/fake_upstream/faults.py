@@ -26,6 +26,19 @@ _SERVER_ERRORS = {
     "504": "Deadline expired before operation could complete.",
 }
 TIMING_FAULTS = frozenset({"slow", "cut", "hang"})
+# Faults that answer 200 with a scripted body rather than an error.
+ANSWER_FAULTS = frozenset({"reply", "empty"})
+
+
+def empty_answer(model: str | None) -> Json:
+    """The empty 200 the live API sometimes gives (seen on gemini-2.5-pro): one candidate with no
+    parts, finishReason STOP, and the usage of a prompt that was read."""
+    return {
+        "candidates": [{"content": {"role": "model"}, "finishReason": "STOP", "index": 0}],
+        "usageMetadata": {"promptTokenCount": 8, "totalTokenCount": 8},
+        "modelVersion": model or "",
+        "responseId": "empty-answer-0000",
+    }
 
 
 def fault_error(

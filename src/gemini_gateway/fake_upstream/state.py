@@ -33,6 +33,7 @@ FAULT_KINDS = frozenset(
         "cut",
         "hang",
         "reply",
+        "empty",
     }
 )
 PER_MINUTE_QUOTA = "GenerateRequestsPerMinutePerProjectPerModel-FreeTier"
@@ -218,7 +219,9 @@ class FakeState:
         "slow" (first byte after `delay_ms`), "cut" (drop the connection after `after_chunks`
         stream events, or after the headers of a plain answer), "hang" (never answer),
         "reply" (answer with the given `answer` instead of a derived one: a stream sends each
-        object as one event, a unary call gets the first; e.g. a recorded answer of the live API).
+        object as one event, a unary call gets the first; e.g. a recorded answer of the live API),
+        "empty" (a 200 whose one candidate has no parts and finishReason STOP, as Gemini 2.5 Pro
+        sometimes answers; a stream of that one event).
         """
         entry = make_fault(
             key,

@@ -57,6 +57,7 @@ class Verdict:
     unentitled_until: float | None = None  # wall-clock end of "this credential may not use this model"
     quota_hits: tuple[tuple[str, int | None], ...] = ()  # limits a 429 named: ("rpm", 10), ...
     refund: bool = False  # the call was refused before it used any quota
+    empty: bool = False  # a 200 without an answer (see gemini_gateway.empty_answers)
     note: str = ""
 
 
@@ -219,3 +220,21 @@ def classify_transport(kind: str) -> Verdict:
 def classify_refusal() -> Verdict:
     """The credential does not offer the call (method or model): try elsewhere, hold nothing against it."""
     return Verdict(retry=True, counts_as_failure=False, refund=True, note="not offered")
+
+
+def classify_empty() -> Verdict:
+    """A 200 without an answer: try elsewhere; a fluke of the model, not the credential's fault,
+    so no cooldown, only counted (the call used its quota all the same)."""
+    return Verdict(retry=True, counts_as_failure=False, empty=True, note="empty answer")
+
+
+def classify_proxy(now: float, cooldown: float) -> Verdict:
+    """The credential's own outbound proxy failed: try elsewhere, and rest the credential a while
+    (every model: all its calls use that proxy), but hold nothing against the credential itself."""
+    return Verdict(
+        retry=True,
+        counts_as_failure=False,
+        cooldown_until=now + cooldown,
+        cooldown_all_models=True,
+        note="proxy unreachable",
+    )

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gemini_gateway.redaction import REDACTOR, mask_secret
+from gemini_gateway.transport.build import redact_proxy
 
 __all__ = ["Credential", "credential_id", "mask_secret"]
 ERROR_HISTORY = 10  # last errors kept per credential, for operators
@@ -31,6 +32,7 @@ class Credential:
     in_flight: int = 0
     successes: int = 0
     failures: int = 0
+    empty_answers: int = 0  # 200s without an answer that another credential was asked to better
     last_error: str | None = None
     last_used: float = 0.0
     last_pick: int = 0  # the pool's pick sequence number when this credential was last chosen
@@ -41,6 +43,7 @@ class Credential:
     # model -> consecutive 429s without RetryInfo, drives the exponential backoff
     backoff_level: dict[str, int] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
+    proxy: str | None = field(default=None, repr=False)  # its own outbound proxy (pool.proxies)
     # the last errors: {time, model, status, error (masked)}, oldest first
     errors: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=ERROR_HISTORY))
 
@@ -122,8 +125,10 @@ class Credential:
             "disabled_reason": self.disabled_reason,
             "in_flight": self.in_flight,
             "max_concurrency": self.max_concurrency,
+            "proxy": redact_proxy(self.proxy),
             "successes": self.successes,
             "failures": self.failures,
+            "empty_answers": self.empty_answers,
             "last_error": self.last_error,
             "last_used": self.last_used or None,
             "cooldowns": {m: round(t - now, 1) for m, t in self.cooldowns.items()},

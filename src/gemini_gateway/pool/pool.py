@@ -42,6 +42,10 @@ class CredentialPool:
         self._group_picks = [0, 0]
         self.quotas = QuotaBook()
         self.observer: Observer | None = None
+        # Outbound proxy per credential id (pool.proxies): those of `key|proxy` entries, and in
+        # effect (CREDENTIAL_PROXIES over them; '' is a direct connection).
+        self.own_proxies: dict[str, str] = {}
+        self.proxies: dict[str, str] = {}
 
     def __len__(self) -> int:
         return len(self._credentials)
@@ -57,6 +61,8 @@ class CredentialPool:
         existing = self._credentials.get(credential.id)
         if existing is not None:
             return existing
+        if credential.id in self.proxies:
+            credential.proxy = self.proxies[credential.id] or None
         self._credentials[credential.id] = credential
         self.dirty = True
         return credential
@@ -95,10 +101,12 @@ class CredentialPool:
         exclude: set[str] | frozenset[str] = frozenset(),
         accept: Accept | None = None,
         tokens: int | None = None,
+        prefer: str | None = None,
     ) -> tuple[Credential, Charge | None]:
         """`acquire` for a call that counts against quota when `tokens` (its estimated input
         tokens) is given: credentials it would take over a known limit are passed over, and the
         one chosen is charged the call (correct the charge with `settle`, return it via `release`).
+        `prefer`: the id of the credential to take if it can serve (a sticky conversation's).
         """
         now = self.clock()
         candidates = [
@@ -110,13 +118,15 @@ class CredentialPool:
             candidates = [c for c in candidates if self.quotas.blocked_until(c, model, tokens, now) is None]
         if not candidates:
             raise self.unavailable_error(model, exclude, now, accept, tokens)
-        routed, group = route(candidates, self.routing, self.account_weight, self._picks())
-        if group is not None:
-            self._group_picks[group] += 1
-        chosen = select(routed, self.strategy)
-        if len(routed) > 1:  # a turn is taken only by a choice: a call bound to one credential
-            self._picks_made += 1  # (the owner of a file) does not push it back in the rotation
-            chosen.last_pick = self._picks_made
+        chosen = next((c for c in candidates if c.id == prefer), None) if prefer else None
+        if chosen is None:
+            routed, group = route(candidates, self.routing, self.account_weight, self._picks())
+            if group is not None:
+                self._group_picks[group] += 1
+            chosen = select(routed, self.strategy)
+            if len(routed) > 1:  # a turn is taken only by a choice: a call bound to one credential
+                self._picks_made += 1  # (the owner of a file) does not push it back in the rotation
+                chosen.last_pick = self._picks_made
         chosen.in_flight += 1
         chosen.last_used = now
         charge = None
@@ -142,6 +152,12 @@ class CredentialPool:
         self.quotas.table = merge_tiers(DEFAULT_TIERS, overrides)
         self.quotas.kind_tiers = {kind: tier for kind, tier in kind_tiers.items() if tier}
         self.quotas.credential_tiers = dict(credential_tiers)
+
+    def set_proxies(self, proxies: dict[str, str]) -> None:
+        """The outbound proxy of each credential named (credential id -> URL; '' for none)."""
+        self.proxies = dict(proxies)
+        for credential in self._credentials.values():
+            credential.proxy = self.proxies.get(credential.id) or None
 
     def _picks(self) -> tuple[int, int]:
         return self._group_picks[0], self._group_picks[1]
@@ -220,6 +236,7 @@ class CredentialPool:
                 self.quotas.refund(charge)
             if verdict.quota_hits:
                 self.quotas.learn(credential, model, verdict.quota_hits)
+            credential.empty_answers += verdict.empty
         if verdict is None:
             credential.successes += 1
             if model is not None:

@@ -27,6 +27,7 @@ from gemini_gateway.routes.dialect_flow import (
     translated,
     translated_events,
 )
+from gemini_gateway.routes.keepalive import ANTHROPIC_PING
 
 PREFIXES = ("/v1", "/anthropic/v1")
 
@@ -46,7 +47,7 @@ messages = Generate(
     ANTHROPIC,
     translated(parse_messages_request, id_prefix="msg_"),
     json_answer(_render_message),
-    translated_events(_message_events),
+    translated_events(_message_events, ping=ANTHROPIC_PING),
 )
 
 

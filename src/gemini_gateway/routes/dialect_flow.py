@@ -43,6 +43,7 @@ from gemini_gateway.routes.asgi import (
 )
 from gemini_gateway.routes.errors import Dialect as ErrorDialect
 from gemini_gateway.routes.errors import send_error
+from gemini_gateway.routes.keepalive import keepalive_seconds, opened, paced
 
 JSON = dict[str, Any]
 JSON_TYPE: Headers = [(b"content-type", b"application/json")]
@@ -66,6 +67,8 @@ class StreamRelay(Protocol):
     """How one stream's upstream events become the dialect's body, a write per group of events."""
 
     headers: ClassVar[Headers]
+    # What the client skips, sent while the model is silent (routes.keepalive); b"": no keep-alive.
+    ping: bytes
 
     def events(self, group: list[bytes]) -> bytes: ...
 
@@ -83,6 +86,7 @@ class DialectRequest:
     send: Send
     client: ClientIdentity
     guard: DisconnectGuard | None = None
+    started: bool = False  # whether the answer's head has gone out
 
     async def read(self) -> bytes:
         """The request body; from then on, a client that goes away cancels the handling at once."""
@@ -141,13 +145,43 @@ class DialectRequest:
     async def answer_bytes(self, body: bytes, content_type: str, status: int = 200) -> None:
         await self.answer(status, [(b"content-type", content_type.encode())], body)
 
+    async def stream(self, call: UpstreamCall, relay: StreamRelay) -> None:
+        """Open the stream of `call` and answer with it through `relay`, keeping a silent stream
+        alive where the route has a keep-alive (routes.keepalive): the silence before the first
+        event counts too, so the head may go out with the first keep-alive."""
+        dispatcher = self.gateway.dispatcher
+        every = keepalive_seconds(self.gateway.settings, self.scope["path"]) if relay.ping else 0.0
+        if not every:
+            await self.relay(await dispatcher.stream(call, self.exchange), relay)
+            return
+
+        async def idle() -> None:
+            await self._start(relay)
+            await self.send({"type": "http.response.body", "body": relay.ping, "more_body": True})
+
+        try:
+            groups = await opened(dispatcher.stream(call, self.exchange), every, idle)
+        except GatewayError as exc:
+            if not self.started:
+                raise
+            self.exchange.error = exc.message
+            await self.send({"type": "http.response.body", "body": relay.error(exc), "more_body": True})
+            return
+        await self.relay(paced(groups, every), relay)
+
+    async def _start(self, relay: StreamRelay) -> None:
+        if not self.started:
+            self.started = True
+            exchange = self.exchange
+            exchange.status = 200
+            exchange.first_byte_ms = exchange.overhead_ms() + exchange.upstream_ms
+            headers = gateway_headers(exchange, relay.headers)
+            await self.send({"type": "http.response.start", "status": 200, "headers": headers})
+
     async def relay(self, groups: AsyncGenerator[list[bytes], None], relay: StreamRelay) -> None:
         """Answer with a stream: the upstream's events through `relay`."""
         exchange, send = self.exchange, self.send
-        exchange.status = 200
-        exchange.first_byte_ms = exchange.overhead_ms() + exchange.upstream_ms
-        headers = gateway_headers(exchange, relay.headers)
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await self._start(relay)
         try:
             await send_events(groups, relay, send)
         except GatewayError as exc:
@@ -165,6 +199,9 @@ async def send_events(groups: AsyncGenerator[list[bytes], None], relay: StreamRe
     # read started inside. `groups` itself too, should it never have started.
     async with aclosing(groups), aclosing(marking_last(groups)) as marked:
         async for group, last in marked:
+            if not group:  # a keep-alive's turn (routes.keepalive)
+                await send({"type": "http.response.body", "body": relay.ping, "more_body": True})
+                continue
             body = relay.events(group)
             if last:
                 await send({"type": "http.response.body", "body": body + relay.end()})
@@ -234,8 +271,7 @@ class Generate(Generic[S]):
             await request.answer(*self.render(reply, parsed))
             return
         exchange.stream = True
-        groups = await dispatcher.stream(call, exchange)
-        await request.relay(groups, self.translate(parsed))
+        await request.stream(call, self.translate(parsed))
 
 
 # The translated dialects (OpenAI Chat and Responses, Anthropic Messages): a JSON body parsed into
@@ -306,11 +342,12 @@ def json_answer(render: Callable[[JSON, S], JSON]) -> Render[S]:
 class TranslatedEvents:
     """A stream relay through a dialect's translator, as SSE."""
 
-    __slots__ = ("translator",)
+    __slots__ = ("ping", "translator")
     headers: ClassVar[Headers] = SSE_TYPE
 
-    def __init__(self, translator: StreamTranslator) -> None:
+    def __init__(self, translator: StreamTranslator, ping: bytes) -> None:
         self.translator = translator
+        self.ping = ping
 
     def events(self, group: list[bytes]) -> bytes:
         feed = self.translator.feed
@@ -323,11 +360,12 @@ class TranslatedEvents:
         return self.translator.error_event(exc)
 
 
-def translated_events(translator: Callable[[S], StreamTranslator]) -> Translate[S]:
-    """The translate step of a translated dialect: a new translator per stream."""
+def translated_events(translator: Callable[[S], StreamTranslator], *, ping: bytes) -> Translate[S]:
+    """The translate step of a translated dialect: a new translator per stream, `ping` its
+    keep-alive."""
 
     def translate(parsed: S) -> StreamRelay:
-        return TranslatedEvents(translator(parsed))
+        return TranslatedEvents(translator(parsed), ping)
 
     return translate
 

@@ -34,6 +34,7 @@ from gemini_gateway.routes.dialect_flow import (
     StreamRelay,
     run_dialect,
 )
+from gemini_gateway.routes.keepalive import GEMINI_PING
 from gemini_gateway.sse import frame
 
 log = logging.getLogger("gemini_gateway.routes")
@@ -125,6 +126,7 @@ class GoogleSSE:
 
     __slots__ = ()
     headers: ClassVar[Headers] = SSE_HEADERS
+    ping = GEMINI_PING
 
     def events(self, group: list[bytes]) -> bytes:
         return b"".join(frame(payload) for payload in group)
@@ -141,6 +143,7 @@ class GoogleJSONArray:
 
     __slots__ = ("opening",)
     headers: ClassVar[Headers] = JSON_HEADERS
+    ping = b""  # not SSE: a JSON array has no place for one
 
     def __init__(self) -> None:
         self.opening = b"["

@@ -36,6 +36,7 @@ from gemini_gateway.routes.dialect_flow import (
     translated_events,
 )
 from gemini_gateway.routes.gemini import list_models as gemini_list_models
+from gemini_gateway.routes.keepalive import OPENAI_PING
 
 PREFIXES = ("/v1", "/openai/v1", "/hf/v1")
 MODELS_TTL = 60.0
@@ -57,7 +58,7 @@ chat_completions = Generate(
     OPENAI,
     translated(parse_chat_request, id_prefix="chatcmpl-"),
     json_answer(_render_chat),
-    translated_events(_chat_events),
+    translated_events(_chat_events, ping=OPENAI_PING),
 )
 
 
@@ -75,7 +76,7 @@ responses = Generate(
     OPENAI_RESPONSES,
     translated(parse_responses_request, id_prefix="resp_"),
     json_answer(_render_responses),
-    translated_events(_responses_events),
+    translated_events(_responses_events, ping=OPENAI_PING),
 )
 
 

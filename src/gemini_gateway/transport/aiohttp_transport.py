@@ -12,8 +12,9 @@ from urllib.parse import urlsplit
 
 import aiohttp
 import orjson
+from python_socks import ProxyError as SocksProxyError
 
-from gemini_gateway.errors import StreamCut, UpstreamUnreachable
+from gemini_gateway.errors import ProxyUnreachable, StreamCut, UpstreamUnreachable
 from gemini_gateway.transport.base import Body
 
 
@@ -24,7 +25,22 @@ class AiohttpReply:
     body: bytes
 
 
-def _unreachable(exc: Exception) -> UpstreamUnreachable:
+# What aiohttp and aiohttp-socks raise when the proxy itself fails: it cannot be reached, it refused
+# the tunnel, or (a SOCKS proxy) it could not reach the upstream for us.
+# A connect timeout through a proxy is the proxy's too: the connection that failed to open is to it.
+_PROXY_FAILURES = (
+    aiohttp.ClientProxyConnectionError,
+    aiohttp.ClientHttpProxyError,
+    aiohttp.ConnectionTimeoutError,
+    SocksProxyError,
+)
+
+
+def _unreachable(exc: Exception, proxy: str | None = None) -> UpstreamUnreachable:
+    if proxy and (
+        isinstance(exc, _PROXY_FAILURES) or type(exc).__module__.startswith(("python_socks", "aiohttp_socks"))
+    ):
+        return ProxyUnreachable(f"proxy unreachable ({type(exc).__name__})")
     if isinstance(exc, TimeoutError):
         return UpstreamUnreachable("the upstream did not answer in time", status_code=504)
     return UpstreamUnreachable(f"could not reach the upstream ({type(exc).__name__})")
@@ -69,9 +85,10 @@ class AiohttpStreamed:
 
 
 class AiohttpTransport:
-    def __init__(self, session: aiohttp.ClientSession, proxy: str | None) -> None:
+    def __init__(self, session: aiohttp.ClientSession, proxy: str | None, via: str | None = None) -> None:
         self.session = session
         self.proxy = proxy  # for http(s) proxies, given per request; socks proxies live in the connector
+        self.via = via or proxy  # the proxy of either kind, if any: its failures are told apart
 
     @classmethod
     def create(cls, *, proxy: str | None, connect_timeout: float, read_timeout: float) -> AiohttpTransport:
@@ -92,7 +109,7 @@ class AiohttpTransport:
             skip_auto_headers=("User-Agent",),
             json_serialize=lambda obj: orjson.dumps(obj).decode(),
         )
-        return cls(session, request_proxy)
+        return cls(session, request_proxy, proxy or None)
 
     async def request(
         self,
@@ -115,8 +132,8 @@ class AiohttpTransport:
                 else aiohttp.ClientTimeout(total=total_timeout),
             ) as response:
                 return AiohttpReply(response.status, response.headers, await response.read())
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            raise _unreachable(exc) from exc
+        except (TimeoutError, aiohttp.ClientError, SocksProxyError, OSError) as exc:
+            raise _unreachable(exc, self.via) from exc
 
     async def stream(
         self,
@@ -136,8 +153,8 @@ class AiohttpTransport:
                 proxy=self.proxy,
                 timeout=self.session.timeout if read_timeout is None else self._read_timeout(read_timeout),
             )
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            raise _unreachable(exc) from exc
+        except (TimeoutError, aiohttp.ClientError, SocksProxyError, OSError) as exc:
+            raise _unreachable(exc, self.via) from exc
         return AiohttpStreamed(response)
 
     def _read_timeout(self, read_timeout: float) -> aiohttp.ClientTimeout:

@@ -3,7 +3,7 @@ which calls is decided here and nowhere else."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from gemini_gateway.transport.aiohttp_transport import AiohttpTransport
@@ -19,8 +19,25 @@ class Transports:
     # Model calls of API keys and Vertex express keys, the hottest path: the lean HTTP/1 client on
     # direct connections, the aiohttp session through a proxy (the lean client speaks to origins only).
     models: Transport
+    connect_timeout: float = 10.0
+    read_timeout: float = 600.0
+    # A credential's own proxy (CREDENTIAL_PROXIES, `key|proxy`): one aiohttp session per distinct
+    # proxy URL, made on its first use and shared by every credential that names it.
+    proxied: dict[str, AiohttpTransport] = field(default_factory=dict)
+
+    def via(self, proxy: str) -> AiohttpTransport:
+        """The transport that sends everything through `proxy` (http://, https://, socks5://)."""
+        transport = self.proxied.get(proxy)
+        if transport is None:
+            transport = self.proxied[proxy] = AiohttpTransport.create(
+                proxy=proxy, connect_timeout=self.connect_timeout, read_timeout=self.read_timeout
+            )
+        return transport
 
     async def aclose(self) -> None:
+        for transport in self.proxied.values():
+            await transport.aclose()
+        self.proxied.clear()
         if self.models is not self.http:
             await self.models.aclose()
         await self.http.aclose()
@@ -28,11 +45,10 @@ class Transports:
 
 def build_transports(*, proxy: str | None, connect_timeout: float, read_timeout: float) -> Transports:
     http = AiohttpTransport.create(proxy=proxy, connect_timeout=connect_timeout, read_timeout=read_timeout)
-    if proxy:
-        return Transports(http=http, models=http)
-    return Transports(
-        http=http, models=Http1Transport(connect_timeout=connect_timeout, read_timeout=read_timeout)
-    )
+    models: Transport = http
+    if not proxy:
+        models = Http1Transport(connect_timeout=connect_timeout, read_timeout=read_timeout)
+    return Transports(http=http, models=models, connect_timeout=connect_timeout, read_timeout=read_timeout)
 
 
 def redact_proxy(proxy: str | None) -> str | None:
