@@ -12,6 +12,7 @@ import typer
 from pydantic import SecretStr, ValidationError
 
 from gemini_gateway.aistudio.cli import aistudio_app
+from gemini_gateway.keeper.cli import executors_app
 from gemini_gateway.oauth.cli import creds_app
 from gemini_gateway.recorder.cli import logs_app
 from gemini_gateway.settings import Settings
@@ -104,6 +105,7 @@ def fake_upstream(
 app.add_typer(logs_app, name="logs")
 app.add_typer(creds_app, name="creds")
 app.add_typer(aistudio_app, name="aistudio")
+app.add_typer(executors_app, name="executors")
 
 
 def main() -> None:
