@@ -13,6 +13,7 @@ from pydantic import SecretStr
 
 from gemini_gateway import redaction
 from gemini_gateway.aistudio.cli import aistudio_app
+from gemini_gateway.keeper.cli import executors_app
 from gemini_gateway.oauth.cli import creds_app
 from gemini_gateway.settings import ConfigurationError, Settings, load_settings
 from gemini_gateway.store.cli import logs_app
@@ -177,6 +178,7 @@ def fake_upstream(
 app.add_typer(logs_app(load_settings), name="logs")
 app.add_typer(creds_app, name="creds")
 app.add_typer(aistudio_app, name="aistudio")
+app.add_typer(executors_app, name="executors")
 
 
 def main() -> None:

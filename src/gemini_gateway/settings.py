@@ -376,6 +376,11 @@ class Settings(BaseSettings):
     aistudio_quota_limits: dict[str, int] = Field(
         default_factory=dict, description='Hard limits of single models, JSON: {"gemini-2.5-pro": 300000}'
     )
+    aistudio_function_calling: Literal["auto", "native", "emulated"] = Field(
+        "auto",
+        description="Function calling on the page: the page's own dialog (native), the tools described "
+        "in the prompt and calls read from the answer (emulated), or native falling back to emulated",
+    )
     aistudio_keep_history: bool = Field(
         False,
         description="Leave the page's Temporary chat off, so proxied conversations land in the "

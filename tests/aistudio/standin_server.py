@@ -24,6 +24,7 @@ from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Re
 from starlette.routing import Route
 
 HERE = Path(__file__).parent / "standin"
+EMULATION_HEADER = "You can call these functions (JSON declarations):"  # emulated_tools.HEADER
 RPC = "/$rpc/google.internal.alkali.applications.makersuite.v1.MakerSuiteService/"
 WARNING = "You are out of free generations. Try again later or use an API key."
 ROTATING = "SIDTS"  # like __Secure-1PSIDTS, which Google rotates while a page is open
@@ -132,11 +133,28 @@ def parse_call(account: str, body: list[Any]) -> StandinCall:
     )
 
 
+def emulated_call(prompt: str) -> str | None:
+    """The model's side of emulated function calling: asked with tools described in the prompt and
+    no result yet in it, it answers with a call block for the first function."""
+    if EMULATION_HEADER not in prompt:
+        return None
+    declared = orjson.loads(prompt.split(EMULATION_HEADER + "\n", 1)[1].split("\n", 1)[0])
+    if f"[function {declared[0]['name']} returned" in prompt:
+        return None  # the result is in: the answer is text
+    call = {"name": declared[0]["name"], "args": {"city": "Paris", "days": 3}}
+    return f"Let me look that up.\n<function_call>{orjson.dumps(call).decode()}</function_call>"
+
+
 def answer_chunks(call: StandinCall, pieces: int) -> list[list[Any]]:
     """An answer that shows what the page sent, split into `pieces` text chunks."""
     if call.functions:
         args = {"city": "Paris", "days": 3, "metric": True, "tags": ["a", "b"], "nested": {"x": None}}
         return [chunk([function_part(call.functions[0]["name"], args)], finish=1, usage=[12, 5, 17])]
+    emulated = emulated_call(call.prompt)
+    if emulated is not None:
+        size = max(1, -(-len(emulated) // pieces))  # the block arrives cut across chunks
+        texts = [emulated[i : i + size] for i in range(0, len(emulated), size)]
+        return [chunk([text_part(t)]) for t in texts[:-1]] + [chunk([text_part(texts[-1])], finish=1)]
     settings = (
         f"model={call.model} temperature={call.temperature:g} top_p={call.top_p:g} "
         f"max_tokens={call.max_tokens:g} stops={','.join(call.stops)} thinking={call.thinking[0]}/"

@@ -295,3 +295,36 @@ def test_profiles_api_imports_lists_and_deletes(
     assert httpx.delete(api + "/carol", headers=ADMIN).status_code == 200
     assert "carol" not in pool_of(pages) and not Path(made.json()["file"]).exists()
     assert httpx.delete(api + "/carol", headers=ADMIN).status_code == 404
+
+
+def test_tools_are_emulated_where_the_page_has_no_function_calling_and_the_round_trip_works(
+    pages: RunningGateway, site: StandinState
+) -> None:
+    """gemini-2.5-pro's stand-in page has no function-calling control: the native dialog fails,
+    the functions are described in the prompt, and the call is read from the answer."""
+    client = genai.Client(api_key="client", http_options={"base_url": pages.url, "api_version": "v1beta"})
+    weather = types.FunctionDeclaration(
+        name="get_weather",
+        description="Weather in a city",
+        parameters_json_schema={"type": "object", "properties": {"city": {"type": "string"}}},
+    )
+    config = types.GenerateContentConfig(tools=[types.Tool(function_declarations=[weather])])
+    question = types.Content(role="user", parts=[types.Part(text="Weather in Paris?")])
+    first = client.models.generate_content(model="gemini-2.5-pro", contents=[question], config=config)
+    assert first.function_calls and first.function_calls[0].name == "get_weather"
+    assert first.function_calls[0].args == {"city": "Paris", "days": 3}
+    assert first.text is None or "<function_call>" not in first.text  # the block became the call
+    called = first.candidates[0].content  # type: ignore[index]
+    assert called is not None and called.parts is not None
+    signed = [p for p in called.parts if p.function_call]
+    assert signed[0].thought_signature  # Gemini 3 accepts the replayed call
+    assert site.calls[0].functions == [] and "get_weather" in site.calls[0].prompt
+
+    result = types.Part.from_function_response(name="get_weather", response={"sky": "clear"})
+    second = client.models.generate_content(
+        model="gemini-2.5-pro",
+        contents=[question, called, types.Content(role="user", parts=[result])],
+        config=config,
+    )
+    assert second.text and "clear" in second.text and not second.function_calls
+    assert '[function get_weather returned {"sky":"clear"}]' in site.calls[1].prompt

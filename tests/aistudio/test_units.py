@@ -314,3 +314,24 @@ def test_token_budgets_per_model_roll_over_at_midnight_pacific() -> None:
     assert tokens_of([{"candidates": []}, usage], "hi") == 17
     text = {"candidates": [{"content": {"parts": [{"text": "x" * 40}]}}]}
     assert tokens_of([text], "y" * 40) == 21  # no usage from the page: four characters a token
+
+
+def test_emulated_calls_are_read_from_the_answer_and_unknown_ones_left_as_text() -> None:
+    from gemini_gateway.aistudio import emulated_tools
+
+    answer = (
+        'Checking both.\n<function_call>{"name": "get_weather", "args": {"city": "Oslo"}}</function_call>\n'
+        '<function_call>```json\n{"name": "get_time", "arguments": {"tz": "CET"}}\n```</function_call>'
+    )
+    text, calls = emulated_tools.parse(answer, {"get_weather", "get_time"})
+    assert text == "Checking both."
+    assert calls == [
+        {"name": "get_weather", "args": {"city": "Oslo"}},
+        {"name": "get_time", "args": {"tz": "CET"}},
+    ]
+    unknown = '<function_call>{"name": "rm_rf", "args": {}}</function_call> and <function_call>not json</function_call>'
+    assert emulated_tools.parse(unknown, {"get_weather"}) == (unknown, [])
+    event = emulated_tools.answer_event("", calls[:1], {"totalTokenCount": 9})
+    part = event["candidates"][0]["content"]["parts"][0]
+    assert part["thoughtSignature"] == emulated_tools.PLACEHOLDER_SIGNATURE and event["usageMetadata"]
+    assert emulated_tools.HEADER in emulated_tools.instructions([{"name": "get_weather"}])

@@ -403,3 +403,31 @@ def test_departed_state_waits_for_the_same_name_and_token_for_a_while() -> None:
     for n in range(KEEP_STATE_MAX + 5):
         hub._keep(credential(f"t{n}"), "digest-1")
     assert len(hub.departed) == KEEP_STATE_MAX and "executor:t0" not in hub.departed
+
+
+def test_a_keepers_facts_are_kept_plain_and_small() -> None:
+    info = parse_register(
+        {
+            "type": "register",
+            "protocol": PROTOCOL_VERSION,
+            "name": "kept",
+            "keeper": {
+                "profile": "alice",
+                "reopens": 2,
+                "opened": 3,
+                "since": 1767225600.5,
+                "last_reopen_reason": "the page crashed" * 40,
+                "token": "must-not-be-kept",
+                "nested": {"a": 1},
+            },
+        }
+    )
+    assert info.keeper == {
+        "profile": "alice",
+        "reopens": 2,
+        "opened": 3,
+        "since": 1767225600.5,
+        "last_reopen_reason": ("the page crashed" * 40)[:200],
+    }
+    assert parse_register({"type": "register", "protocol": PROTOCOL_VERSION, "name": "a"}).keeper is None
+    assert parse_register({"type": "register", "protocol": 1, "name": "a", "keeper": "x"}).keeper is None

@@ -8,8 +8,6 @@ its own key. Each tab gets its own browser context, as separate browser profiles
 from __future__ import annotations
 
 import contextlib
-import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -21,25 +19,15 @@ import anthropic
 import httpx
 import openai
 import pytest
-import uvicorn
 from google import genai
 
-from gemini_gateway.app import create_app
 from gemini_gateway.fake_upstream import FakeState
 from gemini_gateway.settings import Settings
 from tests.conftest import ADMIN_TOKEN
+from tests.e2e.browser_tabs import CHROMIUM, CHROMIUM_ARGS, serve_gateway
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 TOKEN = "browser-executor-token-4b1d"
 MODEL = "gemini-2.5-flash"
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -55,29 +43,6 @@ def browser() -> Iterator[Any]:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield browser
         browser.close()
-
-
-@contextlib.contextmanager
-def serve_gateway(settings: Settings, port: int = 0) -> Iterator[str]:
-    """A gateway on a chosen port (0: any), so a test can restart it where its tabs expect it."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", port))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(create_app(settings), loop="asyncio", http="httptools", log_level="warning")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "gateway did not start"
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
-        sock.close()
 
 
 @pytest.fixture

@@ -24,6 +24,9 @@ class PageConfig:
     helper_url: str | None = None
     grace: float = 3.0
     keep_history: bool = False  # False: Temporary chat is turned on in every chat opened
+    # Function calling: "native" (the page's dialog), "emulated" (described in the prompt, see
+    # emulated_tools) or "auto" (native, emulated when the page's dialog is missing or fails).
+    function_calling: str = "auto"
     # The page rotates its session cookies; they are written back to the profile file after this
     # many calls or this long (0: not on that count), and when the page is closed.
     save_every_calls: int = 20

@@ -8,6 +8,7 @@ settings between chats, and one client's temperature must not leak into the next
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -131,8 +132,12 @@ class PageDriver:
         shown = (await label.inner_text(timeout=self.timeout_ms)).strip().lower()
         return shown in (model.lower(), f"models/{model.lower()}")
 
-    async def apply(self, request: PageRequest) -> None:
-        """Run settings, system instruction and function declarations for this call."""
+    async def apply(self, request: PageRequest, function_calling: str = "native") -> None:
+        """Run settings, system instruction and function declarations for this call.
+
+        With `function_calling` "emulated", or "auto" when the page's dialog is missing or fails,
+        the page's function calling is left off and `request.emulate_tools` set: the caller then
+        describes the functions in the prompt (emulated_tools)."""
         self.fresh_model = None  # from here on the chat is no longer untouched
         await self._text("system", request.system)
         await self._number("temperature", self.s.temperature, request.temperature)
@@ -141,7 +146,19 @@ class PageDriver:
         await self._stops(request.stop)
         await self._thinking(request.thinking_budget, request.thinking_level)
         await self._switch_setting("search", self.s.search_toggle, request.google_search or None)
-        await self._functions(request.functions)
+        if request.functions and function_calling == "emulated":
+            await self._functions([])
+            request.emulate_tools = True
+            return
+        try:
+            await self._functions(request.functions)
+        except PageProblem as exc:
+            if function_calling != "auto" or not request.functions:
+                raise
+            log.info("native function calling failed (%s); describing the functions in the prompt", exc)
+            with contextlib.suppress(Exception):  # a dialog left open is closed by the next new chat
+                await self._functions([])
+            request.emulate_tools = True
 
     async def submit(self, prompt: str) -> None:
         box = self.page.locator(self.s.prompt).first
@@ -256,7 +273,10 @@ class PageDriver:
         editor = await self._control(self.s.functions_text, "function declarations editor")
         await editor.fill(orjson.dumps(declarations, option=orjson.OPT_INDENT_2).decode())
         await self._click(self.s.functions_save, "save function declarations")
-        await editor.wait_for(state="hidden", timeout=self.timeout_ms)
+        try:
+            await editor.wait_for(state="hidden", timeout=self.timeout_ms)
+        except Exception as exc:  # Playwright's TimeoutError: the dialog refused the declarations
+            raise PageProblem("the function declarations dialog did not accept them") from exc
 
     async def _switch_setting(self, key: str, selector: str, on: bool | None) -> None:
         wanted = self._wanted(key, on)

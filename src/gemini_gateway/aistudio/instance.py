@@ -26,7 +26,7 @@ from collections import Counter
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
-from gemini_gateway.aistudio import capture, page_spec
+from gemini_gateway.aistudio import capture, emulated_tools, page_spec
 from gemini_gateway.aistudio.config import InstanceHost
 from gemini_gateway.aistudio.driver import LoginRequired, PageDriver, PageProblem
 from gemini_gateway.aistudio.job import PageJob, unreachable
@@ -173,7 +173,7 @@ class PageInstance:
         await driver.open_chat(request.model)
         self.last_model = request.model
         job.progress("applying settings")
-        await driver.apply(request)
+        await driver.apply(request, self.config.function_calling)
         if tier == "rpc" and not await self._hook_ready():
             if self.config.helper_url:
                 await self._helper(job)
@@ -183,7 +183,10 @@ class PageInstance:
         self.counts[f"tier_{tier}"] += 1
         job.armed = True
         job.progress("running")
-        await driver.submit(request.prompt)
+        prompt = request.prompt
+        if request.emulate_tools:
+            prompt = emulated_tools.instructions(request.functions) + prompt
+        await driver.submit(prompt)
         silence = self.config.response_timeout
         settings = capture.CaptureSettings(
             self.name, silence, self.config.quota_cooldown, rpc_wait=min(5.0, silence / 2)

@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 
+from gemini_gateway.aistudio import emulated_tools
 from gemini_gateway.aistudio.prompt import PageRequest
 from gemini_gateway.aistudio.turns import Ticket
 from gemini_gateway.errors import (
@@ -51,6 +52,9 @@ class PageJob:
         self.ticket: Ticket | None = None  # its place in the page's turn queue
         self.reclaimed_at: float | None = None  # when the watchdog gave up on it
         self.spent: list[dict[str, Any]] = []  # usage and text of the answer, for the token ledger
+        # Emulated function calling: the answer's text is held until it ends, then parsed for calls.
+        self.held_text: list[str] = []
+        self.held_usage: dict[str, Any] | None = None
 
     def progress(self, stage: str | None = None) -> None:
         """The page did something for this call: the watchdog's silence clock restarts."""
@@ -65,6 +69,10 @@ class PageJob:
         if self.finished:
             return
         self.spent.append(event)
+        if self.request.emulate_tools:
+            event = self._hold(event)
+            if not any(c["content"]["parts"] for c in event["candidates"]):
+                return
         if not self.request.include_thoughts:
             visible = _without_thoughts(event)
             if visible is None:
@@ -75,10 +83,29 @@ class PageJob:
         self.events += 1
         self.queue.put_nowait(orjson.dumps(event))
 
+    def _hold(self, event: dict[str, Any]) -> dict[str, Any]:
+        """Keeps an emulated answer's text and usage back; what is left (thoughts) goes on."""
+        self.held_usage = event.get("usageMetadata", self.held_usage)
+        candidates = []
+        for candidate in event.get("candidates", ()):
+            parts = []
+            for part in candidate["content"]["parts"]:
+                if isinstance(part.get("text"), str) and not part.get("thought"):
+                    self.held_text.append(part["text"])
+                else:
+                    parts.append(part)
+            candidates.append({"content": {**candidate["content"], "parts": parts}, "index": 0})
+        return {"candidates": candidates}
+
     def done(self) -> None:
         """A clean end: a finish reason is added when the page's stream carried none."""
         if self.finished:
             return
+        if self.request.emulate_tools:
+            known = {str(d.get("name")) for d in self.request.functions}
+            text, calls = emulated_tools.parse("".join(self.held_text), known)
+            self.request.emulate_tools = False  # the answer below goes out as it is
+            self.emit(emulated_tools.answer_event(text, calls, self.held_usage))
         if not self.finish_sent:
             self.emit(FINAL_EVENT)
         self.finished = True

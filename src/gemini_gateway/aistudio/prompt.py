@@ -36,6 +36,8 @@ class PageRequest:
     include_thoughts: bool = False
     functions: list[dict[str, Any]] = field(default_factory=list)
     google_search: bool = False
+    # The functions are described in the prompt and calls parsed from the answer (emulated_tools)
+    emulate_tools: bool = False
 
     def settings(self) -> dict[str, Any]:
         """The run settings requested, for the monitoring view and logs."""

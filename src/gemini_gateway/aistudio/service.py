@@ -59,6 +59,7 @@ class AiStudioService:
             capture=settings.aistudio_capture,
             helper_url=settings.aistudio_helper_url,
             keep_history=settings.aistudio_keep_history,
+            function_calling=settings.aistudio_function_calling,
             save_every_calls=settings.aistudio_state_save_requests,
             save_every_seconds=settings.aistudio_state_save_seconds,
         )

@@ -262,6 +262,7 @@ class ExecutorConnection:
             "protocol": self.info.protocol,
             "client": self.info.client,
             "models": sorted(self.info.models),
+            "meta": {"keeper": self.info.keeper} if self.info.keeper is not None else {},
         }
 
 

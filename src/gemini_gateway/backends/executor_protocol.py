@@ -62,6 +62,7 @@ class RegisterInfo:
     models: frozenset[str]  # empty: any model
     client: str  # free text the client reports about itself (version, user agent)
     token: str | None
+    keeper: dict[str, Any] | None = None  # what a keeper holding the tab open says of itself
 
 
 def decode(text: str | bytes) -> dict[str, Any]:
@@ -125,7 +126,29 @@ def parse_register(message: dict[str, Any]) -> RegisterInfo:
         models=models,
         client=client[:200] if isinstance(client, str) else "",
         token=token if isinstance(token, str) and token else None,
+        keeper=_keeper_facts(message.get("keeper")),
     )
+
+
+# What a keeper (gemini-gateway executors keep) may report: plain values, short, no secrets.
+_KEEPER_FIELDS = {"profile": str, "opened": int, "reopens": int, "since": float, "last_reopen_reason": str}
+
+
+def _keeper_facts(value: object) -> dict[str, Any] | None:
+    if not isinstance(value, dict):
+        return None
+    facts: dict[str, Any] = {}
+    for name, kind in _KEEPER_FIELDS.items():
+        item = value.get(name)
+        if isinstance(item, bool) or item is None:
+            continue
+        if kind is str and isinstance(item, str):
+            facts[name] = item[:200]
+        elif kind is int and isinstance(item, int):
+            facts[name] = item
+        elif kind is float and isinstance(item, int | float):
+            facts[name] = float(item)
+    return facts
 
 
 def _string_set(value: object, field: str) -> frozenset[str]:

@@ -4,8 +4,9 @@
  * Runs in a browser tab (the /executor page, or an AI Studio tab through the userscript),
  * connects to the gateway over WebSocket, and performs the tasks it receives with the page's
  * own fetch against the configured Gemini endpoint, sending every response chunk back as it
- * arrives. No dependencies and no build step: the same file is served to the page and pasted
- * into the userscript.
+ * arrives. No dependencies and no build step: the same file is served to the page, pasted
+ * into the userscript, and imported by the AI Studio Build app (build_app/), which replaces the
+ * fetch with the Build environment's own Gemini client (`options.perform`).
  */
 (function (root) {
   "use strict";
@@ -59,7 +60,10 @@
     return data.length ? data.join("\n") : null;
   }
 
-  /* Settings: query parameters win over saved ones, which win over defaults. */
+  /* Settings: a keeper's (see below) win over query parameters, which win over saved ones, which
+   * win over defaults. A keeper (`gemini-gateway executors keep`) opens this page headless and
+   * hands it its settings as `window.__geminiGatewayKeeper` from an init script: the page may sit
+   * in a frame whose address the keeper cannot choose (an AI Studio Build app). */
   function loadConfig(defaults, search) {
     var saved = {};
     try {
@@ -81,10 +85,27 @@
       if (saved[field] !== undefined && saved[field] !== "") config[field] = saved[field];
       if (query.has(fields[field])) config[field] = query.get(fields[field]);
     });
+    var keeper = root.__geminiGatewayKeeper;
+    if (keeper && typeof keeper === "object") {
+      ["gateway", "token", "name"].forEach(function (field) {
+        if (keeper[field]) config[field] = keeper[field];
+      });
+    }
     config.concurrency = Math.max(1, parseInt(config.concurrency, 10) || 4);
     config.endpoint = String(config.endpoint || GOOGLE).replace(/\/+$/, "");
     if (!config.name) config.name = tabName();
     return config;
+  }
+
+  /* What a keeper says about itself at register (never its token): shown in the gateway's pool. */
+  function keeperInfo() {
+    var keeper = root.__geminiGatewayKeeper;
+    if (!keeper || typeof keeper !== "object") return undefined;
+    var info = {};
+    ["profile", "opened", "reopens", "since", "last_reopen_reason"].forEach(function (field) {
+      if (keeper[field] !== undefined) info[field] = keeper[field];
+    });
+    return info;
   }
 
   function saveConfig(config) {
@@ -130,9 +151,19 @@
     return { error: { code: status, message: String(text).slice(0, 500) || "HTTP " + status, status: "UNKNOWN" } };
   }
 
-  /* The executor: one WebSocket to the gateway, any number of tasks in flight. */
-  function Executor(config) {
+  /* The executor: one WebSocket to the gateway, any number of tasks in flight.
+   *
+   * `options.perform(task, signal, emit)` replaces the fetch to `config.endpoint`: it calls
+   * `emit(payload)` for each GenerateContentResponse (or the one unary answer) and throws for a
+   * failure: an error with `upstream` (Google's error body) and `status` is Google's answer, one
+   * with `unsupported` declines the task, anything else counts as no answer at all.
+   * `options.capabilities` and `options.client` go into the register frame. */
+  function Executor(config, options) {
+    options = options || {};
     this.config = config;
+    this.perform = options.perform || null;
+    this.capabilities = options.capabilities || [];
+    this.clientName = options.client || CLIENT;
     this.socket = null;
     this.tasks = new Map(); // task id -> AbortController
     this.attempt = 0;
@@ -199,9 +230,10 @@
         token: self.config.token,
         name: self.config.name,
         max_concurrency: self.config.concurrency,
-        capabilities: [],
+        capabilities: self.capabilities,
         models: [],
-        client: CLIENT + " " + (root.navigator ? root.navigator.userAgent : ""),
+        client: self.clientName + " " + (root.navigator ? root.navigator.userAgent : ""),
+        keeper: keeperInfo(),
       });
     };
     socket.onmessage = function (event) {
@@ -321,7 +353,17 @@
     var headers = { "content-type": "application/json" };
     if (this.config.apiKey) headers["x-goog-api-key"] = this.config.apiKey;
     var get = task.method === "models.list" || task.method === "models.get";
+    var self = this;
     try {
+      if (this.perform) {
+        await this.perform(task, controller.signal, function (payload) {
+          if (!controller.signal.aborted) self.chunk(task, payload);
+        });
+        if (controller.signal.aborted) return;
+        this.send({ type: "done", id: task.id });
+        this.update({ served: this.status.served + 1 });
+        return;
+      }
       var response = await pageFetch(taskUrl(this.config.endpoint, task), {
         method: get ? "GET" : "POST",
         headers: headers,
@@ -342,7 +384,8 @@
       this.update({ served: this.status.served + 1 });
     } catch (e) {
       if (controller.signal.aborted) return; // cancelled by the gateway: it wants no answer
-      if (e && e.upstream) this.fail(task, e.upstream.error.code || 500, e.upstream, e.message);
+      if (e && e.unsupported) this.send({ type: "error", id: task.id, unsupported: true, message: e.message });
+      else if (e && e.upstream) this.fail(task, e.status || e.upstream.error.code || 500, e.upstream, e.message);
       else this.fail(task, 0, null, String((e && e.message) || e));
     } finally {
       this.tasks.delete(task.id);
@@ -388,6 +431,7 @@
     SSEParser: SSEParser,
     loadConfig: loadConfig,
     saveConfig: saveConfig,
+    errorBody: errorBody,
     taskUrl: taskUrl,
   };
 })(typeof window !== "undefined" ? window : globalThis);

@@ -19,6 +19,7 @@
     return node;
   }
 
+  // Fields a page can leave out with `defaults.hide` (the Build app has no endpoint to set).
   var FIELDS = [
     ["gateway", "Gateway WebSocket URL", "text"],
     ["token", "Executor token", "password"],
@@ -46,9 +47,17 @@
     // The userscript ignores the host page's query: AI Studio's parameters are not ours.
     var search = defaults.ignoreQuery ? "" : root.location.search;
     var config = api.loadConfig(defaults, search);
-    var executor = new api.Executor(config);
+    var executor = new api.Executor(config, {
+      perform: defaults.perform,
+      capabilities: defaults.capabilities,
+      client: defaults.client,
+    });
     root.executor = executor;
 
+    var hidden = defaults.hide || [];
+    var fields = FIELDS.filter(function (field) {
+      return hidden.indexOf(field[0]) < 0;
+    });
     var cells = {};
     var table = el(
       "table",
@@ -62,7 +71,7 @@
     var form = el(
       "form",
       { class: "gge-form" },
-      FIELDS.map(function (field) {
+      fields.map(function (field) {
         inputs[field[0]] = el("input", { name: field[0], type: field[2], autocomplete: "off" });
         inputs[field[0]].value = config[field[0]];
         return el("label", {}, [el("span", { text: field[1] }), inputs[field[0]]]);
@@ -77,7 +86,7 @@
     form.addEventListener("submit", function (event) {
       event.preventDefault();
       executor.stop();
-      FIELDS.forEach(function (field) {
+      fields.forEach(function (field) {
         config[field[0]] = inputs[field[0]].value.trim();
       });
       config.concurrency = Math.max(1, parseInt(config.concurrency, 10) || 4);

@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import io
+import zipfile
 from collections.abc import MutableMapping
 from functools import cache
 from importlib import resources
@@ -155,10 +157,47 @@ async def userscript(request: Request) -> Response:
     return Response(body.replace("{{GATEWAY_WS}}", ws), media_type=JS, headers=NO_CACHE)
 
 
+# The AI Studio Build app: its own three files plus the executor core it imports. Served one by
+# one (a test environment loads them into a browser) and as a zip to import into AI Studio.
+BUILD_APP_FILES = {
+    "index.html": "text/html; charset=utf-8",
+    "index.tsx": JS,  # plain JavaScript inside, so a browser runs it as is
+    "metadata.json": "application/json",
+    "executor.js": JS,
+    "ui.js": JS,
+}
+
+
+def build_app_file(name: str, ws_url: str) -> str:
+    source = name if name in ("executor.js", "ui.js") else f"build_app/{name}"
+    return client_file(source).replace("{{GATEWAY_WS}}", ws_url)
+
+
+async def build_app(request: Request) -> Response:
+    name = request.path_params["name"]
+    if name not in BUILD_APP_FILES:
+        return Response("not found", status_code=404, media_type="text/plain")
+    return Response(
+        build_app_file(name, _base_urls(request)[1]), media_type=BUILD_APP_FILES[name], headers=NO_CACHE
+    )
+
+
+async def build_app_zip(request: Request) -> Response:
+    ws_url = _base_urls(request)[1]
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name in BUILD_APP_FILES:
+            archive.writestr(name, build_app_file(name, ws_url))
+    headers = {**NO_CACHE, "content-disposition": 'attachment; filename="gemini-gateway-executor-app.zip"'}
+    return Response(buffer.getvalue(), media_type="application/zip", headers=headers)
+
+
 def routes() -> list[BaseRoute]:
     return [
         WebSocketRoute("/ws/executor", executor_socket),
         Route("/executor", page, methods=["GET"]),
+        Route("/executor/build-app/{name}", build_app, methods=["GET"]),
+        Route("/executor/build-app.zip", build_app_zip, methods=["GET"]),
         Route("/executor/{name}", script, methods=["GET"]),
         Route("/executor.user.js", userscript, methods=["GET"]),
     ]

@@ -85,6 +85,8 @@
     const prefs = JSON.parse(localStorage.getItem(PREFS) || "{}");
     localStorage.setItem(PREFS, JSON.stringify({ ...prefs, promptModel: "models/" + state.model }));
     $('[data-test-id="model-name"]').textContent = state.model;
+    // A model whose page has no native function calling: clients' tools have to be emulated.
+    if (state.model === "gemini-2.5-pro") $('[data-test-id="functionCallingTooltip"]').remove();
     prompter.hidden = false;
   };
   listing.send("[]");
@@ -109,7 +111,7 @@
   });
 
   const value = (selector) => $(selector).value;
-  const checked = (selector) => $(selector).getAttribute("aria-checked") === "true";
+  const checked = (selector) => $(selector) !== null && $(selector).getAttribute("aria-checked") === "true";
 
   function start() {
     state.runs += 1;
