@@ -17,7 +17,7 @@ from google import genai
 from google.genai._interactions import APIStatusError  # what client.interactions raises
 
 from gemini_gateway.fake_upstream import FakeState
-from tests.conftest import KEYS, GatewayFactory, RunningGateway
+from tests.conftest import ADMIN_TOKEN, KEYS, GatewayFactory, RunningGateway
 from tests.recorder.conftest import record, wait_for_records
 
 MODEL = "gemini-2.5-flash"
@@ -210,3 +210,20 @@ def test_without_api_keys_the_call_is_refused_cleanly(
         )
     assert answer.status_code == 501 and "GEMINI_API_KEYS" in answer.json()["error"]["message"]
     assert fake.calls == []
+
+
+def test_the_pool_lists_what_each_credential_holds(gateway: RunningGateway, fake: FakeState) -> None:
+    """Affinity rows are shown under the credential whose project holds them (`/api/pool`)."""
+    sdk = client(gateway.url)
+    made = [sdk.interactions.create(model=MODEL, input=f"Owls {n}") for n in range(4)]
+    pool = httpx.get(
+        f"{gateway.url}/api/pool", headers={"authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=10
+    ).json()
+    held = {c["id"]: c.get("holds", {}) for c in pool["credentials"]}
+    listed = [name for holds in held.values() for name in holds.get("interactions", {}).get("names", [])]
+    assert sorted(listed) == sorted(f"interactions/{i.id}" for i in made)
+    for interaction in made:
+        key = owner(fake, interaction.id)
+        (credential,) = [c for c in pool["credentials"] if c["label"].endswith(key[-4:])]
+        assert f"interactions/{interaction.id}" in credential["holds"]["interactions"]["names"]
+        assert credential["holds"]["interactions"]["count"] >= 1

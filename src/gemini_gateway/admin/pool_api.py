@@ -51,7 +51,10 @@ def _meta(credential: dict[str, Any]) -> dict[str, Any]:
 async def pool(request: Request) -> JSONBody:
     """Every credential (masked) with in-flight count, counters, cooldowns per model, disabled reason."""
     gateway = _gateway(request)
-    credentials = [{**c, "healthy": _healthy(c)} for c in gateway.pool.view()]
+    holdings = gateway.affinity.owners.holdings() if gateway.affinity is not None else {}
+    credentials = [
+        {**c, "healthy": _healthy(c), "holds": holdings.get(c["id"], {})} for c in gateway.pool.view()
+    ]
     return JSONBody(
         {"strategy": gateway.pool.strategy, "summary": _summary(credentials), "credentials": credentials}
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import delete, select
 
@@ -37,6 +38,22 @@ class OwnerStore:
 
     def __len__(self) -> int:
         return len(self._owners)
+
+    def holdings(self, limit: int = 20) -> dict[str, dict[str, dict[str, Any]]]:
+        """What each credential's project holds, as far as this gateway knows: credential id ->
+        kind (`files`, `cachedContents`, `batches`, `interactions`, ...) -> count and the first
+        `limit` names, for operators (`/api/pool`)."""
+        now = time.time()
+        held: dict[str, dict[str, dict[str, Any]]] = {}
+        for name, owner in self._owners.items():
+            if not owner.live(now):
+                continue
+            kind = name.split("/", 1)[0]
+            entry = held.setdefault(owner.credential_id, {}).setdefault(kind, {"count": 0, "names": []})
+            entry["count"] += 1
+            if len(entry["names"]) < limit:
+                entry["names"].append(name)
+        return held
 
     def known(self, name: str) -> Owner | None:
         """The owner held in memory, without asking the store."""
