@@ -108,11 +108,12 @@ def test_openai_and_anthropic_non_stream_over_accounts(accounts_gateway: Running
     counted = claude.messages.count_tokens(model=MODEL, messages=[{"role": "user", "content": "a b c d"}])
     assert counted.input_tokens > 0
     served = sorted(m.removeprefix("models/") for m in accounts_gateway.gateway.settings.code_assist_models)
-    # MODEL_SUFFIXES (on by default) adds the -search (and, for thinking models, -nothinking and
-    # -search-nothinking) variants after the models themselves.
-    suffixed: list[str] = []
-    for model in served:
-        suffixed.append(f"{model}-search")
-        if model.startswith(("gemini-2.5", "gemini-3")):
-            suffixed += [f"{model}-nothinking", f"{model}-search-nothinking"]
-    assert [m.id for m in chat.models.list()] == served + suffixed
+    # MODEL_SUFFIXES (on by default) adds suffixed variants (-search, and for thinking models
+    # -nothinking and the effort levels) after the models themselves, each of a served model.
+    listed = [m.id for m in chat.models.list()]
+    assert listed[: len(served)] == served
+    suffixes = ("-search", "-nothinking", "-search-nothinking", "-minimal", "-low", "-medium", "-high")
+    for variant in listed[len(served) :]:
+        assert any(variant == model + suffix for model in served for suffix in suffixes), variant
+    assert {f"{model}-search" for model in served} <= set(listed)
+    assert "gemini-2.5-pro-nothinking" in listed and "gemini-2.5-pro-high" in listed

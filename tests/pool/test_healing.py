@@ -21,7 +21,7 @@ class Clock:
         return self.now
 
 
-def wait_for(condition: object, what: str, seconds: float = 10.0) -> None:
+def wait_for(condition: object, what: str, seconds: float = 60.0) -> None:
     """Poll until `condition()` holds: the healer runs on its own task in the gateway's thread."""
     deadline = time.monotonic() + seconds
     while not condition():  # type: ignore[operator]

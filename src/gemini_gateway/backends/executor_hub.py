@@ -336,7 +336,10 @@ class ExecutorHub:
     def _keep(self, credential: ExecutorCredential, token_digest: str) -> None:
         now = self.clock()
         self.departed.pop(credential.id, None)  # re-inserted last: the dict stays oldest first
-        self.departed[credential.id] = DepartedExecutor(credential.persistent_state(), token_digest, now)
+        # The operator's enable/disable is not part of the persistent state (it is a record of its own
+        # in the store), but a tab that reconnects is the same credential: it keeps that choice too.
+        state = {**credential.persistent_state(), "enabled": credential.enabled}
+        self.departed[credential.id] = DepartedExecutor(state, token_digest, now)
         for cid, departed in list(self.departed.items()):
             if len(self.departed) <= KEEP_STATE_MAX and now - departed.left_at <= KEEP_STATE_SECONDS:
                 break
