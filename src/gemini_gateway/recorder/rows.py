@@ -36,6 +36,8 @@ SECRET_HEADERS = frozenset(
         "x-csrf-token",  # the admin UI's playground sends it with the session cookie
     }
 )
+SECRET_HEADER_BYTES = frozenset(name.encode() for name in SECRET_HEADERS)
+_PRESENTING = SECRET_HEADER_BYTES - {b"cookie", b"set-cookie"}  # headers that carry a credential
 SECRET_QUERY = frozenset({"key", "api_key", "api-key", "apikey", "access_token", "token"})
 STATUS_CLIENT_GONE = 499
 METADATA_BYTES = 1024
@@ -72,6 +74,8 @@ def presented_tokens(raw_headers: list[tuple[bytes, bytes]], raw_query: bytes) -
     """What the caller sent as credentials (right or wrong), to be masked wherever else it appears."""
     found: set[str] = set()
     for key, value in raw_headers:
+        if key not in _PRESENTING and key.lower() not in _PRESENTING:  # most headers: one set lookup
+            continue
         name = key.decode("latin-1").lower()
         if name in SECRET_HEADERS and name not in ("cookie", "set-cookie"):
             scheme, sep, credentials = value.decode("latin-1").strip().partition(" ")

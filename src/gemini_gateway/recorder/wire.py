@@ -13,9 +13,11 @@ import asyncio
 import pickle
 import struct
 from typing import Any
+from urllib.parse import parse_qsl, urlencode
 
 from gemini_gateway.exchange import Attempt, Exchange
 from gemini_gateway.recorder.capture import Capture
+from gemini_gateway.recorder.rows import SECRET_HEADER_BYTES, SECRET_QUERY, mask_header, presented_tokens
 from gemini_gateway.redaction import REDACTOR, mask_secret
 
 Wire = tuple[Any, ...]
@@ -141,26 +143,51 @@ _QUERY, _HEADERS, _EVENTS, _REQUEST_BODY, _RESPONSE_HEADERS, _RESPONSE_BODY = 5,
 
 def masked_for_disk(wire: Wire) -> Wire:
     """The wire with the caller's credentials masked, for the crash journal: it lies on disk until
-    its record is stored, and no token may be kept there in full. Headers and the query are masked
-    as their record will be; a body or event is copied only when it holds a presented token (a
-    substring search per token, so the request path pays next to nothing). Records built from it
-    come out the same as from the raw wire, as masking what is masked changes nothing."""
-    from gemini_gateway.recorder.rows import masked_header_list, masked_query, presented_tokens
-
+    its record is stored, and no token may be kept there in full. This runs on the request path,
+    so it does only what that needs (a few microseconds): credential headers and query parameters
+    masked, a presented token found by substring search and replaced wherever else it stands. The
+    record built from it later masks everything else, as from the raw wire (masking what is
+    masked changes nothing)."""
     raw_headers, raw_query = wire[_HEADERS], wire[_QUERY]
     presented = presented_tokens(raw_headers, raw_query)
+    tokens = [(t.encode("latin-1"), mask_secret(t).encode("latin-1")) for t in presented]
     safe = list(wire)
-    safe[_HEADERS] = masked_header_list(raw_headers, presented)
-    safe[_RESPONSE_HEADERS] = masked_header_list(wire[_RESPONSE_HEADERS], presented)
+    for at in (_HEADERS, _RESPONSE_HEADERS):
+        safe[at] = _headers_for_disk(safe[at], tokens)
     if raw_query:
-        safe[_QUERY] = (masked_query(raw_query, presented) or "").encode("latin-1")
-    if presented:
-        tokens = [(t.encode("latin-1"), mask_secret(t).encode("latin-1")) for t in presented]
+        lowered = raw_query.lower()
+        if any(name.encode() in lowered for name in SECRET_QUERY):
+            pairs = parse_qsl(raw_query.decode("latin-1"), keep_blank_values=True)
+            clean = [(k, mask_secret(v) if k.lower() in SECRET_QUERY else v) for k, v in pairs]
+            safe[_QUERY] = urlencode(clean).encode("latin-1")
+        safe[_QUERY] = _without(safe[_QUERY], tokens)
+    if tokens:
         for at in (_REQUEST_BODY, _RESPONSE_BODY):
             safe[at] = _without(safe[at], tokens)
         if safe[_EVENTS]:
             safe[_EVENTS] = [_without(event, tokens) for event in safe[_EVENTS]]
     return tuple(safe)
+
+
+def _headers_for_disk(
+    headers: list[tuple[bytes, bytes]], tokens: list[tuple[bytes, bytes]]
+) -> list[tuple[bytes, bytes]]:
+    """ASGI header names are lower case already; most headers are passed on as they are."""
+    clean = headers
+    for at, (key, value) in enumerate(headers):
+        if key in SECRET_HEADER_BYTES:
+            masked = mask_header(key.decode("latin-1"), value.decode("latin-1")).encode("latin-1")
+        else:
+            masked = value
+            for token, mask in tokens:  # a plain loop: no generator per header on the request path
+                if token in masked:
+                    masked = masked.replace(token, mask)
+            if masked is value:
+                continue
+        if clean is headers:
+            clean = list(headers)
+        clean[at] = (key, masked)
+    return clean
 
 
 def _without(data: bytes | None, tokens: list[tuple[bytes, bytes]]) -> bytes | None:
