@@ -20,7 +20,7 @@ from schemathesis import GenerationMode
 from tests.admin.helpers import USER_TOKEN, bearer
 from tests.conftest import ADMIN_TOKEN, GatewayFactory
 
-EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "15"))
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "8"))
 # Opens a real browser on an AI Studio profile: not an input check, and slow.
 SKIPPED = {("POST", "/api/aistudio/profiles/{name}/check")}
 SIGN_IN = ("POST", "/api/session")

@@ -26,7 +26,7 @@ from gemini_gateway.fake_upstream import FakeState
 from gemini_gateway.json_depth import MAX_JSON_DEPTH
 from tests.conftest import ADMIN_TOKEN, GatewayFactory
 
-BODIES = int(os.environ.get("FUZZ_BODIES", "3000"))
+BODIES = int(os.environ.get("FUZZ_BODIES", "1500"))
 MODEL = "gemini-2.5-flash"
 ADMIN = {"authorization": f"Bearer {ADMIN_TOKEN}"}
 
