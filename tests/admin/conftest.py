@@ -24,19 +24,27 @@ def _close_clients() -> Iterator[None]:
         OPEN_CLIENTS.pop().close()
 
 
+def admin_settings(
+    tmp_path_factory: pytest.TempPathFactory, fake_url: str, name: str, **extra: Any
+) -> Settings:
+    """The settings of a gateway the admin tests drive: the fake's keys, the admin and user tokens."""
+    values: dict[str, Any] = {
+        "gemini_api_keys": KEYS,
+        "gemini_base_url": fake_url,
+        "admin_token": ADMIN_TOKEN,
+        "gateway_tokens": [USER_TOKEN],
+        "data_dir": tmp_path_factory.mktemp(name) / "data",
+        "gemini_api_key_tier": "",  # the fake has no quota (see tests/conftest.py)
+        **extra,
+    }
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
 @pytest.fixture(scope="module")
 def shared_gateway(
     tmp_path_factory: pytest.TempPathFactory, fake_upstream: tuple[str, FakeState]
 ) -> Iterator[RunningGateway]:
-    values: dict[str, Any] = {
-        "gemini_api_keys": KEYS,
-        "gemini_base_url": fake_upstream[0],
-        "admin_token": ADMIN_TOKEN,
-        "gateway_tokens": [USER_TOKEN],
-        "data_dir": tmp_path_factory.mktemp("admin") / "data",
-        "gemini_api_key_tier": "",  # the fake has no quota (see tests/conftest.py)
-    }
-    app = create_app(Settings(_env_file=None, **values))  # type: ignore[call-arg]
+    app = create_app(admin_settings(tmp_path_factory, fake_upstream[0], "admin"))
     # As `serve` runs it: forwarded headers believed from FORWARDED_ALLOW_IPS' default, loopback.
     with serve_in_thread(TrustedProxies(app, DEFAULT_TRUSTED)) as url:
         yield RunningGateway(url, app)

@@ -22,8 +22,9 @@ import pytest
 from gemini_gateway.app import create_app
 from gemini_gateway.fake_upstream import FakeState
 from gemini_gateway.settings import Settings
+from tests.admin.conftest import admin_settings
 from tests.admin.helpers import USER_TOKEN, admin_client, bearer
-from tests.conftest import ADMIN_TOKEN, KEYS, RunningGateway
+from tests.conftest import ADMIN_TOKEN, RunningGateway
 from tests.recorder.conftest import wait_for_records
 from tests.servers import serve_in_thread
 
@@ -159,16 +160,7 @@ def problems(page: Any, lang: str) -> list[str]:
 def site(
     tmp_path_factory: pytest.TempPathFactory, fake_upstream: tuple[str, FakeState]
 ) -> Iterator[RunningGateway]:
-    values: dict[str, Any] = {
-        "gemini_api_keys": KEYS,
-        "gemini_base_url": fake_upstream[0],
-        "admin_token": ADMIN_TOKEN,
-        "gateway_tokens": [USER_TOKEN],
-        "data_dir": tmp_path_factory.mktemp("i18n") / "data",
-        "recording_batch_ms": 20,
-        "gemini_api_key_tier": "",
-    }
-    app = create_app(Settings(_env_file=None, **values))  # type: ignore[call-arg]
+    app = create_app(admin_settings(tmp_path_factory, fake_upstream[0], "i18n", recording_batch_ms=20))
     with serve_in_thread(app) as url:
         client = admin_client(url)
         first = client.get("/api/keys").json()["credentials"][0]
