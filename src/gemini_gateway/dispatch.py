@@ -27,6 +27,7 @@ from gemini_gateway.errors import (
     StreamCut,
     UpstreamError,
     UpstreamUnreachable,
+    is_error_event,
 )
 from gemini_gateway.exchange import Attempt, Exchange
 from gemini_gateway.pool.classify import (
@@ -347,13 +348,6 @@ class Dispatcher:
         if last_error is None:  # max_retries + 1 >= 1, so a try always happened
             raise UpstreamUnreachable("no attempt was made")
         raise last_error
-
-
-def is_error_event(payload: bytes) -> bool:
-    """Whether a stream event is Google's error envelope, compact or pretty-printed (Google sends
-    both). The one test for it: the first-event check and the mid-stream scan must agree."""
-    head = payload[:64].lstrip()
-    return head.startswith(b"{") and head[1:].lstrip().startswith(b'"error"')
 
 
 def _check_answer(result: object) -> None:

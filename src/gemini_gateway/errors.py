@@ -164,6 +164,14 @@ def _parse_error(body: bytes) -> dict[str, Any]:
     return {}
 
 
+def is_error_event(payload: bytes) -> bool:
+    """Whether a stream event is Google's error envelope, compact or pretty-printed (Google sends
+    both). The one test for it: the dispatcher's first-event check and mid-stream scan, and the Code
+    Assist unwrapper, must agree."""
+    head = payload[:64].lstrip()
+    return head.startswith(b"{") and head[1:].lstrip().startswith(b'"error"')
+
+
 def google_error_body(
     status_code: int, message: str, status: str | None = None, details: list[dict[str, Any]] | None = None
 ) -> bytes:

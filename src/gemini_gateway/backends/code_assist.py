@@ -25,7 +25,7 @@ import orjson
 
 from gemini_gateway.backends.api_key import SSEStream
 from gemini_gateway.backends.base import UpstreamCall, UpstreamReply
-from gemini_gateway.errors import RequestError, UpstreamError, google_error_body
+from gemini_gateway.errors import RequestError, UpstreamError, google_error_body, is_error_event
 from gemini_gateway.oauth.account import KIND, OAuthAccount, OAuthCredential
 from gemini_gateway.oauth.manager import OAuthManager
 from gemini_gateway.pool.credential import Credential
@@ -133,7 +133,7 @@ def count_tokens_envelope(call: UpstreamCall) -> bytes:
 
 def unwrap(payload: bytes) -> bytes:
     """`{response: {...}, traceId}` -> the GenerateContentResponse; anything else passes unchanged."""
-    if payload.startswith(b'{"error"'):
+    if is_error_event(payload):
         return payload
     try:
         data = orjson.loads(payload)
