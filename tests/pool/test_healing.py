@@ -54,8 +54,13 @@ def test_a_suspended_key_comes_back_when_the_upstream_stops_refusing_it(
         def checks() -> int:
             return sum(1 for c in fake.calls if c.key == sick and c.method != "generateContent")
 
-        clock.now += next_wait("CONSUMER_SUSPENDED", 0, 0.05) + 1  # due; the fake still refuses it
         healer = running.gateway.healer
+        # The schedule starts when the healer's pass first sees the key; moving the clock before
+        # that would push its first check a whole wait into the future.
+        wait_for(lambda: healer.next_check(key["id"]) is not None, "the key to be scheduled")
+        first = healer.next_check(key["id"])
+        assert first is not None and first == clock.now + next_wait("CONSUMER_SUSPENDED", 0, 0.05)
+        clock.now = first + 1  # due; the fake still refuses it
         wait_for(lambda: healer.failed_checks(key["id"]) == 1, "the first check")
         assert checks() == 1 and credential_by_label(running.url, label)["disabled_reason"] is not None
 

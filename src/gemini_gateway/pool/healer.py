@@ -64,6 +64,11 @@ class Healer:
         entry = self._schedule.get(credential_id)
         return entry.failed_checks if entry is not None else 0
 
+    def next_check(self, credential_id: str) -> float | None:
+        """When the healer next checks this credential (pool clock), or None if it has not taken it up."""
+        entry = self._schedule.get(credential_id)
+        return entry.due if entry is not None else None
+
     def _due(self, now: float) -> list[Credential]:
         due = []
         sick = {c.id: c for c in self.pool if c.enabled and c.disabled_reason and c.kind in self.checks}
