@@ -46,6 +46,23 @@ def test_hot_routes_match_fixed_paths_and_single_segment_params_in_router_order(
     assert hot.match("/v1/plain") is None
 
 
+def test_indexed_and_other_patterns_keep_the_routers_order() -> None:
+    first, second = ASGIEndpoint(_first), ASGIEndpoint(_second)
+    hot = HotRoutes(
+        [
+            Route("/v1/{kind}/x/cancel", first, methods=["POST"]),  # parameter not last: tried for all
+            Route("/v1/models/{model}:batch", second, methods=["POST"]),
+            Route("/v1/models/{target}", first, methods=["POST"]),
+            Route("/v1/other/{target}", second, methods=["POST"]),
+        ]
+    )
+    assert hot.match("/v1/models/m:batch") == (second, {"model": "m"})  # before the catch-all
+    assert hot.match("/v1/models/m:generateContent") == (first, {"target": "m:generateContent"})
+    assert hot.match("/v1/models/x/cancel") == (first, {"kind": "models"})  # the earlier route wins
+    assert hot.match("/v1/other/o") == (second, {"target": "o"})
+    assert hot.match("/v1/nothing/o") is None
+
+
 def _native(gateway: RunningGateway) -> str:
     return f"{gateway.url}/v1beta/models/gemini-2.5-flash:generateContent"
 

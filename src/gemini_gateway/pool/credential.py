@@ -55,12 +55,14 @@ class Credential:
 
     def cooling_until(self, model: str | None, now: float) -> float | None:
         """When this credential can serve `model` again, or None if it can now."""
+        if not self.cooldowns:
+            return None
         ends = [t for m, t in self.cooldowns.items() if (m == "*" or m == model) and t > now]
         return max(ends) if ends else None
 
     def entitled(self, model: str | None, now: float) -> bool:
         """False while upstream has said this credential may not use `model` (an account's tier)."""
-        return model is None or self.unentitled.get(model, 0.0) <= now
+        return model is None or not self.unentitled or self.unentitled.get(model, 0.0) <= now
 
     def serves(self, model: str | None) -> bool:
         """Whether this credential's upstream offers `model` at all (kinds with a model list override)."""

@@ -103,6 +103,12 @@ class QuotaBook:
         """None if a call of `tokens` input tokens fits every known limit now; else when it will."""
         if model is None:
             return None
+        if self.tier_of(credential) is None:
+            # The common case of a pool without tiers, asked per credential on every pick: without
+            # a tier only a limit learned from a 429 can hold.
+            known = self._usage.get((credential.id, model))
+            if known is None or not known.learned:
+                return None
         limits, _ = self.limits(credential, model)
         if not limits:
             return None

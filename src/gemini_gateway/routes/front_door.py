@@ -36,7 +36,7 @@ class HotRoutes:
 
     def __init__(self, routes: Sequence[BaseRoute]) -> None:
         self.fixed: dict[str, ASGIEndpoint] = {}
-        self.patterns: list[tuple[re.Pattern[str], ASGIEndpoint]] = []
+        patterns: list[tuple[str, re.Pattern[str], ASGIEndpoint]] = []
         claimed: set[str] = set()
         for route in routes:
             if not isinstance(route, Route) or not isinstance(route.app, ASGIEndpoint):
@@ -47,15 +47,34 @@ class HotRoutes:
             if route.param_convertors:
                 if any(c.regex != "[^/]+" for c in route.param_convertors.values()):
                     continue  # `{x:path}` and typed params: leave those to the router
-                self.patterns.append((route.path_regex, route.app))
+                patterns.append((route.path, route.path_regex, route.app))
             else:
                 self.fixed[route.path] = route.app
+        # A linear walk over every pattern cost ~17 regex matches per model call once batches,
+        # interactions and file search stores had theirs. A route whose only parameter is in its
+        # last segment can match only paths whose parent is its literal prefix, so those are
+        # indexed by that prefix; the rest are tried for every path. Each index keeps the
+        # router's order over both kinds, so precedence is Starlette's.
+        rest: list[int] = []
+        by_parent: dict[str, list[int]] = {}
+        for i, (path, _, _) in enumerate(patterns):
+            parent, _, last = path.rpartition("/")
+            if "{" in parent or "}" not in last:
+                rest.append(i)
+            else:
+                by_parent.setdefault(parent + "/", []).append(i)
+        self.rest = [patterns[i][1:] for i in rest]
+        self.by_parent = {
+            parent: [patterns[i][1:] for i in sorted([*indexed, *rest])]
+            for parent, indexed in by_parent.items()
+        }
 
     def match(self, path: str) -> tuple[ASGIEndpoint, Params] | None:
         endpoint = self.fixed.get(path)
         if endpoint is not None:
             return endpoint, {}
-        for regex, endpoint in self.patterns:
+        candidates = self.by_parent.get(path[: path.rfind("/") + 1], self.rest)
+        for regex, endpoint in candidates:
             found = regex.match(path)
             if found is not None:
                 return endpoint, found.groupdict()
