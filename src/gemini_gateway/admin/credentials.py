@@ -26,6 +26,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("gemini_gateway.admin")
 # Kinds whose whole credential is one secret string, so a pasted line is enough to add one.
 KEY_KINDS = ("api_key",)
+# Kinds whose backends send their calls through the credential's own proxy (pool.proxies); an
+# executor tab or an AI Studio page reaches Google from where it runs.
+PROXY_KINDS = ("api_key", "vertex", "oauth")
 _SEPARATORS = re.compile(r"[\s,;]+")
 _COMMENT = re.compile(r"(?:^|\s)#")  # keys hold no whitespace, so " #" always starts a comment
 _KEY_SHAPE = re.compile(r"^[\x21-\x7e]{8,512}$")
@@ -70,8 +73,37 @@ def health_of(view: dict[str, Any]) -> str:
     return "ok"
 
 
+def recheck_of(gateway: Gateway, view: dict[str, Any]) -> dict[str, Any]:
+    """The healer's plan for a credential: whether it re-checks this kind at all, when it next
+    checks this one (epoch seconds, and seconds from now) and how many checks found it still
+    refused. `next_check` is None until the healer's next pass takes a new failure up."""
+    healer = gateway.healer
+    rechecked = healer is not None and view["kind"] in healer.checks
+    due = healer.next_check(view["id"]) if healer is not None and view["disabled_reason"] else None
+    return {
+        "rechecked": rechecked,
+        "next_check": due,
+        "next_check_in": None if due is None else round(max(0.0, due - gateway.pool.clock()), 1),
+        "failed_checks": healer.failed_checks(view["id"]) if healer is not None else 0,
+    }
+
+
+def proxy_source(gateway: Gateway, credential_id: str) -> str | None:
+    """Where a credential's proxy comes from: CREDENTIAL_PROXIES ("setting", '' there being a
+    direct connection), its `key|proxy` entry ("key"), or nowhere (None)."""
+    if credential_id in gateway.settings.credential_proxies:
+        return "setting"
+    return "key" if credential_id in gateway.pool.own_proxies else None
+
+
+def holdings_of(gateway: Gateway) -> dict[str, dict[str, dict[str, Any]]]:
+    """What each credential's project holds (files, caches...), as the affinity owners know it."""
+    return gateway.affinity.owners.holdings() if gateway.affinity is not None else {}
+
+
 def credential_rows(gateway: Gateway, state: AdminState) -> list[dict[str, Any]]:
     rows = []
+    holdings = holdings_of(gateway)
     for view in gateway.pool.view():
         credential = gateway.pool.get(view["id"])
         total = view["successes"] + view["failures"]
@@ -84,6 +116,10 @@ def credential_rows(gateway: Gateway, state: AdminState) -> list[dict[str, Any]]
                 "success_rate": round(view["successes"] / total, 4) if total else None,
                 "validation": credential.meta.get("validation") if credential is not None else None,
                 "validatable": view["kind"] in KEY_KINDS,
+                "holds": holdings.get(view["id"], {}),
+                "proxy_source": proxy_source(gateway, view["id"]),
+                "proxy_settable": view["kind"] in PROXY_KINDS,
+                **recheck_of(gateway, view),
             }
         )
     return rows

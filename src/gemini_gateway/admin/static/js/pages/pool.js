@@ -6,10 +6,13 @@ import { ago, clear, confirmDialog, duration, h, icon, modal, num, pct, toast } 
 
 const HEALTHS = ["ok", "cooling", "busy", "offline", "failed", "disabled"];
 const filters = { kind: "", health: "", text: "" };
+const expanded = new Set(); // ids whose details row is open, kept across the 5 s redraws
 import { googleLoginDialog } from "../oauth-login.js";
 import { rememberNames } from "../credentials.js";
 import { t, tn, tv } from "../i18n.js";
+import { detailPanels, proxyText, quotaCell, recheckText } from "../pool-care.js";
 
+const COLUMNS = 7;
 const TONE = { ok: "ok", cooling: "warn", busy: "warn", offline: "bad", failed: "bad", disabled: "" };
 
 function summaryChips(summary, strategy) {
@@ -218,7 +221,7 @@ function accountLine(account) {
   return h("div", { class: "cell-sub" }, parts.join(" · "));
 }
 
-function credentialRow(c, refresh, selected) {
+function credentialRow(c, refresh, selected, toggle) {
   const id = encodeURIComponent(c.id);
   const cooldowns = Object.entries(c.cooldowns);
   const account = c.kind === "oauth" ? c.account : null;
@@ -238,6 +241,7 @@ function credentialRow(c, refresh, selected) {
       : h("button", { class: "small", onclick: () => act(`/api/keys/${id}/enable`, t("pool.enabledToast", { label: c.label }), refresh) }, t("pool.enable")),
     h("button", { class: "small", title: t("pool.name.button.title"), onclick: () => nameDialog(c, refresh) }, t("pool.name.button")),
     account ? h("button", { class: "small", title: t("pool.project.button.title"), onclick: () => projectDialog(c, refresh) }, t("pool.project.button")) : null,
+    h("button", { class: "small details-toggle", "aria-expanded": expanded.has(c.id) ? "true" : "false", "aria-controls": `care-${c.id}`, onclick: () => toggle(c.id) }, t("pool.detail.button")),
     h("button", { class: "small", title: t("pool.reset.title"), "aria-label": t("pool.reset"), onclick: () => act(`/api/keys/${id}/reset`, t("pool.resetToast", { label: c.label }), refresh) }, icon("refresh")),
     account ? removeAccountButton(c, refresh) : c.source === "runtime" ? null : h(
       "button",
@@ -274,6 +278,7 @@ function credentialRow(c, refresh, selected) {
       ),
       h("div", { class: "row", style: { gap: "6px", marginTop: "4px" } }, h("span", { class: "badge" }, tv("kind", c.kind)), h("span", { class: `badge ${source === "stored" || source === "store" ? "accent" : ""}` }, tv("source", source)), validationBadge(c.validation)),
       account ? accountLine(account) : null,
+      proxyText(c) ? h("div", { class: "cell-sub proxy-line" }, proxyText(c)) : null,
     ),
     h(
       "td",
@@ -281,6 +286,7 @@ function credentialRow(c, refresh, selected) {
       h("span", { class: `badge ${TONE[c.health] ?? ""}` }, tv("health", c.health)),
       h("div", { class: "cell-sub nowrap" }, t("common.inFlight", { n: `${num(c.in_flight)}${c.max_concurrency ? ` / ${c.max_concurrency}` : ""}` })),
       c.disabled_reason ? h("div", { class: "cell-sub", lang: "en" }, c.disabled_reason) : null,
+      recheckText(c) ? h("div", { class: "cell-sub recheck" }, recheckText(c)) : null,
     ),
     h(
       "td",
@@ -288,8 +294,9 @@ function credentialRow(c, refresh, selected) {
       h("div", { class: "row", style: { gap: "8px", flexWrap: "nowrap" } }, h("div", { class: "meter grow" }, h("i", { style: { width: pct(c.success_rate ?? 0), background: (c.success_rate ?? 1) < 0.8 ? "var(--warn)" : "var(--ok)" } })), h("span", { class: "nowrap" }, total ? pct(c.success_rate) : "–")),
       h("div", { class: "cell-sub" }, t("common.okFailed", { ok: num(c.successes), failed: num(c.failures) })),
     ),
+    h("td", { "data-label": t("pool.col.quota"), class: "quota" }, quotaCell(c)),
     h("td", { "data-label": t("pool.col.cooldowns") }, cooldowns.length ? h("div", { class: "chips" }, cooldowns.map(([model, left]) => h("span", { class: "badge warn", title: t("pool.coolingFor", { model }) }, `${model === "*" ? t("pool.allModels") : model} · ${duration(left)}`))) : h("span", { class: "faint" }, t("common.none"))),
-    h("td", { "data-label": t("pool.col.lastError"), class: "wide" }, c.last_error ? h("div", { class: "truncate cell-sub", title: c.last_error, lang: "en" }, c.last_error) : h("span", { class: "faint" }, "–"), h("div", { class: "cell-sub" }, t("pool.used", { when: ago(c.last_used) }))),
+    h("td", { "data-label": t("pool.col.lastError"), class: "wide" }, c.last_error ? h("div", { class: "truncate cell-sub", title: c.last_error, lang: "en" }, c.last_error) : h("span", { class: "faint" }, "–"), h("div", { class: "cell-sub" }, t("pool.used", { when: ago(c.last_used) })), c.errors?.length ? h("div", { class: "cell-sub" }, tn("pool.errors.count", c.errors.length)) : null),
     h("td", { class: "wide" }, actions),
   );
 }
@@ -371,7 +378,7 @@ export async function render(main) {
   const table = h(
     "table",
     { class: "cards pool-table" },
-    h("thead", {}, h("tr", {}, h("th", {}, t("pool.col.credential")), h("th", {}, t("pool.col.health")), h("th", {}, t("pool.col.success")), h("th", {}, t("pool.col.cooldowns")), h("th", {}, t("pool.col.lastError")), h("th", {}, h("span", { class: "sr-only" }, t("common.actions"))))),
+    h("thead", {}, h("tr", {}, h("th", {}, t("pool.col.credential")), h("th", {}, t("pool.col.health")), h("th", {}, t("pool.col.success")), h("th", {}, t("pool.col.quota")), h("th", {}, t("pool.col.cooldowns")), h("th", {}, t("pool.col.lastError")), h("th", {}, h("span", { class: "sr-only" }, t("common.actions"))))),
     tbody,
   );
   const card = h("section", { class: "card" }, h("header", {}, summary), tools, h("div", { class: "table-wrap" }, table));
@@ -380,13 +387,26 @@ export async function render(main) {
   function shown() {
     return rows.filter((c) => (!filters.kind || c.kind === filters.kind) && (!filters.health || c.health === filters.health) && (!filters.text || `${c.name || ""} ${c.label}`.toLowerCase().includes(filters.text)));
   }
+  function toggle(id) {
+    if (expanded.has(id)) expanded.delete(id);
+    else expanded.add(id);
+    draw();
+    // the redraw replaced the button: give the focus to the new one
+    tbody.querySelector(`tr[data-id="${CSS.escape(id)}"] .details-toggle`)?.focus();
+  }
   function draw() {
     if (!rows.length) {
-      clear(tbody, h("tr", {}, h("td", { colspan: 6, class: "empty" }, t("pool.empty"), " ", h("a", { href: "#/welcome" }, t("dash.getStarted")))));
+      clear(tbody, h("tr", {}, h("td", { colspan: COLUMNS, class: "empty" }, t("pool.empty"), " ", h("a", { href: "#/welcome" }, t("dash.getStarted")))));
       return;
     }
     const list = shown();
-    clear(tbody, list.length ? list.map((c) => credentialRow(c, refresh, selected)) : h("tr", {}, h("td", { colspan: 6, class: "empty" }, t("pool.noMatch"))));
+    const row = (c) => [
+      credentialRow(c, refresh, selected, toggle),
+      expanded.has(c.id)
+        ? h("tr", { class: "care-row", id: `care-${c.id}`, dataset: { detailFor: c.id } }, h("td", { colspan: COLUMNS, class: "wide" }, detailPanels(c, refresh)))
+        : null,
+    ];
+    clear(tbody, list.length ? list.map(row) : h("tr", {}, h("td", { colspan: COLUMNS, class: "empty" }, t("pool.noMatch"))));
   }
 
   let alive = true;
