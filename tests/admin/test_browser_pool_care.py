@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,6 +23,7 @@ from gemini_gateway.fake_upstream import FakeState
 from gemini_gateway.pool.credential import credential_id
 from tests.admin.conftest import admin_settings
 from tests.admin.helpers import USER_TOKEN, admin_client, bearer
+from tests.admin.test_browser_care import axe_problems
 from tests.conftest import ADMIN_TOKEN, KEYS, RunningGateway
 from tests.servers import serve_in_thread
 
@@ -87,7 +89,8 @@ def site(
 
 @pytest.fixture(scope="module")
 def page(browser: Any, site: RunningGateway) -> Iterator[Any]:
-    context = browser.new_context(viewport=DESKTOP)
+    # bypass_csp: axe is injected as a script of the test's own; test_browser.py checks the CSP.
+    context = browser.new_context(viewport=DESKTOP, bypass_csp=True)
     page = context.new_page()
     page.set_default_timeout(10_000)
     errors: list[str] = []
@@ -234,3 +237,70 @@ def test_the_proxy_route_refuses_what_it_cannot_use(site: RunningGateway) -> Non
     assert bad.status_code == 422 and "hunter2" not in bad.text
     assert client.put("/api/keys/api_key:000000000000/proxy", json={"proxy": None}).status_code == 404
     assert client.put(f"/api/keys/{cid}/proxy", json={}).status_code == 400
+
+
+def test_details_and_the_proxy_dialog_by_keyboard_and_axe(page: Any, site: RunningGateway) -> None:
+    open_pool(page)
+    toggle = row(page, LIMITED).locator("button.details-toggle")
+    if toggle.get_attribute("aria-expanded") == "true":
+        toggle.click()
+    row(page, LIMITED).locator("button.details-toggle").focus()
+    page.keyboard.press("Enter")
+    panel = page.locator(f'.care-row[data-detail-for="{credential_id("api_key", LIMITED)}"]')
+    panel.wait_for()
+    # The redraw keeps the focus on the toggle, which now says the details are open.
+    assert page.evaluate("document.activeElement.getAttribute('aria-expanded')") == "true"
+    for _ in range(12):  # on to the panel's Proxy button
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.name") == "set_proxy":
+            break
+    assert page.evaluate("document.activeElement.name") == "set_proxy"
+    page.keyboard.press("Enter")
+    page.wait_for_selector(".modal input[name=credential_proxy]")
+    assert page.evaluate("document.activeElement.name") == "credential_proxy"
+    for _ in range(6):
+        page.keyboard.press("Tab")
+        assert page.evaluate("Boolean(document.activeElement.closest('.modal'))")
+    page.wait_for_timeout(300)  # the fade-in done: half-transparent text is not what is read
+    assert axe_problems(page) == []
+    page.keyboard.press("Escape")
+    assert page.locator(".modal").count() == 0
+    assert page.evaluate("document.activeElement.name") == "set_proxy"
+    for key in KEYS:
+        details(page, key)
+    for theme in ("dark", "light"):
+        page.emulate_media(color_scheme=theme)
+        assert axe_problems(page) == [], theme
+
+
+def test_an_export_imported_again_restores_names_and_states_and_adds_no_key(
+    page: Any, site: RunningGateway, tmp_path: Any
+) -> None:
+    """Export then Import file on the Pool page: the export holds no key, so importing it puts
+    names and enabled states back; it is never read as a key list (each word a junk key)."""
+    client = admin_client(site.url)
+    cid = credential_id("api_key", PROXIED)
+    client.patch(f"/api/keys/{cid}", json={"name": "night shift"}).raise_for_status()
+    open_pool(page)
+    row(page, PROXIED).locator(".cred-name", has_text="night shift").wait_for()
+    with page.expect_download() as download:
+        page.click("text=Export")
+    exported = tmp_path / "pool.json"
+    exported.write_text(Path(download.value.path()).read_text())
+    client.patch(f"/api/keys/{cid}", json={"name": None}).raise_for_status()
+    client.post(f"/api/keys/{cid}/disable").raise_for_status()
+    size = len(site.gateway.pool)
+    page.set_input_files("input[name=import_keys]", str(exported))
+    page.locator(".toast", has_text="restored on 3 credentials").wait_for()
+    row(page, PROXIED).locator(".cred-name", has_text="night shift").wait_for()
+    credential = site.gateway.pool.get(cid)
+    assert credential is not None and credential.enabled and len(site.gateway.pool) == size
+    # Through the API, the export is refused with a reason; a JSON list of keys is a key list.
+    refused = client.post("/api/keys/import", content=exported.read_bytes())
+    assert refused.status_code == 400 and "not a list of keys" in refused.json()["error"]["message"]
+    keys = tmp_path / "keys.json"
+    keys.write_text('["fake-key-json-list-0101", "fake-key-json-list-0102"]')
+    page.set_input_files("input[name=import_keys]", str(keys))
+    page.locator(".toast", has_text="2 added").wait_for()
+    assert len(site.gateway.pool) == size + 2
+    row(page, "fake-key-json-list-0101").wait_for()

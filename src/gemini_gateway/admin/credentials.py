@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from gemini_gateway.errors import UpstreamUnreachable
+from gemini_gateway.errors import RequestError, UpstreamUnreachable
 from gemini_gateway.pool.credential import Credential, mask_secret
 from gemini_gateway.redaction import REDACTOR
 from gemini_gateway.store import secrets
@@ -49,6 +49,24 @@ def parse_keys(text: str) -> tuple[list[str], int]:
             elif item not in keys:
                 keys.append(item)
     return keys, rejected
+
+
+def json_keys(text: str) -> str:
+    """A JSON list of keys as one key a line; other text unchanged. Other JSON is refused: read
+    as a key list, a pool export (ids, masks, names, no key) would add each of its words as a key."""
+    stripped = text.strip()
+    if not stripped.startswith(("[", "{")):
+        return text
+    try:
+        data = orjson.loads(stripped)
+    except orjson.JSONDecodeError:
+        return text
+    if isinstance(data, list) and all(isinstance(item, str) for item in data):
+        return "\n".join(data)
+    raise RequestError(
+        "this JSON is not a list of keys; a pool export holds no key: the Pool page's Import file "
+        "restores the names and states it lists"
+    )
 
 
 def source_of(state: AdminState, credential_id: str) -> str:

@@ -13,6 +13,7 @@ from gemini_gateway.admin.credentials import (
     PROXY_KINDS,
     add_keys,
     credential_rows,
+    json_keys,
     parse_keys,
     reset_counters,
     source_of,
@@ -90,7 +91,7 @@ async def _add(
 ) -> JSONBody:
     if kind not in KEY_KINDS:
         raise RequestError(f"keys can be added for {', '.join(KEY_KINDS)}, not {kind!r}")
-    keys, rejected = parse_keys(text)
+    keys, rejected = parse_keys(json_keys(text))
     if not keys:
         raise RequestError(f"no key found ({rejected} entries were not key-shaped)")
     added, existing = await add_keys(gateway, state, kind, keys, actor.id)

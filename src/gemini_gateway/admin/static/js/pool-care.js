@@ -25,10 +25,11 @@ function tone(dim) {
   return share >= 1 ? "bad" : share >= 0.8 ? "warn" : "";
 }
 
-// The quota column: one line per model (the first three), each dimension "used / limit".
-export function quotaCell(c) {
+// The quota column: one line per model (the first three), each dimension "used / limit"; with
+// `sayNone`, a word when nothing is counted (no cooldown beside it either).
+export function quotaCell(c, sayNone = true) {
   const models = quotaModels(c.quota);
-  if (!models.length) return h("span", { class: "faint" }, t("pool.quota.none"));
+  if (!models.length) return sayNone ? h("span", { class: "faint" }, t("pool.quota.none")) : null;
   const lines = models.slice(0, 3).map(([model, dims]) =>
     h(
       "div",

@@ -12,7 +12,7 @@ import { rememberNames } from "../credentials.js";
 import { t, tn, tv } from "../i18n.js";
 import { detailPanels, proxyText, quotaCell, recheckText } from "../pool-care.js";
 
-const COLUMNS = 7;
+const COLUMNS = 6;
 const TONE = { ok: "ok", cooling: "warn", busy: "warn", offline: "bad", failed: "bad", disabled: "" };
 
 function summaryChips(summary, strategy) {
@@ -85,10 +85,44 @@ function addDialog(refresh) {
   });
 }
 
+// A file the Export button wrote: a JSON list of { id, name, enabled, ... } and no key.
+function exportedList(text) {
+  if (!/^\s*\[/.test(text)) return null;
+  try {
+    const data = JSON.parse(text);
+    return Array.isArray(data) && data.length && data.every((c) => c && typeof c === "object" && typeof c.id === "string") ? data : null;
+  } catch {
+    return null;
+  }
+}
+
+// Names and enabled states of an export put back on the credentials still in the pool.
+async function restoreExport(list, refresh) {
+  // the pool as it is now, not as the page last drew it
+  const present = new Map((await api("/api/keys")).credentials.map((c) => [c.id, c]));
+  let restored = 0;
+  let missing = 0;
+  for (const entry of list) {
+    const c = present.get(entry.id);
+    if (!c) {
+      missing += 1;
+      continue;
+    }
+    const id = encodeURIComponent(c.id);
+    if ((entry.name || null) !== (c.name || null)) await api(`/api/keys/${id}`, { method: "PATCH", body: { name: entry.name || null } });
+    if (typeof entry.enabled === "boolean" && entry.enabled !== c.enabled) await api(`/api/keys/${id}/${entry.enabled ? "enable" : "disable"}`, { method: "POST" });
+    restored += 1;
+  }
+  toast(t("pool.import.restored", { n: restored, missing }), missing ? "warn" : "ok");
+  refresh();
+}
+
 async function importFile(file, refresh) {
   if (!file) return;
   try {
     const text = await file.text();
+    const exported = exportedList(text);
+    if (exported) return await restoreExport(exported, refresh);
     const result = await api("/api/keys/import", { method: "POST", body: text, contentType: "text/plain" });
     toast(t("pool.import.done", { file: file.name, added: result.added.length, existing: result.existing.length, skipped: result.rejected }), "ok");
     refresh();
@@ -264,7 +298,7 @@ function credentialRow(c, refresh, selected, toggle) {
   const total = c.successes + c.failures;
   return h(
     "tr",
-    { dataset: { id: c.id } },
+    { dataset: { id: c.id }, class: expanded.has(c.id) ? "open" : null },
     h(
       "td",
       { class: "wide" },
@@ -294,15 +328,20 @@ function credentialRow(c, refresh, selected, toggle) {
       h("div", { class: "row", style: { gap: "8px", flexWrap: "nowrap" } }, h("div", { class: "meter grow" }, h("i", { style: { width: pct(c.success_rate ?? 0), background: (c.success_rate ?? 1) < 0.8 ? "var(--warn)" : "var(--ok)" } })), h("span", { class: "nowrap" }, total ? pct(c.success_rate) : "–")),
       h("div", { class: "cell-sub" }, t("common.okFailed", { ok: num(c.successes), failed: num(c.failures) })),
     ),
-    h("td", { "data-label": t("pool.col.quota"), class: "quota" }, quotaCell(c)),
-    h("td", { "data-label": t("pool.col.cooldowns") }, cooldowns.length ? h("div", { class: "chips" }, cooldowns.map(([model, left]) => h("span", { class: "badge warn", title: t("pool.coolingFor", { model }) }, `${model === "*" ? t("pool.allModels") : model} · ${duration(left)}`))) : h("span", { class: "faint" }, t("common.none"))),
+    // Cooldowns and quota side by side: both are per model, and say when a model can be used again.
+    h(
+      "td",
+      { "data-label": t("pool.col.quota"), class: "quota" },
+      cooldowns.length ? h("div", { class: "chips cooldowns" }, cooldowns.map(([model, left]) => h("span", { class: "badge warn", title: t("pool.coolingFor", { model }) }, `${model === "*" ? t("pool.allModels") : model} · ${duration(left)}`))) : null,
+      quotaCell(c, cooldowns.length === 0),
+    ),
     h("td", { "data-label": t("pool.col.lastError"), class: "wide" }, c.last_error ? h("div", { class: "truncate cell-sub", title: c.last_error, lang: "en" }, c.last_error) : h("span", { class: "faint" }, "–"), h("div", { class: "cell-sub" }, t("pool.used", { when: ago(c.last_used) })), c.errors?.length ? h("div", { class: "cell-sub" }, tn("pool.errors.count", c.errors.length)) : null),
     h("td", { class: "wide" }, actions),
   );
 }
 
 export async function render(main) {
-  const fileInput = h("input", { type: "file", accept: ".txt,.csv,.env,text/plain", class: "hidden", onchange: () => { importFile(fileInput.files[0], refresh); fileInput.value = ""; } });
+  const fileInput = h("input", { type: "file", class: "hidden", name: "import_keys", accept: ".txt,.csv,.env,.json,text/plain,application/json", onchange: () => { importFile(fileInput.files[0], refresh); fileInput.value = ""; } });
   const head = h(
     "div",
     { class: "page-head" },
@@ -378,7 +417,7 @@ export async function render(main) {
   const table = h(
     "table",
     { class: "cards pool-table" },
-    h("thead", {}, h("tr", {}, h("th", {}, t("pool.col.credential")), h("th", {}, t("pool.col.health")), h("th", {}, t("pool.col.success")), h("th", {}, t("pool.col.quota")), h("th", {}, t("pool.col.cooldowns")), h("th", {}, t("pool.col.lastError")), h("th", {}, h("span", { class: "sr-only" }, t("common.actions"))))),
+    h("thead", {}, h("tr", {}, h("th", {}, t("pool.col.credential")), h("th", {}, t("pool.col.health")), h("th", {}, t("pool.col.success")), h("th", {}, t("pool.col.quota")), h("th", {}, t("pool.col.lastError")), h("th", {}, h("span", { class: "sr-only" }, t("common.actions"))))),
     tbody,
   );
   const card = h("section", { class: "card" }, h("header", {}, summary), tools, h("div", { class: "table-wrap" }, table));
