@@ -54,6 +54,7 @@ ADMIN_ROUTES: list[tuple[str, str, Any]] = [
     ("POST", f"/api/keys/{KEY_ID}/disable", None),
     ("POST", f"/api/keys/{KEY_ID}/reset", None),
     ("PATCH", f"/api/keys/{KEY_ID}", {"name": "n"}),
+    ("PUT", f"/api/keys/{KEY_ID}/proxy", {"proxy": None}),
     ("DELETE", f"/api/keys/{KEY_ID}", None),
     ("GET", "/api/settings", None),
     ("PUT", "/api/settings", {"values": {"max_retries": 4}}),

@@ -24,7 +24,7 @@ from gemini_gateway.fake_upstream import FakeState
 from gemini_gateway.settings import Settings
 from tests.admin.conftest import admin_settings
 from tests.admin.helpers import USER_TOKEN, admin_client, bearer
-from tests.conftest import ADMIN_TOKEN, RunningGateway
+from tests.conftest import ADMIN_TOKEN, KEYS, RunningGateway
 from tests.recorder.conftest import wait_for_records
 from tests.servers import serve_in_thread
 
@@ -169,6 +169,13 @@ def site(
         client.put("/api/settings", json={"values": {"max_retries": 4}}).raise_for_status()
         for _ in range(3):
             httpx.post(f"{url}/v1/chat/completions", json=CHAT, headers=bearer(USER_TOKEN))
+        # Then a 429 with QuotaFailure: the pool's details show a learned limit and an error line.
+        fault = fake_upstream[1].add_fault(KEYS[1], "429", count=1, model=CHAT["model"])
+        for _ in range(6):
+            httpx.post(f"{url}/v1/chat/completions", json=CHAT, headers=bearer(USER_TOKEN))
+            if fault.count == 0:
+                break
+        fake_upstream[1].clear_faults()
         wait_for_records(url, 3, timeout=30)
         yield RunningGateway(url, app)
 
@@ -225,6 +232,17 @@ def walk(page: Any, lang: str) -> dict[str, list[str]]:
     row.locator(".actions button.danger").click()
     page.wait_for_selector(".modal footer")
     check("remove dialog")
+    page.keyboard.press("Escape")
+    # Every credential's details: quota per model, recent errors, proxy, what its project holds.
+    ids = [el.get_attribute("data-id") for el in page.locator(".pool-table tbody tr[data-id]").all()]
+    for cid in ids:
+        page.locator(f'.pool-table tr[data-id="{cid}"] button.details-toggle').click()
+        page.locator(f'.pool-table tr.care-row[data-detail-for="{cid}"]').wait_for()
+    page.locator(".care-row .error-list li").first.wait_for()
+    check("pool details")
+    page.locator(".care-row button[name=set_proxy]").first.click()
+    page.wait_for_selector(".modal input[name=credential_proxy]")
+    check("proxy dialog")
     page.keyboard.press("Escape")
     return found
 

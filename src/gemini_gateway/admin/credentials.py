@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from gemini_gateway.errors import UpstreamUnreachable
+from gemini_gateway.errors import RequestError, UpstreamUnreachable
 from gemini_gateway.pool.credential import Credential, mask_secret
 from gemini_gateway.redaction import REDACTOR
 from gemini_gateway.store import secrets
@@ -26,6 +26,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("gemini_gateway.admin")
 # Kinds whose whole credential is one secret string, so a pasted line is enough to add one.
 KEY_KINDS = ("api_key",)
+# Kinds whose backends send their calls through the credential's own proxy (pool.proxies); an
+# executor tab or an AI Studio page reaches Google from where it runs.
+PROXY_KINDS = ("api_key", "vertex", "oauth")
 _SEPARATORS = re.compile(r"[\s,;]+")
 _COMMENT = re.compile(r"(?:^|\s)#")  # keys hold no whitespace, so " #" always starts a comment
 _KEY_SHAPE = re.compile(r"^[\x21-\x7e]{8,512}$")
@@ -46,6 +49,24 @@ def parse_keys(text: str) -> tuple[list[str], int]:
             elif item not in keys:
                 keys.append(item)
     return keys, rejected
+
+
+def json_keys(text: str) -> str:
+    """A JSON list of keys as one key a line; other text unchanged. Other JSON is refused: read
+    as a key list, a pool export (ids, masks, names, no key) would add each of its words as a key."""
+    stripped = text.strip()
+    if not stripped.startswith(("[", "{")):
+        return text
+    try:
+        data = orjson.loads(stripped)
+    except orjson.JSONDecodeError:
+        return text
+    if isinstance(data, list) and all(isinstance(item, str) for item in data):
+        return "\n".join(data)
+    raise RequestError(
+        "this JSON is not a list of keys; a pool export holds no key: the Pool page's Import file "
+        "restores the names and states it lists"
+    )
 
 
 def source_of(state: AdminState, credential_id: str) -> str:
@@ -70,8 +91,37 @@ def health_of(view: dict[str, Any]) -> str:
     return "ok"
 
 
+def recheck_of(gateway: Gateway, view: dict[str, Any]) -> dict[str, Any]:
+    """The healer's plan for a credential: whether it re-checks this kind at all, when it next
+    checks this one (epoch seconds, and seconds from now) and how many checks found it still
+    refused. `next_check` is None until the healer's next pass takes a new failure up."""
+    healer = gateway.healer
+    rechecked = healer is not None and view["kind"] in healer.checks
+    due = healer.next_check(view["id"]) if healer is not None and view["disabled_reason"] else None
+    return {
+        "rechecked": rechecked,
+        "next_check": due,
+        "next_check_in": None if due is None else round(max(0.0, due - gateway.pool.clock()), 1),
+        "failed_checks": healer.failed_checks(view["id"]) if healer is not None else 0,
+    }
+
+
+def proxy_source(gateway: Gateway, credential_id: str) -> str | None:
+    """Where a credential's proxy comes from: CREDENTIAL_PROXIES ("setting", '' there being a
+    direct connection), its `key|proxy` entry ("key"), or nowhere (None)."""
+    if credential_id in gateway.settings.credential_proxies:
+        return "setting"
+    return "key" if credential_id in gateway.pool.own_proxies else None
+
+
+def holdings_of(gateway: Gateway) -> dict[str, dict[str, dict[str, Any]]]:
+    """What each credential's project holds (files, caches...), as the affinity owners know it."""
+    return gateway.affinity.owners.holdings() if gateway.affinity is not None else {}
+
+
 def credential_rows(gateway: Gateway, state: AdminState) -> list[dict[str, Any]]:
     rows = []
+    holdings = holdings_of(gateway)
     for view in gateway.pool.view():
         credential = gateway.pool.get(view["id"])
         total = view["successes"] + view["failures"]
@@ -84,6 +134,10 @@ def credential_rows(gateway: Gateway, state: AdminState) -> list[dict[str, Any]]
                 "success_rate": round(view["successes"] / total, 4) if total else None,
                 "validation": credential.meta.get("validation") if credential is not None else None,
                 "validatable": view["kind"] in KEY_KINDS,
+                "holds": holdings.get(view["id"], {}),
+                "proxy_source": proxy_source(gateway, view["id"]),
+                "proxy_settable": view["kind"] in PROXY_KINDS,
+                **recheck_of(gateway, view),
             }
         )
     return rows

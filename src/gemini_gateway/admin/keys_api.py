@@ -10,14 +10,17 @@ from pydantic import BaseModel, Field
 from gemini_gateway.admin import repo
 from gemini_gateway.admin.credentials import (
     KEY_KINDS,
+    PROXY_KINDS,
     add_keys,
     credential_rows,
+    json_keys,
     parse_keys,
     reset_counters,
     source_of,
     validate_key,
 )
 from gemini_gateway.admin.deps import Actor, AdminActor, DatabaseDep, GatewayDep, StateDep, audit
+from gemini_gateway.admin.settings_api import store_settings
 from gemini_gateway.admin.state import AdminState
 from gemini_gateway.context import Gateway
 from gemini_gateway.errors import RequestError
@@ -26,6 +29,7 @@ from gemini_gateway.routes.responses import JSONBody
 from gemini_gateway.shared.records import save_switch
 from gemini_gateway.store import secrets
 from gemini_gateway.store.database import Database
+from gemini_gateway.transport.build import redact_proxy
 
 router = APIRouter(prefix="/api/keys", tags=["admin: keys"])
 MAX_IMPORT_BYTES = 1024 * 1024
@@ -40,6 +44,14 @@ class ValidateKey(BaseModel):
     # Printable ASCII without spaces, as `parse_keys` accepts: anything else cannot be a key, and a
     # control character would not even make it into the upstream request's header.
     key: str = Field(min_length=1, max_length=512, pattern=r"^\s*[\x21-\x7e]+\s*$")
+
+
+class ProxyChange(BaseModel):
+    proxy: str | None = Field(
+        max_length=2048,
+        description="http://, https://, socks4:// or socks5:// URL; '' for a direct connection; "
+        "null to forget this credential's entry in CREDENTIAL_PROXIES (its `key|proxy` one, if any, applies)",
+    )
 
 
 class CredentialPatch(BaseModel):
@@ -79,7 +91,7 @@ async def _add(
 ) -> JSONBody:
     if kind not in KEY_KINDS:
         raise RequestError(f"keys can be added for {', '.join(KEY_KINDS)}, not {kind!r}")
-    keys, rejected = parse_keys(text)
+    keys, rejected = parse_keys(json_keys(text))
     if not keys:
         raise RequestError(f"no key found ({rejected} entries were not key-shaped)")
     added, existing = await add_keys(gateway, state, kind, keys, actor.id)
@@ -194,6 +206,35 @@ async def reset(
     reset_counters(credential)
     gateway.pool.dirty = True
     await audit(database, actor, "keys.reset", credential.label)
+    return JSONBody(_row(gateway, state, credential_id))
+
+
+@router.put("/{credential_id}/proxy")
+async def set_proxy(
+    credential_id: str,
+    body: ProxyChange,
+    gateway: GatewayDep,
+    actor: AdminActor,
+    state: StateDep,
+    database: DatabaseDep,
+) -> JSONBody:
+    """Send this credential's calls through its own proxy: its entry in CREDENTIAL_PROXIES,
+    stored encrypted like that setting and applied at once. The answer shows it masked."""
+    credential = _credential(gateway, credential_id)
+    if credential.kind not in PROXY_KINDS:
+        raise RequestError(
+            f"credentials of kind {credential.kind!r} reach Google from where they run; "
+            f"a proxy can be set for {', '.join(PROXY_KINDS)}"
+        )
+    proxies = dict(gateway.settings.credential_proxies)
+    if body.proxy is None:
+        proxies.pop(credential_id, None)
+    else:
+        proxies[credential_id] = body.proxy.strip()
+    before = redact_proxy(credential.proxy)
+    changed = await store_settings(gateway, state, database, actor, {"credential_proxies": proxies})
+    if changed:
+        await audit(database, actor, "keys.proxy", credential.label, before, redact_proxy(credential.proxy))
     return JSONBody(_row(gateway, state, credential_id))
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
+from gemini_gateway.admin.credentials import holdings_of, recheck_of
 from gemini_gateway.context import Gateway
 from gemini_gateway.routes.responses import JSONBody
 
@@ -49,11 +50,14 @@ def _meta(credential: dict[str, Any]) -> dict[str, Any]:
 
 @router.get("/pool")
 async def pool(request: Request) -> JSONBody:
-    """Every credential (masked) with in-flight count, counters, cooldowns per model, disabled reason."""
+    """Every credential (masked) with in-flight count, counters, cooldowns per model, disabled
+    reason, quota used / limit / reset per model, its last errors, its proxy (masked), what its
+    project holds, and when the healer next re-checks it."""
     gateway = _gateway(request)
-    holdings = gateway.affinity.owners.holdings() if gateway.affinity is not None else {}
+    holdings = holdings_of(gateway)
     credentials = [
-        {**c, "healthy": _healthy(c), "holds": holdings.get(c["id"], {})} for c in gateway.pool.view()
+        {**c, "healthy": _healthy(c), "holds": holdings.get(c["id"], {}), **recheck_of(gateway, c)}
+        for c in gateway.pool.view()
     ]
     return JSONBody(
         {"strategy": gateway.pool.strategy, "summary": _summary(credentials), "credentials": credentials}

@@ -10,12 +10,13 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from gemini_gateway.admin import repo, runtime
-from gemini_gateway.admin.deps import AdminActor, DatabaseDep, GatewayDep, StateDep, audit
+from gemini_gateway.admin.deps import Actor, AdminActor, DatabaseDep, GatewayDep, StateDep, audit
 from gemini_gateway.admin.state import AdminState
 from gemini_gateway.context import Gateway
 from gemini_gateway.errors import RequestError
 from gemini_gateway.routes.responses import JSONBody
 from gemini_gateway.settings import ConfigurationError, Settings, with_stored
+from gemini_gateway.store.database import Database
 
 router = APIRouter(prefix="/api", tags=["admin: settings"])
 log = logging.getLogger("gemini_gateway.admin")
@@ -96,9 +97,19 @@ async def change_settings(
     """Validate every value with the Settings class, store them, apply them, audit each change."""
     if not body.values:
         raise RequestError("no values given")
-    candidate = runtime.validate(gateway.settings, body.values)
+    changes = await store_settings(gateway, state, database, actor, body.values)
+    return JSONBody({"changed": changes, "settings": runtime.describe(gateway, state)})
+
+
+async def store_settings(
+    gateway: Gateway, state: AdminState, database: Database, actor: Actor, values: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """Validate `values`, store those that change, apply them and audit each; what changed and
+    whether it took effect now. Other admin routes that edit a setting (a credential's proxy) go
+    through here too, so the value is stored, encrypted and audited the same way."""
+    candidate = runtime.validate(gateway.settings, values)
     # Only real changes are stored: saving the environment's own value must not pin it over .env.
-    names = [n for n in body.values if getattr(candidate, n) != getattr(gateway.settings, n)]
+    names = [n for n in values if getattr(candidate, n) != getattr(gateway.settings, n)]
     settings = _rebuilt(state, {**state.stored_settings, **{n: getattr(candidate, n) for n in names}})
     old = {n: runtime.display(n, getattr(gateway.settings, n)) for n in names}
     stored = {n: _to_store(state, n, runtime.stored_form(settings, n)) for n in names}
@@ -108,8 +119,7 @@ async def change_settings(
         state.stored_settings[name] = getattr(settings, name)
         new = runtime.display(name, getattr(settings, name))
         await audit(database, actor, "settings.change", name, old[name], new)
-    changes = [{"name": n, "applied_now": effect[n], "restart_needed": not effect[n]} for n in names]
-    return JSONBody({"changed": changes, "settings": runtime.describe(gateway, state)})
+    return [{"name": n, "applied_now": effect[n], "restart_needed": not effect[n]} for n in names]
 
 
 @router.delete("/settings/{name}")

@@ -6,10 +6,13 @@ import { ago, clear, confirmDialog, duration, h, icon, modal, num, pct, toast } 
 
 const HEALTHS = ["ok", "cooling", "busy", "offline", "failed", "disabled"];
 const filters = { kind: "", health: "", text: "" };
+const expanded = new Set(); // ids whose details row is open, kept across the 5 s redraws
 import { googleLoginDialog } from "../oauth-login.js";
 import { rememberNames } from "../credentials.js";
 import { t, tn, tv } from "../i18n.js";
+import { detailPanels, proxyText, quotaCell, recheckText } from "../pool-care.js";
 
+const COLUMNS = 6;
 const TONE = { ok: "ok", cooling: "warn", busy: "warn", offline: "bad", failed: "bad", disabled: "" };
 
 function summaryChips(summary, strategy) {
@@ -82,10 +85,44 @@ function addDialog(refresh) {
   });
 }
 
+// A file the Export button wrote: a JSON list of { id, name, enabled, ... } and no key.
+function exportedList(text) {
+  if (!/^\s*\[/.test(text)) return null;
+  try {
+    const data = JSON.parse(text);
+    return Array.isArray(data) && data.length && data.every((c) => c && typeof c === "object" && typeof c.id === "string") ? data : null;
+  } catch {
+    return null;
+  }
+}
+
+// Names and enabled states of an export put back on the credentials still in the pool.
+async function restoreExport(list, refresh) {
+  // the pool as it is now, not as the page last drew it
+  const present = new Map((await api("/api/keys")).credentials.map((c) => [c.id, c]));
+  let restored = 0;
+  let missing = 0;
+  for (const entry of list) {
+    const c = present.get(entry.id);
+    if (!c) {
+      missing += 1;
+      continue;
+    }
+    const id = encodeURIComponent(c.id);
+    if ((entry.name || null) !== (c.name || null)) await api(`/api/keys/${id}`, { method: "PATCH", body: { name: entry.name || null } });
+    if (typeof entry.enabled === "boolean" && entry.enabled !== c.enabled) await api(`/api/keys/${id}/${entry.enabled ? "enable" : "disable"}`, { method: "POST" });
+    restored += 1;
+  }
+  toast(t("pool.import.restored", { n: restored, missing }), missing ? "warn" : "ok");
+  refresh();
+}
+
 async function importFile(file, refresh) {
   if (!file) return;
   try {
     const text = await file.text();
+    const exported = exportedList(text);
+    if (exported) return await restoreExport(exported, refresh);
     const result = await api("/api/keys/import", { method: "POST", body: text, contentType: "text/plain" });
     toast(t("pool.import.done", { file: file.name, added: result.added.length, existing: result.existing.length, skipped: result.rejected }), "ok");
     refresh();
@@ -218,7 +255,7 @@ function accountLine(account) {
   return h("div", { class: "cell-sub" }, parts.join(" · "));
 }
 
-function credentialRow(c, refresh, selected) {
+function credentialRow(c, refresh, selected, toggle) {
   const id = encodeURIComponent(c.id);
   const cooldowns = Object.entries(c.cooldowns);
   const account = c.kind === "oauth" ? c.account : null;
@@ -238,6 +275,7 @@ function credentialRow(c, refresh, selected) {
       : h("button", { class: "small", onclick: () => act(`/api/keys/${id}/enable`, t("pool.enabledToast", { label: c.label }), refresh) }, t("pool.enable")),
     h("button", { class: "small", title: t("pool.name.button.title"), onclick: () => nameDialog(c, refresh) }, t("pool.name.button")),
     account ? h("button", { class: "small", title: t("pool.project.button.title"), onclick: () => projectDialog(c, refresh) }, t("pool.project.button")) : null,
+    h("button", { class: "small details-toggle", "aria-expanded": expanded.has(c.id) ? "true" : "false", "aria-controls": `care-${c.id}`, onclick: () => toggle(c.id) }, t("pool.detail.button")),
     h("button", { class: "small", title: t("pool.reset.title"), "aria-label": t("pool.reset"), onclick: () => act(`/api/keys/${id}/reset`, t("pool.resetToast", { label: c.label }), refresh) }, icon("refresh")),
     account ? removeAccountButton(c, refresh) : c.source === "runtime" ? null : h(
       "button",
@@ -260,7 +298,7 @@ function credentialRow(c, refresh, selected) {
   const total = c.successes + c.failures;
   return h(
     "tr",
-    { dataset: { id: c.id } },
+    { dataset: { id: c.id }, class: expanded.has(c.id) ? "open" : null },
     h(
       "td",
       { class: "wide" },
@@ -274,6 +312,7 @@ function credentialRow(c, refresh, selected) {
       ),
       h("div", { class: "row", style: { gap: "6px", marginTop: "4px" } }, h("span", { class: "badge" }, tv("kind", c.kind)), h("span", { class: `badge ${source === "stored" || source === "store" ? "accent" : ""}` }, tv("source", source)), validationBadge(c.validation)),
       account ? accountLine(account) : null,
+      proxyText(c) ? h("div", { class: "cell-sub proxy-line" }, proxyText(c)) : null,
     ),
     h(
       "td",
@@ -281,6 +320,7 @@ function credentialRow(c, refresh, selected) {
       h("span", { class: `badge ${TONE[c.health] ?? ""}` }, tv("health", c.health)),
       h("div", { class: "cell-sub nowrap" }, t("common.inFlight", { n: `${num(c.in_flight)}${c.max_concurrency ? ` / ${c.max_concurrency}` : ""}` })),
       c.disabled_reason ? h("div", { class: "cell-sub", lang: "en" }, c.disabled_reason) : null,
+      recheckText(c) ? h("div", { class: "cell-sub recheck" }, recheckText(c)) : null,
     ),
     h(
       "td",
@@ -288,14 +328,20 @@ function credentialRow(c, refresh, selected) {
       h("div", { class: "row", style: { gap: "8px", flexWrap: "nowrap" } }, h("div", { class: "meter grow" }, h("i", { style: { width: pct(c.success_rate ?? 0), background: (c.success_rate ?? 1) < 0.8 ? "var(--warn)" : "var(--ok)" } })), h("span", { class: "nowrap" }, total ? pct(c.success_rate) : "–")),
       h("div", { class: "cell-sub" }, t("common.okFailed", { ok: num(c.successes), failed: num(c.failures) })),
     ),
-    h("td", { "data-label": t("pool.col.cooldowns") }, cooldowns.length ? h("div", { class: "chips" }, cooldowns.map(([model, left]) => h("span", { class: "badge warn", title: t("pool.coolingFor", { model }) }, `${model === "*" ? t("pool.allModels") : model} · ${duration(left)}`))) : h("span", { class: "faint" }, t("common.none"))),
-    h("td", { "data-label": t("pool.col.lastError"), class: "wide" }, c.last_error ? h("div", { class: "truncate cell-sub", title: c.last_error, lang: "en" }, c.last_error) : h("span", { class: "faint" }, "–"), h("div", { class: "cell-sub" }, t("pool.used", { when: ago(c.last_used) }))),
+    // Cooldowns and quota side by side: both are per model, and say when a model can be used again.
+    h(
+      "td",
+      { "data-label": t("pool.col.quota"), class: "quota" },
+      cooldowns.length ? h("div", { class: "chips cooldowns" }, cooldowns.map(([model, left]) => h("span", { class: "badge warn", title: t("pool.coolingFor", { model }) }, `${model === "*" ? t("pool.allModels") : model} · ${duration(left)}`))) : null,
+      quotaCell(c, cooldowns.length === 0),
+    ),
+    h("td", { "data-label": t("pool.col.lastError"), class: "wide" }, c.last_error ? h("div", { class: "truncate cell-sub", title: c.last_error, lang: "en" }, c.last_error) : h("span", { class: "faint" }, "–"), h("div", { class: "cell-sub" }, t("pool.used", { when: ago(c.last_used) })), c.errors?.length ? h("div", { class: "cell-sub" }, tn("pool.errors.count", c.errors.length)) : null),
     h("td", { class: "wide" }, actions),
   );
 }
 
 export async function render(main) {
-  const fileInput = h("input", { type: "file", accept: ".txt,.csv,.env,text/plain", class: "hidden", onchange: () => { importFile(fileInput.files[0], refresh); fileInput.value = ""; } });
+  const fileInput = h("input", { type: "file", class: "hidden", name: "import_keys", accept: ".txt,.csv,.env,.json,text/plain,application/json", onchange: () => { importFile(fileInput.files[0], refresh); fileInput.value = ""; } });
   const head = h(
     "div",
     { class: "page-head" },
@@ -371,7 +417,7 @@ export async function render(main) {
   const table = h(
     "table",
     { class: "cards pool-table" },
-    h("thead", {}, h("tr", {}, h("th", {}, t("pool.col.credential")), h("th", {}, t("pool.col.health")), h("th", {}, t("pool.col.success")), h("th", {}, t("pool.col.cooldowns")), h("th", {}, t("pool.col.lastError")), h("th", {}, h("span", { class: "sr-only" }, t("common.actions"))))),
+    h("thead", {}, h("tr", {}, h("th", {}, t("pool.col.credential")), h("th", {}, t("pool.col.health")), h("th", {}, t("pool.col.success")), h("th", {}, t("pool.col.quota")), h("th", {}, t("pool.col.lastError")), h("th", {}, h("span", { class: "sr-only" }, t("common.actions"))))),
     tbody,
   );
   const card = h("section", { class: "card" }, h("header", {}, summary), tools, h("div", { class: "table-wrap" }, table));
@@ -380,13 +426,26 @@ export async function render(main) {
   function shown() {
     return rows.filter((c) => (!filters.kind || c.kind === filters.kind) && (!filters.health || c.health === filters.health) && (!filters.text || `${c.name || ""} ${c.label}`.toLowerCase().includes(filters.text)));
   }
+  function toggle(id) {
+    if (expanded.has(id)) expanded.delete(id);
+    else expanded.add(id);
+    draw();
+    // the redraw replaced the button: give the focus to the new one
+    tbody.querySelector(`tr[data-id="${CSS.escape(id)}"] .details-toggle`)?.focus();
+  }
   function draw() {
     if (!rows.length) {
-      clear(tbody, h("tr", {}, h("td", { colspan: 6, class: "empty" }, t("pool.empty"), " ", h("a", { href: "#/welcome" }, t("dash.getStarted")))));
+      clear(tbody, h("tr", {}, h("td", { colspan: COLUMNS, class: "empty" }, t("pool.empty"), " ", h("a", { href: "#/welcome" }, t("dash.getStarted")))));
       return;
     }
     const list = shown();
-    clear(tbody, list.length ? list.map((c) => credentialRow(c, refresh, selected)) : h("tr", {}, h("td", { colspan: 6, class: "empty" }, t("pool.noMatch"))));
+    const row = (c) => [
+      credentialRow(c, refresh, selected, toggle),
+      expanded.has(c.id)
+        ? h("tr", { class: "care-row", id: `care-${c.id}`, dataset: { detailFor: c.id } }, h("td", { colspan: COLUMNS, class: "wide" }, detailPanels(c, refresh)))
+        : null,
+    ];
+    clear(tbody, list.length ? list.map(row) : h("tr", {}, h("td", { colspan: COLUMNS, class: "empty" }, t("pool.noMatch"))));
   }
 
   let alive = true;
