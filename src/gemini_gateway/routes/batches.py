@@ -32,6 +32,7 @@ from gemini_gateway.affinity.resources import (
     decode_object,
     list_merged,
     on_credential,
+    on_owner,
     resource_credentials,
 )
 from gemini_gateway.backends.base import ResourceReply
@@ -40,7 +41,7 @@ from gemini_gateway.errors import RequestError
 from gemini_gateway.exchange import Exchange
 from gemini_gateway.resource_names import api_version, model_id, resource_id
 from gemini_gateway.routes.asgi import ASGIEndpoint, Receive, Scope, Send, parse_json_object, read_body
-from gemini_gateway.routes.owned import answer, gemini_endpoint, holder_call, query_of
+from gemini_gateway.routes.owned import answer, gemini_endpoint, query_of
 
 # Batch calls keep their cooldowns apart from generation: Google's batch quotas (concurrent
 # batches, enqueued tokens) are not a model's per-minute quota.
@@ -125,7 +126,7 @@ async def one_batch(gateway: Gateway, exchange: Exchange, scope: Scope, receive:
     method = "batches.cancel" if cancel else "batches.get" if verb == "GET" else "batches.delete"
     path = f"{version}/{name}:cancel" if cancel else f"{version}/{name}"
     body = b"{}" if cancel else b""
-    reply = await holder_call(
+    reply = await on_owner(
         gateway, exchange, name, method, BATCHES_SCOPE, verb, path, version=version, body=body
     )
     if verb == "DELETE":
@@ -140,7 +141,7 @@ async def download(gateway: Gateway, exchange: Exchange, scope: Scope, receive: 
     name = f"files/{resource_id('files', scope['path_params']['file_id'])}"
     version = api_version(scope["path"])
     params = {"alt": query_of(scope).get("alt", "media")}
-    reply = await holder_call(
+    reply = await on_owner(
         gateway,
         exchange,
         name,

@@ -1,17 +1,16 @@
-"""What the routes of project-bound resources share (batches, File Search stores, their
-operations and documents): the handler frame, the answer, and calls on a resource's holder.
+"""What the routes of project-bound resources share (batches, File Search stores, interactions,
+long-running operations): the handler frame, the query, the answer.
 
 A resource named in a path (`batches/x`, `fileSearchStores/y/documents/z`) lives in the project
-of the credential that created it; `holder_call` sends the call there, finding that credential
-first (and remembering it) when the gateway never saw the resource created.
+of the credential that created it; `affinity.resources.on_owner` sends the call there, finding
+that credential first (and remembering it) when the gateway never saw the resource created.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from urllib.parse import parse_qsl
 
-from gemini_gateway.affinity.resources import affinity_of, on_owner
 from gemini_gateway.backends.base import ResourceReply
 from gemini_gateway.context import Gateway, gateway_of
 from gemini_gateway.errors import GatewayError
@@ -54,37 +53,3 @@ def gemini_endpoint(handle: Handler) -> Callable[[Scope, Receive, Send], Awaitab
     endpoint.__name__ = handle.__name__
     endpoint.__doc__ = handle.__doc__
     return endpoint
-
-
-async def holder_call(
-    gateway: Gateway,
-    exchange: Exchange,
-    holder: str,
-    method: str,
-    scope_model: str,
-    verb: str,
-    path: str,
-    *,
-    version: str,
-    params: Mapping[str, str] | None = None,
-    body: bytes = b"",
-) -> ResourceReply:
-    """`verb path` on the credential whose project holds `holder` (a resource name).
-
-    `on_owner` answers a GET of an unknown resource with the answer of its search (a GET of that
-    very resource); when `path` is something else under it (documents, operations, a download),
-    the holder is found first and the call made on it after."""
-    if path != f"{version}/{holder}" and await affinity_of(gateway).owners.owner(holder) is None:
-        await on_owner(
-            gateway,
-            exchange,
-            holder,
-            f"{holder.partition('/')[0]}.get",
-            scope_model,
-            "GET",
-            f"{version}/{holder}",
-            version=version,
-        )
-    return await on_owner(
-        gateway, exchange, holder, method, scope_model, verb, path, params=params, body=body, version=version
-    )
