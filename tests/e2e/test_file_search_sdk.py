@@ -9,10 +9,12 @@ and a generateContent whose fileSearch tool names the store must go to the store
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from google import genai
 from google.genai import errors, types
+from google.genai._interactions import APIStatusError  # what client.interactions raises
 
 from gemini_gateway.fake_upstream import FakeState
 from tests.conftest import KEYS, RunningGateway
@@ -121,3 +123,31 @@ def test_documents_deleted_on_the_store_key(gateway: RunningGateway, fake: FakeS
     sdk.file_search_stores.documents.delete(name=operation.response.document_name, config={"force": True})
     assert fake.calls[-1].key == key and fake.calls[-1].method == "documents"
     assert list(sdk.file_search_stores.documents.list(parent=store.name or "")) == []
+
+
+def test_interactions_naming_a_store_go_to_its_key_streamed_or_not(
+    gateway: RunningGateway, fake: FakeState
+) -> None:
+    """An interaction's `file_search` tool (flat and snake_case, unlike generateContent's) pins
+    it to the store's key; one continuing a conversation of another key cannot use the store."""
+    sdk = client(gateway.url)
+    store = sdk.file_search_stores.create(config={"display_name": "Wader notes"})
+    key = owner(fake, store.name)
+    tools: Any = [{"type": "file_search", "file_search_store_names": [store.name]}]
+    before = len(fake.calls)
+    made = [sdk.interactions.create(model=MODEL, input="How do herons fish?", tools=tools) for _ in KEYS]
+    for event in sdk.interactions.create(model=MODEL, input="And egrets?", tools=tools, stream=True):
+        assert event.event_type != "error"
+    assert all(m.status == "completed" for m in made)
+    served = [c.key for c in fake.calls[before:] if c.method == "createInteraction"]
+    assert served == [key] * (len(KEYS) + 1)
+    elsewhere = next(
+        i
+        for i in (sdk.interactions.create(model=MODEL, input="Owls?") for _ in range(len(KEYS) * 2))
+        if fake.interactions.owner_of(i.id or "") != key
+    )
+    before = len(fake.calls)
+    with pytest.raises(APIStatusError) as refused:
+        sdk.interactions.create(model=MODEL, input="More", tools=tools, previous_interaction_id=elsewhere.id)
+    assert refused.value.status_code == 400 and store.name in str(refused.value)
+    assert [c for c in fake.calls[before:] if c.method == "createInteraction"] == []

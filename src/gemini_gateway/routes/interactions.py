@@ -24,12 +24,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from starlette.routing import BaseRoute, Route
 
 from gemini_gateway.affinity.binder import check_ready
+from gemini_gateway.affinity.refs import interaction_names
 from gemini_gateway.affinity.resources import (
     affinity_of,
     decode_object,
@@ -67,6 +68,7 @@ RETENTION_SECONDS = 55 * 24 * 3600
 # The query of a get, as the SDK sends it (it always sends `stream`).
 _FORWARDED_GET_QUERY = ("stream", "last_event_id", "include_input")
 _SSE = "text/event-stream"
+T = TypeVar("T")
 
 Handler = Callable[[Gateway, Exchange, ClientIdentity, Scope, bytes, Send], Awaitable[None]]
 
@@ -129,7 +131,6 @@ async def create(
     previous = request.get("previous_interaction_id")
     name: str | None = None
     owner: Credential | None = None
-    call: Awaitable[Any]
     if previous is not None and previous != "":
         if not isinstance(previous, str):
             raise RequestError("previous_interaction_id must be a string")
@@ -137,23 +138,46 @@ async def create(
         owner, _ = await owner_credential(gateway, exchange, name, INTERACTIONS_SCOPE, version=version)
         check_ready(owner, scope_model, name, gateway.pool.clock())  # the follow-up spends the model's quota
         allowed = frozenset({owner.id})
+    allowed = await _with_named(gateway, request, scope_model, allowed, name)
     target = f"{version}/interactions"
+
+    def bound(call: Awaitable[T]) -> Awaitable[T]:
+        return call if name is None or owner is None else pinned(gateway, name, owner, scope_model, call)
+
     if _is_true(request.get("stream")):
-        call = _open(
-            gateway, exchange, "interactions.create", scope_model, "POST", target, allowed, body=body
-        )
-        opened = await (
-            call if name is None or owner is None else pinned(gateway, name, owner, scope_model, call)
+        opened = await bound(
+            _open(gateway, exchange, "interactions.create", scope_model, "POST", target, allowed, body=body)
         )
         await _relay(gateway, exchange, send, opened, client.id)
         return
-    call = on_credential(
-        gateway, exchange, "interactions.create", scope_model, "POST", target, allowed=allowed, body=body
+    reply = await bound(
+        on_credential(
+            gateway, exchange, "interactions.create", scope_model, "POST", target, allowed=allowed, body=body
+        )
     )
-    reply = await (call if name is None or owner is None else pinned(gateway, name, owner, scope_model, call))
     if request.get("store") is not False:
         await _remember(gateway, decode_object(reply.body), reply.credential_id, client.id)
     await answer(send, exchange, reply)
+
+
+async def _with_named(
+    gateway: Gateway, request: dict[str, Any], scope_model: str, allowed: frozenset[str], previous: str | None
+) -> frozenset[str]:
+    """`allowed` narrowed to the project holding what the interaction names: the File Search
+    stores of its tools and the files of its input live in one project, and only that key may
+    run it (another gets 403). A 400 when they, or the conversation it continues, live apart."""
+    named = interaction_names(request)
+    holders = await affinity_of(gateway).pin(named, scope_model)
+    if holders is None:
+        return allowed
+    narrowed = allowed & holders
+    if not narrowed:
+        listed = ", ".join(sorted(named | ({previous} if previous else set())))
+        raise RequestError(
+            f"this interaction names {listed}, which were created with different upstream credentials; "
+            "each exists only in its own project, so no single call can use them all"
+        )
+    return narrowed
 
 
 async def one(
