@@ -45,6 +45,15 @@ def test_a_batch_names_its_input_file_and_what_its_requests_name() -> None:
     assert named_resources(orjson.dumps(body)) == {"files/input1", "files/pic2", "cachedContents/c3"}
 
 
+def test_an_embeddings_batch_names_the_files_of_its_requests_content() -> None:
+    request = {
+        "content": {"parts": [{"file_data": {"file_uri": "files/pic9"}}]},
+        "taskType": "RETRIEVAL_QUERY",
+    }
+    body = {"batch": {"inputConfig": {"requests": {"requests": [{"request": request}]}}}}
+    assert named_resources(orjson.dumps(body)) == {"files/pic9"}
+
+
 def test_an_interaction_names_its_store_tools_and_the_files_of_its_input() -> None:
     request = {
         "model": "gemini-2.5-flash",

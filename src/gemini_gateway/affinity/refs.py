@@ -77,6 +77,9 @@ def _scope_names(scope: dict[str, Any]) -> set[str]:
     if isinstance(cached, str) and (name := cache_name(cached)):
         found.add(name)
     found.update(_file_names(_get(scope, "contents", "contents")))
+    content = scope.get("content")  # an embedding request (asyncBatchEmbedContent) has one
+    if isinstance(content, dict):
+        found.update(_file_names([content]))
     system = _get(scope, "systemInstruction", "system_instruction")
     if isinstance(system, dict):
         found.update(_file_names([system]))

@@ -2,6 +2,7 @@
 under `/gemini`:
 
     POST   /{v}/models/{model}:batchGenerateContent   create (inline requests or an input file)
+    POST   /{v}/models/{model}:asyncBatchEmbedContent embeddings batch (`client.batches.create_embeddings`)
     GET    /{v}/batches                               list, merged over every credential
     GET    /{v}/batches/{id}                          get (the SDK's poll)
     POST   /{v}/batches/{id}:cancel                   cancel
@@ -12,7 +13,7 @@ A batch runs in the project of the key that created it, and only that key can se
 gateway remembers `batches/{id}` with its credential and sends every later call there. A batch
 whose input is an uploaded file must be created by the file's key; the dispatcher's binder pins
 the create call to it (`affinity.refs` reads `batch.inputConfig.fileName` and what inlined
-requests name). A finished batch's responses file is in the same project, so it is remembered
+requests name; an embeddings batch's requests name content parts). A finished batch's responses file is in the same project, so it is remembered
 with the batch's credential when a poll reveals it.
 
 The SDK downloads with `GET /{v}/files/{id}:download?alt=media` (files.py in google-genai 3.x);
@@ -46,7 +47,11 @@ from gemini_gateway.routes.owned import answer, gemini_endpoint, query_of
 # Batch calls keep their cooldowns apart from generation: Google's batch quotas (concurrent
 # batches, enqueued tokens) are not a model's per-minute quota.
 BATCHES_SCOPE = "batches"
-_LIST_PARAMS = ("pageSize", "pageToken", "page_size", "page_token")
+# The create calls, and the request each names in Google's errors.
+_REQUEST = {
+    "batchGenerateContent": "BatchGenerateContentRequest",
+    "asyncBatchEmbedContent": "AsyncBatchEmbedContentRequest",
+}
 
 
 async def _learn(gateway: Gateway, reply: ResourceReply, client_id: str | None) -> None:
@@ -71,15 +76,17 @@ def _responses_file(operation: dict[str, Any]) -> str | None:
 
 
 async def create(gateway: Gateway, exchange: Exchange, scope: Scope, receive: Receive, send: Send) -> None:
-    """POST /{v}/models/{model}:batchGenerateContent"""
+    """POST /{v}/models/{model}:batchGenerateContent and :asyncBatchEmbedContent (an embeddings
+    batch: the same Operation `batches/{id}`, polled, listed and cancelled as any batch)."""
     client = gateway.auth.client(scope)
     model = model_id(scope["path_params"]["model"])
+    rpc = scope["path"].rpartition(":")[2]
     client.check_model(model)
     exchange.model = model
     body = await read_body(receive, gateway.settings.max_request_bytes)
     batch = parse_json_object(body).get("batch")
     if not isinstance(batch, dict):
-        raise RequestError("* BatchGenerateContentRequest.batch: batch is required")
+        raise RequestError(f"* {_REQUEST[rpc]}.batch: batch is required")
     resource_credentials(gateway, "batches.create")  # a clear 501 without Gemini API keys
     version = api_version(scope["path"])
     # Bound by the dispatcher's binder when the batch names a file (its input, or in a request).
@@ -89,7 +96,7 @@ async def create(gateway: Gateway, exchange: Exchange, scope: Scope, receive: Re
         "batches.create",
         BATCHES_SCOPE,
         "POST",
-        f"{version}/models/{model}:batchGenerateContent",
+        f"{version}/models/{model}:{rpc}",
         allowed=None,
         body=body,
     )
@@ -162,10 +169,11 @@ def routes() -> list[BaseRoute]:
             root = f"{prefix}/{version}"
             table += [
                 Route(
-                    f"{root}/models/{{model}}:batchGenerateContent",
-                    ASGIEndpoint(gemini_endpoint(create)),
-                    methods=["POST"],
-                ),
+                    f"{root}/models/{{model}}:{rpc}", ASGIEndpoint(gemini_endpoint(create)), methods=["POST"]
+                )
+                for rpc in _REQUEST
+            ]
+            table += [
                 Route(f"{root}/batches", ASGIEndpoint(gemini_endpoint(list_batches)), methods=["GET"]),
                 Route(
                     f"{root}/batches/{{batch_id}}:cancel",
