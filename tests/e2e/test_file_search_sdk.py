@@ -2,7 +2,8 @@
 gateway, served by the fake upstream.
 
 A store, its documents and operations live in the project of the key that created it; the fake
-answers 403 for them on any other key. Uploads into a store post their chunks without an API key,
+answers 403 for them on any other key. An interaction, or an OpenAI Responses call whose
+`file_search` tool names a store, goes to that key too. Uploads into a store post their chunks without an API key,
 and a generateContent whose fileSearch tool names the store must go to the store's key.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import openai
 import pytest
 from google import genai
 from google.genai import errors, types
@@ -151,3 +153,28 @@ def test_interactions_naming_a_store_go_to_its_key_streamed_or_not(
         sdk.interactions.create(model=MODEL, input="More", tools=tools, previous_interaction_id=elsewhere.id)
     assert refused.value.status_code == 400 and store.name in str(refused.value)
     assert [c for c in fake.calls[before:] if c.method == "createInteraction"] == []
+
+
+def test_openai_responses_file_search_over_a_store_goes_to_its_key(
+    gateway: RunningGateway, fake: FakeState
+) -> None:
+    """OpenAI's hosted `file_search` tool names File Search stores as `vector_store_ids`."""
+    sdk = client(gateway.url)  # kept: a dropped google-genai client closes its connections
+    store = sdk.file_search_stores.create(config={"display_name": "Shorebirds"})
+    key = owner(fake, store.name)
+    oai = openai.OpenAI(api_key="client-token", base_url=f"{gateway.url}/v1", max_retries=0)
+    before = len(fake.calls)
+    bare = (store.name or "").removeprefix("fileSearchStores/")
+    for ids in ([store.name], [bare]) * len(KEYS):
+        tool: Any = {"type": "file_search", "vector_store_ids": ids, "max_num_results": 3}
+        answer = oai.responses.create(model=MODEL, input="How do plovers feed?", tools=[tool])
+        assert answer.output_text
+    served = [c.key for c in fake.calls[before:] if c.method == "generateContent"]
+    assert served == [key] * (2 * len(KEYS))
+    for wrong in (
+        {"vector_store_ids": ["../x"]},
+        {"vector_store_ids": [store.name], "filters": {"type": "eq", "key": "a", "value": 1}},
+    ):
+        with pytest.raises(openai.BadRequestError) as refused:
+            oai.responses.create(model=MODEL, input="hi", tools=[{"type": "file_search", **wrong}])
+        assert "tools[0]" in str(refused.value)
