@@ -13,24 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from google import genai
 from google.genai import errors, types
 
 from gemini_gateway.fake_upstream import FakeState
 from tests.conftest import KEYS, RunningGateway
+from tests.e2e.genai_helpers import client, owner
 
 MODEL = "gemini-2.5-flash"
-
-
-def client(url: str) -> genai.Client:
-    return genai.Client(api_key="any-client-token", http_options={"base_url": url})
-
-
-def owner(fake: FakeState, name: str | None) -> str:
-    assert name is not None
-    key = fake.projects.owner_of(name)
-    assert key is not None, f"{name} is in no project"
-    return key
 
 
 def inline(*prompts: str) -> list[types.InlinedRequest]:

@@ -14,25 +14,14 @@ from typing import Any
 
 import openai
 import pytest
-from google import genai
 from google.genai import errors, types
 from google.genai._interactions import APIStatusError  # what client.interactions raises
 
 from gemini_gateway.fake_upstream import FakeState
 from tests.conftest import KEYS, RunningGateway
+from tests.e2e.genai_helpers import client, owner
 
 MODEL = "gemini-2.5-flash"
-
-
-def client(url: str) -> genai.Client:
-    return genai.Client(api_key="any-client-token", http_options={"base_url": url})
-
-
-def owner(fake: FakeState, name: str | None) -> str:
-    assert name is not None
-    key = fake.projects.owner_of(name)
-    assert key is not None, f"{name} is in no project"
-    return key
 
 
 def test_store_upload_poll_generate_on_the_store_key(

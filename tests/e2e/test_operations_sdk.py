@@ -10,27 +10,16 @@ Google's generic `operations/{id}` is reached the same way.
 from __future__ import annotations
 
 import httpx
-from google import genai
 from google.genai import types
 
 from gemini_gateway.affinity.refs import file_name
 from gemini_gateway.fake_upstream import FakeState
 from gemini_gateway.fake_upstream.operations import StoredOperation
 from tests.conftest import KEYS, RunningGateway
+from tests.e2e.genai_helpers import client, owner
 
 VEO = "veo-3.0-generate-001"
 CLIENT = {"x-goog-api-key": "any-client-token"}
-
-
-def client(url: str) -> genai.Client:
-    return genai.Client(api_key="any-client-token", http_options={"base_url": url})
-
-
-def owner(fake: FakeState, name: str | None) -> str:
-    assert name is not None
-    key = fake.projects.owner_of(name)
-    assert key is not None, f"{name} is in no project"
-    return key
 
 
 def start_video(gateway: RunningGateway, prompt: str) -> types.GenerateVideosOperation:

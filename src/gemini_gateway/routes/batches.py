@@ -24,14 +24,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from starlette.routing import BaseRoute, Route
 
 from gemini_gateway.affinity.resources import (
     FILES_SCOPE,
     affinity_of,
     decode_object,
-    list_merged,
     on_credential,
     on_owner,
     resource_credentials,
@@ -42,7 +40,7 @@ from gemini_gateway.errors import RequestError
 from gemini_gateway.exchange import Exchange
 from gemini_gateway.resource_names import api_version, model_id, resource_id
 from gemini_gateway.routes.asgi import ASGIEndpoint, Receive, Scope, Send, parse_json_object, read_body
-from gemini_gateway.routes.owned import answer, gemini_endpoint, query_of
+from gemini_gateway.routes.owned import answer, gemini_endpoint, long_running_call, merged_list, query_of
 
 # Batch calls keep their cooldowns apart from generation: Google's batch quotas (concurrent
 # batches, enqueued tokens) are not a model's per-minute quota.
@@ -108,39 +106,13 @@ async def list_batches(
     gateway: Gateway, exchange: Exchange, scope: Scope, receive: Receive, send: Send
 ) -> None:
     """GET /{v}/batches: every credential's batches as one paged list."""
-    page = await list_merged(
-        gateway,
-        exchange,
-        method="batches.list",
-        scope_model=BATCHES_SCOPE,
-        path=f"{api_version(scope['path'])}/batches",
-        items_key="operations",
-        expiry_key="expireTime",
-        query=query_of(scope),
-        default_size=10,
-        max_size=1000,
-    )
-    reply = ResourceReply(200, orjson.dumps(page), {})
-    await answer(send, exchange, reply)
+    await merged_list(gateway, exchange, scope, send, "batches", BATCHES_SCOPE, 1000, items_key="operations")
 
 
 async def one_batch(gateway: Gateway, exchange: Exchange, scope: Scope, receive: Receive, send: Send) -> None:
     """GET, DELETE /{v}/batches/{id} and POST /{v}/batches/{id}:cancel, on the batch's key."""
     name = f"batches/{resource_id('batches', scope['path_params']['batch_id'])}"
-    version = api_version(scope["path"])
-    verb = scope["method"]
-    cancel = verb == "POST"
-    method = "batches.cancel" if cancel else "batches.get" if verb == "GET" else "batches.delete"
-    path = f"{version}/{name}:cancel" if cancel else f"{version}/{name}"
-    body = b"{}" if cancel else b""
-    reply = await on_owner(
-        gateway, exchange, name, method, BATCHES_SCOPE, verb, path, version=version, body=body
-    )
-    if verb == "DELETE":
-        await affinity_of(gateway).owners.forget(name)
-    elif verb == "GET":
-        await _learn(gateway, reply, exchange.client_id)
-    await answer(send, exchange, reply)
+    await long_running_call(gateway, exchange, scope, send, name, "batches", BATCHES_SCOPE, _learn)
 
 
 async def download(gateway: Gateway, exchange: Exchange, scope: Scope, receive: Receive, send: Send) -> None:

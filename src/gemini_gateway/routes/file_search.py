@@ -22,13 +22,11 @@ chunks, which google-genai posts to that URL without an API key, go to the same 
 
 from __future__ import annotations
 
-import orjson
 from starlette.routing import BaseRoute, Route
 
 from gemini_gateway.affinity.resources import (
     affinity_of,
     decode_object,
-    list_merged,
     on_credential,
     on_owner,
     owner_credential,
@@ -51,7 +49,7 @@ from gemini_gateway.routes.files import (
     send_upload_error,
     upload_headers,
 )
-from gemini_gateway.routes.owned import answer, forwarded, gemini_endpoint, query_of
+from gemini_gateway.routes.owned import answer, forwarded, gemini_endpoint, merged_list, query_of
 
 STORES_SCOPE = "fileSearchStores"  # cooldowns apart from generation, as for files and caches
 _LIST_PARAMS = ("pageSize", "pageToken", "page_size", "page_token")
@@ -73,19 +71,7 @@ async def collection(
     """POST (create) and GET (list) /{v}/fileSearchStores."""
     version = api_version(scope["path"])
     if scope["method"] == "GET":
-        page = await list_merged(
-            gateway,
-            exchange,
-            method="fileSearchStores.list",
-            scope_model=STORES_SCOPE,
-            path=f"{version}/fileSearchStores",
-            items_key="fileSearchStores",
-            expiry_key="expireTime",
-            query=query_of(scope),
-            default_size=10,
-            max_size=20,
-        )
-        await answer(send, exchange, ResourceReply(200, orjson.dumps(page), {}))
+        await merged_list(gateway, exchange, scope, send, "fileSearchStores", STORES_SCOPE, 20)
         return
     body = await read_body(receive, METADATA_LIMIT)
     resource_credentials(gateway, "fileSearchStores.create")  # a clear 501 without Gemini API keys

@@ -24,16 +24,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from starlette.routing import BaseRoute, Route
 
 from gemini_gateway.affinity.refs import file_name
 from gemini_gateway.affinity.resources import (
     affinity_of,
     decode_object,
-    list_merged,
     on_credential,
-    on_owner,
     resource_credentials,
 )
 from gemini_gateway.backends.base import ResourceReply
@@ -41,7 +38,7 @@ from gemini_gateway.context import Gateway
 from gemini_gateway.exchange import Exchange
 from gemini_gateway.resource_names import api_version, model_id, resource_id
 from gemini_gateway.routes.asgi import ASGIEndpoint, Receive, Scope, Send, parse_json_object, read_body
-from gemini_gateway.routes.owned import answer, gemini_endpoint, query_of
+from gemini_gateway.routes.owned import answer, gemini_endpoint, long_running_call, merged_list
 
 # Polls keep their cooldowns apart from generation, as batch and file calls do; starting one
 # spends its model's quota and is scoped to the model.
@@ -108,45 +105,14 @@ async def start(gateway: Gateway, exchange: Exchange, scope: Scope, receive: Rec
 async def one(gateway: Gateway, exchange: Exchange, scope: Scope, receive: Receive, send: Send) -> None:
     """GET and DELETE of an operation, and POST `…:cancel`, on the key that started it."""
     name = _operation_name(scope)
-    version = api_version(scope["path"])
-    verb = scope["method"]
-    cancel = verb == "POST"
-    method = "operations.cancel" if cancel else "operations.get" if verb == "GET" else "operations.delete"
-    reply = await on_owner(
-        gateway,
-        exchange,
-        name,
-        method,
-        OPERATIONS_SCOPE,
-        verb,
-        f"{version}/{name}:cancel" if cancel else f"{version}/{name}",
-        body=b"{}" if cancel else b"",
-        version=version,
-    )
-    if verb == "DELETE":
-        await affinity_of(gateway).owners.forget(name)
-    elif verb == "GET":
-        await _learn(gateway, reply, exchange.client_id)
-    await answer(send, exchange, reply)
+    await long_running_call(gateway, exchange, scope, send, name, "operations", OPERATIONS_SCOPE, _learn)
 
 
 async def list_operations(
     gateway: Gateway, exchange: Exchange, scope: Scope, receive: Receive, send: Send
 ) -> None:
     """GET /{v}/operations: every credential's operations as one paged list."""
-    page = await list_merged(
-        gateway,
-        exchange,
-        method="operations.list",
-        scope_model=OPERATIONS_SCOPE,
-        path=f"{api_version(scope['path'])}/operations",
-        items_key="operations",
-        expiry_key="expireTime",
-        query=query_of(scope),
-        default_size=10,
-        max_size=100,
-    )
-    await answer(send, exchange, ResourceReply(200, orjson.dumps(page), {}))
+    await merged_list(gateway, exchange, scope, send, "operations", OPERATIONS_SCOPE, 100)
 
 
 def routes() -> list[BaseRoute]:
