@@ -58,6 +58,7 @@ from gemini_gateway.routes.files import routes as file_routes
 from gemini_gateway.routes.front_door import FrontDoor
 from gemini_gateway.routes.interactions import routes as interaction_routes
 from gemini_gateway.routes.openai_image_edits import routes as image_edit_routes
+from gemini_gateway.routes.operations import routes as operation_routes
 from gemini_gateway.settings import Settings, load_settings
 from gemini_gateway.shared import start_shared, stop_shared
 from gemini_gateway.shared.gate import Gate, rate_gate
@@ -204,6 +205,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(oauth_api.router)
     app.include_router(oauth_callback.callback_router)
     app.include_router(aistudio_api.router)
+    # Before OpenAI's `GET /v1/models/{model:path}`: `GET /v1/models/{m}/operations/{id}`.
+    app.router.routes.extend(operation_routes())
     # OpenAI's routes first: `GET /v1/models` is shared, and that handler sends Google clients on.
     app.router.routes.extend(openai.routes())
     app.router.routes.extend(image_edit_routes())

@@ -10,26 +10,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
-from google import genai
 from google.genai import errors, types
 
 from gemini_gateway.fake_upstream import FakeState
 from tests.conftest import KEYS, RunningGateway
+from tests.e2e.genai_helpers import client, owner
 
 MODEL = "gemini-2.5-flash"
-
-
-def client(url: str) -> genai.Client:
-    return genai.Client(api_key="any-client-token", http_options={"base_url": url})
-
-
-def owner(fake: FakeState, name: str | None) -> str:
-    assert name is not None
-    key = fake.projects.owner_of(name)
-    assert key is not None, f"{name} is in no project"
-    return key
 
 
 def inline(*prompts: str) -> list[types.InlinedRequest]:
@@ -115,3 +105,32 @@ def test_batch_naming_a_file_of_another_key_is_refused_by_that_project(
     with pytest.raises(errors.APIError) as failed:
         sdk.batches.create(model=MODEL, src="files/neveruploaded")
     assert failed.value.code == 403
+
+
+@pytest.mark.filterwarnings("ignore:batches.create_embeddings\\(\\) is experimental")
+def test_embeddings_batch_inline_and_from_a_file_of_its_key(
+    gateway: RunningGateway, fake: FakeState, tmp_path: Path
+) -> None:
+    """`client.batches.create_embeddings` (`models/{m}:asyncBatchEmbedContent`) is a batch like
+    any other: polled on its key to the embeddings; a file input pins the create to the file's key."""
+    sdk = client(gateway.url)
+    src: Any = {"inlined_requests": {"contents": ["heron", "egret"], "config": {"output_dimensionality": 8}}}
+    job = sdk.batches.create_embeddings(model="gemini-embedding-001", src=src)
+    assert job.name and job.name.startswith("batches/") and fake.calls[-1].method == "asyncBatchEmbedContent"
+    key = owner(fake, job.name)
+    while not job.done:
+        job = sdk.batches.get(name=job.name)
+        assert fake.calls[-1].key == key and fake.calls[-1].method == "getBatch"
+    assert job.state == types.JobState.JOB_STATE_SUCCEEDED and job.dest
+    vectors = [
+        r.response.embedding.values
+        for r in job.dest.inlined_embed_content_responses or ()
+        if r.response and r.response.embedding
+    ]
+    assert len(vectors) == 2 and all(v and len(v) == 8 for v in vectors) and vectors[0] != vectors[1]
+    source = tmp_path / "embed.jsonl"
+    source.write_text(json.dumps({"key": "k1", "request": {"content": {"parts": [{"text": "ibis"}]}}}) + "\n")
+    for _ in range(len(KEYS)):
+        uploaded = sdk.files.upload(file=source, config={"mime_type": "application/jsonl"})
+        job = sdk.batches.create_embeddings(model="gemini-embedding-001", src={"file_name": uploaded.name})
+        assert owner(fake, job.name) == owner(fake, uploaded.name)

@@ -2,33 +2,26 @@
 gateway, served by the fake upstream.
 
 A store, its documents and operations live in the project of the key that created it; the fake
-answers 403 for them on any other key. Uploads into a store post their chunks without an API key,
+answers 403 for them on any other key. An interaction, or an OpenAI Responses call whose
+`file_search` tool names a store, goes to that key too. Uploads into a store post their chunks without an API key,
 and a generateContent whose fileSearch tool names the store must go to the store's key.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+import openai
 import pytest
-from google import genai
 from google.genai import errors, types
+from google.genai._interactions import APIStatusError  # what client.interactions raises
 
 from gemini_gateway.fake_upstream import FakeState
 from tests.conftest import KEYS, RunningGateway
+from tests.e2e.genai_helpers import client, owner
 
 MODEL = "gemini-2.5-flash"
-
-
-def client(url: str) -> genai.Client:
-    return genai.Client(api_key="any-client-token", http_options={"base_url": url})
-
-
-def owner(fake: FakeState, name: str | None) -> str:
-    assert name is not None
-    key = fake.projects.owner_of(name)
-    assert key is not None, f"{name} is in no project"
-    return key
 
 
 def test_store_upload_poll_generate_on_the_store_key(
@@ -121,3 +114,56 @@ def test_documents_deleted_on_the_store_key(gateway: RunningGateway, fake: FakeS
     sdk.file_search_stores.documents.delete(name=operation.response.document_name, config={"force": True})
     assert fake.calls[-1].key == key and fake.calls[-1].method == "documents"
     assert list(sdk.file_search_stores.documents.list(parent=store.name or "")) == []
+
+
+def test_interactions_naming_a_store_go_to_its_key_streamed_or_not(
+    gateway: RunningGateway, fake: FakeState
+) -> None:
+    """An interaction's `file_search` tool (flat and snake_case, unlike generateContent's) pins
+    it to the store's key; one continuing a conversation of another key cannot use the store."""
+    sdk = client(gateway.url)
+    store = sdk.file_search_stores.create(config={"display_name": "Wader notes"})
+    key = owner(fake, store.name)
+    tools: Any = [{"type": "file_search", "file_search_store_names": [store.name]}]
+    before = len(fake.calls)
+    made = [sdk.interactions.create(model=MODEL, input="How do herons fish?", tools=tools) for _ in KEYS]
+    for event in sdk.interactions.create(model=MODEL, input="And egrets?", tools=tools, stream=True):
+        assert event.event_type != "error"
+    assert all(m.status == "completed" for m in made)
+    served = [c.key for c in fake.calls[before:] if c.method == "createInteraction"]
+    assert served == [key] * (len(KEYS) + 1)
+    elsewhere = next(
+        i
+        for i in (sdk.interactions.create(model=MODEL, input="Owls?") for _ in range(len(KEYS) * 2))
+        if fake.interactions.owner_of(i.id or "") != key
+    )
+    before = len(fake.calls)
+    with pytest.raises(APIStatusError) as refused:
+        sdk.interactions.create(model=MODEL, input="More", tools=tools, previous_interaction_id=elsewhere.id)
+    assert refused.value.status_code == 400 and store.name in str(refused.value)
+    assert [c for c in fake.calls[before:] if c.method == "createInteraction"] == []
+
+
+def test_openai_responses_file_search_over_a_store_goes_to_its_key(
+    gateway: RunningGateway, fake: FakeState
+) -> None:
+    """OpenAI's hosted `file_search` tool names File Search stores as `vector_store_ids`."""
+    sdk = client(gateway.url)  # kept: a dropped google-genai client closes its connections
+    store = sdk.file_search_stores.create(config={"display_name": "Shorebirds"})
+    key = owner(fake, store.name)
+    oai = openai.OpenAI(api_key="client-token", base_url=f"{gateway.url}/v1", max_retries=0)
+    before = len(fake.calls)
+    bare = (store.name or "").removeprefix("fileSearchStores/")
+    for ids in ([store.name], [bare]) * len(KEYS):
+        tool: Any = {"type": "file_search", "vector_store_ids": ids, "max_num_results": 3}
+        answer = oai.responses.create(model=MODEL, input="How do plovers feed?", tools=[tool])
+        assert answer.output_text
+    served = [c.key for c in fake.calls[before:] if c.method == "generateContent"]
+    assert served == [key] * (2 * len(KEYS))
+    for wrong in (
+        {"vector_store_ids": ["../x"]},
+        {"vector_store_ids": [store.name], "filters": {"type": "eq", "key": "a", "value": 1}},
+    ):
+        with pytest.raises(openai.BadRequestError) as refused:
+            oai.responses.create(model=MODEL, input="hi", tools=[{"type": "file_search", **wrong}])
+        assert "tools[0]" in str(refused.value)

@@ -17,27 +17,15 @@ from pathlib import Path
 
 import httpx
 import pytest
-from google import genai
 from google.genai import types
 
 from gemini_gateway.fake_upstream import FakeState
 from gemini_gateway.pool.credential import credential_id
 from tests.conftest import ADMIN_TOKEN, KEYS, RunningGateway
+from tests.e2e.genai_helpers import client, owner
 
 MODEL = "gemini-2.5-flash"
 LONG_TEXT = "Kingfishers perch above still water and dive for small fish. " * 120
-
-
-def client(url: str) -> genai.Client:
-    # The SDK's default version is v1; Google serves files and caches there as well as on v1beta.
-    return genai.Client(api_key="any-client-token", http_options={"base_url": url})
-
-
-def owner(fake: FakeState, name: str | None) -> str:
-    assert name is not None
-    key = fake.projects.owner_of(name)
-    assert key is not None, f"{name} is in no project"
-    return key
 
 
 def write(path: Path, size: int) -> Path:

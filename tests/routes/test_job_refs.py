@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from gemini_gateway.affinity.refs import named_resources
+from gemini_gateway.affinity.refs import interaction_names, named_resources
 from gemini_gateway.errors import GatewayError
 from gemini_gateway.resource_names import method_path
 
@@ -43,6 +43,37 @@ def test_a_batch_names_its_input_file_and_what_its_requests_name() -> None:
         }
     }
     assert named_resources(orjson.dumps(body)) == {"files/input1", "files/pic2", "cachedContents/c3"}
+
+
+def test_an_embeddings_batch_names_the_files_of_its_requests_content() -> None:
+    request = {
+        "content": {"parts": [{"file_data": {"file_uri": "files/pic9"}}]},
+        "taskType": "RETRIEVAL_QUERY",
+    }
+    body = {"batch": {"inputConfig": {"requests": {"requests": [{"request": request}]}}}}
+    assert named_resources(orjson.dumps(body)) == {"files/pic9"}
+
+
+def test_an_interaction_names_its_store_tools_and_the_files_of_its_input() -> None:
+    request = {
+        "model": "gemini-2.5-flash",
+        "tools": [
+            {"type": "file_search", "file_search_store_names": ["fileSearchStores/s-1", "../x"]},
+            {"type": "google_search"},
+        ],
+        "input": [
+            {
+                "type": "user_input",
+                "content": [
+                    {"type": "text", "text": "files/not-a-uri-key"},
+                    {"type": "document", "uri": "https://host.example/v1beta/files/doc1", "mime_type": "x"},
+                ],
+            },
+            {"type": "image", "uri": "files/img2"},
+        ],
+    }
+    assert interaction_names(request) == {"fileSearchStores/s-1", "files/doc1", "files/img2"}
+    assert interaction_names({"input": "files/abc", "tools": "nonsense"}) == set()
 
 
 def test_custom_methods_keep_their_colon_and_nothing_else_does() -> None:

@@ -38,16 +38,21 @@ class Affinity:
         if call.allowed is not None or call.method not in BINDING_METHODS:
             return
         names = named_resources(call.body)
+        if names:
+            call.allowed = await self.pin(names, call.model)
+
+    async def pin(self, names: set[str], model: str | None) -> frozenset[str] | None:
+        """The credentials a call naming `names` may go to: the one whose project holds those the
+        gateway knows, else every credential that could hold them; None when nothing is named."""
         if not names:
-            return
+            return None
         holders: dict[str, str] = {}
         for name in sorted(names):
             owner = await self.owners.owner(name)
             if owner is not None:
                 holders[name] = owner.credential_id
         if not holders:
-            call.allowed = self._possible_holders(names)
-            return
+            return self._possible_holders(names)
         if len(set(holders.values())) > 1:
             listed = ", ".join(sorted(holders))
             raise RequestError(
@@ -61,8 +66,8 @@ class Affinity:
                 f"{name} was created with an upstream credential that is no longer in the pool",
                 status_code=404,
             )
-        check_ready(credential, call.model, name, self.pool.clock())
-        call.allowed = frozenset({credential_id})
+        check_ready(credential, model, name, self.pool.clock())
+        return frozenset({credential_id})
 
     def _possible_holders(self, names: set[str]) -> frozenset[str]:
         able = frozenset(c.id for c in self.pool if self.can_hold(c))

@@ -1,8 +1,11 @@
-"""Project-bound names in the 2026 surfaces' bodies: File Search stores and batch inputs (pure).
+"""Project-bound names in the 2026 surfaces' bodies: File Search stores, batch inputs and what
+an interaction names (pure).
 
 A generateContent's `fileSearch` tool names stores as `fileSearchStoreNames`; google-genai
 writes the snake_case `file_search_store_names` inside the camelCase `fileSearch` key (proto3
-JSON accepts both spellings, for the tool key too), so every combination is read. A batch names
+JSON accepts both spellings, for the tool key too), so every combination is read. An
+interaction's tool is flat and snake_case: `{"type": "file_search", "file_search_store_names"}`;
+its `input` names uploaded files as the `uri` of content blocks (`document`, `image`, ...). A batch names
 its input file as `batch.inputConfig.fileName`, and each inlined request may name files and
 caches as a generateContent does.
 """
@@ -25,11 +28,14 @@ def _get(data: Any, camel: str, snake: str) -> Any:
 
 
 def store_names(scope: dict[str, Any]) -> set[str]:
-    """Store names the `tools` of a generateContent request name."""
+    """Store names the `tools` of a generateContent request (`{"fileSearch": {...}}`) or of an
+    interaction (`{"type": "file_search", "file_search_store_names": [...]}`) name."""
     found: set[str] = set()
     tools = scope.get("tools")
     for tool in tools if isinstance(tools, list) else ():
         search = _get(tool, "fileSearch", "file_search")
+        if search is None and isinstance(tool, dict) and tool.get("type") == "file_search":
+            search = tool
         names = _get(search, "fileSearchStoreNames", "file_search_store_names")
         for name in names if isinstance(names, list) else ():
             if isinstance(name, str) and _STORE_NAME.match(name.strip()):

@@ -41,14 +41,15 @@ class OwnerStore:
 
     def holdings(self, limit: int = 20) -> dict[str, dict[str, dict[str, Any]]]:
         """What each credential's project holds, as far as this gateway knows: credential id ->
-        kind (`files`, `cachedContents`, `batches`, `interactions`, ...) -> count and the first
+        kind (`files`, `cachedContents`, `batches`, `interactions`, `operations`, ...) -> count and the first
         `limit` names, for operators (`/api/pool`)."""
         now = time.time()
         held: dict[str, dict[str, dict[str, Any]]] = {}
         for name, owner in self._owners.items():
             if not owner.live(now):
                 continue
-            kind = name.split("/", 1)[0]
+            # `models/m/operations/x` is an operation, not a model
+            kind = "operations" if "/operations/" in name else name.split("/", 1)[0]
             entry = held.setdefault(owner.credential_id, {}).setdefault(kind, {"count": 0, "names": []})
             entry["count"] += 1
             if len(entry["names"]) < limit:

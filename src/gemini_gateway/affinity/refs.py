@@ -77,6 +77,9 @@ def _scope_names(scope: dict[str, Any]) -> set[str]:
     if isinstance(cached, str) and (name := cache_name(cached)):
         found.add(name)
     found.update(_file_names(_get(scope, "contents", "contents")))
+    content = scope.get("content")  # an embedding request (asyncBatchEmbedContent) has one
+    if isinstance(content, dict):
+        found.update(_file_names([content]))
     system = _get(scope, "systemInstruction", "system_instruction")
     if isinstance(system, dict):
         found.update(_file_names([system]))
@@ -102,3 +105,20 @@ def _file_names(contents: Any) -> Iterable[str]:
 def _get(data: dict[str, Any], camel: str, snake: str) -> Any:
     value = data.get(camel)
     return data.get(snake) if value is None else value
+
+
+def interaction_names(request: dict[str, Any]) -> set[str]:
+    """What an interaction names: the stores of its `file_search` tools and the Files API files
+    its `input` names as a content block's `uri` (at any depth: turns wrap blocks)."""
+    found = store_names(request)
+    stack: list[Any] = [request.get("input")]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, dict):
+            uri = item.get("uri")
+            if isinstance(uri, str) and (name := file_name(uri)):
+                found.add(name)
+            stack.extend(value for value in item.values() if isinstance(value, (list, dict)))
+    return found

@@ -1,9 +1,11 @@
 """Resource calls as the Files API and cachedContents routes make them, over the dispatcher.
 
 - `on_credential`: one call on one credential (pool bookkeeping, cooldowns, attempts recorded).
-- `on_owner`: a call on one resource, sent to the credential that holds it. When the gateway does
-  not know the holder (uploaded before the gateway, or by another tool) it asks each credential
-  in turn and remembers the answer.
+- `on_owner`: a call on one resource (or on something under it), sent to the credential that holds
+  it. When the gateway does not know the holder (uploaded before the gateway, or by another tool)
+  `owner_credential` asks each credential in turn and remembers the answer; `pinned` turns a
+  failure of the owner into what the client should hear. Files, caches, batches, File Search
+  stores, interactions and long-running operations all route through these.
 - `list_merged`: one listing over every credential's project, paged with a combined token.
 
 Quota scope: Files API and cachedContents calls keep their cooldowns under the pseudo-model
@@ -15,9 +17,9 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
@@ -41,6 +43,7 @@ CACHES_SCOPE = "cachedContents"
 _GONE = (403, 404)  # Google's answers for a resource its project does not hold
 
 log = logging.getLogger("gemini_gateway.affinity")
+T = TypeVar("T")
 
 
 def affinity_of(gateway: Gateway) -> Affinity:
@@ -109,6 +112,54 @@ async def on_credential(
     )
 
 
+def search_method(name: str) -> str:
+    """The method that asks a credential for `name`: `files.get`, `batches.get`, ... and
+    `operations.get` for any long-running operation (`operations/x`, `models/m/operations/x`)."""
+    if name.startswith("operations/") or "/operations/" in name:
+        return "operations.get"
+    return f"{name.partition('/')[0]}.get"
+
+
+async def owner_credential(
+    gateway: Gateway, exchange: Exchange, name: str, scope_model: str, *, version: str = "v1beta"
+) -> tuple[Credential, ResourceReply | None]:
+    """The credential whose project holds `name`, ready to serve `scope_model` now, else the error
+    the client should see (429 naming `name` while it cools down, 503 when disabled, Google's 403
+    or 404 when no credential holds it). An owner the gateway never learned (created before the
+    gateway, or by another tool) is found by asking each credential; that search's answer (a GET
+    of `name`) comes back with it, else None."""
+    affinity = affinity_of(gateway)
+    found: ResourceReply | None = None
+    owner = await affinity.owners.owner(name)
+    if owner is None:
+        owner, found = await _discover(gateway, exchange, name, scope_model, affinity, version)
+    credential = gateway.pool.get(owner.credential_id)
+    if credential is None:
+        raise RequestError(
+            f"{name} was created with an upstream credential that is no longer in the pool", status_code=404
+        )
+    check_ready(credential, scope_model, name, gateway.pool.clock())
+    return credential, found
+
+
+async def pinned(
+    gateway: Gateway, name: str, credential: Credential, scope_model: str, call: Awaitable[T]
+) -> T:
+    """Await a call bound to `credential`, the owner of `name`: when the owner turned out to be
+    cooling down the client hears that (429, Retry-After, the name) rather than the pool's general
+    refusal; when Google no longer has the resource (expired, or deleted behind the gateway's
+    back) its owner is forgotten."""
+    try:
+        return await call
+    except NoCredentialAvailable:
+        check_ready(credential, scope_model, name, gateway.pool.clock())
+        raise
+    except UpstreamError as exc:
+        if exc.status_code in _GONE:
+            await affinity_of(gateway).owners.forget(name)
+        raise
+
+
 async def on_owner(
     gateway: Gateway,
     exchange: Exchange,
@@ -122,21 +173,17 @@ async def on_owner(
     body: bytes = b"",
     version: str = "v1beta",
 ) -> ResourceReply:
-    """`verb path` on the credential holding `name`; raises Google's 403/404 when none does."""
-    affinity = affinity_of(gateway)
-    owner = await affinity.owners.owner(name)
-    if owner is None:
-        owner, found = await _discover(gateway, exchange, name, scope_model, affinity, version)
-        if verb == "GET":
-            return found  # the search already fetched it
-    credential = gateway.pool.get(owner.credential_id)
-    if credential is None:
-        raise RequestError(
-            f"{name} was created with an upstream credential that is no longer in the pool", status_code=404
-        )
-    check_ready(credential, scope_model, name, gateway.pool.clock())
-    try:
-        return await on_credential(
+    """`verb path` on the credential holding `name` (the resource itself, or something under it:
+    documents, operations, a download); raises Google's 403/404 when none does."""
+    credential, found = await owner_credential(gateway, exchange, name, scope_model, version=version)
+    if found is not None and verb == "GET" and path == f"{version}/{name}" and not params:
+        return found  # the search already fetched it
+    return await pinned(
+        gateway,
+        name,
+        credential,
+        scope_model,
+        on_credential(
             gateway,
             exchange,
             method,
@@ -146,11 +193,8 @@ async def on_owner(
             allowed=frozenset({credential.id}),
             params=params,
             body=body,
-        )
-    except UpstreamError as exc:
-        if exc.status_code in _GONE:
-            await affinity.owners.forget(name)  # expired or deleted behind the gateway's back
-        raise
+        ),
+    )
 
 
 async def _discover(
@@ -158,7 +202,7 @@ async def _discover(
 ) -> tuple[Owner, ResourceReply]:
     """Ask each credential for `name` until one has it; remember that one and return its answer."""
     last: GatewayError | None = None
-    method = f"{name.partition('/')[0]}.get"  # files.get, cachedContents.get, batches.get, ...
+    method = search_method(name)
     for credential in resource_credentials(gateway, method):
         try:
             reply = await on_credential(

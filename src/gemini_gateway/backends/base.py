@@ -69,6 +69,13 @@ RESOURCE_METHODS = frozenset(
         "fileSearchStores.importFile",
         "fileSearchStores.documents",
         "fileSearchStores.operations",
+        # Long-running operations (routes/operations.py): Veo's predictLongRunning starts one in
+        # the credential's project, and only that project can poll it.
+        "predictLongRunning",
+        "operations.get",
+        "operations.list",
+        "operations.cancel",
+        "operations.delete",
     }
 )
 # Interactions (`/{version}/interactions`): they live in the project of the key that created them,

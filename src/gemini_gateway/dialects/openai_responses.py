@@ -4,6 +4,10 @@ The gateway keeps no conversation store, so `previous_response_id` and item refe
 with a clear message; clients resend the whole input (what Codex-style agents do with `store:false`).
 Function-call signatures ride in `call_id` exactly as in chat completions.
 
+The hosted `file_search` tool searches Gemini File Search stores: its `vector_store_ids` name
+stores (`fileSearchStores/{id}`, or the bare id) and become a `fileSearch` tool, so the call goes
+to the key whose project holds them (the dispatcher's binder reads the store names).
+
 Functions grouped in a `namespace` tool (Codex CLI's sub-agent tools) are declared to Gemini as
 `<namespace>.<name>`: Gemini takes dots in function names, OpenAI function names never hold one,
 so a dotted name in an answer is split back into `namespace` and `name` without any state.
@@ -53,6 +57,7 @@ from gemini_gateway.dialects.media import RemoteImage, remote_images
 from gemini_gateway.dialects.openai_chat import response_format_fields, tool_config
 from gemini_gateway.dialects.openai_messages import content_parts
 from gemini_gateway.dialects.schema import function_declaration
+from gemini_gateway.resource_names import RESOURCE_ID
 
 _ECHOED = ("instructions", "tools", "tool_choice", "temperature", "top_p", "parallel_tool_calls", "metadata")
 _SEARCH_TOOLS = frozenset({"web_search", "web_search_preview", "web_search_2025_08_26"})
@@ -88,15 +93,14 @@ def parse_responses_request(
     request: JSON = {"contents": contents}
     if system:
         request["systemInstruction"] = {"parts": system}
-    declarations, search = _tools(body)
+    declarations, hosted = _tools(body)
     choice = body.get("tool_choice")
     if choice is not None and declarations:
         calling, declarations = tool_config(choice, declarations, "tool_choice")
         if declarations:
             request["toolConfig"] = calling
     tools: list[JSON] = [{"functionDeclarations": declarations}] if declarations else []
-    if search:
-        tools.append(dict(SEARCH_TOOL))
+    tools += hosted
     if tools:
         request["tools"] = tools
     if config := _generation_config(body, model):
@@ -145,14 +149,19 @@ def _generation_config(body: JSON, model: str) -> JSON:
     return config
 
 
-def _tools(body: JSON) -> tuple[list[JSON], bool]:
+def _tools(body: JSON) -> tuple[list[JSON], list[JSON]]:
+    """(function declarations, Gemini's built-in tools standing for OpenAI's hosted ones)."""
     declarations = []
-    search = False
+    hosted: list[JSON] = []
     for i, raw in enumerate(opt_list(body, "tools") or ()):
         tool = as_dict(raw, f"tools[{i}]")
         kind = opt_str(tool, "type", f"tools[{i}].type")
         if kind in _SEARCH_TOOLS:
-            search = True
+            if SEARCH_TOOL not in hosted:
+                hosted.append(dict(SEARCH_TOOL))
+        elif kind == "file_search":
+            if (search := _file_search(tool, f"tools[{i}]")) is not None:
+                hosted.append(search)
         elif kind == "function":
             declarations.append(_declaration(tool, f"tools[{i}]"))
         elif kind == "namespace":
@@ -161,8 +170,32 @@ def _tools(body: JSON) -> tuple[list[JSON], bool]:
                 inner = as_dict(inner, f"tools[{i}].tools[{j}]")
                 if inner.get("type") == "function":
                     declarations.append(_declaration(inner, f"tools[{i}].tools[{j}]", namespace))
-        # hosted tools (file_search, computer, mcp...) have no Gemini counterpart here
-    return declarations, search
+        # other hosted tools (computer, mcp...) have no Gemini counterpart here
+    return declarations, hosted
+
+
+def _file_search(tool: JSON, param: str) -> JSON | None:
+    """OpenAI's `file_search` over vector stores -> Gemini's File Search over stores of the same
+    names; `max_num_results` is Gemini's `topK`. OpenAI's attribute `filters` have no faithful
+    counterpart in Gemini's `metadataFilter` (a filter expression string): refused, not dropped."""
+    ids = opt_list(tool, "vector_store_ids", f"{param}.vector_store_ids")
+    if not ids:
+        return None  # nothing to search: left out, as a hosted tool without a counterpart is
+    names = []
+    for j, raw in enumerate(ids):
+        store = raw.removeprefix("fileSearchStores/") if isinstance(raw, str) else ""
+        if RESOURCE_ID.fullmatch(store) is None:
+            raise ParamError(
+                f"{param}.vector_store_ids[{j}]", "is not a File Search store name (fileSearchStores/...)"
+            )
+        names.append(f"fileSearchStores/{store}")
+    if tool.get("filters") is not None:
+        raise ParamError(f"{param}.filters", "is not supported for Gemini File Search stores")
+    search: JSON = {"fileSearchStoreNames": names}
+    top = opt_int(tool, "max_num_results", f"{param}.max_num_results", minimum=1, maximum=50)
+    if top is not None:
+        search["topK"] = top
+    return {"fileSearch": search}
 
 
 def _declaration(tool: JSON, param: str, namespace: str | None = None) -> JSON:

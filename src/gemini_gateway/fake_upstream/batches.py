@@ -1,11 +1,12 @@
-"""Batch mode on the fake: `models/{m}:batchGenerateContent`, `batches` get, list, cancel and
-delete, and the download of a batch's responses file (`files/{id}:download`).
+"""Batch mode on the fake: `models/{m}:batchGenerateContent` and (embeddings)
+`models/{m}:asyncBatchEmbedContent`, `batches` get, list, cancel and delete, and the download of a
+batch's responses file (`files/{id}:download`).
 
 A batch lives in the project of the key that created it (403 for any other key, as for files).
 Its state moves one step per poll of `batches/{id}`: BATCH_STATE_PENDING, RUNNING, SUCCEEDED,
 so a client's polling loop runs as it does against Google. The answers are the fake's own
-generateContent answers, computed when the batch is created (a request Google would refuse gets
-its error in place of a response). Inline requests answer inline; an input file (JSON lines of
+generateContent (or embedContent) answers, computed when the batch is created (a request Google
+would refuse gets its error in place of a response). Inline requests answer inline; an input file (JSON lines of
 `{"key", "request"}`, uploaded by the same key) answers with a generated responses file.
 """
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
@@ -21,6 +23,7 @@ from urllib.parse import parse_qsl
 import orjson
 
 from gemini_gateway.fake_upstream.asgi import Receive, Scope, Send
+from gemini_gateway.fake_upstream.embeddings import embed_request
 from gemini_gateway.fake_upstream.errors import FakeApiError, Json, invalid_argument, route_not_found
 from gemini_gateway.fake_upstream.files import base_url, page_token, page_window, read_small, send_answer
 from gemini_gateway.fake_upstream.generation import plan_answer
@@ -35,16 +38,24 @@ from gemini_gateway.fake_upstream.projects import (
     new_id,
     rfc3339,
 )
-from gemini_gateway.fake_upstream.proto_json import GENERATE_CONTENT_REQUEST, parse_body
+from gemini_gateway.fake_upstream.proto_json import (
+    EMBED_CONTENT_REQUEST,
+    GENERATE_CONTENT_REQUEST,
+    parse_body,
+)
 from gemini_gateway.fake_upstream.responses import render_response
 
 _TYPE = "type.googleapis.com/google.ai.generativelanguage.v1main."
 _PATH = re.compile(
     r"^(?:/download)?/(?P<version>v1beta|v1)/(?:"
-    r"models/(?P<model>[^/:]+):batchGenerateContent"
+    r"models/(?P<model>[^/:]+):(?P<rpc>batchGenerateContent|asyncBatchEmbedContent)"
     r"|batches(?:/(?P<batch>[^/:]+)(?P<cancel>:cancel)?)?"
     r"|files/(?P<file>[^/:]+):download)$"
 )
+_REQUEST = {
+    "batchGenerateContent": "BatchGenerateContentRequest",
+    "asyncBatchEmbedContent": "AsyncBatchEmbedContentRequest",
+}
 _TERMINAL = ("BATCH_STATE_SUCCEEDED", "BATCH_STATE_FAILED", "BATCH_STATE_CANCELLED", "BATCH_STATE_EXPIRED")
 
 
@@ -52,6 +63,10 @@ def batch_denied(batch_id: str) -> FakeApiError:
     return FakeApiError(
         403, f"You do not have permission to access the Batch {batch_id} or it may not exist."
     )
+
+
+# One request's result from (project, model, request): `{"response"}` or `{"error"}`.
+Answer = Callable[[Project, Any, Any], Json]
 
 
 @dataclass(slots=True)
@@ -69,6 +84,7 @@ class StoredBatch:
     ended: float | None = None
     responses_file: str | None = None
     polls: int = field(default=0)
+    kind: str = "GenerateContentBatch"  # or EmbedContentBatch: the metadata's and output's @type
 
     @property
     def name(self) -> str:
@@ -105,7 +121,7 @@ class StoredBatch:
                 stats["failedRequestCount"] = str(len(self.results) - succeeded)
         elif not done:
             stats["pendingRequestCount"] = str(len(self.results))
-        metadata: Json = {"@type": _TYPE + "GenerateContentBatch", "model": self.model}
+        metadata: Json = {"@type": _TYPE + self.kind, "model": self.model}
         if self.display_name:
             metadata["displayName"] = self.display_name
         metadata.update(
@@ -127,7 +143,7 @@ class StoredBatch:
                 else {"inlinedResponses": {"inlinedResponses": self.results}}
             )
             metadata["output"] = output
-            operation["response"] = {"@type": _TYPE + "GenerateContentBatchOutput", **output}
+            operation["response"] = {"@type": _TYPE + self.kind + "Output", **output}
         return operation
 
 
@@ -142,7 +158,8 @@ async def handle_batches(state: Any, key: str, scope: Scope, receive: Receive, s
     method = scope["method"]
     project: Project = state.projects.project(key)
     if match["model"] and method == "POST":
-        answer = _create(project, match["model"], await read_small(receive, 64 * 1024 * 1024), scope)
+        body = await read_small(receive, 64 * 1024 * 1024)
+        answer = _create(project, match["model"], match["rpc"], body, scope)
     elif match["file"] and method == "GET":
         stored = project.files.get(match["file"])
         if stored is None or stored.content is None or stored.source != "GENERATED":
@@ -177,7 +194,7 @@ def rpc_name(scope: Scope) -> str:
     if match is None:
         return "batches"
     if match["model"]:
-        return "batchGenerateContent"
+        return match["rpc"]
     if match["file"]:
         return "downloadFile"
     if match["cancel"]:
@@ -186,10 +203,12 @@ def rpc_name(scope: Scope) -> str:
     return f"{verb}Batch" if match["batch"] else "listBatches"
 
 
-def _create(project: Project, model_id: str, body: bytes, scope: Scope) -> bytes:
+def _create(project: Project, model_id: str, rpc: str, body: bytes, scope: Scope) -> bytes:
+    embedding = rpc == "asyncBatchEmbedContent"
     model = find_model(model_id)
-    if model is None or not model.supports("generateContent"):
-        raise FakeApiError(404, f"models/{model_id} is not found for batchGenerateContent.")
+    if model is None or not model.supports(rpc if embedding else "generateContent"):
+        raise FakeApiError(404, f"models/{model_id} is not found for {rpc}.")
+    answer = _embed_answer if embedding else _answer
     try:
         request = orjson.loads(body)
     except orjson.JSONDecodeError:
@@ -197,17 +216,15 @@ def _create(project: Project, model_id: str, body: bytes, scope: Scope) -> bytes
     batch = request.get("batch") if isinstance(request, dict) else None
     config = batch.get("inputConfig") or batch.get("input_config") if isinstance(batch, dict) else None
     if not isinstance(batch, dict) or not isinstance(config, dict):
-        raise invalid_argument("* BatchGenerateContentRequest.batch.input_config: input_config is required")
+        raise invalid_argument(f"* {_REQUEST[rpc]}.batch.input_config: input_config is required")
     file_name = config.get("fileName") or config.get("file_name")
     wrapper = config.get("requests") or {}
     if isinstance(file_name, str):
-        results, input_file = _file_requests(project, model, file_name), file_name
+        results, input_file = _file_requests(project, model, file_name, answer), file_name
     elif isinstance(wrapper, dict) and isinstance(wrapper.get("requests"), list) and wrapper["requests"]:
-        results, input_file = _inline_requests(project, model, wrapper["requests"]), None
+        results, input_file = _inline_requests(project, model, wrapper["requests"], answer), None
     else:
-        raise invalid_argument(
-            "* BatchGenerateContentRequest.batch.input_config: requests or file_name required"
-        )
+        raise invalid_argument(f"* {_REQUEST[rpc]}.batch.input_config: requests or file_name required")
     now = time.time()
     stored = StoredBatch(
         id=new_id(24),
@@ -218,6 +235,7 @@ def _create(project: Project, model_id: str, body: bytes, scope: Scope) -> bytes
         input_file=input_file,
         base_url=base_url(scope),
         version=scope["path"].split("/")[1],
+        kind="EmbedContentBatch" if embedding else "GenerateContentBatch",
     )
     project.batches[stored.id] = stored
     return json_body(stored.to_operation())
@@ -237,18 +255,29 @@ def _answer(project: Project, model: Any, request: Any) -> Json:
         return {"error": {"code": error.code, "message": error.message}}
 
 
-def _inline_requests(project: Project, model: Any, items: list[Any]) -> list[Json]:
+def _embed_answer(project: Project, model: Any, request: Any) -> Json:
+    """One embedding request's result: the fake's embedContent answer, or its error."""
+    try:
+        if not isinstance(request, dict):
+            raise invalid_argument("Each batch request must be an EmbedContentRequest.")
+        parsed = parse_body(orjson.dumps(request), EMBED_CONTENT_REQUEST)
+        return {"response": {"embedding": embed_request(model, parsed, "EmbedContentRequest")}}
+    except FakeApiError as error:
+        return {"error": {"code": error.code, "message": error.message}}
+
+
+def _inline_requests(project: Project, model: Any, items: list[Any], answer: Answer) -> list[Json]:
     results = []
     for item in items:
         item = item if isinstance(item, dict) else {}
-        result = _answer(project, model, item.get("request"))
+        result = answer(project, model, item.get("request"))
         if "metadata" in item:
             result["metadata"] = item["metadata"]
         results.append(result)
     return results
 
 
-def _file_requests(project: Project, model: Any, file_name: str) -> list[Json]:
+def _file_requests(project: Project, model: Any, file_name: str, answer: Answer) -> list[Json]:
     match = FILE_URI.match(file_name)
     if match is None:
         raise invalid_argument(f"Invalid file name {file_name!r}.")
@@ -267,7 +296,7 @@ def _file_requests(project: Project, model: Any, file_name: str) -> list[Json]:
             item = {}
         item = item if isinstance(item, dict) else {}
         result: Json = {"key": item["key"]} if "key" in item else {}
-        results.append({**result, **_answer(project, model, item.get("request"))})
+        results.append({**result, **answer(project, model, item.get("request"))})
     if not results:
         raise invalid_argument(f"The input file {file_name} holds no requests.")
     return results

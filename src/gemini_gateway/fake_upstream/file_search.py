@@ -358,7 +358,8 @@ async def _start_upload(
 
 
 def check_stores(project: Project, body: bytes) -> None:
-    """403 for a File Search store a generateContent's tools name that `project` does not hold."""
+    """403 for a File Search store the tools of a generateContent (`fileSearch`) or of an
+    interaction (`{"type": "file_search", ...}`) name that `project` does not hold."""
     if STORE_MARK not in body:
         return
     try:
@@ -366,7 +367,15 @@ def check_stores(project: Project, body: bytes) -> None:
     except orjson.JSONDecodeError:
         return
     for tool in request.get("tools") or () if isinstance(request, dict) else ():
-        search = (tool.get("fileSearch") or tool.get("file_search")) if isinstance(tool, dict) else None
+        search = (
+            (
+                tool.get("fileSearch")
+                or tool.get("file_search")
+                or (tool if tool.get("type") == "file_search" else None)
+            )
+            if isinstance(tool, dict)
+            else None
+        )
         if not isinstance(search, dict):
             continue
         names = search.get("fileSearchStoreNames") or search.get("file_search_store_names") or ()

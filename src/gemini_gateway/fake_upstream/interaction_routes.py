@@ -28,6 +28,7 @@ from gemini_gateway.fake_upstream.errors import (
     route_not_found,
 )
 from gemini_gateway.fake_upstream.faults import TIMING_FAULTS, fault_error
+from gemini_gateway.fake_upstream.file_search import check_stores
 from gemini_gateway.fake_upstream.files import header, read_small, send_answer
 from gemini_gateway.fake_upstream.interactions import (
     AGENTS,
@@ -77,6 +78,7 @@ async def handle_interactions(state: FakeState, scope: Scope, receive: Receive, 
         store: FakeInteractions = state.interactions
         if rpc == "createInteraction":
             _check(request, version)
+            check_stores(state.projects.project(key), body)  # a store of another project: 403
             interaction = store.create(key, request)
             if streamed:
                 interaction.status = "completed"  # the stream runs it to the end

@@ -10,7 +10,7 @@ import orjson
 
 from gemini_gateway.fake_upstream.errors import FakeApiError, Json
 
-Kind = Literal["text", "embedding", "imagen", "tts", "image"]
+Kind = Literal["text", "embedding", "imagen", "tts", "image", "video"]
 
 _CHAT = ("generateContent", "countTokens", "createCachedContent", "batchGenerateContent")
 _EMBED = ("embedContent", "countTextTokens", "countTokens", "asyncBatchEmbedContent")
@@ -107,6 +107,8 @@ CATALOG: tuple[ModelInfo, ...] = (
               kind="embedding", embedding_dim=768, **_NO_SAMPLING),
     ModelInfo("imagen-4.0-generate-001", "Imagen 4", "001",
               "Vertex served Imagen 4.0 model", 480, 8192, ("predict",), kind="imagen", **_NO_SAMPLING),
+    ModelInfo("veo-3.0-generate-001", "Veo 3", "3.0", "Veo 3: videos from a prompt (a long-running operation).",
+              1024, 8192, ("predictLongRunning",), kind="video", **_NO_SAMPLING),
 )  # fmt: skip
 
 MODELS: dict[str, ModelInfo] = {m.id: m for m in CATALOG}

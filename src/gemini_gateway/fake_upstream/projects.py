@@ -162,6 +162,8 @@ class Project:
     # Batches and File Search stores by id (fake_upstream/batches.py, file_search.py).
     batches: dict[str, Any] = field(default_factory=dict)
     stores: dict[str, Any] = field(default_factory=dict)
+    # Long-running operations by full name (fake_upstream/operations.py).
+    operations: dict[str, Any] = field(default_factory=dict)
 
     def live_files(self, now: float) -> list[StoredFile]:
         for expired in [i for i, f in self.files.items() if f.expires <= now]:
@@ -201,9 +203,16 @@ class Projects:
 
     def owner_of(self, name: str) -> str | None:
         """The key whose project holds `files/x`, `cachedContents/x`, `batches/x` or
-        `fileSearchStores/x` (for tests)."""
+        `fileSearchStores/x`, or the operation `models/m/operations/x` / `operations/x` (for tests)."""
         kind, _, ident = name.partition("/")
-        attribute = {"files": "files", "batches": "batches", "fileSearchStores": "stores"}.get(kind, "caches")
+        if kind == "operations" or "/operations/" in name:
+            kind, ident = "operations", name
+        attribute = {
+            "files": "files",
+            "batches": "batches",
+            "fileSearchStores": "stores",
+            "operations": "operations",
+        }.get(kind, "caches")
         with self._lock:
             for key, project in self._projects.items():
                 if ident in getattr(project, attribute):

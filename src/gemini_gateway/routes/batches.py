@@ -2,6 +2,7 @@
 under `/gemini`:
 
     POST   /{v}/models/{model}:batchGenerateContent   create (inline requests or an input file)
+    POST   /{v}/models/{model}:asyncBatchEmbedContent embeddings batch (`client.batches.create_embeddings`)
     GET    /{v}/batches                               list, merged over every credential
     GET    /{v}/batches/{id}                          get (the SDK's poll)
     POST   /{v}/batches/{id}:cancel                   cancel
@@ -12,7 +13,7 @@ A batch runs in the project of the key that created it, and only that key can se
 gateway remembers `batches/{id}` with its credential and sends every later call there. A batch
 whose input is an uploaded file must be created by the file's key; the dispatcher's binder pins
 the create call to it (`affinity.refs` reads `batch.inputConfig.fileName` and what inlined
-requests name). A finished batch's responses file is in the same project, so it is remembered
+requests name; an embeddings batch's requests name content parts). A finished batch's responses file is in the same project, so it is remembered
 with the batch's credential when a poll reveals it.
 
 The SDK downloads with `GET /{v}/files/{id}:download?alt=media` (files.py in google-genai 3.x);
@@ -23,15 +24,14 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from starlette.routing import BaseRoute, Route
 
 from gemini_gateway.affinity.resources import (
     FILES_SCOPE,
     affinity_of,
     decode_object,
-    list_merged,
     on_credential,
+    on_owner,
     resource_credentials,
 )
 from gemini_gateway.backends.base import ResourceReply
@@ -40,12 +40,16 @@ from gemini_gateway.errors import RequestError
 from gemini_gateway.exchange import Exchange
 from gemini_gateway.resource_names import api_version, model_id, resource_id
 from gemini_gateway.routes.asgi import ASGIEndpoint, Receive, Scope, Send, parse_json_object, read_body
-from gemini_gateway.routes.owned import answer, gemini_endpoint, holder_call, query_of
+from gemini_gateway.routes.owned import answer, gemini_endpoint, long_running_call, merged_list, query_of
 
 # Batch calls keep their cooldowns apart from generation: Google's batch quotas (concurrent
 # batches, enqueued tokens) are not a model's per-minute quota.
 BATCHES_SCOPE = "batches"
-_LIST_PARAMS = ("pageSize", "pageToken", "page_size", "page_token")
+# The create calls, and the request each names in Google's errors.
+_REQUEST = {
+    "batchGenerateContent": "BatchGenerateContentRequest",
+    "asyncBatchEmbedContent": "AsyncBatchEmbedContentRequest",
+}
 
 
 async def _learn(gateway: Gateway, reply: ResourceReply, client_id: str | None) -> None:
@@ -70,15 +74,17 @@ def _responses_file(operation: dict[str, Any]) -> str | None:
 
 
 async def create(gateway: Gateway, exchange: Exchange, scope: Scope, receive: Receive, send: Send) -> None:
-    """POST /{v}/models/{model}:batchGenerateContent"""
+    """POST /{v}/models/{model}:batchGenerateContent and :asyncBatchEmbedContent (an embeddings
+    batch: the same Operation `batches/{id}`, polled, listed and cancelled as any batch)."""
     client = gateway.auth.client(scope)
     model = model_id(scope["path_params"]["model"])
+    rpc = scope["path"].rpartition(":")[2]
     client.check_model(model)
     exchange.model = model
     body = await read_body(receive, gateway.settings.max_request_bytes)
     batch = parse_json_object(body).get("batch")
     if not isinstance(batch, dict):
-        raise RequestError("* BatchGenerateContentRequest.batch: batch is required")
+        raise RequestError(f"* {_REQUEST[rpc]}.batch: batch is required")
     resource_credentials(gateway, "batches.create")  # a clear 501 without Gemini API keys
     version = api_version(scope["path"])
     # Bound by the dispatcher's binder when the batch names a file (its input, or in a request).
@@ -88,7 +94,7 @@ async def create(gateway: Gateway, exchange: Exchange, scope: Scope, receive: Re
         "batches.create",
         BATCHES_SCOPE,
         "POST",
-        f"{version}/models/{model}:batchGenerateContent",
+        f"{version}/models/{model}:{rpc}",
         allowed=None,
         body=body,
     )
@@ -100,39 +106,13 @@ async def list_batches(
     gateway: Gateway, exchange: Exchange, scope: Scope, receive: Receive, send: Send
 ) -> None:
     """GET /{v}/batches: every credential's batches as one paged list."""
-    page = await list_merged(
-        gateway,
-        exchange,
-        method="batches.list",
-        scope_model=BATCHES_SCOPE,
-        path=f"{api_version(scope['path'])}/batches",
-        items_key="operations",
-        expiry_key="expireTime",
-        query=query_of(scope),
-        default_size=10,
-        max_size=1000,
-    )
-    reply = ResourceReply(200, orjson.dumps(page), {})
-    await answer(send, exchange, reply)
+    await merged_list(gateway, exchange, scope, send, "batches", BATCHES_SCOPE, 1000, items_key="operations")
 
 
 async def one_batch(gateway: Gateway, exchange: Exchange, scope: Scope, receive: Receive, send: Send) -> None:
     """GET, DELETE /{v}/batches/{id} and POST /{v}/batches/{id}:cancel, on the batch's key."""
     name = f"batches/{resource_id('batches', scope['path_params']['batch_id'])}"
-    version = api_version(scope["path"])
-    verb = scope["method"]
-    cancel = verb == "POST"
-    method = "batches.cancel" if cancel else "batches.get" if verb == "GET" else "batches.delete"
-    path = f"{version}/{name}:cancel" if cancel else f"{version}/{name}"
-    body = b"{}" if cancel else b""
-    reply = await holder_call(
-        gateway, exchange, name, method, BATCHES_SCOPE, verb, path, version=version, body=body
-    )
-    if verb == "DELETE":
-        await affinity_of(gateway).owners.forget(name)
-    elif verb == "GET":
-        await _learn(gateway, reply, exchange.client_id)
-    await answer(send, exchange, reply)
+    await long_running_call(gateway, exchange, scope, send, name, "batches", BATCHES_SCOPE, _learn)
 
 
 async def download(gateway: Gateway, exchange: Exchange, scope: Scope, receive: Receive, send: Send) -> None:
@@ -140,7 +120,7 @@ async def download(gateway: Gateway, exchange: Exchange, scope: Scope, receive: 
     name = f"files/{resource_id('files', scope['path_params']['file_id'])}"
     version = api_version(scope["path"])
     params = {"alt": query_of(scope).get("alt", "media")}
-    reply = await holder_call(
+    reply = await on_owner(
         gateway,
         exchange,
         name,
@@ -161,10 +141,11 @@ def routes() -> list[BaseRoute]:
             root = f"{prefix}/{version}"
             table += [
                 Route(
-                    f"{root}/models/{{model}}:batchGenerateContent",
-                    ASGIEndpoint(gemini_endpoint(create)),
-                    methods=["POST"],
-                ),
+                    f"{root}/models/{{model}}:{rpc}", ASGIEndpoint(gemini_endpoint(create)), methods=["POST"]
+                )
+                for rpc in _REQUEST
+            ]
+            table += [
                 Route(f"{root}/batches", ASGIEndpoint(gemini_endpoint(list_batches)), methods=["GET"]),
                 Route(
                     f"{root}/batches/{{batch_id}}:cancel",

@@ -22,15 +22,14 @@ chunks, which google-genai posts to that URL without an API key, go to the same 
 
 from __future__ import annotations
 
-import orjson
 from starlette.routing import BaseRoute, Route
 
-from gemini_gateway.affinity.binder import check_ready
 from gemini_gateway.affinity.resources import (
     affinity_of,
     decode_object,
-    list_merged,
     on_credential,
+    on_owner,
+    owner_credential,
     resource_credentials,
 )
 from gemini_gateway.affinity.upstream import resource_request
@@ -50,7 +49,7 @@ from gemini_gateway.routes.files import (
     send_upload_error,
     upload_headers,
 )
-from gemini_gateway.routes.owned import answer, forwarded, gemini_endpoint, holder_call, query_of
+from gemini_gateway.routes.owned import answer, forwarded, gemini_endpoint, merged_list, query_of
 
 STORES_SCOPE = "fileSearchStores"  # cooldowns apart from generation, as for files and caches
 _LIST_PARAMS = ("pageSize", "pageToken", "page_size", "page_token")
@@ -72,19 +71,7 @@ async def collection(
     """POST (create) and GET (list) /{v}/fileSearchStores."""
     version = api_version(scope["path"])
     if scope["method"] == "GET":
-        page = await list_merged(
-            gateway,
-            exchange,
-            method="fileSearchStores.list",
-            scope_model=STORES_SCOPE,
-            path=f"{version}/fileSearchStores",
-            items_key="fileSearchStores",
-            expiry_key="expireTime",
-            query=query_of(scope),
-            default_size=10,
-            max_size=20,
-        )
-        await answer(send, exchange, ResourceReply(200, orjson.dumps(page), {}))
+        await merged_list(gateway, exchange, scope, send, "fileSearchStores", STORES_SCOPE, 20)
         return
     body = await read_body(receive, METADATA_LIMIT)
     resource_credentials(gateway, "fileSearchStores.create")  # a clear 501 without Gemini API keys
@@ -109,7 +96,7 @@ async def one_store(gateway: Gateway, exchange: Exchange, scope: Scope, receive:
     name = _store_name(scope)
     version = api_version(scope["path"])
     deleting = scope["method"] == "DELETE"
-    reply = await holder_call(
+    reply = await on_owner(
         gateway,
         exchange,
         name,
@@ -141,7 +128,7 @@ async def import_file(
                 f"{file_name} and {name} were created with different upstream credentials; a file "
                 "can only be imported into a store of its own project (upload it into the store instead)"
             )
-    reply = await holder_call(
+    reply = await on_owner(
         gateway,
         exchange,
         name,
@@ -171,7 +158,7 @@ async def under_store(
         raise RequestError(f"the route {verb} {scope['path']} does not exist", status_code=404)
     method = "fileSearchStores.operations" if "operations" in rest else "fileSearchStores.documents"
     params = forwarded(scope, ("force",) if verb == "DELETE" else _LIST_PARAMS)
-    reply = await holder_call(
+    reply = await on_owner(
         gateway,
         exchange,
         name,
@@ -212,25 +199,7 @@ async def _start(gateway: Gateway, exchange: Exchange, scope: Scope, receive: Re
     version = api_version(scope["path"])
     body = await read_body(receive, METADATA_LIMIT)
     headers = upload_headers(scope)
-    owners = affinity_of(gateway).owners
-    if await owners.owner(name) is None:  # found (and remembered) by asking for the store
-        await holder_call(
-            gateway,
-            exchange,
-            name,
-            "fileSearchStores.get",
-            STORES_SCOPE,
-            "GET",
-            f"{version}/{name}",
-            version=version,
-        )
-    owner = await owners.owner(name)
-    credential = gateway.pool.get(owner.credential_id) if owner else None
-    if credential is None:
-        raise RequestError(
-            f"{name} was created with an upstream credential that is no longer in the pool", status_code=404
-        )
-    check_ready(credential, STORES_SCOPE, name, gateway.pool.clock())
+    credential, _ = await owner_credential(gateway, exchange, name, STORES_SCOPE, version=version)
     target = f"upload/{version}/{name}:uploadToFileSearchStore"
 
     async def perform(backend: Backend, chosen: Credential) -> ResourceReply:

@@ -24,19 +24,26 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
-from urllib.parse import parse_qsl
+from typing import Any, TypeVar
 
 import orjson
 from starlette.routing import BaseRoute, Route
 
 from gemini_gateway.affinity.binder import check_ready
-from gemini_gateway.affinity.resources import affinity_of, decode_object, on_credential, on_owner
+from gemini_gateway.affinity.refs import interaction_names
+from gemini_gateway.affinity.resources import (
+    affinity_of,
+    decode_object,
+    on_credential,
+    on_owner,
+    owner_credential,
+    pinned,
+)
 from gemini_gateway.affinity.upstream import resource_stream
 from gemini_gateway.auth import ClientIdentity
-from gemini_gateway.backends.base import ResourceReply, ResourceStream, UpstreamCall
+from gemini_gateway.backends.base import ResourceStream, UpstreamCall
 from gemini_gateway.context import Gateway, gateway_of
-from gemini_gateway.errors import GatewayError, NoCredentialAvailable, RequestError, StreamCut, UpstreamError
+from gemini_gateway.errors import GatewayError, RequestError, StreamCut
 from gemini_gateway.exchange import Exchange, get_exchange
 from gemini_gateway.pool.credential import Credential
 from gemini_gateway.resource_names import api_version, model_id, resource_id
@@ -49,25 +56,21 @@ from gemini_gateway.routes.asgi import (
     gateway_headers,
     parse_json_object,
     read_body,
-    send_response,
 )
 from gemini_gateway.routes.errors import send_error
+from gemini_gateway.routes.owned import answer, forwarded
 from gemini_gateway.sse import SSEParser
 
 INTERACTIONS_SCOPE = "interactions"  # quota scope of get / cancel / delete: no model runs
 # Google keeps stored interactions 55 days (paid tier; a day on the free tier); the owner row
 # outlives neither by much, and a get of an expired one is answered 404 and forgotten.
 RETENTION_SECONDS = 55 * 24 * 3600
-_GONE = (403, 404)
 # The query of a get, as the SDK sends it (it always sends `stream`).
 _FORWARDED_GET_QUERY = ("stream", "last_event_id", "include_input")
 _SSE = "text/event-stream"
+T = TypeVar("T")
 
 Handler = Callable[[Gateway, Exchange, ClientIdentity, Scope, bytes, Send], Awaitable[None]]
-
-
-def _query(scope: Scope) -> dict[str, str]:
-    return dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
 
 
 def _is_true(value: Any) -> bool:
@@ -109,48 +112,6 @@ async def _remember(
         )
 
 
-async def _owner(
-    gateway: Gateway, exchange: Exchange, name: str, scope_model: str, version: str
-) -> Credential:
-    """The credential whose project holds `name`, ready to serve `scope_model` now, else the error
-    the client should see. An owner the gateway never learned is found by asking each key."""
-    owners = affinity_of(gateway).owners
-    owner = await owners.owner(name)
-    if owner is None:
-        # Not created through this gateway (or its store was lost): a get on each key finds it.
-        await on_owner(
-            gateway, exchange, name, "interactions.get", INTERACTIONS_SCOPE, "GET", f"{version}/{name}"
-        )
-        owner = await owners.owner(name)
-        if owner is None:
-            raise RequestError(f"{name} was not found", status_code=404)
-    credential = gateway.pool.get(owner.credential_id)
-    if credential is None:
-        raise RequestError(
-            f"{name} was created with an upstream credential that is no longer in the pool", status_code=404
-        )
-    check_ready(credential, scope_model, name, gateway.pool.clock())
-    return credential
-
-
-async def _pinned(
-    gateway: Gateway, name: str | None, credential: Credential | None, scope_model: str, call: Awaitable[Any]
-) -> Any:
-    """Await an upstream call bound to the owner of `name`: when the owner turned out to be cooling
-    down the client hears that (429, Retry-After, the name); when Google no longer has the
-    resource the owner is forgotten."""
-    try:
-        return await call
-    except NoCredentialAvailable:
-        if credential is not None and name is not None:
-            check_ready(credential, scope_model, name, gateway.pool.clock())
-        raise
-    except UpstreamError as exc:
-        if name is not None and exc.status_code in _GONE and credential is not None:
-            await affinity_of(gateway).owners.forget(name)
-        raise
-
-
 async def create(
     gateway: Gateway, exchange: Exchange, client: ClientIdentity, scope: Scope, body: bytes, send: Send
 ) -> None:
@@ -174,31 +135,49 @@ async def create(
         if not isinstance(previous, str):
             raise RequestError("previous_interaction_id must be a string")
         name = interaction_name(previous)
-        owner = await _owner(gateway, exchange, name, scope_model, version)
+        owner, _ = await owner_credential(gateway, exchange, name, INTERACTIONS_SCOPE, version=version)
+        check_ready(owner, scope_model, name, gateway.pool.clock())  # the follow-up spends the model's quota
         allowed = frozenset({owner.id})
+    allowed = await _with_named(gateway, request, scope_model, allowed, name)
     target = f"{version}/interactions"
+
+    def bound(call: Awaitable[T]) -> Awaitable[T]:
+        return call if name is None or owner is None else pinned(gateway, name, owner, scope_model, call)
+
     if _is_true(request.get("stream")):
-        opened = await _pinned(
-            gateway,
-            name,
-            owner,
-            scope_model,
-            _open(gateway, exchange, "interactions.create", scope_model, "POST", target, allowed, body=body),
+        opened = await bound(
+            _open(gateway, exchange, "interactions.create", scope_model, "POST", target, allowed, body=body)
         )
         await _relay(gateway, exchange, send, opened, client.id)
         return
-    reply: ResourceReply = await _pinned(
-        gateway,
-        name,
-        owner,
-        scope_model,
+    reply = await bound(
         on_credential(
             gateway, exchange, "interactions.create", scope_model, "POST", target, allowed=allowed, body=body
-        ),
+        )
     )
     if request.get("store") is not False:
         await _remember(gateway, decode_object(reply.body), reply.credential_id, client.id)
-    await _answer(send, exchange, reply)
+    await answer(send, exchange, reply)
+
+
+async def _with_named(
+    gateway: Gateway, request: dict[str, Any], scope_model: str, allowed: frozenset[str], previous: str | None
+) -> frozenset[str]:
+    """`allowed` narrowed to the project holding what the interaction names: the File Search
+    stores of its tools and the files of its input live in one project, and only that key may
+    run it (another gets 403). A 400 when they, or the conversation it continues, live apart."""
+    named = interaction_names(request)
+    holders = await affinity_of(gateway).pin(named, scope_model)
+    if holders is None:
+        return allowed
+    narrowed = allowed & holders
+    if not narrowed:
+        listed = ", ".join(sorted(named | ({previous} if previous else set())))
+        raise RequestError(
+            f"this interaction names {listed}, which were created with different upstream credentials; "
+            "each exists only in its own project, so no single call can use them all"
+        )
+    return narrowed
 
 
 async def one(
@@ -209,58 +188,47 @@ async def one(
     version = api_version(scope["path"])
     path = f"{version}/{name}"
     if scope["method"] == "DELETE":
-        owner = await _owner(gateway, exchange, name, INTERACTIONS_SCOPE, version)
-        reply = await _pinned(
+        reply = await on_owner(
             gateway,
+            exchange,
             name,
-            owner,
+            "interactions.delete",
             INTERACTIONS_SCOPE,
-            on_credential(
-                gateway,
-                exchange,
-                "interactions.delete",
-                INTERACTIONS_SCOPE,
-                "DELETE",
-                path,
-                allowed=frozenset({owner.id}),
-            ),
+            "DELETE",
+            path,
+            version=version,
         )
         await affinity_of(gateway).owners.forget(name)
-        await _answer(send, exchange, reply)
+        await answer(send, exchange, reply)
         return
-    query = _query(scope)
-    params = {k: query[k] for k in _FORWARDED_GET_QUERY if k in query}
-    owner = await _owner(gateway, exchange, name, INTERACTIONS_SCOPE, version)
-    allowed = frozenset({owner.id})
-    if _is_true(query.get("stream")):
-        opened = await _pinned(
-            gateway,
-            name,
-            owner,
-            INTERACTIONS_SCOPE,
-            _open(
-                gateway, exchange, "interactions.get", INTERACTIONS_SCOPE, "GET", path, allowed, params=params
-            ),
-        )
-        await _relay(gateway, exchange, send, opened, client.id)
-        return
-    reply = await _pinned(
-        gateway,
-        name,
-        owner,
-        INTERACTIONS_SCOPE,
-        on_credential(
+    params = forwarded(scope, _FORWARDED_GET_QUERY)
+    if _is_true(params.get("stream")):
+        owner, _ = await owner_credential(gateway, exchange, name, INTERACTIONS_SCOPE, version=version)
+        call = _open(
             gateway,
             exchange,
             "interactions.get",
             INTERACTIONS_SCOPE,
             "GET",
             path,
-            allowed=allowed,
+            frozenset({owner.id}),
             params=params,
-        ),
+        )
+        opened = await pinned(gateway, name, owner, INTERACTIONS_SCOPE, call)
+        await _relay(gateway, exchange, send, opened, client.id)
+        return
+    reply = await on_owner(
+        gateway,
+        exchange,
+        name,
+        "interactions.get",
+        INTERACTIONS_SCOPE,
+        "GET",
+        path,
+        params=params,
+        version=version,
     )
-    await _answer(send, exchange, reply)
+    await answer(send, exchange, reply)
 
 
 async def cancel(
@@ -269,23 +237,17 @@ async def cancel(
     """POST /{v}/interactions/{id}/cancel, on its owner (the SDK sends no body; none is passed on)."""
     name = interaction_name(scope["path_params"]["interaction_id"])
     version = api_version(scope["path"])
-    owner = await _owner(gateway, exchange, name, INTERACTIONS_SCOPE, version)
-    reply = await _pinned(
+    reply = await on_owner(
         gateway,
+        exchange,
         name,
-        owner,
+        "interactions.cancel",
         INTERACTIONS_SCOPE,
-        on_credential(
-            gateway,
-            exchange,
-            "interactions.cancel",
-            INTERACTIONS_SCOPE,
-            "POST",
-            f"{version}/{name}/cancel",
-            allowed=frozenset({owner.id}),
-        ),
+        "POST",
+        f"{version}/{name}/cancel",
+        version=version,
     )
-    await _answer(send, exchange, reply)
+    await answer(send, exchange, reply)
 
 
 async def _open(
@@ -350,12 +312,6 @@ async def _relay(
         await send({"type": "http.response.body", "body": frame, "more_body": True})
     finally:
         opened.close()
-
-
-async def _answer(send: Send, exchange: Exchange, reply: ResourceReply) -> None:
-    exchange.status = reply.status
-    headers = gateway_headers(exchange, [(b"content-type", reply.content_type.encode())])
-    await send_response(send, reply.status, reply.body, headers)
 
 
 def _endpoint(handler: Handler) -> ASGIEndpoint:

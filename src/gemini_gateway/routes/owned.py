@@ -1,21 +1,25 @@
-"""What the routes of project-bound resources share (batches, File Search stores, their
-operations and documents): the handler frame, the answer, and calls on a resource's holder.
+"""What the routes of project-bound resources share (batches, File Search stores, interactions,
+long-running operations): the handler frame, the query, the answer, and the calls they have alike
+(get / cancel / delete of a long-running resource, a listing merged over every key).
 
 A resource named in a path (`batches/x`, `fileSearchStores/y/documents/z`) lives in the project
-of the credential that created it; `holder_call` sends the call there, finding that credential
-first (and remembering it) when the gateway never saw the resource created.
+of the credential that created it; `affinity.resources.on_owner` sends the call there, finding
+that credential first (and remembering it) when the gateway never saw the resource created.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from urllib.parse import parse_qsl
 
-from gemini_gateway.affinity.resources import affinity_of, on_owner
+import orjson
+
+from gemini_gateway.affinity.resources import affinity_of, list_merged, on_owner
 from gemini_gateway.backends.base import ResourceReply
 from gemini_gateway.context import Gateway, gateway_of
 from gemini_gateway.errors import GatewayError
 from gemini_gateway.exchange import Exchange, get_exchange
+from gemini_gateway.resource_names import api_version
 from gemini_gateway.routes.asgi import Receive, Scope, Send, gateway_headers, send_response
 from gemini_gateway.routes.errors import send_error
 
@@ -56,35 +60,66 @@ def gemini_endpoint(handle: Handler) -> Callable[[Scope, Receive, Send], Awaitab
     return endpoint
 
 
-async def holder_call(
+Learn = Callable[[Gateway, ResourceReply, str | None], Awaitable[None]]
+
+
+async def long_running_call(
     gateway: Gateway,
     exchange: Exchange,
-    holder: str,
-    method: str,
+    scope: Scope,
+    send: Send,
+    name: str,
+    family: str,
     scope_model: str,
-    verb: str,
-    path: str,
-    *,
-    version: str,
-    params: Mapping[str, str] | None = None,
-    body: bytes = b"",
-) -> ResourceReply:
-    """`verb path` on the credential whose project holds `holder` (a resource name).
-
-    `on_owner` answers a GET of an unknown resource with the answer of its search (a GET of that
-    very resource); when `path` is something else under it (documents, operations, a download),
-    the holder is found first and the call made on it after."""
-    if path != f"{version}/{holder}" and await affinity_of(gateway).owners.owner(holder) is None:
-        await on_owner(
-            gateway,
-            exchange,
-            holder,
-            f"{holder.partition('/')[0]}.get",
-            scope_model,
-            "GET",
-            f"{version}/{holder}",
-            version=version,
-        )
-    return await on_owner(
-        gateway, exchange, holder, method, scope_model, verb, path, params=params, body=body, version=version
+    learn: Learn,
+) -> None:
+    """GET, DELETE and POST `{name}:cancel` of a long-running resource (a batch, an operation) on
+    the key that started it: `family.get` / `.delete` / `.cancel`. A GET teaches what the answer
+    names (`learn`); a DELETE forgets the owner."""
+    version = api_version(scope["path"])
+    verb = scope["method"]
+    cancel = verb == "POST"
+    action = "cancel" if cancel else "get" if verb == "GET" else "delete"
+    reply = await on_owner(
+        gateway,
+        exchange,
+        name,
+        f"{family}.{action}",
+        scope_model,
+        verb,
+        f"{version}/{name}:cancel" if cancel else f"{version}/{name}",
+        body=b"{}" if cancel else b"",
+        version=version,
     )
+    if verb == "DELETE":
+        await affinity_of(gateway).owners.forget(name)
+    elif verb == "GET":
+        await learn(gateway, reply, exchange.client_id)
+    await answer(send, exchange, reply)
+
+
+async def merged_list(
+    gateway: Gateway,
+    exchange: Exchange,
+    scope: Scope,
+    send: Send,
+    collection: str,
+    scope_model: str,
+    max_size: int,
+    *,
+    items_key: str | None = None,
+) -> None:
+    """GET /{v}/{collection}: every credential's items as one paged list (`collection.list`)."""
+    page = await list_merged(
+        gateway,
+        exchange,
+        method=f"{collection}.list",
+        scope_model=scope_model,
+        path=f"{api_version(scope['path'])}/{collection}",
+        items_key=items_key or collection,
+        expiry_key="expireTime",
+        query=query_of(scope),
+        default_size=10,
+        max_size=max_size,
+    )
+    await answer(send, exchange, ResourceReply(200, orjson.dumps(page), {}))
