@@ -10,6 +10,7 @@ PACKAGES=(
   "@anthropic-ai/claude-code@2.1.332"
   "@openai/codex@0.171.0"
   "@google/gemini-cli@0.61.0"
+  "opencode-ai@1.18.33"
 )
 PREFIX="${AGENTS_PREFIX:-$HOME/.cache/gemini-gateway/agents}"
 

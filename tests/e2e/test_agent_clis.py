@@ -8,6 +8,7 @@ full tool round trip: call, the agent runs it, its result goes back, the answer 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -119,4 +120,42 @@ def test_gemini_cli_answers_with_a_tool_round_trip(gateway: RunningGateway, tmp_
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert re.search(r"The function \w+ returned", result.stdout), result.stdout + result.stderr
+    assert CLOSING in result.stdout
+
+
+def test_opencode_answers_with_a_tool_round_trip(gateway: RunningGateway, tmp_path: Path) -> None:
+    opencode = agent("opencode")
+    # The gateway as an OpenAI-compatible provider (the AI SDK's own package, bundled in the
+    # binary: nothing is fetched at run time). The models.dev catalogue, plugins, sharing, LSP
+    # downloads and updates are switched off, so the run needs nothing but the gateway.
+    config = {
+        "$schema": "https://opencode.ai/config.json",
+        "autoupdate": False,
+        "share": "disabled",
+        "model": "gateway/gemini-2.5-flash",
+        "provider": {
+            "gateway": {
+                "npm": "@ai-sdk/openai-compatible",
+                "name": "Gateway",
+                "options": {"baseURL": f"{gateway.url}/v1", "apiKey": "gateway-test"},
+                "models": {"gemini-2.5-flash": {"name": "Gemini 2.5 Flash", "tool_call": True}},
+            }
+        },
+    }
+    result = run(
+        [str(opencode), "run", "List the files"],
+        tmp_path,
+        {
+            "OPENCODE_CONFIG_CONTENT": json.dumps(config),
+            "OPENCODE_DISABLE_AUTOUPDATE": "1",
+            "OPENCODE_DISABLE_MODELS_FETCH": "1",
+            "OPENCODE_DISABLE_DEFAULT_PLUGINS": "1",
+            "OPENCODE_DISABLE_SHARE": "1",
+            "OPENCODE_DISABLE_LSP_DOWNLOAD": "1",
+        },
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    # The fake calls OpenCode's first tool (`bash`, with placeholder arguments that fail to run);
+    # its error goes back as the tool result and the answer quotes it.
+    assert "The function bash returned" in result.stdout, result.stdout + result.stderr
     assert CLOSING in result.stdout

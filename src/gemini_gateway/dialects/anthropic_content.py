@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Final
 
+from gemini_gateway.dialects.code_execution import server_tool_use_parts, tool_result_parts
 from gemini_gateway.dialects.common import (
     JSON,
     SKIP_SIGNATURE,
@@ -23,7 +24,8 @@ from gemini_gateway.dialects.common import (
 from gemini_gateway.dialects.media import url_part
 
 SIGNATURE_PREFIX: Final = "gemini."
-# Server-side blocks a history from the real Anthropic API can hold; they have no Gemini meaning.
+# Server-side blocks a history from the real Anthropic API can hold; they have no Gemini meaning
+# (but code execution's, which become Gemini's code parts again).
 _SERVER_BLOCKS: Final = frozenset(
     {
         "redacted_thinking",
@@ -157,9 +159,14 @@ def _blocks(blocks: list[object], param: str, role: str, tool_names: dict[str, s
         if kind == "thinking":
             pending = _own_signature(block.get("signature")) or pending
             continue
-        if kind in _SERVER_BLOCKS:
+        if kind == "server_tool_use" and role == "assistant":
+            new = server_tool_use_parts(block)  # code the model ran; other server tools: none
+        elif kind == "code_execution_tool_result" and role == "assistant":
+            new = tool_result_parts(block)
+        elif kind in _SERVER_BLOCKS:
             continue
-        new = _block(block, kind, where, role, tool_names)
+        else:
+            new = _block(block, kind, where, role, tool_names)
         if not new:
             continue
         if pending and new[0].get("thoughtSignature") in (None, SKIP_SIGNATURE) and role == "assistant":

@@ -1,4 +1,9 @@
-"""POST /v1/messages and /v1/messages/count_tokens (Anthropic) <-> Gemini."""
+"""POST /v1/messages and /v1/messages/count_tokens (Anthropic) <-> Gemini.
+
+Server tools with a Gemini equivalent (web search, web fetch, code execution) switch on Google
+Search, URL context and code execution; code the model ran comes back as `server_tool_use` +
+`code_execution_tool_result` blocks (dialects/code_execution.py).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from gemini_gateway.dialects.anthropic_content import convert_messages, convert_system, thinking_signature
+from gemini_gateway.dialects.code_execution import answers, code_of, result_block, result_of, server_tool_use
 from gemini_gateway.dialects.common import (
     JSON,
     Ending,
@@ -28,17 +34,25 @@ from gemini_gateway.dialects.common import (
     visible_text,
 )
 from gemini_gateway.dialects.generation import (
-    SEARCH_TOOL,
     apply_model_suffixes,
     settle_tools,
     strip_model_prefix,
     thinking_for_budget,
     thinking_for_effort,
+    with_built_in_tools,
 )
 from gemini_gateway.dialects.grounding import Citation, citations, split_by_segments
 from gemini_gateway.dialects.media import RemoteImage, remote_images
 from gemini_gateway.dialects.schema import function_declaration
 
+# Anthropic server tool types (`web_search_20250305`, `code_execution_20250825`...) by prefix ->
+# the Gemini built-in tool doing that job. Gemini's sandbox runs Python only, where Anthropic's
+# newer code execution also offers bash and a file editor: the closest there is.
+_SERVER_TOOLS: Final = (
+    ("web_search_", "googleSearch"),
+    ("web_fetch_", "urlContext"),
+    ("code_execution_", "codeExecution"),
+)
 STOP_REASONS: Final = {
     "stop": "end_turn",
     "length": "max_tokens",
@@ -106,11 +120,9 @@ def _request(body: JSON, model: str) -> JSON:
     system = convert_system(body.get("system"))
     if parts := [*(system["parts"] if system else ()), *system_messages]:
         request["systemInstruction"] = {"parts": parts}
-    declarations, search = _tools(body)
+    declarations, built_in = _tools(body)
     tools: list[JSON] = [{"functionDeclarations": declarations}] if declarations else []
-    if search:
-        tools.append(dict(SEARCH_TOOL))
-    if tools:
+    if tools := with_built_in_tools(tools, built_in):
         request["tools"] = tools
     choice = opt_dict(body, "tool_choice")
     if choice is not None and declarations:
@@ -118,14 +130,18 @@ def _request(body: JSON, model: str) -> JSON:
     return request
 
 
-def _tools(body: JSON) -> tuple[list[JSON], bool]:
+def _tools(body: JSON) -> tuple[list[JSON], list[str]]:
+    """(function declarations, Gemini built-in tool keys) for `tools`: Anthropic's server tools
+    that have a Gemini equivalent become it (their options, such as allowed domains or use limits,
+    have none)."""
     declarations = []
-    search = False
+    built_in: list[str] = []
     for i, raw in enumerate(opt_list(body, "tools") or ()):
         tool = as_dict(raw, f"tools[{i}]")
         kind = tool.get("type")
-        if isinstance(kind, str) and kind.startswith("web_search"):
-            search = True
+        server = next((key for prefix, key in _SERVER_TOOLS if str(kind).startswith(prefix)), None)
+        if kind is not None and server is not None:
+            built_in.append(server)
             continue
         if kind not in (None, "custom"):
             continue  # Anthropic-defined tools (bash, text_editor, computer) come without a schema
@@ -136,7 +152,7 @@ def _tools(body: JSON) -> tuple[list[JSON], bool]:
         declarations.append(
             function_declaration(name, description, tool.get("input_schema"), f"tools[{i}].input_schema")
         )
-    return declarations, search
+    return declarations, built_in
 
 
 def _tool_config(choice: JSON, known: set[str]) -> JSON:
@@ -241,10 +257,13 @@ def render_messages_response(gemini: JSON, call: MessagesCall, *, message_id: st
     candidates = candidates_of(gemini)
     candidate: JSON = candidates[0] if candidates else {}
     content: list[JSON] = []
+    code_id: str | None = None  # the server_tool_use waiting for its result
     for part in parts_of(candidate):
         signature = part.get("thoughtSignature")
         last = content[-1] if content else None
-        if part.get("thought") is True:
+        result = result_of(part)
+        is_code = code_of(part) is not None or result is not None  # also run while thinking
+        if part.get("thought") is True and not is_code:
             if last is None or last["type"] != "thinking":
                 last = {"type": "thinking", "thinking": "", "signature": ""}
                 content.append(last)
@@ -256,6 +275,15 @@ def render_messages_response(gemini: JSON, call: MessagesCall, *, message_id: st
             last["signature"] = thinking_signature(signature)  # the part after thoughts signs them
         if "functionCall" in part:
             content.append(tool_use_block(part))
+        elif code_of(part) is not None:
+            content.append(server_tool_use(part))
+            code_id = content[-1]["id"]
+        elif result is not None:
+            if code_id is None or not answers(code_id, result):
+                content.append(server_tool_use({}))  # a result that came without its code
+                code_id = content[-1]["id"]
+            content.append(result_block(code_id, result))
+            code_id = None
         elif text := visible_text(part):
             if last is not None and last["type"] == "text":
                 last["text"] += text

@@ -5,7 +5,8 @@ closed by the first non-thought part, whose `thoughtSignature` (Gemini signs the
 thoughts) becomes the `signature_delta` sent just before `content_block_stop`. Grounding comes
 with the last events and measures the whole text; its citations are sent as `citations_delta`s on
 the open text block (or a new empty one). A block message goes in `message_delta.stop_details`,
-and as the text of an answer that would otherwise be empty.
+and as the text of an answer that would otherwise be empty. Code the model ran is a whole
+`server_tool_use` block, its result a whole `code_execution_tool_result` block.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from gemini_gateway.dialects.anthropic_messages import (
     tool_use_block,
     web_citation,
 )
+from gemini_gateway.dialects.code_execution import answers, code_of, result_block, result_of, server_tool_use
 from gemini_gateway.dialects.common import (
     JSON,
     Ending,
@@ -54,6 +56,7 @@ class MessagesStreamTranslator:
         self._text: list[str] = []  # all text sent, for placing citations
         self._cited: set[tuple[int, int, int]] = set()  # (source, start, end) sent
         self._usage = Usage()
+        self._code_id: str | None = None  # the server_tool_use block waiting for its result
 
     def feed(self, event: JSON) -> list[bytes]:
         if "usageMetadata" in event:
@@ -123,6 +126,10 @@ class MessagesStreamTranslator:
 
     def _part(self, part: JSON) -> list[bytes]:
         signature: str | None = part.get("thoughtSignature")
+        if code_of(part) is not None or result_of(part) is not None:  # also run while thinking
+            if self._open == "thinking" and signature and not self._signature:
+                self._signature = signature
+            return self._code(part)
         if part.get("thought") is True:
             out = [] if self._open == "thinking" else self._stop() + self._begin("thinking")
             if signature:
@@ -149,6 +156,26 @@ class MessagesStreamTranslator:
         self._text.append(text)
         out = [] if self._open == "text" else self._stop() + self._begin("text")
         return [*out, self._delta({"type": "text_delta", "text": text})]
+
+    def _code(self, part: JSON) -> list[bytes]:
+        """Code as a whole `server_tool_use` block (its input in one delta, as for tool_use), its
+        result as a whole `code_execution_tool_result` block."""
+        out: list[bytes] = []
+        result = result_of(part)
+        if result is None or self._code_id is None or not answers(self._code_id, result):
+            block = server_tool_use(part if result is None else {})  # {}: a result without its code
+            self._code_id = block["id"]
+            out += [
+                *self._stop(),
+                *self._begin("server_tool_use", {**block, "input": {}}),
+                self._delta({"type": "input_json_delta", "partial_json": json_text(block["input"])}),
+                *self._stop(),
+            ]
+        if result is not None:
+            block = result_block(self._code_id, result)
+            self._code_id = None
+            out += [*self._stop(), *self._begin("code_execution_tool_result", block), *self._stop()]
+        return out
 
     def _begin(self, kind: str, block: JSON | None = None) -> list[bytes]:
         self._index += 1

@@ -9,6 +9,12 @@ from gemini_gateway.dialects.common import JSON, ParamError
 
 SEARCH_TOOL: Final[JSON] = {"googleSearch": {}}
 _SEARCH_SUFFIX: Final = "-search"
+# Suffixes that switch on one of Gemini's built-in tools, by its key in a `tools[]` entry.
+_TOOL_SUFFIXES: Final = {
+    _SEARCH_SUFFIX: "googleSearch",
+    "-urlcontext": "urlContext",
+    "-codeexecution": "codeExecution",
+}
 # gemini-balance spells it -nothinking; some of its forks -non-thinking.
 _NO_THINKING_SUFFIXES: Final = ("-nothinking", "-non-thinking")
 # `-high`, `-low`...: the reasoning effort of that name, as the model's own knob (level or budget).
@@ -43,8 +49,9 @@ def apply_model_suffixes(
 ) -> tuple[str, JSON]:
     """Resolve an alias, then honour gemini-balance style suffixes; the request is not mutated.
 
-    `-search` adds Google Search grounding (next to any function tools), `-nothinking` turns
-    thinking off (or down to the least a Pro or Gemini 3 model accepts). Suffixes stack in any order: `gemini-2.5-flash-search-nothinking`.
+    `-search` adds Google Search grounding (next to any function tools), `-urlcontext` URL context
+    and `-codeexecution` code execution; `-nothinking` turns thinking off (or down to the least a
+    Pro or Gemini 3 model accepts). Suffixes stack in any order: `gemini-2.5-flash-search-nothinking`.
     With `suffixes` off (the MODEL_SUFFIXES setting) the resolved name is passed on as it is.
     """
     model = strip_model_prefix(model)
@@ -52,11 +59,13 @@ def apply_model_suffixes(
         model = strip_model_prefix(aliases.get(model, model))
     if not suffixes:
         return model, request
-    search = no_thinking = False
+    built_in: list[str] = []
+    no_thinking = False
     effort: str | None = None
     while True:
-        if model.endswith(_SEARCH_SUFFIX):
-            model, search = model.removesuffix(_SEARCH_SUFFIX), True
+        if (tool := next((s for s in _TOOL_SUFFIXES if model.endswith(s)), None)) is not None:
+            model = model.removesuffix(tool)
+            built_in.insert(0, _TOOL_SUFFIXES[tool])
             continue
         if (level := next((s for s in _EFFORT_SUFFIXES if model.endswith(s)), None)) is not None:
             model, effort = model.removesuffix(level), _EFFORT_SUFFIXES[level]
@@ -67,14 +76,11 @@ def apply_model_suffixes(
         model, no_thinking = model.removesuffix(suffix), True
     if aliases and model in aliases:
         model = strip_model_prefix(aliases[model])
-    if not (search or no_thinking or effort):
+    if not (built_in or no_thinking or effort):
         return model, request
     request = dict(request)
-    if search:
-        tools = list(request.get("tools") or [])
-        if not any("googleSearch" in tool for tool in tools):
-            tools.append(dict(SEARCH_TOOL))
-        request["tools"] = tools
+    if built_in:
+        request["tools"] = with_built_in_tools(list(request.get("tools") or []), built_in)
     if no_thinking:
         config = dict(request.get("generationConfig") or {})
         # Pro and Gemini 3 models refuse a zero budget with a 400: give them the least they take.
@@ -90,6 +96,15 @@ def apply_model_suffixes(
         config["thinkingConfig"] = knob
         request["generationConfig"] = config
     return model, request
+
+
+def with_built_in_tools(tools: list[JSON], keys: Iterable[str]) -> list[JSON]:
+    """`tools` with an entry for each built-in tool key (`googleSearch`, `urlContext`,
+    `codeExecution`) it does not hold yet, in the order given."""
+    for key in keys:
+        if not any(isinstance(tool, dict) and key in tool for tool in tools):
+            tools.append({key: {}})
+    return tools
 
 
 def is_gemini3(model: str) -> bool:

@@ -2,7 +2,9 @@
 
 The gateway keeps no conversation store, so `previous_response_id` and item references are refused
 with a clear message; clients resend the whole input (what Codex-style agents do with `store:false`).
-Function-call signatures ride in `call_id` exactly as in chat completions.
+Function-call signatures ride in `call_id` exactly as in chat completions. Code the model ran
+(Gemini's code execution, asked for with a `code_interpreter` tool) comes out as
+`code_interpreter_call` items and is taken back from them (dialects/code_execution.py).
 
 The hosted `file_search` tool searches Gemini File Search stores: its `vector_store_ids` name
 stores (`fileSearchStores/{id}`, or the bare id) and become a `fileSearch` tool, so the call goes
@@ -19,6 +21,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from gemini_gateway.dialects.code_execution import (
+    add_image,
+    add_result,
+    code_of,
+    finished_call,
+    interpreter_call,
+    interpreter_call_parts,
+    result_of,
+    takes_result,
+)
 from gemini_gateway.dialects.common import (
     JSON,
     Ending,
@@ -46,11 +58,11 @@ from gemini_gateway.dialects.common import (
     visible_text,
 )
 from gemini_gateway.dialects.generation import (
-    SEARCH_TOOL,
     apply_model_suffixes,
     settle_tools,
     strip_model_prefix,
     thinking_for_effort,
+    with_built_in_tools,
 )
 from gemini_gateway.dialects.grounding import Citation, citations, split_by_segments
 from gemini_gateway.dialects.media import RemoteImage, remote_images
@@ -93,7 +105,7 @@ def parse_responses_request(
     request: JSON = {"contents": contents}
     if system:
         request["systemInstruction"] = {"parts": system}
-    declarations, hosted = _tools(body)
+    declarations, built_in, hosted = _tools(body)
     choice = body.get("tool_choice")
     if choice is not None and declarations:
         calling, declarations = tool_config(choice, declarations, "tool_choice")
@@ -101,7 +113,7 @@ def parse_responses_request(
             request["toolConfig"] = calling
     tools: list[JSON] = [{"functionDeclarations": declarations}] if declarations else []
     tools += hosted
-    if tools:
+    if tools := with_built_in_tools(tools, built_in):
         request["tools"] = tools
     if config := _generation_config(body, model):
         request["generationConfig"] = config
@@ -149,16 +161,21 @@ def _generation_config(body: JSON, model: str) -> JSON:
     return config
 
 
-def _tools(body: JSON) -> tuple[list[JSON], list[JSON]]:
-    """(function declarations, Gemini's built-in tools standing for OpenAI's hosted ones)."""
+def _tools(body: JSON) -> tuple[list[JSON], list[str], list[JSON]]:
+    """(function declarations, Gemini built-in tool keys, Gemini tools standing for OpenAI's
+    hosted ones that carry settings: File Search) for `tools`."""
     declarations = []
+    built_in: list[str] = []
     hosted: list[JSON] = []
     for i, raw in enumerate(opt_list(body, "tools") or ()):
         tool = as_dict(raw, f"tools[{i}]")
         kind = opt_str(tool, "type", f"tools[{i}].type")
         if kind in _SEARCH_TOOLS:
-            if SEARCH_TOOL not in hosted:
-                hosted.append(dict(SEARCH_TOOL))
+            built_in.append("googleSearch")
+        elif kind == "code_interpreter":
+            # OpenAI's container (files, memory limit) has no Gemini counterpart: Gemini's sandbox
+            # runs Python with the files of the conversation.
+            built_in.append("codeExecution")
         elif kind == "file_search":
             if (search := _file_search(tool, f"tools[{i}]")) is not None:
                 hosted.append(search)
@@ -171,7 +188,7 @@ def _tools(body: JSON) -> tuple[list[JSON], list[JSON]]:
                 if inner.get("type") == "function":
                     declarations.append(_declaration(inner, f"tools[{i}].tools[{j}]", namespace))
         # other hosted tools (computer, mcp...) have no Gemini counterpart here
-    return declarations, hosted
+    return declarations, built_in, hosted
 
 
 def _file_search(tool: JSON, param: str) -> JSON | None:
@@ -267,6 +284,8 @@ def convert_input(value: object) -> tuple[list[JSON], list[JSON]]:
             append_turn(contents, "model", [function_call_part(name, args, call_id)])
         elif kind == "function_call_output":
             append_turn(contents, "user", _call_output(item, param, call_names))
+        elif kind == "code_interpreter_call":
+            append_turn(contents, "model", interpreter_call_parts(item))
         elif kind == "reasoning":
             continue  # summaries are not model input; signatures travel in call ids
         elif kind == "item_reference":
@@ -423,12 +442,21 @@ def render_responses_response(
     for part in parts_of(candidate):
         if "functionCall" in part:
             output.append(function_call_item(part))
+        elif code_of(part) is not None:  # code the model ran (also while thinking)
+            output.append(interpreter_call(part))
+        elif (result := result_of(part)) is not None:
+            if not output or not takes_result(output[-1], result):
+                output.append(interpreter_call(None))
+            add_result(output[-1], result)
         elif part.get("thought") is True:
             _last_or_new(output, "reasoning")["summary"][0]["text"] += str(part.get("text", ""))
         elif (text := visible_text(part)) is not None and text:
             _last_or_new(output, "message")["content"][0]["text"] += text
         elif (image := inline_image(part)) is not None:
-            output.append(image_item(image))
+            if output and output[-1]["type"] == "code_interpreter_call":
+                add_image(output[-1], image)  # what the code drew
+            else:
+                output.append(image_item(image))
     has_calls = any(item["type"] == "function_call" for item in output)
     ending = answer_ending(gemini, candidate, has_calls)
     status, incomplete = response_status(ending)
@@ -436,6 +464,8 @@ def render_responses_response(
     if (refusal := refusal_part(ending)) is not None:
         _last_or_new(output, "message")["content"].append(refusal)
     for item in output:
+        if item["type"] == "code_interpreter_call":
+            finished_call(item)
         if item["type"] == "message":
             item["status"] = status
             item["content"] = [p for p in item["content"] if p["type"] != "output_text" or p["text"]]

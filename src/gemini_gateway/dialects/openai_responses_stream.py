@@ -3,7 +3,9 @@
 One output item is open at a time: a reasoning item (thought parts), a message (text parts) or a
 function call (complete on arrival, so opened and closed at once). A change of part kind closes the
 open item. Every event carries a monotonically increasing `sequence_number`; there is no [DONE].
-An image is an `image_generation_call` item, complete on arrival. Citations arrive with the last
+An image is an `image_generation_call` item, complete on arrival. Code the model ran is a
+`code_interpreter_call` item opened with its code and closed by the next part of another kind,
+so its result and the images the code drew arrive in it. Citations arrive with the last
 events and are announced as `response.output_text.annotation.added` on the message they fall in;
 a block message ends the output as a message with one refusal part.
 """
@@ -12,6 +14,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from gemini_gateway.dialects.code_execution import (
+    add_image,
+    add_result,
+    code_of,
+    finished_call,
+    interpreter_call,
+    result_of,
+    takes_result,
+)
 from gemini_gateway.dialects.common import (
     JSON,
     Ending,
@@ -68,11 +79,19 @@ class ResponsesStreamTranslator:
             if "functionCall" in part:
                 out += self._close()
                 out += self._function_call(part)
+            elif code_of(part) is not None:
+                out += self._close()
+                out += self._code(part)
+            elif (result := result_of(part)) is not None:
+                out += self._code_result(result)
             elif part.get("thought") is True:
                 out += self._text("reasoning", str(part.get("text", "")))
             elif text := visible_text(part):
                 out += self._text("message", text)
             elif (image := inline_image(part)) is not None:
+                if self._open is not None and self._open["type"] == "code_interpreter_call":
+                    add_image(self._open, image)  # what the code drew: sent with the item
+                    continue
                 out += self._close()
                 out += self._whole_item(image_item(image))
         if candidate.get("groundingMetadata"):
@@ -146,6 +165,39 @@ class ResponsesStreamTranslator:
             self._emit("response.content_part.added", **self._ids(), content_index=0, part=part),
         ]
 
+    def _code(self, part: JSON) -> list[bytes]:
+        """A code interpreter call opened with its code; it stays open for the result and images."""
+        item = interpreter_call(part)
+        out = self._open_code(item)
+        ids = self._ids()
+        code = item["code"]
+        return [
+            *out,
+            self._emit("response.code_interpreter_call_code.delta", **ids, delta=code),
+            self._emit("response.code_interpreter_call_code.done", **ids, code=code),
+            self._emit("response.code_interpreter_call.interpreting", **ids),
+        ]
+
+    def _code_result(self, result: JSON) -> list[bytes]:
+        out: list[bytes] = []
+        if self._open is None or not takes_result(self._open, result):
+            out += self._close()
+            out += self._open_code(interpreter_call(None))  # a result without its code
+            out.append(self._emit("response.code_interpreter_call.interpreting", **self._ids()))
+        assert self._open is not None
+        add_result(self._open, result)
+        return out
+
+    def _open_code(self, item: JSON) -> list[bytes]:
+        self._output.append(item)
+        self._open = item
+        index = len(self._output) - 1
+        shell = {**item, "code": "" if item["code"] is not None else None, "status": "in_progress"}
+        return [
+            self._emit("response.output_item.added", output_index=index, item=shell),
+            self._emit("response.code_interpreter_call.in_progress", **self._ids()),
+        ]
+
     def _close(self, status: str = "completed") -> list[bytes]:
         item, self._open = self._open, None
         if item is None:
@@ -153,6 +205,12 @@ class ResponsesStreamTranslator:
         text, self._pieces = "".join(self._pieces), []
         index = self._output.index(item)
         ids = {"item_id": item["id"], "output_index": index}
+        if item["type"] == "code_interpreter_call":
+            finished_call(item)
+            return [
+                self._emit("response.code_interpreter_call.completed", **ids),
+                self._emit("response.output_item.done", output_index=index, item=item),
+            ]
         if item["type"] == "reasoning":
             part = item["summary"][0]
             part["text"] = text

@@ -33,6 +33,9 @@ class CandidatePlan:
     thought: str | None = None  # only when the caller asked for thoughts
     text: str | None = None
     function_call: Json | None = None
+    code: Json | None = None  # executableCode the model "ran" (a codeExecution tool was declared)
+    code_result: Json | None = None  # its codeExecutionResult
+    code_signature: str | None = None  # Gemini 3 signs the code part
     media: list[Json] = field(default_factory=list)  # inlineData parts
     signature: str | None = None  # on the functionCall part, else on the last text part
     finish_reason: str = "STOP"
@@ -91,9 +94,12 @@ def plan_answer(model: ModelInfo, request: Json, body: bytes, *, min_chars: int 
             candidate = CandidatePlan(function_call=call, tokens=tokens_for_chars(len(orjson.dumps(call))))
         else:
             candidate = _text(model, config, prompt, index, min_chars)
+            _run_code(candidate, model, request, prompt)
         if thinking:
             candidate.thought = shown_thought
             candidate.signature = make_signature(model.id, candidate.text or str(call), str(index))
+            if candidate.code is not None:
+                candidate.code_signature = make_signature(model.id, candidate.code["code"], str(index))
         candidates.append(candidate)
     digest = hashlib.blake2b(body + model.id.encode(), digest_size=16).digest()
     return AnswerPlan(
@@ -167,6 +173,20 @@ def _text(model: ModelInfo, config: Json, prompt: Prompt, index: int, min_chars:
         candidate.media.append({"inlineData": {"mimeType": "image/png", "data": image}})
         candidate.tokens += IMAGE_OUTPUT_TOKENS
     return candidate
+
+
+def _run_code(candidate: CandidatePlan, model: ModelInfo, request: Json, prompt: Prompt) -> None:
+    """With a codeExecution tool declared, the answer first runs Python that counts the words of
+    the prompt: an executableCode part and its codeExecutionResult (Gemini 3 gives both an id)."""
+    if not any("codeExecution" in tool for tool in request.get("tools") or ()):
+        return
+    text = prompt.text[:200]
+    candidate.code = {"language": "PYTHON", "code": f"print(len({text!r}.split()))"}
+    candidate.code_result = {"outcome": "OUTCOME_OK", "output": f"{len(text.split())}\n"}
+    if model.is_gemini3:
+        run_id = hashlib.blake2b(text.encode(), digest_size=4).hexdigest()
+        candidate.code["id"] = candidate.code_result["id"] = run_id
+    candidate.tokens += tokens_for_chars(len(candidate.code["code"]) + len(candidate.code_result["output"]))
 
 
 def _answer_text(prompt: Prompt) -> str:

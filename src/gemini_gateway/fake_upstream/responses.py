@@ -33,12 +33,20 @@ def _whole_parts(candidate: CandidatePlan) -> list[Json]:
     parts: list[Json] = []
     if candidate.thought is not None:
         parts.append({"text": candidate.thought, "thought": True})
+    parts += _code_parts(candidate)
     if candidate.function_call is not None:
         parts.append(_signed({"functionCall": candidate.function_call}, candidate.signature))
     if candidate.text is not None:
         parts.append(_signed({"text": candidate.text}, candidate.signature))
     parts.extend(candidate.media)
     return parts
+
+
+def _code_parts(candidate: CandidatePlan) -> list[Json]:
+    if candidate.code is None:
+        return []
+    code = _signed({"executableCode": candidate.code}, candidate.code_signature)
+    return [code, {"codeExecutionResult": candidate.code_result}]
 
 
 def _signed(part: Json, signature: str | None) -> Json:
@@ -60,6 +68,7 @@ def _stream_pieces(candidate: CandidatePlan, chunks: int) -> list[list[Json]]:
     pieces: list[list[Json]] = []
     if candidate.thought is not None:
         pieces.append([{"text": candidate.thought, "thought": True}])
+    pieces += [[part] for part in _code_parts(candidate)]  # code, then its result, as Google streams
     if candidate.text is not None:
         pieces += [[{"text": piece}] for piece in split_text(candidate.text, chunks)] or [[{"text": ""}]]
         _signed(pieces[-1][0], candidate.signature)
