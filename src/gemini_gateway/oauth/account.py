@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any, Protocol
 
+from gemini_gateway.oauth.tiers import tier_name
 from gemini_gateway.pool.credential import Credential, credential_id, mask_secret
 
 if TYPE_CHECKING:
@@ -86,7 +87,9 @@ class OAuthAccount:
             "project": self.project or self.tokens.project_id,
             "project_explicit": self.tokens.project_id is not None,
             "tier": self.tokens.code_assist_tier,
-            "tier_name": self.tiers.name if self.tiers is not None else None,
+            "tier_name": self.tiers.name
+            if self.tiers is not None
+            else tier_name(self.tokens.code_assist_tier),
             "tiers": self.tiers.view() if self.tiers is not None else None,
             "token_expires_in": round(expires) if expires is not None else None,
             "refreshes": self.refreshes,

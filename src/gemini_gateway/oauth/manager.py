@@ -270,7 +270,7 @@ class OAuthManager:
                 max_wait=self.settings.code_assist_onboard_timeout_seconds,
             )
         except ConsumerTierRefused as exc:
-            account.tiers, account.tokens.code_assist_tier = exc.tiers, exc.tiers.effective
+            account.tiers, account.tokens.code_assist_tier = exc.tiers, exc.tiers.shown
             log.warning(
                 "%s: Code Assist refuses this consumer account to %s", account.label, self.flavor.name
             )

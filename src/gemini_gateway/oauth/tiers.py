@@ -60,12 +60,18 @@ class TierReport:
 
     @property
     def name(self) -> str | None:
-        tier = self.effective
+        tier = self.shown
         return None if tier is None else self.names.get(tier) or TIER_NAMES.get(tier) or tier
 
     @property
     def consumer(self) -> bool:
-        return self.effective in CONSUMER_TIERS if self.effective else False
+        return self.effective in CONSUMER_TIERS if self.effective else self.refusal() is not None
+
+    @property
+    def shown(self) -> str | None:
+        """The tier to name: the effective one, else the one Code Assist refused."""
+        refused = self.refusal()
+        return self.effective or (refused[0] if refused and refused[0] else None)
 
     def refusal(self) -> tuple[str, str] | None:
         """(tier id, Google's message) when Code Assist refuses this client for a consumer tier."""
@@ -125,6 +131,11 @@ def refusal_message(report: TierReport, refused_tier: str, google_says: str) -> 
         "(since 2026-06-18). Use a Code Assist Standard or Enterprise account (with its project_id), "
         f"or sign this account in as Antigravity: `gemini-gateway creds login --antigravity`.{said}"
     )
+
+
+def tier_name(tier: str | None) -> str | None:
+    """A known tier's name for people (when loadCodeAssist has not been asked since the start)."""
+    return None if tier is None else TIER_NAMES.get(tier, tier)
 
 
 def is_unsupported_client(payload: dict[str, Any]) -> bool:
