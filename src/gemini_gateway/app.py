@@ -126,6 +126,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     executors = ExecutorHub(pool, executor_tokens, settings.executor_heartbeat_seconds)
     accounts = OAuthManager(settings, pool)
     antigravity = AntigravityManager(settings, pool, flavors.antigravity(settings))
+    antigravity.logins = accounts.logins  # one set of started logins; each knows its flavor
     pages = AiStudioService(settings, pool)
     gateway = Gateway(
         settings=settings,

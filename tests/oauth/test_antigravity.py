@@ -156,3 +156,23 @@ def test_the_fake_refuses_a_half_made_antigravity_envelope(fake: FakeState, fake
         f"{fake_url}/v1internal:generateContent", json=body, headers={"authorization": f"Bearer {token}"}
     )
     assert answer.status_code == 400 and "sessionId" in answer.json()["error"]["message"]
+
+
+def test_the_management_api_signs_an_antigravity_account_in(
+    fake: FakeState, fake_url: str, tmp_path: Path, gateway_factory: GatewayFactory
+) -> None:
+    fake.oauth.login_email = "admin-added@example.com"
+    with gateway_factory(**antigravity_settings(fake_url, tmp_path / "creds")) as running:
+        started = httpx.post(
+            f"{running.url}/api/oauth/login", headers=ADMIN, json={"mode": "manual", "kind": "antigravity"}
+        )
+        assert started.status_code == 201 and started.json()["redirect_uri"].endswith("/oauth-callback")
+        landed = httpx.get(started.json()["auth_url"], follow_redirects=False).headers["location"]
+        done = httpx.post(
+            f"{running.url}/api/oauth/login/{started.json()['state']}", headers=ADMIN, json={"code": landed}
+        )
+        assert done.status_code == 201 and done.json()["kind"] == "antigravity"
+        assert fake.oauth.exchanges_by_client == {AG_CLIENT_ID: 1}
+        listed = httpx.get(f"{running.url}/api/oauth/accounts", headers=ADMIN).json()
+        assert [a["label"] for a in listed["antigravity"]["accounts"]] == ["admin-added@example.com"]
+        assert generate(running.url).status_code == 200

@@ -12,6 +12,7 @@ authorization URL, and exchange the code that comes back. The code comes back ei
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import secrets
 import socket
 import time
@@ -44,6 +45,7 @@ class PendingLogin:
     url: str
     project_id: str | None
     started: float
+    kind: str = "oauth"  # the flavor of account it signs in (oauth/flavors.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,9 +68,11 @@ class PendingLogins:
         self._items: dict[str, PendingLogin] = {}
         self._ended: dict[str, LoginOutcome] = {}
 
-    def start(self, client: OAuthClient, redirect_uri: str, project_id: str | None = None) -> PendingLogin:
+    def start(
+        self, client: OAuthClient, redirect_uri: str, project_id: str | None = None, kind: str = "oauth"
+    ) -> PendingLogin:
         self._prune()
-        pending = new_login(client, redirect_uri, project_id)
+        pending = dataclasses.replace(new_login(client, redirect_uri, project_id), kind=kind)
         self._items[pending.state] = pending
         return pending
 

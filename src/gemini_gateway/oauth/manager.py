@@ -306,7 +306,8 @@ def _unusable(status: int, reason: str, message: str) -> UpstreamError:
     return UpstreamError(status, google_error_body(status, message, details=[detail]))
 
 
-def manager_of(gateway: Gateway) -> OAuthManager:
-    manager = gateway.oauth
-    assert manager is not None, "create_app builds the OAuth manager"
+def manager_of(gateway: Gateway, kind: str = "oauth") -> OAuthManager:
+    """The manager of one flavor's accounts: "oauth" (Gemini CLI) or "antigravity"."""
+    manager = gateway.antigravity if kind == "antigravity" else gateway.oauth
+    assert manager is not None, "create_app builds the OAuth managers"
     return manager
