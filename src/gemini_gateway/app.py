@@ -33,6 +33,7 @@ from gemini_gateway.affinity import new_affinity, start_affinity
 from gemini_gateway.aistudio.service import AiStudioService
 from gemini_gateway.auth import Authenticator
 from gemini_gateway.backends.aistudio_page import AiStudioPageBackend
+from gemini_gateway.backends.antigravity import AntigravityBackend
 from gemini_gateway.backends.api_key import ApiKeyBackend
 from gemini_gateway.backends.base import Backend
 from gemini_gateway.backends.code_assist import CodeAssistBackend
@@ -43,6 +44,8 @@ from gemini_gateway.context import Gateway
 from gemini_gateway.dispatch import Dispatcher
 from gemini_gateway.errors import INTERNAL_MESSAGE, GatewayError, RequestError
 from gemini_gateway.metrics import Metrics, MetricsMiddleware, metrics_route
+from gemini_gateway.oauth import flavors
+from gemini_gateway.oauth.antigravity import AntigravityManager
 from gemini_gateway.oauth.manager import OAuthManager
 from gemini_gateway.pool.credential import Credential, credential_id
 from gemini_gateway.pool.pool import CredentialPool, configure_quotas
@@ -123,6 +126,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     executors = ExecutorHub(pool, executor_tokens, settings.executor_heartbeat_seconds)
     accounts = OAuthManager(settings, pool)
+    antigravity = AntigravityManager(settings, pool, flavors.antigravity(settings))
+    antigravity.logins = accounts.logins  # one set of started logins; each knows its flavor
     pages = AiStudioService(settings, pool)
     gateway = Gateway(
         settings=settings,
@@ -132,6 +137,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         affinity=affinity,
         executors=executors,
         oauth=accounts,
+        antigravity=antigravity,
         aistudio=pages,
     )
     pages.load_profiles()  # reads the profile folder only: no browser until a page is needed
@@ -156,8 +162,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             transports.models, transports.http, settings.vertex_base_url, transports.via
         )
         backends["oauth"] = CodeAssistBackend(accounts, transports.via)
+        backends["antigravity"] = AntigravityBackend(antigravity, transports.via)
         backends["aistudio"] = AiStudioPageBackend(pages)
         await accounts.start(gateway, admin_state(gateway).box)  # files, OAUTH_CREDS_JSON, the store
+        await antigravity.start(gateway, admin_state(gateway).box)  # the same, for Antigravity accounts
         await pages.start(transports.http)
         _warn_if_no_credentials(gateway)  # after every source (env, files, store) has filled the pool
         shared = await start_shared(gateway)  # replicas: switches, cooldowns, limits, admin changes
@@ -251,10 +259,10 @@ async def _attach_store(gateway: Gateway) -> None:
     """What start-up loads from the store, for a store that answered only later."""
     await start_affinity(gateway)
     await load_admin_store(gateway)
-    accounts = gateway.oauth
-    if accounts is not None:
-        accounts.database, accounts.box = gateway.database, admin_state(gateway).box
-        await accounts.reload()
+    for accounts in (gateway.oauth, gateway.antigravity):
+        if accounts is not None:
+            accounts.database, accounts.box = gateway.database, admin_state(gateway).box
+            await accounts.reload()
 
 
 def _warn_if_no_credentials(gateway: Gateway) -> None:

@@ -45,7 +45,8 @@ class Gateway:
     # Built by create_app, before anything is served:
     affinity: Affinity | None = None  # files and cached contents bound to the credential holding them
     executors: ExecutorHub | None = None  # browser tabs serving as upstream credentials
-    oauth: OAuthManager | None = None  # Code Assist accounts
+    oauth: OAuthManager | None = None  # Code Assist accounts signed in as Gemini CLI
+    antigravity: OAuthManager | None = None  # ... and as Antigravity (an AntigravityManager)
     aistudio: AiStudioService | None = None  # AI Studio pages
     admin: AdminState | None = None  # the management side's state (install_admin)
     model_list: ModelListCache = field(default_factory=ModelListCache)

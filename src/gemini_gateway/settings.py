@@ -35,6 +35,11 @@ CODE_ASSIST_MODELS = (
 GOOGLE_TOKEN_URL = "https://oauth2.googleapis.com/token"
 GOOGLE_AUTH_URL = "https://accounts.google.com/o/oauth2/v2/auth"
 MANUAL_REDIRECT_URI = "https://codeassist.google.com/authcode"
+# Antigravity accounts (docs/antigravity.md): the Code Assist root the Antigravity client is started
+# with, and the models served until an account's fetchAvailableModels has answered.
+ANTIGRAVITY_BASE_URL = "https://daily-cloudcode-pa.sandbox.googleapis.com/v1internal"
+ANTIGRAVITY_MODELS = ("gemini-2.5-flash", "gemini-2.5-pro", "gemini-3-pro-preview", "gemini-3-flash-preview")
+ANTIGRAVITY_REDIRECT_URI = "http://localhost:51121/oauth-callback"
 # Values copied from sample configs; running with one of them is always a mistake.
 PLACEHOLDER_SECRETS = frozenset(
     {
@@ -319,6 +324,25 @@ class Settings(BaseSettings):
         0.5, ge=0, le=1, description="With weighted routing: the share of calls OAuth accounts get"
     )
 
+    # Antigravity accounts (docs/antigravity.md): Google accounts signed in as the Antigravity client
+    antigravity_base_url: str = Field(ANTIGRAVITY_BASE_URL, description="Code Assist root Antigravity uses")
+    antigravity_models: StrList = Field(
+        default_factory=lambda: list(ANTIGRAVITY_MODELS),
+        description="Models Antigravity accounts serve until fetchAvailableModels has told their own",
+    )
+    antigravity_user_agent: str | None = Field(None, description="User-Agent sent for Antigravity accounts")
+    antigravity_client_id: str | None = Field(None, description="OAuth client id of Antigravity logins")
+    antigravity_client_secret: SecretStr | None = Field(None, description="Its OAuth client secret")
+    antigravity_creds_json: SecretStr | None = Field(
+        None, description="JSON list of Antigravity credentials, for stateless deployments"
+    )
+    antigravity_manual_redirect_uri: str = Field(
+        ANTIGRAVITY_REDIRECT_URI, description="Redirect URI of the copy-paste Antigravity login"
+    )
+    antigravity_models_refresh_seconds: float = Field(
+        300.0, gt=0, description="How often an account's models and remaining quota are fetched again"
+    )
+
     # AI Studio page automation (docs/aistudio.md): saved logins driven by Playwright
     aistudio_profiles_dir: Path | None = Field(
         None, description="Folder of saved AI Studio logins, one JSON per account (default DATA_DIR/aistudio)"
@@ -394,6 +418,7 @@ class Settings(BaseSettings):
         "cors_origins",
         "executor_tokens",
         "code_assist_models",
+        "antigravity_models",
         mode="before",
     )
     @classmethod
@@ -476,7 +501,7 @@ class Settings(BaseSettings):
             return None
         return value
 
-    @field_validator("gemini_base_url", "code_assist_base_url", "vertex_base_url")
+    @field_validator("gemini_base_url", "code_assist_base_url", "vertex_base_url", "antigravity_base_url")
     @classmethod
     def _strip_slash(cls, value: str) -> str:
         return value.rstrip("/")

@@ -89,3 +89,19 @@ def credential_by_label(url: str, label: str) -> dict[str, Any]:
 def generate(url: str, text: str = "Tell me about puffins", model: str = MODEL) -> httpx.Response:
     body = {"contents": [{"role": "user", "parts": [{"text": text}]}]}
     return httpx.post(f"{url}/v1beta/models/{model}:generateContent", json=body, timeout=30)
+
+
+AG_CLIENT_ID = "test-antigravity-client-77.apps.example"
+AG_CLIENT_SECRET = "test-antigravity-secret-3c2b1a"
+
+
+def antigravity_settings(fake_url: str, creds_dir: Path, **extra: Any) -> dict[str, Any]:
+    """oauth_settings plus the Antigravity client and Code Assist root, both at the fake."""
+    return oauth_settings(
+        fake_url,
+        creds_dir,
+        antigravity_base_url=f"{fake_url}/v1internal",
+        antigravity_client_id=AG_CLIENT_ID,
+        antigravity_client_secret=AG_CLIENT_SECRET,
+        **extra,
+    )

@@ -42,6 +42,9 @@ PROJECT_ID = re.compile(r"(?:[a-z0-9.-]+:)?[a-z][a-z0-9-]{4,28}[a-z0-9]|[0-9]{1,
 
 
 class StartLogin(BaseModel):
+    kind: Literal["oauth", "antigravity"] = Field(
+        "oauth", description="oauth: a Gemini CLI account; antigravity: an Antigravity account"
+    )
     mode: Literal["loopback", "manual"] = Field(
         "loopback",
         description="loopback: Google redirects to this gateway's /oauth2callback (the admin UI on a "
@@ -91,8 +94,10 @@ async def _audit(gateway: Gateway, actor: Actor, action: str, target: str) -> No
         log.warning("could not write the audit log: %s", type(exc).__name__)
 
 
-async def add_account(gateway: Gateway, actor: Actor, tokens: OAuthTokens) -> dict[str, Any]:
-    credential, new = await manager_of(gateway).add(tokens, actor.id)
+async def add_account(
+    gateway: Gateway, actor: Actor, tokens: OAuthTokens, kind: str = "oauth"
+) -> dict[str, Any]:
+    credential, new = await manager_of(gateway, kind).add(tokens, actor.id)
     await _audit(gateway, actor, "oauth.add" if new else "oauth.relogin", credential.label)
     return {**_row(gateway, credential.id), "new": new}
 
@@ -106,6 +111,11 @@ async def list_accounts(gateway: GatewayDep, actor: AdminActor) -> JSONBody:
             "models": sorted(manager.models),
             "client_configured": manager.client.client_id is not None,
             "accounts": manager.views(),
+            "antigravity": {
+                "models": sorted(manager_of(gateway, "antigravity").models),
+                "client_configured": manager_of(gateway, "antigravity").client.client_id is not None,
+                "accounts": manager_of(gateway, "antigravity").views(),
+            },
         }
     )
 
@@ -166,19 +176,25 @@ async def reload_accounts(gateway: GatewayDep, actor: AdminActor) -> JSONBody:
 async def start_login(
     gateway: GatewayDep, actor: AdminActor, request: Request, start: StartLogin
 ) -> JSONBody:
-    manager = manager_of(gateway)
+    manager = manager_of(gateway, start.kind)
     if start.mode == "manual":
-        redirect_uri = gateway.settings.oauth_manual_redirect_uri
+        redirect_uri = manager.flavor.manual_redirect_uri
     else:
         # The public address when a trusted proxy said so (gemini_gateway.forwarded, under `serve`).
         redirect_uri = str(request.base_url).rstrip("/") + WEB_CALLBACK
     try:
         project = _project_id(start.project_id)
-        pending = manager_of(gateway).logins.start(manager.client, redirect_uri, project)
+        pending = manager.logins.start(manager.client, redirect_uri, project, start.kind)
     except LoginError as exc:
         raise RequestError(str(exc)) from None
     return JSONBody(
-        {"auth_url": pending.url, "state": pending.state, "redirect_uri": redirect_uri, "mode": start.mode},
+        {
+            "auth_url": pending.url,
+            "state": pending.state,
+            "redirect_uri": redirect_uri,
+            "mode": start.mode,
+            "kind": start.kind,
+        },
         status_code=201,
     )
 
@@ -208,7 +224,7 @@ async def finish_manual_login(
     except LoginError as exc:
         raise RequestError(str(exc)) from None
     try:
-        row = await add_account(gateway, actor, await exchange_code(gateway, pending, code))
+        row = await add_account(gateway, actor, await exchange_code(gateway, pending, code), pending.kind)
     except GatewayError as exc:
         logins.end(state, error=exc.message)
         raise
@@ -219,7 +235,8 @@ async def finish_manual_login(
 async def exchange_code(gateway: Gateway, pending: PendingLogin, code: str) -> OAuthTokens:
     assert gateway.transports is not None
     try:
-        return await finish_login(gateway.transports.http, manager_of(gateway).client, pending, code)
+        client = manager_of(gateway, pending.kind).client
+        return await finish_login(gateway.transports.http, client, pending, code)
     except OAuthUnreachable as exc:
         raise UpstreamUnreachable(str(exc)) from None
     except OAuthError as exc:

@@ -44,7 +44,10 @@ async def login_callback(request: Request) -> HTMLResponse:
             raise LoginError("the redirect carries no code")
         tokens = await exchange_code(gateway, pending, code)
         row = await add_account(
-            gateway, Actor("oauth-login", str(request.client.host if request.client else "")), tokens
+            gateway,
+            Actor("oauth-login", str(request.client.host if request.client else "")),
+            tokens,
+            pending.kind,
         )
     except (LoginError, GatewayError) as exc:
         message = exc.message if isinstance(exc, GatewayError) else str(exc)

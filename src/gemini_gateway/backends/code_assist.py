@@ -12,7 +12,11 @@ works over accounts as over keys:
 
 Tokens and projects come from `OAuthManager` (refreshed and discovered once per account). A 401
 from Code Assist means the session was revoked before the token's expiry: the token is refreshed
-and the call made once more on the same account before the dispatcher sees an error.
+and the call made once more on the same account before the dispatcher sees an error. A 403 saying
+the client is no longer supported (the 2026-06-18 cut-off of consumer accounts) makes the manager
+ask `loadCodeAssist` again, which names the account's tier in the reason it is disabled with.
+
+Antigravity accounts use the same calls with their own envelope (backends/antigravity.py).
 """
 
 from __future__ import annotations
@@ -28,7 +32,9 @@ from gemini_gateway.backends.base import UpstreamCall, UpstreamReply
 from gemini_gateway.errors import RequestError, UpstreamError, google_error_body, is_error_event
 from gemini_gateway.oauth.account import KIND, OAuthAccount, OAuthCredential
 from gemini_gateway.oauth.manager import OAuthManager
+from gemini_gateway.oauth.tiers import is_unsupported_client
 from gemini_gateway.pool.credential import Credential
+from gemini_gateway.pool.strategy import ACCOUNT_KINDS
 from gemini_gateway.transport.base import Streamed, Transport, error_of
 
 JSON = "application/json"
@@ -48,8 +54,17 @@ class CodeAssistBackend:
 
     def supports(self, method: str) -> bool:
         if method in _LISTS:
-            return not any(c.kind != KIND for c in self.manager.pool)
+            return not any(c.kind not in ACCOUNT_KINDS for c in self.manager.pool)
         return method in _RPCS
+
+    def envelope(self, call: UpstreamCall, project: str) -> bytes:
+        """The body of a generate call: Gemini CLI's wrapping (Antigravity overrides it)."""
+        return generate_envelope(call, project)
+
+    def headers(self, token: str, call: UpstreamCall) -> dict[str, str]:
+        endpoint = self.manager.endpoint
+        assert endpoint is not None
+        return endpoint.headers(token)
 
     async def unary(self, call: UpstreamCall, credential: Credential) -> UpstreamReply:
         if call.method in _LISTS:
@@ -72,14 +87,16 @@ class CodeAssistBackend:
             if call.method == "countTokens":
                 body = count_tokens_envelope(call)
             else:
-                body = generate_envelope(call, await manager.project(account))
-            answer = await transport.stream("POST", url, endpoint.headers(token), body)
+                body = self.envelope(call, await manager.project(account))
+            answer = await transport.stream("POST", url, self.headers(token, call), body)
             if answer.status < 400:
                 return answer
             error = await error_of(answer)
             if error.status_code == 401 and attempt == 0:
                 account.invalidate_access_token()
                 continue
+            if error.status_code == 403 and is_unsupported_client(error.payload):
+                await manager.recheck_tier(account)  # raises the refusal, naming the tier
             raise error
         raise AssertionError("unreachable")  # the loop returns or raises on its second pass
 

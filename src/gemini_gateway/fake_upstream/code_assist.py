@@ -6,6 +6,9 @@
     POST /v1internal:generateContent                {model, project, request} -> {response, traceId}
     POST /v1internal:streamGenerateContent?alt=sse  SSE of {response, traceId}
     POST /v1internal:countTokens                    {request: {model: "models/..", contents}} -> {totalTokens}
+    POST /v1internal:fetchAvailableModels           {project} -> {models: {id: {displayName, quotaInfo}}}
+
+Antigravity clients and the 2026-06-18 refusal of consumer accounts: see `antigravity.py`.
 
 Every call needs `Authorization: Bearer <access token issued by the fake OAuth server>`. Answers
 come from the fake's own generation engine; scripted faults apply per account, keyed by its email
@@ -23,7 +26,7 @@ from urllib.parse import parse_qsl
 
 import orjson
 
-from gemini_gateway.fake_upstream import asgi
+from gemini_gateway.fake_upstream import antigravity, asgi
 from gemini_gateway.fake_upstream.asgi import Receive, Scope, Send
 from gemini_gateway.fake_upstream.errors import FakeApiError, Json, error_info, invalid_argument
 from gemini_gateway.fake_upstream.faults import empty_answer, fault_error
@@ -42,6 +45,7 @@ _TIERS: list[Json] = [
     {"id": "free-tier", "name": "Gemini Code Assist for individuals", "isDefault": True},
     {"id": "standard-tier", "name": "Gemini Code Assist", "userDefinedCloudaicompanionProject": True},
 ]
+_PAID = antigravity.PAID_TIER_NAMES
 
 
 async def handle_code_assist(state: FakeState, scope: Scope, receive: Receive, send: Send) -> None:
@@ -60,7 +64,9 @@ async def handle_code_assist(state: FakeState, scope: Scope, receive: Receive, s
         rpc = rest[1:] if rest.startswith(":") and scope["method"] == "POST" else ""
         if rpc == "loadCodeAssist":
             oauth.load_calls += 1
-            await _json(send, _load(account, _object(body)))
+            await _json(send, _load(oauth, account, _object(body)))
+        elif rpc == "fetchAvailableModels":
+            await _json(send, antigravity.available_models(oauth, account, _object(body)))
         elif rpc == "onboardUser":
             oauth.onboard_calls += 1
             await _json(send, _onboard(oauth, account, _object(body)))
@@ -104,9 +110,12 @@ async def _json(send: Send, answer: Json) -> None:
     await asgi.send_json(send, 200, orjson.dumps(answer))
 
 
-def _load(account: FakeAccount, request: Json) -> Json:
-    if not isinstance(request.get("metadata"), dict):
+def _load(oauth: FakeOAuth, account: FakeAccount, request: Json) -> Json:
+    metadata = request.get("metadata")
+    if not isinstance(metadata, dict):
         raise invalid_argument("metadata is required", "metadata")
+    if antigravity.refused(oauth, account, metadata.get("ideType") == antigravity.ANTIGRAVITY_IDE):
+        return antigravity.refused_load(account, _TIERS)
     if account.validation_required:
         return {
             "allowedTiers": _TIERS,
@@ -119,10 +128,14 @@ def _load(account: FakeAccount, request: Json) -> Json:
                 }
             ],
         }
+    paid = {"paidTier": {"id": account.tier, "name": _PAID[account.tier]}} if account.tier in _PAID else {}
     if not account.onboarded:
-        return {"allowedTiers": _TIERS}
-    tier = next((t for t in _TIERS if t["id"] == account.tier), {"id": account.tier})
-    return {"currentTier": tier, "allowedTiers": _TIERS, "cloudaicompanionProject": account.project}
+        return {"allowedTiers": _TIERS, **paid}
+    if paid:  # a Google One subscription on top of the individuals tier
+        answer: Json = {"currentTier": _TIERS[0], **paid}
+    else:
+        answer = {"currentTier": next((t for t in _TIERS if t["id"] == account.tier), {"id": account.tier})}
+    return {**answer, "allowedTiers": _TIERS, "cloudaicompanionProject": account.project}
 
 
 def _onboard(oauth: FakeOAuth, account: FakeAccount, request: Json) -> Json:
@@ -149,7 +162,8 @@ def _operation(oauth: FakeOAuth, name: str, *, poll: bool = True) -> Json:
     if entry[1] > 0:
         return {"name": name, "done": False}
     account = oauth.accounts[entry[0]]
-    account.onboarded, account.tier, account.project = True, entry[2], entry[3]
+    paid = account.tier in _PAID and entry[2] == "free-tier"  # the subscription stays on top
+    account.onboarded, account.tier, account.project = True, account.tier if paid else entry[2], entry[3]
     return {
         "name": name,
         "done": True,
@@ -179,11 +193,16 @@ async def _model_call(
             raise invalid_argument("model must look like models/{model}", "request.model")
         model_id = model_id[7:]
     state.record(CallRecord(account.email, rpc, model_id, rpc == "streamGenerateContent", VERSION))
+    agent = antigravity.antigravity_envelope(envelope)
+    if antigravity.refused(state.oauth, account, agent):
+        raise antigravity.refused_call()
     model = _model(model_id, rpc)
     if model_id in account.denied_models:
         raise FakeApiError(404, "Requested entity was not found.")
     if rpc != "countTokens":
         _check_project(account, envelope.get("project"))
+    if agent and rpc != "countTokens":
+        antigravity.spend(state.oauth, account, model_id)
     config = state.config
     if config.latency_ms:
         await asyncio.sleep(config.latency_ms / 1000)
@@ -206,7 +225,9 @@ async def _model_call(
         inner = {k: v for k, v in request.items() if k != "model"}
         await _json(send, count_tokens(model, orjson.dumps(inner)))
         return
-    inner_body = orjson.dumps(request)
+    # Code Assist's request carries a session id beside Gemini's fields (snake_case from Gemini CLI,
+    # camelCase from Antigravity); the generation engine knows only Gemini's fields.
+    inner_body = orjson.dumps({k: v for k, v in request.items() if k not in ("sessionId", "session_id")})
     plan = plan_answer(
         model, parse_body(inner_body, GENERATE_CONTENT_REQUEST), inner_body, min_chars=config.min_answer_chars
     )

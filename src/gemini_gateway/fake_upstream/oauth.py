@@ -55,6 +55,8 @@ class FakeAccount:
     user_projects: set[str] = field(default_factory=set)  # projects it may name explicitly
     # Models this account's tier does not include (preview models): Code Assist answers 404 for them.
     denied_models: set[str] = field(default_factory=set)
+    # Antigravity: requests left per model in the current window (absent: unlimited); see antigravity.py
+    quota_left: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -83,6 +85,13 @@ class FakeOAuth:
             self.login_email = "new-user@example.com"
             self.consent = False  # show a consent page before redirecting (browser tests)
             self.onboard_polls = 1  # operation GETs answered `done: false` before the project exists
+            # Google's 2026-06-18 change: consumer tiers refused to all but Antigravity clients
+            self.consumer_cutoff = False
+            self.antigravity_models = ["gemini-2.5-flash", "gemini-2.5-pro", "gemini-3-pro-preview"]
+            self.quota_limit = 100  # Antigravity requests per model per window (for remainingFraction)
+            self.quota_reset = time.time() + 5 * 3600  # when the window ends
+            self.exchanges_by_client: Counter[str] = Counter()  # code exchanges per OAuth client id
+            self.scopes_asked: list[str] = []  # the scope of every authorization request
             self.accounts: dict[str, FakeAccount] = {}
             self.refreshes = 0
             self.refreshes_by_token: Counter[str] = Counter()
@@ -182,6 +191,7 @@ class FakeOAuth:
             answer = {"error": "access_denied", **({"state": params["state"]} if "state" in params else {})}
             return redirect_uri + ("&" if "?" in redirect_uri else "?") + urlencode(answer)
         email = params.get("login_hint") or self.login_email
+        self.scopes_asked.append(params.get("scope", ""))
         with self._lock:
             if email not in self.accounts:
                 self.accounts[email] = FakeAccount(email)
@@ -230,6 +240,7 @@ class FakeOAuth:
         if code.challenge is not None and not _pkce_ok(code, form.get("code_verifier")):
             return 400, _invalid_grant("Invalid code verifier.")
         self.exchanges += 1
+        self.exchanges_by_client[client_id] += 1
         grant = self._grant(code.email, client_id, code.scope)
         grant["refresh_token"] = self._new_refresh(code.email)
         return 200, grant

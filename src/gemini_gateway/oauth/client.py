@@ -51,11 +51,14 @@ class OAuthClient:
     client_secret: str | None = field(repr=False)
     token_url: str
     auth_url: str
+    scopes: tuple[str, ...] = SCOPES  # what the login asks for (Antigravity asks for two more)
 
     def for_tokens(self, tokens: OAuthTokens) -> OAuthClient:
         """A refresh token belongs to the client it was issued to: a file naming one wins."""
         if tokens.client_id and tokens.client_id != self.client_id:
-            return OAuthClient(tokens.client_id, tokens.client_secret, self.token_url, self.auth_url)
+            return OAuthClient(
+                tokens.client_id, tokens.client_secret, self.token_url, self.auth_url, self.scopes
+            )
         return self
 
 
@@ -95,7 +98,7 @@ def authorization_url(client: OAuthClient, redirect_uri: str, state: str, pkce: 
         "client_id": client.client_id or "",
         "redirect_uri": redirect_uri,
         "response_type": "code",
-        "scope": " ".join(SCOPES),
+        "scope": " ".join(client.scopes),
         "access_type": "offline",
         "prompt": "consent",
         "include_granted_scopes": "true",

@@ -12,6 +12,7 @@ authorization URL, and exchange the code that comes back. The code comes back ei
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import secrets
 import socket
 import time
@@ -44,6 +45,7 @@ class PendingLogin:
     url: str
     project_id: str | None
     started: float
+    kind: str = "oauth"  # the flavor of account it signs in (oauth/flavors.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,9 +68,11 @@ class PendingLogins:
         self._items: dict[str, PendingLogin] = {}
         self._ended: dict[str, LoginOutcome] = {}
 
-    def start(self, client: OAuthClient, redirect_uri: str, project_id: str | None = None) -> PendingLogin:
+    def start(
+        self, client: OAuthClient, redirect_uri: str, project_id: str | None = None, kind: str = "oauth"
+    ) -> PendingLogin:
         self._prune()
-        pending = new_login(client, redirect_uri, project_id)
+        pending = dataclasses.replace(new_login(client, redirect_uri, project_id), kind=kind)
         self._items[pending.state] = pending
         return pending
 
@@ -102,8 +106,8 @@ class PendingLogins:
 def new_login(client: OAuthClient, redirect_uri: str, project_id: str | None = None) -> PendingLogin:
     if not client.client_id:
         raise LoginError(
-            "no OAuth client: set OAUTH_CLIENT_ID and OAUTH_CLIENT_SECRET "
-            "(Gemini CLI's installed-app pair, or your own Desktop-app client)"
+            "no OAuth client: set OAUTH_CLIENT_ID and OAUTH_CLIENT_SECRET (Gemini CLI's installed-app "
+            "pair, or your own Desktop-app client); for Antigravity, ANTIGRAVITY_CLIENT_ID and its secret"
         )
     state, pkce = secrets.token_urlsafe(24), PKCE.new()
     url = authorization_url(client, redirect_uri, state, pkce)
@@ -144,8 +148,8 @@ async def finish_login(
 class LoopbackReceiver:
     """A temporary HTTP server on a loopback address that receives the redirect with the code."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        self.host, self.port = host, port
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, path: str = CALLBACK_PATH) -> None:
+        self.host, self.port, self.path = host, port, path
         self.redirect_uri = ""
         self._expected = ""
         self._code: asyncio.Future[str] | None = None
@@ -154,7 +158,7 @@ class LoopbackReceiver:
     async def __aenter__(self) -> LoopbackReceiver:
         self._code = asyncio.get_running_loop().create_future()
         app = web.Application()
-        app.router.add_get(CALLBACK_PATH, self._callback)
+        app.router.add_get(self.path, self._callback)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         # Binding our own socket tells the port before the server starts (port 0: any free one).
@@ -162,7 +166,7 @@ class LoopbackReceiver:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.host, self.port))
         await web.SockSite(self._runner, sock).start()
-        self.redirect_uri = f"http://{self.host}:{sock.getsockname()[1]}{CALLBACK_PATH}"
+        self.redirect_uri = f"http://{self.host}:{sock.getsockname()[1]}{self.path}"
         return self
 
     async def __aexit__(self, *_: object) -> None:

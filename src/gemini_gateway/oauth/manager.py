@@ -9,7 +9,11 @@ and get disabled exactly like keys (the ErrorInfo reasons below are in pool/clas
     refresh token revoked (invalid_grant)   401 REFRESH_TOKEN_REVOKED  -> disabled with the reason
     client id/secret refused or missing     401 OAUTH_CLIENT_REJECTED  -> disabled with the reason
     account needs a person (verification)   403 ACCOUNT_NOT_ELIGIBLE   -> disabled with the reason
+    consumer tier refused (UNSUPPORTED_CLIENT) 403 CONSUMER_TIER_UNSUPPORTED -> disabled, not retried
     token endpoint unreachable / 5xx        UpstreamUnreachable        -> tried on another credential
+
+One manager per flavor (oauth/flavors.py): `gateway.oauth` holds the Gemini CLI accounts,
+`gateway.antigravity` the Antigravity ones (an `AntigravityManager`, oauth/antigravity.py).
 """
 
 from __future__ import annotations
@@ -19,13 +23,14 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from gemini_gateway import __version__
 from gemini_gateway.errors import UpstreamError, UpstreamUnreachable, google_error_body
 from gemini_gateway.oauth import sources
 from gemini_gateway.oauth.account import OAuthAccount, OAuthCredential, Source, account_id
-from gemini_gateway.oauth.client import OAuthClient, OAuthError, OAuthUnreachable, RefreshRevoked, refresh
+from gemini_gateway.oauth.client import OAuthError, OAuthUnreachable, RefreshRevoked, refresh
+from gemini_gateway.oauth.flavors import Flavor, gemini_cli
 from gemini_gateway.oauth.login import PendingLogins
-from gemini_gateway.oauth.onboarding import AccountNotEligible, CodeAssistEndpoint, discover_project
+from gemini_gateway.oauth.onboarding import CodeAssistEndpoint, discover_project
+from gemini_gateway.oauth.tiers import CONSUMER_TIER_UNSUPPORTED, AccountNotEligible, ConsumerTierRefused
 from gemini_gateway.oauth.tokens import OAuthTokens
 from gemini_gateway.redaction import REDACTOR
 
@@ -35,9 +40,12 @@ if TYPE_CHECKING:
     from gemini_gateway.settings import Settings
     from gemini_gateway.store.database import Database
     from gemini_gateway.store.secrets import SecretBox
+    from gemini_gateway.transport.base import Transport
 
 log = logging.getLogger("gemini_gateway.oauth")
 # Disable reasons that a restart clears: a new login, client setting or verification may have fixed them.
+# CONSUMER_TIER_UNSUPPORTED is not among them: Google's cut-off does not end; a new login (or an
+# operator's enable, after the account got a Standard licence) brings such an account back.
 RETRIED_AFTER_RESTART = (
     "REFRESH_TOKEN_REVOKED",
     "OAUTH_CLIENT_REJECTED",
@@ -46,21 +54,16 @@ RETRIED_AFTER_RESTART = (
 )
 
 
-def oauth_client(settings: Settings) -> OAuthClient:
-    # Empty values (a copied .env.example) mean "not set".
-    secret = settings.oauth_client_secret.get_secret_value() if settings.oauth_client_secret else None
-    client_id = (settings.oauth_client_id or "").strip() or None
-    return OAuthClient(client_id, secret or None, settings.oauth_token_url, settings.oauth_auth_url)
-
-
 class OAuthManager:
-    def __init__(self, settings: Settings, pool: CredentialPool) -> None:
+    def __init__(self, settings: Settings, pool: CredentialPool, flavor: Flavor | None = None) -> None:
         self.settings = settings
         self.pool = pool
-        self.client = oauth_client(settings)
+        self.flavor = flavor = flavor or gemini_cli(settings)
+        self.kind = flavor.kind
+        self.client = flavor.client
         if self.client.client_secret:
             REDACTOR.add(self.client.client_secret)
-        self.models = frozenset(m.removeprefix("models/") for m in settings.code_assist_models)
+        self.models = flavor.models
         self.accounts: dict[str, OAuthAccount] = {}
         self.endpoint: CodeAssistEndpoint | None = None
         self.database: Database | None = None
@@ -72,44 +75,45 @@ class OAuthManager:
     async def start(self, gateway: Gateway, box: SecretBox | None) -> None:
         """Build the endpoint and load every account source (the store after the files and env)."""
         assert gateway.transports is not None
-        settings = self.settings
-        self.endpoint = CodeAssistEndpoint(
-            gateway.transports.http,
-            settings.code_assist_base_url,
-            settings.code_assist_user_agent or f"gemini-gateway/{__version__}",
-        )
+        self.endpoint = self.endpoint_for(gateway.transports.http)
         self.database, self.box = gateway.database, box
         await self.reload()
 
     async def reload(self) -> int:
         """(Re)read the folder, the environment and the store; accounts already loaded keep their state."""
         found: list[tuple[OAuthTokens, Source]] = []
-        found += sources.load_folder(self.settings.resolved_oauth_creds_dir)
-        listed = self.settings.oauth_creds_json.get_secret_value() if self.settings.oauth_creds_json else ""
-        found += await self._load_env(listed)
+        found += sources.load_folder(self.flavor.creds_dir, f"{self.flavor.file_prefix}*.json")
+        found += await self._load_env(self.flavor.creds_json)
         if self.database is not None and self.box is not None:
             try:
-                found += await sources.load_store(self.database, self.box)
+                found += await sources.load_store(self.database, self.box, self.kind)
             except Exception as exc:  # a store that fails now: keep the accounts the files gave
                 log.error("could not load OAuth accounts from the store: %s", type(exc).__name__)
         fresh = [cid for cid in (self._register(t, s) for t, s in found) if cid is not None]
         await self._restore_state(fresh)
-        log.info("OAuth accounts: %d loaded (%d new)", len(self.accounts), len(fresh))
+        log.info("%s accounts: %d loaded (%d new)", self.flavor.name, len(self.accounts), len(fresh))
         return len(fresh)
 
+    def endpoint_for(self, transport: Transport) -> CodeAssistEndpoint:
+        """How this flavor's client reaches Code Assist (the CLI's login builds one too)."""
+        flavor = self.flavor
+        return CodeAssistEndpoint(transport, flavor.base_url, flavor.user_agent, flavor.ide_type)
+
     async def _load_env(self, listed: str) -> list[tuple[OAuthTokens, Source]]:
-        entries = sources.load_env(listed) if listed.strip() else []
+        variable = f"{self.kind.upper()}_CREDS_JSON"
+        entries = sources.load_env(listed, self.kind, variable) if listed.strip() else []
         if self.database is None or self.box is None:
             return list(entries)
         try:
-            return list(await sources.load_env_copies(self.database, self.box, entries))
+            copy_kind = self.flavor.env_copy_kind
+            return list(await sources.load_env_copies(self.database, self.box, entries, copy_kind))
         except Exception as exc:  # the entries themselves still work; they just refresh once more
             log.error("could not load the stored tokens of OAUTH_CREDS_JSON: %s", type(exc).__name__)
             return list(entries)
 
     def _register(self, tokens: OAuthTokens, source: Source) -> str | None:
         """Add an account to the pool; None when one with the same id is there already."""
-        account = OAuthAccount(tokens, source)
+        account = OAuthAccount(tokens, source, self.kind)
         if account.id in self.accounts and self.pool.get(account.id) is not None:
             return None
         for secret in tokens.secrets():
@@ -140,7 +144,7 @@ class OAuthManager:
         Kept encrypted in the store when there is one, else as a file in OAUTH_CREDS_DIR. A login
         for an account already present replaces its tokens and enables it again.
         """
-        cid = account_id(tokens)
+        cid = account_id(tokens, self.kind)
         existing = self.accounts.get(cid)
         if existing is not None and self.pool.get(cid) is not None:
             for secret in tokens.secrets():
@@ -152,10 +156,12 @@ class OAuthManager:
             assert isinstance(credential, OAuthCredential)
             return credential, False
         if self.database is not None and self.box is not None:
-            label = OAuthAccount(tokens, sources.EnvSource(-1)).label
-            source: Source = await sources.insert_store(self.database, self.box, cid, label, tokens, actor)
+            label = OAuthAccount(tokens, sources.EnvSource(-1), self.kind).label
+            source: Source = await sources.insert_store(
+                self.database, self.box, cid, label, tokens, actor, self.kind
+            )
         else:
-            path = self.settings.resolved_oauth_creds_dir / sources.file_name_for(tokens.email)
+            path = self.flavor.creds_dir / sources.file_name_for(tokens.email, self.flavor.file_prefix)
             source = sources.FileSource(path)
             await source.save(tokens)
         self.accounts.pop(cid, None)
@@ -202,7 +208,7 @@ class OAuthManager:
                     401,
                     "REFRESH_TOKEN_REVOKED",
                     f"the login of {account.label} was revoked or has expired ({exc.description or exc.error}); "
-                    "log in again with `gemini-gateway creds login`",
+                    f"log in again with `{self.flavor.login_command}`",
                 ) from None
             except OAuthError as exc:
                 raise _unusable(
@@ -225,10 +231,18 @@ class OAuthManager:
             task.add_done_callback(_retrieve)
         try:
             await asyncio.shield(task)
+        except ConsumerTierRefused as exc:
+            raise _unusable(403, CONSUMER_TIER_UNSUPPORTED, f"{account.label}: {exc}") from None
         except AccountNotEligible as exc:
             raise _unusable(403, "ACCOUNT_NOT_ELIGIBLE", f"{account.label}: {exc}") from None
         assert account.project is not None
         return account.project
+
+    async def recheck_tier(self, account: OAuthAccount) -> None:
+        """Code Assist refused a model call as it refuses consumer tiers since 2026-06-18: forget
+        the project and ask `loadCodeAssist` again, which names the tier and raises the reason."""
+        account.tokens.code_assist_project = None
+        await self.project(account)
 
     async def _refresh(self, account: OAuthAccount) -> None:
         assert self.endpoint is not None
@@ -247,16 +261,28 @@ class OAuthManager:
     async def _setup(self, account: OAuthAccount) -> None:
         assert self.endpoint is not None
         token = await self.access_token(account)
-        found = await discover_project(
-            self.endpoint,
-            token,
-            account.tokens.project_id,
-            poll_seconds=self.settings.code_assist_onboard_poll_seconds,
-            max_wait=self.settings.code_assist_onboard_timeout_seconds,
-        )
+        try:
+            found = await discover_project(
+                self.endpoint,
+                token,
+                account.tokens.project_id,
+                poll_seconds=self.settings.code_assist_onboard_poll_seconds,
+                max_wait=self.settings.code_assist_onboard_timeout_seconds,
+            )
+        except ConsumerTierRefused as exc:
+            account.tiers, account.tokens.code_assist_tier = exc.tiers, exc.tiers.shown
+            log.warning(
+                "%s: Code Assist refuses this consumer account to %s", account.label, self.flavor.name
+            )
+            raise
         account.tokens.code_assist_project, account.tokens.code_assist_tier = found.project, found.tier
+        account.tiers = found.tiers
         log.info("%s uses Code Assist project %s (%s)", account.label, found.project, found.tier or "tier?")
         await self._save(account)
+        await self.after_setup(account, token)
+
+    async def after_setup(self, account: OAuthAccount, token: str) -> None:
+        """What a flavor learns about an account once its project is known (Antigravity: its models)."""
 
     async def _save(self, account: OAuthAccount) -> None:
         try:
@@ -280,7 +306,8 @@ def _unusable(status: int, reason: str, message: str) -> UpstreamError:
     return UpstreamError(status, google_error_body(status, message, details=[detail]))
 
 
-def manager_of(gateway: Gateway) -> OAuthManager:
-    manager = gateway.oauth
-    assert manager is not None, "create_app builds the OAuth manager"
+def manager_of(gateway: Gateway, kind: str = "oauth") -> OAuthManager:
+    """The manager of one flavor's accounts: "oauth" (Gemini CLI) or "antigravity"."""
+    manager = gateway.antigravity if kind == "antigravity" else gateway.oauth
+    assert manager is not None, "create_app builds the OAuth managers"
     return manager

@@ -7,29 +7,39 @@
 3. Poll the long-running operation until `done`; its `cloudaicompanionProject.id` is the project.
 
 Failures: an account that needs a person (browser verification, an ineligible account, a tier that
-needs a project nobody gave) raises `AccountNotEligible`, which disables it with that reason; HTTP
-errors pass through as `UpstreamError` (a 429 here cools the account down like any other).
+needs a project nobody gave) raises `AccountNotEligible`, which disables it with that reason; a
+consumer account Code Assist refuses to this client since 2026-06-18 raises `ConsumerTierRefused`
+(oauth/tiers.py). HTTP errors pass through as `UpstreamError` (a 429 here cools the account down).
+
+The same calls serve Gemini CLI and Antigravity accounts; only the client metadata differs
+(`ideType`), which is what Code Assist decides the UNSUPPORTED_CLIENT refusal by.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
 from gemini_gateway.errors import RequestError, UpstreamUnreachable
+from gemini_gateway.oauth.tiers import (
+    AccountNotEligible,
+    ConsumerTierRefused,
+    TierReport,
+    read_tiers,
+    refusal_message,
+)
 from gemini_gateway.resource_names import resource_path
 from gemini_gateway.transport.base import Transport, raise_for_status
 
+__all__ = ["AccountNotEligible", "CodeAssistEndpoint", "ConsumerTierRefused", "Setup", "discover_project"]
 FREE_TIER = "free-tier"
 LEGACY_TIER = {"id": "legacy-tier", "userDefinedCloudaicompanionProject": True}
-
-
-class AccountNotEligible(Exception):
-    """The account cannot use Code Assist until a person acts; the message says what to do."""
+GEMINI_CLI_IDE = "IDE_UNSPECIFIED"  # what gemini-cli's setup.ts sends
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,13 +49,17 @@ class CodeAssistEndpoint:
     transport: Transport
     base_url: str
     user_agent: str
+    ide_type: str = GEMINI_CLI_IDE
+    extra_headers: tuple[tuple[str, str], ...] = ()  # what the client adds to every call
 
     def headers(self, access_token: str) -> dict[str, str]:
-        return {
+        headers = {
             "authorization": f"Bearer {access_token}",
             "content-type": "application/json",
             "user-agent": self.user_agent,
         }
+        headers.update(self.extra_headers)
+        return headers
 
     async def call(self, access_token: str, rpc: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         """POST `{base}:{rpc}` (or GET `{base}/{rpc}` for an operation name) and return the JSON answer."""
@@ -63,10 +77,11 @@ class CodeAssistEndpoint:
 class Setup:
     project: str
     tier: str | None
+    tiers: TierReport = field(default_factory=TierReport)
 
 
-def client_metadata(project: str | None) -> dict[str, str]:
-    metadata = {"ideType": "IDE_UNSPECIFIED", "platform": "PLATFORM_UNSPECIFIED", "pluginType": "GEMINI"}
+def client_metadata(project: str | None, ide_type: str = GEMINI_CLI_IDE) -> dict[str, str]:
+    metadata = {"ideType": ide_type, "platform": "PLATFORM_UNSPECIFIED", "pluginType": "GEMINI"}
     if project:
         metadata["duetProject"] = project
     return metadata
@@ -80,18 +95,21 @@ async def discover_project(
     poll_seconds: float,
     max_wait: float,
 ) -> Setup:
-    metadata = client_metadata(explicit_project)
+    metadata = client_metadata(explicit_project, endpoint.ide_type)
     request: dict[str, Any] = {"metadata": metadata}
     if explicit_project:
         request["cloudaicompanionProject"] = explicit_project
     loaded = await endpoint.call(access_token, "loadCodeAssist", request)
+    tiers = read_tiers(loaded)
+    refused = tiers.refusal()
+    if refused is not None:
+        raise ConsumerTierRefused(refusal_message(tiers, *refused), tiers)
     current = _tier(loaded.get("currentTier"))
     if current is not None:
         project = explicit_project or _text(loaded.get("cloudaicompanionProject"))
         if not project:
             raise AccountNotEligible(_ineligible(loaded) or "the account has no Code Assist project: set one")
-        paid = _tier(loaded.get("paidTier"))
-        return Setup(project, _text((paid or current).get("id")))
+        return Setup(project, tiers.effective, tiers)
     validation = _validation_needed(loaded)
     if validation:
         raise AccountNotEligible(validation)
@@ -128,7 +146,7 @@ async def discover_project(
     project = explicit_project or (_text(found.get("id")) if isinstance(found, dict) else None)
     if not project:
         raise AccountNotEligible("onboarding finished without a project: set project_id for the account")
-    return Setup(project, tier_id)
+    return Setup(project, tiers.paid or tier_id, dataclasses.replace(tiers, current=tier_id))
 
 
 def _tier(value: object) -> dict[str, Any] | None:

@@ -57,9 +57,11 @@ class EnvSource:
     database: Database | None = None
     box: SecretBox | None = None
     kind: str = "env"
+    copy_kind: str = ENV_COPY_KIND  # store rows of this env list (one per account flavor)
+    variable: str = "OAUTH_CREDS_JSON"
 
     def describe(self) -> str:
-        return f"OAUTH_CREDS_JSON[{self.index}]"
+        return f"{self.variable}[{self.index}]"
 
     async def save(self, tokens: OAuthTokens) -> None:
         """The environment is read-only to the gateway: keep the tokens in the store, if there is one."""
@@ -68,11 +70,11 @@ class EnvSource:
         plain = orjson.dumps({"seed": self.seed, "tokens": tokens.to_json()}).decode()
         row = UpstreamSecret(
             credential_id=self.row_id,
-            kind=ENV_COPY_KIND,
+            kind=self.copy_kind,
             label=(tokens.email or self.describe())[:64],
             ciphertext=self.box.encrypt(plain),
             created_at=time.time(),
-            created_by="OAUTH_CREDS_JSON",
+            created_by=self.variable,
         )
         async with self.database.sessions.begin() as session:
             await session.merge(row)
@@ -113,16 +115,16 @@ def write_credentials_file(path: Path, tokens: OAuthTokens) -> None:
     os.replace(temporary, path)
 
 
-def file_name_for(email: str | None) -> str:
-    return f"oauth_creds_{_UNSAFE.sub('_', email)}.json" if email else f"oauth_creds_{int(time.time())}.json"
+def file_name_for(email: str | None, prefix: str = "oauth_creds") -> str:
+    return f"{prefix}_{_UNSAFE.sub('_', email)}.json" if email else f"{prefix}_{int(time.time())}.json"
 
 
-def load_folder(folder: Path) -> list[tuple[OAuthTokens, FileSource]]:
+def load_folder(folder: Path, pattern: str = FILE_PATTERN) -> list[tuple[OAuthTokens, FileSource]]:
     """Every readable credential file in `folder`; a broken one is logged (by name) and skipped."""
     if not folder.is_dir():
         return []
     found = []
-    for path in sorted(folder.glob(FILE_PATTERN)):
+    for path in sorted(folder.glob(pattern)):
         try:
             found.append((parse_tokens(_read_json(path)), FileSource(path)))
         except (OSError, CredentialFormatError) as exc:
@@ -130,31 +132,36 @@ def load_folder(folder: Path) -> list[tuple[OAuthTokens, FileSource]]:
     return found
 
 
-def load_env(text: str) -> list[tuple[OAuthTokens, EnvSource]]:
+def load_env(
+    text: str, kind: str = KIND, variable: str = "OAUTH_CREDS_JSON"
+) -> list[tuple[OAuthTokens, EnvSource]]:
     try:
         entries = parse_token_list(text)
     except CredentialFormatError as exc:
-        log.error("OAUTH_CREDS_JSON is unusable: %s", exc)
+        log.error("%s is unusable: %s", variable, exc)
         return []
-    return [(tokens, _env_source(i, tokens)) for i, tokens in enumerate(entries)]
+    return [(tokens, _env_source(i, tokens, kind, variable)) for i, tokens in enumerate(entries)]
 
 
-def _env_source(index: int, tokens: OAuthTokens) -> EnvSource:
-    row_id = ENV_COPY_KIND + ":" + account_id(tokens).partition(":")[2]
-    return EnvSource(index, row_id, hashlib.sha256(tokens.dumps()).hexdigest())
+def _env_source(index: int, tokens: OAuthTokens, kind: str, variable: str) -> EnvSource:
+    copy_kind = ENV_COPY_KIND if kind == KIND else f"{kind}_env"
+    row_id = copy_kind + ":" + account_id(tokens, kind).partition(":")[2]
+    seed = hashlib.sha256(tokens.dumps()).hexdigest()
+    return EnvSource(index, row_id, seed, copy_kind=copy_kind, variable=variable)
 
 
 async def load_env_copies(
-    database: Database, box: SecretBox, entries: list[tuple[OAuthTokens, EnvSource]]
+    database: Database,
+    box: SecretBox,
+    entries: list[tuple[OAuthTokens, EnvSource]],
+    copy_kind: str = ENV_COPY_KIND,
 ) -> list[tuple[OAuthTokens, EnvSource]]:
     """The OAUTH_CREDS_JSON entries, each replaced by its stored copy while the entry is unchanged.
 
     From now on their refreshed tokens are saved to the store; copies no entry uses any more (the
     entry changed or is gone) are deleted.
     """
-    copies = {
-        row.credential_id: row for row in await secrets.load_secrets(database) if row.kind == ENV_COPY_KIND
-    }
+    copies = {row.credential_id: row for row in await secrets.load_secrets(database) if row.kind == copy_kind}
     result = []
     for tokens, source in entries:
         source.database, source.box = database, box
@@ -183,10 +190,12 @@ def _env_copy(box: SecretBox, row: UpstreamSecret, seed: str) -> OAuthTokens | N
         return None
 
 
-async def load_store(database: Database, box: SecretBox) -> list[tuple[OAuthTokens, StoreSource]]:
+async def load_store(
+    database: Database, box: SecretBox, kind: str = KIND
+) -> list[tuple[OAuthTokens, StoreSource]]:
     found = []
     for row in await secrets.load_secrets(database):
-        if row.kind != KIND:
+        if row.kind != kind:
             continue
         plain = box.decrypt(row.ciphertext)
         if plain is None:
@@ -202,11 +211,17 @@ async def load_store(database: Database, box: SecretBox) -> list[tuple[OAuthToke
 
 
 async def insert_store(
-    database: Database, box: SecretBox, credential_id: str, label: str, tokens: OAuthTokens, actor: str
+    database: Database,
+    box: SecretBox,
+    credential_id: str,
+    label: str,
+    tokens: OAuthTokens,
+    actor: str,
+    kind: str = KIND,
 ) -> StoreSource:
     row = UpstreamSecret(
         credential_id=credential_id,
-        kind=KIND,
+        kind=kind,
         label=label[:64],
         ciphertext=box.encrypt(tokens.dumps().decode()),
         created_at=time.time(),

@@ -33,6 +33,8 @@ BAD_CREDENTIAL_REASONS = frozenset(
         "OAUTH_CLIENT_REJECTED",
         "ACCOUNT_NOT_ELIGIBLE",
         "VALIDATION_REQUIRED",  # Code Assist: the account must be verified in a browser
+        # A consumer account Code Assist refuses to Gemini CLI since 2026-06-18 (oauth/tiers.py).
+        "CONSUMER_TIER_UNSUPPORTED",
     }
 )
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -171,7 +173,7 @@ def classify_error(
     bad = reasons & BAD_CREDENTIAL_REASONS
     if bad and status in (400, 401, 403):
         reason = sorted(bad)[0]
-        message = str(payload.get("message", ""))[:200]
+        message = str(payload.get("message", ""))[:500]  # long enough for "what to do" in full
         return Verdict(retry=True, counts_as_failure=True, disable_reason=f"{reason}: {message}".strip())
     if status == 429:
         hits = quota_hits(payload)

@@ -261,6 +261,16 @@ class CredentialPool:
             if verdict.disable_reason is not None:
                 self.observer(credential, "disabled", None)
 
+    def cool(self, credential: Credential, model: str, until: float) -> None:
+        """Rest a credential for one model until `until`, as the upstream announced ahead of a call
+        (an Antigravity account whose quota for the model is spent says when it resets)."""
+        if until <= credential.cooldowns.get(model, 0.0):
+            return
+        credential.cooldowns[model] = until
+        self.dirty = True
+        if self.observer is not None:
+            self.observer(credential, "cool", model)
+
     def release_neutral(self, credential: Credential) -> None:
         """Return a credential after an attempt that says nothing about it (client went away)."""
         credential.in_flight = max(0, credential.in_flight - 1)

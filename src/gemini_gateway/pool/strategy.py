@@ -10,7 +10,7 @@ from gemini_gateway.pool.credential import Credential
 Strategy = Literal["least_busy", "round_robin"]
 Routing = Literal["prefer_keys", "prefer_accounts", "weighted"]
 # Credential kinds that are accounts (OAuth logins) rather than keys, for the keys/accounts mix.
-ACCOUNT_KINDS = frozenset({"oauth"})
+ACCOUNT_KINDS = frozenset({"oauth", "antigravity"})
 
 
 def select(candidates: Sequence[Credential], strategy: Strategy) -> Credential:
