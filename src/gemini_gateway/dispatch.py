@@ -236,7 +236,7 @@ class Dispatcher:
                 self.pool.release_neutral(credential)
                 error = "client disconnected"
             exchange.attempts.append(
-                Attempt(credential.kind, credential.label, status, duration, error or None)
+                Attempt(credential.kind, credential.label, status, duration, error or None, started)
             )
 
     def _conversation(self, call: UpstreamCall, exchange: Exchange) -> str | None:
@@ -343,7 +343,7 @@ class Dispatcher:
             verdict = classify_transport(type(exc).__name__)
         self.pool.release(credential, call.model, verdict, exc.message, charge, status)
         exchange.attempts.append(
-            Attempt(credential.kind, credential.label, status, duration, exc.message[:300])
+            Attempt(credential.kind, credential.label, status, duration, exc.message[:300], started)
         )
         return verdict
 
@@ -355,7 +355,7 @@ class Dispatcher:
         exchange.credential = credential.label
         exchange.credential_id = credential.id
         self.pool.release(credential, call.model, None)
-        exchange.attempts.append(Attempt(credential.kind, credential.label, status, duration))
+        exchange.attempts.append(Attempt(credential.kind, credential.label, status, duration, None, started))
 
     def _abandoned(
         self, exchange: Exchange, credential: Credential, started: float, exc: BaseException
@@ -364,7 +364,9 @@ class Dispatcher:
         exchange.upstream_ms += duration
         self.pool.release_neutral(credential)
         exchange.attempts.append(
-            Attempt(credential.kind, credential.label, None, duration, f"abandoned: {type(exc).__name__}")
+            Attempt(
+                credential.kind, credential.label, None, duration, f"abandoned: {type(exc).__name__}", started
+            )
         )
 
     @staticmethod
