@@ -66,6 +66,7 @@ from gemini_gateway.settings import Settings, load_settings
 from gemini_gateway.shared import start_shared, stop_shared
 from gemini_gateway.shared.gate import Gate, rate_gate
 from gemini_gateway.store_link import keep_trying, open_store
+from gemini_gateway.tracing import start_tracing
 from gemini_gateway.transport.build import build_transports
 
 log = logging.getLogger("gemini_gateway")
@@ -198,6 +199,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if gateway.database is not None:
                 await gateway.database.aclose()
             await stop_admin(gateway)
+            if gateway.tracing is not None:  # the spans still batched go out before the process ends
+                await asyncio.to_thread(gateway.tracing.shutdown)
 
     app = GatewayApp(
         title="gemini-gateway",
@@ -231,7 +234,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RecorderMiddleware, gateway=gateway)  # the tee: every API route, no handler edits
     metrics = gateway.metrics = Metrics()
     app.router.routes.append(metrics_route(gateway, metrics))
-    app.add_middleware(MetricsMiddleware, metrics=metrics)  # outside the tee: it reads its Exchange
+    # Only with OTEL_EXPORTER_OTLP_ENDPOINT: without it OpenTelemetry is never imported.
+    tracing = gateway.tracing = start_tracing(
+        settings.otel_exporter_otlp_endpoint, settings.resolved_replica_id
+    )
+    # Outside the tee: it reads its Exchange.
+    app.add_middleware(MetricsMiddleware, metrics=metrics, tracing=tracing)
     install_admin(app, gateway)  # last: its guard and CORS wrap every route and the recorder
     return app
 

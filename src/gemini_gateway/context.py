@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from gemini_gateway.recorder.recorder import Recorder
     from gemini_gateway.shared import Shared
     from gemini_gateway.store.database import Database
+    from gemini_gateway.tracing import Tracing
     from gemini_gateway.transport.build import Transports
 
 
@@ -57,6 +58,7 @@ class Gateway:
     healer: Healer | None = None  # re-checks health-disabled keys on a schedule
     shared: Shared | None = None  # state shared with other replicas (gemini_gateway.shared)
     metrics: Metrics | None = None  # counters for GET /metrics
+    tracing: Tracing | None = None  # OpenTelemetry spans, when OTEL_EXPORTER_OTLP_ENDPOINT is set
     store_error: str | None = None  # why the store is not usable, for /health/ready
 
 

@@ -92,7 +92,7 @@ class Dispatcher:
         sticky = self._conversation(call, exchange)
         while len(tried) - refused <= self.max_retries:
             try:
-                credential, charge = self._acquire(call, tried, last_error, sticky)
+                credential, charge = await self._acquire(call, tried, last_error, sticky)
             except GatewayError:
                 if empty is None:
                     raise
@@ -144,7 +144,7 @@ class Dispatcher:
         sticky = self._conversation(call, exchange)
         while len(tried) - refused <= self.max_retries:
             try:
-                credential, charge = self._acquire(call, tried, last_error, sticky)
+                credential, charge = await self._acquire(call, tried, last_error, sticky)
             except GatewayError:
                 if empty is None:
                     raise
@@ -236,7 +236,7 @@ class Dispatcher:
                 self.pool.release_neutral(credential)
                 error = "client disconnected"
             exchange.attempts.append(
-                Attempt(credential.kind, credential.label, status, duration, error or None)
+                Attempt(credential.kind, credential.label, status, duration, error or None, started)
             )
 
     def _conversation(self, call: UpstreamCall, exchange: Exchange) -> str | None:
@@ -245,29 +245,53 @@ class Dispatcher:
             return None
         return conversation_key(exchange.client_id, call.model, call.body)
 
-    def _acquire(
+    async def _acquire(
         self, call: UpstreamCall, tried: set[str], last_error: GatewayError | None, sticky: str | None = None
     ) -> tuple[Credential, Charge | None]:
         accept = self._accepts(call)
         tokens = estimated_tokens(call.method, call.body)
         prefer = self.sticky.credential_of(sticky) if sticky is not None else None
-        try:
-            credential, charge = self.pool.take(
-                call.model, exclude=tried, accept=accept, tokens=tokens, prefer=prefer
-            )
-        except NoCredentialAvailable as exc:
-            if last_error is None:
-                raise
-            if isinstance(last_error, CallRefused) or (
-                isinstance(last_error, UpstreamError) and last_error.status_code == 429
-            ):
-                now = self.pool.clock()
-                raise self.pool.unavailable_error(
-                    call.model, frozenset(), now, accept, tokens
-                ) from last_error
-            raise last_error from exc
+        while True:
+            try:
+                credential, charge = self.pool.take(
+                    call.model, exclude=tried, accept=accept, tokens=tokens, prefer=prefer
+                )
+            except NoCredentialAvailable as exc:
+                if last_error is None:
+                    raise
+                if isinstance(last_error, CallRefused) or (
+                    isinstance(last_error, UpstreamError) and last_error.status_code == 429
+                ):
+                    now = self.pool.clock()
+                    raise self.pool.unavailable_error(
+                        call.model, frozenset(), now, accept, tokens
+                    ) from last_error
+                raise last_error from exc
+            if charge is None or await self._placed(credential, charge, tokens or 0):
+                break
         tried.add(credential.id)
         return credential, charge
+
+    async def _placed(self, credential: Credential, charge: Charge, tokens: int) -> bool:
+        """Count a charge in the quota counter replicas share, if there is one and the credential
+        has limits for the model; False (the credential held back) when other replicas used what
+        was left. One Redis round trip per counted call, only with REDIS_URL and known limits."""
+        quotas = self.pool.quotas
+        if quotas.shared is None:
+            return True
+        limits, _ = quotas.limits(credential, charge.model)
+        if not limits:
+            return True
+        try:
+            wait = await quotas.shared.place(charge, limits, tokens)
+        except BaseException:  # cancelled (the client went away): the call is not placed
+            self.pool.release_neutral(credential)
+            quotas.refund(charge)
+            raise
+        if not wait:  # counted there, or no shared counter answered (this replica counts alone)
+            return True
+        self.pool.hold_back(credential, charge, wait)
+        return False
 
     def _accepts(self, call: UpstreamCall) -> Callable[[Credential], bool]:
         """Credentials whose backend can make this call (asked once per kind, not per credential),
@@ -319,7 +343,7 @@ class Dispatcher:
             verdict = classify_transport(type(exc).__name__)
         self.pool.release(credential, call.model, verdict, exc.message, charge, status)
         exchange.attempts.append(
-            Attempt(credential.kind, credential.label, status, duration, exc.message[:300])
+            Attempt(credential.kind, credential.label, status, duration, exc.message[:300], started)
         )
         return verdict
 
@@ -331,7 +355,7 @@ class Dispatcher:
         exchange.credential = credential.label
         exchange.credential_id = credential.id
         self.pool.release(credential, call.model, None)
-        exchange.attempts.append(Attempt(credential.kind, credential.label, status, duration))
+        exchange.attempts.append(Attempt(credential.kind, credential.label, status, duration, None, started))
 
     def _abandoned(
         self, exchange: Exchange, credential: Credential, started: float, exc: BaseException
@@ -340,7 +364,9 @@ class Dispatcher:
         exchange.upstream_ms += duration
         self.pool.release_neutral(credential)
         exchange.attempts.append(
-            Attempt(credential.kind, credential.label, None, duration, f"abandoned: {type(exc).__name__}")
+            Attempt(
+                credential.kind, credential.label, None, duration, f"abandoned: {type(exc).__name__}", started
+            )
         )
 
     @staticmethod

@@ -21,6 +21,7 @@ class Attempt:
     status: int | None
     duration_ms: float
     error: str | None = None
+    started: float = 0.0  # perf_counter when it began (for trace spans; not recorded)
 
 
 @dataclass(slots=True)

@@ -31,6 +31,7 @@ from gemini_gateway.routes.asgi import Receive, Scope, Send
 
 if TYPE_CHECKING:
     from gemini_gateway.context import Gateway
+    from gemini_gateway.tracing import Tracing
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
@@ -83,9 +84,10 @@ def _attempt_labels(attempt: Attempt) -> tuple[str, str]:
 class MetricsMiddleware:
     """Times every model call and counts it by dialect and status (a pure ASGI wrapper)."""
 
-    def __init__(self, app: Any, metrics: Metrics) -> None:
+    def __init__(self, app: Any, metrics: Metrics, tracing: Tracing | None = None) -> None:
         self.app = app
         self.metrics = metrics
+        self.tracing = tracing  # OpenTelemetry spans of each request (gemini_gateway.tracing), if on
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"].startswith(UNCOUNTED):
@@ -104,7 +106,10 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, watch)
         finally:
-            self.metrics.count(scope.get(SCOPE_KEY), seen[0], time.perf_counter() - started, seen[1])
+            ended = time.perf_counter()
+            self.metrics.count(scope.get(SCOPE_KEY), seen[0], ended - started, seen[1])
+            if self.tracing is not None:
+                self.tracing.record(scope, scope.get(SCOPE_KEY), seen[0], started, ended)
 
 
 def _labels(**values: object) -> str:

@@ -161,6 +161,11 @@ class Settings(BaseSettings):
         le=60,
         description="Without Redis: how often admin changes made by other replicas are looked for",
     )
+    otel_exporter_otlp_endpoint: str | None = Field(
+        None,
+        description="OpenTelemetry collector (OTLP/HTTP, e.g. http://collector:4318): a trace span per "
+        "request with one per upstream attempt; needs the otel extra; unset: no tracing, nothing loaded",
+    )
     log_level: str = "info"
     store_retry_max_seconds: float = Field(
         30.0, gt=0, description="Longest wait between tries to reach a store that was down at start-up"

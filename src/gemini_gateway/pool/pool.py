@@ -139,6 +139,13 @@ class CredentialPool:
         if charge is not None and input_tokens is not None:
             self.quotas.correct(charge, input_tokens)
 
+    def hold_back(self, credential: Credential, charge: Charge, wait: float) -> None:
+        """Return a credential the shared quota counter refused (other replicas used what was
+        left): the call is not placed, and the credential is passed over for the model until
+        `wait` seconds from now (at least a moment, so one acquire never asks twice)."""
+        credential.in_flight = max(0, credential.in_flight - 1)
+        self.quotas.hold_back(charge, self.clock() + max(wait, 0.05))
+
     def set_routing(self, routing: Routing, account_weight: float) -> None:
         """Change how keys and accounts share calls; a weighted mix counts its share afresh."""
         self.routing, self.account_weight = routing, account_weight

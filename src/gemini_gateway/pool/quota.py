@@ -8,6 +8,13 @@ learned from Google's 429s (QuotaFailure says which limit and its value). The po
 usage, or refunds it when Google refused the call (a refused call uses no quota).
 
 Everything here takes `now` from the pool's clock and never awaits: atomic under asyncio.
+
+Replicas (issue 20): with a shared counter (`QuotaBook.shared`, Redis), the dispatcher also
+places each charge there before the call goes out (`SharedQuota.place`, one atomic script), so a
+limit of N a minute lets N through across all replicas; one the shared counter refuses is held
+back here (`Usage.shared_until`) until it clears. The local window stays a sound first filter (this
+replica's calls are a part of all of them). Without the shared counter (Redis unreachable) each
+replica counts alone, its limits divided by `divisor`, the replicas last seen.
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ import contextlib
 import re
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from gemini_gateway.pool.classify import next_pacific_midnight
 from gemini_gateway.pool.credential import Credential
@@ -38,6 +45,20 @@ class Charge:
     model: str
     entry: list[float]
     day_ends: float
+    shared: int | None = None  # the shared counter's bucket (a second) once placed there
+    shared_tokens: int = 0  # the tokens the shared counter holds for it
+
+
+class SharedQuota(Protocol):
+    """Usage counted across replicas (gemini_gateway.shared.redis_state.RedisState)."""
+
+    async def place(self, charge: Charge, limits: dict[str, int], tokens: int) -> float | None:
+        """Count the call if it fits `limits` across all replicas: 0.0 when counted (and
+        `charge.shared` set), the seconds until it would fit when not, None when no shared counter
+        answers (the caller counts locally)."""
+
+    def adjust(self, charge: Charge, calls: int, tokens: int) -> None:
+        """Correct a placed charge by `calls` and `tokens` (queued: never waits)."""
 
 
 @dataclass(slots=True)
@@ -46,15 +67,18 @@ class Usage:
     day_count: int = 0
     day_ends: float = 0.0
     learned: dict[str, int] = field(default_factory=dict)
+    shared_until: float = 0.0  # the shared counter refused a call until then (another replica's use)
 
     def roll(self, now: float) -> None:
         while self.minute and self.minute[0][0] <= now - WINDOW:
             self.minute.popleft()
         if now >= self.day_ends:
             self.day_count, self.day_ends = 0, next_pacific_midnight(now)
+        if self.shared_until and self.shared_until <= now:
+            self.shared_until = 0.0
 
     def idle(self) -> bool:
-        return not self.minute and not self.day_count and not self.learned
+        return not self.minute and not self.day_count and not self.learned and not self.shared_until
 
 
 class QuotaBook:
@@ -65,6 +89,9 @@ class QuotaBook:
         self.kind_tiers: dict[str, str] = {}  # credential kind -> its default tier ("api_key": "free")
         self.credential_tiers: dict[str, str] = {}  # credential id -> tier, over its kind's
         self._usage: dict[tuple[str, str], Usage] = {}
+        self.shared: SharedQuota | None = None  # set by gemini_gateway.shared when REDIS_URL is
+        # Replicas counting alone (their shared counter unreachable) each take this share of a limit.
+        self.divisor = 1
 
     def tier_of(self, credential: Credential) -> str | None:
         return self.credential_tiers.get(credential.id) or self.kind_tiers.get(credential.kind)
@@ -80,6 +107,8 @@ class QuotaBook:
         if usage is not None:
             for name, value in usage.learned.items():
                 limits[name], sources[name] = value, "learned"
+        if self.divisor > 1:
+            limits = {k: max(1, v // self.divisor) if v else v for k, v in limits.items()}
         return limits, sources
 
     def _usage_of(self, credential_id: str, model: str, now: float) -> Usage:
@@ -114,6 +143,8 @@ class QuotaBook:
             return None
         usage = self._usage_of(credential.id, model, now)
         waits: list[float] = []
+        if usage.shared_until > now:
+            waits.append(usage.shared_until)
         rpd = limits.get("rpd")
         if rpd is not None and usage.day_count + 1 > rpd:
             waits.append(usage.day_ends)
@@ -138,9 +169,23 @@ class QuotaBook:
     def correct(self, charge: Charge, tokens: int) -> None:
         """Replace the estimate with the input tokens Google counted (usageMetadata)."""
         charge.entry[1] = float(tokens)
+        if charge.shared is not None and self.shared is not None and tokens != charge.shared_tokens:
+            self.shared.adjust(charge, 0, tokens - charge.shared_tokens)
+            charge.shared_tokens = tokens
+
+    def hold_back(self, charge: Charge, until: float) -> None:
+        """The shared counter refused the call: take it back here and pass its credential over
+        for its model until `until`."""
+        self.refund(charge)
+        usage = self._usage.get((charge.credential_id, charge.model))
+        if usage is not None:
+            usage.shared_until = max(usage.shared_until, until)
 
     def refund(self, charge: Charge) -> None:
         """Take back a call Google refused (429): it used no quota."""
+        if charge.shared is not None and self.shared is not None:
+            self.shared.adjust(charge, -1, -charge.shared_tokens)
+        charge.shared = None
         usage = self._usage.get((charge.credential_id, charge.model))
         if usage is None:
             return

@@ -4,7 +4,8 @@ start_shared(gateway)   in the lifespan once the pool is full: picks LocalState 
                         (REDIS_URL), applies the operator's switches from the store, and keeps
                         this replica in step: credential changes pushed into the pool, admin
                         changes reloaded (Redis pub/sub, and a poll of the store's change stamps,
-                        which also serves replicas without Redis)
+                        which also serves replicas without Redis; on PostgreSQL without Redis,
+                        LISTEN/NOTIFY instead of the poll)
 changed(database, what) after an admin write (called from admin.deps.audit): stamp + announce
 stop_shared(gateway)    in the lifespan's end
 """
@@ -19,6 +20,7 @@ import weakref
 from typing import TYPE_CHECKING, Any
 
 from gemini_gateway.shared import events, records
+from gemini_gateway.shared.pg_notify import PgListener
 from gemini_gateway.shared.state import LocalState, SharedState
 
 if TYPE_CHECKING:
@@ -54,6 +56,8 @@ class Shared:
         self.stamps: dict[str, str] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._poller: asyncio.Task[None] | None = None
+        self.listener: PgListener | None = None
+        self._listening: asyncio.Task[None] | None = None
 
     # -- Receiver (redis_state.Receiver) --------------------------------------------------------
 
@@ -82,6 +86,7 @@ class Shared:
 
     def degraded(self, replicas: int | None) -> None:
         self.gateway.auth.limiter.divisor = replicas or 1
+        self.gateway.pool.quotas.divisor = replicas or 1
 
     # -- admin changes -------------------------------------------------------------------------
 
@@ -93,7 +98,7 @@ class Shared:
     async def changed(self, topic: str) -> None:
         database = self.gateway.database
         if database is not None:
-            self.stamps[topic] = await records.stamp(database, topic)
+            self.stamps[topic] = await records.stamp(database, topic, self.replica)
         self.state.announce(topic)
 
     async def reload(self, topic: str) -> None:
@@ -107,33 +112,50 @@ class Shared:
             log.warning("could not reload %s changed on another replica: %s", topic, type(exc).__name__)
 
     async def poll(self, every: float) -> None:
-        """Find admin changes other replicas stamped in the store (the only way without Redis)."""
-        database = self.gateway.database
-        assert database is not None
+        """Find admin changes other replicas stamped in the store (the only way without Redis on
+        SQLite and MySQL; on PostgreSQL only while its notifications are not listened to)."""
         while True:
             await asyncio.sleep(every)
-            try:
-                stamps = await records.load_stamps(database)
-            except Exception:  # the store is down: the recorder says so; try again later
+            if self.listener is not None and self.listener.listening:
                 continue
-            for topic, value in stamps.items():
-                if self.stamps.get(topic) != value:
-                    self.stamps[topic] = value
-                    await self.reload(topic)
+            await self.catch_up()
+
+    async def catch_up(self) -> None:
+        """Reload what the store's change stamps say changed since this replica last looked."""
+        database = self.gateway.database
+        assert database is not None
+        try:
+            stamps = await records.load_stamps(database)
+        except Exception:  # the store is down: the recorder says so; try again later
+            return
+        for topic, value in stamps.items():
+            if self.stamps.get(topic) != value:
+                self.stamps[topic] = value
+                await self.reload(topic)
+
+    def notified(self, topic: str, stamp: str) -> None:
+        """A NOTIFY from another replica (pg_notify.PgListener)."""
+        if self.stamps.get(topic) != stamp:
+            self.stamps[topic] = stamp
+            self.spawn(self.reload(topic))
 
     async def start(self) -> None:
         database = self.gateway.database
         if database is not None:
             await apply_switches(self.gateway, database)
             self.stamps = await records.load_stamps(database)
+            if records.announces(database) and self.gateway.settings.redis_url is None:
+                self.listener = PgListener(database.url, self.replica, self.notified, self.catch_up)
+                self._listening = asyncio.create_task(self.listener.run(), name="shared-pg-listen")
             self._poller = asyncio.create_task(self.poll(self.gateway.settings.shared_poll_seconds))
         await self.state.start()
 
     async def stop(self) -> None:
-        if self._poller is not None:
-            self._poller.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._poller
+        for task in (self._poller, self._listening):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         for task in list(self._tasks):
             task.cancel()
         await self.state.aclose()
@@ -168,6 +190,7 @@ async def start_shared(gateway: Gateway) -> Shared:
         gateway.pool.observer = lambda credential, what, key: state.send(
             events.describe(credential, what, key)
         )
+        gateway.pool.quotas.shared = state  # RPM/TPM/RPD counted across replicas
         brake = gateway.auth.brake
         brake.on_wrong = lambda keys: state.send({"type": "wrong", "keys": keys})
     if gateway.database is not None:
@@ -190,6 +213,7 @@ async def stop_shared(gateway: Gateway) -> None:
     shared, gateway.shared = gateway.shared, None
     if shared is not None:
         gateway.pool.observer = None
+        gateway.pool.quotas.shared = None
         await shared.stop()
 
 

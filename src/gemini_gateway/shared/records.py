@@ -7,7 +7,8 @@ touches them.
 - An operator's enable/disable is its own record, one row per credential, written only by the
   admin API: health bookkeeping (the periodic pool snapshot) can no longer undo it.
 - A change stamp per topic (tokens, settings, keys, switches) is rewritten after each admin
-  change; replicas without Redis poll the stamps to learn what to reload.
+  change; replicas without Redis poll the stamps to learn what to reload, or on PostgreSQL are
+  told by a NOTIFY sent in the stamp's transaction (shared/pg_notify.py).
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ import secrets
 import time
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 
+from gemini_gateway.shared.pg_notify import CHANNEL, payload
 from gemini_gateway.store.database import Database
 from gemini_gateway.store.models import PoolState
 
@@ -25,13 +27,20 @@ OPERATOR = "~operator:"
 CHANGED = "~changed:"
 
 
-async def _put(database: Database, row_id: str, kind: str, state: dict[str, Any]) -> None:
+async def _put(
+    database: Database, row_id: str, kind: str, state: dict[str, Any], notify: str | None = None
+) -> None:
     async with database.sessions.begin() as session:
         row = await session.get(PoolState, row_id)
         if row is None:
             session.add(PoolState(credential_id=row_id, kind=kind, state=state, updated_at=time.time()))
         else:
             row.state, row.updated_at = state, time.time()
+        if notify is not None:  # delivered at commit, so a listener finds the stamp written
+            await session.flush()
+            await session.execute(
+                text("SELECT pg_notify(:channel, :payload)"), {"channel": CHANNEL, "payload": notify}
+            )
 
 
 async def save_switch(database: Database, credential_id: str, enabled: bool, actor: str) -> None:
@@ -45,9 +54,15 @@ async def load_switches(database: Database) -> dict[str, bool]:
         return {r.credential_id.removeprefix(OPERATOR): bool(r.state.get("enabled", True)) for r in rows}
 
 
-async def stamp(database: Database, topic: str) -> str:
+def announces(database: Database) -> bool:
+    """Whether stamps come with a NOTIFY (PostgreSQL) that replicas can LISTEN for."""
+    return database.engine.dialect.name == "postgresql"
+
+
+async def stamp(database: Database, topic: str, replica: str = "") -> str:
     value = secrets.token_hex(8)
-    await _put(database, CHANGED + topic, "changed", {"stamp": value})
+    notify = payload(topic, value, replica) if announces(database) else None
+    await _put(database, CHANGED + topic, "changed", {"stamp": value}, notify)
     return value
 
 

@@ -7,6 +7,11 @@ Keys, all under the namespace `prefix` (REDIS_URL's `?prefix=`, default "gw"):
     {p}:disabled        hash credential id -> health reason
     {p}:sessions        hash sha256(session id) -> admin session record (JSON, with its expiry)
     {p}:rate:{client}   hash of one token bucket (tokens, when), expiring after idle minutes
+    {p}:quota:{credential id}|{model}
+                        quota counters (pool.quota) of the last 61 s, one second a field:
+                        "c<second>" calls, "t<second>" input tokens; expiring after idle minutes
+    {p}:quota:{credential id}|{model}:{day end}
+                        calls on the quota day (ending at midnight Pacific), expiring after it
     {p}:replicas        sorted set replica id -> last heartbeat, to divide limits when Redis is gone
     {p}:brake:salt      the key of the wrong-token brake's prefix hashes, the same on every replica
 
@@ -34,6 +39,8 @@ if TYPE_CHECKING:
     from redis.asyncio import Redis
     from redis.commands.core import AsyncScript
 
+    from gemini_gateway.pool.quota import Charge
+
 log = logging.getLogger("gemini_gateway.shared")
 
 RETRY_SECONDS = 0.5
@@ -58,6 +65,74 @@ redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
 redis.call('EXPIRE', KEYS[1], 180)
 return tostring(wait)
 """
+
+
+# The quota counters of one credential x model (pool.quota): count the call only if it fits every
+# limit given across all replicas. The window is the last 61 whole seconds of Redis's clock (a
+# call in second s has surely left a 60 s window at s + 61): bounded work at any rate, and
+# never more than N calls in any 60 s. ARGV: rpm, tpm, rpd (-1: none), tokens, day end (epoch).
+# Returns {"0", second} when counted, {seconds to wait, -1} when not.
+QUOTA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local sec = tonumber(t[1])
+local rpm, tpm, rpd = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local tokens, day_ends = tonumber(ARGV[4]), tonumber(ARGV[5])
+local raw = redis.call('HGETALL', KEYS[1])
+local buckets, stale = {}, {}
+for i = 1, #raw, 2 do
+  local s = tonumber(string.sub(raw[i], 2))
+  if s == nil or s + 61 <= now then
+    stale[#stale + 1] = raw[i]
+  else
+    local b = buckets[s] or {0, 0}
+    if string.sub(raw[i], 1, 1) == 'c' then b[1] = b[1] + tonumber(raw[i + 1]) else b[2] = b[2] + tonumber(raw[i + 1]) end
+    buckets[s] = b
+  end
+end
+if #stale > 0 then redis.call('HDEL', KEYS[1], unpack(stale)) end
+local order, count, total = {}, 0, 0
+for s, b in pairs(buckets) do order[#order + 1] = s; count = count + b[1]; total = total + b[2] end
+table.sort(order)
+local wait = 0
+if rpd >= 0 and tonumber(redis.call('GET', KEYS[2]) or '0') + 1 > rpd then
+  wait = math.max(wait, day_ends - now)
+end
+if rpm >= 0 and count + 1 > rpm then
+  local left, fits = count, now + 61
+  for _, s in ipairs(order) do
+    left = left - buckets[s][1]
+    if left + 1 <= rpm then fits = s + 61; break end
+  end
+  wait = math.max(wait, fits - now)
+end
+if tpm >= 0 and total > 0 and total + tokens > tpm then
+  local left, fits = total, now + 61
+  for _, s in ipairs(order) do
+    left = left - buckets[s][2]
+    if left + tokens <= tpm or left <= 0 then fits = s + 61; break end
+  end
+  wait = math.max(wait, fits - now)
+end
+if wait > 0 then return {tostring(wait), -1} end
+redis.call('HINCRBY', KEYS[1], 'c' .. sec, 1)
+redis.call('HINCRBY', KEYS[1], 't' .. sec, tokens)
+redis.call('EXPIRE', KEYS[1], 180)
+redis.call('INCR', KEYS[2])
+redis.call('EXPIREAT', KEYS[2], math.floor(day_ends) + 3600)
+return {'0', sec}
+"""
+# A placed call corrected: ARGV second, calls (0 or -1), tokens; nothing once its second has gone.
+QUOTA_ADJUST = """
+if redis.call('HEXISTS', KEYS[1], 'c' .. ARGV[1]) == 1 then
+  redis.call('HINCRBY', KEYS[1], 'c' .. ARGV[1], ARGV[2])
+  redis.call('HINCRBY', KEYS[1], 't' .. ARGV[1], ARGV[3])
+end
+if tonumber(ARGV[2]) < 0 and tonumber(redis.call('GET', KEYS[2]) or '0') > 0 then
+  redis.call('DECR', KEYS[2])
+end
+"""
+NO_LIMIT = -1
 
 
 class Receiver(Protocol):
@@ -100,6 +175,8 @@ class RedisState:
         self._tasks: list[asyncio.Task[None]] = []
         self._down: str | None = "not started"
         self._bucket: AsyncScript | None = None
+        self._quota: AsyncScript | None = None
+        self._quota_adjust: AsyncScript | None = None
         self.replicas = 1
         self.brake_salt: bytes | None = None
 
@@ -123,6 +200,31 @@ class RedisState:
             self._fail(exc)
             return None
         return float(wait)
+
+    async def place(self, charge: Charge, limits: dict[str, int], tokens: int) -> float | None:
+        if self._down is not None or self._quota is None:
+            return None
+        keys = self._quota_keys(charge)
+        args = [limits.get(name, NO_LIMIT) for name in ("rpm", "tpm", "rpd")]
+        try:
+            wait, second = await self._quota(keys=keys, args=[*args, tokens, charge.day_ends])
+        except Exception as exc:  # count locally from now on, as for client rate limits
+            self._fail(exc)
+            return None
+        if int(second) >= 0:
+            charge.shared, charge.shared_tokens = int(second), tokens
+            return 0.0
+        return float(wait)
+
+    def adjust(self, charge: Charge, calls: int, tokens: int) -> None:
+        if charge.shared is not None:
+            self.send(
+                {"type": "quota", "keys": self._quota_keys(charge), "args": [charge.shared, calls, tokens]}
+            )
+
+    def _quota_keys(self, charge: Charge) -> list[str]:
+        minute = f"{self.prefix}:quota:{charge.credential_id}|{charge.model}"
+        return [minute, f"{minute}:{int(charge.day_ends)}"]
 
     async def put_session(self, session_id: str, record: dict[str, Any], expires: float) -> None:
         if self._down is None:
@@ -157,6 +259,8 @@ class RedisState:
 
     async def start(self) -> None:
         self._bucket = self.client.register_script(BUCKET)
+        self._quota = self.client.register_script(QUOTA)
+        self._quota_adjust = self.client.register_script(QUOTA_ADJUST)
         try:
             await self._connected()
         except Exception as exc:
@@ -257,6 +361,10 @@ class RedisState:
 
     async def _store(self, event: Event) -> None:
         """Keep what later replicas need to know, and tell the ones running now."""
+        if event.get("type") == "quota":  # a correction of this replica's own counting: no one to tell
+            if self._quota_adjust is not None:
+                await self._quota_adjust(keys=event["keys"], args=event["args"])
+            return
         async with self.client.pipeline(transaction=False) as pipe:
             what = event.get("type")
             if what == "cool" and event.get("until", 0) > time.time():
