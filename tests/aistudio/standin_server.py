@@ -11,6 +11,7 @@ keeps showing Stop.
 from __future__ import annotations
 
 import asyncio
+import base64
 import threading
 import time
 from dataclasses import dataclass, field
@@ -46,6 +47,7 @@ class StandinCall:
     search: bool
     temporary: bool = False  # the page's Temporary chat was on: nothing lands in the history
     rotated: str | None = None  # the rotating session cookie the browser sent with the run
+    attachments: list[tuple[str, bytes]] = field(default_factory=list)  # (mime type, bytes) sent inline
     started: float = field(default_factory=time.monotonic)
     ended: float | None = None
     completed: bool = False
@@ -130,6 +132,11 @@ def parse_call(account: str, body: list[Any]) -> StandinCall:
         functions=body[6][0][0] if len(body) > 6 and body[6] else [],
         search=len(body) > 8 and body[8] == 1,
         temporary=len(body) > 9 and body[9] == 1,
+        attachments=[
+            (part[2][0], base64.b64decode(part[2][1]))
+            for part in body[1][0][0][1:]
+            if len(part) > 2 and part[2]
+        ],
     )
 
 
@@ -161,6 +168,8 @@ def answer_chunks(call: StandinCall, pieces: int) -> list[list[Any]]:
         f"{call.thinking[1]}/{call.thinking[2]} system={call.system} search={call.search}"
     )
     text = f"{call.account} heard '{call.prompt}'. [{settings}]"
+    if call.attachments:
+        text += " saw " + ", ".join(f"{mime} of {len(data)} bytes" for mime, data in call.attachments)
     size = max(1, -(-len(text) // pieces))
     texts = [text[i : i + size] for i in range(0, len(text), size)]
     chunks = [chunk([thought_part("Weighing the words. ")])] if call.thinking[0] else []
