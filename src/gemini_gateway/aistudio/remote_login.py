@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from gemini_gateway.aistudio import page_spec
+from gemini_gateway.aistudio.browser import BrowserUnavailable
 from gemini_gateway.aistudio.profiles import check_name
-from gemini_gateway.errors import RequestError
+from gemini_gateway.errors import GatewayError, RequestError
 
 if TYPE_CHECKING:
     from playwright.async_api import BrowserContext, Page
@@ -75,7 +76,10 @@ class RemoteLogins:
             raise RequestError(
                 f"{MAX_WINDOWS} login windows are open already; finish or close one", status_code=429
             )
-        browser = await self.service.browser.browser()
+        try:
+            browser = await self.service.browser.browser()
+        except BrowserUnavailable as exc:
+            raise GatewayError(str(exc), status_code=503) from exc
         existing = self.service.store.path(name) if self.service.store.exists(name) else None
         context = await browser.new_context(
             storage_state=str(existing) if existing else None,
