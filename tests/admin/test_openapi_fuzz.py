@@ -21,8 +21,8 @@ from tests.admin.helpers import USER_TOKEN, bearer
 from tests.conftest import ADMIN_TOKEN, GatewayFactory
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "8"))
-# Opens a real browser on an AI Studio profile: not an input check, and slow.
-SKIPPED = {("POST", "/api/aistudio/profiles/{name}/check")}
+# Open a real browser on an AI Studio profile: not an input check, and slow.
+SKIPPED = {("POST", "/api/aistudio/profiles/{name}/check"), ("POST", "/api/aistudio/logins")}
 SIGN_IN = ("POST", "/api/session")
 
 pytestmark = [pytest.mark.fuzz, pytest.mark.timeout(600)]

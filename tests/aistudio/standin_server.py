@@ -11,6 +11,7 @@ keeps showing Stop.
 from __future__ import annotations
 
 import asyncio
+import base64
 import threading
 import time
 from dataclasses import dataclass, field
@@ -46,6 +47,7 @@ class StandinCall:
     search: bool
     temporary: bool = False  # the page's Temporary chat was on: nothing lands in the history
     rotated: str | None = None  # the rotating session cookie the browser sent with the run
+    attachments: list[tuple[str, bytes]] = field(default_factory=list)  # (mime type, bytes) sent inline
     started: float = field(default_factory=time.monotonic)
     ended: float | None = None
     completed: bool = False
@@ -130,6 +132,11 @@ def parse_call(account: str, body: list[Any]) -> StandinCall:
         functions=body[6][0][0] if len(body) > 6 and body[6] else [],
         search=len(body) > 8 and body[8] == 1,
         temporary=len(body) > 9 and body[9] == 1,
+        attachments=[
+            (part[2][0], base64.b64decode(part[2][1]))
+            for part in body[1][0][0][1:]
+            if len(part) > 2 and part[2]
+        ],
     )
 
 
@@ -161,6 +168,8 @@ def answer_chunks(call: StandinCall, pieces: int) -> list[list[Any]]:
         f"{call.thinking[1]}/{call.thinking[2]} system={call.system} search={call.search}"
     )
     text = f"{call.account} heard '{call.prompt}'. [{settings}]"
+    if call.attachments:
+        text += " saw " + ", ".join(f"{mime} of {len(data)} bytes" for mime, data in call.attachments)
     size = max(1, -(-len(text) // pieces))
     texts = [text[i : i + size] for i in range(0, len(text), size)]
     chunks = [chunk([thought_part("Weighing the words. ")])] if call.thinking[0] else []
@@ -176,7 +185,18 @@ def create_standin_app(state: StandinState) -> Starlette:
         return FileResponse(HERE / "index.html", media_type="text/html")
 
     async def sign_in(request: Request) -> Response:
-        return HTMLResponse("<h1>Sign in</h1><input type=email>")
+        """Google's sign-in, reduced: an email field at a fixed place; Enter signs that account in."""
+        if request.method == "POST":
+            form = (await request.body()).decode()
+            email = dict(p.split("=", 1) for p in form.split("&") if "=" in p).get("email", "")
+            answer = RedirectResponse("/prompts/new_chat", status_code=303)
+            answer.set_cookie("SID", email.split("%40")[0] or "?", httponly=True)
+            return answer
+        return HTMLResponse(
+            "<h1>Sign in</h1><form method=post>"
+            '<input type=email name=email aria-label="Email or phone" '
+            'style="position:absolute;left:100px;top:200px;width:300px;height:30px"></form>'
+        )
 
     async def script(request: Request) -> Response:
         return FileResponse(HERE / "standin.js", media_type="text/javascript")
@@ -260,7 +280,7 @@ def create_standin_app(state: StandinState) -> Starlette:
     return Starlette(
         routes=[
             Route("/prompts/new_chat", page),
-            Route("/ServiceLogin", sign_in),
+            Route("/ServiceLogin", sign_in, methods=["GET", "POST"]),
             Route("/standin/standin.js", script),
             Route("/standin/events", events, methods=["POST"]),
             Route(RPC + "ListModels", list_models, methods=["POST"]),

@@ -328,3 +328,39 @@ def test_tools_are_emulated_where_the_page_has_no_function_calling_and_the_round
     )
     assert second.text and "clear" in second.text and not second.function_calls
     assert '[function get_weather returned {"sky":"clear"}]' in site.calls[1].prompt
+
+
+def test_images_are_attached_through_the_pages_upload_control(
+    pages: RunningGateway, site: StandinState
+) -> None:
+    picture = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8
+    client = sdk(pages)
+    answer = client.models.generate_content(
+        model=MODEL,
+        contents=[types.Part.from_bytes(data=picture, mime_type="image/png"), "What is in the picture?"],
+    )
+    assert answer.text and f"saw image/png of {len(picture)} bytes" in answer.text
+    call = site.calls[-1]
+    assert call.prompt == "What is in the picture?" and call.attachments == [("image/png", picture)]
+
+    # An OpenAI client's data URL arrives the same way, as a file chosen in the page's upload menu.
+    paper = b"%PDF-1.4 a small paper"
+    chat = openai.OpenAI(api_key="client", base_url=pages.url + "/v1", max_retries=0)
+    reply = chat.chat.completions.create(
+        model=MODEL,
+        messages=[
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "Read both"},
+                    {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}},
+                    {
+                        "type": "file",
+                        "file": {"file_data": "data:application/pdf;base64,JVBERi0xLjQgYSBzbWFsbCBwYXBlcg=="},
+                    },
+                ],
+            }
+        ],
+    )
+    assert "saw image/png of 8 bytes, application/pdf of 22 bytes" in (reply.choices[0].message.content or "")
+    assert site.calls[-1].attachments == [("image/png", b"\x89PNG\r\n\x1a\n"), ("application/pdf", paper)]

@@ -364,3 +364,47 @@ def test_more_profiles_than_browser_contexts_take_turns(
             ]
             == 1
         )
+
+
+def test_a_remote_login_is_driven_by_screenshots_clicks_and_typing_and_saved_as_the_profile(
+    standin: tuple[str, StandinState], site: StandinState, tmp_path: Path
+) -> None:
+    url, _ = standin
+    with page_gateway(tmp_path, url, {"carol": None}) as gateway:
+        # carol's saved login has expired: a headless server has no window to sign in again in.
+        (tmp_path / "profiles" / "carol.json").write_bytes(orjson.dumps(profile_state(url, "expired")))
+        api = f"{gateway.url}/api/aistudio/logins"
+        window = httpx.post(api, json={"name": "carol"}, headers=ADMIN, timeout=30).json()
+        assert (
+            window["name"] == "carol" and window["url"].endswith("/ServiceLogin") and not window["signed_in"]
+        )
+        shot = httpx.get(f"{api}/{window['id']}/screenshot", headers=ADMIN, timeout=30)
+        assert shot.headers["content-type"] == "image/png" and shot.content.startswith(b"\x89PNG")
+        refused = httpx.post(f"{api}/{window['id']}/finish", headers=ADMIN, timeout=30)
+        assert refused.status_code == 409  # not signed in yet
+
+        def act(action: dict[str, Any]) -> dict[str, Any]:
+            answer = httpx.post(f"{api}/{window['id']}/input", json=action, headers=ADMIN, timeout=30)
+            assert answer.status_code == 200, answer.text
+            return answer.json()  # type: ignore[no-any-return]
+
+        act({"click": [250, 215]})  # the email field, where the screenshot shows it
+        act({"type": "carol@example.com"})
+        act({"key": "Enter"})
+        wait_for(
+            lambda: httpx.get(f"{api}/{window['id']}", headers=ADMIN, timeout=30).json()["signed_in"],
+            what="AI Studio's prompt box after signing in",
+        )
+        assert (
+            httpx.post(f"{api}/{window['id']}/input", json={"key": "F12"}, headers=ADMIN).status_code == 400
+        )
+        saved = httpx.post(f"{api}/{window['id']}/finish", headers=ADMIN, timeout=30)
+        assert saved.status_code == 201 and saved.json()["name"] == "carol"
+        assert httpx.get(f"{api}/{window['id']}", headers=ADMIN).status_code == 404  # closed
+        cookies = orjson.loads((tmp_path / "profiles" / "carol.json").read_bytes())["cookies"]
+        assert {c["name"]: c["value"] for c in cookies}["SID"] == "carol"
+
+        # The new login serves at once.
+        body = {"contents": [{"role": "user", "parts": [{"text": "Hello again"}]}]}
+        answer = httpx.post(f"{gateway.url}/v1beta/models/{MODEL}:generateContent", json=body, timeout=60)
+        assert answer.status_code == 200 and "carol heard 'Hello again'" in answer.text

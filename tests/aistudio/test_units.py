@@ -132,10 +132,32 @@ def test_a_request_becomes_page_settings_and_one_prompt() -> None:
     assert transcript([{"role": "user", "parts": [{"text": "Just this"}]}]) == "Just this"
 
 
+def test_inline_files_become_attachments_named_where_they_were_sent() -> None:
+    png = {"inlineData": {"mimeType": "image/png", "data": "iVBORw=="}}
+    single = page_request("m", orjson.dumps({"contents": [{"parts": [{"text": "What is it?"}, png]}]}))
+    assert single.prompt == "What is it?"
+    assert [(a.name, a.mime_type, a.data) for a in single.attachments] == [
+        ("attachment-1.png", "image/png", b"\x89PNG")
+    ]
+    pdf = {"inline_data": {"mime_type": "application/pdf", "data": "JVBERg=="}}
+    turns = [
+        {"role": "user", "parts": [png, {"text": "And this?"}]},
+        {"role": "model", "parts": [{"text": "A picture."}]},
+        {"role": "user", "parts": [{"text": "Now the paper"}, pdf]},
+    ]
+    request = page_request("m", orjson.dumps({"contents": turns}))
+    assert request.prompt == (
+        "User: [attached attachment-1.png]\nAnd this?\n\nModel: A picture.\n\n"
+        "User: Now the paper\n[attached attachment-2.pdf]"
+    )
+    assert [a.data for a in request.attachments] == [b"\x89PNG", b"%PDF"]
+
+
 @pytest.mark.parametrize(
     "body",
     [
-        {"contents": [{"parts": [{"inlineData": {"mimeType": "image/png", "data": "AA=="}}]}]},
+        {"contents": [{"parts": [{"fileData": {"mimeType": "image/png", "fileUri": "files/x"}}]}]},
+        {"contents": [{"parts": [{"inlineData": {"mimeType": "image/png", "data": "not base64!"}}]}]},
         {"contents": [], "generationConfig": {"responseSchema": {"type": "object"}}},
         {"contents": [], "generationConfig": {"candidateCount": 2}},
         {"contents": [], "tools": [{"codeExecution": {}}]},

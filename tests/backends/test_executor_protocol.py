@@ -32,7 +32,8 @@ from gemini_gateway.backends.executor_protocol import (
     task_error,
     task_frame,
 )
-from gemini_gateway.errors import CallRefused, UpstreamError, UpstreamUnreachable
+from gemini_gateway.backends.executor_resources import resource_task, upload_start_fields
+from gemini_gateway.errors import CallRefused, GatewayError, RequestError, UpstreamError, UpstreamUnreachable
 from gemini_gateway.fake_upstream import FakeState
 from gemini_gateway.pool.pool import CredentialPool
 from gemini_gateway.sse import SSEParser
@@ -214,7 +215,17 @@ def test_register_is_validated_and_normalised() -> None:
         }
     )
     assert info.name == "my-tab-1" and info.max_concurrency == 256 and info.models == {"x"}
-    assert "streamGenerateContent" in info.capabilities  # none offered: everything
+    assert "streamGenerateContent" in info.capabilities  # none offered: every model method
+    assert "files.upload" not in info.capabilities  # ... but never resources: an old tab cannot run them
+    listed = parse_register(
+        {
+            "type": "register",
+            "protocol": 1,
+            "name": "a",
+            "capabilities": ["files.upload", "generateContent", "x"],
+        }
+    )
+    assert listed.capabilities == {"files.upload", "generateContent"}
     with pytest.raises(ProtocolError, match="name"):
         parse_register({"type": "register", "protocol": 1, "name": "///"})
     with pytest.raises(ProtocolError, match="max_concurrency"):
@@ -222,6 +233,43 @@ def test_register_is_validated_and_normalised() -> None:
     with pytest.raises(ProtocolError, match="too old") as old:
         parse_register({"type": "register", "protocol": 0, "name": "a"})
     assert old.value.code == 4426
+
+
+def test_resource_calls_become_tasks_a_tab_can_run_without_rest() -> None:
+    method, scope, fields = resource_task("GET", "v1beta/files/abc", {"x": "1"}, b"")
+    assert (method, scope, fields["name"], fields["params"]) == (
+        "files.get",
+        "files",
+        "files/abc",
+        {"x": "1"},
+    )
+    method, scope, fields = resource_task("POST", "v1/cachedContents", None, b'{"model": "models/m"}')
+    assert (method, scope, fields["api_version"], fields["body"]) == (
+        "cachedContents.create",
+        "cachedContents",
+        "v1",
+        {"model": "models/m"},
+    )
+    assert resource_task("PATCH", "v1beta/cachedContents/c", {"updateMask": "ttl"}, b"{}")[0] == (
+        "cachedContents.patch"
+    )
+    for verb, target in (
+        ("POST", "v1beta/files/abc"),
+        ("GET", "v1beta/batches"),
+        ("GET", "v1beta/files/a/b"),
+    ):
+        with pytest.raises(GatewayError) as refused:
+            resource_task(verb, target, None, b"")
+        assert refused.value.status_code == 501
+    fields, size = upload_start_fields(
+        "upload/v1beta/files",
+        b'{"file": {"displayName": "d"}}',
+        {"x-goog-upload-header-content-length": "12", "x-goog-upload-header-content-type": "image/png"},
+    )
+    assert size == 12 and fields["upload"] == {"mime_type": "image/png", "size": 12}
+    assert fields["body"] == {"file": {"displayName": "d"}}
+    with pytest.raises(RequestError):
+        upload_start_fields("upload/v1beta/files", b"[1]", {})
 
 
 def test_task_frame_embeds_the_body_and_errors_map_to_gateway_errors() -> None:

@@ -4,6 +4,14 @@ GET    /api/aistudio/profiles              profiles, their pages, locks, queues,
 POST   /api/aistudio/profiles              {"name": ..., "storage_state": {...}}: import a login
 POST   /api/aistudio/profiles/{name}/check health check now (opens the page if needed)
 DELETE /api/aistudio/profiles/{name}       stop serving it and delete its file
+
+Remote login (aistudio/remote_login.py), for servers without a display:
+POST   /api/aistudio/logins                {"name": ...}: open a sign-in window for the profile
+GET    /api/aistudio/logins/{id}           its address and whether AI Studio shows it signed in
+GET    /api/aistudio/logins/{id}/screenshot  what the window shows (PNG)
+POST   /api/aistudio/logins/{id}/input     {"click": [x, y]} | {"type": "..."} | {"key": "Enter"}
+POST   /api/aistudio/logins/{id}/finish    save the login as the profile and close the window
+DELETE /api/aistudio/logins/{id}           close the window without saving
 """
 
 from __future__ import annotations
@@ -12,6 +20,7 @@ from typing import Any, cast
 
 import orjson
 from fastapi import APIRouter, Request
+from starlette.responses import Response
 
 from gemini_gateway.aistudio.profiles import ProfileError, check_name
 from gemini_gateway.aistudio.service import AiStudioService
@@ -73,6 +82,56 @@ async def delete_profile(request: Request, name: str) -> JSONBody:
     if not await service.delete_profile(name):
         raise RequestError(f"no AI Studio profile named {name}", status_code=404)
     return JSONBody({"deleted": name})
+
+
+@router.post("/logins")
+async def open_login(request: Request) -> JSONBody:
+    service = _service(request)
+    name = (await _json(request)).get("name")
+    if not isinstance(name, str):
+        raise RequestError("give the profile a 'name'")
+    try:
+        return JSONBody(await service.logins.open(name), status_code=201)
+    except ProfileError as exc:
+        raise RequestError(str(exc)) from exc
+
+
+@router.get("/logins/{window_id}")
+async def login_state(request: Request, window_id: str) -> JSONBody:
+    logins = _service(request).logins
+    return JSONBody(await logins.view(logins.window(window_id)))
+
+
+@router.get("/logins/{window_id}/screenshot")
+async def login_screenshot(request: Request, window_id: str) -> Response:
+    logins = _service(request).logins
+    image = await logins.screenshot(logins.window(window_id))
+    return Response(image, media_type="image/png", headers={"cache-control": "no-store"})
+
+
+@router.post("/logins/{window_id}/input")
+async def login_input(request: Request, window_id: str) -> JSONBody:
+    logins = _service(request).logins
+    window = logins.window(window_id)
+    return JSONBody(await logins.act(window, await _json(request)))
+
+
+@router.post("/logins/{window_id}/finish")
+async def finish_login(request: Request, window_id: str) -> JSONBody:
+    service = _service(request)
+    name = await service.logins.finish(service.logins.window(window_id))
+    summary = service.store.summary(name)
+    instance = service.instance(name)
+    if instance is not None:
+        summary["credential"] = instance.credential.view(service.pool.clock())
+    return JSONBody(summary, status_code=201)
+
+
+@router.delete("/logins/{window_id}")
+async def close_login(request: Request, window_id: str) -> JSONBody:
+    if not await _service(request).logins.close(window_id):
+        raise RequestError("no such login window: unknown, finished or closed", status_code=404)
+    return JSONBody({"closed": window_id})
 
 
 async def _json(request: Request) -> dict[str, Any]:

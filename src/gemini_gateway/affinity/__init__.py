@@ -29,7 +29,9 @@ def new_affinity(pool: CredentialPool, backends: Mapping[str, Backend]) -> Affin
     """Build the service (no I/O: `create_app` calls this); its `bind` is the dispatcher's binder."""
     affinity = Affinity(pool)
     # `backends` is filled in the lifespan; it is asked at call time.
-    affinity.can_hold = lambda c: (b := backends.get(c.kind)) is not None and b.supports("files.get")
+    affinity.can_hold = lambda c: (
+        (b := backends.get(c.kind)) is not None and b.supports("files.get") and c.offers("files.get", None)
+    )
     return affinity
 
 

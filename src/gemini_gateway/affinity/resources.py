@@ -63,11 +63,12 @@ def resource_credentials(gateway: Gateway, method: str) -> list[Credential]:
         and c.disabled_reason is None
         and (backend := backends.get(c.kind)) is not None
         and backend.supports(method)
+        and c.offers(method, None)  # an executor tab runs only the methods it lists
     ]
     if not able:
         raise GatewayError(
-            "no upstream credential in the pool has the Files API and cached contents; "
-            "they need Gemini API keys (GEMINI_API_KEYS)",
+            f"no upstream credential in the pool offers {method}: the Files API and cached contents "
+            "need Gemini API keys (GEMINI_API_KEYS) or executor tabs that relay them",
             status_code=501,
         )
     return sorted(able, key=lambda c: c.id)

@@ -16,10 +16,10 @@ import orjson
 
 from gemini_gateway.aistudio import page_spec
 from gemini_gateway.aistudio.page_spec import SELECTORS, Selectors
-from gemini_gateway.aistudio.prompt import PageRequest
+from gemini_gateway.aistudio.prompt import Attachment, PageRequest
 
 if TYPE_CHECKING:
-    from playwright.async_api import Locator, Page
+    from playwright.async_api import FilePayload, Locator, Page
 
 log = logging.getLogger("gemini_gateway.aistudio")
 
@@ -159,6 +159,39 @@ class PageDriver:
             with contextlib.suppress(Exception):  # a dialog left open is closed by the next new chat
                 await self._functions([])
             request.emulate_tools = True
+
+    async def attach(self, attachments: list[Attachment]) -> None:
+        """Put inline images and files into the prompt through the page's upload control, and wait
+        until the page shows each one and has finished uploading them."""
+        if not attachments:
+            return
+        self.fresh_model = None
+        shown = self.page.locator(self.s.attached_file)
+        wanted = await shown.count() + len(attachments)
+        await self._click(self.s.attach_button, "upload (Insert assets)")
+        field = self.page.locator(self.s.attach_input).first
+        try:
+            await field.wait_for(state="attached", timeout=self.timeout_ms)
+        except Exception as exc:  # Playwright's TimeoutError
+            raise PageProblem(f"the upload menu holds no file input ({self.s.attach_input})") from exc
+        files: list[FilePayload] = [
+            {"name": a.name, "mimeType": a.mime_type, "buffer": a.data} for a in attachments
+        ]
+        await field.set_input_files(files, timeout=self.timeout_ms)
+        await self.page.keyboard.press("Escape")  # the menu stays open after a choice
+        try:
+            await self.page.wait_for_function(
+                "([s, n]) => document.querySelectorAll(s).length >= n",
+                arg=[self.s.attached_file, wanted],
+                timeout=self.timeout_ms,
+            )
+            await self.page.locator(self.s.attach_busy).first.wait_for(
+                state="detached", timeout=self.timeout_ms
+            )
+        except Exception as exc:  # Playwright's TimeoutError
+            raise PageProblem(
+                f"the page did not show the {len(attachments)} attached file(s) as ready"
+            ) from exc
 
     async def submit(self, prompt: str) -> None:
         box = self.page.locator(self.s.prompt).first

@@ -174,6 +174,9 @@ class PageInstance:
         self.last_model = request.model
         job.progress("applying settings")
         await driver.apply(request, self.config.function_calling)
+        if request.attachments:
+            job.progress("attaching files")
+            await driver.attach(request.attachments)
         if tier == "rpc" and not await self._hook_ready():
             if self.config.helper_url:
                 await self._helper(job)

@@ -101,6 +101,22 @@ class Selectors:
     functions_edit: str = "button.edit-function-declarations-button"
     functions_text: str = "mat-dialog-container ms-text-editor textarea"
     functions_save: str = 'mat-dialog-container button[aria-label="Save the current function declarations"]'
+    # Images and files: the "Insert assets" button opens a menu whose "Upload File" item holds a
+    # hidden file input (there only while the menu is open); each file the page took shows as a
+    # chunk in the prompt box, with a spinner icon while it uploads. The chunk elements are
+    # unverified on the live page: when attachments fail with "did not show", look here first.
+    attach_button: str = (
+        'button[aria-label^="Insert assets"], ms-add-chunk-menu button.add-chunk-menu-button, '
+        'button[iconname="add_circle"]'
+    )
+    attach_input: str = (
+        'button[aria-label="Upload File"] input[type="file"], .mat-mdc-menu-content input[type="file"]'
+    )
+    attached_file: str = (
+        "ms-prompt-input-wrapper ms-image-chunk, ms-prompt-input-wrapper ms-file-chunk, "
+        "ms-prompt-input-wrapper ms-video-chunk, ms-prompt-input-wrapper ms-audio-chunk"
+    )
+    attach_busy: str = 'ms-prompt-input-wrapper mat-icon:has-text("progress_activity")'
     model_turn: str = "ms-chat-turn .chat-turn-container.model"
     answer_text: str = "ms-cmark-node.cmark-node"
     thought_block: str = "ms-thought-chunk"

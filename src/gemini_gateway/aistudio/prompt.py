@@ -2,13 +2,18 @@
 
 The page has one prompt box, so a conversation of several turns is entered as one transcript;
 the system instruction, sampling settings, thinking settings and function declarations go to
-their own controls. Only what the client sent is set: anything else stays as a fresh chat has
-it. What the page cannot do (media, structured output, several candidates) is refused with
-`Unsupported`, which the backend turns into a failover to another kind of credential.
+their own controls. Inline images and files (`inlineData`) are attached through the page's upload
+control, as a person would; in a transcript of several turns, each one is named where it was
+sent. Only what the client sent is set: anything else stays as a fresh chat has it. What the page
+cannot do (files by URI, structured output, several candidates) is refused with `Unsupported`,
+which the backend turns into a failover to another kind of credential.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import mimetypes
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,10 +21,20 @@ from typing import Any
 import orjson
 
 THINKING_LEVELS = {"minimal": "Minimal", "low": "Low", "medium": "Medium", "high": "High"}
+ATTACHMENTS_LIMIT = 20 * 1024 * 1024  # bytes of inline data in one request, as the Gemini API takes
 
 
 class Unsupported(Exception):
     """The call needs something the page cannot do."""
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """An inline image or file, to go through the page's upload control."""
+
+    name: str  # what the file chooser is given, e.g. attachment-1.png
+    mime_type: str
+    data: bytes
 
 
 @dataclass(slots=True)
@@ -38,6 +53,7 @@ class PageRequest:
     google_search: bool = False
     # The functions are described in the prompt and calls parsed from the answer (emulated_tools)
     emulate_tools: bool = False
+    attachments: list[Attachment] = field(default_factory=list)
 
     def settings(self) -> dict[str, Any]:
         """The run settings requested, for the monitoring view and logs."""
@@ -55,15 +71,19 @@ def page_request(model: str, body: bytes) -> PageRequest:
     config = _field(request, "generationConfig") or {}
     _refuse_unsupported_config(config)
     stops = _field(config, "stopSequences")
+    attachments: list[Attachment] = []
     result = PageRequest(
         model=model,
-        prompt=transcript(request.get("contents") or []),
+        prompt=transcript(request.get("contents") or [], attachments),
         system=_text_of(_field(request, "systemInstruction")) or None,
         temperature=_number(config.get("temperature")),
         top_p=_number(_field(config, "topP")),
         max_output_tokens=_integer(_field(config, "maxOutputTokens")),
         stop=[str(s) for s in stops] if isinstance(stops, list) else None,
+        attachments=attachments,
     )
+    if sum(len(a.data) for a in attachments) > ATTACHMENTS_LIMIT:
+        raise Unsupported(f"the inline files are larger than the {ATTACHMENTS_LIMIT} bytes the page takes")
     thinking = _field(config, "thinkingConfig") or {}
     if isinstance(thinking, dict):
         result.thinking_budget = _integer(_field(thinking, "thinkingBudget"))
@@ -102,23 +122,38 @@ def _refuse_unsupported_config(config: dict[str, Any]) -> None:
         raise Unsupported(f"the page backend answers text only, not {modalities}")
 
 
-def transcript(contents: list[Any]) -> str:
-    """The conversation as the one message typed into the prompt box.
+def transcript(contents: list[Any], attachments: list[Attachment] | None = None) -> str:
+    """The conversation as the one message typed into the prompt box; inline files are added to
+    `attachments` (None: refused).
 
-    A single user turn is typed as it is; several turns become a labelled transcript, so the
-    model sees the history the client keeps (the page holds none between calls).
+    A single user turn is typed as it is, its files attached with it; several turns become a
+    labelled transcript, so the model sees the history the client keeps (the page holds none
+    between calls), with `[attached NAME]` where each file was sent.
     """
     turns = [c for c in contents if isinstance(c, dict)]
     if len(turns) == 1 and turns[0].get("role", "user") == "user":
-        return _turn_text(turns[0])
+        return _turn_text(turns[0], attachments, mark=False)
     blocks = []
     for turn in turns:
         label = "Model" if turn.get("role") == "model" else "User"
-        blocks.append(f"{label}: {_turn_text(turn)}")
+        blocks.append(f"{label}: {_turn_text(turn, attachments, mark=True)}")
     return "\n\n".join(blocks)
 
 
-def _turn_text(turn: dict[str, Any]) -> str:
+def _attachment(blob: Any, number: int) -> Attachment:
+    if not isinstance(blob, dict) or not isinstance(blob.get("data"), str):
+        raise Unsupported("an inlineData part without base64 data")
+    mime = _field(blob, "mimeType")
+    mime = mime if isinstance(mime, str) and mime else "application/octet-stream"
+    try:
+        data = base64.b64decode(blob["data"].replace("-", "+").replace("_", "/"), validate=True)
+    except (binascii.Error, ValueError):
+        raise Unsupported("an inlineData part whose data is not base64") from None
+    extension = mimetypes.guess_extension(mime.split(";")[0].strip()) or ".bin"
+    return Attachment(f"attachment-{number}{extension}", mime, data)
+
+
+def _turn_text(turn: dict[str, Any], attachments: list[Attachment] | None = None, mark: bool = False) -> str:
     pieces: list[str] = []
     for part in turn.get("parts") or []:
         if not isinstance(part, dict):
@@ -133,8 +168,16 @@ def _turn_text(turn: dict[str, Any]) -> str:
         elif isinstance(reply := _field(part, "functionResponse"), dict):
             result = orjson.dumps(reply.get("response") or {}).decode()
             pieces.append(f"[function {reply.get('name')} returned {result}]")
-        elif _field(part, "inlineData") is not None or _field(part, "fileData") is not None:
-            raise Unsupported("the page backend does not upload images or files")
+        elif (blob := _field(part, "inlineData")) is not None:
+            if attachments is None:
+                raise Unsupported("the page backend takes inline files in the prompt only")
+            attachment = _attachment(blob, len(attachments) + 1)
+            attachments.append(attachment)
+            if mark:
+                pieces.append(f"[attached {attachment.name}]")
+        elif _field(part, "fileData") is not None:
+            # A Files API file lives in a project the page's account cannot read.
+            raise Unsupported("the page backend cannot attach files by URI (fileData); send them inline")
     return "\n".join(pieces)
 
 

@@ -26,6 +26,7 @@ from gemini_gateway.aistudio.instance import PageInstance
 from gemini_gateway.aistudio.job import PageJob, quota_error, unreachable
 from gemini_gateway.aistudio.profiles import ProfileStore
 from gemini_gateway.aistudio.quota import QuotaLimits, UsageLedger, seconds_to_reset, tokens_of
+from gemini_gateway.aistudio.remote_login import RemoteLogins
 from gemini_gateway.aistudio.scripts import load_scripts
 from gemini_gateway.errors import CallRefused
 from gemini_gateway.pool.pool import CredentialPool
@@ -89,6 +90,7 @@ class AiStudioService:
         self._closing: set[asyncio.Task[None]] = set()
         self._saved: dict[str, float] = {}  # profile file -> modification time last seen
         self._usage_dirty = False
+        self.logins = RemoteLogins(self)  # sign-in windows driven from the admin API
 
     # Profiles ---------------------------------------------------------------------------------
 
@@ -340,6 +342,7 @@ class AiStudioService:
             self._upkeep.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._upkeep
+        await self.logins.aclose()
         for instance in list(self.instances.values()):
             await instance.aclose()
         await self.browser.aclose()

@@ -10,17 +10,33 @@ queue the hub fills and the dispatcher. Failures map onto the common errors:
 - nothing arrives for `idle_timeout`        UpstreamUnreachable / StreamCut with status 504
 
 Giving a task up (client disconnect, timeout) sends `cancel` to the tab, which aborts its fetch.
+
+Tabs that list them also hold Files API files and cached contents (`resource`): the routes' REST
+calls become tasks there, uploads included (backends/executor_resources.py).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Mapping
 from typing import ClassVar
 
-from gemini_gateway.backends.base import UpstreamCall, UpstreamReply
+from gemini_gateway.backends.base import JSON, ResourceReply, ResourceStream, UpstreamCall, UpstreamReply
 from gemini_gateway.backends.executor_hub import ExecutorConnection, ExecutorHub, ExecutorTask
-from gemini_gateway.backends.executor_protocol import ALL_CAPABILITIES
+from gemini_gateway.backends.executor_protocol import ALL_CAPABILITIES, RESOURCE_CAPABILITIES
+from gemini_gateway.backends.executor_resources import (
+    CHUNK_GRANULARITY,
+    UPLOAD_URL_PREFIX,
+    TabUpload,
+    TabUploads,
+    finish_upload,
+    progress_headers,
+    raise_if_ended,
+    relay_chunks,
+    resource_task,
+    upload_error,
+    upload_start_fields,
+)
 from gemini_gateway.errors import GatewayError, StreamCut, UpstreamUnreachable
 from gemini_gateway.pool.credential import Credential
 
@@ -31,9 +47,11 @@ class ExecutorBackend:
     def __init__(self, hub: ExecutorHub, idle_timeout: float) -> None:
         self.hub = hub
         self.idle_timeout = idle_timeout
+        self.uploads = TabUploads()
 
     def supports(self, method: str) -> bool:
-        return method in ALL_CAPABILITIES
+        # Each tab says which of these it runs (its capabilities); the pool asks it per call.
+        return method in ALL_CAPABILITIES or method in RESOURCE_CAPABILITIES
 
     async def aclose(self) -> None:
         await self.hub.aclose()
@@ -56,6 +74,113 @@ class ExecutorBackend:
         # dispatcher awaits inside its failover loop, so errors there still fail over.
         connection = self.hub.connection_of(credential)
         return ExecutorEventStream(connection, connection.start(call), self.idle_timeout)
+
+    # Files API and cached contents ------------------------------------------------------------
+
+    async def resource(
+        self,
+        credential: Credential,
+        verb: str,
+        target: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        body: bytes | AsyncIterable[bytes] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> ResourceReply:
+        connection = self.hub.connection_of(credential)
+        lowered = {k.lower(): v for k, v in (headers or {}).items()}
+        if target.startswith(UPLOAD_URL_PREFIX):
+            return await self._upload_step(connection, credential, target, body, lowered)
+        if not isinstance(body, bytes | None):
+            raise GatewayError("executors take uploads by the resumable protocol only", status_code=501)
+        if target.startswith("upload/"):
+            return self._upload_start(connection, credential, target, params or {}, body or b"", lowered)
+        method, scope, fields = resource_task(verb, target, params, body or b"")
+        answer = await self._answer(connection, connection.start_resource(method, scope, fields))
+        return ResourceReply(200, answer, {}, JSON, credential.id)
+
+    async def resource_stream(
+        self,
+        credential: Credential,
+        verb: str,
+        target: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        body: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> ResourceStream:
+        raise GatewayError("executors do not relay the Interactions API", status_code=501)
+
+    def _upload_start(
+        self,
+        connection: ExecutorConnection,
+        credential: Credential,
+        target: str,
+        params: Mapping[str, str],
+        body: bytes,
+        headers: Mapping[str, str],
+    ) -> ResourceReply:
+        protocol = headers.get("x-goog-upload-protocol") or params.get("uploadType") or ""
+        if protocol.lower() != "resumable":
+            # A one-shot body cannot fail over and the clients' own SDKs all upload resumably.
+            raise GatewayError(
+                "executors take uploads by the resumable protocol only (X-Goog-Upload-Protocol: resumable)",
+                status_code=501,
+            )
+        fields, size = upload_start_fields(target, body, headers)
+        task = connection.start_resource("files.upload", "files", fields)
+        url = self.uploads.open(TabUpload(connection, task, size))
+        answer = {
+            "x-goog-upload-status": "active",
+            "x-goog-upload-url": url,
+            "x-goog-upload-chunk-granularity": str(CHUNK_GRANULARITY),
+        }
+        return ResourceReply(200, b"", answer, JSON, credential.id)
+
+    async def _upload_step(
+        self,
+        connection: ExecutorConnection,
+        credential: Credential,
+        url: str,
+        body: bytes | AsyncIterable[bytes] | None,
+        headers: Mapping[str, str],
+    ) -> ResourceReply:
+        """`upload`, `finalize` and `query` of a resumable upload, as Google answers them."""
+        upload = self.uploads.get(url)
+        if upload is None or upload.connection is not connection:
+            # A reconnected tab is a new page: the pieces the old one held are gone.
+            raise upload_error(404, "Upload session not found or already finished.")
+        raise_if_ended(upload)
+        commands = {c.strip() for c in headers.get("x-goog-upload-command", "").lower().split(",")}
+        if "query" in commands:
+            return ResourceReply(200, b"", progress_headers(upload), JSON, credential.id)
+        if "upload" in commands:
+            offset = headers.get("x-goog-upload-offset", "0")
+            if not offset.isdigit() or int(offset) != upload.received:
+                raise upload_error(
+                    400, f"Invalid offset {offset}: {upload.received} bytes were received so far."
+                )
+            if body is not None:
+                await relay_chunks(upload, body, self.idle_timeout)
+        if "finalize" in commands:
+            self.uploads.close(url)
+            await finish_upload(upload, self.idle_timeout)
+            answer = await self._answer(connection, upload.task)
+            return ResourceReply(200, answer, {"x-goog-upload-status": "final"}, JSON, credential.id)
+        if "upload" not in commands:
+            raise upload_error(400, "X-Goog-Upload-Command must be upload, finalize, query or a combination.")
+        return ResourceReply(200, b"", progress_headers(upload), JSON, credential.id)
+
+    async def _answer(self, connection: ExecutorConnection, task: ExecutorTask) -> bytes:
+        """The tab's one answer to a resource task (`{}` when it sent none, as for a delete)."""
+        answer = b"{}"
+        try:
+            while (item := await next_item(connection, task, self.idle_timeout)) is not None:
+                answer = item
+        except BaseException:
+            connection.cancel(task, "the gateway gave the call up")
+            raise
+        return answer
 
 
 class ExecutorEventStream:

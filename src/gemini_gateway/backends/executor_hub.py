@@ -30,6 +30,7 @@ from gemini_gateway.backends.base import UpstreamCall
 from gemini_gateway.backends.executor_protocol import (
     CLOSE_GOING_AWAY,
     CLOSE_TIMEOUT,
+    RESOURCE_SCOPES,
     ProtocolError,
     RegisterInfo,
     cancel_frame,
@@ -37,6 +38,7 @@ from gemini_gateway.backends.executor_protocol import (
     decode,
     heartbeat_frame,
     registered_frame,
+    resource_task_frame,
     task_error,
     task_frame,
 )
@@ -59,11 +61,11 @@ class ExecutorTask:
 
     __slots__ = ("chunks", "finished", "id", "method", "model", "queue", "stream")
 
-    def __init__(self, task_id: str, call: UpstreamCall) -> None:
+    def __init__(self, task_id: str, method: str, model: str | None, stream: bool = False) -> None:
         self.id = task_id
-        self.stream = call.stream
-        self.method = call.method
-        self.model = call.model
+        self.stream = stream
+        self.method = method
+        self.model = model
         self.queue: asyncio.Queue[TaskItem] = asyncio.Queue()
         self.chunks = 0  # payloads received; after the first, losing the tab cuts the stream
         self.finished = False
@@ -80,7 +82,7 @@ class ExecutorCredential(Credential):
 
     def serves(self, model: str | None) -> bool:
         models = self.connection.info.models
-        return model is None or not models or model in models
+        return model is None or not models or model in models or model in RESOURCE_SCOPES
 
     def offers(self, method: str, model: str | None) -> bool:
         return self.connection.offers(method, model)
@@ -112,7 +114,7 @@ class ExecutorConnection:
         self.token_digest = ""  # of the token it registered with; set by the hub
         self.credential = ExecutorCredential(self, credential_id, name, info.max_concurrency)
         self.tasks: dict[str, ExecutorTask] = {}
-        self.outbox: asyncio.Queue[bytes] = asyncio.Queue()
+        self.outbox: asyncio.Queue[bytes | tuple[bytes, asyncio.Future[None]]] = asyncio.Queue()
         self.closed = False
         self.close_code: int | None = None
         self.close_reason = ""
@@ -142,10 +144,35 @@ class ExecutorConnection:
             raise UpstreamUnreachable(f"executor {self.name} has disconnected")
         if not self.offers(call.method, call.model):
             raise CallRefused(f"executor {self.name} does not offer {call.method} for {call.model}")
-        task = ExecutorTask(str(next(self._ids)), call)
+        task = ExecutorTask(str(next(self._ids)), call.method, call.model, call.stream)
         self.tasks[task.id] = task
         self.outbox.put_nowait(task_frame(task.id, call))
         return task
+
+    def start_resource(self, method: str, scope: str, fields: dict[str, Any]) -> ExecutorTask:
+        """A Files API or cachedContents task (backends/executor_resources.py builds `fields`)."""
+        if self.closed:
+            raise UpstreamUnreachable(f"executor {self.name} has disconnected")
+        if not self.offers(method, scope):
+            raise CallRefused(f"executor {self.name} does not offer {method}")
+        task = ExecutorTask(str(next(self._ids)), method, scope)
+        self.tasks[task.id] = task
+        self.outbox.put_nowait(resource_task_frame(task.id, method, fields))
+        return task
+
+    async def send_now(self, frame: bytes, wait_seconds: float) -> None:
+        """Send `frame` and wait until it is on the socket: an upload relayed to a slow tab holds
+        the client back instead of piling up in the gateway's memory."""
+        if self.closed:
+            raise UpstreamUnreachable(f"executor {self.name} has disconnected")
+        sent: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.outbox.put_nowait((frame, sent))
+        try:
+            async with asyncio.timeout(wait_seconds):
+                await sent
+        except TimeoutError:
+            message = f"executor {self.name} took no data for {wait_seconds:g}s"
+            raise UpstreamUnreachable(message, status_code=504) from None
 
     def cancel(self, task: ExecutorTask, reason: str) -> None:
         """Stop a task the gateway no longer wants; a no-op once it finished."""
@@ -213,6 +240,10 @@ class ExecutorConnection:
                 worker.cancel()
             await asyncio.gather(*workers, return_exceptions=True)
             self.fail_all(self.close_reason or "disconnected")
+            while not self.outbox.empty():  # frames someone waits for (send_now) never leave now
+                item = self.outbox.get_nowait()
+                if isinstance(item, tuple) and not item[1].done():
+                    item[1].set_exception(UpstreamUnreachable(f"executor {self.name} has disconnected"))
             if self.close_code is not None:
                 with contextlib.suppress(Exception):  # the socket may already be gone
                     await self.websocket.close(self.close_code, self.close_reason[:120])
@@ -233,8 +264,16 @@ class ExecutorConnection:
 
     async def _write(self) -> None:
         while True:
-            frame = await self.outbox.get()
-            await self.websocket.send({"type": "websocket.send", "text": frame.decode()})
+            item = await self.outbox.get()
+            frame, sent = item if isinstance(item, tuple) else (item, None)
+            try:
+                await self.websocket.send({"type": "websocket.send", "text": frame.decode()})
+            except BaseException:
+                if sent is not None and not sent.done():
+                    sent.set_exception(UpstreamUnreachable(f"executor {self.name} has disconnected"))
+                raise
+            if sent is not None and not sent.done():
+                sent.set_result(None)
 
     async def _watch(self, interval: float) -> None:
         while True:

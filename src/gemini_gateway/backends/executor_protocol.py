@@ -7,6 +7,7 @@ and keeps no state, so it is tested without sockets.
 
 from __future__ import annotations
 
+import base64
 import re
 import time
 from dataclasses import dataclass
@@ -40,6 +41,26 @@ FATAL_CLOSE_CODES = frozenset(
 )
 
 ALL_CAPABILITIES = frozenset(MODEL_METHODS | {"models.list", "models.get"})
+# Files API and cached contents relayed to a tab (docs/executor-protocol.md, *Files and cached
+# contents*). Only a tab that lists them gets them: an empty list keeps meaning the model methods,
+# so a client older than these tasks is never sent one.
+RESOURCE_CAPABILITIES = frozenset(
+    {
+        "files.upload",
+        "files.get",
+        "files.list",
+        "files.delete",
+        "cachedContents.create",
+        "cachedContents.get",
+        "cachedContents.list",
+        "cachedContents.patch",
+        "cachedContents.delete",
+    }
+)
+# The pseudo-models resource calls are scoped to (gemini_gateway.affinity.resources): a tab serves
+# them whatever models it announced.
+RESOURCE_SCOPES = frozenset({"files", "cachedContents"})
+UPLOAD_FRAME_BYTES = 1024 * 1024  # raw bytes per `upload` frame (base64 makes it 1.4 MiB of text)
 MAX_CONCURRENCY_LIMIT = 256
 _NAME_UNSAFE = re.compile(r"[^A-Za-z0-9._@-]+")
 
@@ -112,7 +133,8 @@ def parse_register(message: dict[str, Any]) -> RegisterInfo:
         raise ProtocolError(CLOSE_BAD_MESSAGE, "'max_concurrency' must be a positive integer")
     # Unknown capabilities are ignored so newer clients can announce things this gateway lacks.
     offered = _string_set(message.get("capabilities"), "capabilities")
-    capabilities = offered & ALL_CAPABILITIES if offered else ALL_CAPABILITIES
+    methods = offered & ALL_CAPABILITIES if offered else ALL_CAPABILITIES
+    capabilities = methods | (offered & RESOURCE_CAPABILITIES)
     if not capabilities:
         raise ProtocolError(CLOSE_BAD_MESSAGE, "'capabilities' names no method this gateway uses")
     models = frozenset(m.removeprefix("models/") for m in _string_set(message.get("models"), "models"))
@@ -189,6 +211,21 @@ def task_frame(task_id: str, call: UpstreamCall) -> bytes:
             "body": body,
         }
     )
+
+
+def resource_task_frame(task_id: str, method: str, fields: dict[str, Any]) -> bytes:
+    """A Files API or cachedContents task: `name`, `params`, `body` (and `upload` for an upload)."""
+    return orjson.dumps({"type": "task", "id": task_id, "method": method, "stream": False, **fields})
+
+
+def upload_frame(task_id: str, data: bytes) -> bytes:
+    """A piece of the file an upload task carries, in order; base64 in a text frame."""
+    return orjson.dumps({"type": "upload", "id": task_id, "data": base64.b64encode(data).decode()})
+
+
+def upload_end_frame(task_id: str) -> bytes:
+    """The file is whole: the tab uploads it and answers with `{"file": {...}}`."""
+    return orjson.dumps({"type": "upload", "id": task_id, "final": True})
 
 
 def cancel_frame(task_id: str, reason: str) -> bytes:

@@ -18,6 +18,15 @@
   var GOOGLE = "https://generativelanguage.googleapis.com";
   // Close codes after which retrying with the same settings cannot work (bad token, old client).
   var FATAL_CLOSE_CODES = [4401, 4403, 4426, 4429];
+  // What a tab with a fetch can run: every model method, and the Files API and cached contents,
+  // which a gateway sends only to tabs that list them (an empty list means the model methods).
+  var CAPABILITIES = [
+    "generateContent", "streamGenerateContent", "countTokens", "embedContent", "batchEmbedContents",
+    "predict", "models.list", "models.get",
+    "files.upload", "files.get", "files.list", "files.delete",
+    "cachedContents.create", "cachedContents.get", "cachedContents.list", "cachedContents.patch",
+    "cachedContents.delete",
+  ];
   var BACKOFF_FIRST_MS = 500;
   var BACKOFF_MAX_MS = 30000;
   // Captured once, before anything on the page can wrap it: calls go out with the page's access.
@@ -140,6 +149,44 @@
     return text ? path + "?" + text : path;
   }
 
+  function isResource(method) {
+    return /^(files|cachedContents)\./.test(method || "");
+  }
+
+  /* The REST call of a Files API or cachedContents task (not an upload): its name (or its
+   * collection) under the version, with the verb the method's last word says. */
+  function resourceRequest(endpoint, task) {
+    var parts = task.method.split(".");
+    var verb = { list: "GET", get: "GET", create: "POST", patch: "PATCH", "delete": "DELETE" }[parts[1]];
+    var path = endpoint + "/" + (task.api_version || "v1beta") + "/" + (task.name || parts[0]);
+    var query = new URLSearchParams(task.params || {}).toString();
+    return {
+      method: verb,
+      url: query ? path + "?" + query : path,
+      body: task.body == null || verb === "GET" || verb === "DELETE" ? undefined : JSON.stringify(task.body),
+    };
+  }
+
+  /* The pieces of a file the gateway sends in `upload` frames, whole once the last one came. */
+  function Upload(mimeType) {
+    var self = this;
+    this.mimeType = mimeType || "application/octet-stream";
+    this.parts = [];
+    this.whole = new Promise(function (resolve, reject) {
+      self.resolve = resolve;
+      self.reject = reject;
+    });
+  }
+  Upload.prototype.take = function (message) {
+    if (message.data) {
+      var text = atob(message.data);
+      var bytes = new Uint8Array(text.length);
+      for (var i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
+      this.parts.push(bytes);
+    }
+    if (message.final) this.resolve(new Blob(this.parts, { type: this.mimeType }));
+  };
+
   function errorBody(status, text) {
     try {
       var body = JSON.parse(text);
@@ -162,10 +209,11 @@
     options = options || {};
     this.config = config;
     this.perform = options.perform || null;
-    this.capabilities = options.capabilities || [];
+    this.capabilities = options.capabilities || CAPABILITIES;
     this.clientName = options.client || CLIENT;
     this.socket = null;
     this.tasks = new Map(); // task id -> AbortController
+    this.uploads = new Map(); // task id -> Upload, for files.upload tasks
     this.attempt = 0;
     this.stopped = true;
     this.retryTimer = null;
@@ -306,7 +354,15 @@
         this.send({ type: "heartbeat", time: message.time, in_flight: this.status.inFlight });
         break;
       case "task":
+        // Set up before any await: the file's first pieces follow the task frame at once.
+        if (message.method === "files.upload") {
+          this.uploads.set(message.id, new Upload(message.upload && message.upload.mime_type));
+        }
         this.run(message);
+        break;
+      case "upload":
+        var upload = this.uploads.get(message.id);
+        if (upload) upload.take(message);
         break;
       case "cancel":
         this.cancel(message.id);
@@ -332,6 +388,9 @@
   };
 
   Executor.prototype.cancel = function (id) {
+    var upload = this.uploads.get(id);
+    if (upload) upload.reject(new Error("cancelled"));
+    this.uploads.delete(id);
     var controller = this.tasks.get(id);
     if (!controller) return;
     this.tasks.delete(id);
@@ -344,6 +403,10 @@
       controller.abort();
     });
     this.tasks.clear();
+    this.uploads.forEach(function (upload) {
+      upload.reject(new Error("disconnected"));
+    });
+    this.uploads.clear();
   };
 
   Executor.prototype.run = async function (task) {
@@ -355,6 +418,16 @@
     var get = task.method === "models.list" || task.method === "models.get";
     var self = this;
     try {
+      if (task.method === "files.upload") {
+        task.blob = await this.uploads.get(task.id).whole;
+        this.uploads.delete(task.id);
+      }
+      if (isResource(task.method) && !this.perform) {
+        this.chunk(task, await this.resource(task, headers, controller.signal));
+        this.send({ type: "done", id: task.id });
+        this.update({ served: this.status.served + 1 });
+        return;
+      }
       if (this.perform) {
         await this.perform(task, controller.signal, function (payload) {
           if (!controller.signal.aborted) self.chunk(task, payload);
@@ -392,6 +465,54 @@
       this.update({ inFlight: this.status.inFlight - 1 });
     }
   };
+
+  /* A Files API or cachedContents task with the page's fetch. An upload is Google's resumable
+   * protocol in two requests: start (which names the upload URL), then the whole file. */
+  Executor.prototype.resource = async function (task, headers, signal) {
+    var credentials = this.config.apiKey ? "omit" : "include";
+    var request;
+    if (task.method === "files.upload") {
+      var start = await pageFetch(this.config.endpoint + "/upload/" + (task.api_version || "v1beta") + "/files", {
+        method: "POST",
+        headers: Object.assign({}, headers, {
+          "x-goog-upload-protocol": "resumable",
+          "x-goog-upload-command": "start",
+          "x-goog-upload-header-content-length": String(task.blob.size),
+          "x-goog-upload-header-content-type": task.blob.type,
+        }),
+        body: JSON.stringify(task.body || {}),
+        signal: signal,
+        credentials: credentials,
+      });
+      var url = start.headers.get("x-goog-upload-url");
+      if (!start.ok || !url) throw await httpError(start, "the upload start gave no upload URL");
+      var finish = Object.assign({}, headers, { "x-goog-upload-command": "upload, finalize", "x-goog-upload-offset": "0" });
+      delete finish["content-type"];
+      request = { method: "POST", url: url, body: task.blob, headers: finish };
+    } else {
+      request = resourceRequest(this.config.endpoint, task);
+      request.headers = headers;
+    }
+    var response = await pageFetch(request.url, {
+      method: request.method,
+      headers: request.headers,
+      body: request.body,
+      signal: signal,
+      credentials: credentials,
+    });
+    if (!response.ok) throw await httpError(response);
+    var text = await response.text();
+    return text.trim() ? JSON.parse(text) : {};
+  };
+
+  async function httpError(response, otherwise) {
+    var text = await response.text();
+    var status = response.ok ? 502 : response.status;
+    var error = new Error(response.ok ? otherwise : "HTTP " + status);
+    error.status = status;
+    error.upstream = errorBody(status, response.ok ? otherwise : text);
+    return error;
+  }
 
   Executor.prototype.relay = async function (task, response, controller) {
     var reader = response.body.getReader();
@@ -433,5 +554,7 @@
     saveConfig: saveConfig,
     errorBody: errorBody,
     taskUrl: taskUrl,
+    resourceRequest: resourceRequest,
+    CAPABILITIES: CAPABILITIES,
   };
 })(typeof window !== "undefined" ? window : globalThis);

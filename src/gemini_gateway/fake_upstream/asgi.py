@@ -26,8 +26,14 @@ SSE_HEADERS = (
 )
 PREFLIGHT_HEADERS = (
     CORS,
-    (b"access-control-allow-methods", b"GET, POST, OPTIONS"),
+    (b"access-control-allow-methods", b"GET, POST, PATCH, DELETE, OPTIONS"),
     (b"access-control-max-age", b"3600"),
+)
+# A tab continues an upload at the URL the start's answer names, so it must be able to read it.
+UPLOAD_EXPOSED = (
+    b"access-control-expose-headers",
+    b"x-goog-upload-url, x-goog-upload-control-url, x-goog-upload-status, x-goog-upload-size-received, "
+    b"x-goog-upload-chunk-granularity",
 )
 ALLOWED_HEADERS = b"content-type, x-goog-api-key, x-goog-api-client, authorization, x-fake-stream-chunks"
 

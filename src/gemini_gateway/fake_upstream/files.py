@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 import orjson
 
-from gemini_gateway.fake_upstream.asgi import JSON_HEADERS, Receive, Scope, Send
+from gemini_gateway.fake_upstream.asgi import JSON_HEADERS, UPLOAD_EXPOSED, Receive, Scope, Send
 from gemini_gateway.fake_upstream.errors import FakeApiError, Json, invalid_argument, invalid_json
 from gemini_gateway.fake_upstream.projects import (
     Project,
@@ -68,7 +68,7 @@ async def read_small(receive: Receive, limit: int = MAX_METADATA_BYTES) -> bytes
 
 
 async def send_answer(send: Send, status: int, body: bytes, extra: Headers | None = None) -> None:
-    headers = [*JSON_HEADERS, (b"content-length", str(len(body)).encode()), *(extra or ())]
+    headers = [*JSON_HEADERS, UPLOAD_EXPOSED, (b"content-length", str(len(body)).encode()), *(extra or ())]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 

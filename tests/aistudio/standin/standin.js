@@ -71,6 +71,35 @@
     dialog.hidden = true;
   };
 
+  // Insert assets: a menu (made when opened, as Angular Material does) whose Upload File item
+  // holds a file input; each file shows as a chunk in the prompt box, with a spinner icon while it
+  // "uploads", and goes into the next run's user turn as inline data.
+  const overlay = $(".cdk-overlay-container");
+  const chunkList = $(".prompt-chunks");
+  const attachments = (state.attachments = []);
+  $("button.add-chunk-menu-button").onclick = () => {
+    overlay.innerHTML = '<div class="mat-mdc-menu-content"><button aria-label="Upload File">Upload File'
+      + '<input type="file" multiple hidden></button></div>';
+    $('input[type="file"]', overlay).addEventListener("change", (event) => {
+      for (const file of event.target.files) attach(file);
+    });
+  };
+  document.addEventListener("keydown", (event) => {
+    if (event.key === "Escape") overlay.innerHTML = "";
+  });
+  function attach(file) {
+    const chunk = document.createElement(file.type.startsWith("image/") ? "ms-image-chunk" : "ms-file-chunk");
+    chunk.innerHTML = '<mat-icon>progress_activity</mat-icon>';
+    chunk.append(file.name);
+    chunkList.append(chunk);
+    const reader = new FileReader();
+    reader.onload = () => {
+      attachments.push({ mime: file.type, data: String(reader.result).split(",")[1], name: file.name });
+      setTimeout(() => $("mat-icon", chunk).remove(), 150); // the upload takes a moment
+    };
+    reader.readAsDataURL(file);
+  }
+
   // Models: the page asks its ListModels RPC, then picks ?model= or the remembered one ---------
   const prompter = $("ms-prompt-input-wrapper");
   prompter.hidden = true; // like the live page, no prompt box before the app has booted
@@ -130,7 +159,10 @@
       Number(value('ms-slider[data-setting="topP"] input[type="number"]')), null, null, null, null,
       null, null, null, null, null, null, thinking];
     const functions = checked('[data-test-id="functionCallingTooltip"] button[role="switch"]') ? declarations : [];
-    const body = ["models/" + state.model, [[[[null, prompt]], "user"]], null, config, "!standin-snapshot", null,
+    const parts = [[null, prompt], ...attachments.map((a) => [null, null, [a.mime, a.data]])];
+    attachments.length = 0;
+    chunkList.innerHTML = "";
+    const body = ["models/" + state.model, [[parts, "user"]], null, config, "!standin-snapshot", null,
       functions.length ? [[functions]] : null, system ? [[[null, system]], "user"] : null,
       checked('[data-test-id="searchAsAToolTooltip"] button[role="switch"]') ? 1 : null,
       temporary.getAttribute("aria-pressed") === "true" ? 1 : null];

@@ -7,7 +7,10 @@
  * The surface is the real SDK's, for the calls the app makes: `new GoogleGenAI({apiKey})`,
  * `models.generateContent / generateContentStream / countTokens / embedContent` taking
  * `{model, contents, config}` (config.abortSignal honoured), answers carrying `sdkHttpResponse`,
- * failures thrown as `ApiError{status, message}` whose message is Google's error body as JSON.
+ * failures thrown as `ApiError{status, message}` whose message is Google's error body as JSON;
+ * `files.upload / get / list / delete` (upload by the resumable protocol, in one go) and
+ * `caches.create / get / list / update / delete`, lists answered as a pager whose `page` holds the
+ * items and whose `params.config.pageToken` the next page's token.
  */
 const UPSTREAM = "__UPSTREAM__";
 const ENVIRONMENT_KEY = "__ENVIRONMENT_KEY__";
@@ -110,9 +113,113 @@ class Models {
   }
 }
 
+async function call(method, path, body, config, headers) {
+  environment.calls.push(method + " " + path.replace(UPSTREAM, "").split("?")[0]);
+  const response = await fetch(path.startsWith("http") ? path : UPSTREAM + "/v1beta/" + path, {
+    method: method,
+    headers: Object.assign({ "x-goog-api-key": ENVIRONMENT_KEY }, headers || { "content-type": "application/json" }),
+    body: body,
+    signal: config && config.abortSignal,
+  });
+  if (!response.ok) throw new ApiError({ message: await response.text(), status: response.status });
+  return response;
+}
+
+async function json(response) {
+  const text = await response.text();
+  return answer(text.trim() ? JSON.parse(text) : {});
+}
+
+function pager(key, page, config) {
+  const params = { config: Object.assign({}, config || {}) };
+  delete params.config.abortSignal;
+  params.config.pageToken = page.nextPageToken;
+  return { page: page[key] || [], params: params, sdkHttpResponse: {} };
+}
+
+function listQuery(config) {
+  const query = new URLSearchParams();
+  if (config && config.pageSize) query.set("pageSize", String(config.pageSize));
+  if (config && config.pageToken) query.set("pageToken", config.pageToken);
+  const text = query.toString();
+  return text ? "?" + text : "";
+}
+
+const named = (prefix, name) => (name.startsWith(prefix + "/") ? name : prefix + "/" + name);
+
+class Files {
+  async upload(params) {
+    const config = params.config || {};
+    const blob = params.file;
+    const mimeType = config.mimeType || blob.type;
+    const file = { mimeType: mimeType, sizeBytes: String(blob.size) };
+    if (config.displayName) file.displayName = config.displayName;
+    if (config.name) file.name = config.name;
+    const start = await call("POST", UPSTREAM + "/upload/v1beta/files", JSON.stringify({ file }), config, {
+      "content-type": "application/json",
+      "x-goog-upload-protocol": "resumable",
+      "x-goog-upload-command": "start",
+      "x-goog-upload-header-content-length": String(blob.size),
+      "x-goog-upload-header-content-type": mimeType,
+    });
+    const url = start.headers.get("x-goog-upload-url");
+    const done = await call("POST", url, blob, config, {
+      "x-goog-upload-command": "upload, finalize",
+      "x-goog-upload-offset": "0",
+    });
+    return (await done.json()).file;
+  }
+
+  async get(params) {
+    return json(await call("GET", named("files", params.name), undefined, params.config));
+  }
+
+  async list(params) {
+    const config = (params && params.config) || {};
+    return pager("files", await (await call("GET", "files" + listQuery(config), undefined, config)).json(), config);
+  }
+
+  async delete(params) {
+    return json(await call("DELETE", named("files", params.name), undefined, params.config));
+  }
+}
+
+class Caches {
+  async create(params) {
+    const config = Object.assign({}, params.config || {});
+    delete config.abortSignal;
+    const body = Object.assign({ model: named("models", params.model) }, config);
+    return json(await call("POST", "cachedContents", JSON.stringify(body), params.config));
+  }
+
+  async get(params) {
+    return json(await call("GET", named("cachedContents", params.name), undefined, params.config));
+  }
+
+  async list(params) {
+    const config = (params && params.config) || {};
+    const page = await (await call("GET", "cachedContents" + listQuery(config), undefined, config)).json();
+    return pager("cachedContents", page, config);
+  }
+
+  async update(params) {
+    const config = Object.assign({}, params.config || {});
+    delete config.abortSignal;
+    const mask = Object.keys(config).map((name) => (name === "expireTime" ? "expire_time" : name)).join(",");
+    const path = named("cachedContents", params.name) + "?updateMask=" + encodeURIComponent(mask);
+    return json(await call("PATCH", path, JSON.stringify(config), params.config));
+  }
+
+  async delete(params) {
+    return json(await call("DELETE", named("cachedContents", params.name), undefined, params.config));
+  }
+}
+
 export class GoogleGenAI {
   constructor(options) {
     environment.apiKeys.push(options ? options.apiKey : undefined);
     this.models = new Models();
+    this.files = new Files();
+    this.caches = new Caches();
   }
 }

@@ -20,7 +20,15 @@ const GATEWAY = "{{GATEWAY_WS}}";
 // a call then fails with Google's "API key not valid", which says where the app runs wrong).
 const NO_KEY = "managed-by-ai-studio";
 // The calls the environment's client can make from a task's REST body without losing anything.
-const CAPABILITIES = ["generateContent", "streamGenerateContent", "countTokens", "embedContent"];
+// Files and cached contents go through the client's `files` and `caches` too, so a file this app
+// uploads lives in the account's project and the account's calls can use it.
+const CAPABILITIES = [
+  "generateContent", "streamGenerateContent", "countTokens", "embedContent",
+  "files.upload", "files.get", "files.list", "files.delete",
+  "cachedContents.create", "cachedContents.get", "cachedContents.list", "cachedContents.patch",
+  "cachedContents.delete",
+];
+const CACHE_FIELDS = ["contents", "systemInstruction", "tools", "toolConfig", "ttl", "expireTime", "displayName", "kmsKeyName"];
 const TOP_LEVEL = ["systemInstruction", "tools", "toolConfig", "safetySettings", "cachedContent", "labels"];
 
 /* The key AI Studio manages: Build apps read it as process.env.API_KEY (or GEMINI_API_KEY). */
@@ -81,6 +89,64 @@ function googleError(error) {
   return found;
 }
 
+/* One page of a listing as the REST answer has it; the client's pager keeps the next token in its
+ * parameters (`params.config.pageToken`). */
+function page(pager, key) {
+  const answer = { [key]: pager.page.map(plain) };
+  const next = pager.params && pager.params.config && pager.params.config.pageToken;
+  if (next) answer.nextPageToken = next;
+  return answer;
+}
+
+function listConfig(task, signal) {
+  const params = task.params || {};
+  const config = { abortSignal: signal };
+  if (params.pageSize) config.pageSize = Number(params.pageSize);
+  if (params.pageToken) config.pageToken = params.pageToken;
+  return config;
+}
+
+/* Files API and cachedContents tasks, through the client's `files` and `caches`. */
+async function resource(ai, task, signal) {
+  const body = camel(task.body || {});
+  switch (task.method) {
+    case "files.upload": {
+      const file = camel(body.file || {});
+      const config = { mimeType: task.blob.type, abortSignal: signal };
+      if (file.displayName) config.displayName = file.displayName;
+      if (file.name) config.name = file.name;
+      return { file: plain(await ai.files.upload({ file: task.blob, config })) };
+    }
+    case "files.get":
+      return plain(await ai.files.get({ name: task.name, config: { abortSignal: signal } }));
+    case "files.list":
+      return page(await ai.files.list({ config: listConfig(task, signal) }), "files");
+    case "files.delete":
+      await ai.files.delete({ name: task.name, config: { abortSignal: signal } });
+      return {};
+    case "cachedContents.create": {
+      const config = { abortSignal: signal };
+      for (const name of CACHE_FIELDS) if (body[name] !== undefined) config[name] = body[name];
+      return plain(await ai.caches.create({ model: body.model, config }));
+    }
+    case "cachedContents.get":
+      return plain(await ai.caches.get({ name: task.name, config: { abortSignal: signal } }));
+    case "cachedContents.list":
+      return page(await ai.caches.list({ config: listConfig(task, signal) }), "cachedContents");
+    case "cachedContents.patch": {
+      const config = { abortSignal: signal };
+      if (body.ttl !== undefined) config.ttl = body.ttl;
+      if (body.expireTime !== undefined) config.expireTime = body.expireTime;
+      return plain(await ai.caches.update({ name: task.name, config }));
+    }
+    case "cachedContents.delete":
+      await ai.caches.delete({ name: task.name, config: { abortSignal: signal } });
+      return {};
+    default:
+      throw unsupported("the Build app does not run " + task.method);
+  }
+}
+
 async function perform(task, signal, emit) {
   const ai = environmentClient();
   const body = camel(task.body || {});
@@ -111,7 +177,8 @@ async function perform(task, signal, emit) {
         return;
       }
       default:
-        throw unsupported("the Build app does not run " + task.method);
+        emit(await resource(ai, task, signal));
+        return;
     }
   } catch (error) {
     throw googleError(error);
