@@ -19,13 +19,13 @@ MODEL = "gemini-2.5-flash"
 STREAM = f"/v1beta/models/{MODEL}:streamGenerateContent?alt=sse"
 BODY = {"contents": [{"role": "user", "parts": [{"text": "Tell me about puffins"}]}]}
 CHAT = {"model": MODEL, "stream": True, "messages": [{"role": "user", "content": "Tell me about puffins"}]}
-EVERY = 0.2  # seconds of silence before a keep-alive; the fake is silent for 3 s in all
+EVERY = 0.2  # seconds of silence before a keep-alive
 
 
 @pytest.fixture
 def slow_stream(fake: FakeState) -> FakeState:
     fake.config.stream_chunks = 3
-    fake.config.chunk_delay_ms = 1500  # two silent gaps between the three events
+    fake.config.chunk_delay_ms = 700  # two silent gaps between the three events, 3 keep-alives each
     return fake
 
 
@@ -40,10 +40,14 @@ def pings_between_events(body: bytes) -> bytes:
     return re.sub(rb"data: [^\r\n]*\r\n\r\n", b"", body)
 
 
-def test_native_stream_gets_blank_lines_that_google_genai_skips(paced: RunningGateway) -> None:
+def test_native_stream_gets_blank_lines_that_google_genai_skips(
+    paced: RunningGateway, slow_stream: FakeState
+) -> None:
+    slow_stream.config.chunk_delay_ms = 1500  # the issue's silent 3 s, once
     body = httpx.post(paced.url + STREAM, json=BODY, timeout=30).content
     rest = pings_between_events(body)
     assert len(rest) >= 4 and rest == b"\r\n" * (len(rest) // 2)  # blank lines only, several
+    slow_stream.config.chunk_delay_ms = 700
     sdk = genai.Client(api_key="client-token", http_options={"base_url": paced.url, "api_version": "v1beta"})
     chunks = list(sdk.models.generate_content_stream(model=MODEL, contents="Tell me about puffins"))
     assert len(chunks) == 3 and "puffins" in "".join(c.text or "" for c in chunks).lower()
@@ -73,7 +77,7 @@ def test_anthropic_stream_gets_pings_the_sdk_skips(paced: RunningGateway) -> Non
 
 def test_keepalive_before_the_first_event(gateway_factory: GatewayFactory, fake: FakeState) -> None:
     """A thinking model is silent before its first event: the response starts with a keep-alive."""
-    fake.add_fault("*", "slow", delay_ms=1500, count=2)
+    fake.add_fault("*", "slow", delay_ms=700, count=2)
     with gateway_factory(sse_keepalive_seconds=EVERY) as running:
         body = httpx.post(running.url + "/v1/chat/completions", json=CHAT, timeout=30).content
         assert body.startswith(b": keep-alive\r\n\r\n") and body.rstrip().endswith(b"data: [DONE]")
