@@ -143,7 +143,7 @@ def count_tokens_envelope(call: UpstreamCall) -> bytes:
         raise RequestError("the request body is not JSON") from None
     if not isinstance(body, dict):
         raise RequestError("the request body must be a JSON object")
-    inner = body.get("generateContentRequest")
+    inner = body.get("generateContentRequest") or body.get("generate_content_request")  # proto3 JSON: both
     contents = inner.get("contents") if isinstance(inner, dict) else body.get("contents")
     return orjson.dumps({"request": {"model": f"models/{call.model}", "contents": contents or []}})
 

@@ -39,7 +39,13 @@ from gemini_gateway.sse import frame
 
 log = logging.getLogger("gemini_gateway.routes")
 SSE_HEADERS = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")]
-FORWARDED_LIST_PARAMS = ("pageSize", "pageToken")
+# Query parameters of models.list, as Google reads them: the JSON name or the proto field name.
+FORWARDED_LIST_PARAMS = {
+    "pageSize": "pageSize",
+    "page_size": "pageSize",
+    "pageToken": "pageToken",
+    "page_token": "pageToken",
+}
 
 
 def _query(scope: Scope) -> dict[str, str]:
@@ -183,7 +189,7 @@ async def _list_models(request: DialectRequest) -> None:
     model = path_params.get("target") or path_params.get("model")
     model = model_id(model) if model else None
     query = _query(request.scope)
-    params = {k: query[k] for k in FORWARDED_LIST_PARAMS if k in query}
+    params = {FORWARDED_LIST_PARAMS[k]: v for k, v in query.items() if k in FORWARDED_LIST_PARAMS}
     call = UpstreamCall(
         method="models.get" if model else "models.list",
         model=model,
