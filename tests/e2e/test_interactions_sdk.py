@@ -265,6 +265,8 @@ def test_errors_reach_the_sdk_as_api_errors_with_status_and_message(
     assert "no way/x" in bad.message or "interactions" in bad.message
     empty = raised(lambda: sdk.interactions.create(model=MODEL, input=""))  # the upstream's 400
     assert (empty.status_code, empty.body["error"]["code"]) == (400, "invalid_request")
+    streamed = raised(lambda: sdk.interactions.create(model="no-such-model", input="hi", stream=True))
+    assert (streamed.status_code, streamed.body["error"]["code"]) == (404, "model_not_found")
 
     first = sdk.interactions.create(model=MODEL, input="Terns migrate far")
     fake.add_fault(owner(fake, first.id), "429", count=1)
