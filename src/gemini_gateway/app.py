@@ -309,9 +309,9 @@ async def _save_pool_periodically(gateway: Gateway) -> None:
 
 def _install_error_handlers(app: FastAPI) -> None:
     # The FastAPI routes (admin API, health) answer in Google's envelope, as the Gemini routes do.
-    async def gateway_error(_: Request, exc: Exception) -> Response:
+    async def gateway_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, GatewayError)
-        return error_response(exc, "gemini")
+        return error_response(exc, dialect_of_path(request.url.path))
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
@@ -321,8 +321,10 @@ def _install_error_handlers(app: FastAPI) -> None:
             return error_response(GatewayError(message, status_code=404), dialect_of_path(path))
         if exc.status_code == 405:
             message = f"method {request.method} is not allowed on {path}"
-            return error_response(GatewayError(message, status_code=405), "gemini")
-        return error_response(GatewayError(str(exc.detail), status_code=exc.status_code), "gemini")
+            return error_response(GatewayError(message, status_code=405), dialect_of_path(path))
+        return error_response(
+            GatewayError(str(exc.detail), status_code=exc.status_code), dialect_of_path(path)
+        )
 
     async def validation_error(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
@@ -331,7 +333,7 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     async def unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return error_response(GatewayError(INTERNAL_MESSAGE), "gemini")
+        return error_response(GatewayError(INTERNAL_MESSAGE), dialect_of_path(request.url.path))
 
     handlers: dict[Any, Any] = {
         GatewayError: gateway_error,

@@ -48,6 +48,29 @@ GOOGLE_STATUS = {
 }
 
 
+# The Interactions API's own error codes (Google's "API errors" page for it): a string `code` per
+# HTTP status, not google.rpc.Status. google-genai parses `{"error": {"code": <string>, "message"}}`
+# for every interactions call (its generated `Error` model types `code` as a string).
+INTERACTIONS_CODES = {
+    400: "invalid_request",
+    401: "authentication",
+    402: "payment_required",
+    403: "permission_denied",
+    404: "not_found",
+    405: "unimplemented",
+    409: "aborted",
+    413: "invalid_request",
+    416: "out_of_range",
+    429: "rate_limit_exceeded",
+    499: "cancelled",
+    500: "api_error",
+    501: "unimplemented",
+    502: "service_unavailable",
+    503: "service_unavailable",
+    504: "deadline_exceeded",
+}
+
+
 class GatewayError(Exception):
     status_code: int = 500
 
@@ -189,3 +212,22 @@ def render_google_error(exc: GatewayError) -> bytes:
     if isinstance(exc, UpstreamError) and exc.payload:
         return exc.body
     return google_error_body(exc.status_code, exc.message, exc.google_status)
+
+
+def interactions_code(status_code: int) -> str:
+    """The Interactions API's string error code for an HTTP status."""
+    if status_code in INTERACTIONS_CODES:
+        return INTERACTIONS_CODES[status_code]
+    return "api_error" if status_code >= 500 else "invalid_request"
+
+
+def interactions_error_body(status_code: int, message: str) -> bytes:
+    return orjson.dumps({"error": {"code": interactions_code(status_code), "message": message}})
+
+
+def render_interactions_error(exc: GatewayError) -> bytes:
+    """The gateway's own error on an Interactions route in that API's shape; an upstream's error
+    envelope passes through as Google sent it."""
+    if isinstance(exc, UpstreamError) and exc.payload:
+        return exc.body
+    return interactions_error_body(exc.status_code, exc.message)

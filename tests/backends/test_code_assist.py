@@ -45,6 +45,10 @@ def test_count_tokens_envelope_takes_contents_from_either_form() -> None:
         "contents": [{"parts": [{"text": "a"}]}],
     }
     assert orjson.loads(nested)["request"]["contents"][0]["parts"][0]["text"] == "hi"
+    snake = count_tokens_envelope(  # proto3 JSON's field name, as Google accepts it
+        UpstreamCall("countTokens", MODEL, orjson.dumps({"generate_content_request": orjson.loads(REQUEST)}))
+    )
+    assert orjson.loads(snake) == orjson.loads(nested)
 
 
 def test_unwrap_takes_the_response_and_keeps_the_trace_as_id() -> None:

@@ -659,3 +659,78 @@ def test_anthropic_error_envelope(exc: GatewayError, status: int, kind: str) -> 
     got, raw = render_anthropic_error(exc)
     assert got == status
     assert orjson.loads(raw) == {"type": "error", "error": {"type": kind, "message": exc.message}}
+
+
+SERVER_TOOLS = [
+    {"type": "web_search_20250305", "name": "web_search", "max_uses": 3},
+    {"type": "web_fetch_20250910", "name": "web_fetch"},
+    {"type": "code_execution_20250825", "name": "code_execution"},
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "built_in"),
+    [("web_search", "googleSearch"), ("web_fetch", "urlContext"), ("code_execution", "codeExecution")],
+)
+def test_tool_choice_naming_a_server_tool_keeps_that_tool(name: str, built_in: str) -> None:
+    """Gemini cannot force a built-in tool: the choice becomes AUTO with the tool present. On
+    Gemini 2.x (no built-in tools beside functions) a turn forced onto it drops the functions."""
+    choice = {"type": "tool", "name": name}
+    only = parse_messages_request(body(tools=SERVER_TOOLS, tool_choice=choice))
+    assert {key for tool in only.request["tools"] for key in tool} == {
+        "googleSearch",
+        "urlContext",
+        "codeExecution",
+    }
+    assert "toolConfig" not in only.request
+    mixed = parse_messages_request(body(tools=[READ_TOOL, *SERVER_TOOLS], tool_choice=choice))
+    keys = [key for tool in mixed.request["tools"] for key in tool]
+    assert built_in in keys and "functionDeclarations" not in keys and not mixed.dropped_tools
+    assert "toolConfig" not in mixed.request
+    gemini3 = parse_messages_request(
+        body(model="gemini-3-pro-preview", tools=[READ_TOOL, *SERVER_TOOLS], tool_choice=choice)
+    )
+    keys = [key for tool in gemini3.request["tools"] for key in tool]
+    assert "functionDeclarations" in keys and built_in in keys  # Gemini 3 takes both
+    assert "toolConfig" not in gemini3.request
+    with pytest.raises(ParamError):  # a name that is neither a function nor a server tool
+        parse_messages_request(
+            body(tools=[READ_TOOL, SERVER_TOOLS[0]], tool_choice={"type": "tool", "name": "web_fetch"})
+        )
+
+
+def test_usage_counts_server_tool_use_from_grounding() -> None:
+    call = parse_messages_request(body(tools=SERVER_TOOLS))
+    grounded = {
+        "candidates": [
+            {
+                "content": {"role": "model", "parts": [{"text": "It is sunny."}]},
+                "finishReason": "STOP",
+                "groundingMetadata": {
+                    "webSearchQueries": ["weather today", "forecast"],
+                    "groundingChunks": [{"web": {"uri": "https://example.com", "title": "example.com"}}],
+                },
+                "urlContextMetadata": {
+                    "urlMetadata": [
+                        {
+                            "retrievedUrl": "https://example.com",
+                            "urlRetrievalStatus": "URL_RETRIEVAL_STATUS_SUCCESS",
+                        }
+                    ]
+                },
+            }
+        ],
+        "usageMetadata": {"promptTokenCount": 5, "candidatesTokenCount": 4, "totalTokenCount": 9},
+    }
+    usage = render_messages_response(grounded, call, message_id="msg_1")["usage"]
+    assert usage["server_tool_use"] == {"web_search_requests": 2, "web_fetch_requests": 1}
+    plain = {
+        **grounded,
+        "candidates": [{"content": {"role": "model", "parts": [{"text": "Hi"}]}, "finishReason": "STOP"}],
+    }
+    assert "server_tool_use" not in render_messages_response(plain, call, message_id="msg_2")["usage"]
+    translator = MessagesStreamTranslator(call, "msg_s")
+    first = {"candidates": [{"content": {"role": "model", "parts": [{"text": "It is"}]}}]}
+    frames = [*translator.feed(first), *translator.feed(grounded), *translator.finish()]
+    deltas = [orjson.loads(f.split(b"data: ", 1)[1]) for f in frames if f.startswith(b"event: message_delta")]
+    assert deltas[-1]["usage"]["server_tool_use"] == {"web_search_requests": 2, "web_fetch_requests": 1}

@@ -114,3 +114,16 @@ def test_errors_use_anthropics_envelope(gateway: RunningGateway) -> None:
         },
     )
     assert malformed_tools.status_code == 400 and malformed_tools.json()["type"] == "error"
+
+
+def test_tool_choice_naming_a_server_tool_is_served(gateway: RunningGateway, fake: FakeState) -> None:
+    """`tool_choice` forcing `web_search` (a server tool, beside a function) is accepted, not a 400."""
+    message = sdk(gateway).messages.create(
+        model=MODEL,
+        max_tokens=128,
+        messages=[{"role": "user", "content": "What is the weather in Oslo?"}],
+        tools=[TOOL, {"type": "web_search_20250305", "name": "web_search", "max_uses": 2}],
+        tool_choice={"type": "tool", "name": "web_search"},
+    )
+    assert message.stop_reason in ("end_turn", "tool_use") and message.content
+    assert fake.calls[-1].method == "generateContent"

@@ -14,7 +14,12 @@ from typing import Any
 import httpx
 import pytest
 from google import genai
-from google.genai._interactions import APIStatusError  # what client.interactions raises
+from google.genai._interactions import (  # what client.interactions raises
+    APIStatusError,
+    BadRequestError,
+    NotFoundError,
+    RateLimitError,
+)
 
 from gemini_gateway.fake_upstream import FakeState
 from tests.conftest import ADMIN_TOKEN, KEYS, GatewayFactory, RunningGateway
@@ -139,7 +144,7 @@ def test_a_cooling_owner_answers_429_naming_the_interaction(gateway: RunningGate
     answers = [httpx.post(url, json=follow_up, headers=CLIENT, timeout=30) for _ in range(2)]
     for answer in answers:
         assert answer.status_code == 429 and 1 <= int(answer.headers["retry-after"]) <= 9
-        assert answer.json()["error"]["status"] == "RESOURCE_EXHAUSTED"
+        assert answer.json()["error"]["code"] == "rate_limit_exceeded"  # the Interactions API's code
     assert f"interactions/{first.id}" in answers[1].json()["error"]["message"]
     assert keys_of(fake, "createInteraction") == [key, key]  # the second never left the gateway
     fresh = httpx.post(url, json={"model": MODEL, "input": "Unrelated"}, headers=CLIENT, timeout=30)
@@ -193,7 +198,7 @@ def test_aliases_and_bad_names(gateway: RunningGateway, fake: FakeState) -> None
     assert made.status_code == 200 and made.json()["status"] == "completed"
     bad_previous = {"model": MODEL, "input": "hi", "previous_interaction_id": "../files/x"}
     answer = httpx.post(f"{gateway.url}/v1beta/interactions", json=bad_previous, headers=CLIENT)
-    assert answer.status_code == 400 and answer.json()["error"]["status"] == "INVALID_ARGUMENT"
+    assert answer.status_code == 400 and answer.json()["error"]["code"] == "invalid_request"
     answer = httpx.get(f"{gateway.url}/v1beta/interactions/bad%20id", headers=CLIENT)
     assert answer.status_code == 400
     answer = httpx.post(f"{gateway.url}/v1beta/interactions", json={"input": "no model"}, headers=CLIENT)
@@ -209,6 +214,7 @@ def test_without_api_keys_the_call_is_refused_cleanly(
             f"{running.url}/v1beta/interactions", json={"model": MODEL, "input": "hi"}, headers=CLIENT
         )
     assert answer.status_code == 501 and "GEMINI_API_KEYS" in answer.json()["error"]["message"]
+    assert answer.json()["error"]["code"] == "unimplemented"
     assert fake.calls == []
 
 
@@ -227,3 +233,54 @@ def test_the_pool_lists_what_each_credential_holds(gateway: RunningGateway, fake
         (credential,) = [c for c in pool["credentials"] if c["label"].endswith(key[-4:])]
         assert f"interactions/{interaction.id}" in credential["holds"]["interactions"]["names"]
         assert credential["holds"]["interactions"]["count"] >= 1
+
+
+def test_errors_reach_the_sdk_as_api_errors_with_status_and_message(
+    gateway: RunningGateway, fake: FakeState
+) -> None:
+    """Every error of an interactions route is in the Interactions API's shape (`code` a string),
+    the gateway's own as well as the upstream's, so google-genai parses it into its status class
+    (an error body it cannot parse would surface as a schema-validation failure instead)."""
+    sdk = client(gateway.url, retry_options={"attempts": 1})
+
+    def raised(call: Any) -> APIStatusError:
+        with pytest.raises(APIStatusError) as caught:
+            call()
+        error = caught.value
+        # The SDK parsed the body with its own error model: the cause is the operation's
+        # ClientError / ServerError, not "Error response body did not match expected schema".
+        assert type(error.__cause__).__name__.endswith(("ClientError", "ServerError")), error.__cause__
+        assert isinstance(error.body, dict) and isinstance(error.body["error"]["code"], str)
+        return error
+
+    unknown = raised(lambda: sdk.interactions.get("v1_noSuchInteraction"))  # upstream's own 404
+    assert (type(unknown), unknown.status_code) == (NotFoundError, 404)
+    assert unknown.body["error"]["code"] == "not_found" and "v1_noSuchInteraction" in unknown.message
+    bad = raised(lambda: sdk.interactions.create(model=MODEL, input="hi", previous_interaction_id="no way/x"))
+    assert (type(bad), bad.status_code, bad.body["error"]["code"]) == (
+        BadRequestError,
+        400,
+        "invalid_request",
+    )
+    assert "no way/x" in bad.message or "interactions" in bad.message
+    empty = raised(lambda: sdk.interactions.create(model=MODEL, input=""))  # the upstream's 400
+    assert (empty.status_code, empty.body["error"]["code"]) == (400, "invalid_request")
+    streamed = raised(lambda: sdk.interactions.create(model="no-such-model", input="hi", stream=True))
+    assert (streamed.status_code, streamed.body["error"]["code"]) == (404, "model_not_found")
+
+    first = sdk.interactions.create(model=MODEL, input="Terns migrate far")
+    fake.add_fault(owner(fake, first.id), "429", count=1)
+    for _ in range(2):  # the upstream's 429, then the gateway's own while the owner cools down
+        limited = raised(lambda: sdk.interactions.get(first.id or ""))
+        assert (type(limited), limited.status_code) == (RateLimitError, 429)
+        assert limited.body["error"]["code"] == "rate_limit_exceeded" and limited.message
+    assert f"interactions/{first.id}" in limited.body["error"]["message"]
+
+
+def test_gateway_errors_on_interactions_paths_use_the_interactions_shape(gateway: RunningGateway) -> None:
+    unknown_route = httpx.get(f"{gateway.url}/v1beta/interactions/v1_x/nothing", headers=CLIENT)
+    assert unknown_route.status_code == 404
+    assert unknown_route.json()["error"]["code"] == "not_found"
+    # Elsewhere Google's envelope (google.rpc.Status) stays.
+    other = httpx.get(f"{gateway.url}/v1beta/nothing/here", headers=CLIENT)
+    assert other.json()["error"]["code"] == 404 and other.json()["error"]["status"] == "NOT_FOUND"

@@ -38,18 +38,22 @@ def test_an_interaction_belongs_to_the_key_that_made_it(fake_url: str, fake: Fak
 def test_requests_are_checked_as_google_checks_them(fake_url: str, fake: FakeState) -> None:
     url, key = f"{fake_url}/v1beta/interactions", {"x-goog-api-key": "key-alpha"}
     cases = [
-        ({"input": "no model"}, 400),
-        ({"model": MODEL, "agent": "deep-research-preview", "input": "both"}, 400),
-        ({"model": "no-such-model", "input": "hi"}, 404),
-        ({"agent": "deep-research-preview", "input": "not in the background"}, 400),
-        ({"model": MODEL, "input": "hi", "background": True, "store": False}, 400),
-        ({"model": MODEL}, 400),
+        ({"input": "no model"}, 400, "invalid_request"),
+        ({"model": MODEL, "agent": "deep-research-preview", "input": "both"}, 400, "invalid_request"),
+        ({"model": "no-such-model", "input": "hi"}, 404, "model_not_found"),
+        ({"agent": "deep-research-preview", "input": "not in the background"}, 400, "invalid_request"),
+        ({"model": MODEL, "input": "hi", "background": True, "store": False}, 400, "invalid_request"),
+        ({"model": MODEL}, 400, "invalid_request"),
     ]
-    for body, status in cases:
+    for body, status, code in cases:
         answer = httpx.post(url, json=body, headers=key)
         assert answer.status_code == status, body
-        assert answer.json()["error"]["code"] == status
-    assert httpx.post(url, json={"model": MODEL, "input": "hi"}).status_code == 403  # no key
+        # The Interactions API's own error shape: a string code, no google.rpc.Status fields.
+        assert answer.json() == {"error": {"code": code, "message": answer.json()["error"]["message"]}}
+    keyless = httpx.post(url, json={"model": MODEL, "input": "hi"})
+    assert keyless.status_code == 401 and keyless.json()["error"]["code"] == "authentication"
+    unknown = httpx.get(f"{url}/v1_neverMade", headers=key)
+    assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "not_found"
     agent = httpx.post(
         url, json={"agent": "deep-research-preview", "input": "hi", "background": True}, headers=key
     )

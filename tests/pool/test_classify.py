@@ -124,3 +124,15 @@ def test_pacific_midnight_is_in_the_future_and_within_a_day() -> None:
     for offset in range(0, 86400 * 3, 3600 * 7):
         reset = next_pacific_midnight(NOW + offset)
         assert 0 < reset - (NOW + offset) <= 25 * 3600
+
+
+def test_interactions_api_codes_are_read_without_google_rpc_details() -> None:
+    """The Interactions API's errors carry a string code and no details."""
+    daily = classify_error(429, {"code": "quota_exceeded", "message": "daily quota"}, **KW)
+    assert daily.cooldown_until == next_pacific_midnight(NOW) and daily.refund
+    minute = classify_error(429, {"code": "rate_limit_exceeded", "message": "slow down"}, **KW)
+    assert minute.cooldown_until == NOW + 5.0
+    bad_key = classify_error(401, {"code": "authentication", "message": "API key not valid."}, **KW)
+    assert bad_key.disable_reason and bad_key.disable_reason.startswith("API_KEY_INVALID")
+    request = classify_error(400, {"code": "invalid_request", "message": "input is required"}, **KW)
+    assert not request.retry and request.disable_reason is None

@@ -12,10 +12,9 @@ import time
 from fastapi import APIRouter
 
 from gemini_gateway.admin.deps import AdminActor, GatewayDep
-from gemini_gateway.backends.base import UpstreamCall
 from gemini_gateway.dialects.generation import suffixed_model_ids
 from gemini_gateway.exchange import Exchange
-from gemini_gateway.routes.dialect_flow import decode_answer
+from gemini_gateway.model_catalog import all_models
 from gemini_gateway.routes.openai import MODELS_TTL
 from gemini_gateway.routes.responses import JSONBody
 
@@ -29,10 +28,7 @@ async def list_models(gateway: GatewayDep, actor: AdminActor) -> JSONBody:
     now = time.monotonic()
     if now >= cache.expires:
         exchange = Exchange(dialect="admin", client_id=f"{actor.id}:ui")  # not handed to the recorder
-        reply = await gateway.dispatcher.unary(
-            UpstreamCall("models.list", params={"pageSize": "1000"}), exchange
-        )
-        cache.models = list(decode_answer(reply.body).get("models") or [])
+        cache.models = await all_models(gateway, exchange)
         cache.expires = now + MODELS_TTL
     ids = [str(m.get("name", "")).removeprefix("models/") for m in cache.models]
     extra = list(gateway.settings.model_aliases)

@@ -7,8 +7,8 @@ works over accounts as over keys:
                            -> {response: <GenerateContentResponse>, traceId}
     streamGenerateContent  the same, as SSE; every event unwrapped on its way through
     countTokens            {request: {model: "models/<id>", contents}} -> {totalTokens}
-    models.list / .get     answered from CODE_ASSIST_MODELS, and only when the pool holds nothing
-                           but accounts (keys know the full list, so they answer it otherwise)
+    models.list / .get     answered from the models the accounts may use; the gateway's model list
+                           is the union over every kind in the pool (model_catalog.py)
 
 Tokens and projects come from `OAuthManager` (refreshed and discovered once per account). A 401
 from Code Assist means the session was revoked before the token's expiry: the token is refreshed
@@ -34,7 +34,6 @@ from gemini_gateway.oauth.account import KIND, OAuthAccount, OAuthCredential
 from gemini_gateway.oauth.manager import OAuthManager
 from gemini_gateway.oauth.tiers import is_unsupported_client
 from gemini_gateway.pool.credential import Credential
-from gemini_gateway.pool.strategy import ACCOUNT_KINDS
 from gemini_gateway.transport.base import Streamed, Transport, error_of
 
 JSON = "application/json"
@@ -53,9 +52,7 @@ class CodeAssistBackend:
         """Nothing of its own to close: the HTTP session belongs to the app."""
 
     def supports(self, method: str) -> bool:
-        if method in _LISTS:
-            return not any(c.kind not in ACCOUNT_KINDS for c in self.manager.pool)
-        return method in _RPCS
+        return method in _RPCS or method in _LISTS
 
     def envelope(self, call: UpstreamCall, project: str) -> bytes:
         """The body of a generate call: Gemini CLI's wrapping (Antigravity overrides it)."""
@@ -143,7 +140,7 @@ def count_tokens_envelope(call: UpstreamCall) -> bytes:
         raise RequestError("the request body is not JSON") from None
     if not isinstance(body, dict):
         raise RequestError("the request body must be a JSON object")
-    inner = body.get("generateContentRequest")
+    inner = body.get("generateContentRequest") or body.get("generate_content_request")  # proto3 JSON: both
     contents = inner.get("contents") if isinstance(inner, dict) else body.get("contents")
     return orjson.dumps({"request": {"model": f"models/{call.model}", "contents": contents or []}})
 

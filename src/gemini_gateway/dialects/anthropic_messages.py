@@ -35,6 +35,7 @@ from gemini_gateway.dialects.common import (
 )
 from gemini_gateway.dialects.generation import (
     apply_model_suffixes,
+    is_gemini3,
     settle_tools,
     strip_model_prefix,
     thinking_for_budget,
@@ -120,28 +121,47 @@ def _request(body: JSON, model: str) -> JSON:
     system = convert_system(body.get("system"))
     if parts := [*(system["parts"] if system else ()), *system_messages]:
         request["systemInstruction"] = {"parts": parts}
-    declarations, built_in = _tools(body)
-    tools: list[JSON] = [{"functionDeclarations": declarations}] if declarations else []
-    if tools := with_built_in_tools(tools, built_in):
-        request["tools"] = tools
+    declarations, servers = _tools(body)
     choice = opt_dict(body, "tool_choice")
-    if choice is not None and declarations:
+    forced = _forced_server_tool(choice, servers, {d["name"] for d in declarations})
+    if forced is not None and not is_gemini3(model):
+        # Gemini cannot be made to call a built-in tool, and Gemini 2.x takes built-in tools only
+        # without function declarations. A turn forced onto a server tool calls no function, so
+        # the declarations go and the built-in tool stays, left to the model (AUTO).
+        declarations = []
+    tools: list[JSON] = [{"functionDeclarations": declarations}] if declarations else []
+    if tools := with_built_in_tools(tools, servers.values()):
+        request["tools"] = tools
+    if choice is not None and declarations and forced is None:
         request["toolConfig"] = _tool_config(choice, {d["name"] for d in declarations})
     return request
 
 
-def _tools(body: JSON) -> tuple[list[JSON], list[str]]:
-    """(function declarations, Gemini built-in tool keys) for `tools`: Anthropic's server tools
-    that have a Gemini equivalent become it (their options, such as allowed domains or use limits,
-    have none)."""
+def _forced_server_tool(choice: JSON | None, servers: Mapping[str, str], functions: set[str]) -> str | None:
+    """The Gemini built-in tool a `{"type": "tool", "name": ...}` choice names, if it names one of
+    the request's server tools (`web_search`, `web_fetch`, `code_execution`) and no function."""
+    if choice is None or choice.get("type") != "tool":
+        return None
+    name = choice.get("name")
+    if not isinstance(name, str) or name in functions:
+        return None
+    return servers.get(name)
+
+
+def _tools(body: JSON) -> tuple[list[JSON], dict[str, str]]:
+    """(function declarations, server tool name -> Gemini built-in tool key) for `tools`:
+    Anthropic's server tools that have a Gemini equivalent become it (their options, such as
+    allowed domains or use limits, have none)."""
     declarations = []
-    built_in: list[str] = []
+    servers: dict[str, str] = {}
     for i, raw in enumerate(opt_list(body, "tools") or ()):
         tool = as_dict(raw, f"tools[{i}]")
         kind = tool.get("type")
-        server = next((key for prefix, key in _SERVER_TOOLS if str(kind).startswith(prefix)), None)
-        if kind is not None and server is not None:
-            built_in.append(server)
+        found = next(((prefix, key) for prefix, key in _SERVER_TOOLS if str(kind).startswith(prefix)), None)
+        if kind is not None and found is not None:
+            name = tool.get("name")
+            # Anthropic names them `web_search`, `web_fetch`, `code_execution` (the type's stem).
+            servers[name if isinstance(name, str) and name else found[0].rstrip("_")] = found[1]
             continue
         if kind not in (None, "custom"):
             continue  # Anthropic-defined tools (bash, text_editor, computer) come without a schema
@@ -152,7 +172,7 @@ def _tools(body: JSON) -> tuple[list[JSON], list[str]]:
         declarations.append(
             function_declaration(name, description, tool.get("input_schema"), f"tools[{i}].input_schema")
         )
-    return declarations, built_in
+    return declarations, servers
 
 
 def _tool_config(choice: JSON, known: set[str]) -> JSON:
@@ -210,14 +230,38 @@ def _thinking(body: JSON, model: str) -> JSON | None:
 # --- answers ---------------------------------------------------------------------------------------
 
 
-def anthropic_usage(usage: Usage) -> JSON:
-    """Anthropic's input_tokens excludes cache reads (total input = input + cache read + creation)."""
-    return {
+def anthropic_usage(usage: Usage, server_tools: tuple[int, int] = (0, 0)) -> JSON:
+    """Anthropic's input_tokens excludes cache reads (total input = input + cache read + creation).
+    `server_tools`: (web searches, web fetches) the answer used, as `usage.server_tool_use`."""
+    out: JSON = {
         "input_tokens": max(0, usage.prompt + usage.tool_prompt - usage.cached),
         "output_tokens": usage.output,
         "cache_creation_input_tokens": 0,
         "cache_read_input_tokens": usage.cached,
     }
+    searches, fetches = server_tools
+    if searches or fetches:
+        out["server_tool_use"] = {"web_search_requests": searches, "web_fetch_requests": fetches}
+    return out
+
+
+def server_tool_counts(candidate: JSON) -> tuple[int, int]:
+    """(web searches, web fetches) a Gemini candidate's grounding says were made: the queries
+    Google Search ran (one when grounded without naming them) and the URLs URL context fetched."""
+    grounding = candidate.get("groundingMetadata")
+    searches = 0
+    if isinstance(grounding, dict):
+        queries = grounding.get("webSearchQueries")
+        if isinstance(queries, list) and queries:
+            searches = len(queries)
+        elif grounding.get("searchEntryPoint") or any(
+            isinstance(chunk, dict) and "web" in chunk for chunk in grounding.get("groundingChunks") or ()
+        ):
+            searches = 1
+    fetched = candidate.get("urlContextMetadata")
+    urls = fetched.get("urlMetadata") if isinstance(fetched, dict) else None
+    fetches = len(urls) if isinstance(urls, list) else 0
+    return searches, fetches
 
 
 def tool_use_block(part: JSON) -> JSON:
@@ -304,7 +348,7 @@ def render_messages_response(gemini: JSON, call: MessagesCall, *, message_id: st
         "content": content,
         "stop_reason": STOP_REASONS[ending.kind],
         "stop_sequence": None,
-        "usage": anthropic_usage(Usage.of(gemini)),
+        "usage": anthropic_usage(Usage.of(gemini), server_tool_counts(candidate)),
     }
     if (details := stop_details(ending)) is not None:
         body["stop_details"] = details

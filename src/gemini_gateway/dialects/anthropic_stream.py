@@ -18,6 +18,7 @@ from gemini_gateway.dialects.anthropic_messages import (
     MessagesCall,
     anthropic_usage,
     image_block,
+    server_tool_counts,
     stop_details,
     tool_use_block,
     web_citation,
@@ -56,6 +57,7 @@ class MessagesStreamTranslator:
         self._text: list[str] = []  # all text sent, for placing citations
         self._cited: set[tuple[int, int, int]] = set()  # (source, start, end) sent
         self._usage = Usage()
+        self._server_tools = (0, 0)  # (web searches, web fetches) the grounding reported
         self._code_id: str | None = None  # the server_tool_use block waiting for its result
 
     def feed(self, event: JSON) -> list[bytes]:
@@ -70,6 +72,8 @@ class MessagesStreamTranslator:
             out += self._part(part)
         if candidate.get("groundingMetadata"):
             out += self._citations(candidate)
+        counts = server_tool_counts(candidate)  # grounding may come on any event: keep the most
+        self._server_tools = (max(self._server_tools[0], counts[0]), max(self._server_tools[1], counts[1]))
         if candidate.get("finishReason"):
             self._ending = candidate_ending(candidate, self._has_calls)
         return out
@@ -84,7 +88,7 @@ class MessagesStreamTranslator:
         delta: JSON = {"stop_reason": STOP_REASONS[ending.kind], "stop_sequence": None}
         if (details := stop_details(ending)) is not None:
             delta["stop_details"] = details
-        usage = anthropic_usage(self._usage)
+        usage = anthropic_usage(self._usage, self._server_tools)
         out.append(sse_event("message_delta", {"type": "message_delta", "delta": delta, "usage": usage}))
         out.append(sse_event("message_stop", {"type": "message_stop"}))
         return out

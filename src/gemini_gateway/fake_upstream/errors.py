@@ -24,6 +24,25 @@ STATUS_NAMES = {
     503: "UNAVAILABLE",
     504: "DEADLINE_EXCEEDED",
 }
+# The Interactions API answers errors in its own shape, `{"error": {"code": <string>, "message"}}`
+# (Google's "API errors" page for the Interactions API; google-genai's `Error` model types `code` as
+# a string), never google.rpc.Status. The codes by HTTP status:
+INTERACTION_CODES = {
+    400: "invalid_request",
+    401: "authentication",
+    402: "payment_required",
+    403: "permission_denied",
+    404: "not_found",
+    409: "aborted",
+    416: "out_of_range",
+    429: "rate_limit_exceeded",
+    499: "cancelled",
+    500: "api_error",
+    501: "unimplemented",
+    502: "service_unavailable",
+    503: "service_unavailable",
+    504: "deadline_exceeded",
+}
 SERVICE = "generativelanguage.googleapis.com"
 TYPE_PREFIX = "type.googleapis.com/google.rpc."
 
@@ -52,6 +71,22 @@ class FakeApiError(Exception):
 
     def body(self) -> bytes:
         return error_body(self.code, self.message, self.status, self.details)
+
+    def interaction_answer(self) -> tuple[int, bytes]:
+        """(HTTP status, body) of this error on the Interactions API: its string codes, no details.
+        A bad or missing API key is 401 `authentication` there (its error table says so)."""
+        reasons = {str(d.get("reason")) for d in self.details or () if d.get("reason")}
+        status = 401 if reasons & {"API_KEY_INVALID", "API_KEY_EXPIRED"} else self.code
+        code = INTERACTION_CODES.get(status, "api_error" if status >= 500 else "invalid_request")
+        if self.status == "FAILED_PRECONDITION":
+            code = "failed_precondition"
+        elif status == 404 and self.message.startswith("models/"):
+            code = "model_not_found"
+        elif status == 429 and b"PerDay" in orjson.dumps(self.details or []):
+            code = "quota_exceeded"
+        return status, orjson.dumps(
+            {"error": {"code": code, "message": self.message}}, option=orjson.OPT_INDENT_2
+        )
 
 
 def error_info(reason: str, **metadata: str) -> Json:

@@ -6,6 +6,7 @@
     POST   /{v}/interactions/{id}/cancel     cancel a background interaction
 
 Same front-end order as the model routes: route, API key, scripted faults, then the handler.
+Errors come in the Interactions API's own shape (a string `code`), not google.rpc.Status.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from gemini_gateway.fake_upstream.errors import (
     invalid_argument,
     invalid_json,
     key_invalid,
-    missing_key,
     model_not_found,
     route_not_found,
 )
@@ -101,12 +101,12 @@ async def handle_interactions(state: FakeState, scope: Scope, receive: Receive, 
             store.delete(key, ident or "")
             await send_answer(send, 200, b"{}")
     except FakeApiError as error:
-        await send_answer(send, error.code, error.body())
+        await send_answer(send, *error.interaction_answer())
 
 
 async def _admit(state: FakeState, key: str | None, model: str | None, version: str, rpc: str) -> str:
     if not key:
-        raise missing_key()
+        raise FakeApiError(401, "The request is missing an API key. Pass one in the x-goog-api-key header.")
     if state.valid_keys is not None and key not in state.valid_keys:
         raise key_invalid()
     fault = state.take_fault(key, model)

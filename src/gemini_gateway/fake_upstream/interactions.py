@@ -35,7 +35,7 @@ _ID_ALPHABET = string.ascii_letters + string.digits
 
 
 def interaction_denied(interaction_id: str) -> FakeApiError:
-    """Google's answer for an interaction of another project, or none at all: the two look alike."""
+    """Google's answer for an interaction of another project."""
     return FakeApiError(
         403, f"You do not have permission to access the Interaction {interaction_id} or it may not exist."
     )
@@ -169,6 +169,10 @@ class FakeInteractions:
     def find(self, key: str, interaction_id: str) -> StoredInteraction:
         found = self.store(key).items.get(interaction_id)
         if found is None:
+            if self.owner_of(interaction_id) is None:
+                # Held by no project at all (never made, or deleted): the Interactions API says
+                # not_found; one of another project is permission_denied.
+                raise FakeApiError(404, f"Interaction {interaction_id} was not found.")
             raise interaction_denied(interaction_id)
         return found
 

@@ -170,6 +170,10 @@ def classify_error(
     does not exist: another account may serve it (Gemini CLI and gcli2api read it so too).
     """
     reasons = error_reasons(payload)
+    if status == 401 and payload.get("code") == "authentication":
+        # The Interactions API (served by API keys only) answers a bad or expired key with its own
+        # 401 `authentication`, without google.rpc details: the key is bad as with API_KEY_INVALID.
+        reasons.add("API_KEY_INVALID")
     bad = reasons & BAD_CREDENTIAL_REASONS
     if bad and status in (400, 401, 403):
         reason = sorted(bad)[0]
@@ -177,7 +181,9 @@ def classify_error(
         return Verdict(retry=True, counts_as_failure=True, disable_reason=f"{reason}: {message}".strip())
     if status == 429:
         hits = quota_hits(payload)
-        if is_daily_quota(payload):
+        # The Interactions API says `quota_exceeded` for the daily quota (`rate_limit_exceeded`
+        # for the per-minute ones) instead of a QuotaFailure.
+        if is_daily_quota(payload) or payload.get("code") == "quota_exceeded":
             return Verdict(
                 retry=True,
                 counts_as_failure=True,

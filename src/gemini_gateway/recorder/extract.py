@@ -38,7 +38,17 @@ _DIALECT_SETTINGS = (
     "dimensions",
     "encoding_format",
 )
-_GEMINI_SETTINGS = ("generationConfig", "safetySettings", "toolConfig", "cachedContent")
+# Both spellings: Google's proto3 JSON parser takes the snake_case field names too.
+_GEMINI_SETTINGS = (
+    "generationConfig",
+    "generation_config",
+    "safetySettings",
+    "safety_settings",
+    "toolConfig",
+    "tool_config",
+    "cachedContent",
+    "cached_content",
+)
 
 
 def _scalar_text(value: Any, limit: int = 200) -> str | None:

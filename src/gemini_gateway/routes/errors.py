@@ -10,6 +10,7 @@ Errors met after the first byte of a stream are the dialects' own error events, 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Literal
@@ -18,24 +19,32 @@ from starlette.responses import Response
 
 from gemini_gateway.dialects.anthropic_errors import render_anthropic_error
 from gemini_gateway.dialects.openai_errors import render_openai_error
-from gemini_gateway.errors import GatewayError, render_google_error
+from gemini_gateway.errors import GatewayError, render_google_error, render_interactions_error
 from gemini_gateway.exchange import Exchange
 from gemini_gateway.routes.asgi import JSON_HEADERS, Headers, Send, gateway_headers, send_response
 
-Dialect = Literal["gemini", "openai", "anthropic"]
+# "interactions": Google's Interactions API, whose errors carry a string code (not google.rpc.Status).
+Dialect = Literal["gemini", "interactions", "openai", "anthropic"]
+_INTERACTIONS_PATH = re.compile(r"^(?:/gemini)?/v1(?:beta|alpha)?/interactions(?:/|$)")
 
 
 def _google(exc: GatewayError) -> tuple[int, bytes]:
     return exc.status_code, render_google_error(exc)
 
 
+def _interactions(exc: GatewayError) -> tuple[int, bytes]:
+    return exc.status_code, render_interactions_error(exc)
+
+
 _BODIES: dict[Dialect, Callable[[GatewayError], tuple[int, bytes]]] = {
     "gemini": _google,
+    "interactions": _interactions,
     "openai": render_openai_error,
     "anthropic": render_anthropic_error,
 }
 _CONTENT_TYPES: dict[Dialect, Headers] = {
     "gemini": JSON_HEADERS,  # as Google sends its errors
+    "interactions": JSON_HEADERS,
     "openai": [(b"content-type", b"application/json")],
     "anthropic": [(b"content-type", b"application/json")],
 }
@@ -60,6 +69,8 @@ def dialect_of_path(path: str) -> Dialect:
         return "anthropic"
     if path.startswith(("/openai/", "/hf/")):
         return "openai"
+    if _INTERACTIONS_PATH.match(path):
+        return "interactions"
     return "gemini"
 
 

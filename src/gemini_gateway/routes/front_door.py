@@ -24,7 +24,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from gemini_gateway.errors import INTERNAL_MESSAGE, GatewayError
 from gemini_gateway.routes.asgi import ASGIEndpoint
-from gemini_gateway.routes.errors import send_error
+from gemini_gateway.routes.errors import dialect_of_path, send_error
 
 log = logging.getLogger("gemini_gateway")
 
@@ -118,5 +118,5 @@ class FrontDoor:
             log.exception("unexpected error on %s %s", scope["method"], scope["path"])
             if started:
                 raise
-            await send_error(send, GatewayError(INTERNAL_MESSAGE), "gemini")
+            await send_error(send, GatewayError(INTERNAL_MESSAGE), dialect_of_path(scope["path"]))
         return True

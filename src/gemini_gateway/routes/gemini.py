@@ -7,6 +7,7 @@ import logging
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl
 
+import orjson
 from starlette.routing import BaseRoute, Route
 
 from gemini_gateway.backends.base import MODEL_METHODS, UpstreamCall, UpstreamReply
@@ -16,6 +17,7 @@ from gemini_gateway.errors import (
     RequestError,
     google_error_body,
 )
+from gemini_gateway.model_catalog import all_models, listing_kinds, models_page, one_model
 from gemini_gateway.resource_names import api_version, model_id
 from gemini_gateway.routes.asgi import (
     JSON_HEADERS,
@@ -39,7 +41,13 @@ from gemini_gateway.sse import frame
 
 log = logging.getLogger("gemini_gateway.routes")
 SSE_HEADERS = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")]
-FORWARDED_LIST_PARAMS = ("pageSize", "pageToken")
+# Query parameters of models.list, as Google reads them: the JSON name or the proto field name.
+FORWARDED_LIST_PARAMS = {
+    "pageSize": "pageSize",
+    "page_size": "pageSize",
+    "pageToken": "pageToken",
+    "page_token": "pageToken",
+}
 
 
 def _query(scope: Scope) -> dict[str, str]:
@@ -179,19 +187,28 @@ async def list_models(scope: Scope, receive: Receive, send: Send) -> None:
 
 
 async def _list_models(request: DialectRequest) -> None:
+    """One kind of credential in the pool: its list, paged by the upstream. Several kinds: the
+    union of their lists (model_catalog), paged here."""
+    gateway, exchange = request.gateway, request.exchange
     path_params = request.scope["path_params"]
     model = path_params.get("target") or path_params.get("model")
-    model = model_id(model) if model else None
+    version = api_version(request.scope["path"])
+    if model:
+        reply = await one_model(gateway, exchange, model_id(model), version)
+        await request.answer(reply.status, JSON_HEADERS, reply.body)
+        return
     query = _query(request.scope)
-    params = {k: query[k] for k in FORWARDED_LIST_PARAMS if k in query}
-    call = UpstreamCall(
-        method="models.get" if model else "models.list",
-        model=model,
-        api_version=api_version(request.scope["path"]),
-        params=params,
-    )
-    reply = await request.gateway.dispatcher.unary(call, request.exchange)
-    await request.answer(reply.status, JSON_HEADERS, reply.body)
+    params = {FORWARDED_LIST_PARAMS[k]: v for k, v in query.items() if k in FORWARDED_LIST_PARAMS}
+    kinds = listing_kinds(gateway)
+    if len(kinds) <= 1:
+        allowed = kinds[0][1] if kinds else None
+        call = UpstreamCall("models.list", api_version=version, params=params, allowed=allowed)
+        reply = await gateway.dispatcher.unary(call, exchange)
+        await request.answer(reply.status, JSON_HEADERS, reply.body)
+        return
+    models = await all_models(gateway, exchange, version)
+    page = models_page(models, params.get("pageSize"), params.get("pageToken"))
+    await request.answer(200, JSON_HEADERS, orjson.dumps(page))
 
 
 def routes() -> list[BaseRoute]:

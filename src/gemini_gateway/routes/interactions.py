@@ -43,7 +43,7 @@ from gemini_gateway.affinity.upstream import resource_stream
 from gemini_gateway.auth import ClientIdentity
 from gemini_gateway.backends.base import ResourceStream, UpstreamCall
 from gemini_gateway.context import Gateway, gateway_of
-from gemini_gateway.errors import GatewayError, RequestError, StreamCut
+from gemini_gateway.errors import GatewayError, RequestError, StreamCut, interactions_code
 from gemini_gateway.exchange import Exchange, get_exchange
 from gemini_gateway.pool.credential import Credential
 from gemini_gateway.resource_names import api_version, model_id, resource_id
@@ -305,9 +305,12 @@ async def _relay(
         # Bytes already reached the client: end with an error event (as Google reports one
         # mid-stream) and leave the body incomplete, so the client sees a broken stream.
         exchange.error = exc.message
-        # google-genai's ErrorEvent: `error.code` is a string there (the SDK wins over the docs'
-        # google.rpc.Status, whose code is a number).
-        error = {"event_type": "error", "error": {"code": str(exc.status_code), "message": exc.message}}
+        # The Interactions API's error event: `error.code` is one of its string codes, as in its
+        # error answers (google-genai's ErrorEvent types it as a string).
+        error = {
+            "event_type": "error",
+            "error": {"code": interactions_code(exc.status_code), "message": exc.message},
+        }
         frame = b"event: error\r\ndata: " + orjson.dumps(error) + b"\r\n\r\n"
         await send({"type": "http.response.body", "body": frame, "more_body": True})
     finally:
@@ -315,8 +318,8 @@ async def _relay(
 
 
 def _endpoint(handler: Handler) -> ASGIEndpoint:
-    """The handler with what every interactions route shares: the exchange, Google's error envelope,
-    and stopping upstream work the moment the client goes away."""
+    """The handler with what every interactions route shares: the exchange, the Interactions API's
+    error shape (a string code), and stopping upstream work the moment the client goes away."""
 
     async def endpoint(scope: Scope, receive: Receive, send: Send) -> None:
         gateway = gateway_of(scope)
@@ -330,7 +333,7 @@ def _endpoint(handler: Handler) -> ASGIEndpoint:
             guard = DisconnectGuard(receive)  # after the body: from here on receive only says "gone"
             await handler(gateway, exchange, client, scope, body, send)
         except GatewayError as exc:
-            await send_error(send, exc, "gemini", exchange)
+            await send_error(send, exc, "interactions", exchange)
         except asyncio.CancelledError:
             if guard is None or not guard.absorb():
                 raise

@@ -22,6 +22,7 @@ from gemini_gateway.dialects.openai_responses_stream import ResponsesStreamTrans
 from gemini_gateway.dialects.openai_speech import parse_speech_request, render_speech_audio
 from gemini_gateway.dialects.openai_stream import ChatStreamTranslator
 from gemini_gateway.errors import GatewayError
+from gemini_gateway.model_catalog import all_models
 from gemini_gateway.routes.asgi import ASGIEndpoint, Receive, Scope, Send
 from gemini_gateway.routes.dialect_flow import (
     JSON,
@@ -153,10 +154,8 @@ async def _models(request: DialectRequest) -> None:
     cache = request.gateway.model_list
     now = time.monotonic()
     if now >= cache.expires:
-        reply = await request.gateway.dispatcher.unary(
-            UpstreamCall("models.list", params={"pageSize": "1000"}), request.exchange
-        )
-        cache.models = list(decode_answer(reply.body).get("models") or [])
+        # Every kind of credential in the pool: what keys, accounts and executors serve together.
+        cache.models = await all_models(request.gateway, request.exchange)
         cache.expires = now + MODELS_TTL
     created = int(time.time())
     settings = request.gateway.settings
