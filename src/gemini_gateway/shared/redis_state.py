@@ -273,10 +273,13 @@ class RedisState:
 
     async def aclose(self) -> None:
         for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
+            # Cancelled again until it ends: a cancel that lands inside a Redis command can be
+            # swallowed by the client, which would leave the loop waiting on its queue for ever.
+            while not task.done():
+                task.cancel()
+                await asyncio.wait([task], timeout=0.5)
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+                task.result()
         with contextlib.suppress(Exception):
             await self.client.zrem(f"{self.prefix}:replicas", self.replica)
         with contextlib.suppress(Exception):
