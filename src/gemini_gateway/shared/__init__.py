@@ -43,6 +43,11 @@ TOPICS = {
     "keys.name": "keys",
     "keys.enable": "switches",
     "keys.disable": "switches",
+    # Gemini CLI / Antigravity accounts (admin/oauth_api.py, the account import)
+    "oauth.add": "accounts",
+    "oauth.relogin": "accounts",
+    "oauth.project": "accounts",
+    "oauth.remove": "accounts",
 }
 _BY_DATABASE: weakref.WeakKeyDictionary[Database, Shared] = weakref.WeakKeyDictionary()
 
