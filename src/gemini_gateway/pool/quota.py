@@ -60,6 +60,9 @@ class SharedQuota(Protocol):
     def adjust(self, charge: Charge, calls: int, tokens: int) -> None:
         """Correct a placed charge by `calls` and `tokens` (queued: never waits)."""
 
+    def learned(self, credential_id: str, model: str, limits: dict[str, int]) -> None:
+        """Tell every replica of limits a 429 taught this one (queued: never waits)."""
+
 
 @dataclass(slots=True)
 class Usage:
@@ -204,13 +207,27 @@ class QuotaBook:
         usage = self._usage.get((credential.id, model))
         if usage is None:
             usage = self._usage[(credential.id, model)] = Usage()
+        taught: dict[str, int] = {}
         for name, value in hits:
             if value is None:
                 used = _used(usage, name)
                 if used <= 0:
                     continue
                 value = used
-            usage.learned[name] = value
+            usage.learned[name] = taught[name] = value
+        if taught and self.shared is not None:
+            self.shared.learned(credential.id, model, taught)
+
+    def adopt(self, credential_id: str, model: str, limits: dict[str, int]) -> None:
+        """Limits another replica learned from a 429 (never told on: no echo)."""
+        usage = self._usage.get((credential_id, model))
+        if usage is None:
+            usage = self._usage[(credential_id, model)] = Usage()
+        usage.learned.update({name: int(v) for name, v in limits.items() if name in DIMENSIONS})
+
+    def learned_limits(self) -> list[tuple[str, str, dict[str, int]]]:
+        """(credential id, model, limits) of everything learned, for a replica that resynchronises."""
+        return [(cid, model, dict(u.learned)) for (cid, model), u in self._usage.items() if u.learned]
 
     def forget(self, credential_id: str) -> None:
         for key in [k for k in self._usage if k[0] == credential_id]:

@@ -92,6 +92,8 @@ class Shared:
                     found.append(events.describe(credential, "cool", key))
             if credential.disabled_reason is not None:
                 found.append(events.describe(credential, "disabled", None))
+        for cid, model, limits in self.gateway.pool.quotas.learned_limits():
+            found.append(events.learned(cid, model, limits))
         return found
 
     def degraded(self, replicas: int | None) -> None:
