@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import re
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -232,6 +233,24 @@ class QuotaBook:
     def forget(self, credential_id: str) -> None:
         for key in [k for k in self._usage if k[0] == credential_id]:
             del self._usage[key]
+
+    def samples(
+        self, credentials: Mapping[str, Credential], now: float
+    ) -> list[tuple[Credential, str, str, int, int | None]]:
+        """(credential, model, dimension, used, limit) of every counted credential x model with
+        usage or a limit, for /metrics (one pass over the counters, however many credentials)."""
+        found: list[tuple[Credential, str, str, int, int | None]] = []
+        for (credential_id, model), usage in list(self._usage.items()):
+            credential = credentials.get(credential_id)
+            if credential is None:
+                continue
+            usage.roll(now)
+            limits, _ = self.limits(credential, model)
+            for name in DIMENSIONS:
+                used, limit = _used(usage, name), limits.get(name)
+                if used or limit is not None:
+                    found.append((credential, model, name, used, limit))
+        return found
 
     def view(self, credential: Credential, now: float) -> dict[str, Any]:
         """Per model: used / limit / when it resets, for each dimension with usage or a limit."""
