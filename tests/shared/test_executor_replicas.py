@@ -83,6 +83,8 @@ async def test_a_tab_on_one_replica_serves_calls_sent_to_another(
             assert refused.json()["error"]["message"] == "contents[0] is wrong"
         # The tab left A: C stops offering it at once (announced), and calls answer 503 there.
         await wait_until(_forgot(c, "executor:tab"))
+        async with httpx.AsyncClient(base_url=c.url) as client:
+            assert (await client.post(GEN, json=BODY)).status_code == 503
 
 
 async def test_a_429_from_a_relayed_call_cools_the_tab_on_its_owner_too(
