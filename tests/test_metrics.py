@@ -103,3 +103,27 @@ def test_metrics_need_their_token(gateway_factory: GatewayFactory, fake: FakeSta
         assert scrape(running.url, "scraper-only-token-31f").status_code == 200
         assert scrape(running.url, ADMIN_TOKEN).status_code == 401  # the scraper's own, not the admin's
         assert scrape(running.url, client_token).status_code == 401
+
+
+def test_quota_used_per_credential_and_model(gateway_factory: GatewayFactory, fake: FakeState) -> None:
+    with gateway_factory(gemini_api_keys=[KEYS[0]], gemini_api_key_tier="free") as running:
+        client = genai.Client(api_key="any", http_options={"base_url": running.url})
+        for i in range(2):
+            client.models.generate_content(model=MODEL, contents=f"counted {i}")
+        answer = scrape(running.url, ADMIN_TOKEN)
+        cid = next(iter(running.gateway.pool)).id
+    samples, types = parse(answer.text)
+    assert types["gemini_gateway_credential_quota_used"] == "gauge"
+    used = {
+        labels["dimension"]: v
+        for labels, v in samples["gemini_gateway_credential_quota_used"]
+        if labels["model"] == MODEL and labels["credential"] == cid
+    }
+    assert used["rpm"] == 2 and used["rpd"] == 2 and used["tpm"] > 0
+    limits = {
+        labels["dimension"]: v
+        for labels, v in samples["gemini_gateway_credential_quota_limit"]
+        if labels["model"] == MODEL
+    }
+    assert limits["rpm"] >= 2  # the free tier's
+    assert KEYS[0] not in answer.text  # labelled by id and masked label, never the key

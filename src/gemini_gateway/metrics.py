@@ -193,6 +193,24 @@ def _pool_lines(gateway: Gateway) -> list[str]:
         "Seconds left of a cooldown, per credential and model ('*': every model)",
         cooling,
     )
+    quota = gateway.pool.quotas.samples({c.id: c for c in credentials}, now)
+    labelled = [
+        (_labels(credential=c.id, label=c.label, kind=c.kind, model=model, dimension=name), used, limit)
+        for c, model, name, used, limit in quota
+    ]
+    lines += _family(
+        "gemini_gateway_credential_quota_used",
+        "gauge",
+        "Quota this replica counted per credential and model: calls this minute (rpm), input tokens "
+        "this minute (tpm), calls this quota day (rpd)",
+        ((labels, used) for labels, used, _ in labelled),
+    )
+    lines += _family(
+        "gemini_gateway_credential_quota_limit",
+        "gauge",
+        "The limit that holds for it (its tier's, or one learned from a 429), where one is known",
+        ((labels, limit) for labels, _, limit in labelled if limit is not None),
+    )
     return lines
 
 

@@ -155,6 +155,16 @@ class Settings(BaseSettings):
         description="This replica's name among several, in shared state, /health, /metrics and records "
         "(default host:pid)",
     )
+    replica_url: str | None = Field(
+        None,
+        description="Where other replicas reach this one (http://host:port) to relay calls to its executor "
+        "tabs; default: the address a tab connected to",
+    )
+    replica_secret: SecretStr | None = Field(
+        None,
+        description="Signs calls replicas relay to each other; default: derived from the shared secret key "
+        "(ENCRYPTION_KEY or DATA_DIR/secret.key)",
+    )
     shared_poll_seconds: float = Field(
         1.0,
         gt=0,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -208,3 +209,24 @@ def test_replicas_keep_serving_while_redis_is_gone_and_resynchronise_after(
             eventually(lambda: MODEL in pool_row(b.url, K1)["cooldowns"], "k1 cooling on B after the outage")
     finally:
         proxy.close()
+
+
+def test_a_limit_learned_from_a_429_holds_on_every_replica(
+    replicas: Any, redis_url: str, fake: FakeState, gateway_factory: Any, tmp_path: Path
+) -> None:
+    def learned(url: str) -> Any:
+        quota = pool_row(url, K1).get("quota", {}).get(MODEL, {})
+        rpm = quota.get("rpm") or {}
+        return rpm.get("source") == "learned" and rpm.get("limit") == 10
+
+    with replicas(2, redis_url=redis_url) as (a, b):
+        # The fake's 429 names the per-minute quota with its value (10), as Google's does.
+        fake.add_fault(KEYS[0], "429", retry_delay="1s", model=MODEL, count=1)
+        for _ in range(3):
+            assert httpx.post(a.url + GEN, json=BODY).status_code == 200
+        assert learned(a.url)
+        eventually(lambda: learned(b.url), "the learned limit on B")
+        store = f"sqlite:///{tmp_path / 'shared.db'}"
+        # A replica started afterwards finds it in Redis.
+        with gateway_factory(replica_id="late", database_url=store, redis_url=redis_url) as later:
+            eventually(lambda: learned(later.url), "the learned limit on a replica started later")

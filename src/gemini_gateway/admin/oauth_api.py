@@ -31,6 +31,7 @@ from gemini_gateway.oauth.login import LoginError, PendingLogin, code_from_paste
 from gemini_gateway.oauth.manager import OAuthManager, manager_of
 from gemini_gateway.oauth.tokens import CredentialFormatError, OAuthTokens, parse_tokens
 from gemini_gateway.routes.responses import JSONBody
+from gemini_gateway.shared import changed
 
 router = APIRouter(prefix="/api/oauth", tags=["admin: oauth accounts"])
 log = logging.getLogger("gemini_gateway.oauth")
@@ -92,6 +93,10 @@ async def _audit(gateway: Gateway, actor: Actor, action: str, target: str) -> No
         )
     except Exception as exc:  # the change is made; a missing audit line must not undo it
         log.warning("could not write the audit log: %s", type(exc).__name__)
+    try:
+        await changed(gateway.database, action)  # the other replicas reload their accounts
+    except Exception as exc:  # they still find the change stamp at their next poll, or a restart
+        log.warning("could not announce the account change: %s", type(exc).__name__)
 
 
 async def add_account(

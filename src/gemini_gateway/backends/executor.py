@@ -24,6 +24,7 @@ from typing import ClassVar
 from gemini_gateway.backends.base import JSON, ResourceReply, ResourceStream, UpstreamCall, UpstreamReply
 from gemini_gateway.backends.executor_hub import ExecutorConnection, ExecutorHub, ExecutorTask
 from gemini_gateway.backends.executor_protocol import ALL_CAPABILITIES, RESOURCE_CAPABILITIES
+from gemini_gateway.backends.executor_relay import ExecutorRelay, RemoteEventStream, RemoteExecutorCredential
 from gemini_gateway.backends.executor_resources import (
     CHUNK_GRANULARITY,
     UPLOAD_URL_PREFIX,
@@ -48,6 +49,8 @@ class ExecutorBackend:
         self.hub = hub
         self.idle_timeout = idle_timeout
         self.uploads = TabUploads()
+        # Set while replicas share executors (shared/executors.py): calls for other replicas' tabs.
+        self.relay: ExecutorRelay | None = None
 
     def supports(self, method: str) -> bool:
         # Each tab says which of these it runs (its capabilities); the pool asks it per call.
@@ -56,7 +59,14 @@ class ExecutorBackend:
     async def aclose(self) -> None:
         await self.hub.aclose()
 
+    def _relay(self, credential: Credential) -> ExecutorRelay:
+        if self.relay is None:
+            raise UpstreamUnreachable(f"executor {credential.label} is on another replica: relaying is off")
+        return self.relay
+
     async def unary(self, call: UpstreamCall, credential: Credential) -> UpstreamReply:
+        if isinstance(credential, RemoteExecutorCredential):
+            return await self._relay(credential).unary(call, credential)
         connection = self.hub.connection_of(credential)
         task = connection.start(call)
         body = b""
@@ -69,9 +79,13 @@ class ExecutorBackend:
             raise
         return UpstreamReply(200, body)
 
-    async def stream(self, call: UpstreamCall, credential: Credential) -> ExecutorEventStream:
+    async def stream(
+        self, call: UpstreamCall, credential: Credential
+    ) -> ExecutorEventStream | RemoteEventStream:
         # Returns at once: the tab's verdict (first chunk or error) is the first event, which the
         # dispatcher awaits inside its failover loop, so errors there still fail over.
+        if isinstance(credential, RemoteExecutorCredential):
+            return RemoteEventStream(self._relay(credential), call, credential)
         connection = self.hub.connection_of(credential)
         return ExecutorEventStream(connection, connection.start(call), self.idle_timeout)
 

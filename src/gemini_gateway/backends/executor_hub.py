@@ -333,6 +333,10 @@ class ExecutorHub:
         self.clock = clock
         self.connections: dict[str, ExecutorConnection] = {}
         self.departed: dict[str, DepartedExecutor] = {}  # credential id -> state, oldest first
+        # While replicas share executors (shared/executors.py): told of each tab that comes or goes,
+        # and the key that signs calls other replicas relay to this one's tabs (routes/executor.py).
+        self.on_change: Callable[[], None] | None = None
+        self.relay_secret: bytes | None = None
 
     def connection_of(self, credential: Credential) -> ExecutorConnection:
         connection = getattr(credential, "connection", None)
@@ -358,6 +362,7 @@ class ExecutorHub:
         restored = self._restore(connection.credential, token_digest) or self._inherit(connection, info.name)
         self.connections[credential_id] = connection
         self.pool.add(connection.credential)
+        self._changed()
         log.info(
             "executor %s connected (max %d in flight)%s",
             name,
@@ -370,7 +375,12 @@ class ExecutorHub:
             self.pool.remove(credential_id)
             self.connections.pop(credential_id, None)
             self._keep(connection.credential, token_digest)
+            self._changed()
             log.info("executor %s gone: %s", name, connection.close_reason or "closed")
+
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change()
 
     def _keep(self, credential: ExecutorCredential, token_digest: str) -> None:
         now = self.clock()

@@ -94,6 +94,38 @@ class OAuthManager:
         log.info("%s accounts: %d loaded (%d new)", self.flavor.name, len(self.accounts), len(fresh))
         return len(fresh)
 
+    async def sync_store(self) -> None:
+        """Another replica added, signed in again, re-targeted or removed an account kept in the
+        store: make this replica's accounts of the store match it (files and env entries stay)."""
+        if self.database is None or self.box is None:
+            return
+        stored = {
+            s.credential_id: (t, s) for t, s in await sources.load_store(self.database, self.box, self.kind)
+        }
+        for cid, held in list(self.accounts.items()):
+            if isinstance(held.source, sources.StoreSource) and cid not in stored:
+                del self.accounts[cid]
+                self.pool.remove(cid)
+        fresh: list[str] = []
+        for cid, (tokens, source) in stored.items():
+            account = self.accounts.get(cid)
+            credential = self.pool.get(cid)
+            if account is None or credential is None:
+                registered = self._register(tokens, source)
+                if registered is not None:
+                    fresh.append(registered)
+                continue
+            if (tokens.refresh_token, tokens.project_id) != (
+                account.tokens.refresh_token,
+                account.tokens.project_id,
+            ):
+                # A new sign-in (or project) there: its tokens here, as that replica's add() does.
+                for secret in tokens.secrets():
+                    REDACTOR.add(secret)
+                account.tokens = tokens
+                credential.disabled_reason = None
+        await self._restore_state(fresh)
+
     def endpoint_for(self, transport: Transport) -> CodeAssistEndpoint:
         """How this flavor's client reaches Code Assist (the CLI's login builds one too)."""
         flavor = self.flavor

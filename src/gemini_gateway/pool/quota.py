@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import re
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -59,6 +60,9 @@ class SharedQuota(Protocol):
 
     def adjust(self, charge: Charge, calls: int, tokens: int) -> None:
         """Correct a placed charge by `calls` and `tokens` (queued: never waits)."""
+
+    def learned(self, credential_id: str, model: str, limits: dict[str, int]) -> None:
+        """Tell every replica of limits a 429 taught this one (queued: never waits)."""
 
 
 @dataclass(slots=True)
@@ -204,17 +208,49 @@ class QuotaBook:
         usage = self._usage.get((credential.id, model))
         if usage is None:
             usage = self._usage[(credential.id, model)] = Usage()
+        taught: dict[str, int] = {}
         for name, value in hits:
             if value is None:
                 used = _used(usage, name)
                 if used <= 0:
                     continue
                 value = used
-            usage.learned[name] = value
+            usage.learned[name] = taught[name] = value
+        if taught and self.shared is not None:
+            self.shared.learned(credential.id, model, taught)
+
+    def adopt(self, credential_id: str, model: str, limits: dict[str, int]) -> None:
+        """Limits another replica learned from a 429 (never told on: no echo)."""
+        usage = self._usage.get((credential_id, model))
+        if usage is None:
+            usage = self._usage[(credential_id, model)] = Usage()
+        usage.learned.update({name: int(v) for name, v in limits.items() if name in DIMENSIONS})
+
+    def learned_limits(self) -> list[tuple[str, str, dict[str, int]]]:
+        """(credential id, model, limits) of everything learned, for a replica that resynchronises."""
+        return [(cid, model, dict(u.learned)) for (cid, model), u in self._usage.items() if u.learned]
 
     def forget(self, credential_id: str) -> None:
         for key in [k for k in self._usage if k[0] == credential_id]:
             del self._usage[key]
+
+    def samples(
+        self, credentials: Mapping[str, Credential], now: float
+    ) -> list[tuple[Credential, str, str, int, int | None]]:
+        """(credential, model, dimension, used, limit) of every counted credential x model with
+        usage or a limit, for /metrics (one pass over the counters, however many credentials)."""
+        found: list[tuple[Credential, str, str, int, int | None]] = []
+        for (credential_id, model), usage in list(self._usage.items()):
+            credential = credentials.get(credential_id)
+            if credential is None:
+                continue
+            usage.roll(now)
+            limits, _ = self.limits(credential, model)
+            for name in DIMENSIONS:
+                used, limit = _used(usage, name), limits.get(name)
+                if used or limit is not None:
+                    found.append((credential, model, name, used, limit))
+        return found
 
     def view(self, credential: Credential, now: float) -> dict[str, Any]:
         """Per model: used / limit / when it resets, for each dimension with usage or a limit."""

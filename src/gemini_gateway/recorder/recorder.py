@@ -26,7 +26,16 @@ from gemini_gateway.store.database import Database
 from gemini_gateway.store.exchanges import ExchangeStore
 
 # Operator and UI surfaces are not model exchanges; recording them would only add noise.
-UNRECORDED_PREFIXES = ("/health", "/api/", "/admin", "/static", "/docs", "/openapi.json", "/favicon.ico")
+UNRECORDED_PREFIXES = (
+    "/health",
+    "/api/",
+    "/internal/",
+    "/admin",
+    "/static",
+    "/docs",
+    "/openapi.json",
+    "/favicon.ico",
+)
 _MODE_CACHE_SIZE = 4096
 
 

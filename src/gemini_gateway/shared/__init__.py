@@ -20,6 +20,7 @@ import weakref
 from typing import TYPE_CHECKING, Any
 
 from gemini_gateway.shared import events, records
+from gemini_gateway.shared.executors import ExecutorDirectory, start_executors, stop_executors
 from gemini_gateway.shared.pg_notify import PgListener
 from gemini_gateway.shared.state import LocalState, SharedState
 
@@ -42,6 +43,11 @@ TOPICS = {
     "keys.name": "keys",
     "keys.enable": "switches",
     "keys.disable": "switches",
+    # Gemini CLI / Antigravity accounts (admin/oauth_api.py, the account import)
+    "oauth.add": "accounts",
+    "oauth.relogin": "accounts",
+    "oauth.project": "accounts",
+    "oauth.remove": "accounts",
 }
 _BY_DATABASE: weakref.WeakKeyDictionary[Database, Shared] = weakref.WeakKeyDictionary()
 
@@ -58,6 +64,7 @@ class Shared:
         self._poller: asyncio.Task[None] | None = None
         self.listener: PgListener | None = None
         self._listening: asyncio.Task[None] | None = None
+        self.executors: ExecutorDirectory | None = None  # other replicas' tabs, relayed to
 
     # -- Receiver (redis_state.Receiver) --------------------------------------------------------
 
@@ -70,6 +77,9 @@ class Shared:
                 self.gateway.admin.sessions.forget_key(str(event.get("key")))
         elif what == "wrong":
             self.gateway.auth.brake.note([str(k) for k in event.get("keys", [])])
+        elif what == "executors":
+            if self.executors is not None:
+                self.executors.poke()
         else:
             events.apply(self.gateway.pool, event)
 
@@ -82,6 +92,8 @@ class Shared:
                     found.append(events.describe(credential, "cool", key))
             if credential.disabled_reason is not None:
                 found.append(events.describe(credential, "disabled", None))
+        for cid, model, limits in self.gateway.pool.quotas.learned_limits():
+            found.append(events.learned(cid, model, limits))
         return found
 
     def degraded(self, replicas: int | None) -> None:
@@ -149,8 +161,11 @@ class Shared:
                 self._listening = asyncio.create_task(self.listener.run(), name="shared-pg-listen")
             self._poller = asyncio.create_task(self.poll(self.gateway.settings.shared_poll_seconds))
         await self.state.start()
+        self.executors = await start_executors(self.gateway, self.replica, self.state)
 
     async def stop(self) -> None:
+        await stop_executors(self.gateway, self.executors)
+        self.executors = None
         for task in (self._poller, self._listening):
             if task is not None:
                 task.cancel()

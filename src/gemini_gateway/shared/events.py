@@ -37,7 +37,9 @@ def apply(pool: CredentialPool, event: Event) -> bool:
     if credential is None:
         return False
     what = event.get("type")
-    if what == "cool":
+    if what == "learned":
+        pool.quotas.adopt(credential.id, str(event["model"]), dict(event.get("limits") or {}))
+    elif what == "cool":
         key = str(event["key"])
         credential.cooldowns[key] = max(credential.cooldowns.get(key, 0.0), float(event["until"]))
         credential.backoff_level[key] = max(credential.backoff_level.get(key, 0), int(event.get("level", 0)))
@@ -62,6 +64,11 @@ def apply_switch(credential: Credential, enabled: bool) -> None:
         credential.cooldowns.clear()
         credential.unentitled.clear()
         credential.backoff_level.clear()
+
+
+def learned(credential_id: str, model: str, limits: dict[str, int]) -> Event:
+    """Limits a 429 taught (pool.quota.QuotaBook.learn), for every replica to honour."""
+    return {"type": "learned", "cid": credential_id, "model": model, "limits": limits}
 
 
 def cooldown_fields(credential: Credential) -> dict[str, float]:

@@ -13,6 +13,8 @@ Keys, all under the namespace `prefix` (REDIS_URL's `?prefix=`, default "gw"):
     {p}:quota:{credential id}|{model}:{day end}
                         calls on the quota day (ending at midnight Pacific), expiring after it
     {p}:replicas        sorted set replica id -> last heartbeat, to divide limits when Redis is gone
+    {p}:learned         hash "credential id|model" -> limits learned from a 429 (JSON {rpm, tpm, rpd})
+    {p}:executors       hash credential id -> an executor tab's registry line (shared/executors.py)
     {p}:brake:salt      the key of the wrong-token brake's prefix hashes, the same on every replica
 
 When Redis cannot be reached every call here returns at once (nothing waits on a dead server),
@@ -33,6 +35,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import orjson
 
+from gemini_gateway.shared import events
 from gemini_gateway.shared.events import Event
 
 if TYPE_CHECKING:
@@ -222,6 +225,9 @@ class RedisState:
                 {"type": "quota", "keys": self._quota_keys(charge), "args": [charge.shared, calls, tokens]}
             )
 
+    def learned(self, credential_id: str, model: str, limits: dict[str, int]) -> None:
+        self.send(events.learned(credential_id, model, limits))
+
     def _quota_keys(self, charge: Charge) -> list[str]:
         minute = f"{self.prefix}:quota:{charge.credential_id}|{charge.model}"
         return [minute, f"{minute}:{int(charge.day_ends)}"]
@@ -273,10 +279,13 @@ class RedisState:
 
     async def aclose(self) -> None:
         for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
+            # Cancelled again until it ends: a cancel that lands inside a Redis command can be
+            # swallowed by the client, which would leave the loop waiting on its queue for ever.
+            while not task.done():
+                task.cancel()
+                await asyncio.wait([task], timeout=0.5)
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+                task.result()
         with contextlib.suppress(Exception):
             await self.client.zrem(f"{self.prefix}:replicas", self.replica)
         with contextlib.suppress(Exception):
@@ -295,6 +304,9 @@ class RedisState:
                 self.receiver.event({"type": "cool", "cid": cid, "key": key, "until": float(until)})
         for held, reason in (await self.client.hgetall(f"{self.prefix}:disabled")).items():
             self.receiver.event({"type": "disabled", "cid": _text(held), "reason": _text(reason)})
+        for field, limits in (await self.client.hgetall(f"{self.prefix}:learned")).items():
+            cid, _, model = _text(field).partition("|")
+            self.receiver.event(events.learned(cid, model, orjson.loads(limits)))
         was_down = self._down
         self._down = None
         await self._beat()
@@ -373,6 +385,11 @@ class RedisState:
                 pipe.hset(f"{self.prefix}:disabled", event["cid"], event.get("reason") or "")
             elif what in ("healed", "enabled"):
                 pipe.hdel(f"{self.prefix}:disabled", event["cid"])
+            elif what == "learned":  # merged: another dimension learned later keeps this one
+                field = f"{event['cid']}|{event['model']}"
+                known = await self.client.hget(f"{self.prefix}:learned", field)
+                merged = {**(orjson.loads(known) if known else {}), **event["limits"]}
+                pipe.hset(f"{self.prefix}:learned", field, orjson.dumps(merged))
             pipe.publish(self.channel, orjson.dumps({**event, "from": self.replica}))
             await pipe.execute()
 

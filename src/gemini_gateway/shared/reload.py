@@ -77,9 +77,17 @@ async def switches(gateway: Gateway) -> None:
             apply_switch(credential, enabled)
 
 
+async def accounts(gateway: Gateway) -> None:
+    """Gemini CLI and Antigravity accounts another replica added, signed in again or removed."""
+    for manager in (gateway.oauth, gateway.antigravity):
+        if manager is not None:
+            await manager.sync_store()
+
+
 TOPICS: dict[str, Callable[[Gateway], Awaitable[None]]] = {
     "tokens": tokens,
     "settings": settings,
     "keys": keys,
     "switches": switches,
+    "accounts": accounts,
 }

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 import logging
 import os
 from functools import cached_property
@@ -52,6 +54,11 @@ class SecretBox:
 
     def encrypt(self, secret: str) -> str:
         return self._fernet.encrypt(secret.encode()).decode("ascii")
+
+    def derive(self, purpose: str) -> bytes:
+        """A key of its own for `purpose` (HMAC of the purpose under this key): every process with
+        the same secret key derives the same one, and it tells nothing about the key itself."""
+        return hmac.new(self._key, purpose.encode(), hashlib.sha256).digest()
 
     def decrypt(self, token: str) -> str | None:
         """The secret, or None when it was encrypted under another key (the key file was replaced)."""
