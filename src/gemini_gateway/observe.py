@@ -22,7 +22,18 @@ from gemini_gateway.routes.asgi import Receive, Scope, Send
 log = logging.getLogger("gemini_gateway")
 
 # Not API calls: probes, the admin UI and its API, the metrics scrape, docs.
-UNOBSERVED = ("/health", "/metrics", "/admin", "/api/", "/ws/", "/docs", "/openapi.json", "/favicon")
+# /internal/: a call relayed from another replica was counted there, where its client called.
+UNOBSERVED = (
+    "/health",
+    "/metrics",
+    "/admin",
+    "/api/",
+    "/ws/",
+    "/internal/",
+    "/docs",
+    "/openapi.json",
+    "/favicon",
+)
 
 
 @dataclass(slots=True)
