@@ -43,10 +43,11 @@ from gemini_gateway.backends.vertex import VertexExpressBackend
 from gemini_gateway.context import Gateway
 from gemini_gateway.dispatch import Dispatcher
 from gemini_gateway.errors import INTERNAL_MESSAGE, GatewayError, RequestError
-from gemini_gateway.metrics import Metrics, MetricsMiddleware, metrics_route
+from gemini_gateway.metrics import Metrics, metrics_route
 from gemini_gateway.oauth import flavors
 from gemini_gateway.oauth.antigravity import AntigravityManager
 from gemini_gateway.oauth.manager import OAuthManager
+from gemini_gateway.observe import ObserveMiddleware
 from gemini_gateway.pool.credential import Credential, credential_id
 from gemini_gateway.pool.pool import CredentialPool, configure_quotas
 from gemini_gateway.pool.proxies import configure_proxies, split_proxies
@@ -238,8 +239,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     tracing = gateway.tracing = start_tracing(
         settings.otel_exporter_otlp_endpoint, settings.resolved_replica_id
     )
-    # Outside the tee: it reads its Exchange.
-    app.add_middleware(MetricsMiddleware, metrics=metrics, tracing=tracing)
+    gateway.observers.append(metrics)
+    if tracing is not None:
+        gateway.observers.append(tracing)
+    # Outside the tee: it reads its Exchange. The admin adds the live log's observer.
+    app.add_middleware(ObserveMiddleware, observers=gateway.observers)
     install_admin(app, gateway)  # last: its guard and CORS wrap every route and the recorder
     return app
 

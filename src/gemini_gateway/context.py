@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from gemini_gateway.backends.executor_hub import ExecutorHub
     from gemini_gateway.metrics import Metrics
     from gemini_gateway.oauth.manager import OAuthManager
+    from gemini_gateway.observe import Observer
     from gemini_gateway.pool.healer import Healer
     from gemini_gateway.recorder.recorder import Recorder
     from gemini_gateway.shared import Shared
@@ -59,6 +60,8 @@ class Gateway:
     shared: Shared | None = None  # state shared with other replicas (gemini_gateway.shared)
     metrics: Metrics | None = None  # counters for GET /metrics
     tracing: Tracing | None = None  # OpenTelemetry spans, when OTEL_EXPORTER_OTLP_ENDPOINT is set
+    # Told how each API call ended (gemini_gateway.observe): metrics, the live log, tracing.
+    observers: list[Observer] = field(default_factory=list)
     store_error: str | None = None  # why the store is not usable, for /health/ready
 
 

@@ -1,7 +1,7 @@
 """Prometheus metrics at `GET /metrics`, in the text exposition format (version 0.0.4).
 
 The request path only adds to plain ints (a dict entry and a histogram bucket per exchange, in
-`MetricsMiddleware`); everything else (pool state, recorder queue and spool, the store) is read
+`finished`, an observer of gemini_gateway.observe); everything else (pool state, recorder queue and spool, the store) is read
 when Prometheus scrapes. The format is written here rather than with prometheus-client: it is a
 few lines of text, and the client's locked counters and label objects would cost the hot path
 more than the dict updates do.
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import bisect
 import hmac
-import time
 from collections import defaultdict
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
@@ -26,17 +25,14 @@ from starlette.routing import Route
 
 from gemini_gateway import __version__
 from gemini_gateway.errors import google_error_body
-from gemini_gateway.exchange import SCOPE_KEY, Attempt, Exchange
-from gemini_gateway.routes.asgi import Receive, Scope, Send
+from gemini_gateway.exchange import Attempt, Exchange
 
 if TYPE_CHECKING:
     from gemini_gateway.context import Gateway
-    from gemini_gateway.tracing import Tracing
+    from gemini_gateway.observe import Finished
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
-# Not model calls: probes, the admin UI and API, the scrape itself.
-UNCOUNTED = ("/health", "/metrics", "/admin", "/api/", "/ws/", "/docs", "/openapi.json", "/favicon")
 RECORDER_COUNTERS = frozenset(
     {"submitted", "written", "spooled", "replayed", "rejected", "overflowed", "reduced", "lost", "purged"}
 )
@@ -64,6 +60,9 @@ class Metrics:
         self.first_token: dict[str, Histogram] = defaultdict(Histogram)
         self.attempts: dict[tuple[str, str], int] = defaultdict(int)  # (kind, outcome) -> count
 
+    def finished(self, call: Finished) -> None:
+        self.count(call.exchange, call.status, call.ended - call.started, call.first_body)
+
     def count(self, exchange: Exchange | None, status: int, seconds: float, first_byte: float | None) -> None:
         dialect = exchange.dialect if exchange is not None else "other"
         self.requests[dialect, status] += 1
@@ -79,37 +78,6 @@ class Metrics:
 
 def _attempt_labels(attempt: Attempt) -> tuple[str, str]:
     return attempt.backend, str(attempt.status) if attempt.status is not None else "error"
-
-
-class MetricsMiddleware:
-    """Times every model call and counts it by dialect and status (a pure ASGI wrapper)."""
-
-    def __init__(self, app: Any, metrics: Metrics, tracing: Tracing | None = None) -> None:
-        self.app = app
-        self.metrics = metrics
-        self.tracing = tracing  # OpenTelemetry spans of each request (gemini_gateway.tracing), if on
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].startswith(UNCOUNTED):
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        seen: list[Any] = [500, None]  # status, seconds to the first body bytes
-
-        async def watch(message: dict[str, Any]) -> None:
-            if message["type"] == "http.response.start":
-                seen[0] = message["status"]
-            elif seen[1] is None and message.get("body"):
-                seen[1] = time.perf_counter() - started
-            await send(message)
-
-        try:
-            await self.app(scope, receive, watch)
-        finally:
-            ended = time.perf_counter()
-            self.metrics.count(scope.get(SCOPE_KEY), seen[0], ended - started, seen[1])
-            if self.tracing is not None:
-                self.tracing.record(scope, scope.get(SCOPE_KEY), seen[0], started, ended)
 
 
 def _labels(**values: object) -> str:

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from opentelemetry.trace import Tracer
 
     from gemini_gateway.exchange import Exchange
+    from gemini_gateway.observe import Finished
 
 log = logging.getLogger("gemini_gateway.tracing")
 TRACES_PATH = "/v1/traces"
@@ -48,6 +49,9 @@ class Tracing:
         self.replica = replica
         self._propagate = propagate
         self._trace = trace
+
+    def finished(self, call: Finished) -> None:
+        self.record(call.scope, call.exchange, call.status, call.started, call.ended)
 
     def record(
         self, scope: dict[str, Any], exchange: Exchange | None, status: int, started: float, ended: float

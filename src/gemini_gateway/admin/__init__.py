@@ -52,7 +52,7 @@ def install_admin(app: FastAPI, gateway: Gateway) -> None:
     app.router.routes.append(WebSocketRoute("/ws/logs", live_logs_endpoint(state.hub)))
     app.mount("/admin/static", pages.static_app(), name="admin-static")
     # Added last, so they wrap everything: requests are judged before any route or the recorder.
-    app.add_middleware(RequestEvents, hub=state.hub)
+    gateway.observers.append(RequestEvents(state.hub))  # the live log: one event per API call
     app.add_middleware(ClientCors, gateway=gateway)
     app.add_middleware(AdminGuard, gateway=gateway, state=state)
 

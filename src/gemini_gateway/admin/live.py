@@ -18,12 +18,11 @@ from typing import TYPE_CHECKING, Any, cast
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from gemini_gateway.errors import GatewayError
-from gemini_gateway.exchange import SCOPE_KEY, Exchange
 from gemini_gateway.redaction import REDACTOR
-from gemini_gateway.routes.asgi import Receive, Scope, Send
 
 if TYPE_CHECKING:
     from gemini_gateway.context import Gateway
+    from gemini_gateway.observe import Finished
 
 Event = dict[str, Any]
 HISTORY = 200
@@ -98,39 +97,25 @@ class HubLogHandler(logging.Handler):
 
 
 class RequestEvents:
-    """ASGI middleware: one `request` event per finished API call, kept in the history."""
+    """One `request` event per finished API call, kept in the history (an observer of
+    gemini_gateway.observe)."""
 
-    def __init__(self, app: Any, hub: LiveHub) -> None:
-        self.app = app
+    def __init__(self, hub: LiveHub) -> None:
         self.hub = hub
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].startswith(QUIET_PREFIXES):
-            await self.app(scope, receive, send)
-            return
-        status: list[int] = []
-
-        async def watch(message: dict[str, Any]) -> None:
-            if message["type"] == "http.response.start":
-                status.append(message["status"])
-            await send(message)
-
-        started = time.perf_counter()
-        try:
-            await self.app(scope, receive, watch)
-        finally:
-            exchange: Exchange | None = scope.get(SCOPE_KEY)
-            self.hub.publish(_request_event(scope, exchange, status[0] if status else 500, started))
+    def finished(self, call: Finished) -> None:
+        self.hub.publish(_request_event(call))
 
 
-def _request_event(scope: Scope, exchange: Exchange | None, status: int, started: float) -> Event:
+def _request_event(call: Finished) -> Event:
+    scope, exchange = call.scope, call.exchange
     event: Event = {
         "type": "request",
         "at": time.time(),
         "method": scope["method"],
         "path": scope["path"],
-        "status": status,
-        "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+        "status": call.status,
+        "duration_ms": round((call.ended - call.started) * 1000, 1),
     }
     if exchange is not None:
         event.update(
