@@ -30,7 +30,18 @@ from tests.servers import serve_in_thread
 
 STATIC = Path(__file__).resolve().parents[2] / "src" / "gemini_gateway" / "admin" / "static"
 SAMPLES = Path(__file__).parent / "samples"
-PAGES = ["dashboard", "pool", "requests", "live", "playground", "tokens", "settings", "api", "welcome"]
+PAGES = [
+    "dashboard",
+    "pool",
+    "aistudio",
+    "requests",
+    "live",
+    "playground",
+    "tokens",
+    "settings",
+    "api",
+    "welcome",
+]
 DESKTOP = {"width": 1400, "height": 900}
 CHAT = {"model": "gemini-2.5-flash", "messages": [{"role": "user", "content": "bonjour"}]}
 
@@ -100,7 +111,7 @@ def test_the_static_check_sees_a_key_missing() -> None:
 # is a technical token (a model id, a path, an env variable, a masked key, JSON, API, RPM...).
 ALLOWED = {
     "gemini", "google", "cloud", "code", "assist", "studio", "vertex", "openai", "anthropic", "oauth",
-    "playwright", "aistudioproxyapi", "bearer", "curl", "cookie", "cookies", "token", "tokens", "enter",
+    "playwright", "aistudioproxyapi", "antigravity", "pro", "ultra", "bearer", "curl", "cookie", "cookies", "token", "tokens", "enter",
     "admin", "p", "ms", "s", "m", "h", "k", "b",  # units: 12 ms, 1.2 s, 5m, 3h, 12k tokens, 2 B
 }  # fmt: skip
 TECHNICAL = re.compile(r"[0-9_./:\\@#$*+=<>\-…]|^[A-Z]{2,}s?$")
