@@ -4,7 +4,7 @@ An operator with no desktop on the server signs a profile in through the admin U
 window (the gateway's own headless browser) shows as a picture; a click on the picture lands on the
 stand-in's email field (scaled from the picture to the window), text is typed both from the relay
 field and from the keyboard with the picture focused, Enter signs in, Finish saves the profile,
-which then serves. Then the keyboard alone and axe-core (both themes) on the page, and Chinese.
+which joins the pool. Then the keyboard alone and axe-core (both themes) on the page, and Chinese.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from tests.admin.conftest import CHROMIUM
 from tests.admin.test_browser import DESKTOP, login, shot
 from tests.admin.test_browser_care import axe_problems, focused
 from tests.admin.test_i18n import problems as language_problems
-from tests.aistudio.conftest import ADMIN, MODEL, page_gateway, profile_state
+from tests.aistudio.conftest import ADMIN, page_gateway, profile_state
 from tests.aistudio.standin_server import StandinState, create_standin_app
 from tests.conftest import RunningGateway
 from tests.servers import serve_in_thread
@@ -108,7 +108,8 @@ def test_sign_a_profile_in_by_clicking_and_typing_through_the_picture(
         page.locator(".remote-screen").focus()
         page.keyboard.type(".com")  # keys pressed on the focused picture are relayed too
         page.click("button[name=key_Enter]")
-        page.locator(".remote-login header .badge.ok", has_text="signed in").wait_for()
+        # Generous: six actions in the gateway's own browser, on a machine that may be busy.
+        page.locator(".remote-login header .badge.ok", has_text="signed in").wait_for(timeout=45_000)
         assert page.is_enabled("button[name=finish]")
         shot(page, "aistudio-signed-in")
         page.click("button[name=finish]")
@@ -119,12 +120,10 @@ def test_sign_a_profile_in_by_clicking_and_typing_through_the_picture(
 
         cookies = orjson.loads((data / "profiles" / "carol.json").read_bytes())["cookies"]
         assert {c["name"]: c["value"] for c in cookies}["SID"] == "carol"
-        body = {"contents": [{"role": "user", "parts": [{"text": "Hello from the UI"}]}]}
-        served = [
-            httpx.post(f"{site.url}/v1beta/models/{MODEL}:generateContent", json=body, timeout=60).text
-            for _ in range(2)  # alice and carol take turns
-        ]
-        assert any("carol heard 'Hello from the UI'" in text for text in served), served
+        # The saved login is a profile of the pool now (the API test shows one serving at once).
+        listed = httpx.get(f"{site.url}/api/aistudio/profiles", headers=ADMIN).json()["profiles"]
+        carol = next(p for p in listed if p["name"] == "carol")
+        assert carol["credential"] is not None and not carol["expired"]
     finally:
         context.close()
     assert errors == [], errors
@@ -139,7 +138,6 @@ def test_the_sign_in_page_by_keyboard_with_axe_in_both_themes_and_in_chinese(
     try:
         for theme in ("dark", "light"):
             page.emulate_media(color_scheme=theme)
-            page.wait_for_timeout(100)
             assert axe_problems(page) == [], theme
         page.locator("input[name=profile_name]").focus()
         page.keyboard.type("dave")
@@ -148,7 +146,6 @@ def test_the_sign_in_page_by_keyboard_with_axe_in_both_themes_and_in_chinese(
         page.wait_for_function("() => document.querySelector('.remote-shot').naturalWidth === 1024")
         for theme in ("dark", "light"):
             page.emulate_media(color_scheme=theme)
-            page.wait_for_timeout(100)
             assert axe_problems(page) == [], theme
 
         # Tab from the page's heading: the picture, the relay field, its button, the keys, Close.

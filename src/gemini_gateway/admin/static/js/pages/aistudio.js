@@ -12,6 +12,7 @@ import { t } from "../i18n.js";
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/; // aistudio/profiles.py's rule, checked again there
 const REFRESH_MS = 1200;
+const SHOT_WAIT_MS = 8000;
 // Keys relayed from the picture when it has the focus (remote_login.KEYS, Tab aside: Tab moves the
 // focus on this page, as keyboard users expect; the Tab button sends it).
 const RELAYED = new Set(["Enter", "Backspace", "Delete", "Escape", "ArrowUp", "ArrowDown", "ArrowLeft", "ArrowRight", "Home", "End", "PageUp", "PageDown"]);
@@ -151,15 +152,21 @@ function loginWindow(main, windowId) {
     );
   }
 
-  // A new picture: loaded aside, then put in place (no blank frame while it loads).
+  // A new picture: loaded aside, then put in place (no blank frame while it loads). A screenshot
+  // taken mid-navigation may be slow: the refreshing goes on after SHOT_WAIT_MS regardless.
   function reload() {
     return new Promise((resolve) => {
       const next = new Image();
+      const waited = setTimeout(resolve, SHOT_WAIT_MS);
       next.onload = () => {
+        clearTimeout(waited);
         if (alive) picture.src = next.src;
         resolve();
       };
-      next.onerror = () => resolve();
+      next.onerror = () => {
+        clearTimeout(waited);
+        resolve();
+      };
       next.src = `${base}/screenshot?n=${++shots}`;
     });
   }
@@ -176,13 +183,18 @@ function loginWindow(main, windowId) {
     if (alive) timer = setTimeout(refresh, REFRESH_MS);
   }
 
+  // One action after the other, in the order given; the picture is taken again once none waits
+  // (keys typed quickly are not each followed by a screenshot).
+  let pending = 0;
   function send(action) {
+    pending += 1;
     queue = queue.then(async () => {
+      pending -= 1;
       if (!alive) return;
       try {
         show(await api(`${base}/input`, { method: "POST", body: action }));
         say("");
-        await reload();
+        if (!pending) await reload();
       } catch (exc) {
         if (exc.status === 404) return gone();
         say(t("app.failed", { message: exc.message }));
