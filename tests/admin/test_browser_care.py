@@ -25,7 +25,18 @@ from tests.recorder.conftest import wait_for_records
 from tests.servers import serve_in_thread
 
 AXE = Path(__file__).parent / "vendor" / "axe.min.js"
-PAGES = ["dashboard", "pool", "requests", "live", "playground", "tokens", "settings", "api", "welcome"]
+PAGES = [
+    "dashboard",
+    "pool",
+    "aistudio",
+    "requests",
+    "live",
+    "playground",
+    "tokens",
+    "settings",
+    "api",
+    "welcome",
+]
 DESKTOP = {"width": 1400, "height": 900}
 PHONE = {"width": 390, "height": 844}
 CHAT = {"model": "gemini-2.5-flash", "messages": [{"role": "user", "content": "care"}]}

@@ -4,7 +4,8 @@ A static check that the English and Chinese catalogues hold the same keys and th
 modules ask for exists; then every page and dialog rendered in Debian's headless Chromium in
 Chinese (no English word outside an allow-list of names and technical tokens) and in English (no
 CJK character, no raw key name). The walk is shown to fail on a planted string. Last, the first
-run: an empty pool, a gemini-balance .env imported on the Get started page, a first prompt sent.
+run: an empty pool, a gemini-balance .env imported on the Get started page, a first prompt sent;
+and gcli2api / Gemini CLI credential files and an AIstudioProxyAPI auth profile imported there.
 One browser for the module.
 """
 
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 
 from gemini_gateway.app import create_app
@@ -25,12 +27,24 @@ from gemini_gateway.settings import Settings
 from tests.admin.conftest import admin_settings
 from tests.admin.helpers import USER_TOKEN, admin_client, bearer
 from tests.conftest import ADMIN_TOKEN, KEYS, RunningGateway
+from tests.oauth.helpers import account_json, oauth_settings
 from tests.recorder.conftest import wait_for_records
 from tests.servers import serve_in_thread
 
 STATIC = Path(__file__).resolve().parents[2] / "src" / "gemini_gateway" / "admin" / "static"
 SAMPLES = Path(__file__).parent / "samples"
-PAGES = ["dashboard", "pool", "requests", "live", "playground", "tokens", "settings", "api", "welcome"]
+PAGES = [
+    "dashboard",
+    "pool",
+    "aistudio",
+    "requests",
+    "live",
+    "playground",
+    "tokens",
+    "settings",
+    "api",
+    "welcome",
+]
 DESKTOP = {"width": 1400, "height": 900}
 CHAT = {"model": "gemini-2.5-flash", "messages": [{"role": "user", "content": "bonjour"}]}
 
@@ -100,7 +114,7 @@ def test_the_static_check_sees_a_key_missing() -> None:
 # is a technical token (a model id, a path, an env variable, a masked key, JSON, API, RPM...).
 ALLOWED = {
     "gemini", "google", "cloud", "code", "assist", "studio", "vertex", "openai", "anthropic", "oauth",
-    "playwright", "aistudioproxyapi", "bearer", "curl", "cookie", "cookies", "token", "tokens", "enter",
+    "playwright", "aistudioproxyapi", "antigravity", "pro", "ultra", "bearer", "curl", "cookie", "cookies", "token", "tokens", "enter",
     "admin", "p", "ms", "s", "m", "h", "k", "b",  # units: 12 ms, 1.2 s, 5m, 3h, 12k tokens, 2 B
 }  # fmt: skip
 TECHNICAL = re.compile(r"[0-9_./:\\@#$*+=<>\-…]|^[A-Z]{2,}s?$")
@@ -335,6 +349,85 @@ def test_first_run_imports_a_gemini_balance_env_and_sends_the_first_prompt(
             headers=bearer("sk-balance-auth-token-cccc3333"),
         )
         assert answer.status_code == 200
+    finally:
+        context.close()
+    assert errors == [], errors
+
+
+@pytest.fixture(scope="module")
+def accounts_site(
+    tmp_path_factory: pytest.TempPathFactory, fake_upstream: tuple[str, FakeState]
+) -> Iterator[RunningGateway]:
+    """An empty gateway whose Google sign-in and Code Assist are the fake's, as on a first run."""
+    folder = tmp_path_factory.mktemp("first-run-files")
+    values = oauth_settings(
+        fake_upstream[0],
+        folder / "creds",
+        admin_token=ADMIN_TOKEN,
+        data_dir=folder / "data",
+        aistudio_profiles_dir=folder / "profiles",
+        aistudio_warmup=False,  # an imported profile's page opens only when a call needs it
+        max_retries=4,
+    )
+    app = create_app(Settings(_env_file=None, **values))  # type: ignore[call-arg]
+    with serve_in_thread(app) as url:
+        yield RunningGateway(url, app)
+
+
+def test_first_run_imports_gcli2api_and_gemini_cli_credentials_and_an_aistudio_profile(
+    browser: Any, accounts_site: RunningGateway, fake: FakeState, tmp_path: Path
+) -> None:
+    # A gcli2api credential file of an account the fake Google knows, so that the first call is
+    # served by it; then the sample files as gcli2api, Gemini CLI and AIstudioProxyAPI write them.
+    served = tmp_path / "gcli2api-served.json"
+    served.write_bytes(orjson.dumps(account_json(fake, "first-run@example.com", shape="geminicli2api")))
+    context, page, errors = signed_in(browser, accounts_site.url, "zh-CN")
+    try:
+        page.wait_for_selector('.page[data-page="welcome"] .page-head')  # an empty pool starts here
+        page.set_input_files("input[name=import_file]", str(served))
+        result = page.locator(".import-result", has_text="gcli2api-served.json")
+        result.wait_for()
+        assert "gcli2api / Gemini CLI 凭据" in result.inner_text()
+        assert "已添加 Google 账号 first-run@example.com" in result.inner_text()
+        page.click("button[name=send_test]")
+        page.locator(".test-result .notice.ok").wait_for()
+        assert "first-run@example.com" in page.inner_text(".test-result")  # served by the account
+        assert fake.oauth.accounts["first-run@example.com"].onboarded
+
+        page.select_option("select[name=import_kind]", "oauth")
+        page.set_input_files(
+            "input[name=import_file]",
+            [str(SAMPLES / "oauth_creds.json"), str(SAMPLES / "gemini-cli-oauth_creds.json")],
+        )
+        gcli = page.locator(".import-result", has_text="oauth_creds.json —")
+        gcli.wait_for()
+        assert "已添加 Google 账号 sample.operator@example.com" in gcli.inner_text()
+        cli = page.locator(".import-result", has_text="gemini-cli-oauth_creds.json")
+        cli.wait_for()
+        assert cli.locator("li").count() == 2  # the file's two accounts
+        page.select_option("select[name=import_kind]", "auto")
+        page.set_input_files("input[name=import_file]", str(SAMPLES / "aistudio-auth-profile.json"))
+        profile = page.locator(".import-result", has_text="aistudio-auth-profile.json")
+        profile.wait_for()
+        assert "AIstudioProxyAPI 认证配置" in profile.inner_text()
+        assert "已保存 AI Studio 配置 aistudio-auth-profile" in profile.inner_text()
+        assert problems(page, "zh") == []
+        content = page.content()
+        for secret in (
+            "1//0gSampleRefreshToken",
+            "GOCSPX-sampleClientSecret",
+            "1//0gGeminiCliSampleRefreshTokenOne",
+            "ya29.a0AfB_geminiCliSample",
+            "g.a000sampleSidCookieValue",
+        ):
+            assert secret not in content
+        kinds = [c.kind for c in accounts_site.gateway.pool]
+        assert kinds.count("oauth") == 4 and kinds.count("aistudio") == 1
+        assert page.locator(".page-head .badge", has_text="5").count() == 1  # the pool's count
+
+        # The imported profile is on the AI Studio page, ready to be signed in again from there.
+        page.evaluate("location.hash = '#/aistudio'")
+        page.wait_for_selector('.studio-profiles tr[data-profile="aistudio-auth-profile"]')
     finally:
         context.close()
     assert errors == [], errors

@@ -72,6 +72,12 @@ def _project_id(value: str | None) -> str | None:
     return project
 
 
+def _holder(gateway: Gateway, credential_id: str) -> OAuthManager:
+    """The manager holding the account: Gemini CLI's, else Antigravity's (ids differ by kind)."""
+    antigravity = manager_of(gateway, "antigravity")
+    return antigravity if credential_id in antigravity.accounts else manager_of(gateway)
+
+
 def _account(manager: OAuthManager, credential_id: str) -> OAuthAccount:
     account = manager.accounts.get(credential_id)
     if account is None:
@@ -146,7 +152,7 @@ async def add_accounts(
 async def set_project(
     gateway: GatewayDep, actor: AdminActor, credential_id: str, change: SetProject
 ) -> JSONBody:
-    manager = manager_of(gateway)
+    manager = _holder(gateway, credential_id)
     account = _account(manager, credential_id)
     project = _project_id(change.project_id)
     tokens = account.tokens
@@ -161,7 +167,7 @@ async def set_project(
 
 @router.delete("/accounts/{credential_id}")
 async def remove_account(gateway: GatewayDep, actor: AdminActor, credential_id: str) -> JSONBody:
-    account = await manager_of(gateway).remove(credential_id)
+    account = await _holder(gateway, credential_id).remove(credential_id)
     if account is None:
         raise RequestError(f"no OAuth account {credential_id!r}", status_code=404)
     await _audit(gateway, actor, "oauth.remove", account.label)

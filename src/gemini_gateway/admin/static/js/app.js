@@ -7,6 +7,7 @@ import { LANGUAGES, language, setLanguage, t } from "./i18n.js";
 const PAGES = [
   { path: "dashboard", title: "nav.dashboard", icon: "dashboard", load: () => import("./pages/dashboard.js") },
   { path: "pool", title: "nav.pool", icon: "pool", load: () => import("./pages/pool.js") },
+  { path: "aistudio", title: "nav.aistudio", icon: "studio", load: () => import("./pages/aistudio.js") },
   { path: "requests", title: "nav.requests", icon: "requests", load: () => import("./pages/requests.js") },
   { path: "live", title: "nav.live", icon: "live", load: () => import("./pages/live.js") },
   { path: "playground", title: "nav.playground", icon: "playground", load: () => import("./pages/playground.js") },

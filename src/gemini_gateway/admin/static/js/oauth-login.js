@@ -2,6 +2,8 @@
 // the sign-in tab back to this gateway's /admin/oauth2callback, which stores the account, while this
 // dialog polls the login's status. Where that redirect cannot reach the gateway (a remote server),
 // the user pastes the code Google shows, or the address the tab ended on.
+// Add Antigravity account: the same dialog with `kind: "antigravity"` (Antigravity's own client and
+// scopes, docs/antigravity.md); consumer accounts that Gemini CLI lost on 2026-06-18 sign in here.
 import { api } from "./api.js";
 import { h, icon, modal, toast } from "./dom.js";
 import { t } from "./i18n.js";
@@ -9,7 +11,14 @@ import { t } from "./i18n.js";
 const LOOPBACK = new Set(["localhost", "127.0.0.1", "[::1]"]);
 const POLL_MS = 1000;
 
-export function googleLoginDialog(refresh) {
+// Per kind: the dialog's title, lead, paste hint and the words when no client is configured.
+const TEXTS = {
+  oauth: { title: "pool.addGoogle", lead: "oauth.lead", manual: "oauth.pasteManual", noClient: "oauth.noClient" },
+  antigravity: { title: "pool.addAntigravity", lead: "oauth.ag.lead", manual: "oauth.ag.pasteManual", noClient: "oauth.ag.noClient" },
+};
+
+export function googleLoginDialog(refresh, kind = "oauth") {
+  const texts = TEXTS[kind];
   // Google sends installed-app logins back to loopback addresses only; elsewhere the code is pasted.
   const loopback = LOOPBACK.has(location.hostname);
   let login = null; // {state, auth_url} of the login under way
@@ -30,7 +39,7 @@ export function googleLoginDialog(refresh) {
         h(
           "label",
           { class: "field" },
-          loopback ? t("oauth.pasteLoopback") : t("oauth.pasteManual"),
+          loopback ? t("oauth.pasteLoopback") : t(texts.manual),
           h("div", { class: "row" }, pasted, finishButton),
         ),
       );
@@ -81,7 +90,7 @@ export function googleLoginDialog(refresh) {
         try {
           login = await api("/api/oauth/login", {
             method: "POST",
-            body: { mode: loopback ? "loopback" : "manual", project_id: project.value.trim() || null },
+            body: { kind, mode: loopback ? "loopback" : "manual", project_id: project.value.trim() || null },
           });
         } catch (exc) {
           tab?.close();
@@ -114,9 +123,10 @@ export function googleLoginDialog(refresh) {
 
       api("/api/oauth/accounts")
         .then((info) => {
-          if (!info.client_configured && !login) {
+          const configured = kind === "antigravity" ? info.antigravity?.client_configured : info.client_configured;
+          if (!configured && !login) {
             clearTimeout(timer);
-            say(t("oauth.noClient"), "bad");
+            say(t(texts.noClient), "bad");
             signIn.disabled = true;
           }
         })
@@ -125,8 +135,8 @@ export function googleLoginDialog(refresh) {
       return h(
         "div",
         { class: "stack" },
-        h("h2", {}, t("pool.addGoogle")),
-        h("p", { class: "muted", style: { margin: 0 } }, t("oauth.lead")),
+        h("h2", {}, t(texts.title)),
+        h("p", { class: "muted", style: { margin: 0 } }, t(texts.lead)),
         h("label", { class: "field" }, t("oauth.projectOptional"), project),
         h("div", { class: "row" }, signIn, again),
         status,

@@ -1,10 +1,22 @@
 // What the pool knows about one credential beyond its health: quota used / limit / reset per
 // model, its last errors, its outbound proxy (masked, settable), the healer's next re-check, what
-// its project holds, and an AI Studio page's lock and queue or an executor tab's connection.
+// its project holds, an AI Studio page's lock and queue or an executor tab's connection, and a Google
+// account's tier (loadCodeAssist) with, for Antigravity, each model's remaining quota.
 // Rendered by the Pool page (pages/pool.js): a compact line per row, the whole in a details row.
 import { api } from "./api.js";
-import { ago, duration, h, icon, modal, num, statusClass, toast, when } from "./dom.js";
+import { ago, duration, h, icon, modal, num, pct, statusClass, toast, when } from "./dom.js";
 import { t, tn } from "./i18n.js";
+import { googleLoginDialog } from "./oauth-login.js";
+
+// The pool's reason for a consumer account Code Assist refuses to Gemini CLI since 2026-06-18
+// (oauth/tiers.py): the account is out of service until it signs in as Antigravity or gets a
+// Standard / Enterprise licence, so the UI says that, not only Google's words.
+const CONSUMER_REFUSED = "CONSUMER_TIER_UNSUPPORTED";
+const ACCOUNT_KINDS = new Set(["oauth", "antigravity"]);
+
+export function consumerRefused(c) {
+  return Boolean(c.disabled_reason && c.disabled_reason.startsWith(CONSUMER_REFUSED));
+}
 
 const DIMENSIONS = ["rpm", "tpm", "rpd"];
 
@@ -157,13 +169,88 @@ function pagePanel(c) {
   return null;
 }
 
+function tierText(account) {
+  const name = account.tier_name || account.tiers?.name;
+  if (!name && !account.tier) return null;
+  return name && account.tier && name !== account.tier ? `${name} (${account.tier})` : name || account.tier;
+}
+
+// The account's tier and what Code Assist refused it, and the models an Antigravity account may use
+// with what is left of each one's quota and when it resets (fetchAvailableModels).
+function accountPanel(c) {
+  const account = c.account;
+  if (!ACCOUNT_KINDS.has(c.kind) || !account) return null;
+  const tiers = account.tiers;
+  const tier = tierText(account);
+  const facts = h(
+    "div",
+    { class: "row account-tier" },
+    h("span", {}, t("pool.tier.label")),
+    tier ? h("b", { class: "tier-name", lang: "en" }, tier) : h("span", { class: "faint" }, t("pool.tier.unknown")),
+    tiers?.consumer ? h("span", { class: "badge warn" }, t("pool.tier.consumer")) : null,
+  );
+  const refused = (tiers?.ineligible || []).map((x) =>
+    h("li", { class: "error-line" }, h("span", { class: "mono" }, `${x.tier || "–"} · ${x.reason}`), x.message ? h("div", { class: "error-text", lang: "en" }, x.message) : null),
+  );
+  const parts = [facts, refused.length ? h("div", { class: "cell-sub" }, t("pool.tier.ineligible")) : null, refused.length ? h("ul", { class: "error-list" }, refused) : null];
+  if (c.kind === "antigravity") parts.push(modelsOf(account));
+  return h("section", { class: "care wide account-care" }, h("h3", {}, t("pool.account.title")), parts);
+}
+
+function modelsOf(account) {
+  const models = Object.entries(account.models || {}).sort(([a], [b]) => a.localeCompare(b));
+  if (!models.length) return h("p", { class: "faint" }, account.models ? t("pool.models.none") : t("pool.models.notYet"));
+  const now = Date.now() / 1000;
+  const rows = models.map(([model, info]) => {
+    const left = info.remaining_fraction;
+    const tone = left === null || left === undefined ? "" : left <= 0 ? "bad" : left < 0.2 ? "warn" : "ok";
+    const resets = info.reset_at ? Math.max(0, info.reset_at - now) : null;
+    return h(
+      "div",
+      { class: "model-quota-row", dataset: { model } },
+      h("span", { class: "mono", title: info.display_name || "" }, model),
+      h("div", { class: "meter", role: "img", "aria-label": t("pool.models.left", { pct: pct(left) }) }, h("i", { style: { width: pct(left ?? 0), background: tone === "bad" ? "var(--bad)" : tone === "warn" ? "var(--warn)" : "var(--ok)" } })),
+      h("b", { class: `model-left ${tone}` }, left === null || left === undefined ? t("pool.models.unknown") : t("pool.models.left", { pct: pct(left) })),
+      h("span", { class: "cell-sub" }, resets === null ? "" : t("pool.quota.resetsIn", { when: duration(resets) })),
+    );
+  });
+  return h(
+    "div",
+    { class: "stack model-quota" },
+    h("div", { class: "cell-sub" }, t("pool.models.title", { when: ago(account.models_fetched_at) })),
+    h("div", { class: "model-quota-grid" }, rows),
+  );
+}
+
+// What an operator can do about a consumer account refused to Gemini CLI: sign it in as Antigravity
+// (the same Google account, served again) or give it a Standard / Enterprise licence and Re-enable.
+export function consumerNotice(c, refresh) {
+  if (!consumerRefused(c)) return null;
+  const tier = c.account ? tierText(c.account) : null;
+  return h(
+    "section",
+    { class: "care wide notice warn consumer-notice", role: "note" },
+    h("b", {}, t("pool.consumer.title")),
+    h("p", {}, tier ? t("pool.consumer.what", { tier }) : t("pool.consumer.whatNoTier")),
+    h("p", {}, t("pool.consumer.todo")),
+    h("p", { class: "cell-sub consumer-reason", lang: "en" }, c.disabled_reason),
+    h("div", { class: "row" }, h("button", { class: "small", name: "add_antigravity", onclick: () => googleLoginDialog(refresh, "antigravity") }, icon("user"), t("pool.addAntigravity"))),
+  );
+}
+
 function section(title, ...children) {
   return h("section", { class: "care" }, h("h3", {}, title), children);
 }
 
+// A panel across both columns of the details row (quota, errors, the page or tab, the account).
+function wide(panel) {
+  panel?.classList.add("wide");
+  return panel;
+}
+
 // The details row under a credential: every panel that applies to its kind.
 export function detailPanels(c, refresh) {
-  return h("div", { class: "care-panels", role: "region", "aria-label": t("pool.detail.title", { label: c.label }) }, quotaPanel(c), errorsPanel(c), proxyPanel(c, refresh), holdsPanel(c), pagePanel(c));
+  return h("div", { class: "care-panels", role: "region", "aria-label": t("pool.detail.title", { label: c.label }) }, consumerNotice(c, refresh), accountPanel(c), wide(quotaPanel(c)), wide(errorsPanel(c)), proxyPanel(c, refresh), holdsPanel(c), wide(pagePanel(c)));
 }
 
 // The healer's plan for a credential the gateway took out of service, under its health.

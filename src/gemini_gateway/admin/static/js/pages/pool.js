@@ -10,7 +10,7 @@ const expanded = new Set(); // ids whose details row is open, kept across the 5 
 import { googleLoginDialog } from "../oauth-login.js";
 import { rememberNames } from "../credentials.js";
 import { t, tn, tv } from "../i18n.js";
-import { detailPanels, proxyText, quotaCell, recheckText } from "../pool-care.js";
+import { consumerRefused, detailPanels, proxyText, quotaCell, recheckText } from "../pool-care.js";
 
 const COLUMNS = 6;
 const TONE = { ok: "ok", cooling: "warn", busy: "warn", offline: "bad", failed: "bad", disabled: "" };
@@ -258,7 +258,8 @@ function accountLine(account) {
 function credentialRow(c, refresh, selected, toggle) {
   const id = encodeURIComponent(c.id);
   const cooldowns = Object.entries(c.cooldowns);
-  const account = c.kind === "oauth" ? c.account : null;
+  // Google accounts: Gemini CLI ("oauth") and Antigravity ones, both managed through /api/oauth.
+  const account = c.kind === "oauth" || c.kind === "antigravity" ? c.account : null;
   const source = account ? account.source : c.source;
   const actions = h(
     "div",
@@ -319,7 +320,10 @@ function credentialRow(c, refresh, selected, toggle) {
       { "data-label": t("pool.col.health") },
       h("span", { class: `badge ${TONE[c.health] ?? ""}` }, tv("health", c.health)),
       h("div", { class: "cell-sub nowrap" }, t("common.inFlight", { n: `${num(c.in_flight)}${c.max_concurrency ? ` / ${c.max_concurrency}` : ""}` })),
-      c.disabled_reason ? h("div", { class: "cell-sub", lang: "en" }, c.disabled_reason) : null,
+      // A consumer account's reason is long (Google's words and what to do): its details hold it.
+      consumerRefused(c)
+        ? h("div", { class: "cell-sub consumer-short", title: c.disabled_reason }, t("pool.consumer.short"))
+        : c.disabled_reason ? h("div", { class: "cell-sub", lang: "en" }, c.disabled_reason) : null,
       recheckText(c) ? h("div", { class: "cell-sub recheck" }, recheckText(c)) : null,
     ),
     h(
@@ -353,6 +357,7 @@ export async function render(main) {
       h("button", { onclick: () => fileInput.click() }, icon("upload"), t("pool.importFile")),
       h("button", { onclick: () => (location.hash = "#/welcome") }, icon("upload"), t("pool.importPeers")),
       h("button", { onclick: () => googleLoginDialog(refresh) }, icon("user"), t("pool.addGoogle")),
+      h("button", { name: "add_antigravity", onclick: () => googleLoginDialog(refresh, "antigravity") }, icon("user"), t("pool.addAntigravity")),
       h("button", { class: "primary", onclick: () => addDialog(refresh) }, icon("plus"), t("pool.addKeys")),
       fileInput,
     ),
@@ -370,7 +375,7 @@ export async function render(main) {
     if (method === "DELETE" && !(await confirmDialog(tn("pool.bulk.deleteConfirm", list.length), t("pool.bulk.deleteText"), t("common.delete")))) return;
     let done = 0;
     for (const c of list) {
-      if (method === "DELETE" && (c.kind === "oauth" || c.source === "runtime")) continue;
+      if (method === "DELETE" && (c.kind === "oauth" || c.kind === "antigravity" || c.source === "runtime")) continue;
       try {
         await api(path(c), { method });
         done += 1;
