@@ -30,13 +30,13 @@ import time
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from typing import Any
 
-import httpx
 import orjson
 
 from gemini_gateway.backends.base import UpstreamCall, UpstreamReply
 from gemini_gateway.backends.executor_protocol import ALL_CAPABILITIES
 from gemini_gateway.errors import CallRefused, GatewayError, StreamCut, UpstreamError, UpstreamUnreachable
 from gemini_gateway.pool.credential import Credential
+from gemini_gateway.transport.aiohttp_transport import AiohttpTransport
 
 RELAY_PATH = "/internal/executors/relay"
 RELAY_TYPE = "application/x-gateway-relay"
@@ -210,9 +210,10 @@ class ExecutorRelay:
     def __init__(self, secret: bytes, idle_timeout: float) -> None:
         self.secret = secret
         self.idle_timeout = idle_timeout
-        # Replicas talk directly: no proxy from the environment, no upstream proxy.
-        timeout = httpx.Timeout(idle_timeout + 5.0, connect=CONNECT_TIMEOUT)
-        self.client = httpx.AsyncClient(timeout=timeout, trust_env=False)
+        # Replicas talk directly: a transport of its own, never through the upstream proxy.
+        self.transport = AiohttpTransport.create(
+            proxy=None, connect_timeout=CONNECT_TIMEOUT, read_timeout=idle_timeout + 5.0
+        )
 
     async def unary(self, call: UpstreamCall, credential: RemoteExecutorCredential) -> UpstreamReply:
         body = b""
@@ -231,20 +232,24 @@ class ExecutorRelay:
             "content-type": "application/octet-stream",
         }
         where = f"executor {credential.label} on replica {credential.owner}"
-        request = self.client.build_request(
-            "POST", credential.url + RELAY_PATH, headers=headers, content=call.body
-        )
         try:
-            response = await self.client.send(request, stream=True)
-        except httpx.HTTPError as exc:
-            raise UpstreamUnreachable(f"{where} cannot be reached: {type(exc).__name__}") from None
+            response = await self.transport.stream("POST", credential.url + RELAY_PATH, headers, call.body)
+        except UpstreamUnreachable as exc:
+            raise UpstreamUnreachable(f"{where} cannot be reached: {exc.message}") from None
         received = 0
         try:
-            if response.status_code != 200:
-                await response.aread()
-                raise UpstreamUnreachable(f"{where} refused the relay ({response.status_code})")
+            if response.status != 200:
+                raise UpstreamUnreachable(f"{where} refused the relay ({response.status})")
             reader = FrameReader()
-            async for data in response.aiter_raw():
+            chunks = response.chunks()
+            while True:
+                try:
+                    data = await anext(chunks)
+                except StopAsyncIteration:
+                    break
+                except StreamCut as exc:  # the relay itself broke, not the tab's answer
+                    message = f"{where}: the relay broke ({exc.message})"
+                    raise (StreamCut if received else UpstreamUnreachable)(message) from None
                 for kind, payload in reader.feed(data):
                     if kind == CHUNK:
                         received += 1
@@ -257,14 +262,11 @@ class ExecutorRelay:
                     else:
                         return
             raise (StreamCut if received else UpstreamUnreachable)(f"{where}: the relay ended early")
-        except httpx.HTTPError as exc:
-            message = f"{where}: the relay broke ({type(exc).__name__})"
-            raise (StreamCut if received else UpstreamUnreachable)(message) from None
         finally:
-            await response.aclose()
+            response.close()
 
     async def aclose(self) -> None:
-        await self.client.aclose()
+        await self.transport.aclose()
 
 
 class RemoteEventStream:
