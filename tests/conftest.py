@@ -52,6 +52,15 @@ class RunningGateway:
 GatewayFactory = Callable[..., contextlib.AbstractContextManager[RunningGateway]]
 
 
+@contextlib.contextmanager
+def running_gateway(values: dict[str, Any]) -> Iterator[RunningGateway]:
+    """A gateway made from exactly these settings (no .env file read), served over loopback until
+    the block ends: how every test fixture starts one."""
+    app = create_app(Settings(_env_file=None, **values))  # type: ignore[call-arg]
+    with serve_in_thread(app) as url:
+        yield RunningGateway(url, app)
+
+
 @pytest.fixture
 def gateway_factory(tmp_path: Path, fake_url: str) -> GatewayFactory:
     """Start gateways with settings overrides; each gets its own data folder unless one is given."""
@@ -72,9 +81,8 @@ def gateway_factory(tmp_path: Path, fake_url: str) -> GatewayFactory:
             "gemini_api_key_tier": "",
         }
         values.update(overrides)
-        app = create_app(Settings(_env_file=None, **values))  # type: ignore[call-arg]
-        with serve_in_thread(app) as url:
-            yield RunningGateway(url, app)
+        with running_gateway(values) as running:
+            yield running
 
     return start
 

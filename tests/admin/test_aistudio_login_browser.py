@@ -17,8 +17,9 @@ import httpx
 import orjson
 import pytest
 
+from tests.admin.admin_page import DESKTOP, signed_in_page
 from tests.admin.conftest import CHROMIUM
-from tests.admin.test_browser import DESKTOP, login, shot
+from tests.admin.test_browser import shot
 from tests.admin.test_browser_care import axe_problems, focused
 from tests.admin.test_i18n import problems as language_problems
 from tests.aistudio.conftest import ADMIN, page_gateway, profile_state
@@ -56,20 +57,10 @@ def expired(data: Path, standin: str, name: str) -> None:
     (data / "profiles" / f"{name}.json").write_bytes(orjson.dumps(profile_state(standin, "expired")))
 
 
-def signed_in_page(browser: Any, site: RunningGateway, **options: Any) -> tuple[Any, Any, list[str]]:
-    context = browser.new_context(viewport=DESKTOP, **options)
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.on(
-        "console",
-        lambda m: (
-            errors.append(m.text) if m.type == "error" and "Content Security Policy" in m.text else None
-        ),
+def studio_page(browser: Any, site: RunningGateway, **options: Any) -> tuple[Any, Any, list[str]]:
+    context, page, errors = signed_in_page(
+        browser, site.url, timeout_ms=15_000, csp=True, viewport=DESKTOP, **options
     )
-    page.goto(f"{site.url}/admin/")
-    login(page)
     page.evaluate("location.hash = '#/aistudio'")
     page.wait_for_selector('.page[data-page="aistudio"] .studio-profiles tbody tr[data-profile="alice"]')
     return context, page, errors
@@ -89,7 +80,7 @@ def test_sign_a_profile_in_by_clicking_and_typing_through_the_picture(
     browser: Any, site: RunningGateway, data: Path, standin: str
 ) -> None:
     expired(data, standin, "carol")  # a server has no desktop to sign carol in again on
-    context, page, errors = signed_in_page(browser, site)  # the page's own CSP, not bypassed
+    context, page, errors = studio_page(browser, site)  # the page's own CSP, not bypassed
     try:
         page.click('.studio-profiles tr[data-profile="carol"] button[name=sign_in_again]')
         window_id = wait_for_window(page)
@@ -134,7 +125,7 @@ def test_the_sign_in_page_by_keyboard_with_axe_in_both_themes_and_in_chinese(
 ) -> None:
     expired(data, standin, "dave")
     # bypass_csp: axe is injected as a script of the test's own (the test above keeps the CSP).
-    context, page, errors = signed_in_page(browser, site, bypass_csp=True, color_scheme="dark")
+    context, page, errors = studio_page(browser, site, bypass_csp=True, color_scheme="dark")
     try:
         for theme in ("dark", "light"):
             page.emulate_media(color_scheme=theme)

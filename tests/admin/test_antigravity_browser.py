@@ -16,14 +16,12 @@ from typing import Any
 import httpx
 import pytest
 
-from gemini_gateway.app import create_app
 from gemini_gateway.fake_upstream import FakeState
-from gemini_gateway.settings import Settings
-from tests.admin.test_browser import DESKTOP, login, shot
+from tests.admin.admin_page import DESKTOP, go, signed_in_page
+from tests.admin.test_browser import shot
 from tests.admin.test_oauth_browser import no_token_in, row_of
-from tests.conftest import ADMIN_TOKEN, RunningGateway
+from tests.conftest import ADMIN_TOKEN, RunningGateway, running_gateway
 from tests.oauth.helpers import ADMIN, AG_CLIENT_ID, account_json, antigravity_settings, generate
-from tests.servers import serve_in_thread
 
 pytestmark = pytest.mark.timeout(90)
 EMAIL = "pro-consumer@example.com"
@@ -37,23 +35,17 @@ def site(
     values = antigravity_settings(
         fake_upstream[0], folder / "creds", admin_token=ADMIN_TOKEN, data_dir=folder / "data"
     )
-    app = create_app(Settings(_env_file=None, **values))  # type: ignore[call-arg]
-    with serve_in_thread(app) as url:
-        yield RunningGateway(url, app)
+    with running_gateway(values) as running:
+        yield running
 
 
 @pytest.fixture
 def page(browser: Any, site: RunningGateway, fake: FakeState) -> Iterator[Any]:
     fake.oauth.consent = True  # the fake authorization page asks before it redirects
-    context = browser.new_context(viewport=DESKTOP, color_scheme="light")
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.goto(f"{site.url}/admin/#/pool")
-    login(page)
-    page.evaluate("location.hash = '#/pool'")
-    page.wait_for_selector('.page[data-page="pool"] .page-head')
+    context, page, errors = signed_in_page(
+        browser, site.url, path="/admin/#/pool", viewport=DESKTOP, color_scheme="light"
+    )
+    go(page, "pool")
     yield page
     context.close()
     assert errors == []

@@ -20,6 +20,7 @@ import pytest
 from gemini_gateway.app import create_app
 from gemini_gateway.fake_upstream import FakeState
 from gemini_gateway.settings import Settings
+from tests.admin.admin_page import DESKTOP, go, login
 from tests.admin.helpers import USER_TOKEN, bearer
 from tests.conftest import ADMIN_TOKEN, KEYS, RunningGateway
 from tests.recorder.conftest import wait_for_records
@@ -28,7 +29,6 @@ from tests.servers import serve_in_thread
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 NEW_KEY = "AIzaSyBrowserAddedKey-000000-4242"
 PAGES = ["dashboard", "pool", "requests", "live", "playground", "tokens", "settings", "api"]
-DESKTOP = {"width": 1400, "height": 900}
 PHONE = {"width": 390, "height": 844}
 
 pytestmark = pytest.mark.timeout(90)
@@ -107,19 +107,6 @@ def shot(page: Any, name: str) -> None:
     page.wait_for_timeout(150)  # let charts lay out after their ResizeObserver
     page.evaluate("document.getElementById('toasts').replaceChildren()")  # earlier steps' toasts
     page.screenshot(path=str(ARTIFACTS / f"{name}-{page.viewport_size['width']}.png"))
-
-
-def login(page: Any) -> None:
-    if page.locator(".shell").count():
-        return
-    page.fill("input[name=token]", ADMIN_TOKEN)
-    page.click("form button[type=submit]")
-    page.wait_for_selector(".shell")
-
-
-def go(page: Any, name: str) -> None:
-    page.evaluate(f"location.hash = '#/{name}'")
-    page.wait_for_selector(f'.page[data-page="{name}"] .page-head')
 
 
 def test_wrong_token_is_refused_then_login(page: Any, site: RunningGateway) -> None:

@@ -18,6 +18,7 @@ import pytest
 
 from gemini_gateway.app import create_app
 from gemini_gateway.fake_upstream import FakeState
+from tests.admin.admin_page import ALL_PAGES, DESKTOP, go, signed_in_page
 from tests.admin.conftest import admin_settings
 from tests.admin.helpers import USER_TOKEN, admin_client, bearer
 from tests.conftest import ADMIN_TOKEN, KEYS, RunningGateway
@@ -25,19 +26,6 @@ from tests.recorder.conftest import wait_for_records
 from tests.servers import serve_in_thread
 
 AXE = Path(__file__).parent / "vendor" / "axe.min.js"
-PAGES = [
-    "dashboard",
-    "pool",
-    "aistudio",
-    "requests",
-    "live",
-    "playground",
-    "tokens",
-    "settings",
-    "api",
-    "welcome",
-]
-DESKTOP = {"width": 1400, "height": 900}
 PHONE = {"width": 390, "height": 844}
 CHAT = {"model": "gemini-2.5-flash", "messages": [{"role": "user", "content": "care"}]}
 
@@ -59,23 +47,12 @@ def site(
 @pytest.fixture(scope="module")
 def page(browser: Any, site: RunningGateway) -> Iterator[Any]:
     # bypass_csp: axe is injected as a script of the test's own; test_browser.py checks the CSP.
-    context = browser.new_context(viewport=DESKTOP, color_scheme="dark", bypass_csp=True)
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.goto(f"{site.url}/admin/")
-    page.fill("input[name=token]", ADMIN_TOKEN)
-    page.keyboard.press("Enter")
-    page.wait_for_selector(".shell")
+    context, page, errors = signed_in_page(
+        browser, site.url, viewport=DESKTOP, color_scheme="dark", bypass_csp=True
+    )
     yield page
     context.close()
     assert errors == [], errors
-
-
-def go(page: Any, name: str) -> None:
-    page.evaluate(f"location.hash = '#/{name}'")
-    page.wait_for_selector(f'.page[data-page="{name}"] .page-head')
 
 
 def focused(page: Any) -> dict[str, Any]:
@@ -166,7 +143,7 @@ def test_axe_finds_nothing_serious_on_any_page(page: Any, theme: str) -> None:
     page.reload()
     page.wait_for_selector(".shell")
     problems: dict[str, list[str]] = {}
-    for name in PAGES:
+    for name in ALL_PAGES:
         go(page, name)
         page.wait_for_timeout(200)  # charts and lists filled in
         if found := axe_problems(page):

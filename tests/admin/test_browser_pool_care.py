@@ -21,15 +21,15 @@ import pytest
 from gemini_gateway.app import create_app
 from gemini_gateway.fake_upstream import FakeState
 from gemini_gateway.pool.credential import credential_id
+from tests.admin.admin_page import DESKTOP, signed_in_page
 from tests.admin.conftest import admin_settings
 from tests.admin.helpers import USER_TOKEN, admin_client, bearer
 from tests.admin.test_browser_care import axe_problems
-from tests.conftest import ADMIN_TOKEN, KEYS, RunningGateway
+from tests.conftest import KEYS, RunningGateway
 from tests.servers import serve_in_thread
 
 MODEL = "gemini-2.5-flash"
 CHAT = {"model": MODEL, "messages": [{"role": "user", "content": "quota"}]}
-DESKTOP = {"width": 1400, "height": 900}
 LIMITED, PROXIED, BROKEN = KEYS  # a 429 with QuotaFailure; a proxy set on the page; API_KEY_INVALID
 PROXY = "socks5://alice:pr0xy-s3cret@127.0.0.1:9"
 LONG_TEXT = "The heron stands in the shallows and waits for the fish to come. " * 120  # > 1024 tokens
@@ -90,15 +90,7 @@ def site(
 @pytest.fixture(scope="module")
 def page(browser: Any, site: RunningGateway) -> Iterator[Any]:
     # bypass_csp: axe is injected as a script of the test's own; test_browser.py checks the CSP.
-    context = browser.new_context(viewport=DESKTOP, bypass_csp=True)
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.goto(f"{site.url}/admin/")
-    page.fill("input[name=token]", ADMIN_TOKEN)
-    page.keyboard.press("Enter")
-    page.wait_for_selector(".shell")
+    context, page, errors = signed_in_page(browser, site.url, viewport=DESKTOP, bypass_csp=True)
     yield page
     context.close()
     assert errors == [], errors

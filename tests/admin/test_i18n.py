@@ -23,29 +23,17 @@ import pytest
 
 from gemini_gateway.app import create_app
 from gemini_gateway.fake_upstream import FakeState
-from gemini_gateway.settings import Settings
+from tests.admin.admin_page import ALL_PAGES, DESKTOP, signed_in_page
+from tests.admin.admin_page import go as go_to_page
 from tests.admin.conftest import admin_settings
 from tests.admin.helpers import USER_TOKEN, admin_client, bearer
-from tests.conftest import ADMIN_TOKEN, KEYS, RunningGateway
+from tests.conftest import ADMIN_TOKEN, KEYS, RunningGateway, running_gateway
 from tests.oauth.helpers import account_json, oauth_settings
 from tests.recorder.conftest import wait_for_records
 from tests.servers import serve_in_thread
 
 STATIC = Path(__file__).resolve().parents[2] / "src" / "gemini_gateway" / "admin" / "static"
 SAMPLES = Path(__file__).parent / "samples"
-PAGES = [
-    "dashboard",
-    "pool",
-    "aistudio",
-    "requests",
-    "live",
-    "playground",
-    "tokens",
-    "settings",
-    "api",
-    "welcome",
-]
-DESKTOP = {"width": 1400, "height": 900}
 CHAT = {"model": "gemini-2.5-flash", "messages": [{"role": "user", "content": "bonjour"}]}
 
 pytestmark = pytest.mark.timeout(180)
@@ -195,21 +183,11 @@ def site(
 
 
 def signed_in(browser: Any, url: str, locale: str) -> tuple[Any, Any, list[str]]:
-    context = browser.new_context(viewport=DESKTOP, locale=locale)
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.goto(f"{url}/admin/")
-    page.fill("input[name=token]", ADMIN_TOKEN)
-    page.keyboard.press("Enter")
-    page.wait_for_selector(".shell")
-    return context, page, errors
+    return signed_in_page(browser, url, viewport=DESKTOP, locale=locale)
 
 
 def go(page: Any, name: str) -> None:
-    page.evaluate(f"location.hash = '#/{name}'")
-    page.wait_for_selector(f'.page[data-page="{name}"] .page-head')
+    go_to_page(page, name)
     page.wait_for_timeout(250)  # lists, charts and the live log's history filled in
 
 
@@ -221,7 +199,7 @@ def walk(page: Any, lang: str) -> dict[str, list[str]]:
         if seen := problems(page, lang):
             found[where] = sorted(set(seen))
 
-    for name in PAGES:
+    for name in ALL_PAGES:
         go(page, name)
         if name == "requests":
             page.wait_for_selector(".requests-table tbody tr.clickable")
@@ -319,9 +297,8 @@ def empty_site(
         "data_dir": tmp_path_factory.mktemp("first-run") / "data",
         "gemini_api_key_tier": "",
     }
-    app = create_app(Settings(_env_file=None, **values))  # type: ignore[call-arg]
-    with serve_in_thread(app) as url:
-        yield RunningGateway(url, app)
+    with running_gateway(values) as running:
+        yield running
 
 
 def test_first_run_imports_a_gemini_balance_env_and_sends_the_first_prompt(
@@ -369,9 +346,8 @@ def accounts_site(
         aistudio_warmup=False,  # an imported profile's page opens only when a call needs it
         max_retries=4,
     )
-    app = create_app(Settings(_env_file=None, **values))  # type: ignore[call-arg]
-    with serve_in_thread(app) as url:
-        yield RunningGateway(url, app)
+    with running_gateway(values) as running:
+        yield running
 
 
 def test_first_run_imports_gcli2api_and_gemini_cli_credentials_and_an_aistudio_profile(

@@ -16,14 +16,12 @@ from typing import Any
 import httpx
 import pytest
 
-from gemini_gateway.app import create_app
 from gemini_gateway.fake_upstream import FakeState
 from gemini_gateway.oauth.manager import manager_of
-from gemini_gateway.settings import Settings
-from tests.admin.test_browser import ARTIFACTS, DESKTOP, login, shot
-from tests.conftest import ADMIN_TOKEN, KEYS, RunningGateway
+from tests.admin.admin_page import DESKTOP, signed_in_page
+from tests.admin.test_browser import ARTIFACTS, shot
+from tests.conftest import ADMIN_TOKEN, KEYS, RunningGateway, running_gateway
 from tests.oauth.helpers import ADMIN, account_json, oauth_settings
-from tests.servers import serve_in_thread
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -41,21 +39,14 @@ def site(
         admin_token=ADMIN_TOKEN,
         data_dir=folder / "data",
     )
-    app = create_app(Settings(_env_file=None, **values))  # type: ignore[call-arg]
-    with serve_in_thread(app) as url:
-        yield RunningGateway(url, app)
+    with running_gateway(values) as running:
+        yield running
 
 
 @pytest.fixture
 def page(browser: Any, site: RunningGateway, fake: FakeState) -> Iterator[Any]:
     fake.oauth.consent = True  # the fake authorization page asks before it redirects
-    context = browser.new_context(viewport=DESKTOP, color_scheme="dark")
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.goto(f"{site.url}/admin/")
-    login(page)
+    context, page, errors = signed_in_page(browser, site.url, viewport=DESKTOP, color_scheme="dark")
     page.evaluate("location.hash = '#/pool'")
     page.wait_for_selector(".pool-table tbody tr")
     yield page

@@ -8,11 +8,13 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 
 from gemini_gateway.app import create_app
 from gemini_gateway.settings import Settings
+from tests.conftest import ADMIN_TOKEN
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -23,6 +25,22 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+
+
+def executor_settings(tmp_path: Path, fake_url: str, token: str, **extra: Any) -> Settings:
+    """A gateway with no API keys, so every answer has to come through an executor tab (`token`
+    lets tabs connect), its records written inline (no writer process per test, see
+    tests/conftest.py)."""
+    return Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        gemini_api_keys=[],
+        executor_tokens=[token],
+        gemini_base_url=fake_url,
+        admin_token=ADMIN_TOKEN,
+        data_dir=tmp_path / "data",
+        recording_writer="inline",
+        **extra,
+    )
 
 
 @contextlib.contextmanager

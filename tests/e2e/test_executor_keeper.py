@@ -23,7 +23,7 @@ from gemini_gateway.keeper.cli import keeper_config
 from gemini_gateway.keeper.keeper import Keeper, KeeperConfig
 from gemini_gateway.settings import Settings
 from tests.conftest import ADMIN_TOKEN
-from tests.e2e.browser_tabs import CHROMIUM, serve_gateway
+from tests.e2e.browser_tabs import CHROMIUM, executor_settings, serve_gateway
 from tests.e2e.build_environment import ENVIRONMENT_KEY, serve_build_environment
 
 pytest.importorskip("playwright.async_api")
@@ -43,16 +43,7 @@ def settings(tmp_path: Path, fake_url: str) -> Settings:
     profiles = tmp_path / "profiles"
     profiles.mkdir()
     (profiles / "alice.json").write_bytes(orjson.dumps(LOGIN))
-    return Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        gemini_api_keys=[],
-        executor_tokens=[TOKEN],
-        gemini_base_url=fake_url,
-        admin_token=ADMIN_TOKEN,
-        data_dir=tmp_path / "data",
-        aistudio_profiles_dir=profiles,
-        recording_writer="inline",
-    )
+    return executor_settings(tmp_path, fake_url, TOKEN, aistudio_profiles_dir=profiles)
 
 
 class RunningKeeper:

@@ -9,7 +9,6 @@ the Build app (the environment's client, tests/e2e/build_environment.py).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -22,10 +21,8 @@ from google.genai import types
 from gemini_gateway.fake_upstream import FakeState
 from gemini_gateway.settings import Settings
 from tests.conftest import ADMIN_TOKEN
-from tests.e2e.browser_tabs import CHROMIUM, CHROMIUM_ARGS, serve_gateway
+from tests.e2e.browser_tabs import CHROMIUM, executor_settings, serve_gateway
 from tests.e2e.build_environment import ENVIRONMENT_KEY, serve_build_environment
-
-playwright_api = pytest.importorskip("playwright.sync_api")
 
 TOKEN = "resource-executor-token-7e20"
 MODEL = "gemini-2.5-flash"
@@ -35,25 +32,10 @@ LONG_TEXT = "The lighthouse keeper logged every passing ship by name. " * 120
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium")
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with playwright_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
 @pytest.fixture
 def settings(tmp_path: Path, fake_url: str) -> Settings:
-    return Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        gemini_api_keys=[],  # every file and cache has to go through a tab
-        executor_tokens=[TOKEN],
-        gemini_base_url=fake_url,
-        admin_token=ADMIN_TOKEN,
-        data_dir=tmp_path / "data",
-        recording_writer="inline",
-    )
+    # No API key: every file and cache has to go through a tab
+    return executor_settings(tmp_path, fake_url, TOKEN)
 
 
 def sdk_for(url: str) -> genai.Client:

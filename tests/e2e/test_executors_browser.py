@@ -24,9 +24,7 @@ from google import genai
 from gemini_gateway.fake_upstream import FakeState
 from gemini_gateway.settings import Settings
 from tests.conftest import ADMIN_TOKEN
-from tests.e2e.browser_tabs import CHROMIUM, CHROMIUM_ARGS, serve_gateway
-
-playwright_api = pytest.importorskip("playwright.sync_api")
+from tests.e2e.browser_tabs import CHROMIUM, executor_settings, serve_gateway
 
 TOKEN = "browser-executor-token-4b1d"
 MODEL = "gemini-2.5-flash"
@@ -37,25 +35,9 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with playwright_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
 @pytest.fixture
 def settings(tmp_path: Path, fake_url: str) -> Settings:
-    return Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        gemini_api_keys=[],
-        executor_tokens=[TOKEN],
-        gemini_base_url=fake_url,
-        admin_token=ADMIN_TOKEN,
-        data_dir=tmp_path / "data",
-        recording_writer="inline",  # no writer process per test (see tests/conftest.py)
-    )
+    return executor_settings(tmp_path, fake_url, TOKEN)
 
 
 class Tab:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -20,10 +19,8 @@ from google import genai
 from gemini_gateway.fake_upstream import FakeState
 from gemini_gateway.settings import Settings
 from tests.conftest import ADMIN_TOKEN
-from tests.e2e.browser_tabs import CHROMIUM, CHROMIUM_ARGS, serve_gateway
+from tests.e2e.browser_tabs import CHROMIUM, executor_settings, serve_gateway
 from tests.e2e.build_environment import ENVIRONMENT_KEY, serve_build_environment
-
-playwright_api = pytest.importorskip("playwright.sync_api")
 
 TOKEN = "build-app-executor-token-91c2"
 MODEL = "gemini-2.5-flash"
@@ -32,25 +29,10 @@ ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium")
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with playwright_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
 @pytest.fixture
 def settings(tmp_path: Path, fake_url: str) -> Settings:
-    return Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        gemini_api_keys=[],  # every answer has to come through the app
-        executor_tokens=[TOKEN],
-        gemini_base_url=fake_url,
-        admin_token=ADMIN_TOKEN,
-        data_dir=tmp_path / "data",
-        recording_writer="inline",
-    )
+    # No API key: every answer has to come through the app
+    return executor_settings(tmp_path, fake_url, TOKEN)
 
 
 def test_the_build_app_serves_each_dialect_with_the_environments_client_and_no_key(

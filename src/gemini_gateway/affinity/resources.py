@@ -18,7 +18,6 @@ import base64
 import binascii
 import logging
 from collections.abc import Awaitable, Mapping
-from datetime import datetime
 from typing import Any, TypeVar
 
 import orjson
@@ -37,6 +36,7 @@ from gemini_gateway.errors import (
 )
 from gemini_gateway.exchange import Exchange
 from gemini_gateway.pool.credential import Credential
+from gemini_gateway.timestamps import rfc3339_seconds
 
 FILES_SCOPE = "files"
 CACHES_SCOPE = "cachedContents"
@@ -72,15 +72,6 @@ def resource_credentials(gateway: Gateway, method: str) -> list[Credential]:
             status_code=501,
         )
     return sorted(able, key=lambda c: c.id)
-
-
-def rfc3339_seconds(value: Any) -> float | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
 
 
 def decode_object(body: bytes) -> dict[str, Any]:

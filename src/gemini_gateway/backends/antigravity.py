@@ -22,8 +22,8 @@ from typing import ClassVar
 import orjson
 
 from gemini_gateway.backends.base import UpstreamCall, UpstreamReply
-from gemini_gateway.backends.code_assist import CodeAssistBackend, UnwrappedStream
-from gemini_gateway.errors import RequestError, UpstreamError, google_error_body
+from gemini_gateway.backends.code_assist import CodeAssistBackend, UnwrappedStream, models_answer
+from gemini_gateway.errors import RequestError
 from gemini_gateway.oauth.account import OAuthCredential
 from gemini_gateway.oauth.antigravity import AntigravityManager
 from gemini_gateway.oauth.flavors import ANTIGRAVITY
@@ -71,12 +71,7 @@ class AntigravityBackend(CodeAssistBackend):
         known: set[str] = set()
         for account in self.antigravity.accounts.values():
             known.update(account.available or ())
-        models = sorted(known or self.antigravity.models)
-        if call.method == "models.get":
-            if call.model not in models:
-                raise UpstreamError(404, google_error_body(404, f"models/{call.model} is not found"))
-            return orjson.dumps(_model(str(call.model)))
-        return orjson.dumps({"models": [_model(m) for m in models]})
+        return models_answer(call, known or self.antigravity.models)
 
 
 def antigravity_envelope(call: UpstreamCall, project: str, session_id: str) -> bytes:
@@ -95,12 +90,3 @@ def antigravity_envelope(call: UpstreamCall, project: str, session_id: str) -> b
         "requestId": f"agent-{uuid.uuid4()}",
     }
     return orjson.dumps(head)[:-1] + b',"request":' + inner + b"}"
-
-
-def _model(model_id: str) -> dict[str, object]:
-    return {
-        "name": f"models/{model_id}",
-        "displayName": model_id,
-        "supportedGenerationMethods": ["generateContent", "countTokens"],
-        "thinking": model_id.startswith(("gemini-2.5", "gemini-3")),
-    }

@@ -22,7 +22,7 @@ Antigravity accounts use the same calls with their own envelope (backends/antigr
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import ClassVar
 
 import orjson
@@ -98,12 +98,7 @@ class CodeAssistBackend:
         raise AssertionError("unreachable")  # the loop returns or raises on its second pass
 
     def _models(self, call: UpstreamCall) -> bytes:
-        models = sorted(self.manager.models)
-        if call.method == "models.get":
-            if call.model not in self.manager.models:
-                raise UpstreamError(404, google_error_body(404, f"models/{call.model} is not found"))
-            return orjson.dumps(_model(str(call.model)))
-        return orjson.dumps({"models": [_model(m) for m in models]})
+        return models_answer(call, self.manager.models)
 
 
 class UnwrappedStream:
@@ -167,11 +162,23 @@ def _account(credential: Credential) -> OAuthAccount:
     return credential.account
 
 
+def models_answer(call: UpstreamCall, models: Iterable[str]) -> bytes:
+    """models.list / models.get answered as the Developer API does, from the ids an OAuth flavour
+    serves: neither Code Assist nor Antigravity has a models endpoint a client could be sent to,
+    so both backends answer these calls themselves, the same way."""
+    listed = sorted(models)
+    if call.method == "models.get":
+        if call.model not in listed:
+            raise UpstreamError(404, google_error_body(404, f"models/{call.model} is not found"))
+        return orjson.dumps(_model(str(call.model)))
+    return orjson.dumps({"models": [_model(m) for m in listed]})
+
+
 def _model(model_id: str) -> dict[str, object]:
     return {
         "name": f"models/{model_id}",
         "displayName": model_id,
         "supportedGenerationMethods": ["generateContent", "countTokens"],
-        # Code Assist serves the Gemini CLI's models, which all think from 2.5 on.
+        # Both flavours serve the Gemini CLI's models, which all think from 2.5 on.
         "thinking": model_id.startswith(("gemini-2.5", "gemini-3")),
     }

@@ -12,7 +12,6 @@ would refuse gets its error in place of a response). Inline requests answer inli
 
 from __future__ import annotations
 
-import hashlib
 import re
 import time
 from collections.abc import Callable
@@ -25,13 +24,12 @@ import orjson
 from gemini_gateway.fake_upstream.asgi import Receive, Scope, Send
 from gemini_gateway.fake_upstream.embeddings import embed_request
 from gemini_gateway.fake_upstream.errors import FakeApiError, Json, invalid_argument, route_not_found
-from gemini_gateway.fake_upstream.files import base_url, page_token, page_window, read_small, send_answer
+from gemini_gateway.fake_upstream.files import base_url, paged_list, read_small, send_answer
 from gemini_gateway.fake_upstream.generation import plan_answer
 from gemini_gateway.fake_upstream.models import find_model
 from gemini_gateway.fake_upstream.projects import (
     FILE_URI,
     Project,
-    StoredFile,
     check_files,
     file_denied,
     json_body,
@@ -304,30 +302,18 @@ def _file_requests(project: Project, model: Any, file_name: str, answer: Answer)
 
 def _write_responses(project: Project, batch: StoredBatch) -> str:
     content = b"".join(orjson.dumps(result) + b"\n" for result in batch.results)
-    stored = StoredFile(
-        id=f"batch-{batch.id}"[:40],
-        display_name=f"{batch.name} responses",
-        mime_type="application/jsonl",
-        size=len(content),
-        sha256_hex=hashlib.sha256(content).hexdigest(),
-        head=content[:64],
-        created=time.time(),
-        base_url=batch.base_url,
-        version=batch.version,
-        content=content,
-        source="GENERATED",
+    stored = project.add_generated_file(
+        f"batch-{batch.id}"[:40],
+        f"{batch.name} responses",
+        "application/jsonl",
+        content,
+        batch.base_url,
+        batch.version,
     )
-    project.files[stored.id] = stored
     return stored.name
 
 
 def _list(project: Project, scope: Scope) -> bytes:
     query = dict(parse_qsl(scope["query_string"].decode("latin-1")))
-    size, offset = page_window(query, 10, 1000)
     batches = sorted(project.batches.values(), key=lambda b: b.created, reverse=True)
-    page: Json = {}
-    if batches[offset : offset + size]:
-        page["operations"] = [b.to_operation() for b in batches[offset : offset + size]]
-    if offset + size < len(batches):
-        page["nextPageToken"] = page_token(offset + size)
-    return json_body(page)
+    return paged_list(batches, "operations", query, 10, 1000, StoredBatch.to_operation)

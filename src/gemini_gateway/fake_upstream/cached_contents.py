@@ -11,7 +11,7 @@ import time
 from datetime import datetime
 
 from gemini_gateway.fake_upstream.errors import Json, invalid_argument, model_not_found
-from gemini_gateway.fake_upstream.files import page_token, page_window
+from gemini_gateway.fake_upstream.files import paged_list
 from gemini_gateway.fake_upstream.models import find_model
 from gemini_gateway.fake_upstream.projects import (
     Project,
@@ -137,11 +137,5 @@ def delete(project: Project, cache_id: str) -> bytes:
 
 
 def list_page(project: Project, query: dict[str, str]) -> bytes:
-    size, offset = page_window(query, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
     caches = project.live_caches(time.time())
-    page: Json = {}
-    if caches[offset : offset + size]:
-        page["cachedContents"] = [c.to_json() for c in caches[offset : offset + size]]
-    if offset + size < len(caches):
-        page["nextPageToken"] = page_token(offset + size)
-    return json_body(page)
+    return paged_list(caches, "cachedContents", query, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, StoredCache.to_json)

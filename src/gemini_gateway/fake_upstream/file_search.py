@@ -23,8 +23,7 @@ from gemini_gateway.fake_upstream.files import (
     base_url,
     body_chunks,
     header,
-    page_token,
-    page_window,
+    paged_list,
     read_small,
     send_answer,
 )
@@ -248,14 +247,8 @@ def _create(project: Project, body: bytes) -> bytes:
 
 
 def _list(project: Project, query: dict[str, str]) -> bytes:
-    size, offset = page_window(query, 10, 20)
     stores = sorted(project.stores.values(), key=lambda s: s.created, reverse=True)
-    page: Json = {}
-    if stores[offset : offset + size]:
-        page["fileSearchStores"] = [s.to_json() for s in stores[offset : offset + size]]
-    if offset + size < len(stores):
-        page["nextPageToken"] = page_token(offset + size)
-    return json_body(page)
+    return paged_list(stores, "fileSearchStores", query, 10, 20, StoredStore.to_json)
 
 
 def _one_store(project: Project, store: StoredStore, method: str, query: dict[str, str]) -> bytes:
@@ -287,14 +280,8 @@ def _documents(store: StoredStore, rest: str, method: str, query: dict[str, str]
     if not doc_id:
         if method != "GET":
             raise route_not_found()
-        size, offset = page_window(query, 10, 20)
         documents = sorted(store.documents.values(), key=lambda d: d.created)
-        page: Json = {}
-        if documents[offset : offset + size]:
-            page["documents"] = [d.to_json() for d in documents[offset : offset + size]]
-        if offset + size < len(documents):
-            page["nextPageToken"] = page_token(offset + size)
-        return json_body(page)
+        return paged_list(documents, "documents", query, 10, 20, StoredDocument.to_json)
     document = store.documents.get(doc_id)
     if document is None:
         raise FakeApiError(404, f"Document {store.name}/documents/{doc_id} not found.")

@@ -9,7 +9,8 @@ from __future__ import annotations
 import base64
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import TypeVar
 from urllib.parse import quote
 
 import orjson
@@ -30,6 +31,7 @@ DEFAULT_PAGE_SIZE = 10
 MAX_PAGE_SIZE = 100
 CHUNK_GRANULARITY = 8 * 1024 * 1024
 MAX_METADATA_BYTES = 1024 * 1024
+T = TypeVar("T")
 _FILE_NAME = re.compile(r"^files/[a-z0-9-]{1,40}$")
 Headers = list[tuple[bytes, bytes]]
 
@@ -276,14 +278,8 @@ async def upload_raw(projects: Projects, key: str, scope: Scope, receive: Receiv
 
 
 def list_files(project: Project, query: dict[str, str]) -> bytes:
-    size, offset = page_window(query, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
     files = project.live_files(time.time())
-    page: Json = {}
-    if files[offset : offset + size]:
-        page["files"] = [f.to_json() for f in files[offset : offset + size]]
-    if offset + size < len(files):
-        page["nextPageToken"] = page_token(offset + size)
-    return json_body(page)
+    return paged_list(files, "files", query, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, StoredFile.to_json)
 
 
 def get_file(project: Project, file_id: str) -> bytes:
@@ -297,6 +293,25 @@ def delete_file(project: Project, file_id: str) -> bytes:
     if project.files.pop(file_id, None) is None:
         raise file_denied(file_id)
     return json_body({})
+
+
+def paged_list(
+    items: Sequence[T],
+    key: str,
+    query: dict[str, str],
+    default: int,
+    maximum: int,
+    to_json: Callable[[T], Json],
+) -> bytes:
+    """One page of a list call as Google answers it: `{key: [...], "nextPageToken"}`, each left out
+    when it would be empty (an empty list answers `{}`), the page sized and placed by `page_window`."""
+    size, offset = page_window(query, default, maximum)
+    page: Json = {}
+    if items[offset : offset + size]:
+        page[key] = [to_json(item) for item in items[offset : offset + size]]
+    if offset + size < len(items):
+        page["nextPageToken"] = page_token(offset + size)
+    return json_body(page)
 
 
 def page_token(offset: int) -> str:

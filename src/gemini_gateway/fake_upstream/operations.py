@@ -16,9 +16,7 @@ project, downloaded as `files/{id}:download?alt=media`. Nothing in the SDK creat
 
 from __future__ import annotations
 
-import hashlib
 import re
-import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
@@ -27,7 +25,7 @@ import orjson
 
 from gemini_gateway.fake_upstream.asgi import Receive, Scope, Send
 from gemini_gateway.fake_upstream.errors import FakeApiError, Json, invalid_argument, route_not_found
-from gemini_gateway.fake_upstream.files import base_url, page_token, page_window, read_small, send_answer
+from gemini_gateway.fake_upstream.files import base_url, paged_list, read_small, send_answer
 from gemini_gateway.fake_upstream.models import find_model
 from gemini_gateway.fake_upstream.projects import Project, StoredFile, json_body, new_id
 
@@ -154,30 +152,10 @@ def _predict_long_running(project: Project, model_id: str, body: bytes, scope: S
 def _video_file(project: Project, prompt: str, base: str, version: str) -> StoredFile:
     """A few bytes standing in for an MP4, named after the prompt so each video differs."""
     content = b"\x00\x00\x00\x18ftypmp42fake-video:" + prompt.encode()[:200]
-    stored = StoredFile(
-        id=new_id(12),
-        display_name=None,
-        mime_type="video/mp4",
-        size=len(content),
-        sha256_hex=hashlib.sha256(content).hexdigest(),
-        head=content[:64],
-        created=time.time(),
-        base_url=base,
-        version=version,
-        content=content,
-        source="GENERATED",
-    )
-    project.files[stored.id] = stored
-    return stored
+    return project.add_generated_file(new_id(12), None, "video/mp4", content, base, version)
 
 
 def _list(project: Project, scope: Scope) -> bytes:
     query = dict(parse_qsl(scope["query_string"].decode("latin-1")))
-    size, offset = page_window(query, 10, 100)
     operations = list(project.operations.values())
-    page: Json = {}
-    if operations[offset : offset + size]:
-        page["operations"] = [o.to_json() for o in operations[offset : offset + size]]
-    if offset + size < len(operations):
-        page["nextPageToken"] = page_token(offset + size)
-    return json_body(page)
+    return paged_list(operations, "operations", query, 10, 100, StoredOperation.to_json)

@@ -165,6 +165,33 @@ class Project:
     # Long-running operations by full name (fake_upstream/operations.py).
     operations: dict[str, Any] = field(default_factory=dict)
 
+    def add_generated_file(
+        self,
+        file_id: str,
+        display_name: str | None,
+        mime_type: str,
+        content: bytes,
+        base_url: str,
+        version: str,
+    ) -> StoredFile:
+        """A file the fake made itself (a batch's responses, a generated video), kept whole: Google
+        marks such files GENERATED, and a client can only download them (`downloadUri`)."""
+        stored = StoredFile(
+            id=file_id,
+            display_name=display_name,
+            mime_type=mime_type,
+            size=len(content),
+            sha256_hex=hashlib.sha256(content).hexdigest(),
+            head=content[:HEAD_BYTES],
+            created=time.time(),
+            base_url=base_url,
+            version=version,
+            content=content,
+            source="GENERATED",
+        )
+        self.files[stored.id] = stored
+        return stored
+
     def live_files(self, now: float) -> list[StoredFile]:
         for expired in [i for i, f in self.files.items() if f.expires <= now]:
             del self.files[expired]

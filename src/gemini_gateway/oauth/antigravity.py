@@ -20,12 +20,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from datetime import datetime
 from typing import Any
 
 from gemini_gateway.errors import GatewayError
 from gemini_gateway.oauth.account import OAuthAccount
 from gemini_gateway.oauth.manager import OAuthManager
+from gemini_gateway.timestamps import rfc3339_seconds
 
 log = logging.getLogger("gemini_gateway.oauth")
 
@@ -83,15 +83,6 @@ def read_models(answer: dict[str, Any]) -> dict[str, dict[str, Any]]:
             if reset
             else None,
             "reset_time": reset if isinstance(reset, str) else None,
-            "reset_at": _epoch(reset),
+            "reset_at": rfc3339_seconds(reset),
         }
     return found
-
-
-def _epoch(value: object) -> float | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None

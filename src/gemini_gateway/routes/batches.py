@@ -30,17 +30,23 @@ from gemini_gateway.affinity.resources import (
     FILES_SCOPE,
     affinity_of,
     decode_object,
-    on_credential,
     on_owner,
-    resource_credentials,
 )
 from gemini_gateway.backends.base import ResourceReply
 from gemini_gateway.context import Gateway
 from gemini_gateway.errors import RequestError
 from gemini_gateway.exchange import Exchange
-from gemini_gateway.resource_names import api_version, model_id, resource_id
-from gemini_gateway.routes.asgi import ASGIEndpoint, Receive, Scope, Send, parse_json_object, read_body
-from gemini_gateway.routes.owned import answer, gemini_endpoint, long_running_call, merged_list, query_of
+from gemini_gateway.resource_names import api_version, resource_id
+from gemini_gateway.routes.asgi import ASGIEndpoint, Receive, Scope, Send
+from gemini_gateway.routes.owned import (
+    answer,
+    gemini_endpoint,
+    long_running_call,
+    long_running_routes,
+    merged_list,
+    query_of,
+    start_long_running,
+)
 
 # Batch calls keep their cooldowns apart from generation: Google's batch quotas (concurrent
 # batches, enqueued tokens) are not a model's per-minute quota.
@@ -75,31 +81,16 @@ def _responses_file(operation: dict[str, Any]) -> str | None:
 
 async def create(gateway: Gateway, exchange: Exchange, scope: Scope, receive: Receive, send: Send) -> None:
     """POST /{v}/models/{model}:batchGenerateContent and :asyncBatchEmbedContent (an embeddings
-    batch: the same Operation `batches/{id}`, polled, listed and cancelled as any batch)."""
-    client = gateway.auth.client(scope)
-    model = model_id(scope["path_params"]["model"])
-    rpc = scope["path"].rpartition(":")[2]
-    client.check_model(model)
-    exchange.model = model
-    body = await read_body(receive, gateway.settings.max_request_bytes)
-    batch = parse_json_object(body).get("batch")
-    if not isinstance(batch, dict):
-        raise RequestError(f"* {_REQUEST[rpc]}.batch: batch is required")
-    resource_credentials(gateway, "batches.create")  # a clear 501 without Gemini API keys
-    version = api_version(scope["path"])
-    # Bound by the dispatcher's binder when the batch names a file (its input, or in a request).
-    reply = await on_credential(
-        gateway,
-        exchange,
-        "batches.create",
-        BATCHES_SCOPE,
-        "POST",
-        f"{version}/models/{model}:{rpc}",
-        allowed=None,
-        body=body,
+    batch: the same Operation `batches/{id}`, polled, listed and cancelled as any batch). Bound by
+    the dispatcher's binder when the batch names a file (its input, or in a request)."""
+    await start_long_running(
+        gateway, exchange, scope, receive, send, "batches.create", BATCHES_SCOPE, _learn, _check_batch
     )
-    await _learn(gateway, reply, client.id)
-    await answer(send, exchange, reply)
+
+
+def _check_batch(rpc: str, request: dict[str, Any]) -> None:
+    if not isinstance(request.get("batch"), dict):
+        raise RequestError(f"* {_REQUEST[rpc]}.batch: batch is required")
 
 
 async def list_batches(
@@ -147,16 +138,7 @@ def routes() -> list[BaseRoute]:
             ]
             table += [
                 Route(f"{root}/batches", ASGIEndpoint(gemini_endpoint(list_batches)), methods=["GET"]),
-                Route(
-                    f"{root}/batches/{{batch_id}}:cancel",
-                    ASGIEndpoint(gemini_endpoint(one_batch)),
-                    methods=["POST"],
-                ),
-                Route(
-                    f"{root}/batches/{{batch_id}}",
-                    ASGIEndpoint(gemini_endpoint(one_batch)),
-                    methods=["GET", "DELETE"],
-                ),
+                *long_running_routes(f"{root}/batches", "batch_id", one_batch),
             ]
             for media in ("", "/download"):
                 table.append(

@@ -21,7 +21,6 @@ from gemini_gateway.affinity.resources import (
     on_credential,
     on_owner,
     resource_credentials,
-    rfc3339_seconds,
 )
 from gemini_gateway.backends.base import ResourceReply
 from gemini_gateway.context import Gateway, gateway_of
@@ -41,6 +40,7 @@ from gemini_gateway.routes.asgi import (
 )
 from gemini_gateway.routes.errors import send_error
 from gemini_gateway.routes.gemini import check_tools
+from gemini_gateway.timestamps import rfc3339_seconds
 
 _FORWARDED_PATCH_QUERY = ("updateMask", "update_mask")
 

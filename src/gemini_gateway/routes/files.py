@@ -24,7 +24,6 @@ from gemini_gateway.affinity.resources import (
     list_merged,
     on_owner,
     resource_credentials,
-    rfc3339_seconds,
 )
 from gemini_gateway.affinity.upstream import body_chunks, resource_request
 from gemini_gateway.auth import token_from_scope
@@ -52,6 +51,7 @@ from gemini_gateway.routes.asgi import (
     send_response,
 )
 from gemini_gateway.routes.errors import send_error
+from gemini_gateway.timestamps import rfc3339_seconds
 
 UPLOAD_LIMIT = 2 * 1024**3  # Google's largest file
 METADATA_LIMIT = 1024 * 1024

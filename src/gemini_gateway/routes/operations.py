@@ -27,18 +27,19 @@ from typing import Any
 from starlette.routing import BaseRoute, Route
 
 from gemini_gateway.affinity.refs import file_name
-from gemini_gateway.affinity.resources import (
-    affinity_of,
-    decode_object,
-    on_credential,
-    resource_credentials,
-)
+from gemini_gateway.affinity.resources import affinity_of, decode_object
 from gemini_gateway.backends.base import ResourceReply
 from gemini_gateway.context import Gateway
 from gemini_gateway.exchange import Exchange
-from gemini_gateway.resource_names import api_version, model_id, resource_id
-from gemini_gateway.routes.asgi import ASGIEndpoint, Receive, Scope, Send, parse_json_object, read_body
-from gemini_gateway.routes.owned import answer, gemini_endpoint, long_running_call, merged_list
+from gemini_gateway.resource_names import model_id, resource_id
+from gemini_gateway.routes.asgi import ASGIEndpoint, Receive, Scope, Send
+from gemini_gateway.routes.owned import (
+    gemini_endpoint,
+    long_running_call,
+    long_running_routes,
+    merged_list,
+    start_long_running,
+)
 
 # Polls keep their cooldowns apart from generation, as batch and file calls do; starting one
 # spends its model's quota and is scoped to the model.
@@ -81,25 +82,7 @@ def _generated_files(operation: dict[str, Any]) -> list[str]:
 
 async def start(gateway: Gateway, exchange: Exchange, scope: Scope, receive: Receive, send: Send) -> None:
     """POST /{v}/models/{model}:predictLongRunning: a new operation balances like any call."""
-    client = gateway.auth.client(scope)
-    model = model_id(scope["path_params"]["model"])
-    client.check_model(model)
-    exchange.model = model
-    body = await read_body(receive, gateway.settings.max_request_bytes)
-    parse_json_object(body)  # a clear 400 for a body that is no JSON object
-    resource_credentials(gateway, "predictLongRunning")  # a clear 501 without Gemini API keys
-    reply = await on_credential(
-        gateway,
-        exchange,
-        "predictLongRunning",
-        model,
-        "POST",
-        f"{api_version(scope['path'])}/models/{model}:predictLongRunning",
-        allowed=None,
-        body=body,
-    )
-    await _learn(gateway, reply, client.id)
-    await answer(send, exchange, reply)
+    await start_long_running(gateway, exchange, scope, receive, send, "predictLongRunning", None, _learn)
 
 
 async def one(gateway: Gateway, exchange: Exchange, scope: Scope, receive: Receive, send: Send) -> None:
@@ -132,15 +115,6 @@ def routes() -> list[BaseRoute]:
                     methods=["GET"],
                 ),
                 Route(f"{root}/operations", ASGIEndpoint(gemini_endpoint(list_operations)), methods=["GET"]),
-                Route(
-                    f"{root}/operations/{{operation_id}}:cancel",
-                    ASGIEndpoint(gemini_endpoint(one)),
-                    methods=["POST"],
-                ),
-                Route(
-                    f"{root}/operations/{{operation_id}}",
-                    ASGIEndpoint(gemini_endpoint(one)),
-                    methods=["GET", "DELETE"],
-                ),
+                *long_running_routes(f"{root}/operations", "operation_id", one),
             ]
     return table

@@ -10,17 +10,34 @@ that credential first (and remembering it) when the gateway never saw the resour
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Any
 from urllib.parse import parse_qsl
 
 import orjson
+from starlette.routing import BaseRoute, Route
 
-from gemini_gateway.affinity.resources import affinity_of, list_merged, on_owner
+from gemini_gateway.affinity.resources import (
+    affinity_of,
+    list_merged,
+    on_credential,
+    on_owner,
+    resource_credentials,
+)
 from gemini_gateway.backends.base import ResourceReply
 from gemini_gateway.context import Gateway, gateway_of
 from gemini_gateway.errors import GatewayError
 from gemini_gateway.exchange import Exchange, get_exchange
-from gemini_gateway.resource_names import api_version
-from gemini_gateway.routes.asgi import Receive, Scope, Send, gateway_headers, send_response
+from gemini_gateway.resource_names import api_version, model_id
+from gemini_gateway.routes.asgi import (
+    ASGIEndpoint,
+    Receive,
+    Scope,
+    Send,
+    gateway_headers,
+    parse_json_object,
+    read_body,
+    send_response,
+)
 from gemini_gateway.routes.errors import send_error
 
 Handler = Callable[[Gateway, Exchange, Scope, Receive, Send], Awaitable[None]]
@@ -61,6 +78,49 @@ def gemini_endpoint(handle: Handler) -> Callable[[Scope, Receive, Send], Awaitab
 
 
 Learn = Callable[[Gateway, ResourceReply, str | None], Awaitable[None]]
+# Checks a start call's JSON body (given the rpc it names) before any key is spent on it.
+CheckStart = Callable[[str, dict[str, Any]], None]
+
+
+def _any_body(rpc: str, request: dict[str, Any]) -> None:
+    """Any JSON object starts the resource: Google checks the rest."""
+
+
+async def start_long_running(
+    gateway: Gateway,
+    exchange: Exchange,
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    method: str,
+    own_scope: str | None,
+    learn: Learn,
+    check: CheckStart = _any_body,
+) -> None:
+    """POST /{v}/models/{model}:{rpc} that starts a long-running resource (a batch, an operation):
+    it balances like any call (or is bound by the dispatcher's binder when the body names a file
+    of one key), and the answer teaches which key holds what it names (`learn`). Cooldowns are
+    kept under `own_scope`, or the model's own when None (the call spends the model's quota)."""
+    client = gateway.auth.client(scope)
+    model = model_id(scope["path_params"]["model"])
+    rpc = scope["path"].rpartition(":")[2]
+    client.check_model(model)
+    exchange.model = model
+    body = await read_body(receive, gateway.settings.max_request_bytes)
+    check(rpc, parse_json_object(body))  # a clear 400 for a body that is no JSON object
+    resource_credentials(gateway, method)  # a clear 501 without Gemini API keys
+    reply = await on_credential(
+        gateway,
+        exchange,
+        method,
+        own_scope or model,
+        "POST",
+        f"{api_version(scope['path'])}/models/{model}:{rpc}",
+        allowed=None,
+        body=body,
+    )
+    await learn(gateway, reply, client.id)
+    await answer(send, exchange, reply)
 
 
 async def long_running_call(
@@ -96,6 +156,17 @@ async def long_running_call(
     elif verb == "GET":
         await learn(gateway, reply, exchange.client_id)
     await answer(send, exchange, reply)
+
+
+def long_running_routes(collection_root: str, id_param: str, handle: Handler) -> list[BaseRoute]:
+    """The routes `long_running_call` answers for one collection: POST `{root}/{id}:cancel`, GET
+    and DELETE `{root}/{id}`. Cancel comes first: a path parameter matches any text but "/", so
+    the plain route would take `x:cancel` for an id."""
+    one = f"{collection_root}/{{{id_param}}}"
+    return [
+        Route(f"{one}:cancel", ASGIEndpoint(gemini_endpoint(handle)), methods=["POST"]),
+        Route(one, ASGIEndpoint(gemini_endpoint(handle)), methods=["GET", "DELETE"]),
+    ]
 
 
 async def merged_list(

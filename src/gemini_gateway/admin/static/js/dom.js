@@ -212,6 +212,25 @@ export function modal(build, onClose, label = "") {
   return close;
 }
 
+// A dialog's save, as every edit dialog does it: its buttons held while `work` runs; then the
+// dialog closes and the page refreshes, or the error shows in `status` and focus goes back to
+// `input`, the dialog left open so the value can be corrected.
+export async function saveInDialog({ buttons, status, input, close, refresh }, work) {
+  const held = buttons.filter(Boolean);
+  for (const b of held) b.disabled = true;
+  try {
+    await work();
+    close();
+    refresh();
+  } catch (exc) {
+    status.textContent = t("common.notSaved", { message: exc.message });
+    status.className = "notice bad";
+    input.focus();
+  } finally {
+    for (const b of held) b.disabled = false;
+  }
+}
+
 export function confirmDialog(title, text, action = t("common.confirm"), danger = true) {
   return new Promise((resolve) => {
     let answer = false;

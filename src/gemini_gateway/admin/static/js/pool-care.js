@@ -4,7 +4,7 @@
 // account's tier (loadCodeAssist) with, for Antigravity, each model's remaining quota.
 // Rendered by the Pool page (pages/pool.js): a compact line per row, the whole in a details row.
 import { api } from "./api.js";
-import { ago, duration, h, icon, modal, num, pct, statusClass, toast, when } from "./dom.js";
+import { ago, duration, h, icon, modal, num, pct, saveInDialog, statusClass, toast, when } from "./dom.js";
 import { t, tn } from "./i18n.js";
 import { googleLoginDialog } from "./oauth-login.js";
 
@@ -267,22 +267,12 @@ export function proxyDialog(c, refresh) {
     const input = h("input", { name: "credential_proxy", value: "", maxlength: 2048, autocomplete: "off", spellcheck: "false", placeholder: c.proxy || t("pool.proxy.placeholder"), "aria-label": t("pool.proxy.label") });
     const status = h("div", { role: "alert" });
     const buttons = [];
-    async function send(proxy) {
-      for (const b of buttons) b.disabled = true;
-      try {
+    const send = (proxy) =>
+      saveInDialog({ buttons, status, input, close, refresh }, async () => {
         const row = await api(`/api/keys/${encodeURIComponent(c.id)}/proxy`, { method: "PUT", body: { proxy } });
         const shown = row.proxy || (row.proxy_source === "setting" ? t("pool.proxy.direct") : t("pool.proxy.none"));
         toast(t("pool.proxy.set", { label: c.label, proxy: shown }), "ok");
-        close();
-        refresh();
-      } catch (exc) {
-        status.textContent = t("common.notSaved", { message: exc.message });
-        status.className = "notice bad";
-        input.focus();
-      } finally {
-        for (const b of buttons) b.disabled = false;
-      }
-    }
+      });
     const direct = h("button", { type: "button", name: "proxy_direct", onclick: () => send("") }, t("pool.proxy.directButton"));
     const forget = c.proxy_source === "setting" ? h("button", { type: "button", name: "proxy_forget", onclick: () => send(null) }, t("pool.proxy.forget")) : null;
     const save = h("button", { class: "primary", type: "submit" }, icon("check"), t("common.save"));

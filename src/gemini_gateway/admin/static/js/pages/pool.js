@@ -2,7 +2,7 @@
 // Google accounts (OAuth) are added through their login (../oauth-login.js); their project is set and
 // they are removed through /api/oauth.
 import { api } from "../api.js";
-import { ago, clear, confirmDialog, duration, h, icon, modal, num, pct, toast } from "../dom.js";
+import { ago, clear, confirmDialog, duration, h, icon, modal, num, pct, saveInDialog, toast } from "../dom.js";
 
 const HEALTHS = ["ok", "cooling", "busy", "offline", "failed", "disabled"];
 const filters = { kind: "", health: "", text: "" };
@@ -184,23 +184,11 @@ function projectDialog(c, refresh) {
     const automatic = account.project_explicit
       ? h("button", { type: "button", onclick: () => send(null) }, t("pool.project.findAuto"))
       : null;
-    async function send(projectId) {
-      save.disabled = true;
-      if (automatic) automatic.disabled = true;
-      try {
+    const send = (projectId) =>
+      saveInDialog({ buttons: [save, automatic], status, input, close, refresh }, async () => {
         const row = await api(`/api/oauth/accounts/${encodeURIComponent(c.id)}`, { method: "PATCH", body: { project_id: projectId } });
         toast(projectId ? t("pool.project.set", { label: c.label, project: row.account.project }) : t("pool.project.cleared", { label: c.label }), "ok");
-        close();
-        refresh();
-      } catch (exc) {
-        status.textContent = t("common.notSaved", { message: exc.message });
-        status.className = "notice bad";
-        input.focus();
-      } finally {
-        save.disabled = false;
-        if (automatic) automatic.disabled = false;
-      }
-    }
+      });
     return h(
       "form",
       {
