@@ -88,6 +88,10 @@ def test_sign_a_profile_in_by_clicking_and_typing_through_the_picture(
         assert "not signed in yet" in page.inner_text(".remote-login header")
         assert page.is_disabled("button[name=finish]")
         shot(page, "aistudio-sign-in-window")
+        # Left for the profiles: the open window is listed there, and found again from the list.
+        page.evaluate("location.hash = '#/aistudio'")
+        page.locator(f'.studio-windows li[data-window="{window_id}"] a', has_text="Resume").click()
+        assert wait_for_window(page) == window_id
 
         box = page.locator(".remote-shot").bounding_box()
         assert box["width"] < 1024  # scaled: the click is placed back in the window's coordinates

@@ -62,6 +62,13 @@ class StandinState:
         self.chunks = 4
         self.delay = 0.05
         self.rotations = 0  # every answer rotates the session cookie, as Google's pages do
+        # Cleared by a test to hold the last step of signing in (a navigation under way, from a
+        # page that is not the sign-in page) or the sign-in page's web font (which Playwright's
+        # screenshots wait for), until set again.
+        self.sign_in_go = threading.Event()
+        self.font_go = threading.Event()
+        self.sign_in_go.set()
+        self.font_go.set()
 
     def reset(self) -> None:
         with self.lock:
@@ -70,6 +77,8 @@ class StandinState:
             self.events.clear()
             self.chunks, self.delay = 4, 0.05
             self.rotations = 0
+        self.sign_in_go.set()
+        self.font_go.set()
 
     def stops(self, account: str | None = None) -> int:
         return sum(1 for e in self.events if e["type"] == "stop" and account in (None, e["account"]))
@@ -189,10 +198,14 @@ def create_standin_app(state: StandinState) -> Starlette:
         if request.method == "POST":
             form = (await request.body()).decode()
             email = dict(p.split("=", 1) for p in form.split("&") if "=" in p).get("email", "")
-            answer = RedirectResponse("/prompts/new_chat", status_code=303)
+            # Held: through a page of its own that goes on by script, as Google's sign-in does.
+            onward = "/prompts/new_chat" if state.sign_in_go.is_set() else "/standin/continue"
+            answer = RedirectResponse(onward, status_code=303)
             answer.set_cookie("SID", email.split("%40")[0] or "?", httponly=True)
             return answer
         return HTMLResponse(
+            "<style>@font-face{font-family:standin;src:url(/standin/font.woff2)}"
+            "h1{font-family:standin,sans-serif}</style>"
             "<h1>Sign in</h1><form method=post>"
             '<input type=email name=email aria-label="Email or phone" '
             'style="position:absolute;left:100px;top:200px;width:300px;height:30px"></form>'
@@ -200,6 +213,19 @@ def create_standin_app(state: StandinState) -> Starlette:
 
     async def script(request: Request) -> Response:
         return FileResponse(HERE / "standin.js", media_type="text/javascript")
+
+    async def signing_in(request: Request) -> Response:
+        return HTMLResponse("<p>Signing you in…</p><script>location.replace('/standin/landing')</script>")
+
+    async def landing(request: Request) -> Response:
+        while not state.sign_in_go.is_set():
+            await asyncio.sleep(0.02)
+        return RedirectResponse("/prompts/new_chat", status_code=303)
+
+    async def font(request: Request) -> Response:
+        while not state.font_go.is_set():
+            await asyncio.sleep(0.02)
+        return Response(status_code=404)  # no such font: the page falls back to sans-serif
 
     async def list_models(request: Request) -> Response:
         models = [[f"models/{mid}", None, "001", name] for mid, name in MODELS]
@@ -282,6 +308,9 @@ def create_standin_app(state: StandinState) -> Starlette:
             Route("/prompts/new_chat", page),
             Route("/ServiceLogin", sign_in, methods=["GET", "POST"]),
             Route("/standin/standin.js", script),
+            Route("/standin/font.woff2", font),
+            Route("/standin/continue", signing_in),
+            Route("/standin/landing", landing),
             Route("/standin/events", events, methods=["POST"]),
             Route(RPC + "ListModels", list_models, methods=["POST"]),
             Route(RPC + "GenerateContent", generate, methods=["POST"]),

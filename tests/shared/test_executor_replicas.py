@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 
 from gemini_gateway.backends.base import UpstreamCall
@@ -18,6 +19,7 @@ from gemini_gateway.backends.executor_relay import (
     RELAY_PATH,
     SIGN_HEADER,
     FrameReader,
+    RelayNonces,
     describe_call,
     error_from,
     failure_frame,
@@ -157,6 +159,57 @@ async def test_the_relay_route_refuses_unsigned_and_forged_calls(
             assert not tab.tasks
 
 
+@pytest.mark.parametrize("shared", ["redis", "memory"])
+async def test_a_signed_relay_sent_again_is_refused(
+    replicas: Any, redis_url: str, fake_url: str, shared: str
+) -> None:
+    options = {"redis_url": redis_url} if shared == "redis" else {}
+    with replicas(1, **options, **ONLY_EXECUTORS) as (a,):
+        async with executor(a.url, fake_url, "tab") as tab, httpx.AsyncClient(base_url=a.url) as client:
+            await wait_until(lambda: _has_secret(a))
+            body = orjson.dumps(BODY)
+            described = describe_call("executor:tab", UpstreamCall("generateContent", MODEL, body))
+            signed = {
+                CALL_HEADER: described,
+                SIGN_HEADER: sign(a.gateway.executors.relay_secret, described, body),
+            }
+            first = await client.post(RELAY_PATH, headers=signed, content=body)
+            assert first.status_code == 200 and len(tab.tasks) == 1
+            replayed = await client.post(RELAY_PATH, headers=signed, content=body)
+            assert replayed.status_code == 403 and "replay" in replayed.text
+            assert len(tab.tasks) == 1  # the tab spent nothing on the copy
+            # The same call signed again (a new nonce) is a new request, as a retry must be.
+            again = {**signed, SIGN_HEADER: sign(a.gateway.executors.relay_secret, described, body)}
+            assert (await client.post(RELAY_PATH, headers=again, content=body)).status_code == 200
+            assert len(tab.tasks) == 2
+
+
+async def _has_secret(running: Any) -> bool:
+    return running.gateway.executors.relay_secret is not None
+
+
+async def test_relay_nonces_are_taken_once_per_window_and_forgotten_after() -> None:
+    now = [1000.0]
+    nonces = RelayNonces(clock=lambda: now[0])
+    assert await nonces.first_use("a") and await nonces.first_use("b")
+    assert not await nonces.first_use("a")
+    now[0] += RelayNonces.WINDOW - 1
+    assert not await nonces.first_use("b")  # a signature with a stamp ahead is still accepted now
+    now[0] += 2
+    assert await nonces.first_use("a")  # its signature is too old to pass `verify` by now
+    assert len(nonces._seen) == 1  # the expired ones are dropped, not kept forever
+
+    async def shared_down(key: str, seconds: float) -> bool | None:
+        return None  # Redis unreachable: memory decides
+
+    async def shared_says_seen(key: str, seconds: float) -> bool | None:
+        assert key == "relay-nonce:c" and seconds >= 2 * 60
+        return False
+
+    assert await RelayNonces(shared_down).first_use("c")
+    assert not await RelayNonces(shared_says_seen).first_use("c")
+
+
 def test_frames_and_signatures() -> None:
     reader = FrameReader()
     data = frame(b"c", b'{"a": 1}') + failure_frame(UpstreamError(429, b'{"error": {"message": "slow"}}'))
@@ -168,7 +221,12 @@ def test_frames_and_signatures() -> None:
         again = error_from(reader.feed(failure_frame(original))[0][1])
         assert type(again) is type(original) and again.status_code == original.status_code
     signed = sign(b"k", "meta", b"body", now=1000.0)
-    assert verify(b"k", signed, "meta", b"body", now=1030.0)
+    nonce = verify(b"k", signed, "meta", b"body", now=1030.0)
+    assert nonce and nonce != verify(
+        b"k", sign(b"k", "meta", b"body", now=1000.0), "meta", b"body", now=1000.0
+    )
+    stamp, _, mac = signed.partition(".")
+    assert not verify(b"k", f"{stamp}.other-nonce.{mac.partition('.')[2]}", "meta", b"body", now=1000.0)
     assert not verify(b"k", signed, "meta", b"body", now=1100.0)  # too old
     assert not verify(b"k", signed, "other", b"body", now=1000.0)
     assert not verify(b"x", signed, "meta", b"body", now=1000.0)

@@ -6,6 +6,7 @@ POST   /api/aistudio/profiles/{name}/check health check now (opens the page if n
 DELETE /api/aistudio/profiles/{name}       stop serving it and delete its file
 
 Remote login (aistudio/remote_login.py), for servers without a display:
+GET    /api/aistudio/logins                the open sign-in windows (to find one again)
 POST   /api/aistudio/logins                {"name": ...}: open a sign-in window for the profile
 GET    /api/aistudio/logins/{id}           its address and whether AI Studio shows it signed in
 GET    /api/aistudio/logins/{id}/screenshot  what the window shows (PNG)
@@ -82,6 +83,11 @@ async def delete_profile(request: Request, name: str) -> JSONBody:
     if not await service.delete_profile(name):
         raise RequestError(f"no AI Studio profile named {name}", status_code=404)
     return JSONBody({"deleted": name})
+
+
+@router.get("/logins")
+async def list_logins(request: Request) -> JSONBody:
+    return JSONBody({"logins": await _service(request).logins.listing()})
 
 
 @router.post("/logins")

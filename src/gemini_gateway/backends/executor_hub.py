@@ -42,6 +42,7 @@ from gemini_gateway.backends.executor_protocol import (
     task_error,
     task_frame,
 )
+from gemini_gateway.backends.executor_relay import RelayNonces
 from gemini_gateway.errors import CallRefused, GatewayError, StreamCut, UpstreamUnreachable
 from gemini_gateway.pool.credential import Credential
 from gemini_gateway.pool.pool import CredentialPool
@@ -337,6 +338,7 @@ class ExecutorHub:
         # and the key that signs calls other replicas relay to this one's tabs (routes/executor.py).
         self.on_change: Callable[[], None] | None = None
         self.relay_secret: bytes | None = None
+        self.relay_nonces = RelayNonces()  # shared/executors.py hands it the shared state's memory
 
     def connection_of(self, credential: Credential) -> ExecutorConnection:
         connection = getattr(credential, "connection", None)

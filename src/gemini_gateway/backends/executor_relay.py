@@ -16,8 +16,10 @@ fails over. An owner that cannot be reached is `UpstreamUnreachable` too: the ca
 and the registry entry expires if the owner is gone for good.
 
 Requests are signed (`sign` / `verify`): HMAC-SHA256 under a key every replica derives from the
-shared secret key (or REPLICA_SECRET), over a timestamp, the call's description and a digest of
-its body; never a token in the clear.
+shared secret key (or REPLICA_SECRET), over a timestamp, a random nonce, the call's description
+and a digest of its body; never a token in the clear. The owner takes each nonce once
+(`RelayNonces`, for as long as its timestamp is accepted): a captured request sent again within
+that window is refused, so it cannot make a tab spend its quota twice.
 """
 
 from __future__ import annotations
@@ -25,9 +27,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import secrets
 import struct
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 import orjson
@@ -147,23 +150,65 @@ def read_call(described: str, body: bytes) -> tuple[str, UpstreamCall]:
         raise ValueError("not a relayed call") from exc
 
 
-def _mac(secret: bytes, stamp: str, described: str, body: bytes) -> str:
-    message = f"{stamp}\n{described}\n{hashlib.sha256(body).hexdigest()}".encode()
+def _mac(secret: bytes, stamp: str, nonce: str, described: str, body: bytes) -> str:
+    message = f"{stamp}\n{nonce}\n{described}\n{hashlib.sha256(body).hexdigest()}".encode()
     return hmac.new(secret, message, hashlib.sha256).hexdigest()
 
 
-def sign(secret: bytes, described: str, body: bytes, now: float | None = None) -> str:
+def sign(
+    secret: bytes, described: str, body: bytes, now: float | None = None, nonce: str | None = None
+) -> str:
+    """`stamp.nonce.mac`; a fresh nonce each time, so the same call sent twice is two requests."""
     stamp = str(int(now if now is not None else time.time()))
-    return f"{stamp}.{_mac(secret, stamp, described, body)}"
+    nonce = nonce or secrets.token_urlsafe(16)  # URL-safe base64 has no "."
+    return f"{stamp}.{nonce}.{_mac(secret, stamp, nonce, described, body)}"
 
 
-def verify(secret: bytes, signature: str, described: str, body: bytes, now: float | None = None) -> bool:
-    stamp, _, mac = signature.partition(".")
-    if not stamp.isdigit():
-        return False
+def verify(
+    secret: bytes, signature: str, described: str, body: bytes, now: float | None = None
+) -> str | None:
+    """The signature's nonce when it is genuine and recent, else None (the nonce is not yet
+    checked against replays: `RelayNonces.first_use` does that)."""
+    stamp, _, rest = signature.partition(".")
+    nonce, _, mac = rest.partition(".")
+    if not stamp.isdigit() or not nonce:
+        return None
     if abs((now if now is not None else time.time()) - int(stamp)) > MAX_SKEW_SECONDS:
-        return False
-    return hmac.compare_digest(mac, _mac(secret, stamp, described, body))
+        return None
+    return nonce if hmac.compare_digest(mac, _mac(secret, stamp, nonce, described, body)) else None
+
+
+SharedOnce = Callable[[str, float], Awaitable[bool | None]]
+
+
+class RelayNonces:
+    """Nonces of signed relays taken so far, each kept as long as its signature could be accepted.
+
+    `shared` (the shared state's `first_use`, with Redis) remembers them for every replica and
+    across restarts; it answers None when it cannot, and this process's memory decides instead.
+    """
+
+    WINDOW = 2 * MAX_SKEW_SECONDS + 1  # a stamp up to MAX_SKEW in the future stays valid this long
+
+    def __init__(self, shared: SharedOnce | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+        self.shared = shared
+        self.clock = clock
+        self._seen: dict[str, float] = {}  # nonce -> when it may be forgotten, oldest first
+
+    async def first_use(self, nonce: str) -> bool:
+        if self.shared is not None:
+            answer = await self.shared(f"relay-nonce:{nonce}", self.WINDOW)
+            if answer is not None:
+                return answer
+        now = self.clock()
+        for old, until in list(self._seen.items()):
+            if until > now:
+                break  # insertion order is expiry order: the rest are younger
+            del self._seen[old]
+        if nonce in self._seen:
+            return False
+        self._seen[nonce] = now + self.WINDOW
+        return True
 
 
 # The relaying side ---------------------------------------------------------------------------

@@ -141,8 +141,11 @@ async def relay(request: Request) -> Response:
     described = request.headers.get(CALL_HEADER, "")
     signature = request.headers.get(SIGN_HEADER, "")
     body = await request.body()
-    if hub.relay_secret is None or not verify(hub.relay_secret, signature, described, body):
+    nonce = None if hub.relay_secret is None else verify(hub.relay_secret, signature, described, body)
+    if nonce is None:
         return Response("not a signed relay from a replica of this gateway", status_code=403)
+    if not await hub.relay_nonces.first_use(nonce):
+        return Response("this signed relay was received before: a replay is refused", status_code=403)
     try:
         credential_id, call = read_call(described, body)
     except (ValueError, GatewayError) as exc:

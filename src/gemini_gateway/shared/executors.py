@@ -24,7 +24,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 import orjson
 from sqlalchemy import delete, select
 
-from gemini_gateway.backends.executor_relay import SIGN_PURPOSE, ExecutorRelay, RemoteExecutorCredential
+from gemini_gateway.backends.executor_relay import (
+    SIGN_PURPOSE,
+    ExecutorRelay,
+    RelayNonces,
+    RemoteExecutorCredential,
+)
 from gemini_gateway.shared.records import _put
 from gemini_gateway.store.models import PoolState
 
@@ -259,6 +264,7 @@ async def start_executors(gateway: Gateway, replica: str, state: Any) -> Executo
         log.warning("executors: no secret key to sign relays with; tabs serve only their own replica")
         return None
     hub.relay_secret = secret
+    hub.relay_nonces = RelayNonces(state.first_use)
     attach_relay(backend, secret)
     directory = ExecutorDirectory(gateway, replica, registry)
     await directory.start()

@@ -249,6 +249,16 @@ class RedisState:
         record: dict[str, Any] | None = orjson.loads(raw) if raw else None
         return record if record is not None and record["expires"] > time.time() else None
 
+    async def first_use(self, key: str, seconds: float) -> bool | None:
+        if self._down is not None:
+            return None
+        try:
+            taken = await self.client.set(f"{self.prefix}:once:{key}", b"1", nx=True, ex=max(1, int(seconds)))
+        except Exception as exc:
+            self._fail(exc)
+            return None
+        return bool(taken)
+
     async def drop_session(self, session_id: str) -> None:
         key = session_key(session_id)
         if self._down is None:

@@ -30,6 +30,10 @@ class SharedState(Protocol):
 
     async def put_session(self, session_id: str, record: dict[str, Any], expires: float) -> None: ...
 
+    async def first_use(self, key: str, seconds: float) -> bool | None:
+        """Take `key` for `seconds`: True the first time any replica takes it in that time,
+        False after, None when no shared store answers (the caller remembers it locally)."""
+
     async def get_session(self, session_id: str) -> dict[str, Any] | None: ...
 
     async def drop_session(self, session_id: str) -> None: ...
@@ -60,6 +64,9 @@ class LocalState:
         return None
 
     async def get_session(self, session_id: str) -> dict[str, Any] | None:
+        return None
+
+    async def first_use(self, key: str, seconds: float) -> bool | None:
         return None
 
     async def drop_session(self, session_id: str) -> None:

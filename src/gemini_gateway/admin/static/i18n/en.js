@@ -614,4 +614,8 @@ export default {
   "studio.closed": "Sign-in window closed",
   "studio.saved": "Profile {name} saved: it serves now",
   "studio.back": "Back to the profiles",
+  "studio.windows.title": "Open sign-in windows",
+  "studio.windows.lead": "Windows still open in the gateway's browser (closed after 15 minutes left alone): pick one up again here.",
+  "studio.windows.resume": "Resume",
+  "studio.windows.opened": "opened {when}",
 };

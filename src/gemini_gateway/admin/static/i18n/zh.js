@@ -614,4 +614,8 @@ export default {
   "studio.closed": "登录窗口已关闭",
   "studio.saved": "配置文件 {name} 已保存，现已开始服务",
   "studio.back": "返回配置文件列表",
+  "studio.windows.title": "已打开的登录窗口",
+  "studio.windows.lead": "网关浏览器中仍然打开的窗口（闲置 15 分钟后关闭）：可在此继续操作。",
+  "studio.windows.resume": "继续",
+  "studio.windows.opened": "{when}打开",
 };

@@ -59,6 +59,8 @@ async function profilesView(main) {
     h("div", { class: "row" }, openButton),
     status,
   );
+  // Sign-in windows still open (left for another page, or a reload): found again from here.
+  const windows = h("section", { class: "card stack studio-windows", hidden: true });
   const tbody = h("tbody");
   const table = h(
     "table",
@@ -71,7 +73,29 @@ async function profilesView(main) {
       h("section", { class: "card stack" }, h("header", {}, h("h2", {}, t("studio.signIn.title"))), h("p", { class: "muted", style: { margin: 0 } }, t("studio.signIn.lead")), form),
       h("section", { class: "card" }, h("header", {}, h("h2", {}, t("studio.profiles.title"))), h("div", { class: "table-wrap" }, table)),
     ),
+    windows,
   );
+  api("/api/aistudio/logins").then(({ logins }) => {
+    if (!logins.length) return;
+    const items = logins.map((w) =>
+      h(
+        "li",
+        { dataset: { window: w.id } },
+        h("span", { class: "mono" }, w.name),
+        " ",
+        h("span", { class: "faint" }, t("studio.windows.opened", { when: ago(w.opened) })),
+        " ",
+        h("a", { href: `#/aistudio/${encodeURIComponent(w.id)}`, "aria-label": `${t("studio.windows.resume")}: ${w.name}` }, t("studio.windows.resume")),
+      ),
+    );
+    clear(
+      windows,
+      h("header", {}, h("h2", {}, t("studio.windows.title"))),
+      h("p", { class: "muted", style: { margin: 0 } }, t("studio.windows.lead")),
+      h("ul", { class: "holds" }, items),
+    );
+    windows.hidden = false;
+  }).catch(() => {}); // the list is a convenience: the page works without it
   let data;
   try {
     data = await api("/api/aistudio/profiles");
