@@ -28,15 +28,17 @@ import hmac
 import struct
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 import orjson
 
 from gemini_gateway.backends.base import UpstreamCall, UpstreamReply
 from gemini_gateway.backends.executor_protocol import ALL_CAPABILITIES
 from gemini_gateway.errors import CallRefused, GatewayError, StreamCut, UpstreamError, UpstreamUnreachable
 from gemini_gateway.pool.credential import Credential
+
+if TYPE_CHECKING:
+    import httpx
 
 RELAY_PATH = "/internal/executors/relay"
 RELAY_TYPE = "application/x-gateway-relay"
@@ -208,11 +210,14 @@ class ExecutorRelay:
     """Sends calls for remote tabs to their owners; one HTTP client for all of them."""
 
     def __init__(self, secret: bytes, idle_timeout: float) -> None:
+        import httpx  # only replicas relaying to each other need it (with rich and pygments, ~4 MB)
+
         self.secret = secret
         self.idle_timeout = idle_timeout
         # Replicas talk directly: no proxy from the environment, no upstream proxy.
         timeout = httpx.Timeout(idle_timeout + 5.0, connect=CONNECT_TIMEOUT)
-        self.client = httpx.AsyncClient(timeout=timeout, trust_env=False)
+        self.client: httpx.AsyncClient = httpx.AsyncClient(timeout=timeout, trust_env=False)
+        self._http_error = httpx.HTTPError
 
     async def unary(self, call: UpstreamCall, credential: RemoteExecutorCredential) -> UpstreamReply:
         body = b""
@@ -236,7 +241,7 @@ class ExecutorRelay:
         )
         try:
             response = await self.client.send(request, stream=True)
-        except httpx.HTTPError as exc:
+        except self._http_error as exc:
             raise UpstreamUnreachable(f"{where} cannot be reached: {type(exc).__name__}") from None
         received = 0
         try:
@@ -257,7 +262,7 @@ class ExecutorRelay:
                     else:
                         return
             raise (StreamCut if received else UpstreamUnreachable)(f"{where}: the relay ended early")
-        except httpx.HTTPError as exc:
+        except self._http_error as exc:
             message = f"{where}: the relay broke ({type(exc).__name__})"
             raise (StreamCut if received else UpstreamUnreachable)(message) from None
         finally:
