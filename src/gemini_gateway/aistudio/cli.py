@@ -17,8 +17,7 @@ import typer
 
 from gemini_gateway.aistudio import page_spec
 from gemini_gateway.aistudio.browser import DEBIAN_CHROMIUM
-from gemini_gateway.aistudio.profiles import ProfileError, ProfileStore, check_name
-from gemini_gateway.aistudio.service import profiles_dir
+from gemini_gateway.aistudio.profiles import ProfileError, ProfileStore, check_name, profiles_dir
 from gemini_gateway.settings import Settings, load_settings
 
 aistudio_app = typer.Typer(help="AI Studio page automation: saved browser logins.", no_args_is_help=True)

@@ -13,13 +13,20 @@ import os
 import re
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
+
+if TYPE_CHECKING:
+    from gemini_gateway.settings import Settings
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 # Cookies without which Google treats the browser as logged out.
 SESSION_COOKIES = frozenset({"SID", "__Secure-1PSID", "__Secure-3PSID"})
+
+
+def profiles_dir(settings: Settings) -> Path:
+    return settings.aistudio_profiles_dir or settings.data_dir / "aistudio"
 
 
 class ProfileError(ValueError):

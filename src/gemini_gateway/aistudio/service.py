@@ -13,7 +13,6 @@ import contextlib
 import logging
 import os
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -24,7 +23,7 @@ from gemini_gateway.aistudio.capture import CaptureSettings, read_helper
 from gemini_gateway.aistudio.config import PageConfig
 from gemini_gateway.aistudio.instance import PageInstance
 from gemini_gateway.aistudio.job import PageJob, quota_error, unreachable
-from gemini_gateway.aistudio.profiles import ProfileStore
+from gemini_gateway.aistudio.profiles import ProfileStore, profiles_dir
 from gemini_gateway.aistudio.quota import QuotaLimits, UsageLedger, seconds_to_reset, tokens_of
 from gemini_gateway.aistudio.remote_login import RemoteLogins
 from gemini_gateway.aistudio.scripts import load_scripts
@@ -39,10 +38,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("gemini_gateway.aistudio")
 SCAN_SECONDS = 10.0
-
-
-def profiles_dir(settings: Settings) -> Path:
-    return settings.aistudio_profiles_dir or settings.data_dir / "aistudio"
 
 
 class AiStudioService:

@@ -39,7 +39,7 @@ from gemini_gateway.backends.base import UpstreamCall, UpstreamReply
 from gemini_gateway.backends.executor_protocol import ALL_CAPABILITIES
 from gemini_gateway.errors import CallRefused, GatewayError, StreamCut, UpstreamError, UpstreamUnreachable
 from gemini_gateway.pool.credential import Credential
-from gemini_gateway.transport.aiohttp_transport import AiohttpTransport
+from gemini_gateway.transport.lazy import LazyAiohttpTransport
 
 RELAY_PATH = "/internal/executors/relay"
 RELAY_TYPE = "application/x-gateway-relay"
@@ -255,8 +255,9 @@ class ExecutorRelay:
     def __init__(self, secret: bytes, idle_timeout: float) -> None:
         self.secret = secret
         self.idle_timeout = idle_timeout
-        # Replicas talk directly: a transport of its own, never through the upstream proxy.
-        self.transport = AiohttpTransport.create(
+        # Replicas talk directly: a transport of its own, never through the upstream proxy; made on
+        # first use, so a gateway that relays nothing never loads aiohttp for it.
+        self.transport = LazyAiohttpTransport(
             proxy=None, connect_timeout=CONNECT_TIMEOUT, read_timeout=idle_timeout + 5.0
         )
 

@@ -5,15 +5,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from gemini_gateway.aistudio.browser import BrowserConfig
-from gemini_gateway.aistudio.profiles import ProfileError, ProfileStore, check_name
-from gemini_gateway.aistudio.service import profiles_dir
-from gemini_gateway.keeper.keeper import Keeper, KeeperConfig
+from gemini_gateway.aistudio.profiles import ProfileError, ProfileStore, check_name, profiles_dir
 from gemini_gateway.settings import Settings
+
+if TYPE_CHECKING:
+    from gemini_gateway.keeper.keeper import Keeper, KeeperConfig
 
 executors_app = typer.Typer(help="Browser executors (docs/executor-protocol.md).", no_args_is_help=True)
 
@@ -22,6 +23,9 @@ def keeper_config(
     settings: Settings, profile: str, url: str, gateway: str | None, token: str | None, name: str | None
 ) -> KeeperConfig:
     """The keeper's settings; typer.BadParameter for a profile or token it cannot use."""
+    # Here, not for every `gemini-gateway` command: the keeper brings the browser driver.
+    from gemini_gateway.keeper.keeper import KeeperConfig
+
     try:
         store = ProfileStore(profiles_dir(settings))
         path = store.path(check_name(profile))
@@ -75,6 +79,8 @@ def keep(
     ] = None,
 ) -> None:
     """Open the executor app headless with a saved login and reopen it whenever it dies."""
+    from gemini_gateway.keeper.keeper import Keeper
+
     config = keeper_config(Settings(), profile, url, gateway, token, name)
     typer.echo(f"keeping {config.app_url} open as {config.name} (profile {profile}); Ctrl-C stops")
     asyncio.run(_keep(Keeper(config)))

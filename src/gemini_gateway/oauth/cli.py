@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import webbrowser
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
@@ -11,15 +10,18 @@ from typing import Annotated
 import typer
 
 from gemini_gateway.errors import GatewayError
-from gemini_gateway.oauth import flavors, sources
+from gemini_gateway.oauth import flavors
 from gemini_gateway.oauth.client import OAuthError, OAuthUnreachable
 from gemini_gateway.oauth.flavors import Flavor
-from gemini_gateway.oauth.login import LoginError, LoopbackReceiver, code_from_paste, finish_login, new_login
+from gemini_gateway.oauth.login import LoginError, code_from_paste, finish_login, new_login
 from gemini_gateway.oauth.onboarding import AccountNotEligible, CodeAssistEndpoint, discover_project
 from gemini_gateway.oauth.tokens import OAuthTokens
 from gemini_gateway.settings import Settings, load_settings
 from gemini_gateway.transport.base import Transport
 from gemini_gateway.transport.build import build_transports
+
+# `sources` (it brings the store, SQLAlchemy) and `loopback` (aiohttp's server) are imported by
+# the commands that use them: `gemini-gateway` builds this group for every command, even --help.
 
 creds_app = typer.Typer(
     help="Google accounts (Gemini CLI or Antigravity logins) for the Code Assist backend."
@@ -43,6 +45,8 @@ def login_command(
 ) -> None:
     """Log a Google account in and save oauth_creds_<email>.json (antigravity_creds_<email>.json)
     into OAUTH_CREDS_DIR."""
+    import webbrowser
+
     settings = load_settings()
     opener = None if no_browser else webbrowser.open
     try:
@@ -62,6 +66,8 @@ def login_command(
 @creds_app.command("list")
 def list_command() -> None:
     """The accounts in OAUTH_CREDS_DIR (email, project, token expiry); never their tokens."""
+    from gemini_gateway.oauth import sources
+
     folder = load_settings().resolved_oauth_creds_dir
     found = sources.load_folder(folder) + sources.load_folder(folder, "antigravity_creds*.json")
     if not found:
@@ -102,6 +108,9 @@ async def _login(
     read_line: Callable[[], str],
     echo: Echo,
 ) -> Path:
+    from gemini_gateway.oauth import sources
+    from gemini_gateway.oauth.loopback import LoopbackReceiver
+
     client = flavor.client
     transports = build_transports(
         proxy=settings.upstream_proxy,

@@ -29,7 +29,6 @@ from gemini_gateway.dialects.generation import with_default_safety
 from gemini_gateway.dialects.media import RemoteImage, substitute_remote_images
 from gemini_gateway.errors import GatewayError, RequestError
 from gemini_gateway.exchange import Exchange, get_exchange
-from gemini_gateway.remote_media import fetch_all
 from gemini_gateway.resource_names import bare_model_id
 from gemini_gateway.routes.asgi import (
     DisconnectGuard,
@@ -123,10 +122,12 @@ class DialectRequest:
         """Fetch http(s) images the client referenced and inline them (Gemini cannot fetch them)."""
         if not images:
             return request
+        from gemini_gateway.remote_media import fetch_all  # it brings aiohttp (transport.lazy)
+
         settings = self.gateway.settings
         assert self.gateway.transports is not None
         fetched = await fetch_all(
-            self.gateway.transports.http,
+            self.gateway.transports.http.made(),
             images,
             max_bytes=settings.media_fetch_max_bytes,
             allow_private=settings.allow_private_media_urls,

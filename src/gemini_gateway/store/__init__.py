@@ -1,5 +1,1 @@
-"""The database: SQLAlchemy 2 async models, Alembic migrations, and queries."""
-
-from gemini_gateway.store.database import Database
-
-__all__ = ["Database"]
+"""The database: SQLAlchemy 2 async models, Alembic migrations, and queries (store.database)."""

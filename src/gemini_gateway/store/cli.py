@@ -5,16 +5,18 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, cast
+from typing import TYPE_CHECKING, Annotated, cast
 
 import typer
 
-from gemini_gateway.settings import Settings
-from gemini_gateway.store.exchanges import LogFilter, parse_time_ms
-from gemini_gateway.store.export import ExportFormat, export_file
+# The store modules bring SQLAlchemy: imported by the commands, not for every `gemini-gateway` run.
+if TYPE_CHECKING:
+    from gemini_gateway.settings import Settings
 
 
 def _time(value: str | None) -> int | None:
+    from gemini_gateway.store.exchanges import parse_time_ms
+
     try:
         return parse_time_ms(value)
     except ValueError as exc:
@@ -43,6 +45,9 @@ def logs_app(load_settings: Callable[[], Settings]) -> typer.Typer:
         errors_only: Annotated[bool, typer.Option("--errors-only", help="Only failed exchanges")] = False,
     ) -> None:
         """Write recorded exchanges as JSON Lines, oldest first (DATABASE_URL / DATA_DIR as the server)."""
+        from gemini_gateway.store.exchanges import LogFilter
+        from gemini_gateway.store.export import ExportFormat, export_file
+
         if fmt not in ("raw", "chat"):
             raise typer.BadParameter("--format must be raw or chat")
         settings = load_settings()

@@ -4,9 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, Float, ForeignKey, Index, Integer, LargeBinary, String, Text
-from sqlalchemy.dialects import mysql
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    TypeDecorator,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeEngine
 
 
 class Base(DeclarativeBase):
@@ -24,8 +37,22 @@ class PoolState(Base):
     updated_at: Mapped[float] = mapped_column(Float)
 
 
-# Bodies can be several MB (a 700k-token prompt); MySQL's plain BLOB stops at 64 KB.
-Blob = LargeBinary().with_variant(mysql.LONGBLOB(), "mysql", "mariadb")
+class Blob(TypeDecorator[bytes]):
+    """Bodies can be several MB (a 700k-token prompt); MySQL's plain BLOB stops at 64 KB.
+
+    A decorator, not `LargeBinary().with_variant(mysql.LONGBLOB(), ...)`: that imports SQLAlchemy's
+    MySQL dialect (~1.5 MB) into every gateway; here it is imported by a MySQL store only.
+    """
+
+    impl = LargeBinary
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name in ("mysql", "mariadb"):
+            from sqlalchemy.dialects.mysql import LONGBLOB
+
+            return dialect.type_descriptor(LONGBLOB())
+        return dialect.type_descriptor(LargeBinary())
 
 
 class ExchangeRow(Base):

@@ -4,18 +4,23 @@ which calls is decided here and nowhere else."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from gemini_gateway.transport.aiohttp_transport import AiohttpTransport
 from gemini_gateway.transport.base import Transport
 from gemini_gateway.transport.http1 import Http1Transport
+from gemini_gateway.transport.lazy import LazyAiohttpTransport
+
+if TYPE_CHECKING:
+    from gemini_gateway.transport.aiohttp_transport import AiohttpTransport
 
 
 @dataclass(slots=True)
 class Transports:
     # Everything: Code Assist, OAuth, Files API and cached contents (streamed uploads), admin
     # checks, media URLs (whose pinned addresses need aiohttp's connector; see remote_media).
-    http: AiohttpTransport
+    # Made on its first use: serving API-key model calls needs no aiohttp (transport.lazy).
+    http: LazyAiohttpTransport
     # Model calls of API keys and Vertex express keys, the hottest path: the lean HTTP/1 client on
     # direct connections, the aiohttp session through a proxy (the lean client speaks to origins only).
     models: Transport
@@ -29,6 +34,8 @@ class Transports:
         """The transport that sends everything through `proxy` (http://, https://, socks5://)."""
         transport = self.proxied.get(proxy)
         if transport is None:
+            from gemini_gateway.transport.aiohttp_transport import AiohttpTransport  # see Transports.http
+
             transport = self.proxied[proxy] = AiohttpTransport.create(
                 proxy=proxy, connect_timeout=self.connect_timeout, read_timeout=self.read_timeout
             )
@@ -44,7 +51,7 @@ class Transports:
 
 
 def build_transports(*, proxy: str | None, connect_timeout: float, read_timeout: float) -> Transports:
-    http = AiohttpTransport.create(proxy=proxy, connect_timeout=connect_timeout, read_timeout=read_timeout)
+    http = LazyAiohttpTransport(proxy=proxy, connect_timeout=connect_timeout, read_timeout=read_timeout)
     models: Transport = http
     if not proxy:
         models = Http1Transport(connect_timeout=connect_timeout, read_timeout=read_timeout)

@@ -1,0 +1,84 @@
+"""What the gateway costs before it serves anything: `python bench/idle.py [--runs 5]`.
+
+- import time of `gemini_gateway.app` and of `gemini-gateway --help` (fresh interpreters, median);
+- idle RSS of `gemini-gateway serve` (pinned to core 0, so recording is inline and the gateway is
+  one process) after start-up and a few calls, on a fresh store (it migrates, which imports
+  Alembic) and again on the same, now current, store (a restart: no Alembic).
+
+Nothing but the fake upstream on loopback is called; each service is stopped at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import services
+
+TOKEN = "idle-client-token"
+BODY = b'{"contents":[{"parts":[{"text":"hi"}]}]}'
+
+
+def seconds(argv: list[str], runs: int) -> float:
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def a_few_calls(base: str) -> None:
+    for path in (
+        f"/v1beta/models/{services.MODEL}:generateContent",
+        f"/v1beta/models/{services.MODEL}:streamGenerateContent?alt=sse",
+    ):
+        request = urllib.request.Request(
+            base + path, BODY, {"x-goog-api-key": TOKEN, "content-type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            response.read()
+
+
+def idle_rss(workdir: Path, upstream: str) -> float:
+    gateway = services.start_gateway(workdir, 0, upstream, ["idle-key-1", "idle-key-2"], TOKEN)
+    try:
+        for _ in range(3):
+            a_few_calls(gateway.base_url)
+        time.sleep(1.0)  # the inline recorder writes between requests
+        return gateway.rss_bytes() / 1e6
+    finally:
+        gateway.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--runs", type=int, default=5, help="fresh interpreters per import timing")
+    args = parser.parse_args()
+    cli = services._gateway_cli()
+    print(
+        f"import gemini_gateway.app: {seconds([sys.executable, '-c', 'import gemini_gateway.app'], args.runs):.2f} s"
+    )
+    print(f"gemini-gateway --help: {seconds([cli, '--help'], args.runs):.2f} s")
+    with tempfile.TemporaryDirectory(prefix="gateway-idle-") as tmp:
+        workdir = Path(tmp)
+        fake = services.start_fake(workdir, 1)
+        try:
+            print(f"idle RSS, fresh store (migrates): {idle_rss(workdir, fake.base_url):.1f} MB")
+            print(f"idle RSS, current store (restart): {idle_rss(workdir, fake.base_url):.1f} MB")
+        finally:
+            fake.stop()
+
+
+if __name__ == "__main__":
+    main()
