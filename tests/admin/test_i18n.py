@@ -375,7 +375,8 @@ def test_first_run_imports_gcli2api_and_gemini_cli_credentials_and_an_aistudio_p
             "input[name=import_file]",
             [str(SAMPLES / "oauth_creds.json"), str(SAMPLES / "gemini-cli-oauth_creds.json")],
         )
-        gcli = page.locator(".import-result", has_text="oauth_creds.json —")
+        # Anchored: "gemini-cli-oauth_creds.json —" holds the same words.
+        gcli = page.locator(".import-result", has_text=re.compile(r"^\s*oauth_creds\.json —"))
         gcli.wait_for()
         assert "已添加 Google 账号 sample.operator@example.com" in gcli.inner_text()
         cli = page.locator(".import-result", has_text="gemini-cli-oauth_creds.json")
