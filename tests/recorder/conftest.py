@@ -22,7 +22,7 @@ RECORDING = {
 ADMIN = {"authorization": f"Bearer {ADMIN_TOKEN}"}
 
 
-def wait_for_records(url: str, count: int, timeout: float = 10.0, **params: Any) -> list[dict[str, Any]]:
+def wait_for_records(url: str, count: int, timeout: float = 60.0, **params: Any) -> list[dict[str, Any]]:
     """Poll `/api/logs` until `count` records match (the writer batches, so they land a bit later)."""
     deadline = time.monotonic() + timeout
     items: list[dict[str, Any]] = []
@@ -47,7 +47,7 @@ def recorder_status(url: str, token: str = ADMIN_TOKEN) -> dict[str, Any]:
     return answer.json()  # type: ignore[no-any-return]
 
 
-def wait_for_health(url: str, timeout: float = 10.0, token: str = ADMIN_TOKEN) -> dict[str, Any]:
+def wait_for_health(url: str, timeout: float = 60.0, token: str = ADMIN_TOKEN) -> dict[str, Any]:
     """Poll `/api/recorder` until the writer has tried the store once: healthy, or with an error.
 
     The writer process reports after it started, so a status read at once may say neither yet.
@@ -60,7 +60,7 @@ def wait_for_health(url: str, timeout: float = 10.0, token: str = ADMIN_TOKEN) -
         time.sleep(0.05)
 
 
-def wait_for_status(url: str, timeout: float = 10.0, **expected: Any) -> dict[str, Any]:
+def wait_for_status(url: str, timeout: float = 60.0, **expected: Any) -> dict[str, Any]:
     """Poll `/api/recorder` until every named counter has the expected value."""
     deadline = time.monotonic() + timeout
     while True:
