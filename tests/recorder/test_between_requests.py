@@ -79,7 +79,7 @@ def held_stream(client: genai.Client) -> Iterator[threading.Event]:
     thread = threading.Thread(target=consume)
     thread.start()
     try:
-        assert first_event.wait(10), "the stream sent no event"
+        assert first_event.wait(60), "the stream sent no event"
         yield release
     finally:
         release.set()
