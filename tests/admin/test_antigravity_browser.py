@@ -56,7 +56,7 @@ def pool_row(url: str, label: str, kind: str) -> dict[str, Any]:
     return next(c for c in rows if c["label"] == label and c["kind"] == kind)
 
 
-def wait_until(condition: Any, what: str, timeout: float = 20) -> None:
+def wait_until(condition: Any, what: str, timeout: float = 60) -> None:
     end = time.monotonic() + timeout
     while not condition():
         assert time.monotonic() < end, f"timed out waiting for {what}"

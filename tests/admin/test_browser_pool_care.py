@@ -39,7 +39,7 @@ HELD: dict[str, str] = {}  # the cached content the module's traffic created
 pytestmark = pytest.mark.timeout(120)
 
 
-def wait_until(condition: Any, what: str, timeout: float = 20.0) -> None:
+def wait_until(condition: Any, what: str, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"

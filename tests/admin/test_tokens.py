@@ -41,9 +41,12 @@ def test_token_shown_once_hashed_and_usable(
         assert _chat(running.url, None).status_code == 401
         assert _chat(running.url, token).status_code == 200
         digest = hashlib.sha256(token.encode()).hexdigest()
-        time.sleep(0.4)  # the recorder writes in batches
-        client_ids = {item["client_id"] for item in client.get("/api/logs").json()["items"]}
-        assert f"token:{digest[:8]}" in client_ids
+        deadline = time.monotonic() + 60  # the recorder writes in batches
+        while f"token:{digest[:8]}" not in (
+            ids := {i["client_id"] for i in client.get("/api/logs").json()["items"]}
+        ):
+            assert time.monotonic() < deadline, f"the call with the token was never recorded: {ids}"
+            time.sleep(0.05)
         assert token not in client.get("/api/audit").text
     with sqlite3.connect(data / "gateway.db") as db:
         rows = db.execute("SELECT digest, hint FROM client_tokens").fetchall()

@@ -86,7 +86,7 @@ def page_gateway(
         yield RunningGateway(url, app)
 
 
-def wait_for(condition: Callable[[], bool], timeout: float = 10, what: str = "condition") -> None:
+def wait_for(condition: Callable[[], bool], timeout: float = 60, what: str = "condition") -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"

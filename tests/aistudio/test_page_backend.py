@@ -55,7 +55,9 @@ def sdk(gateway: RunningGateway) -> genai.Client:
 
 
 def test_every_dialect_streams_from_the_page(pages: RunningGateway, site: StandinState) -> None:
-    site.chunks, site.delay = 6, 0.1
+    # Chunks a second apart in all: a busy machine that holds the first back for a while still
+    # shows it well before the last (chunk by chunk, below).
+    site.chunks, site.delay = 6, 0.2
     client = sdk(pages)
     config = types.GenerateContentConfig(
         system_instruction="Be brief",
@@ -86,6 +88,7 @@ def test_every_dialect_streams_from_the_page(pages: RunningGateway, site: Standi
     assert len(chunks) >= 6 and first_at is not None and first_at < total - 0.3  # chunk by chunk
     assert chunks[-1].candidates[0].finish_reason == types.FinishReason.STOP
     assert chunks[-1].usage_metadata and chunks[-1].usage_metadata.prompt_token_count == 10
+    site.delay = 0.1
 
     # The next call sent no settings: the page is back to what it had before the first.
     plain = "".join(
@@ -205,7 +208,8 @@ def test_a_hanging_page_is_reclaimed_and_its_call_fails_over(
         assert f"bob heard 'H{i}'" in text
         if site.calls_of("alice"):
             break
-    assert time.monotonic() - started < 15
+    # Not held to the queue's or a client's timeout (what ended it is the silence, below).
+    assert time.monotonic() - started < 60
     hung = site.calls_of("alice")
     assert len(hung) == 1
     wait_for(lambda: all(h.ended for h in hung), what="the hung RPCs to be dropped")  # pages discarded

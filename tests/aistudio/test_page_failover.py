@@ -62,6 +62,8 @@ def ask(client: genai.Client, prompt: str, model: str = MODEL) -> str:
 
 
 QUOTA_COOLDOWN = 4  # AISTUDIO_QUOTA_COOLDOWN here; the pool's own first backoff would be 30s
+# How long a test waits for that cooldown to end: room for a busy machine, still short of 30s.
+COOLDOWN_ENDS = QUOTA_COOLDOWN + 20
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +95,7 @@ def test_a_frozen_page_is_reclaimed_by_the_watchdog_and_the_call_fails_over_to_a
         if site.calls_of("alice"):
             break
     frozen = len(site.calls_of("alice"))
-    wait_for(lambda: pool_of(keyed)["alice"]["meta"]["lock"] is None, 15, "the frozen page's turn freed")
+    wait_for(lambda: pool_of(keyed)["alice"]["meta"]["lock"] is None, 60, "the frozen page's turn freed")
     alice = pool_of(keyed)["alice"]
     assert 1 <= frozen <= 2 and alice["failures"] == frozen and alice["cooldowns"] == {}  # no reason to cool
     assert "stuck at 'streaming'" in (alice["last_error"] or "") and alice["meta"]["counts"]["reclaimed"] >= 1
@@ -121,7 +123,7 @@ def test_quota_on_the_page_cools_the_profile_the_calls_rotate_and_it_comes_back_
     assert len(site.calls_of("alice")) == 1  # cooling: never chosen meanwhile
 
     site.modes.clear()  # the quota is back, and no restart is needed to use it
-    wait_for(lambda: not pool_of(keyed)["alice"]["cooldowns"], QUOTA_COOLDOWN + 2, "the cooldown to end")
+    wait_for(lambda: not pool_of(keyed)["alice"]["cooldowns"], COOLDOWN_ENDS, "the cooldown to end")
     answers = [ask(client, f"B{i}") for i in range(2)]
     assert any("alice heard 'B" in a for a in answers)
 
@@ -131,7 +133,7 @@ def test_the_older_warning_callout_cools_the_profile_at_once(
 ) -> None:
     # The older page shows "You are out of free generations" in a warning callout while its RPC
     # hangs: that is the quota message, not page silence; the profile cools and is not retried.
-    wait_for(lambda: not pool_of(keyed)["alice"]["cooldowns"], QUOTA_COOLDOWN + 2, "alice to be usable")
+    wait_for(lambda: not pool_of(keyed)["alice"]["cooldowns"], COOLDOWN_ENDS, "alice to be usable")
     wait_for(lambda: pool_of(keyed)["alice"]["meta"]["lock"] is None, what="alice idle")
     site.modes["alice"] = "warning"
     client = genai.Client(api_key="client", http_options={"base_url": keyed.url, "api_version": "v1beta"})
@@ -153,7 +155,7 @@ def test_an_expired_login_disables_the_profile_until_it_is_saved_again(
 ) -> None:
     url, _ = standin
     with page_gateway(tmp_path, url, {"expired": None}, aistudio_warmup=True) as gateway:
-        wait_for(lambda: pool_of(gateway)["expired"]["disabled_reason"] is not None, 20, "the warm-up check")
+        wait_for(lambda: pool_of(gateway)["expired"]["disabled_reason"] is not None, 60, "the warm-up check")
         expired = pool_of(gateway)["expired"]
         assert "login expired" in expired["disabled_reason"] and expired["meta"]["state"] == "login_required"
         failed = httpx.post(

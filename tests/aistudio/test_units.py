@@ -233,7 +233,7 @@ class _Host:
 
 async def test_the_watchdog_frees_a_page_whose_call_will_not_stop() -> None:
     config = PageConfig(
-        "http://x", 1, response_timeout=0.3, queue_timeout=5, queue_depth=2, quota_cooldown=9, grace=0.3
+        "http://x", 1, response_timeout=0.3, queue_timeout=60, queue_depth=2, quota_cooldown=9, grace=0.3
     )
     instance = PageInstance("stuck", _Host(config))
     refusals = 0
@@ -256,9 +256,9 @@ async def test_the_watchdog_frees_a_page_whose_call_will_not_stop() -> None:
     instance._serve = serve  # type: ignore[method-assign]
     stuck = instance.submit(PageRequest(model="m", prompt="stuck"))
     quick = instance.submit(PageRequest(model="m", prompt="quick"))
-    error = await asyncio.wait_for(stuck.queue.get(), 5)
+    error = await asyncio.wait_for(stuck.queue.get(), 60)
     assert isinstance(error, UpstreamUnreachable) and "stuck at 'running'" in error.message
-    assert await asyncio.wait_for(quick.queue.get(), 5) == orjson.dumps(
+    assert await asyncio.wait_for(quick.queue.get(), 60) == orjson.dumps(
         {"candidates": [{"content": {"parts": [{"text": "ok"}]}, "finishReason": "STOP"}]}
     )
     assert (instance.counts["forced_releases"] == 1 and instance.turns.holder is None) or quick.finished

@@ -241,9 +241,11 @@ def test_translation_cost_is_tiny() -> None:
         {"text": "token " * 5},
         usage={"promptTokenCount": 100, "candidatesTokenCount": 10, "totalTokenCount": 110},
     )
-    rounds = 2000
-    start = time.perf_counter()
-    for _ in range(rounds):
-        t.feed(e)
-    per_event_ms = (time.perf_counter() - start) * 1000 / rounds
+    # The fastest of a few batches: a busy machine's pauses land in some batches, not in all.
+    rounds, per_event_ms = 250, float("inf")
+    for _ in range(8):
+        start = time.perf_counter()
+        for _ in range(rounds):
+            t.feed(e)
+        per_event_ms = min(per_event_ms, (time.perf_counter() - start) * 1000 / rounds)
     assert per_event_ms < 0.1, per_event_ms  # generous bound; typically ~10 µs

@@ -54,7 +54,7 @@ class RunningKeeper:
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_until_complete, args=(keeper.run(),), daemon=True)
 
-    def call(self, work: Callable[[], Any], timeout: float = 20) -> Any:
+    def call(self, work: Callable[[], Any], timeout: float = 60) -> Any:
         return asyncio.run_coroutine_threadsafe(work(), self.loop).result(timeout)
 
 
@@ -97,6 +97,16 @@ def _wait_for_entry(
         time.sleep(0.2)
 
 
+def _wait_for(
+    read: Callable[[], dict[str, Any]], condition: Callable[[dict[str, Any]], bool]
+) -> dict[str, Any]:
+    deadline = time.monotonic() + 60
+    while not condition(value := read()):
+        assert time.monotonic() < deadline, f"never happened: {value}"
+        time.sleep(0.05)
+    return value
+
+
 async def _crash(keeper: Keeper) -> None:
     page = keeper.page
     assert page is not None
@@ -123,7 +133,10 @@ def test_the_keeper_reopens_a_crashed_app_which_serves_again(
             url, lambda e: e["meta"]["keeper"]["reopens"] == 1 and e["state"] == "connected"
         )
         assert again["meta"]["keeper"]["last_reopen_reason"] == "the page crashed"
-        assert kept.keeper.view()["state"] == "serving" and kept.keeper.view()["reopens"] == 1
+        # The executor registers (and the pool lists it connected) before the keeper's next check
+        # of the page sees it connected, so the keeper's own state is waited for, not read once.
+        view = _wait_for(kept.keeper.view, lambda v: v["state"] == "serving" and v["reopens"] == 1)
+        assert view["last_reopen_reason"] == "the page crashed"
 
         sdk = genai.Client(api_key="client", http_options={"base_url": url, "api_version": "v1beta"})
         answer = sdk.models.generate_content(model=MODEL, contents="Back again, about rails")

@@ -57,7 +57,7 @@ def login(fake: FakeState, fake_url: str, tmp_path: Path, *, paste: bool = False
     )
 
 
-def antigravity_account(url: str, deadline: float = 20.0) -> dict[str, Any]:
+def antigravity_account(url: str, deadline: float = 60.0) -> dict[str, Any]:
     """The Antigravity account's view once its models are known (polled: they come in the background)."""
     end = time.monotonic() + deadline
     while True:

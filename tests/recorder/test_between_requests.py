@@ -79,7 +79,7 @@ def held_stream(client: genai.Client) -> Iterator[threading.Event]:
     thread = threading.Thread(target=consume)
     thread.start()
     try:
-        assert first_event.wait(10), "the stream sent no event"
+        assert first_event.wait(60), "the stream sent no event"
         yield release
     finally:
         release.set()
@@ -105,7 +105,7 @@ def test_a_record_waits_for_the_request_in_flight_to_end(
         client, waits = start(running, fake)
         with held_stream(client):
             client.models.generate_content(model=MODEL, contents="while a stream is open")
-            assert waits.began.wait(10), "the writer did not wait for the stream in flight"
+            assert waits.began.wait(60), "the writer did not wait for the stream in flight"
             assert recorder_status(running.url)["written"] == 1  # held back, not written
             assert waits.ended == []
         items = wait_for_records(running.url, 3)
@@ -122,7 +122,7 @@ def test_a_gateway_never_idle_still_records(gateway_factory: GatewayFactory, fak
         with held_stream(client):
             client.models.generate_content(model=MODEL, contents="while a stream is open")
             # Written while the stream is still open: the writer stopped waiting for quiet.
-            wait_for_records(running.url, 2, timeout=10 + recorder_module.QUIET_WAIT_SECONDS)
+            wait_for_records(running.url, 2, timeout=60 + recorder_module.QUIET_WAIT_SECONDS)
             assert waits.began.is_set()
             result, in_flight = waits.ended[0]
             assert result is False and in_flight >= 1  # the deadline, with the stream still open

@@ -135,7 +135,7 @@ def test_client_disconnect_cancels_the_upstream_call(gateway: RunningGateway, fa
     fake.add_fault(None, "hang")
     with pytest.raises(httpx.ReadTimeout):
         httpx.post(gateway.url + GEN, json=BODY, timeout=0.5)
-    deadline = time.monotonic() + 3
+    deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if all(c["in_flight"] == 0 for c in pool_of(gateway).values()):
             break

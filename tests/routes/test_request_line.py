@@ -112,7 +112,7 @@ class WireTap:
         thread = threading.Thread(target=loop.run_forever, name="wire-tap", daemon=True)
         thread.start()
         asyncio.run_coroutine_threadsafe(start(), loop)
-        assert ready.wait(5)
+        assert ready.wait(60)
         port = holder["server"].sockets[0].getsockname()[1]
         try:
             yield f"http://127.0.0.1:{port}"

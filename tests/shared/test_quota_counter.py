@@ -90,7 +90,7 @@ async def _placed_now(state: RedisState) -> bool:
     return await state.place(charge(), {"rpm": 7}, 1) == 0.0
 
 
-async def _until(check: Any, deadline: float = 5.0) -> None:
+async def _until(check: Any, deadline: float = 60.0) -> None:
     end = time.monotonic() + deadline
     while not await check():
         assert time.monotonic() < end, "not within the deadline"

@@ -56,7 +56,7 @@ class ForwardProxy:
         thread = threading.Thread(target=loop.run_forever, daemon=True)
         thread.start()
         asyncio.run_coroutine_threadsafe(start(), loop)
-        assert started.wait(5)
+        assert started.wait(60)
         port = holder["server"].sockets[0].getsockname()[1]
         try:
             yield f"http://127.0.0.1:{port}"

@@ -402,7 +402,15 @@ class InlineSink:
         return True
 
     async def _insert_one_by_one(self, store: ExchangeStore, batch: list[RecordRows], exc: Exception) -> bool:
-        """Tell "store down" from "record refused": refused records are parked, the rest go in."""
+        """Tell "store down" from "record refused": refused records are parked, the rest go in.
+
+        SQLite locked by another writer is no record's fault, though it answers a ping: the records
+        stay where they are (queue or spool) for the next probe. Ids already stored are skipped on
+        insert, so the ones that went in meanwhile are not doubled.
+        """
+        if _locked(exc):
+            self._insert_failed(exc)
+            return False
         try:
             async with asyncio.timeout(self.write_timeout):
                 await store.database.ping()
@@ -418,6 +426,9 @@ class InlineSink:
                         await store.insert([attempt])
                     break
                 except Exception as error:  # refused; try the next form or park it
+                    if _locked(error):  # locked since: all of it waits for the next probe
+                        self._insert_failed(error)
+                        return False
                     reason = f"{type(error).__name__}: {error}"
             else:
                 self.counters["rejected"] += 1
