@@ -7,6 +7,7 @@ backend tests reuse; the browser client is exercised in tests/e2e/test_executors
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 from collections.abc import AsyncIterator
 from typing import Any, cast
@@ -49,7 +50,9 @@ class PyExecutor:
 
     `hold` pauses tasks before they answer (set it to let them go); `answer_heartbeats=False`
     plays a frozen tab; `cut_after` sends that many chunks of a stream and then drops the socket;
-    methods in `refuse` are declined with an `unsupported` error.
+    methods in `refuse` are declined with an `unsupported` error. Of the resource methods it runs
+    `files.upload` (the `upload` frames' bytes are kept in `uploaded`, then sent to the fake
+    resumably, as the key page does) and `files.get`.
     """
 
     def __init__(
@@ -90,6 +93,8 @@ class PyExecutor:
         self.close_reason = ""
         self.closed = asyncio.Event()
         self._running: dict[str, asyncio.Task[None]] = {}
+        self.uploaded: dict[str, bytearray] = {}  # task id -> the bytes its upload frames carried
+        self._upload_ends: dict[str, asyncio.Event] = {}
 
     async def __aenter__(self) -> PyExecutor:
         self.session = aiohttp.ClientSession()
@@ -136,7 +141,15 @@ class PyExecutor:
                 await self._send({"type": "heartbeat", "time": frame["time"]})
         elif frame["type"] == "task":
             self.tasks.append(frame)
+            if frame["method"] == "files.upload":  # before the frames that follow it are read
+                self.uploaded[frame["id"]] = bytearray()
+                self._upload_ends[frame["id"]] = asyncio.Event()
             self._running[frame["id"]] = asyncio.create_task(self._run(frame))
+        elif frame["type"] == "upload":
+            if frame.get("final"):
+                self._upload_ends[frame["id"]].set()
+            else:
+                self.uploaded[frame["id"]] += base64.b64decode(frame["data"])
         elif frame["type"] == "cancel":
             self.cancels.append(frame)
             running = self._running.pop(frame["id"], None)
@@ -154,6 +167,9 @@ class PyExecutor:
             await self._send({"type": "error", "id": task["id"], "unsupported": True, "message": message})
             return
         await self.hold.wait()
+        if task["method"] in ("files.upload", "files.get"):
+            await self._run_file_task(task)
+            return
         path = f"{self.fake_url}/{task['api_version']}/models"
         if task["method"] == "models.get":
             path += f"/{task['model']}"
@@ -178,6 +194,34 @@ class PyExecutor:
                             return
                         await self._send({"type": "chunk", "id": task["id"], "payload": orjson.loads(event)})
                         sent += 1
+        await self._send({"type": "done", "id": task["id"]})
+
+    async def _run_file_task(self, task: dict[str, Any]) -> None:
+        headers = {"x-goog-api-key": EXEC_KEY}
+        base = f"{self.fake_url}/{task['api_version']}"
+        if task["method"] == "files.get":
+            response = await self.session.get(f"{base}/{task['name']}", headers=headers)
+        else:
+            await self._upload_ends[task["id"]].wait()
+            data, mime = bytes(self.uploaded[task["id"]]), task["upload"]["mime_type"]
+            start_headers = {
+                **headers,
+                "X-Goog-Upload-Protocol": "resumable",
+                "X-Goog-Upload-Command": "start",
+                "X-Goog-Upload-Header-Content-Length": str(len(data)),
+                **({"X-Goog-Upload-Header-Content-Type": mime} if mime else {}),
+            }
+            upload = f"{self.fake_url}/upload/{task['api_version']}/files"
+            async with self.session.post(upload, json=task["body"], headers=start_headers) as started:
+                url = started.headers["x-goog-upload-url"]
+            finalize = {"X-Goog-Upload-Command": "upload, finalize", "X-Goog-Upload-Offset": "0"}
+            response = await self.session.post(url, data=data, headers=finalize)
+        async with response:
+            payload = await response.json(content_type=None)
+        if response.status >= 400:
+            await self._send({"type": "error", "id": task["id"], "status": response.status, "body": payload})
+            return
+        await self._send({"type": "chunk", "id": task["id"], "payload": payload})
         await self._send({"type": "done", "id": task["id"]})
 
 

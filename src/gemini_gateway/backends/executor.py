@@ -31,11 +31,13 @@ from gemini_gateway.backends.executor_resources import (
     TabUpload,
     TabUploads,
     finish_upload,
+    one_shot_parts,
     progress_headers,
     raise_if_ended,
     relay_chunks,
     resource_task,
     upload_error,
+    upload_fields,
     upload_start_fields,
 )
 from gemini_gateway.errors import GatewayError, StreamCut, UpstreamUnreachable
@@ -105,10 +107,17 @@ class ExecutorBackend:
         lowered = {k.lower(): v for k, v in (headers or {}).items()}
         if target.startswith(UPLOAD_URL_PREFIX):
             return await self._upload_step(connection, credential, target, body, lowered)
-        if not isinstance(body, bytes | None):
-            raise GatewayError("executors take uploads by the resumable protocol only", status_code=501)
         if target.startswith("upload/"):
-            return self._upload_start(connection, credential, target, params or {}, body or b"", lowered)
+            protocol = (
+                lowered.get("x-goog-upload-protocol") or (params or {}).get("uploadType") or ""
+            ).lower()
+            if protocol != "resumable":
+                return await self._upload_whole(connection, credential, target, protocol, body, lowered)
+            if not isinstance(body, bytes | None):
+                raise GatewayError("a resumable start carries its metadata only", status_code=501)
+            return self._upload_start(connection, credential, target, body or b"", lowered)
+        if not isinstance(body, bytes | None):
+            raise GatewayError(f"executors take no streamed body for {verb} {target}", status_code=501)
         method, scope, fields = resource_task(verb, target, params, body or b"")
         answer = await self._answer(connection, connection.start_resource(method, scope, fields))
         return ResourceReply(200, answer, {}, JSON, credential.id)
@@ -130,17 +139,9 @@ class ExecutorBackend:
         connection: ExecutorConnection,
         credential: Credential,
         target: str,
-        params: Mapping[str, str],
         body: bytes,
         headers: Mapping[str, str],
     ) -> ResourceReply:
-        protocol = headers.get("x-goog-upload-protocol") or params.get("uploadType") or ""
-        if protocol.lower() != "resumable":
-            # A one-shot body cannot fail over and the clients' own SDKs all upload resumably.
-            raise GatewayError(
-                "executors take uploads by the resumable protocol only (X-Goog-Upload-Protocol: resumable)",
-                status_code=501,
-            )
         fields, size = upload_start_fields(target, body, headers)
         task = connection.start_resource("files.upload", "files", fields)
         url = self.uploads.open(TabUpload(connection, task, size))
@@ -150,6 +151,31 @@ class ExecutorBackend:
             "x-goog-upload-chunk-granularity": str(CHUNK_GRANULARITY),
         }
         return ResourceReply(200, b"", answer, JSON, credential.id)
+
+    async def _upload_whole(
+        self,
+        connection: ExecutorConnection,
+        credential: Credential,
+        target: str,
+        protocol: str,
+        body: bytes | AsyncIterable[bytes] | None,
+        headers: Mapping[str, str],
+    ) -> ResourceReply:
+        """A one-shot upload (media or multipart), as the resumable path does it in one request:
+        the metadata opens the `files.upload` task, the media follows in frames as it arrives, the
+        body's end is the finalize and the tab's `{"file": ...}` the answer."""
+        metadata, mime_type, size, media = await one_shot_parts(protocol, body, headers)
+        fields = upload_fields(target, metadata, mime_type, size)
+        upload = TabUpload(connection, connection.start_resource("files.upload", "files", fields), size)
+        try:
+            await relay_chunks(upload, media, self.idle_timeout)
+            await finish_upload(upload, self.idle_timeout)
+        except BaseException:
+            # A malformed or cut body, or a tab that failed: the tab drops the pieces it holds.
+            connection.cancel(upload.task, "the upload was given up")
+            raise
+        answer = await self._answer(connection, upload.task)
+        return ResourceReply(200, answer, {"x-goog-upload-status": "final"}, JSON, credential.id)
 
     async def _upload_step(
         self,

@@ -13,13 +13,15 @@ client sends goes on to the tab in `upload` frames as it arrives, each frame wai
 on the socket, so a slow tab holds the client back rather than filling the gateway's memory.
 Finalize tells the tab the file is whole; the tab uploads it with its own access and its answer
 (`{"file": {...}}`) is the finalize's answer. The tab holds the pieces until then (a Blob).
+A one-shot upload (`uploadType=media` or `multipart`) is the same task in one request: its
+metadata opens the task, its media goes on in the same frames, the end of its body is finalize.
 """
 
 from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import AsyncIterable, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +34,7 @@ from gemini_gateway.backends.executor_protocol import (
     upload_end_frame,
     upload_frame,
 )
+from gemini_gateway.backends.multipart_related import split_related
 from gemini_gateway.errors import GatewayError, RequestError, UpstreamError, google_error_body
 
 UPLOAD_URL_PREFIX = "executor-upload:"
@@ -78,19 +81,52 @@ def upload_start_fields(
     target: str, body: bytes, headers: Mapping[str, str]
 ) -> tuple[dict[str, Any], int | None]:
     """The `files.upload` task of a resumable start: the file's metadata and the announced size."""
-    metadata = _json(body) if body.strip() else {}
-    if not isinstance(metadata, dict) or not isinstance(metadata.get("file", {}), dict):
-        raise RequestError('the upload\'s metadata must be a JSON object like {"file": {...}}')
     size_text = headers.get("x-goog-upload-header-content-length", "")
     size = int(size_text) if size_text.isdigit() else None
-    fields = {
+    return upload_fields(target, body, headers.get("x-goog-upload-header-content-type"), size), size
+
+
+def upload_fields(
+    target: str, metadata_body: bytes, mime_type: str | None, size: int | None
+) -> dict[str, Any]:
+    """The fields of a `files.upload` task, whichever protocol the client uploads by."""
+    metadata = _json(metadata_body) if metadata_body.strip() else {}
+    if not isinstance(metadata, dict) or not isinstance(metadata.get("file", {}), dict):
+        raise RequestError('the upload\'s metadata must be a JSON object like {"file": {...}}')
+    return {
         "api_version": target.split("/")[1] if target.count("/") >= 2 else "v1beta",
         "name": None,
         "params": {},
         "body": metadata,
-        "upload": {"mime_type": headers.get("x-goog-upload-header-content-type") or None, "size": size},
+        "upload": {"mime_type": mime_type or None, "size": size},
     }
-    return fields, size
+
+
+async def one_shot_parts(
+    protocol: str, body: bytes | AsyncIterable[bytes] | None, headers: Mapping[str, str]
+) -> tuple[bytes, str | None, int | None, AsyncIterable[bytes]]:
+    """(metadata, mime type, size, media) of a one-shot upload: `media` (or `raw`) carries the file
+    alone, typed by its Content-Type; `multipart` a multipart/related body of metadata, then file.
+    Only the metadata is read here; the media is passed on as it arrives."""
+    pieces: AsyncIterable[bytes] = _once(body or b"") if isinstance(body, bytes | None) else body
+    if protocol in ("media", "raw"):
+        length = headers.get("content-length", "")
+        return b"", headers.get("content-type"), int(length) if length.isdigit() else None, pieces
+    if protocol == "multipart":
+        parts = await split_related(headers.get("content-type", ""), pieces)
+        mime_type = parts.media_type or _metadata_mime(parts.metadata)
+        return parts.metadata, mime_type, None, parts.media
+    raise upload_error(400, "Upload protocol must be resumable, multipart or raw (X-Goog-Upload-Protocol).")
+
+
+def _metadata_mime(metadata: bytes) -> str | None:
+    """The `file.mimeType` of a metadata part whose media part named no Content-Type."""
+    try:
+        file = orjson.loads(metadata).get("file") if metadata.strip() else None
+    except (orjson.JSONDecodeError, AttributeError):
+        return None  # upload_fields says what is wrong with it
+    mime = file.get("mimeType") or file.get("mime_type") if isinstance(file, dict) else None
+    return mime if isinstance(mime, str) else None
 
 
 def _json(body: bytes) -> Any:
@@ -172,7 +208,7 @@ async def relay_chunks(upload: TabUpload, body: bytes | AsyncIterable[bytes], wa
         await flush(len(pending))
 
 
-async def _once(body: bytes) -> Any:
+async def _once(body: bytes) -> AsyncIterator[bytes]:
     yield body
 
 
