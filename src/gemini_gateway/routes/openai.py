@@ -11,7 +11,7 @@ from gemini_gateway.backends.base import UpstreamCall
 from gemini_gateway.dialects.generation import suffixed_model_ids
 from gemini_gateway.dialects.openai_chat import ChatCall, parse_chat_request, render_chat_response
 from gemini_gateway.dialects.openai_embeddings import parse_embeddings_request, render_embeddings_response
-from gemini_gateway.dialects.openai_images import parse_images_request, render_images_response
+from gemini_gateway.dialects.openai_images import ImagesCall, parse_images_request, render_images_response
 from gemini_gateway.dialects.openai_models import render_model, render_models
 from gemini_gateway.dialects.openai_responses import (
     ResponsesCall,
@@ -108,6 +108,11 @@ async def _images(request: DialectRequest) -> None:
     call = parse_images_request(
         await request.json(), aliases=settings.model_aliases, suffixes=settings.model_suffixes
     )
+    await answer_images(request, call)
+
+
+async def answer_images(request: DialectRequest, call: ImagesCall) -> None:
+    """One upstream call per image asked for (generations and edits alike), answered together."""
     request.use_model(call.model)
     body = orjson.dumps(call.request)
     answers = []

@@ -3,17 +3,12 @@
 
 from __future__ import annotations
 
-import time
-
-import orjson
 from starlette.routing import BaseRoute, Route
 
-from gemini_gateway.backends.base import UpstreamCall
 from gemini_gateway.dialects.openai_image_edits import parse_edit_request, parse_form
-from gemini_gateway.dialects.openai_images import render_images_response
 from gemini_gateway.routes.asgi import ASGIEndpoint, Receive, Scope, Send, header
-from gemini_gateway.routes.dialect_flow import DialectRequest, decode_answer, run_dialect
-from gemini_gateway.routes.openai import OPENAI, PREFIXES
+from gemini_gateway.routes.dialect_flow import DialectRequest, run_dialect
+from gemini_gateway.routes.openai import OPENAI, PREFIXES, answer_images
 
 
 async def image_edits(scope: Scope, receive: Receive, send: Send) -> None:
@@ -29,15 +24,7 @@ async def _edit(request: DialectRequest) -> None:
         aliases=settings.model_aliases,
         suffixes=settings.model_suffixes,
     )
-    request.use_model(call.model)
-    body = orjson.dumps(call.request)
-    answers = []
-    for _ in range(call.calls):
-        reply = await request.gateway.dispatcher.unary(
-            UpstreamCall(call.method, call.model, body), request.exchange
-        )
-        answers.append(decode_answer(reply.body))
-    await request.answer_json(render_images_response(answers, call, created=int(time.time())))
+    await answer_images(request, call)
 
 
 def routes() -> list[BaseRoute]:
