@@ -85,6 +85,15 @@ class Credential:
         masked = REDACTOR.redact(text[:300], (self.secret,) if self.secret else ())
         self.errors.append({"time": now, "model": model, "status": status, "error": masked})
 
+    def switch(self, enabled: bool) -> None:
+        """The operator's choice: enabling also forgets the health state that took it out."""
+        self.enabled = enabled
+        if enabled:
+            self.disabled_reason = None
+            self.cooldowns.clear()
+            self.unentitled.clear()
+            self.backoff_level.clear()
+
     def prune_cooldowns(self, now: float) -> None:
         for model in [m for m, t in self.cooldowns.items() if t <= now]:
             del self.cooldowns[model]

@@ -286,12 +286,7 @@ class CredentialPool:
         credential = self._credentials.get(credential_id)
         if credential is None:
             return False
-        credential.enabled = enabled
-        if enabled:
-            credential.disabled_reason = None
-            credential.cooldowns.clear()
-            credential.unentitled.clear()
-            credential.backoff_level.clear()
+        credential.switch(enabled)
         self.dirty = True
         if self.observer is not None:
             self.observer(credential, "enabled", None)

@@ -56,14 +56,8 @@ def apply(pool: CredentialPool, event: Event) -> bool:
 
 def apply_switch(credential: Credential, enabled: bool) -> None:
     """The operator's choice, as CredentialPool.set_enabled makes it."""
-    if credential.enabled == enabled:
-        return
-    credential.enabled = enabled
-    if enabled:
-        credential.disabled_reason = None
-        credential.cooldowns.clear()
-        credential.unentitled.clear()
-        credential.backoff_level.clear()
+    if credential.enabled != enabled:
+        credential.switch(enabled)
 
 
 def learned(credential_id: str, model: str, limits: dict[str, int]) -> Event:
