@@ -19,13 +19,13 @@ import orjson
 from gemini_gateway.fake_upstream.asgi import Receive, Scope, Send
 from gemini_gateway.fake_upstream.errors import FakeApiError, Json, invalid_argument, route_not_found
 from gemini_gateway.fake_upstream.files import (
-    CHUNK_GRANULARITY,
     base_url,
     body_chunks,
     header,
     paged_list,
     read_small,
     send_answer,
+    send_upload_started,
 )
 from gemini_gateway.fake_upstream.projects import FILE_URI, Project, file_denied, json_body, new_id, rfc3339
 
@@ -335,13 +335,7 @@ async def _start_upload(
     )
     state.projects.store_uploads[session.id] = session
     url = f"{base_url(scope)}{scope['path']}?upload_id={quote(session.id)}&upload_protocol=resumable"
-    extra = [
-        (b"x-goog-upload-status", b"active"),
-        (b"x-goog-upload-url", url.encode()),
-        (b"x-goog-upload-control-url", url.encode()),
-        (b"x-goog-upload-chunk-granularity", str(CHUNK_GRANULARITY).encode()),
-    ]
-    await send_answer(send, 200, b"", extra)
+    await send_upload_started(send, url)
 
 
 def check_stores(project: Project, body: bytes) -> None:

@@ -166,6 +166,11 @@ async def start_resumable(projects: Projects, key: str, scope: Scope, receive: R
     session = _new_session(projects, key, file, mime, size, base, version)
     projects.uploads[session.id] = session
     url = f"{base}/upload/{version}/files?upload_id={quote(session.id)}&upload_protocol=resumable"
+    await send_upload_started(send, url)
+
+
+async def send_upload_started(send: Send, url: str) -> None:
+    """Google's answer to a resumable start: where the chunks go, and their granularity."""
     extra = [
         (b"x-goog-upload-status", b"active"),
         (b"x-goog-upload-url", url.encode()),
