@@ -51,6 +51,7 @@ from gemini_gateway.routes.asgi import (
     send_response,
 )
 from gemini_gateway.routes.errors import send_error
+from gemini_gateway.routes.owned import gemini_endpoint
 from gemini_gateway.timestamps import rfc3339_seconds
 
 UPLOAD_LIMIT = 2 * 1024**3  # Google's largest file
@@ -235,58 +236,46 @@ async def _remember_file(gateway: Gateway, reply: ResourceReply, client_id: str)
         )
 
 
-async def list_files(scope: Scope, receive: Receive, send: Send) -> None:
+async def list_files(
+    gateway: Gateway, exchange: Exchange, scope: Scope, receive: Receive, send: Send
+) -> None:
     """GET /v1beta/files: every credential's files, as one paged list."""
-    gateway = gateway_of(scope)
-    exchange = get_exchange(scope)
-    exchange.dialect, exchange.route = "gemini", scope["path"]
-    try:
-        exchange.client_id = gateway.auth.client(scope).id
-        page = await list_merged(
-            gateway,
-            exchange,
-            method="files.list",
-            scope_model=FILES_SCOPE,
-            path=f"{api_version(scope['path'])}/files",
-            items_key="files",
-            expiry_key="expirationTime",
-            query=_query(scope),
-            default_size=10,
-            max_size=100,
-        )
-        await _answer_json(send, exchange, page)
-    except GatewayError as exc:
-        await send_error(send, exc, "gemini", exchange)
+    page = await list_merged(
+        gateway,
+        exchange,
+        method="files.list",
+        scope_model=FILES_SCOPE,
+        path=f"{api_version(scope['path'])}/files",
+        items_key="files",
+        expiry_key="expirationTime",
+        query=_query(scope),
+        default_size=10,
+        max_size=100,
+    )
+    await _answer_json(send, exchange, page)
 
 
-async def one_file(scope: Scope, receive: Receive, send: Send) -> None:
+async def one_file(gateway: Gateway, exchange: Exchange, scope: Scope, receive: Receive, send: Send) -> None:
     """GET and DELETE /v1beta/files/{id}, on the credential that holds the file."""
-    gateway = gateway_of(scope)
-    exchange = get_exchange(scope)
-    exchange.dialect, exchange.route = "gemini", scope["path"]
-    try:
-        exchange.client_id = gateway.auth.client(scope).id
-        file_id = scope["path_params"]["file_id"]
-        if ":" in file_id or not file_id:
-            raise RequestError(f"method '{file_id}' is not found", status_code=404)
-        name = f"files/{resource_id('files', file_id)}"
-        version = api_version(scope["path"])
-        deleting = scope["method"] == "DELETE"
-        reply = await on_owner(
-            gateway,
-            exchange,
-            name,
-            "files.delete" if deleting else "files.get",
-            FILES_SCOPE,
-            scope["method"],
-            f"{version}/{name}",
-            version=version,
-        )
-        if deleting:
-            await affinity_of(gateway).owners.forget(name)
-        await _answer(send, exchange, reply)
-    except GatewayError as exc:
-        await send_error(send, exc, "gemini", exchange)
+    file_id = scope["path_params"]["file_id"]
+    if ":" in file_id or not file_id:
+        raise RequestError(f"method '{file_id}' is not found", status_code=404)
+    name = f"files/{resource_id('files', file_id)}"
+    version = api_version(scope["path"])
+    deleting = scope["method"] == "DELETE"
+    reply = await on_owner(
+        gateway,
+        exchange,
+        name,
+        "files.delete" if deleting else "files.get",
+        FILES_SCOPE,
+        scope["method"],
+        f"{version}/{name}",
+        version=version,
+    )
+    if deleting:
+        await affinity_of(gateway).owners.forget(name)
+    await _answer(send, exchange, reply)
 
 
 # File Search store uploads (routes/file_search.py) speak the same resumable protocol.
@@ -304,9 +293,13 @@ def routes() -> list[BaseRoute]:
         for version in ("v1beta", "v1"):
             table += [
                 Route(f"{prefix}/upload/{version}/files", ASGIEndpoint(upload), methods=["POST"]),
-                Route(f"{prefix}/{version}/files", ASGIEndpoint(list_files), methods=["GET"]),
                 Route(
-                    f"{prefix}/{version}/files/{{file_id}}", ASGIEndpoint(one_file), methods=["GET", "DELETE"]
+                    f"{prefix}/{version}/files", ASGIEndpoint(gemini_endpoint(list_files)), methods=["GET"]
+                ),
+                Route(
+                    f"{prefix}/{version}/files/{{file_id}}",
+                    ASGIEndpoint(gemini_endpoint(one_file)),
+                    methods=["GET", "DELETE"],
                 ),
             ]
     return table
