@@ -22,13 +22,15 @@ FIRST_RETRY_SECONDS = 0.5
 
 async def open_store(gateway: Gateway) -> bool:
     """Open and migrate the store; on failure say why in `gateway.store_error` and return False."""
-    database = Database(gateway.settings.resolved_database_url)
-    try:
+    database: Database | None = None
+    try:  # a SQLite folder that cannot be made yet fails in the constructor: the same retry
+        database = Database(gateway.settings.resolved_database_url)
         await database.migrate()
         gateway.pool.restore_state(await database.load_pool_state())
     except Exception as exc:  # any driver or migration failure: serve without the store for now
         gateway.store_error = f"{type(exc).__name__}: {str(exc)[:200]}"
-        await database.aclose()
+        if database is not None:
+            await database.aclose()
         return False
     gateway.database, gateway.store_error = database, None
     return True
@@ -53,7 +55,12 @@ async def keep_trying(gateway: Gateway, attach: Callable[[], Awaitable[None]]) -
             log.warning("store still unavailable (attempt %d): %s", attempt, gateway.store_error)
             continue
     log.info("store is reachable after %d more attempts; loading what it holds", attempt)
+    # Not ready until what it holds applies: a client token stored there must close the open
+    # door before a balancer, told "ready", sends anyone through it.
+    gateway.store_error = "reached; loading what it holds"
     try:
         await attach()
     except Exception:  # the store went away again mid-load: what loaded stays, the rest waits
         log.exception("could not load everything from the store once it came")
+    finally:
+        gateway.store_error = None

@@ -73,7 +73,7 @@ def page_gateway(
         "aistudio_url": standin_url,
         "aistudio_profiles_dir": write_profiles(data / "profiles", standin_url, accounts),
         "aistudio_response_timeout": 2,
-        "aistudio_action_timeout": 5,
+        "aistudio_action_timeout": 10,  # browser actions on a busy 2-core machine
         "aistudio_queue_timeout": 20,
         "aistudio_health_seconds": 3600,
         "aistudio_quota_cooldown": 120,

@@ -340,6 +340,9 @@ class PageInstance:
         # silent for longer than that (plus a grace) is stuck where cancellation is its only end.
         answering = self.config.response_timeout + self.config.grace
         cleaning = self.config.action_timeout + self.config.grace
+        # Before the prompt runs, the page is being made ready: browser actions, each allowed
+        # action_timeout, and a browser context to start, which a busy machine makes slow.
+        preparing = max(answering, cleaning)
         while not self._closing:
             await asyncio.sleep(WATCH_EVERY)
             job = self.current
@@ -348,7 +351,8 @@ class PageInstance:
                     return  # nothing to watch; the next submit starts a new watchdog
                 continue
             reclaimed_at = job.reclaimed_at
-            if reclaimed_at is None and job.silent_for() > (cleaning if job.finished else answering):
+            limit = cleaning if job.finished else answering if job.armed else preparing
+            if reclaimed_at is None and job.silent_for() > limit:
                 job.reclaimed_at = time.monotonic()
                 reason = f"AI Studio profile {self.name}: stuck at '{job.stage}' for {job.silent_for():.0f}s"
                 log.warning("%s; reclaiming the page", reason)

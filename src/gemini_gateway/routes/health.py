@@ -20,7 +20,7 @@ async def health(request: Request) -> JSONBody:
 async def ready(request: Request) -> JSONBody:
     gateway: Gateway = request.app.state.gateway
     problems: list[str] = []
-    if gateway.database is None:
+    if gateway.database is None or gateway.store_error is not None:  # not reached, or still loading
         problems.append(f"store: {gateway.store_error or 'not started'}")
     else:
         try:
