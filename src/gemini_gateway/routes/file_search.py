@@ -33,6 +33,7 @@ from gemini_gateway.affinity.resources import (
     resource_credentials,
 )
 from gemini_gateway.affinity.upstream import resource_request
+from gemini_gateway.auth import ClientIdentity
 from gemini_gateway.backends.base import Backend, ResourceReply, UpstreamCall
 from gemini_gateway.context import Gateway, gateway_of
 from gemini_gateway.errors import ClientGone, GatewayError, RequestError, UpstreamUnreachable
@@ -66,7 +67,7 @@ def _store_name(scope: Scope) -> str:
 
 
 async def collection(
-    gateway: Gateway, exchange: Exchange, scope: Scope, receive: Receive, send: Send
+    gateway: Gateway, exchange: Exchange, client: ClientIdentity, scope: Scope, receive: Receive, send: Send
 ) -> None:
     """POST (create) and GET (list) /{v}/fileSearchStores."""
     version = api_version(scope["path"])
@@ -91,7 +92,9 @@ async def collection(
     await answer(send, exchange, reply)
 
 
-async def one_store(gateway: Gateway, exchange: Exchange, scope: Scope, receive: Receive, send: Send) -> None:
+async def one_store(
+    gateway: Gateway, exchange: Exchange, client: ClientIdentity, scope: Scope, receive: Receive, send: Send
+) -> None:
     """GET and DELETE (`?force=`) /{v}/fileSearchStores/{id}, on the store's key."""
     name = _store_name(scope)
     version = api_version(scope["path"])
@@ -113,7 +116,7 @@ async def one_store(gateway: Gateway, exchange: Exchange, scope: Scope, receive:
 
 
 async def import_file(
-    gateway: Gateway, exchange: Exchange, scope: Scope, receive: Receive, send: Send
+    gateway: Gateway, exchange: Exchange, client: ClientIdentity, scope: Scope, receive: Receive, send: Send
 ) -> None:
     """POST /{v}/fileSearchStores/{id}:importFile `{fileName}`: the file must be in the store's project."""
     name = _store_name(scope)
@@ -143,7 +146,7 @@ async def import_file(
 
 
 async def under_store(
-    gateway: Gateway, exchange: Exchange, scope: Scope, receive: Receive, send: Send
+    gateway: Gateway, exchange: Exchange, client: ClientIdentity, scope: Scope, receive: Receive, send: Send
 ) -> None:
     """Documents and operations of a store: `documents`, `documents/{d}`, `operations/{o}`,
     `upload/operations/{o}` (GET; DELETE for one document), on the store's key."""

@@ -26,7 +26,7 @@ from gemini_gateway.affinity.resources import (
     resource_credentials,
 )
 from gemini_gateway.affinity.upstream import body_chunks, resource_request
-from gemini_gateway.auth import token_from_scope
+from gemini_gateway.auth import ClientIdentity, token_from_scope
 from gemini_gateway.backends.base import Backend, ResourceReply, UpstreamCall
 from gemini_gateway.context import Gateway, gateway_of
 from gemini_gateway.errors import (
@@ -237,7 +237,7 @@ async def _remember_file(gateway: Gateway, reply: ResourceReply, client_id: str)
 
 
 async def list_files(
-    gateway: Gateway, exchange: Exchange, scope: Scope, receive: Receive, send: Send
+    gateway: Gateway, exchange: Exchange, client: ClientIdentity, scope: Scope, receive: Receive, send: Send
 ) -> None:
     """GET /v1beta/files: every credential's files, as one paged list."""
     page = await list_merged(
@@ -255,7 +255,9 @@ async def list_files(
     await _answer_json(send, exchange, page)
 
 
-async def one_file(gateway: Gateway, exchange: Exchange, scope: Scope, receive: Receive, send: Send) -> None:
+async def one_file(
+    gateway: Gateway, exchange: Exchange, client: ClientIdentity, scope: Scope, receive: Receive, send: Send
+) -> None:
     """GET and DELETE /v1beta/files/{id}, on the credential that holds the file."""
     file_id = scope["path_params"]["file_id"]
     if ":" in file_id or not file_id:

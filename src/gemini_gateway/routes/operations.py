@@ -28,6 +28,7 @@ from starlette.routing import BaseRoute, Route
 
 from gemini_gateway.affinity.refs import file_name
 from gemini_gateway.affinity.resources import affinity_of, decode_object
+from gemini_gateway.auth import ClientIdentity
 from gemini_gateway.backends.base import ResourceReply
 from gemini_gateway.context import Gateway
 from gemini_gateway.exchange import Exchange
@@ -80,19 +81,25 @@ def _generated_files(operation: dict[str, Any]) -> list[str]:
     return found
 
 
-async def start(gateway: Gateway, exchange: Exchange, scope: Scope, receive: Receive, send: Send) -> None:
+async def start(
+    gateway: Gateway, exchange: Exchange, client: ClientIdentity, scope: Scope, receive: Receive, send: Send
+) -> None:
     """POST /{v}/models/{model}:predictLongRunning: a new operation balances like any call."""
-    await start_long_running(gateway, exchange, scope, receive, send, "predictLongRunning", None, _learn)
+    await start_long_running(
+        gateway, exchange, client, scope, receive, send, "predictLongRunning", None, _learn
+    )
 
 
-async def one(gateway: Gateway, exchange: Exchange, scope: Scope, receive: Receive, send: Send) -> None:
+async def one(
+    gateway: Gateway, exchange: Exchange, client: ClientIdentity, scope: Scope, receive: Receive, send: Send
+) -> None:
     """GET and DELETE of an operation, and POST `…:cancel`, on the key that started it."""
     name = _operation_name(scope)
     await long_running_call(gateway, exchange, scope, send, name, "operations", OPERATIONS_SCOPE, _learn)
 
 
 async def list_operations(
-    gateway: Gateway, exchange: Exchange, scope: Scope, receive: Receive, send: Send
+    gateway: Gateway, exchange: Exchange, client: ClientIdentity, scope: Scope, receive: Receive, send: Send
 ) -> None:
     """GET /{v}/operations: every credential's operations as one paged list."""
     await merged_list(gateway, exchange, scope, send, "operations", OPERATIONS_SCOPE, 100)

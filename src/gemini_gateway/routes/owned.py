@@ -23,6 +23,7 @@ from gemini_gateway.affinity.resources import (
     on_owner,
     resource_credentials,
 )
+from gemini_gateway.auth import ClientIdentity
 from gemini_gateway.backends.base import ResourceReply
 from gemini_gateway.context import Gateway, gateway_of
 from gemini_gateway.errors import GatewayError
@@ -40,7 +41,9 @@ from gemini_gateway.routes.asgi import (
 )
 from gemini_gateway.routes.errors import send_error
 
-Handler = Callable[[Gateway, Exchange, Scope, Receive, Send], Awaitable[None]]
+# The client is authenticated once, by `gemini_endpoint`: a second `auth.client` would count the
+# request twice against the token's rate limit.
+Handler = Callable[[Gateway, Exchange, ClientIdentity, Scope, Receive, Send], Awaitable[None]]
 
 
 def query_of(scope: Scope) -> dict[str, str]:
@@ -67,8 +70,9 @@ def gemini_endpoint(handle: Handler) -> Callable[[Scope, Receive, Send], Awaitab
         exchange = get_exchange(scope)
         exchange.dialect, exchange.route = "gemini", scope["path"]
         try:
-            exchange.client_id = gateway.auth.client(scope).id
-            await handle(gateway, exchange, scope, receive, send)
+            client = gateway.auth.client(scope)
+            exchange.client_id = client.id
+            await handle(gateway, exchange, client, scope, receive, send)
         except GatewayError as exc:
             await send_error(send, exc, "gemini", exchange)
 
@@ -89,6 +93,7 @@ def _any_body(rpc: str, request: dict[str, Any]) -> None:
 async def start_long_running(
     gateway: Gateway,
     exchange: Exchange,
+    client: ClientIdentity,
     scope: Scope,
     receive: Receive,
     send: Send,
@@ -101,7 +106,6 @@ async def start_long_running(
     it balances like any call (or is bound by the dispatcher's binder when the body names a file
     of one key), and the answer teaches which key holds what it names (`learn`). Cooldowns are
     kept under `own_scope`, or the model's own when None (the call spends the model's quota)."""
-    client = gateway.auth.client(scope)
     model = model_id(scope["path_params"]["model"])
     rpc = scope["path"].rpartition(":")[2]
     client.check_model(model)
