@@ -30,6 +30,7 @@ from gemini_gateway.errors import GatewayError
 from gemini_gateway.exchange import Exchange, get_exchange
 from gemini_gateway.resource_names import api_version, model_id
 from gemini_gateway.routes.asgi import (
+    JSON_HEADERS,
     ASGIEndpoint,
     Receive,
     Scope,
@@ -173,6 +174,32 @@ def long_running_routes(collection_root: str, id_param: str, handle: Handler) ->
     ]
 
 
+async def merged_page(
+    gateway: Gateway,
+    exchange: Exchange,
+    scope: Scope,
+    collection: str,
+    scope_model: str,
+    max_size: int,
+    *,
+    items_key: str | None = None,
+    expiry_key: str = "expireTime",
+) -> dict[str, Any]:
+    """GET /{v}/{collection}: every credential's items as one paged list (`collection.list`)."""
+    return await list_merged(
+        gateway,
+        exchange,
+        method=f"{collection}.list",
+        scope_model=scope_model,
+        path=f"{api_version(scope['path'])}/{collection}",
+        items_key=items_key or collection,
+        expiry_key=expiry_key,
+        query=query_of(scope),
+        default_size=10,
+        max_size=max_size,
+    )
+
+
 async def merged_list(
     gateway: Gateway,
     exchange: Exchange,
@@ -184,17 +211,12 @@ async def merged_list(
     *,
     items_key: str | None = None,
 ) -> None:
-    """GET /{v}/{collection}: every credential's items as one paged list (`collection.list`)."""
-    page = await list_merged(
-        gateway,
-        exchange,
-        method=f"{collection}.list",
-        scope_model=scope_model,
-        path=f"{api_version(scope['path'])}/{collection}",
-        items_key=items_key or collection,
-        expiry_key="expireTime",
-        query=query_of(scope),
-        default_size=10,
-        max_size=max_size,
-    )
+    """`merged_page`, answered."""
+    page = await merged_page(gateway, exchange, scope, collection, scope_model, max_size, items_key=items_key)
     await answer(send, exchange, ResourceReply(200, orjson.dumps(page), {}))
+
+
+async def answer_json(send: Send, exchange: Exchange, payload: Any) -> None:
+    """A page the gateway made, as Google sends JSON."""
+    exchange.status = 200
+    await send_response(send, 200, orjson.dumps(payload), gateway_headers(exchange, JSON_HEADERS))
