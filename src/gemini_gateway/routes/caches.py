@@ -15,7 +15,6 @@ from gemini_gateway.affinity.resources import (
     affinity_of,
     decode_object,
     on_credential,
-    on_owner,
     resource_credentials,
 )
 from gemini_gateway.auth import ClientIdentity
@@ -26,7 +25,7 @@ from gemini_gateway.exchange import Exchange
 from gemini_gateway.resource_names import api_version, model_id, resource_id
 from gemini_gateway.routes.asgi import ASGIEndpoint, Receive, Scope, Send, parse_json_object, read_body
 from gemini_gateway.routes.gemini import check_tools
-from gemini_gateway.routes.owned import answer, answer_json, forwarded, gemini_endpoint, merged_page
+from gemini_gateway.routes.owned import answer, answer_json, forwarded, gemini_endpoint, merged_page, on_named
 from gemini_gateway.timestamps import rfc3339_seconds
 
 _FORWARDED_PATCH_QUERY = ("updateMask", "update_mask")
@@ -84,25 +83,18 @@ async def one_cache(
     if not cache_id or ":" in cache_id:
         raise RequestError(f"method '{cache_id}' is not found", status_code=404)
     name = f"cachedContents/{resource_id('cachedContents', cache_id)}"
-    verb = scope["method"]
-    method = {"GET": "cachedContents.get", "PATCH": "cachedContents.patch"}.get(verb, "cachedContents.delete")
-    patching = verb == "PATCH"
-    version = api_version(scope["path"])
-    reply = await on_owner(
+    patching = scope["method"] == "PATCH"
+    reply = await on_named(
         gateway,
         exchange,
+        scope,
         name,
-        method,
+        "cachedContents",
         CACHES_SCOPE,
-        verb,
-        f"{version}/{name}",
         params=forwarded(scope, _FORWARDED_PATCH_QUERY) if patching else None,
         body=await read_body(receive, gateway.settings.max_request_bytes) if patching else b"",
-        version=version,
     )
-    if verb == "DELETE":
-        await affinity_of(gateway).owners.forget(name)
-    elif patching:
+    if patching:
         await _remember(gateway, reply, client.id)  # the new expireTime
     await answer(send, exchange, reply)
 

@@ -50,7 +50,7 @@ from gemini_gateway.routes.files import (
     send_upload_error,
     upload_headers,
 )
-from gemini_gateway.routes.owned import answer, forwarded, gemini_endpoint, merged_list, query_of
+from gemini_gateway.routes.owned import answer, forwarded, gemini_endpoint, merged_list, on_named, query_of
 
 STORES_SCOPE = "fileSearchStores"  # cooldowns apart from generation, as for files and caches
 _LIST_PARAMS = ("pageSize", "pageToken", "page_size", "page_token")
@@ -96,22 +96,10 @@ async def one_store(
     gateway: Gateway, exchange: Exchange, client: ClientIdentity, scope: Scope, receive: Receive, send: Send
 ) -> None:
     """GET and DELETE (`?force=`) /{v}/fileSearchStores/{id}, on the store's key."""
-    name = _store_name(scope)
-    version = api_version(scope["path"])
-    deleting = scope["method"] == "DELETE"
-    reply = await on_owner(
-        gateway,
-        exchange,
-        name,
-        "fileSearchStores.delete" if deleting else "fileSearchStores.get",
-        STORES_SCOPE,
-        scope["method"],
-        f"{version}/{name}",
-        version=version,
-        params=forwarded(scope, ("force",)) if deleting else None,
+    params = forwarded(scope, ("force",)) if scope["method"] == "DELETE" else None
+    reply = await on_named(
+        gateway, exchange, scope, _store_name(scope), "fileSearchStores", STORES_SCOPE, params=params
     )
-    if deleting:
-        await affinity_of(gateway).owners.forget(name)
     await answer(send, exchange, reply)
 
 

@@ -17,7 +17,6 @@ from gemini_gateway.affinity.resources import (
     FILES_SCOPE,
     affinity_of,
     decode_object,
-    on_owner,
     resource_credentials,
 )
 from gemini_gateway.affinity.upstream import body_chunks, resource_request
@@ -45,7 +44,14 @@ from gemini_gateway.routes.asgi import (
     send_response,
 )
 from gemini_gateway.routes.errors import send_error
-from gemini_gateway.routes.owned import answer_json, forwarded, gemini_endpoint, merged_page, query_of
+from gemini_gateway.routes.owned import (
+    answer_json,
+    forwarded,
+    gemini_endpoint,
+    merged_page,
+    on_named,
+    query_of,
+)
 from gemini_gateway.timestamps import rfc3339_seconds
 
 UPLOAD_LIMIT = 2 * 1024**3  # Google's largest file
@@ -235,21 +241,7 @@ async def one_file(
     if ":" in file_id or not file_id:
         raise RequestError(f"method '{file_id}' is not found", status_code=404)
     name = f"files/{resource_id('files', file_id)}"
-    version = api_version(scope["path"])
-    deleting = scope["method"] == "DELETE"
-    reply = await on_owner(
-        gateway,
-        exchange,
-        name,
-        "files.delete" if deleting else "files.get",
-        FILES_SCOPE,
-        scope["method"],
-        f"{version}/{name}",
-        version=version,
-    )
-    if deleting:
-        await affinity_of(gateway).owners.forget(name)
-    await _answer(send, exchange, reply)
+    await _answer(send, exchange, await on_named(gateway, exchange, scope, name, "files", FILES_SCOPE))
 
 
 # File Search store uploads (routes/file_search.py) speak the same resumable protocol.

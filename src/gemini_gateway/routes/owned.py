@@ -9,7 +9,7 @@ that credential first (and remembering it) when the gateway never saw the resour
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -128,6 +128,39 @@ async def start_long_running(
     await answer(send, exchange, reply)
 
 
+async def on_named(
+    gateway: Gateway,
+    exchange: Exchange,
+    scope: Scope,
+    name: str,
+    family: str,
+    scope_model: str,
+    *,
+    cancel: bool = False,
+    params: Mapping[str, str] | None = None,
+    body: bytes = b"",
+) -> ResourceReply:
+    """The request's GET, PATCH or DELETE of `name` (or POST `{name}:cancel`) on the key that holds
+    it, as the rpc `family.get` / `.patch` / `.delete` / `.cancel`; a DELETE forgets the owner."""
+    version = api_version(scope["path"])
+    verb = scope["method"]
+    reply = await on_owner(
+        gateway,
+        exchange,
+        name,
+        f"{family}.{'cancel' if cancel else verb.lower()}",
+        scope_model,
+        verb,
+        f"{version}/{name}:cancel" if cancel else f"{version}/{name}",
+        params=params,
+        body=b"{}" if cancel else body,
+        version=version,
+    )
+    if verb == "DELETE":
+        await affinity_of(gateway).owners.forget(name)
+    return reply
+
+
 async def long_running_call(
     gateway: Gateway,
     exchange: Exchange,
@@ -139,26 +172,11 @@ async def long_running_call(
     learn: Learn,
 ) -> None:
     """GET, DELETE and POST `{name}:cancel` of a long-running resource (a batch, an operation) on
-    the key that started it: `family.get` / `.delete` / `.cancel`. A GET teaches what the answer
-    names (`learn`); a DELETE forgets the owner."""
-    version = api_version(scope["path"])
-    verb = scope["method"]
-    cancel = verb == "POST"
-    action = "cancel" if cancel else "get" if verb == "GET" else "delete"
-    reply = await on_owner(
-        gateway,
-        exchange,
-        name,
-        f"{family}.{action}",
-        scope_model,
-        verb,
-        f"{version}/{name}:cancel" if cancel else f"{version}/{name}",
-        body=b"{}" if cancel else b"",
-        version=version,
+    the key that started it. A GET teaches what the answer names (`learn`)."""
+    reply = await on_named(
+        gateway, exchange, scope, name, family, scope_model, cancel=scope["method"] == "POST"
     )
-    if verb == "DELETE":
-        await affinity_of(gateway).owners.forget(name)
-    elif verb == "GET":
+    if scope["method"] == "GET":
         await learn(gateway, reply, exchange.client_id)
     await answer(send, exchange, reply)
 
