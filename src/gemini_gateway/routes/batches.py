@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
 from gemini_gateway.affinity.resources import (
     FILES_SCOPE,
@@ -38,10 +38,10 @@ from gemini_gateway.context import Gateway
 from gemini_gateway.errors import RequestError
 from gemini_gateway.exchange import Exchange
 from gemini_gateway.resource_names import api_version, resource_id
-from gemini_gateway.routes.asgi import ASGIEndpoint, Receive, Scope, Send
+from gemini_gateway.routes.asgi import Receive, Scope, Send
 from gemini_gateway.routes.owned import (
     answer,
-    gemini_endpoint,
+    gemini_route,
     long_running_call,
     long_running_routes,
     merged_list,
@@ -137,22 +137,13 @@ def routes() -> list[BaseRoute]:
     for prefix in ("", "/gemini"):
         for version in ("v1beta", "v1"):
             root = f"{prefix}/{version}"
+            table += [gemini_route(f"{root}/models/{{model}}:{rpc}", create, "POST") for rpc in _REQUEST]
             table += [
-                Route(
-                    f"{root}/models/{{model}}:{rpc}", ASGIEndpoint(gemini_endpoint(create)), methods=["POST"]
-                )
-                for rpc in _REQUEST
-            ]
-            table += [
-                Route(f"{root}/batches", ASGIEndpoint(gemini_endpoint(list_batches)), methods=["GET"]),
+                gemini_route(f"{root}/batches", list_batches, "GET"),
                 *long_running_routes(f"{root}/batches", "batch_id", one_batch),
             ]
             for media in ("", "/download"):
                 table.append(
-                    Route(
-                        f"{prefix}{media}/{version}/files/{{file_id}}:download",
-                        ASGIEndpoint(gemini_endpoint(download)),
-                        methods=["GET"],
-                    )
+                    gemini_route(f"{prefix}{media}/{version}/files/{{file_id}}:download", download, "GET")
                 )
     return table

@@ -8,7 +8,7 @@ get, patch and delete go to its owner; listing merges every credential's caches.
 
 from __future__ import annotations
 
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
 from gemini_gateway.affinity.resources import (
     CACHES_SCOPE,
@@ -23,9 +23,16 @@ from gemini_gateway.context import Gateway
 from gemini_gateway.errors import RequestError
 from gemini_gateway.exchange import Exchange
 from gemini_gateway.resource_names import api_version, model_id, resource_id
-from gemini_gateway.routes.asgi import ASGIEndpoint, Receive, Scope, Send, parse_json_object, read_body
+from gemini_gateway.routes.asgi import Receive, Scope, Send, parse_json_object, read_body
 from gemini_gateway.routes.gemini import check_tools
-from gemini_gateway.routes.owned import answer, answer_json, forwarded, gemini_endpoint, merged_page, on_named
+from gemini_gateway.routes.owned import (
+    answer,
+    answer_json,
+    forwarded,
+    gemini_route,
+    merged_page,
+    on_named,
+)
 from gemini_gateway.timestamps import rfc3339_seconds
 
 _FORWARDED_PATCH_QUERY = ("updateMask", "update_mask")
@@ -104,15 +111,9 @@ def routes() -> list[BaseRoute]:
     for prefix in ("", "/gemini"):
         for version in ("v1beta", "v1"):
             table += [
-                Route(
-                    f"{prefix}/{version}/cachedContents",
-                    ASGIEndpoint(gemini_endpoint(collection)),
-                    methods=["GET", "POST"],
-                ),
-                Route(
-                    f"{prefix}/{version}/cachedContents/{{cache_id}}",
-                    ASGIEndpoint(gemini_endpoint(one_cache)),
-                    methods=["GET", "PATCH", "DELETE"],
+                gemini_route(f"{prefix}/{version}/cachedContents", collection, "GET", "POST"),
+                gemini_route(
+                    f"{prefix}/{version}/cachedContents/{{cache_id}}", one_cache, "GET", "PATCH", "DELETE"
                 ),
             ]
     return table

@@ -50,7 +50,14 @@ from gemini_gateway.routes.files import (
     send_upload_error,
     upload_headers,
 )
-from gemini_gateway.routes.owned import answer, forwarded, gemini_endpoint, merged_list, on_named, query_of
+from gemini_gateway.routes.owned import (
+    answer,
+    forwarded,
+    gemini_route,
+    merged_list,
+    on_named,
+    query_of,
+)
 
 STORES_SCOPE = "fileSearchStores"  # cooldowns apart from generation, as for files and caches
 _LIST_PARAMS = ("pageSize", "pageToken", "page_size", "page_token")
@@ -218,21 +225,9 @@ def routes() -> list[BaseRoute]:
                     ASGIEndpoint(upload),
                     methods=["POST"],
                 ),
-                Route(root, ASGIEndpoint(gemini_endpoint(collection)), methods=["GET", "POST"]),
-                Route(
-                    f"{root}/{{store_id}}:importFile",
-                    ASGIEndpoint(gemini_endpoint(import_file)),
-                    methods=["POST"],
-                ),
-                Route(
-                    f"{root}/{{store_id}}",
-                    ASGIEndpoint(gemini_endpoint(one_store)),
-                    methods=["GET", "DELETE"],
-                ),
-                Route(
-                    f"{root}/{{store_id}}/{{rest:path}}",
-                    ASGIEndpoint(gemini_endpoint(under_store)),
-                    methods=["GET", "DELETE"],
-                ),
+                gemini_route(root, collection, "GET", "POST"),
+                gemini_route(f"{root}/{{store_id}}:importFile", import_file, "POST"),
+                gemini_route(f"{root}/{{store_id}}", one_store, "GET", "DELETE"),
+                gemini_route(f"{root}/{{store_id}}/{{rest:path}}", under_store, "GET", "DELETE"),
             ]
     return table

@@ -47,7 +47,7 @@ from gemini_gateway.routes.errors import send_error
 from gemini_gateway.routes.owned import (
     answer_json,
     forwarded,
-    gemini_endpoint,
+    gemini_route,
     merged_page,
     on_named,
     query_of,
@@ -259,13 +259,7 @@ def routes() -> list[BaseRoute]:
         for version in ("v1beta", "v1"):
             table += [
                 Route(f"{prefix}/upload/{version}/files", ASGIEndpoint(upload), methods=["POST"]),
-                Route(
-                    f"{prefix}/{version}/files", ASGIEndpoint(gemini_endpoint(list_files)), methods=["GET"]
-                ),
-                Route(
-                    f"{prefix}/{version}/files/{{file_id}}",
-                    ASGIEndpoint(gemini_endpoint(one_file)),
-                    methods=["GET", "DELETE"],
-                ),
+                gemini_route(f"{prefix}/{version}/files", list_files, "GET"),
+                gemini_route(f"{prefix}/{version}/files/{{file_id}}", one_file, "GET", "DELETE"),
             ]
     return table

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
 from gemini_gateway.affinity.refs import file_name
 from gemini_gateway.affinity.resources import affinity_of, decode_object
@@ -33,9 +33,9 @@ from gemini_gateway.backends.base import ResourceReply
 from gemini_gateway.context import Gateway
 from gemini_gateway.exchange import Exchange
 from gemini_gateway.resource_names import model_id, resource_id
-from gemini_gateway.routes.asgi import ASGIEndpoint, Receive, Scope, Send
+from gemini_gateway.routes.asgi import Receive, Scope, Send
 from gemini_gateway.routes.owned import (
-    gemini_endpoint,
+    gemini_route,
     long_running_call,
     long_running_routes,
     merged_list,
@@ -111,17 +111,9 @@ def routes() -> list[BaseRoute]:
         for version in ("v1beta", "v1"):
             root = f"{prefix}/{version}"
             table += [
-                Route(
-                    f"{root}/models/{{model}}:predictLongRunning",
-                    ASGIEndpoint(gemini_endpoint(start)),
-                    methods=["POST"],
-                ),
-                Route(
-                    f"{root}/models/{{model}}/operations/{{operation_id}}",
-                    ASGIEndpoint(gemini_endpoint(one)),
-                    methods=["GET"],
-                ),
-                Route(f"{root}/operations", ASGIEndpoint(gemini_endpoint(list_operations)), methods=["GET"]),
+                gemini_route(f"{root}/models/{{model}}:predictLongRunning", start, "POST"),
+                gemini_route(f"{root}/models/{{model}}/operations/{{operation_id}}", one, "GET"),
+                gemini_route(f"{root}/operations", list_operations, "GET"),
                 *long_running_routes(f"{root}/operations", "operation_id", one),
             ]
     return table

@@ -82,6 +82,10 @@ def gemini_endpoint(handle: Handler) -> Callable[[Scope, Receive, Send], Awaitab
     return endpoint
 
 
+def gemini_route(path: str, handle: Handler, *methods: str) -> Route:
+    return Route(path, ASGIEndpoint(gemini_endpoint(handle)), methods=list(methods))
+
+
 Learn = Callable[[Gateway, ResourceReply, str | None], Awaitable[None]]
 # Checks a start call's JSON body (given the rpc it names) before any key is spent on it.
 CheckStart = Callable[[str, dict[str, Any]], None]
@@ -187,8 +191,8 @@ def long_running_routes(collection_root: str, id_param: str, handle: Handler) ->
     the plain route would take `x:cancel` for an id."""
     one = f"{collection_root}/{{{id_param}}}"
     return [
-        Route(f"{one}:cancel", ASGIEndpoint(gemini_endpoint(handle)), methods=["POST"]),
-        Route(one, ASGIEndpoint(gemini_endpoint(handle)), methods=["GET", "DELETE"]),
+        gemini_route(f"{one}:cancel", handle, "POST"),
+        gemini_route(one, handle, "GET", "DELETE"),
     ]
 
 
