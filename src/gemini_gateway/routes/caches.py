@@ -14,8 +14,6 @@ from gemini_gateway.affinity.resources import (
     CACHES_SCOPE,
     affinity_of,
     decode_object,
-    on_credential,
-    resource_credentials,
 )
 from gemini_gateway.auth import ClientIdentity
 from gemini_gateway.backends.base import ResourceReply
@@ -28,6 +26,7 @@ from gemini_gateway.routes.gemini import check_tools
 from gemini_gateway.routes.owned import (
     answer,
     answer_json,
+    create_balanced,
     forwarded,
     gemini_route,
     merged_page,
@@ -66,18 +65,9 @@ async def collection(
         raise RequestError("* CreateCachedContentRequest.cached_content.model: model is required")
     exchange.model = model_id(model)
     client.check_model(exchange.model)
-    resource_credentials(gateway, "cachedContents.create")  # a clear 501 without API keys
     # The real model is the quota scope: creating a cache spends that model's token quota.
-    reply = await on_credential(
-        gateway,
-        exchange,
-        "cachedContents.create",
-        exchange.model,
-        "POST",
-        f"{api_version(scope['path'])}/cachedContents",
-        allowed=None,
-        body=body,
-    )
+    path = f"{api_version(scope['path'])}/cachedContents"
+    reply = await create_balanced(gateway, exchange, "cachedContents.create", exchange.model, path, body)
     await _remember(gateway, reply, client.id)
     await answer(send, exchange, reply)
 

@@ -27,10 +27,8 @@ from starlette.routing import BaseRoute, Route
 from gemini_gateway.affinity.resources import (
     affinity_of,
     decode_object,
-    on_credential,
     on_owner,
     owner_credential,
-    resource_credentials,
 )
 from gemini_gateway.affinity.upstream import resource_request
 from gemini_gateway.auth import ClientIdentity
@@ -52,6 +50,7 @@ from gemini_gateway.routes.files import (
 )
 from gemini_gateway.routes.owned import (
     answer,
+    create_balanced,
     forwarded,
     gemini_route,
     merged_list,
@@ -82,16 +81,9 @@ async def collection(
         await merged_list(gateway, exchange, scope, send, "fileSearchStores", STORES_SCOPE, 20)
         return
     body = await read_body(receive, METADATA_LIMIT)
-    resource_credentials(gateway, "fileSearchStores.create")  # a clear 501 without Gemini API keys
-    reply = await on_credential(
-        gateway,
-        exchange,
-        "fileSearchStores.create",
-        STORES_SCOPE,
-        "POST",
-        f"{version}/fileSearchStores",
-        allowed=None,
-        body=body or b"{}",
+    path = f"{version}/fileSearchStores"
+    reply = await create_balanced(
+        gateway, exchange, "fileSearchStores.create", STORES_SCOPE, path, body or b"{}"
     )
     name = decode_object(reply.body).get("name")
     if isinstance(name, str) and name.startswith("fileSearchStores/"):

@@ -86,6 +86,15 @@ def gemini_route(path: str, handle: Handler, *methods: str) -> Route:
     return Route(path, ASGIEndpoint(gemini_endpoint(handle)), methods=list(methods))
 
 
+async def create_balanced(
+    gateway: Gateway, exchange: Exchange, method: str, scope_model: str, path: str, body: bytes
+) -> ResourceReply:
+    """POST `path`, creating a resource: it balances like any call (or is bound by the dispatcher's
+    binder when the body names a file of one key). A clear 501 first when no key has the API."""
+    resource_credentials(gateway, method)
+    return await on_credential(gateway, exchange, method, scope_model, "POST", path, allowed=None, body=body)
+
+
 Learn = Callable[[Gateway, ResourceReply, str | None], Awaitable[None]]
 # Checks a start call's JSON body (given the rpc it names) before any key is spent on it.
 CheckStart = Callable[[str, dict[str, Any]], None]
@@ -117,17 +126,8 @@ async def start_long_running(
     exchange.model = model
     body = await read_body(receive, gateway.settings.max_request_bytes)
     check(rpc, parse_json_object(body))  # a clear 400 for a body that is no JSON object
-    resource_credentials(gateway, method)  # a clear 501 without Gemini API keys
-    reply = await on_credential(
-        gateway,
-        exchange,
-        method,
-        own_scope or model,
-        "POST",
-        f"{api_version(scope['path'])}/models/{model}:{rpc}",
-        allowed=None,
-        body=body,
-    )
+    path = f"{api_version(scope['path'])}/models/{model}:{rpc}"
+    reply = await create_balanced(gateway, exchange, method, own_scope or model, path, body)
     await learn(gateway, reply, client.id)
     await answer(send, exchange, reply)
 
