@@ -11,7 +11,7 @@ from typing import Any, Literal
 from urllib.parse import parse_qsl
 
 from gemini_gateway.brake import Brake
-from gemini_gateway.errors import RequestError
+from gemini_gateway.errors import ClientRateLimited, RequestError
 
 Tier = Literal["admin", "user"]
 # Where a caller already authenticated another way (the admin UI's session) is put in the ASGI scope.
@@ -33,19 +33,6 @@ class ClientIdentity:
 
 
 ANONYMOUS = ClientIdentity(id="anonymous", tier="user")
-
-
-class ClientRateLimited(RequestError):
-    """A client token went over its requests-per-minute limit; each dialect renders its own 429."""
-
-    status_code = 429
-
-    def __init__(self, message: str, retry_after: float) -> None:
-        super().__init__(message, status_code=429)
-        self.retry_after = retry_after
-
-    def headers(self) -> dict[str, str]:
-        return {"retry-after": str(max(1, math.ceil(self.retry_after)))}
 
 
 class RateLimiter:

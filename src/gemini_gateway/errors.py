@@ -2,11 +2,15 @@
 
     GatewayError                  anything the gateway answers with an error status
      ├── RequestError             the client's request is wrong (400, 401, 403, 404, 405, 413)
+     │    └── ClientRateLimited   a client token went over its requests per minute (429)
      ├── NoCredentialAvailable    every credential that could serve is cooling or disabled (429/503)
      ├── UpstreamError            the upstream answered an error; its status and body pass through
-     └── UpstreamUnreachable      timeouts and connection failures after all retries (502/504)
-          ├── StreamCut            the upstream stopped mid-stream (after its answer began)
-          └── CallRefused          a credential's backend does not offer this method or model (501)
+     ├── UpstreamUnreachable      timeouts and connection failures after all retries (502/504)
+     │    ├── ProxyUnreachable     the outbound proxy failed, not the upstream
+     │    ├── StreamCut            the upstream stopped mid-stream (after its answer began)
+     │    ├── EmptyAnswer          a 200 with nothing in it and nothing that says why
+     │    └── CallRefused          a credential's backend does not offer this method or model (501)
+     └── WindowBusy               an AI Studio login window's page did not answer yet (503)
     ClientGone                    the client went away in the middle of sending a body
     UpstreamClosed                the lean HTTP/1 client's own failure; `transport/` turns it into
                                   UpstreamUnreachable or StreamCut before any caller sees it
@@ -23,6 +27,7 @@ so the scan costs a successful call nothing.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import orjson
@@ -91,6 +96,19 @@ class GatewayError(Exception):
 
 class RequestError(GatewayError):
     status_code = 400
+
+
+class ClientRateLimited(RequestError):
+    """A client token went over its requests-per-minute limit; each dialect renders its own 429."""
+
+    status_code = 429
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message, status_code=429)
+        self.retry_after = retry_after
+
+    def headers(self) -> dict[str, str]:
+        return {"retry-after": str(max(1, math.ceil(self.retry_after)))}
 
 
 class NoCredentialAvailable(GatewayError):
@@ -165,6 +183,12 @@ class CallRefused(UpstreamUnreachable):
     """
 
     status_code = 501
+
+
+class WindowBusy(GatewayError):
+    """A remote login window's page did not answer (loading a page); the caller may try again shortly."""
+
+    status_code = 503
 
 
 class ClientGone(Exception):

@@ -1,8 +1,8 @@
 """What the request path learns about one exchange, for response headers and the recorder.
 
 Handlers and the dispatcher set attributes on the `Exchange` kept in the ASGI scope; nothing on
-the hot path writes to a store. Whoever completes the exchange (see `app.ExchangeMiddleware`)
-hands it on once, at the end.
+the hot path writes to a store. When the call ends, the tee (recorder/middleware.py) hands it to
+the recorder and `observe.ObserveMiddleware` to whatever watches calls (metrics, live log, traces).
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """The gateway's one settings class.
 
 Values come from (highest first) values stored from the admin UI (`load_settings(stored=...)`),
-init arguments, environment variables, the `.env` file, and defaults. List settings accept comma-separated strings (`GEMINI_API_KEYS=a,b,c`) as users of
-this kind of tool write them, as well as JSON lists.
+init arguments, environment variables, the `.env` file, and defaults. List settings accept
+comma-separated strings (`GEMINI_API_KEYS=a,b,c`) as users of this kind of tool write them, as
+well as JSON lists.
 """
 
 from __future__ import annotations

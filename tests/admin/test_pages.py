@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+import uuid
 from pathlib import Path
 
 import httpx
@@ -25,11 +26,24 @@ def test_root_sends_browsers_to_the_ui_and_is_not_recorded(shared_gateway: Runni
     assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp
     assert page.headers["x-frame-options"] == "DENY"
     assert httpx.head(f"{url}/admin/").status_code == 200
-    time.sleep(0.3)
-    paths = {
-        item["path"] for item in httpx.get(f"{url}/api/logs", headers=bearer(ADMIN_TOKEN)).json()["items"]
-    }
+    # A recorded call made after them: records are written in the order their answers left, so
+    # once this one is stored, a record of the UI's requests would be too.
+    marker = f"/v1beta/models/after-the-ui-{uuid.uuid4().hex}"
+    httpx.get(f"{url}{marker}")
+    paths = _recorded_paths_once(url, marker)
     assert not paths & {"/", "/admin/"}
+
+
+def _recorded_paths_once(url: str, path: str) -> set[str]:
+    """The paths of the latest records, as soon as `path` is among them (polled, 60 s at most)."""
+    deadline = time.monotonic() + 60
+    while True:
+        listed = httpx.get(f"{url}/api/logs", params={"limit": 500}, headers=bearer(ADMIN_TOKEN))
+        paths = {item["path"] for item in listed.json()["items"]}
+        if path in paths:
+            return paths
+        assert time.monotonic() < deadline, f"{path} was never recorded"
+        time.sleep(0.05)
 
 
 def test_every_asset_is_local_and_served(shared_gateway: RunningGateway) -> None:

@@ -130,3 +130,18 @@ def test_bad_token_specs_are_refused(gateway_factory: GatewayFactory, fake: Fake
         client = admin_client(running.url)
         for spec in ({"name": ""}, {"name": "x", "tier": "root"}, {"name": "x", "rate_limit": 0}):
             assert client.post("/api/tokens", json=spec).status_code == 400
+
+
+def test_a_resource_call_counts_once_against_the_rate_limit(
+    gateway_factory: GatewayFactory, fake: FakeState
+) -> None:
+    with gateway_factory() as running:
+        token = admin_client(running.url).post("/api/tokens", json={"name": "jobs", "rate_limit": 2}).json()
+        headers = {"x-goog-api-key": token["token"]}
+        batch = {"batch": {"inputConfig": {"requests": {"requests": [{"request": GEMINI_BODY}]}}}}
+        created = httpx.post(
+            f"{running.url}/v1beta/models/gemini-2.5-flash:batchGenerateContent", json=batch, headers=headers
+        )
+        assert created.status_code == 200, created.text
+        assert _chat(running.url, token["token"]).status_code == 200  # the second request of two a minute
+        assert _chat(running.url, token["token"]).status_code == 429

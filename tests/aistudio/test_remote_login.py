@@ -19,8 +19,8 @@ import orjson
 import pytest
 
 from gemini_gateway.aistudio import remote_login
-from gemini_gateway.aistudio.remote_login import LoginWindow, RemoteLogins, WindowBusy
-from gemini_gateway.errors import RequestError
+from gemini_gateway.aistudio.remote_login import LoginWindow, RemoteLogins
+from gemini_gateway.errors import RequestError, WindowBusy
 from tests.aistudio.conftest import ADMIN, CHROMIUM, page_gateway, profile_state, wait_for
 from tests.aistudio.standin_server import StandinState
 

@@ -27,8 +27,6 @@ if TYPE_CHECKING:
 Event = dict[str, Any]
 HISTORY = 200
 QUEUE_SIZE = 1000
-# Paths whose requests are not model traffic: the UI's own calls would drown the live view.
-QUIET_PREFIXES = ("/api/", "/ws/", "/admin", "/docs", "/openapi.json", "/health", "/favicon.ico")
 
 
 class LiveHub:

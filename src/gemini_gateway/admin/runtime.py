@@ -3,9 +3,10 @@
 Values come from defaults, then the environment (`.env` and variables), then values stored in the
 database from the admin UI, which win: `settings.StoredOverrides` is that source, so the values
 after an edit are the Settings built again (`settings.with_stored`); `apply` then carries them into
-the live settings object, which every component holds, and into the components that copied one. `SPECS` says which settings can be edited here and whether
-an edit takes effect at once ("live") or at the next start; settings it does not list are shown
-read-only, so a setting added later is never editable by accident.
+the live settings object, which every component holds, and into the components that copied one.
+`SPECS` says which settings can be edited here and whether an edit takes effect at once ("live")
+or at the next start; settings it does not list are shown read-only, so a setting added later is
+never editable by accident.
 """
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from gemini_gateway.aistudio import page_spec
 from gemini_gateway.aistudio.browser import BrowserUnavailable
 from gemini_gateway.aistudio.profiles import check_name
-from gemini_gateway.errors import GatewayError, RequestError
+from gemini_gateway.errors import GatewayError, RequestError, WindowBusy
 
 if TYPE_CHECKING:
     from playwright.async_api import BrowserContext, CDPSession, Page
@@ -69,12 +69,6 @@ KEYS = frozenset(
         "Space",
     }
 )
-
-
-class WindowBusy(GatewayError):
-    """The window's page did not answer (loading a page); the caller may try again shortly."""
-
-    status_code = 503
 
 
 @dataclass(slots=True)

@@ -22,10 +22,6 @@ from gemini_gateway.transport.base import Body, Streamed, Transport, error_of, r
 JSON = "application/json"
 
 
-def _http_method(call: UpstreamCall) -> str:
-    return "GET" if call.method.startswith("models.") else "POST"
-
-
 class ApiKeyBackend:
     """Model calls go over `models` (the hot path's transport), resource calls (Files API, cached
     contents, with bodies streamed from the client) over `resources`; both over `via(proxy)` for a

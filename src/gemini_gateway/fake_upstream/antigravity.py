@@ -39,7 +39,6 @@ UNSUPPORTED_MESSAGE = (
     "Gemini, please migrate to the Antigravity suite of products: https://antigravity.google"
 )
 DOMAIN = "cloudcode-pa.googleapis.com"
-QUOTA_WINDOW = 5 * 3600.0  # Antigravity's quotas refill every five hours
 
 
 def refused(oauth: FakeOAuth, account: FakeAccount, antigravity: bool) -> bool:

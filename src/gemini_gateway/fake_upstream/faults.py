@@ -26,8 +26,6 @@ _SERVER_ERRORS = {
     "504": "Deadline expired before operation could complete.",
 }
 TIMING_FAULTS = frozenset({"slow", "cut", "hang"})
-# Faults that answer 200 with a scripted body rather than an error.
-ANSWER_FAULTS = frozenset({"reply", "empty"})
 
 
 def empty_answer(model: str | None) -> Json:

@@ -11,7 +11,7 @@ import typer
 
 from gemini_gateway.aistudio.browser import BrowserConfig
 from gemini_gateway.aistudio.profiles import ProfileError, ProfileStore, check_name, profiles_dir
-from gemini_gateway.settings import Settings
+from gemini_gateway.settings import Settings, load_settings
 
 if TYPE_CHECKING:
     from gemini_gateway.keeper.keeper import Keeper, KeeperConfig
@@ -81,7 +81,7 @@ def keep(
     """Open the executor app headless with a saved login and reopen it whenever it dies."""
     from gemini_gateway.keeper.keeper import Keeper
 
-    config = keeper_config(Settings(), profile, url, gateway, token, name)
+    config = keeper_config(load_settings(), profile, url, gateway, token, name)
     typer.echo(f"keeping {config.app_url} open as {config.name} (profile {profile}); Ctrl-C stops")
     asyncio.run(_keep(Keeper(config)))
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
 from gemini_gateway.affinity.resources import (
     FILES_SCOPE,
@@ -32,15 +32,16 @@ from gemini_gateway.affinity.resources import (
     decode_object,
     on_owner,
 )
+from gemini_gateway.auth import ClientIdentity
 from gemini_gateway.backends.base import ResourceReply
 from gemini_gateway.context import Gateway
 from gemini_gateway.errors import RequestError
 from gemini_gateway.exchange import Exchange
 from gemini_gateway.resource_names import api_version, resource_id
-from gemini_gateway.routes.asgi import ASGIEndpoint, Receive, Scope, Send
+from gemini_gateway.routes.asgi import Receive, Scope, Send
 from gemini_gateway.routes.owned import (
     answer,
-    gemini_endpoint,
+    gemini_route,
     long_running_call,
     long_running_routes,
     merged_list,
@@ -79,12 +80,14 @@ def _responses_file(operation: dict[str, Any]) -> str | None:
     return None
 
 
-async def create(gateway: Gateway, exchange: Exchange, scope: Scope, receive: Receive, send: Send) -> None:
+async def create(
+    gateway: Gateway, exchange: Exchange, client: ClientIdentity, scope: Scope, receive: Receive, send: Send
+) -> None:
     """POST /{v}/models/{model}:batchGenerateContent and :asyncBatchEmbedContent (an embeddings
     batch: the same Operation `batches/{id}`, polled, listed and cancelled as any batch). Bound by
     the dispatcher's binder when the batch names a file (its input, or in a request)."""
     await start_long_running(
-        gateway, exchange, scope, receive, send, "batches.create", BATCHES_SCOPE, _learn, _check_batch
+        gateway, exchange, client, scope, receive, send, "batches.create", BATCHES_SCOPE, _learn, _check_batch
     )
 
 
@@ -94,19 +97,23 @@ def _check_batch(rpc: str, request: dict[str, Any]) -> None:
 
 
 async def list_batches(
-    gateway: Gateway, exchange: Exchange, scope: Scope, receive: Receive, send: Send
+    gateway: Gateway, exchange: Exchange, client: ClientIdentity, scope: Scope, receive: Receive, send: Send
 ) -> None:
     """GET /{v}/batches: every credential's batches as one paged list."""
     await merged_list(gateway, exchange, scope, send, "batches", BATCHES_SCOPE, 1000, items_key="operations")
 
 
-async def one_batch(gateway: Gateway, exchange: Exchange, scope: Scope, receive: Receive, send: Send) -> None:
+async def one_batch(
+    gateway: Gateway, exchange: Exchange, client: ClientIdentity, scope: Scope, receive: Receive, send: Send
+) -> None:
     """GET, DELETE /{v}/batches/{id} and POST /{v}/batches/{id}:cancel, on the batch's key."""
     name = f"batches/{resource_id('batches', scope['path_params']['batch_id'])}"
     await long_running_call(gateway, exchange, scope, send, name, "batches", BATCHES_SCOPE, _learn)
 
 
-async def download(gateway: Gateway, exchange: Exchange, scope: Scope, receive: Receive, send: Send) -> None:
+async def download(
+    gateway: Gateway, exchange: Exchange, client: ClientIdentity, scope: Scope, receive: Receive, send: Send
+) -> None:
     """GET /{v}/files/{id}:download?alt=media: a generated file's bytes, from its project."""
     name = f"files/{resource_id('files', scope['path_params']['file_id'])}"
     version = api_version(scope["path"])
@@ -130,22 +137,13 @@ def routes() -> list[BaseRoute]:
     for prefix in ("", "/gemini"):
         for version in ("v1beta", "v1"):
             root = f"{prefix}/{version}"
+            table += [gemini_route(f"{root}/models/{{model}}:{rpc}", create, "POST") for rpc in _REQUEST]
             table += [
-                Route(
-                    f"{root}/models/{{model}}:{rpc}", ASGIEndpoint(gemini_endpoint(create)), methods=["POST"]
-                )
-                for rpc in _REQUEST
-            ]
-            table += [
-                Route(f"{root}/batches", ASGIEndpoint(gemini_endpoint(list_batches)), methods=["GET"]),
+                gemini_route(f"{root}/batches", list_batches, "GET"),
                 *long_running_routes(f"{root}/batches", "batch_id", one_batch),
             ]
             for media in ("", "/download"):
                 table.append(
-                    Route(
-                        f"{prefix}{media}/{version}/files/{{file_id}}:download",
-                        ASGIEndpoint(gemini_endpoint(download)),
-                        methods=["GET"],
-                    )
+                    gemini_route(f"{prefix}{media}/{version}/files/{{file_id}}:download", download, "GET")
                 )
     return table

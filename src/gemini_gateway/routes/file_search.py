@@ -27,12 +27,11 @@ from starlette.routing import BaseRoute, Route
 from gemini_gateway.affinity.resources import (
     affinity_of,
     decode_object,
-    on_credential,
     on_owner,
     owner_credential,
-    resource_credentials,
 )
 from gemini_gateway.affinity.upstream import resource_request
+from gemini_gateway.auth import ClientIdentity
 from gemini_gateway.backends.base import Backend, ResourceReply, UpstreamCall
 from gemini_gateway.context import Gateway, gateway_of
 from gemini_gateway.errors import ClientGone, GatewayError, RequestError, UpstreamUnreachable
@@ -49,7 +48,15 @@ from gemini_gateway.routes.files import (
     send_upload_error,
     upload_headers,
 )
-from gemini_gateway.routes.owned import answer, forwarded, gemini_endpoint, merged_list, query_of
+from gemini_gateway.routes.owned import (
+    answer,
+    create_balanced,
+    forwarded,
+    gemini_route,
+    merged_list,
+    on_named,
+    query_of,
+)
 
 STORES_SCOPE = "fileSearchStores"  # cooldowns apart from generation, as for files and caches
 _LIST_PARAMS = ("pageSize", "pageToken", "page_size", "page_token")
@@ -66,7 +73,7 @@ def _store_name(scope: Scope) -> str:
 
 
 async def collection(
-    gateway: Gateway, exchange: Exchange, scope: Scope, receive: Receive, send: Send
+    gateway: Gateway, exchange: Exchange, client: ClientIdentity, scope: Scope, receive: Receive, send: Send
 ) -> None:
     """POST (create) and GET (list) /{v}/fileSearchStores."""
     version = api_version(scope["path"])
@@ -74,16 +81,9 @@ async def collection(
         await merged_list(gateway, exchange, scope, send, "fileSearchStores", STORES_SCOPE, 20)
         return
     body = await read_body(receive, METADATA_LIMIT)
-    resource_credentials(gateway, "fileSearchStores.create")  # a clear 501 without Gemini API keys
-    reply = await on_credential(
-        gateway,
-        exchange,
-        "fileSearchStores.create",
-        STORES_SCOPE,
-        "POST",
-        f"{version}/fileSearchStores",
-        allowed=None,
-        body=body or b"{}",
+    path = f"{version}/fileSearchStores"
+    reply = await create_balanced(
+        gateway, exchange, "fileSearchStores.create", STORES_SCOPE, path, body or b"{}"
     )
     name = decode_object(reply.body).get("name")
     if isinstance(name, str) and name.startswith("fileSearchStores/"):
@@ -91,29 +91,19 @@ async def collection(
     await answer(send, exchange, reply)
 
 
-async def one_store(gateway: Gateway, exchange: Exchange, scope: Scope, receive: Receive, send: Send) -> None:
+async def one_store(
+    gateway: Gateway, exchange: Exchange, client: ClientIdentity, scope: Scope, receive: Receive, send: Send
+) -> None:
     """GET and DELETE (`?force=`) /{v}/fileSearchStores/{id}, on the store's key."""
-    name = _store_name(scope)
-    version = api_version(scope["path"])
-    deleting = scope["method"] == "DELETE"
-    reply = await on_owner(
-        gateway,
-        exchange,
-        name,
-        "fileSearchStores.delete" if deleting else "fileSearchStores.get",
-        STORES_SCOPE,
-        scope["method"],
-        f"{version}/{name}",
-        version=version,
-        params=forwarded(scope, ("force",)) if deleting else None,
+    params = forwarded(scope, ("force",)) if scope["method"] == "DELETE" else None
+    reply = await on_named(
+        gateway, exchange, scope, _store_name(scope), "fileSearchStores", STORES_SCOPE, params=params
     )
-    if deleting:
-        await affinity_of(gateway).owners.forget(name)
     await answer(send, exchange, reply)
 
 
 async def import_file(
-    gateway: Gateway, exchange: Exchange, scope: Scope, receive: Receive, send: Send
+    gateway: Gateway, exchange: Exchange, client: ClientIdentity, scope: Scope, receive: Receive, send: Send
 ) -> None:
     """POST /{v}/fileSearchStores/{id}:importFile `{fileName}`: the file must be in the store's project."""
     name = _store_name(scope)
@@ -143,7 +133,7 @@ async def import_file(
 
 
 async def under_store(
-    gateway: Gateway, exchange: Exchange, scope: Scope, receive: Receive, send: Send
+    gateway: Gateway, exchange: Exchange, client: ClientIdentity, scope: Scope, receive: Receive, send: Send
 ) -> None:
     """Documents and operations of a store: `documents`, `documents/{d}`, `operations/{o}`,
     `upload/operations/{o}` (GET; DELETE for one document), on the store's key."""
@@ -227,21 +217,9 @@ def routes() -> list[BaseRoute]:
                     ASGIEndpoint(upload),
                     methods=["POST"],
                 ),
-                Route(root, ASGIEndpoint(gemini_endpoint(collection)), methods=["GET", "POST"]),
-                Route(
-                    f"{root}/{{store_id}}:importFile",
-                    ASGIEndpoint(gemini_endpoint(import_file)),
-                    methods=["POST"],
-                ),
-                Route(
-                    f"{root}/{{store_id}}",
-                    ASGIEndpoint(gemini_endpoint(one_store)),
-                    methods=["GET", "DELETE"],
-                ),
-                Route(
-                    f"{root}/{{store_id}}/{{rest:path}}",
-                    ASGIEndpoint(gemini_endpoint(under_store)),
-                    methods=["GET", "DELETE"],
-                ),
+                gemini_route(root, collection, "GET", "POST"),
+                gemini_route(f"{root}/{{store_id}}:importFile", import_file, "POST"),
+                gemini_route(f"{root}/{{store_id}}", one_store, "GET", "DELETE"),
+                gemini_route(f"{root}/{{store_id}}/{{rest:path}}", under_store, "GET", "DELETE"),
             ]
     return table

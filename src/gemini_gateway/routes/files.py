@@ -10,10 +10,6 @@ holding each file is remembered (see `affinity.owners`), and calls naming the fi
 
 from __future__ import annotations
 
-from typing import Any
-from urllib.parse import parse_qsl
-
-import orjson
 from starlette.routing import BaseRoute, Route
 
 from gemini_gateway.affinity.binder import check_ready
@@ -21,12 +17,10 @@ from gemini_gateway.affinity.resources import (
     FILES_SCOPE,
     affinity_of,
     decode_object,
-    list_merged,
-    on_owner,
     resource_credentials,
 )
 from gemini_gateway.affinity.upstream import body_chunks, resource_request
-from gemini_gateway.auth import token_from_scope
+from gemini_gateway.auth import ClientIdentity, token_from_scope
 from gemini_gateway.backends.base import Backend, ResourceReply, UpstreamCall
 from gemini_gateway.context import Gateway, gateway_of
 from gemini_gateway.errors import (
@@ -39,7 +33,6 @@ from gemini_gateway.exchange import Exchange, get_exchange
 from gemini_gateway.pool.credential import Credential
 from gemini_gateway.resource_names import api_version, resource_id
 from gemini_gateway.routes.asgi import (
-    JSON_HEADERS,
     ASGIEndpoint,
     Headers,
     Receive,
@@ -51,17 +44,20 @@ from gemini_gateway.routes.asgi import (
     send_response,
 )
 from gemini_gateway.routes.errors import send_error
-from gemini_gateway.routes.owned import gemini_endpoint
+from gemini_gateway.routes.owned import (
+    answer_json,
+    forwarded,
+    gemini_route,
+    merged_page,
+    on_named,
+    query_of,
+)
 from gemini_gateway.timestamps import rfc3339_seconds
 
 UPLOAD_LIMIT = 2 * 1024**3  # Google's largest file
 METADATA_LIMIT = 1024 * 1024
 _UPLOAD_URL_HEADERS = (b"x-goog-upload-url", b"x-goog-upload-control-url")
 _FORWARDED_QUERY = ("uploadType", "upload_protocol")
-
-
-def _query(scope: Scope) -> dict[str, str]:
-    return dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
 
 
 def _upload_headers(scope: Scope) -> dict[str, str]:
@@ -103,18 +99,13 @@ async def _answer(
     await send_response(send, reply.status, reply.body, headers)
 
 
-async def _answer_json(send: Send, exchange: Exchange, payload: Any) -> None:
-    exchange.status = 200
-    await send_response(send, 200, orjson.dumps(payload), gateway_headers(exchange, JSON_HEADERS))
-
-
 async def upload(scope: Scope, receive: Receive, send: Send) -> None:
     """POST /upload/v1beta/files: resumable start, a later request of a resumable upload, or a
     one-shot multipart / raw upload."""
     gateway = gateway_of(scope)
     exchange = get_exchange(scope)
     exchange.dialect, exchange.route = "gemini", scope["path"]
-    query = _query(scope)
+    query = query_of(scope)
     upload_id = query.get("upload_id")
     try:
         if upload_id:
@@ -143,8 +134,7 @@ async def _start(
 ) -> None:
     body = await read_body(receive, METADATA_LIMIT)
     headers = _upload_headers(scope)
-    query = _query(scope)
-    params = {k: query[k] for k in _FORWARDED_QUERY if k in query}
+    params = forwarded(scope, _FORWARDED_QUERY)
     version = api_version(scope["path"])
 
     async def perform(backend: Backend, credential: Credential) -> ResourceReply:
@@ -208,8 +198,7 @@ async def _upload_whole(
     credentials = {c.id for c in resource_credentials(gateway, "files.upload")}
     chosen = gateway.pool.acquire(FILES_SCOPE, accept=lambda c: c.id in credentials)
     gateway.pool.release_neutral(chosen)  # only chosen here; the dispatcher takes it for the call
-    query = _query(scope)
-    params = {k: query[k] for k in _FORWARDED_QUERY if k in query}
+    params = forwarded(scope, _FORWARDED_QUERY)
     headers = _upload_headers(scope)
     chunks = body_chunks(receive, UPLOAD_LIMIT)
     target = f"upload/{api_version(scope['path'])}/files"
@@ -237,45 +226,22 @@ async def _remember_file(gateway: Gateway, reply: ResourceReply, client_id: str)
 
 
 async def list_files(
-    gateway: Gateway, exchange: Exchange, scope: Scope, receive: Receive, send: Send
+    gateway: Gateway, exchange: Exchange, client: ClientIdentity, scope: Scope, receive: Receive, send: Send
 ) -> None:
     """GET /v1beta/files: every credential's files, as one paged list."""
-    page = await list_merged(
-        gateway,
-        exchange,
-        method="files.list",
-        scope_model=FILES_SCOPE,
-        path=f"{api_version(scope['path'])}/files",
-        items_key="files",
-        expiry_key="expirationTime",
-        query=_query(scope),
-        default_size=10,
-        max_size=100,
-    )
-    await _answer_json(send, exchange, page)
+    page = await merged_page(gateway, exchange, scope, "files", FILES_SCOPE, 100, expiry_key="expirationTime")
+    await answer_json(send, exchange, page)
 
 
-async def one_file(gateway: Gateway, exchange: Exchange, scope: Scope, receive: Receive, send: Send) -> None:
+async def one_file(
+    gateway: Gateway, exchange: Exchange, client: ClientIdentity, scope: Scope, receive: Receive, send: Send
+) -> None:
     """GET and DELETE /v1beta/files/{id}, on the credential that holds the file."""
     file_id = scope["path_params"]["file_id"]
     if ":" in file_id or not file_id:
         raise RequestError(f"method '{file_id}' is not found", status_code=404)
     name = f"files/{resource_id('files', file_id)}"
-    version = api_version(scope["path"])
-    deleting = scope["method"] == "DELETE"
-    reply = await on_owner(
-        gateway,
-        exchange,
-        name,
-        "files.delete" if deleting else "files.get",
-        FILES_SCOPE,
-        scope["method"],
-        f"{version}/{name}",
-        version=version,
-    )
-    if deleting:
-        await affinity_of(gateway).owners.forget(name)
-    await _answer(send, exchange, reply)
+    await _answer(send, exchange, await on_named(gateway, exchange, scope, name, "files", FILES_SCOPE))
 
 
 # File Search store uploads (routes/file_search.py) speak the same resumable protocol.
@@ -293,13 +259,7 @@ def routes() -> list[BaseRoute]:
         for version in ("v1beta", "v1"):
             table += [
                 Route(f"{prefix}/upload/{version}/files", ASGIEndpoint(upload), methods=["POST"]),
-                Route(
-                    f"{prefix}/{version}/files", ASGIEndpoint(gemini_endpoint(list_files)), methods=["GET"]
-                ),
-                Route(
-                    f"{prefix}/{version}/files/{{file_id}}",
-                    ASGIEndpoint(gemini_endpoint(one_file)),
-                    methods=["GET", "DELETE"],
-                ),
+                gemini_route(f"{prefix}/{version}/files", list_files, "GET"),
+                gemini_route(f"{prefix}/{version}/files/{{file_id}}", one_file, "GET", "DELETE"),
             ]
     return table

@@ -24,17 +24,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
 from gemini_gateway.affinity.refs import file_name
 from gemini_gateway.affinity.resources import affinity_of, decode_object
+from gemini_gateway.auth import ClientIdentity
 from gemini_gateway.backends.base import ResourceReply
 from gemini_gateway.context import Gateway
 from gemini_gateway.exchange import Exchange
 from gemini_gateway.resource_names import model_id, resource_id
-from gemini_gateway.routes.asgi import ASGIEndpoint, Receive, Scope, Send
+from gemini_gateway.routes.asgi import Receive, Scope, Send
 from gemini_gateway.routes.owned import (
-    gemini_endpoint,
+    gemini_route,
     long_running_call,
     long_running_routes,
     merged_list,
@@ -80,19 +81,25 @@ def _generated_files(operation: dict[str, Any]) -> list[str]:
     return found
 
 
-async def start(gateway: Gateway, exchange: Exchange, scope: Scope, receive: Receive, send: Send) -> None:
+async def start(
+    gateway: Gateway, exchange: Exchange, client: ClientIdentity, scope: Scope, receive: Receive, send: Send
+) -> None:
     """POST /{v}/models/{model}:predictLongRunning: a new operation balances like any call."""
-    await start_long_running(gateway, exchange, scope, receive, send, "predictLongRunning", None, _learn)
+    await start_long_running(
+        gateway, exchange, client, scope, receive, send, "predictLongRunning", None, _learn
+    )
 
 
-async def one(gateway: Gateway, exchange: Exchange, scope: Scope, receive: Receive, send: Send) -> None:
+async def one(
+    gateway: Gateway, exchange: Exchange, client: ClientIdentity, scope: Scope, receive: Receive, send: Send
+) -> None:
     """GET and DELETE of an operation, and POST `…:cancel`, on the key that started it."""
     name = _operation_name(scope)
     await long_running_call(gateway, exchange, scope, send, name, "operations", OPERATIONS_SCOPE, _learn)
 
 
 async def list_operations(
-    gateway: Gateway, exchange: Exchange, scope: Scope, receive: Receive, send: Send
+    gateway: Gateway, exchange: Exchange, client: ClientIdentity, scope: Scope, receive: Receive, send: Send
 ) -> None:
     """GET /{v}/operations: every credential's operations as one paged list."""
     await merged_list(gateway, exchange, scope, send, "operations", OPERATIONS_SCOPE, 100)
@@ -104,17 +111,9 @@ def routes() -> list[BaseRoute]:
         for version in ("v1beta", "v1"):
             root = f"{prefix}/{version}"
             table += [
-                Route(
-                    f"{root}/models/{{model}}:predictLongRunning",
-                    ASGIEndpoint(gemini_endpoint(start)),
-                    methods=["POST"],
-                ),
-                Route(
-                    f"{root}/models/{{model}}/operations/{{operation_id}}",
-                    ASGIEndpoint(gemini_endpoint(one)),
-                    methods=["GET"],
-                ),
-                Route(f"{root}/operations", ASGIEndpoint(gemini_endpoint(list_operations)), methods=["GET"]),
+                gemini_route(f"{root}/models/{{model}}:predictLongRunning", start, "POST"),
+                gemini_route(f"{root}/models/{{model}}/operations/{{operation_id}}", one, "GET"),
+                gemini_route(f"{root}/operations", list_operations, "GET"),
                 *long_running_routes(f"{root}/operations", "operation_id", one),
             ]
     return table

@@ -9,7 +9,7 @@ that credential first (and remembering it) when the gateway never saw the resour
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -23,12 +23,14 @@ from gemini_gateway.affinity.resources import (
     on_owner,
     resource_credentials,
 )
+from gemini_gateway.auth import ClientIdentity
 from gemini_gateway.backends.base import ResourceReply
 from gemini_gateway.context import Gateway, gateway_of
 from gemini_gateway.errors import GatewayError
 from gemini_gateway.exchange import Exchange, get_exchange
 from gemini_gateway.resource_names import api_version, model_id
 from gemini_gateway.routes.asgi import (
+    JSON_HEADERS,
     ASGIEndpoint,
     Receive,
     Scope,
@@ -40,7 +42,9 @@ from gemini_gateway.routes.asgi import (
 )
 from gemini_gateway.routes.errors import send_error
 
-Handler = Callable[[Gateway, Exchange, Scope, Receive, Send], Awaitable[None]]
+# The client is authenticated once, by `gemini_endpoint`: a second `auth.client` would count the
+# request twice against the token's rate limit.
+Handler = Callable[[Gateway, Exchange, ClientIdentity, Scope, Receive, Send], Awaitable[None]]
 
 
 def query_of(scope: Scope) -> dict[str, str]:
@@ -67,14 +71,28 @@ def gemini_endpoint(handle: Handler) -> Callable[[Scope, Receive, Send], Awaitab
         exchange = get_exchange(scope)
         exchange.dialect, exchange.route = "gemini", scope["path"]
         try:
-            exchange.client_id = gateway.auth.client(scope).id
-            await handle(gateway, exchange, scope, receive, send)
+            client = gateway.auth.client(scope)
+            exchange.client_id = client.id
+            await handle(gateway, exchange, client, scope, receive, send)
         except GatewayError as exc:
             await send_error(send, exc, "gemini", exchange)
 
     endpoint.__name__ = handle.__name__
     endpoint.__doc__ = handle.__doc__
     return endpoint
+
+
+def gemini_route(path: str, handle: Handler, *methods: str) -> Route:
+    return Route(path, ASGIEndpoint(gemini_endpoint(handle)), methods=list(methods))
+
+
+async def create_balanced(
+    gateway: Gateway, exchange: Exchange, method: str, scope_model: str, path: str, body: bytes
+) -> ResourceReply:
+    """POST `path`, creating a resource: it balances like any call (or is bound by the dispatcher's
+    binder when the body names a file of one key). A clear 501 first when no key has the API."""
+    resource_credentials(gateway, method)
+    return await on_credential(gateway, exchange, method, scope_model, "POST", path, allowed=None, body=body)
 
 
 Learn = Callable[[Gateway, ResourceReply, str | None], Awaitable[None]]
@@ -89,6 +107,7 @@ def _any_body(rpc: str, request: dict[str, Any]) -> None:
 async def start_long_running(
     gateway: Gateway,
     exchange: Exchange,
+    client: ClientIdentity,
     scope: Scope,
     receive: Receive,
     send: Send,
@@ -101,26 +120,49 @@ async def start_long_running(
     it balances like any call (or is bound by the dispatcher's binder when the body names a file
     of one key), and the answer teaches which key holds what it names (`learn`). Cooldowns are
     kept under `own_scope`, or the model's own when None (the call spends the model's quota)."""
-    client = gateway.auth.client(scope)
     model = model_id(scope["path_params"]["model"])
     rpc = scope["path"].rpartition(":")[2]
     client.check_model(model)
     exchange.model = model
     body = await read_body(receive, gateway.settings.max_request_bytes)
     check(rpc, parse_json_object(body))  # a clear 400 for a body that is no JSON object
-    resource_credentials(gateway, method)  # a clear 501 without Gemini API keys
-    reply = await on_credential(
-        gateway,
-        exchange,
-        method,
-        own_scope or model,
-        "POST",
-        f"{api_version(scope['path'])}/models/{model}:{rpc}",
-        allowed=None,
-        body=body,
-    )
+    path = f"{api_version(scope['path'])}/models/{model}:{rpc}"
+    reply = await create_balanced(gateway, exchange, method, own_scope or model, path, body)
     await learn(gateway, reply, client.id)
     await answer(send, exchange, reply)
+
+
+async def on_named(
+    gateway: Gateway,
+    exchange: Exchange,
+    scope: Scope,
+    name: str,
+    family: str,
+    scope_model: str,
+    *,
+    cancel: bool = False,
+    params: Mapping[str, str] | None = None,
+    body: bytes = b"",
+) -> ResourceReply:
+    """The request's GET, PATCH or DELETE of `name` (or POST `{name}:cancel`) on the key that holds
+    it, as the rpc `family.get` / `.patch` / `.delete` / `.cancel`; a DELETE forgets the owner."""
+    version = api_version(scope["path"])
+    verb = scope["method"]
+    reply = await on_owner(
+        gateway,
+        exchange,
+        name,
+        f"{family}.{'cancel' if cancel else verb.lower()}",
+        scope_model,
+        verb,
+        f"{version}/{name}:cancel" if cancel else f"{version}/{name}",
+        params=params,
+        body=b"{}" if cancel else body,
+        version=version,
+    )
+    if verb == "DELETE":
+        await affinity_of(gateway).owners.forget(name)
+    return reply
 
 
 async def long_running_call(
@@ -134,26 +176,11 @@ async def long_running_call(
     learn: Learn,
 ) -> None:
     """GET, DELETE and POST `{name}:cancel` of a long-running resource (a batch, an operation) on
-    the key that started it: `family.get` / `.delete` / `.cancel`. A GET teaches what the answer
-    names (`learn`); a DELETE forgets the owner."""
-    version = api_version(scope["path"])
-    verb = scope["method"]
-    cancel = verb == "POST"
-    action = "cancel" if cancel else "get" if verb == "GET" else "delete"
-    reply = await on_owner(
-        gateway,
-        exchange,
-        name,
-        f"{family}.{action}",
-        scope_model,
-        verb,
-        f"{version}/{name}:cancel" if cancel else f"{version}/{name}",
-        body=b"{}" if cancel else b"",
-        version=version,
+    the key that started it. A GET teaches what the answer names (`learn`)."""
+    reply = await on_named(
+        gateway, exchange, scope, name, family, scope_model, cancel=scope["method"] == "POST"
     )
-    if verb == "DELETE":
-        await affinity_of(gateway).owners.forget(name)
-    elif verb == "GET":
+    if scope["method"] == "GET":
         await learn(gateway, reply, exchange.client_id)
     await answer(send, exchange, reply)
 
@@ -164,9 +191,35 @@ def long_running_routes(collection_root: str, id_param: str, handle: Handler) ->
     the plain route would take `x:cancel` for an id."""
     one = f"{collection_root}/{{{id_param}}}"
     return [
-        Route(f"{one}:cancel", ASGIEndpoint(gemini_endpoint(handle)), methods=["POST"]),
-        Route(one, ASGIEndpoint(gemini_endpoint(handle)), methods=["GET", "DELETE"]),
+        gemini_route(f"{one}:cancel", handle, "POST"),
+        gemini_route(one, handle, "GET", "DELETE"),
     ]
+
+
+async def merged_page(
+    gateway: Gateway,
+    exchange: Exchange,
+    scope: Scope,
+    collection: str,
+    scope_model: str,
+    max_size: int,
+    *,
+    items_key: str | None = None,
+    expiry_key: str = "expireTime",
+) -> dict[str, Any]:
+    """GET /{v}/{collection}: every credential's items as one paged list (`collection.list`)."""
+    return await list_merged(
+        gateway,
+        exchange,
+        method=f"{collection}.list",
+        scope_model=scope_model,
+        path=f"{api_version(scope['path'])}/{collection}",
+        items_key=items_key or collection,
+        expiry_key=expiry_key,
+        query=query_of(scope),
+        default_size=10,
+        max_size=max_size,
+    )
 
 
 async def merged_list(
@@ -180,17 +233,12 @@ async def merged_list(
     *,
     items_key: str | None = None,
 ) -> None:
-    """GET /{v}/{collection}: every credential's items as one paged list (`collection.list`)."""
-    page = await list_merged(
-        gateway,
-        exchange,
-        method=f"{collection}.list",
-        scope_model=scope_model,
-        path=f"{api_version(scope['path'])}/{collection}",
-        items_key=items_key or collection,
-        expiry_key="expireTime",
-        query=query_of(scope),
-        default_size=10,
-        max_size=max_size,
-    )
+    """`merged_page`, answered."""
+    page = await merged_page(gateway, exchange, scope, collection, scope_model, max_size, items_key=items_key)
     await answer(send, exchange, ResourceReply(200, orjson.dumps(page), {}))
+
+
+async def answer_json(send: Send, exchange: Exchange, payload: Any) -> None:
+    """A page the gateway made, as Google sends JSON."""
+    exchange.status = 200
+    await send_response(send, 200, orjson.dumps(payload), gateway_headers(exchange, JSON_HEADERS))
