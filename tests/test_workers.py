@@ -63,3 +63,25 @@ def test_two_workers_serve_and_record_with_their_own_replica_id(
     assert {row[0].rpartition(":")[2] for row in stored if row[0]} <= names
     assert all(row[0] for row in stored)
     assert "Traceback" not in served.log
+
+
+@pytest.mark.parametrize("how", ["option", "WEB_CONCURRENCY"])
+@pytest.mark.parametrize("unsafe", ["public without tokens", "client token is the admin token"])
+def test_workers_get_the_safety_checks_of_one_process(tmp_path: Path, how: str, unsafe: str) -> None:
+    from tests.test_cli import run_cli
+
+    env = {"DATA_DIR": str(tmp_path / "data"), "PORT": "1"}  # never reached: the checks come first
+    if unsafe == "public without tokens":
+        env |= {"HOST": "0.0.0.0", "GATEWAY_TOKENS": ""}
+    else:
+        env |= {
+            "HOST": "127.0.0.1",
+            "GATEWAY_TOKENS": "same-token-for-both-7d1f",
+            "ADMIN_TOKEN": "same-token-for-both-7d1f",
+        }
+    args = ["serve", "--workers", "2"] if how == "option" else ["serve"]
+    if how == "WEB_CONCURRENCY":
+        env["WEB_CONCURRENCY"] = "2"
+    result = run_cli(*args, env=env, timeout=60)
+    assert result.returncode == 2, result.stderr
+    assert "GATEWAY_TOKENS" in result.stderr and "same-token-for-both-7d1f" not in result.stderr

@@ -105,11 +105,14 @@ def _prepare_workers(settings: Settings, host: str | None, port: int | None) -> 
     command's options as variables: workers are new processes that read the environment), the
     admin token file (made by `ensure_admin_token` already) and the key that encrypts stored
     secrets, which each would otherwise race to create."""
+    from gemini_gateway.shared.siblings import WORKER_GROUP_ENV
     from gemini_gateway.store.secrets import load_box
 
     for name, value in (("HOST", host), ("PORT", port)):
         if value is not None:
             os.environ[name] = str(value)
+    # Tells the workers they are siblings, which pass relays for each other's executor tabs on.
+    os.environ[WORKER_GROUP_ENV] = secrets.token_hex(8)
     load_box(settings)
 
 

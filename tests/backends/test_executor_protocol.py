@@ -40,6 +40,9 @@ from gemini_gateway.pool.pool import CredentialPool
 from gemini_gateway.sse import SSEParser
 from tests.conftest import ADMIN_TOKEN, GatewayFactory
 
+# Resource tasks other than uploads, as the key page runs them: Google's REST verb on the name
+# (or on the collection, for list and create).
+RESOURCE_VERBS = {"get": "GET", "list": "GET", "delete": "DELETE", "create": "POST", "patch": "PATCH"}
 TOKEN = "executor-token-7f3a9c"
 EXEC_KEY = "executor-own-key-0001"
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -50,9 +53,9 @@ class PyExecutor:
 
     `hold` pauses tasks before they answer (set it to let them go); `answer_heartbeats=False`
     plays a frozen tab; `cut_after` sends that many chunks of a stream and then drops the socket;
-    methods in `refuse` are declined with an `unsupported` error. Of the resource methods it runs
-    `files.upload` (the `upload` frames' bytes are kept in `uploaded`, then sent to the fake
-    resumably, as the key page does) and `files.get`.
+    methods in `refuse` are declined with an `unsupported` error. Resource methods run as the key
+    page runs them: `files.upload` (the `upload` frames' bytes are kept in `uploaded`, then sent to
+    the fake resumably) and the others as Google's REST call on the name.
     """
 
     def __init__(
@@ -167,7 +170,7 @@ class PyExecutor:
             await self._send({"type": "error", "id": task["id"], "unsupported": True, "message": message})
             return
         await self.hold.wait()
-        if task["method"] in ("files.upload", "files.get"):
+        if task["method"].partition(".")[0] in ("files", "cachedContents"):
             await self._run_file_task(task)
             return
         path = f"{self.fake_url}/{task['api_version']}/models"
@@ -199,8 +202,12 @@ class PyExecutor:
     async def _run_file_task(self, task: dict[str, Any]) -> None:
         headers = {"x-goog-api-key": EXEC_KEY}
         base = f"{self.fake_url}/{task['api_version']}"
-        if task["method"] == "files.get":
-            response = await self.session.get(f"{base}/{task['name']}", headers=headers)
+        verb = RESOURCE_VERBS.get(task["method"].partition(".")[2])
+        if verb is not None:
+            path = f"{base}/{task['name'] or task['method'].partition('.')[0]}"
+            response = await self.session.request(
+                verb, path, params=task["params"], json=task["body"], headers=headers
+            )
         else:
             await self._upload_ends[task["id"]].wait()
             data, mime = bytes(self.uploaded[task["id"]]), task["upload"]["mime_type"]
@@ -221,7 +228,8 @@ class PyExecutor:
         if response.status >= 400:
             await self._send({"type": "error", "id": task["id"], "status": response.status, "body": payload})
             return
-        await self._send({"type": "chunk", "id": task["id"], "payload": payload})
+        if payload is not None:  # a delete answers with no body
+            await self._send({"type": "chunk", "id": task["id"], "payload": payload})
         await self._send({"type": "done", "id": task["id"]})
 
 

@@ -12,7 +12,8 @@ queue the hub fills and the dispatcher. Failures map onto the common errors:
 Giving a task up (client disconnect, timeout) sends `cancel` to the tab, which aborts its fetch.
 
 Tabs that list them also hold Files API files and cached contents (`resource`): the routes' REST
-calls become tasks there, uploads included (backends/executor_resources.py).
+calls become tasks there, uploads included (backends/executor_resources.py); for a tab on another
+replica they are relayed to it (backends/executor_relay_resources.py).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from gemini_gateway.backends.base import JSON, ResourceReply, ResourceStream, Up
 from gemini_gateway.backends.executor_hub import ExecutorConnection, ExecutorHub, ExecutorTask
 from gemini_gateway.backends.executor_protocol import ALL_CAPABILITIES, RESOURCE_CAPABILITIES
 from gemini_gateway.backends.executor_relay import ExecutorRelay, RemoteEventStream, RemoteExecutorCredential
+from gemini_gateway.backends.executor_relay_resources import relay_resource
 from gemini_gateway.backends.executor_resources import (
     CHUNK_GRANULARITY,
     UPLOAD_URL_PREFIX,
@@ -103,6 +105,18 @@ class ExecutorBackend:
         body: bytes | AsyncIterable[bytes] | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> ResourceReply:
+        if isinstance(credential, RemoteExecutorCredential):
+            relay = self._relay(credential)
+            return await relay_resource(
+                relay.transport,
+                relay.secret,
+                credential,
+                verb,
+                target,
+                params=params,
+                body=body,
+                headers=headers,
+            )
         connection = self.hub.connection_of(credential)
         lowered = {k.lower(): v for k, v in (headers or {}).items()}
         if target.startswith(UPLOAD_URL_PREFIX):

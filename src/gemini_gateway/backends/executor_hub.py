@@ -339,6 +339,9 @@ class ExecutorHub:
         self.on_change: Callable[[], None] | None = None
         self.relay_secret: bytes | None = None
         self.relay_nonces = RelayNonces()  # shared/executors.py hands it the shared state's memory
+        # A worker of `serve --workers N`: the id its siblings share (routes/executor_relay.py passes a
+        # relay for a sibling's tab on to it); empty in a gateway of one process.
+        self.worker_group = ""
 
     def connection_of(self, credential: Credential) -> ExecutorConnection:
         connection = getattr(credential, "connection", None)

@@ -36,8 +36,15 @@ from typing import Any
 import orjson
 
 from gemini_gateway.backends.base import UpstreamCall, UpstreamReply
-from gemini_gateway.backends.executor_protocol import ALL_CAPABILITIES
-from gemini_gateway.errors import CallRefused, GatewayError, StreamCut, UpstreamError, UpstreamUnreachable
+from gemini_gateway.backends.executor_protocol import ALL_CAPABILITIES, RESOURCE_CAPABILITIES
+from gemini_gateway.errors import (
+    CallRefused,
+    GatewayError,
+    RequestError,
+    StreamCut,
+    UpstreamError,
+    UpstreamUnreachable,
+)
 from gemini_gateway.pool.credential import Credential
 from gemini_gateway.transport.lazy import LazyAiohttpTransport
 
@@ -49,7 +56,10 @@ SIGN_PURPOSE = "gemini-gateway executor relay v1"
 MAX_SKEW_SECONDS = 60.0  # a signed request older (or newer) than this is refused
 CONNECT_TIMEOUT = 5.0
 
-CHUNK, ERROR, DONE = b"c", b"e", b"d"
+HOP_HEADER = "x-gateway-relay-hop"  # set by a worker forwarding to the sibling that holds the tab
+KEEPALIVE_SECONDS = 15.0  # a frame this often while the owner works, so a long upload never idles out
+
+CHUNK, ERROR, DONE, KEEPALIVE = b"c", b"e", b"d", b"k"
 _HEAD = struct.Struct(">cI")
 
 
@@ -61,16 +71,19 @@ def frame(kind: bytes, payload: bytes = b"") -> bytes:
 
 
 class FrameReader:
-    """Frames out of a byte stream cut anywhere."""
+    """Frames out of a byte stream cut anywhere; a frame longer than `limit` is a ValueError."""
 
-    def __init__(self) -> None:
+    def __init__(self, limit: int | None = None) -> None:
         self._buffer = bytearray()
+        self.limit = limit
 
     def feed(self, data: bytes) -> list[tuple[bytes, bytes]]:
         self._buffer += data
         found: list[tuple[bytes, bytes]] = []
         while len(self._buffer) >= _HEAD.size:
             kind, size = _HEAD.unpack_from(self._buffer)
+            if self.limit is not None and size > self.limit:
+                raise ValueError(f"a relay frame of {size} bytes is over the {self.limit} byte limit")
             end = _HEAD.size + size
             if len(self._buffer) < end:
                 break
@@ -84,6 +97,8 @@ def failure_frame(exc: GatewayError) -> bytes:
     kind = (
         "upstream"
         if isinstance(exc, UpstreamError)
+        else "request"
+        if isinstance(exc, RequestError)
         else "refused"
         if isinstance(exc, CallRefused)
         else "cut"
@@ -108,6 +123,8 @@ def error_from(payload: bytes) -> GatewayError:
     if kind == "upstream":
         body = base64.b64decode(str(data.get("body", "")))
         return UpstreamError(status, body, content_type=str(data.get("content_type") or "application/json"))
+    if kind == "request":
+        return RequestError(message, status_code=status)
     if kind == "refused":
         return CallRefused(message)
     if kind == "cut":
@@ -217,12 +234,14 @@ class RelayNonces:
 class RemoteExecutorCredential(Credential):
     """A tab connected to another replica; `entry` is its line in the shared registry."""
 
-    __slots__ = ("capabilities", "models", "owner", "refused", "url")
+    __slots__ = ("capabilities", "group", "local", "models", "owner", "refused", "url")
 
     def __init__(self, credential_id: str, entry: Mapping[str, Any]) -> None:
         super().__init__(kind="executor", secret="", id=credential_id, label=str(entry.get("name") or ""))
         self.owner = ""
         self.url = ""
+        self.local = ""  # the owner's own loopback address, when it is a worker of `serve --workers`
+        self.group = ""  # and the `serve` its workers share
         self.models: frozenset[str] = frozenset()
         self.capabilities: frozenset[str] = frozenset()
         self.refused: set[tuple[str, str | None]] = set()
@@ -231,9 +250,13 @@ class RemoteExecutorCredential(Credential):
     def update(self, entry: Mapping[str, Any]) -> None:
         self.owner = str(entry.get("replica") or "")
         self.url = str(entry.get("url") or "").rstrip("/")
+        self.local = str(entry.get("local") or "").rstrip("/")
+        self.group = str(entry.get("group") or "")
         self.models = frozenset(str(m) for m in entry.get("models") or ())
-        # Model calls only: files and cached contents live in the tab's page (not relayed yet).
-        self.capabilities = frozenset(str(m) for m in entry.get("capabilities") or ()) & ALL_CAPABILITIES
+        # Files and cached contents live in the tab's page: their calls are relayed like the rest
+        # (backends/executor_relay_resources.py), uploads included.
+        offered = frozenset(str(m) for m in entry.get("capabilities") or ())
+        self.capabilities = offered & (ALL_CAPABILITIES | RESOURCE_CAPABILITIES)
         limit = entry.get("max_concurrency")
         self.max_concurrency = int(limit) if isinstance(limit, int) else None
 
@@ -297,6 +320,8 @@ class ExecutorRelay:
                     message = f"{where}: the relay broke ({exc.message})"
                     raise (StreamCut if received else UpstreamUnreachable)(message) from None
                 for kind, payload in reader.feed(data):
+                    if kind == KEEPALIVE:
+                        continue
                     if kind == CHUNK:
                         received += 1
                         yield payload

@@ -12,21 +12,19 @@ import hashlib
 import hmac
 import io
 import zipfile
-from collections.abc import AsyncIterator, MutableMapping
+from collections.abc import MutableMapping
 from functools import cache
 from importlib import resources
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from gemini_gateway import __version__
 from gemini_gateway.auth import client_address, token_from_scope
-from gemini_gateway.backends.base import UpstreamCall
-from gemini_gateway.backends.executor import next_item
-from gemini_gateway.backends.executor_hub import ExecutorConnection, ExecutorHub
+from gemini_gateway.backends.executor_hub import ExecutorHub
 from gemini_gateway.backends.executor_protocol import (
     CLOSE_FORBIDDEN,
     CLOSE_MISSING_TOKEN,
@@ -38,20 +36,8 @@ from gemini_gateway.backends.executor_protocol import (
     error_frame,
     parse_register,
 )
-from gemini_gateway.backends.executor_relay import (
-    CALL_HEADER,
-    CHUNK,
-    DONE,
-    RELAY_PATH,
-    RELAY_TYPE,
-    SIGN_HEADER,
-    failure_frame,
-    frame,
-    read_call,
-    verify,
-)
 from gemini_gateway.context import gateway_of
-from gemini_gateway.errors import GatewayError, UpstreamUnreachable
+from gemini_gateway.routes import executor_relay
 
 REGISTER_TIMEOUT_SECONDS = 10.0
 JS = "text/javascript; charset=utf-8"
@@ -132,56 +118,6 @@ async def executor_socket(websocket: WebSocket) -> None:
     await hub.serve(websocket, info, token)
 
 
-# Calls relayed from other replicas (backends/executor_relay.py) ------------------------------
-
-
-async def relay(request: Request) -> Response:
-    """Run a call another replica relayed on one of this replica's tabs; stream its payloads back."""
-    hub = executor_hub(request.scope)
-    described = request.headers.get(CALL_HEADER, "")
-    signature = request.headers.get(SIGN_HEADER, "")
-    body = await request.body()
-    nonce = None if hub.relay_secret is None else verify(hub.relay_secret, signature, described, body)
-    if nonce is None:
-        return Response("not a signed relay from a replica of this gateway", status_code=403)
-    if not await hub.relay_nonces.first_use(nonce):
-        return Response("this signed relay was received before: a replay is refused", status_code=403)
-    try:
-        credential_id, call = read_call(described, body)
-    except (ValueError, GatewayError) as exc:
-        return Response(f"bad relayed call: {exc}", status_code=400)
-    connection = hub.connections.get(credential_id)
-    idle = gateway_of(dict(request.scope)).settings.upstream_timeout
-    return StreamingResponse(_relayed(connection, credential_id, call, idle), media_type=RELAY_TYPE)
-
-
-async def _relayed(
-    connection: ExecutorConnection | None, credential_id: str, call: UpstreamCall, idle: float
-) -> AsyncIterator[bytes]:
-    if connection is None or connection.closed:
-        # Gone since the registry said otherwise: the relaying replica fails over.
-        yield failure_frame(UpstreamUnreachable(f"executor {credential_id} is not connected here"))
-        return
-    try:
-        task = connection.start(call)
-    except GatewayError as exc:
-        yield failure_frame(exc)
-        return
-    credential = connection.credential
-    credential.in_flight += 1  # this replica's own picks see the tab busy with relayed calls too
-    try:
-        while (item := await next_item(connection, task, idle)) is not None:
-            yield frame(CHUNK, item)
-        yield frame(DONE)
-    except GatewayError as exc:
-        yield failure_frame(exc)
-    except BaseException:  # the relaying replica hung up: stop the tab spending quota on it
-        connection.cancel(task, "the gateway gave the call up")
-        raise
-    finally:
-        credential.in_flight -= 1
-
-
 # The client ---------------------------------------------------------------------------------
 
 
@@ -260,10 +196,10 @@ async def build_app_zip(request: Request) -> Response:
 def routes() -> list[BaseRoute]:
     return [
         WebSocketRoute("/ws/executor", executor_socket),
-        Route(RELAY_PATH, relay, methods=["POST"]),
         Route("/executor", page, methods=["GET"]),
         Route("/executor/build-app/{name}", build_app, methods=["GET"]),
         Route("/executor/build-app.zip", build_app_zip, methods=["GET"]),
         Route("/executor/{name}", script, methods=["GET"]),
         Route("/executor.user.js", userscript, methods=["GET"]),
+        *executor_relay.routes(),  # calls other replicas relay to this one's tabs
     ]

@@ -5,7 +5,9 @@ capabilities, concurrency, cooldowns, the replica and the URL that reaches it, a
 expires) and rewrites it every `REFRESH_SECONDS`; a line not rewritten for `TTL_SECONDS` (its
 replica died) is ignored and pruned. Every replica mirrors the other replicas' lines into its
 pool as `RemoteExecutorCredential`s, which the executor backend relays to the owner
-(backends/executor_relay.py).
+(backends/executor_relay.py). A worker of `serve --workers N` also names its own loopback port and
+its `serve`'s group in its lines, where a sibling that took a relay for its tab passes it on
+(shared/siblings.py).
 
 Where the lines live: a Redis hash (`{prefix}:executors`) with REDIS_URL, the store's
 `pool_state` table otherwise (rows "~executor:<id>", which the pool's own saver never touches).
@@ -31,6 +33,7 @@ from gemini_gateway.backends.executor_relay import (
     RemoteExecutorCredential,
 )
 from gemini_gateway.shared.records import _put
+from gemini_gateway.shared.siblings import SiblingPort, worker_group
 from gemini_gateway.store.models import PoolState
 
 if TYPE_CHECKING:
@@ -107,11 +110,16 @@ class StoreRegistry:
             return {CID_PREFIX + r.credential_id.removeprefix(ROW_PREFIX): dict(r.state) for r in rows}
 
 
-def entry_of(connection: ExecutorConnection, replica: str, url: str, now: float) -> Entry:
+def entry_of(
+    connection: ExecutorConnection, replica: str, url: str, now: float, sibling: tuple[str, str] = ("", "")
+) -> Entry:
+    """The tab's line; `sibling` (group, loopback URL) for a worker of `serve --workers N`."""
     credential = connection.credential
+    group, local = sibling
     return {
         "replica": replica,
         "url": url,
+        **({"group": group, "local": local} if group and local else {}),
         "name": connection.name,
         "models": sorted(connection.info.models),
         "capabilities": sorted(connection.info.capabilities),
@@ -137,6 +145,7 @@ class ExecutorDirectory:
         self.replica = replica
         self.registry = registry
         self.written: set[str] = set()
+        self.siblings: SiblingPort | None = None  # this worker's own port, under `serve --workers N`
         self._announce_after = False  # a tab of this replica came or went: tell the others
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -157,8 +166,9 @@ class ExecutorDirectory:
     async def refresh(self) -> None:
         now = time.time()
         configured = self.gateway.settings.replica_url
+        sibling = (self.hub.worker_group, self.siblings.url) if self.siblings is not None else ("", "")
         mine = {
-            cid: entry_of(c, self.replica, configured or own_url(c), now)
+            cid: entry_of(c, self.replica, configured or own_url(c), now, sibling)
             for cid, c in self.hub.connections.items()
             if not c.closed
         }
@@ -267,6 +277,12 @@ async def start_executors(gateway: Gateway, replica: str, state: Any) -> Executo
     hub.relay_nonces = RelayNonces(state.first_use)
     attach_relay(backend, secret)
     directory = ExecutorDirectory(gateway, replica, registry)
+    if worker_group():
+        # Workers share the public port: a relay for this worker's tab may reach a sibling, which
+        # passes it on here (routes/executor_relay.py).
+        directory.siblings = SiblingPort(gateway)
+        await directory.siblings.start()
+        hub.worker_group = worker_group()
     await directory.start()
     return directory
 
@@ -281,6 +297,8 @@ async def stop_executors(gateway: Gateway, directory: ExecutorDirectory | None) 
     if directory is None:
         return
     await directory.stop()
+    if directory.siblings is not None:
+        await directory.siblings.stop()
     backend = gateway.dispatcher.backends.get("executor")
     if isinstance(backend, ExecutorBackend) and backend.relay is not None:
         relay, backend.relay = backend.relay, None
