@@ -6,11 +6,15 @@
   Alembic) and again on the same, now current, store (a restart: no Alembic).
 
 Nothing but the fake upstream on loopback is called; each service is stopped at the end.
+
+    python bench/idle.py --runs 5                      # this checkout
+    python bench/idle.py --runs 5 --src ../other/src   # another checkout's code, same harness
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -64,7 +68,17 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--runs", type=int, default=5, help="fresh interpreters per import timing")
+    parser.add_argument(
+        "--src",
+        type=Path,
+        default=Path(__file__).resolve().parent.parent / "src",
+        help="the gateway's source tree to measure (put first on PYTHONPATH of every process)",
+    )
     args = parser.parse_args()
+    # Every process started below inherits it (services.clean_env copies the environment), so the
+    # import timings and the gateway run this tree's code whatever the venv's install points at.
+    os.environ["PYTHONPATH"] = str(args.src.resolve())
+    print(f"source: {args.src.resolve()}")
     cli = services._gateway_cli()
     print(
         f"import gemini_gateway.app: {seconds([sys.executable, '-c', 'import gemini_gateway.app'], args.runs):.2f} s"

@@ -94,7 +94,10 @@ class GatewayApp(FastAPI):
         await super().__call__(scope, receive, send)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, migrate_in_child: bool = False) -> FastAPI:
+    """The gateway's ASGI app. `migrate_in_child`: a due store migration runs in a child process,
+    so Alembic never enters this one (`serve` asks for it; tests start apps in-process, by the
+    hundred, and migrate in a thread rather than pay a child's start each)."""
     settings = settings or load_settings()
     keys, key_proxies = split_proxies(k.get_secret_value() for k in settings.gemini_api_keys)
     tokens = [t.get_secret_value() for t in settings.gateway_tokens]
@@ -146,7 +149,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if not await open_store(gateway):
+        if not await open_store(gateway, migrate_in_child=migrate_in_child):
             log.error("store unavailable, serving without it until it answers: %s", gateway.store_error)
         await start_affinity(gateway)  # owners of files and cached contents, from the store
         await start_admin(gateway)  # settings stored in the admin UI apply before anything reads them
@@ -178,7 +181,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await start_recorder(gateway)  # replays any spool a crash left behind
         waiting = None
         if gateway.database is None:  # tried again in the background, with /health/ready saying so
-            waiting = asyncio.create_task(keep_trying(gateway, lambda: _attach_store(gateway)))
+            waiting = asyncio.create_task(
+                keep_trying(gateway, lambda: _attach_store(gateway), migrate_in_child=migrate_in_child)
+            )
         _tune_gc()
         try:
             yield

@@ -97,7 +97,8 @@ def _asgi(settings: Settings) -> Any:
     # uvicorn's own variable; its proxy-header middleware runs inside TrustedProxies, which has to
     # see the proxy's address before that middleware replaces it with the client's.
     trusted = os.environ.get("FORWARDED_ALLOW_IPS", DEFAULT_TRUSTED)
-    return TrustedProxies(create_app(settings), trusted)
+    # A first start migrates in a child process: Alembic would stay resident in this one (~19 MB).
+    return TrustedProxies(create_app(settings, migrate_in_child=True), trusted)
 
 
 def _prepare_workers(settings: Settings, host: str | None, port: int | None) -> None:
