@@ -53,6 +53,11 @@ def serve(
     ] = 1,
 ) -> None:
     """Run the gateway."""
+    if "watchfiles" not in sys.modules:
+        # `serve` never reloads, but uvicorn's package imports its reloader, and with it watchfiles
+        # (~1 MB, a Rust extension) into every serving process. A None entry makes that import
+        # fail as if it were not installed: uvicorn then picks its stat-based reloader instead.
+        sys.modules["watchfiles"] = None  # type: ignore[assignment]
     import uvicorn
 
     settings = load_settings(host=host, port=port)
