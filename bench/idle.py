@@ -69,6 +69,12 @@ def main() -> None:
     )
     parser.add_argument("--runs", type=int, default=5, help="fresh interpreters per import timing")
     parser.add_argument(
+        "--starts",
+        type=int,
+        default=1,
+        help="gateway starts per store state, each on a store of its own (median RSS: it moves ~1-2 MB)",
+    )
+    parser.add_argument(
         "--src",
         type=Path,
         default=Path(__file__).resolve().parent.parent / "src",
@@ -87,11 +93,18 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="gateway-idle-") as tmp:
         workdir = Path(tmp)
         fake = services.start_fake(workdir, 1)
+        fresh, current = [], []
         try:
-            print(f"idle RSS, fresh store (migrates): {idle_rss(workdir, fake.base_url):.1f} MB")
-            print(f"idle RSS, current store (restart): {idle_rss(workdir, fake.base_url):.1f} MB")
+            for start in range(args.starts):
+                store = workdir / f"start-{start}"
+                store.mkdir()
+                fresh.append(idle_rss(store, fake.base_url))
+                current.append(idle_rss(store, fake.base_url))  # the same store: now current
         finally:
             fake.stop()
+        for label, values in (("fresh store (migrates)", fresh), ("current store (restart)", current)):
+            spread = f" (of {', '.join(f'{v:.1f}' for v in values)})" if len(values) > 1 else ""
+            print(f"idle RSS, {label}: {statistics.median(values):.1f} MB{spread}")
 
 
 if __name__ == "__main__":

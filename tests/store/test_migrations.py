@@ -74,5 +74,6 @@ async def test_a_failed_migration_in_a_child_says_why_in_one_line(tmp_path: Path
     (tmp_path / "a-folder.db").mkdir()  # SQLite cannot open a folder as its database
     with pytest.raises(MigrationError) as failed:
         await upgrade_in_child(Database(f"sqlite:///{tmp_path / 'a-folder.db'}").url)
-    assert str(failed.value).startswith("OperationalError: ")
-    assert "\n" not in str(failed.value)
+    # Which error Alembic's own event loop ends on varies (the driver's, or one from its teardown).
+    kind, _, message = str(failed.value).partition(": ")
+    assert kind.endswith("Error") and message and "\n" not in message
