@@ -6,11 +6,15 @@
   Alembic) and again on the same, now current, store (a restart: no Alembic).
 
 Nothing but the fake upstream on loopback is called; each service is stopped at the end.
+
+    python bench/idle.py --runs 5                      # this checkout
+    python bench/idle.py --runs 5 --src ../other/src   # another checkout's code, same harness
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -64,7 +68,23 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--runs", type=int, default=5, help="fresh interpreters per import timing")
+    parser.add_argument(
+        "--starts",
+        type=int,
+        default=1,
+        help="gateway starts per store state, each on a store of its own (median RSS: it moves ~1-2 MB)",
+    )
+    parser.add_argument(
+        "--src",
+        type=Path,
+        default=Path(__file__).resolve().parent.parent / "src",
+        help="the gateway's source tree to measure (put first on PYTHONPATH of every process)",
+    )
     args = parser.parse_args()
+    # Every process started below inherits it (services.clean_env copies the environment), so the
+    # import timings and the gateway run this tree's code whatever the venv's install points at.
+    os.environ["PYTHONPATH"] = str(args.src.resolve())
+    print(f"source: {args.src.resolve()}")
     cli = services._gateway_cli()
     print(
         f"import gemini_gateway.app: {seconds([sys.executable, '-c', 'import gemini_gateway.app'], args.runs):.2f} s"
@@ -73,11 +93,18 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="gateway-idle-") as tmp:
         workdir = Path(tmp)
         fake = services.start_fake(workdir, 1)
+        fresh, current = [], []
         try:
-            print(f"idle RSS, fresh store (migrates): {idle_rss(workdir, fake.base_url):.1f} MB")
-            print(f"idle RSS, current store (restart): {idle_rss(workdir, fake.base_url):.1f} MB")
+            for start in range(args.starts):
+                store = workdir / f"start-{start}"
+                store.mkdir()
+                fresh.append(idle_rss(store, fake.base_url))
+                current.append(idle_rss(store, fake.base_url))  # the same store: now current
         finally:
             fake.stop()
+        for label, values in (("fresh store (migrates)", fresh), ("current store (restart)", current)):
+            spread = f" (of {', '.join(f'{v:.1f}' for v in values)})" if len(values) > 1 else ""
+            print(f"idle RSS, {label}: {statistics.median(values):.1f} MB{spread}")
 
 
 if __name__ == "__main__":

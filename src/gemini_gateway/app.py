@@ -1,4 +1,16 @@
-"""The application factory: `create_app(settings)` builds everything; the lifespan does the I/O."""
+"""The application factory: `create_app(settings)` builds everything; the lifespan does the I/O.
+
+The app it makes answers in three parts, each loaded only as far as what it serves needs:
+- the front door (routes/front_door.py): model calls, straight to their plain ASGI endpoints;
+- the API app, a Starlette app with every other route of the model API (GETs, files, caches,
+  executors), health and metrics, under the same middleware and error handlers;
+- the admin app, FastAPI, for the management API and UI, its OpenAPI page and the live log: built
+  on the first request to one of `ADMIN_PATHS`. FastAPI (with OpenTelemetry's API, which it
+  imports), pydantic's request models and the admin's route modules cost ~9 MB that a gateway
+  serving model calls never needs (issue 16).
+The paths of the admin app and of the other two do not overlap, so the split routes every request
+where a single router over all of them would have.
+"""
 
 from __future__ import annotations
 
@@ -6,27 +18,20 @@ import asyncio
 import contextlib
 import gc
 import logging
-from collections.abc import AsyncIterator
-from typing import Any, cast
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
+from starlette.applications import Starlette
+from starlette.datastructures import State
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gemini_gateway import __version__
-from gemini_gateway.admin import (
-    aistudio_api,
-    install_admin,
-    load_admin_store,
-    logs_api,
-    oauth_api,
-    oauth_callback,
-    pool_api,
-    start_admin,
-    stop_admin,
-)
+from gemini_gateway.admin import admin_middleware, load_admin_store, start_admin, stop_admin
 from gemini_gateway.admin.healing import start_healer, stop_healer
 from gemini_gateway.admin.state import admin_state
 from gemini_gateway.affinity import new_affinity, start_affinity
@@ -73,28 +78,63 @@ from gemini_gateway.transport.build import build_transports
 log = logging.getLogger("gemini_gateway")
 
 
-class GatewayApp(FastAPI):
-    """FastAPI, with model calls let in through a front door that skips its layers (see there)."""
+# The admin app's paths (each also with what follows a "/"), besides "/" itself: the management
+# API, the UI and its static files, the OpenAPI page and document, the live log.
+# tests/test_app_split.py checks every route of the admin app against them, and no other route.
+ADMIN_PATHS = ("/api", "/admin", "/docs", "/openapi.json", "/ws/logs")
 
-    front_door: FrontDoor | None = None
-    shared_gate: Gate | None = None  # the rate-limit bucket replicas share (gemini_gateway.shared.gate)
 
-    def build_middleware_stack(self) -> ASGIApp:
-        # Built on the first call (the lifespan's), once every route and middleware is in place.
-        self.front_door = FrontDoor(self.router.routes, self.user_middleware)
-        return super().build_middleware_stack()
+def is_admin_path(path: str) -> bool:
+    return path == "/" or any(path == p or path.startswith(p + "/") for p in ADMIN_PATHS)
+
+
+class GatewayApp:
+    """The gateway's ASGI app: the front door, then the API app or the admin app (see above)."""
+
+    def __init__(
+        self,
+        gateway: Gateway,
+        routes: list[BaseRoute],
+        middleware: list[Middleware],
+        handlers: dict[Any, Any],
+        lifespan: Any,
+        build_admin: Any,
+    ) -> None:
+        self.state = State({"gateway": gateway})
+        self.front_door = FrontDoor(routes, middleware)
+        self.api = Starlette(
+            routes=routes, middleware=middleware, exception_handlers=handlers, lifespan=lifespan
+        )
+        self.api.state.gateway = gateway
+        self.shared_gate: Gate | None = None  # the rate-limit bucket replicas share (shared.gate)
+        self._build_admin: Callable[[], ASGIApp] = build_admin
+        self._admin: ASGIApp | None = None
+
+    @property
+    def admin(self) -> ASGIApp:
+        if self._admin is None:
+            self._admin = self._build_admin()
+        return self._admin
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.shared_gate is not None:
             await self.shared_gate(scope)
-        if self.front_door is not None:
-            scope["app"] = self  # handlers find the gateway there, as under Starlette
-            if await self.front_door.serve(scope, receive, send):
-                return
-        await super().__call__(scope, receive, send)
+        if scope["type"] == "lifespan":
+            await self.api(scope, receive, send)
+            return
+        scope["app"] = self  # handlers find the gateway there, as under Starlette
+        if await self.front_door.serve(scope, receive, send):
+            return
+        if is_admin_path(scope["path"]):
+            await self.admin(scope, receive, send)
+        else:
+            await self.api(scope, receive, send)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, migrate_in_child: bool = False) -> GatewayApp:
+    """The gateway's ASGI app. `migrate_in_child`: a due store migration runs in a child process,
+    so Alembic never enters this one (`serve` asks for it; tests start apps in-process, by the
+    hundred, and migrate in a thread rather than pay a child's start each)."""
     settings = settings or load_settings()
     keys, key_proxies = split_proxies(k.get_secret_value() for k in settings.gemini_api_keys)
     tokens = [t.get_secret_value() for t in settings.gateway_tokens]
@@ -145,8 +185,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     pages.load_profiles()  # reads the profile folder only: no browser until a page is needed
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if not await open_store(gateway):
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        if not await open_store(gateway, migrate_in_child=migrate_in_child):
             log.error("store unavailable, serving without it until it answers: %s", gateway.store_error)
         await start_affinity(gateway)  # owners of files and cached contents, from the store
         await start_admin(gateway)  # settings stored in the admin UI apply before anything reads them
@@ -172,13 +212,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         _warn_if_no_credentials(gateway)  # after every source (env, files, store) has filled the pool
         shared = await start_shared(gateway)  # replicas: switches, cooldowns, limits, admin changes
         if settings.redis_url is not None:
-            cast(GatewayApp, app).shared_gate = rate_gate(gateway.auth, shared.state)
+            app.shared_gate = rate_gate(gateway.auth, shared.state)
         saver = asyncio.create_task(_save_pool_periodically(gateway))
         healer = start_healer(gateway)  # health-disabled keys re-checked on a schedule
         await start_recorder(gateway)  # replays any spool a crash left behind
         waiting = None
         if gateway.database is None:  # tried again in the background, with /health/ready saying so
-            waiting = asyncio.create_task(keep_trying(gateway, lambda: _attach_store(gateway)))
+            waiting = asyncio.create_task(
+                keep_trying(gateway, lambda: _attach_store(gateway), migrate_in_child=migrate_in_child)
+            )
         _tune_gc()
         try:
             yield
@@ -203,38 +245,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if gateway.tracing is not None:  # the spans still batched go out before the process ends
                 await asyncio.to_thread(gateway.tracing.shutdown)
 
-    app = GatewayApp(
-        title="gemini-gateway",
-        version=__version__,
-        lifespan=lifespan,
-        docs_url="/docs",
-        redoc_url=None,
-    )
-    app.state.gateway = gateway
-    app.include_router(health.router)
-    app.include_router(pool_api.router)
-    app.include_router(logs_api.router)
-    app.include_router(oauth_api.router)
-    app.include_router(oauth_callback.callback_router)
-    app.include_router(aistudio_api.router)
+    routes: list[BaseRoute] = [*health.routes()]
     # Before OpenAI's `GET /v1/models/{model:path}`: `GET /v1/models/{m}/operations/{id}`.
-    app.router.routes.extend(operation_routes())
+    routes.extend(operation_routes())
     # OpenAI's routes first: `GET /v1/models` is shared, and that handler sends Google clients on.
-    app.router.routes.extend(openai.routes())
-    app.router.routes.extend(image_edit_routes())
-    app.router.routes.extend(anthropic.routes())
+    routes.extend(openai.routes())
+    routes.extend(image_edit_routes())
+    routes.extend(anthropic.routes())
     # Before Gemini's and the Files API's: `models/{m}:batchGenerateContent`, `files/{id}:download`.
-    app.router.routes.extend(batch_routes())
-    app.router.routes.extend(file_search_routes())
-    app.router.routes.extend(gemini.routes())
-    app.router.routes.extend(file_routes())
-    app.router.routes.extend(cache_routes())
-    app.router.routes.extend(interaction_routes())
-    app.router.routes.extend(executor.routes())
-    _install_error_handlers(app)
-    app.add_middleware(RecorderMiddleware, gateway=gateway)  # the tee: every API route, no handler edits
+    routes.extend(batch_routes())
+    routes.extend(file_search_routes())
+    routes.extend(gemini.routes())
+    routes.extend(file_routes())
+    routes.extend(cache_routes())
+    routes.extend(interaction_routes())
+    routes.extend(executor.routes())
     metrics = gateway.metrics = Metrics()
-    app.router.routes.append(metrics_route(gateway, metrics))
+    routes.append(metrics_route(gateway, metrics))
     # Only with OTEL_EXPORTER_OTLP_ENDPOINT: without it OpenTelemetry is never imported.
     tracing = gateway.tracing = start_tracing(
         settings.otel_exporter_otlp_endpoint, settings.resolved_replica_id
@@ -242,9 +269,46 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     gateway.observers.append(metrics)
     if tracing is not None:
         gateway.observers.append(tracing)
-    # Outside the tee: it reads its Exchange. The admin adds the live log's observer.
-    app.add_middleware(ObserveMiddleware, observers=gateway.observers)
-    install_admin(app, gateway)  # last: its guard and CORS wrap every route and the recorder
+    # First the outermost: the admin's guard and CORS wrap every route and the recorder (the admin
+    # adds the live log's observer); the observers read the Exchange the recorder's tee fills.
+    middleware = [
+        *admin_middleware(gateway),
+        Middleware(ObserveMiddleware, observers=gateway.observers),
+        Middleware(RecorderMiddleware, gateway=gateway),  # the tee: every API route, no handler edits
+    ]
+    handlers = _error_handlers()
+    app = GatewayApp(
+        gateway, routes, middleware, handlers, lifespan, lambda: _admin_app(gateway, middleware, handlers)
+    )
+    return app
+
+
+def _admin_app(gateway: Gateway, middleware: list[Middleware], handlers: dict[Any, Any]) -> ASGIApp:
+    """The FastAPI app of the management API and UI, built on the first request it serves."""
+    from fastapi import FastAPI
+
+    from gemini_gateway.admin import (
+        aistudio_api,
+        install_admin,
+        logs_api,
+        oauth_api,
+        oauth_callback,
+        pool_api,
+    )
+
+    log.info("loading the admin app (first management request)")
+    app = FastAPI(title="gemini-gateway", version=__version__, docs_url="/docs", redoc_url=None)
+    app.state.gateway = gateway
+    app.include_router(health.api_router())  # for the OpenAPI page: the API app serves them
+    app.include_router(pool_api.router)
+    app.include_router(logs_api.router)
+    app.include_router(oauth_api.router)
+    app.include_router(oauth_callback.callback_router)
+    app.include_router(aistudio_api.router)
+    install_admin(app, gateway)
+    for exc_class, handler in {**handlers, **_validation_handlers()}.items():
+        app.add_exception_handler(exc_class, handler)
+    app.user_middleware = list(middleware)
     return app
 
 
@@ -265,6 +329,20 @@ def _tune_gc() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(GC_GEN0_THRESHOLD, *gc.get_threshold()[1:])
+    _trim_heap()
+
+
+def _trim_heap() -> None:
+    """Hand the heap that start-up freed (import-time temporaries, the store's first reads) back
+    to the OS: glibc keeps freed memory below its top chunk for reuse, which an idle process
+    never makes, and it counts in the RSS (~2 MB in bench/idle.py). Not glibc: nothing to do."""
+    import ctypes
+
+    try:
+        trim = ctypes.CDLL(None).malloc_trim  # the C library the interpreter runs on
+    except (OSError, AttributeError):  # musl, macOS and others have no malloc_trim
+        return
+    trim(0)
 
 
 async def _attach_store(gateway: Gateway) -> None:
@@ -307,8 +385,9 @@ async def _save_pool_periodically(gateway: Gateway) -> None:
         await _save_pool(gateway)
 
 
-def _install_error_handlers(app: FastAPI) -> None:
-    # The FastAPI routes (admin API, health) answer in Google's envelope, as the Gemini routes do.
+def _error_handlers() -> dict[Any, Any]:
+    # Routes that do not answer errors themselves (admin API, health, unknown paths) answer in
+    # Google's envelope, as the Gemini routes do.
     async def gateway_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, GatewayError)
         return error_response(exc, dialect_of_path(request.url.path))
@@ -326,20 +405,20 @@ def _install_error_handlers(app: FastAPI) -> None:
             GatewayError(str(exc.detail), status_code=exc.status_code), dialect_of_path(path)
         )
 
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return error_response(GatewayError(INTERNAL_MESSAGE), dialect_of_path(request.url.path))
+
+    return {GatewayError: gateway_error, HTTPException: http_error, Exception: unexpected}
+
+
+def _validation_handlers() -> dict[Any, Any]:
+    """FastAPI's own: a management request whose body or parameters do not fit its model."""
+    from fastapi.exceptions import RequestValidationError
+
     async def validation_error(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:5])
         return error_response(RequestError(f"Invalid request: {problems}"), "gemini")
 
-    async def unexpected(request: Request, exc: Exception) -> Response:
-        log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return error_response(GatewayError(INTERNAL_MESSAGE), dialect_of_path(request.url.path))
-
-    handlers: dict[Any, Any] = {
-        GatewayError: gateway_error,
-        HTTPException: http_error,
-        RequestValidationError: validation_error,
-        Exception: unexpected,
-    }
-    for exc_class, handler in handlers.items():
-        app.add_exception_handler(exc_class, handler)
+    return {RequestValidationError: validation_error}

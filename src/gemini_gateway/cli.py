@@ -53,6 +53,11 @@ def serve(
     ] = 1,
 ) -> None:
     """Run the gateway."""
+    if "watchfiles" not in sys.modules:
+        # `serve` never reloads, but uvicorn's package imports its reloader, and with it watchfiles
+        # (~1 MB, a Rust extension) into every serving process. A None entry makes that import
+        # fail as if it were not installed: uvicorn then picks its stat-based reloader instead.
+        sys.modules["watchfiles"] = None  # type: ignore[assignment]
     import uvicorn
 
     settings = load_settings(host=host, port=port)
@@ -97,7 +102,8 @@ def _asgi(settings: Settings) -> Any:
     # uvicorn's own variable; its proxy-header middleware runs inside TrustedProxies, which has to
     # see the proxy's address before that middleware replaces it with the client's.
     trusted = os.environ.get("FORWARDED_ALLOW_IPS", DEFAULT_TRUSTED)
-    return TrustedProxies(create_app(settings), trusted)
+    # A first start migrates in a child process: Alembic would stay resident in this one (~19 MB).
+    return TrustedProxies(create_app(settings, migrate_in_child=True), trusted)
 
 
 def _prepare_workers(settings: Settings, host: str | None, port: int | None) -> None:

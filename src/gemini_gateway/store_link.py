@@ -20,12 +20,15 @@ log = logging.getLogger("gemini_gateway")
 FIRST_RETRY_SECONDS = 0.5
 
 
-async def open_store(gateway: Gateway) -> bool:
-    """Open and migrate the store; on failure say why in `gateway.store_error` and return False."""
+async def open_store(gateway: Gateway, *, migrate_in_child: bool = False) -> bool:
+    """Open and migrate the store; on failure say why in `gateway.store_error` and return False.
+
+    `migrate_in_child`: a due migration runs in a child process (see `Database.migrate`).
+    """
     database: Database | None = None
     try:  # a SQLite folder that cannot be made yet fails in the constructor: the same retry
         database = Database(gateway.settings.resolved_database_url)
-        await database.migrate()
+        await database.migrate(in_child=migrate_in_child)
         gateway.pool.restore_state(await database.load_pool_state())
     except Exception as exc:  # any driver or migration failure: serve without the store for now
         gateway.store_error = f"{type(exc).__name__}: {str(exc)[:200]}"
@@ -41,7 +44,9 @@ def retry_delays(first: float, longest: float) -> Callable[[int], float]:
     return lambda attempt: min(longest, first * 2 ** min(attempt - 1, 30))
 
 
-async def keep_trying(gateway: Gateway, attach: Callable[[], Awaitable[None]]) -> None:
+async def keep_trying(
+    gateway: Gateway, attach: Callable[[], Awaitable[None]], *, migrate_in_child: bool = False
+) -> None:
     """Try the store again with a bounded backoff until it opens, then `attach` what needs it."""
     delay = retry_delays(FIRST_RETRY_SECONDS, gateway.settings.store_retry_max_seconds)
     attempt = 0
@@ -51,7 +56,7 @@ async def keep_trying(gateway: Gateway, attach: Callable[[], Awaitable[None]]) -
         wait = delay(attempt)
         gateway.store_error = f"waiting for it (attempt {attempt}, retrying in {wait:.1f} s): {reason}"
         await asyncio.sleep(wait)
-        if not await open_store(gateway):
+        if not await open_store(gateway, migrate_in_child=migrate_in_child):
             log.warning("store still unavailable (attempt %d): %s", attempt, gateway.store_error)
             continue
     log.info("store is reachable after %d more attempts; loading what it holds", attempt)

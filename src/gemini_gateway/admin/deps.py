@@ -2,31 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Annotated, Any, cast
 
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from gemini_gateway.admin import repo
+from gemini_gateway.admin.audit import Actor as Actor
+from gemini_gateway.admin.audit import audit as audit
 from gemini_gateway.admin.state import AdminState, admin_state
 from gemini_gateway.auth import client_address
 from gemini_gateway.context import Gateway
 from gemini_gateway.errors import GatewayError
-from gemini_gateway.shared import changed
 from gemini_gateway.store.database import Database
 
 # Declared for the OpenAPI page (its "Authorize" button); the check itself is Authenticator.admin,
 # which also accepts the UI's session cookie.
 _bearer = HTTPBearer(auto_error=False, description="ADMIN_TOKEN or an admin-tier client token")
-
-
-@dataclass(frozen=True, slots=True)
-class Actor:
-    """The admin behind a management call, for the audit log."""
-
-    id: str
-    address: str
 
 
 def _gateway(request: Request) -> Gateway:
@@ -61,12 +52,3 @@ GatewayDep = Annotated[Gateway, Depends(_gateway)]
 AdminActor = Annotated[Actor, Depends(_actor)]
 DatabaseDep = Annotated[Database, Depends(_database)]
 StateDep = Annotated[AdminState, Depends(_state)]
-
-
-async def audit(
-    database: Database, actor: Actor, action: str, target: str | None = None, old: Any = None, new: Any = None
-) -> None:
-    await repo.add_audit(
-        database, actor=actor.id, address=actor.address, action=action, target=target, old=old, new=new
-    )
-    await changed(database, action)  # every admin write is audited: the one place to tell other replicas

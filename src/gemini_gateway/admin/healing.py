@@ -6,8 +6,8 @@ import asyncio
 import contextlib
 import logging
 
+from gemini_gateway.admin.audit import Actor, audit
 from gemini_gateway.admin.credentials import validate_key
-from gemini_gateway.admin.deps import Actor, audit
 from gemini_gateway.context import Gateway
 from gemini_gateway.pool.credential import Credential
 from gemini_gateway.pool.healer import Healer

@@ -20,8 +20,9 @@ from gemini_gateway.admin.credentials import add_keys
 from gemini_gateway.admin.deps import Actor, AdminActor, DatabaseDep, GatewayDep, StateDep, audit
 from gemini_gateway.admin.imports import ImportFormatError, ImportPlan, read_import
 from gemini_gateway.admin.state import AdminState
+from gemini_gateway.admin.stored import identity_of
 from gemini_gateway.admin.tables import ClientToken
-from gemini_gateway.admin.tokens import hint, identity_of
+from gemini_gateway.admin.tokens import hint
 from gemini_gateway.aistudio.profiles import ProfileError
 from gemini_gateway.auth import token_digest
 from gemini_gateway.context import Gateway

@@ -15,7 +15,7 @@ import html
 from fastapi import APIRouter, Request
 from starlette.responses import HTMLResponse
 
-from gemini_gateway.admin.deps import Actor
+from gemini_gateway.admin.audit import Actor
 from gemini_gateway.admin.oauth_api import WEB_CALLBACK, add_account, exchange_code
 from gemini_gateway.admin.pages import SECURITY_HEADERS
 from gemini_gateway.context import Gateway

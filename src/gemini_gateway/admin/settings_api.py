@@ -12,15 +12,15 @@ from pydantic import BaseModel, Field
 from gemini_gateway.admin import repo, runtime
 from gemini_gateway.admin.deps import Actor, AdminActor, DatabaseDep, GatewayDep, StateDep, audit
 from gemini_gateway.admin.state import AdminState
+from gemini_gateway.admin.stored import ENCRYPTED, rebuilt
 from gemini_gateway.context import Gateway
 from gemini_gateway.errors import RequestError
 from gemini_gateway.routes.responses import JSONBody
-from gemini_gateway.settings import ConfigurationError, Settings, with_stored
+from gemini_gateway.settings import Settings
 from gemini_gateway.store.database import Database
 
 router = APIRouter(prefix="/api", tags=["admin: settings"])
 log = logging.getLogger("gemini_gateway.admin")
-ENCRYPTED = "$encrypted"
 
 
 class SettingsChange(BaseModel):
@@ -32,55 +32,6 @@ def _to_store(state: AdminState, name: str, value: Any) -> Any:
     if runtime.spec_of(name).secret and state.box is not None:
         return {ENCRYPTED: state.box.encrypt(orjson.dumps(value).decode())}
     return value
-
-
-def _from_store(state: AdminState, value: Any) -> Any:
-    if isinstance(value, dict) and set(value) == {ENCRYPTED} and state.box is not None:
-        clear = state.box.decrypt(str(value[ENCRYPTED]))
-        if clear is None:
-            raise ValueError("encrypted under another key")
-        return orjson.loads(clear)
-    return value
-
-
-def _rebuilt(state: AdminState, stored: dict[str, Any]) -> Settings:
-    """The settings built again from their sources, `stored` being the admin UI's values."""
-    try:
-        return with_stored(state.base, stored)
-    except ConfigurationError as exc:
-        raise RequestError("; ".join(exc.problems), status_code=422) from None
-
-
-async def load_stored_settings(gateway: Gateway, state: AdminState) -> list[str]:
-    """Apply the settings stored in the database over the environment (at start-up)."""
-    assert gateway.database is not None
-    valid: dict[str, Any] = {}
-    checked = gateway.settings  # each value checked over those before it: one may name another's tier
-    for name, raw in (await repo.load_settings(gateway.database)).items():
-        try:
-            value = _from_store(state, raw)
-            checked = runtime.validate(checked, {name: value})  # a bad value is skipped, not fatal
-        except (RequestError, ValueError) as exc:
-            message = exc.message if isinstance(exc, RequestError) else str(exc)
-            log.error("ignoring the stored value of %s: %s", name, message)
-            continue
-        valid[name] = value
-    try:
-        settings = _rebuilt(state, valid)
-    except RequestError as exc:  # values fine alone that clash together: keep the environment's
-        log.error("ignoring the stored settings: %s", exc.message)
-        return []
-    applied = list(valid)
-    runtime.apply(gateway, settings, applied)
-    state.stored_settings.update((name, getattr(settings, name)) for name in applied)
-    overridden = [n for n in applied if n in state.env_fields]
-    if overridden:
-        log.warning(
-            "values stored in the admin UI override the environment for: %s (reset them there to use "
-            "the environment again)",
-            ", ".join(n.upper() for n in overridden),
-        )
-    return applied
 
 
 @router.get("/settings")
@@ -110,7 +61,7 @@ async def store_settings(
     candidate = runtime.validate(gateway.settings, values)
     # Only real changes are stored: saving the environment's own value must not pin it over .env.
     names = [n for n in values if getattr(candidate, n) != getattr(gateway.settings, n)]
-    settings = _rebuilt(state, {**state.stored_settings, **{n: getattr(candidate, n) for n in names}})
+    settings = rebuilt(state, {**state.stored_settings, **{n: getattr(candidate, n) for n in names}})
     old = {n: runtime.display(n, getattr(gateway.settings, n)) for n in names}
     stored = {n: _to_store(state, n, runtime.stored_form(settings, n)) for n in names}
     await repo.save_settings(database, stored, actor.id)
@@ -132,7 +83,7 @@ async def reset_setting(
     if name not in state.stored_settings:
         raise RequestError(f"{name} has no stored value to reset", status_code=409)
     old = runtime.display(name, getattr(gateway.settings, name))
-    settings = _rebuilt(state, {n: v for n, v in state.stored_settings.items() if n != name})
+    settings = rebuilt(state, {n: v for n, v in state.stored_settings.items() if n != name})
     await repo.delete_setting(database, name)
     effect = runtime.apply(gateway, settings, [name])
     del state.stored_settings[name]

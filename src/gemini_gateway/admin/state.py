@@ -33,7 +33,7 @@ class AdminState:
 
 def admin_state(gateway: Gateway) -> AdminState:
     state = gateway.admin
-    assert state is not None, "install_admin builds it"
+    assert state is not None, "admin_middleware builds it"
     return state
 
 

@@ -15,8 +15,9 @@ from pydantic import BaseModel, Field, field_validator
 
 from gemini_gateway.admin import repo
 from gemini_gateway.admin.deps import AdminActor, DatabaseDep, GatewayDep, StateDep, audit
+from gemini_gateway.admin.stored import identity_of
 from gemini_gateway.admin.tables import ClientToken
-from gemini_gateway.auth import ClientIdentity, token_digest
+from gemini_gateway.auth import token_digest
 from gemini_gateway.context import Gateway
 from gemini_gateway.errors import RequestError
 from gemini_gateway.routes.responses import JSONBody
@@ -41,15 +42,6 @@ class NewToken(BaseModel):
 
 def hint(token: str) -> str:
     return f"{TOKEN_PREFIX if token.startswith(TOKEN_PREFIX) else ''}…{token[-4:]}"
-
-
-def identity_of(row: ClientToken) -> ClientIdentity:
-    return ClientIdentity(
-        id=f"token:{row.digest[:8]}",
-        tier="admin" if row.tier == "admin" else "user",
-        models=frozenset(row.models) if row.models else None,
-        rate_limit=row.rate_limit,
-    )
 
 
 def _view(row: ClientToken) -> dict[str, Any]:
@@ -102,15 +94,6 @@ def _env_tokens(gateway: Gateway) -> list[dict[str, Any]]:
             }
         )
     return listed
-
-
-async def load_tokens(gateway: Gateway) -> int:
-    """Register the stored, unrevoked tokens with the Authenticator (at start-up)."""
-    assert gateway.database is not None
-    rows = [r for r in await repo.load_tokens(gateway.database) if r.revoked_at is None]
-    for row in rows:
-        gateway.auth.register(row.digest, identity_of(row))
-    return len(rows)
 
 
 @router.get("")

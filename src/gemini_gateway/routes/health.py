@@ -1,22 +1,28 @@
-"""Liveness and readiness."""
+"""Liveness and readiness.
+
+Served without FastAPI (orchestrators ask often, and FastAPI is loaded for admin requests only:
+see app.py); `api_router` describes the same endpoints for the OpenAPI page.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from typing import TYPE_CHECKING
+
+from starlette.requests import Request
+from starlette.routing import Route
 
 from gemini_gateway.context import Gateway
 from gemini_gateway.routes.responses import JSONBody
 
-router = APIRouter(tags=["health"])
+if TYPE_CHECKING:
+    from fastapi import APIRouter
 
 
-@router.get("/health")
 async def health(request: Request) -> JSONBody:
     gateway: Gateway = request.app.state.gateway
     return JSONBody({"status": "ok", "replica": gateway.settings.resolved_replica_id})
 
 
-@router.get("/health/ready")
 async def ready(request: Request) -> JSONBody:
     gateway: Gateway = request.app.state.gateway
     problems: list[str] = []
@@ -43,3 +49,20 @@ async def ready(request: Request) -> JSONBody:
         "replica": gateway.settings.resolved_replica_id,
     }
     return JSONBody(body, status_code=200 if not problems else 503)
+
+
+def routes() -> list[Route]:
+    found = [Route("/health", health, methods=["GET"]), Route("/health/ready", ready, methods=["GET"])]
+    for route in found:
+        route.methods = {"GET"}  # as FastAPI's routes had them: Starlette would add HEAD
+    return found
+
+
+def api_router() -> APIRouter:
+    """The same endpoints as FastAPI routes: what the OpenAPI page documents."""
+    from fastapi import APIRouter
+
+    router = APIRouter(tags=["health"])
+    router.add_api_route("/health", health, methods=["GET"])
+    router.add_api_route("/health/ready", ready, methods=["GET"])
+    return router

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from gemini_gateway.admin import repo, runtime
 from gemini_gateway.admin.credentials import KEY_KINDS
 from gemini_gateway.admin.state import admin_state
-from gemini_gateway.admin.tokens import identity_of
+from gemini_gateway.admin.stored import from_store, identity_of
 from gemini_gateway.context import Gateway
 from gemini_gateway.errors import RequestError
 from gemini_gateway.pool.credential import Credential
@@ -32,14 +32,12 @@ async def tokens(gateway: Gateway) -> None:
 
 
 async def settings(gateway: Gateway) -> None:
-    from gemini_gateway.admin.settings_api import _from_store
-
     assert gateway.database is not None
     state = admin_state(gateway)
     stored = await repo.load_settings(gateway.database)
     for name, raw in stored.items():
         try:
-            candidate = runtime.validate(gateway.settings, {name: _from_store(state, raw)})
+            candidate = runtime.validate(gateway.settings, {name: from_store(state, raw)})
         except (RequestError, ValueError):
             continue  # logged at start-up; a bad stored value stays ignored
         if getattr(candidate, name) != getattr(gateway.settings, name):

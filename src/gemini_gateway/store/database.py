@@ -6,7 +6,10 @@ import ast
 import asyncio
 import contextlib
 import functools
+import logging
 import os
+import subprocess
+import sys
 import time
 import zlib
 from collections.abc import AsyncIterator
@@ -23,6 +26,8 @@ from gemini_gateway.store.models import PoolState
 
 if TYPE_CHECKING:
     from alembic.config import Config
+
+log = logging.getLogger("gemini_gateway.store")
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 # One name for the migration lock on every store; PostgreSQL's advisory locks take a number.
@@ -67,11 +72,13 @@ class Database:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
 
-    async def migrate(self) -> None:
-        """Bring the schema to the newest migration (Alembic runs in a thread with its own loop).
+    async def migrate(self, *, in_child: bool = False) -> None:
+        """Bring the schema to the newest migration: Alembic runs in a thread with its own loop,
+        or with `in_child` in a child process (`upgrade_in_child`).
 
         Alembic is imported only when a migration is due: it stays resident once imported (about
-        8 MB with Mako and Pygments) and a restart on a current schema does not need it.
+        19 MB with Mako, its script machinery and the migrations) and a restart on a current schema
+        does not need it. A serving process passes `in_child`, so even a first start never holds it.
         """
         if await self.revision() == head_revision():
             return
@@ -79,7 +86,10 @@ class Database:
         # on a duplicate table; under the lock the first migrates and the others find it done.
         async with self.migration_lock():
             if await self.revision() != head_revision():
-                await asyncio.to_thread(upgrade, self.url)
+                if in_child:
+                    await upgrade_in_child(self.url)
+                else:
+                    await asyncio.to_thread(upgrade, self.url)
 
     @contextlib.asynccontextmanager
     async def migration_lock(self, wait: float = LOCK_TIMEOUT) -> AsyncIterator[None]:
@@ -220,3 +230,34 @@ def upgrade(url: str, revision: str = "head") -> None:
     from alembic import command
 
     command.upgrade(alembic_config(url), revision)
+
+
+class MigrationError(RuntimeError):
+    """The child process that ran Alembic failed; the message is its last line (the error)."""
+
+
+async def upgrade_in_child(url: str) -> None:
+    """`upgrade(url)` in a child process (`python -m gemini_gateway.store.upgrade`), for a serving
+    process: what importing Alembic costs is freed when the child exits. The caller holds the
+    migration lock, as it would for a thread. The URL goes on stdin: a password in the argument
+    list would be visible to every user of the machine."""
+    child = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "gemini_gateway.store.upgrade",
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        _, err = await child.communicate(url.encode())
+    except BaseException:  # cancelled (a shutdown during the migration): the child goes too
+        with contextlib.suppress(ProcessLookupError):
+            child.kill()
+        await child.wait()
+        raise
+    lines = err.decode(errors="replace").splitlines()
+    for line in lines[:-1] if child.returncode else lines:
+        log.info("migration: %s", line)  # Alembic's progress, as it would have logged in-process
+    if child.returncode:
+        raise MigrationError(lines[-1] if lines else f"the migration exited with {child.returncode}")

@@ -1,0 +1,28 @@
+"""`python -m gemini_gateway.store.upgrade`: migrate the store whose URL comes on stdin.
+
+The child process of `store.database.upgrade_in_child`: Alembic's progress goes to stderr a line
+each, and a failure ends with its one-line description as the last line and exit status 1.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from gemini_gateway.store.database import upgrade
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    url = sys.stdin.read().strip()
+    try:
+        upgrade(url)
+    except Exception as exc:  # said in one line for the parent's store_error, not a traceback
+        message = " ".join(str(exc).split())[:300]
+        sys.stderr.write(f"{type(exc).__name__}: {message}\n")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
