@@ -1,6 +1,6 @@
 """The brake on guessed tokens: the right token always works, wrong ones are braked on every door
-(admin API, admin sign-in, model API, executor socket), per address and per token prefix, with a
-table a spray from many addresses cannot flush. Time is an injected clock, never a sleep."""
+(admin API, admin sign-in, model API, executor socket, /metrics), per address and per token
+prefix, with a table a spray from many addresses cannot flush. Time is an injected clock, never a sleep."""
 
 from __future__ import annotations
 
@@ -107,6 +107,31 @@ async def test_wrong_executor_tokens_are_braked_and_the_right_one_still_register
         assert codes == [4403] * 4 + [4429] and "too many wrong tokens" in reason
         async with executor(running.url, fake_url, "tab-ok") as tab:
             assert tab.registered["type"] == "registered"
+
+
+@pytest.mark.parametrize("metrics_token", [None, "scraper-only-token-31f"])
+def test_wrong_tokens_on_metrics_are_braked_and_the_right_one_still_scrapes(
+    gateway_factory: GatewayFactory, fake: Any, metrics_token: str | None
+) -> None:
+    """`/metrics` takes the admin token (or METRICS_TOKEN): a door where the admin token could
+    otherwise be guessed without end."""
+    right = metrics_token or ADMIN_TOKEN
+    with (
+        gateway_factory(metrics_token=metrics_token) as started,
+        httpx.Client(base_url=started.url) as client,
+    ):
+        running, clock = braked_gateway(started)
+        statuses = [client.get("/metrics", headers=bearer(f"guess-{i}")).status_code for i in range(6)]
+        assert statuses == [401] * 4 + [429] * 2
+        braked = client.get("/metrics", headers=bearer("guess-6"))
+        assert int(braked.headers["retry-after"]) > 0 and "too many wrong tokens" in braked.text
+        assert client.get("/metrics", headers=bearer(right)).status_code == 200  # same address
+        assert client.get("/metrics").status_code == 401  # no token is no guess
+        # The same brake as every other door: the admin API now refuses this address's guesses too.
+        assert client.get("/api/keys", headers=bearer("guess-admin")).status_code == 429
+        clock.now += 301
+        assert client.get("/metrics", headers=bearer("guess-late")).status_code == 401
+    assert "guess-" not in repr(vars(running.gateway.auth.brake))
 
 
 def test_one_token_prefix_guessed_from_many_addresses_is_braked(

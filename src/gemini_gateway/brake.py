@@ -1,5 +1,5 @@
-"""The brake on guessed tokens, shared by every door: admin API, admin UI sign-in, model API and
-the executor socket.
+"""The brake on guessed tokens, shared by every door: admin API, admin UI sign-in, model API,
+`/metrics` (which takes the admin token) and the executor socket.
 
 What it promises
     A correct token always works. The brake is consulted only after a token turned out wrong, so

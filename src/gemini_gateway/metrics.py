@@ -24,7 +24,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from gemini_gateway import __version__
-from gemini_gateway.errors import google_error_body
+from gemini_gateway.errors import RequestError, google_error_body
 from gemini_gateway.exchange import Attempt, Exchange
 
 if TYPE_CHECKING:
@@ -251,16 +251,23 @@ def metrics_route(gateway: Gateway, metrics: Metrics) -> Route:
     expected = f"Bearer {secret.get_secret_value()}".encode() if secret is not None else None
 
     async def scrape(request: Request) -> Response:
-        given = request.headers.get("authorization", "").encode()
-        if expected is None or not hmac.compare_digest(given, expected):
-            return Response(
-                google_error_body(
-                    401, "GET /metrics needs METRICS_TOKEN (or the admin token) as a bearer token"
-                ),
-                401,
-                media_type="application/json",
-                headers={"www-authenticate": "Bearer"},
-            )
-        return Response(render(gateway, metrics), media_type=CONTENT_TYPE)
+        given = request.headers.get("authorization", "")
+        if expected is not None and hmac.compare_digest(given.encode(), expected):
+            return Response(render(gateway, metrics), media_type=CONTENT_TYPE)
+        refusal = RequestError(
+            "GET /metrics needs METRICS_TOKEN (or the admin token) as a bearer token", status_code=401
+        )
+        # It takes the admin token: a wrong one here is braked as on every other door, and
+        # counts there too (gemini_gateway.brake). A missing one, or another valid token of this
+        # gateway (the admin's where METRICS_TOKEN is set), is no guess.
+        token = given.partition(" ")[2].strip() or given.strip()
+        guess = bool(token) and gateway.auth.identify(token) is None
+        error = gateway.auth.wrong_token(request.scope, token, refusal) if guess else refusal
+        return Response(
+            google_error_body(error.status_code, error.message),
+            error.status_code,
+            media_type="application/json",
+            headers={"www-authenticate": "Bearer", **error.headers()},
+        )
 
     return Route("/metrics", scrape, methods=["GET"], include_in_schema=False)

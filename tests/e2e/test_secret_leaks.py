@@ -202,6 +202,38 @@ def test_client_tokens_in_any_header_or_query_parameter_are_masked(
             assert_no_key(text, "the records", [CLIENT_TOKEN, WRONG_TOKEN])
 
 
+def test_client_tokens_where_a_model_name_or_an_id_goes_are_masked(
+    gateway_factory: GatewayFactory, fake: FakeState, tmp_path: Path
+) -> None:
+    """A client that swapped its variables sends its token as the model or a file id: the record's
+    path, route, model and error keep only its mask, whether the token was right or wrong."""
+    with gateway_factory(gateway_tokens=[CLIENT_TOKEN]) as running:
+        native = httpx.post(
+            f"{running.url}/v1beta/models/{CLIENT_TOKEN}:generateContent",
+            headers={"x-goog-api-key": CLIENT_TOKEN},
+            json={"contents": [{"parts": [{"text": "hi"}]}]},
+        )
+        assert native.status_code == 404, native.text  # a model no key has, asked of Google
+        sdk = openai.OpenAI(api_key=CLIENT_TOKEN, base_url=f"{running.url}/v1", max_retries=0)
+        with pytest.raises(openai.NotFoundError):
+            sdk.chat.completions.create(model=CLIENT_TOKEN, messages=[{"role": "user", "content": "hi"}])
+        wrong = httpx.get(
+            f"{running.url}/v1beta/files/{WRONG_TOKEN}", headers={"x-goog-api-key": WRONG_TOKEN}
+        )
+        assert wrong.status_code == 403
+        for answer in (native.text, wrong.text):
+            assert_no_key(answer, "the client's answer", [CLIENT_TOKEN, WRONG_TOKEN])
+        items = wait_for_records(running.url, 3)
+        listed = httpx.get(f"{running.url}/api/logs", params={"limit": 10}, headers=ADMIN).text
+        details = [repr(record(running.url, item["id"])) for item in items]
+        exported = httpx.get(f"{running.url}/api/logs/export", headers=ADMIN).text
+        with sqlite3.connect(tmp_path / "data" / "gateway.db") as db:
+            stored = repr(db.execute("SELECT * FROM exchanges").fetchall())
+        for text in (listed, *details, exported, stored):
+            assert_no_key(text, "the records", [CLIENT_TOKEN, WRONG_TOKEN])
+        assert "clie...c4d7" in stored and "wron...e5f6" in stored  # masked, not dropped
+
+
 def test_a_key_added_while_running_is_masked_by_the_writer_process_too(
     gateway_factory: GatewayFactory, fake: FakeState
 ) -> None:

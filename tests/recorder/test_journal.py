@@ -130,6 +130,9 @@ def test_no_presented_token_is_kept_in_full_on_disk(tmp_path: Path) -> None:
         (b"x-goog-user-project", token.encode()),
     ]
     c.scope["query_string"] = f"api-key={token}&alt=sse".encode()
+    # A client that put its token where a model name or an id goes (a swapped variable).
+    c.scope["path"] = f"/v1beta/models/{token}:generateContent"
+    c.exchange.model, c.exchange.route = token, f"/v1beta/files/{token}"
     c.response_chunks = [b'{"echo": "' + token.encode() + b'"}']
     c.response_headers = [(b"content-type", b"application/json")]
     assert c.record_id is not None
@@ -144,6 +147,9 @@ def test_no_presented_token_is_kept_in_full_on_disk(tmp_path: Path) -> None:
     from_disk, direct = build_all([replayed], lambda *_: None), build_all([capture_again(c)], lambda *_: None)
     assert from_disk[0].exchange["request_headers"] == direct[0].exchange["request_headers"]
     assert from_disk[0].exchange["query"] == direct[0].exchange["query"]
+    for column in ("path", "route", "model"):
+        assert from_disk[0].exchange[column] == direct[0].exchange[column]
+        assert token not in direct[0].exchange[column] and "clie...2e51" in direct[0].exchange[column]
 
 
 def capture_again(c: Capture) -> Capture:

@@ -164,11 +164,13 @@ def build_rows(capture: Capture, codec: str = DEFAULT_CODEC) -> RecordRows:
     response_body = REDACTOR.redact_bytes(response_body, presented)  # a stream's error event was teed raw
     response = merged if merged is not None else _json(response_body)
 
-    status, error = _outcome(capture)
+    status, error = _outcome(capture, presented)
     usage = extract.usage(response)
     model = exchange.model or (request.get("model") if isinstance(request, dict) else None)
     if not isinstance(model, str):  # str() of a client's nested value could be huge, or recurse
         model = None
+    # A client's token where a model name or an id goes (swapped variables) is masked there too.
+    model = REDACTOR.redact(model, presented) if model else None
     settings = extract.generation_settings(request)
     if settings is not None:  # a response schema can nest deeper than the JSON columns take
         settings = within_depth(settings, STORED_DEPTH, request_body)
@@ -178,9 +180,9 @@ def build_rows(capture: Capture, codec: str = DEFAULT_CODEC) -> RecordRows:
         "received_at_ms": int(exchange.received_at * 1000),
         "mode": capture.mode,
         "dialect": exchange.dialect[:16],
-        "route": (exchange.route or scope.get("path", ""))[:300],
+        "route": REDACTOR.redact(exchange.route or scope.get("path", ""), presented)[:300],
         "method": scope.get("method", "")[:10],
-        "path": scope.get("path", "")[:500],
+        "path": REDACTOR.redact(scope.get("path", ""), presented)[:500],
         "query": masked_query(scope.get("query_string", b""), presented),
         "model": model.removeprefix("models/")[:128] if model else None,
         "client_id": exchange.client_id,
@@ -257,9 +259,10 @@ def reduced_rows(capture: Capture, reason: str) -> RecordRows:
     """
     exchange = capture.exchange
     scope = capture.scope
-    request_headers = masked_headers(scope.get("headers", []))
-    response_headers = masked_headers(capture.response_headers)
-    status, error = _outcome(capture)
+    presented = presented_tokens(scope.get("headers", []), scope.get("query_string", b""))
+    request_headers = masked_headers(scope.get("headers", []), presented)
+    response_headers = masked_headers(capture.response_headers, presented)
+    status, error = _outcome(capture, presented)
     note = f"record reduced by the recorder: {reason}"[:500]
     row: dict[str, Any] = {
         "id": capture.record_id or new_id(),
@@ -267,11 +270,13 @@ def reduced_rows(capture: Capture, reason: str) -> RecordRows:
         "received_at_ms": int(exchange.received_at * 1000),
         "mode": capture.mode,
         "dialect": str(exchange.dialect)[:16],
-        "route": str(exchange.route or scope.get("path", ""))[:300],
+        "route": REDACTOR.redact(str(exchange.route or scope.get("path", "")), presented)[:300],
         "method": str(scope.get("method", ""))[:10],
-        "path": str(scope.get("path", ""))[:500],
-        "query": masked_query(scope.get("query_string", b"")),
-        "model": exchange.model[:128] if isinstance(exchange.model, str) else None,
+        "path": REDACTOR.redact(str(scope.get("path", "")), presented)[:500],
+        "query": masked_query(scope.get("query_string", b""), presented),
+        "model": REDACTOR.redact(exchange.model, presented)[:128]
+        if isinstance(exchange.model, str)
+        else None,
         "client_id": exchange.client_id,
         "credential": exchange.credential,
         "credential_id": exchange.credential_id,
@@ -323,13 +328,13 @@ def reduced_rows(capture: Capture, reason: str) -> RecordRows:
     return record
 
 
-def _outcome(capture: Capture) -> tuple[int, str | None]:
+def _outcome(capture: Capture, presented: frozenset[str] = frozenset()) -> tuple[int, str | None]:
     """Final status and error: a client that went away is 499 whatever was sent before."""
     exchange = capture.exchange
     error = exchange.error or capture.failure
     if exchange.status == STATUS_CLIENT_GONE or (capture.disconnected and not capture.complete):
-        return STATUS_CLIENT_GONE, REDACTOR.redact(error or "client disconnected")[:2000]
+        return STATUS_CLIENT_GONE, REDACTOR.redact(error or "client disconnected", presented)[:2000]
     status = capture.status or exchange.status or (500 if capture.failure else 0)
     if status >= 400 and not error:
         error = f"HTTP {status}"
-    return status, REDACTOR.redact(error)[:2000] if error else None
+    return status, REDACTOR.redact(error, presented)[:2000] if error else None

@@ -139,6 +139,7 @@ async def read_frame(reader: asyncio.StreamReader) -> Any:
 
 # Where `to_wire` puts what a client's credentials can be in (see `from_wire` for the whole order).
 _QUERY, _HEADERS, _EVENTS, _REQUEST_BODY, _RESPONSE_HEADERS, _RESPONSE_BODY = 5, 6, 19, 20, 23, 24
+_PATH, _ROUTE, _MODEL = 4, 9, 10  # names a client chose: its token may stand there (swapped variables)
 
 
 def masked_for_disk(wire: Wire) -> Wire:
@@ -164,6 +165,13 @@ def masked_for_disk(wire: Wire) -> Wire:
     if tokens:
         for at in (_REQUEST_BODY, _RESPONSE_BODY):
             safe[at] = _without(safe[at], tokens)
+        for at in (_PATH, _ROUTE, _MODEL):
+            name = safe[at]
+            if name:
+                for token in presented:
+                    if token in name:
+                        name = name.replace(token, mask_secret(token))
+                safe[at] = name
         if safe[_EVENTS]:
             safe[_EVENTS] = [_without(event, tokens) for event in safe[_EVENTS]]
     return tuple(safe)
