@@ -24,7 +24,9 @@ SMALL_ANSWER = 1024  # bytes under which an answer with "parts" is parsed to see
 
 def is_empty_answer(body: bytes) -> bool:
     """A generateContent body that holds no content and says nothing about why."""
-    if PARTS in body and len(body) > SMALL_ANSWER:
+    # find, not `in`: on CPython 3.11 `bytes in bytes` first tries the needle as an int and
+    # raises (and clears) a TypeError, a few thousand instructions on every call.
+    if len(body) > SMALL_ANSWER and body.find(PARTS) >= 0:
         return False
     try:
         answer = orjson.loads(body)
