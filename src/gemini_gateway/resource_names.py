@@ -60,13 +60,25 @@ def model_id(name: str) -> str:
     return bare_model_id(name)
 
 
+# Model ids that passed the grammar. One call checks its model where the route reads it, where
+# the `UpstreamCall` is built and where the backend puts it in a URL: each a set lookup after the
+# first. Bounded, since clients choose the names; emptied when full.
+_GOOD_MODEL_IDS: set[str] = set()
+_GOOD_MODEL_IDS_MAX = 1024
+
+
 def bare_model_id(model: str) -> str:
     """`model` itself if it is a model id (no prefix), or a 400."""
+    if model in _GOOD_MODEL_IDS:
+        return model
     if MODEL_ID.fullmatch(model) is None:
         raise RequestError(
             f"model {_shown(model)} is not a model name: a model id is letters, digits, '.', '-' "
             "and '_' (e.g. gemini-2.5-flash), optionally after 'models/'"
         )
+    if len(_GOOD_MODEL_IDS) >= _GOOD_MODEL_IDS_MAX:
+        _GOOD_MODEL_IDS.clear()
+    _GOOD_MODEL_IDS.add(model)
     return model
 
 
@@ -89,8 +101,10 @@ def segment(value: str) -> str:
 
 
 def model_segment(model: str | None) -> str:
-    """A model id as the path segment of `models/{id}`; refuses what `bare_model_id` refuses."""
-    return segment(bare_model_id(model if model is not None else ""))
+    """A model id as the path segment of `models/{id}`; refuses what `bare_model_id` refuses.
+    Every character the model grammar allows is unreserved, so percent-encoding would leave the id
+    as it is: it is the segment."""
+    return bare_model_id(model if model is not None else "")
 
 
 def resource_path(name: str) -> str:

@@ -73,13 +73,15 @@ class Credential:
         return True
 
     def usable(self, model: str | None, now: float) -> bool:
+        # Asked for every credential on every pick: the empty-dict tests spare the common case
+        # (no restriction, no cooldown) two method calls.
         if not self.enabled or self.disabled_reason is not None or not self.serves(model):
             return False
-        if not self.entitled(model, now):
+        if self.unentitled and not self.entitled(model, now):
             return False
         if self.max_concurrency is not None and self.in_flight >= self.max_concurrency:
             return False
-        return self.cooling_until(model, now) is None
+        return not self.cooldowns or self.cooling_until(model, now) is None
 
     def note_error(self, now: float, model: str | None, status: int | None, text: str) -> None:
         masked = REDACTOR.redact(text[:300], (self.secret,) if self.secret else ())

@@ -109,13 +109,15 @@ class CredentialPool:
         `prefer`: the id of the credential to take if it can serve (a sticky conversation's).
         """
         now = self.clock()
-        candidates = [
-            c
-            for c in self._credentials.values()
-            if c.id not in exclude and c.usable(model, now) and (accept is None or accept(c))
-        ]
-        if tokens is not None and model is not None:
-            candidates = [c for c in candidates if self.quotas.blocked_until(c, model, tokens, now) is None]
+        # One pass, asked on every call: the quota book is consulted only when some limit can hold.
+        quotas = self.quotas if tokens is not None and model is not None and self.quotas.may_limit() else None
+        candidates: list[Credential] = []
+        for c in self._credentials.values():
+            if c.id in exclude or not c.usable(model, now) or (accept is not None and not accept(c)):
+                continue
+            if quotas is not None and quotas.blocked_until(c, model, tokens or 0, now) is not None:
+                continue
+            candidates.append(c)
         if not candidates:
             raise self.unavailable_error(model, exclude, now, accept, tokens)
         chosen = next((c for c in candidates if c.id == prefer), None) if prefer else None

@@ -93,6 +93,7 @@ class QuotaBook:
         self.kind_tiers: dict[str, str] = {}  # credential kind -> its default tier ("api_key": "free")
         self.credential_tiers: dict[str, str] = {}  # credential id -> tier, over its kind's
         self._usage: dict[tuple[str, str], Usage] = {}
+        self._learned_any = False  # a limit was learned (or adopted) once: see `may_limit`
         self.shared: SharedQuota | None = None  # set by gemini_gateway.shared when REDIS_URL is
         # Replicas counting alone (their shared counter unreachable) each take this share of a limit.
         self.divisor = 1
@@ -100,14 +101,22 @@ class QuotaBook:
     def tier_of(self, credential: Credential) -> str | None:
         return self.credential_tiers.get(credential.id) or self.kind_tiers.get(credential.kind)
 
+    def may_limit(self) -> bool:
+        """False while no credential can be held back by a limit: no tier is set and none was
+        learned from a 429. The pool then skips `blocked_until` for every credential of a pick."""
+        return self._learned_any or bool(self.kind_tiers) or bool(self.credential_tiers)
+
     def limits(self, credential: Credential, model: str) -> tuple[dict[str, int], dict[str, str]]:
         """The limits that hold for `credential` x `model`, and where each came from."""
-        tier = self.tier_of(credential)
+        return self._limits(self.tier_of(credential), model, self._usage.get((credential.id, model)))
+
+    def _limits(
+        self, tier: str | None, model: str, usage: Usage | None
+    ) -> tuple[dict[str, int], dict[str, str]]:
         limits: dict[str, int] = {
             k: v for k, v in tier_limits(self.table, tier, model).items() if v is not None
         }
         sources = {k: f"tier:{tier}" for k in limits}
-        usage = self._usage.get((credential.id, model))
         if usage is not None:
             for name, value in usage.learned.items():
                 limits[name], sources[name] = value, "learned"
@@ -136,13 +145,11 @@ class QuotaBook:
         """None if a call of `tokens` input tokens fits every known limit now; else when it will."""
         if model is None:
             return None
-        if self.tier_of(credential) is None:
-            # The common case of a pool without tiers, asked per credential on every pick: without
-            # a tier only a limit learned from a 429 can hold.
-            known = self._usage.get((credential.id, model))
-            if known is None or not known.learned:
-                return None
-        limits, _ = self.limits(credential, model)
+        tier = self.tier_of(credential)
+        known = self._usage.get((credential.id, model))
+        if tier is None and (known is None or not known.learned):
+            return None  # without a tier only a limit learned from a 429 can hold
+        limits, _ = self._limits(tier, model, known)
         if not limits:
             return None
         usage = self._usage_of(credential.id, model, now)
@@ -216,6 +223,7 @@ class QuotaBook:
                     continue
                 value = used
             usage.learned[name] = taught[name] = value
+            self._learned_any = True
         if taught and self.shared is not None:
             self.shared.learned(credential.id, model, taught)
 
@@ -225,6 +233,7 @@ class QuotaBook:
         if usage is None:
             usage = self._usage[(credential_id, model)] = Usage()
         usage.learned.update({name: int(v) for name, v in limits.items() if name in DIMENSIONS})
+        self._learned_any = self._learned_any or bool(usage.learned)
 
     def learned_limits(self) -> list[tuple[str, str, dict[str, int]]]:
         """(credential id, model, limits) of everything learned, for a replica that resynchronises."""
@@ -318,5 +327,13 @@ def estimated_tokens(method: str, body: bytes) -> int | None:
 
 def input_tokens(payload: bytes) -> int | None:
     """The input tokens Google counted, from an answer's (or a stream event's) usageMetadata."""
-    found = _PROMPT_TOKENS.findall(payload) if b'"promptTokenCount"' in payload else []
+    # The last count is the one that holds (a stream's final event); searched from the end, so
+    # the pattern runs once instead of over the whole answer.
+    at = payload.rfind(b'"promptTokenCount"')
+    if at < 0:
+        return None
+    last = _PROMPT_TOKENS.match(payload, at)
+    if last is not None:
+        return int(last.group(1))
+    found = _PROMPT_TOKENS.findall(payload, 0, at)
     return int(found[-1]) if found else None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from operator import attrgetter
 from typing import Literal
 
 from gemini_gateway.pool.credential import Credential
@@ -22,8 +23,13 @@ def select(candidates: Sequence[Credential], strategy: Strategy) -> Credential:
     exactly that; least-busy first prefers the fewest calls in flight.
     """
     if strategy == "round_robin":
-        return min(candidates, key=lambda c: c.last_pick)
-    return min(candidates, key=lambda c: (c.in_flight, c.last_pick))
+        return min(candidates, key=_LAST_PICK)
+    return min(candidates, key=_LOAD_THEN_LAST_PICK)
+
+
+# Keys without a Python frame per candidate (this runs on every pick).
+_LAST_PICK = attrgetter("last_pick")
+_LOAD_THEN_LAST_PICK = attrgetter("in_flight", "last_pick")
 
 
 def route(

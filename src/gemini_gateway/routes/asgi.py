@@ -39,7 +39,7 @@ async def read_body(receive: Receive, limit: int) -> bytes:
 
 
 def parse_json_object(body: bytes) -> dict[str, Any]:
-    if not body.strip():
+    if not body or body.isspace():  # as `not body.strip()`, without copying the body
         raise RequestError("the request body is empty; a JSON object is required")
     try:
         data = orjson.loads(body)
@@ -47,11 +47,22 @@ def parse_json_object(body: bytes) -> dict[str, Any]:
         raise RequestError(f"Invalid JSON payload received. {exc}") from None
     if not isinstance(data, dict):
         raise RequestError("Invalid JSON payload received. The body must be a JSON object.")
-    if nests_deeper_than(data, MAX_JSON_DEPTH):
+    if _may_nest_deeper(body, MAX_JSON_DEPTH) and nests_deeper_than(data, MAX_JSON_DEPTH):
         raise RequestError(
             f"Invalid JSON payload received. The JSON nests deeper than {MAX_JSON_DEPTH} levels."
         )
     return data
+
+
+# Bodies up to this size are first bounded by counting their brackets (a C scan): on a large one
+# (inline media) the count would cost more than the walk it spares.
+BRACKET_COUNT_LIMIT = 65536
+
+
+def _may_nest_deeper(body: bytes, limit: int) -> bool:
+    """False when `body` cannot nest deeper than `limit`: JSON needs an opening bracket per level,
+    so fewer brackets than that (those inside strings counted too) settle it without the walk."""
+    return len(body) > BRACKET_COUNT_LIMIT or body.count(b"{") + body.count(b"[") > limit
 
 
 def header(scope: Scope, name: bytes) -> str | None:

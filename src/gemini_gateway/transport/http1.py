@@ -35,6 +35,7 @@ from gemini_gateway.transport.base import Body
 IDLE_SECONDS = 30.0  # an idle connection older than this is closed rather than reused
 MAX_IDLE_PER_ORIGIN = 256
 HIGH_WATER = 1 << 20  # bytes of unread answer after which the socket stops being read
+MAX_KNOWN_URLS = 1024  # URLs whose origin and target are kept (`Http1Transport._target`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +93,11 @@ class Response:
             raise _unreachable(exc) from exc
 
     async def _read(self) -> bytes:
+        if "content-encoding" not in self.headers:
+            body = self._connection.whole_body()
+            if body is not None:
+                self.close()
+                return body
         chunks = [chunk async for chunk in self._chunks(cut=False)]
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
@@ -141,6 +147,22 @@ def _decompressor(encoding: str) -> zlib._Decompress | None:
     if encoding == "deflate":
         return zlib.decompressobj()
     raise UpstreamClosed(f"the upstream answered with an unsupported content-encoding {encoding!r}")
+
+
+async def _within(waiter: asyncio.Future[None], seconds: float) -> None:
+    """Wait for `waiter`, failing it with TimeoutError after `seconds`. What `asyncio.timeout` does
+    for this one future, without its context object and cancel bookkeeping: a timer handle per
+    wait, on the path of every call."""
+    timer = asyncio.get_running_loop().call_later(seconds, _expire, waiter)
+    try:
+        await waiter
+    finally:
+        timer.cancel()
+
+
+def _expire(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_exception(TimeoutError())
 
 
 class _Connection(asyncio.Protocol):
@@ -260,8 +282,7 @@ class _Connection(asyncio.Protocol):
                 self.transport.write(body)
         else:
             await self._send_streamed(head, body, chunked)
-        async with asyncio.timeout(read_timeout):
-            await self._head
+        await _within(self._head, read_timeout)
         return Response(self.parser.get_status_code(), self._headers, self)
 
     async def _send_streamed(self, head: bytes, body: AsyncIterable[bytes], chunked: bool) -> None:
@@ -290,8 +311,7 @@ class _Connection(asyncio.Protocol):
             if self._error is not None:
                 raise self._error
             self._more = asyncio.get_running_loop().create_future()
-            async with asyncio.timeout(self.read_timeout):
-                await self._more
+            await _within(self._more, self.read_timeout)
         chunk = self._chunks.popleft() if len(self._chunks) == 1 else b"".join(self._chunks)
         self._chunks.clear()
         self._buffered = 0
@@ -299,6 +319,17 @@ class _Connection(asyncio.Protocol):
             self._paused = False
             self.transport.resume_reading()
         return chunk
+
+    def whole_body(self) -> bytes | None:
+        """The body if all of it has arrived (as a small answer does, with its head), else None.
+        Spares a unary call the chunk-by-chunk loop, which is for bodies still arriving."""
+        if not self._complete or self._paused:
+            return None
+        chunks = self._chunks
+        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        chunks.clear()
+        self._buffered = 0
+        return body
 
     def finish(self) -> None:
         if self._complete and self._keep_alive and not self._chunks and not self.closed:
@@ -319,6 +350,7 @@ class Http1Transport:
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self._idle: dict[Origin, deque[_Connection]] = {}
+        self._targets: dict[str, tuple[Origin, str, str]] = {}  # see `_target`
         self._ssl: ssl.SSLContext | None = None
         self._closed = False
 
@@ -361,11 +393,8 @@ class Http1Transport:
         self, method: str, url: str, headers: Mapping[str, str], body: Body, read_timeout: float
     ) -> Response:
         """Send one request; the caller reads the answer and must `close()` it (or read it whole)."""
-        if not (url.isascii() and url.isprintable()) or " " in url:
-            # urlsplit would drop tabs and line breaks silently, and a space splits the request line.
-            raise UpstreamClosed("refused to send a URL with a space, control or non-ASCII character")
-        origin, target = Origin.of(url)
-        lines = [f"{method} {target} HTTP/1.1", f"host: {origin.host_header}"]
+        origin, target, host = self._target(url)
+        lines = [f"{method} {target} HTTP/1.1", f"host: {host}"]
         lines += [f"{name}: {value}" for name, value in headers.items()]
         streamed = not isinstance(body, bytes)
         chunked = streamed and not any(name.lower() == "content-length" for name in headers)
@@ -398,6 +427,21 @@ class Http1Transport:
         except BaseException:
             connection.close()
             raise
+
+    def _target(self, url: str) -> tuple[Origin, str, str]:
+        """The origin of `url`, its request target and Host header; a model call's URL repeats on
+        every call (the model and method in its path), so they are worked out once per URL."""
+        known = self._targets.get(url)
+        if known is not None:
+            return known
+        if not (url.isascii() and url.isprintable()) or " " in url:
+            # urlsplit would drop tabs and line breaks silently, and a space splits the request line.
+            raise UpstreamClosed("refused to send a URL with a space, control or non-ASCII character")
+        origin, target = Origin.of(url)
+        if len(self._targets) >= MAX_KNOWN_URLS:
+            self._targets.clear()
+        known = self._targets[url] = (origin, target, origin.host_header)
+        return known
 
     def _take_idle(self, origin: Origin) -> _Connection | None:
         idle = self._idle.get(origin)
