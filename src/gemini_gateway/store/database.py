@@ -246,18 +246,19 @@ async def upgrade_in_child(url: str) -> None:
         "-m",
         "gemini_gateway.store.upgrade",
         stdin=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
     try:
-        _, err = await child.communicate(url.encode())
+        out, err = await child.communicate(url.encode())
     except BaseException:  # cancelled (a shutdown during the migration): the child goes too
         with contextlib.suppress(ProcessLookupError):
             child.kill()
         await child.wait()
         raise
-    lines = err.decode(errors="replace").splitlines()
-    for line in lines[:-1] if child.returncode else lines:
+    for line in err.decode(errors="replace").splitlines():
         log.info("migration: %s", line)  # Alembic's progress, as it would have logged in-process
     if child.returncode:
-        raise MigrationError(lines[-1] if lines else f"the migration exited with {child.returncode}")
+        # The reason comes on stdout: stderr may end with what a driver's thread printed after it.
+        reason = out.decode(errors="replace").strip()
+        raise MigrationError(reason or f"the migration exited with {child.returncode}")

@@ -1,7 +1,8 @@
 """`python -m gemini_gateway.store.upgrade`: migrate the store whose URL comes on stdin.
 
 The child process of `store.database.upgrade_in_child`: Alembic's progress goes to stderr a line
-each, and a failure ends with its one-line description as the last line and exit status 1.
+each; a failure is described in one line on stdout, with exit status 1 (stdout, because what a
+driver's thread prints to stderr while the interpreter ends may come after it).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ def main() -> int:
         upgrade(url)
     except Exception as exc:  # said in one line for the parent's store_error, not a traceback
         message = " ".join(str(exc).split())[:300]
-        sys.stderr.write(f"{type(exc).__name__}: {message}\n")
+        sys.stdout.write(f"{type(exc).__name__}: {message}\n")
         return 1
     return 0
 
