@@ -351,8 +351,13 @@ class TranslatedEvents:
         self.ping = ping
 
     def events(self, group: list[bytes]) -> bytes:
-        feed = self.translator.feed
-        return b"".join(chunk for payload in group for chunk in feed(orjson.loads(payload)))
+        feed, loads = self.translator.feed, orjson.loads
+        if len(group) == 1:
+            return b"".join(feed(loads(group[0])))
+        out: list[bytes] = []
+        for payload in group:
+            out += feed(loads(payload))
+        return b"".join(out)
 
     def end(self) -> bytes:
         return b"".join(self.translator.finish())

@@ -37,7 +37,7 @@ from gemini_gateway.routes.dialect_flow import (
     run_dialect,
 )
 from gemini_gateway.routes.keepalive import GEMINI_PING
-from gemini_gateway.sse import frame
+from gemini_gateway.sse import frame, frames
 
 log = logging.getLogger("gemini_gateway.routes")
 SSE_HEADERS = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")]
@@ -137,7 +137,7 @@ class GoogleSSE:
     ping = GEMINI_PING
 
     def events(self, group: list[bytes]) -> bytes:
-        return b"".join(frame(payload) for payload in group)
+        return frames(group)
 
     def end(self) -> bytes:
         return b""
