@@ -198,12 +198,17 @@ def main() -> int:
     parser.add_argument("--dialect", choices=("native", "openai"), default="native")
     parser.add_argument("--events", type=int, default=20, help="events of a streamed answer")
     parser.add_argument("--chunk-delay-ms", type=float, default=0.0, help="the fake's pause between events")
+    parser.add_argument("--keep", type=Path, help="copy the callgrind outputs here (for callgrind_annotate)")
     args = parser.parse_args()
     extra = dict(item.split("=", 1) for item in args.gateway_env)
     call = Call(args.stream, args.dialect, args.events, args.chunk_delay_ms)
     with tempfile.TemporaryDirectory(prefix="gw-instructions-") as tmp:
         few = run_once(args.src, args.few, Path(tmp), extra, call)
         many = run_once(args.src, args.many, Path(tmp), extra, call)
+        if args.keep is not None:
+            args.keep.mkdir(parents=True, exist_ok=True)
+            for out in Path(tmp).glob("callgrind-*.out"):
+                shutil.copy(out, args.keep / out.name)
     per_call = (many - few) / (args.many - args.few)
     label = re.sub(r"\s+", " ", " ".join(args.gateway_env)) or "defaults"
     print(f"{args.src}: {per_call:,.0f} instructions per {call.label()} ({label})")
