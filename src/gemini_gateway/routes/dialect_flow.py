@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Sequence
-from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
@@ -197,18 +196,25 @@ async def send_events(groups: AsyncGenerator[list[bytes], None], relay: StreamRe
     """The body of a stream, a write per group of events that arrived together (see
     Dispatcher.stream); the body's end goes with the last group when it is known by then."""
     # Closed at once on any way out (which closes `groups`): a cancelled send may leave the next
-    # read started inside. `groups` itself too, should it never have started.
-    async with aclosing(groups), aclosing(marking_last(groups)) as marked:
-        async for group, last in marked:
-            if not group:  # a keep-alive's turn (routes.keepalive)
-                await send({"type": "http.response.body", "body": relay.ping, "more_body": True})
-                continue
-            body = relay.events(group)
-            if last:
-                await send({"type": "http.response.body", "body": body + relay.end()})
-                return
-            if body:
-                await send({"type": "http.response.body", "body": body, "more_body": True})
+    # read started inside. `groups` itself too, should it never have started. (try/finally, not
+    # two `aclosing`: the same closing without six more calls per stream.)
+    marked = marking_last(groups)
+    try:
+        try:
+            async for group, last in marked:
+                if not group:  # a keep-alive's turn (routes.keepalive)
+                    await send({"type": "http.response.body", "body": relay.ping, "more_body": True})
+                    continue
+                body = relay.events(group)
+                if last:
+                    await send({"type": "http.response.body", "body": body + relay.end()})
+                    return
+                if body:
+                    await send({"type": "http.response.body", "body": body, "more_body": True})
+        finally:
+            await marked.aclose()
+    finally:
+        await groups.aclose()
     await send({"type": "http.response.body", "body": relay.end()})  # the end came after the last group
 
 

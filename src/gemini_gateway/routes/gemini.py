@@ -173,7 +173,9 @@ _GOOGLE_SSE = GoogleSSE()
 
 def _relay_native(scope: Scope) -> StreamRelay:
     """The identity dialect's stream: the upstream's events, framed as the client asked."""
-    return _GOOGLE_SSE if _query(scope).get("alt") == "sse" else GoogleJSONArray()
+    # `alt=sse` alone is what SDKs send: known without parsing the query.
+    sse = scope.get("query_string") == b"alt=sse" or _query(scope).get("alt") == "sse"
+    return _GOOGLE_SSE if sse else GoogleJSONArray()
 
 
 GEMINI = Dialect("gemini", "gemini")
