@@ -167,7 +167,7 @@ def run_once(src: Path, calls: int, workdir: Path, env_extra: dict[str, str], ca
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 1200
+        deadline = time.monotonic() + 3600  # start-up alone took over 20 min on a loaded machine
         while True:
             try:
                 if httpx.get(f"{url}/health", timeout=30).status_code == 200:
