@@ -7,11 +7,21 @@ commit against its parent, where bench/run.py's seconds cannot tell a 10 % chang
 
     python bench/instructions.py                       # this checkout
     python bench/instructions.py --src ../other/src    # another checkout's code, same harness
+    python bench/instructions.py --stream                       # :streamGenerateContent?alt=sse
+    python bench/instructions.py --stream --dialect openai      # /v1/chat/completions, stream: true
 
-The gateway runs under callgrind twice, serving `--few` then `--many` non-stream
-generateContent calls (8 at a time, from httpx, against the project's fake upstream running
-natively); the difference of the two totals over the difference in calls is the cost of one
-call, start-up cancelled out. Slow: each run takes some minutes (start-up under callgrind).
+The gateway runs under callgrind twice, serving `--few` then `--many` calls (8 at a time, from
+httpx, against the project's fake upstream running natively); the difference of the two totals
+over the difference in calls is the cost of one call, start-up cancelled out. Slow: each run
+takes some minutes (start-up under callgrind).
+
+A call is a non-stream generateContent by default; `--stream` makes it a streamed one, whose
+answer the fake sends as `--events` SSE events (20, as bench/run.py's streams), `--chunk-delay-ms`
+apart. With no delay the events of one answer reach the gateway in reads of several events
+(how many depends on timing, so the count moves by a few percent between runs); with a delay of
+a few milliseconds each event arrives alone, the per-event path a real model's stream takes, and
+the count is steady. `--dialect openai` calls the OpenAI chat completions route instead of the
+native one.
 """
 
 from __future__ import annotations
@@ -27,11 +37,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 BODY = {"contents": [{"role": "user", "parts": [{"text": "hello"}]}]}
+OPENAI_BODY = {"model": "gemini-2.5-flash", "messages": [{"role": "user", "content": "hello"}]}
 TOKEN = "bench-token-123456789"
 
 
@@ -41,16 +54,64 @@ def _port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def _calls(url: str, count: int) -> None:
-    async with httpx.AsyncClient(headers={"x-goog-api-key": TOKEN}, timeout=300) as client:
+@dataclass(frozen=True, slots=True)
+class Call:
+    """What one measured call is: its route and whether it streams (and how many events then)."""
+
+    stream: bool = False
+    dialect: str = "native"  # or "openai"
+    events: int = 20
+    chunk_delay_ms: float = 0.0
+
+    def request(self, url: str) -> tuple[str, dict[str, Any]]:
+        if self.dialect == "openai":
+            return f"{url}/v1/chat/completions", {**OPENAI_BODY, "stream": self.stream}
+        method = "streamGenerateContent?alt=sse" if self.stream else "generateContent"
+        return f"{url}/v1beta/models/gemini-2.5-flash:{method}", BODY
+
+    def label(self) -> str:
+        kind = f"{self.events}-event stream call" if self.stream else "non-stream call"
+        route = "OpenAI chat" if self.dialect == "openai" else "native"
+        delay = f", events {self.chunk_delay_ms:g} ms apart" if self.stream and self.chunk_delay_ms else ""
+        return f"{route} {kind}{delay}"
+
+
+async def _calls(url: str, count: int, call: Call) -> None:
+    headers = {"x-goog-api-key": TOKEN, "authorization": f"Bearer {TOKEN}"}
+    target, body = call.request(url)
+    async with httpx.AsyncClient(headers=headers, timeout=300) as client:
         limit = asyncio.Semaphore(8)
 
         async def one() -> None:
             async with limit:
-                answer = await client.post(f"{url}/v1beta/models/gemini-2.5-flash:generateContent", json=BODY)
-                answer.raise_for_status()
+                if not call.stream:
+                    answer = await client.post(target, json=body)
+                    answer.raise_for_status()
+                    return
+                async with client.stream("POST", target, json=body) as answer:
+                    answer.raise_for_status()
+                    text = (await answer.aread()).decode()
+                # The OpenAI route adds a role chunk and [DONE]; either way every event must be there.
+                if text.count("data:") < call.events:
+                    raise RuntimeError(
+                        f"a stream of {text.count('data:')} events, not {call.events}: {text!r}"
+                    )
 
         await asyncio.gather(*(one() for _ in range(count)))
+
+
+def _configure_fake(fake_url: str, call: Call) -> None:
+    """Wait for the fake to answer, then give it the stream's shape."""
+    deadline = time.monotonic() + 60
+    config = {"stream_chunks": call.events, "chunk_delay_ms": call.chunk_delay_ms}
+    while True:
+        try:
+            httpx.post(f"{fake_url}/_fake/config", json=config, timeout=10).raise_for_status()
+            return
+        except httpx.HTTPError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
 
 
 def _total(out: Path) -> int:
@@ -60,7 +121,7 @@ def _total(out: Path) -> int:
     raise RuntimeError(f"no totals in {out}")
 
 
-def run_once(src: Path, calls: int, workdir: Path, env_extra: dict[str, str]) -> int:
+def run_once(src: Path, calls: int, workdir: Path, env_extra: dict[str, str], call: Call) -> int:
     """Total instructions of one gateway process that started, served `calls` and stopped."""
     cli = shutil.which("gemini-gateway")
     if cli is None or shutil.which("valgrind") is None:
@@ -73,6 +134,7 @@ def run_once(src: Path, calls: int, workdir: Path, env_extra: dict[str, str]) ->
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    _configure_fake(f"http://127.0.0.1:{fake_port}", call)
     out = workdir / f"callgrind-{calls}.out"
     gateway_env = {
         **env,
@@ -105,7 +167,7 @@ def run_once(src: Path, calls: int, workdir: Path, env_extra: dict[str, str]) ->
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 1200
+        deadline = time.monotonic() + 3600  # start-up alone took over 20 min on a loaded machine
         while True:
             try:
                 if httpx.get(f"{url}/health", timeout=30).status_code == 200:
@@ -115,7 +177,7 @@ def run_once(src: Path, calls: int, workdir: Path, env_extra: dict[str, str]) ->
             if time.monotonic() > deadline or gateway.poll() is not None:
                 raise SystemExit("the gateway did not start under callgrind")
             time.sleep(1)
-        asyncio.run(_calls(url, calls))
+        asyncio.run(_calls(url, calls, call))
     finally:
         gateway.send_signal(signal.SIGTERM)
         try:
@@ -132,14 +194,24 @@ def main() -> int:
     parser.add_argument("--few", type=int, default=200)
     parser.add_argument("--many", type=int, default=1200)
     parser.add_argument("--gateway-env", action="append", default=[], metavar="NAME=VALUE")
+    parser.add_argument("--stream", action="store_true", help="streamed calls instead of unary ones")
+    parser.add_argument("--dialect", choices=("native", "openai"), default="native")
+    parser.add_argument("--events", type=int, default=20, help="events of a streamed answer")
+    parser.add_argument("--chunk-delay-ms", type=float, default=0.0, help="the fake's pause between events")
+    parser.add_argument("--keep", type=Path, help="copy the callgrind outputs here (for callgrind_annotate)")
     args = parser.parse_args()
     extra = dict(item.split("=", 1) for item in args.gateway_env)
+    call = Call(args.stream, args.dialect, args.events, args.chunk_delay_ms)
     with tempfile.TemporaryDirectory(prefix="gw-instructions-") as tmp:
-        few = run_once(args.src, args.few, Path(tmp), extra)
-        many = run_once(args.src, args.many, Path(tmp), extra)
+        few = run_once(args.src, args.few, Path(tmp), extra, call)
+        many = run_once(args.src, args.many, Path(tmp), extra, call)
+        if args.keep is not None:
+            args.keep.mkdir(parents=True, exist_ok=True)
+            for out in Path(tmp).glob("callgrind-*.out"):
+                shutil.copy(out, args.keep / out.name)
     per_call = (many - few) / (args.many - args.few)
     label = re.sub(r"\s+", " ", " ".join(args.gateway_env)) or "defaults"
-    print(f"{args.src}: {per_call:,.0f} instructions per non-stream call ({label})")
+    print(f"{args.src}: {per_call:,.0f} instructions per {call.label()} ({label})")
     return 0
 
 

@@ -34,3 +34,43 @@ def test_final_event_without_blank_line() -> None:
 
 def test_frame_uses_crlf() -> None:
     assert frame(b"{}") == b"data: {}\r\n\r\n"
+
+
+class _GeneralOnly(SSEParser):
+    """The parser without its fast path for single-line events: the reference it must agree with."""
+
+    __slots__ = ()
+
+    def _single_lines(self, buffer: bytes) -> list[bytes] | None:
+        return None
+
+
+TRICKY_STREAMS = [
+    frame(b'{"a":1}') + frame(b'{"b":"data: x"}') + frame(b"") + frame(b' {"lead":1}'),
+    b'data: {"a":1}\n\ndata: {"b":2}\n\n',
+    b'data: {"a":1}\r\n\r\n\r\n\r\ndata: {"b":2}\r\n\r\n',
+    b'data: {"a":1}\n\n\n\ndata: {"b":2}\n\n\n',
+    b'data: {"a":1}\r\n\r\nevent: x\r\ndata: {"b":2}\r\n\r\n',
+    b'data: {"a":1}\r\n\r\n: comment\r\n\r\ndata: {"b":2}\r\n\r\n',
+    b'data: {"a":1}\r\n\r\ndata:{"b":2}\r\n\r\ndata: {"c":3}\n\n',
+    b'data: {"a":\r\ndata: 1}\r\n\r\ndata: {"b":2}\r\n\r\n',
+    b'data: {"a":1}\r\rdata: {"b":2}\r\r',
+    b'data: {"a":1}\r\n\r\ndata: {"b":2}\r\n',
+    b'data: {"a":1}\n\r\ndata: {"b":2}\r\n\r\n',
+]
+
+
+@pytest.mark.parametrize("stream", TRICKY_STREAMS)
+def test_fast_path_agrees_with_the_general_parser(stream: bytes) -> None:
+    def parse(parser: SSEParser, chunks: list[bytes]) -> list[bytes]:
+        out: list[bytes] = []
+        for chunk in chunks:
+            out += parser.feed(chunk)
+        return out + parser.close()
+
+    whole = parse(_GeneralOnly(), [stream])
+    assert whole  # every stream here holds events
+    for cut in range(len(stream) + 1):
+        for second in (cut, min(cut + 7, len(stream))):
+            chunks = [stream[:cut], stream[cut:second], stream[second:]]
+            assert parse(SSEParser(), chunks) == parse(_GeneralOnly(), chunks) == whole, (cut, second)

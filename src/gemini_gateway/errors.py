@@ -215,6 +215,8 @@ def is_error_event(payload: bytes) -> bool:
     """Whether a stream event is Google's error envelope, compact or pretty-printed (Google sends
     both). The one test for it: the dispatcher's first-event check and mid-stream scan, and the Code
     Assist unwrapper, must agree."""
+    if payload.startswith(b'{"'):  # compact, as nearly every event: no copies to decide
+        return payload.startswith(b'{"error"')
     head = payload[:64].lstrip()
     return head.startswith(b"{") and head[1:].lstrip().startswith(b'"error"')
 

@@ -6,10 +6,18 @@ Google ends events with CRLF CRLF (older captures: LF LF); parsers must accept `
 
 from __future__ import annotations
 
+CRLF_END = b"\r\n\r\n"
+LF_END = b"\n\n"
+
 
 def frame(payload: bytes) -> bytes:
     """One SSE event as Google sends it."""
     return b"data: " + payload + b"\r\n\r\n"
+
+
+def frames(payloads: list[bytes]) -> bytes:
+    """`frame` of each payload, joined: one join in C rather than a call and a copy per event."""
+    return b"data: " + b"\r\n\r\ndata: ".join(payloads) + b"\r\n\r\n" if payloads else b""
 
 
 class SSEParser:
@@ -21,7 +29,11 @@ class SSEParser:
         self._buffer = b""
 
     def feed(self, data: bytes) -> list[bytes]:
-        buffer = self._buffer + data
+        buffer = self._buffer + data if self._buffer else data
+        if buffer.startswith(b"data: "):
+            payloads = self._single_lines(buffer)
+            if payloads is not None:
+                return payloads
         carry = b""
         if buffer.endswith(b"\r"):
             # The matching "\n" may come with the next read; splitting now would see an extra event end.
@@ -31,6 +43,26 @@ class SSEParser:
         events = buffer.split(b"\n\n")
         self._buffer = events.pop() + carry
         return [p for event in events if (p := _data_of(event)) is not None]
+
+    def _single_lines(self, buffer: bytes) -> list[bytes] | None:
+        """The payloads of `buffer` when it is what Google sends: events of one `data: ` line each,
+        one kind of blank line between them, and no line break in what follows the last. Counted
+        and split in C, the same payloads `feed`'s general path finds; None for anything else."""
+        sep = CRLF_END if b"\r" in buffer else LF_END
+        end = buffer.rfind(sep)
+        if end < 0:
+            return None
+        rest = buffer[end + len(sep) :]
+        breaks = 2 * buffer.count(sep, 0, end)  # the line breaks of the blank lines between events
+        if b"\n" in rest or b"\r" in rest or buffer.count(b"\n", 0, end) != breaks:
+            return None
+        if sep is CRLF_END and buffer.count(b"\r", 0, end) != breaks:
+            return None
+        payloads = buffer[6:end].split(sep + b"data: ")
+        if len(payloads) != breaks // 2 + 1:  # an event that does not begin with `data: `
+            return None
+        self._buffer = rest
+        return payloads
 
     def close(self) -> list[bytes]:
         """Whatever complete event is left when the stream ends without a final blank line."""

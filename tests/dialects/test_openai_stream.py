@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -249,3 +250,50 @@ def test_translation_cost_is_tiny() -> None:
             t.feed(e)
         per_event_ms = min(per_event_ms, (time.perf_counter() - start) * 1000 / rounds)
     assert per_event_ms < 0.1, per_event_ms  # generous bound; typically ~10 µs
+
+
+class _GeneralOnly(ChatStreamTranslator):
+    """The translator without its text template: the reference its fast path must agree with."""
+
+    __slots__ = ()
+
+    def _more_text(self, candidate: dict[str, Any]) -> str | None:
+        return None
+
+
+GENERAL_SHAPES: list[list[dict[str, Any]]] = [
+    [event({"text": "a"}), event({"text": ' "quoted" \\ \n ünï 😀'}), event({"text": "z"}, finish="STOP")],
+    [event({"text": "a"}), event({"text": ""}), event({"text": "b", "thoughtSignature": SIG}), event()],
+    [event({"text": "a"}), event({"text": "b"}, {"text": "c"}), event({"text": "d", "thought": True})],
+    [event({"text": "a"}), event({"text": "b"}, {"functionCall": {"name": "f", "args": {}}})],
+    [
+        event({"text": "a"}),
+        event({"text": 5}),
+        event({"inlineData": {"mimeType": "image/png", "data": "AA"}}),
+    ],
+    [event({"text": "a"}), {"candidates": [{"content": {"parts": [{"text": "b"}]}, "index": 1}]}],
+    [event({"text": "a"}), {"candidates": [{"content": {"parts": [{"text": "b"}]}}]}, {"candidates": []}],
+    [event({"text": "a"}), {"candidates": [{"content": {"parts": "no list"}, "index": 0}]}],
+    [event({"text": "a"}, usage={"promptTokenCount": 3}), event({"text": "b"}, usage={"totalTokenCount": 9})],
+]
+
+
+@pytest.mark.parametrize("shape", range(len(GENERAL_SHAPES)))
+@pytest.mark.parametrize("fields", [{}, {"stream_options": {"include_usage": True}}, {"logprobs": True}])
+def test_text_template_agrees_with_the_general_translation(shape: int, fields: dict[str, Any]) -> None:
+    events = GENERAL_SHAPES[shape]
+    # A client model name with what JSON escapes and what the template is cut around.
+    fields = {**fields, "model": 'gemini-2.5-flash"\ue000text\ue000'}
+    fast = _same_ids(run(translator(**fields), events))
+    assert fast == _same_ids(run(_GeneralOnly(*_args(fields)), events))
+    assert len(fast) > 2
+
+
+def _same_ids(frames: list[bytes]) -> list[bytes]:
+    """Tool call ids are new each time."""
+    return [re.sub(rb'"call_[^"]*"', b'"call"', frame) for frame in frames]
+
+
+def _args(fields: dict[str, Any]) -> tuple[Any, str, int]:
+    body = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "stream": True, **fields}
+    return parse_chat_request(body), "chatcmpl-s", 1700000000

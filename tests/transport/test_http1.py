@@ -131,6 +131,36 @@ def test_silence_is_a_timeout_and_the_connection_is_not_reused(run: Any) -> None
     assert server.connections == 2
 
 
+def test_a_stream_times_out_on_silence_between_events_not_on_its_length(run: Any) -> None:
+    """The read timeout is the longest wait for the next bytes: a stream that keeps sending for
+    longer than it is not cut, one that then falls silent is, as a stall (504)."""
+
+    async def slow_then_silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(
+            b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
+        )
+        for _ in range(8):
+            writer.write(b"b\r\ndata: one\n\n\r\n")
+            await writer.drain()
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(5)
+
+    async def main() -> tuple[list[bytes], StreamCut]:
+        async with Server(slow_then_silent) as url:
+            http = client(read=0.4)
+            response = await http.stream("POST", url, {}, b"{}")
+            got: list[bytes] = []
+            with pytest.raises(StreamCut) as caught:
+                async for chunk in response.chunks():
+                    got.append(chunk)
+            await http.aclose()
+            return got, caught.value
+
+    got, cut = run(main())
+    assert b"".join(got) == b"data: one\n\n" * 8  # 0.8 s of events, each within 0.4 s of the last
+    assert cut.status_code == 504 and "stalled" in cut.message
+
+
 def test_refusals_before_anything_is_sent(run: Any) -> None:
     async def main() -> None:
         http = client(connect=0.5)

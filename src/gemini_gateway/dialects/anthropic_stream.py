@@ -56,13 +56,16 @@ class MessagesStreamTranslator:
         self._ending: Ending | None = None  # set by a finishReason or a prompt block
         self._text: list[str] = []  # all text sent, for placing citations
         self._cited: set[tuple[int, int, int]] = set()  # (source, start, end) sent
-        self._usage = Usage()
+        self._usage_event: JSON | None = None  # the last event with usage (cumulative: it wins)
         self._server_tools = (0, 0)  # (web searches, web fetches) the grounding reported
         self._code_id: str | None = None  # the server_tool_use block waiting for its result
 
+    def _usage_so_far(self) -> Usage:
+        return Usage() if self._usage_event is None else Usage.of(self._usage_event)
+
     def feed(self, event: JSON) -> list[bytes]:
         if "usageMetadata" in event:
-            self._usage = Usage.of(event)
+            self._usage_event = event  # read when sent: not once per event
         out = self._start()
         candidates = candidates_of(event)
         if not candidates and (blocked := prompt_ending(event)) is not None:
@@ -88,7 +91,7 @@ class MessagesStreamTranslator:
         delta: JSON = {"stop_reason": STOP_REASONS[ending.kind], "stop_sequence": None}
         if (details := stop_details(ending)) is not None:
             delta["stop_details"] = details
-        usage = anthropic_usage(self._usage, self._server_tools)
+        usage = anthropic_usage(self._usage_so_far(), self._server_tools)
         out.append(sse_event("message_delta", {"type": "message_delta", "delta": delta, "usage": usage}))
         out.append(sse_event("message_stop", {"type": "message_stop"}))
         return out
@@ -115,7 +118,7 @@ class MessagesStreamTranslator:
         if self._started:
             return []
         self._started = True
-        usage = anthropic_usage(self._usage)
+        usage = anthropic_usage(self._usage_so_far())
         message: JSON = {
             "id": self._id,
             "type": "message",

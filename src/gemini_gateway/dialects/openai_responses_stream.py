@@ -65,12 +65,15 @@ class ResponsesStreamTranslator:
         self._pieces: list[str] = []  # its text so far, joined once at close (no quadratic +=)
         self._ending: Ending | None = None  # set by a finishReason or a prompt block
         self._cited: set[tuple[int, int, int, int]] = set()  # (item, source, start, end) announced
-        self._usage = Usage()
+        self._usage_event: JSON | None = None  # the last event with usage (cumulative: it wins)
+
+    def _usage_so_far(self) -> Usage:
+        return Usage() if self._usage_event is None else Usage.of(self._usage_event)
 
     def feed(self, event: JSON) -> list[bytes]:
         out = self._start()
         if "usageMetadata" in event:
-            self._usage = Usage.of(event)
+            self._usage_event = event  # read when sent: not once per event
         candidates = candidates_of(event)
         if not candidates and (blocked := prompt_ending(event)) is not None:
             self._ending = blocked
@@ -107,7 +110,7 @@ class ResponsesStreamTranslator:
         out += self._close(status)
         if ending.message:
             out += self._refusal(ending.message, status)
-        response = self._response(status, responses_usage(self._usage), incomplete)
+        response = self._response(status, responses_usage(self._usage_so_far()), incomplete)
         kind = "response.completed" if status == "completed" else "response.incomplete"
         out.append(self._emit(kind, response=response))
         return out

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import orjson
+
 from gemini_gateway.dialects.common import (
     JSON,
     SSE_DONE,
@@ -38,6 +40,11 @@ from gemini_gateway.dialects.openai_chat import (
 from gemini_gateway.dialects.openai_errors import openai_error_object
 from gemini_gateway.errors import GatewayError
 
+# A part of these keys only is text and nothing else: the signature is not sent (see `_candidate`).
+_TEXT_PART_KEYS = frozenset({"text", "thoughtSignature"})
+_MARK = "\ue000text\ue000"  # what the text template is cut around (after every client string)
+_MARK_JSON = orjson.dumps(_MARK)
+
 
 @dataclass(slots=True)
 class _Choice:
@@ -51,7 +58,7 @@ class _Choice:
 class ChatStreamTranslator:
     """Feed decoded Gemini events in order; send every returned bytes object as is."""
 
-    __slots__ = ("_choices", "_head", "_logprobs", "_usage", "_with_usage")
+    __slots__ = ("_choices", "_head", "_logprobs", "_text_head", "_text_tail", "_usage_event", "_with_usage")
 
     def __init__(self, call: ChatCall, response_id: str, created: int) -> None:
         self._head: JSON = {
@@ -63,11 +70,20 @@ class ChatStreamTranslator:
         self._with_usage = call.include_usage
         self._logprobs = call.logprobs
         self._choices: dict[int, _Choice] = {}
-        self._usage = Usage()
+        self._usage_event: JSON | None = None  # the last event with usage (cumulative: it wins)
+        # Most events of an answer are one more piece of text for the first choice: their chunk is
+        # this stream's same bytes around the text, rendered here once by `_chunk` itself.
+        sample = self._chunk(0, {"content": _MARK}, None)
+        self._text_head, _, self._text_tail = sample.rpartition(_MARK_JSON)
 
     def feed(self, event: JSON) -> list[bytes]:
         if "usageMetadata" in event:
-            self._usage = Usage.of(event)  # cumulative: the last one wins
+            self._usage_event = event
+        found = event.get("candidates")
+        if type(found) is list and len(found) == 1 and type(found[0]) is dict:
+            text = self._more_text(found[0])
+            if text is not None:
+                return [self._text_head + orjson.dumps(text) + self._text_tail] if text else []
         candidates = candidates_of(event)
         if not candidates and (blocked := prompt_ending(event)) is not None:
             return [self._chunk(0, self._open(0, {}), blocked.kind, ending=blocked)]
@@ -77,6 +93,41 @@ class ChatStreamTranslator:
             if chunk is not None:
                 out.append(chunk)
         return out
+
+    def _more_text(self, candidate: JSON) -> str | None:
+        """The text of a candidate that only continues the first choice's text (no finish, no
+        grounding, no logprobs asked, text parts only), noted for citations; None for any other
+        candidate, which `_candidate` translates. What `_candidate` would send for it is exactly
+        the text template around this text (nothing, for no text)."""
+        index = candidate.get("index", 0)
+        choice = self._choices.get(0)
+        if (
+            type(index) is not int
+            or index
+            or choice is None
+            or not choice.started
+            or self._logprobs
+            or candidate.get("finishReason")
+            or candidate.get("groundingMetadata")
+        ):
+            return None
+        content = candidate.get("content")
+        parts = content.get("parts") if type(content) is dict else None
+        if type(parts) is not list:
+            return None
+        texts = []
+        for part in parts:
+            if type(part) is not dict or not part.keys() <= _TEXT_PART_KEYS:
+                return None
+            text = part.get("text")
+            if text:
+                if type(text) is not str:
+                    return None
+                texts.append(text)
+        text = "".join(texts)
+        if text:
+            choice.text.append(text)
+        return text
 
     def finish(self) -> list[bytes]:
         """Close choices the upstream left open, then the usage chunk and `[DONE]`."""
@@ -88,7 +139,8 @@ class ChatStreamTranslator:
                 delta = self._open(index, {})
                 out.append(self._chunk(index, delta, finish_kind(None, choice.calls > 0)))
         if self._with_usage:
-            out.append(sse_data({**self._head, "choices": [], "usage": openai_usage(self._usage)}))
+            usage = Usage() if self._usage_event is None else Usage.of(self._usage_event)
+            out.append(sse_data({**self._head, "choices": [], "usage": openai_usage(usage)}))
         out.append(SSE_DONE)
         return out
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Sequence
-from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
@@ -197,18 +196,25 @@ async def send_events(groups: AsyncGenerator[list[bytes], None], relay: StreamRe
     """The body of a stream, a write per group of events that arrived together (see
     Dispatcher.stream); the body's end goes with the last group when it is known by then."""
     # Closed at once on any way out (which closes `groups`): a cancelled send may leave the next
-    # read started inside. `groups` itself too, should it never have started.
-    async with aclosing(groups), aclosing(marking_last(groups)) as marked:
-        async for group, last in marked:
-            if not group:  # a keep-alive's turn (routes.keepalive)
-                await send({"type": "http.response.body", "body": relay.ping, "more_body": True})
-                continue
-            body = relay.events(group)
-            if last:
-                await send({"type": "http.response.body", "body": body + relay.end()})
-                return
-            if body:
-                await send({"type": "http.response.body", "body": body, "more_body": True})
+    # read started inside. `groups` itself too, should it never have started. (try/finally, not
+    # two `aclosing`: the same closing without six more calls per stream.)
+    marked = marking_last(groups)
+    try:
+        try:
+            async for group, last in marked:
+                if not group:  # a keep-alive's turn (routes.keepalive)
+                    await send({"type": "http.response.body", "body": relay.ping, "more_body": True})
+                    continue
+                body = relay.events(group)
+                if last:
+                    await send({"type": "http.response.body", "body": body + relay.end()})
+                    return
+                if body:
+                    await send({"type": "http.response.body", "body": body, "more_body": True})
+        finally:
+            await marked.aclose()
+    finally:
+        await groups.aclose()
     await send({"type": "http.response.body", "body": relay.end()})  # the end came after the last group
 
 
@@ -351,8 +357,13 @@ class TranslatedEvents:
         self.ping = ping
 
     def events(self, group: list[bytes]) -> bytes:
-        feed = self.translator.feed
-        return b"".join(chunk for payload in group for chunk in feed(orjson.loads(payload)))
+        feed, loads = self.translator.feed, orjson.loads
+        if len(group) == 1:
+            return b"".join(feed(loads(group[0])))
+        out: list[bytes] = []
+        for payload in group:
+            out += feed(loads(payload))
+        return b"".join(out)
 
     def end(self) -> bytes:
         return b"".join(self.translator.finish())

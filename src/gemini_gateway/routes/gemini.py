@@ -37,7 +37,7 @@ from gemini_gateway.routes.dialect_flow import (
     run_dialect,
 )
 from gemini_gateway.routes.keepalive import GEMINI_PING
-from gemini_gateway.sse import frame
+from gemini_gateway.sse import frame, frames
 
 log = logging.getLogger("gemini_gateway.routes")
 SSE_HEADERS = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")]
@@ -137,7 +137,7 @@ class GoogleSSE:
     ping = GEMINI_PING
 
     def events(self, group: list[bytes]) -> bytes:
-        return b"".join(frame(payload) for payload in group)
+        return frames(group)
 
     def end(self) -> bytes:
         return b""
@@ -173,7 +173,9 @@ _GOOGLE_SSE = GoogleSSE()
 
 def _relay_native(scope: Scope) -> StreamRelay:
     """The identity dialect's stream: the upstream's events, framed as the client asked."""
-    return _GOOGLE_SSE if _query(scope).get("alt") == "sse" else GoogleJSONArray()
+    # `alt=sse` alone is what SDKs send: known without parsing the query.
+    sse = scope.get("query_string") == b"alt=sse" or _query(scope).get("alt") == "sse"
+    return _GOOGLE_SSE if sse else GoogleJSONArray()
 
 
 GEMINI = Dialect("gemini", "gemini")

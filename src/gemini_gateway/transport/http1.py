@@ -180,6 +180,9 @@ class _Connection(asyncio.Protocol):
         self._chunks: deque[bytes] = deque()
         self._buffered = 0
         self._more: asyncio.Future[None] | None = None
+        # One timer for the read timeout of a whole answer, moved on lazily (see `next_chunk`).
+        self._stall_at = 0.0
+        self._stall_timer: asyncio.TimerHandle | None = None
         self._complete = False
         self._keep_alive = False
         self.received = False  # any byte of an answer: a failed reused connection is not retried then
@@ -201,6 +204,13 @@ class _Connection(asyncio.Protocol):
         except httptools.HttpParserError as exc:
             self._fail(UpstreamClosed(f"the upstream sent a malformed answer ({exc})"))
             self.close()
+            return
+        # Once per read, not per HTTP chunk: a read often holds many (a stream's events).
+        if self._chunks:
+            if self._buffered > HIGH_WATER and self.transport is not None and not self._paused:
+                self._paused = True
+                self.transport.pause_reading()
+            self._wake()
 
     def eof_received(self) -> bool | None:
         return None  # close the transport: connection_lost reports what was missing
@@ -246,10 +256,6 @@ class _Connection(asyncio.Protocol):
     def on_body(self, body: bytes) -> None:
         self._chunks.append(body)
         self._buffered += len(body)
-        if self._buffered > HIGH_WATER and self.transport is not None and not self._paused:
-            self._paused = True
-            self.transport.pause_reading()
-        self._wake()
 
     def on_message_complete(self) -> None:
         self._complete = True
@@ -310,8 +316,14 @@ class _Connection(asyncio.Protocol):
                 return None
             if self._error is not None:
                 raise self._error
-            self._more = asyncio.get_running_loop().create_future()
-            await _within(self._more, self.read_timeout)
+            # Not `asyncio.timeout` per wait, which makes and cancels a timer for each read of a
+            # stream: the deadline moves on, and the one timer looks at it when it fires.
+            loop = asyncio.get_running_loop()
+            self._more = more = loop.create_future()
+            self._stall_at = loop.time() + self.read_timeout
+            if self._stall_timer is None:
+                self._stall_timer = loop.call_at(self._stall_at, self._stalled)
+            await more
         chunk = self._chunks.popleft() if len(self._chunks) == 1 else b"".join(self._chunks)
         self._chunks.clear()
         self._buffered = 0
@@ -331,7 +343,26 @@ class _Connection(asyncio.Protocol):
         self._buffered = 0
         return body
 
+    def _stalled(self) -> None:
+        """The read timeout's timer: a wait past its deadline fails, one still within it is looked
+        at again then; no wait, no timer (the next wait starts one)."""
+        self._stall_timer = None
+        more = self._more
+        if more is None or more.done():
+            return
+        loop = more.get_loop()
+        if loop.time() < self._stall_at:
+            self._stall_timer = loop.call_at(self._stall_at, self._stalled)
+        else:
+            more.set_exception(TimeoutError())
+
+    def _stop_timer(self) -> None:
+        if self._stall_timer is not None:
+            self._stall_timer.cancel()
+            self._stall_timer = None
+
     def finish(self) -> None:
+        self._stop_timer()
         if self._complete and self._keep_alive and not self._chunks and not self.closed:
             self.client._put_back(self)
         else:
@@ -339,6 +370,7 @@ class _Connection(asyncio.Protocol):
 
     def close(self) -> None:
         self.closed = True
+        self._stop_timer()
         if self.transport is not None:
             self.transport.close()
 
