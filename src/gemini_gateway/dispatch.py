@@ -392,7 +392,7 @@ async def _content_or_reason(groups: AsyncGenerator[list[bytes], None], first: l
     held = list(first)
     group: list[bytes] | None = first
     while group is not None and not holds_parts(group):
-        if any(_FINISH_MARKERS[0] in payload or _FINISH_MARKERS[1] in payload for payload in group):
+        if any(_finishes(payload) for payload in group):
             break
         group = await anext(groups, None)
         if group is not None:
@@ -429,6 +429,12 @@ def event_groups(upstream: EventStream) -> AsyncGenerator[list[bytes], None]:
     return ready_groups(aiter(upstream))
 
 
+def _finishes(payload: bytes) -> bool:
+    # find, not `in`: on CPython 3.11 `bytes in bytes` first tries the needle as an int, raising
+    # and clearing a TypeError each time, once or twice for every event of every stream.
+    return payload.find(_FINISH_MARKERS[0]) >= 0 or payload.find(_FINISH_MARKERS[1]) >= 0
+
+
 def _scan(group: list[bytes]) -> tuple[list[bytes], bool, bytes | None]:
     """The events of a group to send, whether one carried a finish reason, and an error event
     that ended the group (Google reports a failure mid-stream as an event of its own)."""
@@ -436,7 +442,7 @@ def _scan(group: list[bytes]) -> tuple[list[bytes], bool, bytes | None]:
     for index, payload in enumerate(group):
         if is_error_event(payload):
             return group[:index], finished, payload
-        if not finished and (_FINISH_MARKERS[0] in payload or _FINISH_MARKERS[1] in payload):
+        if not finished and _finishes(payload):
             finished = True
     return group, finished, None
 
