@@ -2,7 +2,8 @@
 for replicas that start later or come back; one Lua token bucket per rate-limited client.
 
 Keys, all under the namespace `prefix` (REDIS_URL's `?prefix=`, default "gw"):
-    {p}:events          pub/sub channel: credential changes, admin changes, session ends, wrong tokens
+    {p}:events          pub/sub channel: credential changes, admin changes, session ends, wrong tokens,
+                        in-flight counts and turns (load.py)
     {p}:cool            hash "credential id|model" -> cooldown end (epoch seconds)
     {p}:disabled        hash credential id -> health reason
     {p}:sessions        hash sha256(session id) -> admin session record (JSON, with its expiry)
