@@ -2,7 +2,7 @@
 picks, round-robin turns are taken across replicas, and wrong tokens sent to one are braked on all.
 
 Real gateways on loopback (tests/shared/conftest.py) and the fake upstream; waits are polls with
-deadlines. Turns and in-flight counts reach the other replicas in batches (every ~50 ms), so the
+deadlines. Turns and in-flight counts reach the other replicas in batches (every ~100 ms), so the
 tests wait for a replica to know before asserting what it picks.
 """
 

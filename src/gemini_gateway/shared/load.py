@@ -26,7 +26,7 @@ from gemini_gateway.shared.events import Event
 
 __all__ = ["EXPIRE_SECONDS", "FLUSH_SECONDS", "REPEAT_SECONDS", "LoadShare", "busy_of", "sum_busy"]
 
-FLUSH_SECONDS = 0.05
+FLUSH_SECONDS = 0.1  # each message costs work whatever the load: at most 10 a second
 REPEAT_SECONDS = 1.0
 EXPIRE_SECONDS = 3.5
 

@@ -388,6 +388,9 @@ class RedisState:
             if self._quota_adjust is not None:
                 await self._quota_adjust(keys=event["keys"], args=event["args"])
             return
+        if event.get("type") == "load":  # nothing kept (load.py): one command, without a pipeline
+            await self.client.publish(self.channel, orjson.dumps({**event, "from": self.replica}))
+            return
         async with self.client.pipeline(transaction=False) as pipe:
             what = event.get("type")
             if what == "cool" and event.get("until", 0) > time.time():
