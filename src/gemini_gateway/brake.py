@@ -112,6 +112,13 @@ class Brake:
             self._count(key, now)
         self._global.append(now)
 
+    def failures(self, address: str) -> int:
+        """Wrong tokens counted from `address` in the window (up to the limit), here or on any
+        replica that told this one; nothing is counted by asking."""
+        times = self._keys.get(_address_key(address))
+        horizon = self.clock() - self.window
+        return sum(1 for t in times if t > horizon) if times else 0
+
     def _count(self, key: str, now: float) -> float | None:
         times = self._keys.get(key)
         if times is None:

@@ -129,3 +129,21 @@ def test_max_concurrency_limits_a_credential() -> None:
     with pytest.raises(NoCredentialAvailable) as info:
         pool.acquire("m")
     assert "busy" in info.value.message
+
+
+def test_least_busy_counts_the_calls_other_replicas_have_in_flight() -> None:
+    pool, _ = make_pool(3)
+    first, second, third = list(pool)
+    pool.busy_elsewhere = {first.id: 2, second.id: 1}
+    assert pool.acquire("m") is third
+    assert pool.acquire("m") is second  # 1 elsewhere ties with third's 1 here; picked longer ago
+    assert pool.view()[0]["in_flight_elsewhere"] == 2
+
+
+def test_turns_taken_on_other_replicas_wait_their_turn_here() -> None:
+    pool, _ = make_pool(3, "round_robin")
+    first, second, third = list(pool)
+    pool.saw_turns({first.id: 7, "api_key:unknown": 9})  # another replica's picks, numbered its way
+    picks = [pool.acquire("m") for _ in range(3)]
+    assert picks == [second, third, first]
+    assert first.last_pick > 9  # this pool's numbers went on from the highest seen

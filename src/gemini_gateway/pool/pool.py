@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from gemini_gateway.errors import NoCredentialAvailable
@@ -42,6 +42,11 @@ class CredentialPool:
         self._group_picks = [0, 0]
         self.quotas = QuotaBook()
         self.observer: Observer | None = None
+        # Replicas balancing as one (gemini_gateway.shared.load): told after every take and
+        # release (None without REDIS_URL), and given the calls other replicas have in flight
+        # per credential id, which least-busy adds to this pool's own.
+        self.on_load: Callable[[], None] | None = None
+        self.busy_elsewhere: dict[str, int] = {}
         # Outbound proxy per credential id (pool.proxies): those of `key|proxy` entries, and in
         # effect (CREDENTIAL_PROXIES over them; '' is a direct connection).
         self.own_proxies: dict[str, str] = {}
@@ -125,12 +130,14 @@ class CredentialPool:
             routed, group = route(candidates, self.routing, self.account_weight, self._picks())
             if group is not None:
                 self._group_picks[group] += 1
-            chosen = select(routed, self.strategy)
+            chosen = select(routed, self.strategy, self.busy_elsewhere)
             if len(routed) > 1:  # a turn is taken only by a choice: a call bound to one credential
                 self._picks_made += 1  # (the owner of a file) does not push it back in the rotation
                 chosen.last_pick = self._picks_made
         chosen.in_flight += 1
         chosen.last_used = now
+        if self.on_load is not None:
+            self.on_load()
         charge = None
         if tokens is not None and model is not None:
             charge = self.quotas.charge(chosen, model, tokens, now)
@@ -147,6 +154,8 @@ class CredentialPool:
         `wait` seconds from now (at least a moment, so one acquire never asks twice)."""
         credential.in_flight = max(0, credential.in_flight - 1)
         self.quotas.hold_back(charge, self.clock() + max(wait, 0.05))
+        if self.on_load is not None:
+            self.on_load()
 
     def set_routing(self, routing: Routing, account_weight: float) -> None:
         """Change how keys and accounts share calls; a weighted mix counts its share afresh."""
@@ -238,6 +247,8 @@ class CredentialPool:
     ) -> None:
         """Return a credential after an attempt; `verdict` None means success."""
         credential.in_flight = max(0, credential.in_flight - 1)
+        if self.on_load is not None:
+            self.on_load()
         self.dirty = True
         if verdict is not None:
             credential.note_error(self.clock(), model, status, error or verdict.note)
@@ -283,6 +294,18 @@ class CredentialPool:
     def release_neutral(self, credential: Credential) -> None:
         """Return a credential after an attempt that says nothing about it (client went away)."""
         credential.in_flight = max(0, credential.in_flight - 1)
+        if self.on_load is not None:
+            self.on_load()
+
+    def saw_turns(self, turns: Mapping[str, int]) -> None:
+        """Picks other replicas made (credential id -> their pick number): their pick numbers and
+        this pool's are one sequence (a Lamport clock), so a credential picked more recently
+        anywhere waits for its turn here too."""
+        for cid, turn in turns.items():
+            credential = self._credentials.get(cid)
+            if credential is not None and turn > credential.last_pick:
+                credential.last_pick = turn
+            self._picks_made = max(self._picks_made, turn)
 
     def set_enabled(self, credential_id: str, enabled: bool) -> bool:
         credential = self._credentials.get(credential_id)
@@ -311,7 +334,12 @@ class CredentialPool:
     def view(self) -> list[dict[str, Any]]:
         now = self.clock()
         return [
-            {**c.view(now), "tier": self.quotas.tier_of(c), "quota": self.quotas.view(c, now)}
+            {
+                **c.view(now),
+                "in_flight_elsewhere": self.busy_elsewhere.get(c.id, 0),
+                "tier": self.quotas.tier_of(c),
+                "quota": self.quotas.view(c, now),
+            }
             for c in self._credentials.values()
         ]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from operator import attrgetter
 from typing import Literal
 
@@ -14,17 +14,22 @@ Routing = Literal["prefer_keys", "prefer_accounts", "weighted"]
 ACCOUNT_KINDS = frozenset({"oauth", "antigravity"})
 
 
-def select(candidates: Sequence[Credential], strategy: Strategy) -> Credential:
+def select(
+    candidates: Sequence[Credential], strategy: Strategy, elsewhere: Mapping[str, int] | None = None
+) -> Credential:
     """Pick one of `candidates` (non-empty, in pool order).
 
     Ties go to the credential picked longest ago (`last_pick`, a pool-wide sequence number), so
     every member of whatever subset can serve (keys only, accounts only, those left after a
     failover) takes its turn, however the calls of different subsets interleave. Round-robin is
-    exactly that; least-busy first prefers the fewest calls in flight.
+    exactly that; least-busy first prefers the fewest calls in flight, counting those other
+    replicas have in flight (`elsewhere`, credential id -> calls) with this one's.
     """
     if strategy == "round_robin":
         return min(candidates, key=_LAST_PICK)
-    return min(candidates, key=_LOAD_THEN_LAST_PICK)
+    if not elsewhere:
+        return min(candidates, key=_LOAD_THEN_LAST_PICK)
+    return min(candidates, key=lambda c: (c.in_flight + elsewhere.get(c.id, 0), c.last_pick))
 
 
 # Keys without a Python frame per candidate (this runs on every pick).

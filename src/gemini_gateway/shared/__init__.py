@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from gemini_gateway.shared import events, records
 from gemini_gateway.shared.executors import ExecutorDirectory, start_executors, stop_executors
+from gemini_gateway.shared.load import LoadShare
 from gemini_gateway.shared.pg_notify import PgListener
 from gemini_gateway.shared.state import LocalState, SharedState
 
@@ -65,6 +66,7 @@ class Shared:
         self.listener: PgListener | None = None
         self._listening: asyncio.Task[None] | None = None
         self.executors: ExecutorDirectory | None = None  # other replicas' tabs, relayed to
+        self.load: LoadShare | None = None  # in-flight counts and turns, with Redis only
 
     # -- Receiver (redis_state.Receiver) --------------------------------------------------------
 
@@ -80,6 +82,9 @@ class Shared:
         elif what == "executors":
             if self.executors is not None:
                 self.executors.poke()
+        elif what == "load":
+            if self.load is not None:
+                self.load.received(event)
         else:
             events.apply(self.gateway.pool, event)
 
@@ -99,6 +104,11 @@ class Shared:
     def degraded(self, replicas: int | None) -> None:
         self.gateway.auth.limiter.divisor = replicas or 1
         self.gateway.pool.quotas.divisor = replicas or 1
+        if self.load is not None:
+            if replicas is None:
+                self.load.resend()
+            else:
+                self.load.forget()
 
     # -- admin changes -------------------------------------------------------------------------
 
@@ -166,6 +176,9 @@ class Shared:
     async def stop(self) -> None:
         await stop_executors(self.gateway, self.executors)
         self.executors = None
+        if self.load is not None:
+            self.load.close()
+            self.load = None
         for task in (self._poller, self._listening):
             if task is not None:
                 task.cancel()
@@ -206,6 +219,9 @@ async def start_shared(gateway: Gateway) -> Shared:
             events.describe(credential, what, key)
         )
         gateway.pool.quotas.shared = state  # RPM/TPM/RPD counted across replicas
+        # In-flight counts and turns: sent in batches, so no call waits for Redis.
+        shared.load = LoadShare(gateway.pool, state.send)
+        gateway.pool.on_load = shared.load.changed
         brake = gateway.auth.brake
         brake.on_wrong = lambda keys: state.send({"type": "wrong", "keys": keys})
     if gateway.database is not None:
@@ -228,6 +244,7 @@ async def stop_shared(gateway: Gateway) -> None:
     shared, gateway.shared = gateway.shared, None
     if shared is not None:
         gateway.pool.observer = None
+        gateway.pool.on_load = None
         gateway.pool.quotas.shared = None
         await shared.stop()
 

@@ -2,7 +2,8 @@
 for replicas that start later or come back; one Lua token bucket per rate-limited client.
 
 Keys, all under the namespace `prefix` (REDIS_URL's `?prefix=`, default "gw"):
-    {p}:events          pub/sub channel: credential changes, admin changes, session ends, wrong tokens
+    {p}:events          pub/sub channel: credential changes, admin changes, session ends, wrong tokens,
+                        in-flight counts and turns (load.py)
     {p}:cool            hash "credential id|model" -> cooldown end (epoch seconds)
     {p}:disabled        hash credential id -> health reason
     {p}:sessions        hash sha256(session id) -> admin session record (JSON, with its expiry)
@@ -386,6 +387,9 @@ class RedisState:
         if event.get("type") == "quota":  # a correction of this replica's own counting: no one to tell
             if self._quota_adjust is not None:
                 await self._quota_adjust(keys=event["keys"], args=event["args"])
+            return
+        if event.get("type") == "load":  # nothing kept (load.py): one command, without a pipeline
+            await self.client.publish(self.channel, orjson.dumps({**event, "from": self.replica}))
             return
         async with self.client.pipeline(transaction=False) as pipe:
             what = event.get("type")
