@@ -56,6 +56,20 @@ def _forms(secret: str) -> tuple[tuple[str, str], ...]:
     return tuple((form, mask) for form in sorted(forms, key=len, reverse=True))
 
 
+@functools.lru_cache(maxsize=1024)
+def forms_bytes(secret: str, encoding: str) -> tuple[tuple[bytes, bytes], ...]:
+    """`_forms` as bytes in `encoding` (latin-1 for header and query bytes, utf-8 for bodies), for
+    masking a token in raw bytes without decoding them: the crash journal's way, on the request path.
+    A form `encoding` cannot write cannot stand in bytes read as `encoding` either: it is left out."""
+    found = []
+    for form, mask in _forms(secret):
+        try:
+            found.append((form.encode(encoding), mask.encode(encoding, "replace")))
+        except UnicodeEncodeError:
+            continue
+    return tuple(found)
+
+
 def _any_encoding(secret: str) -> re.Pattern[str]:
     """The secret with any of its characters percent-encoded (some clients encode every byte)."""
     parts = []
