@@ -105,11 +105,18 @@ def _token_of(value: bytes) -> str | None:
 
 
 def masked_headers(raw: list[tuple[bytes, bytes]], presented: frozenset[str] = frozenset()) -> dict[str, str]:
+    pairs = [(key.decode("latin-1").lower(), value.decode("latin-1")) for key, value in raw]
+    # One redaction over all the values but the credential headers' (masked as such below): a secret
+    # cannot span the line break between two values, so where the whole passes unchanged, so does
+    # each value, and most records need no redaction per header.
+    plain = "\n".join([text for name, text in pairs if name not in SECRET_HEADERS])
+    each = REDACTOR.redact(plain, presented) != plain
     headers: dict[str, str] = {}
-    for key, value in raw:
-        name = key.decode("latin-1").lower()
-        text = value.decode("latin-1")
-        text = mask_header(name, text) if name in SECRET_HEADERS else REDACTOR.redact(text, presented)
+    for name, text in pairs:
+        if name in SECRET_HEADERS:
+            text = mask_header(name, text)
+        elif each:
+            text = REDACTOR.redact(text, presented)
         headers[name] = f"{headers[name]}, {text}" if name in headers else text
     return headers
 
