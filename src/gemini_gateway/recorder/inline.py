@@ -59,6 +59,7 @@ QUIET_WAIT_SECONDS = 1.0
 
 class InlineSink:
     writer = "inline"
+    takes_sealed = False  # it builds from the capture itself
 
     def __init__(self, settings: Settings, *, spool_dir: Path | None = None) -> None:
         self.settings = settings

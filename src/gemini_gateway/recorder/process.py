@@ -61,6 +61,7 @@ PROBLEMS = ("last_reduced", "last_lost")  # why the last record was reduced or l
 
 class ProcessSink:
     writer = "process"
+    takes_sealed = True  # frames carry the journal entries' own bytes
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -177,7 +178,9 @@ class ProcessSink:
         self._stopping = True
         self.queue.close()
         if self._sender is not None:
-            await self._sender  # it ends at once, closed, after sending what was left
+            with contextlib.suppress(Exception):  # it ends at once, closed, after sending what was left
+                await self._sender
+            self._flush()  # had it failed, what it left
         if self._stdin is not None and not self._stdin.is_closing():
             self._send(("stop",))
             with contextlib.suppress(ConnectionError, RuntimeError):

@@ -101,8 +101,9 @@ class Recorder:
             journal.last_error = f"{type(exc).__name__}: {exc}"[:300]
             capture.journal = -1
             return
-        capture.sealed, capture.sealed_as = payload, sealed_state(capture)
         capture.journal = journal.append(payload)
+        if self.sink.takes_sealed:
+            capture.sealed, capture.sealed_as = payload, sealed_state(capture)
 
     def submit(self, capture: Capture) -> None:
         """Hand over one finished exchange. Never blocks, never raises into the request."""

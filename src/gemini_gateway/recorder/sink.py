@@ -34,6 +34,9 @@ Settled = Callable[[Counter[int]], None]
 
 class Sink(Protocol):
     writer: str  # "inline" or "process", as /api/recorder shows it
+    # Whether it wants a sealed capture's journal entry bytes (Capture.sealed), kept until it takes
+    # the capture; else they go as soon as they are written (a second copy of the bodies).
+    takes_sealed: bool
     # Requests in flight, when the sink writes on their loop and must find quiet moments for it.
     activity: Activity | None
     settled: Settled | None
