@@ -60,7 +60,9 @@ def _total(out: Path) -> int:
     raise RuntimeError(f"no totals in {out}")
 
 
-def run_once(src: Path, calls: int, workdir: Path, env_extra: dict[str, str]) -> int:
+def run_once(
+    src: Path, calls: int, workdir: Path, env_extra: dict[str, str], start_timeout: float = 1200
+) -> int:
     """Total instructions of one gateway process that started, served `calls` and stopped."""
     cli = shutil.which("gemini-gateway")
     if cli is None or shutil.which("valgrind") is None:
@@ -105,7 +107,7 @@ def run_once(src: Path, calls: int, workdir: Path, env_extra: dict[str, str]) ->
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 1200
+        deadline = time.monotonic() + start_timeout
         while True:
             try:
                 if httpx.get(f"{url}/health", timeout=30).status_code == 200:
@@ -132,11 +134,17 @@ def main() -> int:
     parser.add_argument("--few", type=int, default=200)
     parser.add_argument("--many", type=int, default=1200)
     parser.add_argument("--gateway-env", action="append", default=[], metavar="NAME=VALUE")
+    parser.add_argument(
+        "--start-timeout",
+        type=float,
+        default=1200,
+        help="seconds the gateway may take to start (a busy machine)",
+    )
     args = parser.parse_args()
     extra = dict(item.split("=", 1) for item in args.gateway_env)
     with tempfile.TemporaryDirectory(prefix="gw-instructions-") as tmp:
-        few = run_once(args.src, args.few, Path(tmp), extra)
-        many = run_once(args.src, args.many, Path(tmp), extra)
+        few = run_once(args.src, args.few, Path(tmp), extra, args.start_timeout)
+        many = run_once(args.src, args.many, Path(tmp), extra, args.start_timeout)
     per_call = (many - few) / (args.many - args.few)
     label = re.sub(r"\s+", " ", " ".join(args.gateway_env)) or "defaults"
     print(f"{args.src}: {per_call:,.0f} instructions per non-stream call ({label})")
