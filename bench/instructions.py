@@ -121,7 +121,9 @@ def _total(out: Path) -> int:
     raise RuntimeError(f"no totals in {out}")
 
 
-def run_once(src: Path, calls: int, workdir: Path, env_extra: dict[str, str], call: Call) -> int:
+def run_once(
+    src: Path, calls: int, workdir: Path, env_extra: dict[str, str], call: Call, start_timeout: float
+) -> int:
     """Total instructions of one gateway process that started, served `calls` and stopped."""
     cli = shutil.which("gemini-gateway")
     if cli is None or shutil.which("valgrind") is None:
@@ -167,7 +169,7 @@ def run_once(src: Path, calls: int, workdir: Path, env_extra: dict[str, str], ca
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 3600  # start-up alone took over 20 min on a loaded machine
+        deadline = time.monotonic() + start_timeout
         while True:
             try:
                 if httpx.get(f"{url}/health", timeout=30).status_code == 200:
@@ -199,12 +201,18 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=20, help="events of a streamed answer")
     parser.add_argument("--chunk-delay-ms", type=float, default=0.0, help="the fake's pause between events")
     parser.add_argument("--keep", type=Path, help="copy the callgrind outputs here (for callgrind_annotate)")
+    parser.add_argument(
+        "--start-timeout",
+        type=float,
+        default=3600,
+        help="seconds the gateway may take to start under callgrind (over 20 min on a busy machine)",
+    )
     args = parser.parse_args()
     extra = dict(item.split("=", 1) for item in args.gateway_env)
     call = Call(args.stream, args.dialect, args.events, args.chunk_delay_ms)
     with tempfile.TemporaryDirectory(prefix="gw-instructions-") as tmp:
-        few = run_once(args.src, args.few, Path(tmp), extra, call)
-        many = run_once(args.src, args.many, Path(tmp), extra, call)
+        few = run_once(args.src, args.few, Path(tmp), extra, call, args.start_timeout)
+        many = run_once(args.src, args.many, Path(tmp), extra, call, args.start_timeout)
         if args.keep is not None:
             args.keep.mkdir(parents=True, exist_ok=True)
             for out in Path(tmp).glob("callgrind-*.out"):

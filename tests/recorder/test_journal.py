@@ -15,7 +15,7 @@ from gemini_gateway.recorder.journal import (
     SUFFIX,
     TRUNCATE_BYTES,
     Journal,
-    encode_entry,
+    encode_payload,
     read_entries,
     recover,
 )
@@ -33,10 +33,16 @@ def capture(text: str, size: int = 0) -> Capture:
     return result
 
 
-def entry(text: str, size: int = 0) -> bytes:
+def payload(text: str, size: int = 0) -> bytes:
     c = capture(text, size)
     assert c.record_id is not None
-    return encode_entry(to_wire(c, c.record_id))
+    return encode_payload(to_wire(c, c.record_id))
+
+
+def entry(text: str, size: int = 0) -> bytes:
+    """An entry as it lies in a journal file (what `Journal.append` writes)."""
+    data = payload(text, size)
+    return ENTRY.pack(len(data), zlib.crc32(data)) + data
 
 
 def journal_files(directory: Path) -> list[Path]:
@@ -56,7 +62,7 @@ def texts(path: Path) -> list[str]:
 def test_entries_are_read_back_and_a_torn_tail_ends_the_reading(tmp_path: Path) -> None:
     journal = Journal(tmp_path)
     for i in range(3):
-        assert journal.append(entry(f"q{i}")) == 0
+        assert journal.append(payload(f"q{i}")) == 0
     [path] = journal_files(tmp_path)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600  # unmasked headers live here until stored
     with open(path, "ab") as handle:  # a crash in the middle of the fourth write
@@ -81,8 +87,8 @@ def test_entries_with_classes_in_them_are_refused(tmp_path: Path) -> None:
 
 def test_settled_segments_go_and_the_active_one_is_emptied_in_place(tmp_path: Path) -> None:
     journal = Journal(tmp_path, rotate_bytes=4096)
-    first = [journal.append(entry(f"a{i}", 1500)) for i in range(3)]  # the third goes past 4 KB
-    second = journal.append(entry("b0", 1500))
+    first = [journal.append(payload(f"a{i}", 1500)) for i in range(3)]  # the third goes past 4 KB
+    second = journal.append(payload("b0", 1500))
     assert first == [0, 0, 0] and second == 1 and len(journal_files(tmp_path)) == 2
     journal.settle({0: 2})
     assert len(journal_files(tmp_path)) == 2  # one of segment 0 is still to be stored
@@ -91,11 +97,11 @@ def test_settled_segments_go_and_the_active_one_is_emptied_in_place(tmp_path: Pa
     assert texts(active) == ["b0"]
 
     big = Journal(tmp_path / "big")
-    segment = big.append(entry("big", TRUNCATE_BYTES))
+    segment = big.append(payload("big", TRUNCATE_BYTES))
     [path] = journal_files(tmp_path / "big")
     big.settle({segment: 1})
     assert path.stat().st_size == 0  # all stored: emptied, and written on from the start
-    big.append(entry("next"))
+    big.append(payload("next"))
     assert texts(path) == ["next"]
     assert big.stats()["unsettled"] == 1
     big.close()
@@ -107,7 +113,7 @@ def test_settled_segments_go_and_the_active_one_is_emptied_in_place(tmp_path: Pa
 
 def test_start_up_takes_what_no_live_gateway_holds_and_spools_it(tmp_path: Path) -> None:
     live = Journal(tmp_path / "journal")
-    live.append(entry("still running"))
+    live.append(payload("still running"))
     crashed = tmp_path / "journal" / f"20000101T000000-1-dead-000000{SUFFIX}"
     crashed.write_bytes(entry("left by a crash") + entry("and another"))
 
@@ -137,7 +143,7 @@ def test_no_presented_token_is_kept_in_full_on_disk(tmp_path: Path) -> None:
     c.response_headers = [(b"content-type", b"application/json")]
     assert c.record_id is not None
     journal = Journal(tmp_path)
-    journal.append(encode_entry(masked_for_disk(to_wire(c, c.record_id))))
+    journal.append(encode_payload(masked_for_disk(to_wire(c, c.record_id))[0]))
     journal.close()
     on_disk = b"".join(path.read_bytes() for path in journal_files(tmp_path))
     assert token.encode() not in on_disk

@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import pickle
 
 import orjson
 
 from gemini_gateway.exchange import Attempt, Exchange
-from gemini_gateway.recorder.capture import Capture
+from gemini_gateway.recorder.capture import Capture, sealed_state
 from gemini_gateway.recorder.rows import build_rows
-from gemini_gateway.recorder.wire import frame, from_wire, read_frame, to_wire, unframe
+from gemini_gateway.recorder.wire import (
+    capture_of,
+    entry_of,
+    frame,
+    from_wire,
+    masked_for_disk,
+    read_frame,
+    to_wire,
+    unframe,
+)
 from gemini_gateway.redaction import REDACTOR
 
 SECRET_KEY = "AIzaSyWireTest0123456789abcdefghij"
@@ -92,3 +102,41 @@ def test_frames_are_read_back_in_order_and_the_end_is_none() -> None:
         return [await read_frame(reader) for _ in range(3)]
 
     assert asyncio.run(scenario()) == [("settled", 1, {}), ("stop",), None]  # a torn frame ends the stream
+
+
+def test_a_sealed_exchange_reaches_the_writer_process_as_its_journal_entry() -> None:
+    """The writer process is sent the journal entry's own bytes (credentials masked) with the
+    presented token beside it: its record is the one built from the raw exchange, a token
+    written in any encoding included."""
+    token = "client-token-0123456789"
+    odd = "".join(f"%{ord(ch):02x}" if i % 3 == 0 else ch for i, ch in enumerate(token))
+    original = capture(False)
+    original.scope["headers"] = [
+        (b"content-type", b"application/json"),
+        (b"authorization", f"Bearer {token}".encode()),
+        (b"x-goog-user-project", token.encode()),
+    ]
+    original.request_chunks = [
+        b'{"contents": [{"parts": [{"text": "' + odd.encode() + b" " + token.encode() + b'"}]}]}'
+    ]
+    original.request_size = len(original.request_chunks[0])
+    original.record_id = "id-9"
+    wire, presented = masked_for_disk(to_wire(original, "id-9"))
+    original.sealed, original.sealed_as, original.presented = (
+        pickle.dumps(wire),
+        sealed_state(original),
+        presented,
+    )
+    entry = entry_of(original)
+    assert entry[0] is original.sealed and token.encode() not in entry[0]
+    there = build_rows(capture_of(unframe(frame(("records", 1, [entry])))[2][0], 1)).exchange
+    here = build_rows(original).exchange
+    assert there == here and token not in orjson.dumps(there).decode()
+    bodies = [b["data"] for b in build_rows(capture_of(entry)).bodies]
+    assert bodies == [b["data"] for b in build_rows(original).bodies]
+    assert all(token.encode() not in body and odd.encode() not in body for body in bodies)
+
+    original.exchange.status, original.exchange.error = 499, "client disconnected"  # after its last byte
+    resent = entry_of(original)
+    assert resent[0] is not original.sealed
+    assert build_rows(capture_of(resent)).exchange["status"] == 499

@@ -36,3 +36,17 @@ class Capture:
     # What it settles under (see sink.py): in the gateway its journal segment once sealed (-1: the
     # write failed; see journal.py), in the writer process the number of the frame it came in.
     journal: int | None = None
+    # The journal entry's pickled wire tuple (credentials masked), which the writer process is sent
+    # as it is, and what the exchange looked like when it was made (see `Recorder.seal`).
+    sealed: bytes | None = None
+    sealed_as: tuple[Any, ...] | None = None
+    # Tokens the caller presented (see rows.presented_tokens), handed with a sealed wire to the
+    # writer process (in memory only), where its headers show them masked already.
+    presented: tuple[str, ...] = ()
+
+
+def sealed_state(capture: Capture) -> tuple[Any, ...]:
+    """What of an exchange may still change once its last byte is sent: a sealed wire that no longer
+    matches is made again for the writer process (the journal's copy is for a crash only)."""
+    exchange = capture.exchange
+    return (exchange.status, exchange.error, len(exchange.attempts), capture.failure, capture.disconnected)

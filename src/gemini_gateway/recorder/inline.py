@@ -1,14 +1,15 @@
-"""The inline sink: a bounded queue, one writer task that batches inserts, and a disk spool.
+"""The inline sink: one writer task that takes the recorder's queue in batches, and a disk spool.
 
-    Recorder.submit() ──write()──► queue (bounded, put_nowait) ──► writer task ──► store (batched)
-                     │ full                                       │ down, slow, locked
-                     └──► overflow thread ──► spool ◄──────────────┘
+    Recorder.submit() ──put()──► RecordQueue (bounded) ──► writer task ──► store (batched)
+                     │ full: overflow()                                 │ down, slow, locked
+                     └──► overflow thread ──► spool ◄──────────────────┘
                                                 └── replayed when a probe finds the store back
 
-Rows are built (JSON parsing, extraction, compression, masking) in a worker thread, so neither
-the request path nor the event loop pays for them. Only the writer task inserts and replays,
-which keeps the "exactly once" reasoning to one place: every record has a uuid key, inserts
-skip keys already stored, and a spool file is deleted only after its records are committed.
+Rows are built (JSON parsing, extraction, compression, masking) between requests or in slices,
+so neither the request path nor the requests waiting on the loop pay for them. Only the writer
+task inserts and replays, which keeps the "exactly once" reasoning to one place: every record has
+a unique key, inserts skip keys already stored, and a spool file is deleted only after its
+records are committed.
 
 It runs on the gateway's loop (RECORDING_WRITER=inline, writing between requests; see
 activity.py) and, fed from a pipe, in the writer process (worker.py) behind `ProcessSink`.
@@ -31,6 +32,7 @@ from typing import Any
 from gemini_gateway.recorder import rows as record_rows
 from gemini_gateway.recorder.activity import Activity
 from gemini_gateway.recorder.capture import Capture
+from gemini_gateway.recorder.queue import RecordQueue
 from gemini_gateway.recorder.rows import build_rows, reduced_rows
 from gemini_gateway.recorder.sink import Settled
 from gemini_gateway.recorder.spool import JSON_COLUMNS_CLEARED, Spool, spool_stats
@@ -41,7 +43,6 @@ from gemini_gateway.store.retention import apply_retention
 
 log = logging.getLogger("gemini_gateway.recorder")
 
-_STOP = object()
 # Told of a record reduced or lost through its own content: ("reduced" | "lost", capture, reason).
 Report = Callable[[str, Capture, str], None]
 INLINE_BUILD_BYTES = 1024 * 1024
@@ -58,6 +59,7 @@ QUIET_WAIT_SECONDS = 1.0
 
 class InlineSink:
     writer = "inline"
+    takes_sealed = False  # it builds from the capture itself
 
     def __init__(self, settings: Settings, *, spool_dir: Path | None = None) -> None:
         self.settings = settings
@@ -73,7 +75,7 @@ class InlineSink:
         self.write_timeout = settings.recording_write_timeout
         self.retry_seconds = settings.recording_retry_seconds
         self.spool = Spool(spool_dir or settings.data_dir / "spool")
-        self.queue: asyncio.Queue[Any] = asyncio.Queue(settings.recording_queue_size)
+        self.queue = RecordQueue(settings.recording_queue_size)  # the recorder's, once started
         self.counters = dict.fromkeys(
             (
                 "written",
@@ -108,14 +110,12 @@ class InlineSink:
 
     # -- request path -------------------------------------------------------------------------
 
-    def write(self, capture: Capture) -> None:
-        """Take one finished exchange. Never blocks, never raises into the request."""
-        if not self._stopping:
-            try:
-                self.queue.put_nowait(capture)
-                return
-            except asyncio.QueueFull:
-                pass
+    @property
+    def held(self) -> int:
+        return 0  # a batch being written is not counted: it is at most a few times the batch size
+
+    def overflow(self, capture: Capture) -> None:
+        """An exchange the queue had no room for: built and spooled in a thread. Never blocks."""
         self.counters["overflowed"] += 1
         with self._overflow_lock:
             self._overflow_pending.append(capture)
@@ -128,8 +128,10 @@ class InlineSink:
 
     # -- lifecycle ----------------------------------------------------------------------------
 
-    async def start(self, database: Database | None) -> None:
-        """Start writing through `database` (the gateway's), or through an own one once reachable."""
+    async def start(self, database: Database | None, queue: RecordQueue) -> None:
+        """Start writing what `queue` holds through `database` (the gateway's), or through an own
+        one once reachable."""
+        self.queue = queue
         if database is not None:
             self.store = ExchangeStore(database, direct_writes=True)
         self._writer = asyncio.create_task(self._run(), name="recorder-writer")
@@ -143,16 +145,15 @@ class InlineSink:
             self._retention.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._retention
+        self.queue.close()  # the writer takes what is left, then ends
         if self._writer is not None:
-            with contextlib.suppress(asyncio.QueueFull):
-                self.queue.put_nowait(_STOP)
             try:
                 await asyncio.wait_for(asyncio.shield(self._writer), self.write_timeout * 2 + 5)
             except TimeoutError:
                 self._writer.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await self._writer
-        leftover = [item for item in _drain(self.queue) if item is not _STOP]
+        leftover = self.queue.take()
         if leftover:
             await asyncio.to_thread(self._spool_captures, leftover)
         await asyncio.to_thread(self._overflow.shutdown, True)
@@ -179,7 +180,7 @@ class InlineSink:
                         "writing a batch of %d records failed; writing them one by one", len(captures)
                     )
                     await self._write_alone(captures)
-            if stop and self.queue.empty():
+            if stop and not self.queue.items:
                 return
             if time.monotonic() >= self._next_probe and (not self.healthy or self.spool.pending()):
                 try:
@@ -188,22 +189,20 @@ class InlineSink:
                     log.exception("replaying the spool failed")
 
     async def _next_batch(self) -> tuple[list[Capture], bool]:
-        try:
-            first = await asyncio.wait_for(self.queue.get(), self.retry_seconds)
-        except TimeoutError:
-            return [], self._stopping
+        """What the queue holds, once something does (or the probe interval passes), and whether
+        the queue is closed: the writer ends once it has written what is left."""
+        queue = self.queue
+        if not await queue.wait(self.retry_seconds):
+            return [], queue.closed
+        if len(queue) < self.batch_size and self.batch_seconds > 0 and not queue.closed:
+            await asyncio.sleep(self.batch_seconds)  # gather more: one transaction per batch, not per record
         # A backlog means the loop is busy and every round trip to the store is slow: take bigger
         # batches (up to BACKLOG_FACTOR times the setting) so the writer keeps up with the load.
-        limit = self.batch_size * (BACKLOG_FACTOR if self.queue.qsize() >= self.batch_size else 1)
-        items = [first, *_drain(self.queue, limit - 1)]
-        if len(items) < self.batch_size and self.batch_seconds > 0 and not self._stopping:
-            await asyncio.sleep(self.batch_seconds)  # gather more: one transaction per batch, not per record
-            items += _drain(self.queue, self.batch_size - len(items))
-        stop = any(item is _STOP for item in items) or self._stopping
-        return [item for item in items if item is not _STOP], stop
+        limit = self.batch_size * (BACKLOG_FACTOR if len(queue) >= self.batch_size else 1)
+        return queue.take(limit), queue.closed
 
     async def _write(self, captures: list[Capture]) -> None:
-        if self.activity is not None and not self._stopping and self.queue.qsize() < self.batch_size:
+        if self.activity is not None and not self._stopping and len(self.queue) < self.batch_size:
             await self._write_between_requests(self.activity, captures)
         else:
             await self._insert_or_spool(await self._build(captures))
@@ -451,7 +450,6 @@ class InlineSink:
             "writer": self.writer,
             "healthy": self.healthy,
             "last_error": self.last_error,
-            "queued": self.queue.qsize(),
             "spool": spool_stats(self.spool.directory),
             "last_reduced": self.last_reduced,
             "last_lost": self.last_lost,
@@ -466,16 +464,6 @@ def _locked(exc: Exception) -> bool:
 def _store_fault(exc: Exception) -> bool:
     """Whether an insert error is the store's (down, slow, busy), not possibly a record's."""
     return isinstance(exc, TimeoutError | OSError) or _locked(exc)
-
-
-def _drain(queue: asyncio.Queue[Any], limit: int | None = None) -> list[Any]:
-    items: list[Any] = []
-    while limit is None or len(items) < limit:
-        try:
-            items.append(queue.get_nowait())
-        except asyncio.QueueEmpty:
-            break
-    return items
 
 
 async def _build_in_slices(captures: list[Capture], report: Report | None = None) -> list[RecordRows]:

@@ -1,6 +1,6 @@
 """The journal: every exchange, appended to a local file as its response completes.
 
-    request path ──seal()──► one os.write of an encoded capture ──► DATA_DIR/journal/*.journal
+    request path ──seal()──► one os.writev of an encoded capture ──► DATA_DIR/journal/*.journal
     writer: record committed or spooled ──settle()──► a segment whose records all settled goes
     start-up ──► segments no live gateway holds are built into a spool file, then removed
 
@@ -10,8 +10,9 @@ survives that: a plain write() with no fsync costs microseconds, and what it wro
 kernel's page cache, which outlives the process (not a power loss or a kernel crash). Records
 keep the id given here, and the store skips ids it has, so a replayed record is stored once.
 
-An entry is a 4-byte length, a CRC-32 and a pickled wire tuple (recorder.wire): a torn last
-entry (a crash mid-write) fails its check and ends the reading. Entries are read back with an
+An entry is a 4-byte length, a CRC-32 and a pickled wire tuple (recorder.wire), the same bytes
+the writer process is sent: a torn last entry (a crash mid-write) fails its check and ends the
+reading. Entries are read back with an
 unpickler that refuses every class, so a journal file can only ever yield plain values.
 
 The files hold what the recorder masks later (client tokens in headers, bodies): they are
@@ -50,9 +51,9 @@ ROTATE_BYTES = 16 * 1024 * 1024
 TRUNCATE_BYTES = 1024 * 1024
 
 
-def encode_entry(wire: Wire) -> bytes:
-    payload = pickle.dumps(wire, protocol=pickle.HIGHEST_PROTOCOL)
-    return ENTRY.pack(len(payload), zlib.crc32(payload)) + payload
+def encode_payload(wire: Wire) -> bytes:
+    """What an entry holds (`Journal.append` frames it): the same bytes go to the writer process."""
+    return pickle.dumps(wire, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 class _PlainValues(pickle.Unpickler):
@@ -101,20 +102,24 @@ class Journal:
     def _path(self, segment: int) -> Path:
         return self.directory / f"{self._prefix}-{segment:06d}{SUFFIX}"
 
-    def append(self, entry: bytes) -> int:
-        """Write one entry (see `encode_entry`) with a single write(); returns its segment, for
-        `settle`, or -1 when it could not be written (the record still goes the usual way)."""
+    def append(self, payload: bytes) -> int:
+        """Write one entry (`payload` from `encode_payload`, framed with its length and CRC) with a
+        single writev(); returns its segment, for `settle`, or -1 when it could not be written (the
+        record still goes the usual way)."""
+        head = ENTRY.pack(len(payload), zlib.crc32(payload))
+        size = len(head) + len(payload)
         with self._lock:
             try:
                 if self._active < 0 or self._size >= self.rotate_bytes:
                     self._next_segment()
-                written = os.write(self._fds[self._active], entry)
+                # One call, so the entry lands whole and in one place (O_APPEND); no copy joins them.
+                written = os.writev(self._fds[self._active], (head, payload))
             except OSError as exc:  # a full or read-only disk: the request must not notice
                 self._failed(exc)
                 return -1
             self._size += written
-            if written < len(entry):  # the disk filled up mid-entry: replay stops at this torn one
-                self._failed(OSError(f"short write: {written} of {len(entry)} bytes"))
+            if written < size:  # the disk filled up mid-entry: replay stops at this torn one
+                self._failed(OSError(f"short write: {written} of {size} bytes"))
                 return -1
             self.appended += 1
             self._outstanding[self._active] += 1

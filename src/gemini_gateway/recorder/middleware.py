@@ -59,7 +59,8 @@ class RecorderMiddleware:
             capture.failure = f"{type(exc).__name__}: {exc}"[:500]
             raise
         finally:
-            capture.finished = time.perf_counter()
+            if capture.journal is None:  # else it ended as its last byte left (Recorder.seal)
+                capture.finished = time.perf_counter()
             recorder.submit(capture)
 
 

@@ -1,15 +1,17 @@
 """The process sink: the gateway's end of the writer process (RECORDING_WRITER=process; "auto"
 on a multi-CPU host).
 
-    Recorder.submit() ──write()──► flat tuple ──► frame every FLUSH_SECONDS ──► worker stdin
-                                                   │ kept until the worker says "settled"
+    RecordQueue ──sender task, every FLUSH_SECONDS──► one frame of journal entries ──► worker stdin
+                                                       │ kept until the worker says "settled"
     worker dies ──► its unsettled frames are spooled here ──► restarted worker replays them
 
 Building a record (masking, JSON parsing, extraction, compression) and inserting it cost the
 event loop about a hundred microseconds a request, a quarter of what the whole call costs; a
-hand-over costs a few. The worker runs the same `InlineSink` as the inline writer. Record ids are
-given here, so a record that reaches the store twice (written by a dying worker, then spooled
-here) is still stored once.
+hand-over costs a few. What a frame carries is the exchange as the crash journal wrote it (the
+same pickled bytes: an exchange is serialised once), with the tokens its caller presented beside
+it. The worker runs the same `InlineSink` as the inline writer. Record ids are given here, so a
+record that reaches the store twice (written by a dying worker, then spooled here) is still
+stored once.
 """
 
 from __future__ import annotations
@@ -27,10 +29,10 @@ from typing import Any
 from gemini_gateway.recorder.activity import Activity
 from gemini_gateway.recorder.capture import Capture
 from gemini_gateway.recorder.inline import build_all
-from gemini_gateway.recorder.rows import new_id
+from gemini_gateway.recorder.queue import RecordQueue
 from gemini_gateway.recorder.sink import Settled
 from gemini_gateway.recorder.spool import Spool, spool_stats
-from gemini_gateway.recorder.wire import Wire, frame, from_wire, read_frame, to_wire, unframe
+from gemini_gateway.recorder.wire import Entry, capture_of, entry_of, frame, read_frame, unframe
 from gemini_gateway.redaction import REDACTOR
 from gemini_gateway.settings import Settings
 from gemini_gateway.store.database import Database
@@ -59,6 +61,7 @@ PROBLEMS = ("last_reduced", "last_lost")  # why the last record was reduced or l
 
 class ProcessSink:
     writer = "process"
+    takes_sealed = True  # frames carry the journal entries' own bytes
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -75,8 +78,8 @@ class ProcessSink:
         self._database: Database | None = None
         self._own_database: Database | None = None
         self._store: ExchangeStore | None = None
-        self._buffer: list[Wire] = []
-        self._buffer_journal: Counter[int] = Counter()  # journal segment -> records of the buffer
+        self.queue = RecordQueue(settings.recording_queue_size)  # the recorder's, once started
+        self._sender: asyncio.Task[None] | None = None
         # Sent frames kept as their bytes (number, record count, frame, journal segments): bytes are
         # not tracked by the garbage collector, where a few thousand live tuples and lists would make
         # every collection walk them again.
@@ -90,7 +93,7 @@ class ProcessSink:
         self._supervisor: asyncio.Task[None] | None = None
         self._spooler = ThreadPoolExecutor(max_workers=1, thread_name_prefix="recorder-spool")
         self._spool_lock = threading.Lock()
-        self._spool_pending: list[Wire] = []
+        self._spool_pending: list[Entry] = []
         self._spool_journal: Counter[int] = Counter()
         self._stopping = False
         self._last_error: str | None = None
@@ -98,38 +101,52 @@ class ProcessSink:
 
     # -- request path -------------------------------------------------------------------------
 
-    def write(self, capture: Capture) -> None:
-        """Take one finished exchange. Never blocks, never raises into the request."""
-        wire = to_wire(capture, capture.record_id or new_id())
+    @property
+    def held(self) -> int:
+        return self._unsettled_count  # sent or waiting to be, until the worker says they are safe
+
+    def overflow(self, capture: Capture) -> None:
+        """The worker is down or cannot keep up: memory stays bounded, the disk takes the rest."""
+        self.counters["overflowed"] += 1
         segment = capture.journal if capture.journal is not None and capture.journal >= 0 else None
-        if self._stopping or len(self._buffer) + self._unsettled_count >= self.queue_size:
-            # The worker is down or cannot keep up: memory stays bounded, the disk takes the rest.
-            self.counters["overflowed"] += 1
-            self._spool_later([wire], Counter({segment: 1}) if segment is not None else Counter())
-            return
-        self._buffer.append(wire)
-        if segment is not None:
-            self._buffer_journal[segment] += 1
-        if len(self._buffer) >= self.batch_size:
-            self._flush()
-        elif self._flush_handle is None:
-            self._flush_handle = asyncio.get_running_loop().call_later(FLUSH_SECONDS, self._flush)
+        self._spool_later([entry_of(capture)], Counter({segment: 1}) if segment is not None else Counter())
+
+    # -- sender -------------------------------------------------------------------------------
+
+    async def _send_batches(self) -> None:
+        """Whatever the queue holds, a frame every FLUSH_SECONDS (at once when a batch is full)."""
+        queue = self.queue
+        while await queue.wait():
+            if len(queue) < self.batch_size and not queue.closed:
+                await asyncio.sleep(FLUSH_SECONDS)
+            try:
+                self._flush()
+            except Exception:  # a fault nobody foresaw: the next frame goes all the same
+                log.exception("sending records to the recorder worker failed")
 
     def _flush(self) -> None:
-        if self._flush_handle is not None:
-            self._flush_handle.cancel()
-            self._flush_handle = None
-        if not self._buffer:
+        captures = self.queue.take()
+        if not captures:
             return
-        batch, self._buffer = self._buffer, []
         if REDACTOR.generation != self._secrets_sent:  # a key or token added since: mask it there too
             self._secrets_sent = REDACTOR.generation
             self._send(("secrets", REDACTOR.known()))
-        segments, self._buffer_journal = self._buffer_journal, Counter()
+        entries: list[Entry] = []
+        segments: Counter[int] = Counter()
+        for capture in captures:
+            try:
+                entries.append(entry_of(capture))
+            except Exception as exc:  # this exchange alone: its journal entry, if any, stays for a restart
+                self._problem("lost", capture, f"{type(exc).__name__}: {exc}")
+                continue
+            if capture.journal is not None and capture.journal >= 0:
+                segments[capture.journal] += 1
+        if not entries:
+            return
         self._sequence += 1
-        data = frame(("records", self._sequence, batch))
-        self._unsettled.append((self._sequence, len(batch), data, segments))
-        self._unsettled_count += len(batch)
+        data = frame(("records", self._sequence, entries))
+        self._unsettled.append((self._sequence, len(entries), data, segments))
+        self._unsettled_count += len(entries)
         self._write(data)
 
     def _send(self, message: Any) -> None:
@@ -145,9 +162,12 @@ class ProcessSink:
 
     # -- lifecycle ----------------------------------------------------------------------------
 
-    async def start(self, database: Database | None) -> None:
-        """Start the worker; reads go through `database` (the gateway's) while it lives."""
+    async def start(self, database: Database | None, queue: RecordQueue) -> None:
+        """Start the worker and send it what `queue` holds; reads go through `database` (the
+        gateway's) while it lives."""
         self._database = database
+        self.queue = queue
+        self._sender = asyncio.create_task(self._send_batches(), name="recorder-sender")
         self._supervisor = asyncio.create_task(self._supervise(), name="recorder-process")
         try:
             await asyncio.wait_for(self._ready.wait(), READY_SECONDS)
@@ -156,7 +176,11 @@ class ProcessSink:
 
     async def aclose(self) -> None:
         self._stopping = True
-        self._flush()
+        self.queue.close()
+        if self._sender is not None:
+            with contextlib.suppress(Exception):  # it ends at once, closed, after sending what was left
+                await self._sender
+            self._flush()  # had it failed, what it left
         if self._stdin is not None and not self._stdin.is_closing():
             self._send(("stop",))
             with contextlib.suppress(ConnectionError, RuntimeError):
@@ -264,20 +288,18 @@ class ProcessSink:
         self._worker_health = (False, None)
 
     def _spool_unsettled(self) -> None:
-        wires = [wire for _, _, data, _ in self._unsettled for wire in unframe(data)[2]] + self._buffer
-        segments = sum((entry[3] for entry in self._unsettled), self._buffer_journal)
+        entries = [entry for _, _, data, _ in self._unsettled for entry in unframe(data)[2]]
+        segments = sum((unsettled[3] for unsettled in self._unsettled), Counter[int]())
         self._unsettled.clear()
         self._unsettled_count = 0
-        self._buffer = []
-        self._buffer_journal = Counter()
-        if wires:
-            self._spool_later(wires, segments)
+        if entries:
+            self._spool_later(entries, segments)
 
-    def _spool_later(self, wires: list[Wire], segments: Counter[int]) -> None:
+    def _spool_later(self, entries: list[Entry], segments: Counter[int]) -> None:
         with self._spool_lock:
-            self._spool_pending += wires
+            self._spool_pending += entries
             self._spool_journal.update(segments)
-            if len(self._spool_pending) > len(wires):
+            if len(self._spool_pending) > len(entries):
                 return  # a job is queued already and takes these too: one file, not one per record
         try:
             self._spooler.submit(self._spool_now)
@@ -290,21 +312,21 @@ class ProcessSink:
     def _spool_now(self) -> None:
         """Spooler thread: build the records here and write them as one closed spool file."""
         with self._spool_lock:
-            wires, self._spool_pending = self._spool_pending, []
+            entries, self._spool_pending = self._spool_pending, []
             segments, self._spool_journal = self._spool_journal, Counter()
         try:
             spooled = Spool.write_file(
-                self.spool_dir, build_all([from_wire(w) for w in wires], self._problem)
+                self.spool_dir, build_all([capture_of(entry) for entry in entries], self._problem)
             )
         except Exception as exc:  # a full disk, or a fault nobody foresaw: said, never silent
             spooled = 0
-            log.error("could not spool %d records: %s: %s", len(wires), type(exc).__name__, exc)
+            log.error("could not spool %d records: %s: %s", len(entries), type(exc).__name__, exc)
             segments = Counter()  # the journal keeps them: the next start tries again
         self.counters["spooled"] += spooled
-        if spooled < len(wires):
-            self.counters["lost"] += len(wires) - spooled
+        if spooled < len(entries):
+            self.counters["lost"] += len(entries) - spooled
             self._problems["last_lost"] = (
-                f"{len(wires) - spooled} record(s) could not be spooled (see the log)"
+                f"{len(entries) - spooled} record(s) could not be spooled (see the log)"
             )
         if segments and self.settled is not None:
             self.settled(segments)
@@ -333,7 +355,6 @@ class ProcessSink:
             "worker_pid": self._process.pid if self._process is not None else None,
             "healthy": healthy and self._process is not None,
             "last_error": self._last_error or error,
-            "queued": len(self._buffer) + self._unsettled_count,
             "spool": spool_stats(self.spool_dir),
             **self._problems,
             **counters,

@@ -2,22 +2,26 @@
 
     middleware ──mode_for()──► record or not
                ──seal()──────► journal (as the last response byte leaves; see journal.py)
-               ──submit()────► the sink (sink.py), which stores or spools, then settles
+               ──submit()────► the queue (queue.py) ──► the sink (sink.py), which stores or
+                                                        spools, then settles
 
 It holds what is the same for every sink: which requests are recorded, the crash journal (an
 exchange is journaled once, with the id it is stored under, and let go of once the sink says it
-is stored or spooled), the count of submissions, and the status the admin API shows.
+is stored or spooled), the one queue finished exchanges wait in, the count of submissions, and
+the status the admin API shows.
 """
 
 from __future__ import annotations
 
+import pickle
 import time
 from collections import Counter
 from typing import Any
 
 from gemini_gateway.recorder.activity import Activity
-from gemini_gateway.recorder.capture import Capture, Mode
-from gemini_gateway.recorder.journal import Journal, encode_entry
+from gemini_gateway.recorder.capture import Capture, Mode, sealed_state
+from gemini_gateway.recorder.journal import Journal
+from gemini_gateway.recorder.queue import RecordQueue
 from gemini_gateway.recorder.rows import new_id
 from gemini_gateway.recorder.sink import Sink
 from gemini_gateway.recorder.wire import masked_for_disk, to_wire
@@ -48,6 +52,7 @@ class Recorder:
         # Requests in flight, counted by the middleware when the sink writes on their event loop.
         self.activity: Activity | None = sink.activity
         self.submitted = 0
+        self.queue = RecordQueue(settings.recording_queue_size)
         if journal is not None:
             sink.settled = self.settle
 
@@ -77,27 +82,35 @@ class Recorder:
 
     def seal(self, capture: Capture) -> None:
         """Journal an exchange, once: as its last response byte is about to leave, or when it is
-        handed over without one (an error, a client gone). Never raises into the request."""
+        handed over without one (an error, a client gone). Never raises into the request.
+
+        The entry's bytes are kept on the capture: the writer process is sent the same ones, so an
+        exchange is serialised once. What could still change after this (the app ending in an
+        error, a client gone during the last write) is noted beside them (`sealed_as`)."""
         journal = self.journal
         if journal is None or capture.journal is not None:
             return
-        capture.finished = time.perf_counter()  # the middleware sets it again when the app returns
+        capture.finished = time.perf_counter()
         if capture.record_id is None:
             capture.record_id = new_id()  # the same id in the journal and the store: stored once
         try:
-            entry = encode_entry(masked_for_disk(to_wire(capture, capture.record_id)))
+            wire, capture.presented = masked_for_disk(to_wire(capture, capture.record_id))
+            payload = pickle.dumps(wire, protocol=pickle.HIGHEST_PROTOCOL)
         except Exception as exc:  # e.g. a header value pickle cannot take: it is recorded as usual
             journal.errors += 1
             journal.last_error = f"{type(exc).__name__}: {exc}"[:300]
             capture.journal = -1
             return
-        capture.journal = journal.append(entry)
+        capture.journal = journal.append(payload)
+        if self.sink.takes_sealed:
+            capture.sealed, capture.sealed_as = payload, sealed_state(capture)
 
     def submit(self, capture: Capture) -> None:
         """Hand over one finished exchange. Never blocks, never raises into the request."""
         self.submitted += 1
         self.seal(capture)  # journaled already, unless it ended without a last response byte
-        self.sink.write(capture)
+        if not self.queue.put(capture, self.sink.held):
+            self.sink.overflow(capture)  # the sink spools it, off the loop
 
     def settle(self, tickets: Counter[int]) -> None:
         """The sink stored or spooled these records (counted by journal segment): the journal
@@ -108,7 +121,7 @@ class Recorder:
     # -- lifecycle and status -----------------------------------------------------------------
 
     async def start(self, database: Database | None) -> None:
-        await self.sink.start(database)
+        await self.sink.start(database, self.queue)
 
     @property
     def store(self) -> ExchangeStore | None:
@@ -122,11 +135,13 @@ class Recorder:
             "route_modes": dict(self.route_modes),
             "journal": self.journal.stats() if self.journal is not None else None,
             **self.sink.status(),
+            "queued": len(self.queue) + self.sink.held,
             "submitted": self.submitted,
         }
 
     async def aclose(self) -> None:
         """Flush what is queued (to the store, or the spool if it cannot take it) and stop."""
+        self.queue.close()  # what comes after goes to the sink's overflow: spooled
         await self.sink.aclose()
         if self.journal is not None:
             self.journal.close()

@@ -37,7 +37,9 @@ SECRET_HEADERS = frozenset(
     }
 )
 SECRET_HEADER_BYTES = frozenset(name.encode() for name in SECRET_HEADERS)
-_PRESENTING = SECRET_HEADER_BYTES - {b"cookie", b"set-cookie"}  # headers that carry a credential
+PRESENTING = SECRET_HEADER_BYTES - {b"cookie", b"set-cookie"}  # headers that carry a credential
+CACHED_VALUES = 1024  # credential header values remembered, token and mask
+_tokens_of: dict[bytes, str | None] = {}
 SECRET_QUERY = frozenset({"key", "api_key", "api-key", "apikey", "access_token", "token"})
 STATUS_CLIENT_GONE = 499
 METADATA_BYTES = 1024
@@ -71,44 +73,52 @@ def mask_header(name: str, value: str) -> str:
 
 
 def presented_tokens(raw_headers: list[tuple[bytes, bytes]], raw_query: bytes) -> frozenset[str]:
-    """What the caller sent as credentials (right or wrong), to be masked wherever else it appears."""
+    """What the caller sent as credentials (right or wrong), to be masked wherever else it appears.
+
+    On the request path (the crash journal's masking) too: a credential header's token is
+    remembered by its value, as a client presents the same one call after call, and most headers
+    cost one set lookup (ASGI header names are lower case)."""
     found: set[str] = set()
     for key, value in raw_headers:
-        if key not in _PRESENTING and key.lower() not in _PRESENTING:  # most headers: one set lookup
-            continue
-        name = key.decode("latin-1").lower()
-        if name in SECRET_HEADERS and name not in ("cookie", "set-cookie"):
-            scheme, sep, credentials = value.decode("latin-1").strip().partition(" ")
-            found.add(credentials.strip() if sep else scheme)
+        if key in PRESENTING or (not key.islower() and key.lower() in PRESENTING):
+            try:
+                token = _tokens_of[value]
+            except KeyError:
+                token = _token_of(value)
+                if len(_tokens_of) >= CACHED_VALUES:
+                    _tokens_of.clear()
+                _tokens_of[value] = token
+            if token is not None:
+                found.add(token)
     if raw_query:
         lowered = raw_query.lower()
         if b"key" in lowered or b"token" in lowered:  # every SECRET_QUERY name holds one
             pairs = parse_qsl(raw_query.decode("latin-1"), keep_blank_values=True)
-            found.update(v for k, v in pairs if k.lower() in SECRET_QUERY)
-    return frozenset(token for token in found if len(token) >= MIN_SECRET)
+            found.update(v for k, v in pairs if k.lower() in SECRET_QUERY and len(v) >= MIN_SECRET)
+    return frozenset(found)
+
+
+def _token_of(value: bytes) -> str | None:
+    scheme, sep, credentials = value.decode("latin-1").strip().partition(" ")
+    token = credentials.strip() if sep else scheme
+    return token if len(token) >= MIN_SECRET else None
 
 
 def masked_headers(raw: list[tuple[bytes, bytes]], presented: frozenset[str] = frozenset()) -> dict[str, str]:
+    pairs = [(key.decode("latin-1").lower(), value.decode("latin-1")) for key, value in raw]
+    # One redaction over all the values but the credential headers' (masked as such below): a secret
+    # cannot span the line break between two values, so where the whole passes unchanged, so does
+    # each value, and most records need no redaction per header.
+    plain = "\n".join([text for name, text in pairs if name not in SECRET_HEADERS])
+    each = REDACTOR.redact(plain, presented) != plain
     headers: dict[str, str] = {}
-    for key, value in raw:
-        name = key.decode("latin-1").lower()
-        text = value.decode("latin-1")
-        text = mask_header(name, text) if name in SECRET_HEADERS else REDACTOR.redact(text, presented)
+    for name, text in pairs:
+        if name in SECRET_HEADERS:
+            text = mask_header(name, text)
+        elif each:
+            text = REDACTOR.redact(text, presented)
         headers[name] = f"{headers[name]}, {text}" if name in headers else text
     return headers
-
-
-def masked_header_list(
-    raw: list[tuple[bytes, bytes]], presented: frozenset[str] = frozenset()
-) -> list[tuple[bytes, bytes]]:
-    """Raw headers with their secrets masked, kept raw (for the crash journal)."""
-    clean: list[tuple[bytes, bytes]] = []
-    for key, value in raw:
-        name = key.decode("latin-1").lower()
-        text = value.decode("latin-1")
-        masked = mask_header(name, text) if name in SECRET_HEADERS else REDACTOR.redact(text, presented)
-        clean.append((key, value if masked == text else masked.encode("latin-1")))
-    return clean
 
 
 def masked_query(raw: bytes, presented: frozenset[str] = frozenset()) -> str | None:
@@ -145,6 +155,8 @@ def build_rows(capture: Capture, codec: str = DEFAULT_CODEC) -> RecordRows:
     exchange = capture.exchange
     scope = capture.scope
     presented = presented_tokens(scope.get("headers", []), scope.get("query_string", b""))
+    if capture.presented:  # a journal entry's headers hold them masked already (see wire.py)
+        presented = presented.union(capture.presented)
     request_headers = masked_headers(scope.get("headers", []), presented)
     response_headers = masked_headers(capture.response_headers, presented)
     request_body = REDACTOR.redact_bytes(b"".join(capture.request_chunks), presented)

@@ -1,13 +1,14 @@
-"""Where the recorder hands finished exchanges: the `Sink` protocol, and its two sinks.
+"""Where the recorder's queue empties: the `Sink` protocol, and its two sinks.
 
-    middleware ──► Recorder (modes, journal, counting) ──► Sink ──► store, or the spool
-                                                            ├─ InlineSink  (inline.py): on this loop
-                                                            └─ ProcessSink (process.py): a writer process,
-                                                               which runs an InlineSink itself
+    middleware ──► Recorder (modes, journal, counting) ──► RecordQueue ──► Sink ──► store, or the spool
+                                                                           ├─ InlineSink  (inline.py): on this loop
+                                                                           └─ ProcessSink (process.py): a writer
+                                                                              process, which runs an InlineSink itself
 
-`start_recorder` picks one sink once, from RECORDING_WRITER. Each batches as its way of writing
-needs (transactions between requests; frames on a pipe), so the recorder hands over one capture
-at a time and never learns which sink it has.
+`start_recorder` picks one sink once, from RECORDING_WRITER. Each takes from the one queue
+(queue.py) in batches as its way of writing needs (transactions between requests; frames on a
+pipe), and never learns which sink it is not. What the queue has no room for goes to the sink's
+`overflow`, which spools it off the loop.
 
 Records are settled (stored, or spooled, which is durable) in an order only the sink knows; it
 says so with `settled`, counting them by ticket: a capture's `journal` field, its journal
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from gemini_gateway.recorder.activity import Activity
     from gemini_gateway.recorder.capture import Capture
+    from gemini_gateway.recorder.queue import RecordQueue
     from gemini_gateway.store.database import Database
     from gemini_gateway.store.exchanges import ExchangeStore
 
@@ -32,23 +34,32 @@ Settled = Callable[[Counter[int]], None]
 
 class Sink(Protocol):
     writer: str  # "inline" or "process", as /api/recorder shows it
+    # Whether it wants a sealed capture's journal entry bytes (Capture.sealed), kept until it takes
+    # the capture; else they go as soon as they are written (a second copy of the bodies).
+    takes_sealed: bool
     # Requests in flight, when the sink writes on their loop and must find quiet moments for it.
     activity: Activity | None
     settled: Settled | None
 
-    def write(self, capture: Capture) -> None:
-        """Take one finished exchange. Never blocks, never raises into the request: what it has
-        no room for goes to the disk spool."""
+    @property
+    def held(self) -> int:
+        """Records taken from the queue and still held in memory, counted against its limit."""
 
-    async def start(self, database: Database | None) -> None:
-        """Start writing through `database` (the gateway's, None if it was down at start-up)."""
+    def overflow(self, capture: Capture) -> None:
+        """Take one finished exchange the queue had no room for (or came after it closed): spooled
+        off the loop. Never blocks, never raises into the request."""
+
+    async def start(self, database: Database | None, queue: RecordQueue) -> None:
+        """Start writing what `queue` holds through `database` (the gateway's, None if it was down
+        at start-up)."""
 
     @property
     def store(self) -> ExchangeStore | None:
         """A store to read records from, if the sink has one open."""
 
     def status(self) -> dict[str, Any]:
-        """Health, queue depth, spool size and counters, for /api/recorder and the admin UI."""
+        """Health, spool size and counters, for /api/recorder and the admin UI."""
 
     async def aclose(self) -> None:
-        """Flush what is queued (to the store, or the spool if it cannot take it) and stop."""
+        """Write what is queued (to the store, or the spool if it cannot take it) and stop; the
+        queue is closed by then."""

@@ -10,17 +10,28 @@ Frames are a 4-byte big-endian length and a pickle; both ends are this package, 
 from __future__ import annotations
 
 import asyncio
+import functools
 import pickle
 import struct
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 from gemini_gateway.exchange import Attempt, Exchange
-from gemini_gateway.recorder.capture import Capture
-from gemini_gateway.recorder.rows import SECRET_HEADER_BYTES, SECRET_QUERY, mask_header, presented_tokens
-from gemini_gateway.redaction import REDACTOR, mask_secret
+from gemini_gateway.recorder.capture import Capture, sealed_state
+from gemini_gateway.recorder.rows import (
+    CACHED_VALUES,
+    SECRET_HEADER_BYTES,
+    SECRET_QUERY,
+    mask_header,
+    new_id,
+    presented_tokens,
+)
+from gemini_gateway.redaction import REDACTOR, forms_bytes, mask_secret
 
 Wire = tuple[Any, ...]
+# An exchange as a frame to the writer process carries it: its pickled wire tuple (the journal
+# entry's payload) and the tokens its caller presented (see Capture.presented).
+Entry = tuple[bytes, tuple[str, ...]]
 _LENGTH = struct.Struct("!I")
 
 
@@ -117,6 +128,28 @@ def from_wire(wire: Wire, ticket: int | None = None) -> Capture:
     )
 
 
+def entry_of(capture: Capture) -> Entry:
+    """What a frame carries of an exchange: its journal entry's bytes when it was sealed and has not
+    changed since (see Recorder.seal), else its wire tuple pickled here."""
+    if capture.sealed is not None and capture.sealed_as == sealed_state(capture):
+        return capture.sealed, capture.presented
+    try:
+        wire = to_wire(capture, capture.record_id or new_id())
+        return pickle.dumps(wire, protocol=pickle.HIGHEST_PROTOCOL), ()
+    except Exception:
+        if capture.sealed is None:
+            raise
+        return capture.sealed, capture.presented  # as it was when its last byte left
+
+
+def capture_of(entry: Entry, ticket: int | None = None) -> Capture:
+    """The capture again, on the other side of a frame (or of this side's spool)."""
+    payload, presented = entry
+    capture = from_wire(pickle.loads(payload), ticket)
+    capture.presented = presented
+    return capture
+
+
 def frame(message: Any) -> bytes:
     payload = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
     return _LENGTH.pack(len(payload)) + payload
@@ -140,31 +173,39 @@ async def read_frame(reader: asyncio.StreamReader) -> Any:
 # Where `to_wire` puts what a client's credentials can be in (see `from_wire` for the whole order).
 _QUERY, _HEADERS, _EVENTS, _REQUEST_BODY, _RESPONSE_HEADERS, _RESPONSE_BODY = 5, 6, 19, 20, 23, 24
 _PATH, _ROUTE, _MODEL = 4, 9, 10  # names a client chose: its token may stand there (swapped variables)
+_masked_values: dict[tuple[bytes, bytes], bytes] = {}
+_SECRET_QUERY_BYTES = tuple(name.encode() for name in SECRET_QUERY)
 
 
-def masked_for_disk(wire: Wire) -> Wire:
-    """The wire with the caller's credentials masked, for the crash journal: it lies on disk until
-    its record is stored, and no token may be kept there in full. This runs on the request path,
-    so it does only what that needs (a few microseconds): credential headers and query parameters
-    masked, a presented token found by substring search and replaced wherever else it stands. The
-    record built from it later masks everything else, as from the raw wire (masking what is
-    masked changes nothing)."""
+def masked_for_disk(wire: Wire) -> tuple[Wire, tuple[str, ...]]:
+    """The wire with the caller's credentials masked, for the crash journal, and the tokens the
+    caller presented. The journal lies on disk until its record is stored, and no token may be kept
+    there in full. This runs on the request path, so it does only what that needs (a few
+    microseconds): credential headers masked (remembered per value: a client presents the same
+    token call after call), a presented token found by substring search in each of the forms
+    Google or a client may print it in and replaced wherever else it stands. The record built from
+    it later masks everything else, as from the raw wire (masking what is masked changes nothing);
+    the writer process is handed the presented tokens beside it (in memory, never on disk), so
+    that its records mask them as thoroughly as records built from the raw wire."""
     raw_headers, raw_query = wire[_HEADERS], wire[_QUERY]
     presented = presented_tokens(raw_headers, raw_query)
-    tokens = [(t.encode("latin-1"), mask_secret(t).encode("latin-1")) for t in presented]
+    text_forms, body_forms = _forms_of(presented) if presented else ((), ())
     safe = list(wire)
-    for at in (_HEADERS, _RESPONSE_HEADERS):
-        safe[at] = _headers_for_disk(safe[at], tokens)
+    safe[_HEADERS] = _headers_for_disk(raw_headers, text_forms)
+    safe[_RESPONSE_HEADERS] = _headers_for_disk(safe[_RESPONSE_HEADERS], text_forms)
     if raw_query:
         lowered = raw_query.lower()
-        if any(name.encode() in lowered for name in SECRET_QUERY):
+        # Every SECRET_QUERY name holds "key" or "token": most queries ("alt=sse") stop at that.
+        if (b"key" in lowered or b"token" in lowered) and any(
+            name in lowered for name in _SECRET_QUERY_BYTES
+        ):
             pairs = parse_qsl(raw_query.decode("latin-1"), keep_blank_values=True)
             clean = [(k, mask_secret(v) if k.lower() in SECRET_QUERY else v) for k, v in pairs]
             safe[_QUERY] = urlencode(clean).encode("latin-1")
-        safe[_QUERY] = _without(safe[_QUERY], tokens)
-    if tokens:
+        safe[_QUERY] = _without(safe[_QUERY], text_forms)
+    if body_forms:
         for at in (_REQUEST_BODY, _RESPONSE_BODY):
-            safe[at] = _without(safe[at], tokens)
+            safe[at] = _without(safe[at], body_forms)
         for at in (_PATH, _ROUTE, _MODEL):
             name = safe[at]
             if name:
@@ -172,35 +213,58 @@ def masked_for_disk(wire: Wire) -> Wire:
                     if token in name:
                         name = name.replace(token, mask_secret(token))
                 safe[at] = name
-        if safe[_EVENTS]:
-            safe[_EVENTS] = [_without(event, tokens) for event in safe[_EVENTS]]
-    return tuple(safe)
+        events = safe[_EVENTS]
+        if events and _holds(b"\n".join(events), body_forms):  # one search for all, not one per event
+            safe[_EVENTS] = [_without(event, body_forms) for event in events]
+    return tuple(safe), tuple(presented)
+
+
+@functools.lru_cache(maxsize=256)
+def _forms_of(
+    presented: frozenset[str],
+) -> tuple[tuple[tuple[bytes, bytes], ...], tuple[tuple[bytes, bytes], ...]]:
+    """The presented tokens' forms as header and query bytes (latin-1) and as body bytes (utf-8)."""
+    text = tuple(pair for token in presented for pair in forms_bytes(token, "latin-1"))
+    body = tuple(pair for token in presented for pair in forms_bytes(token, "utf-8"))
+    return text, body
 
 
 def _headers_for_disk(
-    headers: list[tuple[bytes, bytes]], tokens: list[tuple[bytes, bytes]]
+    headers: list[tuple[bytes, bytes]], forms: tuple[tuple[bytes, bytes], ...]
 ) -> list[tuple[bytes, bytes]]:
     """ASGI header names are lower case already; most headers are passed on as they are."""
     clean = headers
     for at, (key, value) in enumerate(headers):
         if key in SECRET_HEADER_BYTES:
-            masked = mask_header(key.decode("latin-1"), value.decode("latin-1")).encode("latin-1")
-        else:
+            try:
+                masked = _masked_values[key, value]
+            except KeyError:
+                masked = mask_header(key.decode("latin-1"), value.decode("latin-1")).encode("latin-1")
+                if len(_masked_values) >= CACHED_VALUES:
+                    _masked_values.clear()
+                _masked_values[key, value] = masked
+        elif forms:
             masked = value
-            for token, mask in tokens:  # a plain loop: no generator per header on the request path
-                if token in masked:
-                    masked = masked.replace(token, mask)
-            if masked is value:
-                continue
+            for form, mask in forms:  # a plain loop: no generator per header on the request path
+                if form in masked:
+                    masked = masked.replace(form, mask)
+        else:
+            continue
+        if masked == value:
+            continue
         if clean is headers:
             clean = list(headers)
         clean[at] = (key, masked)
     return clean
 
 
-def _without(data: bytes | None, tokens: list[tuple[bytes, bytes]]) -> bytes | None:
+def _holds(data: bytes, forms: tuple[tuple[bytes, bytes], ...]) -> bool:
+    return any(form in data for form, _ in forms)
+
+
+def _without(data: bytes | None, forms: tuple[tuple[bytes, bytes], ...]) -> bytes | None:
     if data:
-        for token, masked in tokens:
-            if token in data:
-                data = data.replace(token, masked)
+        for form, masked in forms:
+            if form in data:
+                data = data.replace(form, masked)
     return data

@@ -25,7 +25,8 @@ from typing import Any
 
 from gemini_gateway import redaction
 from gemini_gateway.recorder.inline import InlineSink
-from gemini_gateway.recorder.wire import frame, from_wire, read_frame
+from gemini_gateway.recorder.queue import RecordQueue
+from gemini_gateway.recorder.wire import Entry, capture_of, frame, read_frame
 from gemini_gateway.settings import Settings
 
 log = logging.getLogger("gemini_gateway.recorder")
@@ -34,8 +35,11 @@ READ_LIMIT = 1 << 20
 
 
 class Worker:
-    def __init__(self, sink: InlineSink, output: asyncio.WriteTransport, baseline: int) -> None:
+    def __init__(
+        self, sink: InlineSink, queue: RecordQueue, output: asyncio.WriteTransport, baseline: int
+    ) -> None:
         self.sink = sink
+        self.queue = queue
         self.output = output
         self.loop = asyncio.get_running_loop()
         self.outstanding: dict[int, int] = {}  # frame number -> records not settled yet
@@ -44,11 +48,20 @@ class Worker:
         self._reported: dict[str, Any] = {}
         sink.settled = self._on_settled
 
-    def receive(self, batch: int, wires: list[Any]) -> None:
-        self.outstanding[batch] = len(wires)
-        for wire in wires:
-            self.sink.write(from_wire(wire, batch))  # the frame number is its ticket (see sink.py)
-        if not wires:
+    def receive(self, batch: int, entries: list[Entry]) -> None:
+        self.outstanding[batch] = len(entries)
+        for entry in entries:
+            try:
+                capture = capture_of(entry, batch)  # the frame number is its ticket (see sink.py)
+            except Exception as exc:  # never the whole frame for one exchange
+                log.error("an exchange in frame %d could not be read: %s: %s", batch, type(exc).__name__, exc)
+                self.sink.counters["lost"] += 1
+                self.sink.last_lost = f"unreadable in frame {batch}: {type(exc).__name__}: {exc}"[:500]
+                self.outstanding[batch] -= 1
+                continue
+            if not self.queue.put(capture):
+                self.sink.overflow(capture)
+        if not self.outstanding[batch]:
             self._advance()
 
     def _on_settled(self, frames: Counter[int]) -> None:
@@ -123,8 +136,9 @@ async def _serve(reader: asyncio.StreamReader, output: asyncio.WriteTransport) -
 
     sink = InlineSink(settings)
     sink.migrate_own_store = not migrated
-    worker = Worker(sink, output, baseline)
-    await sink.start(None)  # opens its own store; replays what an earlier crash spooled
+    queue = RecordQueue(settings.recording_queue_size)
+    worker = Worker(sink, queue, output, baseline)
+    await sink.start(None, queue)  # opens its own store; replays what an earlier crash spooled
     worker.report()
     reporter = asyncio.create_task(worker.report_periodically())
     try:
