@@ -16,25 +16,17 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from gemini_gateway.backends.executor_protocol import UPLOAD_FRAME_BYTES
+from gemini_gateway.backends.executor_protocol import RESOURCE_CAPABILITIES, UPLOAD_FRAME_BYTES
 from gemini_gateway.backends.executor_relay import FrameReader, frame
 from gemini_gateway.backends.executor_relay_resources import body_key, signed_body, verified_body
 from gemini_gateway.errors import ClientGone, RequestError
 from gemini_gateway.fake_upstream import FakeState
 from tests.backends.test_executor_protocol import EXEC_KEY, TOKEN, PyExecutor, executor, wait_until
+from tests.uploads import resumable_start
 
 ONLY_EXECUTORS = {"executor_tokens": [TOKEN], "gemini_api_keys": []}
-RESOURCES = [
-    "generateContent",
-    "files.upload",
-    "files.get",
-    "files.list",
-    "files.delete",
-    "cachedContents.create",
-    "cachedContents.get",
-    "cachedContents.list",
-    "cachedContents.delete",
-]
+# Every capability a tab may take on (cachedContents.patch is covered by the tab's own tests).
+RESOURCES = ["generateContent", *sorted(RESOURCE_CAPABILITIES - {"cachedContents.patch"})]
 MODEL = "gemini-2.5-flash"
 LONG_TEXT = "The lighthouse keeper logged every passing ship by name. " * 120
 UPLOAD = "/upload/v1beta/files"
@@ -84,12 +76,7 @@ async def test_files_and_caches_of_a_tab_work_from_every_replica(
             start = await client.post(
                 b.url + UPLOAD,
                 json={"file": {"displayName": "notes"}},
-                headers={
-                    "X-Goog-Upload-Protocol": "resumable",
-                    "X-Goog-Upload-Command": "start",
-                    "X-Goog-Upload-Header-Content-Length": str(len(data)),
-                    "X-Goog-Upload-Header-Content-Type": "text/plain",
-                },
+                headers=resumable_start(len(data), "text/plain"),
             )
             assert start.status_code == 200, start.text
             assert start.headers["x-gateway-credential"] == "tab"

@@ -23,6 +23,7 @@ from tests.servers import spawn_cli, stop_cli, wait_answering
 from tests.store.conftest import server_urls  # noqa: F401  (the fixture)
 from tests.store.dbservers import drop_database
 from tests.store.test_migration_lock import START_SECONDS, fresh_url
+from tests.uploads import resumable_start
 
 MODEL = "gemini-2.5-flash"
 GEN = f"/v1beta/models/{MODEL}:generateContent"
@@ -110,12 +111,7 @@ async def test_a_tab_and_an_upload_through_a_balancer_over_three_serve_processes
             start = await client.post(
                 "/upload/v1beta/files",
                 json={"file": {"displayName": "gannets"}},
-                headers={
-                    "X-Goog-Upload-Protocol": "resumable",
-                    "X-Goog-Upload-Command": "start",
-                    "X-Goog-Upload-Header-Content-Length": str(len(data)),
-                    "X-Goog-Upload-Header-Content-Type": "text/plain",
-                },
+                headers=resumable_start(len(data), "text/plain"),
             )
             assert start.status_code == 200, start.text
             upload_url = start.headers["x-goog-upload-url"]  # the balancer's address: the next replica
