@@ -44,7 +44,7 @@ def is_empty_answer(body: bytes) -> bool:
 
 def holds_parts(payloads: Iterable[bytes]) -> bool:
     """Whether any stream event of these may carry content (cheap: a byte search)."""
-    return any(PARTS in payload for payload in payloads)
+    return any(payload.find(PARTS) >= 0 for payload in payloads)  # find: see is_empty_answer
 
 
 def is_empty_stream(payloads: list[bytes]) -> bool:
