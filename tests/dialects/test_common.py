@@ -17,6 +17,7 @@ from gemini_gateway.dialects.common import (
     finish_kind,
     function_call_part,
     function_response_part,
+    new_id,
     opt_int,
     opt_num,
     parse_arguments,
@@ -45,6 +46,23 @@ def test_signature_survives_the_call_id(prefix: str) -> None:
     assert ref is not None
     assert ref.signature is not None and base64.b64decode(ref.signature) == base64.b64decode(SIGNATURE)
     assert ref.gemini_id is None
+
+
+def test_new_ids_have_their_size_and_a_forked_child_does_not_repeat_its_parent() -> None:
+    ids = {new_id("chatcmpl-") for _ in range(10_000)}
+    assert len(ids) == 10_000
+    assert all(len(i) == len("chatcmpl-") + 24 and int(i[9:], 16) >= 0 for i in ids)
+    assert len(new_id("x", 4)) == 9
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child's next id, to compare with the parent's next one
+        os.write(write, new_id("").encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    os.close(write)
+    child = os.read(read, 64).decode()
+    os.close(read)
+    assert child != new_id("")
 
 
 def test_ids_are_unique_and_unsigned_ids_are_still_recognised() -> None:

@@ -14,8 +14,9 @@ Google's documented bypass value instead.
 
 from __future__ import annotations
 
+import os
+import random
 import re
-import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
@@ -153,8 +154,17 @@ def json_text(value: object) -> str:
 # --- ids and thought signatures ------------------------------------------------------------------
 
 
+# Ids a client sees (`chatcmpl-...`, `msg_...`, tool-call ids) need to be unique, not secret: a
+# generator seeded from the OS once per process gives them without the getrandom() syscall that
+# `secrets` makes per id (a few per call, on every OpenAI and Anthropic answer). Reseeded in a
+# forked child, which would otherwise repeat its parent's ids.
+_IDS = random.Random(os.urandom(32))
+os.register_at_fork(after_in_child=lambda: _IDS.seed(os.urandom(32)))
+
+
 def new_id(prefix: str, size: int = 12) -> str:
-    return prefix + secrets.token_hex(size)
+    """`prefix` and `size` random bytes in hex."""
+    return f"{prefix}{_IDS.getrandbits(size * 8):0{size * 2}x}"
 
 
 _GEMINI_ID_OK = re.compile(r"[A-Za-z0-9-]{1,64}")
@@ -173,7 +183,7 @@ class CallRef:
 
 
 def encode_call_id(prefix: str, signature: str | None = None, gemini_id: str | None = None) -> str:
-    core = f"i-{gemini_id}" if gemini_id and _GEMINI_ID_OK.fullmatch(gemini_id) else secrets.token_hex(12)
+    core = f"i-{gemini_id}" if gemini_id and _GEMINI_ID_OK.fullmatch(gemini_id) else new_id("")
     sig = ""
     if signature and _B64_CHARS.fullmatch(signature):
         sig = signature.rstrip("=").translate(_TO_URLSAFE)
