@@ -90,10 +90,10 @@ async def _embeddings(request: DialectRequest) -> None:
     call = parse_embeddings_request(
         await request.json(), aliases=settings.model_aliases, suffixes=settings.model_suffixes
     )
-    request.use_model(call.model)
+    model = request.use_model(call.model)
     answers = []
     for batch in call.batches:
-        upstream = UpstreamCall("batchEmbedContents", call.model, orjson.dumps(batch))
+        upstream = UpstreamCall("batchEmbedContents", model, orjson.dumps(batch))
         reply = await request.gateway.dispatcher.unary(upstream, request.exchange)
         answers.append(decode_answer(reply.body))
     await request.answer_json(render_embeddings_response(answers, call))
@@ -113,12 +113,12 @@ async def _images(request: DialectRequest) -> None:
 
 async def answer_images(request: DialectRequest, call: ImagesCall) -> None:
     """One upstream call per image asked for (generations and edits alike), answered together."""
-    request.use_model(call.model)
+    model = request.use_model(call.model)
     body = orjson.dumps(call.request)
     answers = []
     for _ in range(call.calls):
         reply = await request.gateway.dispatcher.unary(
-            UpstreamCall(call.method, call.model, body), request.exchange
+            UpstreamCall(call.method, model, body), request.exchange
         )
         answers.append(decode_answer(reply.body))
     await request.answer_json(render_images_response(answers, call, created=int(time.time())))
@@ -133,8 +133,8 @@ async def _speech(request: DialectRequest) -> None:
     call = parse_speech_request(
         await request.json(), aliases=settings.model_aliases, suffixes=settings.model_suffixes
     )
-    request.use_model(call.model)
-    upstream = UpstreamCall("generateContent", call.model, orjson.dumps(call.request))
+    model = request.use_model(call.model)
+    upstream = UpstreamCall("generateContent", model, orjson.dumps(call.request))
     reply = await request.gateway.dispatcher.unary(upstream, request.exchange)
     audio, content_type = render_speech_audio(decode_answer(reply.body), call)
     await request.answer_bytes(audio, content_type)
