@@ -142,7 +142,9 @@ async def _speech(request: DialectRequest) -> None:
 
 def _wants_gemini(scope: Scope) -> bool:
     """`GET /v1/models` is both Google's and OpenAI's route: Google clients send their key differently."""
-    if b"key=" in scope.get("query_string", b"") or b"page" in scope.get("query_string", b""):
+    query: bytes = scope.get("query_string", b"")
+    # find, not `in`: `bytes in bytes` raises and clears a TypeError inside on CPython 3.11.
+    if query.find(b"key=") >= 0 or query.find(b"page") >= 0:
         return True
     return any(name == b"x-goog-api-key" for name, _ in scope["headers"])
 
