@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from gemini_gateway.backends.base import UpstreamCall
 from gemini_gateway.errors import RequestError
 from gemini_gateway.resource_names import (
     api_version,
@@ -59,7 +58,7 @@ def test_real_model_names_pass_unchanged(model: str) -> None:
     assert model_id(model) == model
     assert model_id(f"models/{model}") == model
     assert model_id(f"publishers/google/models/{model}") == model
-    assert model_segment(model) == model  # nothing in the grammar needs encoding
+    assert model_segment(model_id(model)) == model  # nothing in the grammar needs encoding
 
 
 @pytest.mark.parametrize("model", REFUSED)
@@ -70,8 +69,12 @@ def test_names_that_could_reshape_a_url_are_a_400(model: str) -> None:
         assert raised.value.status_code == 400
     with pytest.raises(RequestError):
         bare_model_id(model)
-    with pytest.raises(RequestError):
-        UpstreamCall("generateContent", model)
+
+
+def test_a_call_that_names_no_model_gets_the_400_of_an_empty_name() -> None:
+    with pytest.raises(RequestError) as raised:
+        model_segment(None)
+    assert raised.value.status_code == 400 and "is not a model name" in raised.value.message
 
 
 def test_a_prefix_is_taken_off_once() -> None:

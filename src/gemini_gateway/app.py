@@ -190,6 +190,7 @@ def create_app(settings: Settings | None = None, *, migrate_in_child: bool = Fal
             log.error("store unavailable, serving without it until it answers: %s", gateway.store_error)
         await start_affinity(gateway)  # owners of files and cached contents, from the store
         await start_admin(gateway)  # settings stored in the admin UI apply before anything reads them
+        settings = gateway.settings  # built again with the stored values (admin/stored.py)
         # The one place that chooses which transport serves which calls (see transport.build).
         transports = gateway.transports = build_transports(
             proxy=settings.upstream_proxy,

@@ -90,15 +90,25 @@ def token_from_scope(scope: Mapping[str, Any]) -> str | None:
         elif name in (b"x-goog-api-key", b"x-api-key") and value:
             return value.decode("latin-1").strip()
     query: bytes = scope.get("query_string", b"")
-    if b"key=" in query:
+    # find, not `in`: on CPython 3.11 `bytes in bytes` first tries the needle as an int, raising and
+    # clearing a TypeError on every request.
+    if query.find(b"key=") >= 0:
         for param, given in parse_qsl(query.decode("latin-1")):
             if param == "key" and given:
                 return given
     return None
 
 
+# Digests of tokens that identified a caller, so a client's every call is not a SHA-256 (2 % of a
+# call's CPU). Only tokens that matched are kept: a wrong one is never remembered, so senders of
+# made-up tokens cannot fill it. Bounded all the same (stored tokens are many); emptied when full.
+_KNOWN_DIGESTS_MAX = 256
+
+
 class Authenticator:
-    """Checks client and admin tokens by digest, so no token is compared or kept in clear longer than needed."""
+    """Checks client and admin tokens by digest, so no token is compared in clear; the tokens
+    kept in clear are those that identified a caller (`_known`, as the environment's are in the
+    settings), so a client presenting one again is not hashed again."""
 
     def __init__(self, gateway_tokens: Iterable[str], admin_token: str | None) -> None:
         self._clients: dict[str, ClientIdentity] = {}
@@ -110,6 +120,7 @@ class Authenticator:
         self._admin_digest = token_digest(admin_token) if admin_token else None
         if self._admin_digest:
             self._clients[self._admin_digest] = ClientIdentity(id="admin", tier="admin")
+        self._known: dict[str, str] = {}  # token -> digest, of tokens that identified a caller
         self.limiter = RateLimiter()
         self.brake = Brake()
 
@@ -134,7 +145,16 @@ class Authenticator:
     def identify(self, token: str | None) -> ClientIdentity | None:
         if token is None:
             return None
-        return self._clients.get(token_digest(token))
+        digest = self._known.get(token)
+        if digest is not None:  # a revoked token's digest is simply no longer in _clients
+            return self._clients.get(digest)
+        digest = token_digest(token)
+        identity = self._clients.get(digest)
+        if identity is not None:
+            if len(self._known) >= _KNOWN_DIGESTS_MAX:
+                self._known.clear()
+            self._known[token] = digest
+        return identity
 
     def client(self, scope: Mapping[str, Any]) -> ClientIdentity:
         """The caller of an API route, or RequestError 401 (no token) / 403 (wrong token)."""

@@ -22,6 +22,7 @@ from gemini_gateway.backends.base import UpstreamCall, UpstreamReply
 from gemini_gateway.context import Gateway
 from gemini_gateway.errors import GatewayError, RequestError, UpstreamError
 from gemini_gateway.exchange import Exchange
+from gemini_gateway.resource_names import ModelId
 
 log = logging.getLogger("gemini_gateway.models")
 LIST_PAGE = "1000"  # one page holds every model Google lists
@@ -73,7 +74,7 @@ async def all_models(
 
 
 async def one_model(
-    gateway: Gateway, exchange: Exchange, model: str, api_version: str = "v1beta"
+    gateway: Gateway, exchange: Exchange, model: ModelId, api_version: str = "v1beta"
 ) -> UpstreamReply:
     """`models.get` on the first kind that knows the model; the first kind's 404 when none does."""
     kinds = listing_kinds(gateway, "models.get")

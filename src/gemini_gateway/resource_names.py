@@ -33,7 +33,7 @@ into `..` or `?`, which the grammar then refuses.
 from __future__ import annotations
 
 import re
-from typing import Final
+from typing import Final, NewType
 from urllib.parse import quote
 
 from gemini_gateway.errors import RequestError
@@ -52,7 +52,13 @@ def _shown(value: str) -> str:
     return ascii(value[:80])
 
 
-def model_id(name: str) -> str:
+# A model id that passed the grammar: only `model_id` and `bare_model_id` make one, so a value of
+# this type (`UpstreamCall.model`) was checked once, where the request was parsed, and goes into a
+# URL as it is.
+ModelId = NewType("ModelId", str)
+
+
+def model_id(name: str) -> ModelId:
     """The bare model id in `name` (`gemini-2.5-flash`, `models/gemini-2.5-flash`), or a 400."""
     for prefix in _MODEL_PREFIXES:
         if name.startswith(prefix):
@@ -60,26 +66,21 @@ def model_id(name: str) -> str:
     return bare_model_id(name)
 
 
-# Model ids that passed the grammar. One call checks its model where the route reads it, where
-# the `UpstreamCall` is built and where the backend puts it in a URL: each a set lookup after the
-# first. Bounded, since clients choose the names; emptied when full.
-_GOOD_MODEL_IDS: set[str] = set()
-_GOOD_MODEL_IDS_MAX = 1024
-
-
-def bare_model_id(model: str) -> str:
+def bare_model_id(model: str) -> ModelId:
     """`model` itself if it is a model id (no prefix), or a 400."""
-    if model in _GOOD_MODEL_IDS:
-        return model
     if MODEL_ID.fullmatch(model) is None:
         raise RequestError(
             f"model {_shown(model)} is not a model name: a model id is letters, digits, '.', '-' "
             "and '_' (e.g. gemini-2.5-flash), optionally after 'models/'"
         )
-    if len(_GOOD_MODEL_IDS) >= _GOOD_MODEL_IDS_MAX:
-        _GOOD_MODEL_IDS.clear()
-    _GOOD_MODEL_IDS.add(model)
-    return model
+    return ModelId(model)
+
+
+def scope_of(name: str) -> ModelId:
+    """The quota scope a resource call carries as `UpstreamCall.model`: a collection's name
+    (`files`) or an id its route has checked. It keys cooldowns and never goes into a URL (a
+    resource call names its target apart, through `method_path`), so it is taken as it is."""
+    return ModelId(name)
 
 
 def resource_id(collection: str, value: str) -> str:
@@ -100,11 +101,11 @@ def segment(value: str) -> str:
     return quote(value, safe="")
 
 
-def model_segment(model: str | None) -> str:
-    """A model id as the path segment of `models/{id}`; refuses what `bare_model_id` refuses.
-    Every character the model grammar allows is unreserved, so percent-encoding would leave the id
-    as it is: it is the segment."""
-    return bare_model_id(model if model is not None else "")
+def model_segment(model: ModelId | None) -> str:
+    """A checked model id as the path segment of `models/{id}`: every character the grammar allows
+    is unreserved, so percent-encoding would leave it as it is. No model at all (a call that names
+    none where one is needed) is refused as `bare_model_id` refuses an empty name."""
+    return model if model is not None else bare_model_id("")
 
 
 def resource_path(name: str) -> str:

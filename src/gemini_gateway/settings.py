@@ -3,7 +3,8 @@
 Values come from (highest first) values stored from the admin UI (`load_settings(stored=...)`),
 init arguments, environment variables, the `.env` file, and defaults. List settings accept
 comma-separated strings (`GEMINI_API_KEYS=a,b,c`) as users of this kind of tool write them, as
-well as JSON lists.
+well as JSON lists. A Settings is not edited once built: an edit in the admin UI builds new ones
+(`with_stored`), which the gateway then serves with (admin/runtime.py).
 """
 
 from __future__ import annotations

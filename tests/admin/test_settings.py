@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 
+from gemini_gateway.backends.executor import ExecutorBackend
 from gemini_gateway.fake_upstream import FakeState
 from tests.admin.helpers import admin_client
 from tests.conftest import ADMIN_TOKEN, KEYS, GatewayFactory
@@ -131,9 +132,28 @@ def test_stored_value_overrides_env_and_says_so(
         assert item["overrides_env"] is True and item["environment_value"] == 2
         assert restarted.gateway.dispatcher.max_retries == 7
         assert restarted.gateway.settings.upstream_timeout == 120  # restart-only settings apply at start
+        # ... to what start-up builds after the stored values are read: the transports and backends
+        assert restarted.gateway.transports is not None and restarted.gateway.transports.read_timeout == 120
+        executor = restarted.gateway.dispatcher.backends["executor"]
+        assert isinstance(executor, ExecutorBackend) and executor.idle_timeout == 120
         reset = client.delete("/api/settings/max_retries")
         assert reset.status_code == 200
         assert restarted.gateway.dispatcher.max_retries == 2
         item = _settings(client)["max_retries"]
         assert item["source"] == "env" and item["overrides_env"] is False
         assert client.delete("/api/settings/max_retries").status_code == 409
+
+
+def test_an_edit_builds_new_settings_and_leaves_the_old_object_as_it_was(
+    gateway_factory: GatewayFactory, fake: FakeState
+) -> None:
+    with gateway_factory(max_retries=2) as running:
+        client = admin_client(running.url)
+        before = running.gateway.settings
+        assert client.put("/api/settings", json={"values": {"max_retries": 6}}).status_code == 200
+        after = running.gateway.settings
+        assert after is not before and (before.max_retries, after.max_retries) == (2, 6)
+        assert running.gateway.dispatcher.max_retries == 6
+        assert client.delete("/api/settings/max_retries").status_code == 200
+        assert running.gateway.settings.max_retries == 2 and after.max_retries == 6
+        assert running.gateway.dispatcher.max_retries == 2

@@ -4,6 +4,7 @@ and time an injected clock: batching, no echo, expiry of a silent replica, and R
 from __future__ import annotations
 
 import asyncio
+import time
 
 from gemini_gateway.pool.credential import Credential
 from gemini_gateway.pool.pool import CredentialPool
@@ -25,8 +26,12 @@ def pool() -> CredentialPool:
     return made
 
 
-async def flushed() -> None:
-    await asyncio.sleep(FLUSH_SECONDS * 2)  # the batch timer is a real loop timer
+async def flushed(side: LoadShare) -> None:
+    """Once `side`'s batch timer (a real loop timer) has fired: polled, with a bound."""
+    deadline = time.monotonic() + 60 * FLUSH_SECONDS
+    while side._soon is not None:
+        assert time.monotonic() < deadline, "the batch was never flushed"
+        await asyncio.sleep(FLUSH_SECONDS / 10)
 
 
 async def test_a_batch_carries_many_calls_and_reaches_the_other_pool() -> None:
@@ -38,14 +43,14 @@ async def test_a_batch_carries_many_calls_and_reaches_the_other_pool() -> None:
     a_pool.on_load = a_side.changed
     taken = [a_pool.acquire("m") for _ in range(4)]
     a_pool.release(taken[-1], "m", None)
-    await flushed()
+    await flushed(a_side)
     assert len(sent) == 1  # five changes, one message
     first, second, third = list(a_pool)
     assert b_pool.busy_elsewhere == {first.id: 1, second.id: 1, third.id: 1}
     assert b_pool.acquire("m").id == second.id  # all busy alike: the one A picked longest ago
     for credential in taken[:3]:
         a_pool.release(credential, "m", None)
-    await flushed()
+    await flushed(a_side)
     assert b_pool.busy_elsewhere == {}
     a_side.close()
     b_side.close()
@@ -61,10 +66,10 @@ async def test_turns_heard_are_not_sent_back() -> None:
     turns = {c.id: c.last_pick for c in a_pool if c.last_pick}
     b_side.received({"type": "load", "from": "a", "busy": {}, "turns": turns})
     b_side.changed()
-    await flushed()
+    await flushed(b_side)
     assert to_a == []
     b_pool.release(b_pool.acquire("m"), "m", None)
-    await flushed()
+    await flushed(b_side)
     assert len(to_a) == 1 and list(to_a[0]["turns"].values()) == [2]
     b_side.close()
 

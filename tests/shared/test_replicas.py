@@ -113,6 +113,21 @@ def test_a_token_created_or_revoked_on_one_replica_applies_on_all(replicas: Any,
             )
 
 
+def test_a_setting_edited_or_reset_on_one_replica_applies_on_the_other(replicas: Any) -> None:
+    # Without Redis: the other replica finds the change by polling the store's change stamps.
+    with replicas(2, max_retries=2) as (a, b):
+        values = {"max_retries": 6, "model_aliases": {"house-model": MODEL}}
+        assert httpx.put(f"{a.url}/api/settings", headers=ADMIN, json={"values": values}).status_code == 200
+        eventually(lambda: b.gateway.dispatcher.max_retries == 6, "max_retries applied on B")
+        assert b.gateway.settings.model_aliases == {"house-model": MODEL}
+        house = {"model": "house-model", "messages": [{"role": "user", "content": "hi"}]}
+        assert httpx.post(f"{b.url}/v1/chat/completions", json=house).status_code == 200
+        assert httpx.delete(f"{a.url}/api/settings/max_retries", headers=ADMIN).status_code == 200
+        eventually(lambda: b.gateway.dispatcher.max_retries == 2, "the reset applied on B")
+        after = b.gateway.settings
+        assert (after.max_retries, after.model_aliases) == (2, {"house-model": MODEL})
+
+
 def test_a_rate_limit_counts_calls_on_every_replica(replicas: Any, redis_url: str) -> None:
     with replicas(3, redis_url=redis_url) as running:
         made = httpx.post(

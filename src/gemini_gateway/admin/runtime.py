@@ -2,8 +2,9 @@
 
 Values come from defaults, then the environment (`.env` and variables), then values stored in the
 database from the admin UI, which win: `settings.StoredOverrides` is that source, so the values
-after an edit are the Settings built again (`settings.with_stored`); `apply` then carries them into
-the live settings object, which every component holds, and into the components that copied one.
+after an edit are the Settings built again (`settings.with_stored`, `stored.rebuilt`); `apply`
+makes that new object the gateway's settings (`gateway.settings`, which is read where a value is
+used, never kept) and carries the edited values into the components that copied one when built.
 `SPECS` says which settings can be edited here and whether an edit takes effect at once ("live")
 or at the next start; settings it does not list are shown read-only, so a setting added later is
 never editable by accident.
@@ -240,11 +241,12 @@ APPLIERS: dict[str, Callable[[Gateway], bool]] = {
 }
 
 
-def apply(gateway: Gateway, candidate: Settings, names: list[str]) -> dict[str, bool]:
-    """Copy `names` from `candidate` (the settings built again) into the live settings, and into
-    what copied them when it was built; True per name when it took effect now."""
-    for name in names:
-        setattr(gateway.settings, name, getattr(candidate, name))
+def apply(gateway: Gateway, settings: Settings, names: list[str]) -> dict[str, bool]:
+    """Make `settings` (built again from their sources) the gateway's, and carry `names`, the
+    values that changed, into what copied them when it was built; True per name when it took
+    effect now. The settings object is replaced, never edited: one that was handed out stays as it
+    was built."""
+    gateway.settings = settings
     effect: dict[str, bool] = {}
     for name in names:
         applier = APPLIERS.get(name)

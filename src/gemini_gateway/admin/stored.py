@@ -42,20 +42,28 @@ def rebuilt(state: AdminState, stored: dict[str, Any]) -> Settings:
         raise RequestError("; ".join(exc.problems), status_code=422) from None
 
 
-async def load_stored_settings(gateway: Gateway, state: AdminState) -> list[str]:
-    """Apply the settings stored in the database over the environment (at start-up)."""
-    assert gateway.database is not None
+def valid_stored(state: AdminState, raw: dict[str, Any], *, report: bool) -> dict[str, Any]:
+    """The stored values that validate, each over the environment's settings and the values before
+    it (one may name another's tier); a bad one is skipped (logged when `report`), never fatal."""
     valid: dict[str, Any] = {}
-    checked = gateway.settings  # each value checked over those before it: one may name another's tier
-    for name, raw in (await repo.load_settings(gateway.database)).items():
+    checked = state.base
+    for name, stored in raw.items():
         try:
-            value = from_store(state, raw)
-            checked = runtime.validate(checked, {name: value})  # a bad value is skipped, not fatal
+            value = from_store(state, stored)
+            checked = runtime.validate(checked, {name: value})
         except (RequestError, ValueError) as exc:
-            message = exc.message if isinstance(exc, RequestError) else str(exc)
-            log.error("ignoring the stored value of %s: %s", name, message)
+            if report:
+                message = exc.message if isinstance(exc, RequestError) else str(exc)
+                log.error("ignoring the stored value of %s: %s", name, message)
             continue
         valid[name] = value
+    return valid
+
+
+async def load_stored_settings(gateway: Gateway, state: AdminState) -> list[str]:
+    """Build the settings again with the values stored in the database (at start-up)."""
+    assert gateway.database is not None
+    valid = valid_stored(state, await repo.load_settings(gateway.database), report=True)
     try:
         settings = rebuilt(state, valid)
     except RequestError as exc:  # values fine alone that clash together: keep the environment's

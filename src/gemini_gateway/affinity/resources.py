@@ -36,6 +36,7 @@ from gemini_gateway.errors import (
 )
 from gemini_gateway.exchange import Exchange
 from gemini_gateway.pool.credential import Credential
+from gemini_gateway.resource_names import scope_of
 from gemini_gateway.timestamps import rfc3339_seconds
 
 FILES_SCOPE = "files"
@@ -94,7 +95,7 @@ async def on_credential(
     params: Mapping[str, str] | None = None,
     body: bytes = b"",
 ) -> ResourceReply:
-    call = UpstreamCall(method, model=scope_model, body=body, allowed=allowed)
+    call = UpstreamCall(method, model=scope_of(scope_model), body=body, allowed=allowed)
     return await gateway.dispatcher.run(
         call,
         exchange,

@@ -6,8 +6,8 @@ GenerateContentResponse JSON payload per event). Canonical form is Gemini's own 
 so the API-key backend forwards bytes; other backends (Code Assist, executors, page automation)
 wrap and unwrap around it.
 
-Building an `UpstreamCall` raises a 400 `RequestError` for a model that is not a model id (see
-`gemini_gateway.resource_names`); backends put `call.model` into URLs only as a path segment.
+`UpstreamCall.model` is a `ModelId`: checked against the grammar where the request was parsed (see
+`gemini_gateway.resource_names`), so backends put it into URLs as the path segment it is.
 
 Errors a backend raises (see `gemini_gateway.errors`):
 - `UpstreamError`       the upstream answered with an error status (body kept for pass-through)
@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar, Protocol, runtime_checkable
 
-from gemini_gateway.resource_names import bare_model_id
+from gemini_gateway.resource_names import ModelId
 
 if TYPE_CHECKING:
     from gemini_gateway.pool.credential import Credential
@@ -90,19 +90,13 @@ class UpstreamCall:
     """One Gemini-native call, independent of which credential serves it."""
 
     method: str  # a MODEL_METHODS name, or "models.list" / "models.get"
-    model: str | None = None  # bare id, e.g. "gemini-2.5-flash" (no "models/" prefix)
+    model: ModelId | None = None  # bare id, e.g. "gemini-2.5-flash" (no "models/" prefix), checked
     body: bytes = b""
     api_version: str = "v1beta"
     params: dict[str, str] = field(default_factory=dict)  # query parameters to forward (never a key)
     # Ids of the only credentials that may serve: the owner of a file or cached content the call
     # names lives in one project (see `gemini_gateway.affinity`). None = any credential.
     allowed: frozenset[str] | None = None
-
-    def __post_init__(self) -> None:
-        # The model goes into the upstream's URL: every call is checked against the grammar where
-        # it is built, so no backend ever sees a name that could reshape its request line.
-        if self.model is not None:
-            bare_model_id(self.model)
 
     @property
     def stream(self) -> bool:

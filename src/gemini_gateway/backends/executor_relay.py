@@ -46,6 +46,7 @@ from gemini_gateway.errors import (
     UpstreamUnreachable,
 )
 from gemini_gateway.pool.credential import Credential
+from gemini_gateway.resource_names import bare_model_id
 from gemini_gateway.transport.lazy import LazyAiohttpTransport
 
 RELAY_PATH = "/internal/executors/relay"
@@ -157,7 +158,7 @@ def read_call(described: str, body: bytes) -> tuple[str, UpstreamCall]:
         params = {str(k): str(v) for k, v in dict(meta.get("params") or {}).items()}
         call = UpstreamCall(
             method=str(meta["method"]),
-            model=None if meta.get("model") is None else str(meta["model"]),
+            model=None if meta.get("model") is None else bare_model_id(str(meta["model"])),
             body=body,
             api_version=str(meta.get("api_version") or "v1beta"),
             params=params,

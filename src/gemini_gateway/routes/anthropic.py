@@ -57,10 +57,10 @@ async def count_tokens(scope: Scope, receive: Receive, send: Send) -> None:
 
 async def _count_tokens(request: DialectRequest) -> None:
     settings = request.gateway.settings
-    model, body = parse_count_tokens_request(
+    name, body = parse_count_tokens_request(
         await request.json(), aliases=settings.model_aliases, suffixes=settings.model_suffixes
     )
-    request.use_model(model)
+    model = request.use_model(name)
     reply = await request.gateway.dispatcher.unary(
         UpstreamCall("countTokens", model, orjson.dumps(body)), request.exchange
     )

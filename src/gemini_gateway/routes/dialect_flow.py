@@ -28,7 +28,7 @@ from gemini_gateway.dialects.generation import with_default_safety
 from gemini_gateway.dialects.media import RemoteImage, substitute_remote_images
 from gemini_gateway.errors import GatewayError, RequestError
 from gemini_gateway.exchange import Exchange, get_exchange
-from gemini_gateway.resource_names import bare_model_id
+from gemini_gateway.resource_names import ModelId, bare_model_id
 from gemini_gateway.routes.asgi import (
     DisconnectGuard,
     Headers,
@@ -107,15 +107,16 @@ class DialectRequest:
         if names:
             self.exchange.dropped_tools = ",".join(names)
 
-    def use_model(self, model: str) -> None:
-        """Note the model for records, and refuse it if it is no model id or this client's token may
-        not use it."""
+    def use_model(self, model: str) -> ModelId:
+        """The model checked once for the whole call (the `UpstreamCall` carries it to the backend's
+        URL): refused if it is no model id or this client's token may not use it; noted for records."""
         try:
-            bare_model_id(model)
+            checked = bare_model_id(model)
         except RequestError as exc:
             raise ParamError("model", exc.message) from None
-        self.client.check_model(model)
-        self.exchange.model = model
+        self.client.check_model(checked)
+        self.exchange.model = checked
+        return checked
 
     async def inline_remote_media(self, request: JSON, images: Sequence[RemoteImage]) -> JSON:
         """Fetch http(s) images the client referenced and inline them (Gemini cannot fetch them)."""
@@ -326,13 +327,13 @@ def translated(
         settings = request.gateway.settings
         body = await request.json()
         call = parse_request(body, aliases=settings.model_aliases, suffixes=settings.model_suffixes)
-        request.use_model(call.model)
+        model = request.use_model(call.model)
         request.note_dropped_tools(call.dropped_tools)
         generate = with_default_safety(call.request, settings.safety_settings)
         upstream = orjson.dumps(await request.inline_remote_media(generate, call.remote_images))
         method = "streamGenerateContent" if call.stream else "generateContent"
         ids = Translated(call, new_id(id_prefix, 24), int(time.time()))
-        return UpstreamCall(method, call.model, upstream), ids
+        return UpstreamCall(method, model, upstream), ids
 
     return parse
 

@@ -37,7 +37,7 @@ from gemini_gateway.context import Gateway, gateway_of
 from gemini_gateway.errors import ClientGone, GatewayError, RequestError, UpstreamUnreachable
 from gemini_gateway.exchange import Exchange, get_exchange
 from gemini_gateway.pool.credential import Credential
-from gemini_gateway.resource_names import RESOURCE_ID, api_version, resource_id
+from gemini_gateway.resource_names import RESOURCE_ID, api_version, resource_id, scope_of
 from gemini_gateway.routes.asgi import ASGIEndpoint, Receive, Scope, Send, read_body
 from gemini_gateway.routes.errors import send_error
 from gemini_gateway.routes.files import (
@@ -198,7 +198,9 @@ async def _start(gateway: Gateway, exchange: Exchange, scope: Scope, receive: Re
             raise UpstreamUnreachable("the upstream started an upload without giving an upload URL")
         return reply
 
-    call = UpstreamCall("fileSearchStores.upload", model=STORES_SCOPE, allowed=frozenset({credential.id}))
+    call = UpstreamCall(
+        "fileSearchStores.upload", model=scope_of(STORES_SCOPE), allowed=frozenset({credential.id})
+    )
     reply = await gateway.dispatcher.run(call, exchange, perform)
     session = affinity_of(gateway).uploads.open(
         reply.headers["x-goog-upload-url"], reply.credential_id, exchange.client_id or ""

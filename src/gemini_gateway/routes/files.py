@@ -31,7 +31,7 @@ from gemini_gateway.errors import (
 )
 from gemini_gateway.exchange import Exchange, get_exchange
 from gemini_gateway.pool.credential import Credential
-from gemini_gateway.resource_names import api_version, resource_id
+from gemini_gateway.resource_names import api_version, resource_id, scope_of
 from gemini_gateway.routes.asgi import (
     ASGIEndpoint,
     Headers,
@@ -145,7 +145,7 @@ async def _start(
             raise UpstreamUnreachable("the upstream started an upload without giving an upload URL")
         return reply
 
-    call = UpstreamCall("files.upload", model=FILES_SCOPE, body=body)
+    call = UpstreamCall("files.upload", model=scope_of(FILES_SCOPE), body=body)
     reply = await gateway.dispatcher.run(call, exchange, perform)
     upstream_url = reply.headers["x-goog-upload-url"]
     session = affinity_of(gateway).uploads.open(upstream_url, reply.credential_id, client_id)
@@ -176,7 +176,7 @@ async def _continue(
     commands = headers.get("x-goog-upload-command", "").lower()
     has_body = "upload" in commands and headers.get("content-length") != "0"
     chunks = body_chunks(receive, UPLOAD_LIMIT) if has_body else None
-    call = UpstreamCall("files.upload", model=FILES_SCOPE, allowed=frozenset({credential.id}))
+    call = UpstreamCall("files.upload", model=scope_of(FILES_SCOPE), allowed=frozenset({credential.id}))
     reply = await gateway.dispatcher.run(
         call,
         exchange,
@@ -202,7 +202,7 @@ async def _upload_whole(
     headers = _upload_headers(scope)
     chunks = body_chunks(receive, UPLOAD_LIMIT)
     target = f"upload/{api_version(scope['path'])}/files"
-    call = UpstreamCall("files.upload", model=FILES_SCOPE, allowed=frozenset({chosen.id}))
+    call = UpstreamCall("files.upload", model=scope_of(FILES_SCOPE), allowed=frozenset({chosen.id}))
     reply = await gateway.dispatcher.run(
         call,
         exchange,

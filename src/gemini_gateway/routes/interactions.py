@@ -46,7 +46,7 @@ from gemini_gateway.context import Gateway, gateway_of
 from gemini_gateway.errors import GatewayError, RequestError, StreamCut, interactions_code
 from gemini_gateway.exchange import Exchange, get_exchange
 from gemini_gateway.pool.credential import Credential
-from gemini_gateway.resource_names import api_version, model_id, resource_id
+from gemini_gateway.resource_names import api_version, model_id, resource_id, scope_of
 from gemini_gateway.routes.asgi import (
     ASGIEndpoint,
     DisconnectGuard,
@@ -119,7 +119,7 @@ async def create(
     request = parse_json_object(body)
     model, agent = request.get("model"), request.get("agent")
     if isinstance(model, str) and model:
-        scope_model = model_id(model)  # the model's own quota: an interaction spends it
+        scope_model: str = model_id(model)  # the model's own quota: an interaction spends it
     elif isinstance(agent, str) and agent:
         scope_model = resource_id("agents", agent)
     else:
@@ -263,7 +263,7 @@ async def _open(
     params: dict[str, str] | None = None,
 ) -> ResourceStream:
     """Open an event stream on the first credential that accepts it (failover until then)."""
-    call = UpstreamCall(method, model=scope_model, body=body, allowed=allowed)
+    call = UpstreamCall(method, model=scope_of(scope_model), body=body, allowed=allowed)
     return await gateway.dispatcher.run(
         call,
         exchange,

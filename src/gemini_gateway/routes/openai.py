@@ -90,10 +90,10 @@ async def _embeddings(request: DialectRequest) -> None:
     call = parse_embeddings_request(
         await request.json(), aliases=settings.model_aliases, suffixes=settings.model_suffixes
     )
-    request.use_model(call.model)
+    model = request.use_model(call.model)
     answers = []
     for batch in call.batches:
-        upstream = UpstreamCall("batchEmbedContents", call.model, orjson.dumps(batch))
+        upstream = UpstreamCall("batchEmbedContents", model, orjson.dumps(batch))
         reply = await request.gateway.dispatcher.unary(upstream, request.exchange)
         answers.append(decode_answer(reply.body))
     await request.answer_json(render_embeddings_response(answers, call))
@@ -113,12 +113,12 @@ async def _images(request: DialectRequest) -> None:
 
 async def answer_images(request: DialectRequest, call: ImagesCall) -> None:
     """One upstream call per image asked for (generations and edits alike), answered together."""
-    request.use_model(call.model)
+    model = request.use_model(call.model)
     body = orjson.dumps(call.request)
     answers = []
     for _ in range(call.calls):
         reply = await request.gateway.dispatcher.unary(
-            UpstreamCall(call.method, call.model, body), request.exchange
+            UpstreamCall(call.method, model, body), request.exchange
         )
         answers.append(decode_answer(reply.body))
     await request.answer_json(render_images_response(answers, call, created=int(time.time())))
@@ -133,8 +133,8 @@ async def _speech(request: DialectRequest) -> None:
     call = parse_speech_request(
         await request.json(), aliases=settings.model_aliases, suffixes=settings.model_suffixes
     )
-    request.use_model(call.model)
-    upstream = UpstreamCall("generateContent", call.model, orjson.dumps(call.request))
+    model = request.use_model(call.model)
+    upstream = UpstreamCall("generateContent", model, orjson.dumps(call.request))
     reply = await request.gateway.dispatcher.unary(upstream, request.exchange)
     audio, content_type = render_speech_audio(decode_answer(reply.body), call)
     await request.answer_bytes(audio, content_type)
@@ -142,7 +142,9 @@ async def _speech(request: DialectRequest) -> None:
 
 def _wants_gemini(scope: Scope) -> bool:
     """`GET /v1/models` is both Google's and OpenAI's route: Google clients send their key differently."""
-    if b"key=" in scope.get("query_string", b"") or b"page" in scope.get("query_string", b""):
+    query: bytes = scope.get("query_string", b"")
+    # find, not `in`: `bytes in bytes` raises and clears a TypeError inside on CPython 3.11.
+    if query.find(b"key=") >= 0 or query.find(b"page") >= 0:
         return True
     return any(name == b"x-goog-api-key" for name, _ in scope["headers"])
 

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from gemini_gateway.admin import repo, runtime
 from gemini_gateway.admin.credentials import KEY_KINDS
 from gemini_gateway.admin.state import admin_state
-from gemini_gateway.admin.stored import from_store, identity_of
+from gemini_gateway.admin.stored import identity_of, rebuilt, valid_stored
 from gemini_gateway.context import Gateway
 from gemini_gateway.errors import RequestError
 from gemini_gateway.pool.credential import Credential
@@ -35,17 +35,21 @@ async def settings(gateway: Gateway) -> None:
     assert gateway.database is not None
     state = admin_state(gateway)
     stored = await repo.load_settings(gateway.database)
-    for name, raw in stored.items():
-        try:
-            candidate = runtime.validate(gateway.settings, {name: from_store(state, raw)})
-        except (RequestError, ValueError):
-            continue  # logged at start-up; a bad stored value stays ignored
-        if getattr(candidate, name) != getattr(gateway.settings, name):
-            runtime.apply(gateway, candidate, [name])
-        state.stored_settings[name] = getattr(candidate, name)
-    for name in [n for n in state.stored_settings if n not in stored]:  # reset on another replica
-        runtime.apply(gateway, state.base, [name])
-        del state.stored_settings[name]
+    valid = valid_stored(state, stored, report=False)
+    # A stored value this replica cannot take (another key, a newer version's) was logged at
+    # start-up: the value it holds stays, and a clash of values keeps what serves.
+    kept = {n: v for n, v in state.stored_settings.items() if n in stored and n not in valid}
+    valid = {**kept, **valid}
+    try:
+        settings = rebuilt(state, valid)
+    except RequestError:
+        return
+    current = gateway.settings
+    # Values stored or reset on another replica, which the components that copied them must take.
+    names = [n for n in {**state.stored_settings, **valid} if getattr(settings, n) != getattr(current, n)]
+    runtime.apply(gateway, settings, names)
+    state.stored_settings.clear()
+    state.stored_settings.update((name, getattr(settings, name)) for name in valid)
 
 
 async def keys(gateway: Gateway) -> None:
