@@ -41,6 +41,7 @@ def serve(app: Any, http: Any = HttpProtocol, **options: Any) -> Iterator[Served
         lifespan="off",
         log_level="critical",
         access_log=False,
+        proxy_headers=False,  # as `serve`: the app under test decides what proxies may say
         **options,
     )
     server = uvicorn.Server(config)
