@@ -21,6 +21,7 @@ class Events:
         self.cancelled = threading.Event()
         self.guarded: list[str] = []  # how the disconnect guard watched: "notice" or "task"
         self.bodies: list[bytes] = []
+        self.release = threading.Event()  # lets /held send its first event
 
 
 class App:
@@ -63,6 +64,11 @@ class App:
             await self.sized(send, b"x", [(b"x-a\r\nset-cookie", b"evil=1")])
         elif path == "/raise":
             raise RuntimeError("the handler failed before answering")
+        elif path == "/held":
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            while not self.events.release.is_set():
+                await asyncio.sleep(0.005)
+            await send({"type": "http.response.body", "body": b"data: late\n\n", "more_body": False})
         elif path == "/endless":
             await self.endless(scope, receive, send)
         else:

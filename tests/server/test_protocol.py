@@ -203,3 +203,20 @@ def test_a_websocket_upgrade_is_handed_to_uvicorns_websocket_protocol(lean: Serv
     assert asyncio.run(talk()) == "echo: ping"
     # The connection that was upgraded is no HTTP one now; plain requests still work beside it.
     assert exchange(lean, SAME_BYTES["sized"])[0].endswith(JSON)
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_a_streams_head_leaves_before_its_first_event(
+    servers: dict[str, tuple[Served, App]], protocol: str
+) -> None:
+    """The head is held for a body sent in the same step only: a stream's client sees it start."""
+    served, app = servers[protocol]
+    app.events.release.clear()
+    with served.connect() as sock:
+        sock.sendall(b"GET /held HTTP/1.1\r\nhost: x\r\n\r\n")
+        reader = Reader(sock)
+        while b"\r\n\r\n" not in reader.buffer:
+            assert reader._fill()
+        assert reader.buffer.endswith(b"transfer-encoding: chunked\r\n\r\n")
+        app.events.release.set()
+        assert reader.response().endswith(b"data: late\n\n\r\n0\r\n\r\n")

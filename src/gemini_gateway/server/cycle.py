@@ -2,9 +2,9 @@
 
 What it does as uvicorn's httptools `RequestResponseCycle` does, and where it does less:
 
-- `send` writes a response with a Content-Length (a non-stream answer) in one `transport.write`:
-  its head is held until the first body message and goes out with it. A response without one
-  (chunked: a stream) has its head written at once, as before, so a client sees it start.
+- `send` writes a whole answer (its head and then its body in the same step of the task) in one
+  `transport.write`: the head is held until the first body message or the end of the loop turn,
+  whichever comes first, so a stream's head still leaves before its first event.
 - header names and values are refused when they carry CR or LF (what could split the response),
   counted over the whole head in C, instead of two regular expressions per header.
 - `receive` waits on a bare future of the connection's loop, not an `asyncio.Event` (whose wait
@@ -294,12 +294,11 @@ class Cycle:
             # Neither content-length nor transfer-encoding given: the body goes out chunked.
             self.chunked = True
             tail = tail[:-2] + b"transfer-encoding: chunked\r\n\r\n"
-        head = STATUS_LINE[status] + default_head(self.default_headers) + block + tail
-        if self.chunked:
-            # A stream: its head goes now, so the client sees the answer start before its events.
-            self.transport.write(head)
-        else:
-            self.pending_head = head
+        # Held for the body, which mostly follows in the same step of the task (a whole answer):
+        # then both leave in one write. If no body comes within this loop turn (a stream waiting
+        # for its first event), the head goes alone then, as the client would have seen it.
+        self.pending_head = STATUS_LINE[status] + default_head(self.default_headers) + block + tail
+        self.loop.call_soon(self._flush_head)
 
     def _body(self, body: bytes, more_body: bool) -> None:
         head = self.pending_head
