@@ -69,6 +69,13 @@ class App:
             while not self.events.release.is_set():
                 await asyncio.sleep(0.005)
             await send({"type": "http.response.body", "body": b"data: late\n\n", "more_body": False})
+        elif path == "/guarded":
+            body = await read_body(receive, 1 << 20)
+            guard = DisconnectGuard(receive, scope)
+            try:
+                await self.sized(send, body, [])
+            finally:
+                guard.stop()
         elif path == "/endless":
             await self.endless(scope, receive, send)
         else:

@@ -4,12 +4,15 @@ does, byte for byte, for the requests the gateway sees and the ways they go wron
 from __future__ import annotations
 
 import asyncio
+import gc
 import socket
+import time
 from collections.abc import Iterator
 
 import pytest
 import websockets
 
+from gemini_gateway.server.cycle import Cycle
 from tests.server.apps import JSON, App
 from tests.server.wire import PROTOCOLS, Reader, Served, exchange, serve, undated
 
@@ -220,3 +223,28 @@ def test_a_streams_head_leaves_before_its_first_event(
         assert reader.buffer.endswith(b"transfer-encoding: chunked\r\n\r\n")
         app.events.release.set()
         assert reader.response().endswith(b"data: late\n\n\r\n0\r\n\r\n")
+
+
+def test_a_finished_request_is_freed_without_the_cyclic_collector(lean: Served) -> None:
+    """The scope holds its cycle (the disconnect notice) and the cycle its scope while the app
+    runs; a cycle left over would keep every request alive until the collector ran."""
+    gc.collect()
+    gc.disable()
+    try:
+        with lean.connect() as sock:
+            reader = Reader(sock)
+            for path in (b"/json", b"/guarded", b"/stream") * 5:
+                sock.sendall(b"POST %b HTTP/1.1\r\nhost: x\r\ncontent-length: 2\r\n\r\n{}" % path)
+                reader.response()
+            sock.sendall(SAME_BYTES["client close"])
+            reader.response()
+            assert reader.closed()
+        # Nothing but the last one, which its connection may still hold until it is freed.
+        for _ in range(100):
+            live = [o for o in gc.get_objects() if isinstance(o, Cycle)]
+            if not live:
+                break
+            time.sleep(0.02)
+        assert live == []
+    finally:
+        gc.enable()
