@@ -63,6 +63,11 @@ SAME_BYTES = {
     "raises": b"GET /raise HTTP/1.1\r\nhost: x\r\n\r\n",
     "malformed": b"GET /json HTTP/1.1\r\nhost x\r\n\r\n",
     "bad version": b"GET /json HTTP/9.9\r\n\r\n",
+    "control byte in the path": b"GET /\x7f HTTP/1.1\r\nhost: x\r\n\r\n",
+    "non-ascii path": b"GET /query\x80 HTTP/1.1\r\nhost: x\r\n\r\n",
+    "odd path bytes": b'GET //query\\"{} HTTP/1.1\r\nhost: x\r\n\r\n',
+    "fragment": b"GET /query?a=1#frag HTTP/1.1\r\nhost: x\r\n\r\n",
+    "asterisk": b"OPTIONS * HTTP/1.1\r\nhost: x\r\n\r\n",
 }
 
 

@@ -3,6 +3,7 @@
 uvicorn runs the process (sockets, lifespan, graceful shutdown, `--workers`, websockets); for
 each plain HTTP connection it makes the protocol class it is given, here `http.HttpProtocol`:
 the same requests and the same bytes on the wire as uvicorn's httptools protocol, with less work
-per request (see `http.py` for what differs). `http.PROTOCOL` is the name `uvicorn.Config(http=)`
-takes, so a worker process started by uvicorn's supervisor imports it too.
+per request (see `http.py` and `cycle.py` for what differs). `serve` names it as a string
+("gemini_gateway.server.http:HttpProtocol"), so each process of `--workers` imports it too;
+`notice.py` is what the routes read of it (the disconnect notice), without importing it.
 """

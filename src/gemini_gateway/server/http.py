@@ -1,4 +1,5 @@
-"""An HTTP/1.1 connection for uvicorn: `uvicorn.Config(http=PROTOCOL)`.
+"""An HTTP/1.1 connection for uvicorn: `uvicorn.Config(http=HttpProtocol)`, or by its name,
+"gemini_gateway.server.http:HttpProtocol".
 
 It parses with httptools and behaves as uvicorn's `HttpToolsProtocol` (keep-alive, pipelined
 requests answered in order, chunked and sized request bodies, `Expect: 100-continue`, HEAD,
@@ -34,9 +35,7 @@ from uvicorn.server import ServerState
 from gemini_gateway.server.cycle import ASGIApp, Cycle
 from gemini_gateway.server.notice import DISCONNECT_EXTENSION
 
-__all__ = ["PROTOCOL", "HttpProtocol"]
-
-PROTOCOL = "gemini_gateway.server.http:HttpProtocol"
+__all__ = ["HttpProtocol"]
 
 _METHODS = {name.encode(): name for name in ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")}
 
