@@ -81,7 +81,9 @@ def serve(
         "host": settings.host,
         "port": settings.port,
         "loop": "uvloop",
-        "http": "httptools",
+        # The gateway's own HTTP/1.1 protocol (gemini_gateway.server): uvicorn's httptools one, less
+        # work per request; by name, so the processes of `--workers` import it too.
+        "http": "gemini_gateway.server.http:HttpProtocol",
         "proxy_headers": False,
         "access_log": False,
         "log_config": None,

@@ -28,6 +28,8 @@ _HOST = re.compile(r"(?:[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*|\[[0-9A-Fa-f:.]+\])(?:
 _PAIR = re.compile(r'\s*([A-Za-z]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;,\s"]*)\s*([;,]|$)')
 _ESCAPE = re.compile(r"\\(.)")
 _SCHEMES = {"http": "ws", "https": "wss"}
+# What a proxy says: this module's two and uvicorn's two (X-Forwarded-Proto, X-Forwarded-For).
+_PROXY_HEADERS = frozenset((b"x-forwarded-host", b"forwarded", b"x-forwarded-proto", b"x-forwarded-for"))
 
 
 def forwarded_element(value: str) -> dict[str, str]:
@@ -53,19 +55,29 @@ def _last(value: str) -> str:
 
 
 class TrustedProxies:
-    """Plain ASGI middleware: the public Host header and scheme from a trusted proxy's headers."""
+    """Plain ASGI middleware: the public Host header and scheme from a trusted proxy's headers.
+
+    A request that carries none of the proxy headers (any request from an untrusted peer, every
+    one sent straight to the gateway) costs one trust check and one look at the header names, and
+    goes to the app without another middleware's frame: it is on every call's path.
+    """
 
     def __init__(self, app: ASGIApp, trusted: str | list[str] = DEFAULT_TRUSTED) -> None:
+        self.app = app
         # uvicorn's middleware does the rest (scheme from X-Forwarded-Proto, the client address),
         # and its parsing of the trust list (addresses, networks, "*") decides for both.
         self.proxy = ProxyHeadersMiddleware(cast(Any, app), trusted_hosts=trusted)
+        self.trusted_hosts = self.proxy.trusted_hosts
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] in ("http", "websocket"):
+        if scope["type"] != "lifespan":
             client = scope.get("client")
-            if (client[0] if client else None) in self.proxy.trusted_hosts:
-                scope = _public(scope)
-        await self.proxy(cast(Any, scope), cast(Any, receive), cast(Any, send))
+            if (client[0] if client else None) in self.trusted_hosts:
+                for name, _ in scope["headers"]:
+                    if name in _PROXY_HEADERS:
+                        await self.proxy(cast(Any, _public(scope)), cast(Any, receive), cast(Any, send))
+                        return
+        await self.app(scope, receive, send)
 
 
 def _public(scope: Scope) -> Scope:

@@ -11,6 +11,7 @@ import orjson
 from gemini_gateway.errors import RequestError
 from gemini_gateway.exchange import Exchange
 from gemini_gateway.json_depth import MAX_JSON_DEPTH, nests_deeper_than
+from gemini_gateway.server.notice import DISCONNECT_EXTENSION, DisconnectNotice
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -92,15 +93,44 @@ async def send_response(
 
 
 class DisconnectGuard:
-    """Cancels the handling task the moment the client goes away, so upstream work stops at once."""
+    """Cancels the handling task the moment the client goes away, so upstream work stops at once.
 
-    __slots__ = ("_stopped", "_task", "_watcher", "disconnected")
+    Under the gateway's own HTTP protocol (`serve`) the scope offers a `DisconnectNotice` that
+    calls back when the client is lost: nothing waits per request then, and only a client that
+    does go away costs the watcher task. Under any other server a watcher task waits in
+    `receive()` from the start. Either way the disconnect is heard through `receive`, so the
+    middleware around the handler (the recorder's tee) learns of it as before.
+    """
 
-    def __init__(self, receive: Receive) -> None:
+    __slots__ = ("_receive", "_stopped", "_task", "_watcher", "disconnected")
+
+    def __init__(self, receive: Receive, scope: Scope | None = None) -> None:
         self.disconnected = False
         self._stopped = False
-        self._task = asyncio.current_task()
-        self._watcher = asyncio.get_running_loop().create_task(self._watch(receive))
+        self._receive = receive
+        self._watcher: asyncio.Task[None] | None = None
+        extensions = scope.get("extensions") if scope is not None else None
+        notice: DisconnectNotice | None = extensions.get(DISCONNECT_EXTENSION) if extensions else None
+        if notice is not None:
+            # current_task(loop) skips the running-loop look-up (a getpid() call on CPython 3.11).
+            self._task = asyncio.current_task(notice.loop)
+            if notice.watch(self._gone):
+                return
+            loop = notice.loop  # gone already: the watcher hears it at once
+        else:
+            self._task = asyncio.current_task()
+            loop = asyncio.get_running_loop()
+        self._watcher = loop.create_task(self._watch(receive))
+
+    @property
+    def watching_with_task(self) -> bool:
+        """Whether a watcher task is waiting in `receive()` (no disconnect notice, or a disconnect)."""
+        return self._watcher is not None
+
+    def _gone(self) -> None:
+        # Called by the protocol as the connection is lost, before the response is complete.
+        if not self._stopped and self._task is not None:
+            self._watcher = self._task.get_loop().create_task(self._watch(self._receive))
 
     async def _watch(self, receive: Receive) -> None:
         while True:
@@ -120,7 +150,9 @@ class DisconnectGuard:
         # collector runs: ~15% of the gateway's CPU under load. So it is cancelled only if it is
         # still waiting a turn later, as with a server that does not wake it.
         self._stopped = True
-        asyncio.get_running_loop().call_soon(self._watcher.cancel)
+        watcher = self._watcher
+        if watcher is not None:
+            watcher.get_loop().call_soon(watcher.cancel)
 
     def absorb(self) -> bool:
         """In an `except CancelledError`: True (and the cancel undone) if it came from a disconnect."""

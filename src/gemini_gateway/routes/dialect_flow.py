@@ -99,7 +99,7 @@ class DialectRequest:
         return body
 
     def watch_disconnect(self) -> None:
-        self.guard = DisconnectGuard(self.receive)
+        self.guard = DisconnectGuard(self.receive, self.scope)
 
     def note_dropped_tools(self, names: Sequence[str]) -> None:
         """Built-in tools the model could not take beside the client's functions: the answer says

@@ -330,7 +330,7 @@ def _endpoint(handler: Handler) -> ASGIEndpoint:
             client = gateway.auth.client(scope)
             exchange.client_id = client.id
             body = await read_body(receive, gateway.settings.max_request_bytes)
-            guard = DisconnectGuard(receive)  # after the body: from here on receive only says "gone"
+            guard = DisconnectGuard(receive, scope)  # after the body: from here on receive only says "gone"
             await handler(gateway, exchange, client, scope, body, send)
         except GatewayError as exc:
             await send_error(send, exc, "interactions", exchange)

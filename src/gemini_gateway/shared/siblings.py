@@ -45,12 +45,14 @@ class SiblingPort:
         from starlette.applications import Starlette
 
         from gemini_gateway.routes import executor_relay
+        from gemini_gateway.server.http import HttpProtocol
 
         app = Starlette(routes=executor_relay.routes())
         app.state.gateway = self.gateway  # what routes find through gateway_of(scope)
         config = uvicorn.Config(
             app,
             lifespan="off",
+            http=HttpProtocol,
             access_log=False,
             log_config=None,
             timeout_graceful_shutdown=2,
