@@ -92,7 +92,8 @@ def presented_tokens(raw_headers: list[tuple[bytes, bytes]], raw_query: bytes) -
                 found.add(token)
     if raw_query:
         lowered = raw_query.lower()
-        if b"key" in lowered or b"token" in lowered:  # every SECRET_QUERY name holds one
+        # Every SECRET_QUERY name holds one; find, not `in` (see wire._holds).
+        if lowered.find(b"key") >= 0 or lowered.find(b"token") >= 0:
             pairs = parse_qsl(raw_query.decode("latin-1"), keep_blank_values=True)
             found.update(v for k, v in pairs if k.lower() in SECRET_QUERY and len(v) >= MIN_SECRET)
     return frozenset(found)
