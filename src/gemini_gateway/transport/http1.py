@@ -93,13 +93,21 @@ class Response:
             raise _unreachable(exc) from exc
 
     async def _read(self) -> bytes:
-        if "content-encoding" not in self.headers:
-            body = self._connection.whole_body()
-            if body is not None:
-                self.close()
-                return body
+        body = self._arrived()
+        if body is not None:
+            return body
         chunks = [chunk async for chunk in self._chunks(cut=False)]
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    def _arrived(self) -> bytes | None:
+        """The whole body if it has all arrived uncompressed (as a small answer does, with its
+        head), the connection given back; else None, and the body is read as it comes."""
+        if "content-encoding" in self.headers:
+            return None
+        body = self._connection.whole_body()
+        if body is not None:
+            self.close()
+        return body
 
     async def _chunks(self, *, cut: bool) -> AsyncIterator[bytes]:
         """The body as it arrives (decompressed if the server compressed it anyway); a failure as
@@ -402,7 +410,9 @@ class Http1Transport:
         try:
             if total_timeout is None:
                 response = await self._send(method, url, headers, body, self.read_timeout)
-                response.body = await response._read()
+                # Most answers are whole already: taken without a coroutine for `_read`.
+                arrived = response._arrived()
+                response.body = arrived if arrived is not None else await response._read()
             else:
                 async with asyncio.timeout(total_timeout):
                     response = await self._send(method, url, headers, body, self.read_timeout)
