@@ -25,7 +25,7 @@ from starlette.routing import Route
 
 from gemini_gateway import __version__
 from gemini_gateway.errors import RequestError, google_error_body
-from gemini_gateway.exchange import Attempt, Exchange
+from gemini_gateway.exchange import Exchange
 
 if TYPE_CHECKING:
     from gemini_gateway.context import Gateway
@@ -73,11 +73,23 @@ class Metrics:
             self.first_token[dialect].observe(first_byte)
         if exchange is not None:
             for attempt in exchange.attempts:
-                self.attempts[_attempt_labels(attempt)] += 1
+                key = attempt.backend, attempt.status
+                labels = _ATTEMPT_LABELS.get(key)
+                if labels is None:
+                    labels = _attempt_labels(key)
+                self.attempts[labels] += 1
 
 
-def _attempt_labels(attempt: Attempt) -> tuple[str, str]:
-    return attempt.backend, str(attempt.status) if attempt.status is not None else "error"
+# (backend, upstream status) -> its labels: the same few pairs call after call, each a str() less.
+_ATTEMPT_LABELS: dict[tuple[str, int | None], tuple[str, str]] = {}
+
+
+def _attempt_labels(key: tuple[str, int | None]) -> tuple[str, str]:
+    backend, status = key
+    labels = backend, str(status) if status is not None else "error"
+    if len(_ATTEMPT_LABELS) < 1024:  # backends times statuses: few, but never grown without bound
+        _ATTEMPT_LABELS[key] = labels
+    return labels
 
 
 def _labels(**values: object) -> str:

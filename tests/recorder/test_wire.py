@@ -6,10 +6,11 @@ import asyncio
 import pickle
 
 import orjson
+import pytest
 
 from gemini_gateway.exchange import Attempt, Exchange
 from gemini_gateway.recorder.capture import Capture, sealed_state
-from gemini_gateway.recorder.rows import build_rows
+from gemini_gateway.recorder.rows import SECRET_HEADERS, build_rows, mask_header, presented_tokens
 from gemini_gateway.recorder.wire import (
     capture_of,
     entry_of,
@@ -20,7 +21,7 @@ from gemini_gateway.recorder.wire import (
     to_wire,
     unframe,
 )
-from gemini_gateway.redaction import REDACTOR
+from gemini_gateway.redaction import REDACTOR, forms_bytes
 
 SECRET_KEY = "AIzaSyWireTest0123456789abcdefghij"
 
@@ -140,3 +141,65 @@ def test_a_sealed_exchange_reaches_the_writer_process_as_its_journal_entry() -> 
     resent = entry_of(original)
     assert resent[0] is not original.sealed
     assert build_rows(capture_of(resent)).exchange["status"] == 499
+
+
+TOKEN = "client/token+0123456789"  # "/" and "+" have other forms in URLs and JSON
+CASES = {
+    "credential headers only": (
+        [
+            (b"host", b"gw"),
+            (b"x-goog-api-key", TOKEN.encode()),
+            (b"authorization", b"Bearer " + TOKEN.encode()),
+        ],
+        b"",
+        [(b"content-type", b"application/json")],
+    ),
+    "echoed in other headers, both ways": (
+        [(b"authorization", b"Bearer " + TOKEN.encode()), (b"x-goog-user-project", b"p-" + TOKEN.encode())],
+        b"alt=sse",
+        [(b"x-echo", b"client%2Ftoken%2B0123456789"), (b"set-cookie", b"s=" + TOKEN.encode())],
+    ),
+    "a credential header not in lower case": (
+        [(b"X-Goog-Api-Key", TOKEN.encode()), (b"cookie", b"a=cookie-value-0123456789; b")],
+        b"",
+        [],
+    ),
+    "in the query": (
+        [(b"x-trace", b"t-" + TOKEN.encode())],
+        b"KEY=" + TOKEN.replace("/", "%2F").replace("+", "%2B").encode() + b"&alt=sse",
+        [(b"x-echo", TOKEN.encode())],
+    ),
+    "nothing presented": ([(b"cookie", b"session-cookie-0123456789")], b"", [(b"x-echo", b"plain")]),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_the_journal_masks_headers_as_the_record_finds_tokens(case: str) -> None:
+    """The crash journal finds the presented tokens in the same pass that masks the credential
+    headers, and searches the other values only once for them: it must find what
+    `rows.presented_tokens` finds and mask each header as a header-by-header pass would."""
+    request_headers, query, response_headers = CASES[case]
+    original = capture(False)
+    original.scope["headers"], original.scope["query_string"] = request_headers, query
+    original.response_headers = response_headers
+    wire, presented = masked_for_disk(to_wire(original, "id-1"))
+    expected = presented_tokens(request_headers, query)
+    assert set(presented) == expected and len(presented) == len(expected)
+    forms = [pair for token in expected for pair in forms_bytes(token, "latin-1")]
+
+    def one_by_one(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+        masked = []
+        for key, value in headers:
+            if key.decode() in SECRET_HEADERS:
+                value = mask_header(key.decode(), value.decode("latin-1")).encode("latin-1")
+            else:
+                for form, mask in forms:
+                    value = value.replace(form, mask)
+            masked.append((key, value))
+        return masked
+
+    assert wire[6] == one_by_one(request_headers) and wire[23] == one_by_one(response_headers)
+    on_disk = pickle.dumps(wire)
+    assert all(token.encode() not in on_disk for token in expected)
+    if case == "credential headers only":
+        assert wire[23] is response_headers  # nothing to change: not copied

@@ -131,6 +131,41 @@ def test_silence_is_a_timeout_and_the_connection_is_not_reused(run: Any) -> None
     assert server.connections == 2
 
 
+def test_a_reused_connection_times_each_answer_from_its_own_request(run: Any) -> None:
+    """A connection keeps one read-timeout timer across the answers it carries. Given back with it
+    pending, it fires during the next answer's wait and must look again at that wait's own deadline
+    (neither failing it early nor forgetting it); fired with nothing to wait for, the next wait
+    starts another."""
+
+    async def slow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await asyncio.sleep(0.6)  # past the previous answer's deadline, within its own
+        writer.write(ok(b"3"))
+        await writer.drain()
+        await Server(silent)._serve(reader, writer)  # the fourth request on the same connection
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await asyncio.sleep(3)
+
+    server = Server(ok(b"1"), ok(b"2"), slow, ok(b"later"))
+
+    async def main() -> list[bytes]:
+        async with server as url:
+            http = client(read=0.8)
+            answers = [(await http.request("POST", url, {}, b"{}")).body]
+            await asyncio.sleep(0.9)  # the first answer's timer fires, finding no wait
+            answers.append((await http.request("POST", url, {}, b"{}")).body)
+            await asyncio.sleep(0.4)  # the second's is still pending when the third is sent
+            answers.append((await http.request("POST", url, {}, b"{}")).body)
+            with pytest.raises(UpstreamUnreachable, match="did not answer in time"):
+                await http.request("POST", url, {}, b"{}")
+            answers.append((await http.request("POST", url, {}, b"{}")).body)
+            await http.aclose()
+            return answers
+
+    assert run(main()) == [b"1", b"2", b"3", b"later"]
+    assert server.connections == 2  # the timed-out connection was not reused
+
+
 def test_a_stream_times_out_on_silence_between_events_not_on_its_length(run: Any) -> None:
     """The read timeout is the longest wait for the next bytes: a stream that keeps sending for
     longer than it is not cut, one that then falls silent is, as a stall (504)."""
@@ -164,8 +199,11 @@ def test_a_stream_times_out_on_silence_between_events_not_on_its_length(run: Any
 def test_refusals_before_anything_is_sent(run: Any) -> None:
     async def main() -> None:
         http = client(connect=0.5)
-        with pytest.raises(UpstreamUnreachable, match="line break"):
-            await http.request("GET", "http://127.0.0.1:9/", {"x-goog-api-key": "k\r\nx-evil: 1"})
+        for value in ("k\r\nx-evil: 1", "k\nx-evil: 1", "k\r", "\n"):
+            with pytest.raises(UpstreamUnreachable, match="line break"):
+                await http.request("GET", "http://127.0.0.1:9/", {"x-goog-api-key": value})
+            with pytest.raises(UpstreamUnreachable, match="line break"):
+                await http.request("GET", "http://127.0.0.1:9/", {"x-a": "1", f"x-{value}": "1"})
         with pytest.raises(UpstreamUnreachable, match="latin-1"):
             await http.request("GET", "http://127.0.0.1:9/", {"x-goog-api-key": "k€"})
         # A request line is never sent broken or silently changed (urlsplit drops tabs and newlines).

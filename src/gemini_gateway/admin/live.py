@@ -3,6 +3,10 @@
 Log records may come from any thread (the recorder builds rows in one), so the handler hands them
 to the event loop with `call_soon_threadsafe`. The last HISTORY events are kept in a ring buffer,
 request events too, so a viewer opening the page sees what happened before it came.
+
+A request event is built on every API call's path, and mostly nobody watches: while no viewer is
+subscribed, the history keeps only its facts (a tuple), and the event is made from them when a
+viewer opens the page. A viewer gets the same event either way.
 """
 
 from __future__ import annotations
@@ -25,13 +29,16 @@ if TYPE_CHECKING:
     from gemini_gateway.observe import Finished
 
 Event = dict[str, Any]
+# A request event's facts (at, method, path, status, seconds, then `_EXCHANGE_FIELDS` when the call
+# had an exchange): what the history keeps instead of the event while nobody watches.
+RequestFacts = tuple[Any, ...]
 HISTORY = 200
 QUEUE_SIZE = 1000
 
 
 class LiveHub:
     def __init__(self) -> None:
-        self.history: deque[Event] = deque(maxlen=HISTORY)
+        self.history: deque[Event | RequestFacts] = deque(maxlen=HISTORY)
         self.subscribers: set[asyncio.Queue[Event]] = set()
         self.dropped = 0
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -43,6 +50,13 @@ class LiveHub:
                 queue.put_nowait(event)
             except asyncio.QueueFull:  # a slow viewer loses lines; the gateway never waits for it
                 self.dropped += 1
+
+    def publish_request(self, facts: RequestFacts) -> None:
+        """A finished call's event: made now if someone watches, else when someone comes to."""
+        if self.subscribers:
+            self.publish(_request_event(facts))
+        else:
+            self.history.append(facts)
 
     def publish_threadsafe(self, event: Event) -> None:
         loop = self.loop
@@ -63,7 +77,7 @@ class LiveHub:
         an event lands in one or the other, never both (it once showed twice)."""
         queue: asyncio.Queue[Event] = asyncio.Queue(QUEUE_SIZE)
         self.subscribers.add(queue)
-        return queue, list(self.history)
+        return queue, [item if isinstance(item, dict) else _request_event(item) for item in self.history]
 
     def unsubscribe(self, queue: asyncio.Queue[Event]) -> None:
         self.subscribers.discard(queue)
@@ -102,29 +116,44 @@ class RequestEvents:
         self.hub = hub
 
     def finished(self, call: Finished) -> None:
-        self.hub.publish(_request_event(call))
+        exchange = call.exchange
+        scope = call.scope
+        duration = call.ended - call.started
+        if exchange is None:
+            facts: RequestFacts = (time.time(), scope["method"], scope["path"], call.status, duration)
+        else:
+            facts = (
+                time.time(),
+                scope["method"],
+                scope["path"],
+                call.status,
+                duration,
+                exchange.dialect,
+                exchange.model,
+                exchange.client_id,
+                exchange.credential,
+                exchange.stream,
+                len(exchange.attempts),
+                exchange.error,
+            )
+        self.hub.publish_request(facts)
 
 
-def _request_event(call: Finished) -> Event:
-    scope, exchange = call.scope, call.exchange
+_EXCHANGE_FIELDS = ("dialect", "model", "client", "credential", "stream", "attempts", "error")
+
+
+def _request_event(facts: RequestFacts) -> Event:
+    at, method, path, status, duration = facts[:5]
     event: Event = {
         "type": "request",
-        "at": time.time(),
-        "method": scope["method"],
-        "path": scope["path"],
-        "status": call.status,
-        "duration_ms": round((call.ended - call.started) * 1000, 1),
+        "at": at,
+        "method": method,
+        "path": path,
+        "status": status,
+        "duration_ms": round(duration * 1000, 1),
     }
-    if exchange is not None:
-        event.update(
-            dialect=exchange.dialect,
-            model=exchange.model,
-            client=exchange.client_id,
-            credential=exchange.credential,
-            stream=exchange.stream,
-            attempts=len(exchange.attempts),
-            error=exchange.error,
-        )
+    if len(facts) > 5:  # the call had an exchange
+        event.update(zip(_EXCHANGE_FIELDS, facts[5:], strict=True))
     return event
 
 

@@ -75,33 +75,43 @@ def mask_header(name: str, value: str) -> str:
 def presented_tokens(raw_headers: list[tuple[bytes, bytes]], raw_query: bytes) -> frozenset[str]:
     """What the caller sent as credentials (right or wrong), to be masked wherever else it appears.
 
-    On the request path (the crash journal's masking) too: a credential header's token is
-    remembered by its value, as a client presents the same one call after call, and most headers
-    cost one set lookup (ASGI header names are lower case)."""
-    found: set[str] = set()
+    A credential header's token is remembered by its value, as a client presents the same one call
+    after call, and most headers cost one set lookup (ASGI header names are lower case). The crash
+    journal's masking (wire.masked_for_disk) finds the same on the request path, its own way."""
+    found: list[str] = []
     for key, value in raw_headers:
         if key in PRESENTING or (not key.islower() and key.lower() in PRESENTING):
-            try:
-                token = _tokens_of[value]
-            except KeyError:
-                token = _token_of(value)
-                if len(_tokens_of) >= CACHED_VALUES:
-                    _tokens_of.clear()
-                _tokens_of[value] = token
+            token = token_of(value)
             if token is not None:
-                found.add(token)
+                found.append(token)
     if raw_query:
-        lowered = raw_query.lower()
-        if b"key" in lowered or b"token" in lowered:  # every SECRET_QUERY name holds one
-            pairs = parse_qsl(raw_query.decode("latin-1"), keep_blank_values=True)
-            found.update(v for k, v in pairs if k.lower() in SECRET_QUERY and len(v) >= MIN_SECRET)
+        found += query_tokens(raw_query)
     return frozenset(found)
 
 
-def _token_of(value: bytes) -> str | None:
+def token_of(value: bytes) -> str | None:
+    """The token a credential header's value presents, if it is long enough to be one."""
+    try:
+        return _tokens_of[value]
+    except KeyError:
+        pass
     scheme, sep, credentials = value.decode("latin-1").strip().partition(" ")
     token = credentials.strip() if sep else scheme
-    return token if len(token) >= MIN_SECRET else None
+    found = token if len(token) >= MIN_SECRET else None
+    if len(_tokens_of) >= CACHED_VALUES:
+        _tokens_of.clear()
+    _tokens_of[value] = found
+    return found
+
+
+def query_tokens(raw_query: bytes) -> list[str]:
+    """The values of a query's credential parameters (`key=`, `access_token=`, ...)."""
+    lowered = raw_query.lower()
+    # Every SECRET_QUERY name holds one; find, not `in` (see wire._holds).
+    if lowered.find(b"key") < 0 and lowered.find(b"token") < 0:
+        return []
+    pairs = parse_qsl(raw_query.decode("latin-1"), keep_blank_values=True)
+    return [v for k, v in pairs if k.lower() in SECRET_QUERY and len(v) >= MIN_SECRET]
 
 
 def masked_headers(raw: list[tuple[bytes, bytes]], presented: frozenset[str] = frozenset()) -> dict[str, str]:

@@ -93,13 +93,21 @@ class Response:
             raise _unreachable(exc) from exc
 
     async def _read(self) -> bytes:
-        if "content-encoding" not in self.headers:
-            body = self._connection.whole_body()
-            if body is not None:
-                self.close()
-                return body
+        body = self._arrived()
+        if body is not None:
+            return body
         chunks = [chunk async for chunk in self._chunks(cut=False)]
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    def _arrived(self) -> bytes | None:
+        """The whole body if it has all arrived uncompressed (as a small answer does, with its
+        head), the connection given back; else None, and the body is read as it comes."""
+        if "content-encoding" in self.headers:
+            return None
+        body = self._connection.whole_body()
+        if body is not None:
+            self.close()
+        return body
 
     async def _chunks(self, *, cut: bool) -> AsyncIterator[bytes]:
         """The body as it arrives (decompressed if the server compressed it anyway); a failure as
@@ -149,28 +157,21 @@ def _decompressor(encoding: str) -> zlib._Decompress | None:
     raise UpstreamClosed(f"the upstream answered with an unsupported content-encoding {encoding!r}")
 
 
-async def _within(waiter: asyncio.Future[None], seconds: float) -> None:
-    """Wait for `waiter`, failing it with TimeoutError after `seconds`. What `asyncio.timeout` does
-    for this one future, without its context object and cancel bookkeeping: a timer handle per
-    wait, on the path of every call."""
-    timer = asyncio.get_running_loop().call_later(seconds, _expire, waiter)
-    try:
-        await waiter
-    finally:
-        timer.cancel()
-
-
-def _expire(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():
-        waiter.set_exception(TimeoutError())
-
-
 class _Connection(asyncio.Protocol):
     """One socket; one request at a time; httptools parses the answers."""
 
-    def __init__(self, client: Http1Transport, origin: Origin) -> None:
+    def __init__(
+        self,
+        client: Http1Transport,
+        origin: Origin,
+        idle: deque[_Connection],
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
         self.client = client
         self.origin = origin
+        self.idle = idle  # where the client keeps this origin's idle connections
+        # Its loop, known once: each get_running_loop() costs a getpid() system call on CPython 3.11.
+        self.loop = loop
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
         self.idle_since = time.monotonic()
@@ -180,7 +181,9 @@ class _Connection(asyncio.Protocol):
         self._chunks: deque[bytes] = deque()
         self._buffered = 0
         self._more: asyncio.Future[None] | None = None
-        # One timer for the read timeout of a whole answer, moved on lazily (see `next_chunk`).
+        # One timer for the read timeouts of the answers on this connection, moved on lazily (see
+        # `_stalled`): a wait only sets its deadline, where a timer per wait would be made and
+        # cancelled on the path of every call (and every read of a stream).
         self._stall_at = 0.0
         self._stall_timer: asyncio.TimerHandle | None = None
         self._complete = False
@@ -216,7 +219,7 @@ class _Connection(asyncio.Protocol):
         return None  # close the transport: connection_lost reports what was missing
 
     def pause_writing(self) -> None:
-        self._writable = asyncio.get_running_loop().create_future()
+        self._writable = self.loop.create_future()
 
     def resume_writing(self) -> None:
         if self._writable is not None and not self._writable.done():
@@ -276,19 +279,20 @@ class _Connection(asyncio.Protocol):
 
     async def send(self, head: bytes, body: Body, read_timeout: float, *, chunked: bool = False) -> Response:
         assert self.transport is not None
-        loop = asyncio.get_running_loop()
         self._headers, self._chunks, self._buffered = {}, deque(), 0
         self._complete = self.received = False
         self._error = None
         self.read_timeout = read_timeout
-        self._head = loop.create_future()
+        self._head = head_read = self.loop.create_future()
         if isinstance(body, bytes):
             self.transport.write(head + body if len(body) < 65536 else head)
             if len(body) >= 65536:
                 self.transport.write(body)
         else:
             await self._send_streamed(head, body, chunked)
-        await _within(self._head, read_timeout)
+        if not head_read.done():
+            self._wait_until(self.loop.time() + read_timeout)
+        await head_read
         return Response(self.parser.get_status_code(), self._headers, self)
 
     async def _send_streamed(self, head: bytes, body: AsyncIterable[bytes], chunked: bool) -> None:
@@ -318,11 +322,9 @@ class _Connection(asyncio.Protocol):
                 raise self._error
             # Not `asyncio.timeout` per wait, which makes and cancels a timer for each read of a
             # stream: the deadline moves on, and the one timer looks at it when it fires.
-            loop = asyncio.get_running_loop()
+            loop = self.loop
             self._more = more = loop.create_future()
-            self._stall_at = loop.time() + self.read_timeout
-            if self._stall_timer is None:
-                self._stall_timer = loop.call_at(self._stall_at, self._stalled)
+            self._wait_until(loop.time() + self.read_timeout)
             await more
         chunk = self._chunks.popleft() if len(self._chunks) == 1 else b"".join(self._chunks)
         self._chunks.clear()
@@ -343,18 +345,24 @@ class _Connection(asyncio.Protocol):
         self._buffered = 0
         return body
 
+    def _wait_until(self, deadline: float) -> None:
+        """A wait for the answer's head or more of its body fails with TimeoutError at `deadline`."""
+        self._stall_at = deadline
+        if self._stall_timer is None:
+            self._stall_timer = self.loop.call_at(deadline, self._stalled)
+
     def _stalled(self) -> None:
         """The read timeout's timer: a wait past its deadline fails, one still within it is looked
-        at again then; no wait, no timer (the next wait starts one)."""
+        at again then; no wait, no timer (the next wait starts one). It outlives the answer it was
+        started for (the connection, given back, may carry the next request before it fires)."""
         self._stall_timer = None
-        more = self._more
-        if more is None or more.done():
+        waiter = self._head if self._head is not None and not self._head.done() else self._more
+        if waiter is None or waiter.done():
             return
-        loop = more.get_loop()
-        if loop.time() < self._stall_at:
-            self._stall_timer = loop.call_at(self._stall_at, self._stalled)
+        if self.loop.time() < self._stall_at:
+            self._stall_timer = self.loop.call_at(self._stall_at, self._stalled)
         else:
-            more.set_exception(TimeoutError())
+            waiter.set_exception(TimeoutError())
 
     def _stop_timer(self) -> None:
         if self._stall_timer is not None:
@@ -362,9 +370,8 @@ class _Connection(asyncio.Protocol):
             self._stall_timer = None
 
     def finish(self) -> None:
-        self._stop_timer()
         if self._complete and self._keep_alive and not self._chunks and not self.closed:
-            self.client._put_back(self)
+            self.client._put_back(self)  # its timer stays: see `_stalled`
         else:
             self.close()
 
@@ -375,6 +382,11 @@ class _Connection(asyncio.Protocol):
             self.transport.close()
 
 
+# What `Http1Transport._target` knows of a URL: origin, request target, Host header, and the
+# origin's idle connections (so that a call need not hash an Origin to find them, twice).
+_Target = tuple[Origin, str, str, deque[_Connection]]
+
+
 class Http1Transport:
     """The lean `Transport`: direct connections to an origin, no proxy."""
 
@@ -382,7 +394,7 @@ class Http1Transport:
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self._idle: dict[Origin, deque[_Connection]] = {}
-        self._targets: dict[str, tuple[Origin, str, str]] = {}  # see `_target`
+        self._targets: dict[str, _Target] = {}  # see `_target`
         self._ssl: ssl.SSLContext | None = None
         self._closed = False
 
@@ -398,7 +410,9 @@ class Http1Transport:
         try:
             if total_timeout is None:
                 response = await self._send(method, url, headers, body, self.read_timeout)
-                response.body = await response._read()
+                # Most answers are whole already: taken without a coroutine for `_read`.
+                arrived = response._arrived()
+                response.body = arrived if arrived is not None else await response._read()
             else:
                 async with asyncio.timeout(total_timeout):
                     response = await self._send(method, url, headers, body, self.read_timeout)
@@ -425,7 +439,7 @@ class Http1Transport:
         self, method: str, url: str, headers: Mapping[str, str], body: Body, read_timeout: float
     ) -> Response:
         """Send one request; the caller reads the answer and must `close()` it (or read it whole)."""
-        origin, target, host = self._target(url)
+        origin, target, host, idle = self._target(url)
         lines = [f"{method} {target} HTTP/1.1", f"host: {host}"]
         lines += [f"{name}: {value}" for name, value in headers.items()]
         streamed = not isinstance(body, bytes)
@@ -434,14 +448,17 @@ class Http1Transport:
             lines.append("transfer-encoding: chunked")
         elif isinstance(body, bytes) and (body or method in ("POST", "PUT", "PATCH")):
             lines.append(f"content-length: {len(body)}")
-        if any("\r" in part or "\n" in part for header in headers.items() for part in header):
-            raise UpstreamClosed("refused to send a header with a line break in it")
         text = "\r\n".join(lines)
+        # The joins put len(lines) - 1 of each in; any more came in a header (the request line and
+        # host are checked in `_target`). Two scans of the text, not a generator over the headers.
+        breaks = len(lines) - 1
+        if text.count("\n") != breaks or text.count("\r") != breaks:
+            raise UpstreamClosed("refused to send a header with a line break in it")
         try:
             head = (text + "\r\n\r\n").encode("latin-1")
         except UnicodeEncodeError as exc:
             raise UpstreamClosed("refused to send a header that is not latin-1 text") from exc
-        connection = None if streamed else self._take_idle(origin)
+        connection = None if streamed else self._take_idle(idle)
         if connection is not None:
             try:
                 return await connection.send(head, body, read_timeout)
@@ -453,16 +470,17 @@ class Http1Transport:
             except BaseException:
                 connection.close()  # a timeout or a cancel: its answer may still come, unwanted
                 raise
-        connection = await self._connect(origin)
+        connection = await self._connect(origin, idle)
         try:
             return await connection.send(head, body, read_timeout, chunked=chunked)
         except BaseException:
             connection.close()
             raise
 
-    def _target(self, url: str) -> tuple[Origin, str, str]:
-        """The origin of `url`, its request target and Host header; a model call's URL repeats on
-        every call (the model and method in its path), so they are worked out once per URL."""
+    def _target(self, url: str) -> _Target:
+        """The origin of `url`, its request target, Host header and idle connections; a model call's
+        URL repeats on every call (the model and method in its path), so they are worked out once
+        per URL."""
         known = self._targets.get(url)
         if known is not None:
             return known
@@ -472,11 +490,13 @@ class Http1Transport:
         origin, target = Origin.of(url)
         if len(self._targets) >= MAX_KNOWN_URLS:
             self._targets.clear()
-        known = self._targets[url] = (origin, target, origin.host_header)
+        idle = self._idle.get(origin)
+        if idle is None:
+            idle = self._idle[origin] = deque()
+        known = self._targets[url] = (origin, target, origin.host_header, idle)
         return known
 
-    def _take_idle(self, origin: Origin) -> _Connection | None:
-        idle = self._idle.get(origin)
+    def _take_idle(self, idle: deque[_Connection]) -> _Connection | None:
         now = time.monotonic()
         while idle:
             connection = idle.pop()  # the most recently used: the least likely to be timed out
@@ -487,14 +507,14 @@ class Http1Transport:
         return None
 
     def _put_back(self, connection: _Connection) -> None:
-        idle = self._idle.setdefault(connection.origin, deque())
+        idle = connection.idle
         if self._closed or len(idle) >= MAX_IDLE_PER_ORIGIN:
             connection.close()
             return
         connection.idle_since = time.monotonic()
         idle.append(connection)
 
-    async def _connect(self, origin: Origin) -> _Connection:
+    async def _connect(self, origin: Origin, idle: deque[_Connection]) -> _Connection:
         loop = asyncio.get_running_loop()
         context: ssl.SSLContext | None = None
         if origin.scheme == "https":
@@ -504,7 +524,7 @@ class Http1Transport:
         try:
             async with asyncio.timeout(self.connect_timeout):
                 _, connection = await loop.create_connection(
-                    lambda: _Connection(self, origin),
+                    lambda: _Connection(self, origin, idle, loop),
                     origin.host,
                     origin.port,
                     ssl=context,
@@ -519,4 +539,3 @@ class Http1Transport:
         for idle in self._idle.values():
             while idle:
                 idle.pop().close()
-        self._idle.clear()
