@@ -27,7 +27,7 @@ async def ready_groups(events: AsyncIterator[T]) -> AsyncGenerator[list[T], None
         group: list[T] = []
         while True:
             try:
-                ready, started = _start_next(events)
+                ready, started = start_next(events)
             except StopAsyncIteration:
                 break
             except BaseException:
@@ -43,7 +43,7 @@ async def ready_groups(events: AsyncIterator[T]) -> AsyncGenerator[list[T], None
                 waiting = None
                 group = []
             try:
-                group.append(await _resume(*started))
+                group.append(await resume(*started))
             except StopAsyncIteration:
                 return
         if group:
@@ -52,11 +52,11 @@ async def ready_groups(events: AsyncIterator[T]) -> AsyncGenerator[list[T], None
         await _let_go(waiting, events)
 
 
-def _start_next(items: AsyncIterator[T]) -> tuple[bool, Any]:
+def start_next(items: AsyncIterator[T]) -> tuple[bool, Any]:
     """Run the next step of `items` until it finishes or has to wait for I/O.
 
     (True, item) when the item was ready; (False, (step, what it waits on)) when it has to wait,
-    for `_resume` to finish; StopAsyncIteration at the end, and whatever else the step raises.
+    for `resume` to finish; StopAsyncIteration at the end, and whatever else the step raises.
     """
     # Annotated, not `typing.cast`: a cast is a function call at run time, on every event.
     step: Generator[Any, Any, T] = items.__anext__()  # type: ignore[assignment]
@@ -68,7 +68,7 @@ def _start_next(items: AsyncIterator[T]) -> tuple[bool, Any]:
 
 
 @types.coroutine
-def _resume(step: Generator[Any, Any, T], pending: Any) -> Generator[Any, Any, T]:
+def resume(step: Generator[Any, Any, T], pending: Any) -> Generator[Any, Any, T]:
     """Finish a step that is waiting on `pending`, as `await` would have (cancellation included)."""
     while True:
         try:
@@ -90,20 +90,20 @@ def _resume(step: Generator[Any, Any, T], pending: Any) -> Generator[Any, Any, T
 async def _let_go(waiting: tuple[Generator[Any, Any, Any], Any] | None, source: AsyncIterator[Any]) -> None:
     """Close the source of groups or marks that end early: a step it had started first."""
     if waiting is not None:
-        await _abandon(*waiting)
+        await abandon(*waiting)
     close = getattr(source, "aclose", None)
     if close is not None:
         await close()
 
 
-async def _abandon(step: Generator[Any, Any, Any], pending: Any) -> None:
+async def abandon(step: Generator[Any, Any, Any], pending: Any) -> None:
     """End a started step as closing would: GeneratorExit inside it, its cleanup awaited."""
     try:
         pending = step.throw(GeneratorExit())
     except (GeneratorExit, StopIteration, StopAsyncIteration):
         return
     try:
-        await _resume(step, pending)
+        await resume(step, pending)
     except (GeneratorExit, StopAsyncIteration):
         return
 
@@ -123,7 +123,7 @@ async def marking_last(items: AsyncIterator[T]) -> AsyncGenerator[tuple[T, bool]
             return
         while True:
             try:
-                ready, started = _start_next(items)
+                ready, started = start_next(items)
             except StopAsyncIteration:
                 yield item, True
                 return
@@ -138,7 +138,7 @@ async def marking_last(items: AsyncIterator[T]) -> AsyncGenerator[tuple[T, bool]
             yield item, False
             waiting = None
             try:
-                item = await _resume(*started)
+                item = await resume(*started)
             except StopAsyncIteration:
                 return
     finally:

@@ -45,6 +45,9 @@ from gemini_gateway.pool.sticky import StickyBook, conversation_key
 from gemini_gateway.pool.strategy import ACCOUNT_KINDS
 
 _FINISH_MARKERS = (b'"finishReason"', b'"blockReason"')
+# How a relayed stream ends until it is known to have ended otherwise (never held against the
+# credential: `_relay` releases it neutrally then). Made once: a Verdict is frozen.
+_GONE = classify_transport("client went away")
 # The calls whose 200 must hold an answer: another credential is asked when it holds none.
 ANSWER_METHODS = frozenset({"generateContent"})
 # The calls a sticky conversation keeps on one credential (STICKY_SECONDS).
@@ -204,7 +207,7 @@ class Dispatcher:
     ) -> AsyncGenerator[list[bytes], None]:
         tee = exchange.events
         finished = False
-        outcome: Verdict | None = classify_transport("client went away")
+        outcome: Verdict | None = _GONE  # None once the stream ended well
         error = ""
         try:
             group: list[bytes] | None = first
@@ -438,13 +441,15 @@ def _finishes(payload: bytes) -> bool:
 def _scan(group: list[bytes]) -> tuple[list[bytes], bool, bytes | None]:
     """The events of a group to send, whether one carried a finish reason, and an error event
     that ended the group (Google reports a failure mid-stream as an event of its own)."""
-    finished = False
-    for index, payload in enumerate(group):
-        if is_error_event(payload):
-            return group[:index], finished, payload
-        if not finished and _finishes(payload):
-            finished = True
-    return group, finished, None
+    # Looked for once in the whole group, not event by event (this runs for every event of every
+    # stream): no marker has a line break in it, so none is found across two events joined with
+    # one. Every error envelope, compact or pretty-printed, has the key `"error"` in it.
+    joined = group[0] if len(group) == 1 else b"\n".join(group)
+    if joined.find(b'"error"') >= 0:  # rare: the exact test, event by event
+        for index, payload in enumerate(group):
+            if is_error_event(payload):
+                return group[:index], any(_finishes(p) for p in group[:index]), payload
+    return group, joined.find(_FINISH_MARKERS[0]) >= 0 or joined.find(_FINISH_MARKERS[1]) >= 0, None
 
 
 async def _close(upstream: EventStream | None, groups: AsyncGenerator[list[bytes], None] | None) -> None:

@@ -62,7 +62,7 @@ class ObserveMiddleware:
         self.observers = observers
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not self.observers or scope["path"].startswith(UNOBSERVED):
+        if not self.observers or not observed(scope):
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
@@ -78,9 +78,20 @@ class ObserveMiddleware:
         try:
             await self.app(scope, receive, watch)
         finally:
-            call = Finished(scope, scope.get(SCOPE_KEY), seen[0], started, time.perf_counter(), seen[1])
-            for observer in self.observers:
-                try:
-                    observer.finished(call)
-                except Exception:  # watching must never fail the call it watches
-                    log.exception("observer %s failed", type(observer).__name__)
+            tell(
+                self.observers,
+                Finished(scope, scope.get(SCOPE_KEY), seen[0], started, time.perf_counter(), seen[1]),
+            )
+
+
+def observed(scope: Scope) -> bool:
+    """Whether a call is an API call that observers are told of (given that there are some)."""
+    return scope["type"] == "http" and not scope["path"].startswith(UNOBSERVED)
+
+
+def tell(observers: Sequence[Observer], call: Finished) -> None:
+    for observer in observers:
+        try:
+            observer.finished(call)
+        except Exception:  # watching must never fail the call it watches
+            log.exception("observer %s failed", type(observer).__name__)

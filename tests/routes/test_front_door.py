@@ -9,10 +9,11 @@ import pytest
 from starlette.routing import Route
 
 from gemini_gateway.fake_upstream import FakeState
+from gemini_gateway.observe import Finished
 from gemini_gateway.routes.asgi import ASGIEndpoint, Receive, Scope, Send
 from gemini_gateway.routes.front_door import HotRoutes
 from tests.conftest import ADMIN_TOKEN, GatewayFactory, RunningGateway
-from tests.recorder.conftest import wait_for_records
+from tests.recorder.conftest import RECORDING, record, wait_for_records
 
 
 async def _first(scope: Scope, receive: Receive, send: Send) -> None:
@@ -110,3 +111,114 @@ def _fastapi_paths(gateway: RunningGateway) -> None:
     headers = {"x-goog-api-key": "client-token-7f3a"}
     listed = httpx.get(f"{gateway.url}/v1beta/models", headers=headers, timeout=10)
     assert listed.status_code == 200 and "models" in listed.json()
+
+
+# The front door serves model calls through `DirectCalls`: the gateway's middleware done in one
+# frame, with one `send` wrapper. The same calls through the middleware chain must leave the same
+# records, tell observers the same, and answer the same bytes.
+
+STREAM = "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse"
+VOLATILE = {
+    "id",
+    "received_at_ms",
+    "duration_ms",
+    "first_byte_ms",
+    "upstream_ms",
+    "credential",
+    "credential_id",
+}
+
+
+class Told:
+    """An observer that keeps what it was told."""
+
+    def __init__(self) -> None:
+        self.calls: list[Finished] = []
+
+    def finished(self, call: Finished) -> None:
+        self.calls.append(call)
+
+
+def _stable(record: dict[str, Any]) -> dict[str, Any]:
+    """A record without what differs from one call to the next (times, ids, which key served)."""
+    kept = {k: v for k, v in record.items() if k not in VOLATILE and not k.endswith("_at")}
+    kept["attempts"] = [(a["status"], a["error"]) for a in record.get("attempts") or []]
+    headers = dict(record.get("response_headers") or {})
+    for name in ("x-gateway-credential", "x-gateway-overhead-ms", "date"):
+        headers.pop(name, None)
+    kept["response_headers"] = headers
+    return kept
+
+
+def _scenario(gateway: RunningGateway, fake: FakeState) -> list[bytes]:
+    """Calls that end every way a model call can; the bodies the client got."""
+    url, headers = gateway.url, {"x-goog-api-key": "client-token-7f3a"}
+    bodies = [
+        httpx.post(_native(gateway), json=BODY, headers=headers, timeout=10).content,
+        httpx.post(url + STREAM, json=BODY, headers=headers, timeout=10).content,
+        httpx.post(_native(gateway), json=BODY, timeout=10).content,  # no token: 401 before any byte
+        httpx.post(
+            f"{url}/v1/chat/completions",
+            json={
+                "model": "gemini-2.5-flash",
+                "messages": [{"role": "user", "content": "hi"}],
+                "stream": True,
+            },
+            headers={"authorization": "Bearer client-token-7f3a"},
+            timeout=10,
+        ).content,
+    ]
+    fake.add_fault(None, "cut", count=1, after_chunks=2)  # the upstream breaks off mid-stream
+    got = b""
+    with httpx.Client() as client, client.stream("POST", url + STREAM, json=BODY, headers=headers) as cut:
+        try:
+            for chunk in cut.iter_bytes():
+                got += chunk
+        except httpx.RemoteProtocolError:  # the gateway can only break the connection off
+            pass
+    bodies.append(got)
+    fake.config.merge({"chunk_delay_ms": 100})
+    with httpx.Client() as client, client.stream("POST", url + STREAM, json=BODY, headers=headers) as gone:
+        bodies.append(next(gone.iter_bytes()))  # one event, then the client hangs up
+    fake.config.merge({"chunk_delay_ms": 0})
+    return bodies
+
+
+CALLS = 6  # in _scenario
+
+
+def _run(gateway: RunningGateway, fake: FakeState, told: Told, before: int) -> tuple[list[Any], ...]:
+    bodies = _scenario(gateway, fake)
+    records = wait_for_records(gateway.url, before + CALLS)[:CALLS]  # newest first
+    full = [_stable(record(gateway.url, item["id"])) for item in reversed(records)]
+    calls = [(c.status, c.first_body is not None, c.exchange is not None) for c in told.calls[-CALLS:]]
+    return bodies, full, calls
+
+
+def test_direct_calls_leave_what_the_middleware_chain_leaves(
+    gateway_factory: GatewayFactory, fake: FakeState
+) -> None:
+    fake.config.merge({"stream_chunks": 6})
+    with gateway_factory(
+        gateway_tokens=["client-token-7f3a"], **{k: v for k, v in RECORDING.items() if k != "gateway_tokens"}
+    ) as gateway:
+        front_door = gateway.app.front_door  # type: ignore[attr-defined]
+        assert front_door.direct is not None  # the gateway's own middleware: served directly
+        told = Told()
+        gateway.gateway.observers.append(told)
+        direct = _run(gateway, fake, told, 0)
+        front_door.direct = None  # the same calls through the middleware chain
+        chained = _run(gateway, fake, told, CALLS)
+    bodies, records, calls = direct
+    assert [r["status"] for r in records] == [200, 200, 401, 200, 200, 499]
+    assert records[-2]["error"] and calls[-2][0] == 200  # the cut stream: started, then broken
+    assert all(call[1] for call in calls)  # every call sent body bytes
+    assert records[1]["chunk_count"] >= 2 and records[1]["finish_reason"] == "STOP"
+    assert _comparable(bodies) == _comparable(chained[0])
+    assert records == chained[1]
+    assert calls == chained[2]
+
+
+def _comparable(bodies: list[bytes]) -> list[bytes]:
+    # The OpenAI stream's chunks carry an id and a time of their own per call.
+    return [b if not b.startswith(b'data: {"id"') else b.count(b"data: ").to_bytes(2, "big") for b in bodies]

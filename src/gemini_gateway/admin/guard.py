@@ -83,23 +83,33 @@ class AdminGuard:
             await self.app(scope, receive, send)
             return
         sid = session_id(scope)
-        if sid is not None and self.state.sessions.shared is not None:
-            await self.state.sessions.find(sid)  # a session another replica made
         if scope["path"].startswith(ADMIN_PREFIXES):
+            if sid is not None and self.state.sessions.shared is not None:
+                await self.state.sessions.find(sid)  # a session another replica made
             refusal = self._admin(scope, sid)
             if refusal is not None:
                 await _refuse(scope, send, *refusal)
                 return
-        elif sid is not None and token_from_scope(scope) is None:
-            session = self.state.sessions.get(sid)
-            # The playground calls the model API with the session; it must prove the page sent it.
-            if (
-                session is not None
-                and not cross_origin(scope)
-                and session.csrf_matches(_header(scope, CSRF_HEADER.encode()))
-            ):
-                scope[SCOPE_IDENTITY] = playground_identity(session)
+        elif sid is not None:
+            await self.client_session(scope, sid)
         await self.app(scope, receive, send)
+
+    async def client_session(self, scope: Scope, sid: str) -> None:
+        """A model API request that came with a session cookie (`sid`): the admin's playground
+        calls the model API with the session, and must prove the page sent it. The front door
+        calls this itself for the model calls it serves (for a request without a cookie, which
+        has nothing to prove, there is nothing to do)."""
+        if self.state.sessions.shared is not None:
+            await self.state.sessions.find(sid)  # a session another replica made
+        if token_from_scope(scope) is not None:
+            return
+        session = self.state.sessions.get(sid)
+        if (
+            session is not None
+            and not cross_origin(scope)
+            and session.csrf_matches(_header(scope, CSRF_HEADER.encode()))
+        ):
+            scope[SCOPE_IDENTITY] = playground_identity(session)
 
     def _admin(self, scope: Scope, sid: str | None) -> tuple[int, str] | None:
         if cross_origin(scope):
@@ -154,6 +164,14 @@ class ClientCors:
                 else None
             )
         return self._cors
+
+    def idle_for(self, scope: Scope) -> bool:
+        """True when CORS has nothing to do for this HTTP request: no origins are set, the path is
+        not the model API's, or no browser sent it (no Origin header), so `send` needs no wrapper.
+        The front door asks it to serve such model calls without this middleware."""
+        if self._middleware() is None or scope["path"].startswith(NOT_CLIENT_API):
+            return True
+        return all(key != b"origin" for key, _ in scope["headers"])
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         cors = self._middleware() if scope["type"] == "http" else None

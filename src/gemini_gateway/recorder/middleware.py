@@ -42,29 +42,45 @@ class RecorderMiddleware:
             activity.leave()
 
     async def _record(self, recorder: Recorder, scope: Scope, receive: Receive, send: Send) -> None:
-        mode = recorder.mode_for(scope["path"])
-        if mode is None:
+        capture = begin_capture(recorder, scope)
+        if capture is None:
             await self.app(scope, receive, send)
             return
-        exchange = Exchange()
-        exchange.events = []  # ask the dispatcher to tee canonical stream events for the merge
-        scope[SCOPE_KEY] = exchange
-        cap = recorder.max_body_bytes
-        if scope["path"].startswith(UPLOAD_PREFIXES):
-            mode, cap = "metadata", 0  # media up to 2 GB: counted, never held in memory or stored
-        capture = Capture(mode, scope, exchange, cap)
         try:
-            await self.app(scope, _Receive(receive, capture), _Send(send, capture, recorder))
+            await self.app(scope, CaptureReceive(receive, capture), ResponseTee(send, capture, recorder))
         except BaseException as exc:
-            capture.failure = f"{type(exc).__name__}: {exc}"[:500]
+            capture.failure = failure_of(exc)
             raise
         finally:
-            if capture.journal is None:  # else it ended as its last byte left (Recorder.seal)
-                capture.finished = time.perf_counter()
-            recorder.submit(capture)
+            end_capture(recorder, capture)
 
 
-class _Receive:
+def begin_capture(recorder: Recorder, scope: Scope) -> Capture | None:
+    """The capture of a request the recorder records (its Exchange put in the scope), else None."""
+    mode = recorder.mode_for(scope["path"])
+    if mode is None:
+        return None
+    exchange = Exchange()
+    exchange.events = []  # ask the dispatcher to tee canonical stream events for the merge
+    scope[SCOPE_KEY] = exchange
+    cap = recorder.max_body_bytes
+    if scope["path"].startswith(UPLOAD_PREFIXES):
+        mode, cap = "metadata", 0  # media up to 2 GB: counted, never held in memory or stored
+    return Capture(mode, scope, exchange, cap)
+
+
+def failure_of(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:500]
+
+
+def end_capture(recorder: Recorder, capture: Capture) -> None:
+    """Hand a capture over once its app has returned (or raised)."""
+    if capture.journal is None:  # else it ended as its last byte left (Recorder.seal)
+        capture.finished = time.perf_counter()
+    recorder.submit(capture)
+
+
+class CaptureReceive:
     __slots__ = ("capture", "receive")
 
     def __init__(self, receive: Receive, capture: Capture) -> None:
@@ -87,31 +103,46 @@ class _Receive:
         return message
 
 
-class _Send:
-    __slots__ = ("capture", "recorder", "send")
+class ResponseTee:
+    """The response's messages on their way to `send`: teed into `capture` when there is one (and
+    sealed before the last byte leaves), their status and first body byte noted in any case.
 
-    def __init__(self, send: Send, capture: Capture, recorder: Recorder) -> None:
+    The front door (routes/front_door.py) makes it the one wrapper of a model call's `send`, doing
+    what the observe wrapper and its own watch did besides the tee; the recorder's middleware
+    uses it for the tee alone.
+    """
+
+    __slots__ = ("capture", "first_body", "recorder", "send", "status")
+
+    def __init__(self, send: Send, capture: Capture | None, recorder: Recorder | None) -> None:
         self.send = send
         self.capture = capture
         self.recorder = recorder
+        self.status: int | None = None  # once the response has started
+        self.first_body: float | None = None  # perf_counter of the first non-empty body chunk
 
     async def __call__(self, message: dict[str, Any]) -> None:
         capture = self.capture
         if message["type"] == "http.response.body":
             body = message.get("body")
             if body:
-                if capture.first_byte is None:
-                    capture.first_byte = time.perf_counter()
-                capture.chunk_count += 1
-                if capture.response_size < capture.cap:
-                    capture.response_chunks.append(body)
-                capture.response_size += len(body)
-            if not message.get("more_body", False):
+                if self.first_body is None:
+                    self.first_body = time.perf_counter()
+                    if capture is not None:
+                        capture.first_byte = self.first_body
+                if capture is not None:
+                    capture.chunk_count += 1
+                    if capture.response_size < capture.cap:
+                        capture.response_chunks.append(body)
+                    capture.response_size += len(body)
+            if capture is not None and not message.get("more_body", False):
                 capture.complete = True
                 # Journaled before the client can have the whole answer: a crash from here on
                 # loses no exchange a client saw complete.
-                self.recorder.seal(capture)
+                self.recorder.seal(capture)  # type: ignore[union-attr]  # given with a capture
         elif message["type"] == "http.response.start":
-            capture.status = message["status"]
-            capture.response_headers = message.get("headers", [])
+            self.status = message["status"]
+            if capture is not None:
+                capture.status = message["status"]
+                capture.response_headers = message.get("headers", [])
         await self.send(message)

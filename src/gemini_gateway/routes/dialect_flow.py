@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
@@ -21,7 +21,7 @@ import orjson
 
 from gemini_gateway.auth import ClientIdentity
 from gemini_gateway.backends.base import UpstreamCall, UpstreamReply
-from gemini_gateway.coalesce import marking_last
+from gemini_gateway.coalesce import abandon, resume, start_next
 from gemini_gateway.context import Gateway, gateway_of
 from gemini_gateway.dialects.common import ParamError, new_id
 from gemini_gateway.dialects.generation import with_default_safety
@@ -153,22 +153,33 @@ class DialectRequest:
         dispatcher = self.gateway.dispatcher
         every = keepalive_seconds(self.gateway.settings, self.scope["path"]) if relay.ping else 0.0
         if not every:
-            await self.relay(await dispatcher.stream(call, self.exchange), relay)
-            return
+            groups = await dispatcher.stream(call, self.exchange)
+        else:
 
-        async def idle() -> None:
-            await self._start(relay)
-            await self.send({"type": "http.response.body", "body": relay.ping, "more_body": True})
+            async def idle() -> None:
+                await self._start(relay)
+                await self.send({"type": "http.response.body", "body": relay.ping, "more_body": True})
 
+            try:
+                opening = await opened(dispatcher.stream(call, self.exchange), every, idle)
+            except GatewayError as exc:
+                if not self.started:
+                    raise
+                self.exchange.error = exc.message
+                await self.send({"type": "http.response.body", "body": relay.error(exc), "more_body": True})
+                return
+            groups = paced(opening, every)
+        # The relay itself, here rather than in a method of its own: each wake-up of a stream
+        # resumes every coroutine between the server and the upstream's reader.
+        await self._start(relay)
         try:
-            groups = await opened(dispatcher.stream(call, self.exchange), every, idle)
+            await send_events(groups, relay, self.send)
         except GatewayError as exc:
-            if not self.started:
-                raise
+            # Bytes already reached the client, so the status cannot change: send the error as
+            # the last event and end without completing the body, so the client sees a broken
+            # stream, not a clean end.
             self.exchange.error = exc.message
             await self.send({"type": "http.response.body", "body": relay.error(exc), "more_body": True})
-            return
-        await self.relay(paced(groups, every), relay)
 
     async def _start(self, relay: StreamRelay) -> None:
         if not self.started:
@@ -179,44 +190,67 @@ class DialectRequest:
             headers = gateway_headers(exchange, relay.headers)
             await self.send({"type": "http.response.start", "status": 200, "headers": headers})
 
-    async def relay(self, groups: AsyncGenerator[list[bytes], None], relay: StreamRelay) -> None:
-        """Answer with a stream: the upstream's events through `relay`."""
-        exchange, send = self.exchange, self.send
-        await self._start(relay)
-        try:
-            await send_events(groups, relay, send)
-        except GatewayError as exc:
-            # Bytes already reached the client, so the status cannot change: send the error as
-            # the last event and end without completing the body, so the client sees a broken
-            # stream, not a clean end.
-            exchange.error = exc.message
-            await send({"type": "http.response.body", "body": relay.error(exc), "more_body": True})
-
 
 async def send_events(groups: AsyncGenerator[list[bytes], None], relay: StreamRelay, send: Send) -> None:
     """The body of a stream, a write per group of events that arrived together (see
-    Dispatcher.stream); the body's end goes with the last group when it is known by then."""
-    # Closed at once on any way out (which closes `groups`): a cancelled send may leave the next
-    # read started inside. `groups` itself too, should it never have started. (try/finally, not
-    # two `aclosing`: the same closing without six more calls per stream.)
-    marked = marking_last(groups)
+    Dispatcher.stream); the body's end goes with the last group when it is known by then.
+
+    Whether a group is the last is known without waiting only: before a group goes out, the next
+    step of `groups` is started (coalesce.start_next) and runs until it has to wait for I/O; when
+    it ends the stream instead, the end rides with the group. (coalesce.marking_last does the same
+    as a generator of its own, a frame more for every wake-up of the stream.)
+    """
+    # A step of `groups` started and waiting while the group before it goes out: a cancelled send
+    # must end it (GeneratorExit inside, its cleanup awaited) before `groups` is closed.
+    waiting: tuple[Generator[Any, Any, list[bytes]], Any] | None = None
     try:
         try:
-            async for group, last in marked:
-                if not group:  # a keep-alive's turn (routes.keepalive)
-                    await send({"type": "http.response.body", "body": relay.ping, "more_body": True})
-                    continue
-                body = relay.events(group)
-                if last:
-                    await send({"type": "http.response.body", "body": body + relay.end()})
+            group: list[bytes] | None = await anext(groups)
+        except StopAsyncIteration:
+            group = None
+        while group is not None:
+            try:
+                ready, started = start_next(groups)
+            except StopAsyncIteration:
+                if group:  # the last group, and the body's end with it
+                    await send({"type": "http.response.body", "body": relay.events(group) + relay.end()})
                     return
+                await send({"type": "http.response.body", "body": relay.ping, "more_body": True})
+                break
+            except BaseException:
+                await _send_group(group, relay, send)  # what came before the failure, then the failure
+                raise
+            if not ready:
+                waiting = started
+            if not group:  # a keep-alive's turn (routes.keepalive)
+                await send({"type": "http.response.body", "body": relay.ping, "more_body": True})
+            else:
+                body = relay.events(group)
                 if body:
                     await send({"type": "http.response.body", "body": body, "more_body": True})
-        finally:
-            await marked.aclose()
+            if ready:
+                group = started
+                continue
+            waiting = None
+            try:
+                group = await resume(*started)
+            except StopAsyncIteration:
+                break
     finally:
+        # Closed at once on any way out: a cancelled send may leave the next read started inside.
+        if waiting is not None:
+            await abandon(*waiting)
         await groups.aclose()
     await send({"type": "http.response.body", "body": relay.end()})  # the end came after the last group
+
+
+async def _send_group(group: list[bytes], relay: StreamRelay, send: Send) -> None:
+    if not group:
+        await send({"type": "http.response.body", "body": relay.ping, "more_body": True})
+        return
+    body = relay.events(group)
+    if body:
+        await send({"type": "http.response.body", "body": body, "more_body": True})
 
 
 Handler = Callable[[DialectRequest], Awaitable[None]]
@@ -268,8 +302,9 @@ class Generate(Generic[S]):
         self.render = render
         self.translate = translate
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await run_dialect(scope, receive, send, self.dialect, self.generate)
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        # run_dialect's coroutine itself, not one awaiting it: a frame fewer for every wake-up.
+        return run_dialect(scope, receive, send, self.dialect, self.generate)
 
     async def generate(self, request: DialectRequest) -> None:
         call, parsed = await self.parse(request)

@@ -15,20 +15,34 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
+import time
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Route
 from starlette.types import Message, Receive, Scope, Send
 
+from gemini_gateway.admin.guard import ADMIN_PREFIXES, AdminGuard, ClientCors, session_id
 from gemini_gateway.errors import INTERNAL_MESSAGE, GatewayError
+from gemini_gateway.exchange import SCOPE_KEY
+from gemini_gateway.observe import Finished, ObserveMiddleware, observed, tell
+from gemini_gateway.recorder.middleware import (
+    CaptureReceive,
+    RecorderMiddleware,
+    ResponseTee,
+    begin_capture,
+    end_capture,
+    failure_of,
+)
+from gemini_gateway.routes import asgi
 from gemini_gateway.routes.asgi import ASGIEndpoint
 from gemini_gateway.routes.errors import dialect_of_path, send_error
 
 log = logging.getLogger("gemini_gateway")
 
 Params = dict[str, str]
+Handler = Callable[[asgi.Scope, asgi.Receive, asgi.Send], Awaitable[None]]
 
 
 class HotRoutes:
@@ -122,6 +136,7 @@ class FrontDoor:
         for cls, args, kwargs in reversed(middleware):  # as Starlette stacks them: first is outermost
             chain = cls(chain, *args, **kwargs)
         self.chain = chain
+        self.direct = DirectCalls.of(chain)
 
     async def serve(self, scope: Scope, receive: Receive, send: Send) -> bool:
         if scope["type"] != "http" or scope["method"] != "POST":
@@ -130,6 +145,11 @@ class FrontDoor:
         if matched is None:
             return False
         scope["endpoint"], scope["path_params"] = matched
+        direct = self.direct
+        if direct is not None and direct.takes(scope):  # type: ignore[arg-type]
+            # starlette's types are looser (MutableMapping) than the handlers' (dict)
+            await direct.serve(scope, receive, send, matched[0].handler)  # type: ignore[arg-type]
+            return True
         started = False
 
         async def watch(message: Message) -> None:
@@ -140,11 +160,96 @@ class FrontDoor:
         try:
             await self.chain(scope, receive, watch)
         except Exception:
-            # What Starlette's ServerErrorMiddleware would do: a bug becomes a 500 in Google's
-            # envelope with the traceback in the log only; after the first byte, the server can
-            # only drop the connection.
-            log.exception("unexpected error on %s %s", scope["method"], scope["path"])
+            _failed(scope)
             if started:
                 raise
             await send_error(send, GatewayError(INTERNAL_MESSAGE), dialect_of_path(scope["path"]))
         return True
+
+
+def _failed(scope: Scope) -> None:
+    # What Starlette's ServerErrorMiddleware would do: a bug becomes a 500 in Google's envelope
+    # with the traceback in the log only; after the first byte, the server can only drop the
+    # connection.
+    log.exception("unexpected error on %s %s", scope["method"], scope["path"])
+
+
+class DirectCalls:
+    """The gateway's middleware (admin guard, client CORS, observe, the recorder's tee) done in one
+    frame for a model call, with one wrapper of `send` (a `ResponseTee`) in place of three.
+
+    Every wake-up of a stream resumes each coroutine between the server and the relay, and every
+    response message passed each middleware's `send` wrapper: for a streamed call those frames
+    were a measurable share of the gateway's CPU (bench/, issue 16). Here the same steps run in
+    the same order with the same outcome: the guard's session check, the observers' status and
+    first-byte time, the recorder's capture (sealed before the last byte leaves) and its hand-over,
+    then the observers told. A request that CORS must answer for (a browser's, when origins are
+    set) goes through the middleware chain instead, as does every request when the middleware is
+    not the gateway's own (`of` gives None then).
+    """
+
+    __slots__ = ("cors", "guard", "observe", "recording")
+
+    def __init__(
+        self, guard: AdminGuard, cors: ClientCors, observe: ObserveMiddleware, recording: RecorderMiddleware
+    ) -> None:
+        self.guard = guard
+        self.cors = cors
+        self.observe = observe
+        self.recording = recording
+
+    @classmethod
+    def of(cls, chain: Any) -> DirectCalls | None:
+        """The direct way through `chain`, when it is exactly the gateway's middleware."""
+        kinds = (AdminGuard, ClientCors, ObserveMiddleware, RecorderMiddleware)
+        layers: list[Any] = []
+        for kind in kinds:
+            if type(chain) is not kind:
+                return None
+            layers.append(chain)
+            chain = chain.app
+        if chain is not _call_matched:
+            return None
+        return cls(*layers)
+
+    def takes(self, scope: asgi.Scope) -> bool:
+        return self.cors.idle_for(scope) and not scope["path"].startswith(ADMIN_PREFIXES)
+
+    async def serve(
+        self, scope: asgi.Scope, receive: asgi.Receive, send: asgi.Send, handler: Handler
+    ) -> None:
+        sid = session_id(scope)
+        if sid is not None:
+            await self.guard.client_session(scope, sid)
+        observers = self.observe.observers
+        if observers and not observed(scope):
+            observers = ()
+        started = time.perf_counter()
+        recorder = self.recording.gateway.recorder
+        activity = None if recorder is None else recorder.activity
+        capture = None if recorder is None else begin_capture(recorder, scope)
+        tee = ResponseTee(send, capture, recorder)
+        if activity is not None:
+            activity.enter()
+        try:
+            try:
+                await handler(scope, receive if capture is None else CaptureReceive(receive, capture), tee)
+            except BaseException as exc:
+                if capture is not None:
+                    capture.failure = failure_of(exc)
+                raise
+            finally:
+                if capture is not None and recorder is not None:
+                    end_capture(recorder, capture)
+                if activity is not None:
+                    activity.leave()
+                if observers:
+                    first = None if tee.first_body is None else tee.first_body - started
+                    status = 500 if tee.status is None else tee.status
+                    ended = time.perf_counter()
+                    tell(observers, Finished(scope, scope.get(SCOPE_KEY), status, started, ended, first))
+        except Exception:
+            _failed(scope)
+            if tee.status is not None:
+                raise
+            await send_error(send, GatewayError(INTERNAL_MESSAGE), dialect_of_path(scope["path"]))
