@@ -52,7 +52,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=4.0, help="each wrk run")
     parser.add_argument("--latency-seconds", type=float, default=4.0, help="each latency phase of a round")
     parser.add_argument("--concurrency", type=int, default=64)
-    parser.add_argument("--gateway-env", action="append", default=[], metavar="NAME=VALUE")
+    parser.add_argument(
+        "--gateway-env", action="append", default=[], metavar="NAME=VALUE", help="for every gateway"
+    )
+    parser.add_argument(
+        "--env", action="append", default=[], metavar="SRC:NAME=VALUE", help="for the gateway of one --src"
+    )
     parser.add_argument(
         "--quiet", type=float, default=20.0, help="at most this long waiting for core 0 to be idle"
     )
@@ -83,7 +88,8 @@ def main() -> int:
                 name, _, src = item.partition("=")
                 gdir = workdir / name
                 gdir.mkdir()
-                env = {"PYTHONPATH": str(Path(src).resolve()), **extra}
+                own = dict(e.split(":", 1)[1].split("=", 1) for e in args.env if e.split(":", 1)[0] == name)
+                env = {"PYTHONPATH": str(Path(src).resolve()), **extra, **own}
                 gateways[name] = services.start_gateway(gdir, SERVER_CORE, fake.base_url, KEYS, TOKEN, env)
             auth = (("x-goog-api-key", TOKEN),)
             bearer = (("authorization", f"Bearer {TOKEN}"),)

@@ -80,7 +80,9 @@ def test_non_stream_and_stream_are_recorded_completely(gateway_factory: GatewayF
         assert stream["finish_reason"] == "STOP"
         final_usage = chunks[-1].usage_metadata
         assert final_usage is not None and stream["total_tokens"] == final_usage.total_token_count
-        assert stream["first_byte_ms"] < stream["duration_ms"]
+        # Events that reach the gateway in one read leave in one write, so the first byte and the
+        # end can fall within the same microseconds (the record keeps three decimals of a ms).
+        assert 0 < stream["first_byte_ms"] <= stream["duration_ms"]
         status = httpx.get(f"{running.url}/api/recorder", headers=ADMIN).json()
         assert status["written"] == 2 and status["spooled"] == 0 and status["healthy"] is True
 
