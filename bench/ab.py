@@ -61,6 +61,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--quiet", type=float, default=20.0, help="at most this long waiting for core 0 to be idle"
     )
+    parser.add_argument("--latency-only", action="store_true", help="no wrk runs")
     parser.add_argument("--skip-openai", action="store_true", help="native route only")
     args = parser.parse_args()
     args.src = args.src or [f"this={here}"]
@@ -112,10 +113,14 @@ def main() -> int:
                     base = found["direct"]
                     for target in targets[1:]:
                         samples = found[target.name]
+                        print(
+                            f"  {mode:10} {target.name:16} added p50 {samples.pct(50) - base.pct(50):.3f} ms",
+                            file=sys.stderr,
+                        )
                         latency.setdefault((target.name, mode), []).append(
                             (samples.pct(50) - base.pct(50), samples.pct(99) - base.pct(99))
                         )
-                for mode, stream in MODES:
+                for mode, stream in MODES if not args.latency_only else ():
                     for target in targets[2:]:
                         owner = gateways[target.name.removesuffix(" openai")]
                         lua = loadgen.write_lua(target, stream, workdir)
