@@ -38,7 +38,7 @@ class SSEParser:
         if buffer.endswith(b"\r"):
             # The matching "\n" may come with the next read; splitting now would see an extra event end.
             buffer, carry = buffer[:-1], b"\r"
-        if b"\r" in buffer:
+        if buffer.find(b"\r") >= 0:  # `bytes in bytes` raises and clears a TypeError inside on 3.11
             buffer = buffer.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         events = buffer.split(b"\n\n")
         self._buffer = events.pop() + carry
