@@ -84,6 +84,7 @@ def serve(
         # The gateway's own HTTP/1.1 protocol (gemini_gateway.server): uvicorn's httptools one, less
         # work per request; by name, so the processes of `--workers` import it too.
         "http": "gemini_gateway.server.http:HttpProtocol",
+        "ws": "gemini_gateway.server.websocket:LazyWebSocketProtocol",  # imported on the first upgrade
         "proxy_headers": False,
         "access_log": False,
         "log_config": None,

@@ -3,19 +3,22 @@ answers' heads beside those of the same gateway under uvicorn's httptools protoc
 
 from __future__ import annotations
 
+import asyncio
 import re
 import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import openai
+import orjson
 import pytest
+import websockets
 from google import genai
 
 from gemini_gateway.fake_upstream import FakeState
 from tests.conftest import KEYS, RunningGateway
 from tests.server.wire import Reader
-from tests.servers import Served, serve_cli
+from tests.servers import CLI_ADMIN_TOKEN, Served, serve_cli
 
 MODEL = "gemini-2.5-flash"
 BODY = b'{"contents":[{"role":"user","parts":[{"text":"hello"}]}]}'
@@ -43,6 +46,23 @@ def test_the_sdks_through_serve(served: Served, fake: FakeState) -> None:
     assert "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices)
     # The requests ran on kept-alive connections of the SDKs' clients.
     assert len(fake.calls) == 4
+
+
+def test_the_websocket_protocol_is_loaded_by_the_first_upgrade(served: Served) -> None:
+    """`serve` leaves uvicorn's websocket protocol, and the websockets library with its C
+    speedups, out of the process until a connection upgrades: the admin UI's live log then works."""
+    maps = Path(f"/proc/{served.process.pid}/maps")
+    assert "/websockets/" not in maps.read_text()
+
+    async def hello() -> dict[str, object]:
+        url = served.url.replace("http://", "ws://") + "/ws/logs"
+        headers = {"authorization": f"Bearer {CLI_ADMIN_TOKEN}"}
+        async with websockets.connect(url, additional_headers=headers) as live:
+            first: dict[str, object] = orjson.loads(await asyncio.wait_for(live.recv(), 30))
+            return first
+
+    assert asyncio.run(hello())["type"] == "hello"
+    assert "/websockets/" in maps.read_text()
 
 
 def raw_answers(url: str, requests: list[bytes]) -> list[bytes]:
