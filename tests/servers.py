@@ -27,7 +27,13 @@ def serve_in_thread(app: Any, *, host: str = "127.0.0.1") -> Iterator[str]:
     config = uvicorn.Config(
         app, host=host, port=0, loop="asyncio", http="httptools", log_level="warning", access_log=False
     )
-    server = uvicorn.Server(config)
+    with running(uvicorn.Server(config)) as port:
+        yield f"http://{host}:{port}"
+
+
+@contextlib.contextmanager
+def running(server: uvicorn.Server) -> Iterator[int]:
+    """`server` run in a background thread until the block ends; yields the port it bound."""
     thread = threading.Thread(target=server.run, name="uvicorn-test", daemon=True)
     thread.start()
     deadline = time.monotonic() + 15
@@ -35,9 +41,8 @@ def serve_in_thread(app: Any, *, host: str = "127.0.0.1") -> Iterator[str]:
         if not thread.is_alive() or time.monotonic() > deadline:
             raise RuntimeError("test server did not start")
         time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
     try:
-        yield f"http://{host}:{port}"
+        yield server.servers[0].sockets[0].getsockname()[1]
     finally:
         server.should_exit = True
         thread.join(timeout=15)

@@ -194,8 +194,7 @@ def test_a_client_leaving_mid_stream_cancels_the_handler(
     with served.connect() as sock:
         sock.sendall(b"POST /endless HTTP/1.1\r\nhost: x\r\ncontent-length: 2\r\n\r\n{}")
         reader = Reader(sock)
-        while b"data: tick" not in reader.buffer:
-            assert reader._fill()
+        reader.wait_for(b"data: tick")
         sock.shutdown(socket.SHUT_RDWR)
     assert app.events.cancelled.wait(10)
     # The lean protocol's notice stands in for the watcher task; other servers keep the task.
@@ -223,8 +222,7 @@ def test_a_streams_head_leaves_before_its_first_event(
     with served.connect() as sock:
         sock.sendall(b"GET /held HTTP/1.1\r\nhost: x\r\n\r\n")
         reader = Reader(sock)
-        while b"\r\n\r\n" not in reader.buffer:
-            assert reader._fill()
+        reader.wait_for(b"\r\n\r\n")
         assert reader.buffer.endswith(b"transfer-encoding: chunked\r\n\r\n")
         app.events.release.set()
         assert reader.response().endswith(b"data: late\n\n\r\n0\r\n\r\n")

@@ -6,14 +6,13 @@ from __future__ import annotations
 import contextlib
 import re
 import socket
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import uvicorn
 
 from gemini_gateway.server.http import HttpProtocol
+from tests.servers import running
 
 DATE_LINE = re.compile(rb"\r\ndate: [^\r\n]*\r\n")
 # The two protocols under test: the gateway's own and uvicorn's httptools one, its reference.
@@ -45,18 +44,8 @@ def serve(app: Any, http: Any = HttpProtocol, **options: Any) -> Iterator[Served
         **options,
     )
     server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="protocol-test", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("test server did not start")
-        time.sleep(0.01)
-    try:
-        yield Served(server, server.servers[0].sockets[0].getsockname()[1])
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
+    with running(server) as port:
+        yield Served(server, port)
 
 
 class Reader:
@@ -71,10 +60,14 @@ class Reader:
         self.buffer += data
         return bool(data)
 
-    def _take_until(self, marker: bytes) -> bytes:
+    def wait_for(self, marker: bytes) -> None:
+        """Read until `marker` is in the buffer, leaving it there."""
         while marker not in self.buffer:
             if not self._fill():
                 raise ConnectionError(f"closed before {marker!r}: {self.buffer!r}")
+
+    def _take_until(self, marker: bytes) -> bytes:
+        self.wait_for(marker)
         end = self.buffer.index(marker) + len(marker)
         taken, self.buffer = self.buffer[:end], self.buffer[end:]
         return taken
