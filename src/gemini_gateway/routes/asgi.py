@@ -104,12 +104,12 @@ class DisconnectGuard:
 
     __slots__ = ("_receive", "_stopped", "_task", "_watcher", "disconnected")
 
-    def __init__(self, receive: Receive, scope: Scope | None = None) -> None:
+    def __init__(self, receive: Receive, scope: Scope) -> None:
         self.disconnected = False
         self._stopped = False
         self._receive = receive
         self._watcher: asyncio.Task[None] | None = None
-        extensions = scope.get("extensions") if scope is not None else None
+        extensions = scope.get("extensions")
         notice: DisconnectNotice | None = extensions.get(DISCONNECT_EXTENSION) if extensions else None
         if notice is not None:
             # current_task(loop) skips the running-loop look-up (a getpid() call on CPython 3.11).
