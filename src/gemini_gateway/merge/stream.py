@@ -26,33 +26,23 @@ _LAST_WINS_CANDIDATE = (
 _LAST_WINS_RESPONSE = ("usageMetadata", "modelVersion", "responseId", "promptFeedback", "createTime")
 
 
+# A text part with no other keys than these may be joined with a neighbour of its kind.
+_JOINABLE = frozenset(("text", "thought", "thoughtSignature"))
+
+
 def _text_kind(part: dict[str, Any]) -> str | None:
     """ "thought" or "text" for a plain text part that may be joined with its neighbour, else None."""
-    if not isinstance(part.get("text"), str):
-        return None
-    extra = set(part) - {"text", "thought", "thoughtSignature"}
-    if extra:
+    if not isinstance(part.get("text"), str) or not _JOINABLE.issuperset(part):
         return None
     return "thought" if part.get("thought") else "text"
-
-
-def _append_part(parts: list[dict[str, Any]], part: dict[str, Any], pieces: dict[int, list[str]]) -> None:
-    kind = _text_kind(part)
-    if kind is not None and parts:
-        previous = parts[-1]
-        if _text_kind(previous) == kind and "thoughtSignature" not in previous:
-            # Joined once at the end: adding to the text each time copies it each time, which
-            # made a 5,000-event answer take a second.
-            pieces.setdefault(id(previous), [previous["text"]]).append(part["text"])
-            if "thoughtSignature" in part:
-                previous["thoughtSignature"] = part["thoughtSignature"]
-            return
-    parts.append(dict(part))
 
 
 def merge_events(events: Iterable[dict[str, Any]]) -> dict[str, Any]:
     merged: dict[str, Any] = {}
     candidates: dict[int, dict[str, Any]] = {}
+    # Per candidate, the kind of its last part while that part may take the next text of its kind
+    # (a signed part may not): looked up once per part, not worked out again from the part.
+    open_kind: dict[int, str | None] = {}
     pieces: dict[int, list[str]] = {}  # id of a text part -> the texts it is made of
     for event in events:
         for position, candidate in enumerate(_list(event.get("candidates"))):
@@ -61,14 +51,31 @@ def merge_events(events: Iterable[dict[str, Any]]) -> dict[str, Any]:
             index = candidate.get("index", position)
             if not isinstance(index, int):  # the key the candidates are sorted by
                 index = position
-            target = candidates.setdefault(index, {"content": {"parts": [], "role": "model"}})
+            target = candidates.get(index)
+            if target is None:
+                target = candidates[index] = {"content": {"parts": [], "role": "model"}}
             content = candidate.get("content")
             if isinstance(content, dict):
                 if content.get("role"):
                     target["content"]["role"] = content["role"]
+                parts = target["content"]["parts"]
+                joining = open_kind.get(index)
                 for part in _list(content.get("parts")):
-                    if isinstance(part, dict):
-                        _append_part(target["content"]["parts"], part, pieces)
+                    if not isinstance(part, dict):
+                        continue
+                    kind = _text_kind(part)
+                    if kind is not None and kind == joining:
+                        previous = parts[-1]
+                        # Joined once at the end: adding to the text each time copies it each
+                        # time, which made a 5,000-event answer take a second.
+                        pieces.setdefault(id(previous), [previous["text"]]).append(part["text"])
+                        if "thoughtSignature" in part:
+                            previous["thoughtSignature"] = part["thoughtSignature"]
+                            joining = None
+                        continue
+                    parts.append(dict(part))
+                    joining = kind if "thoughtSignature" not in part else None
+                open_kind[index] = joining
             for key in _LAST_WINS_CANDIDATE:
                 if key in candidate:
                     target[key] = candidate[key]
