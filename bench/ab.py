@@ -129,10 +129,13 @@ def main() -> int:
                         loadgen.wait_quiet("cpu0", args.quiet)
                         cpu_before = owner.cpu_seconds()
                         run = loadgen.run_wrk(wrk, url, lua, args.concurrency, args.seconds, CLIENT_CORE)
+                        # What the run left to do (records to write) counts too.
+                        drained = owner.settle()
                         per_request = (owner.cpu_seconds() - cpu_before) / max(run.requests, 1) * 1e6
                         rps.setdefault((target.name, mode), []).append((run.rps, per_request))
                         print(
-                            f"  {mode:10} {target.name:16} {run.rps:8,.0f} req/s {per_request:6.0f} µs/req",
+                            f"  {mode:10} {target.name:16} {run.rps:8,.0f} req/s {per_request:6.0f} µs/req"
+                            f" (settled {drained:.1f}s after)",
                             file=sys.stderr,
                         )
         finally:

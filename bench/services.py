@@ -115,6 +115,22 @@ class Service:
                     total += int(task.read_text().split()[0])
         return total / 1e9
 
+    def settle(self, limit: float = 10.0) -> float:
+        """Wait until the service stops burning CPU (under 10% of a core over a quarter second), so
+        that work a run left behind (records waiting to be written) is done; returns the seconds
+        waited. CPU read after this counts that work too: a gateway that defers recording past the
+        end of a run must not look cheaper for it."""
+        started = time.monotonic()
+        deadline = started + limit
+        before = self.cpu_seconds()
+        while time.monotonic() < deadline:
+            time.sleep(0.25)
+            now = self.cpu_seconds()
+            if now - before < 0.025:
+                break
+            before = now
+        return time.monotonic() - started
+
     def log_tail(self, lines: int = 30) -> str:
         try:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
