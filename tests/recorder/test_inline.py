@@ -1,0 +1,101 @@
+"""The inline sink's pace under load: a take from the queue waits for quiet once, not per chunk.
+
+Driven directly (no HTTP): a sink on a real SQLite store, an Activity that a test holds busy, and
+captures as the middleware leaves them. The wait for quiet is counted, not timed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import orjson
+import pytest
+
+from gemini_gateway.exchange import Attempt, Exchange
+from gemini_gateway.recorder import inline as inline_module
+from gemini_gateway.recorder.activity import Activity
+from gemini_gateway.recorder.capture import Capture
+from gemini_gateway.recorder.inline import InlineSink
+from gemini_gateway.recorder.queue import RecordQueue
+from gemini_gateway.settings import Settings
+from gemini_gateway.store.database import Database
+
+PATH = "/v1beta/models/gemini-2.5-flash:generateContent"
+
+
+def capture(n: int) -> Capture:
+    request = orjson.dumps({"contents": [{"role": "user", "parts": [{"text": f"call {n}"}]}]})
+    response = orjson.dumps({"candidates": [{"content": {"role": "model", "parts": [{"text": "ok"}]}}]})
+    now = time.perf_counter()
+    exchange = Exchange(
+        received_at=time.time(),
+        started=now,
+        dialect="gemini",
+        route=PATH,
+        model="gemini-2.5-flash",
+        stream=False,
+        attempts=[Attempt("api_key", "key-...0001", 200, 1.0, None)],
+        status=200,
+    )
+    scope = {"method": "POST", "path": PATH, "query_string": b"", "headers": [(b"host", b"gw")]}
+    return Capture(
+        "full",
+        scope,
+        exchange,
+        1 << 20,
+        request_chunks=[request],
+        request_size=len(request),
+        status=200,
+        response_chunks=[response],
+        response_size=len(response),
+        chunk_count=1,
+        finished=now,
+        complete=True,
+    )
+
+
+class CountedActivity(Activity):
+    """Activity whose waits for quiet are counted, with how each ended."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waits: list[bool] = []
+
+    async def quiet(self, deadline: float) -> bool:
+        result = await super().quiet(deadline)
+        self.waits.append(result)
+        return result
+
+
+async def test_a_take_from_the_queue_waits_for_quiet_once_when_the_gateway_stays_busy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(inline_module, "QUIET_WAIT_SECONDS", 0.2)
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None, data_dir=tmp_path, recording_batch_size=10, recording_batch_ms=0
+    )
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'records.db'}")
+    await database.migrate()
+    sink = InlineSink(settings)
+    activity = sink.activity = CountedActivity()
+    activity.enter()  # a request in flight for the whole test: the gateway never goes quiet
+    queue = RecordQueue(1000)
+    for n in range(40):  # one take: four chunks of the batch size
+        assert queue.put(capture(n), 0)
+    try:
+        await sink.start(database, queue)
+        async with asyncio.timeout(60):
+            while sink.counters["written"] < 40:
+                await asyncio.sleep(0.02)
+        # The first chunk waited out the take's deadline; the other three did not wait again.
+        assert activity.waits == [False]
+        assert sink.counters["spooled"] == 0 and sink.counters["lost"] == 0
+        async with database.engine.connect() as conn:
+            stored = (await conn.exec_driver_sql("SELECT count(*) FROM exchanges")).scalar()
+        assert stored == 40
+    finally:
+        activity.leave()
+        await sink.aclose()
+        await database.aclose()
