@@ -35,8 +35,27 @@ async def test_insert_here_stops_after_its_budget_and_is_idempotent(store: Excha
     done = 1
     while done < len(records):
         done += store.insert_here(records[done:], budget=1.0)
-    assert store.insert_here(records, budget=1.0) == 5  # all already there: skipped, not doubled
+    # One transaction for all the calls: nothing is seen by another connection before the commit.
+    assert await count(store) == 0
+    await store.commit()
     assert await count(store) == 5 and await count(store, BODIES) == 10
+    assert store.insert_here(records, budget=1.0) == 5  # all already there: skipped, not doubled
+    await store.commit()
+    assert await count(store) == 5 and await count(store, BODIES) == 10
+
+
+@DIRECT
+async def test_a_failed_insert_here_rolls_back_what_the_transaction_held(store: ExchangeStore) -> None:
+    first = make_record(request=gemini_request("kept out"), response=gemini_answer("a"))
+    assert store.insert_here([first], budget=1.0) == 1
+    broken = make_record(request=gemini_request("broken"), response=gemini_answer("b"))
+    broken.exchange["status"] = None  # NOT NULL: the insert fails
+    with pytest.raises(sqlite3.IntegrityError):
+        store.insert_here([broken], budget=1.0)
+    await store.commit()  # nothing open any more: a no-op
+    assert await count(store) == 0
+    await store.insert([first])  # the batch path works again on the same connection
+    assert await count(store) == 1
 
 
 @DIRECT

@@ -258,20 +258,36 @@ class InlineSink:
                     break
         if built < len(captures):
             rows += await _build_in_slices(captures[built:], self.count_problem)
-        written = 0
-        while written < len(rows) and self.healthy and self.store is not None and self.store.inserts_here:
-            if not await self._quiet(activity):
-                break
-            try:
-                count = self.store.insert_here(rows[written:], UNIT_SECONDS)
-            except Exception as exc:  # the same failures as a batch's: spool what is left
-                self._insert_failed(exc)
-                break
-            written += count
-            self.counters["written"] += count
+        written = await self._insert_between_requests(activity, rows)
         if written:
             await self._maybe_checkpoint()
         await self._insert_or_spool(rows[written:])
+
+    async def _insert_between_requests(self, activity: Activity, rows: list[RecordRows]) -> int:
+        """Insert from the front of `rows` a unit at a time while no request is in flight, all in
+        one transaction, committed at the end (or once a request keeps the gateway busy). Says how
+        many were committed: after a failure none of this transaction's are, and the caller writes
+        or spools them with the rest."""
+        store = self.store
+        inserted = 0
+        while inserted < len(rows) and self.healthy and store is not None and store.inserts_here:
+            if not await self._quiet(activity):
+                break
+            try:
+                inserted += store.insert_here(rows[inserted:], UNIT_SECONDS)
+            except Exception as exc:  # rolled back: the same failures as a batch's
+                self._insert_failed(exc)
+                return 0
+        if not inserted or store is None:
+            return 0
+        try:
+            async with asyncio.timeout(self.write_timeout):
+                await store.commit()
+        except Exception as exc:
+            self._insert_failed(exc)
+            return 0
+        self.counters["written"] += inserted
+        return inserted
 
     async def _quiet(self, activity: Activity) -> bool:
         """Whether a quiet moment came before the take's deadline; once one did not, none is

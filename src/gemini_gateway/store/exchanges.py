@@ -108,12 +108,18 @@ class ExchangeStore:
         return self.writer.inserts_here
 
     def insert_here(self, records: Sequence[RecordRows], budget: float) -> int:
-        """Insert records from the front, on the calling thread, in one transaction.
+        """Insert records from the front, on the calling thread, into a transaction that
+        `commit` ends.
 
         Stops after the record that spends `budget` seconds and says how many went in (at least
-        one). For a writer that shares its thread with requests and must hand it back soon.
+        one). For a writer that shares its thread with requests and must hand it back soon. On an
+        error, what it inserted since the last commit is rolled back.
         """
         return self.writer.insert_here(records, budget)
+
+    async def commit(self) -> None:
+        """Commit what `insert_here` inserted."""
+        await self.writer.commit()
 
     async def checkpoint(self) -> None:
         """Fold the SQLite WAL into the database file (the fast writer's; a no-op otherwise)."""

@@ -41,7 +41,11 @@ class RecordWriter(Protocol):
         """Whether `insert_here` may be used now."""
 
     def insert_here(self, records: Sequence[RecordRows], budget: float) -> int:
-        """Insert records from the front on the calling thread, for about `budget` seconds."""
+        """Insert records from the front on the calling thread, for about `budget` seconds, into
+        a transaction that `commit` ends."""
+
+    async def commit(self) -> None:
+        """Commit what `insert_here` inserted (nothing to do when it inserted nothing)."""
 
     async def checkpoint(self) -> None:
         """Fold what was written into the database file, where the database has such a step."""
@@ -153,6 +157,9 @@ class EngineWriter:
 
     def insert_here(self, records: Sequence[RecordRows], budget: float) -> int:
         raise RuntimeError("insert_here needs direct SQLite writes")
+
+    async def commit(self) -> None:
+        return None  # every insert commits its own transaction
 
     async def checkpoint(self) -> None:
         return None  # the engine's SQLite connections checkpoint on their own
