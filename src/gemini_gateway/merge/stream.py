@@ -30,68 +30,93 @@ _LAST_WINS_RESPONSE = ("usageMetadata", "modelVersion", "responseId", "promptFee
 _JOINABLE = frozenset(("text", "thought", "thoughtSignature"))
 
 
-def _text_kind(part: dict[str, Any]) -> str | None:
-    """ "thought" or "text" for a plain text part that may be joined with its neighbour, else None."""
-    if not isinstance(part.get("text"), str) or not _JOINABLE.issuperset(part):
-        return None
-    return "thought" if part.get("thought") else "text"
+class _Candidate:
+    """One candidate being merged: its target dict, the parts list in it, and the text part that
+    may take the next text of its kind (`open_kind`; None when the last part may not: a call, a
+    signed part), with the texts it is made of (joined once at the end)."""
+
+    __slots__ = ("open_kind", "parts", "target", "texts")
+
+    def __init__(self) -> None:
+        self.parts: list[dict[str, Any]] = []
+        self.target: dict[str, Any] = {"content": {"parts": self.parts, "role": "model"}}
+        self.open_kind: str | None = None
+        self.texts: list[str] = []
 
 
 def merge_events(events: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    # Every record of a stream passes here (20 events, say, on the writer's core): the per-part
+    # work is written out inline, and what a candidate needs is kept on it, not looked up again.
     merged: dict[str, Any] = {}
-    candidates: dict[int, dict[str, Any]] = {}
-    # Per candidate, the kind of its last part while that part may take the next text of its kind
-    # (a signed part may not): looked up once per part, not worked out again from the part.
-    open_kind: dict[int, str | None] = {}
-    pieces: dict[int, list[str]] = {}  # id of a text part -> the texts it is made of
+    candidates: dict[int, _Candidate] = {}
     for event in events:
-        for position, candidate in enumerate(_list(event.get("candidates"))):
-            if not isinstance(candidate, dict):
-                continue
-            index = candidate.get("index", position)
-            if not isinstance(index, int):  # the key the candidates are sorted by
-                index = position
-            target = candidates.get(index)
-            if target is None:
-                target = candidates[index] = {"content": {"parts": [], "role": "model"}}
-            content = candidate.get("content")
-            if isinstance(content, dict):
-                if content.get("role"):
-                    target["content"]["role"] = content["role"]
-                parts = target["content"]["parts"]
-                joining = open_kind.get(index)
-                for part in _list(content.get("parts")):
-                    if not isinstance(part, dict):
-                        continue
-                    kind = _text_kind(part)
-                    if kind is not None and kind == joining:
-                        previous = parts[-1]
-                        # Joined once at the end: adding to the text each time copies it each
-                        # time, which made a 5,000-event answer take a second.
-                        pieces.setdefault(id(previous), [previous["text"]]).append(part["text"])
-                        if "thoughtSignature" in part:
-                            previous["thoughtSignature"] = part["thoughtSignature"]
-                            joining = None
-                        continue
-                    parts.append(dict(part))
-                    joining = kind if "thoughtSignature" not in part else None
-                open_kind[index] = joining
-            for key in _LAST_WINS_CANDIDATE:
-                if key in candidate:
-                    target[key] = candidate[key]
-            if "index" in candidate:
-                target["index"] = index
+        listed = event.get("candidates")
+        if isinstance(listed, list):
+            for position, candidate in enumerate(listed):
+                if not isinstance(candidate, dict):
+                    continue
+                index = candidate.get("index", position)
+                if not isinstance(index, int):  # the key the candidates are sorted by
+                    index = position
+                state = candidates.get(index)
+                if state is None:
+                    state = candidates[index] = _Candidate()
+                target = state.target
+                content = candidate.get("content")
+                if isinstance(content, dict):
+                    role = content.get("role")
+                    if role:
+                        target["content"]["role"] = role
+                    parts = content.get("parts")
+                    if isinstance(parts, list):
+                        _add_parts(state, parts)
+                for key in _LAST_WINS_CANDIDATE:
+                    if key in candidate:
+                        target[key] = candidate[key]
+                if "index" in candidate:
+                    target["index"] = index
         for key in _LAST_WINS_RESPONSE:
             if key in event:
                 merged[key] = event[key]
-    for candidate in candidates.values():
-        for part in candidate["content"]["parts"]:
-            texts = pieces.get(id(part))
-            if texts is not None:
-                part["text"] = "".join(texts)
+    for state in candidates.values():
+        _close_text(state)
     if candidates:
-        merged["candidates"] = [candidates[i] for i in sorted(candidates)]
+        merged["candidates"] = [candidates[i].target for i in sorted(candidates)]
     return merged
+
+
+def _add_parts(state: _Candidate, parts: list[Any]) -> None:
+    for part in parts:
+        if not isinstance(part, dict):
+            continue
+        text = part.get("text")
+        # "thought" or "text" for a plain text part, which may join a neighbour of its kind.
+        kind = (
+            ("thought" if part.get("thought") else "text")
+            if isinstance(text, str) and _JOINABLE.issuperset(part)
+            else None
+        )
+        if kind is not None and kind == state.open_kind:
+            # Joined once at the end: adding to the text each time copies it each time, which
+            # made a 5,000-event answer take a second.
+            state.texts.append(part["text"])
+            if "thoughtSignature" in part:
+                state.parts[-1]["thoughtSignature"] = part["thoughtSignature"]
+                _close_text(state)
+            continue
+        _close_text(state)
+        state.parts.append(dict(part))
+        if kind is not None and "thoughtSignature" not in part:
+            state.open_kind = kind
+            state.texts.append(part["text"])
+
+
+def _close_text(state: _Candidate) -> None:
+    """The open text part takes its joined text, and no more."""
+    if len(state.texts) > 1:
+        state.parts[-1]["text"] = "".join(state.texts)
+    state.texts.clear()
+    state.open_kind = None
 
 
 def _list(value: Any) -> list[Any] | tuple[()]:
