@@ -108,6 +108,8 @@ def main() -> int:
             for round_ in range(args.rounds):
                 print(f"# round {round_ + 1} of {args.rounds}", file=sys.stderr)
                 for mode, stream in MODES:
+                    for other in gateways.values():
+                        other.settle()
                     loadgen.wait_quiet("cpu0", args.quiet)
                     found = asyncio.run(loadgen.latency(targets, stream, args.latency_seconds, 50_000))
                     base = found["direct"]
@@ -126,6 +128,8 @@ def main() -> int:
                         lua = loadgen.write_lua(target, stream, workdir)
                         url = target.url(stream)
                         loadgen.run_wrk(wrk, url, lua, 16, 1, CLIENT_CORE)
+                        for other in gateways.values():  # no gateway's backlog written during this run
+                            other.settle()
                         loadgen.wait_quiet("cpu0", args.quiet)
                         cpu_before = owner.cpu_seconds()
                         run = loadgen.run_wrk(wrk, url, lua, args.concurrency, args.seconds, CLIENT_CORE)
