@@ -99,3 +99,53 @@ async def test_a_take_from_the_queue_waits_for_quiet_once_when_the_gateway_stays
         activity.leave()
         await sink.aclose()
         await database.aclose()
+
+
+class InFlightEachTime(Activity):
+    """A request is in flight whenever the writer looks, and gone by the time it waits for quiet."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.in_flight = 1
+
+    async def quiet(self, deadline: float) -> bool:
+        await asyncio.sleep(0)
+        return True
+
+
+@pytest.mark.parametrize(("hold", "commits"), [(3600.0, 1), (0.0, 4)])
+async def test_between_requests_one_transaction_is_held_open_at_most_hold_seconds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, hold: float, commits: int
+) -> None:
+    # A unit takes one record (no budget); a transaction open longer than HOLD_SECONDS is committed
+    # before the writer waits for a request to end, so another worker's writer is not kept waiting.
+    monkeypatch.setattr(inline_module, "UNIT_SECONDS", 0.0)
+    monkeypatch.setattr(inline_module, "HOLD_SECONDS", hold)
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None, data_dir=tmp_path, recording_batch_size=10, recording_batch_ms=0
+    )
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'records.db'}")
+    await database.migrate()
+    sink = InlineSink(settings)
+    sink.activity = InFlightEachTime()
+    queue = RecordQueue(1000)
+    for n in range(4):
+        assert queue.put(capture(n), 0)
+    try:
+        await sink.start(database, queue)
+        assert sink.store is not None
+        done: list[int] = []
+        store_commit = sink.store.commit
+
+        async def counted_commit() -> None:
+            done.append(1)
+            await store_commit()
+
+        monkeypatch.setattr(sink.store, "commit", counted_commit)
+        async with asyncio.timeout(60):
+            while sink.counters["written"] < 4:
+                await asyncio.sleep(0.01)
+        assert len(done) == commits and sink.counters["spooled"] == 0
+    finally:
+        await sink.aclose()
+        await database.aclose()

@@ -57,6 +57,9 @@ BUILD_SLICE_SECONDS = 0.0005
 # of the take is written as under load (a wait per batch instead kept the writer below 1,000
 # records a second while the gateway served 4,000, until the queue overflowed).
 UNIT_SECONDS = 0.0001
+# Between requests the units of a take go into one transaction; it is committed before the writer
+# waits for quiet once it has been open this long.
+HOLD_SECONDS = 0.02
 QUIET_WAIT_SECONDS = 0.05
 
 
@@ -264,30 +267,43 @@ class InlineSink:
         await self._insert_or_spool(rows[written:])
 
     async def _insert_between_requests(self, activity: Activity, rows: list[RecordRows]) -> int:
-        """Insert from the front of `rows` a unit at a time while no request is in flight, all in
-        one transaction, committed at the end (or once a request keeps the gateway busy). Says how
-        many were committed: after a failure none of this transaction's are, and the caller writes
-        or spools them with the rest."""
+        """Insert from the front of `rows` a unit at a time while no request is in flight, into one
+        transaction, committed at the end, once a request keeps the gateway busy, or before a wait
+        for quiet once it has been open HOLD_SECONDS (so that another writer of the same SQLite
+        file, a second worker's, is not kept waiting across requests). Says how many were
+        committed: after a failure the open transaction's are not, and the caller writes or spools
+        them with the rest."""
         store = self.store
-        inserted = 0
-        while inserted < len(rows) and self.healthy and store is not None and store.inserts_here:
+        loop = asyncio.get_running_loop()
+        committed = pending = 0
+        opened = 0.0
+        while committed + pending < len(rows) and self.healthy and store is not None and store.inserts_here:
+            if pending and activity.in_flight and loop.time() - opened >= HOLD_SECONDS:
+                if not await self._commit(store, pending):
+                    return committed
+                committed, pending = committed + pending, 0
             if not await self._quiet(activity):
                 break
+            if not pending:
+                opened = loop.time()
             try:
-                inserted += store.insert_here(rows[inserted:], UNIT_SECONDS)
+                pending += store.insert_here(rows[committed + pending :], UNIT_SECONDS)
             except Exception as exc:  # rolled back: the same failures as a batch's
                 self._insert_failed(exc)
-                return 0
-        if not inserted or store is None:
-            return 0
+                return committed
+        if pending and store is not None and await self._commit(store, pending):
+            committed += pending
+        return committed
+
+    async def _commit(self, store: ExchangeStore, count: int) -> bool:
         try:
             async with asyncio.timeout(self.write_timeout):
                 await store.commit()
-        except Exception as exc:
+        except Exception as exc:  # rolled back
             self._insert_failed(exc)
-            return 0
-        self.counters["written"] += inserted
-        return inserted
+            return False
+        self.counters["written"] += count
+        return True
 
     async def _quiet(self, activity: Activity) -> bool:
         """Whether a quiet moment came before the take's deadline; once one did not, none is
