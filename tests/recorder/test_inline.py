@@ -149,3 +149,16 @@ async def test_between_requests_one_transaction_is_held_open_at_most_hold_second
     finally:
         await sink.aclose()
         await database.aclose()
+
+
+def test_the_build_slice_grows_under_a_backlog_and_shrinks_back_without_one() -> None:
+    floor, ceiling = inline_module.BUILD_SLICE_SECONDS, inline_module.MAX_BUILD_SLICE_SECONDS
+    batch = 200
+    grown = [floor]
+    for _ in range(10):  # a batch or more left behind every take: the writer needs a larger share
+        grown.append(inline_module.next_slice(grown[-1], backlog=3 * batch, batch_size=batch))
+    assert grown[1] == 2 * floor and grown[-1] == ceiling and grown == sorted(grown)
+    shrunk = [ceiling]
+    for _ in range(10):  # the queue drained: short slices again, for the requests' latency
+        shrunk.append(inline_module.next_slice(shrunk[-1], backlog=batch - 1, batch_size=batch))
+    assert shrunk[1] == ceiling / 2 and shrunk[-1] == floor

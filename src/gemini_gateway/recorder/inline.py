@@ -48,9 +48,11 @@ Report = Callable[[str, Capture, str], None]
 INLINE_BUILD_BYTES = 1024 * 1024
 BACKLOG_FACTOR = 5
 CHECKPOINT_SECONDS = 5.0
-# Building records runs on the event loop in slices this long, so that a request arriving
-# meanwhile waits at most about this much (a whole batch of stream records takes 20 ms and more).
+# Building records runs on the event loop in slices, so that a request arriving meanwhile waits at
+# most about one slice (a whole batch of stream records takes 20 ms and more). A slice starts this
+# long; see `next_slice` for how it grows under a backlog, up to MAX_BUILD_SLICE_SECONDS.
 BUILD_SLICE_SECONDS = 0.0005
+MAX_BUILD_SLICE_SECONDS = 0.008
 # Between requests (see activity.py), the writer works in units this long: a request that
 # arrives meanwhile waits for at most one. What the writer takes from the queue at once waits at
 # most QUIET_WAIT_SECONDS in all for quiet: a gateway never idle for that long is busy, and the rest
@@ -115,6 +117,7 @@ class InlineSink:
         self._next_checkpoint = 0.0
         # Until when the take being written waits for quiet (loop time); 0 once it found none.
         self._quiet_until = 0.0
+        self._slice = BUILD_SLICE_SECONDS  # see next_slice
 
     # -- request path -------------------------------------------------------------------------
 
@@ -208,7 +211,9 @@ class InlineSink:
         # A backlog means the loop is busy and every round trip to the store is slow: take bigger
         # batches (up to BACKLOG_FACTOR times the setting) so the writer keeps up with the load.
         limit = self.batch_size * (BACKLOG_FACTOR if len(queue) >= self.batch_size else 1)
-        return queue.take(limit), queue.closed
+        batch = queue.take(limit)
+        self._slice = next_slice(self._slice, len(queue), self.batch_size)
+        return batch, queue.closed
 
     async def _write(self, captures: list[Capture]) -> None:
         if (
@@ -260,7 +265,7 @@ class InlineSink:
                 if time.perf_counter() >= until:
                     break
         if built < len(captures):
-            rows += await _build_in_slices(captures[built:], self.count_problem)
+            rows += await _build_in_slices(captures[built:], self._slice, self.count_problem)
         written = await self._insert_between_requests(activity, rows)
         if written:
             await self._maybe_checkpoint()
@@ -317,7 +322,7 @@ class InlineSink:
         if sum(c.request_size + c.response_size for c in captures) < INLINE_BUILD_BYTES:
             # Small records are built here: a worker thread would wait for the busy loop's GIL at
             # every zlib call and fall far behind.
-            return await _build_in_slices(captures, self.count_problem)
+            return await _build_in_slices(captures, self._slice, self.count_problem)
         return await asyncio.to_thread(self.build_all, captures)
 
     def _settle(self, captures: Sequence[Capture]) -> None:
@@ -517,12 +522,28 @@ def _store_fault(exc: Exception) -> bool:
     return isinstance(exc, TimeoutError | OSError) or _locked(exc)
 
 
-async def _build_in_slices(captures: list[Capture], report: Report | None = None) -> list[RecordRows]:
+def next_slice(current: float, backlog: int, batch_size: int) -> float:
+    """The build slice for the next take: doubled (up to MAX_BUILD_SLICE_SECONDS) while a backlog
+    of a batch or more is left behind a take, halved back (down to BUILD_SLICE_SECONDS) once not.
+
+    Between two slices the loop serves every request that is ready: on a saturated core a short
+    slice gave the writer too small a share of it, and records queued faster than they were
+    written until the queue overflowed into the spool (5,000 records in 5 s at 64 connections),
+    which costs more than writing them. A longer slice under such a load delays a request by a
+    few milliseconds at most, where it already waits longer in the queue of ready ones."""
+    if backlog >= batch_size:
+        return min(current * 2, MAX_BUILD_SLICE_SECONDS)
+    return max(current / 2, BUILD_SLICE_SECONDS)
+
+
+async def _build_in_slices(
+    captures: list[Capture], slice_seconds: float, report: Report | None = None
+) -> list[RecordRows]:
     rows: list[RecordRows] = []
     started = time.perf_counter()
     for capture in captures:  # a stream's record alone can take a few hundred µs
         rows += build_all([capture], report)
-        if time.perf_counter() - started >= BUILD_SLICE_SECONDS:
+        if time.perf_counter() - started >= slice_seconds:
             await asyncio.sleep(0)  # let requests in
             started = time.perf_counter()
     return rows
