@@ -21,89 +21,17 @@ import tempfile
 import time
 from pathlib import Path
 
-import orjson
-
-from gemini_gateway.exchange import Attempt, Exchange
 from gemini_gateway.recorder.activity import Activity
-from gemini_gateway.recorder.capture import Capture
 from gemini_gateway.recorder.inline import InlineSink
 from gemini_gateway.recorder.queue import RecordQueue
 from gemini_gateway.settings import Settings
 from gemini_gateway.store.database import Database
 
-PATH = "/v1beta/models/gemini-2.5-flash:generateContent"
-HEADERS = [
-    (b"host", b"127.0.0.1:8080"),
-    (b"user-agent", b"wrk"),
-    (b"content-type", b"application/json"),
-    (b"x-goog-api-key", b"client-token-abcdef123456"),
-    (b"content-length", b"89"),
-]
-EVENTS = [
-    orjson.dumps(
-        {
-            "candidates": [{"content": {"role": "model", "parts": [{"text": "word " * 5}]}, "index": 0}],
-            "usageMetadata": {"promptTokenCount": 10, "candidatesTokenCount": i, "totalTokenCount": 10 + i},
-            "modelVersion": "gemini-2.5-flash",
-            "responseId": "bench",
-        }
-    )
-    for i in range(20)
-]
-ANSWER = orjson.dumps(
-    {
-        "candidates": [
-            {"content": {"role": "model", "parts": [{"text": "x" * 200}]}, "finishReason": "STOP", "index": 0}
-        ],
-        "usageMetadata": {"promptTokenCount": 10, "candidatesTokenCount": 50, "totalTokenCount": 60},
-        "modelVersion": "gemini-2.5-flash",
-        "responseId": "bench",
-    }
-)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the recorder tests' captures
+from tests.recorder.captures import capture
+
 PACE = 200  # captures handed over...
 PACE_SECONDS = 0.05  # ...this often
-
-
-def capture(n: int, stream: bool) -> Capture:
-    request = orjson.dumps({"contents": [{"role": "user", "parts": [{"text": f"call {n}: hello there"}]}]})
-    now = time.perf_counter()
-    exchange = Exchange(
-        received_at=time.time(),
-        started=now,
-        dialect="gemini",
-        route=PATH,
-        model="gemini-2.5-flash",
-        client_id="bench",
-        stream=stream,
-        attempts=[Attempt("api_key", "key-...0001", 200, 1.0, None)],
-        credential="key-...0001",
-        credential_id="k1",
-        status=200,
-        events=list(EVENTS) if stream else None,
-    )
-    chunks = [b"data: " + e + b"\r\n\r\n" for e in EVENTS] if stream else [ANSWER]
-    scope = {
-        "method": "POST",
-        "path": PATH,
-        "query_string": b"alt=sse" if stream else b"",
-        "headers": HEADERS,
-    }
-    return Capture(
-        "full",
-        scope,
-        exchange,
-        1 << 24,
-        request_chunks=[request],
-        request_size=len(request),
-        status=200,
-        response_headers=[(b"content-type", b"application/json")],
-        response_chunks=chunks,
-        response_size=sum(map(len, chunks)),
-        chunk_count=len(chunks),
-        first_byte=now,
-        finished=now,
-        complete=True,
-    )
 
 
 async def measure(records: int, stream: bool, quiet: bool) -> float:

@@ -7,53 +7,17 @@ captures as the middleware leaves them. The wait for quiet is counted, not timed
 from __future__ import annotations
 
 import asyncio
-import time
 from pathlib import Path
 
-import orjson
 import pytest
 
-from gemini_gateway.exchange import Attempt, Exchange
 from gemini_gateway.recorder import inline as inline_module
 from gemini_gateway.recorder.activity import Activity
-from gemini_gateway.recorder.capture import Capture
 from gemini_gateway.recorder.inline import InlineSink
 from gemini_gateway.recorder.queue import RecordQueue
 from gemini_gateway.settings import Settings
 from gemini_gateway.store.database import Database
-
-PATH = "/v1beta/models/gemini-2.5-flash:generateContent"
-
-
-def capture(n: int) -> Capture:
-    request = orjson.dumps({"contents": [{"role": "user", "parts": [{"text": f"call {n}"}]}]})
-    response = orjson.dumps({"candidates": [{"content": {"role": "model", "parts": [{"text": "ok"}]}}]})
-    now = time.perf_counter()
-    exchange = Exchange(
-        received_at=time.time(),
-        started=now,
-        dialect="gemini",
-        route=PATH,
-        model="gemini-2.5-flash",
-        stream=False,
-        attempts=[Attempt("api_key", "key-...0001", 200, 1.0, None)],
-        status=200,
-    )
-    scope = {"method": "POST", "path": PATH, "query_string": b"", "headers": [(b"host", b"gw")]}
-    return Capture(
-        "full",
-        scope,
-        exchange,
-        1 << 20,
-        request_chunks=[request],
-        request_size=len(request),
-        status=200,
-        response_chunks=[response],
-        response_size=len(response),
-        chunk_count=1,
-        finished=now,
-        complete=True,
-    )
+from tests.recorder.captures import capture
 
 
 class CountedActivity(Activity):
