@@ -47,6 +47,14 @@ class Finished:
     ended: float  # perf_counter when the app returned
     first_body: float | None  # seconds from `started` to the first non-empty body chunk
 
+    @classmethod
+    def now(cls, scope: Scope, status: int | None, started: float, first_body_at: float | None) -> Finished:
+        """The call ending now: `status` None if no response was started (the app raised: 500),
+        `first_body_at` the perf_counter of its first non-empty body chunk, if any."""
+        first = None if first_body_at is None else first_body_at - started
+        status = 500 if status is None else status
+        return cls(scope, scope.get(SCOPE_KEY), status, started, time.perf_counter(), first)
+
 
 class Observer(Protocol):
     def finished(self, call: Finished) -> None:
@@ -66,22 +74,19 @@ class ObserveMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        seen: list[Any] = [500, None]  # status, seconds to the first body bytes
+        seen: list[Any] = [None, None]  # status, perf_counter of the first body bytes
 
         async def watch(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
                 seen[0] = message["status"]
             elif seen[1] is None and message.get("body"):
-                seen[1] = time.perf_counter() - started
+                seen[1] = time.perf_counter()
             await send(message)
 
         try:
             await self.app(scope, receive, watch)
         finally:
-            tell(
-                self.observers,
-                Finished(scope, scope.get(SCOPE_KEY), seen[0], started, time.perf_counter(), seen[1]),
-            )
+            tell(self.observers, Finished.now(scope, seen[0], started, seen[1]))
 
 
 def observed(scope: Scope) -> bool:

@@ -25,7 +25,6 @@ from starlette.types import Message, Receive, Scope, Send
 
 from gemini_gateway.admin.guard import ADMIN_PREFIXES, AdminGuard, ClientCors, session_id
 from gemini_gateway.errors import INTERNAL_MESSAGE, GatewayError
-from gemini_gateway.exchange import SCOPE_KEY
 from gemini_gateway.observe import Finished, ObserveMiddleware, observed, tell
 from gemini_gateway.recorder.middleware import (
     CaptureReceive,
@@ -244,10 +243,7 @@ class DirectCalls:
                 if activity is not None:
                     activity.leave()
                 if observers:
-                    first = None if tee.first_body is None else tee.first_body - started
-                    status = 500 if tee.status is None else tee.status
-                    ended = time.perf_counter()
-                    tell(observers, Finished(scope, scope.get(SCOPE_KEY), status, started, ended, first))
+                    tell(observers, Finished.now(scope, tee.status, started, tee.first_body))
         except Exception:
             _failed(scope)
             if tee.status is not None:
