@@ -218,16 +218,15 @@ async def send_events(groups: AsyncGenerator[list[bytes], None], relay: StreamRe
                 await send({"type": "http.response.body", "body": relay.ping, "more_body": True})
                 break
             except BaseException:
-                await _send_group(group, relay, send)  # what came before the failure, then the failure
+                message = _group_message(group, relay)  # what came before the failure, then the failure
+                if message is not None:
+                    await send(message)
                 raise
             if not ready:
                 waiting = started
-            if not group:  # a keep-alive's turn (routes.keepalive)
-                await send({"type": "http.response.body", "body": relay.ping, "more_body": True})
-            else:
-                body = relay.events(group)
-                if body:
-                    await send({"type": "http.response.body", "body": body, "more_body": True})
+            message = _group_message(group, relay)
+            if message is not None:
+                await send(message)
             if ready:
                 group = started
                 continue
@@ -244,13 +243,14 @@ async def send_events(groups: AsyncGenerator[list[bytes], None], relay: StreamRe
     await send({"type": "http.response.body", "body": relay.end()})  # the end came after the last group
 
 
-async def _send_group(group: list[bytes], relay: StreamRelay, send: Send) -> None:
+def _group_message(group: list[bytes], relay: StreamRelay) -> dict[str, Any] | None:
+    """The body message of a group that is not the last: a keep-alive's ping for an empty group
+    (routes.keepalive), else its events, or None when they render to nothing. A plain function,
+    not a coroutine: it runs for every group of every stream."""
     if not group:
-        await send({"type": "http.response.body", "body": relay.ping, "more_body": True})
-        return
+        return {"type": "http.response.body", "body": relay.ping, "more_body": True}
     body = relay.events(group)
-    if body:
-        await send({"type": "http.response.body", "body": body, "more_body": True})
+    return {"type": "http.response.body", "body": body, "more_body": True} if body else None
 
 
 Handler = Callable[[DialectRequest], Awaitable[None]]
