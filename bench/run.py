@@ -109,11 +109,6 @@ def quiet(results: report.Results, what: str, limit: float = 20.0) -> None:
         results.notes.append(f"{what}: core {SERVER_CORE} was still {busy:.0f}% busy with other work")
 
 
-def settle(service: Service, limit: float = 10.0) -> float:
-    """Wait until the service stops burning CPU, so one run's backlog does not eat into the next."""
-    return service.settle(limit)
-
-
 def sanity(targets: list[Target], fake: Service, results: report.Results) -> None:
     """A few calls per target before measuring: a benchmark of error pages is worthless."""
     for target in targets:
@@ -189,7 +184,7 @@ def measure_throughput(
             lua = loadgen.write_lua(target, stream, workdir)
             url = target.url(stream)
             loadgen.run_wrk(wrk, url, lua, 16, 1, CLIENT_CORE)  # warm-up: connections, caches, JIT-less paths
-            settle(owner)
+            owner.settle()
             runs = table.setdefault(target.name, {})
             for c in concurrencies:
                 quiet(results, f"{mode} {target.name} c={c}")
@@ -199,12 +194,12 @@ def measure_throughput(
                 if longer > seconds:
                     # Nothing completes during the first latency of a run, so a run only a few
                     # latencies long understates req/s (LiteLLM at high concurrency): lengthen it.
-                    settle(owner)
+                    owner.settle()
                     cores_before, cpu_before = loadgen.cpu_times(), owner.cpu_seconds()
                     run = loadgen.run_wrk(wrk, url, lua, c, round(longer), CLIENT_CORE)
                 cores_after = loadgen.cpu_times()
                 # CPU per request includes what the run left to do (records still to be written).
-                drained = settle(owner) if c == 64 else 0.0
+                drained = owner.settle() if c == 64 else 0.0
                 cpu_after = owner.cpu_seconds()
                 if drained > 1.0:
                     results.notes.append(f"{mode} {target.name} c={c}: {drained:.1f}s of work after the run")
@@ -218,7 +213,7 @@ def measure_throughput(
                 print(
                     f"  wrk {mode:6} {target.name:15} c={c:<4} {run.rps:10,.0f} req/s  p99 {run.p99_ms:8.2f} ms{flag}"
                 )
-                settle(owner)
+                owner.settle()
 
 
 def measure_fake_alone(
@@ -251,7 +246,7 @@ def measure_open_streams(
     results.hold = hold
     results.memory[f"{hold.opened} streams open (peak)"] = hold.rss_peak
     time.sleep(2)
-    settle(gateway)
+    gateway.settle()
     results.memory["after those streams closed"] = gateway.rss_bytes()
     print(f"  {hold.opened}/{count} streams open, gateway RSS peak {hold.rss_peak / report.MB:.1f} MB")
 
@@ -275,7 +270,7 @@ def measure_profile(
                     profiling.record(py_spy, gateway.pid, seconds, out, CLIENT_CORE)
                 finally:
                     load.wait(timeout=seconds + 30)
-            settle(gateway)
+            gateway.settle()
             profile = profiling.parse(out)
             title = f"{target.name}, {dict(report.MODES)[mode]}, wrk c=64"
             results.profile += profiling.markdown(title, profile)
@@ -396,7 +391,7 @@ def main() -> int:
             measure_throughput(wrk, targets, owners, concurrencies, args.seconds, workdir, results)
         if litellm is not None:
             litellm.stop()  # it is done; its idle loop must not share core 0 with what follows
-        settle(gateway)
+        gateway.settle()
         if "throughput" in phases:
             results.memory["idle, after the throughput runs (high-water mark of the load)"] = (
                 gateway.rss_bytes()
