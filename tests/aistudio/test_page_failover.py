@@ -78,9 +78,6 @@ def keyed(
         "gemini_api_keys": KEYS[:1],
         "gemini_base_url": fake_upstream[0],
         "aistudio_quota_cooldown": QUOTA_COOLDOWN,
-        # A healthy page on a busy 2-core machine has been silent for over 2s (the conftest's
-        # default, kept short for the hang tests): these tests need silence only from "freeze".
-        "aistudio_response_timeout": 5,
     }
     with page_gateway(tmp_path_factory.mktemp("keyed"), url, {"alice": None}, **overrides) as gw:
         yield gw
