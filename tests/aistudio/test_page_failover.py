@@ -124,8 +124,12 @@ def test_quota_on_the_page_cools_the_profile_the_calls_rotate_and_it_comes_back_
 
     site.modes.clear()  # the quota is back, and no restart is needed to use it
     wait_for(lambda: not pool_of(keyed)["alice"]["cooldowns"], COOLDOWN_ENDS, "the cooldown to end")
-    answers = [ask(client, f"B{i}") for i in range(2)]
-    assert any("alice heard 'B" in a for a in answers)
+    # On failure, say where alice's call went (its tier, last error, counts): the flake hunt's clue.
+    try:
+        answers = [ask(client, f"B{i}") for i in range(2)]
+    except genai_errors.APIError as exc:
+        raise AssertionError(pool_of(keyed)["alice"]) from exc
+    assert any("alice heard 'B" in a for a in answers), (answers, pool_of(keyed)["alice"])
 
 
 def test_the_older_warning_callout_cools_the_profile_at_once(
