@@ -9,6 +9,7 @@ commit against its parent, where bench/run.py's seconds cannot tell a 10 % chang
     python bench/instructions.py --src ../other/src    # another checkout's code, same harness
     python bench/instructions.py --stream                       # :streamGenerateContent?alt=sse
     python bench/instructions.py --stream --dialect openai      # /v1/chat/completions, stream: true
+    python bench/instructions.py --relay               # the do-nothing relay (bench/relay.py): the floor
 
 The gateway runs under callgrind twice, serving `--few` then `--many` calls (8 at a time, from
 httpx, against the project's fake upstream running natively); the difference of the two totals
@@ -122,9 +123,17 @@ def _total(out: Path) -> int:
 
 
 def run_once(
-    src: Path, calls: int, workdir: Path, env_extra: dict[str, str], call: Call, start_timeout: float
+    src: Path,
+    calls: int,
+    workdir: Path,
+    env_extra: dict[str, str],
+    call: Call,
+    start_timeout: float,
+    relay: bool = False,
 ) -> int:
-    """Total instructions of one gateway process that started, served `calls` and stopped."""
+    """Total instructions of one gateway process (or the relay's, which passes the calls to the
+    fake as they are: the client's token reaches the fake as its key) that started, served
+    `calls` and stopped."""
     cli = shutil.which("gemini-gateway")
     if cli is None or shutil.which("valgrind") is None:
         raise SystemExit("needs `gemini-gateway` on PATH (the project's venv) and valgrind")
@@ -153,16 +162,13 @@ def run_once(
         **env_extra,
     }
     python = Path(cli).parent / "python"
+    if relay:
+        served = [str(Path(__file__).with_name("relay.py")), "--port", str(port)]
+        served += ["--upstream", f"127.0.0.1:{fake_port}"]
+    else:
+        served = ["-m", "gemini_gateway", "serve"]
     gateway = subprocess.Popen(
-        [
-            "valgrind",
-            "--tool=callgrind",
-            f"--callgrind-out-file={out}",
-            str(python),
-            "-m",
-            "gemini_gateway",
-            "serve",
-        ],
+        ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", str(python), *served],
         env=gateway_env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -171,8 +177,8 @@ def run_once(
     try:
         deadline = time.monotonic() + start_timeout
         while True:
-            try:
-                if httpx.get(f"{url}/health", timeout=30).status_code == 200:
+            try:  # through the relay, the fake's own control route answers
+                if httpx.get(url + ("/_fake/config" if relay else "/health"), timeout=30).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass
@@ -200,6 +206,7 @@ def main() -> int:
     parser.add_argument("--dialect", choices=("native", "openai"), default="native")
     parser.add_argument("--events", type=int, default=20, help="events of a streamed answer")
     parser.add_argument("--chunk-delay-ms", type=float, default=0.0, help="the fake's pause between events")
+    parser.add_argument("--relay", action="store_true", help="count bench/relay.py instead of the gateway")
     parser.add_argument("--keep", type=Path, help="copy the callgrind outputs here (for callgrind_annotate)")
     parser.add_argument(
         "--start-timeout",
@@ -211,15 +218,16 @@ def main() -> int:
     extra = dict(item.split("=", 1) for item in args.gateway_env)
     call = Call(args.stream, args.dialect, args.events, args.chunk_delay_ms)
     with tempfile.TemporaryDirectory(prefix="gw-instructions-") as tmp:
-        few = run_once(args.src, args.few, Path(tmp), extra, call, args.start_timeout)
-        many = run_once(args.src, args.many, Path(tmp), extra, call, args.start_timeout)
+        few = run_once(args.src, args.few, Path(tmp), extra, call, args.start_timeout, args.relay)
+        many = run_once(args.src, args.many, Path(tmp), extra, call, args.start_timeout, args.relay)
         if args.keep is not None:
             args.keep.mkdir(parents=True, exist_ok=True)
             for out in Path(tmp).glob("callgrind-*.out"):
                 shutil.copy(out, args.keep / out.name)
     per_call = (many - few) / (args.many - args.few)
     label = re.sub(r"\s+", " ", " ".join(args.gateway_env)) or "defaults"
-    print(f"{args.src}: {per_call:,.0f} instructions per {call.label()} ({label})")
+    what = "bench/relay.py" if args.relay else str(args.src)
+    print(f"{what}: {per_call:,.0f} instructions per {call.label()} ({label})")
     return 0
 
 
