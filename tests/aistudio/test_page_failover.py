@@ -128,7 +128,7 @@ def test_quota_on_the_page_cools_the_profile_the_calls_rotate_and_it_comes_back_
     try:
         answers = [ask(client, f"B{i}") for i in range(2)]
     except genai_errors.APIError as exc:
-        raise AssertionError(pool_of(keyed)["alice"]) from exc
+        raise AssertionError(pool_of(keyed)) from exc  # the key's entry too: why it did not answer
     assert any("alice heard 'B" in a for a in answers), (answers, pool_of(keyed)["alice"])
 
 
