@@ -21,6 +21,15 @@ def hub_of(running: RunningGateway) -> LiveHub:
     return next(o.hub for o in running.gateway.observers if isinstance(o, RequestEvents))
 
 
+def later_calls(hub: LiveHub, since: float) -> list[Any]:
+    """The history's calls (facts or events) that finished after `since`, oldest first."""
+    return [
+        item
+        for item in hub.history
+        if (item[0] if isinstance(item, tuple) else item["at"] if item["type"] == "request" else 0) > since
+    ]
+
+
 def test_a_call_nobody_watched_shows_in_the_history_as_a_watched_one_does(
     shared_gateway: RunningGateway,
 ) -> None:
@@ -47,7 +56,11 @@ def test_a_call_nobody_watched_shows_in_the_history_as_a_watched_one_does(
                 await asyncio.sleep(0.01)
             for _ in range(2):
                 assert (await client.post("/v1/chat/completions", json=BODY)).status_code == 200
-            assert all(isinstance(item, tuple) for item in list(hub.history)[-2:])  # kept as facts
+            # Kept as facts. A call reaches the history once its answer is sent, so the client can
+            # be told before the history is: wait for both. Log lines go into the same history.
+            while len(unwatched := later_calls(hub, watched["at"])) < 2:
+                await asyncio.sleep(0.01)
+            assert all(isinstance(item, tuple) for item in unwatched), unwatched
             async with websockets.connect(url, additional_headers=bearer(ADMIN_TOKEN)) as socket:
                 return watched, (await requests(socket))[-3:]
 
