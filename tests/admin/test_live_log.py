@@ -58,8 +58,9 @@ def test_a_call_nobody_watched_shows_in_the_history_as_a_watched_one_does(
                 assert (await client.post("/v1/chat/completions", json=BODY)).status_code == 200
             # Kept as facts. A call reaches the history once its answer is sent, so the client can
             # be told before the history is: wait for both. Log lines go into the same history.
-            while len(unwatched := later_calls(hub, watched["at"])) < 2:
-                await asyncio.sleep(0.01)
+            async with asyncio.timeout(10):
+                while len(unwatched := later_calls(hub, watched["at"])) < 2:
+                    await asyncio.sleep(0.01)
             assert all(isinstance(item, tuple) for item in unwatched), unwatched
             async with websockets.connect(url, additional_headers=bearer(ADMIN_TOKEN)) as socket:
                 return watched, (await requests(socket))[-3:]
