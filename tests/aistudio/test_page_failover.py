@@ -57,6 +57,11 @@ def pool_of(gateway: RunningGateway) -> dict[str, dict[str, Any]]:
     return {c["label"]: c for c in credentials}
 
 
+def contexts_open(gateway: RunningGateway) -> int:
+    status = httpx.get(gateway.url + "/api/aistudio/profiles", headers=ADMIN).json()
+    return int(status["browser"]["contexts_open"])
+
+
 def ask(client: genai.Client, prompt: str, model: str = MODEL) -> str:
     return "".join(c.text or "" for c in client.models.generate_content_stream(model=model, contents=prompt))
 
@@ -88,6 +93,7 @@ def test_a_frozen_page_is_reclaimed_by_the_watchdog_and_the_call_fails_over_to_a
 ) -> None:
     # The page's JavaScript spins forever on the first chunk: Playwright's own calls into the page
     # never return either, so only the watchdog can end the call, free the turn, replace the page.
+    saves = pool_of(keyed)["alice"]["meta"]["state_saves"]
     site.modes["alice"] = "freeze"
     client = genai.Client(api_key="client", http_options={"base_url": keyed.url, "api_version": "v1beta"})
     for i in range(2):  # the pool's turn rotates: one of two calls starts on alice
@@ -99,6 +105,12 @@ def test_a_frozen_page_is_reclaimed_by_the_watchdog_and_the_call_fails_over_to_a
     alice = pool_of(keyed)["alice"]
     assert 1 <= frozen <= 2 and alice["failures"] == frozen and alice["cooldowns"] == {}  # no reason to cool
     assert "stuck at 'streaming'" in (alice["last_error"] or "") and alice["meta"]["counts"]["reclaimed"] >= 1
+    # Its browser context is closed soon after, not once a read of its storage times out (the
+    # action timeout, 10 s here): a hung renderer spins on a core until its context is closed.
+    wait_for(lambda: contexts_open(keyed) == 0, 5, "the frozen page's context closed")
+    assert pool_of(keyed)["alice"]["meta"]["state_saves"] == saves + 1  # its cookies were saved...
+    profile = orjson.loads((keyed.gateway.settings.aistudio_profiles_dir / "alice.json").read_bytes())
+    assert profile["cookies"] and profile["origins"]  # ...and the file's localStorage kept
 
     site.modes.clear()  # a new page serves again
     answers = [ask(client, f"A{i}") for i in range(2)]

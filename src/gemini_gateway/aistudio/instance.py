@@ -220,7 +220,7 @@ class PageInstance:
         self.calls_since_save += 1  # the page ran a call: its cookies may have rotated
         driver = self.driver
         if suspect or driver is None or self.page is None or self.page.is_closed():
-            await self.discard_page()
+            await self.discard_page(hung=suspect)
             return
         try:
             async with asyncio.timeout(self.config.action_timeout):
@@ -234,7 +234,7 @@ class PageInstance:
             self._login_lost(str(exc))
         except Exception as exc:  # any failure here means the page is not in a state we know
             self.last_page_error = f"cleanup: {type(exc).__name__}: {str(exc)[:200]}"
-            await self.discard_page()
+            await self.discard_page(hung=True)
 
     # The page's life ---------------------------------------------------------------------------
 
@@ -276,15 +276,23 @@ class PageInstance:
             return True
         return bool(seconds) and self.saved_at is not None and time.monotonic() - self.saved_at >= seconds
 
-    async def save_state(self, context: BrowserContext | None = None) -> bool:
+    async def save_state(self, context: BrowserContext | None = None, *, cookies_only: bool = False) -> bool:
         """Write the context's cookies and localStorage back to the profile file: Google rotates
         session cookies while a page is open, and a file holding only the imported ones expires
-        sooner. Never after the login was lost (that state is logged out)."""
+        sooner. Never after the login was lost (that state is logged out).
+
+        `cookies_only` for a page that may be hung: Playwright reads localStorage through a page
+        of the same site, which shares the hung page's renderer and waits for it until the
+        timeout; the browser holds the cookies itself. The file's localStorage is kept then."""
         context = context or self.context
         if context is None or self.state == "login_required":
             return False
         try:
-            state = await asyncio.wait_for(context.storage_state(), self.config.action_timeout)
+            if cookies_only:
+                cookies = await asyncio.wait_for(context.cookies(), self.config.action_timeout)
+                state: Any = {"cookies": cookies}
+            else:
+                state = await asyncio.wait_for(context.storage_state(), self.config.action_timeout)
         except Exception as exc:  # a crashed browser: keep the file as it is
             log.info("AI Studio profile %s: state not saved: %s", self.name, type(exc).__name__)
             return False
@@ -297,13 +305,16 @@ class PageInstance:
         self.saves += 1
         return True
 
-    async def discard_page(self) -> None:
+    async def discard_page(self, *, hung: bool = False) -> None:
+        """Close the page's browser context, its rotated cookies saved first. `hung`: the page may
+        not answer (reclaimed, failed, refused): only the cookies are read, so that its renderer,
+        which may spin on a core, is ended at once rather than after a read of its storage times out."""
         context, self.context, self.page, self.driver = self.context, None, None, None
         if context is None:
             return
         if self.calls_since_save:
             with contextlib.suppress(Exception):  # the cookies the page rotated since the last save
-                await self.save_state(context)
+                await self.save_state(context, cookies_only=hung)
         with contextlib.suppress(Exception):  # a crashed browser may not answer any more
             await asyncio.wait_for(context.close(), 10)
         self.host.context_closed(self)
@@ -368,7 +379,7 @@ class PageInstance:
                 # The task never came back from its cancellation: free the page anyway.
                 self.current = None
                 self.counts["forced_releases"] += 1
-                self._spawn(self.discard_page())
+                self._spawn(self.discard_page(hung=True))
 
     async def check(self) -> dict[str, Any]:
         """Health check while idle: the page answers, is logged in and shows the prompt box."""
@@ -394,7 +405,7 @@ class PageInstance:
             ok, detail = False, str(exc)
         except Exception as exc:  # the page did not answer: start over next time
             ok, detail = False, f"{type(exc).__name__}: {str(exc)[:200]}"
-            await self.discard_page()
+            await self.discard_page(hung=True)
         else:
             if (self.credential.disabled_reason or "").startswith("login expired"):
                 self.reset_login()  # a verdict restored from before a restart, disproved now

@@ -23,7 +23,7 @@ from gemini_gateway.aistudio.capture import CaptureSettings, read_helper
 from gemini_gateway.aistudio.config import PageConfig
 from gemini_gateway.aistudio.instance import PageInstance
 from gemini_gateway.aistudio.job import PageJob, quota_error, unreachable
-from gemini_gateway.aistudio.profiles import ProfileStore, profiles_dir
+from gemini_gateway.aistudio.profiles import ProfileError, ProfileStore, profiles_dir
 from gemini_gateway.aistudio.quota import QuotaLimits, UsageLedger, seconds_to_reset, tokens_of
 from gemini_gateway.aistudio.remote_login import RemoteLogins
 from gemini_gateway.aistudio.scripts import load_scripts
@@ -286,6 +286,9 @@ class AiStudioService:
         if self.store.saved_at(name) != loaded_at:
             log.info("AI Studio profile %s was saved anew meanwhile; its page's state is not written", name)
             return None
+        if "origins" not in state:  # cookies only (a page that may be hung): keep the file's localStorage
+            with contextlib.suppress(ProfileError):
+                state = {**state, "origins": self.store.load(name)["origins"]}
         saved = self.store.save(name, state).stat().st_mtime
         self._saved[name] = saved  # our own write: the rescan must not take it for a new login
         return saved
