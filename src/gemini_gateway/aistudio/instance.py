@@ -281,9 +281,9 @@ class PageInstance:
         session cookies while a page is open, and a file holding only the imported ones expires
         sooner. Never after the login was lost (that state is logged out).
 
-        `cookies_only` for a page that may be hung: Playwright reads localStorage through a page
-        of the same site, which shares the hung page's renderer and waits for it until the
-        timeout; the browser holds the cookies itself. The file's localStorage is kept then."""
+        `cookies_only` for a page that may be hung: reading its localStorage waited out the whole
+        timeout with a frozen page (its renderer spinning all the while), where the browser holds
+        the cookies itself and answers at once. The file's localStorage is kept then."""
         context = context or self.context
         if context is None or self.state == "login_required":
             return False
