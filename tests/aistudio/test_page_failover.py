@@ -376,12 +376,7 @@ def test_more_profiles_than_browser_contexts_take_turns(
         with ThreadPoolExecutor(2) as pool:  # the second call waits for the first page to go idle
             answers = list(pool.map(lambda i: ask(client, f"C{i}"), range(2)))
         assert all(f"heard 'C{i}'" in a for i, a in enumerate(answers))
-        assert (
-            httpx.get(gateway.url + "/api/aistudio/profiles", headers=ADMIN).json()["browser"][
-                "contexts_open"
-            ]
-            == 1
-        )
+        assert contexts_open(gateway) == 1
 
 
 def test_a_remote_login_is_driven_by_screenshots_clicks_and_typing_and_saved_as_the_profile(
